@@ -1,0 +1,68 @@
+/* http_client — libcurl behind a small, blocking interface.
+ *
+ * One struct http_client per thread (it is not thread-safe); it owns a curl
+ * multi handle whose connection cache keeps connections to the master and
+ * workers alive between calls. http_client_parallel runs several requests
+ * at once on that cache (replica writes, replica reads).
+ *
+ * Transport errors come back as negative errno: -ECONNREFUSED (peer down),
+ * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EIO (other).
+ * An HTTP response of any status is success at this layer; http_json turns
+ * a non-2xx status into the errno of the JSON error body. */
+#ifndef BIGFS_HTTP_CLIENT_H
+#define BIGFS_HTTP_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_client;
+
+/* timeout_ms bounds each whole request; connect_timeout_ms the connect.
+ * Returns NULL on out-of-memory. */
+struct http_client *http_client_new(long timeout_ms, long connect_timeout_ms);
+void http_client_free(struct http_client *c);
+
+/* One request of a parallel batch. The caller fills the inputs; the call
+ * fills the outputs.
+ * - body/body_len: request body (borrowed), may be NULL/0.
+ * - out/out_cap: where the response body goes (borrowed). If out is NULL
+ *   the body is collected in a malloc'ed buffer returned in out_alloc
+ *   (caller frees), NUL-terminated. A body longer than out_cap is an
+ *   error (-EOVERFLOW in err). */
+struct http_call {
+	const char *method;       /* "GET", "PUT", "POST", "DELETE" */
+	const char *url;
+	const char *content_type; /* NULL: application/octet-stream if body */
+	const void *body;
+	size_t body_len;
+	void *out;
+	size_t out_cap;
+	/* results */
+	int err;                  /* 0, or -errno transport error */
+	long status;              /* HTTP status when err == 0 */
+	size_t out_len;           /* bytes of response body */
+	char *out_alloc;          /* when out == NULL */
+};
+
+/* Run n calls concurrently; returns when all have finished. Returns 0 (look
+ * at each call's err/status) or -ENOMEM. */
+int http_client_parallel(struct http_client *c, struct http_call *calls, int n);
+
+/* One call (same semantics as a batch of one). Returns call->err. */
+int http_client_call(struct http_client *c, struct http_call *call);
+
+/* JSON request/response. req is borrowed and may be NULL (no body). On a
+ * 2xx status, *ret_resp gets a new reference to the parsed object (or NULL
+ * if the body was empty) and the call returns 0. On another status, it
+ * returns -errno from the body's "errno" member (-EIO if absent). Transport
+ * errors as above. *ret_status, if not NULL, gets the HTTP status (0 on a
+ * transport error). */
+int http_json(struct http_client *c, const char *method, const char *url,
+	      const json_t *req, json_t **ret_resp, long *ret_status);
+
+/* Percent-encode s for use in a URL query into out (cap bytes). Returns
+ * the length, or -ENAMETOOLONG if it does not fit. */
+int http_urlencode(const char *s, char *out, size_t cap);
+
+#endif

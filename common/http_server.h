@@ -1,0 +1,71 @@
+/* http_server — libmicrohttpd behind a route table.
+ *
+ * A server owns one MHD daemon in thread-per-connection mode, so handlers
+ * may block (disk, SQLite, calls to peers). Request bodies are collected
+ * into memory up to the route's max_body (checked against Content-Length
+ * before anything is allocated: a bigger body gets 413 E2BIG). Handlers run
+ * on MHD's threads, concurrently: the context they get must be locked by
+ * its owner.
+ *
+ * Dispatch: the first route whose method matches and whose path equals
+ * `path`, or starts with it when `prefix` is true, handles the request;
+ * none gives 404 ENOENT, a path with another method 405 EINVAL. */
+#ifndef BIGFS_HTTP_SERVER_H
+#define BIGFS_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_server;
+struct http_request;
+
+/* Build the response through exactly one http_reply_* call; returning
+ * without one sends 500 EIO. */
+typedef void (*http_handler_fn)(void *ctx, struct http_request *req);
+
+struct http_route {
+	const char *method;
+	const char *path;
+	bool prefix;
+	size_t max_body;   /* 0: no body allowed */
+	http_handler_fn fn;
+};
+
+/* Start listening on listen_addr ("HOST:PORT", port 0 = ephemeral).
+ * routes[] ends with an entry whose fn is NULL; it and ctx must outlive
+ * the server. Returns 0 or -errno (e.g. -EADDRINUSE). */
+int http_server_start(struct http_server **ret, const char *listen_addr,
+		      const struct http_route *routes, void *ctx);
+/* The port actually bound. */
+uint16_t http_server_port(const struct http_server *s);
+/* Stop accepting, wait for running handlers, free. NULL is fine. */
+void http_server_stop(struct http_server *s);
+
+/* Request accessors; pointers are borrowed for the handler's duration. */
+const char *http_req_method(const struct http_request *r);
+const char *http_req_path(const struct http_request *r);
+/* Remainder of the path after a prefix route's path. */
+const char *http_req_path_rest(const struct http_request *r);
+/* Query parameter or NULL. */
+const char *http_req_query(const struct http_request *r, const char *key);
+/* Request header or NULL. */
+const char *http_req_header(const struct http_request *r, const char *name);
+const char *http_req_body(const struct http_request *r, size_t *ret_len);
+/* Parse the body as a JSON object; on failure replies 400 EINVAL itself and
+ * returns NULL. New reference otherwise. */
+json_t *http_req_json(struct http_request *r);
+/* Typed query getters: 0, -ENOENT if absent, -EINVAL if malformed. */
+int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *ret);
+
+/* Replies. Each takes ownership of what it is given. */
+void http_reply_json(struct http_request *r, int status, json_t *body);
+/* err is a positive or negative errno; message is printf-style. */
+void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Raw bytes; buf is malloc'ed and freed by the server. */
+void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
+		    const char *content_type);
+
+#endif

@@ -1,0 +1,52 @@
+/* json_util — the one layer through which untrusted JSON is read.
+ *
+ * Every getter checks presence, type and range and returns -EINVAL on a
+ * mismatch, leaving *ret untouched. Integers must be JSON integers (not
+ * reals, not strings). Borrowed pointers (strings, objects) live as long
+ * as the parent json_t. */
+#ifndef BIGFS_JSON_UTIL_H
+#define BIGFS_JSON_UTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse a request body of len bytes (need not be NUL-terminated). Returns a
+ * new reference to an object, or NULL if the text is not a JSON object. */
+json_t *ju_parse_object(const char *buf, size_t len);
+
+/* Required members. */
+int ju_u64(const json_t *obj, const char *key, uint64_t *ret);
+int ju_u32(const json_t *obj, const char *key, uint32_t *ret);
+int ju_i64(const json_t *obj, const char *key, int64_t *ret);
+int ju_bool(const json_t *obj, const char *key, bool *ret);
+/* String of at most max_len bytes with no NUL inside. */
+int ju_str(const json_t *obj, const char *key, size_t max_len, const char **ret);
+/* 16-hex-digit chunk id string. */
+int ju_chunk_id(const json_t *obj, const char *key, uint64_t *ret);
+
+/* Optional members: absent (or JSON null) gives def and 0; present but
+ * wrong gives -EINVAL. */
+int ju_u64_opt(const json_t *obj, const char *key, uint64_t def, uint64_t *ret);
+int ju_u32_opt(const json_t *obj, const char *key, uint32_t def, uint32_t *ret);
+int ju_bool_opt(const json_t *obj, const char *key, bool def, bool *ret);
+int ju_str_opt(const json_t *obj, const char *key, size_t max_len,
+	       const char *def, const char **ret);
+/* True if key is present and not null. */
+bool ju_has(const json_t *obj, const char *key);
+
+/* Base64 (standard alphabet, padded) for binary values such as xattrs.
+ * ju_b64_get returns a malloc'ed buffer in *ret (caller frees) of *ret_len
+ * bytes, at most max_len, or -EINVAL / -E2BIG. */
+json_t *ju_b64_new(const void *data, size_t len);
+int ju_b64_get(const json_t *obj, const char *key, size_t max_len,
+	       unsigned char **ret, size_t *ret_len);
+
+/* Set a chunk id member as a 16-hex-digit string. Returns 0 or -ENOMEM. */
+int ju_set_chunk_id(json_t *obj, const char *key, uint64_t id);
+
+/* json_dumps with compact output; malloc'ed, caller frees. */
+char *ju_dump(const json_t *v, size_t *ret_len);
+
+#endif
