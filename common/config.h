@@ -35,8 +35,8 @@ void config_set(struct config *cfg, const char *key, const char *value);
 /* Borrowed pointer, valid until the key is set again or cfg is freed. */
 const char *config_get_str(const struct config *cfg, const char *key, const char *def);
 
-/* Integer with optional suffix k/m/g/t (powers of 1024) or, for keys of
- * durations, ms/s. Out of [min,max] or unparsable: -EINVAL and a message. */
+/* Integer with optional suffix k/m/g/t (powers of 1024).
+ * Out of [min,max] or unparsable: -EINVAL and a message. */
 int config_get_int(const struct config *cfg, const char *key, int64_t def,
 		   int64_t min, int64_t max, int64_t *ret);
 bool config_get_bool(const struct config *cfg, const char *key, bool def);

@@ -1,0 +1,304 @@
+/* http_client — libcurl behind a blocking call/batch interface.
+ *
+ * Owns: one curl multi handle (and so one connection cache, which keeps
+ * keep-alive connections to the master and workers open between calls) and
+ * a pool of easy handles reused from call to call. Not thread-safe: one
+ * client per thread. Never logs; errors go back to the caller. */
+#include "http_client.h"
+#include "json_util.h"
+#include "errors.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_MAX 32
+
+struct http_client {
+	CURLM *multi;
+	CURL *pool[POOL_MAX];
+	int npool;
+	long timeout_ms;
+	long connect_timeout_ms;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct http_client *http_client_new(long timeout_ms, long connect_timeout_ms)
+{
+	pthread_once(&curl_once, curl_init_once);
+	struct http_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->multi = curl_multi_init();
+	if (!c->multi) {
+		free(c);
+		return NULL;
+	}
+	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)POOL_MAX);
+	c->timeout_ms = timeout_ms;
+	c->connect_timeout_ms = connect_timeout_ms;
+	return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < c->npool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	curl_multi_cleanup(c->multi);
+	free(c);
+}
+
+/* Per-call state while it runs. */
+struct call_state {
+	struct http_call *call;
+	CURL *easy;
+	struct curl_slist *headers;
+	size_t alloc_cap;
+	bool overflow;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct call_state *st = userdata;
+	struct http_call *call = st->call;
+	size_t n = size * nmemb;
+	if (call->out) {
+		if (n > call->out_cap - call->out_len) {
+			st->overflow = true;
+			return 0;
+		}
+		memcpy((char *)call->out + call->out_len, ptr, n);
+		call->out_len += n;
+		return n;
+	}
+	if (call->out_len + n + 1 > st->alloc_cap) {
+		size_t cap = st->alloc_cap ? st->alloc_cap : 4096;
+		while (cap < call->out_len + n + 1)
+			cap *= 2;
+		char *p = realloc(call->out_alloc, cap);
+		if (!p)
+			return 0;
+		call->out_alloc = p;
+		st->alloc_cap = cap;
+	}
+	memcpy(call->out_alloc + call->out_len, ptr, n);
+	call->out_len += n;
+	call->out_alloc[call->out_len] = '\0';
+	return n;
+}
+
+static int curl_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_URL_MALFORMAT:
+		return -EHOSTUNREACH;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static CURL *pool_get(struct http_client *c)
+{
+	if (c->npool > 0) {
+		CURL *e = c->pool[--c->npool];
+		curl_easy_reset(e);
+		return e;
+	}
+	return curl_easy_init();
+}
+
+static void pool_put(struct http_client *c, CURL *e)
+{
+	if (c->npool < POOL_MAX)
+		c->pool[c->npool++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
+static int call_setup(struct http_client *c, struct call_state *st)
+{
+	struct http_call *call = st->call;
+	CURL *e = pool_get(c);
+	if (!e)
+		return -ENOMEM;
+	st->easy = e;
+	call->err = 0;
+	call->status = 0;
+	call->out_len = 0;
+	call->out_alloc = NULL;
+	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, st);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	st->headers = curl_slist_append(NULL, "Expect:");
+	if (call->body || strcmp(call->method, "POST") == 0 || strcmp(call->method, "PUT") == 0) {
+		char ct[128];
+		snprintf(ct, sizeof(ct), "Content-Type: %s",
+			 call->content_type ? call->content_type : "application/octet-stream");
+		st->headers = curl_slist_append(st->headers, ct);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body ? call->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+	}
+	if (strcmp(call->method, "GET") == 0)
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	else if (strcmp(call->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call->method);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->headers);
+	return 0;
+}
+
+int http_client_parallel(struct http_client *c, struct http_call *calls, int n)
+{
+	struct call_state stack_st[8];
+	struct call_state *st = n <= 8 ? stack_st : calloc((size_t)n, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	memset(st, 0, sizeof(*st) * (size_t)(n <= 8 ? 8 : n));
+	int started = 0;
+	for (int i = 0; i < n; i++) {
+		st[i].call = &calls[i];
+		if (call_setup(c, &st[i]) < 0) {
+			calls[i].err = -ENOMEM;
+			continue;
+		}
+		curl_multi_add_handle(c->multi, st[i].easy);
+		started++;
+	}
+	int running = started;
+	while (running > 0) {
+		CURLMcode mc = curl_multi_perform(c->multi, &running);
+		if (mc != CURLM_OK)
+			break;
+		if (running > 0)
+			curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+	}
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(c->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct call_state *s;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		struct http_call *call = s->call;
+		call->err = curl_errno(msg->data.result);
+		if (s->overflow)
+			call->err = -EOVERFLOW;
+		if (call->err == 0)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!st[i].easy)
+			continue;
+		curl_multi_remove_handle(c->multi, st[i].easy);
+		if (st[i].call->err != 0 && st[i].call->out_alloc) {
+			free(st[i].call->out_alloc);
+			st[i].call->out_alloc = NULL;
+		}
+		pool_put(c, st[i].easy);
+		curl_slist_free_all(st[i].headers);
+	}
+	if (st != stack_st)
+		free(st);
+	return 0;
+}
+
+int http_client_call(struct http_client *c, struct http_call *call)
+{
+	int rc = http_client_parallel(c, call, 1);
+	return rc < 0 ? rc : call->err;
+}
+
+int http_json(struct http_client *c, const char *method, const char *url,
+	      const json_t *req, json_t **ret_resp, long *ret_status)
+{
+	size_t body_len = 0;
+	char *body = NULL;
+	if (req) {
+		body = ju_dump(req, &body_len);
+		if (!body)
+			return -ENOMEM;
+	}
+	struct http_call call = {
+		.method = method,
+		.url = url,
+		.content_type = "application/json",
+		.body = body,
+		.body_len = body_len,
+	};
+	int rc = http_client_call(c, &call);
+	free(body);
+	if (ret_status)
+		*ret_status = rc ? 0 : call.status;
+	if (rc) {
+		free(call.out_alloc);
+		return rc;
+	}
+	json_t *resp = call.out_len ? ju_parse_object(call.out_alloc, call.out_len) : NULL;
+	free(call.out_alloc);
+	if (call.status >= 200 && call.status < 300) {
+		if (ret_resp)
+			*ret_resp = resp;
+		else
+			json_decref(resp);
+		return 0;
+	}
+	int err = EIO;
+	uint32_t e;
+	if (resp && ju_u32(resp, "errno", &e) == 0 && e > 0 && e < 4096)
+		err = (int)e;
+	json_decref(resp);
+	return -err;
+}
+
+int http_urlencode(const char *s, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		bool plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+			     ch == '~';
+		size_t need = plain ? 1 : 3;
+		if (n + need >= cap)
+			return -ENAMETOOLONG;
+		if (plain) {
+			out[n++] = (char)ch;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[ch >> 4];
+			out[n++] = hex[ch & 15];
+		}
+	}
+	if (n >= cap)
+		return -ENAMETOOLONG;
+	out[n] = '\0';
+	return (int)n;
+}

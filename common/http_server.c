@@ -1,0 +1,376 @@
+/* http_server — libmicrohttpd behind a route table (http_server.h).
+ *
+ * Threads: MHD's listener thread plus one thread per connection; handlers
+ * run on connection threads, concurrently. Owns: the daemon and the
+ * listening socket; per request, a struct http_request holding the body
+ * (collected before the handler runs, bounded by the route's max_body) and
+ * the response the handler built. The route table and ctx are borrowed. */
+#include "http_server.h"
+#include "errors.h"
+#include "json_util.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	uint16_t port;
+	const struct http_route *routes;
+	void *ctx;
+};
+
+struct http_request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *path;
+	const struct http_route *route;
+	int early_err;          /* errno answered without running a handler */
+	char *body;
+	size_t body_len, body_cap;
+	struct MHD_Response *resp;
+	unsigned int status;
+};
+
+static int parse_listen(const char *addr, struct sockaddr_in *sin)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	if (host[0] == '\0' || strcmp(host, "*") == 0) {
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1)
+		return 0;
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	sin->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static const struct http_route *route_find(const struct http_server *s, const char *method,
+					   const char *path, int *ret_err)
+{
+	bool path_known = false;
+	for (const struct http_route *r = s->routes; r->fn; r++) {
+		size_t len = strlen(r->path);
+		bool match = r->prefix ? strncmp(path, r->path, len) == 0
+				       : strcmp(path, r->path) == 0;
+		if (!match)
+			continue;
+		path_known = true;
+		if (strcmp(method, r->method) == 0)
+			return r;
+	}
+	*ret_err = path_known ? EINVAL : ENOENT;
+	return NULL;
+}
+
+static void set_response(struct http_request *r, unsigned int status, struct MHD_Response *resp,
+			 const char *content_type)
+{
+	if (!resp)
+		return;
+	if (r->resp) {
+		log_err("http_server: second reply to %s %s ignored", r->method, r->path);
+		MHD_destroy_response(resp);
+		return;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	r->resp = resp;
+	r->status = status;
+}
+
+void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
+		    const char *content_type)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return;
+	}
+	set_response(r, (unsigned int)status, resp, content_type);
+}
+
+void http_reply_json(struct http_request *r, int status, json_t *body)
+{
+	size_t len = 0;
+	char *text = body ? ju_dump(body, &len) : strdup("{}");
+	json_decref(body);
+	if (!text)
+		return;
+	if (!body)
+		len = 2;
+	http_reply_raw(r, status, text, len, "application/json");
+}
+
+void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err = abs(err);
+	json_t *body = json_pack("{s:i, s:s, s:s}", "errno", err, "error", errno_name(err),
+				 "message", msg);
+	http_reply_json(r, errno_http_status(err), body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)version;
+	struct http_server *s = cls;
+	struct http_request *r = *con_cls;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->srv = s;
+		r->conn = conn;
+		r->method = method;
+		r->path = url;
+		int err = 0;
+		r->route = route_find(s, method, url, &err);
+		*con_cls = r;
+		if (!r->route) {
+			r->early_err = err;
+		} else {
+			const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								    MHD_HTTP_HEADER_CONTENT_LENGTH);
+			if (cl) {
+				char *end;
+				errno = 0;
+				unsigned long long n = strtoull(cl, &end, 10);
+				if (errno || *end || cl[0] == '-') {
+					r->early_err = EINVAL;
+				} else if (n > r->route->max_body) {
+					r->early_err = E2BIG;
+				} else if (n > 0) {
+					r->body = malloc((size_t)n + 1);
+					if (!r->body)
+						r->early_err = ENOMEM;
+					r->body_cap = (size_t)n + 1;
+				}
+			}
+		}
+		if (!r->early_err)
+			return MHD_YES;
+		/* Answer at once without reading a body we will not use. */
+		http_reply_error(r, r->early_err, "%s %s: %s", method, url,
+				 r->early_err == E2BIG ? "request body too large"
+				 : r->early_err == ENOENT ? "no such path"
+				 : r->early_err == EINVAL ? "method not allowed here or bad length"
+							  : "out of memory");
+		enum MHD_Result ret = MHD_queue_response(conn, r->status, r->resp);
+		MHD_destroy_response(r->resp);
+		r->resp = NULL;
+		return ret;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->early_err)
+			return MHD_YES;
+		if (n > r->route->max_body - r->body_len) {
+			r->early_err = E2BIG;
+			return MHD_YES;
+		}
+		if (r->body_len + n + 1 > r->body_cap) {
+			size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
+			while (cap < r->body_len + n + 1)
+				cap *= 2;
+			char *p = realloc(r->body, cap);
+			if (!p) {
+				r->early_err = ENOMEM;
+				return MHD_YES;
+			}
+			r->body = p;
+			r->body_cap = cap;
+		}
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		r->body[r->body_len] = '\0';
+		return MHD_YES;
+	}
+	if (r->resp == NULL && r->status != 0)
+		return MHD_YES; /* already answered early */
+	if (r->early_err)
+		http_reply_error(r, r->early_err, "%s %s: request body too large", method, url);
+	else
+		r->route->fn(s->ctx, r);
+	if (!r->resp)
+		http_reply_error(r, EIO, "%s %s: handler gave no reply", method, url);
+	if (!r->resp)
+		return MHD_NO;
+	enum MHD_Result ret = MHD_queue_response(conn, r->status, r->resp);
+	MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct http_request *r = *con_cls;
+	if (!r)
+		return;
+	if (r->resp)
+		MHD_destroy_response(r->resp);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+int http_server_start(struct http_server **ret, const char *listen_addr,
+		      const struct http_route *routes, void *ctx)
+{
+	struct sockaddr_in sin;
+	int err = parse_listen(listen_addr, &sin);
+	if (err)
+		return err;
+	struct http_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->routes = routes;
+	s->ctx = ctx;
+	s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->listen_fd < 0) {
+		err = -errno;
+		goto out_free;
+	}
+	int one = 1;
+	setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s->listen_fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(s->listen_fd, 512) < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	socklen_t slen = sizeof(sin);
+	if (getsockname(s->listen_fd, (struct sockaddr *)&sin, &slen) < 0) {
+		err = -errno;
+		goto out_close;
+	}
+	s->port = ntohs(sin.sin_port);
+	s->daemon = MHD_start_daemon(
+		MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, s,
+		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4000,
+		MHD_OPTION_END);
+	if (!s->daemon) {
+		err = -EIO;
+		goto out_close;
+	}
+	*ret = s;
+	return 0;
+out_close:
+	close(s->listen_fd);
+out_free:
+	free(s);
+	return err;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->daemon);
+	close(s->listen_fd);
+	free(s);
+}
+
+const char *http_req_method(const struct http_request *r)
+{
+	return r->method;
+}
+
+const char *http_req_path(const struct http_request *r)
+{
+	return r->path;
+}
+
+const char *http_req_path_rest(const struct http_request *r)
+{
+	size_t len = strlen(r->route->path);
+	return strlen(r->path) >= len ? r->path + len : "";
+}
+
+const char *http_req_query(const struct http_request *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *http_req_header(const struct http_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_body(const struct http_request *r, size_t *ret_len)
+{
+	*ret_len = r->body_len;
+	return r->body ? r->body : "";
+}
+
+json_t *http_req_json(struct http_request *r)
+{
+	json_t *v = ju_parse_object(r->body, r->body_len);
+	if (!v)
+		http_reply_error(r, EINVAL, "%s: request body is not a JSON object", r->path);
+	return v;
+}
+
+int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *ret)
+{
+	const char *s = http_req_query(r, key);
+	if (!s)
+		return -ENOENT;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
