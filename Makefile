@@ -74,7 +74,7 @@ asan:
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
-	install -m 755 $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/bigfs $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(BUILD)/mount.bigfs $(DESTDIR)/sbin/mount.bigfs
 
 clean:

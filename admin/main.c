@@ -1,0 +1,189 @@
+/* bigfs — the admin command.
+ *
+ * Talks to the master's HTTP/JSON API (docs/api.md) for cluster-wide
+ * views, and to a mounted BigFS through xattrs for per-file settings, so
+ * it needs nothing the ordinary tools cannot do — it only says it plainly.
+ *
+ *   bigfs [--master HOST:PORT] status        cluster summary
+ *   bigfs [--master HOST:PORT] workers       one line per worker
+ *   bigfs locations FILE...                  where each chunk lives
+ *   bigfs goal PATH [N]                      show or set the goal
+ *
+ * The master address comes from --master, else $BIGFS_MASTER, else
+ * 127.0.0.1:9400. State: none beyond one HTTP client. */
+#include "http_client.h"
+#include "json_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+struct admin {
+	const char *master;
+	struct http_client *http;
+};
+
+static int admin_get(struct admin *a, const char *path, json_t **ret)
+{
+	char url[512];
+	const char *m = a->master;
+	if (strncmp(m, "http://", 7) == 0)
+		m += 7;
+	snprintf(url, sizeof(url), "http://%s%s", m, path);
+	int rc = http_json(a->http, "GET", url, NULL, ret, NULL);
+	if (rc < 0)
+		fprintf(stderr, "bigfs: master at %s: %s\n", a->master, strerror(-rc));
+	return rc;
+}
+
+static void human(uint64_t bytes, char *out, size_t cap)
+{
+	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static int cmd_workers(struct admin *a, bool summary)
+{
+	json_t *resp = NULL;
+	int rc = admin_get(a, "/v1/cluster/workers", &resp);
+	if (rc < 0)
+		return 1;
+	json_t *workers = json_object_get(resp, "workers");
+	size_t i, live = 0, n = json_array_size(workers);
+	uint64_t cap_total = 0, used_total = 0;
+	json_t *w;
+	if (!summary)
+		printf("%-16s  %-21s  %-4s  %10s  %10s  %8s\n", "WORKER", "ADDRESS", "LIVE",
+		       "CAPACITY", "USED", "CHUNKS");
+	json_array_foreach(workers, i, w) {
+		const char *id = "?", *addr = "?";
+		uint64_t cap = 0, used = 0, chunks = 0;
+		bool is_live = false;
+		ju_str(w, "worker_id", 64, &id);
+		ju_str(w, "addr", 256, &addr);
+		ju_u64(w, "capacity", &cap);
+		ju_u64(w, "used", &used);
+		ju_u64(w, "chunks", &chunks);
+		ju_bool(w, "live", &is_live);
+		if (is_live) {
+			live++;
+			cap_total += cap;
+			used_total += used;
+		}
+		if (!summary) {
+			char c[32], u[32];
+			human(cap, c, sizeof(c));
+			human(used, u, sizeof(u));
+			printf("%-16s  %-21s  %-4s  %10s  %10s  %8" PRIu64 "\n", id, addr,
+			       is_live ? "yes" : "NO", c, u, chunks);
+		}
+	}
+	if (summary) {
+		char c[32], u[32];
+		human(cap_total, c, sizeof(c));
+		human(used_total, u, sizeof(u));
+		printf("master   %s\nworkers  %zu live of %zu\ncapacity %s, used %s\n", a->master,
+		       live, n, c, u);
+	}
+	json_decref(resp);
+	return 0;
+}
+
+static int cmd_status(struct admin *a)
+{
+	json_t *resp = NULL;
+	if (admin_get(a, "/v1/health", &resp) < 0)
+		return 1;
+	json_decref(resp);
+	return cmd_workers(a, true);
+}
+
+static int cmd_locations(int argc, char **argv)
+{
+	int ret = 0;
+	for (int i = 0; i < argc; i++) {
+		char buf[1 << 16];
+		ssize_t n = getxattr(argv[i], "bigfs.locations", buf, sizeof(buf) - 1);
+		if (n < 0) {
+			fprintf(stderr, "bigfs: %s: %s\n", argv[i], strerror(errno));
+			ret = 1;
+			continue;
+		}
+		buf[n] = '\0';
+		if (argc > 1)
+			printf("%s:\n", argv[i]);
+		fputs(buf, stdout);
+	}
+	return ret;
+}
+
+static int cmd_goal(int argc, char **argv)
+{
+	if (argc == 2) {
+		if (setxattr(argv[0], "bigfs.goal", argv[1], strlen(argv[1]), 0) < 0) {
+			fprintf(stderr, "bigfs: %s: cannot set goal %s: %s\n", argv[0], argv[1],
+				strerror(errno));
+			return 1;
+		}
+	}
+	char buf[64];
+	ssize_t n = getxattr(argv[0], "bigfs.goal", buf, sizeof(buf) - 1);
+	if (n < 0) {
+		fprintf(stderr, "bigfs: %s: %s\n", argv[0], strerror(errno));
+		return 1;
+	}
+	buf[n] = '\0';
+	printf("%s: goal %s\n", argv[0], buf);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: bigfs [--master HOST:PORT] status|workers\n"
+	      "       bigfs locations FILE...\n"
+	      "       bigfs goal PATH [N]\n"
+	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	struct admin a = {.master = getenv("BIGFS_MASTER")};
+	if (!a.master)
+		a.master = "127.0.0.1:9400";
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "--master") == 0) {
+		a.master = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+		usage(i >= argc ? stderr : stdout);
+		return i >= argc ? 2 : 0;
+	}
+	const char *cmd = argv[i++];
+	if (strcmp(cmd, "locations") == 0 && i < argc)
+		return cmd_locations(argc - i, argv + i);
+	if (strcmp(cmd, "goal") == 0 && (argc - i == 1 || argc - i == 2))
+		return cmd_goal(argc - i, argv + i);
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "workers") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	a.http = http_client_new(10000, 3000);
+	if (!a.http) {
+		fprintf(stderr, "bigfs: out of memory\n");
+		return 1;
+	}
+	int ret = strcmp(cmd, "status") == 0 ? cmd_status(&a) : cmd_workers(&a, false);
+	http_client_free(a.http);
+	return ret;
+}
