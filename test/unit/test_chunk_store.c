@@ -1,0 +1,597 @@
+/* Unit tests of worker/chunk_store: data round trips against an in-memory
+ * model, version rules, truncate, delete, reopen, staging, capacity, and
+ * damaged files on disk (flipped data bytes, short files, bad headers). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../worker/chunk_store.h"
+#include "log.h"
+
+#define BS CHUNK_BLOCK_SIZE
+#define HDR CHUNK_HEADER_SIZE
+
+struct fixture {
+	char dir[64];
+	struct chunk_store *cs;
+};
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test_chunk_store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(chunk_store_open(f->dir, 0, &f->cs), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	chunk_store_close(f->cs);
+	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	chunk_store_close(f->cs);
+	f->cs = NULL;
+	assert_int_equal(chunk_store_open(f->dir, 0, &f->cs), 0);
+}
+
+static void chunk_path(const struct fixture *f, uint64_t id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/chunks/%02x/%02x/%016llx", f->dir,
+		 (unsigned)((id >> 8) & 0xff), (unsigned)(id & 0xff), (unsigned long long)id);
+}
+
+static unsigned char *random_bytes(size_t n, unsigned seed)
+{
+	unsigned char *p = malloc(n ? n : 1);
+
+	assert_non_null(p);
+	srand(seed);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(rand() >> 7);
+	return p;
+}
+
+/* Compare the chunk's bytes [off, off+len) with model (model_len long). */
+static void check_range(struct chunk_store *cs, uint64_t id, uint32_t v, const unsigned char *model,
+			size_t model_len, size_t off, size_t len)
+{
+	unsigned char *buf = malloc(len ? len : 1);
+
+	assert_non_null(buf);
+	memset(buf, 0xAA, len);
+	assert_int_equal(chunk_store_read(cs, id, v, off, len, buf), 0);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char want = off + i < model_len ? model[off + i] : 0;
+
+		if (buf[i] != want)
+			fail_msg("byte %zu differs: got %02x want %02x", off + i, buf[i], want);
+	}
+	free(buf);
+}
+
+static void flip_byte(const struct fixture *f, uint64_t id, uint64_t file_off)
+{
+	char path[256];
+	unsigned char c;
+	int fd;
+
+	chunk_path(f, id, path, sizeof(path));
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &c, 1, (off_t)file_off), 1);
+	c ^= 0x40;
+	assert_int_equal(pwrite(fd, &c, 1, (off_t)file_off), 1);
+	close(fd);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS + 1234, off = 30000;
+	unsigned char *data = random_bytes(n, 1);
+	unsigned char *model = calloc(1, off + n);
+	uint32_t len = 0;
+
+	memcpy(model + off, data, n);
+	assert_int_equal(chunk_store_write(f->cs, 42, 1, off, data, n, &len), 0);
+	assert_int_equal(len, off + n);
+	check_range(f->cs, 42, 1, model, off + n, 0, off + n);
+	check_range(f->cs, 42, 1, model, off + n, 1, 10);
+	check_range(f->cs, 42, 1, model, off + n, BS - 5, 10);
+	check_range(f->cs, 42, 1, model, off + n, BS, BS);
+	check_range(f->cs, 42, 1, model, off + n, BS + 7, 2 * BS);
+	check_range(f->cs, 42, 1, model, off + n, off + n - 3, 3);
+	check_range(f->cs, 42, 1, model, off + n, 0, 0);
+	free(data);
+	free(model);
+}
+
+static void test_partial_rewrite(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 4 * BS;
+	unsigned char *model = random_bytes(n, 2);
+	unsigned char *patch = random_bytes(300, 3);
+
+	assert_int_equal(chunk_store_write(f->cs, 7, 1, 0, model, n, NULL), 0);
+	/* inside one block, then straddling blocks 1/2 */
+	assert_int_equal(chunk_store_write(f->cs, 7, 1, BS + 100, patch, 100, NULL), 0);
+	memcpy(model + BS + 100, patch, 100);
+	assert_int_equal(chunk_store_write(f->cs, 7, 1, 2 * BS - 150, patch, 300, NULL), 0);
+	memcpy(model + 2 * BS - 150, patch, 300);
+	check_range(f->cs, 7, 1, model, n, 0, n);
+	reopen(f);
+	check_range(f->cs, 7, 1, model, n, 0, n);
+	free(model);
+	free(patch);
+}
+
+static void test_read_past_length(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char data[100];
+	unsigned char *buf = malloc(2 * BS);
+
+	memset(data, 0x5A, sizeof(data));
+	assert_int_equal(chunk_store_write(f->cs, 9, 3, 0, data, sizeof(data), NULL), 0);
+	check_range(f->cs, 9, 3, data, sizeof(data), 50, 2 * BS);
+	check_range(f->cs, 9, 3, data, sizeof(data), 5 * BS, 1000);
+	check_range(f->cs, 9, 3, data, sizeof(data), CHUNK_SIZE_MAX - 10, 10);
+	assert_int_equal(chunk_store_read(f->cs, 9, 3, CHUNK_SIZE_MAX - 10, 11, buf), -EINVAL);
+	assert_int_equal(chunk_store_read(f->cs, 9, 3, CHUNK_SIZE_MAX + 1ull, 0, buf), -EINVAL);
+	assert_int_equal(chunk_store_write(f->cs, 9, 3, CHUNK_SIZE_MAX - 1, data, 2, NULL), -EINVAL);
+	free(buf);
+}
+
+static void test_sparse_extend(void **state)
+{
+	struct fixture *f = *state;
+	size_t total = 5 * BS + 10;
+	unsigned char *model = calloc(1, total);
+	unsigned char a[1000], b[1000];
+
+	memset(a, 1, sizeof(a));
+	memset(b, 2, sizeof(b));
+	assert_int_equal(chunk_store_write(f->cs, 11, 1, 10, a, sizeof(a), NULL), 0);
+	memcpy(model + 10, a, sizeof(a));
+	assert_int_equal(chunk_store_write(f->cs, 11, 1, total - sizeof(b), b, sizeof(b), NULL), 0);
+	memcpy(model + total - sizeof(b), b, sizeof(b));
+	check_range(f->cs, 11, 1, model, total, 0, total);
+	free(model);
+}
+
+static void test_versions(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char d[10] = "0123456789", buf[10];
+	struct chunk_info ci;
+
+	assert_int_equal(chunk_store_read(f->cs, 5, 1, 0, 10, buf), -ENOENT);
+	assert_int_equal(chunk_store_fsync(f->cs, 5, 1), -ENOENT);
+	assert_int_equal(chunk_store_write(f->cs, 5, 2, 0, d, 10, NULL), 0);
+	assert_int_equal(chunk_store_read(f->cs, 5, 1, 0, 10, buf), -ESTALE);
+	assert_int_equal(chunk_store_read(f->cs, 5, 3, 0, 10, buf), -ESTALE);
+	assert_int_equal(chunk_store_write(f->cs, 5, 1, 0, d, 10, NULL), -ESTALE);
+	assert_int_equal(chunk_store_truncate(f->cs, 5, 1, 0, NULL), -ESTALE);
+	assert_int_equal(chunk_store_fsync(f->cs, 5, 3), -ESTALE);
+	assert_int_equal(chunk_store_fsync(f->cs, 5, 2), 0);
+	/* a newer version moves the chunk forward and keeps the data */
+	assert_int_equal(chunk_store_write(f->cs, 5, 3, 2, d, 3, NULL), 0);
+	assert_int_equal(chunk_store_read(f->cs, 5, 2, 0, 10, buf), -ESTALE);
+	assert_int_equal(chunk_store_read(f->cs, 5, 3, 0, 10, buf), 0);
+	assert_memory_equal(buf, "0101256789", 10);
+	assert_int_equal(chunk_store_stat(f->cs, 5, &ci), 0);
+	assert_int_equal(ci.version, 3);
+	assert_int_equal(ci.length, 10);
+	assert_int_equal(chunk_store_truncate(f->cs, 5, 4, 10, NULL), 0);
+	assert_int_equal(chunk_store_stat(f->cs, 5, &ci), 0);
+	assert_int_equal(ci.version, 4);
+}
+
+static void test_truncate(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS + 500;
+	unsigned char *model = random_bytes(4 * BS, 4);
+	uint32_t len;
+
+	assert_int_equal(chunk_store_write(f->cs, 3, 1, 0, model, n, NULL), 0);
+	assert_int_equal(chunk_store_truncate(f->cs, 3, 1, BS + 77, &len), 0);
+	assert_int_equal(len, BS + 77);
+	check_range(f->cs, 3, 1, model, BS + 77, 0, 3 * BS);
+	/* grow again: zeros, not the old bytes */
+	assert_int_equal(chunk_store_truncate(f->cs, 3, 1, 2 * BS + 1000, &len), 0);
+	memset(model + BS + 77, 0, 2 * BS);
+	check_range(f->cs, 3, 1, model, 2 * BS + 1000, 0, 3 * BS);
+	/* write after a grow inside the zero region */
+	assert_int_equal(chunk_store_write(f->cs, 3, 1, 2 * BS - 10, "abcdefghijklmnopqrst", 20, NULL), 0);
+	memcpy(model + 2 * BS - 10, "abcdefghijklmnopqrst", 20);
+	check_range(f->cs, 3, 1, model, 2 * BS + 1000, 0, 3 * BS);
+	assert_int_equal(chunk_store_truncate(f->cs, 3, 1, 0, &len), 0);
+	assert_int_equal(len, 0);
+	check_range(f->cs, 3, 1, model, 0, 0, BS);
+	/* truncate of an absent chunk creates it */
+	assert_int_equal(chunk_store_truncate(f->cs, 99, 1, 5000, &len), 0);
+	check_range(f->cs, 99, 1, model, 0, 0, 6000);
+	assert_int_equal(chunk_store_truncate(f->cs, 99, 1, CHUNK_SIZE_MAX + 1ull, &len), -EINVAL);
+	reopen(f);
+	check_range(f->cs, 3, 1, model, 0, 0, BS);
+	free(model);
+}
+
+static void test_delete_list_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk_info *list;
+	size_t n;
+	uint64_t chunks, bytes;
+	unsigned char d[100] = { 1 };
+
+	for (uint64_t id = 1; id <= 50; id++)
+		assert_int_equal(chunk_store_write(f->cs, id * 0x10001, (uint32_t)id, 0, d,
+						   (size_t)id, NULL), 0);
+	assert_int_equal(chunk_store_delete(f->cs, 2 * 0x10001), 0);
+	assert_int_equal(chunk_store_delete(f->cs, 2 * 0x10001), 0);   /* absent: fine */
+	assert_int_equal(chunk_store_delete_upto(f->cs, 3 * 0x10001, 2), 0); /* newer: kept */
+	assert_int_equal(chunk_store_delete_upto(f->cs, 4 * 0x10001, 4), 0); /* removed */
+	chunk_store_usage(f->cs, &chunks, &bytes);
+	assert_int_equal(chunks, 48);
+	reopen(f);
+	chunk_store_usage(f->cs, &chunks, &bytes);
+	assert_int_equal(chunks, 48);
+	assert_int_equal(chunk_store_list(f->cs, &list, &n), 0);
+	assert_int_equal(n, 48);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = list[i].id / 0x10001;
+
+		assert_int_equal(list[i].id % 0x10001, 0);
+		assert_true(k != 2 && k != 4);
+		assert_int_equal(list[i].version, k);
+		assert_int_equal(list[i].length, k);
+	}
+	free(list);
+	{
+		uint64_t want = 0;
+
+		for (uint64_t k = 1; k <= 50; k++)
+			if (k != 2 && k != 4)
+				want += HDR + k;
+		assert_int_equal(bytes, want);
+	}
+	check_range(f->cs, 3 * 0x10001, 3, d, 3, 0, 10);
+}
+
+static void test_corrupt_data(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 4 * BS;
+	unsigned char *model = random_bytes(n, 5);
+	unsigned char *buf = malloc(n);
+
+	assert_int_equal(chunk_store_write(f->cs, 21, 1, 0, model, n, NULL), 0);
+	flip_byte(f, 21, HDR + 2 * BS + 17);
+	assert_int_equal(chunk_store_read(f->cs, 21, 1, 2 * BS + 100, 10, buf), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 21, 1, 0, n, buf), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 21, 1, BS, 2 * BS, buf), -EIO);
+	/* other blocks are fine */
+	check_range(f->cs, 21, 1, model, n, 0, 2 * BS);
+	check_range(f->cs, 21, 1, model, n, 3 * BS, BS);
+	/* a partial write into the bad block refuses to bless it */
+	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS + 5, "x", 1, NULL), -EIO);
+	/* a whole-block overwrite repairs it */
+	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS, model + 2 * BS, BS, NULL), 0);
+	check_range(f->cs, 21, 1, model, n, 0, n);
+	free(model);
+	free(buf);
+}
+
+static void test_short_file(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS;
+	unsigned char *model = random_bytes(n, 6);
+	unsigned char *buf = malloc(n);
+	char path[256];
+
+	assert_int_equal(chunk_store_write(f->cs, 22, 1, 0, model, n, NULL), 0);
+	chunk_path(f, 22, path, sizeof(path));
+	assert_int_equal(truncate(path, HDR + BS + 3), 0);
+	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -EIO);
+	assert_int_equal(chunk_store_write(f->cs, 22, 1, 0, "a", 1, NULL), -EIO);
+	assert_int_equal(truncate(path, 100), 0);
+	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -EIO);
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -EIO);
+	assert_int_equal(chunk_store_truncate(f->cs, 22, 1, 0, NULL), -EIO);
+	/* delete still works, then the id is free again */
+	assert_int_equal(chunk_store_delete(f->cs, 22), 0);
+	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -ENOENT);
+	free(model);
+	free(buf);
+}
+
+static void test_bad_header(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char buf[16];
+	struct chunk_info *list;
+	size_t n;
+	char qdir[128];
+	struct stat st;
+
+	assert_int_equal(chunk_store_write(f->cs, 23, 1, 0, "hello", 5, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 24, 1, 0, "world", 5, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 25, 1, 0, "again", 5, NULL), 0);
+	flip_byte(f, 23, 0);         /* magic */
+	flip_byte(f, 24, 20);        /* length: caught by the header CRC */
+	flip_byte(f, 25, 32 + 1);    /* a block CRC in the header */
+	assert_int_equal(chunk_store_read(f->cs, 23, 1, 0, 5, buf), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 24, 1, 0, 5, buf), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 25, 1, 0, 5, buf), -EIO);
+	/* a stray file and a leftover temporary file */
+	{
+		char p[256];
+		FILE *fp;
+
+		snprintf(p, sizeof(p), "%s/chunks/00/17/not-a-chunk", f->dir);
+		fp = fopen(p, "w");
+		assert_non_null(fp);
+		fclose(fp);
+		snprintf(p, sizeof(p), "%s/chunks/00/17/.0000000000000017.abcdef", f->dir);
+		fp = fopen(p, "w");
+		assert_non_null(fp);
+		fclose(fp);
+	}
+	reopen(f);
+	assert_int_equal(chunk_store_list(f->cs, &list, &n), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	snprintf(qdir, sizeof(qdir), "%s/quarantine", f->dir);
+	assert_int_equal(stat(qdir, &st), 0);
+	assert_int_equal(chunk_store_read(f->cs, 23, 1, 0, 5, buf), -ENOENT);
+	/* the id can be written anew */
+	assert_int_equal(chunk_store_write(f->cs, 23, 2, 0, "fresh", 5, NULL), 0);
+	check_range(f->cs, 23, 2, (const unsigned char *)"fresh", 5, 0, 5);
+}
+
+static void test_staging(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 2 * BS + 333;
+	unsigned char *model = random_bytes(n, 7);
+	struct chunk_staging *st;
+	uint32_t len = 0;
+
+	assert_int_equal(chunk_store_write(f->cs, 30, 1, 0, "old", 3, NULL), 0);
+	assert_int_equal(chunk_store_stage_begin(f->cs, 30, 5, &st), 0);
+	/* odd piece sizes: CRCs chain across pieces within a block */
+	assert_int_equal(chunk_store_stage_append(st, model, 1000), 0);
+	assert_int_equal(chunk_store_stage_append(st, model + 1000, BS), 0);
+	assert_int_equal(chunk_store_stage_append(st, model + 1000 + BS, n - 1000 - BS), 0);
+	/* the old copy is still served while staging */
+	check_range(f->cs, 30, 1, (const unsigned char *)"old", 3, 0, 3);
+	assert_int_equal(chunk_store_stage_commit(st, &len), 0);
+	assert_int_equal(len, n);
+	check_range(f->cs, 30, 5, model, n, 0, n + 10);
+	reopen(f);
+	check_range(f->cs, 30, 5, model, n, 0, n + 10);
+	/* an older staged version loses */
+	assert_int_equal(chunk_store_stage_begin(f->cs, 30, 4, &st), 0);
+	assert_int_equal(chunk_store_stage_append(st, "x", 1), 0);
+	assert_int_equal(chunk_store_stage_commit(st, &len), -ESTALE);
+	check_range(f->cs, 30, 5, model, n, 0, n);
+	/* abort leaves nothing behind */
+	assert_int_equal(chunk_store_stage_begin(f->cs, 31, 1, &st), 0);
+	assert_int_equal(chunk_store_stage_append(st, "x", 1), 0);
+	chunk_store_stage_abort(st);
+	{
+		unsigned char b[1];
+
+		assert_int_equal(chunk_store_read(f->cs, 31, 1, 0, 1, b), -ENOENT);
+	}
+	/* empty chunk */
+	assert_int_equal(chunk_store_stage_begin(f->cs, 32, 1, &st), 0);
+	assert_int_equal(chunk_store_stage_commit(st, &len), 0);
+	assert_int_equal(len, 0);
+	check_range(f->cs, 32, 1, model, 0, 0, 10);
+	free(model);
+}
+
+static void test_capacity(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *data = random_bytes(BS, 8);
+	uint64_t chunks, bytes;
+
+	chunk_store_close(f->cs);
+	assert_int_equal(chunk_store_open(f->dir, 3 * (HDR + BS), &f->cs), 0);
+	assert_int_equal(chunk_store_write(f->cs, 1, 1, 0, data, BS, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 2, 1, 0, data, BS, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 3, 1, 0, data, BS, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 4, 1, 0, data, 1, NULL), -ENOSPC);
+	assert_int_equal(chunk_store_write(f->cs, 3, 1, BS, data, 1, NULL), -ENOSPC);
+	/* rewriting in place needs no space */
+	assert_int_equal(chunk_store_write(f->cs, 3, 1, 0, data, BS, NULL), 0);
+	assert_int_equal(chunk_store_delete(f->cs, 2), 0);
+	assert_int_equal(chunk_store_write(f->cs, 4, 1, 0, data, 10, NULL), 0);
+	chunk_store_usage(f->cs, &chunks, &bytes);
+	assert_int_equal(chunks, 3);
+	assert_int_equal(bytes, 3 * HDR + 2 * BS + 10);
+	free(data);
+}
+
+/* Random writes, truncates and reads against a model. */
+static void test_random_model(void **state)
+{
+	struct fixture *f = *state;
+	size_t cap = 12 * BS;
+	unsigned char *model = calloc(1, cap);
+	unsigned char *data = random_bytes(cap, 9);
+	size_t len = 0;
+	uint32_t slen;
+
+	srand(1234);
+	for (int i = 0; i < 400; i++) {
+		int op = rand() % 10;
+		size_t off = (size_t)rand() % cap;
+		size_t n = (size_t)rand() % (cap - off + 1);
+
+		if (n > 3 * BS)
+			n = (size_t)rand() % (3 * BS);
+		if (off + n > cap)
+			n = cap - off;
+		if (op < 5) {
+			assert_int_equal(chunk_store_write(f->cs, 77, 1, off, data + (i * 13) % BS, n,
+							   &slen), 0);
+			memcpy(model + off, data + (i * 13) % BS, n);
+			if (n > 0 && off + n > len)
+				len = off + n;
+			assert_int_equal(slen, len);
+		} else if (op < 6) {
+			assert_int_equal(chunk_store_truncate(f->cs, 77, 1, off, &slen), 0);
+			if (off < len)
+				memset(model + off, 0, len - off);
+			len = off;
+			assert_int_equal(slen, len);
+		} else {
+			check_range(f->cs, 77, 1, model, len, off, n);
+		}
+	}
+	check_range(f->cs, 77, 1, model, len, 0, cap);
+	free(model);
+	free(data);
+}
+
+struct thr_arg {
+	struct chunk_store *cs;
+	uint64_t id;
+	int err;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	unsigned char *w = malloc(BS * 4), *r = malloc(BS * 4);
+
+	for (int i = 0; i < 50 && !a->err; i++) {
+		memset(w, (int)(a->id + (uint64_t)i), BS * 4);
+		if (chunk_store_write(a->cs, a->id % 3, (uint32_t)1, 0, w, BS * 4, NULL) < 0)
+			a->err = 1;
+		/* a read sees one whole write, never a mix */
+		if (chunk_store_read(a->cs, a->id % 3, 1, 0, BS * 4, r) < 0)
+			a->err = 2;
+		for (size_t k = 1; k < BS * 4 && !a->err; k++)
+			if (r[k] != r[0])
+				a->err = 3;
+	}
+	free(w);
+	free(r);
+	return NULL;
+}
+
+static void test_concurrency(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[6];
+	struct thr_arg a[6];
+
+	for (int i = 0; i < 6; i++) {
+		a[i] = (struct thr_arg){ f->cs, (uint64_t)i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].err, 0);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Not a pass/fail test: prints the store's throughput for 8 MiB I/O. */
+static void test_throughput(void **state)
+{
+	struct fixture *f = *state;
+	size_t piece = 8u << 20;
+	unsigned char *buf = random_bytes(piece, 10);
+	double t0, t1, t2;
+	int rounds = 4;
+
+	t0 = now_s();
+	for (int k = 0; k < rounds; k++)
+		for (uint64_t off = 0; off < CHUNK_SIZE_MAX; off += piece)
+			assert_int_equal(chunk_store_write(f->cs, 1000 + (uint64_t)k, 1, off, buf,
+							   piece, NULL), 0);
+	t1 = now_s();
+	for (int k = 0; k < rounds; k++)
+		for (uint64_t off = 0; off < CHUNK_SIZE_MAX; off += piece)
+			assert_int_equal(chunk_store_read(f->cs, 1000 + (uint64_t)k, 1, off, piece,
+							  buf), 0);
+	t2 = now_s();
+	print_message("chunk_store throughput: write %.0f MiB/s, read %.0f MiB/s (page cache)\n",
+		      rounds * 64 / (t1 - t0), rounds * 64 / (t2 - t1));
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_rewrite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_past_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sparse_extend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_list_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_staging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_model, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+	};
+
+	log_init("test_chunk_store", true, LOG_CRIT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

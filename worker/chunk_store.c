@@ -1,0 +1,1365 @@
+/* chunk_store — chunk files on the local disk (layout in chunk_store.h).
+ *
+ * What it does: reads, writes, truncates, fsyncs, deletes and atomically
+ * replaces chunk files, verifying CRC32C of every 64 KiB block it returns
+ * or merges, and keeps an in-memory index id -> (version, length) built by
+ * scanning the folder tree at open.
+ * What it does not: HTTP, tokens, threads of its own, talking to the
+ * master. Callers decide what a version means; this module only enforces
+ * "older moves forward, newer is -ESTALE".
+ *
+ * State and locks:
+ * - The chunk files. Guarded by stripe locks: a rwlock chosen by a hash of
+ *   the chunk id (CS_STRIPES of them). Readers of a chunk take it shared;
+ *   anything that changes a chunk's file takes it exclusive.
+ * - The index (hash table of struct cs_entry) and the used-bytes counter.
+ *   Guarded by index_mu. Lock order: stripe lock, then index_mu; index_mu
+ *   is never held across disk I/O.
+ * The header on disk is the truth for a chunk's version, length and CRCs;
+ * the index mirrors it for listing and usage and is updated while the
+ * stripe lock is held exclusively, right after the header is written.
+ *
+ * Every file is opened per call (no fd cache): an open is small next to
+ * the megabytes a call moves, and a file replaced by rename or damaged by
+ * someone else is always seen as it is now. */
+#include "chunk_store.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "ids.h"
+#include "log.h"
+
+#define CS_MAGIC "BIGFSCK1"
+#define CS_MAGIC_LEN 8
+#define CS_OFF_ID 8
+#define CS_OFF_VERSION 16
+#define CS_OFF_LENGTH 20
+#define CS_OFF_HCRC 24
+#define CS_OFF_CRCS 32
+#define CS_CRCS_END (CS_OFF_CRCS + 4 * CHUNK_BLOCKS)
+#define CS_STRIPES 256
+#define CS_DIR_MAX (PATH_MAX - 128)
+
+struct cs_header {
+	uint64_t id;
+	uint32_t version;
+	uint32_t length;
+	uint32_t crc[CHUNK_BLOCKS];
+};
+
+struct cs_entry {
+	struct cs_entry *next;
+	uint64_t id;
+	uint32_t version;
+	uint32_t length;
+	bool dir_dirty;     /* created since the last fsync of its folder */
+};
+
+struct chunk_store {
+	char *dir;          /* data_dir/chunks */
+	char *quarantine;   /* data_dir/quarantine */
+	uint64_t capacity_limit;
+	uint32_t zero_block_crc;
+	pthread_rwlock_t stripes[CS_STRIPES];
+
+	pthread_mutex_t index_mu;   /* guards everything below */
+	struct cs_entry **buckets;
+	size_t nbuckets;            /* power of two */
+	size_t nentries;
+	uint64_t used_bytes;        /* sum of header + length of the entries */
+	uint64_t reserved_bytes;    /* growth of writes in progress */
+};
+
+struct chunk_staging {
+	struct chunk_store *cs;
+	uint64_t id;
+	uint32_t version;
+	int fd;
+	uint32_t length;
+	bool renamed;       /* tmp_path is now the chunk file */
+	char *tmp_path;
+	struct cs_header hdr;
+};
+
+/* Zeros for growing chunks and for the header's tail; read-only. */
+static const unsigned char cs_zeros[CHUNK_BLOCK_SIZE];
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t cs_hash(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return id;
+}
+
+static pthread_rwlock_t *cs_stripe(struct chunk_store *cs, uint64_t id)
+{
+	return &cs->stripes[cs_hash(id) % CS_STRIPES];
+}
+
+static uint64_t cs_min(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* snprintf into a PATH_MAX buffer; paths are bounded at open (the data
+ * folder name is at most CS_DIR_MAX bytes), so this never truncates. */
+static void cs_path(char *out, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cs_path(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* "DIR/XX/YY" and "DIR/XX/YY/ID" for id. */
+static void cs_dir_path(const struct chunk_store *cs, uint64_t id, char *out, size_t cap)
+{
+	cs_path(out, cap, "%s/%02x/%02x", cs->dir, (unsigned)((id >> 8) & 0xff),
+		 (unsigned)(id & 0xff));
+}
+
+static void cs_file_path(const struct chunk_store *cs, uint64_t id, char *out, size_t cap)
+{
+	char idtxt[CHUNK_ID_STRLEN + 1];
+
+	chunk_id_format(id, idtxt);
+	cs_path(out, cap, "%s/%02x/%02x/%s", cs->dir, (unsigned)((id >> 8) & 0xff),
+		 (unsigned)(id & 0xff), idtxt);
+}
+
+static int cs_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;    /* the file is shorter than its header says */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int cs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int cs_mkdir(const char *path)
+{
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int cs_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Create DIR/XX and DIR/XX/YY for id; out gets DIR/XX/YY. */
+static int cs_make_dirs(const struct chunk_store *cs, uint64_t id, char *out, size_t cap)
+{
+	char xx[PATH_MAX];
+	int r;
+
+	cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((id >> 8) & 0xff));
+	r = cs_mkdir(xx);
+	if (r < 0)
+		return r;
+	cs_dir_path(cs, id, out, cap);
+	return cs_mkdir(out);
+}
+
+/* ---- header encoding ---------------------------------------------------- */
+
+static uint32_t cs_header_crc(const unsigned char *buf)
+{
+	uint32_t crc = crc32c(0, buf, CS_OFF_HCRC);
+
+	return crc32c(crc, buf + CS_OFF_CRCS, CS_CRCS_END - CS_OFF_CRCS);
+}
+
+static void cs_header_encode(const struct cs_header *h, unsigned char *buf)
+{
+	uint64_t v64;
+	uint32_t v32;
+
+	memset(buf, 0, CHUNK_HEADER_SIZE);
+	memcpy(buf, CS_MAGIC, CS_MAGIC_LEN);
+	v64 = htole64(h->id);
+	memcpy(buf + CS_OFF_ID, &v64, 8);
+	v32 = htole32(h->version);
+	memcpy(buf + CS_OFF_VERSION, &v32, 4);
+	v32 = htole32(h->length);
+	memcpy(buf + CS_OFF_LENGTH, &v32, 4);
+	for (unsigned i = 0; i < CHUNK_BLOCKS; i++) {
+		v32 = htole32(h->crc[i]);
+		memcpy(buf + CS_OFF_CRCS + 4 * i, &v32, 4);
+	}
+	v32 = htole32(cs_header_crc(buf));
+	memcpy(buf + CS_OFF_HCRC, &v32, 4);
+}
+
+/* Decode and validate a header read from the file of chunk id whose size
+ * is fsize. Returns 0 or -EIO with a log line saying what is wrong. */
+static int cs_header_decode(const unsigned char *buf, uint64_t id, uint64_t fsize,
+			    struct cs_header *h)
+{
+	char idtxt[CHUNK_ID_STRLEN + 1];
+	uint64_t v64;
+	uint32_t v32;
+	const char *why = NULL;
+
+	chunk_id_format(id, idtxt);
+	if (memcmp(buf, CS_MAGIC, CS_MAGIC_LEN) != 0) {
+		why = "bad magic";
+		goto out_bad;
+	}
+	memcpy(&v32, buf + CS_OFF_HCRC, 4);
+	if (le32toh(v32) != cs_header_crc(buf)) {
+		why = "header CRC mismatch";
+		goto out_bad;
+	}
+	memcpy(&v64, buf + CS_OFF_ID, 8);
+	h->id = le64toh(v64);
+	if (h->id != id) {
+		why = "id in header differs from file name";
+		goto out_bad;
+	}
+	memcpy(&v32, buf + CS_OFF_VERSION, 4);
+	h->version = le32toh(v32);
+	memcpy(&v32, buf + CS_OFF_LENGTH, 4);
+	h->length = le32toh(v32);
+	if (h->length > CHUNK_SIZE_MAX) {
+		why = "length beyond 64 MiB";
+		goto out_bad;
+	}
+	if (fsize < (uint64_t)CHUNK_HEADER_SIZE + h->length) {
+		why = "file shorter than header + length";
+		goto out_bad;
+	}
+	for (unsigned i = 0; i < CHUNK_BLOCKS; i++) {
+		memcpy(&v32, buf + CS_OFF_CRCS + 4 * i, 4);
+		h->crc[i] = le32toh(v32);
+	}
+	return 0;
+
+out_bad:
+	log_err("chunk %s: damaged chunk file (%s); not served", idtxt, why);
+	return -EIO;
+}
+
+/* Read and validate the header of the open file of chunk id. *ret_fsize
+ * gets the file size. */
+static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize)
+{
+	unsigned char buf[CHUNK_HEADER_SIZE];
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < CHUNK_HEADER_SIZE) {
+		char idtxt[CHUNK_ID_STRLEN + 1];
+
+		chunk_id_format(id, idtxt);
+		log_err("chunk %s: damaged chunk file (shorter than its header); not served",
+			idtxt);
+		return -EIO;
+	}
+	r = cs_pread_full(fd, buf, sizeof(buf), 0);
+	if (r < 0)
+		return r;
+	r = cs_header_decode(buf, id, (uint64_t)st.st_size, h);
+	if (r < 0)
+		return r;
+	*ret_fsize = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int cs_header_store(int fd, const struct cs_header *h)
+{
+	unsigned char buf[CHUNK_HEADER_SIZE];
+
+	cs_header_encode(h, buf);
+	return cs_pwrite_full(fd, buf, sizeof(buf), 0);
+}
+
+/* ---- index ------------------------------------------------------------- */
+
+/* Callers hold index_mu. */
+static struct cs_entry *cs_index_find(struct chunk_store *cs, uint64_t id)
+{
+	struct cs_entry *e = cs->buckets[cs_hash(id) & (cs->nbuckets - 1)];
+
+	while (e && e->id != id)
+		e = e->next;
+	return e;
+}
+
+static void cs_index_grow(struct chunk_store *cs)
+{
+	size_t n = cs->nbuckets * 2;
+	struct cs_entry **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return;     /* keep the longer chains; still correct */
+	for (size_t i = 0; i < cs->nbuckets; i++) {
+		struct cs_entry *e = cs->buckets[i];
+
+		while (e) {
+			struct cs_entry *next = e->next;
+			size_t k = cs_hash(e->id) & (n - 1);
+
+			e->next = b[k];
+			b[k] = e;
+			e = next;
+		}
+	}
+	free(cs->buckets);
+	cs->buckets = b;
+	cs->nbuckets = n;
+}
+
+/* Insert or update id; adjusts used_bytes. Callers hold index_mu. */
+static int cs_index_set(struct chunk_store *cs, uint64_t id, uint32_t version,
+			uint32_t length, bool created)
+{
+	struct cs_entry *e = cs_index_find(cs, id);
+
+	if (!e) {
+		size_t k;
+
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		e->id = id;
+		k = cs_hash(id) & (cs->nbuckets - 1);
+		e->next = cs->buckets[k];
+		cs->buckets[k] = e;
+		cs->nentries++;
+		cs->used_bytes += CHUNK_HEADER_SIZE;
+		e->length = 0;
+		if (cs->nentries > cs->nbuckets)
+			cs_index_grow(cs);
+	}
+	cs->used_bytes = cs->used_bytes - e->length + length;
+	e->version = version;
+	e->length = length;
+	if (created)
+		e->dir_dirty = true;
+	return 0;
+}
+
+static void cs_index_remove(struct chunk_store *cs, uint64_t id)
+{
+	struct cs_entry **pp = &cs->buckets[cs_hash(id) & (cs->nbuckets - 1)];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	if (*pp) {
+		struct cs_entry *e = *pp;
+
+		*pp = e->next;
+		cs->nentries--;
+		cs->used_bytes -= CHUNK_HEADER_SIZE + (uint64_t)e->length;
+		free(e);
+	}
+}
+
+/* Reserve growth bytes against the capacity limit. */
+static int cs_reserve(struct chunk_store *cs, uint64_t growth)
+{
+	int r = 0;
+
+	if (growth == 0)
+		return 0;
+	pthread_mutex_lock(&cs->index_mu);
+	if (cs->capacity_limit &&
+	    cs->used_bytes + cs->reserved_bytes + growth > cs->capacity_limit)
+		r = -ENOSPC;
+	else
+		cs->reserved_bytes += growth;
+	pthread_mutex_unlock(&cs->index_mu);
+	return r;
+}
+
+/* Drop a reservation and, when ok, record the chunk's new state. */
+static int cs_commit_index(struct chunk_store *cs, uint64_t growth, bool ok,
+			   uint64_t id, uint32_t version, uint32_t length, bool created)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&cs->index_mu);
+	cs->reserved_bytes -= growth;
+	if (ok)
+		r = cs_index_set(cs, id, version, length, created);
+	pthread_mutex_unlock(&cs->index_mu);
+	return r;
+}
+
+/* ---- block helpers ----------------------------------------------------- */
+
+/* Read the stored bytes of block b (old length old_len) into buf and check
+ * them against h->crc[b]. Returns the number of stored bytes or -errno. */
+static int64_t cs_read_block(int fd, const struct cs_header *h, uint32_t b,
+			     unsigned char *buf)
+{
+	uint64_t start = (uint64_t)b * CHUNK_BLOCK_SIZE;
+	uint64_t n, crc;
+	int r;
+
+	if (start >= h->length)
+		return 0;
+	n = cs_min(CHUNK_BLOCK_SIZE, h->length - start);
+	r = cs_pread_full(fd, buf, n, CHUNK_HEADER_SIZE + start);
+	if (r < 0)
+		return r;
+	crc = crc32c(0, buf, n);
+	if (crc != h->crc[b]) {
+		char idtxt[CHUNK_ID_STRLEN + 1];
+
+		chunk_id_format(h->id, idtxt);
+		log_err("chunk %s v%" PRIu32 ": CRC mismatch in block %" PRIu32
+			" (stored %08" PRIx32 ", computed %08" PRIx64 "); block not served",
+			idtxt, h->version, b, h->crc[b], crc);
+		return -EIO;
+	}
+	return (int64_t)n;
+}
+
+/* CRC of n zero bytes (n <= CHUNK_BLOCK_SIZE). */
+static uint32_t cs_zero_crc(const struct chunk_store *cs, uint64_t n)
+{
+	if (n == CHUNK_BLOCK_SIZE)
+		return cs->zero_block_crc;
+	return crc32c(0, cs_zeros, n);
+}
+
+/* ---- open / scan -------------------------------------------------------- */
+
+static bool cs_is_hex2(const char *s)
+{
+	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+}
+
+static void cs_quarantine(struct chunk_store *cs, const char *path, const char *name)
+{
+	char dst[PATH_MAX];
+
+	if (cs_mkdir(cs->quarantine) < 0) {
+		log_err("cannot create %s: %s; leaving %s in place", cs->quarantine,
+			strerror(errno), path);
+		return;
+	}
+	cs_path(dst, sizeof(dst), "%s/%s.%lld", cs->quarantine, name, (long long)time(NULL));
+	if (rename(path, dst) < 0)
+		log_err("cannot move %s to %s: %s", path, dst, strerror(errno));
+	else
+		log_warn("moved damaged chunk file %s to %s", path, dst);
+}
+
+/* Examine one file in DIR/XX/YY. */
+static void cs_scan_file(struct chunk_store *cs, const char *dirpath, const char *name,
+			 unsigned xx, unsigned yy)
+{
+	char path[PATH_MAX];
+	struct cs_header *h;
+	uint64_t id, fsize;
+	int fd, r;
+
+	cs_path(path, sizeof(path), "%s/%s", dirpath, name);
+	if (name[0] == '.') {
+		/* temporary file of an interrupted replication */
+		if (unlink(path) == 0)
+			log_info("removed leftover temporary file %s", path);
+		return;
+	}
+	if (chunk_id_parse(name, &id) < 0 || strspn(name, "0123456789abcdef") != 16 ||
+	    ((id >> 8) & 0xff) != xx || (id & 0xff) != yy) {
+		log_warn("ignoring unexpected file %s in the chunk folder", path);
+		return;
+	}
+	h = malloc(sizeof(*h));
+	if (!h)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_err("cannot open %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	r = cs_header_load(fd, id, h, &fsize);
+	close(fd);
+	if (r == -EIO) {
+		cs_quarantine(cs, path, name);
+		goto out_free;
+	}
+	if (r < 0) {
+		log_err("cannot read %s: %s", path, strerror(-r));
+		goto out_free;
+	}
+	pthread_mutex_lock(&cs->index_mu);
+	r = cs_index_set(cs, id, h->version, h->length, false);
+	pthread_mutex_unlock(&cs->index_mu);
+	if (r < 0)
+		log_err("out of memory indexing %s", path);
+out_free:
+	free(h);
+}
+
+static int cs_scan(struct chunk_store *cs)
+{
+	DIR *top, *mid, *leaf;
+	struct dirent *d1, *d2, *d3;
+	char p1[PATH_MAX], p2[PATH_MAX];
+
+	top = opendir(cs->dir);
+	if (!top)
+		return -errno;
+	while ((d1 = readdir(top))) {
+		if (!cs_is_hex2(d1->d_name))
+			continue;
+		cs_path(p1, sizeof(p1), "%s/%s", cs->dir, d1->d_name);
+		mid = opendir(p1);
+		if (!mid)
+			continue;
+		while ((d2 = readdir(mid))) {
+			if (!cs_is_hex2(d2->d_name))
+				continue;
+			cs_path(p2, sizeof(p2), "%s/%s", p1, d2->d_name);
+			leaf = opendir(p2);
+			if (!leaf)
+				continue;
+			while ((d3 = readdir(leaf))) {
+				if (!strcmp(d3->d_name, ".") || !strcmp(d3->d_name, ".."))
+					continue;
+				cs_scan_file(cs, p2, d3->d_name,
+					     (unsigned)strtoul(d1->d_name, NULL, 16),
+					     (unsigned)strtoul(d2->d_name, NULL, 16));
+			}
+			closedir(leaf);
+		}
+		closedir(mid);
+	}
+	closedir(top);
+	return 0;
+}
+
+int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
+		     struct chunk_store **ret)
+{
+	struct chunk_store *cs;
+	int r = -ENOMEM;
+
+	if (strlen(data_dir) > CS_DIR_MAX) {
+		log_err("data folder name too long: %s", data_dir);
+		return -ENAMETOOLONG;
+	}
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	if (asprintf(&cs->dir, "%s/chunks", data_dir) < 0) {
+		cs->dir = NULL;
+		goto out_free;
+	}
+	if (asprintf(&cs->quarantine, "%s/quarantine", data_dir) < 0) {
+		cs->quarantine = NULL;
+		goto out_free;
+	}
+	cs->nbuckets = 1024;
+	cs->buckets = calloc(cs->nbuckets, sizeof(*cs->buckets));
+	if (!cs->buckets)
+		goto out_free;
+	cs->capacity_limit = capacity_limit;
+	cs->zero_block_crc = crc32c(0, cs_zeros, CHUNK_BLOCK_SIZE);
+	for (int i = 0; i < CS_STRIPES; i++)
+		pthread_rwlock_init(&cs->stripes[i], NULL);
+	pthread_mutex_init(&cs->index_mu, NULL);
+
+	r = cs_mkdir(cs->dir);
+	if (r < 0) {
+		log_err("cannot create %s: %s", cs->dir, strerror(-r));
+		goto out_close;
+	}
+	r = cs_scan(cs);
+	if (r < 0) {
+		log_err("cannot scan %s: %s", cs->dir, strerror(-r));
+		goto out_close;
+	}
+	*ret = cs;
+	return 0;
+
+out_close:
+	chunk_store_close(cs);
+	return r;
+out_free:
+	free(cs->dir);
+	free(cs->quarantine);
+	free(cs->buckets);
+	free(cs);
+	return r;
+}
+
+void chunk_store_close(struct chunk_store *cs)
+{
+	if (!cs)
+		return;
+	for (size_t i = 0; i < cs->nbuckets; i++) {
+		struct cs_entry *e = cs->buckets[i];
+
+		while (e) {
+			struct cs_entry *next = e->next;
+
+			free(e);
+			e = next;
+		}
+	}
+	for (int i = 0; i < CS_STRIPES; i++)
+		pthread_rwlock_destroy(&cs->stripes[i]);
+	pthread_mutex_destroy(&cs->index_mu);
+	free(cs->buckets);
+	free(cs->dir);
+	free(cs->quarantine);
+	free(cs);
+}
+
+/* ---- read -------------------------------------------------------------- */
+
+/* Copy [offset, offset+len) of the open, validated chunk into out. */
+static int cs_read_range(int fd, const struct cs_header *h, uint64_t offset,
+			 size_t len, unsigned char *out)
+{
+	uint64_t end = offset + len;
+	uint64_t stored_end = cs_min(end, h->length);
+	uint64_t pos = offset;
+	unsigned char *scratch = NULL;
+	int r = 0;
+
+	while (pos < stored_end) {
+		uint32_t b = (uint32_t)(pos / CHUNK_BLOCK_SIZE);
+		uint64_t bstart = (uint64_t)b * CHUNK_BLOCK_SIZE;
+		uint64_t bend = cs_min(bstart + CHUNK_BLOCK_SIZE, h->length);
+
+		if (pos == bstart && stored_end >= bend) {
+			/* a run of whole blocks straight into out */
+			uint64_t run_end = bend;
+			uint32_t nb = 1;
+
+			while (run_end < stored_end &&
+			       cs_min(run_end + CHUNK_BLOCK_SIZE, h->length) <= stored_end) {
+				run_end = cs_min(run_end + CHUNK_BLOCK_SIZE, h->length);
+				nb++;
+			}
+			r = cs_pread_full(fd, out + (bstart - offset), run_end - bstart,
+					  CHUNK_HEADER_SIZE + bstart);
+			if (r < 0)
+				goto out_free;
+			for (uint32_t i = 0; i < nb; i++) {
+				uint64_t s = bstart + (uint64_t)i * CHUNK_BLOCK_SIZE;
+				uint64_t n = cs_min(CHUNK_BLOCK_SIZE, h->length - s);
+				uint32_t crc = crc32c(0, out + (s - offset), n);
+
+				if (crc != h->crc[b + i]) {
+					char idtxt[CHUNK_ID_STRLEN + 1];
+
+					chunk_id_format(h->id, idtxt);
+					log_err("chunk %s v%" PRIu32 ": CRC mismatch in block %" PRIu32
+						" (stored %08" PRIx32 ", computed %08" PRIx32
+						"); block not served",
+						idtxt, h->version, b + i, h->crc[b + i], crc);
+					r = -EIO;
+					goto out_free;
+				}
+			}
+			pos = run_end;
+		} else {
+			int64_t n;
+			uint64_t upto = cs_min(bend, stored_end);
+
+			if (!scratch) {
+				scratch = malloc(CHUNK_BLOCK_SIZE);
+				if (!scratch) {
+					r = -ENOMEM;
+					goto out_free;
+				}
+			}
+			n = cs_read_block(fd, h, b, scratch);
+			if (n < 0) {
+				r = (int)n;
+				goto out_free;
+			}
+			memcpy(out + (pos - offset), scratch + (pos - bstart), upto - pos);
+			pos = upto;
+		}
+	}
+	if (end > stored_end) {
+		uint64_t zstart = offset > stored_end ? offset : stored_end;
+
+		memset(out + (zstart - offset), 0, end - zstart);
+	}
+out_free:
+	if (r < 0)
+		memset(out, 0, len);    /* never hand out part of a bad read */
+	free(scratch);
+	return r;
+}
+
+int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
+		     uint64_t offset, size_t len, void *out)
+{
+	char path[PATH_MAX];
+	struct cs_header *h;
+	uint64_t fsize;
+	int fd, r;
+
+	if (offset > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - offset)
+		return -EINVAL;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	cs_file_path(cs, id, path, sizeof(path));
+	pthread_rwlock_rdlock(cs_stripe(cs, id));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r < 0)
+		goto out_close;
+	if (h->version != version) {
+		r = -ESTALE;
+		goto out_close;
+	}
+	r = cs_read_range(fd, h, offset, len, out);
+out_close:
+	close(fd);
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(h);
+	return r;
+}
+
+/* ---- write / truncate ----------------------------------------------------- */
+
+/* Open chunk id for changing it at version, creating it if absent.
+ * Caller holds the stripe lock exclusively. On success *ret_fd is open,
+ * h is loaded (or fresh), *ret_created says whether the file is new, and
+ * any bytes past the stored length (left by an interrupted write) are cut
+ * off so that growing reads zeros. */
+static int cs_open_for_change(struct chunk_store *cs, uint64_t id, uint32_t version,
+			      struct cs_header *h, int *ret_fd, bool *ret_created)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	uint64_t fsize;
+	int fd, r;
+
+	cs_file_path(cs, id, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		r = cs_make_dirs(cs, id, dir, sizeof(dir));
+		if (r < 0)
+			return r;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		memset(h, 0, sizeof(*h));
+		h->id = id;
+		h->version = version;
+		*ret_fd = fd;
+		*ret_created = true;
+		return 0;
+	}
+	if (fd < 0)
+		return -errno;
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r < 0)
+		goto out_close;
+	if (h->version > version) {
+		r = -ESTALE;
+		goto out_close;
+	}
+	if (fsize > (uint64_t)CHUNK_HEADER_SIZE + h->length &&
+	    ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + (uint64_t)h->length)) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	*ret_fd = fd;
+	*ret_created = false;
+	return 0;
+
+out_close:
+	close(fd);
+	return r;
+}
+
+/* A new chunk file whose first write failed is removed again. */
+static void cs_discard_new(struct chunk_store *cs, uint64_t id)
+{
+	char path[PATH_MAX];
+
+	cs_file_path(cs, id, path, sizeof(path));
+	unlink(path);
+}
+
+int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
+		      uint64_t offset, const void *data, size_t len,
+		      uint32_t *ret_length)
+{
+	const unsigned char *src = data;
+	unsigned char *scratch = NULL;
+	struct cs_header *h;
+	uint64_t old_len, new_len, dirty_start, dirty_end, growth = 0;
+	bool created = false;
+	int fd = -1, r;
+
+	if (offset > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - offset)
+		return -EINVAL;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_rwlock_wrlock(cs_stripe(cs, id));
+	r = cs_open_for_change(cs, id, version, h, &fd, &created);
+	if (r < 0)
+		goto out_unlock;
+	old_len = h->length;
+	new_len = len == 0 ? old_len : (offset + len > old_len ? offset + len : old_len);
+	growth = new_len - old_len + (created ? CHUNK_HEADER_SIZE : 0);
+	r = cs_reserve(cs, growth);
+	if (r < 0) {
+		growth = 0;
+		goto out_close;
+	}
+
+	if (len > 0) {
+		dirty_start = offset < old_len ? offset : old_len;
+		dirty_end = offset + len;
+		for (uint32_t b = (uint32_t)(dirty_start / CHUNK_BLOCK_SIZE);
+		     (uint64_t)b * CHUNK_BLOCK_SIZE < dirty_end; b++) {
+			uint64_t bstart = (uint64_t)b * CHUNK_BLOCK_SIZE;
+			uint64_t bend = cs_min(bstart + CHUNK_BLOCK_SIZE, new_len);
+			uint64_t ostart, oend;
+			int64_t n;
+
+			if (bstart >= offset && bend <= offset + len) {
+				h->crc[b] = crc32c(0, src + (bstart - offset), bend - bstart);
+				continue;
+			}
+			/* partial block: old bytes, zeros, new bytes */
+			if (!scratch) {
+				scratch = malloc(CHUNK_BLOCK_SIZE);
+				if (!scratch) {
+					r = -ENOMEM;
+					goto out_close;
+				}
+			}
+			n = cs_read_block(fd, h, b, scratch);
+			if (n < 0) {
+				r = (int)n;
+				goto out_close;
+			}
+			if ((uint64_t)n < bend - bstart)
+				memset(scratch + n, 0, bend - bstart - (uint64_t)n);
+			ostart = offset > bstart ? offset : bstart;
+			oend = cs_min(offset + len, bend);
+			if (ostart < oend)
+				memcpy(scratch + (ostart - bstart), src + (ostart - offset),
+				       oend - ostart);
+			h->crc[b] = crc32c(0, scratch, bend - bstart);
+		}
+		r = cs_pwrite_full(fd, src, len, CHUNK_HEADER_SIZE + offset);
+		if (r < 0)
+			goto out_close;
+	}
+	h->length = (uint32_t)new_len;
+	h->version = version;
+	r = cs_header_store(fd, h);
+	if (r < 0)
+		goto out_close;
+	if (ret_length)
+		*ret_length = h->length;
+
+out_close:
+	close(fd);
+	if (r < 0 && created)
+		cs_discard_new(cs, id);
+	{
+		int r2 = cs_commit_index(cs, growth, r == 0, id, version, (uint32_t)new_len,
+					 created);
+		if (r == 0)
+			r = r2;
+	}
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(scratch);
+	free(h);
+	return r;
+}
+
+int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
+			 uint64_t length, uint32_t *ret_length)
+{
+	unsigned char *scratch = NULL;
+	struct cs_header *h;
+	uint64_t old_len, growth = 0;
+	bool created = false;
+	int fd = -1, r;
+
+	if (length > CHUNK_SIZE_MAX)
+		return -EINVAL;
+	h = malloc(sizeof(*h));
+	scratch = malloc(CHUNK_BLOCK_SIZE);
+	if (!h || !scratch) {
+		free(h);
+		free(scratch);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(cs_stripe(cs, id));
+	r = cs_open_for_change(cs, id, version, h, &fd, &created);
+	if (r < 0)
+		goto out_unlock;
+	old_len = h->length;
+	if (length > old_len)
+		growth = length - old_len;
+	if (created)
+		growth += CHUNK_HEADER_SIZE;
+	r = cs_reserve(cs, growth);
+	if (r < 0) {
+		growth = 0;
+		goto out_close;
+	}
+
+	if (length < old_len) {
+		uint32_t b = (uint32_t)(length / CHUNK_BLOCK_SIZE);
+		uint64_t keep = length - (uint64_t)b * CHUNK_BLOCK_SIZE;
+
+		if (keep > 0) {
+			int64_t n = cs_read_block(fd, h, b, scratch);
+
+			if (n < 0) {
+				r = (int)n;
+				goto out_close;
+			}
+			h->crc[b] = crc32c(0, scratch, keep);
+			b++;
+		}
+		for (; b < CHUNK_BLOCKS; b++)
+			h->crc[b] = 0;
+		if (ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
+			r = -errno;
+			goto out_close;
+		}
+	} else if (length > old_len) {
+		uint32_t b = (uint32_t)(old_len / CHUNK_BLOCK_SIZE);
+		uint64_t bstart = (uint64_t)b * CHUNK_BLOCK_SIZE;
+
+		if (old_len > bstart) {
+			/* the old last block grows with zeros */
+			int64_t n = cs_read_block(fd, h, b, scratch);
+			uint64_t bend = cs_min(bstart + CHUNK_BLOCK_SIZE, length);
+
+			if (n < 0) {
+				r = (int)n;
+				goto out_close;
+			}
+			h->crc[b] = crc32c(crc32c(0, scratch, (size_t)n), cs_zeros,
+					   bend - bstart - (uint64_t)n);
+			b++;
+		}
+		for (; (uint64_t)b * CHUNK_BLOCK_SIZE < length; b++) {
+			uint64_t s = (uint64_t)b * CHUNK_BLOCK_SIZE;
+
+			h->crc[b] = cs_zero_crc(cs, cs_min(CHUNK_BLOCK_SIZE, length - s));
+		}
+		if (ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
+			r = -errno;
+			goto out_close;
+		}
+	}
+	h->length = (uint32_t)length;
+	h->version = version;
+	r = cs_header_store(fd, h);
+	if (r < 0)
+		goto out_close;
+	if (ret_length)
+		*ret_length = h->length;
+
+out_close:
+	close(fd);
+	if (r < 0 && created)
+		cs_discard_new(cs, id);
+	{
+		int r2 = cs_commit_index(cs, growth, r == 0, id, version, (uint32_t)length,
+					 created);
+		if (r == 0)
+			r = r2;
+	}
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(scratch);
+	free(h);
+	return r;
+}
+
+/* ---- fsync / delete / stat / list ---------------------------------------- */
+
+int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct cs_header *h;
+	struct cs_entry *e;
+	uint64_t fsize;
+	bool dir_dirty = false;
+	int fd, r;
+
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	cs_file_path(cs, id, path, sizeof(path));
+	/* shared: concurrent writers of this chunk are excluded, readers not */
+	pthread_rwlock_rdlock(cs_stripe(cs, id));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r < 0)
+		goto out_close;
+	if (h->version != version) {
+		r = -ESTALE;
+		goto out_close;
+	}
+	if (fdatasync(fd) < 0) {
+		r = -errno;
+		goto out_close;
+	}
+	pthread_mutex_lock(&cs->index_mu);
+	e = cs_index_find(cs, id);
+	if (e)
+		dir_dirty = e->dir_dirty;
+	pthread_mutex_unlock(&cs->index_mu);
+	if (dir_dirty) {
+		char xx[PATH_MAX];
+
+		cs_dir_path(cs, id, dir, sizeof(dir));
+		cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((id >> 8) & 0xff));
+		r = cs_fsync_dir(dir);
+		if (r == 0)
+			r = cs_fsync_dir(xx);
+		if (r == 0)
+			r = cs_fsync_dir(cs->dir);
+		if (r < 0)
+			goto out_close;
+		pthread_mutex_lock(&cs->index_mu);
+		e = cs_index_find(cs, id);
+		if (e)
+			e->dir_dirty = false;
+		pthread_mutex_unlock(&cs->index_mu);
+	}
+out_close:
+	close(fd);
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(h);
+	return r;
+}
+
+static int cs_delete(struct chunk_store *cs, uint64_t id, bool upto, uint32_t max_version)
+{
+	char path[PATH_MAX];
+	struct cs_entry *e;
+	int r = 0;
+
+	cs_file_path(cs, id, path, sizeof(path));
+	pthread_rwlock_wrlock(cs_stripe(cs, id));
+	if (upto) {
+		bool newer;
+
+		pthread_mutex_lock(&cs->index_mu);
+		e = cs_index_find(cs, id);
+		newer = e && e->version > max_version;
+		pthread_mutex_unlock(&cs->index_mu);
+		if (newer || !e)
+			goto out_unlock;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		r = -errno;
+		goto out_unlock;
+	}
+	pthread_mutex_lock(&cs->index_mu);
+	cs_index_remove(cs, id);
+	pthread_mutex_unlock(&cs->index_mu);
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	return r;
+}
+
+int chunk_store_delete(struct chunk_store *cs, uint64_t id)
+{
+	return cs_delete(cs, id, false, 0);
+}
+
+int chunk_store_delete_upto(struct chunk_store *cs, uint64_t id, uint32_t max_version)
+{
+	return cs_delete(cs, id, true, max_version);
+}
+
+int chunk_store_stat(struct chunk_store *cs, uint64_t id, struct chunk_info *ret)
+{
+	struct cs_entry *e;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&cs->index_mu);
+	e = cs_index_find(cs, id);
+	if (e) {
+		ret->id = id;
+		ret->version = e->version;
+		ret->length = e->length;
+		r = 0;
+	}
+	pthread_mutex_unlock(&cs->index_mu);
+	return r;
+}
+
+int chunk_store_list(struct chunk_store *cs, struct chunk_info **ret, size_t *ret_n)
+{
+	struct chunk_info *v = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&cs->index_mu);
+	if (cs->nentries > 0) {
+		v = malloc(cs->nentries * sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			goto out_unlock;
+		}
+		for (size_t i = 0; i < cs->nbuckets; i++)
+			for (struct cs_entry *e = cs->buckets[i]; e; e = e->next)
+				v[n++] = (struct chunk_info){ e->id, e->version, e->length };
+	}
+	*ret = v;
+	*ret_n = n;
+out_unlock:
+	pthread_mutex_unlock(&cs->index_mu);
+	return r;
+}
+
+void chunk_store_usage(struct chunk_store *cs, uint64_t *ret_chunks, uint64_t *ret_bytes)
+{
+	pthread_mutex_lock(&cs->index_mu);
+	*ret_chunks = cs->nentries;
+	*ret_bytes = cs->used_bytes;
+	pthread_mutex_unlock(&cs->index_mu);
+}
+
+/* ---- staging (atomic whole-chunk replacement) ----------------------------- */
+
+int chunk_store_stage_begin(struct chunk_store *cs, uint64_t id, uint32_t version,
+			    struct chunk_staging **ret)
+{
+	char dir[PATH_MAX], idtxt[CHUNK_ID_STRLEN + 1];
+	struct chunk_staging *st;
+	int r;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->cs = cs;
+	st->id = id;
+	st->version = version;
+	st->hdr.id = id;
+	st->hdr.version = version;
+	r = cs_make_dirs(cs, id, dir, sizeof(dir));
+	if (r < 0)
+		goto out_free;
+	chunk_id_format(id, idtxt);
+	if (asprintf(&st->tmp_path, "%s/.%s.XXXXXX", dir, idtxt) < 0) {
+		st->tmp_path = NULL;
+		r = -ENOMEM;
+		goto out_free;
+	}
+	st->fd = mkostemp(st->tmp_path, O_CLOEXEC);
+	if (st->fd < 0) {
+		r = -errno;
+		goto out_free;
+	}
+	*ret = st;
+	return 0;
+
+out_free:
+	free(st->tmp_path);
+	free(st);
+	return r;
+}
+
+int chunk_store_stage_append(struct chunk_staging *st, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t left = len;
+	int r;
+
+	if (len > CHUNK_SIZE_MAX - st->length)
+		return -EINVAL;
+	r = cs_pwrite_full(st->fd, data, len, CHUNK_HEADER_SIZE + (uint64_t)st->length);
+	if (r < 0)
+		return r;
+	/* chain the CRC of each block over the pieces that fill it */
+	while (left > 0) {
+		uint32_t b = st->length / CHUNK_BLOCK_SIZE;
+		uint32_t in_block = st->length % CHUNK_BLOCK_SIZE;
+		size_t n = cs_min(left, CHUNK_BLOCK_SIZE - in_block);
+
+		st->hdr.crc[b] = crc32c(in_block ? st->hdr.crc[b] : 0, p, n);
+		p += n;
+		left -= n;
+		st->length += (uint32_t)n;
+	}
+	return 0;
+}
+
+void chunk_store_stage_abort(struct chunk_staging *st)
+{
+	if (!st)
+		return;
+	close(st->fd);
+	if (!st->renamed)
+		unlink(st->tmp_path);
+	free(st->tmp_path);
+	free(st);
+}
+
+int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length)
+{
+	struct chunk_store *cs = st->cs;
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct cs_header *old = NULL;
+	uint64_t growth = 0, fsize;
+	uint32_t old_len = 0;
+	bool existed = false;
+	int fd, r;
+
+	st->hdr.length = st->length;
+	r = cs_header_store(st->fd, &st->hdr);
+	if (r < 0)
+		goto out_abort;
+	if (fsync(st->fd) < 0) {
+		r = -errno;
+		goto out_abort;
+	}
+	old = malloc(sizeof(*old));
+	if (!old) {
+		r = -ENOMEM;
+		goto out_abort;
+	}
+	cs_file_path(cs, st->id, path, sizeof(path));
+	cs_dir_path(cs, st->id, dir, sizeof(dir));
+	pthread_rwlock_wrlock(cs_stripe(cs, st->id));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		/* a damaged old file is simply replaced */
+		if (cs_header_load(fd, st->id, old, &fsize) == 0) {
+			existed = true;
+			old_len = old->length;
+		}
+		close(fd);
+		if (existed && old->version > st->version) {
+			r = -ESTALE;
+			goto out_unlock;
+		}
+	}
+	if (st->length > old_len)
+		growth = st->length - old_len;
+	if (!existed)
+		growth += CHUNK_HEADER_SIZE;
+	r = cs_reserve(cs, growth);
+	if (r < 0) {
+		growth = 0;
+		goto out_unlock;
+	}
+	if (rename(st->tmp_path, path) < 0) {
+		r = -errno;
+		goto out_release;
+	}
+	st->renamed = true;
+	r = cs_fsync_dir(dir);
+	if (r == 0) {
+		char xx[PATH_MAX];
+
+		cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((st->id >> 8) & 0xff));
+		r = cs_fsync_dir(xx);
+		if (r == 0)
+			r = cs_fsync_dir(cs->dir);
+	}
+	if (r < 0)
+		log_warn("fsync of the folders of %s failed: %s", path, strerror(-r));
+	r = 0;
+	if (ret_length)
+		*ret_length = st->length;
+out_release:
+	{
+		int r2 = cs_commit_index(cs, growth, r == 0, st->id, st->version, st->length,
+					 false);
+		if (r == 0)
+			r = r2;
+	}
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, st->id));
+out_abort:
+	free(old);
+	chunk_store_stage_abort(st);   /* the rename consumed the file on success */
+	return r;
+}

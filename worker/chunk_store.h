@@ -1,0 +1,117 @@
+/* chunk_store — the chunk files of one worker's data folder.
+ *
+ * A chunk is up to CHUNK_SIZE_MAX bytes of one file, identified by a 64-bit
+ * id and a 32-bit version. On disk each chunk is one file
+ * DATA/chunks/XX/YY/ID (XX, YY = the id's last two bytes in hex, ID = 16
+ * lowercase hex digits) made of an 8 KiB header and then the data:
+ *
+ *   offset  size  field
+ *        0     8  magic "BIGFSCK1"
+ *        8     8  chunk id            (little endian)
+ *       16     4  version             (little endian)
+ *       20     4  data length         (little endian, <= 64 MiB)
+ *       24     4  header CRC32C       (over bytes 0..23 and 32..4127)
+ *       28     4  reserved, 0
+ *       32  4096  1024 x CRC32C, one per 64 KiB block of data, over the
+ *                 block's stored bytes (the last block may be short);
+ *                 entries past the data length are 0
+ *     4128  4064  zeros
+ *     8192     -  data
+ *
+ * The header CRC is an addition to docs/api.md's list of header fields: it
+ * keeps a damaged header (a flipped bit in the length or version) from
+ * being taken for a good one.
+ *
+ * Every function is thread-safe. Calls on different chunks run in
+ * parallel; reads of one chunk run in parallel; writes, truncates, deletes
+ * and replacements of one chunk are serialised. Functions return 0 or a
+ * negative errno: -ENOENT (no such chunk), -ESTALE (version mismatch),
+ * -EIO (the file on disk is damaged: bad header, short file, CRC
+ * mismatch; the damage is logged and no byte of a bad block is returned),
+ * -EINVAL (offset/length out of range), -ENOSPC (disk or configured
+ * capacity full), other -errno from the file system. */
+#ifndef BIGFS_WORKER_CHUNK_STORE_H
+#define BIGFS_WORKER_CHUNK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_SIZE_MAX (64u * 1024 * 1024)
+#define CHUNK_BLOCK_SIZE (64u * 1024)
+#define CHUNK_BLOCKS (CHUNK_SIZE_MAX / CHUNK_BLOCK_SIZE)
+#define CHUNK_HEADER_SIZE 8192u
+
+struct chunk_store;
+struct chunk_staging;
+
+struct chunk_info {
+	uint64_t id;
+	uint32_t version;
+	uint32_t length;
+};
+
+/* Open the store under data_dir (creating data_dir/chunks if needed) and
+ * scan every chunk file into the in-memory index. Files with a bad header
+ * are logged and moved to data_dir/quarantine/ (they are not reported);
+ * leftover temporary files of interrupted replications are removed.
+ * capacity_limit > 0 makes writes that would grow the bytes held past it
+ * fail with -ENOSPC; 0 means only the disk limits. */
+int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
+		     struct chunk_store **ret);
+/* Free the store. No call may be running. NULL is fine. */
+void chunk_store_close(struct chunk_store *cs);
+
+/* Read [offset, offset+len) of chunk id at version into out (len bytes).
+ * Bytes past the stored length read as zeros. Every 64 KiB block touched
+ * is verified against its CRC first. offset+len must be <= CHUNK_SIZE_MAX. */
+int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
+		     uint64_t offset, size_t len, void *out);
+
+/* Write len bytes at offset (offset+len <= CHUNK_SIZE_MAX). An absent chunk
+ * is created; a chunk stored at an older version moves to version; a newer
+ * stored version is -ESTALE. Bytes between the old length and offset read
+ * as zeros. *ret_length (may be NULL) gets the new data length. */
+int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
+		      uint64_t offset, const void *data, size_t len,
+		      uint32_t *ret_length);
+
+/* Set the data length (<= CHUNK_SIZE_MAX); growing adds zeros. Version
+ * rules and creation as for chunk_store_write. */
+int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
+			 uint64_t length, uint32_t *ret_length);
+
+/* Make chunk id at version durable (file data, and its directory entry if
+ * the file is new). -ESTALE if stored at another version. */
+int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version);
+
+/* Remove chunk id, whatever its version; absent is success. */
+int chunk_store_delete(struct chunk_store *cs, uint64_t id);
+/* Remove chunk id only if it is stored at a version <= max_version (for
+ * the master's delete list, which may race with a newer write). Absent or
+ * newer is success, nothing done. */
+int chunk_store_delete_upto(struct chunk_store *cs, uint64_t id,
+			    uint32_t max_version);
+
+/* Version and length of one chunk from the index. */
+int chunk_store_stat(struct chunk_store *cs, uint64_t id, struct chunk_info *ret);
+
+/* Every chunk in the index, in no particular order. *ret is malloc'ed
+ * (caller frees; NULL when *ret_n is 0). */
+int chunk_store_list(struct chunk_store *cs, struct chunk_info **ret, size_t *ret_n);
+
+/* Count of chunks and bytes their files hold (header + data). */
+void chunk_store_usage(struct chunk_store *cs, uint64_t *ret_chunks,
+		       uint64_t *ret_bytes);
+
+/* Whole-chunk replacement (replication). Bytes are appended to a temporary
+ * file in order; commit writes the header, fsyncs and renames it over the
+ * chunk atomically (readers see the old or the new chunk, never a mix).
+ * Commit is -ESTALE if the chunk meanwhile got a version newer than the
+ * staged one. Commit and abort free the staging whatever the result. */
+int chunk_store_stage_begin(struct chunk_store *cs, uint64_t id, uint32_t version,
+			    struct chunk_staging **ret);
+int chunk_store_stage_append(struct chunk_staging *st, const void *data, size_t len);
+int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length);
+void chunk_store_stage_abort(struct chunk_staging *st);
+
+#endif
