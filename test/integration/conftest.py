@@ -477,6 +477,8 @@ class Cluster:
 def make_cluster(tmp_path_factory, name, nworkers=3, mount_opts=None, **kw):
     reason = skip_reason()
     if reason:
+        if os.environ.get("BIGFS_NO_SKIP") == "1":
+            pytest.fail(reason + " (BIGFS_NO_SKIP=1: skipping is not allowed here)")
         pytest.skip(reason)
     for b in (MASTER_BIN, WORKER_BIN, MOUNT_BIN):
         assert os.access(b, os.X_OK), "%s is missing: run make first (BIGFS_BUILD=%s)" % (b, BUILD)
