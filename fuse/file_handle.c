@@ -1,0 +1,821 @@
+/* file_handle — per-open-file state (see file_handle.h).
+ *
+ * Locks. fh_table.lock guards the inode hash (struct fh_inode and its
+ * members) and every handle's `refs`, `closed` and `next` link.
+ * file_handle.lock guards everything else in a handle, except what belongs
+ * to the flush in progress (below). Order: a handle's lock may be held
+ * while taking the table lock, never the other way round.
+ *
+ * Write buffers, per handle:
+ *
+ *      fh_write fills `cur` --(full / chunk end / not contiguous)-->
+ *      fh_submit: wait until `inflight` is NULL, then inflight = cur,
+ *      cur = the other buffer, wake the flusher thread
+ *      flusher: fh_flush_buf(inflight) without the lock, then
+ *      inflight = NULL, error (if any) into the sticky `err`
+ *
+ * fh_sync (flush, fsync, release, read, truncate) waits for `inflight` to
+ * drain, then flushes `cur` itself while holding the lock. So at most one
+ * fh_flush_buf runs per handle at a time, and it alone touches `grants`
+ * (the grant cache) while it runs: the flusher thread owns them while
+ * `inflight` is set, whoever holds the lock with `inflight` NULL
+ * otherwise.
+ *
+ * Grants: one per chunk index written, kept until release (which gives
+ * all leases back in one commit). A grant is renewed (same version, fresh
+ * token) once half its lease has passed; a grant the replicas refuse
+ * (ESTALE: version moved, token expired) is asked for again once.
+ *
+ * Reads: `loc` caches the chunk locations of LOC_BATCH chunk indexes and
+ * the file size the master gave with them; it is dropped on a failed read,
+ * after LOC_MAX_AGE_MS, and when the inode's generation moves (this mount
+ * wrote or truncated it). `ra` is the read-ahead window. */
+#include "file_handle.h"
+
+#include "json_util.h"
+#include "log.h"
+#include "master_client.h"
+#include "worker_io.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define FH_HASH_SIZE 256
+#define FH_WBUF_FIRST ((size_t)256 << 10)
+#define FH_RA_MIN ((size_t)128 << 10)
+#define LOC_BATCH 16
+#define LOC_MAX_AGE_MS 60000
+#define LOC_SIZE_AGE_MS 1000
+#define SESSION_LEN 32
+
+struct fh_inode {
+	uint64_t ino;
+	int nopen;
+	bool has_wsize;
+	uint64_t wsize;
+	uint64_t gen;
+	struct file_handle *handles;
+	struct fh_inode *next;
+};
+
+struct fh_table {
+	struct master_client *mc;
+	struct worker_io *wio;
+	char session[SESSION_LEN + 1];
+	pthread_mutex_t lock;
+	struct fh_inode *hash[FH_HASH_SIZE];
+};
+
+struct wbuf {
+	char *data;
+	size_t cap;
+	size_t len;
+	uint64_t off;
+};
+
+struct grant {
+	uint64_t index;
+	struct wio_chunk c;
+	int64_t renew_at_ms;
+	bool needs_fsync;
+};
+
+struct loc_cache {
+	bool valid;
+	uint64_t first;
+	uint64_t size;
+	int64_t fetched_ms;
+	bool present[LOC_BATCH];
+	struct wio_chunk c[LOC_BATCH];
+};
+
+struct file_handle {
+	struct fh_table *t;
+	struct fh_inode *inode;      /* stable while the handle is open */
+	uint64_t ino;
+	bool writable;
+	/* table lock */
+	int refs;
+	bool closed;
+	struct file_handle *next;
+	/* handle lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int err;
+	struct wbuf bufs[2];
+	struct wbuf *cur;
+	struct wbuf *inflight;
+	bool flusher_started;
+	bool stop;
+	pthread_t flusher;
+	bool wrote;                  /* some data was committed: leases to give back */
+	/* owned by the flush in progress, see above */
+	struct grant *grants;
+	size_t ngrants;
+	size_t grants_cap;
+	/* read side, handle lock */
+	uint64_t cache_gen;
+	struct loc_cache loc;
+	char *ra;
+	size_t ra_cap;
+	uint64_t ra_off;
+	size_t ra_len;
+	uint64_t last_end;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t min_sz(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* ---- table ---- */
+
+int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_table **ret)
+{
+	struct fh_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	unsigned char rnd[SESSION_LEN / 2];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		free(t);
+		return -EIO;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(t->session + 2 * i, 3, "%02x", rnd[i]);
+	t->mc = mc;
+	t->wio = wio;
+	pthread_mutex_init(&t->lock, NULL);
+	*ret = t;
+	return 0;
+}
+
+void fh_table_free(struct fh_table *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < FH_HASH_SIZE; i++)
+		bigfs_assert(t->hash[i] == NULL);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const char *fh_table_session(const struct fh_table *t)
+{
+	return t->session;
+}
+
+/* table lock held */
+static struct fh_inode **fh_inode_slot(struct fh_table *t, uint64_t ino)
+{
+	struct fh_inode **p = &t->hash[ino % FH_HASH_SIZE];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret)
+{
+	bool has = false;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in && in->has_wsize) {
+		*ret = in->wsize;
+		has = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return has;
+}
+
+static uint64_t fh_inode_gen(struct fh_table *t, struct fh_inode *in)
+{
+	pthread_mutex_lock(&t->lock);
+	uint64_t g = in->gen;
+	pthread_mutex_unlock(&t->lock);
+	return g;
+}
+
+static void fh_inode_bump(struct fh_table *t, struct fh_inode *in)
+{
+	pthread_mutex_lock(&t->lock);
+	in->gen++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void fh_unref(struct file_handle *fh);
+static int fh_sync(struct file_handle *fh, bool release_all);
+
+int fh_table_flush_inode(struct fh_table *t, uint64_t ino)
+{
+	struct file_handle **list = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in) {
+		for (struct file_handle *h = in->handles; h; h = h->next)
+			n++;
+		list = calloc(n ? n : 1, sizeof(*list));
+		if (!list) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		n = 0;
+		for (struct file_handle *h = in->handles; h; h = h->next) {
+			if (!h->writable)
+				continue;
+			h->refs++;
+			list[n++] = h;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	int first = 0;
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&list[i]->lock);
+		int rc = fh_sync(list[i], false);
+		pthread_mutex_unlock(&list[i]->lock);
+		if (rc && !first)
+			first = rc;
+		fh_unref(list[i]);
+	}
+	free(list);
+	return first;
+}
+
+void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in) {
+		if (in->has_wsize)
+			in->wsize = size;
+		in->gen++;
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- open / release ---- */
+
+int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret)
+{
+	struct file_handle *fh = calloc(1, sizeof(*fh));
+	if (!fh)
+		return -ENOMEM;
+	fh->t = t;
+	fh->ino = ino;
+	fh->writable = writable;
+	fh->refs = 1;
+	fh->cur = &fh->bufs[0];
+	pthread_mutex_init(&fh->lock, NULL);
+	pthread_cond_init(&fh->cond, NULL);
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode **slot = fh_inode_slot(t, ino);
+	struct fh_inode *in = *slot;
+	if (!in) {
+		in = calloc(1, sizeof(*in));
+		if (!in) {
+			pthread_mutex_unlock(&t->lock);
+			pthread_cond_destroy(&fh->cond);
+			pthread_mutex_destroy(&fh->lock);
+			free(fh);
+			return -ENOMEM;
+		}
+		in->ino = ino;
+		*slot = in;
+	}
+	in->nopen++;
+	fh->inode = in;
+	fh->next = in->handles;
+	in->handles = fh;
+	fh->cache_gen = in->gen;
+	pthread_mutex_unlock(&t->lock);
+	*ret = fh;
+	return 0;
+}
+
+static void fh_free(struct file_handle *fh)
+{
+	free(fh->bufs[0].data);
+	free(fh->bufs[1].data);
+	free(fh->grants);
+	free(fh->ra);
+	pthread_cond_destroy(&fh->cond);
+	pthread_mutex_destroy(&fh->lock);
+	free(fh);
+}
+
+static void fh_unref(struct file_handle *fh)
+{
+	struct fh_table *t = fh->t;
+	pthread_mutex_lock(&t->lock);
+	bool last = --fh->refs == 0;
+	pthread_mutex_unlock(&t->lock);
+	if (last)
+		fh_free(fh);
+}
+
+/* Remove fh from its inode's list; drop the inode when nothing is open. */
+static void fh_unregister(struct file_handle *fh)
+{
+	struct fh_table *t = fh->t;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = fh->inode;
+	for (struct file_handle **p = &in->handles; *p; p = &(*p)->next) {
+		if (*p == fh) {
+			*p = fh->next;
+			break;
+		}
+	}
+	fh->closed = true;
+	if (--in->nopen == 0) {
+		struct fh_inode **slot = fh_inode_slot(t, in->ino);
+		bigfs_assert(*slot == in);
+		*slot = in->next;
+		free(in);
+	}
+	fh->inode = NULL;
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- write path ---- */
+
+/* Get a usable grant for chunk index (renewing it when due, or always if
+ * force). Runs as the owner of `grants`. */
+static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct grant **ret)
+{
+	struct grant *g = NULL;
+	for (size_t i = 0; i < fh->ngrants; i++) {
+		if (fh->grants[i].index == index) {
+			g = &fh->grants[i];
+			break;
+		}
+	}
+	int64_t now = now_ms();
+	if (g && !force && now < g->renew_at_ms) {
+		*ret = g;
+		return 0;
+	}
+	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)fh->ino, "index",
+				(json_int_t)index, "session", fh->t->session);
+	if (!req)
+		return -ENOMEM;
+	json_t *resp = NULL;
+	int rc = master_client_call(fh->t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
+	json_decref(req);
+	if (rc < 0) {
+		log_warn("inode %" PRIu64 " chunk %" PRIu64 ": write grant failed: %s", fh->ino,
+			 index, strerror(-rc));
+		return rc;
+	}
+	struct wio_chunk c;
+	uint64_t lease_ms = 0;
+	if (worker_io_parse_chunk(resp, &c) < 0 || ju_u64_opt(resp, "lease_ms", 60000, &lease_ms) < 0) {
+		log_err("inode %" PRIu64 ": malformed write grant from the master", fh->ino);
+		json_decref(resp);
+		return -EIO;
+	}
+	json_decref(resp);
+	if (!g) {
+		if (fh->ngrants == fh->grants_cap) {
+			size_t cap = fh->grants_cap ? fh->grants_cap * 2 : 4;
+			struct grant *p = realloc(fh->grants, cap * sizeof(*p));
+			if (!p)
+				return -ENOMEM;
+			fh->grants = p;
+			fh->grants_cap = cap;
+		}
+		g = &fh->grants[fh->ngrants++];
+		memset(g, 0, sizeof(*g));
+		g->index = index;
+	}
+	g->c = c;
+	g->renew_at_ms = now + (int64_t)(lease_ms / 2);
+	*ret = g;
+	return 0;
+}
+
+/* POST /v1/commit: grow the file to size, and give back every lease if
+ * release_all. Runs as the owner of `grants`. */
+static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
+{
+	json_t *rel = json_array();
+	if (!rel)
+		return -ENOMEM;
+	if (release_all)
+		for (size_t i = 0; i < fh->ngrants; i++)
+			json_array_append_new(rel, json_integer((json_int_t)fh->grants[i].index));
+	json_t *req = json_pack("{s:I, s:I, s:s, s:o}", "ino", (json_int_t)fh->ino, "size",
+				(json_int_t)size, "session", fh->t->session, "release", rel);
+	if (!req)
+		return -ENOMEM;
+	int rc = master_client_call(fh->t->mc, "commit", req, 0, NULL, NULL);
+	json_decref(req);
+	if (rc < 0)
+		log_warn("inode %" PRIu64 ": commit of size %" PRIu64 " failed: %s", fh->ino, size,
+			 strerror(-rc));
+	else if (release_all)
+		fh->ngrants = 0;
+	return rc;
+}
+
+/* Put b on every replica of its chunk and commit it. b lies within one
+ * chunk. Runs as the owner of `grants` (see the header comment). */
+static int fh_flush_buf(struct file_handle *fh, struct wbuf *b, bool release_all)
+{
+	uint64_t index = b->off / FH_CHUNK_SIZE;
+	uint64_t in_chunk = b->off - index * FH_CHUNK_SIZE;
+	bigfs_assert(in_chunk + b->len <= FH_CHUNK_SIZE);
+	int rc = 0;
+	struct grant *g = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = fh_grant(fh, index, attempt > 0, &g);
+		if (rc < 0)
+			return rc;
+		rc = worker_io_write(fh->t->wio, &g->c, in_chunk, b->data, b->len);
+		if (rc != -ESTALE)
+			break;
+		log_info("inode %" PRIu64 " chunk %" PRIu64 ": replicas refused the grant, asking again",
+			 fh->ino, index);
+	}
+	if (rc < 0) {
+		log_err("inode %" PRIu64 ": writing %zu bytes at %" PRIu64 " failed on every replica",
+			fh->ino, b->len, b->off);
+		return -EIO;
+	}
+	g->needs_fsync = true;
+	rc = fh_commit(fh, b->off + b->len, release_all);
+	fh_inode_bump(fh->t, fh->inode);
+	fh->wrote = true;
+	return rc;
+}
+
+static void *fh_flusher_main(void *arg)
+{
+	struct file_handle *fh = arg;
+	pthread_mutex_lock(&fh->lock);
+	for (;;) {
+		while (!fh->inflight && !fh->stop)
+			pthread_cond_wait(&fh->cond, &fh->lock);
+		if (!fh->inflight)
+			break;
+		struct wbuf *b = fh->inflight;
+		pthread_mutex_unlock(&fh->lock);
+		int rc = fh_flush_buf(fh, b, false);
+		pthread_mutex_lock(&fh->lock);
+		if (rc < 0 && !fh->err)
+			fh->err = rc;
+		b->len = 0;
+		fh->inflight = NULL;
+		pthread_cond_broadcast(&fh->cond);
+	}
+	pthread_mutex_unlock(&fh->lock);
+	return NULL;
+}
+
+/* Handle lock held. Hand `cur` to the flusher (starting it if needed) and
+ * continue in the other buffer. Returns the sticky error, if any. */
+static int fh_submit(struct file_handle *fh)
+{
+	while (fh->inflight)
+		pthread_cond_wait(&fh->cond, &fh->lock);
+	if (fh->err) {
+		fh->cur->len = 0;
+		return fh->err;
+	}
+	if (!fh->flusher_started) {
+		if (pthread_create(&fh->flusher, NULL, fh_flusher_main, fh) != 0) {
+			int rc = fh_flush_buf(fh, fh->cur, false);
+			fh->cur->len = 0;
+			if (rc < 0)
+				fh->err = rc;
+			return rc;
+		}
+		fh->flusher_started = true;
+	}
+	fh->inflight = fh->cur;
+	fh->cur = fh->cur == &fh->bufs[0] ? &fh->bufs[1] : &fh->bufs[0];
+	fh->cur->len = 0;
+	pthread_cond_broadcast(&fh->cond);
+	return 0;
+}
+
+/* Handle lock held. Wait for the background flush, flush `cur` here. */
+static int fh_sync(struct file_handle *fh, bool release_all)
+{
+	while (fh->inflight)
+		pthread_cond_wait(&fh->cond, &fh->lock);
+	if (fh->cur->len > 0) {
+		if (fh->err) {
+			fh->cur->len = 0;
+		} else {
+			int rc = fh_flush_buf(fh, fh->cur, release_all);
+			fh->cur->len = 0;
+			if (rc < 0)
+				fh->err = rc;
+			return fh->err;
+		}
+	}
+	if (release_all && fh->ngrants > 0) {
+		int rc = fh_commit(fh, 0, true);
+		if (rc < 0 && !fh->err)
+			return rc;
+	}
+	return fh->err;
+}
+
+static int fh_wbuf_reserve(struct wbuf *b, size_t need)
+{
+	if (need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : FH_WBUF_FIRST;
+	while (cap < need)
+		cap *= 2;
+	if (cap > FH_WBUF_MAX)
+		cap = FH_WBUF_MAX;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
+{
+	const char *src = buf;
+	uint64_t end = off + size;
+	int rc = 0;
+	pthread_mutex_lock(&fh->lock);
+	if (fh->err) {
+		rc = fh->err;
+		goto out_unlock;
+	}
+	fh->ra_len = 0;
+	while (size > 0) {
+		struct wbuf *b = fh->cur;
+		uint64_t chunk_end = (off / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;
+		if (b->len > 0 && (off != b->off + b->len || off / FH_CHUNK_SIZE != b->off / FH_CHUNK_SIZE ||
+				   b->len == FH_WBUF_MAX)) {
+			rc = fh_submit(fh);
+			if (rc < 0)
+				goto out_unlock;
+			b = fh->cur;
+		}
+		if (b->len == 0)
+			b->off = off;
+		size_t n = min_sz(size, FH_WBUF_MAX - b->len);
+		n = min_sz(n, (size_t)(chunk_end - off));
+		rc = fh_wbuf_reserve(b, b->len + n);
+		if (rc < 0)
+			goto out_unlock;
+		memcpy(b->data + b->len, src, n);
+		b->len += n;
+		off += n;
+		src += n;
+		size -= n;
+		if (b->len == FH_WBUF_MAX || b->off + b->len == chunk_end) {
+			rc = fh_submit(fh);
+			if (rc < 0)
+				goto out_unlock;
+		}
+	}
+	pthread_mutex_lock(&fh->t->lock);
+	if (!fh->inode->has_wsize || fh->inode->wsize < end) {
+		fh->inode->wsize = end;
+		fh->inode->has_wsize = true;
+	}
+	pthread_mutex_unlock(&fh->t->lock);
+out_unlock:
+	pthread_mutex_unlock(&fh->lock);
+	return rc;
+}
+
+int fh_flush(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	int rc = fh_sync(fh, false);
+	pthread_mutex_unlock(&fh->lock);
+	return rc;
+}
+
+int fh_fsync(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	int rc = fh_sync(fh, false);
+	for (size_t i = 0; rc == 0 && i < fh->ngrants; i++) {
+		struct grant *g = &fh->grants[i];
+		if (!g->needs_fsync)
+			continue;
+		rc = worker_io_fsync(fh->t->wio, &g->c);
+		if (rc == -ESTALE) {
+			struct grant *ng;
+			rc = fh_grant(fh, g->index, false, &ng);
+			if (rc == 0)
+				rc = worker_io_fsync(fh->t->wio, &ng->c);
+			g = ng;
+		}
+		if (rc < 0) {
+			log_err("inode %" PRIu64 " chunk %" PRIu64 ": fsync failed on every replica",
+				fh->ino, fh->grants[i].index);
+			rc = -EIO;
+			fh->err = rc;
+			break;
+		}
+		g->needs_fsync = false;
+	}
+	pthread_mutex_unlock(&fh->lock);
+	return rc;
+}
+
+int fh_release(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	int rc = fh_sync(fh, true);
+	fh->stop = true;
+	pthread_cond_broadcast(&fh->cond);
+	pthread_mutex_unlock(&fh->lock);
+	if (fh->flusher_started)
+		pthread_join(fh->flusher, NULL);
+	if (rc < 0)
+		log_warn("inode %" PRIu64 ": data written through a handle being closed was lost: %s",
+			 fh->ino, strerror(-rc));
+	fh_unregister(fh);
+	fh_unref(fh);
+	return rc;
+}
+
+/* ---- read path ---- */
+
+/* Handle lock held. Fetch the locations of LOC_BATCH chunks from index. */
+static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
+{
+	json_t *req = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)fh->ino, "index",
+				(json_int_t)index, "count", (json_int_t)LOC_BATCH);
+	if (!req)
+		return -ENOMEM;
+	json_t *resp = NULL;
+	int rc = master_client_call(fh->t->mc, "chunks", req, 0, &resp, NULL);
+	json_decref(req);
+	if (rc < 0)
+		return rc;
+	struct loc_cache *l = &fh->loc;
+	l->valid = false;
+	json_t *chunks = json_object_get(resp, "chunks");
+	if (ju_u64(resp, "size", &l->size) < 0 || !json_is_array(chunks))
+		goto out_malformed;
+	memset(l->present, 0, sizeof(l->present));
+	size_t i;
+	json_t *c;
+	json_array_foreach(chunks, i, c) {
+		uint64_t idx;
+		if (ju_u64(c, "index", &idx) < 0)
+			goto out_malformed;
+		if (idx < index || idx >= index + LOC_BATCH)
+			continue;
+		if (worker_io_parse_chunk(c, &l->c[idx - index]) < 0)
+			goto out_malformed;
+		l->present[idx - index] = true;
+	}
+	l->first = index;
+	l->fetched_ms = now_ms();
+	l->valid = true;
+	json_decref(resp);
+	return 0;
+out_malformed:
+	log_err("inode %" PRIu64 ": malformed chunk list from the master", fh->ino);
+	json_decref(resp);
+	return -EIO;
+}
+
+/* Handle lock held. Make sure loc covers index (refetching if stale or if
+ * force). *ret is the chunk or NULL for a hole. */
+static int fh_locate(struct file_handle *fh, uint64_t index, bool force,
+		     const struct wio_chunk **ret)
+{
+	struct loc_cache *l = &fh->loc;
+	if (force || !l->valid || index < l->first || index >= l->first + LOC_BATCH ||
+	    now_ms() - l->fetched_ms > LOC_MAX_AGE_MS) {
+		int rc = fh_locate_fetch(fh, index);
+		if (rc < 0)
+			return rc;
+	}
+	*ret = l->present[index - l->first] ? &l->c[index - l->first] : NULL;
+	return 0;
+}
+
+/* Handle lock held. Fill the read-ahead window with len bytes at off
+ * (within one chunk), failing over between replicas, then refreshing the
+ * locations once. */
+static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
+{
+	if (len > fh->ra_cap) {
+		char *p = realloc(fh->ra, len);
+		if (!p)
+			return -ENOMEM;
+		fh->ra = p;
+		fh->ra_cap = len;
+	}
+	fh->ra_len = 0;
+	uint64_t index = off / FH_CHUNK_SIZE;
+	uint64_t in_chunk = off - index * FH_CHUNK_SIZE;
+	int rc = -EIO;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		const struct wio_chunk *c;
+		rc = fh_locate(fh, index, attempt > 0, &c);
+		if (rc < 0)
+			return rc;
+		if (!c) {
+			memset(fh->ra, 0, len);
+			rc = 0;
+			break;
+		}
+		rc = worker_io_read(fh->t->wio, c, in_chunk, len, fh->ra);
+		if (rc == 0)
+			break;
+		log_info("inode %" PRIu64 " chunk %" PRIu64 ": no replica served the read, "
+			 "refreshing locations", fh->ino, index);
+	}
+	if (rc < 0) {
+		fh->loc.valid = false;
+		log_err("inode %" PRIu64 ": reading %zu bytes at %" PRIu64 " failed on every replica",
+			fh->ino, len, off);
+		return -EIO;
+	}
+	fh->ra_off = off;
+	fh->ra_len = len;
+	return 0;
+}
+
+int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len)
+{
+	int rc = 0;
+	size_t done = 0;
+	pthread_mutex_lock(&fh->lock);
+	if (fh->writable && (fh->cur->len > 0 || fh->inflight)) {
+		rc = fh_sync(fh, false);
+		if (rc < 0)
+			goto out_unlock;
+	}
+	uint64_t gen = fh_inode_gen(fh->t, fh->inode);
+	if (gen != fh->cache_gen) {
+		fh->cache_gen = gen;
+		fh->ra_len = 0;
+		fh->loc.valid = false;
+	}
+	const struct wio_chunk *unused;
+	rc = fh_locate(fh, off / FH_CHUNK_SIZE, false, &unused);
+	if (rc < 0)
+		goto out_unlock;
+	uint64_t fsize = fh->loc.size;
+	if (off + size > fsize && now_ms() - fh->loc.fetched_ms > LOC_SIZE_AGE_MS) {
+		rc = fh_locate(fh, off / FH_CHUNK_SIZE, true, &unused);
+		if (rc < 0)
+			goto out_unlock;
+		fsize = fh->loc.size;
+	}
+	uint64_t local;
+	if (fh_table_local_size(fh->t, fh->ino, &local) && local > fsize)
+		fsize = local;
+	if (off >= fsize)
+		goto out_unlock;
+	if (size > fsize - off)
+		size = (size_t)(fsize - off);
+	bool seq = off == fh->last_end || (fh->ra_len > 0 && off == fh->ra_off + fh->ra_len);
+	while (done < size) {
+		uint64_t p = off + done;
+		if (fh->ra_len > 0 && p >= fh->ra_off && p < fh->ra_off + fh->ra_len) {
+			size_t n = min_sz((size_t)(fh->ra_off + fh->ra_len - p), size - done);
+			memcpy((char *)buf + done, fh->ra + (p - fh->ra_off), n);
+			done += n;
+			continue;
+		}
+		size_t want = seq ? FH_RA_WINDOW : FH_RA_MIN;
+		if (want < size - done)
+			want = size - done;
+		uint64_t chunk_end = (p / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;
+		want = min_sz(want, (size_t)(chunk_end - p));
+		want = min_sz(want, (size_t)(fsize - p));
+		rc = fh_fetch(fh, p, want);
+		if (rc < 0)
+			break;
+	}
+	if (done > 0)
+		rc = 0;
+	fh->last_end = off + done;
+out_unlock:
+	pthread_mutex_unlock(&fh->lock);
+	if (rc == 0)
+		*ret_len = done;
+	return rc;
+}

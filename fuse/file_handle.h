@@ -1,0 +1,67 @@
+/* file_handle — per-open-file state of the FUSE client: write buffer,
+ * read-ahead window, chunk locations and write grants.
+ *
+ * A handle is created at open/create and freed at release. Writes are
+ * buffered (up to FH_WBUF_MAX bytes, never across a chunk end) and flushed
+ * by a per-handle background thread while the next buffer fills (double
+ * buffering); flush/fsync/release wait for that and report any error it
+ * met. Reads are served from a read-ahead window that grows to
+ * FH_RA_WINDOW on a sequential pattern.
+ *
+ * The fh_table is the per-mount registry of open inodes: it knows, per
+ * inode, the largest offset written but maybe not committed yet (so
+ * getattr can report it), and a generation bumped whenever this mount
+ * changes the file's data, which makes other handles drop cached data. */
+#ifndef BIGFS_FUSE_FILE_HANDLE_H
+#define BIGFS_FUSE_FILE_HANDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FH_CHUNK_SIZE ((uint64_t)64 << 20)
+#define FH_WBUF_MAX ((size_t)8 << 20)
+#define FH_RA_WINDOW ((size_t)8 << 20)
+
+struct master_client;
+struct worker_io;
+struct fh_table;
+struct file_handle;
+
+/* mc and wio are borrowed and must outlive the table. A random session
+ * string (the write-lease owner name) is made here. 0 or -errno. */
+int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_table **ret);
+/* All handles must have been released. */
+void fh_table_free(struct fh_table *t);
+const char *fh_table_session(const struct fh_table *t);
+
+/* If a handle of ino open in this mount wrote data, the largest end offset
+ * written (committed or not) in *ret and true; false otherwise. */
+bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret);
+/* Flush the write buffers of every handle of ino (before a truncate).
+ * Returns 0 or the first error met. */
+int fh_table_flush_inode(struct fh_table *t, uint64_t ino);
+/* The file's size was set to size by someone in this mount: forget larger
+ * local sizes and cached data. */
+void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size);
+
+/* Open a handle on ino. 0 or -ENOMEM. */
+int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret);
+
+/* Read up to size bytes at off into buf (clamped to the file size; holes
+ * are zeros). *ret_len gets the byte count. 0 or -errno (EIO once every
+ * replica failed even after refreshing the locations). */
+int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len);
+/* Buffer size bytes at off. 0 or -errno (an earlier background flush
+ * failure is reported here, and stays reported). */
+int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size);
+/* Push buffered data to the workers and commit it. 0 or -errno. */
+int fh_flush(struct file_handle *fh);
+/* fh_flush plus an fsync of every chunk written through this handle on
+ * every replica. */
+int fh_fsync(struct file_handle *fh);
+/* Flush, give the write leases back, free the handle. Returns the flush
+ * result (the kernel ignores it; it is logged). fh is gone afterwards. */
+int fh_release(struct file_handle *fh);
+
+#endif

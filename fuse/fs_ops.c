@@ -1,0 +1,790 @@
+/* fs_ops — FUSE low-level handlers (see fs_ops.h).
+ *
+ * Owns: struct fs_ctx (borrowed master client, worker I/O and file handle
+ * table, plus operation counters updated with atomics). Handlers run on
+ * libfuse's worker threads concurrently; they keep no state of their own
+ * beyond the file handles (file_handle.c locks those).
+ *
+ * Does not: cache names or attributes itself. The kernel caches them for
+ * FS_TIMEOUT seconds (entry and attr timeouts); open drops the page cache
+ * (keep_cache off), which gives close-to-open consistency.
+ *
+ * Errors: the master's errno (already converted once, in master_client.c)
+ * goes straight to fuse_reply_err. Calls that are not idempotent and were
+ * retried after an uncertain failure (timeout) recognise their own earlier
+ * success: EEXIST after mkdir/create/... becomes a lookup, ENOENT after
+ * unlink/rmdir/rename becomes success. */
+#include "fs_ops.h"
+
+#include "file_handle.h"
+#include "json_util.h"
+#include "log.h"
+#include "master_client.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#define FS_TIMEOUT 1.0
+#define FS_XATTR_MAX (64 * 1024)
+#define FS_NAME_MAX 255
+#define FS_PATH_MAX 4096
+#define FS_RENAME_NOREPLACE 1u
+#define FS_RENAME_EXCHANGE 2u
+
+#define FS_OP_LIST(X) X(lookup) X(getattr) X(setattr) X(readdir) X(mkdir) X(create) \
+	X(mknod) X(symlink) X(readlink) X(link) X(unlink) X(rmdir) X(rename) X(open)   \
+	X(read) X(write) X(flush) X(fsync) X(release) X(statfs) X(xattr)
+
+enum fs_op {
+#define FS_OP_ENUM(n) FS_OP_##n,
+	FS_OP_LIST(FS_OP_ENUM)
+#undef FS_OP_ENUM
+	FS_OP_COUNT
+};
+
+static const char *const fs_op_names[FS_OP_COUNT] = {
+#define FS_OP_NAME(n) #n,
+	FS_OP_LIST(FS_OP_NAME)
+#undef FS_OP_NAME
+};
+
+struct fs_ctx {
+	struct master_client *mc;
+	struct worker_io *wio;
+	struct fh_table *fht;
+	atomic_ulong calls[FS_OP_COUNT];
+	atomic_ulong errors[FS_OP_COUNT];
+};
+
+int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
+	       struct fs_ctx **ret)
+{
+	struct fs_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->mc = mc;
+	ctx->wio = wio;
+	ctx->fht = fht;
+	*ret = ctx;
+	return 0;
+}
+
+void fs_ctx_free(struct fs_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	for (int i = 0; i < FS_OP_COUNT; i++) {
+		unsigned long c = atomic_load(&ctx->calls[i]);
+		if (c)
+			log_info("op %-9s calls %lu errors %lu", fs_op_names[i], c,
+				 atomic_load(&ctx->errors[i]));
+	}
+	free(ctx);
+}
+
+static struct fs_ctx *fs_ctx(fuse_req_t req, enum fs_op op)
+{
+	struct fs_ctx *ctx = fuse_req_userdata(req);
+	atomic_fetch_add_explicit(&ctx->calls[op], 1, memory_order_relaxed);
+	return ctx;
+}
+
+/* The only way handlers send an error (or 0) reply. err: 0 or -errno. */
+static void fs_reply_err(struct fs_ctx *ctx, fuse_req_t req, enum fs_op op, int err)
+{
+	if (err < 0 && err != -ENOENT && err != -ENODATA)
+		atomic_fetch_add_explicit(&ctx->errors[op], 1, memory_order_relaxed);
+	fuse_reply_err(req, -err);
+}
+
+static struct file_handle *fs_fh(const struct fuse_file_info *fi)
+{
+	return (struct file_handle *)(uintptr_t)fi->fh;
+}
+
+/* Attributes from a master reply, with this mount's not yet committed
+ * size for files being written here. */
+static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
+{
+	int rc = master_client_attr_obj(attr_obj, st);
+	if (rc < 0) {
+		log_err("malformed attributes from the master");
+		return rc;
+	}
+	uint64_t local;
+	if (S_ISREG(st->st_mode) && fh_table_local_size(ctx->fht, st->st_ino, &local) &&
+	    local > (uint64_t)st->st_size) {
+		st->st_size = (off_t)local;
+		st->st_blocks = (blkcnt_t)((local + 511) / 512);
+	}
+	return 0;
+}
+
+static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	int rc = fs_attr(ctx, json_object_get(resp, "attr"), &e->attr);
+	if (rc < 0)
+		return rc;
+	e->ino = e->attr.st_ino;
+	e->generation = 1;
+	e->attr_timeout = FS_TIMEOUT;
+	e->entry_timeout = FS_TIMEOUT;
+	return 0;
+}
+
+/* POST op with req (reference stolen; NULL means out of memory). */
+static int fs_call(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
+		   bool *ret_retried)
+{
+	if (!req)
+		return -ENOMEM;
+	int rc = master_client_call(ctx->mc, op, req, 0, ret_resp, ret_retried);
+	json_decref(req);
+	return rc;
+}
+
+static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *name,
+			   struct fuse_entry_param *e)
+{
+	json_t *resp = NULL;
+	int rc = fs_call(ctx, "lookup",
+			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name), &resp,
+			 NULL);
+	if (rc == 0)
+		rc = fs_entry(ctx, resp, e);
+	json_decref(resp);
+	return rc;
+}
+
+/* Shared by mkdir, mknod, symlink, link: call op, reply with the entry. */
+static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t *body,
+			  fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx(req, fop);
+	json_t *resp = NULL;
+	bool retried = false;
+	struct fuse_entry_param e;
+	int rc = fs_call(ctx, op, body, &resp, &retried);
+	if (rc == 0)
+		rc = fs_entry(ctx, resp, &e);
+	else if (rc == -EEXIST && retried)
+		rc = fs_lookup_entry(ctx, parent, name, &e);
+	json_decref(resp);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, fop, rc);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	conn->time_gran = 1;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+				  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE |
+				  FUSE_CAP_ATOMIC_O_TRUNC);
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
+	struct fuse_entry_param e;
+	int rc = fs_lookup_entry(ctx, parent, name, &e);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_lookup, rc);
+		return;
+	}
+	fuse_reply_entry(req, &e);
+}
+
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino;
+	(void)nlookup;
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	(void)count;
+	(void)forgets;
+	fuse_reply_none(req);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_getattr);
+	json_t *resp = NULL;
+	struct stat st;
+	int rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
+	if (rc == 0)
+		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+	json_decref(resp);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_getattr, rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, FS_TIMEOUT);
+}
+
+static int fs_set_time(json_t *req, int to_set, int flag_set, int flag_now, const char *pfx,
+		       const struct timespec *ts)
+{
+	char key[16];
+	if (to_set & flag_now) {
+		snprintf(key, sizeof(key), "%s_now", pfx);
+		return json_object_set_new(req, key, json_true());
+	}
+	if (!(to_set & flag_set))
+		return 0;
+	snprintf(key, sizeof(key), "%s_s", pfx);
+	if (json_object_set_new(req, key, json_integer((json_int_t)ts->tv_sec)) < 0)
+		return -1;
+	snprintf(key, sizeof(key), "%s_ns", pfx);
+	return json_object_set_new(req, key, json_integer((json_int_t)ts->tv_nsec));
+}
+
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_setattr);
+	json_t *resp = NULL;
+	struct stat st;
+	int rc;
+	json_t *body = json_pack("{s:I}", "ino", (json_int_t)ino);
+	if (!body) {
+		rc = -ENOMEM;
+		goto out_reply;
+	}
+	int bad = 0;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		bad |= json_object_set_new(body, "mode", json_integer(attr->st_mode & 07777));
+	if (to_set & FUSE_SET_ATTR_UID)
+		bad |= json_object_set_new(body, "uid", json_integer((json_int_t)attr->st_uid));
+	if (to_set & FUSE_SET_ATTR_GID)
+		bad |= json_object_set_new(body, "gid", json_integer((json_int_t)attr->st_gid));
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			json_decref(body);
+			rc = -EINVAL;
+			goto out_reply;
+		}
+		bad |= json_object_set_new(body, "size", json_integer((json_int_t)attr->st_size));
+	}
+	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, "atime",
+			   &attr->st_atim);
+	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, "mtime",
+			   &attr->st_mtim);
+	if (bad) {
+		json_decref(body);
+		rc = -ENOMEM;
+		goto out_reply;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		/* Buffered data must land before the size changes under it. */
+		rc = fh_table_flush_inode(ctx->fht, ino);
+		if (rc < 0) {
+			json_decref(body);
+			goto out_reply;
+		}
+	}
+	rc = fs_call(ctx, "setattr", body, &resp, NULL);
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		fh_table_truncated(ctx->fht, ino, (uint64_t)attr->st_size);
+	if (rc == 0)
+		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+out_reply:
+	json_decref(resp);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_setattr, rc);
+		return;
+	}
+	fuse_reply_attr(req, &st, FS_TIMEOUT);
+}
+
+/* readdir and readdirplus. Offsets: 0 start, 1 after ".", 2 after "..",
+ * then cookie + 2 for the master's cookie that continues after an entry. */
+static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      bool plus)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_readdir);
+	json_t *resp = NULL;
+	int rc = 0;
+	size_t used = 0;
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out_reply;
+	}
+	static const char *const dots[2] = {".", ".."};
+	for (off_t d = off < 0 ? 0 : off; d < 2; d++) {
+		struct fuse_entry_param e;
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = ino;
+		e.attr.st_mode = S_IFDIR;
+		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, dots[d], &e,
+							 d + 1)
+				: fuse_add_direntry(req, buf + used, size - used, dots[d], &e.attr,
+						    d + 1);
+		if (n > size - used)
+			goto out_reply;
+		used += n;
+	}
+	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
+	json_int_t limit = (json_int_t)(size / (plus ? 160 : 32)) + 1;
+	if (limit > 1000)
+		limit = 1000;
+	rc = fs_call(ctx, "readdir",
+		     json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "cookie",
+			       (json_int_t)cookie, "limit", limit),
+		     &resp, NULL);
+	if (rc < 0)
+		goto out_reply;
+	json_t *entries = json_object_get(resp, "entries");
+	if (!json_is_array(entries)) {
+		rc = -EIO;
+		goto out_reply;
+	}
+	size_t i;
+	json_t *ent;
+	json_array_foreach(entries, i, ent) {
+		const char *name;
+		uint64_t next;
+		struct fuse_entry_param e;
+		if (ju_str(ent, "name", FS_NAME_MAX, &name) < 0 || ju_u64(ent, "cookie", &next) < 0 ||
+		    next > (uint64_t)INT64_MAX - 2 || fs_entry(ctx, ent, &e) < 0) {
+			log_err("directory %" PRIu64 ": malformed entry from the master",
+				(uint64_t)ino);
+			rc = -EIO;
+			goto out_reply;
+		}
+		off_t noff = (off_t)(next + 2);
+		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, noff)
+				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, noff);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+out_reply:
+	json_decref(resp);
+	if (rc < 0 && used == 0) {
+		fs_reply_err(ctx, req, FS_OP_readdir, rc);
+	} else {
+		fuse_reply_buf(req, buf, used);
+	}
+	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	fs_readdir_common(req, ino, size, off, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	fs_readdir_common(req, ino, size, off, true);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	fs_make_entry(req, FS_OP_mkdir, "mkdir",
+		      json_pack("{s:I, s:s, s:I, s:I, s:I}", "parent", (json_int_t)parent, "name",
+				name, "mode", (json_int_t)(S_IFDIR | (mode & 07777)), "uid",
+				(json_int_t)c->uid, "gid", (json_int_t)c->gid),
+		      parent, name);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	fs_make_entry(req, FS_OP_mknod, "mknod",
+		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
+				"name", name, "mode", (json_int_t)mode, "rdev", (json_int_t)rdev,
+				"uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid),
+		      parent, name);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	fs_make_entry(req, FS_OP_symlink, "symlink",
+		      json_pack("{s:I, s:s, s:s, s:I, s:I}", "parent", (json_int_t)parent, "name",
+				name, "target", link, "uid", (json_int_t)c->uid, "gid",
+				(json_int_t)c->gid),
+		      parent, name);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fs_make_entry(req, FS_OP_link, "link",
+		      json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)ino, "newparent",
+				(json_int_t)newparent, "newname", newname),
+		      newparent, newname);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_readlink);
+	json_t *resp = NULL;
+	const char *target = NULL;
+	int rc = fs_call(ctx, "readlink", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
+	if (rc == 0 && ju_str(resp, "target", FS_PATH_MAX, &target) < 0)
+		rc = -EIO;
+	if (rc < 0)
+		fs_reply_err(ctx, req, FS_OP_readlink, rc);
+	else
+		fuse_reply_readlink(req, target);
+	json_decref(resp);
+}
+
+static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
+		      const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx(req, fop);
+	bool retried = false;
+	int rc = fs_call(ctx, op,
+			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name), NULL,
+			 &retried);
+	if (rc == -ENOENT && retried)
+		rc = 0;
+	fs_reply_err(ctx, req, fop, rc);
+}
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_remove(req, FS_OP_unlink, "unlink", parent, name);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_remove(req, FS_OP_rmdir, "rmdir", parent, name);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_rename);
+	if (flags & ~(FS_RENAME_NOREPLACE | FS_RENAME_EXCHANGE) ||
+	    flags == (FS_RENAME_NOREPLACE | FS_RENAME_EXCHANGE)) {
+		fs_reply_err(ctx, req, FS_OP_rename, -EINVAL);
+		return;
+	}
+	bool retried = false;
+	int rc = fs_call(ctx, "rename",
+			 json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent", (json_int_t)parent, "name",
+				   name, "newparent", (json_int_t)newparent, "newname", newname,
+				   "flags", (json_int_t)flags),
+			 NULL, &retried);
+	if (rc == -ENOENT && retried)
+		rc = 0;
+	fs_reply_err(ctx, req, FS_OP_rename, rc);
+}
+
+static void fs_open_fi(struct fuse_file_info *fi, struct file_handle *fh)
+{
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	fi->keep_cache = 0;
+	fi->direct_io = 0;
+}
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_create);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	bool excl = (fi->flags & O_EXCL) != 0;
+	json_t *resp = NULL;
+	bool retried = false, created = true;
+	struct fuse_entry_param e;
+	struct file_handle *fh;
+	int rc = fs_call(ctx, "create",
+			 json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}", "parent", (json_int_t)parent,
+				   "name", name, "mode", (json_int_t)(S_IFREG | (mode & 07777)),
+				   "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid, "excl",
+				   excl),
+			 &resp, &retried);
+	if (rc == 0) {
+		rc = fs_entry(ctx, resp, &e);
+		if (ju_bool_opt(resp, "created", true, &created) < 0)
+			created = true;
+	} else if (rc == -EEXIST && retried) {
+		rc = fs_lookup_entry(ctx, parent, name, &e);
+	}
+	json_decref(resp);
+	resp = NULL;
+	if (rc == 0 && !S_ISREG(e.attr.st_mode))
+		rc = S_ISDIR(e.attr.st_mode) ? -EISDIR : -EEXIST;
+	if (rc == 0 && !created && (fi->flags & O_TRUNC) && e.attr.st_size > 0) {
+		rc = fs_call(ctx, "setattr",
+			     json_pack("{s:I, s:I}", "ino", (json_int_t)e.ino, "size", (json_int_t)0),
+			     &resp, NULL);
+		if (rc == 0)
+			rc = fs_entry(ctx, resp, &e);
+		json_decref(resp);
+	}
+	if (rc == 0)
+		rc = fh_open(ctx->fht, e.ino, true, &fh);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_create, rc);
+		return;
+	}
+	fs_open_fi(fi, fh);
+	if (fuse_reply_create(req, &e, fi) != 0)
+		fh_release(fh); /* the opener was interrupted: nobody will release it */
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_open);
+	struct file_handle *fh;
+	int rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_open, rc);
+		return;
+	}
+	fs_open_fi(fi, fh);
+	if (fuse_reply_open(req, fi) != 0)
+		fh_release(fh);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_read);
+	if (off < 0) {
+		fs_reply_err(ctx, req, FS_OP_read, -EINVAL);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fs_reply_err(ctx, req, FS_OP_read, -ENOMEM);
+		return;
+	}
+	size_t got = 0;
+	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got);
+	if (rc < 0)
+		fs_reply_err(ctx, req, FS_OP_read, rc);
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_write);
+	int rc = off < 0 ? -EINVAL : 0;
+	if (rc == 0 && (uint64_t)off + size > ((uint64_t)1 << 50))
+		rc = -EFBIG;
+	if (rc == 0)
+		rc = fh_write(fs_fh(fi), (uint64_t)off, buf, size);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_write, rc);
+		return;
+	}
+	fuse_reply_write(req, size);
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_flush);
+	fs_reply_err(ctx, req, FS_OP_flush, fh_flush(fs_fh(fi)));
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fsync);
+	fs_reply_err(ctx, req, FS_OP_fsync, fh_fsync(fs_fh(fi)));
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_release);
+	fh_release(fs_fh(fi));
+	fs_reply_err(ctx, req, FS_OP_release, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	(void)ino;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_statfs);
+	json_t *resp = NULL;
+	uint64_t total, bfree, avail, files, ffree;
+	int rc = fs_call(ctx, "statfs", json_object(), &resp, NULL);
+	if (rc == 0 && (ju_u64(resp, "total_bytes", &total) < 0 ||
+			ju_u64(resp, "free_bytes", &bfree) < 0 ||
+			ju_u64(resp, "avail_bytes", &avail) < 0 || ju_u64(resp, "files", &files) < 0 ||
+			ju_u64(resp, "ffree", &ffree) < 0))
+		rc = -EIO;
+	json_decref(resp);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_statfs, rc);
+		return;
+	}
+	struct statvfs sv;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 1 << 20;
+	sv.f_frsize = 4096;
+	sv.f_blocks = total / sv.f_frsize;
+	sv.f_bfree = bfree / sv.f_frsize;
+	sv.f_bavail = avail / sv.f_frsize;
+	sv.f_files = files;
+	sv.f_ffree = ffree;
+	sv.f_favail = ffree;
+	sv.f_namemax = FS_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
+	if (size > FS_XATTR_MAX) {
+		fs_reply_err(ctx, req, FS_OP_xattr, -E2BIG);
+		return;
+	}
+	int rc = fs_call(ctx, "setxattr",
+			 json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino, "name", name,
+				   "value", ju_b64_new(value, size), "flags", flags),
+			 NULL, NULL);
+	fs_reply_err(ctx, req, FS_OP_xattr, rc);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
+	json_t *resp = NULL;
+	unsigned char *val = NULL;
+	size_t len = 0;
+	int rc = fs_call(ctx, "getxattr",
+			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), &resp, NULL);
+	if (rc == 0 && ju_b64_get(resp, "value", 16u << 20, &val, &len) < 0)
+		rc = -EIO;
+	json_decref(resp);
+	if (rc == 0 && size > 0 && len > size)
+		rc = -ERANGE;
+	if (rc < 0)
+		fs_reply_err(ctx, req, FS_OP_xattr, rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, (const char *)val, len);
+	free(val);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
+	json_t *resp = NULL;
+	char *list = NULL;
+	size_t len = 0;
+	int rc = fs_call(ctx, "listxattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
+	json_t *names = rc == 0 ? json_object_get(resp, "names") : NULL;
+	if (rc == 0 && !json_is_array(names))
+		rc = -EIO;
+	if (rc == 0) {
+		size_t i;
+		json_t *n;
+		json_array_foreach(names, i, n) {
+			if (!json_is_string(n)) {
+				rc = -EIO;
+				break;
+			}
+			len += json_string_length(n) + 1;
+		}
+	}
+	if (rc == 0) {
+		list = malloc(len ? len : 1);
+		if (!list)
+			rc = -ENOMEM;
+	}
+	if (rc == 0) {
+		size_t pos = 0, i;
+		json_t *n;
+		json_array_foreach(names, i, n) {
+			size_t l = json_string_length(n);
+			memcpy(list + pos, json_string_value(n), l);
+			list[pos + l] = '\0';
+			pos += l + 1;
+		}
+		if (size > 0 && len > size)
+			rc = -ERANGE;
+	}
+	json_decref(resp);
+	if (rc < 0)
+		fs_reply_err(ctx, req, FS_OP_xattr, rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, list, len);
+	free(list);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
+	int rc = fs_call(ctx, "removexattr",
+			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), NULL, NULL);
+	fs_reply_err(ctx, req, FS_OP_xattr, rc);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.mkdir = fs_mkdir,
+	.mknod = fs_mknod,
+	.symlink = fs_symlink,
+	.readlink = fs_readlink,
+	.link = fs_link,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.create = fs_create,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.fsync = fs_fsync,
+	.release = fs_release,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+};

@@ -1,0 +1,26 @@
+/* fs_ops — the FUSE low-level operations of mount.bigfs.
+ *
+ * Maps each kernel request onto the master's API (namespace, attributes,
+ * xattrs) or onto a file handle (data). Every handler ends in exactly one
+ * fuse_reply_*. The context built here is the session's userdata. */
+#ifndef BIGFS_FUSE_FS_OPS_H
+#define BIGFS_FUSE_FS_OPS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+struct master_client;
+struct worker_io;
+struct fh_table;
+struct fs_ctx;
+
+/* The operations table, with designated initialisers. */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Borrowed pointers must outlive the context. 0 or -ENOMEM. */
+int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
+	       struct fs_ctx **ret);
+/* Log the operation counters and free. */
+void fs_ctx_free(struct fs_ctx *ctx);
+
+#endif

@@ -1,0 +1,360 @@
+/* mount.bigfs — FUSE client of BigFS.
+ *
+ *   mount.bigfs [-f] [-d] [-s] [-n] [-v] [-o OPT[,OPT...]] MASTER MOUNTPOINT
+ *
+ * Follows the mount.TYPE helper convention, so `mount -t bigfs MASTER DIR`
+ * and fstab lines (`MASTER DIR bigfs defaults,_netdev 0 0`) work; options
+ * may come before or after the two positional arguments. MASTER is
+ * HOST:PORT or http://HOST:PORT.
+ *
+ * main() is a list of steps: parse the command line, check the master
+ * answers, build the modules (master_client -> worker_io -> fh_table ->
+ * fs_ops context), mount, daemonize, run the multi-threaded loop, and tear
+ * down in reverse order. No state is shared through globals: the fs_ops
+ * context is the session's userdata. */
+#include "file_handle.h"
+#include "fs_ops.h"
+#include "log.h"
+#include "master_client.h"
+#include "worker_io.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "mount.bigfs"
+#define HEALTH_TIMEOUT_MS 3000
+#define WORKER_TIMEOUT_MS 15000
+#define FUSE_OPTS_MAX 4096
+
+struct mount_opts {
+	char master[256];          /* HOST:PORT */
+	const char *mountpoint;
+	bool foreground;
+	bool fuse_debug;
+	bool single_thread;
+	bool verbose;
+	bool allow_other;
+	long master_timeout_s;
+	char fuse_opts[FUSE_OPTS_MAX]; /* passed to libfuse as one -o */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: " PROG " [-f] [-d] [-s] [-n] [-v] [-o OPT[,OPT...]] MASTER MOUNTPOINT\n"
+		"\n"
+		"Mount the BigFS cluster whose master is MASTER (HOST:PORT or http://HOST:PORT)\n"
+		"on MOUNTPOINT. Also run by `mount -t bigfs MASTER MOUNTPOINT` and by fstab.\n"
+		"\n"
+		"  -f            stay in the foreground\n"
+		"  -d            FUSE debug output (implies -f)\n"
+		"  -s            single-threaded\n"
+		"  -n            ignored (no mtab to write)\n"
+		"  -v            verbose logging\n"
+		"  -o OPTS       comma-separated options:\n"
+		"     master_timeout=SECONDS  how long a call retries while the master is\n"
+		"                             unreachable before failing with EIO (default 30)\n"
+		"     debug                   verbose logging\n"
+		"     noallow_other           only the mounting user may use the mount\n"
+		"                             (allow_other is the default when run as root)\n"
+		"     ro, rw, nosuid, suid, nodev, dev, noexec, exec, noatime, atime, sync,\n"
+		"     async, dirsync           passed to the kernel\n"
+		"     defaults, auto, noauto, user, nouser, users, _netdev, nofail, x-*,\n"
+		"     comment=*                accepted and ignored (mount/fstab options)\n");
+}
+
+static int opts_append_fuse(struct mount_opts *o, const char *opt)
+{
+	size_t len = strlen(o->fuse_opts);
+	int n = snprintf(o->fuse_opts + len, sizeof(o->fuse_opts) - len, "%s%s", len ? "," : "",
+			 opt);
+	if (n < 0 || (size_t)n >= sizeof(o->fuse_opts) - len) {
+		fprintf(stderr, PROG ": too many mount options\n");
+		return -E2BIG;
+	}
+	return 0;
+}
+
+/* One -o option. */
+static int opts_one(struct mount_opts *o, const char *opt)
+{
+	static const char *const kernel[] = {
+		"ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "noatime",
+		"atime", "nodiratime", "diratime", "sync", "async", "dirsync", NULL,
+	};
+	static const char *const ignored[] = {
+		"defaults", "auto", "noauto", "user", "nouser", "users", "owner", "_netdev",
+		"nofail", "relatime", "norelatime", "strictatime", "lazytime", "nolazytime",
+		"default_permissions", "loop", NULL,
+	};
+	if (opt[0] == '\0')
+		return 0;
+	for (int i = 0; kernel[i]; i++)
+		if (strcmp(opt, kernel[i]) == 0)
+			return opts_append_fuse(o, opt);
+	for (int i = 0; ignored[i]; i++)
+		if (strcmp(opt, ignored[i]) == 0)
+			return 0;
+	if (strncmp(opt, "x-", 2) == 0 || strncmp(opt, "comment=", 8) == 0)
+		return 0;
+	if (strcmp(opt, "debug") == 0) {
+		o->verbose = true;
+		return 0;
+	}
+	if (strcmp(opt, "allow_other") == 0) {
+		o->allow_other = true;
+		return 0;
+	}
+	if (strcmp(opt, "noallow_other") == 0) {
+		o->allow_other = false;
+		return 0;
+	}
+	if (strncmp(opt, "master_timeout=", 15) == 0) {
+		char *end;
+		errno = 0;
+		long v = strtol(opt + 15, &end, 10);
+		if (errno || end == opt + 15 || *end || v < 1 || v > 86400) {
+			fprintf(stderr, PROG ": master_timeout must be 1..86400 seconds, not '%s'\n",
+				opt + 15);
+			return -EINVAL;
+		}
+		o->master_timeout_s = v;
+		return 0;
+	}
+	if (strcmp(opt, "allow_root") == 0 || strcmp(opt, "auto_unmount") == 0)
+		return opts_append_fuse(o, opt);
+	fprintf(stderr, PROG ": unknown mount option '%s' (see " PROG " -h)\n", opt);
+	return -EINVAL;
+}
+
+static int opts_list(struct mount_opts *o, const char *list)
+{
+	char *copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	int rc = 0;
+	char *save = NULL;
+	for (char *opt = strtok_r(copy, ",", &save); opt && rc == 0;
+	     opt = strtok_r(NULL, ",", &save))
+		rc = opts_one(o, opt);
+	free(copy);
+	return rc;
+}
+
+/* MASTER as HOST:PORT, [V6]:PORT or http://HOST:PORT[/]. */
+static int opts_master(struct mount_opts *o, const char *spec)
+{
+	const char *s = spec;
+	if (strncmp(s, "http://", 7) == 0)
+		s += 7;
+	size_t len = strlen(s);
+	while (len > 0 && s[len - 1] == '/')
+		len--;
+	if (len == 0 || len >= sizeof(o->master))
+		goto out_bad;
+	memcpy(o->master, s, len);
+	o->master[len] = '\0';
+	const char *colon = strrchr(o->master, ':');
+	if (!colon || colon == o->master || strchr(o->master, '/') || strchr(o->master, '@'))
+		goto out_bad;
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
+		goto out_bad;
+	return 0;
+out_bad:
+	fprintf(stderr, PROG ": '%s' is not a master address (expected HOST:PORT)\n", spec);
+	return -EINVAL;
+}
+
+/* Returns 0, 1 for "help printed, exit 0", or -EINVAL. */
+static int parse_args(int argc, char **argv, struct mount_opts *o)
+{
+	const char *pos[2];
+	int npos = 0;
+	o->allow_other = geteuid() == 0;
+	o->master_timeout_s = 30;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		}
+		if (strcmp(a, "--") == 0) {
+			for (i++; i < argc; i++) {
+				if (npos == 2)
+					goto out_extra;
+				pos[npos++] = argv[i];
+			}
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0') {
+			if (npos == 2)
+				goto out_extra;
+			pos[npos++] = a;
+			continue;
+		}
+		for (const char *f = a + 1; *f; f++) {
+			switch (*f) {
+			case 'f':
+				o->foreground = true;
+				break;
+			case 'd':
+				o->fuse_debug = true;
+				o->foreground = true;
+				break;
+			case 's':
+				o->single_thread = true;
+				break;
+			case 'n':
+				break;
+			case 'v':
+				o->verbose = true;
+				break;
+			case 'o':
+			case 't': {
+				const char *val = f[1] ? f + 1 : (i + 1 < argc ? argv[++i] : NULL);
+				if (!val) {
+					fprintf(stderr, PROG ": -%c needs a value\n", *f);
+					return -EINVAL;
+				}
+				if (*f == 'o') {
+					int rc = opts_list(o, val);
+					if (rc < 0)
+						return rc;
+				}
+				f = " "; /* the rest of this word was the value */
+				break;
+			}
+			case ' ':
+				break;
+			default:
+				fprintf(stderr, PROG ": unknown flag -%c (see " PROG " -h)\n", *f);
+				return -EINVAL;
+			}
+			if (*f == ' ')
+				break;
+		}
+	}
+	if (npos != 2) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	o->mountpoint = pos[1];
+	return opts_master(o, pos[0]);
+out_extra:
+	fprintf(stderr, PROG ": too many arguments (expected MASTER MOUNTPOINT)\n");
+	return -EINVAL;
+}
+
+static int check_mountpoint(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, PROG ": mount point %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, PROG ": mount point %s is not a directory\n", path);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int run_loop(struct fuse_session *se, const struct mount_opts *o)
+{
+	if (o->single_thread)
+		return fuse_session_loop(se);
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
+	fuse_loop_cfg_set_max_threads(cfg, 64);
+	int rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct mount_opts o;
+	memset(&o, 0, sizeof(o));
+	int rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : 1;
+	log_init(PROG, true, o.verbose ? LOG_DEBUG : LOG_INFO);
+	if (check_mountpoint(o.mountpoint) < 0)
+		return 1;
+
+	int status = 1;
+	struct master_client *mc = NULL;
+	struct worker_io *wio = NULL;
+	struct fh_table *fht = NULL;
+	struct fs_ctx *ctx = NULL;
+	if (master_client_new(o.master, o.master_timeout_s * 1000, &mc) < 0) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+	rc = master_client_health(mc, HEALTH_TIMEOUT_MS);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": the BigFS master at %s does not answer: %s\n", o.master,
+			rc == -EPROTO ? "not a BigFS master" : strerror(-rc));
+		goto out_free_mc;
+	}
+	if (worker_io_new(mc, WORKER_TIMEOUT_MS, &wio) < 0 || fh_table_new(mc, wio, &fht) < 0 ||
+	    fs_ctx_new(mc, wio, fht, &ctx) < 0) {
+		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
+		goto out_free_modules;
+	}
+
+	char opts[FUSE_OPTS_MAX + 512];
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=bigfs,default_permissions%s%s%s", o.master,
+		 o.allow_other ? ",allow_other" : "", o.fuse_opts[0] ? "," : "", o.fuse_opts);
+	char *fargv[] = {argv[0], "-o", opts, o.fuse_debug ? "-d" : NULL, NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(o.fuse_debug ? 4 : 3, fargv);
+	struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), ctx);
+	if (!se) {
+		fprintf(stderr, PROG ": cannot create the FUSE session (options: %s)\n", opts);
+		goto out_free_modules;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		fprintf(stderr, PROG ": cannot install signal handlers\n");
+		goto out_destroy_session;
+	}
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
+		fprintf(stderr, PROG ": cannot mount on %s\n", o.mountpoint);
+		goto out_remove_signals;
+	}
+	if (fuse_daemonize(o.foreground) != 0) {
+		fprintf(stderr, PROG ": cannot daemonize\n");
+		goto out_unmount;
+	}
+	if (!o.foreground)
+		log_init(PROG, false, o.verbose ? LOG_DEBUG : LOG_INFO);
+	log_info("mounted %s on %s (session %s)", o.master, o.mountpoint, fh_table_session(fht));
+	rc = run_loop(se, &o);
+	status = rc == 0 ? 0 : 1;
+	log_info("unmounting %s", o.mountpoint);
+	master_client_stop(mc);
+out_unmount:
+	fuse_session_unmount(se);
+out_remove_signals:
+	fuse_remove_signal_handlers(se);
+out_destroy_session:
+	fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+out_free_modules:
+	fs_ctx_free(ctx);
+	fh_table_free(fht);
+	worker_io_free(wio);
+out_free_mc:
+	master_client_free(mc);
+	return status;
+}

@@ -1,0 +1,55 @@
+/* master_client — JSON calls to the BigFS master, with retry.
+ *
+ * Every call is a POST to /v1/<op> with a JSON object (docs/api.md
+ * "Master"). While the master is unreachable (connection refused, timeout,
+ * no route) a call is retried with backoff (50 ms doubling to 1 s, with
+ * jitter) until master_timeout has passed, then fails with -EIO. An error
+ * answer from the master is returned as its -errno at once. This module is
+ * the one place where wire errors become the errno handed to the kernel. */
+#ifndef BIGFS_FUSE_MASTER_CLIENT_H
+#define BIGFS_FUSE_MASTER_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct master_client;
+
+/* Also retry while the master answers EAGAIN (a write lease held by
+ * another session), up to the same deadline; then -EIO. */
+#define MC_RETRY_EAGAIN 1u
+
+/* host_port is "HOST:PORT" (copied). master_timeout_ms bounds how long a
+ * call keeps retrying. Returns 0 or -ENOMEM. */
+int master_client_new(const char *host_port, long master_timeout_ms,
+		      struct master_client **ret);
+/* Wakes any call waiting in backoff (it fails with -EIO), then frees. Call
+ * only once no other thread uses mc. */
+void master_client_free(struct master_client *mc);
+/* Make calls in backoff give up now (used at unmount). Thread-safe. */
+void master_client_stop(struct master_client *mc);
+
+/* One GET /v1/health with its own timeout, no retry. 0 if the master
+ * answered {"ok": true}; -errno otherwise (transport error, or -EPROTO for
+ * an answer that is not a BigFS master). */
+int master_client_health(struct master_client *mc, long timeout_ms);
+
+/* POST /v1/<op> with req (borrowed, may be NULL for {}). On success returns
+ * 0 and, if ret_resp is not NULL, a new reference to the reply object in
+ * *ret_resp (an empty object if the master sent no body). On failure
+ * returns the master's -errno, or -EIO after the deadline; *ret_resp is
+ * untouched. *ret_retried (may be NULL) tells whether an attempt may have
+ * reached the master before the one that answered (a timeout, or a
+ * connection lost mid-request) — callers of non-idempotent operations use
+ * it to recognise their own earlier success (EEXIST after mkdir). */
+int master_client_call(struct master_client *mc, const char *op, const json_t *req,
+		       unsigned flags, json_t **ret_resp, bool *ret_retried);
+
+/* Fill *st from the "attr" member of a master reply. 0, or -EIO if the
+ * attribute object is missing or malformed (*st untouched). */
+int master_client_attr(const json_t *resp, struct stat *st);
+/* Same, from an attribute object itself. */
+int master_client_attr_obj(const json_t *attr, struct stat *st);
+
+#endif

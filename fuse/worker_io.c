@@ -1,0 +1,224 @@
+/* worker_io — reads with failover, parallel replica writes (see
+ * worker_io.h).
+ *
+ * Owns: the per-thread HTTP clients used for workers (separate from the
+ * master's because transfers need a longer timeout) and a borrowed master
+ * client for replica_failed reports. No lock: after worker_io_new nothing
+ * here changes; a struct wio_chunk passed in belongs to the caller, who
+ * serialises access to it.
+ *
+ * Does not: decide when to refresh locations or ask for a grant; the
+ * caller (file_handle) does, based on what these calls return. */
+#include "worker_io.h"
+
+#include "http_client.h"
+#include "json_util.h"
+#include "log.h"
+#include "master_client.h"
+#include "thread_http.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIO_CONNECT_TIMEOUT_MS 2000
+#define WIO_URL_MAX 512
+
+struct worker_io {
+	struct master_client *mc;
+	struct thread_http *http;
+};
+
+int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **ret)
+{
+	struct worker_io *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	int rc = thread_http_new(timeout_ms, WIO_CONNECT_TIMEOUT_MS, &w->http);
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	w->mc = mc;
+	*ret = w;
+	return 0;
+}
+
+void worker_io_free(struct worker_io *w)
+{
+	if (!w)
+		return;
+	thread_http_free(w->http);
+	free(w);
+}
+
+int worker_io_parse_chunk(const json_t *obj, struct wio_chunk *ret)
+{
+	struct wio_chunk c;
+	memset(&c, 0, sizeof(c));
+	const char *token;
+	if (!json_is_object(obj) || ju_chunk_id(obj, "chunk_id", &c.chunk_id) < 0 ||
+	    ju_u32(obj, "version", &c.version) < 0 ||
+	    ju_str(obj, "token", TOKEN_MAX - 1, &token) < 0)
+		return -EIO;
+	snprintf(c.token, sizeof(c.token), "%s", token);
+	json_t *reps = json_object_get(obj, "replicas");
+	if (!json_is_array(reps))
+		return -EIO;
+	size_t i;
+	json_t *r;
+	json_array_foreach(reps, i, r) {
+		const char *id, *addr;
+		if (ju_str(r, "worker_id", WORKER_ID_STRLEN, &id) < 0 ||
+		    ju_str(r, "addr", WIO_ADDR_MAX - 1, &addr) < 0)
+			return -EIO;
+		if (c.nrep == WIO_MAX_REPLICAS)
+			break;
+		snprintf(c.rep[c.nrep].worker_id, sizeof(c.rep[c.nrep].worker_id), "%s", id);
+		snprintf(c.rep[c.nrep].addr, sizeof(c.rep[c.nrep].addr), "%s", addr);
+		c.nrep++;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Tell the master a replica is bad. Failure to report is logged only: the
+ * data operation's outcome does not depend on it. */
+static void wio_report_failed(struct worker_io *w, const struct wio_chunk *c, int i,
+			      const char *why)
+{
+	char id[CHUNK_ID_STRLEN + 1];
+	chunk_id_format(c->chunk_id, id);
+	log_warn("chunk %s v%u: replica %s (%s) failed: %s; reporting it", id, c->version,
+		 c->rep[i].worker_id, c->rep[i].addr, why);
+	json_t *req = json_pack("{s:s, s:I, s:s}", "chunk_id", id, "version",
+				(json_int_t)c->version, "worker_id", c->rep[i].worker_id);
+	if (!req)
+		return;
+	int rc = master_client_call(w->mc, "replica_failed", req, 0, NULL, NULL);
+	if (rc < 0)
+		log_warn("chunk %s: reporting replica %s failed: %s", id, c->rep[i].worker_id,
+			 strerror(-rc));
+	json_decref(req);
+}
+
+static void wio_call_text(const struct http_call *call, char *out, size_t cap)
+{
+	if (call->err)
+		snprintf(out, cap, "%s", strerror(-call->err));
+	else
+		snprintf(out, cap, "HTTP %ld", call->status);
+}
+
+int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		   void *buf)
+{
+	struct http_client *hc = thread_http_get(w->http);
+	if (!hc)
+		return -ENOMEM;
+	char id[CHUNK_ID_STRLEN + 1];
+	chunk_id_format(c->chunk_id, id);
+	for (int i = 0; i < c->nrep; i++) {
+		char url[WIO_URL_MAX];
+		snprintf(url, sizeof(url),
+			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+			 "&length=%zu&token=%s",
+			 c->rep[i].addr, id, c->version, off, len, c->token);
+		struct http_call call = {
+			.method = "GET", .url = url, .out = buf, .out_cap = len,
+		};
+		http_client_call(hc, &call);
+		if (call.err == 0 && call.status == 200 && call.out_len == len)
+			return 0;
+		char why[64];
+		wio_call_text(&call, why, sizeof(why));
+		if (call.err == 0 && call.status == 200)
+			snprintf(why, sizeof(why), "short reply %zu of %zu bytes", call.out_len, len);
+		if (call.err == 0 && call.status == 500 && c->nrep > 1)
+			wio_report_failed(w, c, i, "corrupt data (500 EIO)");
+		else
+			log_info("chunk %s v%u: read from %s failed (%s), trying next replica", id,
+				 c->version, c->rep[i].addr, why);
+	}
+	return -EIO;
+}
+
+/* Run the same request against every replica; keep those that answered
+ * 200. Shared by write and fsync. */
+static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char *method,
+			    const char *what, bool fsync, uint64_t off,
+			    const void *buf, size_t len)
+{
+	if (c->nrep == 0)
+		return -EIO;
+	struct http_client *hc = thread_http_get(w->http);
+	if (!hc)
+		return -ENOMEM;
+	char id[CHUNK_ID_STRLEN + 1];
+	chunk_id_format(c->chunk_id, id);
+	char urls[WIO_MAX_REPLICAS][WIO_URL_MAX];
+	struct http_call calls[WIO_MAX_REPLICAS];
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < c->nrep; i++) {
+		if (fsync)
+			snprintf(urls[i], WIO_URL_MAX,
+				 "http://%s/v1/chunk/%s/fsync?version=%" PRIu32 "&token=%s",
+				 c->rep[i].addr, id, c->version, c->token);
+		else
+			snprintf(urls[i], WIO_URL_MAX,
+				 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+				 "&token=%s",
+				 c->rep[i].addr, id, c->version, off, c->token);
+		calls[i].method = method;
+		calls[i].url = urls[i];
+		calls[i].body = buf;
+		calls[i].body_len = len;
+	}
+	int rc = http_client_parallel(hc, calls, c->nrep);
+	if (rc < 0)
+		return rc;
+	int ok = 0, refused = 0;
+	bool good[WIO_MAX_REPLICAS];
+	for (int i = 0; i < c->nrep; i++) {
+		good[i] = calls[i].err == 0 && calls[i].status == 200;
+		ok += good[i];
+		if (calls[i].err == 0 && (calls[i].status == 409 || calls[i].status == 403))
+			refused++;
+		free(calls[i].out_alloc);
+	}
+	if (ok == 0) {
+		for (int i = 0; i < c->nrep; i++) {
+			char why[64];
+			wio_call_text(&calls[i], why, sizeof(why));
+			log_warn("chunk %s v%u: %s on %s failed: %s", id, c->version, what,
+				 c->rep[i].addr, why);
+		}
+		return refused == c->nrep ? -ESTALE : -EIO;
+	}
+	int n = 0;
+	for (int i = 0; i < c->nrep; i++) {
+		if (good[i]) {
+			c->rep[n++] = c->rep[i];
+			continue;
+		}
+		char why[64];
+		wio_call_text(&calls[i], why, sizeof(why));
+		wio_report_failed(w, c, i, why);
+	}
+	c->nrep = n;
+	return 0;
+}
+
+int worker_io_write(struct worker_io *w, struct wio_chunk *c, uint64_t off, const void *buf,
+		    size_t len)
+{
+	return wio_all_replicas(w, c, "PUT", "write", false, off, buf, len);
+}
+
+int worker_io_fsync(struct worker_io *w, struct wio_chunk *c)
+{
+	return wio_all_replicas(w, c, "POST", "fsync", true, 0, NULL, 0);
+}

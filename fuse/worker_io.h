@@ -1,0 +1,68 @@
+/* worker_io — chunk data to and from workers (docs/api.md "Worker").
+ *
+ * Reads try the replicas of a chunk one after another (best first) inside
+ * one call; writes go to every replica at once (http_client_parallel) and
+ * succeed while at least one replica took the bytes, reporting the others
+ * to the master (POST /v1/replica_failed) and dropping them from the
+ * caller's grant. */
+#ifndef BIGFS_FUSE_WORKER_IO_H
+#define BIGFS_FUSE_WORKER_IO_H
+
+#include "ids.h"
+#include "token.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIO_MAX_REPLICAS 16
+#define WIO_ADDR_MAX 128
+
+struct master_client;
+struct worker_io;
+
+struct wio_replica {
+	char worker_id[WORKER_ID_STRLEN + 1];
+	char addr[WIO_ADDR_MAX];        /* HOST:PORT */
+};
+
+/* One chunk as the master describes it: a read location (POST /v1/chunks,
+ * read token) or a write grant (POST /v1/write, write token). */
+struct wio_chunk {
+	uint64_t chunk_id;
+	uint32_t version;
+	int nrep;
+	struct wio_replica rep[WIO_MAX_REPLICAS];
+	char token[TOKEN_MAX];
+};
+
+/* Parse {"chunk_id", "version", "replicas": [{"worker_id", "addr"}],
+ * "token"} (extra members ignored). 0 or -EIO for a malformed object;
+ * replicas beyond WIO_MAX_REPLICAS are ignored. */
+int worker_io_parse_chunk(const json_t *obj, struct wio_chunk *ret);
+
+/* mc (borrowed, must outlive w) is used to report failed replicas.
+ * timeout_ms bounds each transfer. 0 or -ENOMEM. */
+int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **ret);
+void worker_io_free(struct worker_io *w);
+
+/* Read len bytes at off (within the chunk) into buf, from the first
+ * replica that serves them. A replica that answers 500 EIO (corrupt) is
+ * reported to the master. Returns 0, or -EIO when every replica failed
+ * (the caller refreshes the locations and tries once more). */
+int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		   void *buf);
+
+/* Write len bytes at off (within the chunk) to every replica of the grant
+ * c in parallel. Replicas that failed while another succeeded are reported
+ * and removed from c. Returns 0 if at least one replica has the bytes;
+ * otherwise -ESTALE when the replicas refused the grant (wrong version,
+ * expired token: ask for a new grant), -EIO for anything else. */
+int worker_io_write(struct worker_io *w, struct wio_chunk *c, uint64_t off, const void *buf,
+		    size_t len);
+
+/* POST /v1/chunk/ID/fsync on every replica of the grant c in parallel.
+ * Same success rule and reporting as worker_io_write. */
+int worker_io_fsync(struct worker_io *w, struct wio_chunk *c);
+
+#endif
