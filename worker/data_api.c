@@ -1,0 +1,435 @@
+/* data_api — HTTP routes of the worker (data_api.h).
+ *
+ * Owns: the http_server and a copy of its config. No mutable state of its
+ * own: the store and the replicator lock themselves, the load counters are
+ * atomic. Every data call goes: parse the chunk id and query (400 EINVAL),
+ * check the token for (id, version, op) (403 EACCES), check ranges (400
+ * EINVAL), then one call into the store or the replicator, whose -errno
+ * becomes the HTTP error (common/errors.h). Bodies are bounded by the
+ * route table before anything is allocated (413 E2BIG). */
+#include "data_api.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_server.h"
+#include "ids.h"
+#include "json_util.h"
+#include "log.h"
+
+struct data_api {
+	struct data_api_config cfg;
+	struct http_server *srv;
+};
+
+/* What a chunk call is about, parsed from the path and the query. */
+struct chunk_call {
+	uint64_t id;
+	uint32_t version;
+	char idtxt[CHUNK_ID_STRLEN + 1];
+	const char *action;      /* path part after "ID/", "" for none */
+};
+
+/* ---- request helpers ---------------------------------------------------- */
+
+/* Split "ID" or "ID/action" (the rest of a /v1/chunk/ path). */
+static int api_parse_path(struct http_request *req, struct chunk_call *cc)
+{
+	const char *rest = http_req_path_rest(req);
+	char idbuf[CHUNK_ID_STRLEN + 1];
+	size_t idlen = strcspn(rest, "/");
+
+	if (idlen != CHUNK_ID_STRLEN) {
+		http_reply_error(req, EINVAL, "bad chunk id in %s", http_req_path(req));
+		return -EINVAL;
+	}
+	memcpy(idbuf, rest, idlen);
+	idbuf[idlen] = '\0';
+	if (chunk_id_parse(idbuf, &cc->id) < 0) {
+		http_reply_error(req, EINVAL, "bad chunk id in %s", http_req_path(req));
+		return -EINVAL;
+	}
+	chunk_id_format(cc->id, cc->idtxt);
+	cc->action = rest[idlen] == '/' ? rest + idlen + 1 : "";
+	return 0;
+}
+
+/* Required unsigned query parameter no bigger than max. */
+static int api_query_u64(struct http_request *req, const char *key, uint64_t max,
+			 uint64_t *ret)
+{
+	uint64_t v;
+	int r = http_req_query_u64(req, key, &v);
+
+	if (r == -ENOENT) {
+		http_reply_error(req, EINVAL, "missing query parameter '%s'", key);
+		return -EINVAL;
+	}
+	if (r < 0 || v > max) {
+		http_reply_error(req, EINVAL, "bad query parameter '%s'", key);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int api_query_version(struct http_request *req, struct chunk_call *cc)
+{
+	uint64_t v;
+	int r = api_query_u64(req, "version", UINT32_MAX, &v);
+
+	if (r == 0)
+		cc->version = (uint32_t)v;
+	return r;
+}
+
+static int api_check_token(struct data_api *api, struct http_request *req, uint64_t id,
+			   uint32_t version, const char *op)
+{
+	const char *tok = http_req_query(req, "token");
+
+	if (!tok || token_check(api->cfg.secret, id, version, op, tok, time(NULL)) < 0) {
+		http_reply_error(req, EACCES, "%s token for op '%s'",
+				 tok ? "invalid or expired" : "missing", op);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Parse path, version and token for a call on one chunk. */
+static int api_chunk_prologue(struct data_api *api, struct http_request *req,
+			      struct chunk_call *cc, const char *op)
+{
+	int r = api_parse_path(req, cc);
+
+	if (r == 0)
+		r = api_query_version(req, cc);
+	if (r == 0)
+		r = api_check_token(api, req, cc->id, cc->version, op);
+	return r;
+}
+
+static void api_reply_store_error(struct http_request *req, int err, const char *what,
+				  const struct chunk_call *cc)
+{
+	switch (-err) {
+	case ENOENT:
+		http_reply_error(req, err, "%s: chunk %s not found", what, cc->idtxt);
+		break;
+	case ESTALE:
+		http_reply_error(req, err, "%s: chunk %s is not at version %" PRIu32, what,
+				 cc->idtxt, cc->version);
+		break;
+	case EIO:
+		http_reply_error(req, err, "%s: chunk %s: damaged data on this worker", what,
+				 cc->idtxt);
+		break;
+	default:
+		if (err != -EINVAL && err != -ENOSPC)
+			log_warn("%s of chunk %s failed: %s", what, cc->idtxt, strerror(-err));
+		http_reply_error(req, err, "%s: chunk %s: %s", what, cc->idtxt, strerror(-err));
+		break;
+	}
+}
+
+static void api_reply_length(struct http_request *req, uint32_t length)
+{
+	http_reply_json(req, 200, json_pack("{s:I}", "length", (json_int_t)length));
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static void api_read(struct data_api *api, struct http_request *req, struct chunk_call *cc)
+{
+	uint64_t offset, length;
+	void *buf;
+	int r;
+
+	if (api_query_u64(req, "offset", CHUNK_SIZE_MAX, &offset) < 0 ||
+	    api_query_u64(req, "length", CHUNK_SIZE_MAX, &length) < 0)
+		return;
+	if (offset + length > CHUNK_SIZE_MAX) {
+		http_reply_error(req, EINVAL, "range %" PRIu64 "+%" PRIu64 " beyond 64 MiB",
+				 offset, length);
+		return;
+	}
+	buf = malloc(length ? length : 1);
+	if (!buf) {
+		http_reply_error(req, ENOMEM, "out of memory");
+		return;
+	}
+	r = chunk_store_read(api->cfg.store, cc->id, cc->version, offset, length, buf);
+	if (r < 0) {
+		free(buf);
+		api_reply_store_error(req, r, "read", cc);
+		return;
+	}
+	load_stats_add(api->cfg.stats, 0, length);
+	http_reply_raw(req, 200, buf, length, "application/octet-stream");
+}
+
+static void api_info(struct data_api *api, struct http_request *req, struct chunk_call *cc)
+{
+	struct chunk_info ci;
+	json_t *o;
+	int r = chunk_store_stat(api->cfg.store, cc->id, &ci);
+
+	if (r == 0 && ci.version != cc->version)
+		r = -ESTALE;
+	if (r < 0) {
+		api_reply_store_error(req, r, "info", cc);
+		return;
+	}
+	o = json_pack("{s:I, s:I}", "version", (json_int_t)ci.version, "length",
+		      (json_int_t)ci.length);
+	if (o)
+		ju_set_chunk_id(o, "chunk_id", ci.id);
+	http_reply_json(req, 200, o);
+}
+
+static void h_chunk_get(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	struct chunk_call cc;
+
+	load_stats_begin(api->cfg.stats);
+	if (api_chunk_prologue(api, req, &cc, "r") < 0)
+		goto out;
+	if (cc.action[0] == '\0')
+		api_read(api, req, &cc);
+	else if (strcmp(cc.action, "info") == 0)
+		api_info(api, req, &cc);
+	else
+		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
+out:
+	load_stats_end(api->cfg.stats);
+}
+
+static void h_chunk_put(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	struct chunk_call cc;
+	uint64_t offset;
+	uint32_t length;
+	const char *body;
+	size_t len;
+	int r;
+
+	load_stats_begin(api->cfg.stats);
+	if (api_parse_path(req, &cc) < 0)
+		goto out;
+	if (cc.action[0] != '\0') {
+		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
+		goto out;
+	}
+	if (api_query_version(req, &cc) < 0 ||
+	    api_check_token(api, req, cc.id, cc.version, "w") < 0 ||
+	    api_query_u64(req, "offset", CHUNK_SIZE_MAX, &offset) < 0)
+		goto out;
+	body = http_req_body(req, &len);
+	load_stats_add(api->cfg.stats, len, 0);
+	if (len > CHUNK_SIZE_MAX - offset) {
+		http_reply_error(req, EINVAL, "write of %zu bytes at %" PRIu64 " beyond 64 MiB",
+				 len, offset);
+		goto out;
+	}
+	r = chunk_store_write(api->cfg.store, cc.id, cc.version, offset, body, len, &length);
+	if (r < 0)
+		api_reply_store_error(req, r, "write", &cc);
+	else
+		api_reply_length(req, length);
+out:
+	load_stats_end(api->cfg.stats);
+}
+
+static void api_truncate(struct data_api *api, struct http_request *req, struct chunk_call *cc)
+{
+	uint64_t length;
+	uint32_t newlen;
+	int r;
+
+	if (api_query_u64(req, "length", CHUNK_SIZE_MAX, &length) < 0)
+		return;
+	r = chunk_store_truncate(api->cfg.store, cc->id, cc->version, length, &newlen);
+	if (r < 0)
+		api_reply_store_error(req, r, "truncate", cc);
+	else
+		api_reply_length(req, newlen);
+}
+
+static void api_fsync(struct data_api *api, struct http_request *req, struct chunk_call *cc)
+{
+	int r = chunk_store_fsync(api->cfg.store, cc->id, cc->version);
+
+	if (r < 0)
+		api_reply_store_error(req, r, "fsync", cc);
+	else
+		http_reply_json(req, 200, json_object());
+}
+
+static void api_replicate(struct data_api *api, struct http_request *req,
+			  struct chunk_call *cc)
+{
+	const char *source = http_req_query(req, "source");
+	const char *stoken = http_req_query(req, "source_token");
+	uint32_t length;
+	int r;
+
+	if (!source || replicator_check_addr(source) < 0) {
+		http_reply_error(req, EINVAL, "missing or bad 'source' (want HOST:PORT)");
+		return;
+	}
+	if (!stoken || strlen(stoken) >= TOKEN_MAX) {
+		http_reply_error(req, EINVAL, "missing or bad 'source_token'");
+		return;
+	}
+	r = replicator_pull(api->cfg.replicator, cc->id, cc->version, source, stoken, &length);
+	if (r < 0)
+		http_reply_error(req, r, "replicate chunk %s v%" PRIu32 " from %s: %s", cc->idtxt,
+				 cc->version, source, strerror(-r));
+	else
+		api_reply_length(req, length);
+}
+
+static void h_chunk_post(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	struct chunk_call cc;
+	const char *op;
+
+	load_stats_begin(api->cfg.stats);
+	if (api_parse_path(req, &cc) < 0)
+		goto out;
+	if (strcmp(cc.action, "truncate") == 0 || strcmp(cc.action, "fsync") == 0) {
+		op = "w";
+	} else if (strcmp(cc.action, "replicate") == 0) {
+		op = "p";
+	} else {
+		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
+		goto out;
+	}
+	if (api_query_version(req, &cc) < 0 || api_check_token(api, req, cc.id, cc.version, op) < 0)
+		goto out;
+	if (cc.action[0] == 't')
+		api_truncate(api, req, &cc);
+	else if (cc.action[0] == 'f')
+		api_fsync(api, req, &cc);
+	else
+		api_replicate(api, req, &cc);
+out:
+	load_stats_end(api->cfg.stats);
+}
+
+static void h_chunk_delete(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	struct chunk_call cc;
+	int r;
+
+	load_stats_begin(api->cfg.stats);
+	if (api_parse_path(req, &cc) < 0)
+		goto out;
+	if (cc.action[0] != '\0') {
+		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
+		goto out;
+	}
+	cc.version = 0;
+	if (api_check_token(api, req, cc.id, 0, "d") < 0)
+		goto out;
+	r = chunk_store_delete(api->cfg.store, cc.id);
+	if (r < 0)
+		api_reply_store_error(req, r, "delete", &cc);
+	else
+		http_reply_json(req, 200, json_object());
+out:
+	load_stats_end(api->cfg.stats);
+}
+
+static void h_chunks(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	struct chunk_info *list = NULL;
+	json_t *arr, *o;
+	size_t n = 0;
+	int r;
+
+	if (api_check_token(api, req, 0, 0, "l") < 0)
+		return;
+	r = chunk_store_list(api->cfg.store, &list, &n);
+	if (r < 0) {
+		http_reply_error(req, r, "cannot list chunks");
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		json_t *c = json_pack("{s:I, s:I}", "version", (json_int_t)list[i].version,
+				      "length", (json_int_t)list[i].length);
+
+		if (!c || ju_set_chunk_id(c, "chunk_id", list[i].id) < 0 ||
+		    json_array_append_new(arr, c) < 0) {
+			json_decref(c);
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	free(list);
+	o = arr ? json_pack("{s:o}", "chunks", arr) : NULL;
+	if (!o) {
+		http_reply_error(req, ENOMEM, "out of memory");
+		return;
+	}
+	http_reply_json(req, 200, o);
+}
+
+static void h_health(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+
+	http_reply_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "worker_id",
+					    api->cfg.worker_id));
+}
+
+/* The PUT body limit: one whole chunk. */
+static const struct http_route api_routes[] = {
+	{ "GET", "/v1/chunks", false, 0, h_chunks },
+	{ "GET", "/v1/health", false, 0, h_health },
+	{ "GET", "/v1/chunk/", true, 0, h_chunk_get },
+	{ "PUT", "/v1/chunk/", true, CHUNK_SIZE_MAX, h_chunk_put },
+	{ "POST", "/v1/chunk/", true, 0, h_chunk_post },
+	{ "DELETE", "/v1/chunk/", true, 0, h_chunk_delete },
+	{ NULL, NULL, false, 0, NULL },
+};
+
+int data_api_start(const struct data_api_config *cfg, struct data_api **ret)
+{
+	struct data_api *api = calloc(1, sizeof(*api));
+	int r;
+
+	if (!api)
+		return -ENOMEM;
+	api->cfg = *cfg;
+	r = http_server_start(&api->srv, cfg->listen, api_routes, api);
+	if (r < 0) {
+		free(api);
+		return r;
+	}
+	*ret = api;
+	return 0;
+}
+
+uint16_t data_api_port(const struct data_api *api)
+{
+	return http_server_port(api->srv);
+}
+
+void data_api_stop(struct data_api *api)
+{
+	if (!api)
+		return;
+	http_server_stop(api->srv);
+	free(api);
+}
