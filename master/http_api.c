@@ -1,0 +1,1023 @@
+/* http_api — routes of the master API to module calls.
+ *
+ * Owns: the http_server and the per-route request counters (atomics, no
+ * lock). Each handler: parse and check the JSON body through json_util
+ * (bad or missing members are 400 EINVAL naming the member), call one
+ * module function, turn the result into JSON or an errno reply. Handlers
+ * run concurrently on libmicrohttpd's threads; all state they touch is
+ * locked by its module. Deliberately no policy here. */
+#include "http_api.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chunk_map.h"
+#include "http_server.h"
+#include "json_util.h"
+#include "kafka_status.h"
+#include "log.h"
+#include "namespace.h"
+#include "repair.h"
+#include "status_page.h"
+#include "worker_registry.h"
+
+#define BODY_SMALL (256 * 1024)
+#define BODY_REGISTER (64 * 1024 * 1024)
+#define NAME_IN_MAX 4096          /* longer than any valid name: 255 → ENAMETOOLONG */
+#define TARGET_IN_MAX 65536
+#define RELEASE_MAX 65536
+#define CHUNKS_COUNT_MAX (1u << 20)
+
+/* X(id, method, path, max_body, handler) */
+#define API_ROUTES(X)                                                      \
+	X(LOOKUP, "POST", "/v1/lookup", BODY_SMALL, h_lookup)              \
+	X(GETATTR, "POST", "/v1/getattr", BODY_SMALL, h_getattr)           \
+	X(SETATTR, "POST", "/v1/setattr", BODY_SMALL, h_setattr)           \
+	X(MKDIR, "POST", "/v1/mkdir", BODY_SMALL, h_mkdir)                 \
+	X(CREATE, "POST", "/v1/create", BODY_SMALL, h_create)              \
+	X(MKNOD, "POST", "/v1/mknod", BODY_SMALL, h_mknod)                 \
+	X(SYMLINK, "POST", "/v1/symlink", BODY_SMALL, h_symlink)           \
+	X(READLINK, "POST", "/v1/readlink", BODY_SMALL, h_readlink)        \
+	X(LINK, "POST", "/v1/link", BODY_SMALL, h_link)                    \
+	X(UNLINK, "POST", "/v1/unlink", BODY_SMALL, h_unlink)              \
+	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, h_rmdir)                 \
+	X(RENAME, "POST", "/v1/rename", BODY_SMALL, h_rename)              \
+	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, h_readdir)           \
+	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, h_statfs)              \
+	X(GETXATTR, "POST", "/v1/getxattr", BODY_SMALL, h_getxattr)        \
+	X(SETXATTR, "POST", "/v1/setxattr", BODY_SMALL, h_setxattr)        \
+	X(LISTXATTR, "POST", "/v1/listxattr", BODY_SMALL, h_listxattr)     \
+	X(REMOVEXATTR, "POST", "/v1/removexattr", BODY_SMALL, h_removexattr) \
+	X(CHUNKS, "POST", "/v1/chunks", BODY_SMALL, h_chunks)              \
+	X(WRITE, "POST", "/v1/write", BODY_SMALL, h_write)                 \
+	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, h_commit)           \
+	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, h_replica_failed) \
+	X(CLUSTER_INFO, "GET", "/v1/cluster/info", 0, h_cluster_info)      \
+	X(REGISTER, "POST", "/v1/cluster/register", BODY_REGISTER, h_register) \
+	X(WORKERS, "GET", "/v1/cluster/workers", 0, h_workers)             \
+	X(HEALTH, "GET", "/v1/health", 0, h_health)                        \
+	X(METRICS, "GET", "/metrics", 0, h_metrics)                        \
+	X(STATUS, "GET", "/", 0, h_status)
+
+enum route_id {
+#define X(id, meth, path, body, fn) R_##id,
+	API_ROUTES(X)
+#undef X
+	R_COUNT
+};
+
+static const char *const route_names[R_COUNT] = {
+#define X(id, meth, path, body, fn) path,
+	API_ROUTES(X)
+#undef X
+};
+
+struct http_api {
+	struct http_server *srv;
+	atomic_ullong counts[R_COUNT];
+};
+
+/* ---- reply helpers ---------------------------------------------------- */
+
+static json_t *attr_json(const struct ns_attr *a)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			 " s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "ino", (json_int_t)a->ino, "mode", (json_int_t)a->mode,
+			 "nlink", (json_int_t)a->nlink, "uid", (json_int_t)a->uid,
+			 "gid", (json_int_t)a->gid, "size", (json_int_t)a->size,
+			 "rdev", (json_int_t)a->rdev, "goal", (json_int_t)a->goal,
+			 "atime_s", (json_int_t)a->atime_s, "atime_ns", (json_int_t)a->atime_ns,
+			 "mtime_s", (json_int_t)a->mtime_s, "mtime_ns", (json_int_t)a->mtime_ns,
+			 "ctime_s", (json_int_t)a->ctime_s, "ctime_ns", (json_int_t)a->ctime_ns);
+}
+
+static void reply_attr(struct http_request *r, const struct ns_attr *a)
+{
+	http_reply_json(r, 200, json_pack("{s:o}", "attr", attr_json(a)));
+}
+
+static void reply_empty(struct http_request *r)
+{
+	http_reply_json(r, 200, json_object());
+}
+
+static void reply_err(struct http_request *r, int rc, const char *what)
+{
+	http_reply_error(r, rc, "%s: %s", what, strerror(rc < 0 ? -rc : rc));
+}
+
+static void bad_member(struct http_request *r, const char *key)
+{
+	http_reply_error(r, EINVAL, "member '%s' is missing or has the wrong type or range", key);
+}
+
+/* Shorthands: on failure reply 400 naming the member and leave. */
+#define GET_U64(o, key, var)                         \
+	do {                                         \
+		if (ju_u64(o, key, &(var)) < 0) {    \
+			bad_member(r, key);          \
+			goto out_put;                \
+		}                                    \
+	} while (0)
+#define GET_U32(o, key, var)                         \
+	do {                                         \
+		if (ju_u32(o, key, &(var)) < 0) {    \
+			bad_member(r, key);          \
+			goto out_put;                \
+		}                                    \
+	} while (0)
+#define GET_STR(o, key, max, var)                         \
+	do {                                              \
+		if (ju_str(o, key, max, &(var)) < 0) {    \
+			bad_member(r, key);               \
+			goto out_put;                     \
+		}                                         \
+	} while (0)
+#define GET_BOOL(o, key, var)                        \
+	do {                                         \
+		if (ju_bool(o, key, &(var)) < 0) {   \
+			bad_member(r, key);          \
+			goto out_put;                \
+		}                                    \
+	} while (0)
+
+/* ---- namespace -------------------------------------------------------- */
+
+static void h_lookup(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent;
+	const char *name;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	int rc = ns_lookup(m->ns, parent, name, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "lookup '%.255s' in %llu: %s", name,
+				 (unsigned long long)parent, strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void h_getattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	int rc = ns_getattr(m->ns, ino, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "getattr %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+/* Optional integer member into *ret with presence flag. */
+static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret)
+{
+	*has = ju_has(b, key);
+	return *has ? ju_u64(b, key, ret) : 0;
+}
+
+static int opt_i64(const json_t *b, const char *key, bool *has, int64_t *ret)
+{
+	*has = ju_has(b, key);
+	return *has ? ju_i64(b, key, ret) : 0;
+}
+
+static void h_setattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	struct ns_setattr sa;
+	struct ns_attr a;
+	uint64_t ino, v;
+	int64_t t;
+	bool has, now;
+
+	if (!b)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	GET_U64(b, "ino", ino);
+	if (opt_u64(b, "mode", &has, &v) < 0 || v > UINT32_MAX) {
+		bad_member(r, "mode");
+		goto out_put;
+	}
+	sa.has_mode = has;
+	sa.mode = (uint32_t)v;
+	if (opt_u64(b, "uid", &has, &v) < 0 || v > UINT32_MAX) {
+		bad_member(r, "uid");
+		goto out_put;
+	}
+	sa.has_uid = has;
+	sa.uid = (uint32_t)v;
+	v = 0;
+	if (opt_u64(b, "gid", &has, &v) < 0 || v > UINT32_MAX) {
+		bad_member(r, "gid");
+		goto out_put;
+	}
+	sa.has_gid = has;
+	sa.gid = (uint32_t)v;
+	if (opt_u64(b, "size", &sa.has_size, &sa.size) < 0) {
+		bad_member(r, "size");
+		goto out_put;
+	}
+	/* atime / mtime: *_now wins; else *_s with optional *_ns. */
+	const char *const keys[2][3] = { { "atime_now", "atime_s", "atime_ns" },
+					 { "mtime_now", "mtime_s", "mtime_ns" } };
+	for (int i = 0; i < 2; i++) {
+		uint32_t tns = 0;
+		if (ju_bool_opt(b, keys[i][0], false, &now) < 0) {
+			bad_member(r, keys[i][0]);
+			goto out_put;
+		}
+		if (opt_i64(b, keys[i][1], &has, &t) < 0) {
+			bad_member(r, keys[i][1]);
+			goto out_put;
+		}
+		if (ju_u32_opt(b, keys[i][2], 0, &tns) < 0 || tns > 999999999) {
+			bad_member(r, keys[i][2]);
+			goto out_put;
+		}
+		if (i == 0) {
+			sa.has_atime = now || has;
+			sa.atime_now = now;
+			sa.atime_s = has ? t : 0;
+			sa.atime_ns = tns;
+		} else {
+			sa.has_mtime = now || has;
+			sa.mtime_now = now;
+			sa.mtime_s = has ? t : 0;
+			sa.mtime_ns = tns;
+		}
+	}
+	int rc = ns_setattr(m->ns, ino, &sa, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "setattr %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void h_mkdir(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent;
+	uint32_t mode, uid, gid;
+	const char *name;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_U32(b, "mode", mode);
+	GET_U32(b, "uid", uid);
+	GET_U32(b, "gid", gid);
+	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "mkdir '%.255s' in %llu: %s", name,
+				 (unsigned long long)parent, strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void h_create(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent;
+	uint32_t mode, uid, gid;
+	const char *name;
+	bool excl, created;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_U32(b, "mode", mode);
+	GET_U32(b, "uid", uid);
+	GET_U32(b, "gid", gid);
+	if (ju_bool_opt(b, "excl", false, &excl) < 0) {
+		bad_member(r, "excl");
+		goto out_put;
+	}
+	int rc = ns_create(m->ns, parent, name, mode, uid, gid, excl, &a, &created);
+	if (rc < 0)
+		http_reply_error(r, rc, "create '%.255s' in %llu: %s", name,
+				 (unsigned long long)parent, strerror(-rc));
+	else
+		http_reply_json(r, 200, json_pack("{s:o, s:b}", "attr", attr_json(&a),
+						  "created", created));
+out_put:
+	json_decref(b);
+}
+
+static void h_mknod(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent, rdev;
+	uint32_t mode, uid, gid;
+	const char *name;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_U32(b, "mode", mode);
+	GET_U32(b, "uid", uid);
+	GET_U32(b, "gid", gid);
+	if (ju_u64_opt(b, "rdev", 0, &rdev) < 0) {
+		bad_member(r, "rdev");
+		goto out_put;
+	}
+	int rc = ns_mknod(m->ns, parent, name, mode, rdev, uid, gid, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "mknod '%.255s' in %llu: %s", name,
+				 (unsigned long long)parent, strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void h_symlink(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent;
+	uint32_t uid, gid;
+	const char *name, *target;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_STR(b, "target", TARGET_IN_MAX, target);
+	GET_U32(b, "uid", uid);
+	GET_U32(b, "gid", gid);
+	int rc = ns_symlink(m->ns, parent, name, target, uid, gid, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "symlink '%.255s' in %llu: %s", name,
+				 (unsigned long long)parent, strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void h_readlink(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	char *target;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	int rc = ns_readlink(m->ns, ino, &target);
+	if (rc < 0) {
+		http_reply_error(r, rc, "readlink %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+	} else {
+		http_reply_json(r, 200, json_pack("{s:s}", "target", target));
+		free(target);
+	}
+out_put:
+	json_decref(b);
+}
+
+static void h_link(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, newparent;
+	const char *newname;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_U64(b, "newparent", newparent);
+	GET_STR(b, "newname", NAME_IN_MAX, newname);
+	int rc = ns_link(m->ns, ino, newparent, newname, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "link %llu as '%.255s' in %llu: %s",
+				 (unsigned long long)ino, newname,
+				 (unsigned long long)newparent, strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
+
+static void remove_common(struct master *m, struct http_request *r, bool dir)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent;
+	const char *name;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	int rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
+	if (rc < 0)
+		http_reply_error(r, rc, "%s '%.255s' in %llu: %s", dir ? "rmdir" : "unlink",
+				 name, (unsigned long long)parent, strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+static void h_unlink(struct master *m, struct http_request *r)
+{
+	remove_common(m, r, false);
+}
+
+static void h_rmdir(struct master *m, struct http_request *r)
+{
+	remove_common(m, r, true);
+}
+
+static void h_rename(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t parent, newparent;
+	uint32_t flags;
+	const char *name, *newname;
+
+	if (!b)
+		return;
+	GET_U64(b, "parent", parent);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_U64(b, "newparent", newparent);
+	GET_STR(b, "newname", NAME_IN_MAX, newname);
+	if (ju_u32_opt(b, "flags", 0, &flags) < 0) {
+		bad_member(r, "flags");
+		goto out_put;
+	}
+	int rc = ns_rename(m->ns, parent, name, newparent, newname, flags);
+	if (rc < 0)
+		http_reply_error(r, rc, "rename '%.255s' in %llu to '%.255s' in %llu: %s",
+				 name, (unsigned long long)parent, newname,
+				 (unsigned long long)newparent, strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+static void h_readdir(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, cookie;
+	uint32_t limit;
+	struct ns_dirent *ents;
+	size_t n;
+	bool eof;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	if (ju_u64_opt(b, "cookie", 0, &cookie) < 0) {
+		bad_member(r, "cookie");
+		goto out_put;
+	}
+	if (ju_u32_opt(b, "limit", 1000, &limit) < 0 || limit == 0) {
+		bad_member(r, "limit");
+		goto out_put;
+	}
+	if (limit > NS_READDIR_MAX)
+		limit = NS_READDIR_MAX;
+	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof);
+	if (rc < 0) {
+		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+		goto out_put;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:o}", "name", ents[i].name,
+						     "cookie", (json_int_t)ents[i].cookie,
+						     "attr", attr_json(&ents[i].attr)));
+	free(ents);
+	http_reply_json(r, 200, json_pack("{s:o, s:b}", "entries", arr, "eof", eof));
+out_put:
+	json_decref(b);
+}
+
+static void h_statfs(struct master *m, struct http_request *r)
+{
+	struct wreg_info *ws;
+	struct cm_stats st;
+	size_t n;
+	uint64_t total = 0, free_b = 0;
+	int rc;
+
+	/* The body, if any, is not used: {} is the documented request. */
+	rc = cm_stats(m->cm, &st);
+	if (rc == 0)
+		rc = wreg_snapshot(m->reg, true, &ws, &n);
+	if (rc < 0) {
+		reply_err(r, rc, "statfs");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		total += ws[i].capacity;
+		free_b += ws[i].capacity > ws[i].used ? ws[i].capacity - ws[i].used : 0;
+	}
+	free(ws);
+	http_reply_json(r, 200,
+			json_pack("{s:I, s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)total,
+				  "free_bytes", (json_int_t)free_b, "avail_bytes",
+				  (json_int_t)free_b, "files", (json_int_t)st.inodes,
+				  "ffree", (json_int_t)(1LL << 40)));
+}
+
+static void h_getxattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	const char *name;
+	void *val;
+	size_t len;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	int rc = ns_getxattr(m->ns, ino, name, &val, &len);
+	if (rc < 0) {
+		http_reply_error(r, rc, "getxattr '%.255s' of %llu: %s", name,
+				 (unsigned long long)ino, strerror(-rc));
+	} else {
+		http_reply_json(r, 200, json_pack("{s:o}", "value", ju_b64_new(val, len)));
+		free(val);
+	}
+out_put:
+	json_decref(b);
+}
+
+static void h_setxattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	uint32_t flags;
+	const char *name;
+	unsigned char *val = NULL;
+	size_t len;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	if (ju_u32_opt(b, "flags", 0, &flags) < 0) {
+		bad_member(r, "flags");
+		goto out_put;
+	}
+	int rc = ju_b64_get(b, "value", NS_XATTR_VALUE_MAX, &val, &len);
+	if (rc == -E2BIG) {
+		http_reply_error(r, E2BIG, "xattr value longer than %d bytes", NS_XATTR_VALUE_MAX);
+		goto out_put;
+	}
+	if (rc < 0) {
+		bad_member(r, "value");
+		goto out_put;
+	}
+	rc = ns_setxattr(m->ns, ino, name, val, len, flags);
+	if (rc < 0)
+		http_reply_error(r, rc, "setxattr '%.255s' of %llu: %s", name,
+				 (unsigned long long)ino, strerror(-rc));
+	else
+		reply_empty(r);
+	free(val);
+out_put:
+	json_decref(b);
+}
+
+static void h_listxattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	char **names;
+	size_t n;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	int rc = ns_listxattr(m->ns, ino, &names, &n);
+	if (rc < 0) {
+		http_reply_error(r, rc, "listxattr %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+		goto out_put;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(names[i]));
+	ns_free_names(names, n);
+	http_reply_json(r, 200, json_pack("{s:o}", "names", arr));
+out_put:
+	json_decref(b);
+}
+
+static void h_removexattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+	const char *name;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_STR(b, "name", NAME_IN_MAX, name);
+	int rc = ns_removexattr(m->ns, ino, name);
+	if (rc < 0)
+		http_reply_error(r, rc, "removexattr '%.255s' of %llu: %s", name,
+				 (unsigned long long)ino, strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+/* ---- data ------------------------------------------------------------- */
+
+static json_t *replicas_json(const struct cm_chunk *c)
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < c->nrep; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "worker_id",
+						     c->reps[i].worker_id, "addr",
+						     c->reps[i].addr));
+	return arr;
+}
+
+static void h_chunks(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, index, count, size;
+	struct cm_chunk *cs;
+	size_t n;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_U64(b, "index", index);
+	GET_U64(b, "count", count);
+	if (count > CHUNKS_COUNT_MAX) {
+		bad_member(r, "count");
+		goto out_put;
+	}
+	int rc = cm_chunks(m->cm, ino, index, count, &size, &cs, &n);
+	if (rc < 0) {
+		http_reply_error(r, rc, "chunks of %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+		goto out_put;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:I, s:I, s:o, s:s}", "index", (json_int_t)cs[i].index,
+				      "version", (json_int_t)cs[i].version, "replicas",
+				      replicas_json(&cs[i]), "token", cs[i].token);
+		ju_set_chunk_id(o, "chunk_id", cs[i].chunk_id);
+		json_array_append_new(arr, o);
+	}
+	free(cs);
+	http_reply_json(r, 200, json_pack("{s:I, s:o}", "size", (json_int_t)size, "chunks", arr));
+out_put:
+	json_decref(b);
+}
+
+static void h_write(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, index;
+	const char *session;
+	struct cm_chunk c;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_U64(b, "index", index);
+	GET_STR(b, "session", CM_SESSION_MAX, session);
+	if (!*session) {
+		bad_member(r, "session");
+		goto out_put;
+	}
+	int rc = cm_write(m->cm, ino, index, session, &c);
+	if (rc < 0) {
+		http_reply_error(r, rc, "write grant for %llu chunk %llu: %s",
+				 (unsigned long long)ino, (unsigned long long)index,
+				 strerror(-rc));
+		goto out_put;
+	}
+	json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "version", (json_int_t)c.version,
+			      "replicas", replicas_json(&c), "token", c.token, "lease_ms",
+			      (json_int_t)cm_lease_ms(m->cm));
+	ju_set_chunk_id(o, "chunk_id", c.chunk_id);
+	http_reply_json(r, 200, o);
+out_put:
+	json_decref(b);
+}
+
+static void h_commit(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, size, *rel = NULL;
+	const char *session;
+	size_t nrel = 0;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_U64(b, "size", size);
+	GET_STR(b, "session", CM_SESSION_MAX, session);
+	json_t *ra = json_object_get(b, "release");
+	if (ra && !json_is_null(ra)) {
+		if (!json_is_array(ra) || json_array_size(ra) > RELEASE_MAX) {
+			bad_member(r, "release");
+			goto out_put;
+		}
+		nrel = json_array_size(ra);
+		rel = malloc((nrel ? nrel : 1) * sizeof(*rel));
+		if (!rel) {
+			reply_err(r, -ENOMEM, "commit");
+			goto out_put;
+		}
+		for (size_t i = 0; i < nrel; i++) {
+			json_t *v = json_array_get(ra, i);
+			if (!json_is_integer(v) || json_integer_value(v) < 0) {
+				bad_member(r, "release");
+				goto out_put;
+			}
+			rel[i] = (uint64_t)json_integer_value(v);
+		}
+	}
+	int rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "commit %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	free(rel);
+	json_decref(b);
+}
+
+static void h_replica_failed(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t chunk_id;
+	uint32_t version;
+	const char *worker_id;
+
+	if (!b)
+		return;
+	if (ju_chunk_id(b, "chunk_id", &chunk_id) < 0) {
+		bad_member(r, "chunk_id");
+		goto out_put;
+	}
+	GET_U32(b, "version", version);
+	GET_STR(b, "worker_id", WORKER_ID_STRLEN, worker_id);
+	if (!worker_id_valid(worker_id)) {
+		bad_member(r, "worker_id");
+		goto out_put;
+	}
+	int rc = cm_replica_failed(m->cm, chunk_id, version, worker_id);
+	if (rc < 0) {
+		http_reply_error(r, rc, "replica_failed %016llx: %s",
+				 (unsigned long long)chunk_id, strerror(-rc));
+		goto out_put;
+	}
+	json_t *ev = json_pack("{s:s, s:I, s:s}", "worker_id", worker_id, "version",
+			       (json_int_t)version, "reason", "client reported a failed replica");
+	ju_set_chunk_id(ev, "chunk_id", chunk_id);
+	kstatus_event(m->ks, "replica_corrupt", ev);
+	repair_kick(m->rep);
+	reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+/* ---- cluster ---------------------------------------------------------- */
+
+static void h_cluster_info(struct master *m, struct http_request *r)
+{
+	http_reply_json(r, 200,
+			json_pack("{s:s, s:s, s:s, s:I}", "cluster_id", meta_cluster_id(m->ms),
+				  "kafka_bootstrap", kstatus_bootstrap(m->ks), "status_topic",
+				  KSTATUS_TOPIC_STATUS, "status_interval_ms",
+				  (json_int_t)m->status_interval_ms));
+}
+
+static void h_register(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *id, *addr;
+	uint64_t cap, used, *del = NULL;
+	size_t ndel = 0, n = 0;
+	struct cm_reported *rep = NULL;
+
+	if (!b)
+		return;
+	GET_STR(b, "worker_id", WORKER_ID_STRLEN, id);
+	if (!worker_id_valid(id)) {
+		bad_member(r, "worker_id");
+		goto out_put;
+	}
+	GET_STR(b, "addr", WREG_ADDR_MAX - 1, addr);
+	if (!wreg_addr_valid(addr)) {
+		bad_member(r, "addr");
+		goto out_put;
+	}
+	GET_U64(b, "capacity", cap);
+	GET_U64(b, "used", used);
+	json_t *arr = json_object_get(b, "chunks");
+	if (arr && !json_is_null(arr)) {
+		if (!json_is_array(arr)) {
+			bad_member(r, "chunks");
+			goto out_put;
+		}
+		n = json_array_size(arr);
+		rep = malloc((n ? n : 1) * sizeof(*rep));
+		if (!rep) {
+			reply_err(r, -ENOMEM, "register");
+			goto out_put;
+		}
+		for (size_t i = 0; i < n; i++) {
+			json_t *c = json_array_get(arr, i);
+			uint64_t len;
+			if (!json_is_object(c) || ju_chunk_id(c, "chunk_id", &rep[i].chunk_id) < 0 ||
+			    ju_u32(c, "version", &rep[i].version) < 0 ||
+			    ju_u64_opt(c, "length", 0, &len) < 0) {
+				http_reply_error(r, EINVAL, "chunks[%zu] is not {chunk_id, version, length}", i);
+				goto out_put;
+			}
+		}
+	}
+	int rc = cm_register(m->cm, id, addr, cap, used, rep, n, &del, &ndel);
+	if (rc < 0) {
+		http_reply_error(r, rc, "register %s: %s", id, strerror(-rc));
+		goto out_put;
+	}
+	log_info("worker %s registered at %s with %zu chunks (%zu to delete)", id, addr, n, ndel);
+	if (rc == 1)
+		kstatus_event(m->ks, "worker_joined",
+			      json_pack("{s:s, s:s}", "worker_id", id, "addr", addr));
+	json_t *da = json_array();
+	for (size_t i = 0; i < ndel; i++) {
+		char s[CHUNK_ID_STRLEN + 1];
+		chunk_id_format(del[i], s);
+		json_array_append_new(da, json_string(s));
+	}
+	http_reply_json(r, 200, json_pack("{s:o}", "delete", da));
+	repair_kick(m->rep);
+out_put:
+	free(rep);
+	free(del);
+	json_decref(b);
+}
+
+static void h_workers(struct master *m, struct http_request *r)
+{
+	struct wreg_info *ws;
+	uint64_t *counts;
+	size_t n;
+	int64_t mono = wreg_now_ms(), wall = cm_wall_ms();
+
+	if (wreg_snapshot(m->reg, false, &ws, &n) < 0) {
+		reply_err(r, -ENOMEM, "workers");
+		return;
+	}
+	counts = calloc(n ? n : 1, sizeof(*counts));
+	if (!counts || cm_worker_chunk_counts(m->cm, ws, n, counts) < 0) {
+		free(counts);
+		free(ws);
+		reply_err(r, -EIO, "workers");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		int64_t seen = ws[i].last_seen_ms ? wall - (mono - ws[i].last_seen_ms) : 0;
+		json_array_append_new(arr,
+			json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "worker_id", ws[i].id,
+				  "addr", ws[i].addr, "live", ws[i].live, "capacity",
+				  (json_int_t)ws[i].capacity, "used", (json_int_t)ws[i].used,
+				  "chunks", (json_int_t)counts[i], "last_seen_ms",
+				  (json_int_t)seen));
+	}
+	free(counts);
+	free(ws);
+	http_reply_json(r, 200, json_pack("{s:o}", "workers", arr));
+}
+
+static void h_health(struct master *m, struct http_request *r)
+{
+	(void)m;
+	http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void h_metrics(struct master *m, struct http_request *r)
+{
+	char *text;
+	size_t len;
+	int rc = status_page_metrics(m, &text, &len);
+
+	if (rc < 0)
+		reply_err(r, rc, "metrics");
+	else
+		http_reply_raw(r, 200, text, len, "text/plain; version=0.0.4");
+}
+
+static void h_status(struct master *m, struct http_request *r)
+{
+	char *text;
+	size_t len;
+	int rc = status_page_html(m, &text, &len);
+
+	if (rc < 0)
+		reply_err(r, rc, "status page");
+	else
+		http_reply_raw(r, 200, text, len, "text/html; charset=utf-8");
+}
+
+/* ---- table ------------------------------------------------------------ */
+
+#define X(id, meth, path, body, fn)                                    \
+	static void w_##id(void *ctx, struct http_request *r)          \
+	{                                                              \
+		struct master *m = ctx;                                \
+		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
+		fn(m, r);                                              \
+	}
+API_ROUTES(X)
+#undef X
+
+static const struct http_route routes[] = {
+#define X(id, meth, path, body, fn) { meth, path, false, body, w_##id },
+	API_ROUTES(X)
+#undef X
+	{ NULL, NULL, false, 0, NULL },
+};
+
+int http_api_start(struct master *m, const char *listen_addr, struct http_api **ret)
+{
+	struct http_api *api = calloc(1, sizeof(*api));
+	int rc;
+
+	if (!api)
+		return -ENOMEM;
+	m->api = api;     /* handlers count through m->api */
+	rc = http_server_start(&api->srv, listen_addr, routes, m);
+	if (rc < 0) {
+		m->api = NULL;
+		free(api);
+		return rc;
+	}
+	*ret = api;
+	return 0;
+}
+
+uint16_t http_api_port(const struct http_api *api)
+{
+	return http_server_port(api->srv);
+}
+
+void http_api_stop(struct http_api *api)
+{
+	if (!api)
+		return;
+	http_server_stop(api->srv);
+	free(api);
+}
+
+void http_api_foreach_count(const struct http_api *api,
+			    void (*fn)(const char *route, uint64_t count, void *arg),
+			    void *arg)
+{
+	for (int i = 0; i < R_COUNT; i++)
+		fn(route_names[i], atomic_load(&api->counts[i]), arg);
+}

@@ -1,0 +1,360 @@
+/* kafka_status — worker status in, cluster events out.
+ *
+ * Owns: the producer handle (which, without --kafka, also hosts the
+ * embedded mock broker: the broker lives as long as this handle), the
+ * consumer handle and its thread.
+ *
+ * Threads: the consumer thread polls `bigfs.worker-status` with a manual
+ * assignment of every partition at OFFSET_END (no group membership, so no
+ * rebalance ever delays failure detection) and writes into
+ * worker_registry. Any thread may call kstatus_event(): rd_kafka_producev
+ * is thread-safe and never blocks here (a full queue drops the event).
+ * `lock` guards only `stop` and the condition the thread waits on while
+ * the topic does not exist yet. Nothing here is ever awaited by an HTTP
+ * reply. */
+#include "kafka_status.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json_util.h"
+#include "log.h"
+
+struct kstatus {
+	struct wreg *reg;
+	rd_kafka_t *producer;
+	rd_kafka_t *consumer;
+	char bootstrap[512];
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;                 /* guarded by lock */
+	atomic_ullong n_ok, n_bad;
+};
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	/* librdkafka levels are syslog levels; its chatter is debug for us
+	 * unless it is an error. */
+	log_msg(level <= LOG_ERR ? LOG_WARNING : LOG_DEBUG, "kafka %s: %s", fac, buf);
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	if ((brokers && rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err,
+					  errlen) != RD_KAFKA_CONF_OK) ||
+	    rd_kafka_conf_set(conf, "client.id", "bigfs-master", err, errlen) !=
+		    RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+static int make_producer(struct kstatus *ks, const char *brokers)
+{
+	char err[512];
+	bool mock = !brokers || !*brokers;
+	rd_kafka_conf_t *conf = base_conf(mock ? NULL : brokers, err, sizeof(err));
+
+	if (!conf)
+		goto out_conf_err;
+	if ((mock && rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", err,
+				       sizeof(err)) != RD_KAFKA_CONF_OK) ||
+	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "10000", err,
+			      sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "message.timeout.ms", "30000", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		goto out_conf_err;
+	}
+	ks->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (!ks->producer) {
+		log_err("kafka: cannot create producer: %s", err);
+		return -EIO;
+	}
+	if (!mock) {
+		snprintf(ks->bootstrap, sizeof(ks->bootstrap), "%s", brokers);
+		return 0;
+	}
+	rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(ks->producer);
+	if (!mc) {
+		log_err("kafka: embedded broker did not start");
+		return -EIO;
+	}
+	snprintf(ks->bootstrap, sizeof(ks->bootstrap), "%s",
+		 rd_kafka_mock_cluster_bootstraps(mc));
+	const char *topics[] = { KSTATUS_TOPIC_STATUS, KSTATUS_TOPIC_EVENTS };
+	for (int i = 0; i < 2; i++) {
+		rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topics[i], 1, 1);
+		if (e) {
+			log_err("kafka: cannot create topic %s: %s", topics[i],
+				rd_kafka_err2str(e));
+			return -EIO;
+		}
+	}
+	log_info("embedded Kafka broker at %s", ks->bootstrap);
+	return 0;
+
+out_conf_err:
+	log_err("kafka: bad configuration: %s", err);
+	return -EINVAL;
+}
+
+static int make_consumer(struct kstatus *ks)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = base_conf(ks->bootstrap, err, sizeof(err));
+
+	if (!conf ||
+	    rd_kafka_conf_set(conf, "group.id", "bigfs-master", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK) {
+		if (conf)
+			rd_kafka_conf_destroy(conf);
+		log_err("kafka: bad consumer configuration: %s", err);
+		return -EINVAL;
+	}
+	ks->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!ks->consumer) {
+		log_err("kafka: cannot create consumer: %s", err);
+		return -EIO;
+	}
+	return 0;
+}
+
+int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
+		  char *ret_worker_id, char *ret_addr)
+{
+	const char *id, *addr;
+	uint64_t cap, used, chunks = 0, inflight = 0;
+	json_t *o = ju_parse_object(payload, len);
+	int rc = -EINVAL;
+
+	if (!o)
+		return -EINVAL;
+	if (ju_str(o, "worker_id", WORKER_ID_STRLEN, &id) < 0 || !worker_id_valid(id) ||
+	    ju_str(o, "addr", WREG_ADDR_MAX - 1, &addr) < 0 || !wreg_addr_valid(addr) ||
+	    ju_u64(o, "capacity", &cap) < 0 || ju_u64(o, "used", &used) < 0 ||
+	    ju_u64_opt(o, "chunks", 0, &chunks) < 0 ||
+	    ju_u64_opt(o, "inflight", 0, &inflight) < 0)
+		goto out_put;
+	rc = wreg_seen(reg, id, addr, cap, used,
+		       (int64_t)(chunks > INT64_MAX ? INT64_MAX : chunks),
+		       (int64_t)(inflight > INT64_MAX ? INT64_MAX : inflight));
+	if (rc >= 0 && ret_worker_id)
+		snprintf(ret_worker_id, WORKER_ID_STRLEN + 1, "%s", id);
+	if (rc >= 0 && ret_addr)
+		snprintf(ret_addr, WREG_ADDR_MAX, "%s", addr);
+out_put:
+	json_decref(o);
+	return rc;
+}
+
+/* Assign every partition of the status topic at its end. */
+static int assign_all(struct kstatus *ks)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(ks->consumer, KSTATUS_TOPIC_STATUS, NULL);
+	int rc = -EAGAIN;
+
+	if (!t)
+		return -ENOMEM;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(ks->consumer, 0, t, &md, 2000);
+	if (e || !md || md->topic_cnt != 1 || md->topics[0].err ||
+	    md->topics[0].partition_cnt <= 0) {
+		log_debug("kafka: status topic not available yet: %s",
+			  rd_kafka_err2str(e ? e : (md && md->topic_cnt ? md->topics[0].err : 0)));
+		goto out_free;
+	}
+	rd_kafka_topic_partition_list_t *l =
+		rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+	for (int i = 0; i < md->topics[0].partition_cnt; i++)
+		rd_kafka_topic_partition_list_add(l, KSTATUS_TOPIC_STATUS,
+						  md->topics[0].partitions[i].id)
+			->offset = RD_KAFKA_OFFSET_END;
+	e = rd_kafka_assign(ks->consumer, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		log_warn("kafka: assign failed: %s", rd_kafka_err2str(e));
+		goto out_free;
+	}
+	log_info("kafka: consuming %s (%d partitions) from the latest offset",
+		 KSTATUS_TOPIC_STATUS, md->topics[0].partition_cnt);
+	rc = 0;
+out_free:
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	return rc;
+}
+
+static bool should_stop(struct kstatus *ks, int wait_ms)
+{
+	bool stop;
+
+	pthread_mutex_lock(&ks->lock);
+	if (!ks->stop && wait_ms > 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += wait_ms / 1000;
+		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ks->cond, &ks->lock, &ts);
+	}
+	stop = ks->stop;
+	pthread_mutex_unlock(&ks->lock);
+	return stop;
+}
+
+static void handle_message(struct kstatus *ks, rd_kafka_message_t *m)
+{
+	char id[WORKER_ID_STRLEN + 1], addr[WREG_ADDR_MAX];
+
+	if (m->err) {
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_debug("kafka: consume: %s", rd_kafka_message_errstr(m));
+		return;
+	}
+	int rc = kstatus_apply(ks->reg, m->payload, m->len, id, addr);
+	if (rc < 0) {
+		atomic_fetch_add(&ks->n_bad, 1);
+		log_warn("kafka: skipping malformed status message (%zu bytes, offset %lld)",
+			 m->len, (long long)m->offset);
+		return;
+	}
+	atomic_fetch_add(&ks->n_ok, 1);
+	if (rc == 1) {
+		log_info("worker %s at %s is live (status)", id, addr);
+		kstatus_event(ks, "worker_joined",
+			      json_pack("{s:s, s:s}", "worker_id", id, "addr", addr));
+	}
+}
+
+static void *consumer_main(void *arg)
+{
+	struct kstatus *ks = arg;
+	bool assigned = false;
+
+	while (!should_stop(ks, 0)) {
+		if (!assigned) {
+			assigned = assign_all(ks) == 0;
+			if (!assigned && should_stop(ks, 1000))
+				break;
+			continue;
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(ks->consumer, 300);
+		if (m) {
+			handle_message(ks, m);
+			rd_kafka_message_destroy(m);
+		}
+		rd_kafka_poll(ks->producer, 0);
+	}
+	return NULL;
+}
+
+int kstatus_start(const char *brokers, struct wreg *reg, struct kstatus **ret)
+{
+	struct kstatus *ks = calloc(1, sizeof(*ks));
+	int rc;
+
+	if (!ks)
+		return -ENOMEM;
+	ks->reg = reg;
+	pthread_mutex_init(&ks->lock, NULL);
+	pthread_cond_init(&ks->cond, NULL);
+	rc = make_producer(ks, brokers);
+	if (rc == 0)
+		rc = make_consumer(ks);
+	if (rc == 0) {
+		rc = -pthread_create(&ks->thread, NULL, consumer_main, ks);
+		ks->thread_started = rc == 0;
+	}
+	if (rc < 0) {
+		kstatus_stop(ks);
+		return rc;
+	}
+	*ret = ks;
+	return 0;
+}
+
+void kstatus_stop(struct kstatus *ks)
+{
+	if (!ks)
+		return;
+	pthread_mutex_lock(&ks->lock);
+	ks->stop = true;
+	pthread_cond_broadcast(&ks->cond);
+	pthread_mutex_unlock(&ks->lock);
+	if (ks->thread_started)
+		pthread_join(ks->thread, NULL);
+	if (ks->consumer) {
+		rd_kafka_consumer_close(ks->consumer);
+		rd_kafka_destroy(ks->consumer);
+	}
+	if (ks->producer) {
+		rd_kafka_flush(ks->producer, 500);
+		rd_kafka_destroy(ks->producer);
+	}
+	pthread_cond_destroy(&ks->cond);
+	pthread_mutex_destroy(&ks->lock);
+	free(ks);
+}
+
+const char *kstatus_bootstrap(const struct kstatus *ks)
+{
+	return ks->bootstrap;
+}
+
+void kstatus_counts(const struct kstatus *ks, unsigned long long *ok,
+		    unsigned long long *bad)
+{
+	*ok = atomic_load(&ks->n_ok);
+	*bad = atomic_load(&ks->n_bad);
+}
+
+void kstatus_event(struct kstatus *ks, const char *type, json_t *fields)
+{
+	struct timespec ts;
+	json_t *o = fields ? fields : json_object();
+	char *text;
+	size_t len;
+
+	if (!ks || !o)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "ts_ms",
+			    json_integer((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
+	text = ju_dump(o, &len);
+	json_decref(o);
+	if (!text)
+		return;
+	rd_kafka_resp_err_t e = rd_kafka_producev(
+		ks->producer, RD_KAFKA_V_TOPIC(KSTATUS_TOPIC_EVENTS),
+		RD_KAFKA_V_VALUE(text, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_END);
+	if (e)
+		log_debug("kafka: event %s dropped: %s", type, rd_kafka_err2str(e));
+	free(text);
+	rd_kafka_poll(ks->producer, 0);
+}

@@ -1,0 +1,238 @@
+/* bigfs-master — entry point.
+ *
+ * main() is the list of steps: read the configuration, open the metadata
+ * store, create the worker registry, chunk map and namespace, start Kafka
+ * (embedded broker or real brokers), the repair thread and the HTTP API,
+ * announce the address in DATA/master.addr, wait for SIGTERM/SIGINT, then
+ * stop everything in reverse order (closing SQLite cleanly). Signals are
+ * blocked in every thread and taken synchronously with sigwait(). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk_map.h"
+#include "config.h"
+#include "http_api.h"
+#include "kafka_status.h"
+#include "log.h"
+#include "master.h"
+#include "meta_store.h"
+#include "namespace.h"
+#include "repair.h"
+#include "worker_registry.h"
+
+struct options {
+	const char *data;
+	const char *listen;
+	const char *kafka;
+	const char *secret;
+	char secret_buf[4096];
+	int64_t worker_timeout_s;
+	int64_t default_goal;
+	int64_t lease_ms;
+	int64_t status_interval_ms;
+	int64_t repair_parallel;
+	int log_level;
+};
+
+static const char *const known_keys[] = {
+	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
+	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
+	"help", NULL,
+};
+
+static void usage(void)
+{
+	fputs("usage: bigfs-master --data DIR [--listen HOST:PORT] [--kafka BROKERS]\n"
+	      "         [--worker-timeout SECONDS] [--default-goal N] [--secret FILE]\n"
+	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
+	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
+	      "Runs in the foreground; writes DIR/master.addr once listening.\n", stderr);
+}
+
+static int read_options(int argc, char **argv, struct config *cfg, struct options *o)
+{
+	int npos = 0, rc;
+
+	rc = config_parse_args(cfg, argc, argv, NULL, 0, &npos);
+	if (rc < 0)
+		return rc;
+	if (config_get_bool(cfg, "help", false)) {
+		usage();
+		exit(0);
+	}
+	const char *file = config_get_str(cfg, "config", NULL);
+	if (file && (rc = config_load_file(cfg, file)) < 0)
+		return rc;
+	if (config_check_known(cfg, known_keys) > 0)
+		return -EINVAL;
+	o->data = config_get_str(cfg, "data", NULL);
+	if (!o->data || !*o->data) {
+		fputs("bigfs-master: --data DIR is required\n", stderr);
+		return -EINVAL;
+	}
+	o->listen = config_get_str(cfg, "listen", "127.0.0.1:9400");
+	o->kafka = config_get_str(cfg, "kafka", NULL);
+	o->secret = config_get_str(cfg, "secret", NULL);
+	if (!o->secret) {
+		snprintf(o->secret_buf, sizeof(o->secret_buf), "%s/secret", o->data);
+		o->secret = o->secret_buf;
+	}
+	const char *lvl = config_get_str(cfg, "log-level", "info");
+	o->log_level = log_level_parse(lvl);
+	if (o->log_level < 0) {
+		fprintf(stderr, "bigfs-master: unknown log level '%s'\n", lvl);
+		return -EINVAL;
+	}
+	if (config_get_int(cfg, "worker-timeout", 10, 1, 86400, &o->worker_timeout_s) < 0 ||
+	    config_get_int(cfg, "default-goal", 2, 1, 16, &o->default_goal) < 0 ||
+	    config_get_int(cfg, "lease-ms", 60000, 100, 86400000, &o->lease_ms) < 0 ||
+	    config_get_int(cfg, "status-interval-ms", 2000, 100, 600000,
+			   &o->status_interval_ms) < 0 ||
+	    config_get_int(cfg, "repair-parallel", 4, 1, 64, &o->repair_parallel) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int prepare_data_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		log_err("cannot create data folder %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_err("data folder %s is not a folder", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* DIR/master.addr = "HOST:PORT\n", written atomically. */
+static int write_addr_file(const char *dir, const char *listen, uint16_t port)
+{
+	char host[256], path[4096], tmp[4200];
+	const char *colon = strrchr(listen, ':');
+	size_t hl = colon ? (size_t)(colon - listen) : 0;
+
+	if (hl >= sizeof(host))
+		hl = sizeof(host) - 1;
+	memcpy(host, listen, hl);
+	host[hl] = '\0';
+	if (!*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
+		snprintf(host, sizeof(host), "127.0.0.1");
+	snprintf(path, sizeof(path), "%s/master.addr", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s:%u\n", host, port);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return -e;
+	}
+	return 0;
+}
+
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	struct master m;
+	struct options o;
+	struct config *cfg = config_new();
+	sigset_t sigs;
+	int sig, rc, status = 1;
+
+	memset(&m, 0, sizeof(m));
+	memset(&o, 0, sizeof(o));
+	if (!cfg)
+		return 1;
+	log_init("bigfs-master", true, LOG_INFO);
+	if (read_options(argc, argv, cfg, &o) < 0) {
+		usage();
+		goto out_cfg;
+	}
+	log_init("bigfs-master", true, o.log_level);
+	block_signals(&sigs);
+	m.data_dir = o.data;
+	m.default_goal = (uint32_t)o.default_goal;
+	m.status_interval_ms = o.status_interval_ms;
+
+	if (prepare_data_dir(o.data) < 0)
+		goto out_cfg;
+	rc = secret_load_or_create(o.secret, &m.secret);
+	if (rc < 0) {
+		log_err("cannot load or create the cluster secret %s: %s", o.secret,
+			strerror(-rc));
+		goto out_cfg;
+	}
+	char db[4200];
+	snprintf(db, sizeof(db), "%s/meta.db", o.data);
+	if ((rc = meta_open(db, m.default_goal, &m.ms)) < 0) {
+		log_err("cannot open the metadata database %s: %s", db, strerror(-rc));
+		goto out_cfg;
+	}
+	if ((rc = wreg_new(o.worker_timeout_s * 1000, &m.reg)) < 0 ||
+	    (rc = cm_new(m.ms, m.reg, &m.secret, o.lease_ms, &m.cm)) < 0 ||
+	    (rc = cm_load_workers(m.cm)) < 0 || (rc = ns_new(m.ms, m.cm, &m.ns)) < 0) {
+		log_err("cannot set up the chunk map: %s", strerror(-rc));
+		goto out_modules;
+	}
+	if ((rc = kstatus_start(o.kafka, m.reg, &m.ks)) < 0) {
+		log_err("cannot start Kafka (%s): %s", o.kafka ? o.kafka : "embedded broker",
+			strerror(-rc));
+		goto out_modules;
+	}
+	if ((rc = repair_start(m.cm, m.reg, m.ks, &m.secret, (int)o.repair_parallel,
+			       &m.rep)) < 0) {
+		log_err("cannot start the repair thread: %s", strerror(-rc));
+		goto out_kafka;
+	}
+	struct http_api *api;
+	if ((rc = http_api_start(&m, o.listen, &api)) < 0) {
+		log_err("cannot listen on %s: %s", o.listen, strerror(-rc));
+		goto out_repair;
+	}
+	if ((rc = write_addr_file(o.data, o.listen, http_api_port(api))) < 0) {
+		log_err("cannot write %s/master.addr: %s", o.data, strerror(-rc));
+		goto out_http;
+	}
+	log_info("master listening on port %u, data in %s, Kafka at %s",
+		 http_api_port(api), o.data, kstatus_bootstrap(m.ks));
+
+	do {
+		rc = sigwait(&sigs, &sig);
+	} while (rc != 0);
+	log_info("signal %d: stopping", sig);
+	status = 0;
+
+out_http:
+	http_api_stop(api);
+	m.api = NULL;
+out_repair:
+	repair_stop(m.rep);
+out_kafka:
+	kstatus_stop(m.ks);
+out_modules:
+	ns_free(m.ns);
+	cm_free(m.cm);
+	wreg_free(m.reg);
+	meta_close(m.ms);
+out_cfg:
+	config_free(cfg);
+	return status;
+}

@@ -1,0 +1,1141 @@
+/* namespace — the file tree: inodes, directory entries, attributes and
+ * extended attributes, with the rules a local filesystem applies.
+ *
+ * Owns no memory state: all of it lives in meta_store tables (inodes,
+ * dentries, xattrs). Each public function is one transaction under
+ * meta_store's lock, so operations are atomic and serialised; HTTP
+ * handler threads call in concurrently. Chunk bookkeeping (dropping the
+ * chunks of a removed inode, truncating, releasing leases) is delegated to
+ * chunk_map inside the same transaction.
+ *
+ * Deliberately not here: permission checks (the FUSE client mounts with
+ * default_permissions, so the kernel checks mode bits), and keeping
+ * unlinked-but-open files alive (an inode whose last name goes is removed
+ * at once, its chunks queued for deletion).
+ *
+ * Invariants: nlink of a directory = 2 + number of subdirectories; a
+ * directory has exactly one entry naming it (root none); readdir cookies
+ * are dentry row ids, never reused (AUTOINCREMENT), and rename keeps an
+ * entry's row id. */
+#include "namespace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+
+struct ns {
+	struct meta_store *ms;
+	struct chunk_map *cm;
+};
+
+#define ATTR_COLS \
+	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
+	" i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns"
+
+static const char *const SQL_GETATTR =
+	"SELECT " ATTR_COLS " FROM inodes i WHERE i.ino = ?1";
+static const char *const SQL_LOOKUP =
+	"SELECT " ATTR_COLS ", d.id FROM dentries d JOIN inodes i ON i.ino = d.ino"
+	" WHERE d.parent = ?1 AND d.name = ?2";
+static const char *const SQL_READDIR =
+	"SELECT " ATTR_COLS ", d.id, d.name FROM dentries d"
+	" JOIN inodes i ON i.ino = d.ino"
+	" WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3";
+static const char *const SQL_INODE_INSERT =
+	"INSERT INTO inodes(mode, nlink, uid, gid, size, rdev, goal,"
+	" atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, target)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, ?8, ?9, ?10)";
+static const char *const SQL_INODE_UPDATE =
+	"UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4, gid = ?5, size = ?6,"
+	" goal = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11,"
+	" ctime_s = ?12, ctime_ns = ?13 WHERE ino = ?1";
+static const char *const SQL_INODE_DELETE = "DELETE FROM inodes WHERE ino = ?1";
+static const char *const SQL_XATTRS_DELETE_INO = "DELETE FROM xattrs WHERE ino = ?1";
+static const char *const SQL_DENTRY_INSERT =
+	"INSERT INTO dentries(parent, name, ino) VALUES(?1, ?2, ?3)";
+static const char *const SQL_DENTRY_DELETE = "DELETE FROM dentries WHERE id = ?1";
+static const char *const SQL_DENTRY_MOVE =
+	"UPDATE dentries SET parent = ?2, name = ?3 WHERE id = ?1";
+static const char *const SQL_DENTRY_SET_INO =
+	"UPDATE dentries SET ino = ?2 WHERE id = ?1";
+static const char *const SQL_DIR_HAS_CHILD =
+	"SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1";
+static const char *const SQL_PARENT_OF =
+	"SELECT parent FROM dentries WHERE ino = ?1 LIMIT 1";
+static const char *const SQL_TARGET = "SELECT target FROM inodes WHERE ino = ?1";
+static const char *const SQL_XATTR_GET =
+	"SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2";
+static const char *const SQL_XATTR_PUT =
+	"INSERT INTO xattrs(ino, name, value) VALUES(?1, ?2, ?3)"
+	" ON CONFLICT(ino, name) DO UPDATE SET value = excluded.value";
+static const char *const SQL_XATTR_DEL =
+	"DELETE FROM xattrs WHERE ino = ?1 AND name = ?2";
+static const char *const SQL_XATTR_LIST =
+	"SELECT name FROM xattrs WHERE ino = ?1 ORDER BY name";
+
+int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret)
+{
+	struct ns *ns = calloc(1, sizeof(*ns));
+
+	if (!ns)
+		return -ENOMEM;
+	ns->ms = ms;
+	ns->cm = cm;
+	*ret = ns;
+	return 0;
+}
+
+void ns_free(struct ns *ns)
+{
+	free(ns);
+}
+
+int ns_check_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (len > NS_NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void now_ts(int64_t *s, uint32_t *ns_)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*s = ts.tv_sec;
+	*ns_ = (uint32_t)ts.tv_nsec;
+}
+
+static void attr_from_row(sqlite3_stmt *st, struct ns_attr *a)
+{
+	a->ino = (uint64_t)sqlite3_column_int64(st, 0);
+	a->mode = (uint32_t)sqlite3_column_int64(st, 1);
+	a->nlink = (uint32_t)sqlite3_column_int64(st, 2);
+	a->uid = (uint32_t)sqlite3_column_int64(st, 3);
+	a->gid = (uint32_t)sqlite3_column_int64(st, 4);
+	a->size = (uint64_t)sqlite3_column_int64(st, 5);
+	a->rdev = (uint64_t)sqlite3_column_int64(st, 6);
+	a->goal = (uint32_t)sqlite3_column_int64(st, 7);
+	a->atime_s = sqlite3_column_int64(st, 8);
+	a->atime_ns = (uint32_t)sqlite3_column_int64(st, 9);
+	a->mtime_s = sqlite3_column_int64(st, 10);
+	a->mtime_ns = (uint32_t)sqlite3_column_int64(st, 11);
+	a->ctime_s = sqlite3_column_int64(st, 12);
+	a->ctime_ns = (uint32_t)sqlite3_column_int64(st, 13);
+}
+
+/* ---- helpers inside a transaction ----------------------------------------- */
+
+static int get_attr(struct ns *ns, uint64_t ino, struct ns_attr *a)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_GETATTR);
+	int rc;
+
+	if (ino == 0 || ino > INT64_MAX)
+		return -ENOENT;
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		attr_from_row(st, a);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int get_dir(struct ns *ns, uint64_t ino, struct ns_attr *a)
+{
+	int rc = get_attr(ns, ino, a);
+
+	if (rc == 0 && !S_ISDIR(a->mode))
+		rc = -ENOTDIR;
+	return rc;
+}
+
+/* Entry `name` in `parent`: its attr and dentry row id. */
+static int get_entry(struct ns *ns, uint64_t parent, const char *name,
+		     struct ns_attr *a, int64_t *ret_id)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_LOOKUP);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		attr_from_row(st, a);
+		if (ret_id)
+			*ret_id = sqlite3_column_int64(st, 14);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int put_attr(struct ns *ns, const struct ns_attr *a)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_UPDATE);
+
+	sqlite3_bind_int64(st, 1, (int64_t)a->ino);
+	sqlite3_bind_int64(st, 2, a->mode);
+	sqlite3_bind_int64(st, 3, a->nlink);
+	sqlite3_bind_int64(st, 4, a->uid);
+	sqlite3_bind_int64(st, 5, a->gid);
+	sqlite3_bind_int64(st, 6, (int64_t)a->size);
+	sqlite3_bind_int64(st, 7, a->goal);
+	sqlite3_bind_int64(st, 8, a->atime_s);
+	sqlite3_bind_int64(st, 9, a->atime_ns);
+	sqlite3_bind_int64(st, 10, a->mtime_s);
+	sqlite3_bind_int64(st, 11, a->mtime_ns);
+	sqlite3_bind_int64(st, 12, a->ctime_s);
+	sqlite3_bind_int64(st, 13, a->ctime_ns);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+/* Directory contents changed: mtime = ctime = now, nlink += dlink. */
+static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
+{
+	struct ns_attr a;
+	int rc = get_attr(ns, dir, &a);
+
+	if (rc < 0)
+		return rc;
+	now_ts(&a.mtime_s, &a.mtime_ns);
+	a.ctime_s = a.mtime_s;
+	a.ctime_ns = a.mtime_ns;
+	a.nlink = (uint32_t)((int64_t)a.nlink + dlink);
+	return put_attr(ns, &a);
+}
+
+/* Create an inode and its entry. */
+static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+		     uint64_t rdev, uint32_t uid, uint32_t gid, const char *target,
+		     struct ns_attr *ret)
+{
+	struct ns_attr p;
+	int64_t now_s;
+	uint32_t now_ns;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc < 0)
+		return rc;
+	now_ts(&now_s, &now_ns);
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_INSERT);
+	sqlite3_bind_int64(st, 1, mode);
+	sqlite3_bind_int64(st, 2, S_ISDIR(mode) ? 2 : 1);
+	sqlite3_bind_int64(st, 3, uid);
+	sqlite3_bind_int64(st, 4, gid);
+	sqlite3_bind_int64(st, 5, target ? (int64_t)strlen(target) : 0);
+	sqlite3_bind_int64(st, 6, (int64_t)rdev);
+	sqlite3_bind_int64(st, 7, p.goal);
+	sqlite3_bind_int64(st, 8, now_s);
+	sqlite3_bind_int64(st, 9, now_ns);
+	if (target)
+		sqlite3_bind_blob(st, 10, target, (int)strlen(target), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		return rc == -EEXIST ? -EIO : rc;
+	uint64_t ino = (uint64_t)meta_last_rowid(ns->ms);
+
+	st = meta_stmt(ns->ms, SQL_DENTRY_INSERT);
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)ino);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		return rc;
+	rc = touch_dir(ns, parent, S_ISDIR(mode) ? 1 : 0);
+	if (rc < 0)
+		return rc;
+	return get_attr(ns, ino, ret);
+}
+
+/* One link of inode a went away: drop the inode when none is left. */
+static int unref_inode(struct ns *ns, struct ns_attr *a)
+{
+	int rc;
+
+	if (!S_ISDIR(a->mode) && a->nlink > 1) {
+		a->nlink--;
+		now_ts(&a->ctime_s, &a->ctime_ns);
+		return put_attr(ns, a);
+	}
+	const char *const seq[] = { SQL_INODE_DELETE, SQL_XATTRS_DELETE_INO };
+	for (int i = 0; i < 2; i++) {
+		sqlite3_stmt *st = meta_stmt(ns->ms, seq[i]);
+		sqlite3_bind_int64(st, 1, (int64_t)a->ino);
+		rc = meta_exec_stmt(ns->ms, st);
+		if (rc < 0)
+			return rc;
+	}
+	if (S_ISREG(a->mode))
+		return cm_drop_inode_locked(ns->cm, a->ino);
+	return 0;
+}
+
+static int delete_dentry(struct ns *ns, int64_t id)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_DELETE);
+
+	sqlite3_bind_int64(st, 1, id);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+static int dir_is_empty(struct ns *ns, uint64_t ino)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DIR_HAS_CHILD);
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	int rc = meta_step(ns->ms, st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return -ENOTEMPTY;
+	return rc == SQLITE_DONE ? 0 : rc;
+}
+
+/* -EINVAL if dir `d` is `ancestor` or lies below it. */
+static int check_not_below(struct ns *ns, uint64_t d, uint64_t ancestor)
+{
+	int guard = 0;
+
+	while (d != META_ROOT_INO) {
+		if (d == ancestor)
+			return -EINVAL;
+		if (++guard > 100000) {
+			log_err("namespace: parent chain of %llu loops",
+				(unsigned long long)d);
+			return -EIO;
+		}
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_PARENT_OF);
+		sqlite3_bind_int64(st, 1, (int64_t)d);
+		int rc = meta_step(ns->ms, st);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return rc < 0 ? rc : -ENOENT;
+		}
+		d = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return ancestor == META_ROOT_INO ? -EINVAL : 0;
+}
+
+/* ---- public operations ---------------------------------------------------- */
+
+int ns_lookup(struct ns *ns, uint64_t parent, const char *name, struct ns_attr *ret)
+{
+	struct ns_attr p, a;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc == 0)
+		rc = get_entry(ns, parent, name, &a, NULL);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret)
+{
+	struct ns_attr a;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
+	       struct ns_attr *ret)
+{
+	struct ns_attr a;
+	struct cm_trunc_job job = { .needed = false };
+	int64_t now_s;
+	uint32_t now_ns;
+	int rc;
+
+	if ((sa->has_atime && !sa->atime_now && sa->atime_ns > 999999999) ||
+	    (sa->has_mtime && !sa->mtime_now && sa->mtime_ns > 999999999))
+		return -EINVAL;
+	if (sa->has_size && sa->size > CM_MAX_FILE_SIZE)
+		return -EFBIG;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	now_ts(&now_s, &now_ns);
+	if (sa->has_size) {
+		if (S_ISDIR(a.mode)) {
+			rc = -EISDIR;
+			goto out_end;
+		}
+		if (!S_ISREG(a.mode)) {
+			rc = -EINVAL;
+			goto out_end;
+		}
+		rc = cm_truncate_locked(ns->cm, ino, a.size, sa->size, &job);
+		if (rc < 0)
+			goto out_end;
+		a.size = sa->size;
+		a.mtime_s = now_s;
+		a.mtime_ns = now_ns;
+	}
+	if (sa->has_mode)
+		a.mode = (a.mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->has_uid)
+		a.uid = sa->uid;
+	if (sa->has_gid)
+		a.gid = sa->gid;
+	if (sa->has_atime) {
+		a.atime_s = sa->atime_now ? now_s : sa->atime_s;
+		a.atime_ns = sa->atime_now ? now_ns : sa->atime_ns;
+	}
+	if (sa->has_mtime) {
+		a.mtime_s = sa->mtime_now ? now_s : sa->mtime_s;
+		a.mtime_ns = sa->mtime_now ? now_ns : sa->mtime_ns;
+	}
+	a.ctime_s = now_s;
+	a.ctime_ns = now_ns;
+	rc = put_attr(ns, &a);
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0)
+		return rc;
+	cm_truncate_apply(ns->cm, &job);
+	*ret = a;
+	return 0;
+}
+
+int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	     uint32_t uid, uint32_t gid, struct ns_attr *ret)
+{
+	struct ns_attr a;
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	rc = make_node(ns, parent, name, S_IFDIR | (mode & 07777), 0, uid, gid, NULL, &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	      uint32_t uid, uint32_t gid, bool excl, struct ns_attr *ret,
+	      bool *ret_created)
+{
+	struct ns_attr a, p;
+	bool created = false;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc < 0)
+		goto out_end;
+	rc = get_entry(ns, parent, name, &a, NULL);
+	if (rc == 0) {
+		if (excl)
+			rc = -EEXIST;
+		else if (S_ISDIR(a.mode))
+			rc = -EISDIR;
+		goto out_end;
+	}
+	if (rc != -ENOENT)
+		goto out_end;
+	rc = make_node(ns, parent, name, S_IFREG | (mode & 07777), 0, uid, gid, NULL, &a);
+	created = true;
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0) {
+		*ret = a;
+		*ret_created = created;
+	}
+	return rc;
+}
+
+int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	     uint64_t rdev, uint32_t uid, uint32_t gid, struct ns_attr *ret)
+{
+	struct ns_attr a;
+	uint32_t type = mode & S_IFMT;
+	int rc;
+
+	if (type == 0)
+		type = S_IFREG;
+	if (type != S_IFREG && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFIFO && type != S_IFSOCK)
+		return -EINVAL;
+	if (type != S_IFCHR && type != S_IFBLK)
+		rdev = 0;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = make_node(ns, parent, name, type | (mode & 07777), rdev, uid, gid, NULL, &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *target,
+	       uint32_t uid, uint32_t gid, struct ns_attr *ret)
+{
+	struct ns_attr a;
+	size_t len = strlen(target);
+	int rc;
+
+	if (len == 0)
+		return -ENOENT;
+	if (len > NS_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = make_node(ns, parent, name, S_IFLNK | 0777, 0, uid, gid, target, &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_readlink(struct ns *ns, uint64_t ino, char **ret)
+{
+	struct ns_attr a;
+	char *out = NULL;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == 0 && !S_ISLNK(a.mode))
+		rc = -EINVAL;
+	if (rc == 0) {
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_TARGET);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		rc = meta_step(ns->ms, st);
+		if (rc == SQLITE_ROW) {
+			int len = sqlite3_column_bytes(st, 0);
+			out = malloc((size_t)len + 1);
+			if (out) {
+				if (len)
+					memcpy(out, sqlite3_column_blob(st, 0), (size_t)len);
+				out[len] = '\0';
+				rc = 0;
+			} else {
+				rc = -ENOMEM;
+			}
+		} else {
+			rc = rc < 0 ? rc : -EIO;
+		}
+		sqlite3_reset(st);
+	}
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0) {
+		free(out);
+		return rc;
+	}
+	*ret = out;
+	return 0;
+}
+
+int ns_link(struct ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+	    struct ns_attr *ret)
+{
+	struct ns_attr a, p;
+	int rc = ns_check_name(newname);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	if (S_ISDIR(a.mode)) {
+		rc = -EPERM;
+		goto out_end;
+	}
+	if (a.nlink >= INT32_MAX) {
+		rc = -EMLINK;
+		goto out_end;
+	}
+	rc = get_dir(ns, newparent, &p);
+	if (rc < 0)
+		goto out_end;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_INSERT);
+	sqlite3_bind_int64(st, 1, (int64_t)newparent);
+	sqlite3_bind_text(st, 2, newname, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)ino);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		goto out_end;
+	a.nlink++;
+	now_ts(&a.ctime_s, &a.ctime_ns);
+	rc = put_attr(ns, &a);
+	if (rc == 0)
+		rc = touch_dir(ns, newparent, 0);
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+static int remove_entry(struct ns *ns, uint64_t parent, const char *name, bool dir)
+{
+	struct ns_attr p, a;
+	int64_t id;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc == 0)
+		rc = get_entry(ns, parent, name, &a, &id);
+	if (rc < 0)
+		goto out_end;
+	if (dir && !S_ISDIR(a.mode)) {
+		rc = -ENOTDIR;
+		goto out_end;
+	}
+	if (!dir && S_ISDIR(a.mode)) {
+		rc = -EISDIR;
+		goto out_end;
+	}
+	if (dir) {
+		rc = dir_is_empty(ns, a.ino);
+		if (rc < 0)
+			goto out_end;
+	}
+	rc = delete_dentry(ns, id);
+	if (rc == 0)
+		rc = unref_inode(ns, &a);
+	if (rc == 0)
+		rc = touch_dir(ns, parent, dir ? -1 : 0);
+out_end:
+	return meta_txn_end(ns->ms, rc);
+}
+
+int ns_unlink(struct ns *ns, uint64_t parent, const char *name)
+{
+	return remove_entry(ns, parent, name, false);
+}
+
+int ns_rmdir(struct ns *ns, uint64_t parent, const char *name)
+{
+	return remove_entry(ns, parent, name, true);
+}
+
+static int rename_exchange(struct ns *ns, uint64_t parent, uint64_t newparent,
+			   struct ns_attr *src, int64_t src_id, struct ns_attr *dst,
+			   int64_t dst_id)
+{
+	bool sdir = S_ISDIR(src->mode), ddir = S_ISDIR(dst->mode);
+	int rc = 0;
+
+	if (parent != newparent) {
+		if (sdir)
+			rc = check_not_below(ns, newparent, src->ino);
+		if (rc == 0 && ddir)
+			rc = check_not_below(ns, parent, dst->ino);
+		if (rc < 0)
+			return rc;
+	}
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_SET_INO);
+	sqlite3_bind_int64(st, 1, src_id);
+	sqlite3_bind_int64(st, 2, (int64_t)dst->ino);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		return rc;
+	st = meta_stmt(ns->ms, SQL_DENTRY_SET_INO);
+	sqlite3_bind_int64(st, 1, dst_id);
+	sqlite3_bind_int64(st, 2, (int64_t)src->ino);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		return rc;
+	int dlink = (parent != newparent) ? (int)ddir - (int)sdir : 0;
+	rc = touch_dir(ns, parent, dlink);
+	if (rc == 0 && parent != newparent)
+		rc = touch_dir(ns, newparent, -dlink);
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		struct ns_attr *a = i ? dst : src;
+		struct ns_attr fresh;
+		rc = get_attr(ns, a->ino, &fresh);
+		if (rc == 0) {
+			now_ts(&fresh.ctime_s, &fresh.ctime_ns);
+			rc = put_attr(ns, &fresh);
+		}
+	}
+	return rc;
+}
+
+int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, uint32_t flags)
+{
+	struct ns_attr p, np, src, dst;
+	int64_t src_id, dst_id;
+	bool have_dst;
+	int rc;
+
+	if (flags & ~(uint32_t)(NS_RENAME_NOREPLACE | NS_RENAME_EXCHANGE) ||
+	    flags == (NS_RENAME_NOREPLACE | NS_RENAME_EXCHANGE))
+		return -EINVAL;
+	rc = ns_check_name(name);
+	if (rc == 0)
+		rc = ns_check_name(newname);
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc == 0)
+		rc = get_dir(ns, newparent, &np);
+	if (rc == 0)
+		rc = get_entry(ns, parent, name, &src, &src_id);
+	if (rc < 0)
+		goto out_end;
+	rc = get_entry(ns, newparent, newname, &dst, &dst_id);
+	if (rc < 0 && rc != -ENOENT)
+		goto out_end;
+	have_dst = rc == 0;
+	rc = 0;
+
+	if (flags & NS_RENAME_EXCHANGE) {
+		if (!have_dst)
+			rc = -ENOENT;
+		else if (dst.ino != src.ino)
+			rc = rename_exchange(ns, parent, newparent, &src, src_id, &dst, dst_id);
+		goto out_end;
+	}
+	if (have_dst && (flags & NS_RENAME_NOREPLACE)) {
+		rc = -EEXIST;
+		goto out_end;
+	}
+	if (have_dst && dst.ino == src.ino)
+		goto out_end;   /* same file: POSIX says do nothing */
+	bool sdir = S_ISDIR(src.mode);
+	if (sdir && parent != newparent) {
+		rc = check_not_below(ns, newparent, src.ino);
+		if (rc < 0)
+			goto out_end;
+	}
+	if (have_dst) {
+		if (S_ISDIR(dst.mode)) {
+			if (!sdir)
+				rc = -EISDIR;
+			else
+				rc = dir_is_empty(ns, dst.ino);
+		} else if (sdir) {
+			rc = -ENOTDIR;
+		}
+		if (rc == 0)
+			rc = delete_dentry(ns, dst_id);
+		if (rc == 0)
+			rc = unref_inode(ns, &dst);
+		if (rc == 0 && S_ISDIR(dst.mode))
+			rc = touch_dir(ns, newparent, -1);
+		if (rc < 0)
+			goto out_end;
+	}
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_MOVE);
+	sqlite3_bind_int64(st, 1, src_id);
+	sqlite3_bind_int64(st, 2, (int64_t)newparent);
+	sqlite3_bind_text(st, 3, newname, -1, SQLITE_STATIC);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc < 0)
+		goto out_end;
+	int dlink = (sdir && parent != newparent) ? 1 : 0;
+	rc = touch_dir(ns, parent, -dlink);
+	if (rc == 0 && parent != newparent)
+		rc = touch_dir(ns, newparent, dlink);
+	if (rc == 0) {
+		struct ns_attr fresh;
+		rc = get_attr(ns, src.ino, &fresh);
+		if (rc == 0) {
+			now_ts(&fresh.ctime_s, &fresh.ctime_ns);
+			rc = put_attr(ns, &fresh);
+		}
+	}
+out_end:
+	return meta_txn_end(ns->ms, rc);
+}
+
+int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
+	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof)
+{
+	struct ns_attr d;
+	struct ns_dirent *out = NULL;
+	size_t n = 0;
+	bool eof = true;
+	int rc;
+
+	if (limit == 0 || limit > NS_READDIR_MAX)
+		return -EINVAL;
+	if (cookie > INT64_MAX)
+		cookie = INT64_MAX;
+	out = malloc(limit * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		goto out_free;
+	rc = get_dir(ns, ino, &d);
+	if (rc < 0)
+		goto out_end;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_READDIR);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)cookie);
+	sqlite3_bind_int64(st, 3, (int64_t)limit + 1);
+	while ((rc = meta_step(ns->ms, st)) == SQLITE_ROW) {
+		if (n == limit) {
+			eof = false;
+			break;
+		}
+		attr_from_row(st, &out[n].attr);
+		out[n].cookie = (uint64_t)sqlite3_column_int64(st, 14);
+		const char *nm = (const char *)sqlite3_column_text(st, 15);
+		snprintf(out[n].name, sizeof(out[n].name), "%s", nm ? nm : "");
+		n++;
+	}
+	sqlite3_reset(st);
+	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : (rc < 0 ? rc : -EIO);
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0) {
+		*ret = out;
+		*ret_n = n;
+		*ret_eof = eof;
+		return 0;
+	}
+out_free:
+	free(out);
+	return rc;
+}
+
+int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
+	      const uint64_t *release, size_t nrelease, struct ns_attr *ret)
+{
+	struct ns_attr a;
+	int rc;
+
+	if (size > CM_MAX_FILE_SIZE)
+		return -EFBIG;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == 0 && S_ISDIR(a.mode))
+		rc = -EISDIR;
+	else if (rc == 0 && !S_ISREG(a.mode))
+		rc = -EINVAL;
+	if (rc < 0)
+		goto out_end;
+	if (size > a.size)
+		a.size = size;
+	now_ts(&a.mtime_s, &a.mtime_ns);
+	a.ctime_s = a.mtime_s;
+	a.ctime_ns = a.mtime_ns;
+	rc = put_attr(ns, &a);
+	if (rc == 0)
+		rc = cm_release_locked(ns->cm, ino, session, release, nrelease);
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+/* ---- xattrs -------------------------------------------------------------- */
+
+#define XATTR_GOAL "bigfs.goal"
+#define XATTR_LOCATIONS "bigfs.locations"
+
+static int check_xattr_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return -EINVAL;
+	if (len > NS_XATTR_NAME_MAX)
+		return -ERANGE;
+	return 0;
+}
+
+static bool reserved(const char *name)
+{
+	return strncmp(name, "bigfs.", 6) == 0;
+}
+
+int ns_getxattr(struct ns *ns, uint64_t ino, const char *name, void **ret,
+		size_t *ret_len)
+{
+	struct ns_attr a;
+	char *out = NULL;
+	size_t len = 0;
+	int rc = check_xattr_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	if (strcmp(name, XATTR_GOAL) == 0) {
+		out = malloc(16);
+		if (!out) {
+			rc = -ENOMEM;
+			goto out_end;
+		}
+		len = (size_t)snprintf(out, 16, "%u", a.goal);
+	} else if (strcmp(name, XATTR_LOCATIONS) == 0) {
+		rc = S_ISREG(a.mode) ? cm_locations_locked(ns->cm, ino, &out, &len)
+				     : -ENODATA;
+	} else if (reserved(name)) {
+		rc = -ENODATA;
+	} else {
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_GET);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		rc = meta_step(ns->ms, st);
+		if (rc == SQLITE_ROW) {
+			len = (size_t)sqlite3_column_bytes(st, 0);
+			out = malloc(len ? len : 1);
+			if (out) {
+				if (len)
+					memcpy(out, sqlite3_column_blob(st, 0), len);
+				rc = 0;
+			} else {
+				rc = -ENOMEM;
+			}
+		} else if (rc == SQLITE_DONE) {
+			rc = -ENODATA;
+		}
+		sqlite3_reset(st);
+	}
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0) {
+		free(out);
+		return rc;
+	}
+	*ret = out;
+	*ret_len = len;
+	return 0;
+}
+
+/* "3" or "3\n" with 1 <= value <= NS_GOAL_MAX. */
+static int parse_goal(const void *value, size_t len, uint32_t *ret)
+{
+	const char *s = value;
+	uint32_t v = 0;
+	size_t i = 0;
+
+	if (len > 0 && s[len - 1] == '\n')
+		len--;
+	if (len == 0 || len > 3)
+		return -EINVAL;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	if (v < 1 || v > NS_GOAL_MAX)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value,
+		size_t len, uint32_t flags)
+{
+	struct ns_attr a;
+	uint32_t goal;
+	int rc = check_xattr_name(name);
+
+	if (rc < 0)
+		return rc;
+	if (flags & ~(uint32_t)(NS_XATTR_CREATE | NS_XATTR_REPLACE) ||
+	    flags == (NS_XATTR_CREATE | NS_XATTR_REPLACE))
+		return -EINVAL;
+	if (len > NS_XATTR_VALUE_MAX)
+		return -E2BIG;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	if (strcmp(name, XATTR_GOAL) == 0) {
+		if (flags & NS_XATTR_CREATE) {
+			rc = -EEXIST;
+			goto out_end;
+		}
+		rc = parse_goal(value, len, &goal);
+		if (rc < 0)
+			goto out_end;
+		a.goal = goal;
+		now_ts(&a.ctime_s, &a.ctime_ns);
+		rc = put_attr(ns, &a);
+		goto out_end;
+	}
+	if (reserved(name)) {
+		rc = strcmp(name, XATTR_LOCATIONS) == 0 ? -EPERM : -ENOTSUP;
+		goto out_end;
+	}
+	if (flags) {
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_GET);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		rc = meta_step(ns->ms, st);
+		sqlite3_reset(st);
+		if (rc < 0)
+			goto out_end;
+		if (rc == SQLITE_ROW && (flags & NS_XATTR_CREATE)) {
+			rc = -EEXIST;
+			goto out_end;
+		}
+		if (rc == SQLITE_DONE && (flags & NS_XATTR_REPLACE)) {
+			rc = -ENODATA;
+			goto out_end;
+		}
+	}
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_PUT);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, len ? value : "", (int)len, SQLITE_STATIC);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0) {
+		now_ts(&a.ctime_s, &a.ctime_ns);
+		rc = put_attr(ns, &a);
+	}
+out_end:
+	return meta_txn_end(ns->ms, rc);
+}
+
+void ns_free_names(char **names, size_t n)
+{
+	if (!names)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int ns_listxattr(struct ns *ns, uint64_t ino, char ***ret, size_t *ret_n)
+{
+	struct ns_attr a;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_LIST);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	while ((rc = meta_step(ns->ms, st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn) {
+				rc = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		names[n] = strdup((const char *)sqlite3_column_text(st, 0));
+		if (!names[n]) {
+			rc = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(st);
+	rc = (rc == SQLITE_DONE) ? 0 : (rc < 0 ? rc : -EIO);
+out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0) {
+		ns_free_names(names, n);
+		return rc;
+	}
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
+int ns_removexattr(struct ns *ns, uint64_t ino, const char *name)
+{
+	struct ns_attr a;
+	int rc = check_xattr_name(name);
+
+	if (rc < 0)
+		return rc;
+	if (strcmp(name, XATTR_GOAL) == 0 || strcmp(name, XATTR_LOCATIONS) == 0)
+		return -EPERM;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc < 0)
+		goto out_end;
+	if (reserved(name)) {
+		rc = -ENODATA;
+		goto out_end;
+	}
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_DEL);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0 && meta_changes(ns->ms) == 0)
+		rc = -ENODATA;
+	if (rc == 0) {
+		now_ts(&a.ctime_s, &a.ctime_ns);
+		rc = put_attr(ns, &a);
+	}
+out_end:
+	return meta_txn_end(ns->ms, rc);
+}

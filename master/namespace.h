@@ -1,0 +1,106 @@
+/* namespace — inodes, directory entries, attributes and xattrs.
+ *
+ * Every function is one transaction on the meta_store and returns 0 or a
+ * negative errno as a local filesystem would (see docs/api.md). Outputs
+ * are written only on success. */
+#ifndef BIGFS_MASTER_NAMESPACE_H
+#define BIGFS_MASTER_NAMESPACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk_map.h"
+#include "meta_store.h"
+
+#define NS_NAME_MAX 255
+#define NS_SYMLINK_MAX 4095
+#define NS_XATTR_NAME_MAX 255
+#define NS_XATTR_VALUE_MAX 65536
+#define NS_GOAL_MAX 16
+#define NS_READDIR_MAX 4096
+
+struct ns;
+
+struct ns_attr {
+	uint64_t ino;
+	uint32_t mode, nlink, uid, gid;
+	uint64_t size, rdev;
+	uint32_t goal;
+	int64_t atime_s, mtime_s, ctime_s;
+	uint32_t atime_ns, mtime_ns, ctime_ns;
+};
+
+struct ns_setattr {
+	bool has_mode, has_uid, has_gid, has_size;
+	bool has_atime, atime_now, has_mtime, mtime_now;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t atime_s, mtime_s;
+	uint32_t atime_ns, mtime_ns;
+};
+
+struct ns_dirent {
+	char name[NS_NAME_MAX + 1];
+	uint64_t cookie;
+	struct ns_attr attr;
+};
+
+/* cm is used for chunk bookkeeping on unlink, truncate and commit. */
+int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret);
+void ns_free(struct ns *ns);
+
+/* 0, -EINVAL (empty, '/', "." or "..") or -ENAMETOOLONG. */
+int ns_check_name(const char *name);
+
+int ns_lookup(struct ns *ns, uint64_t parent, const char *name, struct ns_attr *ret);
+int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret);
+/* Shrinking truncates the cut chunk on its workers before returning. */
+int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
+	       struct ns_attr *ret);
+int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	     uint32_t uid, uint32_t gid, struct ns_attr *ret);
+/* Existing name without excl: its attr and *ret_created = false. */
+int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	      uint32_t uid, uint32_t gid, bool excl, struct ns_attr *ret,
+	      bool *ret_created);
+int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+	     uint64_t rdev, uint32_t uid, uint32_t gid, struct ns_attr *ret);
+int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *target,
+	       uint32_t uid, uint32_t gid, struct ns_attr *ret);
+/* *ret malloc'ed, NUL-terminated; caller frees. */
+int ns_readlink(struct ns *ns, uint64_t ino, char **ret);
+int ns_link(struct ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+	    struct ns_attr *ret);
+int ns_unlink(struct ns *ns, uint64_t parent, const char *name);
+int ns_rmdir(struct ns *ns, uint64_t parent, const char *name);
+
+#define NS_RENAME_NOREPLACE 1
+#define NS_RENAME_EXCHANGE 2
+int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+	      const char *newname, uint32_t flags);
+
+/* Entries after cookie, at most limit (1..NS_READDIR_MAX); *ret
+ * malloc'ed (caller frees, may be NULL when *ret_n == 0). */
+int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
+	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof);
+
+/* /v1/commit: grow size to at least size, mtime = ctime = now, release
+ * the session's leases on indexes. */
+int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
+	      const uint64_t *release, size_t nrelease, struct ns_attr *ret);
+
+/* Extended attributes; "bigfs.goal" and "bigfs.locations" are virtual.
+ * Values are malloc'ed (caller frees). */
+int ns_getxattr(struct ns *ns, uint64_t ino, const char *name, void **ret,
+		size_t *ret_len);
+#define NS_XATTR_CREATE 1
+#define NS_XATTR_REPLACE 2
+int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value,
+		size_t len, uint32_t flags);
+/* Names as a malloc'ed array of malloc'ed strings. */
+int ns_listxattr(struct ns *ns, uint64_t ino, char ***ret, size_t *ret_n);
+void ns_free_names(char **names, size_t n);
+int ns_removexattr(struct ns *ns, uint64_t ino, const char *name);
+
+#endif

@@ -1,0 +1,278 @@
+/* repair — restores goals and collects garbage, in one thread.
+ *
+ * Owns: the repair thread, its http_client, scan cursors and counters.
+ * Each tick (every second, or sooner after repair_kick) it:
+ *   1. asks worker_registry which workers went silent (worker_lost events);
+ *   2. sends up to DELETES_PER_TICK queued deletions to live workers;
+ *   3. scans the chunk map in batches from where it stopped, dropping
+ *      copies above goal and collecting at most `parallel` repairs, then
+ *      runs those replications in parallel and records the results.
+ * The rate bound is therefore `parallel` chunk copies per tick, which
+ * leaves client I/O usable.
+ *
+ * Locks: `lock` guards stop, kicked and stats; the thread never holds it
+ * while talking to workers or to the database. Waiting is a timed wait on
+ * `cond`, never sleep(). */
+#include "repair.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "http_client.h"
+#include "json_util.h"
+#include "log.h"
+
+#define DELETES_PER_TICK 32
+#define SCAN_BATCH 256
+#define SCAN_PER_TICK 4096
+#define MAX_PARALLEL 64
+#define URL_MAX (2 * WREG_ADDR_MAX + 3 * TOKEN_MAX + 128)
+
+struct repair {
+	struct chunk_map *cm;
+	struct wreg *reg;
+	struct kstatus *ks;
+	const struct secret *secret;
+	int parallel;
+	struct http_client *hc;      /* repair thread only */
+	uint64_t scan_cursor;        /* repair thread only */
+	int64_t delete_cursor;       /* repair thread only */
+	uint64_t pass_undergoal, pass_lost;   /* repair thread only */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop, kicked;           /* guarded by lock */
+	struct repair_stats stats;   /* guarded by lock */
+};
+
+static void stat_add(struct repair *rp, uint64_t *field, int64_t delta)
+{
+	pthread_mutex_lock(&rp->lock);
+	*field = (uint64_t)((int64_t)*field + delta);
+	pthread_mutex_unlock(&rp->lock);
+}
+
+static void sweep_workers(struct repair *rp)
+{
+	char lost[64][WORKER_ID_STRLEN + 1];
+	int n = wreg_sweep(rp->reg, lost, 64);
+
+	for (int i = 0; i < n; i++) {
+		log_warn("worker %s is lost (no status within the timeout)", lost[i]);
+		kstatus_event(rp->ks, "worker_lost", json_pack("{s:s}", "worker_id", lost[i]));
+	}
+}
+
+static void run_deletes(struct repair *rp)
+{
+	struct cm_delete_task t[DELETES_PER_TICK];
+	struct http_call calls[DELETES_PER_TICK];
+	char urls[DELETES_PER_TICK][URL_MAX];
+	int n = 0;
+
+	if (cm_delete_fetch(rp->cm, &rp->delete_cursor, t, DELETES_PER_TICK, &n) < 0 || n == 0)
+		return;
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < n; i++) {
+		char id[CHUNK_ID_STRLEN + 1], tok[TOKEN_MAX];
+		chunk_id_format(t[i].chunk_id, id);
+		token_make(rp->secret, t[i].chunk_id, 0, "d", time(NULL) + CM_TOKEN_TTL_S, tok);
+		snprintf(urls[i], URL_MAX, "http://%s/v1/chunk/%s?token=%s",
+			 t[i].worker.addr, id, tok);
+		calls[i].method = "DELETE";
+		calls[i].url = urls[i];
+	}
+	if (http_client_parallel(rp->hc, calls, n) < 0)
+		return;
+	for (int i = 0; i < n; i++) {
+		bool ok = calls[i].err == 0 &&
+			  (calls[i].status / 100 == 2 || calls[i].status == 404);
+		if (ok && cm_delete_done(rp->cm, t[i].id) == 0)
+			stat_add(rp, &rp->stats.deletes_done, 1);
+		else if (!ok)
+			log_debug("delete of chunk %016llx on %s failed: %s %ld",
+				  (unsigned long long)t[i].chunk_id, t[i].worker.worker_id,
+				  calls[i].err ? errno_name(calls[i].err) : "HTTP",
+				  calls[i].status);
+		free(calls[i].out_alloc);
+	}
+}
+
+static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
+{
+	struct http_call calls[MAX_PARALLEL];
+	char urls[MAX_PARALLEL][URL_MAX];
+
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < n; i++) {
+		char id[CHUNK_ID_STRLEN + 1], t_src[TOKEN_MAX], t_dst[TOKEN_MAX], src[3 * WREG_ADDR_MAX];
+		time_t exp = time(NULL) + CM_TOKEN_TTL_S;
+		chunk_id_format(tasks[i].chunk_id, id);
+		token_make(rp->secret, tasks[i].chunk_id, tasks[i].version, "r", exp, t_src);
+		token_make(rp->secret, tasks[i].chunk_id, tasks[i].version, "p", exp, t_dst);
+		if (http_urlencode(tasks[i].source.addr, src, sizeof(src)) < 0)
+			snprintf(src, sizeof(src), "%s", tasks[i].source.addr);
+		snprintf(urls[i], URL_MAX,
+			 "http://%s/v1/chunk/%s/replicate?version=%u&source=%s"
+			 "&source_token=%s&token=%s",
+			 tasks[i].target.addr, id, tasks[i].version, src, t_src, t_dst);
+		calls[i].method = "POST";
+		calls[i].url = urls[i];
+		log_info("repair: copying chunk %s v%u from %s to %s", id, tasks[i].version,
+			 tasks[i].source.worker_id, tasks[i].target.worker_id);
+	}
+	stat_add(rp, &rp->stats.repairs_in_progress, n);
+	int prc = http_client_parallel(rp->hc, calls, n);
+	stat_add(rp, &rp->stats.repairs_in_progress, -n);
+	for (int i = 0; i < n; i++) {
+		bool ok = prc == 0 && calls[i].err == 0 && calls[i].status / 100 == 2;
+		if (!ok)
+			log_warn("repair of chunk %016llx onto %s failed: %s %ld %.200s",
+				 (unsigned long long)tasks[i].chunk_id,
+				 tasks[i].target.worker_id,
+				 calls[i].err ? errno_name(calls[i].err) : "HTTP",
+				 calls[i].status, calls[i].out_alloc ? calls[i].out_alloc : "");
+		int rc = cm_repair_done(rp->cm, &tasks[i], ok);
+		if (ok && rc == 0) {
+			stat_add(rp, &rp->stats.repairs_done, 1);
+			json_t *ev = json_object();
+			ju_set_chunk_id(ev, "chunk_id", tasks[i].chunk_id);
+			json_object_set_new(ev, "version", json_integer(tasks[i].version));
+			json_object_set_new(ev, "source", json_string(tasks[i].source.worker_id));
+			json_object_set_new(ev, "target", json_string(tasks[i].target.worker_id));
+			kstatus_event(rp->ks, "chunk_repaired", ev);
+		} else {
+			stat_add(rp, &rp->stats.repairs_failed, 1);
+		}
+		free(calls[i].out_alloc);
+	}
+}
+
+static void scan_and_repair(struct repair *rp)
+{
+	struct cm_repair_task tasks[MAX_PARALLEL];
+	int ntasks = 0, scanned = 0;
+
+	while (scanned < SCAN_PER_TICK && ntasks < rp->parallel) {
+		struct cm_scan_result res;
+		int got = 0;
+		if (cm_repair_scan(rp->cm, &rp->scan_cursor, SCAN_BATCH, tasks + ntasks,
+				   rp->parallel - ntasks, &got, &res) < 0)
+			break;
+		ntasks += got;
+		scanned += res.scanned;
+		rp->pass_undergoal += (uint64_t)res.undergoal;
+		rp->pass_lost += (uint64_t)res.lost;
+		if (res.overgoal_dropped)
+			stat_add(rp, &rp->stats.overgoal_dropped, res.overgoal_dropped);
+		if (res.wrapped) {
+			pthread_mutex_lock(&rp->lock);
+			rp->stats.undergoal = rp->pass_undergoal;
+			rp->stats.lost = rp->pass_lost;
+			pthread_mutex_unlock(&rp->lock);
+			rp->pass_undergoal = rp->pass_lost = 0;
+			break;
+		}
+	}
+	if (ntasks)
+		run_repairs(rp, tasks, ntasks);
+}
+
+/* Wait for a kick, the stop flag or one second. Returns false to stop. */
+static bool wait_tick(struct repair *rp)
+{
+	struct timespec ts;
+	bool go;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	pthread_mutex_lock(&rp->lock);
+	while (!rp->stop && !rp->kicked) {
+		if (pthread_cond_timedwait(&rp->cond, &rp->lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	rp->kicked = false;
+	go = !rp->stop;
+	pthread_mutex_unlock(&rp->lock);
+	return go;
+}
+
+static void *repair_main(void *arg)
+{
+	struct repair *rp = arg;
+
+	while (wait_tick(rp)) {
+		sweep_workers(rp);
+		run_deletes(rp);
+		scan_and_repair(rp);
+	}
+	return NULL;
+}
+
+int repair_start(struct chunk_map *cm, struct wreg *reg, struct kstatus *ks,
+		 const struct secret *secret, int parallel, struct repair **ret)
+{
+	struct repair *rp = calloc(1, sizeof(*rp));
+	int rc;
+
+	if (!rp)
+		return -ENOMEM;
+	rp->cm = cm;
+	rp->reg = reg;
+	rp->ks = ks;
+	rp->secret = secret;
+	rp->parallel = parallel < 1 ? 1 : parallel > MAX_PARALLEL ? MAX_PARALLEL : parallel;
+	pthread_mutex_init(&rp->lock, NULL);
+	pthread_cond_init(&rp->cond, NULL);
+	rp->hc = http_client_new(30000, 3000);
+	if (!rp->hc) {
+		repair_stop(rp);
+		return -ENOMEM;
+	}
+	rc = -pthread_create(&rp->thread, NULL, repair_main, rp);
+	if (rc < 0) {
+		repair_stop(rp);
+		return rc;
+	}
+	rp->started = true;
+	*ret = rp;
+	return 0;
+}
+
+void repair_kick(struct repair *rp)
+{
+	pthread_mutex_lock(&rp->lock);
+	rp->kicked = true;
+	pthread_cond_signal(&rp->cond);
+	pthread_mutex_unlock(&rp->lock);
+}
+
+void repair_get_stats(struct repair *rp, struct repair_stats *ret)
+{
+	pthread_mutex_lock(&rp->lock);
+	*ret = rp->stats;
+	pthread_mutex_unlock(&rp->lock);
+}
+
+void repair_stop(struct repair *rp)
+{
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->stop = true;
+	pthread_cond_signal(&rp->cond);
+	pthread_mutex_unlock(&rp->lock);
+	if (rp->started)
+		pthread_join(rp->thread, NULL);
+	http_client_free(rp->hc);
+	pthread_cond_destroy(&rp->cond);
+	pthread_mutex_destroy(&rp->lock);
+	free(rp);
+}

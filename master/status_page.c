@@ -1,0 +1,238 @@
+/* status_page — renders GET / (HTML) and GET /metrics (Prometheus text).
+ *
+ * Owns nothing: every call takes fresh snapshots from worker_registry,
+ * chunk_map (counts from the database), repair (stats) and http_api
+ * (request counters), each of which locks itself. Text is built with
+ * open_memstream; worker fields are validated on input and escaped again
+ * here for HTML. */
+#include "status_page.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk_map.h"
+#include "http_api.h"
+#include "kafka_status.h"
+#include "meta_store.h"
+#include "repair.h"
+#include "worker_registry.h"
+
+struct snapshot {
+	struct wreg_info *ws;
+	uint64_t *counts;
+	size_t n, nlive;
+	uint64_t cap, used, cap_live, used_live;
+	struct cm_stats cs;
+	struct repair_stats rs;
+};
+
+static int take_snapshot(struct master *m, struct snapshot *s)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	rc = wreg_snapshot(m->reg, false, &s->ws, &s->n);
+	if (rc < 0)
+		return rc;
+	s->counts = calloc(s->n ? s->n : 1, sizeof(*s->counts));
+	if (!s->counts) {
+		free(s->ws);
+		return -ENOMEM;
+	}
+	rc = cm_worker_chunk_counts(m->cm, s->ws, s->n, s->counts);
+	if (rc == 0)
+		rc = cm_stats(m->cm, &s->cs);
+	if (rc < 0) {
+		free(s->counts);
+		free(s->ws);
+		return rc;
+	}
+	repair_get_stats(m->rep, &s->rs);
+	for (size_t i = 0; i < s->n; i++) {
+		s->cap += s->ws[i].capacity;
+		s->used += s->ws[i].used;
+		if (s->ws[i].live) {
+			s->nlive++;
+			s->cap_live += s->ws[i].capacity;
+			s->used_live += s->ws[i].used;
+		}
+	}
+	return 0;
+}
+
+static void drop_snapshot(struct snapshot *s)
+{
+	free(s->counts);
+	free(s->ws);
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		default: fputc(*s, f);
+		}
+	}
+}
+
+static void human(char *out, size_t cap, uint64_t b)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 5) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+/* Close the stream (which sets buf and len) and hand the text over. */
+static int finish(FILE *f, char **buf, size_t *len, char **ret, size_t *ret_len)
+{
+	if (fclose(f) != 0) {
+		free(*buf);
+		return -ENOMEM;
+	}
+	*ret = *buf;
+	*ret_len = *len;
+	return 0;
+}
+
+int status_page_html(struct master *m, char **ret, size_t *ret_len)
+{
+	struct snapshot s;
+	char *buf = NULL;
+	size_t len = 0;
+	char a[32], b[32];
+	int rc = take_snapshot(m, &s);
+
+	if (rc < 0)
+		return rc;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		drop_snapshot(&s);
+		return -ENOMEM;
+	}
+	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	      "<meta http-equiv=\"refresh\" content=\"5\">"
+	      "<title>BigFS master</title><style>"
+	      "body{font-family:sans-serif;margin:2em}"
+	      "table{border-collapse:collapse}td,th{padding:4px 10px;border:1px solid #ccc}"
+	      ".dead{color:#b00}.live{color:#070}</style></head><body>\n", f);
+	fprintf(f, "<h1>BigFS master</h1>\n<p>Cluster <code>%s</code> &middot; Kafka <code>",
+		meta_cluster_id(m->ms));
+	html_escape(f, kstatus_bootstrap(m->ks));
+	fputs("</code></p>\n<h2>Totals</h2>\n<table>\n", f);
+	human(a, sizeof(a), s.cap_live);
+	human(b, sizeof(b), s.used_live);
+	fprintf(f, "<tr><th>workers live / known</th><td>%zu / %zu</td></tr>\n", s.nlive, s.n);
+	fprintf(f, "<tr><th>capacity (live)</th><td>%s</td></tr>\n", a);
+	fprintf(f, "<tr><th>used (live)</th><td>%s</td></tr>\n", b);
+	fprintf(f, "<tr><th>inodes</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.inodes);
+	fprintf(f, "<tr><th>chunks</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.chunks);
+	fprintf(f, "<tr><th>replicas</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.replicas);
+	fprintf(f, "<tr><th>chunks under goal</th><td>%llu</td></tr>\n",
+		(unsigned long long)s.rs.undergoal);
+	fprintf(f, "<tr><th>chunks without a live copy</th><td>%llu</td></tr>\n",
+		(unsigned long long)s.rs.lost);
+	fprintf(f, "<tr><th>repairs in progress / done / failed</th><td>%llu / %llu / %llu</td></tr>\n",
+		(unsigned long long)s.rs.repairs_in_progress,
+		(unsigned long long)s.rs.repairs_done,
+		(unsigned long long)s.rs.repairs_failed);
+	fprintf(f, "<tr><th>deletions queued / done</th><td>%llu / %llu</td></tr>\n",
+		(unsigned long long)s.cs.pending_deletes, (unsigned long long)s.rs.deletes_done);
+	fputs("</table>\n<h2>Workers</h2>\n<table>\n<tr><th>id</th><th>address</th>"
+	      "<th>state</th><th>capacity</th><th>used</th><th>chunks</th></tr>\n", f);
+	for (size_t i = 0; i < s.n; i++) {
+		human(a, sizeof(a), s.ws[i].capacity);
+		human(b, sizeof(b), s.ws[i].used);
+		fputs("<tr><td><code>", f);
+		html_escape(f, s.ws[i].id);
+		fputs("</code></td><td>", f);
+		html_escape(f, s.ws[i].addr);
+		fprintf(f, "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%llu</td></tr>\n",
+			s.ws[i].live ? "live" : "dead", s.ws[i].live ? "live" : "down", a, b,
+			(unsigned long long)s.counts[i]);
+	}
+	fputs("</table>\n<p><a href=\"/metrics\">metrics</a></p>\n</body></html>\n", f);
+	drop_snapshot(&s);
+	return finish(f, &buf, &len, ret, ret_len);
+}
+
+static void route_count_line(const char *route, uint64_t count, void *arg)
+{
+	fprintf(arg, "bigfs_http_requests_total{route=\"%s\"} %llu\n", route,
+		(unsigned long long)count);
+}
+
+int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
+{
+	struct snapshot s;
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned long long k_ok, k_bad;
+	int rc = take_snapshot(m, &s);
+
+	if (rc < 0)
+		return rc;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		drop_snapshot(&s);
+		return -ENOMEM;
+	}
+#define GAUGE(name, help, val)                                                  \
+	fprintf(f, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %llu\n", \
+		(unsigned long long)(val))
+#define COUNTER(name, help, val)                                                  \
+	fprintf(f, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n", \
+		(unsigned long long)(val))
+	GAUGE("bigfs_workers_live", "Workers currently live.", s.nlive);
+	GAUGE("bigfs_workers_total", "Workers known to the master.", s.n);
+	GAUGE("bigfs_capacity_bytes", "Capacity of live workers.", s.cap_live);
+	GAUGE("bigfs_used_bytes", "Bytes used on live workers.", s.used_live);
+	GAUGE("bigfs_chunks_total", "Chunks in the chunk map.", s.cs.chunks);
+	GAUGE("bigfs_replicas_total", "Replica records in the chunk map.", s.cs.replicas);
+	GAUGE("bigfs_chunks_undergoal", "Chunks below their goal (last full scan).",
+	      s.rs.undergoal);
+	GAUGE("bigfs_chunks_lost", "Chunks without a live current copy (last full scan).",
+	      s.rs.lost);
+	GAUGE("bigfs_inodes_total", "Inodes in the namespace.", s.cs.inodes);
+	GAUGE("bigfs_repairs_in_progress", "Chunk copies running now.",
+	      s.rs.repairs_in_progress);
+	COUNTER("bigfs_repairs_done_total", "Chunk copies that restored a goal.",
+		s.rs.repairs_done);
+	COUNTER("bigfs_repairs_failed_total", "Chunk copies that failed.", s.rs.repairs_failed);
+	COUNTER("bigfs_overgoal_dropped_total", "Replicas dropped above goal.",
+		s.rs.overgoal_dropped);
+	GAUGE("bigfs_deletes_pending", "Chunk deletions queued for workers.",
+	      s.cs.pending_deletes);
+	COUNTER("bigfs_deletes_done_total", "Chunk deletions done on workers.",
+		s.rs.deletes_done);
+	kstatus_counts(m->ks, &k_ok, &k_bad);
+	COUNTER("bigfs_status_messages_total", "Worker status messages applied.", k_ok);
+	COUNTER("bigfs_status_messages_bad_total", "Worker status messages rejected.", k_bad);
+#undef GAUGE
+#undef COUNTER
+	fputs("# HELP bigfs_http_requests_total HTTP requests by route.\n"
+	      "# TYPE bigfs_http_requests_total counter\n", f);
+	http_api_foreach_count(m->api, route_count_line, f);
+	fputs("# HELP bigfs_worker_up Whether a worker is live.\n"
+	      "# TYPE bigfs_worker_up gauge\n", f);
+	for (size_t i = 0; i < s.n; i++)
+		fprintf(f, "bigfs_worker_up{worker_id=\"%s\"} %d\n", s.ws[i].id, s.ws[i].live);
+	fputs("# HELP bigfs_worker_chunks Replicas recorded per worker.\n"
+	      "# TYPE bigfs_worker_chunks gauge\n", f);
+	for (size_t i = 0; i < s.n; i++)
+		fprintf(f, "bigfs_worker_chunks{worker_id=\"%s\"} %llu\n", s.ws[i].id,
+			(unsigned long long)s.counts[i]);
+	drop_snapshot(&s);
+	return finish(f, &buf, &len, ret, ret_len);
+}
