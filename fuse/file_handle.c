@@ -60,6 +60,7 @@ struct fh_inode {
 	bool has_wsize;
 	uint64_t wsize;
 	uint64_t gen;
+	bool nocaps;
 	struct file_handle *handles;
 	struct fh_inode *next;
 };
@@ -197,6 +198,24 @@ bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret)
 	}
 	pthread_mutex_unlock(&t->lock);
 	return has;
+}
+
+bool fh_table_nocaps_get(struct fh_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	bool nocaps = in && in->nocaps;
+	pthread_mutex_unlock(&t->lock);
+	return nocaps;
+}
+
+void fh_table_nocaps_set(struct fh_table *t, uint64_t ino, bool nocaps)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in)
+		in->nocaps = nocaps;
+	pthread_mutex_unlock(&t->lock);
 }
 
 static uint64_t fh_inode_gen(struct fh_table *t, struct fh_inode *in)

@@ -45,6 +45,12 @@ int fh_table_flush_inode(struct fh_table *t, uint64_t ino);
  * local sizes and cached data. */
 void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size);
 
+/* The kernel asks for security.capability before every write(); while ino
+ * is open here, a known "no such xattr" answer is kept (cleared when this
+ * mount sets or removes that xattr). nocaps_get is false when unknown. */
+bool fh_table_nocaps_get(struct fh_table *t, uint64_t ino);
+void fh_table_nocaps_set(struct fh_table *t, uint64_t ino, bool nocaps);
+
 /* Open a handle on ino. 0 or -ENOMEM. */
 int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret);
 

@@ -34,6 +34,7 @@
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
 #define FS_PATH_MAX 4096
+#define FS_XATTR_CAPS "security.capability"
 #define FS_RENAME_NOREPLACE 1u
 #define FS_RENAME_EXCHANGE 2u
 
@@ -673,6 +674,8 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		fs_reply_err(ctx, req, FS_OP_xattr, -E2BIG);
 		return;
 	}
+	if (strcmp(name, FS_XATTR_CAPS) == 0)
+		fh_table_nocaps_set(ctx->fht, ino, false);
 	int rc = fs_call(ctx, "setxattr",
 			 json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino, "name", name,
 				   "value", ju_b64_new(value, size), "flags", flags),
@@ -686,8 +689,15 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	json_t *resp = NULL;
 	unsigned char *val = NULL;
 	size_t len = 0;
+	bool caps = strcmp(name, FS_XATTR_CAPS) == 0;
+	if (caps && fh_table_nocaps_get(ctx->fht, ino)) {
+		fs_reply_err(ctx, req, FS_OP_xattr, -ENODATA);
+		return;
+	}
 	int rc = fs_call(ctx, "getxattr",
 			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), &resp, NULL);
+	if (caps && rc == -ENODATA)
+		fh_table_nocaps_set(ctx->fht, ino, true);
 	if (rc == 0 && ju_b64_get(resp, "value", 16u << 20, &val, &len) < 0)
 		rc = -EIO;
 	json_decref(resp);
@@ -753,6 +763,8 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
+	if (strcmp(name, FS_XATTR_CAPS) == 0)
+		fh_table_nocaps_set(ctx->fht, ino, false);
 	int rc = fs_call(ctx, "removexattr",
 			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), NULL, NULL);
 	fs_reply_err(ctx, req, FS_OP_xattr, rc);
