@@ -191,12 +191,14 @@ out_put:
 /* Optional integer member into *ret with presence flag. */
 static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret)
 {
+	*ret = 0;
 	*has = ju_has(b, key);
 	return *has ? ju_u64(b, key, ret) : 0;
 }
 
 static int opt_i64(const json_t *b, const char *key, bool *has, int64_t *ret)
 {
+	*ret = 0;
 	*has = ju_has(b, key);
 	return *has ? ju_i64(b, key, ret) : 0;
 }
@@ -226,7 +228,6 @@ static void h_setattr(struct master *m, struct http_request *r)
 	}
 	sa.has_uid = has;
 	sa.uid = (uint32_t)v;
-	v = 0;
 	if (opt_u64(b, "gid", &has, &v) < 0 || v > UINT32_MAX) {
 		bad_member(r, "gid");
 		goto out_put;
