@@ -10,8 +10,10 @@
  *   2. the data folder: lock, worker id, cluster secret
  *   3. chunk_store      scan the chunk files
  *   4. replicator, load_stats
- *   5. data_api         HTTP server; then DATA/worker.addr is written
- *   6. status_reporter  find the master, register, report to Kafka
+ *   5. data_api         HTTP server
+ *   6. status_reporter  find the master, register, report to Kafka; once
+ *      its first try is over (registered, or the master does not answer,
+ *      at most FIRST_REGISTER_WAIT_MS), DATA/worker.addr is written
  * then wait for SIGTERM/SIGINT (signals are blocked in every thread and
  * taken with sigwait here) and stop cleanly with exit status 0.
  * State: one struct worker on main's stack; modules get what they need
@@ -37,6 +39,7 @@
 #include "worker_identity.h"
 
 #define DEFAULT_LISTEN "0.0.0.0:9500"
+#define FIRST_REGISTER_WAIT_MS 5000
 
 struct worker {
 	struct config *cfg;
@@ -232,11 +235,6 @@ static int worker_start(struct worker *w)
 	r = worker_advertise(w, data_api_port(w->api));
 	if (r < 0)
 		return r;
-	r = worker_identity_write_addr(w->data_dir, w->advertise);
-	if (r < 0) {
-		log_err("cannot write %s/worker.addr: %s", w->data_dir, strerror(-r));
-		return r;
-	}
 	log_info("serving on %s (port %u), advertised as %s", w->listen,
 		 (unsigned)data_api_port(w->api), w->advertise);
 
@@ -250,7 +248,16 @@ static int worker_start(struct worker *w)
 		.store = w->store,
 		.stats = w->stats,
 	};
-	return status_reporter_start(&sr_cfg, &w->reporter);
+	r = status_reporter_start(&sr_cfg, &w->reporter);
+	if (r < 0)
+		return r;
+	/* When the master is up, be registered before telling anyone where we
+	 * are; when it is not, do not wait for it. */
+	status_reporter_wait_first(w->reporter, FIRST_REGISTER_WAIT_MS);
+	r = worker_identity_write_addr(w->data_dir, w->advertise);
+	if (r < 0)
+		log_err("cannot write %s/worker.addr: %s", w->data_dir, strerror(-r));
+	return r;
 }
 
 static void worker_stop(struct worker *w)

@@ -63,9 +63,10 @@ struct status_reporter {
 	char master[300];              /* HOST:PORT */
 	pthread_t thread;
 
-	pthread_mutex_t mu;            /* guards stop */
-	pthread_cond_t cond;           /* signalled on stop */
+	pthread_mutex_t mu;            /* guards stop, first_done */
+	pthread_cond_t cond;           /* broadcast on stop and first_done */
 	bool stop;
+	bool first_done;               /* the first look at the master is over */
 
 	atomic_bool kafka_trouble;     /* set by librdkafka callbacks */
 
@@ -493,6 +494,12 @@ static void *sr_main(void *arg)
 									  : backoff * 2;
 			}
 			now = sr_mono_ms();
+			pthread_mutex_lock(&sr->mu);
+			if (!sr->first_done) {
+				sr->first_done = true;
+				pthread_cond_broadcast(&sr->cond);
+			}
+			pthread_mutex_unlock(&sr->mu);
 		}
 		/* status keeps flowing while the master is briefly unreachable */
 		if (sr->producer && sr->registered_here && now >= next_status) {
@@ -581,13 +588,28 @@ out_free:
 	return r;
 }
 
+void status_reporter_wait_first(struct status_reporter *sr, int64_t timeout_ms)
+{
+	int64_t deadline = sr_mono_ms() + timeout_ms;
+	struct timespec ts = {
+		.tv_sec = deadline / 1000,
+		.tv_nsec = (deadline % 1000) * 1000000,
+	};
+
+	pthread_mutex_lock(&sr->mu);
+	while (!sr->first_done && !sr->stop)
+		if (pthread_cond_timedwait(&sr->cond, &sr->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&sr->mu);
+}
+
 void status_reporter_stop(struct status_reporter *sr)
 {
 	if (!sr)
 		return;
 	pthread_mutex_lock(&sr->mu);
 	sr->stop = true;
-	pthread_cond_signal(&sr->cond);
+	pthread_cond_broadcast(&sr->cond);
 	pthread_mutex_unlock(&sr->mu);
 	pthread_join(sr->thread, NULL);
 	pthread_mutex_destroy(&sr->mu);

@@ -41,6 +41,9 @@ struct status_reporter_config {
 /* Start the reporter thread. 0 or -errno. */
 int status_reporter_start(const struct status_reporter_config *cfg,
 			  struct status_reporter **ret);
+/* Wait until the first look at the master (cluster info and, if it
+ * answered, registration) is over, whatever its result, or timeout_ms. */
+void status_reporter_wait_first(struct status_reporter *sr, int64_t timeout_ms);
 /* Ask the thread to stop, join it, free. NULL is fine. */
 void status_reporter_stop(struct status_reporter *sr);
 
