@@ -1,0 +1,470 @@
+/* Unit tests of master/namespace (with meta_store and chunk_map) against a
+ * real SQLite file in a temporary folder: create/lookup, name rules,
+ * directory nlink, rmdir/unlink errors, rename (replace, NOREPLACE,
+ * EXCHANGE, into its own subtree), readdir cookies under concurrent
+ * change, hard links, xattrs and goal inheritance, write grants and
+ * leases, garbage queue on unlink, persistence across reopen. */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../master/chunk_map.h"
+#include "../../master/meta_store.h"
+#include "../../master/namespace.h"
+#include "../../master/worker_registry.h"
+#include "log.h"
+
+struct fixture {
+	char dir[64];
+	char db[128];
+	struct secret secret;
+	struct meta_store *ms;
+	struct wreg *reg;
+	struct chunk_map *cm;
+	struct ns *ns;
+};
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void open_all(struct fixture *f)
+{
+	assert_int_equal(meta_open(f->db, 2, &f->ms), 0);
+	assert_int_equal(wreg_new(10000, &f->reg), 0);
+	assert_int_equal(cm_new(f->ms, f->reg, &f->secret, 60000, &f->cm), 0);
+	assert_int_equal(ns_new(f->ms, f->cm, &f->ns), 0);
+}
+
+static void close_all(struct fixture *f)
+{
+	ns_free(f->ns);
+	cm_free(f->cm);
+	wreg_free(f->reg);
+	meta_close(f->ms);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	log_init("test_namespace", true, LOG_ERR);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/bigfs-ns-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
+	memset(f->secret.key, 7, 32);
+	f->secret.len = 32;
+	open_all(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	close_all(f);
+	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static uint64_t mkfile(struct fixture *f, uint64_t parent, const char *name)
+{
+	struct ns_attr a;
+	bool created;
+
+	assert_int_equal(ns_create(f->ns, parent, name, 0644, 1, 2, true, &a, &created), 0);
+	assert_true(created);
+	return a.ino;
+}
+
+static uint64_t mkdir_(struct fixture *f, uint64_t parent, const char *name)
+{
+	struct ns_attr a;
+
+	assert_int_equal(ns_mkdir(f->ns, parent, name, 0755, 0, 0, &a), 0);
+	return a.ino;
+}
+
+static uint32_t nlink_of(struct fixture *f, uint64_t ino)
+{
+	struct ns_attr a;
+
+	assert_int_equal(ns_getattr(f->ns, ino, &a), 0);
+	return a.nlink;
+}
+
+static void test_create_lookup(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a, b;
+	bool created;
+
+	assert_int_equal(ns_getattr(f->ns, 1, &a), 0);
+	assert_true(S_ISDIR(a.mode));
+	assert_int_equal(a.nlink, 2);
+	uint64_t ino = mkfile(f, 1, "hello");
+	assert_int_equal(ns_lookup(f->ns, 1, "hello", &b), 0);
+	assert_int_equal(b.ino, ino);
+	assert_true(S_ISREG(b.mode));
+	assert_int_equal(b.uid, 1);
+	assert_int_equal(b.gid, 2);
+	assert_int_equal(b.goal, 2);
+	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, true, &a, &created), -EEXIST);
+	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, false, &a, &created), 0);
+	assert_false(created);
+	assert_int_equal(a.ino, ino);
+	assert_int_equal(ns_lookup(f->ns, 1, "nope", &a), -ENOENT);
+	assert_int_equal(ns_lookup(f->ns, 12345, "x", &a), -ENOENT);
+	assert_int_equal(ns_lookup(f->ns, ino, "x", &a), -ENOTDIR);
+	assert_int_equal(ns_getattr(f->ns, 999, &a), -ENOENT);
+	assert_int_equal(ns_getattr(f->ns, 0, &a), -ENOENT);
+	assert_int_equal(ns_getattr(f->ns, UINT64_MAX, &a), -ENOENT);
+}
+
+static void test_name_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+	bool created;
+	char n255[256], n256[257];
+
+	memset(n255, 'a', 255);
+	n255[255] = '\0';
+	memset(n256, 'b', 256);
+	n256[256] = '\0';
+	assert_int_equal(ns_check_name(""), -EINVAL);
+	assert_int_equal(ns_check_name("."), -EINVAL);
+	assert_int_equal(ns_check_name(".."), -EINVAL);
+	assert_int_equal(ns_check_name("a/b"), -EINVAL);
+	assert_int_equal(ns_check_name("..."), 0);
+	assert_int_equal(ns_create(f->ns, 1, "a/b", 0644, 0, 0, true, &a, &created), -EINVAL);
+	assert_int_equal(ns_mkdir(f->ns, 1, "..", 0755, 0, 0, &a), -EINVAL);
+	assert_int_equal(ns_create(f->ns, 1, n256, 0644, 0, 0, true, &a, &created),
+			 -ENAMETOOLONG);
+	mkfile(f, 1, n255);
+	assert_int_equal(ns_lookup(f->ns, 1, n255, &a), 0);
+}
+
+static void test_dirs_nlink_and_remove(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+
+	uint64_t d = mkdir_(f, 1, "d");
+	assert_int_equal(nlink_of(f, 1), 3);
+	assert_int_equal(nlink_of(f, d), 2);
+	uint64_t e = mkdir_(f, d, "e");
+	assert_int_equal(nlink_of(f, d), 3);
+	mkfile(f, d, "file");
+	assert_int_equal(nlink_of(f, d), 3);
+	assert_int_equal(ns_mkdir(f->ns, d, "e", 0755, 0, 0, &a), -EEXIST);
+	assert_int_equal(ns_rmdir(f->ns, 1, "d"), -ENOTEMPTY);
+	assert_int_equal(ns_unlink(f->ns, 1, "d"), -EISDIR);
+	assert_int_equal(ns_rmdir(f->ns, d, "file"), -ENOTDIR);
+	assert_int_equal(ns_unlink(f->ns, d, "file"), 0);
+	assert_int_equal(ns_unlink(f->ns, d, "file"), -ENOENT);
+	assert_int_equal(ns_rmdir(f->ns, d, "e"), 0);
+	assert_int_equal(ns_getattr(f->ns, e, &a), -ENOENT);
+	assert_int_equal(nlink_of(f, d), 2);
+	assert_int_equal(ns_rmdir(f->ns, 1, "d"), 0);
+	assert_int_equal(nlink_of(f, 1), 2);
+}
+
+static void test_rename(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+
+	uint64_t a1 = mkdir_(f, 1, "a");
+	uint64_t b1 = mkdir_(f, a1, "b");
+	uint64_t c1 = mkdir_(f, b1, "c");
+	/* into its own subtree, or onto itself as parent */
+	assert_int_equal(ns_rename(f->ns, 1, "a", c1, "x", 0), -EINVAL);
+	assert_int_equal(ns_rename(f->ns, 1, "a", a1, "x", 0), -EINVAL);
+	assert_int_equal(ns_rename(f->ns, 1, "a", 1, "a2", 3), -EINVAL);
+	/* file over file replaces; the old inode goes */
+	uint64_t f1 = mkfile(f, 1, "f1");
+	uint64_t f2 = mkfile(f, 1, "f2");
+	assert_int_equal(ns_rename(f->ns, 1, "f1", 1, "f2", NS_RENAME_NOREPLACE), -EEXIST);
+	assert_int_equal(ns_rename(f->ns, 1, "f1", 1, "f2", 0), 0);
+	assert_int_equal(ns_lookup(f->ns, 1, "f2", &a), 0);
+	assert_int_equal(a.ino, f1);
+	assert_int_equal(ns_getattr(f->ns, f2, &a), -ENOENT);
+	assert_int_equal(ns_lookup(f->ns, 1, "f1", &a), -ENOENT);
+	/* type mismatches */
+	assert_int_equal(ns_rename(f->ns, 1, "f2", a1, "b", 0), -EISDIR);
+	assert_int_equal(ns_rename(f->ns, 1, "a", 1, "f2", 0), -ENOTDIR);
+	/* dir over non-empty dir, then over empty dir */
+	uint64_t d = mkdir_(f, 1, "d");
+	assert_int_equal(ns_rename(f->ns, 1, "d", a1, "b", 0), -ENOTEMPTY);
+	assert_int_equal(ns_rmdir(f->ns, b1, "c"), 0);
+	assert_int_equal(nlink_of(f, 1), 4);   /* a, d */
+	assert_int_equal(ns_rename(f->ns, 1, "d", a1, "b", 0), 0);
+	assert_int_equal(ns_getattr(f->ns, b1, &a), -ENOENT);
+	assert_int_equal(nlink_of(f, 1), 3);
+	assert_int_equal(nlink_of(f, a1), 3);
+	assert_int_equal(ns_lookup(f->ns, a1, "b", &a), 0);
+	assert_int_equal(a.ino, d);
+	/* exchange a file and a directory across parents */
+	assert_int_equal(ns_rename(f->ns, 1, "f2", a1, "nope", NS_RENAME_EXCHANGE), -ENOENT);
+	assert_int_equal(ns_rename(f->ns, 1, "f2", a1, "b", NS_RENAME_EXCHANGE), 0);
+	assert_int_equal(ns_lookup(f->ns, 1, "f2", &a), 0);
+	assert_int_equal(a.ino, d);
+	assert_int_equal(ns_lookup(f->ns, a1, "b", &a), 0);
+	assert_int_equal(a.ino, f1);
+	assert_int_equal(nlink_of(f, 1), 4);
+	assert_int_equal(nlink_of(f, a1), 2);
+	/* exchange that would put a dir below itself */
+	uint64_t inner = mkdir_(f, d, "inner");
+	(void)inner;
+	assert_int_equal(ns_rename(f->ns, 1, "f2", d, "inner", NS_RENAME_EXCHANGE), -EINVAL);
+	/* rename to the same name is a no-op */
+	assert_int_equal(ns_rename(f->ns, 1, "a", 1, "a", 0), 0);
+	assert_int_equal(ns_rename(f->ns, 1, "missing", 1, "x", 0), -ENOENT);
+}
+
+static void test_readdir_cookies(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_dirent *e;
+	size_t n, total = 0;
+	bool eof = false, seen[40] = { false };
+	uint64_t cookie = 0;
+	char name[32];
+	int round = 0;
+
+	uint64_t d = mkdir_(f, 1, "d");
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		mkfile(f, d, name);
+	}
+	while (!eof) {
+		assert_int_equal(ns_readdir(f->ns, d, cookie, 3, &e, &n, &eof), 0);
+		assert_true(n <= 3);
+		for (size_t i = 0; i < n; i++) {
+			int k = atoi(e[i].name + 1);
+			assert_true(k >= 0 && k < 40);
+			assert_false(seen[k]);   /* never repeated */
+			seen[k] = true;
+			assert_true(e[i].cookie > cookie);
+			cookie = e[i].cookie;
+			total++;
+		}
+		free(e);
+		if (round++ == 2) {
+			/* change the directory during the listing: n19 goes, n20 comes */
+			assert_int_equal(ns_unlink(f->ns, d, "n19"), 0);
+			mkfile(f, d, "n20");
+		}
+	}
+	for (int i = 0; i < 19; i++)
+		assert_true(seen[i]);   /* none vanished */
+	assert_false(seen[19]);
+	assert_true(seen[20]);
+	assert_int_equal(total, 20);
+	assert_int_equal(ns_readdir(f->ns, d, 0, 0, &e, &n, &eof), -EINVAL);
+	assert_int_equal(ns_readdir(f->ns, 999, 0, 10, &e, &n, &eof), -ENOENT);
+	uint64_t fi = mkfile(f, 1, "plain");
+	assert_int_equal(ns_readdir(f->ns, fi, 0, 10, &e, &n, &eof), -ENOTDIR);
+}
+
+static void test_links_symlinks_mknod(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+	char *t;
+
+	uint64_t fi = mkfile(f, 1, "f");
+	uint64_t d = mkdir_(f, 1, "d");
+	assert_int_equal(ns_link(f->ns, fi, d, "g", &a), 0);
+	assert_int_equal(a.nlink, 2);
+	assert_int_equal(ns_link(f->ns, d, 1, "dd", &a), -EPERM);
+	assert_int_equal(ns_link(f->ns, fi, d, "g", &a), -EEXIST);
+	assert_int_equal(ns_unlink(f->ns, 1, "f"), 0);
+	assert_int_equal(nlink_of(f, fi), 1);
+	assert_int_equal(ns_symlink(f->ns, 1, "l", "some/where", 0, 0, &a), 0);
+	assert_true(S_ISLNK(a.mode));
+	assert_int_equal(a.size, 10);
+	assert_int_equal(ns_readlink(f->ns, a.ino, &t), 0);
+	assert_string_equal(t, "some/where");
+	free(t);
+	assert_int_equal(ns_readlink(f->ns, fi, &t), -EINVAL);
+	assert_int_equal(ns_symlink(f->ns, 1, "l2", "", 0, 0, &a), -ENOENT);
+	assert_int_equal(ns_mknod(f->ns, 1, "fifo", S_IFIFO | 0600, 0, 0, 0, &a), 0);
+	assert_true(S_ISFIFO(a.mode));
+	assert_int_equal(ns_mknod(f->ns, 1, "dir", S_IFDIR | 0600, 0, 0, 0, &a), -EINVAL);
+}
+
+static void test_setattr(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+	struct ns_setattr sa = { .has_mode = true, .mode = 0600 | S_IFDIR,
+				 .has_size = true, .size = 12345 };
+
+	uint64_t fi = mkfile(f, 1, "f");
+	assert_int_equal(ns_setattr(f->ns, fi, &sa, &a), 0);
+	assert_int_equal(a.mode, S_IFREG | 0600);
+	assert_int_equal(a.size, 12345);
+	sa = (struct ns_setattr){ .has_size = true, .size = (1ULL << 50) + 1 };
+	assert_int_equal(ns_setattr(f->ns, fi, &sa, &a), -EFBIG);
+	sa = (struct ns_setattr){ .has_size = true, .size = 1 };
+	assert_int_equal(ns_setattr(f->ns, 1, &sa, &a), -EISDIR);
+	sa = (struct ns_setattr){ .has_mtime = true, .mtime_s = 1000, .mtime_ns = 5 };
+	assert_int_equal(ns_setattr(f->ns, fi, &sa, &a), 0);
+	assert_int_equal(a.mtime_s, 1000);
+	assert_int_equal(a.mtime_ns, 5);
+	assert_int_equal(ns_setattr(f->ns, 4242, &sa, &a), -ENOENT);
+}
+
+static void test_xattrs_and_goal(void **state)
+{
+	struct fixture *f = *state;
+	void *v;
+	size_t len, n;
+	char **names;
+	struct ns_attr a;
+
+	uint64_t d = mkdir_(f, 1, "d");
+	assert_int_equal(ns_setxattr(f->ns, d, "bigfs.goal", "3", 1, 0), 0);
+	assert_int_equal(ns_setxattr(f->ns, d, "bigfs.goal", "0", 1, 0), -EINVAL);
+	assert_int_equal(ns_setxattr(f->ns, d, "bigfs.goal", "17", 2, 0), -EINVAL);
+	assert_int_equal(ns_setxattr(f->ns, d, "bigfs.goal", "x", 1, 0), -EINVAL);
+	uint64_t fi = mkfile(f, d, "f");
+	assert_int_equal(ns_getattr(f->ns, fi, &a), 0);
+	assert_int_equal(a.goal, 3);
+	assert_int_equal(ns_getxattr(f->ns, fi, "bigfs.goal", &v, &len), 0);
+	assert_int_equal(len, 1);
+	assert_memory_equal(v, "3", 1);
+	free(v);
+	assert_int_equal(ns_getxattr(f->ns, fi, "bigfs.locations", &v, &len), 0);
+	assert_int_equal(len, 0);
+	free(v);
+	assert_int_equal(ns_getxattr(f->ns, d, "bigfs.locations", &v, &len), -ENODATA);
+	assert_int_equal(ns_setxattr(f->ns, fi, "bigfs.locations", "x", 1, 0), -EPERM);
+
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.a", "v1", 2, NS_XATTR_REPLACE), -ENODATA);
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.a", "v1", 2, NS_XATTR_CREATE), 0);
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.a", "v2", 2, NS_XATTR_CREATE), -EEXIST);
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.a", "v22", 3, NS_XATTR_REPLACE), 0);
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.b", "", 0, 0), 0);
+	assert_int_equal(ns_getxattr(f->ns, fi, "user.a", &v, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(v, "v22", 3);
+	free(v);
+	assert_int_equal(ns_listxattr(f->ns, fi, &names, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(names[0], "user.a");
+	assert_string_equal(names[1], "user.b");
+	ns_free_names(names, n);
+	assert_int_equal(ns_removexattr(f->ns, fi, "user.a"), 0);
+	assert_int_equal(ns_removexattr(f->ns, fi, "user.a"), -ENODATA);
+	assert_int_equal(ns_getxattr(f->ns, fi, "user.a", &v, &len), -ENODATA);
+	assert_int_equal(ns_removexattr(f->ns, fi, "bigfs.goal"), -EPERM);
+	assert_int_equal(ns_setxattr(f->ns, fi, "user.big", "x", NS_XATTR_VALUE_MAX + 1, 0),
+			 -E2BIG);
+	assert_int_equal(ns_getxattr(f->ns, 777, "user.a", &v, &len), -ENOENT);
+}
+
+static void test_grants_and_garbage(void **state)
+{
+	struct fixture *f = *state;
+	struct cm_chunk c, c2;
+	struct cm_stats st;
+	struct ns_attr a;
+	uint64_t rel = 0;
+
+	uint64_t fi = mkfile(f, 1, "data");
+	assert_int_equal(cm_write(f->cm, fi, 0, "s1", &c), -ENOSPC);
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a1", "127.0.0.1:1", 1 << 30, 0, 0, 0), 1);
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a2", "127.0.0.1:2", 1 << 30, 0, 0, 0), 1);
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a3", "127.0.0.1:3", 1 << 30, 0, 0, 0), 1);
+	assert_int_equal(cm_write(f->cm, fi, 0, "s1", &c), 0);
+	assert_int_equal(c.version, 1);
+	assert_int_equal(c.nrep, 2);
+	assert_string_not_equal(c.reps[0].worker_id, c.reps[1].worker_id);
+	assert_int_equal(cm_write(f->cm, fi, 0, "s2", &c2), -EAGAIN);
+	assert_int_equal(cm_write(f->cm, fi, 0, "s1", &c2), 0);
+	assert_int_equal(c2.version, 1);
+	assert_int_equal(c2.chunk_id, c.chunk_id);
+	assert_int_equal(cm_write(f->cm, fi, CM_MAX_INDEX, "s1", &c2), -EFBIG);
+	assert_int_equal(cm_write(f->cm, 1, 0, "s1", &c2), -EISDIR);
+	assert_int_equal(ns_commit(f->ns, fi, 100, "s1", &rel, 1, &a), 0);
+	assert_int_equal(a.size, 100);
+	assert_int_equal(cm_write(f->cm, fi, 0, "s2", &c2), 0);
+	assert_int_equal(c2.version, 2);
+	assert_int_equal(ns_commit(f->ns, fi, 50, "s2", &rel, 1, &a), 0);
+	assert_int_equal(a.size, 100);   /* commit never shrinks */
+
+	assert_int_equal(cm_stats(f->cm, &st), 0);
+	assert_int_equal(st.chunks, 1);
+	assert_int_equal(st.replicas, 2);
+	assert_int_equal(st.pending_deletes, 0);
+	assert_int_equal(ns_unlink(f->ns, 1, "data"), 0);
+	assert_int_equal(cm_stats(f->cm, &st), 0);
+	assert_int_equal(st.chunks, 0);
+	assert_int_equal(st.replicas, 0);
+	assert_int_equal(st.pending_deletes, 2);
+
+	/* registration: an unknown chunk is to be deleted */
+	struct cm_reported rep = { .chunk_id = 0x9999, .version = 1 };
+	uint64_t *del;
+	size_t ndel;
+	assert_true(cm_register(f->cm, "00000000000000a1", "127.0.0.1:1", 1 << 30, 0, &rep, 1,
+				&del, &ndel) >= 0);
+	assert_int_equal(ndel, 1);
+	assert_int_equal(del[0], 0x9999);
+	free(del);
+}
+
+static void test_persistence(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+
+	uint64_t d = mkdir_(f, 1, "keep");
+	uint64_t fi = mkfile(f, d, "file");
+	close_all(f);
+	open_all(f);
+	assert_int_equal(ns_lookup(f->ns, 1, "keep", &a), 0);
+	assert_int_equal(a.ino, d);
+	assert_int_equal(ns_lookup(f->ns, d, "file", &a), 0);
+	assert_int_equal(a.ino, fi);
+	/* inode numbers are not reused */
+	assert_int_equal(ns_unlink(f->ns, d, "file"), 0);
+	assert_true(mkfile(f, d, "again") > fi);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readdir_cookies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_links_symlinks_mknod, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattrs_and_goal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grants_and_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
