@@ -146,6 +146,24 @@ static void bad_member(struct http_request *r, const char *key)
 		}                                    \
 	} while (0)
 
+/* A name for an error message: at most ~64 bytes, cut on a UTF-8
+ * character boundary (a cut inside a character would make the JSON
+ * reply invalid). Writes into buf (80 bytes) and returns it. */
+static const char *short_name(const char *name, char *buf)
+{
+	size_t len = strlen(name);
+
+	if (len <= 64)
+		return memcpy(buf, name, len + 1);
+	len = 64;
+	while (len > 0 && ((unsigned char)name[len] & 0xc0) == 0x80)
+		len--;
+	memcpy(buf, name, len);
+	memcpy(buf + len, "...", 4);
+	return buf;
+}
+#define SHORT(name) short_name(name, (char[80]){ 0 })
+
 /* ---- namespace -------------------------------------------------------- */
 
 static void h_lookup(struct master *m, struct http_request *r)
@@ -161,7 +179,7 @@ static void h_lookup(struct master *m, struct http_request *r)
 	GET_STR(b, "name", NAME_IN_MAX, name);
 	int rc = ns_lookup(m->ns, parent, name, &a);
 	if (rc < 0)
-		http_reply_error(r, rc, "lookup '%.255s' in %llu: %s", name,
+		http_reply_error(r, rc, "lookup '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
 		reply_attr(r, &a);
@@ -294,7 +312,7 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	GET_U32(b, "gid", gid);
 	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, &a);
 	if (rc < 0)
-		http_reply_error(r, rc, "mkdir '%.255s' in %llu: %s", name,
+		http_reply_error(r, rc, "mkdir '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
 		reply_attr(r, &a);
@@ -324,7 +342,7 @@ static void h_create(struct master *m, struct http_request *r)
 	}
 	int rc = ns_create(m->ns, parent, name, mode, uid, gid, excl, &a, &created);
 	if (rc < 0)
-		http_reply_error(r, rc, "create '%.255s' in %llu: %s", name,
+		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
 		http_reply_json(r, 200, json_pack("{s:o, s:b}", "attr", attr_json(&a),
@@ -354,7 +372,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 	}
 	int rc = ns_mknod(m->ns, parent, name, mode, rdev, uid, gid, &a);
 	if (rc < 0)
-		http_reply_error(r, rc, "mknod '%.255s' in %llu: %s", name,
+		http_reply_error(r, rc, "mknod '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
 		reply_attr(r, &a);
@@ -379,7 +397,7 @@ static void h_symlink(struct master *m, struct http_request *r)
 	GET_U32(b, "gid", gid);
 	int rc = ns_symlink(m->ns, parent, name, target, uid, gid, &a);
 	if (rc < 0)
-		http_reply_error(r, rc, "symlink '%.255s' in %llu: %s", name,
+		http_reply_error(r, rc, "symlink '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
 		reply_attr(r, &a);
@@ -422,8 +440,8 @@ static void h_link(struct master *m, struct http_request *r)
 	GET_STR(b, "newname", NAME_IN_MAX, newname);
 	int rc = ns_link(m->ns, ino, newparent, newname, &a);
 	if (rc < 0)
-		http_reply_error(r, rc, "link %llu as '%.255s' in %llu: %s",
-				 (unsigned long long)ino, newname,
+		http_reply_error(r, rc, "link %llu as '%s' in %llu: %s",
+				 (unsigned long long)ino, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
 		reply_attr(r, &a);
@@ -443,8 +461,8 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 	GET_STR(b, "name", NAME_IN_MAX, name);
 	int rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
 	if (rc < 0)
-		http_reply_error(r, rc, "%s '%.255s' in %llu: %s", dir ? "rmdir" : "unlink",
-				 name, (unsigned long long)parent, strerror(-rc));
+		http_reply_error(r, rc, "%s '%s' in %llu: %s", dir ? "rmdir" : "unlink",
+				 SHORT(name), (unsigned long long)parent, strerror(-rc));
 	else
 		reply_empty(r);
 out_put:
@@ -480,8 +498,8 @@ static void h_rename(struct master *m, struct http_request *r)
 	}
 	int rc = ns_rename(m->ns, parent, name, newparent, newname, flags);
 	if (rc < 0)
-		http_reply_error(r, rc, "rename '%.255s' in %llu to '%.255s' in %llu: %s",
-				 name, (unsigned long long)parent, newname,
+		http_reply_error(r, rc, "rename '%s' in %llu to '%s' in %llu: %s",
+				 SHORT(name), (unsigned long long)parent, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
 		reply_empty(r);
@@ -570,7 +588,7 @@ static void h_getxattr(struct master *m, struct http_request *r)
 	GET_STR(b, "name", NAME_IN_MAX, name);
 	int rc = ns_getxattr(m->ns, ino, name, &val, &len);
 	if (rc < 0) {
-		http_reply_error(r, rc, "getxattr '%.255s' of %llu: %s", name,
+		http_reply_error(r, rc, "getxattr '%s' of %llu: %s", SHORT(name),
 				 (unsigned long long)ino, strerror(-rc));
 	} else {
 		http_reply_json(r, 200, json_pack("{s:o}", "value", ju_b64_new(val, len)));
@@ -608,7 +626,7 @@ static void h_setxattr(struct master *m, struct http_request *r)
 	}
 	rc = ns_setxattr(m->ns, ino, name, val, len, flags);
 	if (rc < 0)
-		http_reply_error(r, rc, "setxattr '%.255s' of %llu: %s", name,
+		http_reply_error(r, rc, "setxattr '%s' of %llu: %s", SHORT(name),
 				 (unsigned long long)ino, strerror(-rc));
 	else
 		reply_empty(r);
@@ -654,7 +672,7 @@ static void h_removexattr(struct master *m, struct http_request *r)
 	GET_STR(b, "name", NAME_IN_MAX, name);
 	int rc = ns_removexattr(m->ns, ino, name);
 	if (rc < 0)
-		http_reply_error(r, rc, "removexattr '%.255s' of %llu: %s", name,
+		http_reply_error(r, rc, "removexattr '%s' of %llu: %s", SHORT(name),
 				 (unsigned long long)ino, strerror(-rc));
 	else
 		reply_empty(r);
