@@ -29,7 +29,16 @@
  * Reads: `loc` caches the chunk locations of LOC_BATCH chunk indexes and
  * the file size the master gave with them; it is dropped on a failed read,
  * after LOC_MAX_AGE_MS, and when the inode's generation moves (this mount
- * wrote or truncated it). `ra` is the read-ahead window. */
+ * wrote or truncated it). `ra` is the read-ahead window. On a sequential
+ * pattern the next window is fetched in the background into `pf` by the
+ * handle's reader thread:
+ *
+ *      PF_IDLE --fh_prefetch_start--> PF_PENDING --reader thread--> PF_DONE
+ *      PF_DONE --fh_read uses it (swap pf and ra) or drops it--> PF_IDLE
+ *
+ * A prefetched window is only used if the inode's generation did not move
+ * since it was started; a failed one is ignored and the read is retried in
+ * the foreground, with failover and a location refresh. */
 #include "file_handle.h"
 
 #include "json_util.h"
@@ -128,6 +137,19 @@ struct file_handle {
 	uint64_t ra_off;
 	size_t ra_len;
 	uint64_t last_end;
+	/* background prefetch of the window after `ra`, handle lock; while
+	 * pf_state is PF_PENDING the reader thread owns pf and pf_chunk */
+	enum { PF_IDLE, PF_PENDING, PF_DONE } pf_state;
+	bool pf_hole;
+	int pf_rc;
+	uint64_t pf_gen;
+	uint64_t pf_off;
+	size_t pf_len;
+	char *pf;
+	size_t pf_cap;
+	struct wio_chunk pf_chunk;
+	bool reader_started;
+	pthread_t reader;
 };
 
 static int64_t now_ms(void)
@@ -329,6 +351,7 @@ static void fh_free(struct file_handle *fh)
 	free(fh->bufs[1].data);
 	free(fh->grants);
 	free(fh->ra);
+	free(fh->pf);
 	pthread_cond_destroy(&fh->cond);
 	pthread_mutex_destroy(&fh->lock);
 	free(fh);
@@ -666,6 +689,8 @@ int fh_release(struct file_handle *fh)
 	pthread_mutex_unlock(&fh->lock);
 	if (fh->flusher_started)
 		pthread_join(fh->flusher, NULL);
+	if (fh->reader_started)
+		pthread_join(fh->reader, NULL);
 	if (rc < 0)
 		log_warn("inode %" PRIu64 ": data written through a handle being closed was lost: %s",
 			 fh->ino, strerror(-rc));
@@ -776,6 +801,84 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 	return 0;
 }
 
+static void *fh_reader_main(void *arg)
+{
+	struct file_handle *fh = arg;
+	pthread_mutex_lock(&fh->lock);
+	for (;;) {
+		while (fh->pf_state != PF_PENDING && !fh->stop)
+			pthread_cond_wait(&fh->cond, &fh->lock);
+		if (fh->pf_state != PF_PENDING)
+			break;
+		pthread_mutex_unlock(&fh->lock);
+		int rc = 0;
+		if (fh->pf_hole)
+			memset(fh->pf, 0, fh->pf_len);
+		else
+			rc = worker_io_read(fh->t->wio, &fh->pf_chunk,
+					    fh->pf_off % FH_CHUNK_SIZE, fh->pf_len, fh->pf);
+		pthread_mutex_lock(&fh->lock);
+		fh->pf_rc = rc;
+		fh->pf_state = PF_DONE;
+		pthread_cond_broadcast(&fh->cond);
+	}
+	pthread_mutex_unlock(&fh->lock);
+	return NULL;
+}
+
+/* Handle lock held, pf_state not PF_PENDING. Start fetching len bytes at
+ * off (within one chunk) in the background. Failing to start is not an
+ * error: the read will simply happen in the foreground. */
+static void fh_prefetch_start(struct file_handle *fh, uint64_t off, size_t len)
+{
+	const struct wio_chunk *c;
+	fh->pf_state = PF_IDLE;
+	if (fh_locate(fh, off / FH_CHUNK_SIZE, false, &c) < 0)
+		return;
+	if (len > fh->pf_cap) {
+		char *p = realloc(fh->pf, len);
+		if (!p)
+			return;
+		fh->pf = p;
+		fh->pf_cap = len;
+	}
+	if (!fh->reader_started) {
+		if (pthread_create(&fh->reader, NULL, fh_reader_main, fh) != 0)
+			return;
+		fh->reader_started = true;
+	}
+	fh->pf_hole = c == NULL;
+	if (c)
+		fh->pf_chunk = *c;
+	fh->pf_off = off;
+	fh->pf_len = len;
+	fh->pf_gen = fh->cache_gen;
+	fh->pf_state = PF_PENDING;
+	pthread_cond_broadcast(&fh->cond);
+}
+
+/* Handle lock held. If the prefetch covers p, wait for it and make it the
+ * read-ahead window. True if `ra` now covers p. */
+static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
+{
+	if (fh->pf_state == PF_IDLE || p < fh->pf_off || p >= fh->pf_off + fh->pf_len)
+		return false;
+	while (fh->pf_state == PF_PENDING)
+		pthread_cond_wait(&fh->cond, &fh->lock);
+	fh->pf_state = PF_IDLE;
+	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen)
+		return false;
+	char *tmp = fh->ra;
+	size_t tmp_cap = fh->ra_cap;
+	fh->ra = fh->pf;
+	fh->ra_cap = fh->pf_cap;
+	fh->pf = tmp;
+	fh->pf_cap = tmp_cap;
+	fh->ra_off = fh->pf_off;
+	fh->ra_len = fh->pf_len;
+	return true;
+}
+
 int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len)
 {
 	int rc = 0;
@@ -819,6 +922,10 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 			done += n;
 			continue;
 		}
+		if (fh_prefetch_take(fh, p))
+			continue;
+		if (fh->pf_state == PF_DONE)
+			fh->pf_state = PF_IDLE; /* a prefetch for somewhere else */
 		size_t want = seq ? FH_RA_WINDOW : FH_RA_MIN;
 		if (want < size - done)
 			want = size - done;
@@ -832,6 +939,15 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 	if (done > 0)
 		rc = 0;
 	fh->last_end = off + done;
+	if (rc == 0 && seq && fh->ra_len > 0 && fh->pf_state != PF_PENDING) {
+		uint64_t next = fh->ra_off + fh->ra_len;
+		uint64_t chunk_end = (next / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;
+		bool have = fh->pf_state == PF_DONE && fh->pf_off == next;
+		if (!have && next < fsize)
+			fh_prefetch_start(fh, next,
+					  min_sz(min_sz(FH_RA_WINDOW, (size_t)(chunk_end - next)),
+						 (size_t)(fsize - next)));
+	}
 out_unlock:
 	pthread_mutex_unlock(&fh->lock);
 	if (rc == 0)
