@@ -223,15 +223,19 @@ int main(int argc, char **argv)
 out_http:
 	http_api_stop(api);
 	m.api = NULL;
+	log_debug("HTTP server stopped");
 out_repair:
 	repair_stop(m.rep);
+	log_debug("repair thread stopped");
 out_kafka:
 	kstatus_stop(m.ks);
+	log_debug("Kafka stopped");
 out_modules:
 	ns_free(m.ns);
 	cm_free(m.cm);
 	wreg_free(m.reg);
 	meta_close(m.ms);
+	log_debug("metadata closed");
 out_cfg:
 	config_free(cfg);
 	return status;
