@@ -129,6 +129,24 @@ void http_reply_json(struct http_request *r, int status, json_t *body)
 	http_reply_raw(r, status, text, len, "application/json");
 }
 
+/* The error body for err with HTTP status `status`. A message that is not
+ * valid UTF-8 (it may quote a name from the request) has its non-ASCII
+ * bytes replaced, so the body always says what went wrong. */
+static void reply_error_status(struct http_request *r, int status, int err, char *msg)
+{
+	err = abs(err);
+	json_t *body = json_pack("{s:i, s:s, s:s}", "errno", err, "error", errno_name(err),
+				 "message", msg);
+	if (!body) {
+		for (char *p = msg; *p; p++)
+			if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+				*p = '?';
+		body = json_pack("{s:i, s:s, s:s}", "errno", err, "error", errno_name(err),
+				 "message", msg);
+	}
+	http_reply_json(r, status, body);
+}
+
 void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
 {
 	char msg[512];
@@ -136,10 +154,7 @@ void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	err = abs(err);
-	json_t *body = json_pack("{s:i, s:s, s:s}", "errno", err, "error", errno_name(err),
-				 "message", msg);
-	http_reply_json(r, errno_http_status(err), body);
+	reply_error_status(r, errno_http_status(err), err, msg);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -184,12 +199,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (!r->early_err)
 			return MHD_YES;
-		/* Answer at once without reading a body we will not use. */
-		http_reply_error(r, r->early_err, "%s %s: %s", method, url,
-				 r->early_err == E2BIG ? "request body too large"
-				 : r->early_err == ENOENT ? "no such path"
-				 : r->early_err == EINVAL ? "method not allowed here or bad length"
-							  : "out of memory");
+		/* Answer at once without reading a body we will not use. A
+		 * known path asked with another method is 405 (errno EINVAL). */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s %s: %s", method, url,
+			 r->early_err == E2BIG ? "request body too large"
+			 : r->early_err == ENOENT ? "no such path"
+			 : r->early_err == EINVAL ? (r->route ? "bad Content-Length"
+							      : "method not allowed on this path")
+						  : "out of memory");
+		int status = r->early_err == EINVAL && !r->route ? 405
+							     : errno_http_status(r->early_err);
+		reply_error_status(r, status, r->early_err, msg);
 		enum MHD_Result ret = MHD_queue_response(conn, r->status, r->resp);
 		MHD_destroy_response(r->resp);
 		r->resp = NULL;
