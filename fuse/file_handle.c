@@ -861,10 +861,15 @@ static void fh_prefetch_start(struct file_handle *fh, uint64_t off, size_t len)
  * read-ahead window. True if `ra` now covers p. */
 static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
 {
-	if (fh->pf_state == PF_IDLE || p < fh->pf_off || p >= fh->pf_off + fh->pf_len)
-		return false;
-	while (fh->pf_state == PF_PENDING)
+	/* Another thread may take it or start another while this one waits:
+	 * look again after every wake-up. */
+	for (;;) {
+		if (fh->pf_state == PF_IDLE || p < fh->pf_off || p >= fh->pf_off + fh->pf_len)
+			return false;
+		if (fh->pf_state == PF_DONE)
+			break;
 		pthread_cond_wait(&fh->cond, &fh->lock);
+	}
 	fh->pf_state = PF_IDLE;
 	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen)
 		return false;
