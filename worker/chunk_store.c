@@ -792,6 +792,43 @@ out_unlock:
 	return r;
 }
 
+int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *ret)
+{
+	const size_t piece = 16 * CHUNK_BLOCK_SIZE;
+	char path[PATH_MAX];
+	struct cs_header *h;
+	unsigned char *buf;
+	uint64_t fsize;
+	int fd, r;
+
+	h = malloc(sizeof(*h));
+	buf = malloc(piece);
+	if (!h || !buf) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	cs_file_path(cs, id, path, sizeof(path));
+	pthread_rwlock_rdlock(cs_stripe(cs, id));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r == 0) {
+		*ret = (struct chunk_info){ id, h->version, h->length };
+		for (uint64_t off = 0; r == 0 && off < h->length; off += piece)
+			r = cs_read_range(fd, h, off, cs_min(piece, h->length - off), buf);
+	}
+	close(fd);
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+out_free:
+	free(buf);
+	free(h);
+	return r;
+}
+
 /* ---- write / truncate ----------------------------------------------------- */
 
 /* Open chunk id for changing it at version, creating it if absent.

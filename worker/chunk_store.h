@@ -84,6 +84,11 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
  * the file is new). -ESTALE if stored at another version. */
 int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version);
 
+/* Read and check every block of chunk id (header, length, CRCs) as it is
+ * on disk now; for the scrubber. *ret gets its id, version and length
+ * when the header is readable (also on -EIO from a bad block). */
+int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *ret);
+
 /* Remove chunk id, whatever its version; absent is success. */
 int chunk_store_delete(struct chunk_store *cs, uint64_t id);
 /* Remove chunk id only if it is stored at a version <= max_version (for

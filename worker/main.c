@@ -11,9 +11,10 @@
  *   3. chunk_store      scan the chunk files
  *   4. replicator, load_stats
  *   5. data_api         HTTP server
- *   6. status_reporter  find the master, register, report to Kafka; once
- *      its first try is over (registered, or the master does not answer,
- *      at most FIRST_REGISTER_WAIT_MS), DATA/worker.addr is written
+ *   6. status_reporter  find the master, register, report to Kafka
+ *   7. scrubber         verify chunk CRCs slowly in the background
+ * Once the reporter's first try is over (registered, or the master does not
+ * answer; at most FIRST_REGISTER_WAIT_MS), DATA/worker.addr is written.
  * then wait for SIGTERM/SIGINT (signals are blocked in every thread and
  * taken with sigwait here) and stop cleanly with exit status 0.
  * State: one struct worker on main's stack; modules get what they need
@@ -34,6 +35,7 @@
 #include "load_stats.h"
 #include "log.h"
 #include "replicator.h"
+#include "scrubber.h"
 #include "status_reporter.h"
 #include "token.h"
 #include "worker_identity.h"
@@ -43,7 +45,7 @@
 
 struct worker {
 	struct config *cfg;
-	const char *master;
+	char master[300];            /* HOST:PORT */
 	const char *data_dir;
 	const char *listen;
 	char advertise[300];
@@ -51,6 +53,8 @@ struct worker {
 	struct secret secret;
 	uint64_t capacity;           /* 0: from the file system */
 	int64_t status_interval_ms;  /* 0: from the master */
+	int64_t scrub_rate;          /* bytes/s, 0: no scrubbing */
+	int64_t scrub_delay_s;
 	int lock_fd;
 
 	struct chunk_store *store;
@@ -58,11 +62,13 @@ struct worker {
 	struct replicator *replicator;
 	struct data_api *api;
 	struct status_reporter *reporter;
+	struct scrubber *scrubber;
 };
 
 static const char *const known_keys[] = {
 	"master", "data", "listen", "advertise", "secret", "capacity",
-	"status-interval-ms", "config", "log-level", "help", NULL,
+	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "config", "log-level",
+	"help", NULL,
 };
 
 static void usage(FILE *out)
@@ -78,6 +84,8 @@ static void usage(FILE *out)
 		"  --capacity BYTES          capacity to offer (k/m/g/t suffixes; default:\n"
 		"                            the size of DIR's file system)\n"
 		"  --status-interval-ms MS   status report period (default: the master's, 2000)\n"
+		"  --scrub-rate BYTES        background CRC check, bytes/s (default 16m; 0 = off)\n"
+		"  --scrub-first-delay-s S   seconds before the first scrub pass (default 60)\n"
 		"  --config FILE             key = value file with the same keys\n"
 		"  --log-level LEVEL         error, warning, info (default), debug\n",
 		DEFAULT_LISTEN);
@@ -86,7 +94,7 @@ static void usage(FILE *out)
 /* Step 1: flags, config file, logging. */
 static int worker_configure(struct worker *w, int argc, char **argv)
 {
-	const char *file, *level;
+	const char *file, *level, *master;
 	int lvl;
 
 	w->cfg = config_new();
@@ -115,17 +123,26 @@ static int worker_configure(struct worker *w, int argc, char **argv)
 	}
 	log_init("bigfs-worker", true, lvl);
 
-	w->master = config_get_str(w->cfg, "master", NULL);
+	master = config_get_str(w->cfg, "master", NULL);
 	w->data_dir = config_get_str(w->cfg, "data", NULL);
 	w->listen = config_get_str(w->cfg, "listen", DEFAULT_LISTEN);
-	if (!w->master || !w->data_dir) {
+	if (!master || !w->data_dir) {
 		fprintf(stderr, "bigfs-worker: --master and --data are required\n");
 		usage(stderr);
 		return -EINVAL;
 	}
+	if (strncmp(master, "http://", 7) == 0)
+		master += 7;
+	if (strlen(master) >= sizeof(w->master) || replicator_check_addr(master) < 0) {
+		fprintf(stderr, "bigfs-worker: bad --master '%s' (want HOST:PORT)\n", master);
+		return -EINVAL;
+	}
+	strcpy(w->master, master);
 	if (config_get_int(w->cfg, "capacity", 0, 0, INT64_MAX, (int64_t *)&w->capacity) < 0 ||
 	    config_get_int(w->cfg, "status-interval-ms", 0, 0, 3600000,
-			   &w->status_interval_ms) < 0)
+			   &w->status_interval_ms) < 0 ||
+	    config_get_int(w->cfg, "scrub-rate", 16 << 20, 0, INT64_MAX, &w->scrub_rate) < 0 ||
+	    config_get_int(w->cfg, "scrub-first-delay-s", 60, 0, 86400, &w->scrub_delay_s) < 0)
 		return -EINVAL;
 	if (w->status_interval_ms != 0 && w->status_interval_ms < 100) {
 		fprintf(stderr, "bigfs-worker: --status-interval-ms must be at least 100\n");
@@ -251,6 +268,19 @@ static int worker_start(struct worker *w)
 	r = status_reporter_start(&sr_cfg, &w->reporter);
 	if (r < 0)
 		return r;
+	if (w->scrub_rate > 0) {
+		struct scrubber_config sc_cfg = {
+			.master = w->master,
+			.worker_id = w->worker_id,
+			.store = w->store,
+			.rate = (uint64_t)w->scrub_rate,
+			.first_delay_s = w->scrub_delay_s,
+		};
+
+		r = scrubber_start(&sc_cfg, &w->scrubber);
+		if (r < 0)
+			return r;
+	}
 	/* When the master is up, be registered before telling anyone where we
 	 * are; when it is not, do not wait for it. */
 	status_reporter_wait_first(w->reporter, FIRST_REGISTER_WAIT_MS);
@@ -262,6 +292,7 @@ static int worker_start(struct worker *w)
 
 static void worker_stop(struct worker *w)
 {
+	scrubber_stop(w->scrubber);
 	status_reporter_stop(w->reporter);
 	data_api_stop(w->api);
 	if (w->api)
@@ -292,6 +323,7 @@ int main(int argc, char **argv)
 	int r, sig = 0;
 
 	worker_block_signals(&set);
+	log_init("bigfs-worker", true, LOG_INFO);
 	r = worker_configure(&w, argc, argv);
 	if (r == 0)
 		r = worker_open_data(&w);

@@ -302,8 +302,14 @@ static void test_corrupt_data(void **state)
 	unsigned char *model = random_bytes(n, 5);
 	unsigned char *buf = malloc(n);
 
+	struct chunk_info ci;
+
 	assert_int_equal(chunk_store_write(f->cs, 21, 1, 0, model, n, NULL), 0);
+	assert_int_equal(chunk_store_verify(f->cs, 21, &ci), 0);
+	assert_int_equal(ci.length, n);
 	flip_byte(f, 21, HDR + 2 * BS + 17);
+	assert_int_equal(chunk_store_verify(f->cs, 21, &ci), -EIO);
+	assert_int_equal(ci.version, 1);
 	assert_int_equal(chunk_store_read(f->cs, 21, 1, 2 * BS + 100, 10, buf), -EIO);
 	assert_int_equal(chunk_store_read(f->cs, 21, 1, 0, n, buf), -EIO);
 	assert_int_equal(chunk_store_read(f->cs, 21, 1, BS, 2 * BS, buf), -EIO);
@@ -315,6 +321,7 @@ static void test_corrupt_data(void **state)
 	/* a whole-block overwrite repairs it */
 	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS, model + 2 * BS, BS, NULL), 0);
 	check_range(f->cs, 21, 1, model, n, 0, n);
+	assert_int_equal(chunk_store_verify(f->cs, 21, &ci), 0);
 	free(model);
 	free(buf);
 }
@@ -331,6 +338,12 @@ static void test_short_file(void **state)
 	chunk_path(f, 22, path, sizeof(path));
 	assert_int_equal(truncate(path, HDR + BS + 3), 0);
 	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -EIO);
+	{
+		struct chunk_info ci;
+
+		assert_int_equal(chunk_store_verify(f->cs, 22, &ci), -EIO);
+		assert_int_equal(chunk_store_verify(f->cs, 12345, &ci), -ENOENT);
+	}
 	assert_int_equal(chunk_store_write(f->cs, 22, 1, 0, "a", 1, NULL), -EIO);
 	assert_int_equal(truncate(path, 100), 0);
 	assert_int_equal(chunk_store_read(f->cs, 22, 1, 0, 10, buf), -EIO);

@@ -75,6 +75,7 @@ class FakeMaster:
         self.info = {"cluster_id": "c1", "kafka_bootstrap": "", "status_topic":
                      "bigfs.worker-status", "status_interval_ms": 300}
         self.registers = []
+        self.failed = []           # bodies of POST /v1/replica_failed
         self.delete_next = {}      # worker id -> chunk ids for its next register
         self.lock = threading.Lock()
         self.srv = None
@@ -101,6 +102,11 @@ class FakeMaster:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 j = json.loads(self.rfile.read(n))
+                if self.path == "/v1/replica_failed":
+                    with fm.lock:
+                        fm.failed.append(j)
+                    self.reply({})
+                    return
                 with fm.lock:
                     fm.registers.append(j)
                     d = fm.delete_next.pop(j["worker_id"], [])
@@ -425,6 +431,23 @@ def main():
                                   token=rt3))
         check(s == 500, "truncated chunk file -> 500")
         check(w1.p.poll() is None, "worker alive after damage")
+
+        # the scrubber finds a damaged chunk by itself and tells the master
+        w3 = Worker(base, "w3", mport, secret_path, ["--scrub-first-delay-s", "2"])
+        w3.start()
+        procs.append(w3)
+        cid4 = "00000000000e0004"
+        s, _ = http("PUT", w3.url("/v1/chunk/" + cid4, version=5, offset=0,
+                                  token=make_token(secret, cid4, 5, "w")), os.urandom(200000))
+        assert s == 200
+        with open(os.path.join(w3.dir, "chunks", "00", "04", cid4), "r+b") as f:
+            f.seek(8192 + 150000)
+            f.write(b"rot")
+        wait_for(lambda: any(x["chunk_id"] == cid4 for x in master.failed), 15,
+                 "scrubber report")
+        rep = [x for x in master.failed if x["chunk_id"] == cid4][0]
+        check(rep == {"chunk_id": cid4, "version": 5, "worker_id": w3.id},
+              "scrubber reports the damaged replica")
         print("PASS")
     finally:
         for w in procs:
