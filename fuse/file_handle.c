@@ -21,8 +21,10 @@
  * `inflight` is set, whoever holds the lock with `inflight` NULL
  * otherwise.
  *
- * Grants: one per chunk index written, kept until release (which gives
- * all leases back in one commit). A grant is renewed (same version, fresh
+ * Grants: one per chunk index written. flush (close) and release give
+ * every held lease back in the commit of the last buffer; a released grant
+ * is kept (marked `released`) so fsync through another descriptor can
+ * still reach its replicas, and a write after it asks for a new grant. A grant is renewed (same version, fresh
  * token) once half its lease has passed; a grant the replicas refuse
  * (ESTALE: version moved, token expired) is asked for again once.
  *
@@ -93,6 +95,7 @@ struct grant {
 	uint64_t index;
 	struct wio_chunk c;
 	int64_t renew_at_ms;
+	bool released;               /* lease given back; fsync may still use it */
 	bool needs_fsync;
 };
 
@@ -404,7 +407,7 @@ static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct g
 		}
 	}
 	int64_t now = now_ms();
-	if (g && !force && now < g->renew_at_ms) {
+	if (g && !force && !g->released && now < g->renew_at_ms) {
 		*ret = g;
 		return 0;
 	}
@@ -442,6 +445,7 @@ static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct g
 		g->index = index;
 	}
 	g->c = c;
+	g->released = false;
 	g->renew_at_ms = now + (int64_t)(lease_ms / 2);
 	*ret = g;
 	return 0;
@@ -456,7 +460,9 @@ static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
 		return -ENOMEM;
 	if (release_all)
 		for (size_t i = 0; i < fh->ngrants; i++)
-			json_array_append_new(rel, json_integer((json_int_t)fh->grants[i].index));
+			if (!fh->grants[i].released)
+				json_array_append_new(
+					rel, json_integer((json_int_t)fh->grants[i].index));
 	json_t *req = json_pack("{s:I, s:I, s:s, s:o}", "ino", (json_int_t)fh->ino, "size",
 				(json_int_t)size, "session", fh->t->session, "release", rel);
 	if (!req)
@@ -467,7 +473,8 @@ static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
 		log_warn("inode %" PRIu64 ": commit of size %" PRIu64 " failed: %s", fh->ino, size,
 			 strerror(-rc));
 	else if (release_all)
-		fh->ngrants = 0;
+		for (size_t i = 0; i < fh->ngrants; i++)
+			fh->grants[i].released = true;
 	return rc;
 }
 
@@ -568,7 +575,10 @@ static int fh_sync(struct file_handle *fh, bool release_all)
 			return fh->err;
 		}
 	}
-	if (release_all && fh->ngrants > 0) {
+	bool held = false;
+	for (size_t i = 0; i < fh->ngrants; i++)
+		held |= !fh->grants[i].released;
+	if (release_all && held) {
 		int rc = fh_commit(fh, 0, true);
 		if (rc < 0 && !fh->err)
 			return rc;
@@ -645,8 +655,10 @@ out_unlock:
 
 int fh_flush(struct file_handle *fh)
 {
+	/* flush is close(): give the leases back in the same commit. A later
+	 * write through a dup'ed descriptor simply asks for a new grant. */
 	pthread_mutex_lock(&fh->lock);
-	int rc = fh_sync(fh, false);
+	int rc = fh_sync(fh, true);
 	pthread_mutex_unlock(&fh->lock);
 	return rc;
 }
@@ -660,9 +672,16 @@ int fh_fsync(struct file_handle *fh)
 		if (!g->needs_fsync)
 			continue;
 		rc = worker_io_fsync(fh->t->wio, &g->c);
-		if (rc == -ESTALE) {
+		if (rc == -ESTALE && g->released) {
+			/* Another writer moved the chunk on after this handle gave
+			 * its lease back: that version is no longer ours to sync. */
+			log_info("inode %" PRIu64 " chunk %" PRIu64 ": changed by another "
+				 "writer since this handle's flush; not synced here",
+				 fh->ino, g->index);
+			rc = 0;
+		} else if (rc == -ESTALE) {
 			struct grant *ng;
-			rc = fh_grant(fh, g->index, false, &ng);
+			rc = fh_grant(fh, g->index, true, &ng);
 			if (rc == 0)
 				rc = worker_io_fsync(fh->t->wio, &ng->c);
 			g = ng;

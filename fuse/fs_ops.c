@@ -553,6 +553,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fs_reply_err(ctx, req, FS_OP_create, rc);
 		return;
 	}
+	if (created) /* a new file has no xattrs: spare the kernel's per-write ask */
+		fh_table_nocaps_set(ctx->fht, e.ino, true);
 	fs_open_fi(fi, fh);
 	if (fuse_reply_create(req, &e, fi) != 0)
 		fh_release(fh); /* the opener was interrupted: nobody will release it */
