@@ -307,7 +307,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			goto out_reply;
 		}
 	}
+	if (to_set & ~(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))
+		log_debug("setattr %" PRIu64 ": ignoring attribute bits 0x%x", (uint64_t)ino, to_set);
 	rc = fs_call(ctx, "setattr", body, &resp, NULL);
+	if (rc < 0)
+		log_debug("setattr %" PRIu64 " (bits 0x%x): %s", (uint64_t)ino, to_set, strerror(-rc));
 	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		fh_table_truncated(ctx->fht, ino, (uint64_t)attr->st_size);
 	if (rc == 0)
