@@ -448,7 +448,7 @@ static int sr_check_master(struct status_reporter *sr)
 		sr->interval_ms = info.interval_ms ? info.interval_ms : SR_DEFAULT_INTERVAL_MS;
 	if (!sr->have_info || strcmp(info.cluster_id, sr->cur.cluster_id) != 0 ||
 	    strcmp(info.bootstrap, sr->cur.bootstrap) != 0 ||
-	    strcmp(info.topic, sr->cur.topic) != 0 || !sr->producer) {
+	    strcmp(info.topic, sr->cur.topic) != 0 || (!sr->producer && info.bootstrap[0])) {
 		if (sr->have_info)
 			log_info("cluster info changed (cluster %s, kafka %s): reconnecting",
 				 info.cluster_id, info.bootstrap);
