@@ -191,3 +191,29 @@ def test_207_sparse_and_unaligned(mnt):
         f.seek(CHUNK_SIZE - (1 << 20) - 7)
         assert f.read() == blob
     assert [i for i, _, _, _ in read_locations(q)] == [0, 1]
+
+
+def test_208_close_to_open_between_mounts(cluster, mnt):
+    """What one mount wrote and closed, another sees at its next open --
+    also when it had the old contents cached."""
+    other = cluster.mount("mnt-b")
+    p_a = os.path.join(mnt, "shared.txt")
+    p_b = os.path.join(other.path, os.path.basename(mnt), "shared.txt")
+    with open(p_a, "wb") as f:
+        f.write(b"version one\n")
+    with open(p_b, "rb") as f:
+        assert f.read() == b"version one\n"
+    with open(p_a, "r+b") as f:
+        f.write(b"VERSION TWO, longer\n")
+    with open(p_b, "rb") as f:  # B read the old bytes before: must not serve them now
+        assert f.read() == b"VERSION TWO, longer\n"
+    os.truncate(p_b, 7)
+    with open(p_a, "rb") as f:
+        assert f.read() == b"VERSION"
+    blob = os.urandom((2 << 20) + 5)
+    with open(p_b, "wb") as f:
+        f.write(blob)
+    with open(p_a, "rb") as f:
+        assert f.read() == blob
+    os.unlink(p_b)
+    assert not os.path.exists(p_a)
