@@ -1,0 +1,256 @@
+/* Unit tests of fuse/master_client.c (with fuse/thread_http.c and
+ * fuse/worker_io.c's grant parser) against a fake master served by
+ * common/http_server on an ephemeral loopback port: the master's errno is
+ * passed through unchanged, EAGAIN is retried only when asked, an
+ * unreachable master fails with EIO once master_timeout has passed (not
+ * before, and not forever), and attribute / grant objects are validated. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "http_server.h"
+#include "json_util.h"
+#include "../../fuse/master_client.h"
+#include "../../fuse/worker_io.h"
+
+struct fake {
+	atomic_int write_calls;
+	int busy_answers;           /* EAGAIN this many times, then grant */
+};
+
+static json_t *fake_attr(void)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "ino", (json_int_t)17, "mode", (json_int_t)(S_IFREG | 0644), "nlink",
+			 (json_int_t)1, "uid", (json_int_t)5, "gid", (json_int_t)6, "size",
+			 (json_int_t)12345, "rdev", (json_int_t)0, "goal", (json_int_t)2,
+			 "atime_s", (json_int_t)1700000000, "atime_ns", (json_int_t)1,
+			 "mtime_s", (json_int_t)1700000001, "mtime_ns", (json_int_t)2,
+			 "ctime_s", (json_int_t)1700000002, "ctime_ns", (json_int_t)3);
+}
+
+static void h_health(void *ctx, struct http_request *r)
+{
+	(void)ctx;
+	http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void h_getattr(void *ctx, struct http_request *r)
+{
+	(void)ctx;
+	http_reply_json(r, 200, json_pack("{s:o}", "attr", fake_attr()));
+}
+
+static void h_lookup(void *ctx, struct http_request *r)
+{
+	(void)ctx;
+	http_reply_error(r, ENOENT, "no entry");
+}
+
+static void h_write(void *ctx, struct http_request *r)
+{
+	struct fake *f = ctx;
+	if (atomic_fetch_add(&f->write_calls, 1) < f->busy_answers) {
+		http_reply_error(r, EAGAIN, "lease held");
+		return;
+	}
+	http_reply_json(r, 200,
+			json_pack("{s:s, s:I, s:[{s:s, s:s}, {s:s, s:s}], s:s, s:I}", "chunk_id",
+				  "000000000000002a", "version", (json_int_t)3, "replicas",
+				  "worker_id", "00000000000000a1", "addr", "127.0.0.1:1",
+				  "worker_id", "00000000000000a2", "addr", "127.0.0.1:2", "token",
+				  "1700000000.abcd", "lease_ms", (json_int_t)60000));
+}
+
+static const struct http_route routes[] = {
+	{ .method = "GET", .path = "/v1/health", .fn = h_health },
+	{ .method = "POST", .path = "/v1/getattr", .max_body = 4096, .fn = h_getattr },
+	{ .method = "POST", .path = "/v1/lookup", .max_body = 4096, .fn = h_lookup },
+	{ .method = "POST", .path = "/v1/write", .max_body = 4096, .fn = h_write },
+	{ .fn = NULL },
+};
+
+struct env {
+	struct fake fake;
+	struct http_server *srv;
+	char addr[64];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	e->fake.busy_answers = 2;
+	assert_int_equal(http_server_start(&e->srv, "127.0.0.1:0", routes, &e->fake), 0);
+	snprintf(e->addr, sizeof(e->addr), "127.0.0.1:%u", http_server_port(e->srv));
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	http_server_stop(e->srv);
+	free(e);
+	return 0;
+}
+
+/* A loopback port nobody listens on. */
+static void closed_port_addr(char *out, size_t cap)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t len = sizeof(sa);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(out, cap, "127.0.0.1:%u", ntohs(sa.sin_port));
+	close(fd);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_health(void **state)
+{
+	struct env *e = *state;
+	struct master_client *mc;
+	assert_int_equal(master_client_new(e->addr, 1000, &mc), 0);
+	assert_int_equal(master_client_health(mc, 1000), 0);
+	master_client_free(mc);
+
+	char closed[64];
+	closed_port_addr(closed, sizeof(closed));
+	assert_int_equal(master_client_new(closed, 1000, &mc), 0);
+	assert_int_equal(master_client_health(mc, 1000), -ECONNREFUSED);
+	master_client_free(mc);
+}
+
+static void test_getattr_and_attr(void **state)
+{
+	struct env *e = *state;
+	struct master_client *mc;
+	assert_int_equal(master_client_new(e->addr, 1000, &mc), 0);
+	json_t *req = json_pack("{s:I}", "ino", (json_int_t)17), *resp = NULL;
+	assert_int_equal(master_client_call(mc, "getattr", req, 0, &resp, NULL), 0);
+	struct stat st;
+	assert_int_equal(master_client_attr(resp, &st), 0);
+	assert_int_equal(st.st_ino, 17);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_int_equal(st.st_uid, 5);
+	assert_int_equal(st.st_gid, 6);
+	assert_int_equal(st.st_size, 12345);
+	assert_int_equal(st.st_mtim.tv_sec, 1700000001);
+	assert_int_equal(st.st_ctim.tv_nsec, 3);
+	json_decref(resp);
+	json_decref(req);
+	master_client_free(mc);
+}
+
+static void test_attr_rejects_malformed(void **state)
+{
+	(void)state;
+	struct stat st;
+	memset(&st, 0x5a, sizeof(st));
+	json_t *a = fake_attr();
+	json_object_set_new(a, "size", json_string("12"));
+	assert_int_equal(master_client_attr_obj(a, &st), -EIO);
+	json_object_set_new(a, "size", json_integer(1));
+	json_object_set_new(a, "mtime_ns", json_integer(1000000000));
+	assert_int_equal(master_client_attr_obj(a, &st), -EIO);
+	json_object_del(a, "mtime_ns");
+	assert_int_equal(master_client_attr_obj(a, &st), -EIO);
+	assert_int_equal(st.st_ino, (ino_t)0x5a5a5a5a5a5a5a5aULL); /* untouched */
+	json_decref(a);
+	json_t *resp = json_object();
+	assert_int_equal(master_client_attr(resp, &st), -EIO);
+	json_decref(resp);
+}
+
+static void test_errno_passthrough(void **state)
+{
+	struct env *e = *state;
+	struct master_client *mc;
+	assert_int_equal(master_client_new(e->addr, 1000, &mc), 0);
+	json_t *req = json_pack("{s:I, s:s}", "parent", (json_int_t)1, "name", "x");
+	json_t *resp = (json_t *)0x1;
+	bool retried = true;
+	assert_int_equal(master_client_call(mc, "lookup", req, 0, &resp, &retried), -ENOENT);
+	assert_ptr_equal(resp, (json_t *)0x1); /* untouched on failure */
+	assert_false(retried);
+	json_decref(req);
+	master_client_free(mc);
+}
+
+static void test_eagain_retried_only_when_asked(void **state)
+{
+	struct env *e = *state;
+	struct master_client *mc;
+	assert_int_equal(master_client_new(e->addr, 5000, &mc), 0);
+	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)17, "index", (json_int_t)0,
+				"session", "s");
+	json_t *resp = NULL;
+	assert_int_equal(master_client_call(mc, "write", req, 0, &resp, NULL), -EAGAIN);
+	assert_int_equal(master_client_call(mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL), 0);
+	assert_int_equal(atomic_load(&e->fake.write_calls), 3);
+	struct wio_chunk c;
+	assert_int_equal(worker_io_parse_chunk(resp, &c), 0);
+	assert_true(c.chunk_id == 42);
+	assert_int_equal(c.version, 3);
+	assert_int_equal(c.nrep, 2);
+	assert_string_equal(c.rep[1].addr, "127.0.0.1:2");
+	assert_string_equal(c.token, "1700000000.abcd");
+	json_object_set_new(resp, "chunk_id", json_string("xyz"));
+	assert_int_equal(worker_io_parse_chunk(resp, &c), -EIO);
+	json_decref(resp);
+	json_decref(req);
+	master_client_free(mc);
+}
+
+static void test_unreachable_gives_eio_after_deadline(void **state)
+{
+	(void)state;
+	char closed[64];
+	closed_port_addr(closed, sizeof(closed));
+	struct master_client *mc;
+	assert_int_equal(master_client_new(closed, 600, &mc), 0);
+	json_t *req = json_pack("{s:I}", "ino", (json_int_t)1), *resp = NULL;
+	double t0 = now_s();
+	assert_int_equal(master_client_call(mc, "getattr", req, 0, &resp, NULL), -EIO);
+	double took = now_s() - t0;
+	assert_true(took >= 0.55);
+	assert_true(took < 3.0);
+	json_decref(req);
+	master_client_free(mc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getattr_and_attr, setup, teardown),
+		cmocka_unit_test(test_attr_rejects_malformed),
+		cmocka_unit_test_setup_teardown(test_errno_passthrough, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eagain_retried_only_when_asked, setup, teardown),
+		cmocka_unit_test(test_unreachable_gives_eio_after_deadline),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
