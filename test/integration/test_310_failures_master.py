@@ -57,31 +57,18 @@ def check_intact(root, shas, dirs):
     assert names == set(dirs) | set(shas) | {"link"}
 
 
-def restart(c, sig):
-    addr = c.master_addr
-    rc = c.stop_master(sig)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill9"])
+def test_311_master_restart_same_dir_and_port(mcluster, content, sig):
+    addr = mcluster.master_addr
+    rc = mcluster.stop_master(sig)
     if sig == signal.SIGTERM:
         assert rc == 0, "master exited with %s on SIGTERM" % rc
-    c.start_master()
-    assert c.master_addr == addr
-    c.wait_live(timeout=60)
-
-
-def test_311_master_term_restart(mcluster, content):
-    restart(mcluster, signal.SIGTERM)
+    mcluster.start_master()
+    assert mcluster.master_addr == addr
+    mcluster.wait_live(timeout=60)
     check_intact(*content)
     # the existing mount keeps working, for reads and writes
-    p = os.path.join(content[0], "after-term")
-    sha = write_random_file(p, 200000)
-    drop_caches()
-    assert sha256_file(p) == sha
-    os.unlink(p)
-
-
-def test_312_master_kill9_restart(mcluster, content):
-    restart(mcluster, signal.SIGKILL)
-    check_intact(*content)
-    p = os.path.join(content[0], "after-kill")
+    p = os.path.join(content[0], "after-restart")
     sha = write_random_file(p, 200000)
     drop_caches()
     assert sha256_file(p) == sha
