@@ -1,0 +1,95 @@
+"""mount.bigfs follows the mount.TYPE helper convention: `mount -t bigfs
+MASTER DIR` and an fstab line work, options that mount(8) and fstab pass
+(defaults, _netdev, noauto, ...) are accepted, and a wrong master address
+fails loudly with a plain message instead of leaving a dead mount."""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import MOUNT_BIN, is_mounted
+
+HELPER = "/sbin/mount.bigfs"
+
+
+@pytest.fixture
+def mount_helper():
+    """/sbin/mount.bigfs pointing at the binary under test (as `make install`
+    would put it); an installed helper is left as it is, but must be ours."""
+    made = False
+    if not os.path.lexists(HELPER):
+        os.symlink(MOUNT_BIN, HELPER)
+        made = True
+    yield HELPER
+    if made:
+        os.unlink(HELPER)
+
+
+def mounted_type(path):
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == path:
+                return fields[2], fields[0]
+    return None, None
+
+
+def test_131_mount_t_bigfs(cluster, mount_helper, tmp_path):
+    mnt = str(tmp_path / "m")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "bigfs", "-o", "defaults,_netdev,master_timeout=10",
+                    cluster.master_addr, mnt], check=True, timeout=60)
+    try:
+        assert is_mounted(mnt)
+        fstype, source = mounted_type(mnt)
+        assert fstype == "fuse.bigfs"
+        assert source == cluster.master_addr
+        # The same namespace as the test cluster's own mount.
+        name = "via-mount-t.txt"
+        with open(os.path.join(mnt, name), "w") as f:
+            f.write("hello through mount -t\n")
+        with open(os.path.join(cluster.mounts[0].path, name)) as f:
+            assert f.read() == "hello through mount -t\n"
+        os.unlink(os.path.join(mnt, name))
+    finally:
+        subprocess.run(["umount", mnt], timeout=60)
+    assert not is_mounted(mnt)
+
+
+def test_132_fstab_line(cluster, mount_helper, tmp_path):
+    """A line in an fstab (given with -T, so the system's /etc/fstab is not
+    touched) mounts with `mount DIR`."""
+    mnt = str(tmp_path / "m")
+    os.mkdir(mnt)
+    fstab = tmp_path / "fstab"
+    fstab.write_text("%s %s bigfs defaults,noauto,_netdev,nofail,master_timeout=10 0 0\n"
+                     % (cluster.master_addr, mnt))
+    subprocess.run(["mount", "-T", str(fstab), mnt], check=True, timeout=60)
+    try:
+        assert mounted_type(mnt)[0] == "fuse.bigfs"
+        assert os.path.isdir(mnt)
+        os.listdir(mnt)
+    finally:
+        subprocess.run(["umount", mnt], timeout=60)
+
+
+def test_133_wrong_master_fails_loudly(mount_helper, tmp_path):
+    mnt = str(tmp_path / "m")
+    os.mkdir(mnt)
+    # A port nothing listens on.
+    r = subprocess.run(["mount", "-t", "bigfs", "127.0.0.1:1", mnt], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode != 0
+    assert "127.0.0.1:1" in r.stderr
+    assert not is_mounted(mnt)
+
+
+def test_134_bad_options_refused(cluster, tmp_path):
+    mnt = str(tmp_path / "m")
+    os.mkdir(mnt)
+    r = subprocess.run([MOUNT_BIN, "-o", "no_such_option_xyz", cluster.master_addr, mnt],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "no_such_option_xyz" in r.stderr
+    assert not is_mounted(mnt)
