@@ -73,6 +73,9 @@ static const char *const SQL_CHUNK_INSERT =
 static const char *const SQL_LEASE_RELEASE =
 	"UPDATE chunks SET lease_session = NULL, lease_expiry_ms = 0"
 	" WHERE ino = ?1 AND idx = ?2 AND lease_session = ?3";
+static const char *const SQL_LEASE_RELEASE_SESSION =
+	"UPDATE chunks SET lease_session = NULL, lease_expiry_ms = 0"
+	" WHERE lease_session = ?1";
 static const char *const SQL_REPLICAS_OF =
 	"SELECT worker_id, version FROM replicas WHERE chunk_id = ?1";
 static const char *const SQL_REPLICA_UPSERT =
@@ -584,6 +587,18 @@ int cm_release_locked(struct chunk_map *cm, uint64_t ino, const char *session,
 		rc = meta_exec_stmt(cm->ms, st);
 	}
 	return rc;
+}
+
+int cm_release_session(struct chunk_map *cm, const char *session)
+{
+	int rc = meta_txn_begin(cm->ms, true);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_LEASE_RELEASE_SESSION);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	rc = meta_exec_stmt(cm->ms, st);
+	return meta_txn_end(cm->ms, rc);
 }
 
 /* Drop worker's replica of chunk at version unless it is the last current

@@ -120,6 +120,10 @@ void cm_truncate_apply(struct chunk_map *cm, const struct cm_trunc_job *job);
 /* Inside a txn: release the leases of session on the given indexes. */
 int cm_release_locked(struct chunk_map *cm, uint64_t ino, const char *session,
 		      const uint64_t *indexes, size_t n);
+/* Its own txn: release every lease of session (it closed or died).
+ * Scans the chunks table (no index on the lease holder): sessions end
+ * rarely. */
+int cm_release_session(struct chunk_map *cm, const char *session);
 /* Inside a txn: bigfs.locations text (malloc'ed, caller frees). */
 int cm_locations_locked(struct chunk_map *cm, uint64_t ino, char **ret,
 			size_t *ret_len);

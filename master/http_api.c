@@ -22,6 +22,7 @@
 #include "log.h"
 #include "namespace.h"
 #include "repair.h"
+#include "session.h"
 #include "status_page.h"
 #include "worker_registry.h"
 
@@ -56,6 +57,12 @@
 	X(WRITE, "POST", "/v1/write", BODY_SMALL, h_write)                 \
 	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, h_commit)           \
 	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, h_replica_failed) \
+	X(OPEN, "POST", "/v1/open", BODY_SMALL, h_open)                    \
+	X(LOCK, "POST", "/v1/lock", BODY_SMALL, h_lock)                    \
+	X(LOCK_TEST, "POST", "/v1/lock/test", BODY_SMALL, h_lock_test)     \
+	X(SESSION_OPEN, "POST", "/v1/session/open", BODY_REGISTER, h_session_open) \
+	X(SESSION_HEARTBEAT, "POST", "/v1/session/heartbeat", BODY_REGISTER, h_session_heartbeat) \
+	X(SESSION_CLOSE, "POST", "/v1/session/close", BODY_SMALL, h_session_close) \
 	X(CLUSTER_INFO, "GET", "/v1/cluster/info", 0, h_cluster_info)      \
 	X(REGISTER, "POST", "/v1/cluster/register", BODY_REGISTER, h_register) \
 	X(WORKERS, "GET", "/v1/cluster/workers", 0, h_workers)             \
@@ -837,6 +844,283 @@ static void h_replica_failed(struct master *m, struct http_request *r)
 	kstatus_event(m->ks, "replica_corrupt", ev);
 	repair_kick(m->rep);
 	reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+/* ---- sessions, opens and locks ------------------------------------------ */
+
+#define SESSION_INOS_MAX (1u << 20)
+
+/* The required "session" member: a valid session id, else 400. */
+static int get_session(json_t *b, struct http_request *r, const char **ret)
+{
+	const char *id;
+	if (ju_str(b, "session", SESS_ID_MAX, &id) < 0 || !sess_id_valid(id)) {
+		bad_member(r, "session");
+		return -EINVAL;
+	}
+	*ret = id;
+	return 0;
+}
+
+/* Optional array of inode numbers under key: *ret malloc'ed (NULL when
+ * absent or empty). Replies 400 itself on a bad member. */
+static int get_inos(json_t *b, struct http_request *r, const char *key, uint64_t **ret,
+		    size_t *ret_n)
+{
+	json_t *arr = json_object_get(b, key);
+	*ret = NULL;
+	*ret_n = 0;
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (!json_is_array(arr) || json_array_size(arr) > SESSION_INOS_MAX) {
+		bad_member(r, key);
+		return -EINVAL;
+	}
+	size_t n = json_array_size(arr);
+	if (n == 0)
+		return 0;
+	uint64_t *v = malloc(n * sizeof(*v));
+	if (!v) {
+		reply_err(r, -ENOMEM, key);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *x = json_array_get(arr, i);
+		if (!json_is_integer(x) || json_integer_value(x) <= 0) {
+			free(v);
+			bad_member(r, key);
+			return -EINVAL;
+		}
+		v[i] = (uint64_t)json_integer_value(x);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static const char *const lk_type_names[] = { "u", "r", "w" };
+
+/* The members of one lock: ino, kind, owner, type, start, end, pid. */
+static int parse_lock(const json_t *o, struct sess_decl_lock *l, const char **ret_bad)
+{
+	const char *kind, *type;
+	uint64_t end;
+
+	memset(l, 0, sizeof(*l));
+	if (ju_u64(o, "ino", &l->ino) < 0 || l->ino == 0)
+		return *ret_bad = "ino", -EINVAL;
+	if (ju_str_opt(o, "kind", 8, "posix", &kind) < 0 ||
+	    (strcmp(kind, "posix") != 0 && strcmp(kind, "flock") != 0))
+		return *ret_bad = "kind", -EINVAL;
+	l->kind = strcmp(kind, "flock") == 0 ? LK_FLOCK : LK_POSIX;
+	/* owner: the kernel's 64-bit lock owner, as 16 hex digits */
+	if (ju_chunk_id(o, "owner", &l->owner) < 0)
+		return *ret_bad = "owner", -EINVAL;
+	if (ju_str(o, "type", 1, &type) < 0)
+		return *ret_bad = "type", -EINVAL;
+	if (type[0] == 'u')
+		l->type = LK_UNLCK;
+	else if (type[0] == 'r')
+		l->type = LK_RDLCK;
+	else if (type[0] == 'w')
+		l->type = LK_WRLCK;
+	else
+		return *ret_bad = "type", -EINVAL;
+	if (ju_u64_opt(o, "start", 0, &l->start) < 0 || l->start > LK_EOF)
+		return *ret_bad = "start", -EINVAL;
+	if (ju_u64_opt(o, "end", LK_EOF, &end) < 0 || end > LK_EOF || end < l->start)
+		return *ret_bad = "end", -EINVAL;
+	l->end = end;
+	if (ju_u32_opt(o, "pid", 0, &l->pid) < 0)
+		return *ret_bad = "pid", -EINVAL;
+	return 0;
+}
+
+static void h_open(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session;
+	uint64_t ino;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	int rc = ns_open(m->ns, ino, session);
+	if (rc < 0)
+		http_reply_error(r, rc, "open %llu for session %s: %s", (unsigned long long)ino,
+				 session, strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
+	json_decref(b);
+}
+
+static void h_lock(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session, *bad = NULL;
+	struct sess_decl_lock l;
+	struct lk_range *held = NULL;
+	size_t n = 0;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	if (parse_lock(b, &l, &bad) < 0) {
+		bad_member(r, bad);
+		goto out_put;
+	}
+	int rc = sess_lock(m->sess, session, l.ino, l.kind, l.owner, l.pid, l.type, l.start,
+			   l.end, &held, &n);
+	if (rc < 0) {
+		http_reply_error(r, rc, "lock on %llu: %s", (unsigned long long)l.ino,
+				 rc == -EAGAIN ? "held by another owner" : strerror(-rc));
+		goto out_put;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:I}", "type",
+						     lk_type_names[held[i].type], "start",
+						     (json_int_t)held[i].start, "end",
+						     (json_int_t)held[i].end));
+	free(held);
+	http_reply_json(r, 200, json_pack("{s:o}", "held", arr));
+out_put:
+	json_decref(b);
+}
+
+static void h_lock_test(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session, *bad = NULL;
+	struct sess_decl_lock l;
+	struct lk_range c;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	if (parse_lock(b, &l, &bad) < 0) {
+		bad_member(r, bad);
+		goto out_put;
+	}
+	int rc = sess_lock_test(m->sess, session, l.ino, l.kind, l.owner, l.type, l.start,
+				l.end, &c);
+	if (rc < 0)
+		http_reply_error(r, rc, "lock test on %llu: %s", (unsigned long long)l.ino,
+				 strerror(-rc));
+	else if (rc == 0)
+		http_reply_json(r, 200, json_pack("{s:s}", "type", "u"));
+	else
+		http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:I}", "type",
+						  lk_type_names[c.type], "start",
+						  (json_int_t)c.start, "end", (json_int_t)c.end,
+						  "pid", (json_int_t)c.pid));
+out_put:
+	json_decref(b);
+}
+
+static void h_session_open(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session, *host = NULL, *bad = NULL;
+	uint64_t *opens = NULL, *lost = NULL;
+	size_t nopens = 0, nlost = 0, lost_locks = 0, nlocks = 0;
+	struct sess_decl_lock *locks = NULL;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	if (ju_str_opt(b, "host_id", SESS_HOST_MAX, NULL, &host) < 0) {
+		bad_member(r, "host_id");
+		goto out_put;
+	}
+	if (get_inos(b, r, "opens", &opens, &nopens) < 0)
+		goto out_put;
+	json_t *la = json_object_get(b, "locks");
+	if (la && !json_is_null(la)) {
+		if (!json_is_array(la) || json_array_size(la) > LK_PER_SESSION_MAX) {
+			bad_member(r, "locks");
+			goto out_put;
+		}
+		nlocks = json_array_size(la);
+		locks = calloc(nlocks ? nlocks : 1, sizeof(*locks));
+		if (!locks) {
+			reply_err(r, -ENOMEM, "session open");
+			goto out_put;
+		}
+		for (size_t i = 0; i < nlocks; i++) {
+			json_t *o = json_array_get(la, i);
+			if (!json_is_object(o) || parse_lock(o, &locks[i], &bad) < 0 ||
+			    locks[i].type == LK_UNLCK) {
+				http_reply_error(r, EINVAL, "locks[%zu]: member '%s' is missing or "
+					"has the wrong type or range", i, bad ? bad : "type");
+				goto out_put;
+			}
+		}
+	}
+	int rc = sess_open(m->sess, session, host, opens, nopens, locks, nlocks, &lost, &nlost,
+			   &lost_locks);
+	if (rc < 0) {
+		http_reply_error(r, rc, "session open %s: %s", session, strerror(-rc));
+		goto out_put;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < nlost; i++)
+		json_array_append_new(arr, json_integer((json_int_t)lost[i]));
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I}", "session", session,
+					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
+					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
+					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks));
+out_put:
+	free(lost);
+	free(locks);
+	free(opens);
+	json_decref(b);
+}
+
+static void h_session_heartbeat(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session;
+	uint64_t *closes = NULL;
+	size_t n = 0;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", &closes, &n) < 0)
+		goto out_put;
+	int rc = sess_heartbeat(m->sess, session, closes, n);
+	if (rc < 0)
+		http_reply_error(r, rc, "session %s: %s", session,
+				 rc == -ESTALE ? "unknown or timed out" : strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
+	free(closes);
+	json_decref(b);
+}
+
+static void h_session_close(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	int rc = sess_close(m->sess, session);
+	if (rc < 0)
+		http_reply_error(r, rc, "session close %s: %s", session, strerror(-rc));
+	else
+		reply_empty(r);
 out_put:
 	json_decref(b);
 }

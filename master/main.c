@@ -22,7 +22,9 @@
 #include "master.h"
 #include "meta_store.h"
 #include "namespace.h"
+#include "locks.h"
 #include "repair.h"
+#include "session.h"
 #include "worker_registry.h"
 
 struct options {
@@ -36,13 +38,14 @@ struct options {
 	int64_t lease_ms;
 	int64_t status_interval_ms;
 	int64_t repair_parallel;
+	int64_t session_timeout_s;
 	int log_level;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
-	"help", NULL,
+	"session-timeout", "help", NULL,
 };
 
 static void usage(void)
@@ -50,6 +53,7 @@ static void usage(void)
 	fputs("usage: bigfs-master --data DIR [--listen HOST:PORT] [--kafka BROKERS]\n"
 	      "         [--worker-timeout SECONDS] [--default-goal N] [--secret FILE]\n"
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
+	      "         [--session-timeout SECONDS]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n", stderr);
 }
@@ -93,7 +97,8 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "lease-ms", 60000, 100, 86400000, &o->lease_ms) < 0 ||
 	    config_get_int(cfg, "status-interval-ms", 2000, 100, 600000,
 			   &o->status_interval_ms) < 0 ||
-	    config_get_int(cfg, "repair-parallel", 4, 1, 64, &o->repair_parallel) < 0)
+	    config_get_int(cfg, "repair-parallel", 4, 1, 64, &o->repair_parallel) < 0 ||
+	    config_get_int(cfg, "session-timeout", 15, 1, 86400, &o->session_timeout_s) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -192,6 +197,12 @@ int main(int argc, char **argv)
 		log_err("cannot set up the chunk map: %s", strerror(-rc));
 		goto out_modules;
 	}
+	if ((rc = locks_new(&m.locks)) < 0 ||
+	    (rc = sess_new(m.ns, m.cm, m.locks, o.session_timeout_s * 1000, &m.sess)) < 0 ||
+	    (rc = sess_start(m.sess)) < 0) {
+		log_err("cannot set up client sessions: %s", strerror(-rc));
+		goto out_modules;
+	}
 	if ((rc = kstatus_start(o.kafka, m.reg, &m.ks)) < 0) {
 		log_err("cannot start Kafka (%s): %s", o.kafka ? o.kafka : "embedded broker",
 			strerror(-rc));
@@ -231,6 +242,8 @@ out_kafka:
 	kstatus_stop(m.ks);
 	log_debug("Kafka stopped");
 out_modules:
+	sess_free(m.sess);
+	locks_free(m.locks);
 	ns_free(m.ns);
 	cm_free(m.cm);
 	wreg_free(m.reg);

@@ -1,7 +1,7 @@
 /* master — the one context struct of the bigfs-master process.
  *
  * main.c fills it in start-up order (meta_store, worker_registry,
- * chunk_map, namespace, kafka_status, repair, http_api) and tears it down
+ * chunk_map, namespace, locks, sess, kafka_status, repair, http_api) and tears it down
  * in reverse. Handlers reach every module through it (libmicrohttpd's
  * `cls`); the modules themselves only get the pieces they need. The
  * struct is written only by main() before the threads start and after
@@ -24,6 +24,8 @@ struct master {
 	struct wreg *reg;
 	struct chunk_map *cm;
 	struct ns *ns;
+	struct locks *locks;
+	struct sess *sess;
 	struct kstatus *ks;
 	struct repair *rep;
 	struct http_api *api;

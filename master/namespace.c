@@ -9,9 +9,16 @@
  * chunk_map inside the same transaction.
  *
  * Deliberately not here: permission checks (the FUSE client mounts with
- * default_permissions, so the kernel checks mode bits), and keeping
- * unlinked-but-open files alive (an inode whose last name goes is removed
- * at once, its chunks queued for deletion).
+ * default_permissions, so the kernel checks mode bits), and knowing who
+ * has a file open (session.c, asked through `hooks`).
+ *
+ * Unlinked-but-open files: when the last name of an inode goes while a
+ * live session has it open (hooks.is_open), the inode stays with nlink 0
+ * and a row in `orphans`; reads, writes and attributes keep working
+ * through its number. ns_orphan_drop deletes it (and queues its chunks
+ * for deletion) once nobody has it open; session.c calls it at the last
+ * close, when a session dies, and for orphans left from before a master
+ * restart. An inode nobody has open goes at once, as before.
  *
  * Invariants: nlink of a directory = 2 + number of subdirectories; a
  * directory has exactly one entry naming it (root none); readdir cookies
@@ -31,7 +38,14 @@
 struct ns {
 	struct meta_store *ms;
 	struct chunk_map *cm;
+	struct ns_open_hooks hooks;     /* set before the API starts */
 };
+
+static const char *const SQL_ORPHANS_TABLE =
+	"CREATE TABLE IF NOT EXISTS orphans(ino INTEGER PRIMARY KEY)";
+static const char *const SQL_ORPHAN_ADD = "INSERT OR IGNORE INTO orphans(ino) VALUES(?1)";
+static const char *const SQL_ORPHAN_DEL = "DELETE FROM orphans WHERE ino = ?1";
+static const char *const SQL_ORPHAN_LIST = "SELECT ino FROM orphans ORDER BY ino";
 
 #define ATTR_COLS \
 	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
@@ -86,8 +100,27 @@ int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret)
 		return -ENOMEM;
 	ns->ms = ms;
 	ns->cm = cm;
+	/* The orphans table belongs to this module (unlinked-but-open
+	 * inodes, see the top of the file). */
+	int rc = meta_txn_begin(ms, true);
+	if (rc == 0)
+		rc = meta_txn_end(ms, meta_exec_stmt(ms, meta_stmt(ms, SQL_ORPHANS_TABLE)));
+	if (rc < 0) {
+		free(ns);
+		return rc;
+	}
 	*ret = ns;
 	return 0;
+}
+
+void ns_set_open_hooks(struct ns *ns, const struct ns_open_hooks *h)
+{
+	ns->hooks = *h;
+}
+
+static bool ino_is_open(struct ns *ns, uint64_t ino)
+{
+	return ns->hooks.is_open && ns->hooks.is_open(ns->hooks.arg, ino);
 }
 
 void ns_free(struct ns *ns)
@@ -269,7 +302,10 @@ static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t 
 	return get_attr(ns, ino, ret);
 }
 
-/* One link of inode a went away: drop the inode when none is left. */
+static int drop_inode(struct ns *ns, const struct ns_attr *a);
+
+/* One link of inode a went away: drop the inode when none is left and
+ * nobody has it open. */
 static int unref_inode(struct ns *ns, struct ns_attr *a)
 {
 	int rc;
@@ -279,8 +315,29 @@ static int unref_inode(struct ns *ns, struct ns_attr *a)
 		now_ts(&a->ctime_s, &a->ctime_ns);
 		return put_attr(ns, a);
 	}
-	const char *const seq[] = { SQL_INODE_DELETE, SQL_XATTRS_DELETE_INO };
-	for (int i = 0; i < 2; i++) {
+	if (!S_ISDIR(a->mode) && ino_is_open(ns, a->ino)) {
+		/* open somewhere: keep it, nameless, until the last close */
+		a->nlink = 0;
+		now_ts(&a->ctime_s, &a->ctime_ns);
+		rc = put_attr(ns, a);
+		if (rc < 0)
+			return rc;
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_ADD);
+		sqlite3_bind_int64(st, 1, (int64_t)a->ino);
+		rc = meta_exec_stmt(ns->ms, st);
+		if (rc == 0)
+			ns->hooks.orphaned(ns->hooks.arg, a->ino);
+		return rc;
+	}
+	return drop_inode(ns, a);
+}
+
+/* Delete inode a: its row, xattrs, orphan mark and chunks. */
+static int drop_inode(struct ns *ns, const struct ns_attr *a)
+{
+	int rc;
+	const char *const seq[] = { SQL_INODE_DELETE, SQL_XATTRS_DELETE_INO, SQL_ORPHAN_DEL };
+	for (int i = 0; i < 3; i++) {
 		sqlite3_stmt *st = meta_stmt(ns->ms, seq[i]);
 		sqlite3_bind_int64(st, 1, (int64_t)a->ino);
 		rc = meta_exec_stmt(ns->ms, st);
@@ -488,6 +545,78 @@ out_end:
 	return rc;
 }
 
+int ns_open(struct ns *ns, uint64_t ino, const char *session)
+{
+	struct ns_attr a;
+	int rc;
+
+	if (!ns->hooks.register_open)
+		return -ENOTSUP;
+	rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == 0 && S_ISDIR(a.mode))
+		rc = -EISDIR;
+	if (rc == 0)
+		rc = ns->hooks.register_open(ns->hooks.arg, session, ino);
+	return meta_txn_end(ns->ms, rc);
+}
+
+int ns_orphan_drop(struct ns *ns, uint64_t ino)
+{
+	struct ns_attr a;
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == -ENOENT || (rc == 0 && a.nlink > 0)) {
+		/* gone already, or not an orphan (any more): forget the mark */
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_DEL);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		rc = meta_exec_stmt(ns->ms, st);
+	} else if (rc == 0 && ino_is_open(ns, ino)) {
+		rc = -EBUSY;
+	} else if (rc == 0) {
+		rc = drop_inode(ns, &a);
+	}
+	return meta_txn_end(ns->ms, rc);
+}
+
+int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n)
+{
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_LIST);
+	while ((rc = meta_step(ns->ms, st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			uint64_t *nv = realloc(v, cap * sizeof(*nv));
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	rc = rc == SQLITE_DONE ? 0 : (rc < 0 ? rc : -EIO);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	     uint64_t rdev, uint32_t uid, uint32_t gid, struct ns_attr *ret)
 {
@@ -589,6 +718,10 @@ int ns_link(struct ns *ns, uint64_t ino, uint64_t newparent, const char *newname
 		goto out_end;
 	if (S_ISDIR(a.mode)) {
 		rc = -EPERM;
+		goto out_end;
+	}
+	if (a.nlink == 0) {     /* unlinked while open: no new names (as Linux) */
+		rc = -ENOENT;
 		goto out_end;
 	}
 	if (a.nlink >= INT32_MAX) {

@@ -90,6 +90,30 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
 int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 	      const uint64_t *release, size_t nrelease, struct ns_attr *ret);
 
+/* Open files (session.c). The hooks are called inside namespace
+ * transactions, i.e. with meta_store's lock held: they must not call the
+ * namespace or the store. register_open records that session has ino
+ * open (0, or -ESTALE for an unknown or dead session); is_open tells
+ * whether any live session has ino open; orphaned is told that ino was
+ * kept with nlink 0 because it is open. */
+struct ns_open_hooks {
+	void *arg;
+	int (*register_open)(void *arg, const char *session, uint64_t ino);
+	bool (*is_open)(void *arg, uint64_t ino);
+	void (*orphaned)(void *arg, uint64_t ino);
+};
+/* Install the hooks (copied); before any other thread uses ns. Without
+ * them nothing counts as open and unlinked inodes go at once. */
+void ns_set_open_hooks(struct ns *ns, const struct ns_open_hooks *h);
+/* /v1/open: check ino exists (and is no directory: -EISDIR) and register
+ * it open by session, in one transaction. -ENOTSUP without hooks. */
+int ns_open(struct ns *ns, uint64_t ino, const char *session);
+/* Delete ino if it is an orphan (nlink 0) nobody has open: 0 when it is
+ * deleted, was already gone or is no orphan; -EBUSY while it is open. */
+int ns_orphan_drop(struct ns *ns, uint64_t ino);
+/* The orphans recorded in the database (*ret malloc'ed, caller frees). */
+int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n);
+
 /* Extended attributes; "bigfs.goal" and "bigfs.locations" are virtual.
  * Values are malloc'ed (caller frees). */
 int ns_getxattr(struct ns *ns, uint64_t ino, const char *name, void **ret,
