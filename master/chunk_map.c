@@ -103,12 +103,13 @@ static const char *const SQL_PENDING_DEL_ID =
 static const char *const SQL_DROP_INO_QUEUE =
 	"INSERT OR IGNORE INTO pending_deletes(chunk_id, worker_id)"
 	" SELECT r.chunk_id, r.worker_id FROM replicas r"
-	" JOIN chunks c ON c.chunk_id = r.chunk_id WHERE c.ino = ?1 AND c.idx >= ?2";
+	" JOIN chunks c ON c.chunk_id = r.chunk_id WHERE c.ino = ?1 AND c.idx >= ?2"
+	" AND c.idx < ?3";
 static const char *const SQL_DROP_INO_REPLICAS =
 	"DELETE FROM replicas WHERE chunk_id IN"
-	" (SELECT chunk_id FROM chunks WHERE ino = ?1 AND idx >= ?2)";
+	" (SELECT chunk_id FROM chunks WHERE ino = ?1 AND idx >= ?2 AND idx < ?3)";
 static const char *const SQL_DROP_INO_CHUNKS =
-	"DELETE FROM chunks WHERE ino = ?1 AND idx >= ?2";
+	"DELETE FROM chunks WHERE ino = ?1 AND idx >= ?2 AND idx < ?3";
 static const char *const SQL_WORKER_UPSERT =
 	"INSERT INTO workers(worker_id, addr, capacity, used, registered_s)"
 	" VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(worker_id) DO UPDATE SET"
@@ -771,20 +772,38 @@ out_free:
 
 /* ---- namespace support ------------------------------------------------- */
 
-static int drop_from_index(struct chunk_map *cm, uint64_t ino, uint64_t first_idx)
+/* Drop the chunks of ino with first_idx <= index < end_idx. */
+static int drop_range(struct chunk_map *cm, uint64_t ino, uint64_t first_idx, uint64_t end_idx)
 {
 	static const char *const *const seq[] = {
 		&SQL_DROP_INO_QUEUE, &SQL_DROP_INO_REPLICAS, &SQL_DROP_INO_CHUNKS,
 	};
 	int rc = 0;
 
+	if (end_idx > INT64_MAX)
+		end_idx = INT64_MAX;
 	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]) && rc == 0; i++) {
 		sqlite3_stmt *st = meta_stmt(cm->ms, *seq[i]);
 		sqlite3_bind_int64(st, 1, (int64_t)ino);
 		sqlite3_bind_int64(st, 2, (int64_t)first_idx);
+		sqlite3_bind_int64(st, 3, (int64_t)end_idx);
 		rc = meta_exec_stmt(cm->ms, st);
 	}
 	return rc;
+}
+
+static int drop_from_index(struct chunk_map *cm, uint64_t ino, uint64_t first_idx)
+{
+	return drop_range(cm, ino, first_idx, INT64_MAX);
+}
+
+int cm_punch_locked(struct chunk_map *cm, uint64_t ino, uint64_t first_idx, uint64_t count)
+{
+	if (first_idx >= CM_MAX_INDEX || count == 0)
+		return 0;
+	if (count > CM_MAX_INDEX - first_idx)
+		count = CM_MAX_INDEX - first_idx;
+	return drop_range(cm, ino, first_idx, first_idx + count);
 }
 
 int cm_drop_inode_locked(struct chunk_map *cm, uint64_t ino)

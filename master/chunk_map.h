@@ -115,6 +115,10 @@ int cm_drop_inode_locked(struct chunk_map *cm, uint64_t ino);
  * the cut chunk has no live replica. */
 int cm_truncate_locked(struct chunk_map *cm, uint64_t ino, uint64_t old_size,
 		       uint64_t new_size, struct cm_trunc_job *job);
+/* Inside a write txn: drop the chunks of ino with index in
+ * [first_idx, first_idx + count) (fallocate PUNCH_HOLE: they read as
+ * zeros from now on), queueing their replicas for deletion. */
+int cm_punch_locked(struct chunk_map *cm, uint64_t ino, uint64_t first_idx, uint64_t count);
 /* After the txn: truncate on the workers; failing replicas are dropped. */
 void cm_truncate_apply(struct chunk_map *cm, const struct cm_trunc_job *job);
 /* Inside a txn: release the leases of session on the given indexes. */

@@ -32,6 +32,9 @@
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
 #define CHUNKS_COUNT_MAX (1u << 20)
+/* Inodes are rows: no fixed table. statfs says 2^40 more can be made;
+ * "files" (the total) is that plus those in use. */
+#define STATFS_FFREE (1ULL << 40)
 
 /* X(id, method, path, max_body, handler) */
 #define API_ROUTES(X)                                                      \
@@ -57,6 +60,7 @@
 	X(WRITE, "POST", "/v1/write", BODY_SMALL, h_write)                 \
 	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, h_commit)           \
 	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, h_replica_failed) \
+	X(PUNCH, "POST", "/v1/punch", BODY_SMALL, h_punch)                 \
 	X(OPEN, "POST", "/v1/open", BODY_SMALL, h_open)                    \
 	X(LOCK, "POST", "/v1/lock", BODY_SMALL, h_lock)                    \
 	X(LOCK_TEST, "POST", "/v1/lock/test", BODY_SMALL, h_lock_test)     \
@@ -93,11 +97,12 @@ struct http_api {
 static json_t *attr_json(const struct ns_attr *a)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:I, s:I, s:I, s:I, s:I}",
+			 " s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "ino", (json_int_t)a->ino, "mode", (json_int_t)a->mode,
 			 "nlink", (json_int_t)a->nlink, "uid", (json_int_t)a->uid,
 			 "gid", (json_int_t)a->gid, "size", (json_int_t)a->size,
 			 "rdev", (json_int_t)a->rdev, "goal", (json_int_t)a->goal,
+			 "blocks", (json_int_t)a->blocks,
 			 "atime_s", (json_int_t)a->atime_s, "atime_ns", (json_int_t)a->atime_ns,
 			 "mtime_s", (json_int_t)a->mtime_s, "mtime_ns", (json_int_t)a->mtime_ns,
 			 "ctime_s", (json_int_t)a->ctime_s, "ctime_ns", (json_int_t)a->ctime_ns);
@@ -151,6 +156,15 @@ static void bad_member(struct http_request *r, const char *key)
 			bad_member(r, key);          \
 			goto out_put;                \
 		}                                    \
+	} while (0)
+
+/* Optional "umask" member (0..0777, default 0) of mkdir, create, mknod. */
+#define GET_UMASK(o, var)                                                    \
+	do {                                                                 \
+		if (ju_u32_opt(o, "umask", 0, &(var)) < 0 || (var) > 0777) { \
+			bad_member(r, "umask");                              \
+			goto out_put;                                        \
+		}                                                            \
 	} while (0)
 
 /* A name for an error message: at most ~64 bytes, cut on a UTF-8
@@ -292,6 +306,10 @@ static void h_setattr(struct master *m, struct http_request *r)
 			sa.mtime_ns = tns;
 		}
 	}
+	if (ju_bool_opt(b, "atime_read", false, &sa.atime_read) < 0) {
+		bad_member(r, "atime_read");
+		goto out_put;
+	}
 	int rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "setattr %llu: %s", (unsigned long long)ino,
@@ -306,7 +324,7 @@ static void h_mkdir(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t parent;
-	uint32_t mode, uid, gid;
+	uint32_t mode, uid, gid, umask;
 	const char *name;
 	struct ns_attr a;
 
@@ -317,7 +335,8 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
-	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, &a);
+	GET_UMASK(b, umask);
+	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, umask, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "mkdir '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
@@ -331,7 +350,7 @@ static void h_create(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t parent;
-	uint32_t mode, uid, gid;
+	uint32_t mode, uid, gid, umask;
 	const char *name;
 	bool excl, created;
 	struct ns_attr a;
@@ -347,7 +366,8 @@ static void h_create(struct master *m, struct http_request *r)
 		bad_member(r, "excl");
 		goto out_put;
 	}
-	int rc = ns_create(m->ns, parent, name, mode, uid, gid, excl, &a, &created);
+	GET_UMASK(b, umask);
+	int rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a, &created);
 	if (rc < 0)
 		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
@@ -362,7 +382,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t parent, rdev;
-	uint32_t mode, uid, gid;
+	uint32_t mode, uid, gid, umask;
 	const char *name;
 	struct ns_attr a;
 
@@ -377,7 +397,8 @@ static void h_mknod(struct master *m, struct http_request *r)
 		bad_member(r, "rdev");
 		goto out_put;
 	}
-	int rc = ns_mknod(m->ns, parent, name, mode, rdev, uid, gid, &a);
+	GET_UMASK(b, umask);
+	int rc = ns_mknod(m->ns, parent, name, mode, rdev, uid, gid, umask, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "mknod '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
@@ -577,8 +598,9 @@ static void h_statfs(struct master *m, struct http_request *r)
 	http_reply_json(r, 200,
 			json_pack("{s:I, s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)total,
 				  "free_bytes", (json_int_t)free_b, "avail_bytes",
-				  (json_int_t)free_b, "files", (json_int_t)st.inodes,
-				  "ffree", (json_int_t)(1LL << 40)));
+				  (json_int_t)free_b, "files",
+				  (json_int_t)(st.inodes + STATFS_FFREE), "ffree",
+				  (json_int_t)STATFS_FFREE));
 }
 
 static void h_getxattr(struct master *m, struct http_request *r)
@@ -688,6 +710,28 @@ out_put:
 }
 
 /* ---- data ------------------------------------------------------------- */
+
+static void h_punch(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, index, count;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	GET_U64(b, "index", index);
+	GET_U64(b, "count", count);
+	int rc = ns_punch(m->ns, ino, index, count, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "punch %llu [%llu, +%llu): %s", (unsigned long long)ino,
+				 (unsigned long long)index, (unsigned long long)count,
+				 strerror(-rc));
+	else
+		reply_attr(r, &a);
+out_put:
+	json_decref(b);
+}
 
 static json_t *replicas_json(const struct cm_chunk *c)
 {

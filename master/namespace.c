@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "posix_acl.h"
 
 struct ns {
 	struct meta_store *ms;
@@ -49,7 +50,13 @@ static const char *const SQL_ORPHAN_LIST = "SELECT ino FROM orphans ORDER BY ino
 
 #define ATTR_COLS \
 	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
-	" i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns"
+	" i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns," \
+	" (SELECT IFNULL(SUM(MAX(0, MIN(" CHUNK_BYTES_SQL ", i.size - c.idx * " CHUNK_BYTES_SQL \
+	"))), 0) FROM chunks c WHERE c.ino = i.ino)"
+/* Columns of ATTR_COLS; what a query selects after them starts here. The
+ * last one is the bytes the file's existing chunks cover (st_blocks). */
+#define ATTR_NCOLS 15
+#define CHUNK_BYTES_SQL "67108864"
 
 static const char *const SQL_GETATTR =
 	"SELECT " ATTR_COLS " FROM inodes i WHERE i.ino = ?1";
@@ -165,6 +172,7 @@ static void attr_from_row(sqlite3_stmt *st, struct ns_attr *a)
 	a->mtime_ns = (uint32_t)sqlite3_column_int64(st, 11);
 	a->ctime_s = sqlite3_column_int64(st, 12);
 	a->ctime_ns = (uint32_t)sqlite3_column_int64(st, 13);
+	a->blocks = ((uint64_t)sqlite3_column_int64(st, 14) + 511) / 512;
 }
 
 /* ---- helpers inside a transaction ----------------------------------------- */
@@ -210,7 +218,7 @@ static int get_entry(struct ns *ns, uint64_t parent, const char *name,
 	if (rc == SQLITE_ROW) {
 		attr_from_row(st, a);
 		if (ret_id)
-			*ret_id = sqlite3_column_int64(st, 14);
+			*ret_id = sqlite3_column_int64(st, ATTR_NCOLS);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = -ENOENT;
@@ -254,21 +262,119 @@ static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
 	return put_attr(ns, &a);
 }
 
-/* Create an inode and its entry. */
-static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-		     uint64_t rdev, uint32_t uid, uint32_t gid, const char *target,
-		     struct ns_attr *ret)
+/* Raw stored xattr value (any name, no virtual ones). *ret malloc'ed.
+ * -ENODATA if absent. */
+static int xattr_get_raw(struct ns *ns, uint64_t ino, const char *name, void **ret,
+			 size_t *ret_len)
 {
-	struct ns_attr p;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_GET);
+	int rc;
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		void *out = malloc(len ? len : 1);
+		if (out) {
+			if (len)
+				memcpy(out, sqlite3_column_blob(st, 0), len);
+			*ret = out;
+			*ret_len = len;
+			rc = 0;
+		} else {
+			rc = -ENOMEM;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENODATA;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int xattr_put_raw(struct ns *ns, uint64_t ino, const char *name, const void *value,
+			 size_t len)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_PUT);
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, len ? value : "", (int)len, SQLITE_STATIC);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+static int chmod_acl(struct ns *ns, const struct ns_attr *a);
+
+/* A new node's mode, group and ACLs from its parent p (the rules of
+ * Linux's inode_init_owner and posix_acl_create): a setgid directory
+ * gives its group, and its setgid bit to subdirectories; a parent's
+ * default ACL replaces the umask, becomes the new node's access ACL
+ * (*ret_acl, malloc'ed, when it says more than the mode) and, for a
+ * directory, its default ACL too (*ret_dacl). */
+static int node_init_owner(struct ns *ns, const struct ns_attr *p, uint32_t *mode,
+			   uint32_t *gid, uint32_t umask, void **ret_acl, void **ret_dacl,
+			   size_t *ret_len)
+{
+	void *dacl = NULL, *acl = NULL;
+	size_t len = 0;
+	int rc;
+
+	*ret_acl = *ret_dacl = NULL;
+	*ret_len = 0;
+	if (p->mode & S_ISGID) {
+		*gid = p->gid;
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
+	}
+	if (S_ISLNK(*mode))
+		return 0;
+	rc = xattr_get_raw(ns, p->ino, PACL_DEFAULT, &dacl, &len);
+	if (rc == -ENODATA || (rc == 0 && len <= 4)) {
+		free(dacl);
+		*mode &= ~(umask & 0777);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	acl = malloc(len);
+	if (!acl) {
+		free(dacl);
+		return -ENOMEM;
+	}
+	memcpy(acl, dacl, len);
+	rc = pacl_create_masq(acl, len, mode);
+	if (rc < 0) {
+		log_err("namespace: inode %llu has a malformed default ACL",
+			(unsigned long long)p->ino);
+		free(acl);
+		free(dacl);
+		return -EIO;
+	}
+	if (rc == 0) {
+		free(acl);
+		acl = NULL;
+	}
+	if (!S_ISDIR(*mode)) {
+		free(dacl);
+		dacl = NULL;
+	}
+	*ret_acl = acl;
+	*ret_dacl = dacl;
+	*ret_len = len;
+	return 0;
+}
+
+/* make_node, after the owner rules: insert the inode, its ACLs, its entry. */
+static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+			 uint64_t rdev, uint32_t uid, uint32_t gid, const char *target,
+			 const struct ns_attr *pp, const void *acl, const void *dacl,
+			 size_t acl_len, struct ns_attr *ret)
+{
+	const struct ns_attr p = *pp;
 	int64_t now_s;
 	uint32_t now_ns;
-	int rc = ns_check_name(name);
+	int rc;
 
-	if (rc < 0)
-		return rc;
-	rc = get_dir(ns, parent, &p);
-	if (rc < 0)
-		return rc;
 	now_ts(&now_s, &now_ns);
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_INSERT);
 	sqlite3_bind_int64(st, 1, mode);
@@ -288,6 +394,12 @@ static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t 
 	if (rc < 0)
 		return rc == -EEXIST ? -EIO : rc;
 	uint64_t ino = (uint64_t)meta_last_rowid(ns->ms);
+	if (acl)
+		rc = xattr_put_raw(ns, ino, PACL_ACCESS, acl, acl_len);
+	if (rc == 0 && dacl)
+		rc = xattr_put_raw(ns, ino, PACL_DEFAULT, dacl, acl_len);
+	if (rc < 0)
+		return rc;
 
 	st = meta_stmt(ns->ms, SQL_DENTRY_INSERT);
 	sqlite3_bind_int64(st, 1, (int64_t)parent);
@@ -300,6 +412,32 @@ static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t 
 	if (rc < 0)
 		return rc;
 	return get_attr(ns, ino, ret);
+}
+
+/* Create an inode and its entry. umask applies unless the parent has a
+ * default ACL. */
+static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+		     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask,
+		     const char *target, struct ns_attr *ret)
+{
+	struct ns_attr p;
+	void *acl = NULL, *dacl = NULL;
+	size_t acl_len = 0;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc < 0)
+		return rc;
+	rc = node_init_owner(ns, &p, &mode, &gid, umask, &acl, &dacl, &acl_len);
+	if (rc < 0)
+		return rc;
+	rc = make_node_acl(ns, parent, name, mode, rdev, uid, gid, target, &p, acl, dacl,
+			   acl_len, ret);
+	free(acl);
+	free(dacl);
+	return rc;
 }
 
 static int drop_inode(struct ns *ns, const struct ns_attr *a);
@@ -439,6 +577,9 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	uint32_t now_ns;
 	int rc;
 
+	if (sa->atime_read && (sa->has_mode || sa->has_uid || sa->has_gid || sa->has_size ||
+			       sa->has_atime || sa->has_mtime))
+		return -EINVAL;
 	if ((sa->has_atime && !sa->atime_now && sa->atime_ns > 999999999) ||
 	    (sa->has_mtime && !sa->mtime_now && sa->mtime_ns > 999999999))
 		return -EINVAL;
@@ -451,6 +592,18 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	if (rc < 0)
 		goto out_end;
 	now_ts(&now_s, &now_ns);
+	if (sa->atime_read) {
+		/* A read (relatime): atime moves if it is not after mtime or
+		 * ctime, or a day old; ctime stays. */
+		if (a.atime_s < a.mtime_s || (a.atime_s == a.mtime_s && a.atime_ns <= a.mtime_ns) ||
+		    a.atime_s < a.ctime_s || (a.atime_s == a.ctime_s && a.atime_ns <= a.ctime_ns) ||
+		    now_s - a.atime_s >= 24 * 3600) {
+			a.atime_s = now_s;
+			a.atime_ns = now_ns;
+			rc = put_attr(ns, &a);
+		}
+		goto out_end;
+	}
 	if (sa->has_size) {
 		if (S_ISDIR(a.mode)) {
 			rc = -EISDIR;
@@ -467,8 +620,12 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 		a.mtime_s = now_s;
 		a.mtime_ns = now_ns;
 	}
-	if (sa->has_mode)
+	if (sa->has_mode) {
 		a.mode = (a.mode & S_IFMT) | (sa->mode & 07777);
+		rc = chmod_acl(ns, &a);
+		if (rc < 0)
+			goto out_end;
+	}
 	if (sa->has_uid)
 		a.uid = sa->uid;
 	if (sa->has_gid)
@@ -494,14 +651,15 @@ out_end:
 }
 
 int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	     uint32_t uid, uint32_t gid, struct ns_attr *ret)
+	     uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret)
 {
 	struct ns_attr a;
 	int rc = meta_txn_begin(ns->ms, true);
 
 	if (rc < 0)
 		return rc;
-	rc = make_node(ns, parent, name, S_IFDIR | (mode & 07777), 0, uid, gid, NULL, &a);
+	rc = make_node(ns, parent, name, S_IFDIR | (mode & 07777), 0, uid, gid, umask, NULL,
+		       &a);
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)
 		*ret = a;
@@ -509,7 +667,7 @@ int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 }
 
 int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	      uint32_t uid, uint32_t gid, bool excl, struct ns_attr *ret,
+	      uint32_t uid, uint32_t gid, uint32_t umask, bool excl, struct ns_attr *ret,
 	      bool *ret_created)
 {
 	struct ns_attr a, p;
@@ -534,7 +692,8 @@ int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	}
 	if (rc != -ENOENT)
 		goto out_end;
-	rc = make_node(ns, parent, name, S_IFREG | (mode & 07777), 0, uid, gid, NULL, &a);
+	rc = make_node(ns, parent, name, S_IFREG | (mode & 07777), 0, uid, gid, umask, NULL,
+		       &a);
 	created = true;
 out_end:
 	rc = meta_txn_end(ns->ms, rc);
@@ -618,7 +777,7 @@ int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n)
 }
 
 int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	     uint64_t rdev, uint32_t uid, uint32_t gid, struct ns_attr *ret)
+	     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret)
 {
 	struct ns_attr a;
 	uint32_t type = mode & S_IFMT;
@@ -634,7 +793,8 @@ int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	rc = meta_txn_begin(ns->ms, true);
 	if (rc < 0)
 		return rc;
-	rc = make_node(ns, parent, name, type | (mode & 07777), rdev, uid, gid, NULL, &a);
+	rc = make_node(ns, parent, name, type | (mode & 07777), rdev, uid, gid, umask, NULL,
+		       &a);
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)
 		*ret = a;
@@ -655,7 +815,7 @@ int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *tar
 	rc = meta_txn_begin(ns->ms, true);
 	if (rc < 0)
 		return rc;
-	rc = make_node(ns, parent, name, S_IFLNK | 0777, 0, uid, gid, target, &a);
+	rc = make_node(ns, parent, name, S_IFLNK | 0777, 0, uid, gid, 0, target, &a);
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)
 		*ret = a;
@@ -965,8 +1125,8 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
 			break;
 		}
 		attr_from_row(st, &out[n].attr);
-		out[n].cookie = (uint64_t)sqlite3_column_int64(st, 14);
-		const char *nm = (const char *)sqlite3_column_text(st, 15);
+		out[n].cookie = (uint64_t)sqlite3_column_int64(st, ATTR_NCOLS);
+		const char *nm = (const char *)sqlite3_column_text(st, ATTR_NCOLS + 1);
 		snprintf(out[n].name, sizeof(out[n].name), "%s", nm ? nm : "");
 		n++;
 	}
@@ -1005,13 +1165,45 @@ int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 		goto out_end;
 	if (size > a.size)
 		a.size = size;
-	now_ts(&a.mtime_s, &a.mtime_ns);
-	a.ctime_s = a.mtime_s;
-	a.ctime_ns = a.mtime_ns;
-	rc = put_attr(ns, &a);
+	if (size > 0) {
+		/* data landed; size 0 is a commit that only gives leases back */
+		now_ts(&a.mtime_s, &a.mtime_ns);
+		a.ctime_s = a.mtime_s;
+		a.ctime_ns = a.mtime_ns;
+		rc = put_attr(ns, &a);
+	}
 	if (rc == 0)
 		rc = cm_release_locked(ns->cm, ino, session, release, nrelease);
 out_end:
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+int ns_punch(struct ns *ns, uint64_t ino, uint64_t index, uint64_t count,
+	     struct ns_attr *ret)
+{
+	struct ns_attr a;
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == 0 && S_ISDIR(a.mode))
+		rc = -EISDIR;
+	else if (rc == 0 && !S_ISREG(a.mode))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = cm_punch_locked(ns->cm, ino, index, count);
+	if (rc == 0) {
+		now_ts(&a.mtime_s, &a.mtime_ns);
+		a.ctime_s = a.mtime_s;
+		a.ctime_ns = a.mtime_ns;
+		rc = put_attr(ns, &a);
+	}
+	if (rc == 0)
+		rc = get_attr(ns, ino, &a);
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)
 		*ret = a;
@@ -1037,6 +1229,65 @@ static int check_xattr_name(const char *name)
 static bool reserved(const char *name)
 {
 	return strncmp(name, "bigfs.", 6) == 0;
+}
+
+static int xattr_del_raw(struct ns *ns, uint64_t ino, const char *name)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_DEL);
+
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+/* Set a checked POSIX ACL value on inode a (written back): an access ACL
+ * sets the mode's permission bits, and is not stored when the mode says
+ * it all; a default ACL only exists on directories; an empty ACL removes
+ * it. ctime becomes now. */
+static int set_acl(struct ns *ns, struct ns_attr *a, const char *name, const void *value,
+		   size_t len)
+{
+	bool access = strcmp(name, PACL_ACCESS) == 0;
+	bool store = len > 4;
+	int rc;
+
+	if (S_ISLNK(a->mode))
+		return -ENOTSUP;
+	if (!access && !S_ISDIR(a->mode))
+		return store ? -EACCES : 0;
+	if (access && store) {
+		rc = pacl_equiv_mode(value, len, &a->mode);
+		if (rc < 0)
+			return rc;
+		store = rc == 1;
+	}
+	rc = store ? xattr_put_raw(ns, a->ino, name, value, len)
+		   : xattr_del_raw(ns, a->ino, name);
+	if (rc < 0)
+		return rc;
+	now_ts(&a->ctime_s, &a->ctime_ns);
+	return put_attr(ns, a);
+}
+
+/* chmod of inode a: its access ACL, if any, follows the new mode. */
+static int chmod_acl(struct ns *ns, const struct ns_attr *a)
+{
+	void *acl;
+	size_t len;
+	int rc = xattr_get_raw(ns, a->ino, PACL_ACCESS, &acl, &len);
+
+	if (rc == -ENODATA)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = pacl_chmod(acl, len, a->mode);
+	if (rc == 0)
+		rc = xattr_put_raw(ns, a->ino, PACL_ACCESS, acl, len);
+	else
+		log_err("namespace: inode %llu has a malformed access ACL",
+			(unsigned long long)a->ino);
+	free(acl);
+	return rc < 0 && rc != -EINVAL ? rc : 0;
 }
 
 int ns_getxattr(struct ns *ns, uint64_t ino, const char *name, void **ret,
@@ -1157,6 +1408,10 @@ int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value
 		rc = strcmp(name, XATTR_LOCATIONS) == 0 ? -EPERM : -ENOTSUP;
 		goto out_end;
 	}
+	if (pacl_is_acl_name(name) && pacl_check(value, len) < 0) {
+		rc = -EINVAL;
+		goto out_end;
+	}
 	if (flags) {
 		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_GET);
 		sqlite3_bind_int64(st, 1, (int64_t)ino);
@@ -1173,6 +1428,10 @@ int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value
 			rc = -ENODATA;
 			goto out_end;
 		}
+	}
+	if (pacl_is_acl_name(name)) {
+		rc = set_acl(ns, &a, name, value, len);
+		goto out_end;
 	}
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_XATTR_PUT);
 	sqlite3_bind_int64(st, 1, (int64_t)ino);

@@ -26,6 +26,7 @@ struct ns_attr {
 	uint64_t ino;
 	uint32_t mode, nlink, uid, gid;
 	uint64_t size, rdev;
+	uint64_t blocks;        /* 512-byte units the file's chunks cover */
 	uint32_t goal;
 	int64_t atime_s, mtime_s, ctime_s;
 	uint32_t atime_ns, mtime_ns, ctime_ns;
@@ -34,6 +35,7 @@ struct ns_attr {
 struct ns_setattr {
 	bool has_mode, has_uid, has_gid, has_size;
 	bool has_atime, atime_now, has_mtime, mtime_now;
+	bool atime_read;        /* a read happened: relatime update, alone */
 	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t atime_s, mtime_s;
@@ -58,14 +60,17 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret);
 /* Shrinking truncates the cut chunk on its workers before returning. */
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	       struct ns_attr *ret);
+/* mkdir, create, mknod: umask (0..0777) is applied unless the parent has a
+ * default ACL, which is inherited instead; a setgid parent gives its
+ * group (and, to directories, its setgid bit). */
 int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	     uint32_t uid, uint32_t gid, struct ns_attr *ret);
+	     uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret);
 /* Existing name without excl: its attr and *ret_created = false. */
 int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	      uint32_t uid, uint32_t gid, bool excl, struct ns_attr *ret,
+	      uint32_t uid, uint32_t gid, uint32_t umask, bool excl, struct ns_attr *ret,
 	      bool *ret_created);
 int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
-	     uint64_t rdev, uint32_t uid, uint32_t gid, struct ns_attr *ret);
+	     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret);
 int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *target,
 	       uint32_t uid, uint32_t gid, struct ns_attr *ret);
 /* *ret malloc'ed, NUL-terminated; caller frees. */
@@ -113,6 +118,11 @@ int ns_open(struct ns *ns, uint64_t ino, const char *session);
 int ns_orphan_drop(struct ns *ns, uint64_t ino);
 /* The orphans recorded in the database (*ret malloc'ed, caller frees). */
 int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n);
+
+/* /v1/punch: drop the chunks with index in [index, index + count) (they
+ * become holes); mtime = ctime = now. Size unchanged. */
+int ns_punch(struct ns *ns, uint64_t ino, uint64_t index, uint64_t count,
+	     struct ns_attr *ret);
 
 /* Extended attributes; "bigfs.goal" and "bigfs.locations" are virtual.
  * Values are malloc'ed (caller frees). */

@@ -89,7 +89,7 @@ static uint64_t mkfile(struct fixture *f, uint64_t parent, const char *name)
 	struct ns_attr a;
 	bool created;
 
-	assert_int_equal(ns_create(f->ns, parent, name, 0644, 1, 2, true, &a, &created), 0);
+	assert_int_equal(ns_create(f->ns, parent, name, 0644, 1, 2, 0, true, &a, &created), 0);
 	assert_true(created);
 	return a.ino;
 }
@@ -98,7 +98,7 @@ static uint64_t mkdir_(struct fixture *f, uint64_t parent, const char *name)
 {
 	struct ns_attr a;
 
-	assert_int_equal(ns_mkdir(f->ns, parent, name, 0755, 0, 0, &a), 0);
+	assert_int_equal(ns_mkdir(f->ns, parent, name, 0755, 0, 0, 0, &a), 0);
 	return a.ino;
 }
 
@@ -126,8 +126,8 @@ static void test_create_lookup(void **state)
 	assert_int_equal(b.uid, 1);
 	assert_int_equal(b.gid, 2);
 	assert_int_equal(b.goal, 2);
-	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, true, &a, &created), -EEXIST);
-	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, false, &a, &created), 0);
+	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, 0, true, &a, &created), -EEXIST);
+	assert_int_equal(ns_create(f->ns, 1, "hello", 0644, 0, 0, 0, false, &a, &created), 0);
 	assert_false(created);
 	assert_int_equal(a.ino, ino);
 	assert_int_equal(ns_lookup(f->ns, 1, "nope", &a), -ENOENT);
@@ -154,9 +154,9 @@ static void test_name_rules(void **state)
 	assert_int_equal(ns_check_name(".."), -EINVAL);
 	assert_int_equal(ns_check_name("a/b"), -EINVAL);
 	assert_int_equal(ns_check_name("..."), 0);
-	assert_int_equal(ns_create(f->ns, 1, "a/b", 0644, 0, 0, true, &a, &created), -EINVAL);
-	assert_int_equal(ns_mkdir(f->ns, 1, "..", 0755, 0, 0, &a), -EINVAL);
-	assert_int_equal(ns_create(f->ns, 1, n256, 0644, 0, 0, true, &a, &created),
+	assert_int_equal(ns_create(f->ns, 1, "a/b", 0644, 0, 0, 0, true, &a, &created), -EINVAL);
+	assert_int_equal(ns_mkdir(f->ns, 1, "..", 0755, 0, 0, 0, &a), -EINVAL);
+	assert_int_equal(ns_create(f->ns, 1, n256, 0644, 0, 0, 0, true, &a, &created),
 			 -ENAMETOOLONG);
 	mkfile(f, 1, n255);
 	assert_int_equal(ns_lookup(f->ns, 1, n255, &a), 0);
@@ -174,7 +174,7 @@ static void test_dirs_nlink_and_remove(void **state)
 	assert_int_equal(nlink_of(f, d), 3);
 	mkfile(f, d, "file");
 	assert_int_equal(nlink_of(f, d), 3);
-	assert_int_equal(ns_mkdir(f->ns, d, "e", 0755, 0, 0, &a), -EEXIST);
+	assert_int_equal(ns_mkdir(f->ns, d, "e", 0755, 0, 0, 0, &a), -EEXIST);
 	assert_int_equal(ns_rmdir(f->ns, 1, "d"), -ENOTEMPTY);
 	assert_int_equal(ns_unlink(f->ns, 1, "d"), -EISDIR);
 	assert_int_equal(ns_rmdir(f->ns, d, "file"), -ENOTDIR);
@@ -307,9 +307,9 @@ static void test_links_symlinks_mknod(void **state)
 	free(t);
 	assert_int_equal(ns_readlink(f->ns, fi, &t), -EINVAL);
 	assert_int_equal(ns_symlink(f->ns, 1, "l2", "", 0, 0, &a), -ENOENT);
-	assert_int_equal(ns_mknod(f->ns, 1, "fifo", S_IFIFO | 0600, 0, 0, 0, &a), 0);
+	assert_int_equal(ns_mknod(f->ns, 1, "fifo", S_IFIFO | 0600, 0, 0, 0, 0, &a), 0);
 	assert_true(S_ISFIFO(a.mode));
-	assert_int_equal(ns_mknod(f->ns, 1, "dir", S_IFDIR | 0600, 0, 0, 0, &a), -EINVAL);
+	assert_int_equal(ns_mknod(f->ns, 1, "dir", S_IFDIR | 0600, 0, 0, 0, 0, &a), -EINVAL);
 }
 
 static void test_setattr(void **state)
