@@ -128,6 +128,7 @@ struct file_handle {
 	bool stop;
 	pthread_t flusher;
 	bool wrote;                  /* some data was committed: leases to give back */
+	bool atime_done;             /* this handle's first read was reported */
 	/* owned by the flush in progress, see above */
 	struct grant *grants;
 	size_t ngrants;
@@ -295,6 +296,54 @@ int fh_table_flush_inode(struct fh_table *t, uint64_t ino)
 	}
 	free(list);
 	return first;
+}
+
+void fh_table_forget_grants(struct fh_table *t, uint64_t ino, uint64_t first_index,
+			    uint64_t end_index)
+{
+	struct file_handle **list = NULL;
+	size_t n = 0;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	for (struct file_handle *h = in ? in->handles : NULL; h; h = h->next)
+		n++;
+	if (n)
+		list = calloc(n, sizeof(*list));
+	n = 0;
+	for (struct file_handle *h = in && list ? in->handles : NULL; h; h = h->next) {
+		if (!h->writable)
+			continue;
+		h->refs++;
+		list[n++] = h;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (in && !list)
+		log_err("inode %" PRIu64 ": out of memory dropping write grants", ino);
+	for (size_t i = 0; i < n; i++) {
+		struct file_handle *h = list[i];
+		pthread_mutex_lock(&h->lock);
+		while (h->inflight)
+			pthread_cond_wait(&h->cond, &h->lock);
+		for (size_t g = 0; g < h->ngrants; g++) {
+			if (h->grants[g].index < first_index || h->grants[g].index >= end_index)
+				continue;
+			/* the chunk is gone: a later write asks for a new one */
+			h->grants[g].released = true;
+			h->grants[g].needs_fsync = false;
+		}
+		pthread_mutex_unlock(&h->lock);
+		fh_unref(h);
+	}
+	free(list);
+}
+
+bool fh_atime_due(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	bool due = !fh->atime_done;
+	fh->atime_done = true;
+	pthread_mutex_unlock(&fh->lock);
+	return due;
 }
 
 void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)

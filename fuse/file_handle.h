@@ -45,6 +45,13 @@ int fh_table_flush_inode(struct fh_table *t, uint64_t ino);
  * local sizes and cached data. */
 void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size);
 
+/* The master dropped the chunks of ino with first_index <= index <
+ * end_index (truncate, punch): every handle forgets its write grants for
+ * them, so a later write there asks for a new chunk instead of writing
+ * into a deleted one. Waits for background flushes of those handles. */
+void fh_table_forget_grants(struct fh_table *t, uint64_t ino, uint64_t first_index,
+			    uint64_t end_index);
+
 /* The kernel asks for security.capability before every write(); while ino
  * is open here, a known "no such xattr" answer is kept (cleared when this
  * mount sets or removes that xattr). nocaps_get is false when unknown. */
@@ -53,6 +60,10 @@ void fh_table_nocaps_set(struct fh_table *t, uint64_t ino, bool nocaps);
 
 /* Open a handle on ino. 0 or -ENOMEM. */
 int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret);
+
+/* True the first time it is called on fh (its first read: time to tell
+ * the master about an access), false afterwards. */
+bool fh_atime_due(struct file_handle *fh);
 
 /* Read up to size bytes at off into buf (clamped to the file size; holes
  * are zeros). *ret_len gets the byte count. 0 or -errno (EIO once every

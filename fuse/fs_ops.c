@@ -16,12 +16,15 @@
  * unlink/rmdir/rename becomes success. */
 #include "fs_ops.h"
 
+#include "client_session.h"
 #include "file_handle.h"
 #include "json_util.h"
+#include "lock_ops.h"
 #include "log.h"
 #include "master_client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #define FS_TIMEOUT 1.0
 #define FS_XATTR_MAX (64 * 1024)
@@ -40,7 +44,8 @@
 
 #define FS_OP_LIST(X) X(lookup) X(getattr) X(setattr) X(readdir) X(mkdir) X(create) \
 	X(mknod) X(symlink) X(readlink) X(link) X(unlink) X(rmdir) X(rename) X(open)   \
-	X(read) X(write) X(flush) X(fsync) X(release) X(statfs) X(xattr)
+	X(read) X(write) X(flush) X(fsync) X(release) X(statfs) X(xattr) X(lseek)      \
+	X(fallocate)
 
 enum fs_op {
 #define FS_OP_ENUM(n) FS_OP_##n,
@@ -59,6 +64,8 @@ struct fs_ctx {
 	struct master_client *mc;
 	struct worker_io *wio;
 	struct fh_table *fht;
+	struct csess *cs;          /* this mount's session: opens, heartbeat */
+	struct lock_table *locks;  /* flock / fcntl locks through the master */
 	atomic_ulong calls[FS_OP_COUNT];
 	atomic_ulong errors[FS_OP_COUNT];
 };
@@ -72,6 +79,13 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	ctx->mc = mc;
 	ctx->wio = wio;
 	ctx->fht = fht;
+	if (csess_new(mc, fh_table_session(fht), &ctx->cs) < 0 ||
+	    lock_table_new(ctx->cs, &ctx->locks) < 0) {
+		csess_free(ctx->cs);
+		free(ctx);
+		return -ENOMEM;
+	}
+	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	*ret = ctx;
 	return 0;
 }
@@ -80,6 +94,8 @@ void fs_ctx_free(struct fs_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	csess_free(ctx->cs);
+	lock_table_free(ctx->locks);
 	for (int i = 0; i < FS_OP_COUNT; i++) {
 		unsigned long c = atomic_load(&ctx->calls[i]);
 		if (c)
@@ -185,9 +201,11 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	fuse_reply_entry(req, &e);
 }
 
+static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn);
+
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	fs_init_session(userdata, conn);
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
 	conn->time_gran = 1;
@@ -197,9 +215,39 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* The kernel checks ACLs (the master keeps the mode in sync with
+	 * them and applies default ACLs), and hands the umask over so the
+	 * master can skip it below a default ACL. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	if (conn->capable & FUSE_CAP_DONT_MASK)
+		conn->want |= FUSE_CAP_DONT_MASK;
+	/* Without HANDLE_KILLPRIV the kernel itself clears setuid/setgid on
+	 * write, truncate and chown, knowing the writer's CAP_FSETID (a
+	 * setattr of the mode reaches us), exactly as on a local fs. */
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 				  FUSE_CAP_SPLICE_MOVE | FUSE_CAP_WRITEBACK_CACHE |
-				  FUSE_CAP_ATOMIC_O_TRUNC);
+				  FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV);
+}
+
+/* The session lives from init to destroy (after the kernel connection
+ * ends, or never for a mount killed with -9: the master's session timeout
+ * releases that one). Locks are arbitrated by the master, so the kernel
+ * must send flock and fcntl locks down instead of keeping them local. */
+static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
+	csess_start(ctx->cs);
+}
+
+static void fs_destroy(void *userdata)
+{
+	struct fs_ctx *ctx = userdata;
+	lock_table_stop(ctx->locks);
+	csess_stop(ctx->cs);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -299,8 +347,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		rc = -ENOMEM;
 		goto out_reply;
 	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		/* Buffered data must land before the size changes under it. */
+	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		/* Buffered data must land before the size changes under it,
+		 * and before an explicit mtime (cp -p sets it before close). */
 		rc = fh_table_flush_inode(ctx->fht, ino);
 		if (rc < 0) {
 			json_decref(body);
@@ -314,8 +363,12 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	rc = fs_call(ctx, "setattr", body, &resp, NULL);
 	if (rc < 0)
 		log_debug("setattr %" PRIu64 " (bits 0x%x): %s", (uint64_t)ino, to_set, strerror(-rc));
-	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		fh_table_forget_grants(ctx->fht, ino,
+				       ((uint64_t)attr->st_size + FH_CHUNK_SIZE - 1) / FH_CHUNK_SIZE,
+				       UINT64_MAX);
 		fh_table_truncated(ctx->fht, ino, (uint64_t)attr->st_size);
+	}
 	if (rc == 0)
 		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
 out_reply:
@@ -418,9 +471,10 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_make_entry(req, FS_OP_mkdir, "mkdir",
-		      json_pack("{s:I, s:s, s:I, s:I, s:I}", "parent", (json_int_t)parent, "name",
-				name, "mode", (json_int_t)(S_IFDIR | (mode & 07777)), "uid",
-				(json_int_t)c->uid, "gid", (json_int_t)c->gid),
+		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
+				"name", name, "mode", (json_int_t)(S_IFDIR | (mode & 07777)), "uid",
+				(json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
+				(json_int_t)(c->umask & 0777)),
 		      parent, name);
 }
 
@@ -429,9 +483,10 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_make_entry(req, FS_OP_mknod, "mknod",
-		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
+		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
 				"name", name, "mode", (json_int_t)mode, "rdev", (json_int_t)rdev,
-				"uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid),
+				"uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
+				(json_int_t)(c->umask & 0777)),
 		      parent, name);
 }
 
@@ -511,11 +566,42 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fs_reply_err(ctx, req, FS_OP_rename, rc);
 }
 
+/* /v1/create with this mount's session: the master registers the file
+ * as open here in the same call ("opened" in the reply). */
+static int fs_call_create(struct fs_ctx *ctx, json_t *req, json_t **ret_resp, bool *ret_retried)
+{
+	if (req && json_object_set_new(req, "session", json_string(csess_id(ctx->cs))) < 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	return fs_call(ctx, "create", req, ret_resp, ret_retried);
+}
+
+static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct fs_ctx *ctx = fuse_req_userdata(req);
+	lock_ops_getlk(ctx->locks, req, ino, fi, lock);
+}
+
+static void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct fs_ctx *ctx = fuse_req_userdata(req);
+	lock_ops_setlk(ctx->locks, req, ino, fi, lock, sleep);
+}
+
+static void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	struct fs_ctx *ctx = fuse_req_userdata(req);
+	lock_ops_flock(ctx->locks, req, ino, fi, op);
+}
+
 static void fs_open_fi(struct fuse_file_info *fi, struct file_handle *fh)
 {
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	fi->direct_io = (fi->flags & O_DIRECT) != 0; /* O_DIRECT: no page cache */
 }
 
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -528,16 +614,20 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	bool retried = false, created = true;
 	struct fuse_entry_param e;
 	struct file_handle *fh;
-	int rc = fs_call(ctx, "create",
-			 json_pack("{s:I, s:s, s:I, s:I, s:I, s:b}", "parent", (json_int_t)parent,
-				   "name", name, "mode", (json_int_t)(S_IFREG | (mode & 07777)),
-				   "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid, "excl",
-				   excl),
+	bool opened = false;
+	int rc = fs_call_create(ctx,
+			 json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b}", "parent",
+				   (json_int_t)parent, "name", name, "mode",
+				   (json_int_t)(S_IFREG | (mode & 07777)), "uid", (json_int_t)c->uid,
+				   "gid", (json_int_t)c->gid, "umask", (json_int_t)(c->umask & 0777),
+				   "excl", excl),
 			 &resp, &retried);
 	if (rc == 0) {
 		rc = fs_entry(ctx, resp, &e);
 		if (ju_bool_opt(resp, "created", true, &created) < 0)
 			created = true;
+		if (ju_bool_opt(resp, "opened", false, &opened) < 0)
+			opened = false;
 	} else if (rc == -EEXIST && retried) {
 		rc = fs_lookup_entry(ctx, parent, name, &e);
 	}
@@ -555,6 +645,12 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (rc == 0)
 		rc = fh_open(ctx->fht, e.ino, true, &fh);
+	if (rc == 0) {
+		/* the master keeps the file while this mount has it open */
+		rc = csess_created(ctx->cs, e.ino, opened);
+		if (rc < 0)
+			fh_release(fh);
+	}
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_create, rc);
 		return;
@@ -562,8 +658,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (created) /* a new file has no xattrs: spare the kernel's per-write ask */
 		fh_table_nocaps_set(ctx->fht, e.ino, true);
 	fs_open_fi(fi, fh);
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_release(fh); /* the opener was interrupted: nobody will release it */
+		csess_close(ctx->cs, e.ino);
+	}
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -571,19 +669,26 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_open);
 	struct file_handle *fh;
 	int rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
+	if (rc == 0) {
+		/* the master keeps the file while this mount has it open */
+		rc = csess_open(ctx->cs, ino);
+		if (rc < 0)
+			fh_release(fh);
+	}
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_open, rc);
 		return;
 	}
 	fs_open_fi(fi, fh);
-	if (fuse_reply_open(req, fi) != 0)
+	if (fuse_reply_open(req, fi) != 0) {
 		fh_release(fh);
+		csess_close(ctx->cs, ino);
+	}
 }
 
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_read);
 	if (off < 0) {
 		fs_reply_err(ctx, req, FS_OP_read, -EINVAL);
@@ -596,6 +701,15 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	size_t got = 0;
 	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got);
+	if (rc == 0 && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi))) {
+		/* first read through this open file: atime, by the relatime
+		 * rule the master applies; a failure only costs the atime */
+		int arc = fs_call(ctx, "setattr",
+				  json_pack("{s:I, s:b}", "ino", (json_int_t)ino, "atime_read", 1),
+				  NULL, NULL);
+		if (arc < 0)
+			log_debug("atime of %" PRIu64 ": %s", (uint64_t)ino, strerror(-arc));
+	}
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_read, rc);
 	else
@@ -622,8 +736,13 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_flush);
+	/* close(): the kernel leaves dropping the closing process's POSIX
+	 * locks to us (fi->lock_owner) */
+	int lrc = lock_ops_drop_posix(ctx->locks, ino, fi->lock_owner);
+	if (lrc < 0)
+		log_warn("inode %" PRIu64 ": cannot release the locks of a closed file: %s",
+			 (uint64_t)ino, strerror(-lrc));
 	fs_reply_err(ctx, req, FS_OP_flush, fh_flush(fs_fh(fi)));
 }
 
@@ -637,9 +756,15 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_release);
+	if (fi->flock_release) {
+		int lrc = lock_ops_drop_flock(ctx->locks, ino, fi->lock_owner);
+		if (lrc < 0)
+			log_warn("inode %" PRIu64 ": cannot release the flock of a closed file: %s",
+				 (uint64_t)ino, strerror(-lrc));
+	}
 	fh_release(fs_fh(fi));
+	csess_close(ctx->cs, ino);
 	fs_reply_err(ctx, req, FS_OP_release, 0);
 }
 
@@ -778,8 +903,214 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fs_reply_err(ctx, req, FS_OP_xattr, rc);
 }
 
+/* Which chunk indexes in [first, first + count) exist (present[i] for
+ * first + i; count <= FS_WINDOW), and the committed file size. */
+#define FS_WINDOW 1024u
+static int fs_chunk_window(struct fs_ctx *ctx, fuse_ino_t ino, uint64_t first, uint64_t count,
+			   bool *present, uint64_t *ret_size)
+{
+	json_t *resp = NULL;
+	uint64_t size;
+	int rc = fs_call(ctx, "chunks",
+			 json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "index",
+				   (json_int_t)first, "count", (json_int_t)count),
+			 &resp, NULL);
+	if (rc < 0)
+		return rc;
+	json_t *chunks = json_object_get(resp, "chunks");
+	if (ju_u64(resp, "size", &size) < 0 || !json_is_array(chunks)) {
+		rc = -EIO;
+		goto out_put;
+	}
+	memset(present, 0, count * sizeof(*present));
+	size_t i;
+	json_t *c;
+	json_array_foreach(chunks, i, c) {
+		uint64_t idx;
+		if (ju_u64(c, "index", &idx) < 0) {
+			rc = -EIO;
+			goto out_put;
+		}
+		if (idx >= first && idx - first < count)
+			present[idx - first] = true;
+	}
+	*ret_size = size;
+out_put:
+	if (rc == -EIO)
+		log_err("inode %" PRIu64 ": malformed chunk list from the master", (uint64_t)ino);
+	json_decref(resp);
+	return rc;
+}
+
+/* SEEK_DATA / SEEK_HOLE at chunk granularity: a chunk that exists is
+ * data (it may hold zeros), a missing one is a hole (reads as zeros),
+ * and the end of the file is a hole. ENXIO at or past the end. */
+static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lseek);
+	static const uint64_t csize = FH_CHUNK_SIZE;
+	bool present[FS_WINDOW];
+	uint64_t size = 0, pos = 0;
+	int rc = 0;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		rc = -EINVAL;
+		goto out_reply;
+	}
+	if (off < 0) {
+		rc = -ENXIO;
+		goto out_reply;
+	}
+	rc = fh_table_flush_inode(ctx->fht, ino); /* the master must know every chunk */
+	for (uint64_t first = (uint64_t)off / csize; rc == 0; first += FS_WINDOW) {
+		rc = fs_chunk_window(ctx, ino, first, FS_WINDOW, present, &size);
+		if (rc < 0)
+			break;
+		if ((uint64_t)off >= size) {
+			rc = -ENXIO;
+			break;
+		}
+		uint64_t last = (size - 1) / csize; /* index of the last byte */
+		bool found = false;
+		for (uint64_t i = 0; i < FS_WINDOW && first + i <= last; i++) {
+			if (present[i] == (whence == SEEK_DATA)) {
+				pos = (first + i) * csize;
+				found = true;
+				break;
+			}
+		}
+		if (found || first + FS_WINDOW > last) {
+			if (!found)
+				pos = size; /* SEEK_DATA: none left; SEEK_HOLE: the end */
+			if (pos < (uint64_t)off)
+				pos = (uint64_t)off;
+			if (whence == SEEK_DATA && pos >= size)
+				rc = -ENXIO;
+			if (whence == SEEK_HOLE && pos > size)
+				pos = size;
+			break;
+		}
+	}
+out_reply:
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_lseek, rc);
+		return;
+	}
+	fuse_reply_lseek(req, (off_t)pos);
+}
+
+/* Write zeros over [off, end) through fh, skipping chunks that do not
+ * exist (they read as zeros already). */
+static int fs_zero_range(struct fs_ctx *ctx, fuse_ino_t ino, struct file_handle *fh,
+			 uint64_t off, uint64_t end)
+{
+	static const char zeros[1 << 20];
+	while (off < end) {
+		uint64_t index = off / FH_CHUNK_SIZE;
+		uint64_t stop = (index + 1) * FH_CHUNK_SIZE;
+		bool present;
+		uint64_t size;
+		if (stop > end)
+			stop = end;
+		int rc = fs_chunk_window(ctx, ino, index, 1, &present, &size);
+		if (rc < 0)
+			return rc;
+		while (present && off < stop) {
+			size_t n = stop - off < sizeof(zeros) ? (size_t)(stop - off) : sizeof(zeros);
+			rc = fh_write(fh, off, zeros, n);
+			if (rc < 0)
+				return rc;
+			off += n;
+		}
+		off = stop;
+	}
+	return 0;
+}
+
+/* fallocate: mode 0 grows the size (no space is reserved: chunks are
+ * made when written); KEEP_SIZE alone has nothing to do;
+ * PUNCH_HOLE|KEEP_SIZE drops the whole chunks inside the range and
+ * writes zeros over the partial ones. Other modes: EOPNOTSUPP. */
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fallocate);
+	const uint64_t csize = FH_CHUNK_SIZE;
+	json_t *resp = NULL;
+	struct stat st;
+	int rc = 0;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) ||
+	    ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))) {
+		rc = -EOPNOTSUPP;
+		goto out_reply;
+	}
+	if (off < 0 || len <= 0) {
+		rc = -EINVAL;
+		goto out_reply;
+	}
+	if ((uint64_t)off + (uint64_t)len > ((uint64_t)1 << 50)) {
+		rc = -EFBIG;
+		goto out_reply;
+	}
+	uint64_t start = (uint64_t)off, end = (uint64_t)off + (uint64_t)len;
+	rc = fh_table_flush_inode(ctx->fht, ino);
+	if (rc == 0)
+		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp,
+			     NULL);
+	if (rc == 0)
+		rc = master_client_attr(resp, &st);
+	json_decref(resp);
+	resp = NULL;
+	if (rc < 0)
+		goto out_reply;
+	uint64_t size = (uint64_t)st.st_size;
+	if (!(mode & FALLOC_FL_PUNCH_HOLE)) {
+		if ((mode & FALLOC_FL_KEEP_SIZE) || end <= size)
+			goto out_reply;
+		rc = fs_call(ctx, "setattr",
+			     json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "size", (json_int_t)end),
+			     NULL, NULL);
+		if (rc == 0)
+			fh_table_truncated(ctx->fht, ino, end);
+		goto out_reply;
+	}
+	if (end > size)
+		end = size;
+	if (start >= end)
+		goto out_reply;
+	/* whole chunks inside the range; up to the end of the file counts */
+	uint64_t first_full = (start + csize - 1) / csize;
+	uint64_t end_full = end >= size ? (size + csize - 1) / csize : end / csize;
+	if (first_full < end_full) {
+		rc = fs_call(ctx, "punch",
+			     json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "index",
+				       (json_int_t)first_full, "count",
+				       (json_int_t)(end_full - first_full)),
+			     NULL, NULL);
+		if (rc < 0)
+			goto out_reply;
+		fh_table_forget_grants(ctx->fht, ino, first_full, end_full);
+		if (start < first_full * csize)
+			rc = fs_zero_range(ctx, ino, fs_fh(fi), start, first_full * csize);
+		if (rc == 0 && end_full * csize < end)
+			rc = fs_zero_range(ctx, ino, fs_fh(fi), end_full * csize, end);
+	} else {
+		rc = fs_zero_range(ctx, ino, fs_fh(fi), start, end);
+	}
+	if (rc == 0)
+		rc = fh_flush(fs_fh(fi));
+	fh_table_truncated(ctx->fht, ino, size); /* other handles drop cached data */
+out_reply:
+	fs_reply_err(ctx, req, FS_OP_fallocate, rc);
+}
+
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
+	.destroy = fs_destroy,
+	.getlk = fs_getlk,
+	.setlk = fs_setlk,
+	.flock = fs_flock,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
@@ -807,4 +1138,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.getxattr = fs_getxattr,
 	.listxattr = fs_listxattr,
 	.removexattr = fs_removexattr,
+	.lseek = fs_lseek,
+	.fallocate = fs_fallocate,
 };

@@ -248,13 +248,14 @@ int master_client_attr_obj(const json_t *attr, struct stat *st)
 {
 	struct stat s;
 	memset(&s, 0, sizeof(s));
-	uint64_t ino, size, rdev;
+	uint64_t ino, size, rdev, blocks;
 	uint32_t mode, nlink, uid, gid;
 	if (!json_is_object(attr) || ju_u64(attr, "ino", &ino) < 0 ||
 	    ju_u32(attr, "mode", &mode) < 0 || ju_u32(attr, "nlink", &nlink) < 0 ||
 	    ju_u32(attr, "uid", &uid) < 0 || ju_u32(attr, "gid", &gid) < 0 ||
 	    ju_u64(attr, "size", &size) < 0 || ju_u64_opt(attr, "rdev", 0, &rdev) < 0 ||
-	    ino == 0 || size > ((uint64_t)1 << 62))
+	    ju_u64_opt(attr, "blocks", (size + 511) / 512, &blocks) < 0 ||
+	    ino == 0 || size > ((uint64_t)1 << 62) || blocks > ((uint64_t)1 << 53))
 		return -EIO;
 	if (attr_time(attr, "atime_s", "atime_ns", &s.st_atim) < 0 ||
 	    attr_time(attr, "mtime_s", "mtime_ns", &s.st_mtim) < 0 ||
@@ -268,7 +269,7 @@ int master_client_attr_obj(const json_t *attr, struct stat *st)
 	s.st_size = (off_t)size;
 	s.st_rdev = (dev_t)rdev;
 	s.st_blksize = 1 << 20;
-	s.st_blocks = (blkcnt_t)((size + 511) / 512);
+	s.st_blocks = (blkcnt_t)blocks; /* what the file's chunks cover: holes excluded */
 	*st = s;
 	return 0;
 }
