@@ -351,8 +351,8 @@ static void h_create(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent;
 	uint32_t mode, uid, gid, umask;
-	const char *name;
-	bool excl, created;
+	const char *name, *session = NULL;
+	bool excl, created, opened = false;
 	struct ns_attr a;
 
 	if (!b)
@@ -367,13 +367,31 @@ static void h_create(struct master *m, struct http_request *r)
 		goto out_put;
 	}
 	GET_UMASK(b, umask);
-	int rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a, &created);
+	if (ju_str_opt(b, "session", SESS_ID_MAX, NULL, &session) < 0 ||
+	    (session && !sess_id_valid(session))) {
+		bad_member(r, "session");
+		goto out_put;
+	}
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a, &created);
+		if (rc < 0 || !session)
+			break;
+		/* with "session": the file is open by that session from now on */
+		rc = ns_open(m->ns, a.ino, session);
+		opened = rc == 0;
+		if (rc == -ESTALE)
+			rc = 0;   /* unknown session: the mount registers the open itself */
+		if (rc != -ENOENT || attempt == 2)
+			break;
+		/* another mount unlinked it in between: create it again */
+	}
 	if (rc < 0)
 		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		http_reply_json(r, 200, json_pack("{s:o, s:b}", "attr", attr_json(&a),
-						  "created", created));
+		http_reply_json(r, 200, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a),
+						  "created", created, "opened", opened));
 out_put:
 	json_decref(b);
 }

@@ -1,0 +1,511 @@
+/* client_session — the mount's session and its open files (see
+ * client_session.h).
+ *
+ * Owns: the session id, the heartbeat thread, and a hash of the inodes
+ * open in this mount. `lock` guards the hash, the pending-close list, the
+ * heartbeat interval and the stop flag; `cond` wakes the heartbeat thread
+ * and threads waiting for an inode's registration or close to finish.
+ * `estab_lock` serialises re-opening the session (never taken while
+ * `lock` is held; `lock` may be taken inside it).
+ *
+ * An inode's entry, per mount:
+ *
+ *   (none) --csess_open: /v1/open--> registering --ok--> open (count > 0)
+ *   open --csess_close, last--> pending_close (still open on the master)
+ *   pending_close --csess_open--> open, no call (the master never knew)
+ *   pending_close --heartbeat thread takes it--> closing --reply--> (none)
+ *
+ * Opens wait while an entry is registering or closing, so the master sees
+ * the open and close calls of one inode in order. A heartbeat that fails
+ * without an answer puts its closes back; an ESTALE answer re-opens the
+ * session, which declares only the inodes open now (the closes are
+ * implied). */
+#include "client_session.h"
+
+#include "log.h"
+#include "master_client.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CS_HASH_SIZE 4096
+#define CS_HEARTBEAT_DEFAULT_MS 2000
+#define CS_HEARTBEAT_MIN_MS 100
+#define CS_CLOSE_BATCH_WAKE 512
+#define CS_HOST_ID_MAX 64
+
+struct cs_file {
+	uint64_t ino;
+	int count;                 /* opens in this mount */
+	bool registering, pending_close, closing;
+	struct cs_file *next;
+};
+
+struct csess {
+	struct master_client *mc;
+	char id[129];
+	char host_id[CS_HOST_ID_MAX + 1];
+	csess_lock_provider_fn locks_fn;
+	void *locks_arg;
+	pthread_mutex_t estab_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool started;
+	bool established;          /* the master answered a session open */
+	uint64_t gen;              /* bumped by each session (re-)open */
+	long heartbeat_ms;
+	pthread_t thread;
+	struct cs_file *hash[CS_HASH_SIZE];
+	uint64_t *pending;         /* inodes whose close is queued */
+	size_t npending, pending_cap;
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct cs_file **cs_slot(struct csess *cs, uint64_t ino)
+{
+	struct cs_file **p = &cs->hash[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Lock held. Free the entry if nothing refers to it any more. */
+static void cs_forget_if_idle(struct csess *cs, struct cs_file *f)
+{
+	if (f->count > 0 || f->registering || f->pending_close || f->closing)
+		return;
+	struct cs_file **p = cs_slot(cs, f->ino);
+	if (*p == f) {
+		*p = f->next;
+		free(f);
+	}
+}
+
+/* The machine's boot id: F_GETLK shows pids only between mounts of one
+ * machine. Empty if unreadable (then pids are shown only within this
+ * mount). */
+static void cs_read_host_id(char *out, size_t len)
+{
+	out[0] = '\0';
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)len, f))
+		out[strcspn(out, "\n")] = '\0';
+	fclose(f);
+}
+
+/* ---- session (re-)open ---------------------------------------------------- */
+
+/* POST /v1/session/open declaring what is open and locked here. Caller
+ * holds estab_lock. */
+static int cs_establish(struct csess *cs)
+{
+	json_t *opens = json_array();
+	if (!opens)
+		return -ENOMEM;
+	pthread_mutex_lock(&cs->lock);
+	for (size_t b = 0; b < CS_HASH_SIZE; b++)
+		for (struct cs_file *f = cs->hash[b]; f; f = f->next)
+			if (f->count > 0)
+				json_array_append_new(opens, json_integer((json_int_t)f->ino));
+	pthread_mutex_unlock(&cs->lock);
+	json_t *locks = cs->locks_fn ? cs->locks_fn(cs->locks_arg) : NULL;
+	json_t *req = json_pack("{s:s, s:s, s:o, s:o}", "session", cs->id, "host_id", cs->host_id,
+				"opens", opens, "locks", locks ? locks : json_array());
+	if (!req)
+		return -ENOMEM;
+	json_t *resp = NULL;
+	int rc = master_client_call(cs->mc, "session/open", req, 0, &resp, NULL);
+	json_decref(req);
+	if (rc < 0)
+		return rc;
+	json_int_t hb = json_integer_value(json_object_get(resp, "heartbeat_ms"));
+	json_t *lost = json_object_get(resp, "lost_opens");
+	json_int_t lost_locks = json_integer_value(json_object_get(resp, "lost_locks"));
+	if (json_array_size(lost) || lost_locks)
+		log_warn("session %s: the master lost %zu open files and %lld locks of this mount "
+			 "while it was away", cs->id, json_array_size(lost), (long long)lost_locks);
+	json_decref(resp);
+	pthread_mutex_lock(&cs->lock);
+	if (hb >= CS_HEARTBEAT_MIN_MS && hb <= 3600000)
+		cs->heartbeat_ms = (long)hb;
+	if (cs->established)
+		log_info("session %s opened again on the master", cs->id);
+	cs->established = true;
+	cs->gen++;
+	pthread_mutex_unlock(&cs->lock);
+	return 0;
+}
+
+/* The master did not know the session when generation seen was current:
+ * open it again unless another thread already did. */
+static int cs_reestablish(struct csess *cs, uint64_t seen)
+{
+	int rc = 0;
+	pthread_mutex_lock(&cs->estab_lock);
+	pthread_mutex_lock(&cs->lock);
+	bool again = cs->gen == seen;
+	pthread_mutex_unlock(&cs->lock);
+	if (again)
+		rc = cs_establish(cs);
+	pthread_mutex_unlock(&cs->estab_lock);
+	return rc;
+}
+
+static uint64_t cs_gen(struct csess *cs)
+{
+	pthread_mutex_lock(&cs->lock);
+	uint64_t g = cs->gen;
+	pthread_mutex_unlock(&cs->lock);
+	return g;
+}
+
+int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp)
+{
+	if (!req)
+		return -ENOMEM;
+	int rc = json_object_set_new(req, "session", json_string(cs->id)) < 0 ? -ENOMEM : 0;
+	for (int attempt = 0; rc == 0; attempt++) {
+		uint64_t seen = cs_gen(cs);
+		rc = master_client_call(cs->mc, op, req, 0, ret_resp, NULL);
+		if (rc != -ESTALE || attempt == 1)
+			break;
+		rc = cs_reestablish(cs, seen);
+	}
+	json_decref(req);
+	return rc;
+}
+
+/* ---- heartbeat thread ------------------------------------------------------ */
+
+/* Wait up to ms or until stopped / woken. Returns false when stopping. */
+static bool cs_wait(struct csess *cs, long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&cs->lock);
+	if (!cs->stop && cs->npending < CS_CLOSE_BATCH_WAKE)
+		pthread_cond_timedwait(&cs->cond, &cs->lock, &ts);
+	bool go_on = !cs->stop;
+	pthread_mutex_unlock(&cs->lock);
+	return go_on;
+}
+
+/* One heartbeat carrying the queued closes. */
+static void cs_heartbeat(struct csess *cs)
+{
+	json_t *closes = json_array();
+	uint64_t *batch = NULL;
+	size_t n = 0;
+	if (!closes)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	if (cs->npending) {
+		batch = malloc(cs->npending * sizeof(*batch));
+		for (size_t i = 0; batch && i < cs->npending; i++) {
+			struct cs_file *f = *cs_slot(cs, cs->pending[i]);
+			if (!f || !f->pending_close || f->count > 0)
+				continue;
+			f->pending_close = false;
+			f->closing = true;
+			batch[n++] = f->ino;
+			json_array_append_new(closes, json_integer((json_int_t)f->ino));
+		}
+		if (batch)
+			cs->npending = 0;
+	}
+	uint64_t seen = cs->gen;
+	pthread_mutex_unlock(&cs->lock);
+
+	json_t *req = json_pack("{s:s, s:o}", "session", cs->id, "close", closes);
+	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, NULL, NULL)
+		     : -ENOMEM;
+	json_decref(req);
+	if (rc == -ESTALE) {
+		/* forgotten: open again; declares only what is open now */
+		pthread_mutex_lock(&cs->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct cs_file *f = *cs_slot(cs, batch[i]);
+			if (f)
+				f->closing = false;
+		}
+		pthread_mutex_unlock(&cs->lock);
+		n = 0;
+		rc = cs_reestablish(cs, seen);
+		if (rc < 0)
+			log_warn("session %s: cannot open it again: %s", cs->id, strerror(-rc));
+	} else if (rc < 0) {
+		log_warn("session %s: heartbeat failed: %s", cs->id, strerror(-rc));
+	}
+	pthread_mutex_lock(&cs->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct cs_file *f = *cs_slot(cs, batch[i]);
+		if (!f)
+			continue;
+		f->closing = false;
+		if (rc < 0 && f->count == 0 && !f->pending_close && cs->npending < cs->pending_cap) {
+			f->pending_close = true;     /* send it again next time */
+			cs->pending[cs->npending++] = f->ino;
+		}
+		cs_forget_if_idle(cs, f);
+	}
+	/* entries of the ESTALE case, and any left idle */
+	for (size_t i = 0; rc == 0 && i < CS_HASH_SIZE; i++) {
+		struct cs_file *f = cs->hash[i];
+		while (f) {
+			struct cs_file *next = f->next;
+			cs_forget_if_idle(cs, f);
+			f = next;
+		}
+	}
+	pthread_cond_broadcast(&cs->cond);
+	pthread_mutex_unlock(&cs->lock);
+	free(batch);
+}
+
+static void *cs_thread_main(void *arg)
+{
+	struct csess *cs = arg;
+	for (;;) {
+		pthread_mutex_lock(&cs->lock);
+		long ms = cs->heartbeat_ms;
+		bool established = cs->established;
+		pthread_mutex_unlock(&cs->lock);
+		if (!cs_wait(cs, established ? ms : CS_HEARTBEAT_MIN_MS * 10))
+			break;
+		if (!established) {
+			pthread_mutex_lock(&cs->estab_lock);
+			int rc = cs_establish(cs);
+			pthread_mutex_unlock(&cs->estab_lock);
+			if (rc < 0)
+				log_warn("session %s: cannot open it on the master: %s", cs->id,
+					 strerror(-rc));
+			continue;
+		}
+		cs_heartbeat(cs);
+	}
+	return NULL;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+int csess_new(struct master_client *mc, const char *id, struct csess **ret)
+{
+	struct csess *cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	if (snprintf(cs->id, sizeof(cs->id), "%s", id) >= (int)sizeof(cs->id)) {
+		free(cs);
+		return -ENAMETOOLONG;
+	}
+	cs->mc = mc;
+	cs->heartbeat_ms = CS_HEARTBEAT_DEFAULT_MS;
+	cs->gen = 1;
+	cs_read_host_id(cs->host_id, sizeof(cs->host_id));
+	pthread_mutex_init(&cs->estab_lock, NULL);
+	pthread_mutex_init(&cs->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&cs->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	*ret = cs;
+	return 0;
+}
+
+void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *arg)
+{
+	cs->locks_fn = fn;
+	cs->locks_arg = arg;
+}
+
+const char *csess_id(const struct csess *cs)
+{
+	return cs->id;
+}
+
+void csess_start(struct csess *cs)
+{
+	pthread_mutex_lock(&cs->estab_lock);
+	int rc = cs_establish(cs);
+	pthread_mutex_unlock(&cs->estab_lock);
+	if (rc < 0)
+		log_warn("session %s: cannot open it on the master yet: %s", cs->id, strerror(-rc));
+	if (pthread_create(&cs->thread, NULL, cs_thread_main, cs) != 0) {
+		log_err("session %s: cannot start the heartbeat thread; the master will "
+			"release this mount's open files and locks after its session timeout",
+			cs->id);
+		return;
+	}
+	cs->started = true;
+}
+
+void csess_stop(struct csess *cs)
+{
+	if (!cs)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	cs->stop = true;
+	bool established = cs->established;
+	pthread_cond_broadcast(&cs->cond);
+	pthread_mutex_unlock(&cs->lock);
+	if (cs->started) {
+		pthread_join(cs->thread, NULL);
+		cs->started = false;
+	}
+	if (!established)
+		return;
+	json_t *req = json_pack("{s:s}", "session", cs->id);
+	int rc = req ? master_client_call(cs->mc, "session/close", req, 0, NULL, NULL) : -ENOMEM;
+	json_decref(req);
+	if (rc < 0)
+		log_warn("session %s: cannot close it on the master (%s); it times out there",
+			 cs->id, strerror(-rc));
+	pthread_mutex_lock(&cs->lock);
+	cs->established = false;
+	pthread_mutex_unlock(&cs->lock);
+}
+
+void csess_free(struct csess *cs)
+{
+	if (!cs)
+		return;
+	if (cs->started) {
+		pthread_mutex_lock(&cs->lock);
+		cs->stop = true;
+		pthread_cond_broadcast(&cs->cond);
+		pthread_mutex_unlock(&cs->lock);
+		pthread_join(cs->thread, NULL);
+	}
+	for (size_t b = 0; b < CS_HASH_SIZE; b++) {
+		while (cs->hash[b]) {
+			struct cs_file *f = cs->hash[b];
+			cs->hash[b] = f->next;
+			free(f);
+		}
+	}
+	free(cs->pending);
+	pthread_cond_destroy(&cs->cond);
+	pthread_mutex_destroy(&cs->lock);
+	pthread_mutex_destroy(&cs->estab_lock);
+	free(cs);
+}
+
+/* Lock held. The entry of ino, made if needed (NULL: out of memory). */
+static struct cs_file *cs_get(struct csess *cs, uint64_t ino)
+{
+	struct cs_file **p = cs_slot(cs, ino);
+	if (*p)
+		return *p;
+	struct cs_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->ino = ino;
+	*p = f;
+	return f;
+}
+
+int csess_open(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = cs_get(cs, ino);
+	if (!f) {
+		pthread_mutex_unlock(&cs->lock);
+		return -ENOMEM;
+	}
+	while (f->registering || f->closing)
+		pthread_cond_wait(&cs->cond, &cs->lock);
+	if (f->count > 0 || f->pending_close) {
+		/* open on the master already (a queued close is cancelled) */
+		f->pending_close = false;
+		f->count++;
+		pthread_mutex_unlock(&cs->lock);
+		return 0;
+	}
+	f->registering = true;
+	pthread_mutex_unlock(&cs->lock);
+
+	int rc = csess_call(cs, "open", json_pack("{s:I}", "ino", (json_int_t)ino), NULL);
+
+	pthread_mutex_lock(&cs->lock);
+	f->registering = false;
+	if (rc == 0)
+		f->count++;
+	else
+		cs_forget_if_idle(cs, f);
+	pthread_cond_broadcast(&cs->cond);
+	pthread_mutex_unlock(&cs->lock);
+	return rc;
+}
+
+int csess_created(struct csess *cs, uint64_t ino, bool registered)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = cs_get(cs, ino);
+	if (!f) {
+		pthread_mutex_unlock(&cs->lock);
+		return -ENOMEM;
+	}
+	/* A close of ino in flight may reach the master after the create
+	 * registered the open: then register it again, in order. */
+	bool was_busy = f->closing || f->registering;
+	while (f->registering || f->closing)
+		pthread_cond_wait(&cs->cond, &cs->lock);
+	if (registered && !was_busy) {
+		f->pending_close = false;
+		f->count++;
+		pthread_mutex_unlock(&cs->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return csess_open(cs, ino);
+}
+
+void csess_close(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = *cs_slot(cs, ino);
+	if (!f || f->count <= 0) {
+		pthread_mutex_unlock(&cs->lock);
+		log_err("session %s: close of inode %llu that is not open here", cs->id,
+			(unsigned long long)ino);
+		return;
+	}
+	if (--f->count == 0) {
+		if (cs->npending == cs->pending_cap) {
+			size_t cap = cs->pending_cap ? cs->pending_cap * 2 : 256;
+			uint64_t *v = realloc(cs->pending, cap * sizeof(*v));
+			if (v) {
+				cs->pending = v;
+				cs->pending_cap = cap;
+			}
+		}
+		if (cs->npending < cs->pending_cap) {
+			f->pending_close = true;
+			cs->pending[cs->npending++] = ino;
+			if (cs->npending >= CS_CLOSE_BATCH_WAKE)
+				pthread_cond_broadcast(&cs->cond);
+		} else {
+			/* Out of memory: the master keeps the inode counted as
+			 * open here until the session ends. */
+			log_warn("session %s: cannot queue the close of inode %llu",
+				 cs->id, (unsigned long long)ino);
+			f->count = 0;
+			cs_forget_if_idle(cs, f);
+		}
+	}
+	pthread_mutex_unlock(&cs->lock);
+}

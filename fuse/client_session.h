@@ -1,0 +1,65 @@
+/* client_session — this mount's session on the master, and the files it
+ * has open.
+ *
+ * At start the mount opens its session (/v1/session/open, with the random
+ * session string that also names its write leases) and a thread renews it
+ * every heartbeat_ms (/v1/session/heartbeat). The master keeps an
+ * unlinked file alive while a live session has it open, so the mount
+ * tells it when an inode becomes open here (first open of it in this
+ * mount: one /v1/open call, or nothing when /v1/create already did it)
+ * and when it is closed here for the last time (queued and sent with the
+ * next heartbeat: closing costs no call of its own). At unmount the
+ * session is closed; a mount killed with -9 is released by the master
+ * after the session timeout.
+ *
+ * When the master answers ESTALE (it restarted and forgot the session, or
+ * it declared this mount dead), csess opens the session again, declaring
+ * every file open here and, through the lock provider, every lock held
+ * here, then retries the call once. */
+#ifndef BIGFS_FUSE_CLIENT_SESSION_H
+#define BIGFS_FUSE_CLIENT_SESSION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct master_client;
+struct csess;
+
+/* Returns a new JSON array of the locks to declare again (see docs/api.md
+ * "Sessions, opens and locks"), or NULL for none / out of memory. */
+typedef json_t *(*csess_lock_provider_fn)(void *arg);
+
+/* mc is borrowed; id (the session string) is copied. 0 or -ENOMEM. */
+int csess_new(struct master_client *mc, const char *id, struct csess **ret);
+/* Stops the thread if csess_stop was not called. NULL is fine. */
+void csess_free(struct csess *cs);
+/* Set before csess_start. */
+void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *arg);
+
+/* Open the session (one attempt; the heartbeat thread keeps trying if the
+ * master does not answer) and start the heartbeat thread. */
+void csess_start(struct csess *cs);
+/* Stop the heartbeat thread and close the session on the master (one
+ * attempt, no retry: this runs at unmount). */
+void csess_stop(struct csess *cs);
+
+const char *csess_id(const struct csess *cs);
+
+/* POST op with req (reference stolen; NULL means out of memory) after
+ * setting its "session" member; on ESTALE open the session again and
+ * retry once. As master_client_call otherwise. */
+int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp);
+
+/* An open of ino in this mount: the first one registers it with the
+ * master (/v1/open). 0 or -errno (then the open must fail). */
+int csess_open(struct csess *cs, uint64_t ino);
+/* A create of ino in this mount succeeded; registered tells whether the
+ * master registered the open with it ("opened" in the reply). 0 or -errno
+ * (then the create must fail). */
+int csess_created(struct csess *cs, uint64_t ino, bool registered);
+/* A release of ino in this mount (one per successful csess_open /
+ * csess_created). The last one queues the close for the next heartbeat. */
+void csess_close(struct csess *cs, uint64_t ino);
+
+#endif
