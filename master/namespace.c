@@ -9,8 +9,12 @@
  * chunk_map inside the same transaction.
  *
  * Deliberately not here: permission checks (the FUSE client mounts with
- * default_permissions, so the kernel checks mode bits), and knowing who
- * has a file open (session.c, asked through `hooks`).
+ * default_permissions and POSIX ACLs, so the kernel checks mode bits and
+ * ACLs), and knowing who has a file open (session.c, asked through
+ * `hooks`). What the kernel leaves to the filesystem is here: the umask
+ * (skipped below a default ACL), setgid-directory inheritance, default
+ * ACL inheritance, and keeping the mode and the access ACL in sync
+ * (posix_acl.c does the ACL arithmetic).
  *
  * Unlinked-but-open files: when the last name of an inode goes while a
  * live session has it open (hooks.is_open), the inode stays with nlink 0
