@@ -1,0 +1,409 @@
+"""POSIX: flock() and fcntl() byte-range locks between processes on one
+mount and between two mounts of one cluster (the master arbitrates).
+
+Each test runs on a local directory (the second "client" is the same
+directory) and on BigFS (the second client is a second mount). The other
+process is always a real subprocess (`Holder` below): locks belong to
+processes (fcntl) or open files (flock), so one Python process cannot
+conflict with itself.
+
+F_GETLK and pids: the master reports the holder's pid to mounts of the
+same machine (same kernel boot id), 0 to mounts of other machines. Both
+mounts of these tests are on one machine, so the pid is the holder's.
+"""
+
+import errno
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import finish_cluster, make_cluster, wait_for
+from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
+
+PY = "/usr/bin/python3"
+SESSION_TIMEOUT = 3
+CONFLICT = (errno.EAGAIN, errno.EACCES)
+
+# A helper process that executes one command per stdin line and answers
+# one line: "ok", "err ERRNO" or "lk TYPE START LEN PID" (F_GETLK).
+HELPER = r"""
+import fcntl, os, struct, sys
+fds = {}
+FMT = "hhqqi4x"
+for line in sys.stdin:
+    w = line.split()
+    try:
+        if w[0] == "open":
+            fds[w[1]] = os.open(w[2], os.O_RDWR)
+        elif w[0] == "close":
+            os.close(fds.pop(w[1]))
+        elif w[0] == "flock":
+            op = {"sh": fcntl.LOCK_SH, "ex": fcntl.LOCK_EX, "un": fcntl.LOCK_UN}[w[2]]
+            if w[3] == "nb":
+                op |= fcntl.LOCK_NB
+            fcntl.flock(fds[w[1]], op)
+        elif w[0] in ("setlk", "setlkw", "getlk"):
+            t = {"r": fcntl.F_RDLCK, "w": fcntl.F_WRLCK, "u": fcntl.F_UNLCK}[w[2]]
+            cmd = {"setlk": fcntl.F_SETLK, "setlkw": fcntl.F_SETLKW, "getlk": fcntl.F_GETLK}[w[0]]
+            arg = struct.pack(FMT, t, 0, int(w[3]), int(w[4]), 0)
+            res = fcntl.fcntl(fds[w[1]], cmd, arg)
+            if w[0] == "getlk":
+                lt, _, s, l, pid = struct.unpack(FMT, res)
+                name = {fcntl.F_RDLCK: "r", fcntl.F_WRLCK: "w", fcntl.F_UNLCK: "u"}[lt]
+                print("lk %s %d %d %d" % (name, s, l, pid), flush=True)
+                continue
+        elif w[0] == "pid":
+            print("pid %d" % os.getpid(), flush=True)
+            continue
+        print("ok", flush=True)
+    except OSError as e:
+        print("err %d" % e.errno, flush=True)
+"""
+
+
+class Holder:
+    """A subprocess that opens files and takes locks on command."""
+
+    def __init__(self):
+        self.p = subprocess.Popen([PY, "-c", HELPER], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.pid = self.p.pid
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def answer(self, timeout=30):
+        ready = wait_for(lambda: self._readable(), timeout, "the helper's answer")
+        assert ready
+        return self.p.stdout.readline().split()
+
+    def _readable(self):
+        import select
+        r, _, _ = select.select([self.p.stdout], [], [], 0)
+        if not r and self.p.poll() is not None:
+            raise AssertionError("helper exited with %s" % self.p.returncode)
+        return bool(r)
+
+    def do(self, line, timeout=30):
+        self.send(line)
+        a = self.answer(timeout)
+        if a[0] == "err":
+            return int(a[1])
+        if a[0] == "lk":
+            return (a[1], int(a[2]), int(a[3]), int(a[4]))
+        assert a == ["ok"], a
+        return 0
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+@pytest.fixture
+def holders():
+    made = []
+
+    def make():
+        h = Holder()
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.stop()
+
+
+@pytest.fixture(params=["local", "bigfs"])
+def two_views(request, tmp_path):
+    """(dir, the same dir as a second client sees it)."""
+    if request.param == "local":
+        d = tmp_path / "local"
+        d.mkdir()
+        return str(d), str(d)
+    return request.getfixturevalue("bigfs_pair")
+
+
+def make_file(d, name="f", size=4096):
+    p = os.path.join(d, name)
+    with open(p, "wb") as f:
+        f.write(b"x" * size)
+    return p
+
+
+FMT = "hhqqi4x"
+
+
+def getlk(fd, t, start, length):
+    res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(FMT, t, 0, start, length, 0))
+    lt, _, s, ln, pid = struct.unpack(FMT, res)
+    return lt, s, ln, pid
+
+
+def setlk(fd, t, start, length, wait=False):
+    fcntl.fcntl(fd, fcntl.F_SETLKW if wait else fcntl.F_SETLK,
+                struct.pack(FMT, t, 0, start, length, 0))
+
+
+# -- flock -------------------------------------------------------------------------
+
+
+def test_flock_exclusive_and_shared(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    assert a.do("open f %s" % p) == 0
+    assert b.do("open f %s" % os.path.join(there, "f")) == 0
+    assert a.do("flock f ex nb") == 0
+    assert b.do("flock f ex nb") in CONFLICT
+    assert b.do("flock f sh nb") in CONFLICT
+    assert a.do("flock f un nb") == 0
+    assert b.do("flock f sh nb") == 0
+    assert a.do("flock f sh nb") == 0          # two shared holders
+    assert a.do("flock f ex nb") in CONFLICT   # no upgrade while b shares
+    assert b.do("flock f un nb") == 0
+    assert a.do("flock f ex nb") == 0          # upgrade now
+    assert b.do("flock f sh nb") in CONFLICT
+
+
+def test_flock_two_processes_one_mount(two_views, holders):
+    here, _ = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % p)
+    assert a.do("flock f ex nb") == 0
+    assert b.do("flock f ex nb") in CONFLICT
+    assert a.do("close f") == 0                 # closing drops the flock
+    assert b.do("flock f ex nb") == 0
+
+
+def test_flock_blocking_waits(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("flock f ex nb") == 0
+    b.send("flock f ex wait")
+    t0 = time.monotonic()
+    with pytest.raises(AssertionError):
+        b.answer(timeout=0.5)                   # still waiting
+    assert a.do("flock f un nb") == 0
+    assert b.answer(timeout=10) == ["ok"]
+    assert time.monotonic() - t0 < 10
+    assert a.do("flock f sh nb") in CONFLICT
+
+
+def test_flock_and_fcntl_are_independent(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("flock f ex nb") == 0
+    assert b.do("setlk f w 0 0") == 0
+
+
+# -- fcntl byte ranges -----------------------------------------------------------------
+
+
+def test_setlk_conflicts(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("setlk f w 0 100") == 0
+    assert b.do("setlk f r 50 10") in CONFLICT
+    assert b.do("setlk f w 99 1") in CONFLICT
+    assert b.do("setlk f w 100 100") == 0       # adjacent, no overlap
+    assert b.do("setlk f r 200 0") == 0         # to the end of the file
+    assert a.do("setlk f w 1000 1") in CONFLICT
+    assert a.do("setlk f r 150 10") in CONFLICT
+    # read locks share
+    assert a.do("setlk f u 0 0") == 0
+    assert b.do("setlk f u 0 0") == 0
+    assert a.do("setlk f r 0 10") == 0
+    assert b.do("setlk f r 5 10") == 0
+    assert b.do("setlk f w 5 1") in CONFLICT
+
+
+def test_getlk_reports_holder(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("setlk f w 10 20") == 0
+    assert b.do("getlk f r 0 100") == ("w", 10, 20, a.pid)
+    assert b.do("getlk f w 30 10") == ("u", 30, 10, 0)
+    assert a.do("setlk f r 40 0") == 0          # [40, EOF)
+    assert b.do("getlk f w 100 1") == ("r", 40, 0, a.pid)
+    assert b.do("getlk f r 100 1")[0] == "u"    # read vs read: no conflict
+    # the holder itself sees no conflict with its own locks
+    assert a.do("getlk f w 0 0")[0] == "u"
+
+
+def test_ranges_split_and_merge(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("setlk f w 0 100") == 0
+    assert a.do("setlk f u 40 20") == 0         # split: [0,40) and [60,100)
+    assert b.do("setlk f w 40 20") == 0
+    assert b.do("setlk f w 39 1") in CONFLICT
+    assert b.do("setlk f w 60 1") in CONFLICT
+    assert b.do("getlk f w 0 0") == ("w", 0, 40, a.pid)
+    assert b.do("setlk f u 0 0") == 0
+    assert a.do("setlk f w 40 20") == 0         # merge back into [0,100)
+    assert b.do("getlk f r 50 1") == ("w", 0, 100, a.pid)
+    assert a.do("setlk f r 40 20") == 0         # type split: w, r, w
+    assert b.do("setlk f r 45 5") == 0
+    assert b.do("setlk f r 30 15") in CONFLICT
+    assert b.do("getlk f r 0 0") == ("w", 0, 40, a.pid)
+    assert b.do("getlk f r 55 100") == ("w", 60, 40, a.pid)
+
+
+def test_setlkw_waits_for_unlock(two_views, holders):
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("setlk f w 0 10") == 0
+    b.send("setlkw f w 5 10")
+    with pytest.raises(AssertionError):
+        b.answer(timeout=0.5)                   # still waiting
+    assert a.do("setlk f u 0 10") == 0
+    assert b.answer(timeout=10) == ["ok"]
+    assert a.do("setlk f r 5 1") in CONFLICT
+
+
+def test_setlkw_interrupted_by_signal(two_views):
+    here, there = two_views
+    p = make_file(here)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        setlk(fd, fcntl.F_WRLCK, 0, 0)
+        # the handler raises, so Python does not restart the call (PEP 475)
+        code = ("import fcntl, os, signal, struct, sys\n"
+                "def alarm(*a):\n"
+                "    raise TimeoutError\n"
+                "signal.signal(signal.SIGALRM, alarm)\n"
+                "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                "signal.setitimer(signal.ITIMER_REAL, 0.5)\n"
+                "try:\n"
+                "    fcntl.fcntl(fd, fcntl.F_SETLKW, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 0, 0, 0))\n"
+                "    print('locked')\n"
+                "except TimeoutError:\n"
+                "    print('interrupted')\n")
+        r = subprocess.run([PY, "-c", code, os.path.join(there, "f")], capture_output=True,
+                           text=True, timeout=30)
+        assert r.stdout.split() == ["interrupted"], r
+    finally:
+        os.close(fd)
+
+
+def test_close_of_any_fd_releases_posix_locks(two_views, holders):
+    """POSIX: closing any descriptor of a file drops the process's locks
+    on it; process exit does too."""
+    here, there = two_views
+    p = make_file(here)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    a.do("open g %s" % p)
+    b.do("open f %s" % os.path.join(there, "f"))
+    assert a.do("setlk f w 0 0") == 0
+    assert b.do("setlk f r 0 1") in CONFLICT
+    assert a.do("close g") == 0
+    assert b.do("setlk f w 0 1") == 0
+    c = holders()
+    c.do("open f %s" % p)
+    assert c.do("setlk f w 0 1") in CONFLICT
+    b.stop()                                     # exit releases
+    wait_for(lambda: c.do("setlk f w 0 1") == 0, 10, "the lock of an exited process to go")
+
+
+def test_own_locks_in_one_process(two_views):
+    """One process never conflicts with itself; unlock of nothing is fine."""
+    here, _ = two_views
+    p = make_file(here)
+    fd1 = os.open(p, os.O_RDWR)
+    fd2 = os.open(p, os.O_RDWR)
+    try:
+        setlk(fd1, fcntl.F_WRLCK, 0, 10)
+        setlk(fd2, fcntl.F_WRLCK, 5, 10)
+        setlk(fd2, fcntl.F_UNLCK, 100, 10)
+        assert getlk(fd1, fcntl.F_WRLCK, 0, 0)[0] == fcntl.F_UNLCK
+    finally:
+        os.close(fd1)
+        os.close(fd2)
+
+
+# -- a killed mount ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def short_cluster(tmp_path_factory):
+    c = make_cluster(tmp_path_factory, "locks", nworkers=1,
+                     master_args=["--session-timeout", str(SESSION_TIMEOUT), "--default-goal", "1"])
+    yield c
+    finish_cluster(c)
+
+
+def test_killed_mount_locks_released_after_timeout(short_cluster, holders):
+    c = short_cluster
+    m1 = c.mounts[0].path
+    m2 = c.mount(name="mnt2")
+    p = make_file(m1)
+    a, b = holders(), holders()
+    assert a.do("open f %s" % os.path.join(m2.path, "f")) == 0
+    assert a.do("setlk f w 0 0") == 0
+    assert a.do("open g %s" % os.path.join(m2.path, "f")) == 0
+    assert a.do("flock g ex nb") == 0
+    b.do("open f %s" % p)
+    assert b.do("setlk f w 0 1") in CONFLICT
+    assert b.do("flock f ex nb") in CONFLICT
+    t_kill = time.monotonic()
+    m2.daemon.stop(signal.SIGKILL)
+    wait_for(lambda: b.do("setlk f w 0 1") == 0, SESSION_TIMEOUT + 20,
+             "the dead mount's POSIX lock to go")
+    assert time.monotonic() - t_kill >= SESSION_TIMEOUT * 0.8
+    assert b.do("flock f ex nb") == 0
+    a.p.kill()
+    a.p.wait()
+    m2.unmount()
+
+
+def test_locks_survive_master_restart(short_cluster, holders):
+    c = short_cluster
+    m1 = c.mounts[0].path
+    m2 = c.mount(name="mnt2")
+    p = make_file(m1)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(m2.path, "f"))
+    assert a.do("setlk f w 0 100") == 0
+    assert a.do("flock f sh nb") == 0
+    c.stop_master(signal.SIGKILL)
+    c.start_master()
+    c.wait_live()
+    # mount 1 declares its locks again with its next heartbeat
+    wait_for(lambda: b.do("getlk f w 0 0") == ("w", 0, 100, a.pid), 20,
+             "the lock declared again after the master restart")
+    assert b.do("flock f ex nb") in CONFLICT
+    assert a.do("setlk f u 0 0") == 0
+    assert b.do("setlk f w 0 0") == 0
+    m2.unmount()
