@@ -13,7 +13,15 @@
  * goes straight to fuse_reply_err. Calls that are not idempotent and were
  * retried after an uncertain failure (timeout) recognise their own earlier
  * success: EEXIST after mkdir/create/... becomes a lookup, ENOENT after
- * unlink/rmdir/rename becomes success. */
+ * unlink/rmdir/rename becomes success.
+ *
+ * POSIX: the kernel checks permissions and ACLs (default_permissions,
+ * FUSE_CAP_POSIX_ACL) and clears setuid/setgid on write, truncate and
+ * chown (HANDLE_KILLPRIV off: it sends the setattr); the umask goes to the
+ * master (DONT_MASK), which applies it or a default ACL. SEEK_DATA/HOLE
+ * and fallocate PUNCH_HOLE work at chunk granularity: a missing chunk is
+ * a hole, partial chunks of a punched range are overwritten with zeros.
+ * atime follows relatime, reported at the first read of an open file. */
 #include "fs_ops.h"
 
 #include "client_session.h"
