@@ -204,76 +204,106 @@ static bool cs_wait(struct csess *cs, long ms)
 	return go_on;
 }
 
-/* One heartbeat carrying the queued closes. */
-static void cs_heartbeat(struct csess *cs)
+/* Take the queued closes: they are in flight until cs_closes_done.
+ * Returns a new JSON array of them (maybe empty), NULL if out of memory. */
+static json_t *cs_closes_take(struct csess *cs, struct csess_closes *b)
 {
 	json_t *closes = json_array();
-	uint64_t *batch = NULL;
-	size_t n = 0;
+	b->inos = NULL;
+	b->n = 0;
 	if (!closes)
-		return;
+		return NULL;
 	pthread_mutex_lock(&cs->lock);
 	if (cs->npending) {
-		batch = malloc(cs->npending * sizeof(*batch));
-		for (size_t i = 0; batch && i < cs->npending; i++) {
+		b->inos = malloc(cs->npending * sizeof(*b->inos));
+		for (size_t i = 0; b->inos && i < cs->npending; i++) {
 			struct cs_file *f = *cs_slot(cs, cs->pending[i]);
 			if (!f || !f->pending_close || f->count > 0)
 				continue;
 			f->pending_close = false;
 			f->closing = true;
-			batch[n++] = f->ino;
+			b->inos[b->n++] = f->ino;
 			json_array_append_new(closes, json_integer((json_int_t)f->ino));
 		}
-		if (batch)
+		if (b->inos)
 			cs->npending = 0;
 	}
-	uint64_t seen = cs->gen;
 	pthread_mutex_unlock(&cs->lock);
+	return closes;
+}
 
-	json_t *req = json_pack("{s:s, s:o}", "session", cs->id, "close", closes);
-	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, NULL, NULL)
-		     : -ENOMEM;
-	json_decref(req);
-	if (rc == -ESTALE) {
-		/* forgotten: open again; declares only what is open now */
-		pthread_mutex_lock(&cs->lock);
-		for (size_t i = 0; i < n; i++) {
-			struct cs_file *f = *cs_slot(cs, batch[i]);
-			if (f)
-				f->closing = false;
-		}
-		pthread_mutex_unlock(&cs->lock);
-		n = 0;
-		rc = cs_reestablish(cs, seen);
-		if (rc < 0)
-			log_warn("session %s: cannot open it again: %s", cs->id, strerror(-rc));
-	} else if (rc < 0) {
-		log_warn("session %s: heartbeat failed: %s", cs->id, strerror(-rc));
-	}
+/* The closes of b reached the master (delivered) or maybe not: then they
+ * are queued again (a close the master already applied is harmless). */
+static void cs_closes_done(struct csess *cs, struct csess_closes *b, bool delivered)
+{
 	pthread_mutex_lock(&cs->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct cs_file *f = *cs_slot(cs, batch[i]);
+	for (size_t i = 0; i < b->n; i++) {
+		struct cs_file *f = *cs_slot(cs, b->inos[i]);
 		if (!f)
 			continue;
 		f->closing = false;
-		if (rc < 0 && f->count == 0 && !f->pending_close && cs->npending < cs->pending_cap) {
-			f->pending_close = true;     /* send it again next time */
+		if (!delivered && f->count == 0 && !f->pending_close &&
+		    cs->npending < cs->pending_cap) {
+			f->pending_close = true;
 			cs->pending[cs->npending++] = f->ino;
 		}
 		cs_forget_if_idle(cs, f);
 	}
-	/* entries of the ESTALE case, and any left idle */
-	for (size_t i = 0; rc == 0 && i < CS_HASH_SIZE; i++) {
-		struct cs_file *f = cs->hash[i];
-		while (f) {
-			struct cs_file *next = f->next;
-			cs_forget_if_idle(cs, f);
-			f = next;
-		}
-	}
 	pthread_cond_broadcast(&cs->cond);
 	pthread_mutex_unlock(&cs->lock);
-	free(batch);
+	free(b->inos);
+	b->inos = NULL;
+	b->n = 0;
+}
+
+void csess_attach_closes(struct csess *cs, json_t *req, struct csess_closes *b)
+{
+	b->inos = NULL;
+	b->n = 0;
+	pthread_mutex_lock(&cs->lock);
+	bool any = cs->npending > 0;
+	pthread_mutex_unlock(&cs->lock);
+	if (!req || !any)
+		return;
+	json_t *closes = cs_closes_take(cs, b);
+	if (!closes || json_object_set_new(req, "session", json_string(cs->id)) < 0 ||
+	    json_object_set_new(req, "close", closes) < 0) {
+		cs_closes_done(cs, b, false);
+		return;
+	}
+}
+
+void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc)
+{
+	/* the master applies the closes before the operation, whatever the
+	 * operation's own outcome; ESTALE: the session re-opening declares
+	 * only what is open, which implies them */
+	if (b->n)
+		cs_closes_done(cs, b, rc == 0 || rc == -ESTALE || rc == -ENOENT || rc == -EEXIST ||
+					      rc == -ENOTEMPTY || rc == -EISDIR || rc == -ENOTDIR);
+}
+
+/* One heartbeat carrying the queued closes. */
+static void cs_heartbeat(struct csess *cs)
+{
+	struct csess_closes b;
+	json_t *closes = cs_closes_take(cs, &b);
+	if (!closes)
+		return;
+	uint64_t seen = cs_gen(cs);
+	json_t *req = json_pack("{s:s, s:o}", "session", cs->id, "close", closes);
+	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, NULL, NULL)
+		     : -ENOMEM;
+	json_decref(req);
+	if (rc < 0 && rc != -ESTALE)
+		log_warn("session %s: heartbeat failed: %s", cs->id, strerror(-rc));
+	/* ESTALE: forgotten; opening again declares only what is open now */
+	cs_closes_done(cs, &b, rc == 0 || rc == -ESTALE);
+	if (rc == -ESTALE) {
+		rc = cs_reestablish(cs, seen);
+		if (rc < 0)
+			log_warn("session %s: cannot open it again: %s", cs->id, strerror(-rc));
+	}
 }
 
 static void *cs_thread_main(void *arg)

@@ -62,4 +62,16 @@ int csess_created(struct csess *cs, uint64_t ino, bool registered);
  * csess_created). The last one queues the close for the next heartbeat. */
 void csess_close(struct csess *cs, uint64_t ino);
 
+/* Closes queued here, sent along with an unlink or rename so that the
+ * master applies them first: a file closed just before its unlink is then
+ * deleted at once instead of kept as an orphan until the next heartbeat.
+ * csess_attach_closes sets "session" and "close" in req when closes are
+ * queued; csess_closes_sent gets the call's result. */
+struct csess_closes {
+	uint64_t *inos;
+	size_t n;
+};
+void csess_attach_closes(struct csess *cs, json_t *req, struct csess_closes *b);
+void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc);
+
 #endif

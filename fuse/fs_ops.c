@@ -536,9 +536,11 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 {
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
-	int rc = fs_call(ctx, op,
-			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name), NULL,
-			 &retried);
+	struct csess_closes closes;
+	json_t *body = json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name);
+	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
+	int rc = fs_call(ctx, op, body, NULL, &retried);
+	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
 	fs_reply_err(ctx, req, fop, rc);
@@ -564,11 +566,13 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		return;
 	}
 	bool retried = false;
-	int rc = fs_call(ctx, "rename",
-			 json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent", (json_int_t)parent, "name",
-				   name, "newparent", (json_int_t)newparent, "newname", newname,
-				   "flags", (json_int_t)flags),
-			 NULL, &retried);
+	struct csess_closes closes;
+	json_t *body = json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent", (json_int_t)parent, "name",
+				 name, "newparent", (json_int_t)newparent, "newname", newname,
+				 "flags", (json_int_t)flags);
+	csess_attach_closes(ctx->cs, body, &closes);
+	int rc = fs_call(ctx, "rename", body, NULL, &retried);
+	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
 	fs_reply_err(ctx, req, FS_OP_rename, rc);

@@ -495,6 +495,8 @@ out_put:
 	json_decref(b);
 }
 
+static int apply_closes(struct master *m, json_t *b, struct http_request *r);
+
 static void remove_common(struct master *m, struct http_request *r, bool dir)
 {
 	json_t *b = http_req_json(r);
@@ -505,6 +507,8 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 		return;
 	GET_U64(b, "parent", parent);
 	GET_STR(b, "name", NAME_IN_MAX, name);
+	if (apply_closes(m, b, r) < 0)
+		goto out_put;
 	int rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
 	if (rc < 0)
 		http_reply_error(r, rc, "%s '%s' in %llu: %s", dir ? "rmdir" : "unlink",
@@ -542,6 +546,8 @@ static void h_rename(struct master *m, struct http_request *r)
 		bad_member(r, "flags");
 		goto out_put;
 	}
+	if (apply_closes(m, b, r) < 0)
+		goto out_put;
 	int rc = ns_rename(m->ns, parent, name, newparent, newname, flags);
 	if (rc < 0)
 		http_reply_error(r, rc, "rename '%s' in %llu to '%s' in %llu: %s",
@@ -997,6 +1003,24 @@ static int parse_lock(const json_t *o, struct sess_decl_lock *l, const char **re
 	l->end = end;
 	if (ju_u32_opt(o, "pid", 0, &l->pid) < 0)
 		return *ret_bad = "pid", -EINVAL;
+	return 0;
+}
+
+/* unlink, rmdir, rename: optional "session" + "close" (the mount's
+ * queued closes, applied first, as a heartbeat would). Replies 400 itself
+ * on bad members; an unknown session is ignored. */
+static int apply_closes(struct master *m, json_t *b, struct http_request *r)
+{
+	const char *session;
+	uint64_t *closes = NULL;
+	size_t n = 0;
+
+	if (!ju_has(b, "close"))
+		return 0;
+	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", &closes, &n) < 0)
+		return -EINVAL;
+	sess_heartbeat(m->sess, session, closes, n);
+	free(closes);
 	return 0;
 }
 
