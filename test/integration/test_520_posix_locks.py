@@ -407,3 +407,25 @@ def test_locks_survive_master_restart(short_cluster, holders):
     assert a.do("setlk f u 0 0") == 0
     assert b.do("setlk f w 0 0") == 0
     m2.unmount()
+
+
+def test_mount_stops_while_setlkw_waits(short_cluster, holders):
+    """A waiting F_SETLKW never keeps the mount from stopping."""
+    c = short_cluster
+    m1 = c.mounts[0].path
+    m2 = c.mount(name="mnt2")
+    p = make_file(m1)
+    a, b = holders(), holders()
+    a.do("open f %s" % p)
+    b.do("open f %s" % os.path.join(m2.path, "f"))
+    assert a.do("setlk f w 0 0") == 0
+    b.send("setlkw f w 0 0")
+    with pytest.raises(AssertionError):
+        b.answer(timeout=0.5)                   # waiting
+    t0 = time.monotonic()
+    m2.daemon.send(signal.SIGTERM)
+    wait_for(lambda: not m2.daemon.alive(), 20, "mount.bigfs to exit with a lock waiter")
+    assert time.monotonic() - t0 < 20
+    ans = b.answer(timeout=20)
+    assert ans[0] == "err", ans                 # the waiter gets an error, not the lock
+    m2.unmount()
