@@ -44,7 +44,8 @@
 	X(ETIMEDOUT, 504)             \
 	X(ESTALE, 409)                \
 	X(EHOSTUNREACH, 502)          \
-	X(ENOSYS, 501)
+	X(ENOSYS, 501)                \
+	X(ENOLCK, 507)
 
 /* "ENOENT" for ENOENT; "EUNKNOWN" for anything not in the map. Accepts a
  * negative errno too. */
