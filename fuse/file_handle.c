@@ -128,6 +128,7 @@ struct file_handle {
 	bool stop;
 	pthread_t flusher;
 	bool wrote;                  /* some data was committed: leases to give back */
+	uint64_t commit_end;         /* end of data on the workers, not yet committed */
 	bool atime_done;             /* this handle's first read was reported */
 	/* owned by the flush in progress, see above */
 	struct grant *grants;
@@ -527,9 +528,13 @@ static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
 	return rc;
 }
 
-/* Put b on every replica of its chunk and commit it. b lies within one
- * chunk. Runs as the owner of `grants` (see the header comment). */
-static int fh_flush_buf(struct file_handle *fh, struct wbuf *b, bool release_all)
+/* Put b on every replica of its chunk and note the end it reached in
+ * `commit_end`; fh_sync tells the master (one commit per flush/fsync/close,
+ * not one per buffer: this mount's getattr already includes the size
+ * written here, and data is only promised to others after close/fsync).
+ * b lies within one chunk. Runs as the owner of `grants` and `commit_end`
+ * (see the header comment). */
+static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
 {
 	uint64_t index = b->off / FH_CHUNK_SIZE;
 	uint64_t in_chunk = b->off - index * FH_CHUNK_SIZE;
@@ -552,10 +557,11 @@ static int fh_flush_buf(struct file_handle *fh, struct wbuf *b, bool release_all
 		return -EIO;
 	}
 	g->needs_fsync = true;
-	rc = fh_commit(fh, b->off + b->len, release_all);
+	if (b->off + b->len > fh->commit_end)
+		fh->commit_end = b->off + b->len;
 	fh_inode_bump(fh->t, fh->inode);
 	fh->wrote = true;
-	return rc;
+	return 0;
 }
 
 static void *fh_flusher_main(void *arg)
@@ -569,7 +575,7 @@ static void *fh_flusher_main(void *arg)
 			break;
 		struct wbuf *b = fh->inflight;
 		pthread_mutex_unlock(&fh->lock);
-		int rc = fh_flush_buf(fh, b, false);
+		int rc = fh_flush_buf(fh, b);
 		pthread_mutex_lock(&fh->lock);
 		if (rc < 0 && !fh->err)
 			fh->err = rc;
@@ -593,7 +599,7 @@ static int fh_submit(struct file_handle *fh)
 	}
 	if (!fh->flusher_started) {
 		if (pthread_create(&fh->flusher, NULL, fh_flusher_main, fh) != 0) {
-			int rc = fh_flush_buf(fh, fh->cur, false);
+			int rc = fh_flush_buf(fh, fh->cur);
 			fh->cur->len = 0;
 			if (rc < 0)
 				fh->err = rc;
@@ -617,22 +623,26 @@ static int fh_sync(struct file_handle *fh, bool release_all)
 		if (fh->err) {
 			fh->cur->len = 0;
 		} else {
-			int rc = fh_flush_buf(fh, fh->cur, release_all);
+			int rc = fh_flush_buf(fh, fh->cur);
 			fh->cur->len = 0;
 			if (rc < 0)
 				fh->err = rc;
-			return fh->err;
 		}
 	}
+	if (fh->err)
+		return fh->err;
 	bool held = false;
 	for (size_t i = 0; i < fh->ngrants; i++)
 		held |= !fh->grants[i].released;
-	if (release_all && held) {
-		int rc = fh_commit(fh, 0, true);
-		if (rc < 0 && !fh->err)
+	if (fh->commit_end > 0 || (release_all && held)) {
+		/* A failed commit keeps commit_end for the next try and is
+		 * returned: the data is on the workers, the size is not known. */
+		int rc = fh_commit(fh, fh->commit_end, release_all && held);
+		if (rc < 0)
 			return rc;
+		fh->commit_end = 0;
 	}
-	return fh->err;
+	return 0;
 }
 
 static int fh_wbuf_reserve(struct wbuf *b, size_t need)
