@@ -58,6 +58,9 @@ static const char *const schema_sql =
 	" parent INTEGER NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL,"
 	" UNIQUE(parent, name));"
 	"CREATE INDEX IF NOT EXISTS dentries_ino ON dentries(ino);"
+	/* readdir pages by (parent, id > cookie): without this index every
+	 * page scans and sorts the whole directory. */
+	"CREATE INDEX IF NOT EXISTS dentries_parent_id ON dentries(parent, id);"
 	"CREATE TABLE IF NOT EXISTS xattrs("
 	" ino INTEGER NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
