@@ -101,8 +101,14 @@ def replace_under_reader(fsroot, mode):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, name, duration],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    rout, _ = reader.communicate(timeout=60)
-    wout, _ = writer.communicate(timeout=60)
+    try:
+        rout, _ = reader.communicate(timeout=20)
+        wout, _ = writer.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        for p in (reader, writer):
+            p.kill()
+            p.wait(10)
+        raise AssertionError("reader or writer stuck for 20 s (a 2 s run)")
     assert writer.returncode == 0, wout
     assert reader.returncode == 0, rout
     nren = int(wout.split()[-1])
@@ -112,6 +118,14 @@ def replace_under_reader(fsroot, mode):
     assert read(name) == (b"version %d\n" % nren) * 100
 
 
+@pytest.mark.parametrize("fsroot", [
+    "local",
+    pytest.param("bigfs", marks=pytest.mark.xfail(
+        strict=True, reason="BigFS: open() of the name fails with ENOENT when the kernel "
+        "resolved it to the old inode just before the rename removed that inode: "
+        "the master's /v1/open refuses the gone inode, and mount.bigfs passes ENOENT on "
+        "instead of ESTALE, which would make the kernel look the name up again")),
+], indirect=True)
 def test_575_atomic_replace_name_never_missing(fsroot):
     """A reader opening the name in a loop never gets ENOENT while another
     process renames new versions over it."""
@@ -121,8 +135,9 @@ def test_575_atomic_replace_name_never_missing(fsroot):
 @pytest.mark.parametrize("fsroot", [
     "local",
     pytest.param("bigfs", marks=pytest.mark.xfail(
-        strict=True, reason="BigFS: the replaced file's inode is deleted at once when rename "
-        "takes its last name, so a reader that opened it just before gets ENOENT from read()")),
+        strict=True, reason="BigFS: the open() of this loop fails with ENOENT as in "
+        "test_575_atomic_replace_name_never_missing; before the client sessions landed, "
+        "read() of the opened, then replaced inode failed with ENOENT too")),
 ], indirect=True)
 def test_575_atomic_replace_open_file_stays_readable(fsroot):
     """... and what it opened stays readable and whole: one version, never
