@@ -448,16 +448,31 @@ static struct cs_file *cs_get(struct csess *cs, uint64_t ino)
 	return f;
 }
 
+/* Lock held. The entry of ino (made if absent) once no open or close of
+ * it is in flight; NULL on out-of-memory. Waiting drops the lock, and the
+ * entry may be freed meanwhile (a failed open forgets it), so it is looked
+ * up again after every wait. *ret_waited (if not NULL) is set if it had
+ * to wait. */
+static struct cs_file *cs_get_idle(struct csess *cs, uint64_t ino, bool *ret_waited)
+{
+	for (;;) {
+		struct cs_file *f = cs_get(cs, ino);
+		if (!f || !(f->registering || f->closing))
+			return f;
+		if (ret_waited)
+			*ret_waited = true;
+		pthread_cond_wait(&cs->cond, &cs->lock);
+	}
+}
+
 int csess_open(struct csess *cs, uint64_t ino)
 {
 	pthread_mutex_lock(&cs->lock);
-	struct cs_file *f = cs_get(cs, ino);
+	struct cs_file *f = cs_get_idle(cs, ino, NULL);
 	if (!f) {
 		pthread_mutex_unlock(&cs->lock);
 		return -ENOMEM;
 	}
-	while (f->registering || f->closing)
-		pthread_cond_wait(&cs->cond, &cs->lock);
 	if (f->count > 0 || f->pending_close) {
 		/* open on the master already (a queued close is cancelled) */
 		f->pending_close = false;
@@ -484,16 +499,14 @@ int csess_open(struct csess *cs, uint64_t ino)
 int csess_created(struct csess *cs, uint64_t ino, bool registered)
 {
 	pthread_mutex_lock(&cs->lock);
-	struct cs_file *f = cs_get(cs, ino);
+	/* A close of ino in flight may reach the master after the create
+	 * registered the open: then register it again, in order. */
+	bool was_busy = false;
+	struct cs_file *f = cs_get_idle(cs, ino, &was_busy);
 	if (!f) {
 		pthread_mutex_unlock(&cs->lock);
 		return -ENOMEM;
 	}
-	/* A close of ino in flight may reach the master after the create
-	 * registered the open: then register it again, in order. */
-	bool was_busy = f->closing || f->registering;
-	while (f->registering || f->closing)
-		pthread_cond_wait(&cs->cond, &cs->lock);
 	if (registered && !was_busy) {
 		f->pending_close = false;
 		f->count++;

@@ -168,8 +168,11 @@ static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_pa
 static int fs_call(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
 		   bool *ret_retried)
 {
+	/* jansson refuses to build a request holding a name that is not
+	 * valid UTF-8 (the wire carries names as JSON strings): that name is
+	 * an invalid argument here, not a lack of memory. */
 	if (!req)
-		return -ENOMEM;
+		return -EINVAL;
 	int rc = master_client_call(ctx->mc, op, req, 0, ret_resp, ret_retried);
 	json_decref(req);
 	return rc;
@@ -687,6 +690,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc < 0)
 			fh_release(fh);
 	}
+	/* The inode went away between the kernel's lookup and this open
+	 * (another process renamed a file over the name, or unlinked it):
+	 * ESTALE makes the kernel look the name up again once, as it would
+	 * find it on a local filesystem, instead of failing the open. */
+	if (rc == -ENOENT)
+		rc = -ESTALE;
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_open, rc);
 		return;

@@ -118,27 +118,12 @@ def replace_under_reader(fsroot, mode):
     assert read(name) == (b"version %d\n" % nren) * 100
 
 
-@pytest.mark.parametrize("fsroot", [
-    "local",
-    pytest.param("bigfs", marks=pytest.mark.xfail(
-        strict=True, reason="BigFS: open() of the name fails with ENOENT when the kernel "
-        "resolved it to the old inode just before the rename removed that inode: "
-        "the master's /v1/open refuses the gone inode, and mount.bigfs passes ENOENT on "
-        "instead of ESTALE, which would make the kernel look the name up again")),
-], indirect=True)
 def test_575_atomic_replace_name_never_missing(fsroot):
     """A reader opening the name in a loop never gets ENOENT while another
     process renames new versions over it."""
     replace_under_reader(fsroot, "open")
 
 
-@pytest.mark.parametrize("fsroot", [
-    "local",
-    pytest.param("bigfs", marks=pytest.mark.xfail(
-        strict=True, reason="BigFS: the open() of this loop fails with ENOENT as in "
-        "test_575_atomic_replace_name_never_missing; before the client sessions landed, "
-        "read() of the opened, then replaced inode failed with ENOENT too")),
-], indirect=True)
 def test_575_atomic_replace_open_file_stays_readable(fsroot):
     """... and what it opened stays readable and whole: one version, never
     a mix, never an error (the replaced inode lives on while open)."""
