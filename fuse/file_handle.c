@@ -227,6 +227,20 @@ bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret)
 	return has;
 }
 
+/* True if another handle of this mount has the inode open for writing:
+ * its buffered data must reach the workers before this handle reads, as
+ * one page cache would make sure on a local filesystem (two processes
+ * sharing a file through different descriptors, e.g. SQLite's -shm). */
+static bool fh_other_writers(struct file_handle *fh)
+{
+	bool any = false;
+	pthread_mutex_lock(&fh->t->lock);
+	for (struct file_handle *h = fh->inode->handles; h && !any; h = h->next)
+		any = h != fh && h->writable && !h->closed;
+	pthread_mutex_unlock(&fh->t->lock);
+	return any;
+}
+
 bool fh_table_nocaps_get(struct fh_table *t, uint64_t ino)
 {
 	pthread_mutex_lock(&t->lock);
@@ -966,6 +980,10 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 {
 	int rc = 0;
 	size_t done = 0;
+	/* Before taking this handle's lock: flushing locks the others. Their
+	 * write errors stay theirs (sticky, returned to their writers). */
+	if (fh_other_writers(fh))
+		(void)fh_table_flush_inode(fh->t, fh->ino);
 	pthread_mutex_lock(&fh->lock);
 	if (fh->writable && (fh->cur->len > 0 || fh->inflight)) {
 		rc = fh_sync(fh, false);

