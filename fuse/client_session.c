@@ -20,6 +20,7 @@
  * without an answer puts its closes back; an ESTALE answer re-opens the
  * session, which declares only the inodes open now (the closes are
  * implied). */
+#include "clock.h"
 #include "client_session.h"
 
 #include "log.h"
@@ -188,14 +189,7 @@ int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp)
 /* Wait up to ms or until stopped / woken. Returns false when stopping. */
 static bool cs_wait(struct csess *cs, long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = clock_deadline_ms(ms);
 	pthread_mutex_lock(&cs->lock);
 	if (!cs->stop && cs->npending < CS_CLOSE_BATCH_WAKE)
 		pthread_cond_timedwait(&cs->cond, &cs->lock, &ts);
@@ -347,11 +341,7 @@ int csess_new(struct master_client *mc, const char *id, struct csess **ret)
 	cs_read_host_id(cs->host_id, sizeof(cs->host_id));
 	pthread_mutex_init(&cs->estab_lock, NULL);
 	pthread_mutex_init(&cs->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&cs->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&cs->cond);
 	*ret = cs;
 	return 0;
 }

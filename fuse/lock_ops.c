@@ -12,6 +12,7 @@
  * full list of ranges the owner now holds there; the table just replaces
  * its copy (no range arithmetic here: merging and splitting is the
  * master's, locks.c). An owner with no range left is forgotten. */
+#include "clock.h"
 #include "lock_ops.h"
 
 #include "client_session.h"
@@ -70,11 +71,7 @@ int lock_table_new(struct csess *cs, struct lock_table **ret)
 	lt->cs = cs;
 	pthread_mutex_init(&lt->call_lock, NULL);
 	pthread_mutex_init(&lt->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&lt->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&lt->cond);
 	*ret = lt;
 	return 0;
 }
@@ -270,14 +267,7 @@ static void lk_timedwait_cancellable(struct lock_table *lt, const struct timespe
  * cancelled (never inside a call to the master). */
 static int lk_sleep(struct lock_table *lt, fuse_req_t req, long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = clock_deadline_ms(ms);
 	int rc = 0;
 	pthread_mutex_lock(&lt->lock);
 	if (!lt->stopping && !fuse_req_interrupted(req))

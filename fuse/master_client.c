@@ -9,6 +9,7 @@
  * Does not: know what an operation means. Callers build the request and
  * read the reply; this module only moves it and turns failures into one
  * errno (master_client_errno below is the single conversion point). */
+#include "clock.h"
 #include "master_client.h"
 
 #include "http_client.h"
@@ -63,11 +64,7 @@ int master_client_new(const char *host_port, long master_timeout_ms,
 		return rc;
 	}
 	pthread_mutex_init(&mc->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&mc->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&mc->cond);
 	*ret = mc;
 	return 0;
 }
@@ -101,14 +98,7 @@ static int64_t now_ms(void)
 /* Wait ms (less if stopped). Returns false if the client is stopping. */
 static bool mc_backoff_wait(struct master_client *mc, long ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = clock_deadline_ms(ms);
 	pthread_mutex_lock(&mc->lock);
 	while (!mc->stopping) {
 		if (pthread_cond_timedwait(&mc->cond, &mc->lock, &ts) == ETIMEDOUT)

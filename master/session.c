@@ -28,6 +28,7 @@
  *   last (session, inode) reference goes, or the reaper's sweep after the
  *   grace period --ns_orphan_drop--> deleted (its chunks queued for
  *   deletion) and out of the set; still open (-EBUSY) stays in the set. */
+#include "clock.h"
 #include "session.h"
 
 #include <errno.h>
@@ -343,14 +344,7 @@ static int64_t reap_interval(const struct sess *s)
 
 static bool reaper_wait(struct sess *s, int64_t ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = clock_deadline_ms(ms);
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop)
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
@@ -429,11 +423,7 @@ int sess_new(struct ns *ns, struct chunk_map *cm, struct locks *lk, int64_t time
 	s->timeout_ms = timeout_ms;
 	s->next_sid = 1;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&s->cond);
 	struct ns_open_hooks h = { .arg = s, .register_open = hook_register,
 				   .is_open = hook_is_open, .orphaned = hook_orphaned };
 	ns_set_open_hooks(ns, &h);

@@ -5,6 +5,7 @@
  * cond, never with sleep). Everything else is the thread's own. The store
  * locks each chunk shared while it is verified, so writers of that one
  * chunk wait for at most one chunk read (<= 64 MiB). */
+#include "clock.h"
 #include "scrubber.h"
 
 #include <errno.h>
@@ -127,7 +128,6 @@ static void *sc_main(void *arg)
 int scrubber_start(const struct scrubber_config *cfg, struct scrubber **ret)
 {
 	struct scrubber *sc = calloc(1, sizeof(*sc));
-	pthread_condattr_t ca;
 	int r;
 
 	if (!sc)
@@ -139,10 +139,7 @@ int scrubber_start(const struct scrubber_config *cfg, struct scrubber **ret)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&sc->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&sc->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&sc->cond);
 	r = -pthread_create(&sc->thread, NULL, sc_main, sc);
 	if (r < 0) {
 		pthread_mutex_destroy(&sc->mu);

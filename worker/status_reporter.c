@@ -21,6 +21,7 @@
  * sr_check_master() makes every transition; the loop in sr_main() calls it
  * every SR_INFO_POLL_MS (sooner on trouble, with backoff while the master
  * does not answer) and sends a status every interval. */
+#include "clock.h"
 #include "status_reporter.h"
 
 #include <errno.h>
@@ -545,7 +546,6 @@ int status_reporter_start(const struct status_reporter_config *cfg,
 			  struct status_reporter **ret)
 {
 	struct status_reporter *sr = calloc(1, sizeof(*sr));
-	pthread_condattr_t ca;
 	int r;
 
 	if (!sr)
@@ -568,10 +568,7 @@ int status_reporter_start(const struct status_reporter_config *cfg,
 		goto out_free;
 	}
 	pthread_mutex_init(&sr->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&sr->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&sr->cond);
 	r = -pthread_create(&sr->thread, NULL, sr_main, sr);
 	if (r < 0) {
 		pthread_mutex_destroy(&sr->mu);
