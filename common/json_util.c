@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,34 +139,156 @@ json_t *ju_b64_new(const void *data, size_t len)
 	return v;
 }
 
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict base64 decode of s (slen bytes, a multiple of 4) into out (room
+ * for slen / 4 * 3 bytes): the number of bytes, or -EINVAL. OpenSSL's
+ * EVP_DecodeBlock is lax (it skips blanks, takes '=' anywhere), so this
+ * is done here. */
+static long b64_decode(const char *s, size_t slen, unsigned char *out)
+{
+	size_t n = 0;
+
+	if (slen % 4 != 0)
+		return -EINVAL;
+	for (size_t i = 0; i < slen; i += 4) {
+		uint32_t w = 0;
+		int pad = 0;
+		for (int j = 0; j < 4; j++) {
+			unsigned char c = (unsigned char)s[i + j];
+			int v;
+			if (c == '=' && j >= 2 && i + 4 == slen) {
+				pad++;
+				v = 0;
+			} else if (pad || (v = b64_value(c)) < 0) {
+				return -EINVAL;   /* data after '=', or not the alphabet */
+			}
+			w = (w << 6) | (uint32_t)v;
+		}
+		/* the bits a padded group leaves over must be zero */
+		if ((pad == 2 && (w & 0xffff)) || (pad == 1 && (w & 0xff)))
+			return -EINVAL;
+		out[n++] = (unsigned char)(w >> 16);
+		if (pad < 2)
+			out[n++] = (unsigned char)(w >> 8);
+		if (pad < 1)
+			out[n++] = (unsigned char)w;
+	}
+	return (long)n;
+}
+
 int ju_b64_get(const json_t *obj, const char *key, size_t max_len,
 	       unsigned char **ret, size_t *ret_len)
 {
-	const char *s;
-	if (ju_str(obj, key, 4 * ((max_len + 2) / 3) + 4, &s) < 0)
-		return json_is_string(member(obj, key)) ? -E2BIG : -EINVAL;
-	size_t slen = strlen(s);
+	json_t *v = member(obj, key);
+	if (!json_is_string(v))
+		return -EINVAL;
+	size_t slen = json_string_length(v);
+	const char *s = json_string_value(v);
 	if (slen % 4 != 0)
 		return -EINVAL;
+	/* slen / 4 groups decode to at least 3 bytes each but the last */
+	if (slen / 4 * 3 > max_len + 2)
+		return -E2BIG;
 	unsigned char *buf = malloc(slen / 4 * 3 + 1);
 	if (!buf)
 		return -ENOMEM;
-	int n = slen ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)slen) : 0;
-	if (n < 0) {
+	long n = b64_decode(s, slen, buf);
+	if (n < 0 || (size_t)n > max_len) {
 		free(buf);
-		return -EINVAL;
+		return n < 0 ? -EINVAL : -E2BIG;
 	}
-	/* EVP_DecodeBlock counts padding as zero bytes: take them off. */
-	if (slen >= 1 && s[slen - 1] == '=')
-		n--;
-	if (slen >= 2 && s[slen - 2] == '=')
-		n--;
-	if ((size_t)n > max_len) {
-		free(buf);
-		return -E2BIG;
-	}
+	buf[n] = '\0';    /* handy for names; not counted */
 	*ret = buf;
 	*ret_len = (size_t)n;
+	return 0;
+}
+
+/* "<key>_b64" into buf (JU_NAME_KEY_MAX + 5 bytes): 0 or -EINVAL. */
+static int b64_key(const char *key, char *buf)
+{
+	size_t len = strlen(key);
+	if (len == 0 || len > JU_NAME_KEY_MAX)
+		return -EINVAL;
+	memcpy(buf, key, len);
+	memcpy(buf + len, "_b64", 5);
+	return 0;
+}
+
+int ju_set_name(json_t *obj, const char *key, const char *name, size_t len)
+{
+	char bkey[JU_NAME_KEY_MAX + 5];
+
+	if (!json_is_object(obj) || b64_key(key, bkey) < 0 || (len && memchr(name, 0, len)))
+		return -EINVAL;
+	/* json_stringn checks UTF-8 exactly as the parser on the other side
+	 * will: what it refuses goes as base64. */
+	const char *k = key, *other = bkey;
+	json_t *v = json_stringn(name, len);
+	if (!v) {
+		v = ju_b64_new(name, len);
+		k = bkey;
+		other = key;
+		if (!v)
+			return -ENOMEM;
+	}
+	json_object_del(obj, other);
+	return json_object_set_new(obj, k, v) == 0 ? 0 : -ENOMEM;
+}
+
+int ju_name_get(const json_t *obj, const char *key, size_t max_len, char **ret,
+		size_t *ret_len)
+{
+	char bkey[JU_NAME_KEY_MAX + 5];
+	char *buf;
+	size_t len;
+
+	if (b64_key(key, bkey) < 0)
+		return -EINVAL;
+	json_t *v = member(obj, key);
+	bool has_b64 = member(obj, bkey) != NULL;
+	if (!v == !has_b64)
+		return -EINVAL;         /* neither, or both */
+	if (v) {
+		if (!json_is_string(v))
+			return -EINVAL;
+		len = json_string_length(v);
+		if (len > max_len)
+			return -E2BIG;
+		const char *s = json_string_value(v);
+		if (memchr(s, 0, len))
+			return -EINVAL;
+		buf = malloc(len + 1);
+		if (!buf)
+			return -ENOMEM;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+	} else {
+		unsigned char *b;
+		int rc = ju_b64_get(obj, bkey, max_len, &b, &len);
+		if (rc < 0)
+			return rc;
+		if (memchr(b, 0, len)) {
+			free(b);
+			return -EINVAL;
+		}
+		buf = (char *)b;        /* NUL-terminated by ju_b64_get */
+	}
+	*ret = buf;
+	*ret_len = len;
 	return 0;
 }
 

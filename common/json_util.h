@@ -38,10 +38,32 @@ bool ju_has(const json_t *obj, const char *key);
 
 /* Base64 (standard alphabet, padded) for binary values such as xattrs.
  * ju_b64_get returns a malloc'ed buffer in *ret (caller frees) of *ret_len
- * bytes, at most max_len, or -EINVAL / -E2BIG. */
+ * bytes, at most max_len, or -EINVAL / -E2BIG. Decoding is strict: only
+ * the alphabet, a length that is a multiple of 4, at most two '=' at the
+ * end, and no stray bits in the last character. */
 json_t *ju_b64_new(const void *data, size_t len);
 int ju_b64_get(const json_t *obj, const char *key, size_t max_len,
 	       unsigned char **ret, size_t *ret_len);
+
+/* Names as bytes (file names, symlink targets): Linux names are any bytes
+ * but NUL (and '/' in a file name, which the master checks), while a JSON
+ * string must be UTF-8. A name that is valid UTF-8 travels as the string
+ * member `key`; any other as the member `key`_b64 holding the standard
+ * base64 (padded) of its bytes. Keys are at most JU_NAME_KEY_MAX bytes.
+ *
+ * ju_set_name sets the member for name (len bytes, no NUL inside) in obj,
+ * replacing any earlier one: 0, -EINVAL (NUL inside, key too long, obj
+ * not an object) or -ENOMEM. */
+#define JU_NAME_KEY_MAX 59
+int ju_set_name(json_t *obj, const char *key, const char *name, size_t len);
+/* Read it back: exactly one of `key` (a string) and `key`_b64 (strict
+ * base64: alphabet, padding, no whitespace) must be present. *ret is a
+ * malloc'ed NUL-terminated copy (caller frees) of *ret_len bytes. Returns
+ * 0, -EINVAL (neither or both members, wrong type, bad base64, a NUL
+ * inside), -E2BIG (more than max_len bytes) or -ENOMEM; outputs are
+ * untouched on failure. Both forms are accepted whatever the bytes. */
+int ju_name_get(const json_t *obj, const char *key, size_t max_len, char **ret,
+		size_t *ret_len);
 
 /* Set a chunk id member as a 16-hex-digit string. Returns 0 or -ENOMEM. */
 int ju_set_chunk_id(json_t *obj, const char *key, uint64_t id);

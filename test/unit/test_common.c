@@ -455,6 +455,129 @@ static void test_ju_optional(void **state)
 	json_decref(o);
 }
 
+/* Round trip of one name through ju_set_name, the wire text and
+ * ju_name_get; returns the member the writer chose (1: "<key>_b64"). */
+static int name_round_trip(const char *name, size_t len)
+{
+	json_t *o = json_object();
+	assert_int_equal(ju_set_name(o, "name", name, len), 0);
+	size_t tlen;
+	char *text = ju_dump(o, &tlen);
+	assert_non_null(text);
+	json_t *back = ju_parse_object(text, tlen);   /* what the other side parses */
+	assert_non_null(back);
+	char *got = NULL;
+	size_t got_len = 0;
+	assert_int_equal(ju_name_get(back, "name", 4096, &got, &got_len), 0);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, name, len);
+	assert_int_equal(got[len], '\0');
+	int b64 = ju_has(back, "name_b64");
+	assert_int_equal(ju_has(back, "name"), !b64);
+	free(got);
+	free(text);
+	json_decref(back);
+	json_decref(o);
+	return b64;
+}
+
+static void test_ju_names(void **state)
+{
+	(void)state;
+	/* valid UTF-8 travels as the plain string */
+	assert_int_equal(name_round_trip("plain", 5), 0);
+	assert_int_equal(name_round_trip("\xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80", 10), 0);
+	assert_int_equal(name_round_trip("with\nnewline\x01\x7f", 14), 0);
+	assert_int_equal(name_round_trip("", 0), 0);
+	/* anything else as base64 */
+	const char *const bad[] = { "latin1-\xe9t\xe9", "\xff\xfe", "cont-\x80",
+				    "truncated-\xe2\x82", "overlong-\xc0\xaf",
+				    "surrogate-\xed\xa0\x80", "above-\xf4\x90\x80\x80" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(name_round_trip(bad[i], strlen(bad[i])), 1);
+	/* every byte value but NUL, in names of 1 to 255 bytes */
+	char all[256];
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char)i;
+	for (size_t len = 1; len <= 255; len++)
+		name_round_trip(all + 255 - len, len);
+	/* the known base64 of one name */
+	json_t *o = json_object();
+	assert_int_equal(ju_set_name(o, "target", "caf\xe9", 4), 0);
+	assert_string_equal(json_string_value(json_object_get(o, "target_b64")), "Y2Fm6Q==");
+	assert_null(json_object_get(o, "target"));
+	/* setting again replaces the other form */
+	assert_int_equal(ju_set_name(o, "target", "cafe", 4), 0);
+	assert_null(json_object_get(o, "target_b64"));
+	assert_string_equal(json_string_value(json_object_get(o, "target")), "cafe");
+	/* a NUL inside, a key too long, not an object */
+	assert_int_equal(ju_set_name(o, "target", "a\0b", 3), -EINVAL);
+	char longkey[JU_NAME_KEY_MAX + 2];
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	assert_int_equal(ju_set_name(o, longkey, "x", 1), -EINVAL);
+	json_t *arr = json_array();
+	assert_int_equal(ju_set_name(arr, "name", "x", 1), -EINVAL);
+	json_decref(arr);
+	json_decref(o);
+}
+
+static void test_ju_names_refused(void **state)
+{
+	(void)state;
+	char *got = (char *)"untouched";
+	size_t len = 77;
+	json_t *o = parse("{\"both\": \"a\", \"both_b64\": \"YQ==\","
+			  " \"num\": 4, \"num2_b64\": 4,"
+			  " \"bad1_b64\": \"Y2Fm6Q=\", \"bad2_b64\": \"Y2F!6Q==\","
+			  " \"bad3_b64\": \"YQ==YQ==\", \"bad4_b64\": \"YR==\", \"bad5_b64\": \"Y2Fm 6Q==\","
+			  " \"bad6_b64\": \"Y===\", \"nul_b64\": \"YQBi\","
+			  " \"long\": \"abcdef\", \"long_b64\": \"YWJjZGVm\","
+			  " \"ok_b64\": \"YWJj\", \"nil\": null, \"nil_b64\": \"YQ==\", \"e_b64\": \"\"}");
+	assert_int_equal(ju_name_get(o, "both", 100, &got, &len), -EINVAL);
+	assert_int_equal(ju_name_get(o, "missing", 100, &got, &len), -EINVAL);
+	assert_int_equal(ju_name_get(o, "num", 100, &got, &len), -EINVAL);
+	assert_int_equal(ju_name_get(o, "num2", 100, &got, &len), -EINVAL);
+	for (int i = 1; i <= 6; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "bad%d", i);
+		assert_int_equal(ju_name_get(o, key, 100, &got, &len), -EINVAL);
+	}
+	assert_int_equal(ju_name_get(o, "nul", 100, &got, &len), -EINVAL);
+	json_object_set_new(o, "nul", json_stringn("a\0b", 3));    /* the string form */
+	json_object_del(o, "nul_b64");
+	assert_int_equal(ju_name_get(o, "nul", 100, &got, &len), -EINVAL);
+	/* "long" is both a string and a base64 member here: refused */
+	assert_int_equal(ju_name_get(o, "long", 100, &got, &len), -EINVAL);
+	assert_string_equal(got, "untouched");
+	assert_int_equal(len, 77);
+	/* over-long, each form alone */
+	json_t *s = parse("{\"n\": \"abcdef\"}");
+	json_t *b = parse("{\"n_b64\": \"YWJjZGVm\"}");
+	assert_int_equal(ju_name_get(s, "n", 5, &got, &len), -E2BIG);
+	assert_int_equal(ju_name_get(b, "n", 5, &got, &len), -E2BIG);
+	assert_int_equal(ju_name_get(b, "n", 6, &got, &len), 0);
+	assert_string_equal(got, "abcdef");
+	assert_int_equal(len, 6);
+	free(got);
+	assert_int_equal(ju_name_get(s, "n", 6, &got, &len), 0);
+	assert_string_equal(got, "abcdef");
+	free(got);
+	json_decref(s);
+	json_decref(b);
+	/* base64 of valid UTF-8 is fine too; null counts as absent */
+	assert_int_equal(ju_name_get(o, "ok", 100, &got, &len), 0);
+	assert_string_equal(got, "abc");
+	free(got);
+	assert_int_equal(ju_name_get(o, "nil", 100, &got, &len), 0);
+	assert_string_equal(got, "a");
+	free(got);
+	assert_int_equal(ju_name_get(o, "e", 100, &got, &len), 0);
+	assert_int_equal(len, 0);
+	free(got);
+	json_decref(o);
+}
+
 static void test_ju_base64(void **state)
 {
 	(void)state;
@@ -678,6 +801,8 @@ int main(void)
 		cmocka_unit_test(test_ju_strings),
 		cmocka_unit_test(test_ju_optional),
 		cmocka_unit_test(test_ju_base64),
+		cmocka_unit_test(test_ju_names),
+		cmocka_unit_test(test_ju_names_refused),
 		cmocka_unit_test(test_config_args),
 		cmocka_unit_test(test_config_ints),
 		cmocka_unit_test(test_config_file_and_precedence),
