@@ -168,14 +168,24 @@ static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_pa
 static int fs_call(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
 		   bool *ret_retried)
 {
-	/* jansson refuses to build a request holding a name that is not
-	 * valid UTF-8 (the wire carries names as JSON strings): that name is
-	 * an invalid argument here, not a lack of memory. */
 	if (!req)
-		return -EINVAL;
+		return -ENOMEM;
 	int rc = master_client_call(ctx->mc, op, req, 0, ret_resp, ret_retried);
 	json_decref(req);
 	return rc;
+}
+
+/* Add the byte-string member key = name to req (names are bytes; those
+ * that are not UTF-8 travel as "<key>_b64", json_util.h). Returns req, or
+ * NULL (req released) when req is NULL or memory runs out: fs_call then
+ * answers -ENOMEM. */
+static json_t *fs_name(json_t *req, const char *key, const char *name)
+{
+	if (req && ju_set_name(req, key, name, strlen(name)) < 0) {
+		json_decref(req);
+		return NULL;
+	}
+	return req;
 }
 
 static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *name,
@@ -183,8 +193,8 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *na
 {
 	json_t *resp = NULL;
 	int rc = fs_call(ctx, "lookup",
-			 json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name), &resp,
-			 NULL);
+			 fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name),
+			 &resp, NULL);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, e);
 	json_decref(resp);
@@ -437,11 +447,14 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	size_t i;
 	json_t *ent;
 	json_array_foreach(entries, i, ent) {
-		const char *name;
+		char *name = NULL;
+		size_t name_len;
 		uint64_t next;
 		struct fuse_entry_param e;
-		if (ju_str(ent, "name", FS_NAME_MAX, &name) < 0 || ju_u64(ent, "cookie", &next) < 0 ||
-		    next > (uint64_t)INT64_MAX - 2 || fs_entry(ctx, ent, &e) < 0) {
+		if (ju_name_get(ent, "name", FS_NAME_MAX, &name, &name_len) < 0 ||
+		    ju_u64(ent, "cookie", &next) < 0 || next > (uint64_t)INT64_MAX - 2 ||
+		    fs_entry(ctx, ent, &e) < 0) {
+			free(name);
 			log_err("directory %" PRIu64 ": malformed entry from the master",
 				(uint64_t)ino);
 			rc = -EIO;
@@ -450,6 +463,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		off_t noff = (off_t)(next + 2);
 		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, noff)
 				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, noff);
+		free(name);
 		if (n > size - used)
 			break;
 		used += n;
@@ -482,10 +496,11 @@ static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_make_entry(req, FS_OP_mkdir, "mkdir",
-		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
-				"name", name, "mode", (json_int_t)(S_IFDIR | (mode & 07777)), "uid",
-				(json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
-				(json_int_t)(c->umask & 0777)),
+		      fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
+					"mode", (json_int_t)(S_IFDIR | (mode & 07777)), "uid",
+					(json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
+					(json_int_t)(c->umask & 0777)),
+			      "name", name),
 		      parent, name);
 }
 
@@ -494,10 +509,11 @@ static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_make_entry(req, FS_OP_mknod, "mknod",
-		      json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "parent", (json_int_t)parent,
-				"name", name, "mode", (json_int_t)mode, "rdev", (json_int_t)rdev,
-				"uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
-				(json_int_t)(c->umask & 0777)),
+		      fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "parent",
+					(json_int_t)parent, "mode", (json_int_t)mode, "rdev",
+					(json_int_t)rdev, "uid", (json_int_t)c->uid, "gid",
+					(json_int_t)c->gid, "umask", (json_int_t)(c->umask & 0777)),
+			      "name", name),
 		      parent, name);
 }
 
@@ -505,17 +521,20 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	fs_make_entry(req, FS_OP_symlink, "symlink",
-		      json_pack("{s:I, s:s, s:s, s:I, s:I}", "parent", (json_int_t)parent, "name",
-				name, "target", link, "uid", (json_int_t)c->uid, "gid",
-				(json_int_t)c->gid),
+		      fs_name(fs_name(json_pack("{s:I, s:I, s:I}", "parent", (json_int_t)parent,
+						"uid", (json_int_t)c->uid, "gid",
+						(json_int_t)c->gid),
+				      "name", name),
+			      "target", link),
 		      parent, name);
 }
 
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	fs_make_entry(req, FS_OP_link, "link",
-		      json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)ino, "newparent",
-				(json_int_t)newparent, "newname", newname),
+		      fs_name(json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "newparent",
+					(json_int_t)newparent),
+			      "newname", newname),
 		      newparent, newname);
 }
 
@@ -523,14 +542,16 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_readlink);
 	json_t *resp = NULL;
-	const char *target = NULL;
+	char *target = NULL;
+	size_t len;
 	int rc = fs_call(ctx, "readlink", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
-	if (rc == 0 && ju_str(resp, "target", FS_PATH_MAX, &target) < 0)
+	if (rc == 0 && ju_name_get(resp, "target", FS_PATH_MAX, &target, &len) < 0)
 		rc = -EIO;
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_readlink, rc);
 	else
 		fuse_reply_readlink(req, target);
+	free(target);
 	json_decref(resp);
 }
 
@@ -540,7 +561,7 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
 	struct csess_closes closes;
-	json_t *body = json_pack("{s:I, s:s}", "parent", (json_int_t)parent, "name", name);
+	json_t *body = fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name);
 	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
 	int rc = fs_call(ctx, op, body, NULL, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -570,9 +591,11 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	bool retried = false;
 	struct csess_closes closes;
-	json_t *body = json_pack("{s:I, s:s, s:I, s:s, s:I}", "parent", (json_int_t)parent, "name",
-				 name, "newparent", (json_int_t)newparent, "newname", newname,
-				 "flags", (json_int_t)flags);
+	json_t *body = fs_name(fs_name(json_pack("{s:I, s:I, s:I}", "parent", (json_int_t)parent,
+						 "newparent", (json_int_t)newparent, "flags",
+						 (json_int_t)flags),
+				       "name", name),
+			       "newname", newname);
 	csess_attach_closes(ctx->cs, body, &closes);
 	int rc = fs_call(ctx, "rename", body, NULL, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -631,11 +654,12 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct file_handle *fh;
 	bool opened = false;
 	int rc = fs_call_create(ctx,
-			 json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:b}", "parent",
-				   (json_int_t)parent, "name", name, "mode",
-				   (json_int_t)(S_IFREG | (mode & 07777)), "uid", (json_int_t)c->uid,
-				   "gid", (json_int_t)c->gid, "umask", (json_int_t)(c->umask & 0777),
-				   "excl", excl),
+			 fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "parent",
+					   (json_int_t)parent, "mode",
+					   (json_int_t)(S_IFREG | (mode & 07777)), "uid",
+					   (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
+					   (json_int_t)(c->umask & 0777), "excl", excl),
+				 "name", name),
 			 &resp, &retried);
 	if (rc == 0) {
 		rc = fs_entry(ctx, resp, &e);

@@ -158,6 +158,18 @@ static void bad_member(struct http_request *r, const char *key)
 		}                                    \
 	} while (0)
 
+/* A name member (file name, newname, symlink target) in either of its
+ * forms, UTF-8 string or "<key>_b64" (json_util.h): var is malloc'ed and
+ * must be freed at out_put (initialise it to NULL). */
+#define GET_NAME(o, key, max, var)                                 \
+	do {                                                       \
+		size_t len_;                                       \
+		if (ju_name_get(o, key, max, &(var), &len_) < 0) { \
+			bad_member(r, key);                        \
+			goto out_put;                              \
+		}                                                  \
+	} while (0)
+
 /* Optional "umask" member (0..0777, default 0) of mkdir, create, mknod. */
 #define GET_UMASK(o, var)                                                    \
 	do {                                                                 \
@@ -191,13 +203,13 @@ static void h_lookup(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t parent;
-	const char *name;
+	char *name = NULL;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	int rc = ns_lookup(m->ns, parent, name, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "lookup '%s' in %llu: %s", SHORT(name),
@@ -205,6 +217,7 @@ static void h_lookup(struct master *m, struct http_request *r)
 	else
 		reply_attr(r, &a);
 out_put:
+	free(name);
 	json_decref(b);
 }
 
@@ -325,13 +338,13 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent;
 	uint32_t mode, uid, gid, umask;
-	const char *name;
+	char *name = NULL;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
@@ -343,6 +356,7 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	else
 		reply_attr(r, &a);
 out_put:
+	free(name);
 	json_decref(b);
 }
 
@@ -351,14 +365,15 @@ static void h_create(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent;
 	uint32_t mode, uid, gid, umask;
-	const char *name, *session = NULL;
+	const char *session = NULL;
+	char *name = NULL;
 	bool excl, created, opened = false;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
@@ -393,6 +408,7 @@ static void h_create(struct master *m, struct http_request *r)
 		http_reply_json(r, 200, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a),
 						  "created", created, "opened", opened));
 out_put:
+	free(name);
 	json_decref(b);
 }
 
@@ -401,13 +417,13 @@ static void h_mknod(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent, rdev;
 	uint32_t mode, uid, gid, umask;
-	const char *name;
+	char *name = NULL;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
@@ -423,6 +439,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 	else
 		reply_attr(r, &a);
 out_put:
+	free(name);
 	json_decref(b);
 }
 
@@ -431,14 +448,14 @@ static void h_symlink(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent;
 	uint32_t uid, gid;
-	const char *name, *target;
+	char *name = NULL, *target = NULL;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
-	GET_STR(b, "target", TARGET_IN_MAX, target);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "target", TARGET_IN_MAX, target);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
 	int rc = ns_symlink(m->ns, parent, name, target, uid, gid, &a);
@@ -448,6 +465,8 @@ static void h_symlink(struct master *m, struct http_request *r)
 	else
 		reply_attr(r, &a);
 out_put:
+	free(target);
+	free(name);
 	json_decref(b);
 }
 
@@ -465,7 +484,13 @@ static void h_readlink(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "readlink %llu: %s", (unsigned long long)ino,
 				 strerror(-rc));
 	} else {
-		http_reply_json(r, 200, json_pack("{s:s}", "target", target));
+		json_t *o = json_object();
+		if (!o || ju_set_name(o, "target", target, strlen(target)) < 0) {
+			json_decref(o);
+			reply_err(r, -ENOMEM, "readlink");
+		} else {
+			http_reply_json(r, 200, o);
+		}
 		free(target);
 	}
 out_put:
@@ -476,14 +501,14 @@ static void h_link(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t ino, newparent;
-	const char *newname;
+	char *newname = NULL;
 	struct ns_attr a;
 
 	if (!b)
 		return;
 	GET_U64(b, "ino", ino);
 	GET_U64(b, "newparent", newparent);
-	GET_STR(b, "newname", NAME_IN_MAX, newname);
+	GET_NAME(b, "newname", NAME_IN_MAX, newname);
 	int rc = ns_link(m->ns, ino, newparent, newname, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "link %llu as '%s' in %llu: %s",
@@ -492,6 +517,7 @@ static void h_link(struct master *m, struct http_request *r)
 	else
 		reply_attr(r, &a);
 out_put:
+	free(newname);
 	json_decref(b);
 }
 
@@ -501,12 +527,12 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 {
 	json_t *b = http_req_json(r);
 	uint64_t parent;
-	const char *name;
+	char *name = NULL;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	if (apply_closes(m, b, r) < 0)
 		goto out_put;
 	int rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
@@ -516,6 +542,7 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 	else
 		reply_empty(r);
 out_put:
+	free(name);
 	json_decref(b);
 }
 
@@ -534,14 +561,14 @@ static void h_rename(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	uint64_t parent, newparent;
 	uint32_t flags;
-	const char *name, *newname;
+	char *name = NULL, *newname = NULL;
 
 	if (!b)
 		return;
 	GET_U64(b, "parent", parent);
-	GET_STR(b, "name", NAME_IN_MAX, name);
+	GET_NAME(b, "name", NAME_IN_MAX, name);
 	GET_U64(b, "newparent", newparent);
-	GET_STR(b, "newname", NAME_IN_MAX, newname);
+	GET_NAME(b, "newname", NAME_IN_MAX, newname);
 	if (ju_u32_opt(b, "flags", 0, &flags) < 0) {
 		bad_member(r, "flags");
 		goto out_put;
@@ -556,6 +583,8 @@ static void h_rename(struct master *m, struct http_request *r)
 	else
 		reply_empty(r);
 out_put:
+	free(newname);
+	free(name);
 	json_decref(b);
 }
 
@@ -588,10 +617,20 @@ static void h_readdir(struct master *m, struct http_request *r)
 		goto out_put;
 	}
 	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:o}", "name", ents[i].name,
-						     "cookie", (json_int_t)ents[i].cookie,
-						     "attr", attr_json(&ents[i].attr)));
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_pack("{s:I, s:o}", "cookie", (json_int_t)ents[i].cookie,
+				      "attr", attr_json(&ents[i].attr));
+		if (e && ju_set_name(e, "name", ents[i].name, strlen(ents[i].name)) < 0) {
+			json_decref(e);
+			e = NULL;
+		}
+		if (json_array_append_new(arr, e) < 0) {   /* takes e, or fails on NULL */
+			json_decref(arr);
+			free(ents);
+			reply_err(r, -ENOMEM, "readdir");
+			goto out_put;
+		}
+	}
 	free(ents);
 	http_reply_json(r, 200, json_pack("{s:o, s:b}", "entries", arr, "eof", eof));
 out_put:
@@ -1052,6 +1091,7 @@ static void h_lock(struct master *m, struct http_request *r)
 	struct sess_decl_lock l;
 	struct lk_range *held = NULL;
 	size_t n = 0;
+	bool wait, cancel;
 
 	if (!b)
 		return;
@@ -1061,11 +1101,26 @@ static void h_lock(struct master *m, struct http_request *r)
 		bad_member(r, bad);
 		goto out_put;
 	}
-	int rc = sess_lock(m->sess, session, l.ino, l.kind, l.owner, l.pid, l.type, l.start,
-			   l.end, &held, &n);
+	if (ju_bool_opt(b, "wait", false, &wait) < 0) {
+		bad_member(r, "wait");
+		goto out_put;
+	}
+	if (ju_bool_opt(b, "cancel", false, &cancel) < 0) {
+		bad_member(r, "cancel");
+		goto out_put;
+	}
+	/* flags for locks.c ride in the type (see locks.h) */
+	unsigned flags = LK_F_NEW | (wait ? LK_F_WAIT : 0) | (cancel ? LK_F_CANCEL : 0);
+	int rc = sess_lock(m->sess, session, l.ino, l.kind, l.owner, l.pid,
+			   (enum lk_type)((unsigned)l.type | flags), l.start, l.end, &held, &n);
 	if (rc < 0) {
-		http_reply_error(r, rc, "lock on %llu: %s", (unsigned long long)l.ino,
-				 rc == -EAGAIN ? "held by another owner" : strerror(-rc));
+		const char *why = rc == -EDEADLK ? "waiting would deadlock"
+				  : rc != -EAGAIN ? strerror(-rc)
+				  : locks_grace_left_ms(m->locks) > 0
+				  ? "grace period after the master's start: only locks held before "
+				    "are granted"
+				  : "held by another owner";
+		http_reply_error(r, rc, "lock on %llu: %s", (unsigned long long)l.ino, why);
 		goto out_put;
 	}
 	json_t *arr = json_array();
@@ -1095,11 +1150,12 @@ static void h_lock_test(struct master *m, struct http_request *r)
 		bad_member(r, bad);
 		goto out_put;
 	}
-	int rc = sess_lock_test(m->sess, session, l.ino, l.kind, l.owner, l.type, l.start,
-				l.end, &c);
+	int rc = sess_lock_test(m->sess, session, l.ino, l.kind, l.owner,
+				(enum lk_type)((unsigned)l.type | LK_F_NEW), l.start, l.end, &c);
 	if (rc < 0)
 		http_reply_error(r, rc, "lock test on %llu: %s", (unsigned long long)l.ino,
-				 strerror(-rc));
+				 rc == -EAGAIN ? "grace period after the master's start: locks held "
+				 "before are not all declared yet" : strerror(-rc));
 	else if (rc == 0)
 		http_reply_json(r, 200, json_pack("{s:s}", "type", "u"));
 	else
