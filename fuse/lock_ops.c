@@ -11,7 +11,23 @@
  * Per owner and inode, the master's answer to every /v1/lock call is the
  * full list of ranges the owner now holds there; the table just replaces
  * its copy (no range arithmetic here: merging and splitting is the
- * master's, locks.c). An owner with no range left is forgotten. */
+ * master's, locks.c). An owner with no range left is forgotten.
+ *
+ * Open file description (OFD) locks, F_OFD_SETLK: the kernel sends them
+ * as POSIX locks whose lock_owner is the open file (struct file) instead
+ * of the process's file table, so they conflict with everything else the
+ * way Linux wants with no work here. What the kernel does not send is
+ * their release: at the last close of the open file it sends FUSE_RELEASE
+ * without the owner (the lock_owner is filled only if flock() was used on
+ * the file), and the locks never reach the kernel's own lock lists, so
+ * locks_remove_file() sends nothing either. So each POSIX owner's entry
+ * remembers the file handle (fi->fh) through which it was created, and
+ * lock_ops_release drops the POSIX owners created through the handle
+ * being released. A process's own (classic) owner is never dropped there
+ * by mistake: a process that locked through a handle has closed its
+ * descriptors of it before the handle's release, and each close sent a
+ * flush that dropped all of that owner's locks on the inode (so its entry
+ * went, and a later entry is created through another handle). */
 #include "clock.h"
 #include "lock_ops.h"
 
@@ -48,6 +64,7 @@ struct lt_owner {
 	uint64_t ino;
 	enum lt_kind kind;
 	uint64_t owner;
+	uint64_t fh;               /* POSIX: the handle it was created through */
 	uint32_t pid;
 	size_t n;
 	struct lt_range *r;
@@ -123,7 +140,7 @@ static bool lt_has(struct lock_table *lt, uint64_t ino, enum lt_kind kind, uint6
 /* Replace the owner's ranges with the master's "held" list. A malformed
  * list keeps the owner (so its locks are still dropped at close). */
 static void lt_update(struct lock_table *lt, uint64_t ino, enum lt_kind kind, uint64_t owner,
-		      uint32_t pid, const json_t *held)
+		      uint64_t fh, uint32_t pid, const json_t *held)
 {
 	size_t n = json_is_array(held) ? json_array_size(held) : 0;
 	struct lt_range *r = NULL;
@@ -169,6 +186,7 @@ static void lt_update(struct lock_table *lt, uint64_t ino, enum lt_kind kind, ui
 			o->ino = ino;
 			o->kind = kind;
 			o->owner = owner;
+			o->fh = fh;
 			o->next = lt->hash[ino % LT_HASH_SIZE];
 			lt->hash[ino % LT_HASH_SIZE] = o;
 		}
@@ -220,16 +238,27 @@ static json_t *lk_body(uint64_t ino, enum lt_kind kind, uint64_t owner, char typ
 			 "end", (json_int_t)end, "pid", (json_int_t)pid);
 }
 
-/* One /v1/lock call and the table update. -EAGAIN: held by another. */
+/* What a /v1/lock call says beyond the lock itself. */
+enum lk_call { LK_CALL_TRY, LK_CALL_WAIT, LK_CALL_CANCEL };
+
+/* One /v1/lock call and the table update. -EAGAIN: held by another (or
+ * the master's grace period); -EDEADLK: waiting would deadlock. fh: the
+ * handle the call comes through (0 if none). */
 static int lk_try(struct lock_table *lt, uint64_t ino, enum lt_kind kind, uint64_t owner,
-		  char type, uint64_t start, uint64_t end, uint32_t pid)
+		  uint64_t fh, char type, uint64_t start, uint64_t end, uint32_t pid,
+		  enum lk_call call)
 {
 	json_t *resp = NULL;
+	json_t *body = lk_body(ino, kind, owner, type, start, end, pid);
+	if (body && call != LK_CALL_TRY &&
+	    json_object_set_new(body, call == LK_CALL_WAIT ? "wait" : "cancel", json_true()) < 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	pthread_mutex_lock(&lt->call_lock);
-	int rc = csess_call(lt->cs, "lock", lk_body(ino, kind, owner, type, start, end, pid),
-			    &resp);
+	int rc = csess_call(lt->cs, "lock", body, &resp);
 	if (rc == 0)
-		lt_update(lt, ino, kind, owner, pid, json_object_get(resp, "held"));
+		lt_update(lt, ino, kind, owner, fh, pid, json_object_get(resp, "held"));
 	pthread_mutex_unlock(&lt->call_lock);
 	json_decref(resp);
 	return rc;
@@ -278,11 +307,15 @@ static int lk_sleep(struct lock_table *lt, fuse_req_t req, long ms)
 	return rc;
 }
 
-/* Set a lock, waiting for it if wait. */
+/* Set a lock, waiting for it if wait. A waiting request tells the master
+ * so each time it asks (for deadlock detection), and that it stopped
+ * waiting when the process was interrupted. */
 static int lk_set(struct lock_table *lt, fuse_req_t req, uint64_t ino, enum lt_kind kind,
-		  uint64_t owner, char type, uint64_t start, uint64_t end, uint32_t pid, bool wait)
+		  uint64_t owner, uint64_t fh, char type, uint64_t start, uint64_t end,
+		  uint32_t pid, bool wait)
 {
-	int rc = lk_try(lt, ino, kind, owner, type, start, end, pid);
+	enum lk_call call = wait && type != 'u' ? LK_CALL_WAIT : LK_CALL_TRY;
+	int rc = lk_try(lt, ino, kind, owner, fh, type, start, end, pid, call);
 	if (rc != -EAGAIN || !wait)
 		return rc;
 	fuse_req_interrupt_func(req, lk_interrupted, lt);
@@ -292,7 +325,38 @@ static int lk_set(struct lock_table *lt, fuse_req_t req, uint64_t ino, enum lt_k
 		if (rc < 0)
 			break;
 		ms = ms * 2 > LT_WAIT_MAX_MS ? LT_WAIT_MAX_MS : ms * 2;
-		rc = lk_try(lt, ino, kind, owner, type, start, end, pid);
+		rc = lk_try(lt, ino, kind, owner, fh, type, start, end, pid, call);
+	}
+	fuse_req_interrupt_func(req, NULL, NULL);
+	if (rc == -EINTR && call == LK_CALL_WAIT && kind == LT_POSIX) {
+		pthread_mutex_lock(&lt->lock);
+		bool stopping = lt->stopping;
+		pthread_mutex_unlock(&lt->lock);
+		/* best effort: the master forgets the record by itself soon */
+		if (!stopping)
+			lk_try(lt, ino, kind, owner, fh, type, start, end, pid, LK_CALL_CANCEL);
+	}
+	return rc;
+}
+
+/* F_GETLK through the master; during the master's grace period after a
+ * restart (-EAGAIN: the locks held before are not all declared yet) it
+ * asks again like a waiting lock. *ret_resp: the answer. */
+static int lk_test(struct lock_table *lt, fuse_req_t req, json_t *body, json_t **ret_resp)
+{
+	json_t *copy = json_deep_copy(body);
+	int rc = copy ? csess_call(lt->cs, "lock/test", copy, ret_resp) : -ENOMEM;
+	if (rc != -EAGAIN)
+		return rc;
+	fuse_req_interrupt_func(req, lk_interrupted, lt);
+	long ms = LT_WAIT_FIRST_MS;
+	while (rc == -EAGAIN) {
+		rc = lk_sleep(lt, req, ms);
+		if (rc < 0)
+			break;
+		ms = ms * 2 > LT_WAIT_MAX_MS ? LT_WAIT_MAX_MS : ms * 2;
+		copy = json_deep_copy(body);
+		rc = copy ? csess_call(lt->cs, "lock/test", copy, ret_resp) : -ENOMEM;
 	}
 	fuse_req_interrupt_func(req, NULL, NULL);
 	return rc;
@@ -338,15 +402,16 @@ void lock_ops_getlk(struct lock_table *lt, fuse_req_t req, fuse_ino_t ino,
 {
 	uint64_t start, end;
 	char type;
-	json_t *resp = NULL;
+	json_t *resp = NULL, *body = NULL;
 	int rc = lk_range(lock, &start, &end);
 	if (rc == 0)
 		rc = lk_type(lock->l_type, &type);
-	if (rc == 0)
-		rc = csess_call(lt->cs, "lock/test",
-				lk_body(ino, LT_POSIX, fi->lock_owner, type, start, end,
-					(uint32_t)lock->l_pid),
-				&resp);
+	if (rc == 0) {
+		body = lk_body(ino, LT_POSIX, fi->lock_owner, type, start, end,
+			       (uint32_t)lock->l_pid);
+		rc = body ? lk_test(lt, req, body, &resp) : -ENOMEM;
+		json_decref(body);
+	}
 	struct flock out = *lock;
 	const char *ht = NULL;
 	uint64_t hs = 0, he = 0;
@@ -386,7 +451,7 @@ void lock_ops_setlk(struct lock_table *lt, fuse_req_t req, fuse_ino_t ino,
 	if (rc == 0 && type == 'u' && !lt_has(lt, ino, LT_POSIX, fi->lock_owner))
 		rc = 0;    /* nothing held here: nothing to ask */
 	else if (rc == 0)
-		rc = lk_set(lt, req, ino, LT_POSIX, fi->lock_owner, type, start, end,
+		rc = lk_set(lt, req, ino, LT_POSIX, fi->lock_owner, fi->fh, type, start, end,
 			    (uint32_t)lock->l_pid, sleep != 0);
 	fuse_reply_err(req, -rc);
 }
@@ -413,7 +478,7 @@ void lock_ops_flock(struct lock_table *lt, fuse_req_t req, fuse_ino_t ino,
 	if (rc == 0 && type == 'u' && !lt_has(lt, ino, LT_FLOCK, fi->lock_owner))
 		rc = 0;
 	else if (rc == 0)
-		rc = lk_set(lt, req, ino, LT_FLOCK, fi->lock_owner, type, 0, LT_EOF,
+		rc = lk_set(lt, req, ino, LT_FLOCK, fi->lock_owner, 0, type, 0, LT_EOF,
 			    (uint32_t)fuse_req_ctx(req)->pid, !(op & LOCK_NB));
 	fuse_reply_err(req, -rc);
 }
@@ -422,12 +487,46 @@ int lock_ops_drop_posix(struct lock_table *lt, uint64_t ino, uint64_t owner)
 {
 	if (!lt_has(lt, ino, LT_POSIX, owner))
 		return 0;
-	return lk_try(lt, ino, LT_POSIX, owner, 'u', 0, LT_EOF, 0);
+	return lk_try(lt, ino, LT_POSIX, owner, 0, 'u', 0, LT_EOF, 0, LK_CALL_TRY);
 }
 
 int lock_ops_drop_flock(struct lock_table *lt, uint64_t ino, uint64_t owner)
 {
 	if (!lt_has(lt, ino, LT_FLOCK, owner))
 		return 0;
-	return lk_try(lt, ino, LT_FLOCK, owner, 'u', 0, LT_EOF, 0);
+	return lk_try(lt, ino, LT_FLOCK, owner, 0, 'u', 0, LT_EOF, 0, LK_CALL_TRY);
+}
+
+#define LT_RELEASE_BATCH 16
+
+int lock_ops_release(struct lock_table *lt, uint64_t ino, const struct fuse_file_info *fi)
+{
+	int rc = 0;
+	if (fi->flock_release)
+		rc = lock_ops_drop_flock(lt, ino, fi->lock_owner);
+	/* OFD locks of the handle: collect their owners, then unlock each
+	 * (a handle has one, unless forked processes share it) */
+	for (;;) {
+		uint64_t owners[LT_RELEASE_BATCH];
+		size_t n = 0;
+		pthread_mutex_lock(&lt->lock);
+		for (struct lt_owner *o = lt->hash[ino % LT_HASH_SIZE]; o && n < LT_RELEASE_BATCH;
+		     o = o->next)
+			if (o->ino == ino && o->kind == LT_POSIX && o->fh == fi->fh)
+				owners[n++] = o->owner;
+		pthread_mutex_unlock(&lt->lock);
+		if (n == 0)
+			break;
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++) {
+			int lrc = lk_try(lt, ino, LT_POSIX, owners[i], fi->fh, 'u', 0, LT_EOF, 0,
+					 LK_CALL_TRY);
+			if (lrc < 0 && rc == 0)
+				rc = lrc;
+			done += lrc == 0;
+		}
+		if (done < n)
+			break;         /* the master refused: do not loop on it */
+	}
+	return rc;
 }

@@ -12,7 +12,13 @@
  * F_SETLKW and blocking flock() wait in a loop (the master is asked again
  * after 10 ms, doubling up to 200 ms) that a signal to the waiting process
  * (FUSE interrupt) ends with EINTR; at unmount the waiting threads are
- * cancelled while they sleep. */
+ * cancelled while they sleep. A waiting F_SETLKW tells the master it
+ * waits, so that the master can answer EDEADLK when waiting would
+ * deadlock. While the master is in its grace period after a restart,
+ * new locks and F_GETLK wait the same way (non-blocking ones: EAGAIN).
+ *
+ * OFD locks (F_OFD_SETLK, ...) are POSIX locks whose owner is the open
+ * file; they are released when the handle is (lock_ops_release). */
 #ifndef BIGFS_FUSE_LOCK_OPS_H
 #define BIGFS_FUSE_LOCK_OPS_H
 
@@ -46,5 +52,10 @@ void lock_ops_flock(struct lock_table *lt, fuse_req_t req, fuse_ino_t ino,
  * -errno (logged by the caller; the kernel ignores release errors). */
 int lock_ops_drop_posix(struct lock_table *lt, uint64_t ino, uint64_t owner);
 int lock_ops_drop_flock(struct lock_table *lt, uint64_t ino, uint64_t owner);
+/* release (the last close of an open file): drop its flock (if
+ * fi->flock_release) and the OFD locks set through it (POSIX owners first
+ * seen through fi->fh). No call to the master when there are none. 0 or
+ * the first -errno. */
+int lock_ops_release(struct lock_table *lt, uint64_t ino, const struct fuse_file_info *fi);
 
 #endif

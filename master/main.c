@@ -8,6 +8,7 @@
  * blocked in every thread and taken synchronously with sigwait(). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +40,14 @@ struct options {
 	int64_t status_interval_ms;
 	int64_t repair_parallel;
 	int64_t session_timeout_s;
+	int64_t lock_grace_s;
 	int log_level;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
-	"session-timeout", "help", NULL,
+	"session-timeout", "lock-grace", "help", NULL,
 };
 
 static void usage(void)
@@ -53,7 +55,7 @@ static void usage(void)
 	fputs("usage: bigfs-master --data DIR [--listen HOST:PORT] [--kafka BROKERS]\n"
 	      "         [--worker-timeout SECONDS] [--default-goal N] [--secret FILE]\n"
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
-	      "         [--session-timeout SECONDS]\n"
+	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n", stderr);
 }
@@ -98,7 +100,9 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "status-interval-ms", 2000, 100, 600000,
 			   &o->status_interval_ms) < 0 ||
 	    config_get_int(cfg, "repair-parallel", 4, 1, 64, &o->repair_parallel) < 0 ||
-	    config_get_int(cfg, "session-timeout", 15, 1, 86400, &o->session_timeout_s) < 0)
+	    config_get_int(cfg, "session-timeout", 15, 1, 86400, &o->session_timeout_s) < 0 ||
+	    config_get_int(cfg, "lock-grace", o->session_timeout_s, 0, 86400,
+			   &o->lock_grace_s) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -187,6 +191,8 @@ int main(int argc, char **argv)
 	}
 	char db[4200];
 	snprintf(db, sizeof(db), "%s/meta.db", o.data);
+	struct stat db_st;
+	bool restart = stat(db, &db_st) == 0;
 	if ((rc = meta_open(db, m.default_goal, &m.ms)) < 0) {
 		log_err("cannot open the metadata database %s: %s", db, strerror(-rc));
 		goto out_cfg;
@@ -202,6 +208,14 @@ int main(int argc, char **argv)
 	    (rc = sess_start(m.sess)) < 0) {
 		log_err("cannot set up client sessions: %s", strerror(-rc));
 		goto out_modules;
+	}
+	/* Mounts that held locks before this start declare them again within
+	 * a heartbeat; until the grace period ends nobody else gets a lock.
+	 * A new cluster (no database yet) had no locks. */
+	if (restart && o.lock_grace_s > 0) {
+		locks_set_grace(m.locks, o.lock_grace_s * 1000);
+		log_info("lock grace period: %lld s (only locks declared again are granted)",
+			 (long long)o.lock_grace_s);
 	}
 	if ((rc = kstatus_start(o.kafka, m.reg, &m.ks)) < 0) {
 		log_err("cannot start Kafka (%s): %s", o.kafka ? o.kafka : "embedded broker",
