@@ -52,6 +52,8 @@ const char *http_req_path_rest(const struct http_request *r);
 const char *http_req_query(const struct http_request *r, const char *key);
 /* Request header or NULL. */
 const char *http_req_header(const struct http_request *r, const char *name);
+/* The body (NUL-terminated after ret_len bytes). A body announced by
+ * Content-Length starts on a page boundary. */
 const char *http_req_body(const struct http_request *r, size_t *ret_len);
 /* Parse the body as a JSON object; on failure replies 400 EINVAL itself and
  * returns NULL. New reference otherwise. */

@@ -6,20 +6,25 @@
  * to the flush in progress (below). Order: a handle's lock may be held
  * while taking the table lock, never the other way round.
  *
- * Write buffers, per handle:
+ * Write buffers, per handle (FH_NBUF of them, FH_FLUSHERS threads):
  *
  *      fh_write fills `cur` --(full / chunk end / not contiguous)-->
- *      fh_submit: wait until `inflight` is NULL, then inflight = cur,
- *      cur = the other buffer, wake the flusher thread
- *      flusher: fh_flush_buf(inflight) without the lock, then
- *      inflight = NULL, error (if any) into the sticky `err`
+ *      fh_submit: wait for a free buffer and until no buffer in flight
+ *      overlaps `cur`; queue `cur` (WB_QUEUED), take a free one as `cur`
+ *      flusher: take the oldest WB_QUEUED (WB_RUNNING), fh_flush_buf it
+ *      without the handle lock, then WB_FREE; an error goes into the
+ *      sticky `err`
  *
- * fh_sync (flush, fsync, release, read, truncate) waits for `inflight` to
- * drain, then flushes `cur` itself while holding the lock. So at most one
- * fh_flush_buf runs per handle at a time, and it alone touches `grants`
- * (the grant cache) while it runs: the flusher thread owns them while
- * `inflight` is set, whoever holds the lock with `inflight` NULL
- * otherwise.
+ * Two flushers keep two buffers on the way: while the workers write one
+ * to disk, the next one is already crossing the network. Buffers in
+ * flight never overlap (fh_submit waits), so they may land in any order.
+ * fh_sync (flush, fsync, release, read, truncate) waits until nothing is
+ * in flight, then flushes `cur` itself while holding the lock.
+ *
+ * `grants` (the grant cache), `commit_end` and `wrote` are guarded by
+ * `gmu` while flushers may run (fh_flush_buf holds it around the grant
+ * lookup and the bookkeeping, never across a transfer); with nothing in
+ * flight, the holder of the handle lock owns them.
  *
  * Grants: one per chunk index written. flush (close) and release give
  * every held lease back in the commit of the last buffer; a released grant
@@ -58,6 +63,8 @@
 #include <time.h>
 
 #define FH_HASH_SIZE 256
+#define FH_NBUF 3
+#define FH_FLUSHERS 2
 #define FH_WBUF_FIRST ((size_t)256 << 10)
 #define FH_RA_MIN ((size_t)128 << 10)
 #define LOC_BATCH 16
@@ -84,11 +91,15 @@ struct fh_table {
 	struct fh_inode *hash[FH_HASH_SIZE];
 };
 
+enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
+
 struct wbuf {
 	char *data;
 	size_t cap;
 	size_t len;
 	uint64_t off;
+	enum wb_state state;
+	uint64_t seq;                /* queue order */
 };
 
 struct grant {
@@ -121,16 +132,18 @@ struct file_handle {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int err;
-	struct wbuf bufs[2];
-	struct wbuf *cur;
-	struct wbuf *inflight;
-	bool flusher_started;
+	struct wbuf bufs[FH_NBUF];
+	struct wbuf *cur;            /* WB_FREE, being filled */
+	int ninflight;               /* buffers queued or running */
+	uint64_t next_seq;
+	int nflushers;
 	bool stop;
-	pthread_t flusher;
+	pthread_t flushers[FH_FLUSHERS];
+	bool atime_done;             /* this handle's first read was reported */
+	/* gmu while flushers may run, see above */
+	pthread_mutex_t gmu;
 	bool wrote;                  /* some data was committed: leases to give back */
 	uint64_t commit_end;         /* end of data on the workers, not yet committed */
-	bool atime_done;             /* this handle's first read was reported */
-	/* owned by the flush in progress, see above */
 	struct grant *grants;
 	size_t ngrants;
 	size_t grants_cap;
@@ -337,7 +350,7 @@ void fh_table_forget_grants(struct fh_table *t, uint64_t ino, uint64_t first_ind
 	for (size_t i = 0; i < n; i++) {
 		struct file_handle *h = list[i];
 		pthread_mutex_lock(&h->lock);
-		while (h->inflight)
+		while (h->ninflight > 0)
 			pthread_cond_wait(&h->cond, &h->lock);
 		for (size_t g = 0; g < h->ngrants; g++) {
 			if (h->grants[g].index < first_index || h->grants[g].index >= end_index)
@@ -386,6 +399,7 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 	fh->refs = 1;
 	fh->cur = &fh->bufs[0];
 	pthread_mutex_init(&fh->lock, NULL);
+	pthread_mutex_init(&fh->gmu, NULL);
 	pthread_cond_init(&fh->cond, NULL);
 	pthread_mutex_lock(&t->lock);
 	struct fh_inode **slot = fh_inode_slot(t, ino);
@@ -395,6 +409,7 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 		if (!in) {
 			pthread_mutex_unlock(&t->lock);
 			pthread_cond_destroy(&fh->cond);
+			pthread_mutex_destroy(&fh->gmu);
 			pthread_mutex_destroy(&fh->lock);
 			free(fh);
 			return -ENOMEM;
@@ -414,12 +429,13 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 
 static void fh_free(struct file_handle *fh)
 {
-	free(fh->bufs[0].data);
-	free(fh->bufs[1].data);
+	for (int i = 0; i < FH_NBUF; i++)
+		free(fh->bufs[i].data);
 	free(fh->grants);
 	free(fh->ra);
 	free(fh->pf);
 	pthread_cond_destroy(&fh->cond);
+	pthread_mutex_destroy(&fh->gmu);
 	pthread_mutex_destroy(&fh->lock);
 	free(fh);
 }
@@ -460,7 +476,8 @@ static void fh_unregister(struct file_handle *fh)
 /* ---- write path ---- */
 
 /* Get a usable grant for chunk index (renewing it when due, or always if
- * force). Runs as the owner of `grants`. */
+ * force). Runs as the owner of `grants` (see the header comment). The
+ * pointer is good until `grants` is next changed. */
 static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct grant **ret)
 {
 	struct grant *g = NULL;
@@ -542,12 +559,36 @@ static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
 	return rc;
 }
 
+/* Keep in g only the replicas that are still in c (a write drops the
+ * replicas that failed it), if g still names the same chunk version. */
+static void fh_grant_keep(struct grant *g, const struct wio_chunk *c)
+{
+	if (g->c.chunk_id != c->chunk_id || g->c.version != c->version)
+		return;
+	int n = 0;
+	for (int i = 0; i < g->c.nrep; i++)
+		for (int k = 0; k < c->nrep; k++)
+			if (strcmp(g->c.rep[i].worker_id, c->rep[k].worker_id) == 0) {
+				g->c.rep[n++] = g->c.rep[i];
+				break;
+			}
+	g->c.nrep = n;
+}
+
+static struct grant *fh_grant_find(struct file_handle *fh, uint64_t index)
+{
+	for (size_t i = 0; i < fh->ngrants; i++)
+		if (fh->grants[i].index == index)
+			return &fh->grants[i];
+	return NULL;
+}
+
 /* Put b on every replica of its chunk and note the end it reached in
  * `commit_end`; fh_sync tells the master (one commit per flush/fsync/close,
  * not one per buffer: this mount's getattr already includes the size
  * written here, and data is only promised to others after close/fsync).
- * b lies within one chunk. Runs as the owner of `grants` and `commit_end`
- * (see the header comment). */
+ * b lies within one chunk. May run in several flushers at once: the grant
+ * is copied out under `gmu` and the transfer runs without it. */
 static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
 {
 	uint64_t index = b->off / FH_CHUNK_SIZE;
@@ -555,11 +596,16 @@ static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
 	bigfs_assert(in_chunk + b->len <= FH_CHUNK_SIZE);
 	int rc = 0;
 	struct grant *g = NULL;
+	struct wio_chunk c;
 	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&fh->gmu);
 		rc = fh_grant(fh, index, attempt > 0, &g);
+		if (rc == 0)
+			c = g->c;
+		pthread_mutex_unlock(&fh->gmu);
 		if (rc < 0)
 			return rc;
-		rc = worker_io_write(fh->t->wio, &g->c, in_chunk, b->data, b->len);
+		rc = worker_io_write(fh->t->wio, &c, in_chunk, b->data, b->len);
 		if (rc != -ESTALE)
 			break;
 		log_info("inode %" PRIu64 " chunk %" PRIu64 ": replicas refused the grant, asking again",
@@ -570,12 +616,30 @@ static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
 			fh->ino, b->len, b->off);
 		return -EIO;
 	}
-	g->needs_fsync = true;
+	pthread_mutex_lock(&fh->gmu);
+	g = fh_grant_find(fh, index);
+	if (g) {
+		fh_grant_keep(g, &c);
+		g->needs_fsync = true;
+	}
 	if (b->off + b->len > fh->commit_end)
 		fh->commit_end = b->off + b->len;
-	fh_inode_bump(fh->t, fh->inode);
 	fh->wrote = true;
+	pthread_mutex_unlock(&fh->gmu);
+	fh_inode_bump(fh->t, fh->inode);
 	return 0;
+}
+
+/* Handle lock held. The oldest queued buffer, or NULL. */
+static struct wbuf *fh_next_queued(struct file_handle *fh)
+{
+	struct wbuf *best = NULL;
+	for (int i = 0; i < FH_NBUF; i++) {
+		struct wbuf *b = &fh->bufs[i];
+		if (b->state == WB_QUEUED && (!best || b->seq < best->seq))
+			best = b;
+	}
+	return best;
 }
 
 static void *fh_flusher_main(void *arg)
@@ -583,46 +647,71 @@ static void *fh_flusher_main(void *arg)
 	struct file_handle *fh = arg;
 	pthread_mutex_lock(&fh->lock);
 	for (;;) {
-		while (!fh->inflight && !fh->stop)
+		struct wbuf *b;
+		while (!(b = fh_next_queued(fh)) && !fh->stop)
 			pthread_cond_wait(&fh->cond, &fh->lock);
-		if (!fh->inflight)
+		if (!b)
 			break;
-		struct wbuf *b = fh->inflight;
+		b->state = WB_RUNNING;
 		pthread_mutex_unlock(&fh->lock);
 		int rc = fh_flush_buf(fh, b);
 		pthread_mutex_lock(&fh->lock);
 		if (rc < 0 && !fh->err)
 			fh->err = rc;
 		b->len = 0;
-		fh->inflight = NULL;
+		b->state = WB_FREE;
+		fh->ninflight--;
 		pthread_cond_broadcast(&fh->cond);
 	}
 	pthread_mutex_unlock(&fh->lock);
 	return NULL;
 }
 
-/* Handle lock held. Hand `cur` to the flusher (starting it if needed) and
- * continue in the other buffer. Returns the sticky error, if any. */
+/* Handle lock held. Whether a buffer in flight overlaps b. */
+static bool fh_overlaps_inflight(struct file_handle *fh, const struct wbuf *b)
+{
+	for (int i = 0; i < FH_NBUF; i++) {
+		const struct wbuf *o = &fh->bufs[i];
+		if (o != b && o->state != WB_FREE && o->off < b->off + b->len &&
+		    b->off < o->off + o->len)
+			return true;
+	}
+	return false;
+}
+
+static struct wbuf *fh_free_buf(struct file_handle *fh)
+{
+	for (int i = 0; i < FH_NBUF; i++)
+		if (fh->bufs[i].state == WB_FREE && &fh->bufs[i] != fh->cur)
+			return &fh->bufs[i];
+	return NULL;
+}
+
+/* Handle lock held. Queue `cur` for the flushers (starting one more if
+ * fewer than FH_FLUSHERS run) and continue in a free buffer. Returns the
+ * sticky error, if any. */
 static int fh_submit(struct file_handle *fh)
 {
-	while (fh->inflight)
+	while (!fh->err && (!fh_free_buf(fh) || fh_overlaps_inflight(fh, fh->cur)))
 		pthread_cond_wait(&fh->cond, &fh->lock);
 	if (fh->err) {
 		fh->cur->len = 0;
 		return fh->err;
 	}
-	if (!fh->flusher_started) {
-		if (pthread_create(&fh->flusher, NULL, fh_flusher_main, fh) != 0) {
-			int rc = fh_flush_buf(fh, fh->cur);
-			fh->cur->len = 0;
-			if (rc < 0)
-				fh->err = rc;
-			return rc;
-		}
-		fh->flusher_started = true;
+	if (fh->nflushers < FH_FLUSHERS && fh->nflushers <= fh->ninflight &&
+	    pthread_create(&fh->flushers[fh->nflushers], NULL, fh_flusher_main, fh) == 0)
+		fh->nflushers++;
+	if (fh->nflushers == 0) {
+		int rc = fh_flush_buf(fh, fh->cur);
+		fh->cur->len = 0;
+		if (rc < 0)
+			fh->err = rc;
+		return rc;
 	}
-	fh->inflight = fh->cur;
-	fh->cur = fh->cur == &fh->bufs[0] ? &fh->bufs[1] : &fh->bufs[0];
+	fh->cur->state = WB_QUEUED;
+	fh->cur->seq = fh->next_seq++;
+	fh->ninflight++;
+	fh->cur = fh_free_buf(fh);
 	fh->cur->len = 0;
 	pthread_cond_broadcast(&fh->cond);
 	return 0;
@@ -631,7 +720,7 @@ static int fh_submit(struct file_handle *fh)
 /* Handle lock held. Wait for the background flush, flush `cur` here. */
 static int fh_sync(struct file_handle *fh, bool release_all)
 {
-	while (fh->inflight)
+	while (fh->ninflight > 0)
 		pthread_cond_wait(&fh->cond, &fh->lock);
 	if (fh->cur->len > 0) {
 		if (fh->err) {
@@ -779,8 +868,8 @@ int fh_release(struct file_handle *fh)
 	fh->stop = true;
 	pthread_cond_broadcast(&fh->cond);
 	pthread_mutex_unlock(&fh->lock);
-	if (fh->flusher_started)
-		pthread_join(fh->flusher, NULL);
+	for (int i = 0; i < fh->nflushers; i++)
+		pthread_join(fh->flushers[i], NULL);
 	if (fh->reader_started)
 		pthread_join(fh->reader, NULL);
 	if (rc < 0)
@@ -985,7 +1074,7 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 	if (fh_other_writers(fh))
 		(void)fh_table_flush_inode(fh->t, fh->ino);
 	pthread_mutex_lock(&fh->lock);
-	if (fh->writable && (fh->cur->len > 0 || fh->inflight)) {
+	if (fh->writable && (fh->cur->len > 0 || fh->ninflight > 0)) {
 		rc = fh_sync(fh, false);
 		if (rc < 0)
 			goto out_unlock;

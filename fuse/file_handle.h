@@ -3,8 +3,8 @@
  *
  * A handle is created at open/create and freed at release. Writes are
  * buffered (up to FH_WBUF_MAX bytes, never across a chunk end) and flushed
- * by a per-handle background thread while the next buffer fills (double
- * buffering); flush/fsync/release wait for that and report any error it
+ * by per-handle background threads, two buffers on the way while a third
+ * fills; flush/fsync/release wait for them and report any error they
  * met. Reads are served from a read-ahead window that grows to
  * FH_RA_WINDOW on a sequential pattern.
  *

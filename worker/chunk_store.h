@@ -33,6 +33,7 @@
 #ifndef BIGFS_WORKER_CHUNK_STORE_H
 #define BIGFS_WORKER_CHUNK_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,11 @@ int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
 		     struct chunk_store **ret);
 /* Free the store. No call may be running. NULL is fine. */
 void chunk_store_close(struct chunk_store *cs);
+
+/* Whether long page-aligned writes go to the disk with O_DIRECT (on by
+ * default; the store turns it off by itself where the file system refuses
+ * it). Reads always go through the page cache. */
+void chunk_store_set_direct_io(struct chunk_store *cs, bool on);
 
 /* Read [offset, offset+len) of chunk id at version into out (len bytes).
  * Bytes past the stored length read as zeros. Every 64 KiB block touched

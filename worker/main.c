@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +68,8 @@ struct worker {
 
 static const char *const known_keys[] = {
 	"master", "data", "listen", "advertise", "secret", "capacity",
-	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "config", "log-level",
-	"help", NULL,
+	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "direct-io", "config",
+	"log-level", "help", NULL,
 };
 
 static void usage(FILE *out)
@@ -86,6 +87,9 @@ static void usage(FILE *out)
 		"  --status-interval-ms MS   status report period (default: the master's, 2000)\n"
 		"  --scrub-rate BYTES        background CRC check, bytes/s (default 16m; 0 = off)\n"
 		"  --scrub-first-delay-s S   seconds before the first scrub pass (default 60)\n"
+		"  --direct-io BOOL          long aligned writes bypass the page cache\n"
+		"                            (O_DIRECT; default true, off by itself where\n"
+		"                            the file system refuses it)\n"
 		"  --config FILE             key = value file with the same keys\n"
 		"  --log-level LEVEL         error, warning, info (default), debug\n",
 		DEFAULT_LISTEN);
@@ -222,6 +226,8 @@ static int worker_start(struct worker *w)
 	int r;
 
 	r = chunk_store_open(w->data_dir, w->capacity, &w->store);
+	if (r == 0)
+		chunk_store_set_direct_io(w->store, config_get_bool(w->cfg, "direct-io", true));
 	if (r < 0)
 		return r;
 	chunk_store_usage(w->store, &chunks, &bytes);
@@ -323,6 +329,11 @@ int main(int argc, char **argv)
 	int r, sig = 0;
 
 	worker_block_signals(&set);
+	/* Request bodies of up to 8 MiB come and go all the time: keep them in
+	 * malloc's heap instead of a fresh mmap each, whose pages the kernel
+	 * would fault in and zero for every request. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	log_init("bigfs-worker", true, LOG_INFO);
 	r = worker_configure(&w, argc, argv);
 	if (r == 0)
