@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #define HS_BODY_ALIGN 4096
-#define HS_CONN_MEMORY (1024 * 1024)
-#define HS_CONN_MEMORY_INCREMENT (64 * 1024)
+#define HS_CONN_MEMORY_MIN (32 * 1024)    /* MHD's default */
+#define HS_CONN_MEMORY_INCREMENT 1024     /* MHD's default */
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -285,6 +285,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 int http_server_start(struct http_server **ret, const char *listen_addr,
 		      const struct http_route *routes, void *ctx)
 {
+	return http_server_start_ex(ret, listen_addr, routes, ctx, 0);
+}
+
+int http_server_start_ex(struct http_server **ret, const char *listen_addr,
+			 const struct http_route *routes, void *ctx, size_t read_buffer)
+{
+	if (read_buffer < HS_CONN_MEMORY_MIN)
+		read_buffer = HS_CONN_MEMORY_MIN;
 	struct sockaddr_in sin;
 	int err = parse_listen(listen_addr, &sin);
 	if (err)
@@ -320,10 +328,11 @@ int http_server_start(struct http_server **ret, const char *listen_addr,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4000,
-		/* MHD reads a body in pieces of its per-connection buffer
-		 * (32 KiB by default): bigger pieces, fewer polls, reads and
-		 * callbacks per megabyte. Pages are only touched as used. */
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HS_CONN_MEMORY,
+		/* MHD reads a body in pieces of its per-connection buffer:
+		 * bigger pieces, fewer polls, reads and callbacks per megabyte
+		 * of body. But MHD zeroes the whole buffer after each request,
+		 * so servers of small requests keep the default. */
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, read_buffer,
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)HS_CONN_MEMORY_INCREMENT,
 		MHD_OPTION_END);
 	if (!s->daemon) {

@@ -38,6 +38,11 @@ struct http_route {
  * the server. Returns 0 or -errno (e.g. -EADDRINUSE). */
 int http_server_start(struct http_server **ret, const char *listen_addr,
 		      const struct http_route *routes, void *ctx);
+/* The same with a per-connection read buffer of read_buffer bytes (at
+ * least 32 KiB, the default): servers of large bodies read them in
+ * fewer, larger pieces. */
+int http_server_start_ex(struct http_server **ret, const char *listen_addr,
+			 const struct http_route *routes, void *ctx, size_t read_buffer);
 /* The port actually bound. */
 uint16_t http_server_port(const struct http_server *s);
 /* Stop accepting, wait for running handlers, free. NULL is fine. */

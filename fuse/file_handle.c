@@ -6,7 +6,7 @@
  * to the flush in progress (below). Order: a handle's lock may be held
  * while taking the table lock, never the other way round.
  *
- * Write buffers, per handle (FH_NBUF of them, FH_FLUSHERS threads):
+ * Write buffers, per handle (FH_NBUF of them, up to FH_FLUSHERS threads):
  *
  *      fh_write fills `cur` --(full / chunk end / not contiguous)-->
  *      fh_submit: wait for a free buffer and until no buffer in flight
@@ -15,8 +15,9 @@
  *      without the handle lock, then WB_FREE; an error goes into the
  *      sticky `err`
  *
- * Two flushers keep two buffers on the way: while the workers write one
- * to disk, the next one is already crossing the network. Buffers in
+ * Several buffers are on the way at once (two full ones, or up to four
+ * small ones): while the workers write one to disk, the next one is
+ * already crossing the network. Buffers in
  * flight never overlap (fh_submit waits), so they may land in any order.
  * fh_sync (flush, fsync, release, read, truncate) waits until nothing is
  * in flight, then flushes `cur` itself while holding the lock.
@@ -63,8 +64,9 @@
 #include <time.h>
 
 #define FH_HASH_SIZE 256
-#define FH_NBUF 3
-#define FH_FLUSHERS 2
+#define FH_NBUF 5
+#define FH_FLUSHERS 4
+#define FH_INFLIGHT_BYTES ((size_t)16 << 20)
 #define FH_WBUF_FIRST ((size_t)256 << 10)
 #define FH_RA_MIN ((size_t)128 << 10)
 #define LOC_BATCH 16
@@ -679,6 +681,21 @@ static bool fh_overlaps_inflight(struct file_handle *fh, const struct wbuf *b)
 	return false;
 }
 
+/* Handle lock held. Whether b may go now: a free buffer remains to fill,
+ * nothing in flight overlaps it, and at most FH_INFLIGHT_BYTES would be
+ * in flight (two full buffers; more of them when they are small, as with
+ * random writes). */
+static struct wbuf *fh_free_buf(struct file_handle *fh);
+static bool fh_can_queue(struct file_handle *fh, const struct wbuf *b)
+{
+	size_t bytes = b->len;
+	for (int i = 0; i < FH_NBUF; i++)
+		if (fh->bufs[i].state != WB_FREE)
+			bytes += fh->bufs[i].len;
+	return fh_free_buf(fh) && !fh_overlaps_inflight(fh, b) &&
+	       (fh->ninflight == 0 || bytes <= FH_INFLIGHT_BYTES);
+}
+
 static struct wbuf *fh_free_buf(struct file_handle *fh)
 {
 	for (int i = 0; i < FH_NBUF; i++)
@@ -692,7 +709,7 @@ static struct wbuf *fh_free_buf(struct file_handle *fh)
  * sticky error, if any. */
 static int fh_submit(struct file_handle *fh)
 {
-	while (!fh->err && (!fh_free_buf(fh) || fh_overlaps_inflight(fh, fh->cur)))
+	while (!fh->err && !fh_can_queue(fh, fh->cur))
 		pthread_cond_wait(&fh->cond, &fh->lock);
 	if (fh->err) {
 		fh->cur->len = 0;

@@ -21,6 +21,9 @@
 #include "json_util.h"
 #include "log.h"
 
+/* Chunk data arrives in bodies of up to 8 MiB: read it in large pieces. */
+#define DATA_API_READ_BUFFER (256 * 1024)
+
 struct data_api {
 	struct data_api_config cfg;
 	struct http_server *srv;
@@ -412,7 +415,7 @@ int data_api_start(const struct data_api_config *cfg, struct data_api **ret)
 	if (!api)
 		return -ENOMEM;
 	api->cfg = *cfg;
-	r = http_server_start(&api->srv, cfg->listen, api_routes, api);
+	r = http_server_start_ex(&api->srv, cfg->listen, api_routes, api, DATA_API_READ_BUFFER);
 	if (r < 0) {
 		free(api);
 		return r;
