@@ -640,13 +640,14 @@ out_put:
 static void h_statfs(struct master *m, struct http_request *r)
 {
 	struct wreg_info *ws;
-	struct cm_stats st;
 	size_t n;
-	uint64_t total = 0, free_b = 0;
+	uint64_t total = 0, free_b = 0, inodes = 0;
 	int rc;
 
-	/* The body, if any, is not used: {} is the documented request. */
-	rc = cm_stats(m->cm, &st);
+	/* The body, if any, is not used: {} is the documented request.
+	 * Unlinked inodes kept for the grace period or while open do not
+	 * count (namespace.h). */
+	rc = ns_inodes_in_use(m->ns, &inodes);
 	if (rc == 0)
 		rc = wreg_snapshot(m->reg, true, &ws, &n);
 	if (rc < 0) {
@@ -662,7 +663,7 @@ static void h_statfs(struct master *m, struct http_request *r)
 			json_pack("{s:I, s:I, s:I, s:I, s:I}", "total_bytes", (json_int_t)total,
 				  "free_bytes", (json_int_t)free_b, "avail_bytes",
 				  (json_int_t)free_b, "files",
-				  (json_int_t)(st.inodes + STATFS_FFREE), "ffree",
+				  (json_int_t)(inodes + STATFS_FFREE), "ffree",
 				  (json_int_t)STATFS_FFREE));
 }
 

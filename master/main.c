@@ -41,13 +41,14 @@ struct options {
 	int64_t repair_parallel;
 	int64_t session_timeout_s;
 	int64_t lock_grace_s;
+	int64_t unlink_grace_ms;
 	int log_level;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
-	"session-timeout", "lock-grace", "help", NULL,
+	"session-timeout", "lock-grace", "unlink-grace-ms", "help", NULL,
 };
 
 static void usage(void)
@@ -56,6 +57,7 @@ static void usage(void)
 	      "         [--worker-timeout SECONDS] [--default-goal N] [--secret FILE]\n"
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
 	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
+	      "         [--unlink-grace-ms MS]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n", stderr);
 }
@@ -102,7 +104,9 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "repair-parallel", 4, 1, 64, &o->repair_parallel) < 0 ||
 	    config_get_int(cfg, "session-timeout", 15, 1, 86400, &o->session_timeout_s) < 0 ||
 	    config_get_int(cfg, "lock-grace", o->session_timeout_s, 0, 86400,
-			   &o->lock_grace_s) < 0)
+			   &o->lock_grace_s) < 0 ||
+	    config_get_int(cfg, "unlink-grace-ms", SESS_UNLINK_GRACE_MS, 0, 3600000,
+			   &o->unlink_grace_ms) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -204,8 +208,12 @@ int main(int argc, char **argv)
 		goto out_modules;
 	}
 	if ((rc = locks_new(&m.locks)) < 0 ||
-	    (rc = sess_new(m.ns, m.cm, m.locks, o.session_timeout_s * 1000, &m.sess)) < 0 ||
-	    (rc = sess_start(m.sess)) < 0) {
+	    (rc = sess_new(m.ns, m.cm, m.locks, o.session_timeout_s * 1000, &m.sess)) < 0) {
+		log_err("cannot set up client sessions: %s", strerror(-rc));
+		goto out_modules;
+	}
+	sess_set_unlink_grace(m.sess, o.unlink_grace_ms);
+	if ((rc = sess_start(m.sess)) < 0) {
 		log_err("cannot set up client sessions: %s", strerror(-rc));
 		goto out_modules;
 	}

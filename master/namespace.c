@@ -22,7 +22,11 @@
  * through its number. ns_orphan_drop deletes it (and queues its chunks
  * for deletion) once nobody has it open; session.c calls it at the last
  * close, when a session dies, and for orphans left from before a master
- * restart. An inode nobody has open goes at once, as before.
+ * restart. With hooks.keep_unlinked every non-directory whose last name
+ * goes is kept that way, open or not, and session.c deletes it after a
+ * grace period: a mount whose kernel looked the name up just before a
+ * rename replaced it can still open the inode it was given, as on a
+ * local filesystem. Without it an inode nobody has open goes at once.
  *
  * Invariants: nlink of a directory = 2 + number of subdirectories; a
  * directory has exactly one entry naming it (root none); readdir cookies
@@ -51,6 +55,8 @@ static const char *const SQL_ORPHANS_TABLE =
 static const char *const SQL_ORPHAN_ADD = "INSERT OR IGNORE INTO orphans(ino) VALUES(?1)";
 static const char *const SQL_ORPHAN_DEL = "DELETE FROM orphans WHERE ino = ?1";
 static const char *const SQL_ORPHAN_LIST = "SELECT ino FROM orphans ORDER BY ino";
+static const char *const SQL_INODES_IN_USE =
+	"SELECT (SELECT COUNT(*) FROM inodes) - (SELECT COUNT(*) FROM orphans)";
 
 #define ATTR_COLS \
 	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
@@ -457,8 +463,9 @@ static int unref_inode(struct ns *ns, struct ns_attr *a)
 		now_ts(&a->ctime_s, &a->ctime_ns);
 		return put_attr(ns, a);
 	}
-	if (!S_ISDIR(a->mode) && ino_is_open(ns, a->ino)) {
-		/* open somewhere: keep it, nameless, until the last close */
+	if (!S_ISDIR(a->mode) && (ns->hooks.keep_unlinked || ino_is_open(ns, a->ino))) {
+		/* open somewhere, or maybe about to be: keep it, nameless,
+		 * until the last close or the grace period's end */
 		a->nlink = 0;
 		now_ts(&a->ctime_s, &a->ctime_ns);
 		rc = put_attr(ns, a);
@@ -726,14 +733,13 @@ int ns_open(struct ns *ns, uint64_t ino, const char *session)
 	return meta_txn_end(ns->ms, rc);
 }
 
-int ns_orphan_drop(struct ns *ns, uint64_t ino)
+/* In a transaction: ns_orphan_drop of one inode. -EBUSY (still open)
+ * leaves the transaction good; other errors spoil it. */
+static int orphan_drop_one(struct ns *ns, uint64_t ino)
 {
 	struct ns_attr a;
-	int rc = meta_txn_begin(ns->ms, true);
+	int rc = get_attr(ns, ino, &a);
 
-	if (rc < 0)
-		return rc;
-	rc = get_attr(ns, ino, &a);
 	if (rc == -ENOENT || (rc == 0 && a.nlink > 0)) {
 		/* gone already, or not an orphan (any more): forget the mark */
 		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_DEL);
@@ -744,7 +750,59 @@ int ns_orphan_drop(struct ns *ns, uint64_t ino)
 	} else if (rc == 0) {
 		rc = drop_inode(ns, &a);
 	}
-	return meta_txn_end(ns->ms, rc);
+	return rc;
+}
+
+int ns_orphan_drop(struct ns *ns, uint64_t ino)
+{
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	return meta_txn_end(ns->ms, orphan_drop_one(ns, ino));
+}
+
+int ns_orphans_drop(struct ns *ns, const uint64_t *inos, size_t n, int *ret)
+{
+	int res[NS_ORPHAN_DROP_MAX];
+	int rc;
+
+	if (n > NS_ORPHAN_DROP_MAX)
+		return -EINVAL;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		res[i] = orphan_drop_one(ns, inos[i]);
+		if (res[i] < 0 && res[i] != -EBUSY)
+			rc = res[i];
+	}
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		memcpy(ret, res, n * sizeof(*res));
+	return rc;
+}
+
+int ns_inodes_in_use(struct ns *ns, uint64_t *ret)
+{
+	int64_t v = 0;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODES_IN_USE);
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		v = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		rc = rc < 0 ? rc : -EIO;
+	}
+	sqlite3_reset(st);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = v > 0 ? (uint64_t)v : 0;
+	return rc;
 }
 
 int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n)

@@ -52,7 +52,8 @@ struct ns_dirent {
 int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret);
 void ns_free(struct ns *ns);
 
-/* 0, -EINVAL (empty, '/', "." or "..") or -ENAMETOOLONG. */
+/* 0, -EINVAL (empty, '/', "." or "..") or -ENAMETOOLONG. Any other
+ * byte makes a name, UTF-8 or not (names are stored as given). */
 int ns_check_name(const char *name);
 
 int ns_lookup(struct ns *ns, uint64_t parent, const char *name, struct ns_attr *ret);
@@ -100,12 +101,17 @@ int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
  * namespace or the store. register_open records that session has ino
  * open (0, or -ESTALE for an unknown or dead session); is_open tells
  * whether any live session has ino open; orphaned is told that ino was
- * kept with nlink 0 because it is open. */
+ * kept with nlink 0 (an orphan). keep_unlinked: keep every non-directory
+ * whose last name goes as an orphan, open or not (session.c deletes one
+ * nobody opens after a grace period), so that an inode the kernel has
+ * just looked up stays openable; false: only open ones are kept, the
+ * rest goes at once. */
 struct ns_open_hooks {
 	void *arg;
 	int (*register_open)(void *arg, const char *session, uint64_t ino);
 	bool (*is_open)(void *arg, uint64_t ino);
 	void (*orphaned)(void *arg, uint64_t ino);
+	bool keep_unlinked;
 };
 /* Install the hooks (copied); before any other thread uses ns. Without
  * them nothing counts as open and unlinked inodes go at once. */
@@ -116,6 +122,14 @@ int ns_open(struct ns *ns, uint64_t ino, const char *session);
 /* Delete ino if it is an orphan (nlink 0) nobody has open: 0 when it is
  * deleted, was already gone or is no orphan; -EBUSY while it is open. */
 int ns_orphan_drop(struct ns *ns, uint64_t ino);
+/* The same for n inodes in one transaction (n <= NS_ORPHAN_DROP_MAX):
+ * ret[i] is what ns_orphan_drop would return for inos[i]. Returns 0, or
+ * -errno when the transaction failed (nothing deleted, ret untouched). */
+#define NS_ORPHAN_DROP_MAX 256
+int ns_orphans_drop(struct ns *ns, const uint64_t *inos, size_t n, int *ret);
+/* Inodes in use for statfs: every inode but the orphans (unlinked ones,
+ * kept while open or for the grace period). */
+int ns_inodes_in_use(struct ns *ns, uint64_t *ret);
 /* The orphans recorded in the database (*ret malloc'ed, caller frees). */
 int ns_orphans_list(struct ns *ns, uint64_t **ret, size_t *ret_n);
 

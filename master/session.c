@@ -4,8 +4,8 @@
  * Owns, all in memory and guarded by `lock`:
  * - the sessions (a list: a cluster has tens or hundreds of mounts);
  * - the open references, a hash of (inode, session) pairs keyed by inode;
- * - the orphan set: inodes namespace.c kept with nlink 0 because they
- *   were open when their last name went.
+ * - the orphan set: inodes namespace.c kept with nlink 0 when their last
+ *   name went, each with the end of its unlink grace period.
  * The reaper thread (one) expires sessions and deletes orphans nobody has
  * open; HTTP handler threads call the rest.
  *
@@ -24,10 +24,15 @@
  * A session past its timeout but not yet reaped already counts as gone
  * (calls with it get -ESTALE). An orphan:
  *
- *   namespace unlinks an open inode --hook_orphaned--> in the set
- *   last (session, inode) reference goes, or the reaper's sweep after the
- *   grace period --ns_orphan_drop--> deleted (its chunks queued for
- *   deletion) and out of the set; still open (-EBUSY) stays in the set. */
+ *   namespace removes the last name --hook_orphaned--> in the set, kept
+ *   until now + unlink_grace_ms (keep_until_ms) even if nobody opens it
+ *   last (session, inode) reference goes after keep_until_ms, or the
+ *   reaper's sweep finds it past keep_until_ms with no reference
+ *   --ns_orphans_drop--> deleted (its chunks queued for deletion) and out
+ *   of the set; still open (-EBUSY) stays in the set.
+ * Orphans loaded from the database at start have keep_until_ms 0 but
+ * wait for the end of the restart grace period (grace_end_ms) in the
+ * sweep: the mounts declare their open files again until then. */
 #include "clock.h"
 #include "session.h"
 
@@ -61,6 +66,7 @@ struct oref {
 
 struct orphan {
 	uint64_t ino;
+	int64_t keep_until_ms;     /* monotonic; 0: loaded at start */
 	struct orphan *next;
 };
 
@@ -69,6 +75,7 @@ struct sess {
 	struct chunk_map *cm;
 	struct locks *lk;
 	int64_t timeout_ms;
+	int64_t unlink_grace_ms;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* wakes the reaper (stop) */
 	bool stop;
@@ -178,17 +185,46 @@ static void ref_del(struct sess *s, struct session *x, uint64_t ino)
 	}
 }
 
-static bool is_orphan(struct sess *s, uint64_t ino)
+static struct orphan *find_orphan(struct sess *s, uint64_t ino)
 {
 	for (struct orphan *o = s->orphans[ino_bucket(ino, s->norphan_buckets)]; o; o = o->next)
 		if (o->ino == ino)
-			return true;
-	return false;
+			return o;
+	return NULL;
 }
 
-static void orphan_add(struct sess *s, uint64_t ino)
+/* An orphan to delete now: past its unlink grace period, nobody has it
+ * open. */
+static bool orphan_due(struct sess *s, uint64_t ino, int64_t now)
 {
-	if (is_orphan(s, ino))
+	struct orphan *o = find_orphan(s, ino);
+	return o && o->keep_until_ms <= now && !ref_exists(s, ino, NULL);
+}
+
+static void orphans_grow(struct sess *s)
+{
+	size_t nb = s->norphan_buckets * 2;
+	struct orphan **h = calloc(nb, sizeof(*h));
+	if (!h)
+		return;         /* stays correct, only slower */
+	for (size_t i = 0; i < s->norphan_buckets; i++) {
+		struct orphan *o = s->orphans[i];
+		while (o) {
+			struct orphan *next = o->next;
+			size_t b = ino_bucket(o->ino, nb);
+			o->next = h[b];
+			h[b] = o;
+			o = next;
+		}
+	}
+	free(s->orphans);
+	s->orphans = h;
+	s->norphan_buckets = nb;
+}
+
+static void orphan_add(struct sess *s, uint64_t ino, int64_t keep_until_ms)
+{
+	if (find_orphan(s, ino))
 		return;
 	struct orphan *o = malloc(sizeof(*o));
 	if (!o) {
@@ -199,9 +235,10 @@ static void orphan_add(struct sess *s, uint64_t ino)
 		return;
 	}
 	size_t b = ino_bucket(ino, s->norphan_buckets);
-	*o = (struct orphan){ .ino = ino, .next = s->orphans[b] };
+	*o = (struct orphan){ .ino = ino, .keep_until_ms = keep_until_ms, .next = s->orphans[b] };
 	s->orphans[b] = o;
-	s->norphans++;
+	if (++s->norphans > 2 * s->norphan_buckets)
+		orphans_grow(s);
 }
 
 static void orphan_del(struct sess *s, uint64_t ino)
@@ -240,9 +277,10 @@ static void ino_list_add(struct ino_list *l, uint64_t ino)
 	l->v[l->n++] = ino;
 }
 
-/* Remove every reference of x; orphans nobody else holds go to drop. */
+/* Remove every reference of x; orphans due now go to drop. */
 static void refs_drop_session(struct sess *s, struct session *x, struct ino_list *drop)
 {
+	int64_t now = mono_ms();
 	for (size_t b = 0; b < s->nref_buckets && x->nopen; b++) {
 		struct oref **p = &s->refs[b];
 		while (*p) {
@@ -256,7 +294,7 @@ static void refs_drop_session(struct sess *s, struct session *x, struct ino_list
 			free(r);
 			x->nopen--;
 			s->nrefs--;
-			if (is_orphan(s, ino) && !ref_exists(s, ino, NULL))
+			if (orphan_due(s, ino, now))
 				ino_list_add(drop, ino);
 		}
 	}
@@ -296,26 +334,34 @@ static void hook_orphaned(void *arg, uint64_t ino)
 {
 	struct sess *s = arg;
 	pthread_mutex_lock(&s->lock);
-	orphan_add(s, ino);
+	/* never 0 (that marks orphans loaded at start) */
+	orphan_add(s, ino, mono_ms() + s->unlink_grace_ms + 1);
 	pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- dropping orphans (no lock held) ------------------------------------ */
 
+/* Delete the orphans of l, NS_ORPHAN_DROP_MAX per transaction (the
+ * reaper may have thousands after an rm -r). One opened meanwhile stays
+ * (-EBUSY); after a failed transaction the sweep tries again later. */
 static void drop_orphans(struct sess *s, const struct ino_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		int rc = ns_orphan_drop(s->ns, l->v[i]);
-		if (rc == 0) {
-			pthread_mutex_lock(&s->lock);
-			orphan_del(s, l->v[i]);
-			pthread_mutex_unlock(&s->lock);
-			log_debug("sessions: deleted unlinked inode %llu after its last close",
-				  (unsigned long long)l->v[i]);
-		} else if (rc != -EBUSY) {
-			log_warn("sessions: cannot delete unlinked inode %llu yet: %s",
-				 (unsigned long long)l->v[i], strerror(-rc));
+	int res[NS_ORPHAN_DROP_MAX];
+
+	for (size_t i = 0; i < l->n; i += NS_ORPHAN_DROP_MAX) {
+		size_t n = l->n - i < NS_ORPHAN_DROP_MAX ? l->n - i : NS_ORPHAN_DROP_MAX;
+		int rc = ns_orphans_drop(s->ns, l->v + i, n, res);
+		if (rc < 0) {
+			log_warn("sessions: cannot delete %zu unlinked inodes yet: %s", n,
+				 strerror(-rc));
+			continue;
 		}
+		pthread_mutex_lock(&s->lock);
+		for (size_t j = 0; j < n; j++)
+			if (res[j] == 0)
+				orphan_del(s, l->v[i + j]);
+		pthread_mutex_unlock(&s->lock);
+		log_debug("sessions: deleted up to %zu unlinked inodes", n);
 	}
 }
 
@@ -373,14 +419,15 @@ static void reap_once(struct sess *s)
 		x->next = dead;
 		dead = x;
 	}
-	if (now >= s->grace_end_ms) {
-		/* Orphans no live session holds: left over from before a
-		 * restart, or whose drop failed earlier. */
-		for (size_t b = 0; b < s->norphan_buckets; b++)
-			for (struct orphan *o = s->orphans[b]; o; o = o->next)
-				if (!ref_exists(s, o->ino, NULL))
-					ino_list_add(&drop, o->ino);
-	}
+	/* Orphans no live session holds once their grace period is over:
+	 * unlinked and never (or no longer) opened, left over from before a
+	 * restart, or whose drop failed earlier. */
+	for (size_t b = 0; b < s->norphan_buckets; b++)
+		for (struct orphan *o = s->orphans[b]; o; o = o->next)
+			if (o->keep_until_ms <= now &&
+			    (o->keep_until_ms != 0 || now >= s->grace_end_ms) &&
+			    !ref_exists(s, o->ino, NULL))
+				ino_list_add(&drop, o->ino);
 	pthread_mutex_unlock(&s->lock);
 	while (dead) {
 		struct session *next = dead->next;
@@ -424,11 +471,18 @@ int sess_new(struct ns *ns, struct chunk_map *cm, struct locks *lk, int64_t time
 	s->next_sid = 1;
 	pthread_mutex_init(&s->lock, NULL);
 	clock_cond_init(&s->cond);
-	struct ns_open_hooks h = { .arg = s, .register_open = hook_register,
-				   .is_open = hook_is_open, .orphaned = hook_orphaned };
-	ns_set_open_hooks(ns, &h);
+	sess_set_unlink_grace(s, SESS_UNLINK_GRACE_MS);
 	*ret = s;
 	return 0;
+}
+
+void sess_set_unlink_grace(struct sess *s, int64_t grace_ms)
+{
+	s->unlink_grace_ms = grace_ms > 0 ? grace_ms : 0;
+	struct ns_open_hooks h = { .arg = s, .register_open = hook_register,
+				   .is_open = hook_is_open, .orphaned = hook_orphaned,
+				   .keep_unlinked = s->unlink_grace_ms > 0 };
+	ns_set_open_hooks(s->ns, &h);
 }
 
 int sess_start(struct sess *s)
@@ -440,7 +494,7 @@ int sess_start(struct sess *s)
 		return rc;
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < n; i++)
-		orphan_add(s, inos[i]);
+		orphan_add(s, inos[i], 0);
 	/* Mounts re-declare their open files within a heartbeat of finding
 	 * the master back; give them a whole session timeout. */
 	s->grace_end_ms = mono_ms() + s->timeout_ms;
@@ -634,10 +688,11 @@ int sess_heartbeat(struct sess *s, const char *id, const uint64_t *closes, size_
 		rc = -ESTALE;
 		goto out_unlock;
 	}
-	x->last_ms = mono_ms();
+	int64_t now = mono_ms();
+	x->last_ms = now;
 	for (size_t i = 0; i < nclose; i++) {
 		ref_del(s, x, closes[i]);
-		if (is_orphan(s, closes[i]) && !ref_exists(s, closes[i], NULL))
+		if (orphan_due(s, closes[i], now))
 			ino_list_add(&drop, closes[i]);
 	}
 out_unlock:

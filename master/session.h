@@ -10,12 +10,15 @@
  * (ESTALE), opens it again and re-declares its open files and locks.
  *
  * Open files: the master counts, per (session, inode), whether the
- * session has the inode open. An inode whose last name goes while some
- * live session has it open is kept with nlink 0 (an orphan, namespace.c)
- * and deleted with its chunks at the last close or when the last session
- * holding it dies. Orphans found in the database at start are deleted
- * once the session timeout has passed without a session re-declaring
- * them (the grace period). */
+ * session has the inode open. An inode whose last name goes is kept with
+ * nlink 0 (an orphan, namespace.c) for the unlink grace period (default
+ * SESS_UNLINK_GRACE_MS), so that a mount whose kernel resolved the name
+ * to it just before an unlink or a rename over it can still open it, as
+ * on a local filesystem, and beyond that while some live session has it
+ * open; it is deleted with its chunks at the last close after the grace
+ * period, or by the reaper once the grace period is over and nobody has
+ * it open. Orphans found in the database at start are deleted once the
+ * session timeout has passed without a session re-declaring them. */
 #ifndef BIGFS_MASTER_SESSION_H
 #define BIGFS_MASTER_SESSION_H
 
@@ -29,6 +32,7 @@
 
 #define SESS_ID_MAX 128
 #define SESS_HOST_MAX 64
+#define SESS_UNLINK_GRACE_MS 5000
 
 struct sess;
 
@@ -54,6 +58,9 @@ struct sess_stats {
  * 0 or -ENOMEM. */
 int sess_new(struct ns *ns, struct chunk_map *cm, struct locks *lk, int64_t timeout_ms,
 	     struct sess **ret);
+/* How long an unlinked inode stays openable (see above); 0 deletes one
+ * nobody has open at once. Before sess_start. */
+void sess_set_unlink_grace(struct sess *s, int64_t grace_ms);
 /* Load the orphans of the database (deleted after the grace period) and
  * start the reaper thread. 0 or -errno. */
 int sess_start(struct sess *s);

@@ -1,6 +1,7 @@
 """POSIX: a file unlinked (or replaced by rename) while open stays usable
 through its descriptors until the last close, also when the unlink came
-from another mount; then its chunks are freed on the workers. A mount
+from another mount; then its chunks are freed on the workers (not before
+the master's unlink grace period, 5 s, is over). A mount
 killed with -9 is released by the master after the session timeout, and
 after a master restart the mounts declare their open files again.
 
@@ -190,12 +191,21 @@ def test_chunks_freed_after_last_close(cluster, bigfs_pair):
              "the chunk files of the unlinked file to be deleted on the workers")
 
 
-def test_unlinked_without_open_freed_at_once(cluster, mnt):
+UNLINK_GRACE = 5  # the master's --unlink-grace-ms default, in seconds
+
+
+def test_unlinked_without_open_freed_after_grace(cluster, mnt):
+    """A file unlinked while nobody has it open is kept for the unlink
+    grace period (a kernel that looked the name up just before may still
+    open it, test_575), then freed."""
     p = os.path.join(mnt, "f")
     write_file(p, os.urandom(1 << 20))
     ids = chunk_ids_of(p)
     os.unlink(p)
-    wait_for(lambda: not chunk_files(cluster, ids), 30, "chunk files deleted")
+    t0 = time.monotonic()
+    assert chunk_files(cluster, ids)
+    wait_for(lambda: not chunk_files(cluster, ids), UNLINK_GRACE + 25, "chunk files deleted")
+    assert time.monotonic() - t0 >= UNLINK_GRACE * 0.8
 
 
 # -- BigFS only: sessions that die, a master that restarts -----------------------------
