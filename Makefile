@@ -36,7 +36,7 @@ UNIT_DEPS_test_master_client := $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thre
 UNIT_DEPS_test_namespace := $(BUILD)/master/namespace.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_locks := $(BUILD)/master/locks.o
 UNIT_DEPS_test_session := $(BUILD)/master/session.o $(BUILD)/master/locks.o $(BUILD)/master/namespace.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
-UNIT_DEPS_test_posix_acl := $(BUILD)/master/posix_acl.o
+UNIT_DEPS_test_posix_acl := $(BUILD)/master/posix_acl.o $(BUILD)/master/namespace.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 
 PREFIX ?= /usr/local
 PYTEST ?= /usr/bin/python3 -m pytest
