@@ -269,7 +269,14 @@ int meta_open(const char *path, uint32_t default_goal, struct meta_store **ret)
 		goto out_close;
 	}
 	sqlite3_busy_timeout(ms->db, 5000);
-	rc = exec_sql(ms, "PRAGMA journal_mode=WAL");
+	/* The master is the database's only user: exclusive locking keeps
+	 * the file locked from the first transaction to the close, so a
+	 * transaction costs no fcntl lock calls and the WAL index lives in
+	 * the heap instead of a -shm file; a second master started on the
+	 * same folder gets "database is locked" instead of sharing it. */
+	rc = exec_sql(ms, "PRAGMA locking_mode=EXCLUSIVE");
+	if (rc == 0)
+		rc = exec_sql(ms, "PRAGMA journal_mode=WAL");
 	if (rc == 0)
 		rc = exec_sql(ms, "PRAGMA synchronous=NORMAL");
 	if (rc == 0)
