@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "json_util.h"
 #include "log.h"
 
@@ -211,14 +212,8 @@ static bool should_stop(struct kstatus *ks, int wait_ms)
 
 	pthread_mutex_lock(&ks->lock);
 	if (!ks->stop && wait_ms > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = clock_deadline_ms(wait_ms);
+
 		pthread_cond_timedwait(&ks->cond, &ks->lock, &ts);
 	}
 	stop = ks->stop;
@@ -281,7 +276,7 @@ int kstatus_start(const char *brokers, struct wreg *reg, struct kstatus **ret)
 		return -ENOMEM;
 	ks->reg = reg;
 	pthread_mutex_init(&ks->lock, NULL);
-	pthread_cond_init(&ks->cond, NULL);
+	clock_cond_init(&ks->cond);
 	rc = make_producer(ks, brokers);
 	if (rc == 0)
 		rc = make_consumer(ks);
