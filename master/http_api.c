@@ -161,13 +161,14 @@ static void bad_member(struct http_request *r, const char *key)
 /* A name member (file name, newname, symlink target) in either of its
  * forms, UTF-8 string or "<key>_b64" (json_util.h): var is malloc'ed and
  * must be freed at out_put (initialise it to NULL). */
-#define GET_NAME(o, key, max, var)                                 \
-	do {                                                       \
-		size_t len_;                                       \
-		if (ju_name_get(o, key, max, &(var), &len_) < 0) { \
-			bad_member(r, key);                        \
-			goto out_put;                              \
-		}                                                  \
+#define GET_NAME(o, key, max, var)                                               \
+	do {                                                                     \
+		size_t len_;                                                     \
+		if (ju_name_get(o, key, max, &(var), &len_) < 0) {               \
+			http_reply_error(r, EINVAL, "member '%s' (or '%s_b64') is " \
+					 "missing, given twice or malformed", key, key); \
+			goto out_put;                                            \
+		}                                                                \
 	} while (0)
 
 /* Optional "umask" member (0..0777, default 0) of mkdir, create, mknod. */

@@ -49,7 +49,7 @@ struct sess_decl_lock {
 struct sess_stats {
 	size_t sessions;
 	size_t open_refs;       /* (session, inode) pairs */
-	size_t orphans;         /* unlinked inodes kept for open files */
+	size_t orphans;         /* unlinked inodes kept (open, or in the grace period) */
 	size_t locks;
 };
 
