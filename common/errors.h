@@ -45,7 +45,8 @@
 	X(ESTALE, 409)                \
 	X(EHOSTUNREACH, 502)          \
 	X(ENOSYS, 501)                \
-	X(ENOLCK, 507)
+	X(ENOLCK, 507)                 \
+	X(EDEADLK, 409)
 
 /* "ENOENT" for ENOENT; "EUNKNOWN" for anything not in the map. Accepts a
  * negative errno too. */
