@@ -272,9 +272,14 @@ void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc)
 	/* the master applies the closes before the operation, whatever the
 	 * operation's own outcome; ESTALE: the session re-opening declares
 	 * only what is open, which implies them */
-	if (b->n)
+	if (b->n) {
 		cs_closes_done(cs, b, rc == 0 || rc == -ESTALE || rc == -ENOENT || rc == -EEXIST ||
 					      rc == -ENOTEMPTY || rc == -EISDIR || rc == -ENOTDIR);
+	} else {
+		/* taken, but every queued close had been reopened meanwhile */
+		free(b->inos);
+		b->inos = NULL;
+	}
 }
 
 /* One heartbeat carrying the queued closes. */

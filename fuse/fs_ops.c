@@ -331,6 +331,52 @@ static int fs_set_time(json_t *req, int to_set, int flag_set, int flag_now, cons
 	return json_object_set_new(req, key, json_integer((json_int_t)ts->tv_nsec));
 }
 
+#define FS_SETATTR_KNOWN                                                              \
+	(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_SIZE | \
+	 FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |             \
+	 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
+#define FS_GROUPS_MAX 256
+
+/* Whether the caller of req is in group gid (primary or supplementary). */
+static bool fs_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[FS_GROUPS_MAX];
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	int n = fuse_req_getgroups(req, FS_GROUPS_MAX, groups);
+	for (int i = 0; i < n && i < FS_GROUPS_MAX; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* Linux drops S_ISGID of a regular file whose group the caller (without
+ * CAP_FSETID) is not in when it writes, truncates or chmods it, group-exec
+ * or not. The kernel's FUSE code leaves part of that to the file system:
+ * for a write or truncate it sends a mode only for S_ISUID and for
+ * S_ISGID with group-exec (a write sends an empty setattr otherwise).
+ * Called for non-root callers of such setattrs: adds or corrects "mode"
+ * in body. One getattr round trip. */
+static int fs_drop_sgid(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
+			const struct stat *attr, int to_set, json_t *body)
+{
+	json_t *resp = NULL;
+	struct stat st;
+	int rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
+	if (rc == 0)
+		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+	json_decref(resp);
+	if (rc < 0)
+		return rc;
+	mode_t mode = (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : st.st_mode;
+	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st.st_gid;
+	if (!S_ISREG(st.st_mode) || !(mode & S_ISGID) || fs_caller_in_group(req, gid))
+		return 0;
+	if (json_object_set_new(body, "mode", json_integer(mode & 07777 & ~S_ISGID)) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -363,6 +409,14 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			   &attr->st_atim);
 	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, "mtime",
 			   &attr->st_mtim);
+	if (!bad && fuse_req_ctx(req)->uid != 0 &&
+	    ((to_set & FS_SETATTR_KNOWN) == 0 || (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE)))) {
+		rc = fs_drop_sgid(ctx, req, ino, attr, to_set, body);
+		if (rc < 0) {
+			json_decref(body);
+			goto out_reply;
+		}
+	}
 	if (bad) {
 		json_decref(body);
 		rc = -ENOMEM;
@@ -377,9 +431,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			goto out_reply;
 		}
 	}
-	if (to_set & ~(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
-		       FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME))
+	if (to_set & ~FS_SETATTR_KNOWN)
 		log_debug("setattr %" PRIu64 ": ignoring attribute bits 0x%x", (uint64_t)ino, to_set);
 	rc = fs_call(ctx, "setattr", body, &resp, NULL);
 	if (rc < 0)
@@ -802,12 +854,10 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_release);
-	if (fi->flock_release) {
-		int lrc = lock_ops_drop_flock(ctx->locks, ino, fi->lock_owner);
-		if (lrc < 0)
-			log_warn("inode %" PRIu64 ": cannot release the flock of a closed file: %s",
-				 (uint64_t)ino, strerror(-lrc));
-	}
+	int lrc = lock_ops_release(ctx->locks, ino, fi);
+	if (lrc < 0)
+		log_warn("inode %" PRIu64 ": cannot release the locks of a closed file: %s",
+			 (uint64_t)ino, strerror(-lrc));
 	fh_release(fs_fh(fi));
 	csess_close(ctx->cs, ino);
 	fs_reply_err(ctx, req, FS_OP_release, 0);

@@ -153,7 +153,7 @@ fd = os.open("sgidfile", os.O_CREAT | os.O_WRONLY, 0o2775); os.close(fd)
 
 def test_write_and_truncate_clear_setuid(fsroot):
     files = {"suid": 0o4777, "sgid_gx": 0o2777, "sgid_nogx": 0o2767, "both": 0o6777,
-             "trunc": 0o6777, "rootw": 0o6777}
+             "both_nogx": 0o6767, "trunc": 0o6777, "trunc_nogx": 0o2767, "rootw": 0o6777}
     for name, mode in files.items():
         p = os.path.join(fsroot, name)
         with open(p, "w") as f:
@@ -161,21 +161,38 @@ def test_write_and_truncate_clear_setuid(fsroot):
         os.chmod(p, mode)
         assert mode_of(p) == mode
     as_user(fsroot, r"""
-for name in ("suid", "sgid_gx", "sgid_nogx", "both"):
+for name in ("suid", "sgid_gx", "sgid_nogx", "both", "both_nogx"):
     with open(name, "a") as f:
         f.write("more")
 os.truncate("trunc", 1)
+os.truncate("trunc_nogx", 1)
 """)
     with open(os.path.join(fsroot, "rootw"), "a") as f:   # CAP_FSETID: kept
         f.write("more")
     got = {n: mode_of(os.path.join(fsroot, n)) for n in files}
     # Linux 6.x also drops a setgid bit without group-exec when the writer
-    # is not in the file's group; the kernel's FUSE code only asks the
-    # filesystem to drop it together with group-exec (documented).
-    sgid_nogx = 0o2767 if on_bigfs(fsroot) else 0o767
-    assert got == {"suid": 0o777, "sgid_gx": 0o777, "sgid_nogx": sgid_nogx, "both": 0o777,
-                   "trunc": 0o777, "rootw": 0o6777}
+    # is not in the file's group (the kernel's FUSE code leaves that case
+    # to the filesystem).
+    assert got == {"suid": 0o777, "sgid_gx": 0o777, "sgid_nogx": 0o767, "both": 0o777,
+                   "both_nogx": 0o767, "trunc": 0o777, "trunc_nogx": 0o767, "rootw": 0o6777}
     assert os.path.getsize(os.path.join(fsroot, "suid")) == 8
+
+
+def test_write_by_group_member_keeps_setgid_without_group_exec(fsroot):
+    """The writer is in the file's group: a setgid bit without group-exec
+    stays; with group-exec it goes."""
+    for name, mode in (("nogx", 0o2666), ("gx", 0o2676)):
+        p = os.path.join(fsroot, name)
+        open(p, "w").close()
+        os.chown(p, NOBODY, GROUP)
+        os.chmod(p, mode)
+    r = subprocess.run([PY, "-c", "import os\nfor n in ('nogx', 'gx'):\n"
+                        "    with open(n, 'a') as f: f.write('x')\n"],
+                       cwd=fsroot, user=OTHER, group=GROUP, extra_groups=[],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert mode_of(os.path.join(fsroot, "nogx")) == 0o2666
+    assert mode_of(os.path.join(fsroot, "gx")) == 0o676
 
 
 def test_chown_clears_setuid(fsroot):

@@ -474,21 +474,10 @@ def test_ofd_locks_belong_to_the_open_file(two_views, holders):
     assert a.do("ofdgetlk x w 0 0") == ("w", 2, 2, -1)
 
 
-# mount.bigfs releases OFD locks in lock_ops_release(), which fs_release()
-# in fuse/fs_ops.c must call (instead of lock_ops_drop_flock alone): until
-# it does, the lock outlives the last close on BigFS. Set this to True
-# when fs_release calls lock_ops_release (the xfail is strict: an XPASS
-# fails the test).
-OFD_RELEASE_WIRED = False
-
-
-def test_ofd_locks_released_at_last_close(two_views, holders, request):
+def test_ofd_locks_released_at_last_close(two_views, holders):
     """Closing one descriptor of the open file (or another file of the
     process) keeps its OFD lock; closing the last one releases it."""
     here, there = two_views
-    if here != there and not OFD_RELEASE_WIRED:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="fs_release does not call lock_ops_release yet"))
     p = make_file(here)
     a, b = holders(), holders()
     a.do("open x %s" % p)
