@@ -79,6 +79,8 @@ struct fh_inode {
 	int nopen;
 	bool has_wsize;
 	uint64_t wsize;
+	bool has_wmtime;
+	struct timespec wmtime;      /* last write() here, not yet an mtime set */
 	uint64_t gen;
 	bool nocaps;
 	struct file_handle *handles;
@@ -227,6 +229,28 @@ static struct fh_inode **fh_inode_slot(struct fh_table *t, uint64_t ino)
 	while (*p && (*p)->ino != ino)
 		p = &(*p)->next;
 	return p;
+}
+
+bool fh_table_local_mtime(struct fh_table *t, uint64_t ino, struct timespec *ret)
+{
+	bool has = false;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in && in->has_wmtime) {
+		*ret = in->wmtime;
+		has = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return has;
+}
+
+void fh_table_mtime_set(struct fh_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in)
+		in->has_wmtime = false;
+	pthread_mutex_unlock(&t->lock);
 }
 
 bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret)
@@ -821,11 +845,15 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
 				goto out_unlock;
 		}
 	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
 	pthread_mutex_lock(&fh->t->lock);
 	if (!fh->inode->has_wsize || fh->inode->wsize < end) {
 		fh->inode->wsize = end;
 		fh->inode->has_wsize = true;
 	}
+	fh->inode->wmtime = now;
+	fh->inode->has_wmtime = true;
 	pthread_mutex_unlock(&fh->t->lock);
 out_unlock:
 	pthread_mutex_unlock(&fh->lock);

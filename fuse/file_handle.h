@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define FH_CHUNK_SIZE ((uint64_t)64 << 20)
 #define FH_WBUF_MAX ((size_t)8 << 20)
@@ -38,6 +39,13 @@ const char *fh_table_session(const struct fh_table *t);
 /* If a handle of ino open in this mount wrote data, the largest end offset
  * written (committed or not) in *ret and true; false otherwise. */
 bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret);
+/* The time of the last write() through this mount to an inode open here,
+ * until an explicit mtime is set (fh_table_mtime_set): getattr reports it
+ * when the master's mtime (set when the data is committed) is older, so
+ * stat() of a file being written shows the write's time, as on a local
+ * filesystem. */
+bool fh_table_local_mtime(struct fh_table *t, uint64_t ino, struct timespec *ret);
+void fh_table_mtime_set(struct fh_table *t, uint64_t ino);
 /* Flush the write buffers of every handle of ino (before a truncate).
  * Returns 0 or the first error met. */
 int fh_table_flush_inode(struct fh_table *t, uint64_t ino);

@@ -148,6 +148,15 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 		st->st_size = (off_t)local;
 		st->st_blocks = (blkcnt_t)((local + 511) / 512);
 	}
+	struct timespec wm;
+	if (S_ISREG(st->st_mode) && fh_table_local_mtime(ctx->fht, st->st_ino, &wm) &&
+	    (wm.tv_sec > st->st_mtim.tv_sec ||
+	     (wm.tv_sec == st->st_mtim.tv_sec && wm.tv_nsec > st->st_mtim.tv_nsec))) {
+		st->st_mtim = wm;
+		if (wm.tv_sec > st->st_ctim.tv_sec ||
+		    (wm.tv_sec == st->st_ctim.tv_sec && wm.tv_nsec > st->st_ctim.tv_nsec))
+			st->st_ctim = wm;
+	}
 	return 0;
 }
 
@@ -436,6 +445,8 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	rc = fs_call(ctx, "setattr", body, &resp, NULL);
 	if (rc < 0)
 		log_debug("setattr %" PRIu64 " (bits 0x%x): %s", (uint64_t)ino, to_set, strerror(-rc));
+	if (rc == 0 && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)))
+		fh_table_mtime_set(ctx->fht, ino);
 	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
 		fh_table_forget_grants(ctx->fht, ino,
 				       ((uint64_t)attr->st_size + FH_CHUNK_SIZE - 1) / FH_CHUNK_SIZE,

@@ -7,7 +7,8 @@ must change it the test waits until the clock has moved past the current
 ctime (a poll on the clock, not a sleep for something else to happen).
 
 On BigFS mtime/ctime of written data are the time the data reached the
-master (at close, fsync, or when the write buffer drains); reads update
+master (at close, fsync, or when the write buffer drains), and on the
+writing mount the time of the last write() until then; reads update
 atime by the relatime rule (when atime is not newer than mtime or ctime,
 or a day old), skipped for O_NOATIME opens.
 """
@@ -72,6 +73,29 @@ def test_write_sets_mtime_and_ctime(fsroot):
     assert s.st_mtime_ns > OLD and s.st_ctime_ns > c0
     assert s.st_mtime_ns == s.st_ctime_ns
     assert s.st_atime_ns == OLD
+
+
+def test_write_sets_mtime_before_close(fsroot):
+    """stat() and fstat() of a file still open for writing show the write's
+    time; an explicit utimensat after the write wins until the next write."""
+    p = os.path.join(fsroot, "f")
+    with open(p, "w") as f:
+        f.write("x")
+    age(p)
+    past_ctime(p)
+    c0 = st(p).st_ctime_ns
+    with open(p, "a") as f:
+        f.write("more")
+        f.flush()
+        before_close = os.fstat(f.fileno())
+        assert before_close.st_mtime_ns > OLD and before_close.st_ctime_ns > c0
+        assert st(p).st_mtime_ns == before_close.st_mtime_ns
+        utimensat(p, OLD, OLD)
+        assert st(p).st_mtime_ns == OLD
+        f.write("again")
+        f.flush()
+        assert os.fstat(f.fileno()).st_mtime_ns > OLD
+    assert st(p).st_mtime_ns >= before_close.st_mtime_ns
 
 
 def test_create_and_remove_touch_the_parent(fsroot):
