@@ -460,8 +460,10 @@ static struct cs_file *cs_get_idle(struct csess *cs, uint64_t ino, bool *ret_wai
 	}
 }
 
-int csess_open(struct csess *cs, uint64_t ino)
+int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp)
 {
+	if (ret_resp)
+		*ret_resp = NULL;
 	pthread_mutex_lock(&cs->lock);
 	struct cs_file *f = cs_get_idle(cs, ino, NULL);
 	if (!f) {
@@ -478,7 +480,13 @@ int csess_open(struct csess *cs, uint64_t ino)
 	f->registering = true;
 	pthread_mutex_unlock(&cs->lock);
 
-	int rc = csess_call(cs, "open", json_pack("{s:I}", "ino", (json_int_t)ino), NULL);
+	json_t *req = json_pack("{s:I}", "ino", (json_int_t)ino);
+	if (req && chunks > 0 && ret_resp &&
+	    json_object_set_new(req, "chunks", json_integer((json_int_t)chunks)) < 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	int rc = csess_call(cs, "open", req, chunks > 0 ? ret_resp : NULL);
 
 	pthread_mutex_lock(&cs->lock);
 	f->registering = false;
@@ -509,7 +517,7 @@ int csess_created(struct csess *cs, uint64_t ino, bool registered)
 		return 0;
 	}
 	pthread_mutex_unlock(&cs->lock);
-	return csess_open(cs, ino);
+	return csess_open(cs, ino, 0, NULL);
 }
 
 void csess_close(struct csess *cs, uint64_t ino)

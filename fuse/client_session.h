@@ -52,8 +52,11 @@ const char *csess_id(const struct csess *cs);
 int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp);
 
 /* An open of ino in this mount: the first one registers it with the
- * master (/v1/open). 0 or -errno (then the open must fail). */
-int csess_open(struct csess *cs, uint64_t ino);
+ * master (/v1/open). 0 or -errno (then the open must fail). With chunks
+ * > 0 and ret_resp, the master is asked for the locations of the first
+ * `chunks` chunks too: *ret_resp gets its reply ({"size", "chunks"} as
+ * /v1/chunks, or {}) when a call was made, else NULL. */
+int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp);
 /* A create of ino in this mount succeeded; registered tells whether the
  * master registered the open with it ("opened" in the reply). 0 or -errno
  * (then the create must fail). */

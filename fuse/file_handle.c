@@ -928,17 +928,10 @@ int fh_release(struct file_handle *fh)
 /* ---- read path ---- */
 
 /* Handle lock held. Fetch the locations of LOC_BATCH chunks from index. */
-static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
+/* Handle lock held. Fill loc from a {"size", "chunks"} reply for the
+ * LOC_BATCH chunk indexes from index. Takes resp. */
+static int fh_loc_fill(struct file_handle *fh, json_t *resp, uint64_t index)
 {
-	json_t *req = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)fh->ino, "index",
-				(json_int_t)index, "count", (json_int_t)LOC_BATCH);
-	if (!req)
-		return -ENOMEM;
-	json_t *resp = NULL;
-	int rc = master_client_call(fh->t->mc, "chunks", req, 0, &resp, NULL);
-	json_decref(req);
-	if (rc < 0)
-		return rc;
 	struct loc_cache *l = &fh->loc;
 	l->valid = false;
 	json_t *chunks = json_object_get(resp, "chunks");
@@ -966,6 +959,37 @@ out_malformed:
 	log_err("inode %" PRIu64 ": malformed chunk list from the master", fh->ino);
 	json_decref(resp);
 	return -EIO;
+}
+
+/* Handle lock held. Fetch the locations of LOC_BATCH chunks from index. */
+static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
+{
+	json_t *req = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)fh->ino, "index",
+				(json_int_t)index, "count", (json_int_t)LOC_BATCH);
+	if (!req)
+		return -ENOMEM;
+	json_t *resp = NULL;
+	int rc = master_client_call(fh->t->mc, "chunks", req, 0, &resp, NULL);
+	json_decref(req);
+	if (rc < 0)
+		return rc;
+	return fh_loc_fill(fh, resp, index);
+}
+
+uint64_t fh_open_chunks(void)
+{
+	return LOC_BATCH;
+}
+
+void fh_prefill_locations(struct file_handle *fh, json_t *resp)
+{
+	if (!resp || !json_object_get(resp, "chunks")) {
+		json_decref(resp);
+		return;
+	}
+	pthread_mutex_lock(&fh->lock);
+	(void)fh_loc_fill(fh, resp, 0);
+	pthread_mutex_unlock(&fh->lock);
 }
 
 /* Handle lock held. Make sure loc covers index (refetching if stale or if

@@ -15,6 +15,7 @@
 #ifndef BIGFS_FUSE_FILE_HANDLE_H
 #define BIGFS_FUSE_FILE_HANDLE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,11 @@ const char *fh_table_session(const struct fh_table *t);
 /* If a handle of ino open in this mount wrote data, the largest end offset
  * written (committed or not) in *ret and true; false otherwise. */
 bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret);
+/* How many chunk locations to ask for with the open (/v1/open "chunks"),
+ * and hand the reply to a new handle: its first reads then need no
+ * /v1/chunks call. Takes resp (NULL or a reply without chunks: nothing). */
+uint64_t fh_open_chunks(void);
+void fh_prefill_locations(struct file_handle *fh, json_t *resp);
 /* The time of the last write() through this mount to an inode open here,
  * until an explicit mtime is set (fh_table_mtime_set): getattr reports it
  * when the master's mtime (set when the data is committed) is older, so

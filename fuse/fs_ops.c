@@ -772,10 +772,15 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct file_handle *fh;
 	int rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
 	if (rc == 0) {
-		/* the master keeps the file while this mount has it open */
-		rc = csess_open(ctx->cs, ino);
+		/* the master keeps the file while this mount has it open; a
+		 * reader gets the first chunks' locations with the open */
+		json_t *locs = NULL;
+		bool reads = (fi->flags & O_ACCMODE) != O_WRONLY;
+		rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, reads ? &locs : NULL);
 		if (rc < 0)
 			fh_release(fh);
+		else
+			fh_prefill_locations(fh, locs);
 	}
 	/* The inode went away between the kernel's lookup and this open
 	 * (another process renamed a file over the name, or unlinked it):

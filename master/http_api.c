@@ -32,6 +32,7 @@
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
 #define CHUNKS_COUNT_MAX (1u << 20)
+#define OPEN_CHUNKS_MAX 64
 /* Inodes are rows: no fixed table. statfs says 2^40 more can be made;
  * "files" (the total) is that plus those in use. */
 #define STATFS_FFREE (1ULL << 40)
@@ -809,12 +810,34 @@ static json_t *replicas_json(const struct cm_chunk *c)
 	return arr;
 }
 
+/* {"size", "chunks": [...]}: the reply of /v1/chunks, also part of
+ * /v1/open's when asked for. */
+static int chunks_json(struct master *m, uint64_t ino, uint64_t index, uint64_t count,
+		       json_t **ret)
+{
+	struct cm_chunk *cs;
+	uint64_t size;
+	size_t n;
+	int rc = cm_chunks(m->cm, ino, index, count, &size, &cs, &n);
+	if (rc < 0)
+		return rc;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:I, s:I, s:o, s:s}", "index", (json_int_t)cs[i].index,
+				      "version", (json_int_t)cs[i].version, "replicas",
+				      replicas_json(&cs[i]), "token", cs[i].token);
+		ju_set_chunk_id(o, "chunk_id", cs[i].chunk_id);
+		json_array_append_new(arr, o);
+	}
+	free(cs);
+	*ret = json_pack("{s:I, s:o}", "size", (json_int_t)size, "chunks", arr);
+	return *ret ? 0 : -ENOMEM;
+}
+
 static void h_chunks(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
-	uint64_t ino, index, count, size;
-	struct cm_chunk *cs;
-	size_t n;
+	uint64_t ino, index, count;
 
 	if (!b)
 		return;
@@ -825,22 +848,13 @@ static void h_chunks(struct master *m, struct http_request *r)
 		bad_member(r, "count");
 		goto out_put;
 	}
-	int rc = cm_chunks(m->cm, ino, index, count, &size, &cs, &n);
-	if (rc < 0) {
+	json_t *reply = NULL;
+	int rc = chunks_json(m, ino, index, count, &reply);
+	if (rc < 0)
 		http_reply_error(r, rc, "chunks of %llu: %s", (unsigned long long)ino,
 				 strerror(-rc));
-		goto out_put;
-	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_t *o = json_pack("{s:I, s:I, s:o, s:s}", "index", (json_int_t)cs[i].index,
-				      "version", (json_int_t)cs[i].version, "replicas",
-				      replicas_json(&cs[i]), "token", cs[i].token);
-		ju_set_chunk_id(o, "chunk_id", cs[i].chunk_id);
-		json_array_append_new(arr, o);
-	}
-	free(cs);
-	http_reply_json(r, 200, json_pack("{s:I, s:o}", "size", (json_int_t)size, "chunks", arr));
+	else
+		http_reply_json(r, 200, reply);
 out_put:
 	json_decref(b);
 }
@@ -1069,17 +1083,28 @@ static void h_open(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	const char *session;
-	uint64_t ino;
+	uint64_t ino, nchunks;
 
 	if (!b)
 		return;
 	GET_U64(b, "ino", ino);
 	if (get_session(b, r, &session) < 0)
 		goto out_put;
+	if (ju_u64_opt(b, "chunks", 0, &nchunks) < 0 || nchunks > OPEN_CHUNKS_MAX) {
+		bad_member(r, "chunks");
+		goto out_put;
+	}
 	int rc = ns_open(m->ns, ino, session);
-	if (rc < 0)
+	if (rc < 0) {
 		http_reply_error(r, rc, "open %llu for session %s: %s", (unsigned long long)ino,
 				 session, strerror(-rc));
+		goto out_put;
+	}
+	/* The locations of the first chunks with the open: a reader of a
+	 * small file saves its first /v1/chunks round trip. */
+	json_t *reply = NULL;
+	if (nchunks > 0 && chunks_json(m, ino, 0, nchunks, &reply) == 0)
+		http_reply_json(r, 200, reply);
 	else
 		reply_empty(r);
 out_put:

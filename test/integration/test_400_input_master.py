@@ -177,6 +177,38 @@ def test_407_huge_sizes_and_offsets(cluster, sentinel):
     assert st == 200 and j["attr"]["size"] == len(b"still here"), raw
 
 
+def test_411_open_with_chunk_locations(cluster, sentinel):
+    """/v1/open with "chunks" answers the locations /v1/chunks gives; a bad
+    "chunks" is 400 EINVAL and opens nothing."""
+    st, j, raw = cluster.api("POST", "/v1/lookup", {"parent": 1, "name": "sentinel-400"})
+    assert st == 200, raw
+    ino = j["attr"]["ino"]
+    sess = "s411" + "0" * 28
+    st, _, raw = cluster.api("POST", "/v1/session/open", {"session": sess})
+    assert st == 200, raw
+    try:
+        for bad in (-1, "4", 65, 2 ** 63, 1.5):
+            st, _, raw = http("POST", cluster.url + "/v1/open",
+                              {"session": sess, "ino": ino, "chunks": bad})
+            check_error(cluster, st, raw, errno.EINVAL, 400)
+        st, j, raw = cluster.api("POST", "/v1/open", {"session": sess, "ino": ino})
+        assert st == 200 and j == {}, raw
+        st, j, raw = cluster.api("POST", "/v1/open", {"session": sess, "ino": ino, "chunks": 4})
+        assert st == 200, raw
+        st2, want, raw2 = cluster.api("POST", "/v1/chunks", {"ino": ino, "index": 0, "count": 4})
+        assert st2 == 200, raw2
+        assert j["size"] == want["size"] == len(b"still here")
+        def strip(cs):   # tokens differ, replicas come best first (load-dependent)
+            return [dict({k: v for k, v in c.items() if k not in ("token", "replicas")},
+                         replicas=sorted(r["worker_id"] for r in c["replicas"])) for c in cs]
+        assert strip(j["chunks"]) == strip(want["chunks"]) and len(j["chunks"]) == 1
+        st, _, raw = http("POST", cluster.url + "/v1/open",
+                          {"session": sess, "ino": 987654321, "chunks": 4})
+        check_error(cluster, st, raw, errno.ENOENT, 404)
+    finally:
+        cluster.api("POST", "/v1/session/close", {"session": sess})
+
+
 def test_408_body_too_big_and_bad_methods(cluster, sentinel):
     big = b'{"ino": 1, "pad": "' + b"x" * (16 << 20) + b'"}'
     try:
