@@ -316,7 +316,7 @@ static void fh_inode_bump(struct fh_table *t, struct fh_inode *in)
 static void fh_unref(struct file_handle *fh);
 static int fh_sync(struct file_handle *fh, bool release_all);
 
-int fh_table_flush_inode(struct fh_table *t, uint64_t ino)
+int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release)
 {
 	struct file_handle **list = NULL;
 	size_t n = 0;
@@ -342,7 +342,7 @@ int fh_table_flush_inode(struct fh_table *t, uint64_t ino)
 	int first = 0;
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&list[i]->lock);
-		int rc = fh_sync(list[i], false);
+		int rc = fh_sync(list[i], release);
 		pthread_mutex_unlock(&list[i]->lock);
 		if (rc && !first)
 			first = rc;
@@ -1141,7 +1141,7 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 	/* Before taking this handle's lock: flushing locks the others. Their
 	 * write errors stay theirs (sticky, returned to their writers). */
 	if (fh_other_writers(fh))
-		(void)fh_table_flush_inode(fh->t, fh->ino);
+		(void)fh_table_flush_inode(fh->t, fh->ino, false);
 	pthread_mutex_lock(&fh->lock);
 	if (fh->writable && (fh->cur->len > 0 || fh->ninflight > 0)) {
 		rc = fh_sync(fh, false);

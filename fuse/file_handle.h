@@ -53,8 +53,9 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp);
 bool fh_table_local_mtime(struct fh_table *t, uint64_t ino, struct timespec *ret);
 void fh_table_mtime_set(struct fh_table *t, uint64_t ino);
 /* Flush the write buffers of every handle of ino (before a truncate).
- * Returns 0 or the first error met. */
-int fh_table_flush_inode(struct fh_table *t, uint64_t ino);
+ * With release, the handles' write leases go back in the same commit (a
+ * later write asks for a new grant). Returns 0 or the first error met. */
+int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release);
 /* The file's size was set to size by someone in this mount: forget larger
  * local sizes and cached data. */
 void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size);

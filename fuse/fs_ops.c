@@ -433,8 +433,13 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		/* Buffered data must land before the size changes under it,
-		 * and before an explicit mtime (cp -p sets it before close). */
-		rc = fh_table_flush_inode(ctx->fht, ino);
+		 * and before an explicit mtime. An explicit mtime is what tar,
+		 * cp -p and rsync set last, just before close: give the leases
+		 * back in that commit, so the close has nothing left to send. */
+		rc = fh_table_flush_inode(ctx->fht, ino,
+					  !(to_set & FUSE_SET_ATTR_SIZE) &&
+						  (to_set & (FUSE_SET_ATTR_MTIME |
+							     FUSE_SET_ATTR_MTIME_NOW)));
 		if (rc < 0) {
 			json_decref(body);
 			goto out_reply;
@@ -1073,7 +1078,7 @@ static void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		rc = -ENXIO;
 		goto out_reply;
 	}
-	rc = fh_table_flush_inode(ctx->fht, ino); /* the master must know every chunk */
+	rc = fh_table_flush_inode(ctx->fht, ino, false); /* the master must know every chunk */
 	for (uint64_t first = (uint64_t)off / csize; rc == 0; first += FS_WINDOW) {
 		rc = fs_chunk_window(ctx, ino, first, FS_WINDOW, present, &size);
 		if (rc < 0)
@@ -1165,7 +1170,7 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		goto out_reply;
 	}
 	uint64_t start = (uint64_t)off, end = (uint64_t)off + (uint64_t)len;
-	rc = fh_table_flush_inode(ctx->fht, ino);
+	rc = fh_table_flush_inode(ctx->fht, ino, false);
 	if (rc == 0)
 		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp,
 			     NULL);

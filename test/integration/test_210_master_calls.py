@@ -1,0 +1,66 @@
+"""What ordinary programs cost in master round trips: the counts that the
+small-file figures of bench/ depend on (the master's /metrics counters).
+
+The cluster is shared with other tests, but a module's tests run one at
+a time, so the counters move only by what the test does (plus session
+heartbeats, which are not counted here)."""
+
+import os
+import re
+
+from conftest import http
+from posix_fixtures import second_mount  # noqa: F401  (fixture)
+
+
+def route_counts(cluster):
+    st, _, raw = http("GET", cluster.url + "/metrics")
+    assert st == 200
+    return {m.group(1): int(m.group(2)) for m in re.finditer(
+        rb'bigfs_http_requests_total\{route="([^"]+)"\} (\d+)', raw)}
+
+
+def delta(before, after):
+    return {k.decode(): after[k] - before.get(k, 0) for k in after
+            if after[k] != before.get(k, 0) and k != b"/v1/session/heartbeat"
+            and k != b"/metrics"}
+
+
+def test_211_tar_like_file_costs_one_commit(cluster):
+    """create, write, fchmod, futimens, close (as tar -x does): one commit,
+    which also gives the write lease back; the close sends nothing more."""
+    d = os.path.join(cluster.mounts[0].path, "calls-211")
+    os.mkdir(d)
+    p = os.path.join(d, "f")
+    before = route_counts(cluster)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"x" * 5000)
+    os.fchmod(fd, 0o644)
+    os.utime(fd, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    os.close(fd)
+    after = route_counts(cluster)
+    d_ = delta(before, after)
+    assert d_.get("/v1/commit") == 1, d_
+    assert d_.get("/v1/write") == 1, d_
+    with open(p, "rb") as f:
+        assert f.read() == b"x" * 5000
+    st = os.stat(p)
+    assert st.st_mtime_ns == 1_000_000_000_000_000_000 and st.st_mode & 0o777 == 0o644
+
+
+def test_212_reading_a_small_file_needs_no_chunks_call(cluster, second_mount):
+    """open + read + close of a small file on a mount that has not opened it
+    yet: the open brings the chunk's locations, so there is no /v1/chunks
+    call."""
+    d = os.path.join(cluster.mounts[0].path, "calls-212")
+    os.mkdir(d)
+    with open(os.path.join(d, "f"), "wb") as f:
+        f.write(b"small file\n")
+    path = os.path.join(second_mount, "calls-212", "f")
+    os.stat(path)
+    before = route_counts(cluster)
+    with open(path, "rb") as f:
+        assert f.read() == b"small file\n"
+    after = route_counts(cluster)
+    d_ = delta(before, after)
+    assert d_.get("/v1/open") == 1, d_
+    assert "/v1/chunks" not in d_, d_
