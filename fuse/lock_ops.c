@@ -307,45 +307,12 @@ static int lk_sleep(struct lock_table *lt, fuse_req_t req, long ms)
 	return rc;
 }
 
-/* Set a lock, waiting for it if wait. A waiting request tells the master
- * so each time it asks (for deadlock detection), and that it stopped
- * waiting when the process was interrupted. */
-static int lk_set(struct lock_table *lt, fuse_req_t req, uint64_t ino, enum lt_kind kind,
-		  uint64_t owner, uint64_t fh, char type, uint64_t start, uint64_t end,
-		  uint32_t pid, bool wait)
+/* Call attempt(arg) until it answers something else than -EAGAIN,
+ * sleeping 10 ms, doubling to LT_WAIT_MAX_MS, in between; -EINTR when the
+ * request is interrupted or the mount goes away while waiting. */
+static int lk_retry(struct lock_table *lt, fuse_req_t req, int (*attempt)(void *), void *arg)
 {
-	enum lk_call call = wait && type != 'u' ? LK_CALL_WAIT : LK_CALL_TRY;
-	int rc = lk_try(lt, ino, kind, owner, fh, type, start, end, pid, call);
-	if (rc != -EAGAIN || !wait)
-		return rc;
-	fuse_req_interrupt_func(req, lk_interrupted, lt);
-	long ms = LT_WAIT_FIRST_MS;
-	while (rc == -EAGAIN) {
-		rc = lk_sleep(lt, req, ms);
-		if (rc < 0)
-			break;
-		ms = ms * 2 > LT_WAIT_MAX_MS ? LT_WAIT_MAX_MS : ms * 2;
-		rc = lk_try(lt, ino, kind, owner, fh, type, start, end, pid, call);
-	}
-	fuse_req_interrupt_func(req, NULL, NULL);
-	if (rc == -EINTR && call == LK_CALL_WAIT && kind == LT_POSIX) {
-		pthread_mutex_lock(&lt->lock);
-		bool stopping = lt->stopping;
-		pthread_mutex_unlock(&lt->lock);
-		/* best effort: the master forgets the record by itself soon */
-		if (!stopping)
-			lk_try(lt, ino, kind, owner, fh, type, start, end, pid, LK_CALL_CANCEL);
-	}
-	return rc;
-}
-
-/* F_GETLK through the master; during the master's grace period after a
- * restart (-EAGAIN: the locks held before are not all declared yet) it
- * asks again like a waiting lock. *ret_resp: the answer. */
-static int lk_test(struct lock_table *lt, fuse_req_t req, json_t *body, json_t **ret_resp)
-{
-	json_t *copy = json_deep_copy(body);
-	int rc = copy ? csess_call(lt->cs, "lock/test", copy, ret_resp) : -ENOMEM;
+	int rc = attempt(arg);
 	if (rc != -EAGAIN)
 		return rc;
 	fuse_req_interrupt_func(req, lk_interrupted, lt);
@@ -355,11 +322,76 @@ static int lk_test(struct lock_table *lt, fuse_req_t req, json_t *body, json_t *
 		if (rc < 0)
 			break;
 		ms = ms * 2 > LT_WAIT_MAX_MS ? LT_WAIT_MAX_MS : ms * 2;
-		copy = json_deep_copy(body);
-		rc = copy ? csess_call(lt->cs, "lock/test", copy, ret_resp) : -ENOMEM;
+		rc = attempt(arg);
 	}
 	fuse_req_interrupt_func(req, NULL, NULL);
 	return rc;
+}
+
+struct lk_set_args {
+	struct lock_table *lt;
+	uint64_t ino, owner, fh, start, end;
+	enum lt_kind kind;
+	char type;
+	uint32_t pid;
+	enum lk_call call;
+};
+
+static int lk_set_attempt(void *arg)
+{
+	struct lk_set_args *a = arg;
+	return lk_try(a->lt, a->ino, a->kind, a->owner, a->fh, a->type, a->start, a->end, a->pid,
+		      a->call);
+}
+
+/* Set a lock, waiting for it if wait. A waiting request tells the master
+ * so each time it asks (for deadlock detection), and that it stopped
+ * waiting when the process was interrupted. */
+static int lk_set(struct lock_table *lt, fuse_req_t req, uint64_t ino, enum lt_kind kind,
+		  uint64_t owner, uint64_t fh, char type, uint64_t start, uint64_t end,
+		  uint32_t pid, bool wait)
+{
+	struct lk_set_args a = {
+		.lt = lt, .ino = ino, .owner = owner, .fh = fh, .start = start, .end = end,
+		.kind = kind, .type = type, .pid = pid,
+		.call = wait && type != 'u' ? LK_CALL_WAIT : LK_CALL_TRY,
+	};
+	if (!wait)
+		return lk_set_attempt(&a);
+	int rc = lk_retry(lt, req, lk_set_attempt, &a);
+	if (rc == -EINTR && a.call == LK_CALL_WAIT && kind == LT_POSIX) {
+		pthread_mutex_lock(&lt->lock);
+		bool stopping = lt->stopping;
+		pthread_mutex_unlock(&lt->lock);
+		/* best effort: the master forgets the record by itself soon */
+		if (!stopping) {
+			a.call = LK_CALL_CANCEL;
+			lk_set_attempt(&a);
+		}
+	}
+	return rc;
+}
+
+struct lk_test_args {
+	struct lock_table *lt;
+	json_t *body;
+	json_t **ret_resp;
+};
+
+static int lk_test_attempt(void *arg)
+{
+	struct lk_test_args *a = arg;
+	json_t *copy = json_deep_copy(a->body);
+	return copy ? csess_call(a->lt->cs, "lock/test", copy, a->ret_resp) : -ENOMEM;
+}
+
+/* F_GETLK through the master; during the master's grace period after a
+ * restart (-EAGAIN: the locks held before are not all declared yet) it
+ * asks again like a waiting lock. *ret_resp: the answer. */
+static int lk_test(struct lock_table *lt, fuse_req_t req, json_t *body, json_t **ret_resp)
+{
+	struct lk_test_args a = { lt, body, ret_resp };
+	return lk_retry(lt, req, lk_test_attempt, &a);
 }
 
 /* [start, end] of a struct flock as libfuse gives it (SEEK_SET, l_len 0

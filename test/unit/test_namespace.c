@@ -18,73 +18,30 @@
 
 #include <cmocka.h>
 
-#include "../../master/chunk_map.h"
-#include "../../master/meta_store.h"
-#include "../../master/namespace.h"
-#include "../../master/worker_registry.h"
 #include "log.h"
-
-struct fixture {
-	char dir[64];
-	char db[128];
-	struct secret secret;
-	struct meta_store *ms;
-	struct wreg *reg;
-	struct chunk_map *cm;
-	struct ns *ns;
-};
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void open_all(struct fixture *f)
-{
-	assert_int_equal(meta_open(f->db, 2, &f->ms), 0);
-	assert_int_equal(wreg_new(10000, &f->reg), 0);
-	assert_int_equal(cm_new(f->ms, f->reg, &f->secret, 60000, &f->cm), 0);
-	assert_int_equal(ns_new(f->ms, f->cm, &f->ns), 0);
-}
-
-static void close_all(struct fixture *f)
-{
-	ns_free(f->ns);
-	cm_free(f->cm);
-	wreg_free(f->reg);
-	meta_close(f->ms);
-}
+#include "ns_fixture.h"
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct ns_fixture *f = calloc(1, sizeof(*f));
 
 	log_init("test_namespace", true, LOG_ERR);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bigfs-ns-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (!f || nsf_setup(f, "ns") < 0)
 		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
-	memset(f->secret.key, 7, 32);
-	f->secret.len = 32;
-	open_all(f);
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 
-	close_all(f);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	nsf_teardown(f);
 	free(f);
 	return 0;
 }
 
-static uint64_t mkfile(struct fixture *f, uint64_t parent, const char *name)
+static uint64_t mkfile(struct ns_fixture *f, uint64_t parent, const char *name)
 {
 	struct ns_attr a;
 	bool created;
@@ -94,7 +51,7 @@ static uint64_t mkfile(struct fixture *f, uint64_t parent, const char *name)
 	return a.ino;
 }
 
-static uint64_t mkdir_(struct fixture *f, uint64_t parent, const char *name)
+static uint64_t mkdir_(struct ns_fixture *f, uint64_t parent, const char *name)
 {
 	struct ns_attr a;
 
@@ -102,7 +59,7 @@ static uint64_t mkdir_(struct fixture *f, uint64_t parent, const char *name)
 	return a.ino;
 }
 
-static uint32_t nlink_of(struct fixture *f, uint64_t ino)
+static uint32_t nlink_of(struct ns_fixture *f, uint64_t ino)
 {
 	struct ns_attr a;
 
@@ -112,7 +69,7 @@ static uint32_t nlink_of(struct fixture *f, uint64_t ino)
 
 static void test_create_lookup(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a, b;
 	bool created;
 
@@ -140,7 +97,7 @@ static void test_create_lookup(void **state)
 
 static void test_name_rules(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 	bool created;
 	char n255[256], n256[257];
@@ -164,7 +121,7 @@ static void test_name_rules(void **state)
 
 static void test_dirs_nlink_and_remove(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 
 	uint64_t d = mkdir_(f, 1, "d");
@@ -189,7 +146,7 @@ static void test_dirs_nlink_and_remove(void **state)
 
 static void test_rename(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 
 	uint64_t a1 = mkdir_(f, 1, "a");
@@ -242,7 +199,7 @@ static void test_rename(void **state)
 
 static void test_readdir_cookies(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_dirent *e;
 	size_t n, total = 0;
 	bool eof = false, seen[40] = { false };
@@ -287,7 +244,7 @@ static void test_readdir_cookies(void **state)
 
 static void test_links_symlinks_mknod(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 	char *t;
 
@@ -314,7 +271,7 @@ static void test_links_symlinks_mknod(void **state)
 
 static void test_setattr(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 	struct ns_setattr sa = { .has_mode = true, .mode = 0600 | S_IFDIR,
 				 .has_size = true, .size = 12345 };
@@ -336,7 +293,7 @@ static void test_setattr(void **state)
 
 static void test_xattrs_and_goal(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	void *v;
 	size_t len, n;
 	char **names;
@@ -385,7 +342,7 @@ static void test_xattrs_and_goal(void **state)
 
 static void test_grants_and_garbage(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct cm_chunk c, c2;
 	struct cm_stats st;
 	struct ns_attr a;
@@ -436,13 +393,13 @@ static void test_grants_and_garbage(void **state)
 
 static void test_persistence(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr a;
 
 	uint64_t d = mkdir_(f, 1, "keep");
 	uint64_t fi = mkfile(f, d, "file");
-	close_all(f);
-	open_all(f);
+	nsf_close(f);
+	assert_int_equal(nsf_open(f), 0);
 	assert_int_equal(ns_lookup(f->ns, 1, "keep", &a), 0);
 	assert_int_equal(a.ino, d);
 	assert_int_equal(ns_lookup(f->ns, d, "file", &a), 0);

@@ -22,12 +22,9 @@
 
 #include <cmocka.h>
 
-#include "../../master/chunk_map.h"
-#include "../../master/meta_store.h"
-#include "../../master/namespace.h"
 #include "../../master/posix_acl.h"
-#include "../../master/worker_registry.h"
 #include "log.h"
+#include "ns_fixture.h"
 
 #define UO 0x01    /* ACL_USER_OBJ */
 #define US 0x02    /* ACL_USER */
@@ -356,38 +353,11 @@ static void test_create_from_default(void **state)
 
 /* ---- inheritance through the namespace ------------------------------------ */
 
-struct nsfix {
-	char dir[64];
-	char db[128];
-	struct secret secret;
-	struct meta_store *ms;
-	struct wreg *reg;
-	struct chunk_map *cm;
-	struct ns *ns;
-};
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int ns_setup(void **state)
 {
-	struct nsfix *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
+	struct ns_fixture *f = calloc(1, sizeof(*f));
 	log_init("test_posix_acl", true, LOG_ERR);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bigfs-acl-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
-	memset(f->secret.key, 7, 32);
-	f->secret.len = 32;
-	if (meta_open(f->db, 2, &f->ms) < 0 || wreg_new(10000, &f->reg) < 0 ||
-	    cm_new(f->ms, f->reg, &f->secret, 60000, &f->cm) < 0 || ns_new(f->ms, f->cm, &f->ns) < 0)
+	if (!f || nsf_setup(f, "acl") < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -395,18 +365,14 @@ static int ns_setup(void **state)
 
 static int ns_teardown(void **state)
 {
-	struct nsfix *f = *state;
-	ns_free(f->ns);
-	cm_free(f->cm);
-	wreg_free(f->reg);
-	meta_close(f->ms);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	struct ns_fixture *f = *state;
+	nsf_teardown(f);
 	free(f);
 	return 0;
 }
 
 /* The stored xattr name of ino, or a blob of length 0 when absent. */
-static struct blob get_acl(struct nsfix *f, uint64_t ino, const char *name)
+static struct blob get_acl(struct ns_fixture *f, uint64_t ino, const char *name)
 {
 	struct blob x;
 	void *v = NULL;
@@ -425,7 +391,7 @@ static struct blob get_acl(struct nsfix *f, uint64_t ino, const char *name)
 
 static void test_inheritance_and_umask(void **state)
 {
-	struct nsfix *f = *state;
+	struct ns_fixture *f = *state;
 	struct ns_attr d, a;
 	bool created;
 

@@ -19,43 +19,26 @@
 
 #include <cmocka.h>
 
-#include "../../master/chunk_map.h"
 #include "../../master/locks.h"
-#include "../../master/meta_store.h"
-#include "../../master/namespace.h"
 #include "../../master/session.h"
-#include "../../master/worker_registry.h"
 #include "clock.h"
 #include "log.h"
+#include "ns_fixture.h"
 
 #define TIMEOUT_MS 300
 
 struct fixture {
-	char dir[64];
-	char db[128];
-	struct secret secret;
-	struct meta_store *ms;
-	struct wreg *reg;
-	struct chunk_map *cm;
-	struct ns *ns;
+	struct ns_fixture n;
 	struct locks *lk;
 	struct sess *s;
 	uint64_t f1, f2, f3;
 };
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static uint64_t mkfile(struct fixture *f, const char *name)
 {
 	struct ns_attr a;
 	bool created;
-	assert_int_equal(ns_create(f->ns, 1, name, 0644, 0, 0, 0, true, &a, &created), 0);
+	assert_int_equal(ns_create(f->n.ns, 1, name, 0644, 0, 0, 0, true, &a, &created), 0);
 	return a.ino;
 }
 
@@ -65,16 +48,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	log_init("test_session", true, LOG_ERR);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/bigfs-sess-XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->db, sizeof(f->db), "%s/meta.db", f->dir);
-	memset(f->secret.key, 7, 32);
-	f->secret.len = 32;
-	if (meta_open(f->db, 2, &f->ms) < 0 || wreg_new(10000, &f->reg) < 0 ||
-	    cm_new(f->ms, f->reg, &f->secret, 60000, &f->cm) < 0 ||
-	    ns_new(f->ms, f->cm, &f->ns) < 0 || locks_new(&f->lk) < 0 ||
-	    sess_new(f->ns, f->cm, f->lk, TIMEOUT_MS, &f->s) < 0)
+	if (nsf_setup(&f->n, "sess") < 0 || locks_new(&f->lk) < 0 ||
+	    sess_new(f->n.ns, f->n.cm, f->lk, TIMEOUT_MS, &f->s) < 0)
 		return -1;
 	f->f1 = mkfile(f, "f1");
 	f->f2 = mkfile(f, "f2");
@@ -88,11 +63,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	sess_free(f->s);
 	locks_free(f->lk);
-	ns_free(f->ns);
-	cm_free(f->cm);
-	wreg_free(f->reg);
-	meta_close(f->ms);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	nsf_teardown(&f->n);
 	free(f);
 	return 0;
 }
@@ -185,11 +156,11 @@ static void test_open_close_accounting(void **state)
 	assert_int_equal(stats(f).sessions, 1);             /* renewed, not a new one */
 	assert_int_equal(stats(f).open_refs, 3);
 	/* an open through the namespace counts once */
-	assert_int_equal(ns_open(f->ns, f->f1, "m1"), 0);
+	assert_int_equal(ns_open(f->n.ns, f->f1, "m1"), 0);
 	assert_int_equal(stats(f).open_refs, 3);
 	/* another session's opens are its own */
 	assert_int_equal(open_sess(f, "m2", "host", NULL, 0, NULL, 0, NULL, NULL), 0);
-	assert_int_equal(ns_open(f->ns, f->f1, "m2"), 0);
+	assert_int_equal(ns_open(f->n.ns, f->f1, "m2"), 0);
 	st = stats(f);
 	assert_int_equal(st.sessions, 2);
 	assert_int_equal(st.open_refs, 4);
@@ -221,7 +192,7 @@ static void test_unknown_sessions(void **state)
 	assert_int_equal(lock(f, "nobody", f->f1, 1, LK_WRLCK, 0, 9), -ESTALE);
 	assert_int_equal(sess_lock_test(f->s, "nobody", f->f1, LK_POSIX, 1, LK_WRLCK, 0, 9, &c),
 			 -ESTALE);
-	assert_int_equal(ns_open(f->ns, f->f1, "nobody"), -ESTALE);
+	assert_int_equal(ns_open(f->n.ns, f->f1, "nobody"), -ESTALE);
 	assert_int_equal(sess_close(f->s, "nobody"), 0);
 	struct sess_stats st = stats(f);
 	assert_int_equal(st.sessions, 0);
@@ -323,7 +294,7 @@ static void test_expired_is_gone_before_reaping(void **state)
 		sleep_ms(TIMEOUT_MS / 4);
 	assert_int_equal(sess_heartbeat(f->s, "m1", NULL, 0), -ESTALE);
 	assert_int_equal(lock(f, "m1", f->f1, 1, LK_WRLCK, 0, 9), -ESTALE);
-	assert_int_equal(ns_open(f->ns, f->f2, "m1"), -ESTALE);
+	assert_int_equal(ns_open(f->n.ns, f->f2, "m1"), -ESTALE);
 	/* opening it again releases what the dead one held, then declares */
 	struct sess_decl_lock l = { .ino = f->f1, .kind = LK_POSIX, .owner = 1, .pid = 9,
 				    .type = LK_RDLCK, .start = 100, .end = 199 };
