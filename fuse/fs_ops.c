@@ -346,44 +346,24 @@ static int fs_set_time(json_t *req, int to_set, int flag_set, int flag_now, cons
 	 FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
 #define FS_GROUPS_MAX 256
 
-/* Whether the caller of req is in group gid (primary or supplementary). */
-static bool fs_caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[FS_GROUPS_MAX];
-	if (fuse_req_ctx(req)->gid == gid)
-		return true;
-	int n = fuse_req_getgroups(req, FS_GROUPS_MAX, groups);
-	for (int i = 0; i < n && i < FS_GROUPS_MAX; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
 /* Linux drops S_ISGID of a regular file whose group the caller (without
  * CAP_FSETID) is not in when it writes, truncates or chmods it, group-exec
  * or not. The kernel's FUSE code leaves part of that to the file system:
  * for a write or truncate it sends a mode only for S_ISUID and for
- * S_ISGID with group-exec (a write sends an empty setattr otherwise).
- * Called for non-root callers of such setattrs: adds or corrects "mode"
- * in body. One getattr round trip. */
-static int fs_drop_sgid(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
-			const struct stat *attr, int to_set, json_t *body)
+ * S_ISGID with group-exec (a write sends an empty setattr otherwise). So
+ * such setattrs of non-root callers carry the caller's groups, and the
+ * master applies the rule in the same transaction. */
+static int fs_add_groups(fuse_req_t req, json_t *body)
 {
-	json_t *resp = NULL;
-	struct stat st;
-	int rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
-	if (rc == 0)
-		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
-	json_decref(resp);
-	if (rc < 0)
-		return rc;
-	mode_t mode = (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : st.st_mode;
-	gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : st.st_gid;
-	if (!S_ISREG(st.st_mode) || !(mode & S_ISGID) || fs_caller_in_group(req, gid))
-		return 0;
-	if (json_object_set_new(body, "mode", json_integer(mode & 07777 & ~S_ISGID)) < 0)
+	gid_t groups[FS_GROUPS_MAX];
+	int n = fuse_req_getgroups(req, FS_GROUPS_MAX, groups);
+	json_t *arr = json_array();
+	if (!arr || json_object_set_new(body, "groups", arr) < 0)
 		return -ENOMEM;
-	return 0;
+	int bad = json_array_append_new(arr, json_integer(fuse_req_ctx(req)->gid));
+	for (int i = 0; i < n && i < FS_GROUPS_MAX; i++)
+		bad |= json_array_append_new(arr, json_integer(groups[i]));
+	return bad ? -ENOMEM : 0;
 }
 
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
@@ -420,7 +400,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			   &attr->st_mtim);
 	if (!bad && fuse_req_ctx(req)->uid != 0 &&
 	    ((to_set & FS_SETATTR_KNOWN) == 0 || (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE)))) {
-		rc = fs_drop_sgid(ctx, req, ino, attr, to_set, body);
+		rc = fs_add_groups(req, body);
 		if (rc < 0) {
 			json_decref(body);
 			goto out_reply;

@@ -33,6 +33,7 @@
 #define RELEASE_MAX 65536
 #define CHUNKS_COUNT_MAX (1u << 20)
 #define OPEN_CHUNKS_MAX 64
+#define GROUPS_MAX 256
 /* Inodes are rows: no fixed table. statfs says 2^40 more can be made;
  * "files" (the total) is that plus those in use. */
 #define STATFS_FFREE (1ULL << 40)
@@ -262,6 +263,7 @@ static void h_setattr(struct master *m, struct http_request *r)
 	json_t *b = http_req_json(r);
 	struct ns_setattr sa;
 	struct ns_attr a;
+	uint32_t groups[GROUPS_MAX];
 	uint64_t ino, v;
 	int64_t t;
 	bool has, now;
@@ -324,6 +326,25 @@ static void h_setattr(struct master *m, struct http_request *r)
 	if (ju_bool_opt(b, "atime_read", false, &sa.atime_read) < 0) {
 		bad_member(r, "atime_read");
 		goto out_put;
+	}
+	json_t *ga = json_object_get(b, "groups");
+	if (ga) {
+		if (!json_is_array(ga) || json_array_size(ga) > GROUPS_MAX) {
+			bad_member(r, "groups");
+			goto out_put;
+		}
+		for (size_t i = 0; i < json_array_size(ga); i++) {
+			json_t *g = json_array_get(ga, i);
+			if (!json_is_integer(g) || json_integer_value(g) < 0 ||
+			    json_integer_value(g) > UINT32_MAX) {
+				bad_member(r, "groups");
+				goto out_put;
+			}
+			groups[i] = (uint32_t)json_integer_value(g);
+		}
+		sa.drop_sgid = true;
+		sa.groups = groups;
+		sa.ngroups = json_array_size(ga);
 	}
 	int rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0)

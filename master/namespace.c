@@ -641,6 +641,13 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 		a.uid = sa->uid;
 	if (sa->has_gid)
 		a.gid = sa->gid;
+	if (sa->drop_sgid && S_ISREG(a.mode) && (a.mode & S_ISGID)) {
+		bool member = false;
+		for (size_t i = 0; i < sa->ngroups && !member; i++)
+			member = sa->groups[i] == a.gid;
+		if (!member)
+			a.mode &= ~(uint32_t)S_ISGID;
+	}
 	if (sa->has_atime) {
 		a.atime_s = sa->atime_now ? now_s : sa->atime_s;
 		a.atime_ns = sa->atime_now ? now_ns : sa->atime_ns;

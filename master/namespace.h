@@ -40,6 +40,12 @@ struct ns_setattr {
 	uint64_t size;
 	int64_t atime_s, mtime_s;
 	uint32_t atime_ns, mtime_ns;
+	/* The caller has no CAP_FSETID and is in groups[0..ngroups): a
+	 * regular file's S_ISGID goes unless its group is one of them (what
+	 * Linux does on a write, truncate or chmod by a non-member). */
+	bool drop_sgid;
+	const uint32_t *groups;
+	size_t ngroups;
 };
 
 struct ns_dirent {

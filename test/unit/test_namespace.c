@@ -409,10 +409,44 @@ static void test_persistence(void **state)
 	assert_true(mkfile(f, d, "again") > fi);
 }
 
+/* setattr with the caller's groups: a regular file's setgid bit goes when
+ * its group is not among them, stays when it is; directories keep it. */
+static void test_setattr_drops_sgid_of_non_members(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct ns_setattr sa;
+	struct ns_attr a;
+	bool created;
+	const uint32_t member[] = { 9, 5 }, other[] = { 9 };
+
+	assert_int_equal(ns_create(f->ns, 1, "sg", 02666, 1, 5, 0, true, &a, &created), 0);
+	uint64_t ino = a.ino;
+	memset(&sa, 0, sizeof(sa));
+	sa.drop_sgid = true;
+	sa.groups = member;
+	sa.ngroups = 2;
+	assert_int_equal(ns_setattr(f->ns, ino, &sa, &a), 0);
+	assert_int_equal(a.mode & 07777, 02666);
+	sa.groups = other;
+	sa.ngroups = 1;
+	assert_int_equal(ns_setattr(f->ns, ino, &sa, &a), 0);
+	assert_int_equal(a.mode & 07777, 0666);
+	/* with a mode set in the same call, the new mode is the one checked */
+	sa.has_mode = true;
+	sa.mode = 02644;
+	assert_int_equal(ns_setattr(f->ns, ino, &sa, &a), 0);
+	assert_int_equal(a.mode & 07777, 0644);
+	assert_int_equal(ns_mkdir(f->ns, 1, "sgd", 02775, 1, 5, 0, &a), 0);
+	sa.has_mode = false;
+	assert_int_equal(ns_setattr(f->ns, a.ino, &sa, &a), 0);
+	assert_int_equal(a.mode & 07777, 02775);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_setattr_drops_sgid_of_non_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
