@@ -147,6 +147,7 @@ static int call_setup(struct http_client *c, struct call_state *st)
 	call->status = 0;
 	call->out_len = 0;
 	call->out_alloc = NULL;
+	call->resp_header_value = NULL;
 	curl_easy_setopt(e, CURLOPT_URL, call->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, st);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -213,6 +214,14 @@ int http_client_parallel(struct http_client *c, struct http_call *calls, int n)
 			call->err = -EOVERFLOW;
 		if (call->err == 0)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
+		struct curl_header *h;
+		if (call->err == 0 && call->resp_header &&
+		    curl_easy_header(msg->easy_handle, call->resp_header, 0, CURLH_HEADER, -1,
+				     &h) == CURLHE_OK) {
+			call->resp_header_value = strdup(h->value);
+			if (!call->resp_header_value)
+				call->err = -ENOMEM;
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		if (!st[i].easy)

@@ -38,11 +38,13 @@ struct http_call {
 	size_t body_len;
 	void *out;
 	size_t out_cap;
+	const char *resp_header;  /* NULL, or the name of a response header to keep */
 	/* results */
 	int err;                  /* 0, or -errno transport error */
 	long status;              /* HTTP status when err == 0 */
 	size_t out_len;           /* bytes of response body */
 	char *out_alloc;          /* when out == NULL */
+	char *resp_header_value;  /* that header's value (caller frees), NULL if absent */
 };
 
 /* Run n calls concurrently; returns when all have finished. Returns 0 (look

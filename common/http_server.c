@@ -121,6 +121,28 @@ void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
 	set_response(r, (unsigned int)status, resp, content_type);
 }
 
+void http_reply_fd(struct http_request *r, int status, int fd, uint64_t offset, uint64_t len,
+		   const char *content_type)
+{
+	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (!resp) {
+		close(fd);
+		return;
+	}
+	set_response(r, (unsigned int)status, resp, content_type);
+}
+
+int http_reply_header(struct http_request *r, const char *name, const char *value)
+{
+	if (!r->resp)
+		return -EINVAL;
+	if (MHD_add_response_header(r->resp, name, value) == MHD_YES)
+		return 0;
+	MHD_destroy_response(r->resp);
+	r->resp = NULL;
+	return -ENOMEM;
+}
+
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
 	size_t len = 0;

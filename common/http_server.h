@@ -74,5 +74,13 @@ void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
 /* Raw bytes; buf is malloc'ed and freed by the server. */
 void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
 		    const char *content_type);
+/* len bytes of the open file fd from offset; the server closes fd (also
+ * when the reply cannot be built). Sent with sendfile(2): the bytes go
+ * from the page cache to the socket without a copy through this process. */
+void http_reply_fd(struct http_request *r, int status, int fd, uint64_t offset, uint64_t len,
+		   const char *content_type);
+/* Add a header to the reply built by the http_reply_* call just made.
+ * Returns 0, or -ENOMEM (the reply then becomes a 500). */
+int http_reply_header(struct http_request *r, const char *name, const char *value);
 
 #endif

@@ -1108,17 +1108,18 @@ static void fh_prefetch_start(struct file_handle *fh, uint64_t off, size_t len)
 }
 
 /* Handle lock held. If the prefetch covers p, wait for it and make it the
- * read-ahead window. True if `ra` now covers p. */
+ * read-ahead window. True if the caller should look at `ra` again: it now
+ * covers p, or this thread waited — and while it waited, another reader of
+ * the handle (the kernel sends several reads of one file at once) may have
+ * taken the prefetch into `ra`. Fetching p in the foreground then would
+ * throw that whole window away for one small read. */
 static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
 {
-	/* Another thread may take it or start another while this one waits:
-	 * look again after every wake-up. */
-	for (;;) {
-		if (fh->pf_state == PF_IDLE || p < fh->pf_off || p >= fh->pf_off + fh->pf_len)
-			return false;
-		if (fh->pf_state == PF_DONE)
-			break;
+	if (fh->pf_state == PF_IDLE || p < fh->pf_off || p >= fh->pf_off + fh->pf_len)
+		return false;
+	if (fh->pf_state == PF_PENDING) {
 		pthread_cond_wait(&fh->cond, &fh->lock);
+		return true;
 	}
 	fh->pf_state = PF_IDLE;
 	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen)

@@ -11,6 +11,7 @@
  * caller (file_handle) does, based on what these calls return. */
 #include "worker_io.h"
 
+#include "crc32c.h"
 #include "http_client.h"
 #include "json_util.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 
 #define WIO_CONNECT_TIMEOUT_MS 2000
 #define WIO_URL_MAX 512
+#define WIO_BLOCK_SIZE ((size_t)64 << 10) /* the workers' CRC block */
 
 struct worker_io {
 	struct master_client *mc;
@@ -113,6 +115,63 @@ static void wio_call_text(const struct http_call *call, char *out, size_t cap)
 		snprintf(out, cap, "HTTP %ld", call->status);
 }
 
+/* Check the body of a ?verify=client read against the block CRCs the
+ * worker sent (8 hex digits per 64 KiB block; off is on a block boundary
+ * when the worker sends them). False on any mismatch or malformed list. */
+static bool wio_crcs_match(const char *hex, const unsigned char *buf, size_t len)
+{
+	size_t nblocks = (len + WIO_BLOCK_SIZE - 1) / WIO_BLOCK_SIZE;
+	if (strlen(hex) != nblocks * 8)
+		return false;
+	for (size_t i = 0; i < nblocks; i++) {
+		char digits[9];
+		memcpy(digits, hex + 8 * i, 8);
+		digits[8] = '\0';
+		char *end;
+		unsigned long want = strtoul(digits, &end, 16);
+		size_t n = len - i * WIO_BLOCK_SIZE < WIO_BLOCK_SIZE ? len - i * WIO_BLOCK_SIZE
+								     : WIO_BLOCK_SIZE;
+		if (*end != '\0' || crc32c(0, buf + i * WIO_BLOCK_SIZE, n) != (uint32_t)want)
+			return false;
+	}
+	return true;
+}
+
+/* One GET of [off, off+len) from replica i into buf. First the fast way:
+ * the worker sends the bytes straight from its page cache with their
+ * block CRCs and this side checks them. A range it cannot send that way
+ * comes back verified by the worker (no CRC header). A mismatch here may
+ * be a write racing the read, or damage: read again the verified way,
+ * where the worker checks under the chunk's lock and says 500 EIO for
+ * real damage. */
+static void wio_get(struct http_client *hc, const struct wio_chunk *c, int i, const char *id,
+		    uint64_t off, size_t len, void *buf, struct http_call *call)
+{
+	for (int verified = 0; verified < 2; verified++) {
+		char url[WIO_URL_MAX];
+		snprintf(url, sizeof(url),
+			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+			 "&length=%zu&token=%s%s",
+			 c->rep[i].addr, id, c->version, off, len, c->token,
+			 verified ? "" : "&verify=client");
+		*call = (struct http_call){
+			.method = "GET", .url = url, .out = buf, .out_cap = len,
+			.resp_header = verified ? NULL : "X-Bigfs-Crc32c",
+		};
+		http_client_call(hc, call);
+		char *hex = call->resp_header_value;
+		bool redo = hex && call->err == 0 && call->status == 200 && call->out_len == len &&
+			    !wio_crcs_match(hex, buf, len);
+		free(hex);
+		call->resp_header_value = NULL;
+		call->url = NULL; /* url is this loop's */
+		if (!redo)
+			return;
+		log_warn("chunk %s v%u: bytes from %s do not match their CRCs; reading them "
+			 "again, verified by the worker", id, c->version, c->rep[i].addr);
+	}
+}
+
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		   void *buf)
 {
@@ -122,15 +181,8 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 	char id[CHUNK_ID_STRLEN + 1];
 	chunk_id_format(c->chunk_id, id);
 	for (int i = 0; i < c->nrep; i++) {
-		char url[WIO_URL_MAX];
-		snprintf(url, sizeof(url),
-			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
-			 "&length=%zu&token=%s",
-			 c->rep[i].addr, id, c->version, off, len, c->token);
-		struct http_call call = {
-			.method = "GET", .url = url, .out = buf, .out_cap = len,
-		};
-		http_client_call(hc, &call);
+		struct http_call call;
+		wio_get(hc, c, i, id, off, len, buf, &call);
 		if (call.err == 0 && call.status == 200 && call.out_len == len)
 			return 0;
 		char why[64];

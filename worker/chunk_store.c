@@ -842,6 +842,49 @@ out_unlock:
 	return r;
 }
 
+int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
+			uint64_t offset, size_t len, int *ret_fd, uint64_t *ret_file_off,
+			uint32_t *crcs, uint32_t *ret_nblocks)
+{
+	char path[PATH_MAX];
+	struct cs_header *h;
+	uint64_t fsize, end = offset + len;
+	int fd, r;
+
+	if (offset > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - offset)
+		return -EINVAL;
+	if (len == 0 || offset % CHUNK_BLOCK_SIZE != 0)
+		return -EAGAIN;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	cs_file_path(cs, id, path, sizeof(path));
+	pthread_rwlock_rdlock(cs_stripe(cs, id));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r == 0 && h->version != version)
+		r = -ESTALE;
+	else if (r == 0 && (end > h->length || CHUNK_HEADER_SIZE + end > fsize ||
+			    (end % CHUNK_BLOCK_SIZE != 0 && end != h->length)))
+		r = -EAGAIN;
+	if (r < 0) {
+		close(fd);
+		goto out_unlock;
+	}
+	*ret_nblocks = (uint32_t)((len + CHUNK_BLOCK_SIZE - 1) / CHUNK_BLOCK_SIZE);
+	memcpy(crcs, &h->crc[offset / CHUNK_BLOCK_SIZE], *ret_nblocks * sizeof(*crcs));
+	*ret_fd = fd;
+	*ret_file_off = CHUNK_HEADER_SIZE + offset;
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(h);
+	return r;
+}
+
 int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *ret)
 {
 	const size_t piece = 16 * CHUNK_BLOCK_SIZE;

@@ -73,6 +73,20 @@ void chunk_store_set_direct_io(struct chunk_store *cs, bool on);
 int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 		     uint64_t offset, size_t len, void *out);
 
+/* The same range for a reader that checks the CRCs itself: instead of the
+ * bytes, an open descriptor of the chunk file (*ret_fd, the caller closes
+ * it), where the range starts in that file (*ret_file_off), and the CRC32C
+ * of every block of the range (crcs[0..*ret_nblocks-1], crcs has room for
+ * CHUNK_BLOCKS). Only for a range of whole stored blocks: offset on a block
+ * boundary, the end on one or at the stored length, nothing past it;
+ * anything else is -EAGAIN (use chunk_store_read). The bytes are read
+ * after the chunk's lock is let go, so a concurrent write may change
+ * them: a CRC mismatch the reader sees is a reason to read again through
+ * chunk_store_read, which verifies under the lock, not proof of damage. */
+int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
+			uint64_t offset, size_t len, int *ret_fd, uint64_t *ret_file_off,
+			uint32_t *crcs, uint32_t *ret_nblocks);
+
 /* Write len bytes at offset (offset+len <= CHUNK_SIZE_MAX). An absent chunk
  * is created; a chunk stored at an older version moves to version; a newer
  * stored version is -ESTALE. Bytes between the old length and offset read

@@ -124,6 +124,64 @@ def test_413_reads_with_good_token(cluster, chunk):
     assert st == 200 and json_of(raw) == {"ok": True, "worker_id": cluster.worker_id(i)}
 
 
+def crc32c(data):
+    """CRC32C (Castagnoli), bit by bit through a table; slow but plain."""
+    table = crc32c.table
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _crc32c_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+crc32c.table = _crc32c_table()
+BLOCK = 64 << 10
+
+
+def test_413_client_verified_reads(cluster, chunk):
+    """?verify=client: whole stored 64 KiB blocks come with their CRC32C in
+    X-Bigfs-Crc32c (8 hex digits a block) for the reader to check; any
+    other range is verified by the worker and has no such header."""
+    assert crc32c(b"123456789") == 0xE3069283
+    i, cid, ver, data = chunk
+    t = tok(cluster, cid, ver, "r")
+    for off, length in [(0, len(data)), (BLOCK, 2 * BLOCK), (4 * BLOCK, len(data) - 4 * BLOCK)]:
+        st, hdrs, raw = http("GET", url(cluster, i, "/v1/chunk/" + cid, version=ver, offset=off,
+                                        length=length, token=t, verify="client"))
+        assert st == 200 and raw == data[off:off + length]
+        hexes = hdrs.get("X-Bigfs-Crc32c")
+        nblocks = (length + BLOCK - 1) // BLOCK
+        assert hexes is not None and len(hexes) == 8 * nblocks, (off, length, hdrs)
+        for b in range(nblocks):
+            want = crc32c(raw[b * BLOCK:(b + 1) * BLOCK])
+            assert int(hexes[8 * b:8 * b + 8], 16) == want, (off, length, b)
+    for off, length in [(1000, 5000), (0, BLOCK + 1), (0, len(data) + 100), (BLOCK, 0)]:
+        for v in ["client", "worker", ""]:
+            st, hdrs, raw = http("GET", url(cluster, i, "/v1/chunk/" + cid, version=ver,
+                                            offset=off, length=length, token=t, verify=v))
+            want = (data + b"\0" * 100)[off:off + length]
+            assert st == 200 and raw == want, (off, length, v)
+            assert "X-Bigfs-Crc32c" not in hdrs, (off, length, v)
+    # the fast path keeps the rules: wrong version, bad token
+    st, _, raw = http("GET", url(cluster, i, "/v1/chunk/" + cid, version=ver + 1, offset=0,
+                                 length=BLOCK, token=tok(cluster, cid, ver + 1, "r"),
+                                 verify="client"))
+    check_error(cluster, i, st, raw, errno.ESTALE, 409)
+    st, _, raw = http("GET", url(cluster, i, "/v1/chunk/" + cid, version=ver, offset=0,
+                                 length=BLOCK, token=tok(cluster, cid, ver, "w"),
+                                 verify="client"))
+    check_error(cluster, i, st, raw, None, 403)
+
+
 @pytest.mark.parametrize("q", [
     dict(offset=(64 << 20) + 1, length=1),
     dict(offset=0, length=(64 << 20) + 1),
@@ -231,6 +289,14 @@ def test_416_damaged_replica_read_from_other_copy(cluster, fresh_mount, how, whi
                                  length=5000, token=tok(cluster, cid, ver, "r")))
     assert st in (404, 500), (how, st, raw[:200])
     check_error(cluster, victim, st, raw, errno.EIO if st == 500 else errno.ENOENT)
+    if how == "overwrite-data":
+        # Asked for whole blocks with verify=client, it sends what is on
+        # disk with the CRCs the bytes were written with: they differ.
+        st, hdrs, raw = http("GET", url(cluster, victim, "/v1/chunk/" + cid, version=ver,
+                                        offset=BLOCK, length=BLOCK, token=tok(cluster, cid, ver, "r"),
+                                        verify="client"))
+        assert st == 200 and len(raw) == BLOCK
+        assert int(hdrs["X-Bigfs-Crc32c"], 16) != crc32c(raw)
 
     # The application reads the right bytes, in one go, without an error.
     q = os.path.join(fresh_mount.path, name)

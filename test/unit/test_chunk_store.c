@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "../../worker/chunk_store.h"
+#include "crc32c.h"
 #include "log.h"
 
 #define BS CHUNK_BLOCK_SIZE
@@ -325,6 +326,62 @@ static void test_corrupt_data(void **state)
 	assert_int_equal(chunk_store_verify(f->cs, 21, &ci), 0);
 	free(model);
 	free(buf);
+}
+
+/* The sendfile path: a descriptor, where the range starts in it, and the
+ * block CRCs, only for whole stored blocks; no verification of its own. */
+static void test_read_fd(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS + BS / 2;
+	unsigned char *model = random_bytes(n, 11);
+	unsigned char *buf = malloc(n);
+	uint32_t *crcs = calloc(CHUNK_BLOCKS, sizeof(*crcs));
+	uint64_t foff;
+	uint32_t nb;
+	int fd;
+
+	assert_non_null(buf);
+	assert_non_null(crcs);
+	assert_int_equal(chunk_store_write(f->cs, 31, 2, 0, model, n, NULL), 0);
+	/* whole blocks, and a range that ends at the stored length */
+	static const struct { size_t off, len; uint32_t nb; } ok[] = {
+		{0, 2 * BS, 2}, {BS, 2 * BS + BS / 2, 3}, {3 * BS, BS / 2, 1}, {0, 3 * BS + BS / 2, 4},
+	};
+	for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+		assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, ok[k].off, ok[k].len, &fd, &foff,
+						     crcs, &nb), 0);
+		assert_int_equal(nb, ok[k].nb);
+		assert_int_equal(foff, HDR + ok[k].off);
+		assert_int_equal(pread(fd, buf, ok[k].len, (off_t)foff), (ssize_t)ok[k].len);
+		assert_memory_equal(buf, model + ok[k].off, ok[k].len);
+		for (uint32_t i = 0; i < nb; i++) {
+			size_t bl = ok[k].len - i * BS < BS ? ok[k].len - i * BS : BS;
+
+			assert_int_equal(crcs[i], crc32c(0, model + ok[k].off + i * BS, bl));
+		}
+		close(fd);
+	}
+	/* anything else is for chunk_store_read */
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, 100, BS, &fd, &foff, crcs, &nb), -EAGAIN);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, 0, BS + 10, &fd, &foff, crcs, &nb),
+			 -EAGAIN);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, 0, 4 * BS, &fd, &foff, crcs, &nb), -EAGAIN);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, 0, 0, &fd, &foff, crcs, &nb), -EAGAIN);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, CHUNK_SIZE_MAX, 1, &fd, &foff, crcs, &nb),
+			 -EINVAL);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 3, 0, BS, &fd, &foff, crcs, &nb), -ESTALE);
+	assert_int_equal(chunk_store_read_fd(f->cs, 32, 1, 0, BS, &fd, &foff, crcs, &nb), -ENOENT);
+	/* a damaged block is handed out as it is: its CRC tells the reader */
+	flip_byte(f, 31, HDR + BS + 3);
+	assert_int_equal(chunk_store_read_fd(f->cs, 31, 2, BS, BS, &fd, &foff, crcs, &nb), 0);
+	assert_int_equal(pread(fd, buf, BS, (off_t)foff), (ssize_t)BS);
+	assert_int_not_equal(crcs[0], crc32c(0, buf, BS));
+	close(fd);
+	assert_int_equal(chunk_store_read(f->cs, 31, 2, BS, BS, buf), -EIO);
+	free(model);
+	free(buf);
+	free(crcs);
 }
 
 static void test_short_file(void **state)
@@ -668,6 +725,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_list_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staging, setup, teardown),
