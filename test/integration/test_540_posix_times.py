@@ -238,3 +238,27 @@ def test_read_updates_atime_relatime(fsroot):
     with open(p) as f:
         f.read()
     assert st(p).st_atime_ns == future
+
+
+def test_read_atime_ordered_with_stat_and_utime(fsroot):
+    """The atime a read moves is seen by the next stat, and a utimens right
+    after a read wins over it (BigFS reports the read's atime after
+    answering the read: both must wait for that report)."""
+    p = os.path.join(fsroot, "ordered")
+    with open(p, "w") as f:
+        f.write("data")
+    for i in range(40):
+        os.utime(p, ns=(OLD, OLD + 10**9))
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            assert os.read(fd, 10) == b"data"
+            os.utime(p, ns=(OLD + i, OLD + 10**9))
+        finally:
+            os.close(fd)
+        assert st(p).st_atime_ns == OLD + i, i
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            assert os.read(fd, 10) == b"data"
+            assert os.fstat(fd).st_atime_ns > OLD + 10**9, i
+        finally:
+            os.close(fd)
