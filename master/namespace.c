@@ -22,11 +22,13 @@
  * through its number. ns_orphan_drop deletes it (and queues its chunks
  * for deletion) once nobody has it open; session.c calls it at the last
  * close, when a session dies, and for orphans left from before a master
- * restart. With hooks.keep_unlinked every non-directory whose last name
- * goes is kept that way, open or not, and session.c deletes it after a
- * grace period: a mount whose kernel looked the name up just before a
- * rename replaced it can still open the inode it was given, as on a
- * local filesystem. Without it an inode nobody has open goes at once.
+ * restart. With hooks.keep_unlinked a non-directory whose last name a
+ * rename replaced is kept that way, open or not, and session.c deletes it
+ * after a grace period: a mount whose kernel looked the name up just
+ * before the rename can still open the inode it was given, as on a local
+ * filesystem. Otherwise (a plain unlink, or no keep_unlinked) an inode
+ * nobody has open goes at once; a kernel that still opens it by a stale
+ * name gets ESTALE from the mount and looks the name up again.
  *
  * Invariants: nlink of a directory = 2 + number of subdirectories; a
  * directory has exactly one entry naming it (root none); readdir cookies
@@ -453,8 +455,10 @@ static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t 
 static int drop_inode(struct ns *ns, const struct ns_attr *a);
 
 /* One link of inode a went away: drop the inode when none is left and
- * nobody has it open. */
-static int unref_inode(struct ns *ns, struct ns_attr *a)
+ * nobody has it open. replaced: the link went because rename put another
+ * inode under its name (hooks.keep_unlinked applies to that case only: a
+ * plain unlink leaves no name a kernel could have resolved to it). */
+static int unref_inode(struct ns *ns, struct ns_attr *a, bool replaced)
 {
 	int rc;
 
@@ -463,7 +467,8 @@ static int unref_inode(struct ns *ns, struct ns_attr *a)
 		now_ts(&a->ctime_s, &a->ctime_ns);
 		return put_attr(ns, a);
 	}
-	if (!S_ISDIR(a->mode) && (ns->hooks.keep_unlinked || ino_is_open(ns, a->ino))) {
+	if (!S_ISDIR(a->mode) &&
+	    ((replaced && ns->hooks.keep_unlinked) || ino_is_open(ns, a->ino))) {
 		/* open somewhere, or maybe about to be: keep it, nameless,
 		 * until the last close or the grace period's end */
 		a->nlink = 0;
@@ -1010,7 +1015,7 @@ static int remove_entry(struct ns *ns, uint64_t parent, const char *name, bool d
 	}
 	rc = delete_dentry(ns, id);
 	if (rc == 0)
-		rc = unref_inode(ns, &a);
+		rc = unref_inode(ns, &a, false);
 	if (rc == 0)
 		rc = touch_dir(ns, parent, dir ? -1 : 0);
 out_end:
@@ -1133,7 +1138,7 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 		if (rc == 0)
 			rc = delete_dentry(ns, dst_id);
 		if (rc == 0)
-			rc = unref_inode(ns, &dst);
+			rc = unref_inode(ns, &dst, true);
 		if (rc == 0 && S_ISDIR(dst.mode))
 			rc = touch_dir(ns, newparent, -1);
 		if (rc < 0)

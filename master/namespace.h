@@ -107,10 +107,11 @@ int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
  * namespace or the store. register_open records that session has ino
  * open (0, or -ESTALE for an unknown or dead session); is_open tells
  * whether any live session has ino open; orphaned is told that ino was
- * kept with nlink 0 (an orphan). keep_unlinked: keep every non-directory
- * whose last name goes as an orphan, open or not (session.c deletes one
- * nobody opens after a grace period), so that an inode the kernel has
- * just looked up stays openable; false: only open ones are kept, the
+ * kept with nlink 0 (an orphan). keep_unlinked: keep a non-directory
+ * whose last name a rename replaced as an orphan, open or not (session.c
+ * deletes one nobody opens after a grace period), so that an inode the
+ * kernel has just looked up under that name stays openable. Otherwise
+ * (plain unlink, or keep_unlinked false) only open ones are kept, the
  * rest goes at once. */
 struct ns_open_hooks {
 	void *arg;

@@ -1,7 +1,8 @@
 """POSIX: a file unlinked (or replaced by rename) while open stays usable
 through its descriptors until the last close, also when the unlink came
-from another mount; then its chunks are freed on the workers (not before
-the master's unlink grace period, 5 s, is over). A mount
+from another mount; then its chunks are freed on the workers (one
+replaced by a rename not before the master's unlink grace period, 5 s,
+is over). A mount
 killed with -9 is released by the master after the session timeout, and
 after a master restart the mounts declare their open files again.
 
@@ -194,14 +195,32 @@ def test_chunks_freed_after_last_close(cluster, bigfs_pair):
 UNLINK_GRACE = 5  # the master's --unlink-grace-ms default, in seconds
 
 
-def test_unlinked_without_open_freed_after_grace(cluster, mnt):
-    """A file unlinked while nobody has it open is kept for the unlink
-    grace period (a kernel that looked the name up just before may still
-    open it, test_575), then freed."""
+def test_unlinked_without_open_freed_at_once(cluster, mnt):
+    """A file unlinked while nobody has it open goes at once: its chunks
+    are queued for deletion without waiting for the unlink grace period
+    (that is for names a rename replaced, below)."""
     p = os.path.join(mnt, "f")
     write_file(p, os.urandom(1 << 20))
     ids = chunk_ids_of(p)
+    ino = os.stat(p).st_ino
+    assert chunk_files(cluster, ids)
+    t0 = time.monotonic()
     os.unlink(p)
+    st, _, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 404, (st, raw)
+    wait_for(lambda: not chunk_files(cluster, ids), 25, "chunk files deleted")
+    assert time.monotonic() - t0 < UNLINK_GRACE, "freed only after the grace period"
+
+
+def test_replaced_without_open_freed_after_grace(cluster, mnt):
+    """A file whose name a rename gave to another file is kept for the
+    unlink grace period even if nobody has it open (a kernel that looked
+    the name up just before may still open it, test_575), then freed."""
+    p = os.path.join(mnt, "g")
+    write_file(p, os.urandom(1 << 20))
+    ids = chunk_ids_of(p)
+    write_file(p + ".new", b"new")
+    os.rename(p + ".new", p)
     t0 = time.monotonic()
     assert chunk_files(cluster, ids)
     wait_for(lambda: not chunk_files(cluster, ids), UNLINK_GRACE + 25, "chunk files deleted")

@@ -3,7 +3,8 @@
  * per (session, inode), unknown and dead sessions (ESTALE), expiry after
  * the timeout releasing opens and locks, heartbeats keeping a session
  * alive, locks between sessions and F_GETLK pids per host, locks declared
- * again at session open (and accepted during the lock grace period). */
+ * again at session open (and accepted during the lock grace period),
+ * which unlinked inodes are kept. */
 #include <errno.h>
 #include <ftw.h>
 #include <setjmp.h>
@@ -180,6 +181,32 @@ static void test_open_close_accounting(void **state)
 	st = stats(f);
 	assert_int_equal(st.sessions, 0);
 	assert_int_equal(st.open_refs, 0);
+}
+
+/* The unlink grace: only an inode whose name a rename replaced is kept
+ * (openable by number) when nobody has it open; a plain unlink frees it at
+ * once; an open one is kept either way. */
+static void test_unlink_and_replace(void **state)
+{
+	struct fixture *f = *state;
+	struct ns_attr a;
+
+	assert_int_equal(open_sess(f, "m1", "host", NULL, 0, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(ns_unlink(f->n.ns, 1, "f1"), 0);
+	assert_int_equal(ns_getattr(f->n.ns, f->f1, &a), -ENOENT);
+	assert_int_equal(ns_open(f->n.ns, f->f1, "m1"), -ENOENT);
+	/* f3 over f2: the old f2 stays, nameless, for a late open */
+	assert_int_equal(ns_rename(f->n.ns, 1, "f3", 1, "f2", 0), 0);
+	assert_int_equal(ns_getattr(f->n.ns, f->f2, &a), 0);
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(ns_open(f->n.ns, f->f2, "m1"), 0);
+	/* open, then unlinked: kept until the close */
+	uint64_t g = mkfile(f, "g");
+	assert_int_equal(ns_open(f->n.ns, g, "m1"), 0);
+	assert_int_equal(ns_unlink(f->n.ns, 1, "g"), 0);
+	assert_int_equal(ns_getattr(f->n.ns, g, &a), 0);
+	assert_int_equal(a.nlink, 0);
+	assert_int_equal(ns_lookup(f->n.ns, 1, "g", &a), -ENOENT);
 }
 
 static void test_unknown_sessions(void **state)
@@ -361,6 +388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expired_is_gone_before_reaping, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_declared_locks_and_grace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unlink_and_replace, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
