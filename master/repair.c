@@ -30,7 +30,7 @@
 #include "log.h"
 
 #define DELETES_PER_TICK 32   /* one parallel batch */
-#define DELETE_BUDGET_MS 500
+#define DELETE_BUDGET_MS 25    /* of each 1 s tick: deletions stay in the background */
 #define SCAN_BATCH 256
 #define SCAN_PER_TICK 4096
 #define MAX_PARALLEL 64
@@ -111,7 +111,11 @@ static int run_delete_batch(struct repair *rp)
 
 /* Drain the delete queue batch after batch for at most DELETE_BUDGET_MS
  * per tick: `rm -r` of a tree of thousands of small files frees their
- * chunks within seconds, and repairs still get their turn every tick. */
+ * chunks within a minute or two (some 100-200 a second here), repairs
+ * still get their turn every tick, and the deletions take little of the
+ * master's and the workers' time from the work in the foreground (at
+ * 500 ms a tick, the `rm` of 5000 small files and the `mkdir`s and
+ * `rmdir`s right after it ran 20-40% slower on a 2-core box). */
 static void run_deletes(struct repair *rp)
 {
 	int64_t deadline = wreg_now_ms() + DELETE_BUDGET_MS;
