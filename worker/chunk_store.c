@@ -806,10 +806,32 @@ out_free:
 	return r;
 }
 
+/* Caller holds id's stripe lock. Open chunk id's file and load its
+ * header into h (*ret_fsize: the file size), checking it is at version.
+ * Returns the descriptor or -errno (-ESTALE for another version). */
+static int cs_open_version(struct chunk_store *cs, uint64_t id, uint32_t version,
+			   struct cs_header *h, uint64_t *ret_fsize)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	cs_file_path(cs, id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = cs_header_load(fd, id, h, ret_fsize);
+	if (r == 0 && h->version != version)
+		r = -ESTALE;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 		     uint64_t offset, size_t len, void *out)
 {
-	char path[PATH_MAX];
 	struct cs_header *h;
 	uint64_t fsize;
 	int fd, r;
@@ -819,24 +841,12 @@ int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	cs_file_path(cs, id, path, sizeof(path));
 	pthread_rwlock_rdlock(cs_stripe(cs, id));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out_unlock;
+	fd = r = cs_open_version(cs, id, version, h, &fsize);
+	if (fd >= 0) {
+		r = cs_read_range(fd, h, offset, len, out);
+		close(fd);
 	}
-	r = cs_header_load(fd, id, h, &fsize);
-	if (r < 0)
-		goto out_close;
-	if (h->version != version) {
-		r = -ESTALE;
-		goto out_close;
-	}
-	r = cs_read_range(fd, h, offset, len, out);
-out_close:
-	close(fd);
-out_unlock:
 	pthread_rwlock_unlock(cs_stripe(cs, id));
 	free(h);
 	return r;
@@ -846,7 +856,6 @@ int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
 			uint64_t offset, size_t len, int *ret_fd, uint64_t *ret_file_off,
 			uint32_t *crcs, uint32_t *ret_nblocks)
 {
-	char path[PATH_MAX];
 	struct cs_header *h;
 	uint64_t fsize, end = offset + len;
 	int fd, r;
@@ -858,28 +867,19 @@ int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
 	h = malloc(sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	cs_file_path(cs, id, path, sizeof(path));
 	pthread_rwlock_rdlock(cs_stripe(cs, id));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out_unlock;
-	}
-	r = cs_header_load(fd, id, h, &fsize);
-	if (r == 0 && h->version != version)
-		r = -ESTALE;
-	else if (r == 0 && (end > h->length || CHUNK_HEADER_SIZE + end > fsize ||
-			    (end % CHUNK_BLOCK_SIZE != 0 && end != h->length)))
-		r = -EAGAIN;
-	if (r < 0) {
+	fd = r = cs_open_version(cs, id, version, h, &fsize);
+	if (fd >= 0 && (end > h->length || CHUNK_HEADER_SIZE + end > fsize ||
+			(end % CHUNK_BLOCK_SIZE != 0 && end != h->length))) {
 		close(fd);
-		goto out_unlock;
+		r = -EAGAIN;
+	} else if (fd >= 0) {
+		*ret_nblocks = (uint32_t)((len + CHUNK_BLOCK_SIZE - 1) / CHUNK_BLOCK_SIZE);
+		memcpy(crcs, &h->crc[offset / CHUNK_BLOCK_SIZE], *ret_nblocks * sizeof(*crcs));
+		*ret_fd = fd;
+		*ret_file_off = CHUNK_HEADER_SIZE + offset;
+		r = 0;
 	}
-	*ret_nblocks = (uint32_t)((len + CHUNK_BLOCK_SIZE - 1) / CHUNK_BLOCK_SIZE);
-	memcpy(crcs, &h->crc[offset / CHUNK_BLOCK_SIZE], *ret_nblocks * sizeof(*crcs));
-	*ret_fd = fd;
-	*ret_file_off = CHUNK_HEADER_SIZE + offset;
-out_unlock:
 	pthread_rwlock_unlock(cs_stripe(cs, id));
 	free(h);
 	return r;
