@@ -21,11 +21,12 @@
  * master (DONT_MASK), which applies it or a default ACL. SEEK_DATA/HOLE
  * and fallocate PUNCH_HOLE work at chunk granularity: a missing chunk is
  * a hole, partial chunks of a punched range are overwritten with zeros.
- * atime follows relatime, reported at the first read of an open file —
- * after the read is answered, so the reader does not wait for the master;
+ * atime follows relatime, reported at the first read of an open file
+ * through atime_queue (batched, the reader does not wait for the master);
  * a getattr, setattr or lookup of that inode waits for the report. */
 #include "fs_ops.h"
 
+#include "atime_queue.h"
 #include "client_session.h"
 #include "file_handle.h"
 #include "json_util.h"
@@ -71,8 +72,6 @@ static const char *const fs_op_names[FS_OP_COUNT] = {
 #undef FS_OP_NAME
 };
 
-#define FS_ATIME_INFLIGHT 32
-
 struct fs_ctx {
 	struct master_client *mc;
 	struct worker_io *wio;
@@ -81,11 +80,8 @@ struct fs_ctx {
 	struct lock_table *locks;  /* flock / fcntl locks through the master */
 	atomic_ulong calls[FS_OP_COUNT];
 	atomic_ulong errors[FS_OP_COUNT];
-	/* inodes whose read-atime report is on its way to the master */
-	pthread_mutex_t atime_mu;
-	pthread_cond_t atime_cv;
-	uint64_t atime_ino[FS_ATIME_INFLIGHT];
-	int atime_n;
+	struct atime_queue *atime; /* read-atime reports, batched */
+	bool noatime;              /* the mount's noatime / ro: no reports */
 };
 
 int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
@@ -97,10 +93,9 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	ctx->mc = mc;
 	ctx->wio = wio;
 	ctx->fht = fht;
-	pthread_mutex_init(&ctx->atime_mu, NULL);
-	pthread_cond_init(&ctx->atime_cv, NULL);
 	if (csess_new(mc, fh_table_session(fht), &ctx->cs) < 0 ||
-	    lock_table_new(ctx->cs, &ctx->locks) < 0) {
+	    lock_table_new(ctx->cs, &ctx->locks) < 0 || atime_queue_new(mc, &ctx->atime) < 0) {
+		lock_table_free(ctx->locks);
 		csess_free(ctx->cs);
 		free(ctx);
 		return -ENOMEM;
@@ -116,8 +111,7 @@ void fs_ctx_free(struct fs_ctx *ctx)
 		return;
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
-	pthread_mutex_destroy(&ctx->atime_mu);
-	pthread_cond_destroy(&ctx->atime_cv);
+	atime_queue_free(ctx->atime);
 	for (int i = 0; i < FS_OP_COUNT; i++) {
 		unsigned long c = atomic_load(&ctx->calls[i]);
 		if (c)
@@ -125,6 +119,11 @@ void fs_ctx_free(struct fs_ctx *ctx)
 				 atomic_load(&ctx->errors[i]));
 	}
 	free(ctx);
+}
+
+void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime)
+{
+	ctx->noatime = noatime;
 }
 
 static struct fs_ctx *fs_ctx(fuse_req_t req, enum fs_op op)
@@ -211,64 +210,6 @@ static json_t *fs_name(json_t *req, const char *key, const char *name)
 	return req;
 }
 
-/* ---- read atime, reported in the background ------------------------------ */
-
-/* Note ino's atime report as in flight. False when too many are (the
- * caller then reports in the foreground). */
-static bool fs_atime_begin(struct fs_ctx *ctx, uint64_t ino)
-{
-	pthread_mutex_lock(&ctx->atime_mu);
-	bool ok = ctx->atime_n < FS_ATIME_INFLIGHT;
-	if (ok)
-		ctx->atime_ino[ctx->atime_n++] = ino;
-	pthread_mutex_unlock(&ctx->atime_mu);
-	return ok;
-}
-
-static void fs_atime_end(struct fs_ctx *ctx, uint64_t ino)
-{
-	pthread_mutex_lock(&ctx->atime_mu);
-	for (int i = 0; i < ctx->atime_n; i++)
-		if (ctx->atime_ino[i] == ino) {
-			ctx->atime_ino[i] = ctx->atime_ino[--ctx->atime_n];
-			break;
-		}
-	pthread_cond_broadcast(&ctx->atime_cv);
-	pthread_mutex_unlock(&ctx->atime_mu);
-}
-
-static bool fs_atime_busy(const struct fs_ctx *ctx, uint64_t ino)
-{
-	for (int i = 0; i < ctx->atime_n; i++)
-		if (ino == 0 || ctx->atime_ino[i] == ino)
-			return true;
-	return false;
-}
-
-/* Wait until no atime report of ino (0: of any inode) is in flight, so
- * what the master answers next includes it. True if this waited. */
-static bool fs_atime_wait(struct fs_ctx *ctx, uint64_t ino)
-{
-	bool waited = false;
-	pthread_mutex_lock(&ctx->atime_mu);
-	while (fs_atime_busy(ctx, ino)) {
-		pthread_cond_wait(&ctx->atime_cv, &ctx->atime_mu);
-		waited = true;
-	}
-	pthread_mutex_unlock(&ctx->atime_mu);
-	return waited;
-}
-
-/* The read-atime report: relatime, decided by the master. A failure only
- * costs the atime. */
-static void fs_atime_report(struct fs_ctx *ctx, uint64_t ino)
-{
-	int rc = fs_call(ctx, "setattr",
-			 json_pack("{s:I, s:b}", "ino", (json_int_t)ino, "atime_read", 1), NULL, NULL);
-	if (rc < 0)
-		log_debug("atime of %" PRIu64 ": %s", ino, strerror(-rc));
-}
-
 static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *name,
 			   struct fuse_entry_param *e)
 {
@@ -281,7 +222,7 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *na
 	json_decref(resp);
 	/* an answer from before this mount's atime report reached the master:
 	 * ask again */
-	if (rc == 0 && fs_atime_wait(ctx, e->ino))
+	if (rc == 0 && atime_queue_wait(ctx->atime, e->ino))
 		return fs_lookup_entry(ctx, parent, name, e);
 	return rc;
 }
@@ -347,11 +288,13 @@ static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	csess_start(ctx->cs);
+	atime_queue_start(ctx->atime);
 }
 
 static void fs_destroy(void *userdata)
 {
 	struct fs_ctx *ctx = userdata;
+	atime_queue_stop(ctx->atime);
 	lock_table_stop(ctx->locks);
 	csess_stop(ctx->cs);
 }
@@ -388,7 +331,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_getattr);
 	json_t *resp = NULL;
 	struct stat st;
-	fs_atime_wait(ctx, ino);
+	atime_queue_wait(ctx->atime, ino);
 	int rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
 	if (rc == 0)
 		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
@@ -451,7 +394,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	json_t *resp = NULL;
 	struct stat st;
 	int rc;
-	fs_atime_wait(ctx, ino); /* keep the order: a utimens after a read */
+	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
 	json_t *body = json_pack("{s:I}", "ino", (json_int_t)ino);
 	if (!body) {
 		rc = -ENOMEM;
@@ -557,7 +500,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	}
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
 	if (plus)
-		fs_atime_wait(ctx, 0); /* the entries' attributes include them */
+		atime_queue_wait(ctx->atime, 0); /* the entries' attributes include them */
 	json_int_t limit = (json_int_t)(size / (plus ? 160 : 32)) + 1;
 	if (limit > 1000)
 		limit = 1000;
@@ -879,21 +822,15 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	size_t got = 0;
 	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got);
-	/* the first read through this open file reports the atime: after
-	 * the reply when it can, so the reader does not wait for it */
-	bool atime = rc == 0 && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi));
-	bool later = atime && fs_atime_begin(ctx, ino);
-	if (atime && !later)
-		fs_atime_report(ctx, ino);
+	/* the first read through this open file reports the atime, queued:
+	 * the reader does not wait for the master */
+	if (rc == 0 && !ctx->noatime && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi)))
+		atime_queue_add(ctx->atime, ino);
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_read, rc);
 	else
 		fuse_reply_buf(req, buf, got);
 	free(buf);
-	if (later) {
-		fs_atime_report(ctx, ino);
-		fs_atime_end(ctx, ino);
-	}
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

@@ -6,6 +6,8 @@
 #ifndef BIGFS_FUSE_FS_OPS_H
 #define BIGFS_FUSE_FS_OPS_H
 
+#include <stdbool.h>
+
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
@@ -22,5 +24,8 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	       struct fs_ctx **ret);
 /* Log the operation counters and free. */
 void fs_ctx_free(struct fs_ctx *ctx);
+/* noatime: reads do not update atime (noatime and ro mounts). Call
+ * before mounting. */
+void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime);
 
 #endif

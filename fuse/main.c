@@ -41,6 +41,8 @@ struct mount_opts {
 	bool single_thread;
 	bool verbose;
 	bool allow_other;
+	bool noatime;              /* last of noatime / atime / relatime / strictatime */
+	bool ro;                   /* last of ro / rw */
 	long master_timeout_s;
 	char fuse_opts[FUSE_OPTS_MAX]; /* passed to libfuse as one -o */
 };
@@ -64,6 +66,8 @@ static void usage(FILE *out)
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
+		"     noatime                 reads do not update atime (also on ro mounts);\n"
+		"                             atime, relatime: relatime (the default)\n"
 		"     ro, rw, nosuid, suid, nodev, dev, noexec, exec, noatime, atime, sync,\n"
 		"     async, dirsync           passed to the kernel\n"
 		"     defaults, auto, noauto, user, nouser, users, _netdev, nofail, x-*,\n"
@@ -96,6 +100,13 @@ static int opts_one(struct mount_opts *o, const char *opt)
 	};
 	if (opt[0] == '\0')
 		return 0;
+	/* The kernel leaves atime of a FUSE mount to us: noatime and ro
+	 * mounts must not report reads. */
+	if (strcmp(opt, "noatime") == 0 || strcmp(opt, "atime") == 0 ||
+	    strcmp(opt, "relatime") == 0 || strcmp(opt, "strictatime") == 0)
+		o->noatime = strcmp(opt, "noatime") == 0;
+	if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0)
+		o->ro = strcmp(opt, "ro") == 0;
 	for (int i = 0; kernel[i]; i++)
 		if (strcmp(opt, kernel[i]) == 0)
 			return opts_append_fuse(o, opt);
@@ -347,6 +358,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
 		goto out_free_modules;
 	}
+	fs_ctx_set_noatime(ctx, o.noatime || o.ro);
 
 	char opts[FUSE_OPTS_MAX + 512];
 	snprintf(opts, sizeof(opts), "fsname=%s,subtype=bigfs,default_permissions%s%s%s", o.master,

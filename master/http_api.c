@@ -43,6 +43,7 @@
 	X(LOOKUP, "POST", "/v1/lookup", BODY_SMALL, h_lookup)              \
 	X(GETATTR, "POST", "/v1/getattr", BODY_SMALL, h_getattr)           \
 	X(SETATTR, "POST", "/v1/setattr", BODY_SMALL, h_setattr)           \
+	X(ATIME, "POST", "/v1/atime", BODY_SMALL, h_atime)                 \
 	X(MKDIR, "POST", "/v1/mkdir", BODY_SMALL, h_mkdir)                 \
 	X(CREATE, "POST", "/v1/create", BODY_SMALL, h_create)              \
 	X(MKNOD, "POST", "/v1/mknod", BODY_SMALL, h_mknod)                 \
@@ -322,10 +323,6 @@ static void h_setattr(struct master *m, struct http_request *r)
 			sa.mtime_s = has ? t : 0;
 			sa.mtime_ns = tns;
 		}
-	}
-	if (ju_bool_opt(b, "atime_read", false, &sa.atime_read) < 0) {
-		bad_member(r, "atime_read");
-		goto out_put;
 	}
 	json_t *ga = json_object_get(b, "groups");
 	if (ga) {
@@ -995,6 +992,7 @@ out_put:
 /* ---- sessions, opens and locks ------------------------------------------ */
 
 #define SESSION_INOS_MAX (1u << 20)
+#define ATIME_INOS_MAX 4096
 
 /* The required "session" member: a valid session id, else 400. */
 static int get_session(json_t *b, struct http_request *r, const char **ret)
@@ -1098,6 +1096,33 @@ static int apply_closes(struct master *m, json_t *b, struct http_request *r)
 	sess_heartbeat(m->sess, session, closes, n);
 	free(closes);
 	return 0;
+}
+
+/* {"inos": [ino, ..]}: a mount read these inodes (relatime, one
+ * transaction; removed inodes are skipped). */
+static void h_atime(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t *inos = NULL;
+	size_t n = 0, moved = 0;
+
+	if (!b)
+		return;
+	json_t *arr = json_object_get(b, "inos");
+	if (!json_is_array(arr) || json_array_size(arr) > ATIME_INOS_MAX) {
+		bad_member(r, "inos");
+		goto out_put;
+	}
+	if (get_inos(b, r, "inos", &inos, &n) < 0)
+		goto out_put;
+	int rc = ns_atime_read(m->ns, inos, n, &moved);
+	if (rc < 0)
+		reply_err(r, rc, "atime");
+	else
+		http_reply_json(r, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
+	free(inos);
+out_put:
+	json_decref(b);
 }
 
 static void h_open(struct master *m, struct http_request *r)

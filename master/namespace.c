@@ -584,6 +584,47 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret)
 	return rc;
 }
 
+/* relatime: a read moves atime if it is not after mtime or ctime, or is a
+ * day old; ctime stays. */
+static bool relatime_due(const struct ns_attr *a, int64_t now_s)
+{
+	return a->atime_s < a->mtime_s ||
+	       (a->atime_s == a->mtime_s && a->atime_ns <= a->mtime_ns) ||
+	       a->atime_s < a->ctime_s ||
+	       (a->atime_s == a->ctime_s && a->atime_ns <= a->ctime_ns) ||
+	       now_s - a->atime_s >= 24 * 3600;
+}
+
+int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n, size_t *ret_moved)
+{
+	struct ns_attr a;
+	int64_t now_s;
+	uint32_t now_ns;
+	size_t moved = 0;
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	now_ts(&now_s, &now_ns);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = get_attr(ns, inos[i], &a);
+		if (rc == -ENOENT) {
+			rc = 0; /* removed since the read: nothing to record */
+			continue;
+		}
+		if (rc < 0 || !relatime_due(&a, now_s))
+			continue;
+		a.atime_s = now_s;
+		a.atime_ns = now_ns;
+		rc = put_attr(ns, &a);
+		moved += rc == 0;
+	}
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0 && ret_moved)
+		*ret_moved = moved;
+	return rc;
+}
+
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	       struct ns_attr *ret)
 {
@@ -593,9 +634,6 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	uint32_t now_ns;
 	int rc;
 
-	if (sa->atime_read && (sa->has_mode || sa->has_uid || sa->has_gid || sa->has_size ||
-			       sa->has_atime || sa->has_mtime))
-		return -EINVAL;
 	if ((sa->has_atime && !sa->atime_now && sa->atime_ns > 999999999) ||
 	    (sa->has_mtime && !sa->mtime_now && sa->mtime_ns > 999999999))
 		return -EINVAL;
@@ -608,18 +646,6 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	if (rc < 0)
 		goto out_end;
 	now_ts(&now_s, &now_ns);
-	if (sa->atime_read) {
-		/* A read (relatime): atime moves if it is not after mtime or
-		 * ctime, or a day old; ctime stays. */
-		if (a.atime_s < a.mtime_s || (a.atime_s == a.mtime_s && a.atime_ns <= a.mtime_ns) ||
-		    a.atime_s < a.ctime_s || (a.atime_s == a.ctime_s && a.atime_ns <= a.ctime_ns) ||
-		    now_s - a.atime_s >= 24 * 3600) {
-			a.atime_s = now_s;
-			a.atime_ns = now_ns;
-			rc = put_attr(ns, &a);
-		}
-		goto out_end;
-	}
 	if (sa->has_size) {
 		if (S_ISDIR(a.mode)) {
 			rc = -EISDIR;

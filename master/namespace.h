@@ -35,7 +35,6 @@ struct ns_attr {
 struct ns_setattr {
 	bool has_mode, has_uid, has_gid, has_size;
 	bool has_atime, atime_now, has_mtime, mtime_now;
-	bool atime_read;        /* a read happened: relatime update, alone */
 	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t atime_s, mtime_s;
@@ -67,6 +66,10 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret);
 /* Shrinking truncates the cut chunk on its workers before returning. */
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	       struct ns_attr *ret);
+/* Reads of inos[0..n) happened: relatime, in one transaction (atime moves
+ * if it is not after mtime or ctime, or is a day old; ctime stays).
+ * Unknown inodes are skipped. *ret_moved (may be NULL): how many moved. */
+int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n, size_t *ret_moved);
 /* mkdir, create, mknod: umask (0..0777) is applied unless the parent has a
  * default ACL, which is inherited instead; a setgid parent gives its
  * group (and, to directories, its setgid bit). */

@@ -5,6 +5,7 @@ fails loudly with a plain message instead of leaving a dead mount."""
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -93,3 +94,39 @@ def test_134_bad_options_refused(cluster, tmp_path):
     assert r.returncode != 0
     assert "no_such_option_xyz" in r.stderr
     assert not is_mounted(mnt)
+
+
+def master_atime_ns(cluster, ino):
+    st, j, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200, raw
+    return j["attr"]["atime_s"] * 10**9 + j["attr"]["atime_ns"]
+
+
+@pytest.mark.parametrize("opts", ["noatime", "ro", "defaults,noatime,_netdev"])
+def test_135_noatime_and_ro_mounts_leave_atime(cluster, opts):
+    """The kernel leaves a FUSE mount's atime to the daemon: reads through
+    a noatime or read-only mount must not move it; the same read through a
+    default (relatime) mount does."""
+    name = "atime-" + opts.replace(",", "-")
+    p = os.path.join(cluster.mounts[0].path, name)
+    with open(p, "w") as f:
+        f.write("data")
+    old = 10**18
+    os.utime(p, ns=(old, old + 10**9))  # atime before mtime: relatime moves it
+    ino = os.stat(p).st_ino
+    m = cluster.mount("m-" + name, opts=opts)
+    try:
+        q = os.path.join(m.path, name)
+        with open(q) as f:
+            assert f.read() == "data"
+        assert os.stat(q).st_atime_ns == old
+        time.sleep(0.3)  # well past the mount's atime batching delay
+        assert master_atime_ns(cluster, ino) == old
+    finally:
+        m.unmount()
+        cluster.mounts.remove(m)
+    with open(p) as f:
+        assert f.read() == "data"
+    assert os.stat(p).st_atime_ns > old + 10**9
+    assert master_atime_ns(cluster, ino) > old + 10**9
+    os.unlink(p)

@@ -4,6 +4,7 @@ carrying the errno (docs/api.md), never a crash, and loses nothing."""
 import errno
 import os
 import socket
+import time
 
 import pytest
 
@@ -70,6 +71,12 @@ def test_401_malformed_json(cluster, sentinel, body):
     ("/v1/setattr", {"ino": 1, "groups": [1, -1]}),
     ("/v1/setattr", {"ino": 1, "groups": ["0"]}),
     ("/v1/setattr", {"ino": 1, "groups": list(range(257))}),
+    ("/v1/atime", {}),
+    ("/v1/atime", {"inos": 5}),
+    ("/v1/atime", {"inos": [1, -1]}),
+    ("/v1/atime", {"inos": ["1"]}),
+    ("/v1/atime", {"inos": [1.5]}),
+    ("/v1/atime", {"inos": list(range(1, 4098))}),
     ("/v1/readdir", {"ino": 1, "cookie": -5, "limit": 10}),
     ("/v1/readdir", {"ino": 1, "cookie": 0, "limit": "10"}),
     ("/v1/chunks", {"ino": 1, "index": -1, "count": 1}),
@@ -107,6 +114,17 @@ def test_403_huge_integers(cluster, sentinel):
         st, _, raw = http("POST", cluster.url + "/v1/getattr", {"ino": ino})
         assert st in (400, 404), (ino, st, raw)
         check_error(cluster, st, raw, errno.ENOENT if st == 404 else errno.EINVAL)
+
+
+def test_404b_atime_of_unknown_inodes_is_skipped(cluster, sentinel):
+    """A read report naming removed inodes records the others."""
+    os.utime(sentinel, ns=(10**18, 10**18 + 10**9))  # atime before mtime
+    ino = os.stat(sentinel).st_ino
+    st, j, raw = cluster.api("POST", "/v1/atime", {"inos": [987654321, ino, 2 ** 62]})
+    assert st == 200 and j == {"moved": 1}, raw
+    st, j, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200 and j["attr"]["atime_s"] >= int(time.time()) - 60, raw
+    assert j["attr"]["mtime_s"] == 10**9 + 1, raw
 
 
 def test_404_unknown_inode(cluster, sentinel):

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -291,6 +292,48 @@ static void test_setattr(void **state)
 	assert_int_equal(ns_setattr(f->ns, 4242, &sa, &a), -ENOENT);
 }
 
+/* Reads (relatime, one batch): atime moves when not after mtime and
+ * ctime, never ctime itself; removed inodes are skipped, the rest applied. */
+static void test_atime_read_batch(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct ns_attr a, b, c;
+	size_t moved = 99;
+
+	uint64_t fa = mkfile(f, 1, "a"), fb = mkfile(f, 1, "b"), fc = mkfile(f, 1, "c");
+	/* a: atime before mtime; b: atime after mtime and ctime, recent;
+	 * c: atime after both but two days old */
+	time_t now = time(NULL);
+	struct ns_setattr sa = { .has_atime = true, .atime_s = now - 100,
+				 .has_mtime = true, .mtime_s = now - 50 };
+	assert_int_equal(ns_setattr(f->ns, fa, &sa, &a), 0);
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now + 3600,
+				  .has_mtime = true, .mtime_s = now - 50 };
+	assert_int_equal(ns_setattr(f->ns, fb, &sa, &b), 0);
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now - 2 * 86400,
+				  .has_mtime = true, .mtime_s = now - 3 * 86400 };
+	assert_int_equal(ns_setattr(f->ns, fc, &sa, &c), 0);
+	/* ctime is now (the setattr): a's and c's atimes are before it and
+	 * move; b's is after mtime and ctime and recent: it stays. 4242 does
+	 * not exist. */
+	uint64_t inos[] = { fa, 4242, fb, fc };
+	assert_int_equal(ns_atime_read(f->ns, inos, 4, &moved), 0);
+	assert_int_equal(moved, 2);
+	struct ns_attr x;
+	assert_int_equal(ns_getattr(f->ns, fa, &x), 0);
+	assert_true(x.atime_s >= now);
+	assert_int_equal(x.ctime_s, a.ctime_s);
+	assert_int_equal(x.ctime_ns, a.ctime_ns);
+	assert_int_equal(x.mtime_s, now - 50);
+	assert_int_equal(ns_getattr(f->ns, fb, &x), 0);
+	assert_int_equal(x.atime_s, now + 3600);
+	assert_int_equal(ns_getattr(f->ns, fc, &x), 0);
+	assert_true(x.atime_s >= now);
+	/* a second read right after: atime is now after mtime and ctime */
+	assert_int_equal(ns_atime_read(f->ns, inos, 1, &moved), 0);
+	assert_int_equal(moved, 0);
+}
+
 static void test_xattrs_and_goal(void **state)
 {
 	struct ns_fixture *f = *state;
@@ -453,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readdir_cookies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_symlinks_mknod, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atime_read_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs_and_goal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grants_and_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
