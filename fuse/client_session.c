@@ -3,8 +3,10 @@
  *
  * Owns: the session id, the heartbeat thread, and a hash of the inodes
  * open in this mount. `lock` guards the hash, the pending-close list, the
- * heartbeat interval and the stop flag; `cond` wakes the heartbeat thread
- * and threads waiting for an inode's registration or close to finish.
+ * heartbeat interval and the stop flag; `hb_cond` wakes the heartbeat
+ * thread (stop, or a full batch of closes: nothing else, so opens and
+ * closes do not cost a heartbeat each), `cond` wakes threads waiting for
+ * an inode's registration or close to finish.
  * `estab_lock` serialises re-opening the session (never taken while
  * `lock` is held; `lock` may be taken inside it).
  *
@@ -55,6 +57,7 @@ struct csess {
 	pthread_mutex_t estab_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t hb_cond;
 	bool stop;
 	bool started;
 	bool established;          /* the master answered a session open */
@@ -191,8 +194,9 @@ static bool cs_wait(struct csess *cs, long ms)
 {
 	struct timespec ts = clock_deadline_ms(ms);
 	pthread_mutex_lock(&cs->lock);
-	if (!cs->stop && cs->npending < CS_CLOSE_BATCH_WAKE)
-		pthread_cond_timedwait(&cs->cond, &cs->lock, &ts);
+	while (!cs->stop && cs->npending < CS_CLOSE_BATCH_WAKE &&
+	       pthread_cond_timedwait(&cs->hb_cond, &cs->lock, &ts) != ETIMEDOUT)
+		;
 	bool go_on = !cs->stop;
 	pthread_mutex_unlock(&cs->lock);
 	return go_on;
@@ -346,7 +350,12 @@ int csess_new(struct master_client *mc, const char *id, struct csess **ret)
 	cs_read_host_id(cs->host_id, sizeof(cs->host_id));
 	pthread_mutex_init(&cs->estab_lock, NULL);
 	pthread_mutex_init(&cs->lock, NULL);
-	clock_cond_init(&cs->cond);
+	if (clock_cond_init(&cs->cond) < 0 || clock_cond_init(&cs->hb_cond) < 0) {
+		pthread_mutex_destroy(&cs->lock);
+		pthread_mutex_destroy(&cs->estab_lock);
+		free(cs);
+		return -ENOMEM;
+	}
 	*ret = cs;
 	return 0;
 }
@@ -386,6 +395,7 @@ void csess_stop(struct csess *cs)
 	cs->stop = true;
 	bool established = cs->established;
 	pthread_cond_broadcast(&cs->cond);
+	pthread_cond_signal(&cs->hb_cond);
 	pthread_mutex_unlock(&cs->lock);
 	if (cs->started) {
 		pthread_join(cs->thread, NULL);
@@ -412,6 +422,7 @@ void csess_free(struct csess *cs)
 		pthread_mutex_lock(&cs->lock);
 		cs->stop = true;
 		pthread_cond_broadcast(&cs->cond);
+		pthread_cond_signal(&cs->hb_cond);
 		pthread_mutex_unlock(&cs->lock);
 		pthread_join(cs->thread, NULL);
 	}
@@ -424,6 +435,7 @@ void csess_free(struct csess *cs)
 	}
 	free(cs->pending);
 	pthread_cond_destroy(&cs->cond);
+	pthread_cond_destroy(&cs->hb_cond);
 	pthread_mutex_destroy(&cs->lock);
 	pthread_mutex_destroy(&cs->estab_lock);
 	free(cs);
@@ -543,7 +555,7 @@ void csess_close(struct csess *cs, uint64_t ino)
 			f->pending_close = true;
 			cs->pending[cs->npending++] = ino;
 			if (cs->npending >= CS_CLOSE_BATCH_WAKE)
-				pthread_cond_broadcast(&cs->cond);
+				pthread_cond_signal(&cs->hb_cond);
 		} else {
 			/* Out of memory: the master keeps the inode counted as
 			 * open here until the session ends. */

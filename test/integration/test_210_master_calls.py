@@ -64,3 +64,38 @@ def test_212_reading_a_small_file_needs_no_chunks_call(cluster, second_mount):
     d_ = delta(before, after)
     assert d_.get("/v1/open") == 1, d_
     assert "/v1/chunks" not in d_, d_
+
+
+def test_213_reading_many_files_costs_one_open_each_and_few_other_calls(cluster, second_mount):
+    """cat of 300 small files: one /v1/open per file and nothing else per
+    file — the read-atime reports go in batches, the closes ride on the
+    session heartbeat, and an open does not wake the heartbeat (which
+    once cost one heartbeat call per file)."""
+    import time
+    d = os.path.join(cluster.mounts[0].path, "calls-213")
+    os.mkdir(d)
+    n = 300
+    for i in range(n):
+        with open(os.path.join(d, "f%03d" % i), "wb") as f:
+            f.write(b"%d\n" % i)
+    for i in range(n):  # atime before mtime: every read reports one
+        os.utime(os.path.join(d, "f%03d" % i), ns=(10**18, 10**18 + 10**9))
+    r = os.path.join(second_mount, "calls-213")  # a mount that has not opened them
+    names = sorted(os.listdir(r))
+    t0 = time.monotonic()
+    before = route_counts(cluster)
+    for name in names:
+        with open(os.path.join(r, name), "rb") as f:
+            f.read()
+    os.stat(os.path.join(r, names[-1]))  # waits for the last atime report
+    after = route_counts(cluster)
+    secs = time.monotonic() - t0
+    hb = after.get(b"/v1/session/heartbeat", 0) - before.get(b"/v1/session/heartbeat", 0)
+    d_ = delta(before, after)
+    assert d_.get("/v1/open") == n, d_
+    # one report per at most 20 ms, plus the stat's
+    assert 1 <= d_.get("/v1/atime", 0) <= secs / 0.02 + 2, (d_, secs)
+    assert d_.get("/v1/atime", 0) < n / 3, (d_, secs)
+    # each of the two mounts every 2 s (and one per 512 closes)
+    assert hb <= 2 * (secs / 2 + 2), (hb, secs)
+    assert os.stat(os.path.join(r, names[0])).st_atime_ns > 10**18 + 10**9
