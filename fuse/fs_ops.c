@@ -499,24 +499,40 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		used += n;
 	}
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
-	if (plus)
-		atime_queue_wait(ctx->atime, 0); /* the entries' attributes include them */
 	json_int_t limit = (json_int_t)(size / (plus ? 160 : 32)) + 1;
 	if (limit > 1000)
 		limit = 1000;
-	rc = fs_call(ctx, "readdir",
-		     json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "cookie",
-			       (json_int_t)cookie, "limit", limit),
-		     &resp, NULL);
-	if (rc < 0)
-		goto out_reply;
-	json_t *entries = json_object_get(resp, "entries");
-	if (!json_is_array(entries)) {
-		rc = -EIO;
-		goto out_reply;
-	}
+	json_t *entries;
 	size_t i;
 	json_t *ent;
+	for (int attempt = 0;; attempt++) {
+		rc = fs_call(ctx, "readdir",
+			     json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "cookie",
+				       (json_int_t)cookie, "limit", limit),
+			     &resp, NULL);
+		if (rc < 0)
+			goto out_reply;
+		entries = json_object_get(resp, "entries");
+		if (!json_is_array(entries)) {
+			rc = -EIO;
+			goto out_reply;
+		}
+		/* readdirplus hands attributes to the kernel: ask again if an
+		 * entry's read-atime report was still on its way (after a few
+		 * tries, an atime a few milliseconds old will do) */
+		bool waited = false;
+		json_array_foreach(entries, i, ent) {
+			uint64_t eino;
+			if (plus && attempt < 3 &&
+			    ju_u64(json_object_get(ent, "attr"), "ino", &eino) == 0 &&
+			    atime_queue_wait(ctx->atime, eino))
+				waited = true;
+		}
+		if (!waited)
+			break;
+		json_decref(resp);
+		resp = NULL;
+	}
 	json_array_foreach(entries, i, ent) {
 		char *name = NULL;
 		size_t name_len;

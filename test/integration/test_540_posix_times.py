@@ -262,3 +262,25 @@ def test_read_atime_ordered_with_stat_and_utime(fsroot):
             assert os.fstat(fd).st_atime_ns > OLD + 10**9, i
         finally:
             os.close(fd)
+
+
+def test_read_atime_seen_through_a_directory_listing(fsroot):
+    """A listing right after a read (readdirplus on BigFS hands the
+    entries' attributes to the kernel, which caches them) shows the atime
+    the read moved, also while the mount is still sending that report."""
+    d = os.path.join(fsroot, "listed")
+    os.mkdir(d)
+    names = ["f%d" % i for i in range(5)]
+    for name in names:
+        with open(os.path.join(d, name), "w") as f:
+            f.write("data")
+    for i in range(20):
+        for name in names:
+            os.utime(os.path.join(d, name), ns=(OLD, OLD + 10**9))
+        victim = os.path.join(d, names[i % len(names)])
+        with open(victim) as f:
+            assert f.read() == "data"
+        listed = {e.name: e.stat(follow_symlinks=False).st_atime_ns for e in os.scandir(d)}
+        assert listed[names[i % len(names)]] > OLD + 10**9, i
+        assert os.stat(victim).st_atime_ns > OLD + 10**9, i
+        assert all(listed[n] == OLD for n in names if n != names[i % len(names)]), (i, listed)
