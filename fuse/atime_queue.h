@@ -10,8 +10,8 @@
  *
  * An inode's report is pending from atime_queue_add until the master has
  * answered the call carrying it. A getattr, setattr or lookup of that
- * inode first waits (atime_queue_wait), so what the master answers
- * includes the read: the mount shows its own reads at once, as a local
+ * inode, or a readdirplus listing it, waits (atime_queue_wait), so what
+ * the master answers includes the read: the mount shows its own reads at once, as a local
  * filesystem does. A failed call costs only the atime (logged). */
 #ifndef BIGFS_FUSE_ATIME_QUEUE_H
 #define BIGFS_FUSE_ATIME_QUEUE_H

@@ -23,7 +23,8 @@
  * a hole, partial chunks of a punched range are overwritten with zeros.
  * atime follows relatime, reported at the first read of an open file
  * through atime_queue (batched, the reader does not wait for the master);
- * a getattr, setattr or lookup of that inode waits for the report. */
+ * a getattr, setattr, lookup or readdirplus of that inode waits for the
+ * report. */
 #include "fs_ops.h"
 
 #include "atime_queue.h"
