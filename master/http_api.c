@@ -1489,6 +1489,7 @@ static void h_status(struct master *m, struct http_request *r)
 	{                                                              \
 		struct master *m = ctx;                                \
 		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
+		repair_note_client_call(m->rep);                       \
 		fn(m, r);                                              \
 	}
 API_ROUTES(X)

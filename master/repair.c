@@ -3,8 +3,10 @@
  * Owns: the repair thread, its http_client, scan cursors and counters.
  * Each tick (every second, or sooner after repair_kick) it:
  *   1. asks worker_registry which workers went silent (worker_lost events);
- *   2. sends queued deletions to live workers, DELETES_PER_TICK at a time,
- *      for at most DELETE_BUDGET_MS;
+ *   2. sends queued deletions to live workers, DELETES_PER_TICK at a time:
+ *      one batch while clients are busy (DELETE_BUSY_CALLS calls or more
+ *      since the last tick), else batch after batch for at most
+ *      DELETE_IDLE_BUDGET_MS;
  *   3. scans the chunk map in batches from where it stopped, dropping
  *      copies above goal and collecting at most `parallel` repairs, then
  *      runs those replications in parallel and records the results.
@@ -18,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +33,8 @@
 #include "log.h"
 
 #define DELETES_PER_TICK 32   /* one parallel batch */
-#define DELETE_BUDGET_MS 25    /* of each 1 s tick: deletions stay in the background */
+#define DELETE_BUSY_CALLS 16    /* client calls in a tick that make it busy */
+#define DELETE_IDLE_BUDGET_MS 100 /* of an idle 1 s tick */
 #define SCAN_BATCH 256
 #define SCAN_PER_TICK 4096
 #define MAX_PARALLEL 64
@@ -45,6 +49,8 @@ struct repair {
 	struct http_client *hc;      /* repair thread only */
 	uint64_t scan_cursor;        /* repair thread only */
 	int64_t delete_cursor;       /* repair thread only */
+	atomic_ullong client_calls;  /* repair_note_client_call */
+	unsigned long long seen_calls; /* repair thread only */
 	uint64_t pass_undergoal, pass_lost;   /* repair thread only */
 	pthread_t thread;
 	bool started;
@@ -109,18 +115,21 @@ static int run_delete_batch(struct repair *rp)
 	return n;
 }
 
-/* Drain the delete queue batch after batch for at most DELETE_BUDGET_MS
- * per tick: `rm -r` of a tree of thousands of small files frees their
- * chunks within a minute or two (some 100-200 a second here), repairs
- * still get their turn every tick, and the deletions take little of the
- * master's and the workers' time from the work in the foreground (at
- * 500 ms a tick, the `rm` of 5000 small files and the `mkdir`s and
- * `rmdir`s right after it ran 20-40% slower on a 2-core box). */
+/* Deletions yield to the clients: while they are busy, one batch a tick
+ * (32 chunk copies a second, as MooseFS's soft deletion limit does); when
+ * they are quiet, batch after batch for up to DELETE_IDLE_BUDGET_MS. A
+ * steady drain while clients work cost them 10-40% on a 2-core box (the
+ * workers' unlinks and the master's transactions compete with theirs);
+ * what is left goes in the next quiet moment, some 300-600 chunks a
+ * second here. */
 static void run_deletes(struct repair *rp)
 {
-	int64_t deadline = wreg_now_ms() + DELETE_BUDGET_MS;
+	unsigned long long calls = atomic_load(&rp->client_calls);
+	bool busy = calls - rp->seen_calls >= DELETE_BUSY_CALLS;
+	rp->seen_calls = calls;
+	int64_t deadline = wreg_now_ms() + DELETE_IDLE_BUDGET_MS;
 
-	while (run_delete_batch(rp) == DELETES_PER_TICK && wreg_now_ms() < deadline)
+	while (run_delete_batch(rp) == DELETES_PER_TICK && !busy && wreg_now_ms() < deadline)
 		;
 }
 
@@ -271,6 +280,12 @@ void repair_kick(struct repair *rp)
 	rp->kicked = true;
 	pthread_cond_signal(&rp->cond);
 	pthread_mutex_unlock(&rp->lock);
+}
+
+void repair_note_client_call(struct repair *rp)
+{
+	if (rp)
+		atomic_fetch_add_explicit(&rp->client_calls, 1, memory_order_relaxed);
 }
 
 void repair_get_stats(struct repair *rp, struct repair_stats *ret)

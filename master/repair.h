@@ -30,6 +30,10 @@ int repair_start(struct chunk_map *cm, struct wreg *reg, struct kstatus *ks,
 		 const struct secret *secret, int parallel, struct repair **ret);
 /* Wake the thread now (e.g. after a replica was dropped). */
 void repair_kick(struct repair *rp);
+/* A client call reached the master (any thread; rp may be NULL): while
+ * they come often, deletions slow down to leave the workers and the
+ * master to the clients. */
+void repair_note_client_call(struct repair *rp);
 void repair_get_stats(struct repair *rp, struct repair_stats *ret);
 /* Stop and join the thread, free. NULL is fine. */
 void repair_stop(struct repair *rp);
