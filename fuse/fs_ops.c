@@ -471,6 +471,21 @@ out_reply:
 	fuse_reply_attr(req, &st, FS_TIMEOUT);
 }
 
+/* Wait for the read-atime reports of the entries of a readdir answer
+ * that are still on their way. True if there was one. */
+static bool fs_entries_wait_atime(struct fs_ctx *ctx, const json_t *entries)
+{
+	bool waited = false;
+	size_t i;
+	json_t *ent;
+	json_array_foreach(entries, i, ent) {
+		uint64_t ino;
+		if (ju_u64(json_object_get(ent, "attr"), "ino", &ino) == 0)
+			waited |= atime_queue_wait(ctx->atime, ino);
+	}
+	return waited;
+}
+
 /* readdir and readdirplus. Offsets: 0 start, 1 after ".", 2 after "..",
  * then cookie + 2 for the master's cookie that continues after an entry. */
 static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -521,15 +536,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		/* readdirplus hands attributes to the kernel: ask again if an
 		 * entry's read-atime report was still on its way (after a few
 		 * tries, an atime a few milliseconds old will do) */
-		bool waited = false;
-		json_array_foreach(entries, i, ent) {
-			uint64_t eino;
-			if (plus && attempt < 3 &&
-			    ju_u64(json_object_get(ent, "attr"), "ino", &eino) == 0 &&
-			    atime_queue_wait(ctx->atime, eino))
-				waited = true;
-		}
-		if (!waited)
+		if (!plus || attempt == 3 || !fs_entries_wait_atime(ctx, entries))
 			break;
 		json_decref(resp);
 		resp = NULL;

@@ -1006,17 +1006,17 @@ static int get_session(json_t *b, struct http_request *r, const char **ret)
 	return 0;
 }
 
-/* Optional array of inode numbers under key: *ret malloc'ed (NULL when
- * absent or empty). Replies 400 itself on a bad member. */
-static int get_inos(json_t *b, struct http_request *r, const char *key, uint64_t **ret,
-		    size_t *ret_n)
+/* Optional array of at most max inode numbers under key: *ret malloc'ed
+ * (NULL when absent or empty). Replies 400 itself on a bad member. */
+static int get_inos(json_t *b, struct http_request *r, const char *key, size_t max,
+		    uint64_t **ret, size_t *ret_n)
 {
 	json_t *arr = json_object_get(b, key);
 	*ret = NULL;
 	*ret_n = 0;
 	if (!arr || json_is_null(arr))
 		return 0;
-	if (!json_is_array(arr) || json_array_size(arr) > SESSION_INOS_MAX) {
+	if (!json_is_array(arr) || json_array_size(arr) > max) {
 		bad_member(r, key);
 		return -EINVAL;
 	}
@@ -1091,7 +1091,7 @@ static int apply_closes(struct master *m, json_t *b, struct http_request *r)
 
 	if (!ju_has(b, "close"))
 		return 0;
-	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", &closes, &n) < 0)
+	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", SESSION_INOS_MAX, &closes, &n) < 0)
 		return -EINVAL;
 	sess_heartbeat(m->sess, session, closes, n);
 	free(closes);
@@ -1108,12 +1108,11 @@ static void h_atime(struct master *m, struct http_request *r)
 
 	if (!b)
 		return;
-	json_t *arr = json_object_get(b, "inos");
-	if (!json_is_array(arr) || json_array_size(arr) > ATIME_INOS_MAX) {
-		bad_member(r, "inos");
+	if (!json_is_array(json_object_get(b, "inos"))) {
+		bad_member(r, "inos"); /* required: get_inos takes absent as none */
 		goto out_put;
 	}
-	if (get_inos(b, r, "inos", &inos, &n) < 0)
+	if (get_inos(b, r, "inos", ATIME_INOS_MAX, &inos, &n) < 0)
 		goto out_put;
 	int rc = ns_atime_read(m->ns, inos, n, &moved);
 	if (rc < 0)
@@ -1256,7 +1255,7 @@ static void h_session_open(struct master *m, struct http_request *r)
 		bad_member(r, "host_id");
 		goto out_put;
 	}
-	if (get_inos(b, r, "opens", &opens, &nopens) < 0)
+	if (get_inos(b, r, "opens", SESSION_INOS_MAX, &opens, &nopens) < 0)
 		goto out_put;
 	json_t *la = json_object_get(b, "locks");
 	if (la && !json_is_null(la)) {
@@ -1309,7 +1308,7 @@ static void h_session_heartbeat(struct master *m, struct http_request *r)
 
 	if (!b)
 		return;
-	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", &closes, &n) < 0)
+	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", SESSION_INOS_MAX, &closes, &n) < 0)
 		goto out_put;
 	int rc = sess_heartbeat(m->sess, session, closes, n);
 	if (rc < 0)
