@@ -299,6 +299,17 @@ int ju_set_chunk_id(json_t *obj, const char *key, uint64_t id)
 	return json_object_set_new(obj, key, json_string(s)) == 0 ? 0 : -ENOMEM;
 }
 
+json_t *ju_u64_array(const uint64_t *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_integer((json_int_t)v[i])) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
 char *ju_dump(const json_t *v, size_t *ret_len)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -68,6 +68,10 @@ int ju_name_get(const json_t *obj, const char *key, size_t max_len, char **ret,
 /* Set a chunk id member as a 16-hex-digit string. Returns 0 or -ENOMEM. */
 int ju_set_chunk_id(json_t *obj, const char *key, uint64_t id);
 
+/* A new array of n integers (inode numbers and the like), or NULL (out
+ * of memory). */
+json_t *ju_u64_array(const uint64_t *v, size_t n);
+
 /* json_dumps with compact output; malloc'ed, caller frees. */
 char *ju_dump(const json_t *v, size_t *ret_len);
 

@@ -1,15 +1,17 @@
 /* atime_queue — batched read-atime reports (see atime_queue.h).
  *
  * Owns: the queued inodes (not sent yet), the inodes of the call in
- * flight, and the sending thread. `mu` guards them all; `wake` wakes the
+ * flight, the list of rides (borrowed: each lives on its caller's stack
+ * between ride_begin and ride_end), and the sending thread. `mu` guards them all; `wake` wakes the
  * thread (first report of a batch, a full batch, a waiter, stop), `done`
- * wakes waiters after each call. An inode is pending while it is queued
- * or in flight; it is queued at most once, and not while in flight (the
+ * wakes waiters after each call and ride. An inode is pending while it is
+ * queued, in flight or riding; it is queued at most once, and not while in flight (the
  * call in flight is applied after that read, which is what relatime
  * needs). */
 #include "atime_queue.h"
 
 #include "clock.h"
+#include "json_util.h"
 #include "log.h"
 #include "master_client.h"
 
@@ -29,6 +31,7 @@ struct atime_queue {
 	size_t nqueued;
 	uint64_t sending[ATQ_BATCH];
 	size_t nsending;
+	struct atq_ride *rides;
 	bool hurry;                /* someone waits, or the batch is full */
 	bool running;              /* the thread sends; else add sends itself */
 	bool stop;
@@ -56,12 +59,7 @@ int atime_queue_new(struct master_client *mc, struct atime_queue **ret)
 /* One /v1/atime call. Failure costs only these atimes. */
 static void atq_send(struct atime_queue *q, const uint64_t *inos, size_t n)
 {
-	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, json_integer((json_int_t)inos[i])) < 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
+	json_t *arr = ju_u64_array(inos, n);
 	json_t *req = arr ? json_pack("{s:o}", "inos", arr) : NULL;
 	int rc = req ? master_client_call(q->mc, "atime", req, 0, NULL, NULL) : -ENOMEM;
 	json_decref(req);
@@ -81,7 +79,12 @@ static bool atq_has(const uint64_t *v, size_t n, uint64_t ino)
 /* mu held. */
 static bool atq_pending(const struct atime_queue *q, uint64_t ino)
 {
-	return atq_has(q->queued, q->nqueued, ino) || atq_has(q->sending, q->nsending, ino);
+	if (atq_has(q->queued, q->nqueued, ino) || atq_has(q->sending, q->nsending, ino))
+		return true;
+	for (const struct atq_ride *r = q->rides; r; r = r->next)
+		if (atq_has(r->inos, r->n, ino))
+			return true;
+	return false;
 }
 
 static void *atq_thread_main(void *arg)
@@ -98,6 +101,10 @@ static void *atq_thread_main(void *arg)
 		while (!q->stop && !q->hurry && q->nqueued < ATQ_BATCH)
 			if (pthread_cond_timedwait(&q->wake, &q->mu, &ts) == ETIMEDOUT)
 				break;
+		if (q->nqueued == 0) { /* all of it left on a ride */
+			q->hurry = false;
+			continue;
+		}
 		memcpy(q->sending, q->queued, q->nqueued * sizeof(q->queued[0]));
 		q->nsending = q->nqueued;
 		q->nqueued = 0;
@@ -171,6 +178,33 @@ void atime_queue_add(struct atime_queue *q, uint64_t ino)
 		if (q->nqueued == 1 || q->nqueued == ATQ_BATCH)
 			pthread_cond_signal(&q->wake);
 	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r)
+{
+	pthread_mutex_lock(&q->mu);
+	r->n = q->nqueued;
+	memcpy(r->inos, q->queued, r->n * sizeof(r->inos[0]));
+	q->nqueued = 0;
+	r->next = q->rides;
+	q->rides = r;
+	if (r->n)
+		pthread_cond_broadcast(&q->done); /* room in the queue */
+	pthread_mutex_unlock(&q->mu);
+	return r->n;
+}
+
+void atime_queue_ride_end(struct atime_queue *q, struct atq_ride *r)
+{
+	pthread_mutex_lock(&q->mu);
+	for (struct atq_ride **p = &q->rides; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	r->n = 0;
+	pthread_cond_broadcast(&q->done);
 	pthread_mutex_unlock(&q->mu);
 }
 

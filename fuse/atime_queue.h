@@ -6,7 +6,9 @@
  * to each inode in one transaction) at most ATQ_DELAY_MS after the first
  * report of a batch, at once when ATQ_BATCH are queued or someone waits.
  * So a reader never waits for the master, and reading many small files
- * costs one master call per batch instead of one per file.
+ * costs one master call per batch instead of one per file. A call the
+ * mount makes anyway (the /v1/open of the next file) can carry what is
+ * queued instead (a ride): then reading many files costs no atime call.
  *
  * An inode's report is pending from atime_queue_add until the master has
  * answered the call carrying it. A getattr, setattr or lookup of that
@@ -17,6 +19,7 @@
 #define BIGFS_FUSE_ATIME_QUEUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct master_client;
@@ -24,6 +27,13 @@ struct atime_queue;
 
 #define ATQ_BATCH 256
 #define ATQ_DELAY_MS 20
+
+/* Reports riding on another master call; on the caller's stack. */
+struct atq_ride {
+	struct atq_ride *next;
+	size_t n;
+	uint64_t inos[ATQ_BATCH];
+};
 
 /* mc is borrowed. Returns 0 or -ENOMEM. */
 int atime_queue_new(struct master_client *mc, struct atime_queue **ret);
@@ -38,6 +48,12 @@ void atime_queue_free(struct atime_queue *q);
 /* A read of ino happened. Does not wait for the master unless ATQ_BATCH
  * reports are pending already. */
 void atime_queue_add(struct atime_queue *q, uint64_t ino);
+/* Take what is queued into r (up to ATQ_BATCH; returns how many, maybe
+ * 0) for a call that carries it; those reports stay pending until
+ * atime_queue_ride_end, which the caller must call once the master has
+ * answered (or the call failed: then only those atimes are lost). */
+size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r);
+void atime_queue_ride_end(struct atime_queue *q, struct atq_ride *r);
 /* Wait until no report of ino (0: of any inode) is pending, hurrying the
  * thread. True if there was one. */
 bool atime_queue_wait(struct atime_queue *q, uint64_t ino);

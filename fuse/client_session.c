@@ -22,9 +22,11 @@
  * without an answer puts its closes back; an ESTALE answer re-opens the
  * session, which declares only the inodes open now (the closes are
  * implied). */
+#include "atime_queue.h"
 #include "clock.h"
 #include "client_session.h"
 
+#include "json_util.h"
 #include "log.h"
 #include "master_client.h"
 
@@ -54,6 +56,7 @@ struct csess {
 	char host_id[CS_HOST_ID_MAX + 1];
 	csess_lock_provider_fn locks_fn;
 	void *locks_arg;
+	struct atime_queue *atq;   /* borrowed; reports ride on /v1/open */
 	pthread_mutex_t estab_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -366,6 +369,11 @@ void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *
 	cs->locks_arg = arg;
 }
 
+void csess_set_atime_queue(struct csess *cs, struct atime_queue *q)
+{
+	cs->atq = q;
+}
+
 const char *csess_id(const struct csess *cs)
 {
 	return cs->id;
@@ -498,7 +506,13 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 		json_decref(req);
 		req = NULL;
 	}
+	struct atq_ride ride;
+	bool riding = req && cs->atq && atime_queue_ride_begin(cs->atq, &ride) > 0;
+	if (riding)
+		json_object_set_new(req, "atime", ju_u64_array(ride.inos, ride.n)); /* NULL: not set */
 	int rc = csess_call(cs, "open", req, chunks > 0 ? ret_resp : NULL);
+	if (cs->atq && req)
+		atime_queue_ride_end(cs->atq, &ride);
 
 	pthread_mutex_lock(&cs->lock);
 	f->registering = false;

@@ -36,6 +36,11 @@ int csess_new(struct master_client *mc, const char *id, struct csess **ret);
 void csess_free(struct csess *cs);
 /* Set before csess_start. */
 void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *arg);
+/* Set before csess_start: each /v1/open carries the read-atime reports
+ * queued in q ("atime"), so reading file after file needs no /v1/atime
+ * call. q is borrowed. */
+struct atime_queue;
+void csess_set_atime_queue(struct csess *cs, struct atime_queue *q);
 
 /* Open the session (one attempt; the heartbeat thread keeps trying if the
  * master does not answer) and start the heartbeat thread. */

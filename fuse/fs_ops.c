@@ -102,6 +102,7 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 		return -ENOMEM;
 	}
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
+	csess_set_atime_queue(ctx->cs, ctx->atime);
 	*ret = ctx;
 	return 0;
 }

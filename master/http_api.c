@@ -1139,7 +1139,17 @@ static void h_open(struct master *m, struct http_request *r)
 		bad_member(r, "chunks");
 		goto out_put;
 	}
-	int rc = ns_open(m->ns, ino, session);
+	/* read-atime reports riding on the open (see h_atime); applied
+	 * first, and whatever the open's fate */
+	uint64_t *atimes = NULL;
+	size_t natimes = 0, moved;
+	if (get_inos(b, r, "atime", ATIME_INOS_MAX, &atimes, &natimes) < 0)
+		goto out_put;
+	int rc = natimes ? ns_atime_read(m->ns, atimes, natimes, &moved) : 0;
+	free(atimes);
+	if (rc < 0)
+		log_warn("atime of %zu inodes with an open: %s", natimes, strerror(-rc));
+	rc = ns_open(m->ns, ino, session);
 	if (rc < 0) {
 		http_reply_error(r, rc, "open %llu for session %s: %s", (unsigned long long)ino,
 				 session, strerror(-rc));

@@ -68,9 +68,10 @@ def test_212_reading_a_small_file_needs_no_chunks_call(cluster, second_mount):
 
 def test_213_reading_many_files_costs_one_open_each_and_few_other_calls(cluster, second_mount):
     """cat of 300 small files: one /v1/open per file and nothing else per
-    file — the read-atime reports go in batches, the closes ride on the
-    session heartbeat, and an open does not wake the heartbeat (which
-    once cost one heartbeat call per file)."""
+    file — the read-atime reports ride on the next file's open (the last
+    one goes alone), the closes ride on the session heartbeat, and an open
+    does not wake the heartbeat (which once cost one heartbeat call per
+    file). Every file's atime moved."""
     import time
     d = os.path.join(cluster.mounts[0].path, "calls-213")
     os.mkdir(d)
@@ -93,9 +94,10 @@ def test_213_reading_many_files_costs_one_open_each_and_few_other_calls(cluster,
     hb = after.get(b"/v1/session/heartbeat", 0) - before.get(b"/v1/session/heartbeat", 0)
     d_ = delta(before, after)
     assert d_.get("/v1/open") == n, d_
-    # one report per at most 20 ms, plus the stat's
-    assert 1 <= d_.get("/v1/atime", 0) <= secs / 0.02 + 2, (d_, secs)
-    assert d_.get("/v1/atime", 0) < n / 3, (d_, secs)
+    # the reports ride on the opens; a /v1/atime only when the next open
+    # came more than 20 ms later, and for the last file
+    assert 1 <= d_.get("/v1/atime", 0) <= 10, (d_, secs)
     # each of the two mounts every 2 s (and one per 512 closes)
     assert hb <= 2 * (secs / 2 + 2), (hb, secs)
-    assert os.stat(os.path.join(r, names[0])).st_atime_ns > 10**18 + 10**9
+    for name in names:
+        assert os.stat(os.path.join(r, name)).st_atime_ns > 10**18 + 10**9, name

@@ -77,6 +77,9 @@ def test_401_malformed_json(cluster, sentinel, body):
     ("/v1/atime", {"inos": ["1"]}),
     ("/v1/atime", {"inos": [1.5]}),
     ("/v1/atime", {"inos": list(range(1, 4098))}),
+    ("/v1/open", {"ino": 1, "session": "s", "atime": 5}),
+    ("/v1/open", {"ino": 1, "session": "s", "atime": [1, -1]}),
+    ("/v1/open", {"ino": 1, "session": "s", "atime": list(range(1, 4098))}),
     ("/v1/readdir", {"ino": 1, "cookie": -5, "limit": 10}),
     ("/v1/readdir", {"ino": 1, "cookie": 0, "limit": "10"}),
     ("/v1/chunks", {"ino": 1, "index": -1, "count": 1}),
@@ -122,6 +125,19 @@ def test_404b_atime_of_unknown_inodes_is_skipped(cluster, sentinel):
     ino = os.stat(sentinel).st_ino
     st, j, raw = cluster.api("POST", "/v1/atime", {"inos": [987654321, ino, 2 ** 62]})
     assert st == 200 and j == {"moved": 1}, raw
+    st, j, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200 and j["attr"]["atime_s"] >= int(time.time()) - 60, raw
+    assert j["attr"]["mtime_s"] == 10**9 + 1, raw
+
+
+def test_404c_atime_riding_on_a_failed_open_is_kept(cluster, sentinel):
+    """Read reports carried by an /v1/open count even when the open fails
+    (the opened inode is gone)."""
+    os.utime(sentinel, ns=(10**18, 10**18 + 10**9))
+    ino = os.stat(sentinel).st_ino
+    st, _, raw = cluster.api("POST", "/v1/open", {"ino": 987654321, "session": "no-such",
+                                                  "atime": [ino, 2 ** 62]})
+    check_error(cluster, st, raw, errno.ENOENT, 404)
     st, j, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
     assert st == 200 and j["attr"]["atime_s"] >= int(time.time()) - 60, raw
     assert j["attr"]["mtime_s"] == 10**9 + 1, raw

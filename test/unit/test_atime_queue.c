@@ -3,11 +3,13 @@
  * reports are batched into few /v1/atime calls, every inode arrives once,
  * a wait returns only after the master has answered the call carrying the
  * inode (also one already in flight), stop sends what is queued, a queue
- * that is not running sends at once, and a failing master costs only the
- * atimes. */
+ * that is not running sends at once, a failing master costs only the
+ * atimes, and reports taken to ride on another call are not sent again
+ * and stay pending until that call is over. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -193,6 +195,59 @@ static void test_not_started_sends_itself(void **state)
 	assert_int_equal(calls(e), 1);
 }
 
+struct waiter {
+	struct atime_queue *q;
+	uint64_t ino;
+	atomic_bool done;
+};
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	atime_queue_wait(w->q, w->ino);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A ride takes what is queued: the thread does not send it, a wait for
+ * one of its inodes lasts until the ride ends. */
+static void test_ride_takes_the_queue(void **state)
+{
+	struct env *e = *state;
+	struct atq_ride ride;
+	assert_int_equal(atime_queue_ride_begin(e->q, &ride), 0); /* nothing queued */
+	atime_queue_ride_end(e->q, &ride);
+
+	set_fake(e, 400, false);
+	atime_queue_start(e->q);
+	atime_queue_add(e->q, 100);
+	usleep(100 * 1000); /* 100 is in flight for 400 ms: the rest stays queued */
+	for (uint64_t ino = 1; ino <= 10; ino++)
+		atime_queue_add(e->q, ino);
+	assert_int_equal(atime_queue_ride_begin(e->q, &ride), 10);
+	for (uint64_t ino = 1; ino <= 10; ino++)
+		assert_int_equal(ride.inos[ino - 1], ino);
+	struct waiter w = { .q = e->q, .ino = 7 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+	atime_queue_wait(e->q, 100);
+	usleep(200 * 1000);
+	assert_false(atomic_load(&w.done)); /* 7 rides still */
+	atime_queue_add(e->q, 7);           /* pending: not queued again */
+	atime_queue_ride_end(e->q, &ride);
+	pthread_join(t, NULL);
+	assert_true(atomic_load(&w.done));
+	atime_queue_wait(e->q, 0);
+	assert_int_equal(calls(e), 1); /* only 100's: the thread sent no empty batch */
+	for (uint64_t ino = 1; ino <= 10; ino++)
+		assert_int_equal(seen_count(e, ino), 0); /* the ride's call carried them */
+	/* after the ride, a read of 7 reports again */
+	set_fake(e, 0, false);
+	atime_queue_add(e->q, 7);
+	atime_queue_wait(e->q, 7);
+	assert_int_equal(seen_count(e, 7), 1);
+}
+
 static void test_master_errors_cost_only_the_atime(void **state)
 {
 	struct env *e = *state;
@@ -217,6 +272,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_covers_call_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_sends_what_is_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_started_sends_itself, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ride_takes_the_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_errors_cost_only_the_atime, setup,
 						teardown),
 	};
