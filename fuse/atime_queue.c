@@ -29,6 +29,7 @@ struct atime_queue {
 	pthread_cond_t done;
 	uint64_t queued[ATQ_BATCH];
 	size_t nqueued;
+	int64_t first_ms;          /* clock_now_ms when queued[0] was queued */
 	uint64_t sending[ATQ_BATCH];
 	size_t nsending;
 	struct atq_ride *rides;
@@ -96,11 +97,15 @@ static void *atq_thread_main(void *arg)
 			pthread_cond_wait(&q->wake, &q->mu);
 			continue;
 		}
-		/* let the batch fill for a moment, unless someone waits */
-		struct timespec ts = clock_deadline_ms(ATQ_DELAY_MS);
-		while (!q->stop && !q->hurry && q->nqueued < ATQ_BATCH)
-			if (pthread_cond_timedwait(&q->wake, &q->mu, &ts) == ETIMEDOUT)
+		/* let the batch fill for a moment, unless someone waits; a ride
+		 * that takes the queue restarts the moment (first_ms) */
+		while (!q->stop && !q->hurry && q->nqueued > 0 && q->nqueued < ATQ_BATCH) {
+			int64_t left = q->first_ms + ATQ_DELAY_MS - clock_now_ms();
+			if (left <= 0)
 				break;
+			struct timespec ts = clock_deadline_ms(left);
+			pthread_cond_timedwait(&q->wake, &q->mu, &ts);
+		}
 		if (q->nqueued == 0) { /* all of it left on a ride */
 			q->hurry = false;
 			continue;
@@ -174,6 +179,8 @@ void atime_queue_add(struct atime_queue *q, uint64_t ino)
 		return;
 	}
 	if (!atq_pending(q, ino)) {
+		if (q->nqueued == 0)
+			q->first_ms = clock_now_ms();
 		q->queued[q->nqueued++] = ino;
 		if (q->nqueued == 1 || q->nqueued == ATQ_BATCH)
 			pthread_cond_signal(&q->wake);
