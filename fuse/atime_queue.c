@@ -2,12 +2,12 @@
  *
  * Owns: the queued inodes (not sent yet), the inodes of the call in
  * flight, the list of rides (borrowed: each lives on its caller's stack
- * between ride_begin and ride_end), and the sending thread. `mu` guards them all; `wake` wakes the
- * thread (first report of a batch, a full batch, a waiter, stop), `done`
- * wakes waiters after each call and ride. An inode is pending while it is
- * queued, in flight or riding; it is queued at most once, and not while in flight (the
- * call in flight is applied after that read, which is what relatime
- * needs). */
+ * between ride_begin and ride_end), and the sending thread. `mu` guards
+ * them all; `wake` wakes the thread (first report of a batch, a full
+ * batch, a waiter, stop), `done` wakes waiters after each call and ride.
+ * An inode is pending while it is queued, in flight or riding; it is
+ * queued at most once, and not while pending otherwise (the call carrying
+ * it is applied after that read, which is what relatime needs). */
 #include "atime_queue.h"
 
 #include "clock.h"
@@ -191,9 +191,9 @@ void atime_queue_add(struct atime_queue *q, uint64_t ino)
 size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r)
 {
 	pthread_mutex_lock(&q->mu);
-	r->n = q->nqueued;
+	r->n = q->nqueued >= ATQ_RIDE_MIN ? q->nqueued : 0;
 	memcpy(r->inos, q->queued, r->n * sizeof(r->inos[0]));
-	q->nqueued = 0;
+	q->nqueued -= r->n;
 	r->next = q->rides;
 	q->rides = r;
 	if (r->n)

@@ -8,7 +8,8 @@
  * So a reader never waits for the master, and reading many small files
  * costs one master call per batch instead of one per file. A call the
  * mount makes anyway (the /v1/open of the next file) can carry what is
- * queued instead (a ride): then reading many files costs no atime call.
+ * queued instead (a ride, from ATQ_RIDE_MIN reports): then reading many
+ * files in quick succession costs no atime call.
  *
  * An inode's report is pending from atime_queue_add until the master has
  * answered the call carrying it. A getattr, setattr or lookup of that
@@ -27,6 +28,9 @@ struct atime_queue;
 
 #define ATQ_BATCH 256
 #define ATQ_DELAY_MS 20
+/* A ride takes the queue from this size: each ride costs the master a
+ * write transaction in the open's path, so one per few files. */
+#define ATQ_RIDE_MIN 8
 
 /* Reports riding on another master call; on the caller's stack. */
 struct atq_ride {
@@ -48,8 +52,8 @@ void atime_queue_free(struct atime_queue *q);
 /* A read of ino happened. Does not wait for the master unless ATQ_BATCH
  * reports are pending already. */
 void atime_queue_add(struct atime_queue *q, uint64_t ino);
-/* Take what is queued into r (up to ATQ_BATCH; returns how many, maybe
- * 0) for a call that carries it; those reports stay pending until
+/* Take what is queued into r, if ATQ_RIDE_MIN or more (returns how
+ * many, maybe 0), for a call that carries it; those reports stay pending until
  * atime_queue_ride_end, which the caller must call once the master has
  * answered (or the call failed: then only those atimes are lost). */
 size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r);

@@ -68,8 +68,8 @@ def test_212_reading_a_small_file_needs_no_chunks_call(cluster, second_mount):
 
 def test_213_reading_many_files_costs_one_open_each_and_few_other_calls(cluster, second_mount):
     """cat of 300 small files: one /v1/open per file and nothing else per
-    file — the read-atime reports ride on the next file's open (the last
-    one goes alone), the closes ride on the session heartbeat, and an open
+    file — the read-atime reports ride on a later file's open (or go in
+    batches), the closes ride on the session heartbeat, and an open
     does not wake the heartbeat (which once cost one heartbeat call per
     file). Every file's atime moved."""
     import time
@@ -94,9 +94,11 @@ def test_213_reading_many_files_costs_one_open_each_and_few_other_calls(cluster,
     hb = after.get(b"/v1/session/heartbeat", 0) - before.get(b"/v1/session/heartbeat", 0)
     d_ = delta(before, after)
     assert d_.get("/v1/open") == n, d_
-    # the reports ride on the opens; a /v1/atime only when the next open
-    # came more than 20 ms later, and for the last file
-    assert 1 <= d_.get("/v1/atime", 0) <= 10, (d_, secs)
+    # the reports ride on the opens, 8 or more at a time; a /v1/atime
+    # only when a report has waited 20 ms (one per 20 ms at most), and
+    # for the last files
+    assert 1 <= d_.get("/v1/atime", 0) <= secs / 0.02 + 2, (d_, secs)
+    assert d_.get("/v1/atime", 0) < n / 3, (d_, secs)
     # each of the two mounts every 2 s (and one per 512 closes)
     assert hb <= 2 * (secs / 2 + 2), (hb, secs)
     for name in names:

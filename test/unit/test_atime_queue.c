@@ -222,7 +222,11 @@ static void test_ride_takes_the_queue(void **state)
 	atime_queue_start(e->q);
 	atime_queue_add(e->q, 100);
 	usleep(100 * 1000); /* 100 is in flight for 400 ms: the rest stays queued */
-	for (uint64_t ino = 1; ino <= 10; ino++)
+	for (uint64_t ino = 1; ino < ATQ_RIDE_MIN; ino++)
+		atime_queue_add(e->q, ino);
+	assert_int_equal(atime_queue_ride_begin(e->q, &ride), 0); /* too few to ride */
+	atime_queue_ride_end(e->q, &ride);
+	for (uint64_t ino = ATQ_RIDE_MIN; ino <= 10; ino++)
 		atime_queue_add(e->q, ino);
 	assert_int_equal(atime_queue_ride_begin(e->q, &ride), 10);
 	for (uint64_t ino = 1; ino <= 10; ino++)
