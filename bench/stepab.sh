@@ -85,7 +85,8 @@ for i in range(n):
 	"untar_include_rm secs 0"	'rm -rf $W/u'
 )
 
-for v in base main; do up $v || { echo "$v: up failed"; exit 1; }; mkdir /tmp/sab-$v/mnt/w; done
+# (one retry: base's own local-cluster may predate fixes to its start-up)
+for v in base main; do up $v || up $v || { echo "$v: up failed"; exit 1; }; mkdir /tmp/sab-$v/mnt/w; done
 for r in $(seq "$N"); do
 	if [ $((r % 2)) = 1 ]; then order="base main"; else order="main base"; fi
 	for ((i = 0; i < ${#STEPS[@]}; i += 2)); do
