@@ -11,6 +11,8 @@
 #   BASE      a built checkout of the older commit (git worktree add /tmp/base C; make -C /tmp/base)
 #   MAIN      the tree under test (default: this checkout)
 #   BIG_MB    sequential file size (1024), SMALL_N small files (5000)
+#   ONLY      a regex: only the steps whose names match (keep a group whole:
+#             ONLY='^(small|tar)_' runs the small-file and tarball steps)
 N=${1:-3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${BASE:-/tmp/base}; MAIN=${MAIN:-$HERE}
@@ -91,6 +93,7 @@ for r in $(seq "$N"); do
 	if [ $((r % 2)) = 1 ]; then order="base main"; else order="main base"; fi
 	for ((i = 0; i < ${#STEPS[@]}; i += 2)); do
 		read -r name kind count <<< "${STEPS[i]}"
+		[[ "$name $kind" =~ ${ONLY:-.} ]] || continue
 		for v in $order; do
 			if [ "$name" = FIO ]; then fio_iops $v $r "$kind" "$count"
 			else run $v $r "$name" "$kind" "$count" "${STEPS[i + 1]}"; fi
