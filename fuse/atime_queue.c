@@ -190,20 +190,24 @@ void atime_queue_add(struct atime_queue *q, uint64_t ino)
 
 size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r)
 {
+	r->n = 0;
 	pthread_mutex_lock(&q->mu);
-	r->n = q->nqueued >= ATQ_RIDE_MIN ? q->nqueued : 0;
-	memcpy(r->inos, q->queued, r->n * sizeof(r->inos[0]));
-	q->nqueued -= r->n;
-	r->next = q->rides;
-	q->rides = r;
-	if (r->n)
+	if (q->nqueued >= ATQ_RIDE_MIN) {
+		r->n = q->nqueued;
+		memcpy(r->inos, q->queued, r->n * sizeof(r->inos[0]));
+		q->nqueued = 0;
+		r->next = q->rides;
+		q->rides = r;
 		pthread_cond_broadcast(&q->done); /* room in the queue */
+	}
 	pthread_mutex_unlock(&q->mu);
 	return r->n;
 }
 
 void atime_queue_ride_end(struct atime_queue *q, struct atq_ride *r)
 {
+	if (r->n == 0)
+		return;
 	pthread_mutex_lock(&q->mu);
 	for (struct atq_ride **p = &q->rides; *p; p = &(*p)->next)
 		if (*p == r) {

@@ -53,9 +53,10 @@ void atime_queue_free(struct atime_queue *q);
  * reports are pending already. */
 void atime_queue_add(struct atime_queue *q, uint64_t ino);
 /* Take what is queued into r, if ATQ_RIDE_MIN or more (returns how
- * many, maybe 0), for a call that carries it; those reports stay pending until
- * atime_queue_ride_end, which the caller must call once the master has
- * answered (or the call failed: then only those atimes are lost). */
+ * many, maybe 0), for a call that carries it. Those reports stay pending
+ * until atime_queue_ride_end, once the master has answered (or the call
+ * failed: then only those atimes are lost); ending a ride that took
+ * nothing is a no-op. */
 size_t atime_queue_ride_begin(struct atime_queue *q, struct atq_ride *r);
 void atime_queue_ride_end(struct atime_queue *q, struct atq_ride *r);
 /* Wait until no report of ino (0: of any inode) is pending, hurrying the

@@ -1142,10 +1142,10 @@ static void h_open(struct master *m, struct http_request *r)
 	/* read-atime reports riding on the open (see h_atime); applied
 	 * first, and whatever the open's fate */
 	uint64_t *atimes = NULL;
-	size_t natimes = 0, moved;
+	size_t natimes = 0;
 	if (get_inos(b, r, "atime", ATIME_INOS_MAX, &atimes, &natimes) < 0)
 		goto out_put;
-	int rc = natimes ? ns_atime_read(m->ns, atimes, natimes, &moved) : 0;
+	int rc = natimes ? ns_atime_read(m->ns, atimes, natimes, NULL) : 0;
 	free(atimes);
 	if (rc < 0)
 		log_warn("atime of %zu inodes with an open: %s", natimes, strerror(-rc));
@@ -1295,9 +1295,7 @@ static void h_session_open(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "session open %s: %s", session, strerror(-rc));
 		goto out_put;
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < nlost; i++)
-		json_array_append_new(arr, json_integer((json_int_t)lost[i]));
+	json_t *arr = ju_u64_array(lost, nlost);
 	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I}", "session", session,
 					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
 					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
