@@ -1098,13 +1098,13 @@ static int apply_closes(struct master *m, json_t *b, struct http_request *r)
 	return 0;
 }
 
-/* {"inos": [ino, ..]}: a mount read these inodes (relatime, one
- * transaction; removed inodes are skipped). */
+/* {"inos": [ino, ..]}: a mount read these inodes (relatime; removed
+ * inodes are skipped). Answers how many it took in. */
 static void h_atime(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t *inos = NULL;
-	size_t n = 0, moved = 0;
+	size_t n = 0;
 
 	if (!b)
 		return;
@@ -1114,11 +1114,11 @@ static void h_atime(struct master *m, struct http_request *r)
 	}
 	if (get_inos(b, r, "inos", ATIME_INOS_MAX, &inos, &n) < 0)
 		goto out_put;
-	int rc = ns_atime_read(m->ns, inos, n, &moved);
+	int rc = ns_atime_read(m->ns, inos, n);
 	if (rc < 0)
 		reply_err(r, rc, "atime");
 	else
-		http_reply_json(r, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
+		http_reply_json(r, 200, json_pack("{s:I}", "noted", (json_int_t)n));
 	free(inos);
 out_put:
 	json_decref(b);
@@ -1145,7 +1145,7 @@ static void h_open(struct master *m, struct http_request *r)
 	size_t natimes = 0;
 	if (get_inos(b, r, "atime", ATIME_INOS_MAX, &atimes, &natimes) < 0)
 		goto out_put;
-	int rc = natimes ? ns_atime_read(m->ns, atimes, natimes, NULL) : 0;
+	int rc = natimes ? ns_atime_read(m->ns, atimes, natimes) : 0;
 	free(atimes);
 	if (rc < 0)
 		log_warn("atime of %zu inodes with an open: %s", natimes, strerror(-rc));

@@ -1,8 +1,11 @@
 /* namespace — the file tree: inodes, directory entries, attributes and
  * extended attributes, with the rules a local filesystem applies.
  *
- * Owns no memory state: all of it lives in meta_store tables (inodes,
- * dentries, xattrs). Each public function is one transaction under
+ * Owns almost no memory state: it lives in meta_store tables (inodes,
+ * dentries, xattrs). The exception is read atimes (relatime): a read is
+ * noted in an atime_table, laid over the attributes every query returns,
+ * and written out a second later in one transaction with the others, so
+ * reading many files costs no metadata write each. Each public function is one transaction under
  * meta_store's lock, so operations are atomic and serialised; HTTP
  * handler threads call in concurrently. Chunk bookkeeping (dropping the
  * chunks of a removed inode, truncating, releasing leases) is delegated to
@@ -43,13 +46,19 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "atime_table.h"
 #include "log.h"
 #include "posix_acl.h"
+
+/* Noted read atimes beyond this are written out by the noter at once (a
+ * bound on memory, whatever the clients send). */
+#define NS_ATIME_PENDING_MAX (1u << 20)
 
 struct ns {
 	struct meta_store *ms;
 	struct chunk_map *cm;
 	struct ns_open_hooks hooks;     /* set before the API starts */
+	struct atime_table atimes;      /* read atimes not yet written */
 };
 
 static const char *const SQL_ORPHANS_TABLE =
@@ -119,12 +128,14 @@ int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret)
 		return -ENOMEM;
 	ns->ms = ms;
 	ns->cm = cm;
+	at_init(&ns->atimes);
 	/* The orphans table belongs to this module (unlinked-but-open
 	 * inodes, see the top of the file). */
 	int rc = meta_txn_begin(ms, true);
 	if (rc == 0)
 		rc = meta_txn_end(ms, meta_exec_stmt(ms, meta_stmt(ms, SQL_ORPHANS_TABLE)));
 	if (rc < 0) {
+		at_destroy(&ns->atimes);
 		free(ns);
 		return rc;
 	}
@@ -144,6 +155,13 @@ static bool ino_is_open(struct ns *ns, uint64_t ino)
 
 void ns_free(struct ns *ns)
 {
+	if (!ns)
+		return;
+	int rc = ns_atime_flush(ns);
+	if (rc < 0)
+		log_warn("writing out %zu read atimes: %s", at_count(&ns->atimes),
+			 strerror(-rc));
+	at_destroy(&ns->atimes);
 	free(ns);
 }
 
@@ -168,7 +186,30 @@ static void now_ts(int64_t *s, uint32_t *ns_)
 	*ns_ = (uint32_t)ts.tv_nsec;
 }
 
-static void attr_from_row(sqlite3_stmt *st, struct ns_attr *a)
+/* relatime: a read moves atime if it is not after mtime or ctime, or is a
+ * day old; ctime stays. */
+static bool relatime_due(const struct ns_attr *a, int64_t now_s)
+{
+	return a->atime_s < a->mtime_s ||
+	       (a->atime_s == a->mtime_s && a->atime_ns <= a->mtime_ns) ||
+	       a->atime_s < a->ctime_s ||
+	       (a->atime_s == a->ctime_s && a->atime_ns <= a->ctime_ns) ||
+	       now_s - a->atime_s >= 24 * 3600;
+}
+
+/* A read noted and not yet written shows in the attributes. */
+static void atime_overlay(struct ns *ns, struct ns_attr *a)
+{
+	int64_t s;
+	uint32_t n;
+
+	if (at_get(&ns->atimes, a->ino, &s, &n) && relatime_due(a, s)) {
+		a->atime_s = s;
+		a->atime_ns = n;
+	}
+}
+
+static void attr_from_row(struct ns *ns, sqlite3_stmt *st, struct ns_attr *a)
 {
 	a->ino = (uint64_t)sqlite3_column_int64(st, 0);
 	a->mode = (uint32_t)sqlite3_column_int64(st, 1);
@@ -185,6 +226,7 @@ static void attr_from_row(sqlite3_stmt *st, struct ns_attr *a)
 	a->ctime_s = sqlite3_column_int64(st, 12);
 	a->ctime_ns = (uint32_t)sqlite3_column_int64(st, 13);
 	a->blocks = ((uint64_t)sqlite3_column_int64(st, 14) + 511) / 512;
+	atime_overlay(ns, a);
 }
 
 /* ---- helpers inside a transaction ----------------------------------------- */
@@ -199,7 +241,7 @@ static int get_attr(struct ns *ns, uint64_t ino, struct ns_attr *a)
 	sqlite3_bind_int64(st, 1, (int64_t)ino);
 	rc = meta_step(ns->ms, st);
 	if (rc == SQLITE_ROW) {
-		attr_from_row(st, a);
+		attr_from_row(ns, st, a);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = -ENOENT;
@@ -228,7 +270,7 @@ static int get_entry(struct ns *ns, uint64_t parent, const char *name,
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	rc = meta_step(ns->ms, st);
 	if (rc == SQLITE_ROW) {
-		attr_from_row(st, a);
+		attr_from_row(ns, st, a);
 		if (ret_id)
 			*ret_id = sqlite3_column_int64(st, ATTR_NCOLS);
 		rc = 0;
@@ -239,10 +281,13 @@ static int get_entry(struct ns *ns, uint64_t parent, const char *name,
 	return rc;
 }
 
+/* a came from get_attr or get_entry in this transaction, so a noted read
+ * atime is in it (or was not due): the note goes. */
 static int put_attr(struct ns *ns, const struct ns_attr *a)
 {
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_UPDATE);
 
+	at_forget(&ns->atimes, a->ino);
 	sqlite3_bind_int64(st, 1, (int64_t)a->ino);
 	sqlite3_bind_int64(st, 2, a->mode);
 	sqlite3_bind_int64(st, 3, a->nlink);
@@ -491,6 +536,8 @@ static int drop_inode(struct ns *ns, const struct ns_attr *a)
 {
 	int rc;
 	const char *const seq[] = { SQL_INODE_DELETE, SQL_XATTRS_DELETE_INO, SQL_ORPHAN_DEL };
+
+	at_forget(&ns->atimes, a->ino);
 	for (int i = 0; i < 3; i++) {
 		sqlite3_stmt *st = meta_stmt(ns->ms, seq[i]);
 		sqlite3_bind_int64(st, 1, (int64_t)a->ino);
@@ -584,44 +631,56 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret)
 	return rc;
 }
 
-/* relatime: a read moves atime if it is not after mtime or ctime, or is a
- * day old; ctime stays. */
-static bool relatime_due(const struct ns_attr *a, int64_t now_s)
+int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n)
 {
-	return a->atime_s < a->mtime_s ||
-	       (a->atime_s == a->mtime_s && a->atime_ns <= a->mtime_ns) ||
-	       a->atime_s < a->ctime_s ||
-	       (a->atime_s == a->ctime_s && a->atime_ns <= a->ctime_ns) ||
-	       now_s - a->atime_s >= 24 * 3600;
-}
-
-int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n, size_t *ret_moved)
-{
-	struct ns_attr a;
 	int64_t now_s;
 	uint32_t now_ns;
-	size_t moved = 0;
-	int rc = meta_txn_begin(ns->ms, true);
+	size_t live = 0;
 
+	now_ts(&now_s, &now_ns);
+	for (size_t i = 0; i < n; i++) {
+		if (inos[i] == 0 || inos[i] > INT64_MAX)
+			continue; /* no such inode */
+		int rc = at_note(&ns->atimes, inos[i], now_s, now_ns, &live);
+		if (rc < 0)
+			return rc;
+	}
+	return live >= NS_ATIME_PENDING_MAX ? ns_atime_flush(ns) : 0;
+}
+
+int ns_atime_flush(struct ns *ns)
+{
+	struct at_entry *v;
+	size_t n;
+	struct ns_attr a;
+	int rc;
+
+	if (at_count(&ns->atimes) == 0)
+		return 0;
+	rc = meta_txn_begin(ns->ms, true);
 	if (rc < 0)
 		return rc;
-	now_ts(&now_s, &now_ns);
+	/* Taken inside the transaction: no get_attr can miss a note
+	 * between the take and the writes. */
+	rc = at_take(&ns->atimes, &v, &n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = get_attr(ns, inos[i], &a);
+		rc = get_attr(ns, v[i].ino, &a);
 		if (rc == -ENOENT) {
 			rc = 0; /* removed since the read: nothing to record */
 			continue;
 		}
-		if (rc < 0 || !relatime_due(&a, now_s))
+		/* (a read noted since the take is in a already) */
+		if (rc < 0 || !relatime_due(&a, v[i].s))
 			continue;
-		a.atime_s = now_s;
-		a.atime_ns = now_ns;
+		a.atime_s = v[i].s;
+		a.atime_ns = v[i].ns;
 		rc = put_attr(ns, &a);
-		moved += rc == 0;
 	}
 	rc = meta_txn_end(ns->ms, rc);
-	if (rc == 0 && ret_moved)
-		*ret_moved = moved;
+	if (rc < 0) /* noted again, for the next try */
+		for (size_t i = 0; i < n; i++)
+			at_note(&ns->atimes, v[i].ino, v[i].s, v[i].ns, NULL);
+	free(v);
 	return rc;
 }
 
@@ -1224,7 +1283,7 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
 			eof = false;
 			break;
 		}
-		attr_from_row(st, &out[n].attr);
+		attr_from_row(ns, st, &out[n].attr);
 		out[n].cookie = (uint64_t)sqlite3_column_int64(st, ATTR_NCOLS);
 		const char *nm = (const char *)sqlite3_column_text(st, ATTR_NCOLS + 1);
 		snprintf(out[n].name, sizeof(out[n].name), "%s", nm ? nm : "");

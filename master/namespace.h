@@ -66,10 +66,15 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret);
 /* Shrinking truncates the cut chunk on its workers before returning. */
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	       struct ns_attr *ret);
-/* Reads of inos[0..n) happened: relatime, in one transaction (atime moves
- * if it is not after mtime or ctime, or is a day old; ctime stays).
- * Unknown inodes are skipped. *ret_moved (may be NULL): how many moved. */
-int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n, size_t *ret_moved);
+/* Reads of inos[0..n) happened now: relatime (atime moves if it is not
+ * after mtime or ctime, or is a day old; ctime stays). Noted in memory:
+ * every attribute this ns returns shows them at once, and
+ * ns_atime_flush writes them (a master that dies first loses them).
+ * Unknown inodes are skipped. */
+int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n);
+/* Writes the noted read atimes in one transaction; on failure they stay
+ * noted. session.c's reaper calls it every second, ns_free at the end. */
+int ns_atime_flush(struct ns *ns);
 /* mkdir, create, mknod: umask (0..0777) is applied unless the parent has a
  * default ACL, which is inherited instead; a setgid parent gives its
  * group (and, to directories, its setgid bit). */

@@ -441,8 +441,12 @@ static void reap_once(struct sess *s)
 static void *reaper_main(void *arg)
 {
 	struct sess *s = arg;
-	while (reaper_wait(s, reap_interval(s)))
+	while (reaper_wait(s, reap_interval(s))) {
 		reap_once(s);
+		int rc = ns_atime_flush(s->ns); /* the read atimes of the last second */
+		if (rc < 0)
+			log_warn("writing out read atimes: %s", strerror(-rc));
+	}
 	return NULL;
 }
 

@@ -129,3 +129,29 @@ def test_314_master_timeout_gives_eio_not_hang(mcluster, content):
     assert os.path.isdir(os.path.join(mcluster.mounts[0].path, "keep", "made-after"))
     os.rmdir(os.path.join(short, "keep", "made-after"))
     check_intact(*content)
+
+
+@pytest.mark.parametrize("sig,wait", [(signal.SIGTERM, 0.0), (signal.SIGKILL, 2.5)],
+                         ids=["term-at-once", "kill9-after-2.5s"])
+def test_315_read_atime_survives_master_restart(mcluster, content, sig, wait):
+    """The master keeps read atimes in memory for up to a second: a clean
+    stop writes them out at once, and a second later they are on disk
+    even for a kill -9."""
+    p = os.path.join(content[0], "a", "f1")
+    os.utime(p, ns=(10**18, 10**18 + 10**9))  # atime before mtime: a read moves it
+    ino = os.stat(p).st_ino
+    t0 = int(time.time())
+    st, j, raw = mcluster.api("POST", "/v1/atime", {"inos": [ino]})
+    assert st == 200 and j == {"noted": 1}, raw
+    st, j, raw = mcluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200 and j["attr"]["atime_s"] >= t0, raw  # shown before written
+    time.sleep(wait)
+    rc = mcluster.stop_master(sig)
+    if sig == signal.SIGTERM:
+        assert rc == 0, "master exited with %s on SIGTERM" % rc
+    mcluster.start_master()
+    st, j, raw = mcluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200, raw
+    assert t0 <= j["attr"]["atime_s"] <= int(time.time()), raw
+    assert (j["attr"]["mtime_s"], j["attr"]["mtime_ns"]) == (10**9 + 1, 0), raw
+    mcluster.wait_live(timeout=60)

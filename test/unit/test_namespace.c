@@ -293,13 +293,16 @@ static void test_setattr(void **state)
 }
 
 /* Reads (relatime, one batch): atime moves when not after mtime and
- * ctime, never ctime itself; removed inodes are skipped, the rest applied. */
+ * ctime, never ctime itself; removed inodes are skipped, the rest applied.
+ * Every query shows a read at once; the database has it after
+ * ns_atime_flush (a second ns on the same store sees only the database). */
 static void test_atime_read_batch(void **state)
 {
 	struct ns_fixture *f = *state;
-	struct ns_attr a, b, c;
-	size_t moved = 99;
+	struct ns_attr a, b, c, x;
+	struct ns *db;
 
+	assert_int_equal(ns_new(f->ms, f->cm, &db), 0);
 	uint64_t fa = mkfile(f, 1, "a"), fb = mkfile(f, 1, "b"), fc = mkfile(f, 1, "c");
 	/* a: atime before mtime; b: atime after mtime and ctime, recent;
 	 * c: atime after both but two days old */
@@ -315,23 +318,67 @@ static void test_atime_read_batch(void **state)
 	assert_int_equal(ns_setattr(f->ns, fc, &sa, &c), 0);
 	/* ctime is now (the setattr): a's and c's atimes are before it and
 	 * move; b's is after mtime and ctime and recent: it stays. 4242 does
-	 * not exist. */
-	uint64_t inos[] = { fa, 4242, fb, fc };
-	assert_int_equal(ns_atime_read(f->ns, inos, 4, &moved), 0);
-	assert_int_equal(moved, 2);
-	struct ns_attr x;
+	 * not exist, 0 and 2^63 cannot. */
+	uint64_t inos[] = { fa, 4242, fb, fc, 0, 1ULL << 63 };
+	assert_int_equal(ns_atime_read(f->ns, inos, 6), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		struct ns *v = pass ? db : f->ns; /* before the flush: ns; after: db */
+		assert_int_equal(ns_getattr(v, fa, &x), 0);
+		assert_true(x.atime_s >= now);
+		assert_int_equal(x.ctime_s, a.ctime_s);
+		assert_int_equal(x.ctime_ns, a.ctime_ns);
+		assert_int_equal(x.mtime_s, now - 50);
+		assert_int_equal(ns_getattr(v, fb, &x), 0);
+		assert_int_equal(x.atime_s, now + 3600);
+		assert_int_equal(ns_lookup(v, 1, "c", &x), 0);
+		assert_true(x.atime_s >= now);
+		if (pass == 0) { /* not written yet */
+			assert_int_equal(ns_getattr(db, fa, &x), 0);
+			assert_int_equal(x.atime_s, now - 100);
+			assert_int_equal(ns_atime_flush(f->ns), 0);
+		}
+	}
+	/* readdir shows a noted read too */
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now - 100 };
+	assert_int_equal(ns_setattr(f->ns, fa, &sa, &a), 0);
+	assert_int_equal(ns_atime_read(f->ns, inos, 1), 0);
+	struct ns_dirent *ents;
+	size_t n;
+	bool eof;
+	assert_int_equal(ns_readdir(f->ns, 1, 0, 100, &ents, &n, &eof), 0);
+	bool seen = false;
+	for (size_t i = 0; i < n; i++)
+		if (ents[i].attr.ino == fa) {
+			seen = true;
+			assert_true(ents[i].attr.atime_s >= now);
+		}
+	free(ents);
+	assert_true(seen);
+	/* an explicit atime after the read wins over it, also once flushed */
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = 1000, .atime_ns = 7 };
+	assert_int_equal(ns_setattr(f->ns, fa, &sa, &a), 0);
 	assert_int_equal(ns_getattr(f->ns, fa, &x), 0);
-	assert_true(x.atime_s >= now);
-	assert_int_equal(x.ctime_s, a.ctime_s);
-	assert_int_equal(x.ctime_ns, a.ctime_ns);
-	assert_int_equal(x.mtime_s, now - 50);
-	assert_int_equal(ns_getattr(f->ns, fb, &x), 0);
-	assert_int_equal(x.atime_s, now + 3600);
+	assert_int_equal(x.atime_s, 1000);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	assert_int_equal(ns_getattr(db, fa, &x), 0);
+	assert_int_equal(x.atime_s, 1000);
+	assert_int_equal(x.atime_ns, 7);
+	/* a read of a file removed before the flush is dropped */
+	assert_int_equal(ns_atime_read(f->ns, inos, 1), 0);
+	assert_int_equal(ns_unlink(f->ns, 1, "a"), 0);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	/* a read the master did not flush before it stopped cleanly is kept */
+	assert_int_equal(ns_atime_read(f->ns, &fb, 1), 0); /* not due: stays */
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now - 100 };
+	assert_int_equal(ns_setattr(f->ns, fc, &sa, &c), 0);
+	assert_int_equal(ns_atime_read(f->ns, &fc, 1), 0);
+	ns_free(db);
+	nsf_close(f);
+	assert_int_equal(nsf_open(f), 0);
 	assert_int_equal(ns_getattr(f->ns, fc, &x), 0);
 	assert_true(x.atime_s >= now);
-	/* a second read right after: atime is now after mtime and ctime */
-	assert_int_equal(ns_atime_read(f->ns, inos, 1, &moved), 0);
-	assert_int_equal(moved, 0);
+	assert_int_equal(ns_getattr(f->ns, fb, &x), 0);
+	assert_int_equal(x.atime_s, now + 3600);
 }
 
 static void test_xattrs_and_goal(void **state)
