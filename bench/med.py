@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-# med.py FILE — medians of ab.sh / stepab.sh output ("variant rN name: value")
+# med.py FILE [LABEL] — medians of ab.sh / stepab.sh / readab.sh output
+# ("variant rN name: value"), LABEL (default main) against base
 # and how main compares with base, as a speed ratio (above 1: main is faster;
 # names ending in _s are seconds, so their ratio is base/main):
 #   ratio of the medians, and the median of the per-round ratios (main rK
 #   against base rK, which stepab.sh ran right next to it).
 import re, sys, statistics as S
 d = {}; order = []
+vs = sys.argv[2] if len(sys.argv) > 2 else 'main'
 for l in open(sys.argv[1]):
     m = re.match(r'(\w+) r(\d+) (\w+): ([\d.]+)\s*$', l)
     if not m:
@@ -18,11 +20,11 @@ def speed(k, main, base):
     if main == 0 or base == 0:
         return float('nan')
     return base / main if k.endswith('_s') else main / base
-print("%-20s %10s %10s %8s %8s   rounds base | main" % ("figure", "base", "main", "med", "paired"))
+print("%-20s %10s %10s %8s %8s   rounds base | %s" % ("figure", "base", vs, "med", "paired", vs))
 for k in order:
-    if ('base', k) not in d or ('main', k) not in d:
+    if ('base', k) not in d or (vs, k) not in d:
         continue
-    b, m = d[('base', k)], d[('main', k)]
+    b, m = d[('base', k)], d[(vs, k)]
     mb, mm = S.median(b.values()), S.median(m.values())
     pr = [speed(k, m[r], b[r]) for r in b if r in m]
     print("%-20s %10.2f %10.2f %8.2f %8.2f   %s | %s" % (k, mb, mm, speed(k, mm, mb),
