@@ -25,7 +25,7 @@ up "$MAIN" /tmp/rab-main
 MASTER=$(. /tmp/rab-main/cluster.env && echo "$MASTER")
 mkdir -p /tmp/rab-main/mnt2
 "$MAIN/build/mount.bigfs" -o noatime "$MASTER" /tmp/rab-main/mnt2 || exit 1
-PAD=$(head -c 4086 /dev/zero | tr '\0' 'x')
+PAD=$(head -c 4095 /dev/zero | tr '\0' 'x')
 declare -A DIR=([base]=/tmp/rab-base/mnt/w [main]=/tmp/rab-main/mnt/wa [noat]=/tmp/rab-main/mnt2/wn)
 for r in $(seq "$N"); do
 	for k in base main noat; do
