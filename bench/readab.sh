@@ -11,10 +11,11 @@
 N=${1:-8}; F=${F:-3000}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${BASE:-/tmp/base}; MAIN=${MAIN:-$HERE}
-up() { local T=$1 D=$2
+try_up() { local T=$1 D=$2
 	"$T/scripts/local-cluster" down --dir "$D" --purge >/dev/null 2>&1; rm -rf "$D"; mkdir -p "$D"
 	(cd "$T" && timeout 120 scripts/local-cluster up --dir "$D" --mount "$D/mnt" > "$D.up.log" 2>&1) ||
-		{ tail -3 "$D.up.log"; exit 1; }; }
+		{ tail -3 "$D.up.log"; false; }; }
+up() { try_up "$@" || try_up "$@" || exit 1; } # one retry, as stepab.sh
 finish() {
 	fusermount3 -u /tmp/rab-main/mnt2 2>/dev/null
 	"$BASE/scripts/local-cluster" down --dir /tmp/rab-base --purge >/dev/null 2>&1
