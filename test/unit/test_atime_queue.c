@@ -57,7 +57,7 @@ static void h_atime(void *ctx, struct http_request *r)
 	if (fail)
 		http_reply_error(r, EIO, "disk on fire");
 	else
-		http_reply_json(r, 200, json_pack("{s:I}", "moved", (json_int_t)json_array_size(inos)));
+		http_reply_json(r, 200, json_pack("{s:I}", "noted", (json_int_t)json_array_size(inos)));
 	json_decref(b);
 }
 
