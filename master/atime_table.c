@@ -2,18 +2,24 @@
 #include "atime_table.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define AT_INITIAL_CAP 256
-#define AT_FORGOTTEN INT64_MIN
+#define AT_TAKEN INT64_MIN
+
+static bool ts_before(int64_t s1, uint32_t ns1, int64_t s2, uint32_t ns2)
+{
+	return s1 < s2 || (s1 == s2 && ns1 < ns2);
+}
 
 static size_t slot_of(const struct atime_table *t, uint64_t ino)
 {
 	return (size_t)((ino * 0x9E3779B97F4A7C15ULL) >> 17) & (t->cap - 1);
 }
 
-/* The slot holding ino (live or forgotten), or the empty one where it
- * would go. The table has at least one empty slot (used < cap). */
+/* The slot holding ino (live or taken), or the empty one where it would
+ * go. The table has at least one empty slot (used < cap). */
 static struct at_entry *find(const struct atime_table *t, uint64_t ino)
 {
 	size_t i = slot_of(t, ino);
@@ -21,6 +27,11 @@ static struct at_entry *find(const struct atime_table *t, uint64_t ino)
 	while (t->slots[i].ino != 0 && t->slots[i].ino != ino)
 		i = (i + 1) & (t->cap - 1);
 	return &t->slots[i];
+}
+
+static void set_live(struct atime_table *t, size_t live)
+{
+	__atomic_store_n(&t->live, live, __ATOMIC_RELEASE);
 }
 
 /* Room for one more slot: at most half the slots used. Rehashing drops
@@ -35,16 +46,47 @@ static int make_room(struct atime_table *t)
 	struct at_entry *slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
-	struct atime_table old = *t;
+	struct at_entry *old = t->slots;
+	size_t old_cap = t->cap;
 	t->slots = slots;
 	t->cap = cap;
 	t->used = 0;
-	for (size_t i = 0; i < old.cap; i++)
-		if (old.slots[i].ino != 0 && old.slots[i].s != AT_FORGOTTEN) {
-			*find(t, old.slots[i].ino) = old.slots[i];
+	t->cursor = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].ino != 0 && old[i].first_s != AT_TAKEN) {
+			*find(t, old[i].ino) = old[i];
 			t->used++;
 		}
-	free(old.slots);
+	free(old);
+	return 0;
+}
+
+/* Lock held. A new entry, or e merged into ino's: the earlier first and
+ * the later last. */
+static int upsert(struct atime_table *t, const struct at_entry *e)
+{
+	struct at_entry *x = t->cap ? find(t, e->ino) : NULL;
+
+	if (x && x->ino == e->ino && x->first_s != AT_TAKEN) {
+		if (ts_before(e->first_s, e->first_ns, x->first_s, x->first_ns)) {
+			x->first_s = e->first_s;
+			x->first_ns = e->first_ns;
+		}
+		if (ts_before(x->last_s, x->last_ns, e->last_s, e->last_ns)) {
+			x->last_s = e->last_s;
+			x->last_ns = e->last_ns;
+		}
+		return 0;
+	}
+	if (!x || x->ino != e->ino) { /* not even a tombstone: a new slot */
+		int rc = make_room(t);
+		if (rc < 0)
+			return rc;
+		x = find(t, e->ino);
+		t->used++;
+	}
+	*x = *e;
+	set_live(t, t->live + 1);
 	return 0;
 }
 
@@ -62,102 +104,90 @@ void at_destroy(struct atime_table *t)
 
 int at_note(struct atime_table *t, uint64_t ino, int64_t s, uint32_t ns, size_t *ret_live)
 {
-	int rc = 0;
+	struct at_entry e = { .ino = ino, .first_s = s, .first_ns = ns, .last_s = s, .last_ns = ns };
 
-	if (ino == 0)
+	if (ino == 0 || s == AT_TAKEN)
 		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
-	struct at_entry *e = t->cap ? find(t, ino) : NULL;
-	if (e && e->ino == ino && e->s != AT_FORGOTTEN)
-		goto out; /* the earlier read's time stays */
-	if (e && e->ino == ino) { /* a tombstone comes back to life */
-		*e = (struct at_entry){ .ino = ino, .s = s, .ns = ns };
-		__atomic_store_n(&t->live, t->live + 1, __ATOMIC_RELAXED);
-		goto out;
-	}
-	rc = make_room(t);
-	if (rc < 0)
-		goto out;
-	*find(t, ino) = (struct at_entry){ .ino = ino, .s = s, .ns = ns };
-	t->used++;
-	__atomic_store_n(&t->live, t->live + 1, __ATOMIC_RELAXED);
-out:
+	int rc = upsert(t, &e);
 	if (ret_live)
 		*ret_live = t->live;
 	pthread_mutex_unlock(&t->lock);
 	return rc;
 }
 
-bool at_get(struct atime_table *t, uint64_t ino, int64_t *s, uint32_t *ns)
+int at_put_back(struct atime_table *t, const struct at_entry *e)
 {
-	bool found = false;
-
-	if (at_count(t) == 0)
-		return false;
+	if (e->ino == 0 || e->first_s == AT_TAKEN)
+		return -EINVAL;
 	pthread_mutex_lock(&t->lock);
-	if (t->cap) {
-		struct at_entry *e = find(t, ino);
-		if (e->ino == ino && e->s != AT_FORGOTTEN) {
-			*s = e->s;
-			*ns = e->ns;
-			found = true;
-		}
-	}
+	int rc = upsert(t, e);
 	pthread_mutex_unlock(&t->lock);
-	return found;
+	return rc;
 }
 
-void at_forget(struct atime_table *t, uint64_t ino)
+int at_get(struct atime_table *t, uint64_t ino, struct at_entry *ret)
 {
+	int rc = -ENOENT;
+
 	if (at_count(t) == 0)
-		return;
+		return rc;
 	pthread_mutex_lock(&t->lock);
 	if (t->cap) {
 		struct at_entry *e = find(t, ino);
-		if (e->ino == ino && e->s != AT_FORGOTTEN) {
-			e->s = AT_FORGOTTEN;
-			__atomic_store_n(&t->live, t->live - 1, __ATOMIC_RELAXED);
+		if (e->ino == ino && e->first_s != AT_TAKEN) {
+			*ret = *e;
+			rc = 0;
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
+	return rc;
 }
 
 size_t at_count(struct atime_table *t)
 {
-	return __atomic_load_n(&t->live, __ATOMIC_RELAXED);
+	return __atomic_load_n(&t->live, __ATOMIC_ACQUIRE);
 }
 
-int at_take(struct atime_table *t, struct at_entry **ret, size_t *ret_n)
+int at_take(struct atime_table *t, size_t max, struct at_entry **ret, size_t *ret_n)
 {
 	int rc = 0;
 
 	*ret = NULL;
 	*ret_n = 0;
 	pthread_mutex_lock(&t->lock);
-	if (t->live) {
-		struct at_entry *out = malloc(t->live * sizeof(*out));
-		if (!out) {
-			rc = -ENOMEM;
-			goto out;
+	size_t want = t->live < max ? t->live : max;
+	if (want == 0)
+		goto out;
+	struct at_entry *out = malloc(want * sizeof(*out));
+	if (!out) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* on from where the last take stopped: no rescanning of its
+	 * tombstones (there are live entries, so this ends) */
+	size_t n = 0, i = t->cursor & (t->cap - 1);
+	for (; n < want; i = (i + 1) & (t->cap - 1))
+		if (t->slots[i].ino != 0 && t->slots[i].first_s != AT_TAKEN) {
+			out[n++] = t->slots[i];
+			t->slots[i].first_s = AT_TAKEN;
 		}
-		size_t n = 0;
-		for (size_t i = 0; i < t->cap; i++)
-			if (t->slots[i].ino != 0 && t->slots[i].s != AT_FORGOTTEN)
-				out[n++] = t->slots[i];
-		*ret = out;
-		*ret_n = n;
+	t->cursor = i;
+	set_live(t, t->live - n);
+	*ret = out;
+	*ret_n = n;
+	if (t->live == 0) { /* empty: no tombstones left to step over */
+		if (t->cap > 4 * AT_INITIAL_CAP) {
+			free(t->slots);
+			t->slots = NULL;
+			t->cap = 0;
+		} else {
+			for (size_t j = 0; j < t->cap; j++)
+				t->slots[j] = (struct at_entry){ .ino = 0 };
+		}
+		t->used = 0;
+		t->cursor = 0;
 	}
-	/* Emptied, not freed, while small: the next reader fills it again. */
-	if (t->cap > 4 * AT_INITIAL_CAP) {
-		free(t->slots);
-		t->slots = NULL;
-		t->cap = 0;
-	} else if (t->cap) {
-		for (size_t i = 0; i < t->cap; i++)
-			t->slots[i] = (struct at_entry){ .ino = 0 };
-	}
-	t->used = 0;
-	__atomic_store_n(&t->live, 0, __ATOMIC_RELAXED);
 out:
 	pthread_mutex_unlock(&t->lock);
 	return rc;

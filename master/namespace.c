@@ -4,8 +4,12 @@
  * Owns almost no memory state: it lives in meta_store tables (inodes,
  * dentries, xattrs). The exception is read atimes (relatime): a read is
  * noted in an atime_table, laid over the attributes every query returns,
- * and written out a second later in one transaction with the others, so
- * reading many files costs no metadata write each. Each public function is one transaction under
+ * and written out within a second, thousands per transaction, so reading
+ * many files costs no metadata write each. A note counts only while the
+ * inode's ctime is not after it (see apply_read): a change made later
+ * (utimensat, a write) needs no undoing of it, an inode created later
+ * under a number noted by mistake is not touched, and a transaction that
+ * rolls back loses nothing. Each public function is one transaction under
  * meta_store's lock, so operations are atomic and serialised; HTTP
  * handler threads call in concurrently. Chunk bookkeeping (dropping the
  * chunks of a removed inode, truncating, releasing leases) is delegated to
@@ -53,6 +57,8 @@
 /* Noted read atimes beyond this are written out by the noter at once (a
  * bound on memory, whatever the clients send). */
 #define NS_ATIME_PENDING_MAX (1u << 20)
+/* Noted read atimes written per transaction: the others wait that long. */
+#define NS_ATIME_FLUSH_BATCH 4096
 
 struct ns {
 	struct meta_store *ms;
@@ -197,16 +203,33 @@ static bool relatime_due(const struct ns_attr *a, int64_t now_s)
 	       now_s - a->atime_s >= 24 * 3600;
 }
 
-/* A read noted and not yet written shows in the attributes. */
+/* A read at s.n, noted and not written yet: it counts if the inode has
+ * not changed since (every change but a read's sets ctime to now, and
+ * writes what get_attr showed it, reads included), and relatime moves
+ * atime for it. */
+static bool apply_read(struct ns_attr *a, int64_t s, uint32_t n)
+{
+	if (a->ctime_s > s || (a->ctime_s == s && a->ctime_ns > n) || !relatime_due(a, s))
+		return false;
+	a->atime_s = s;
+	a->atime_ns = n;
+	return true;
+}
+
+/* The first read of a note, then the last. True if atime moved. */
+static bool apply_note(struct ns_attr *a, const struct at_entry *e)
+{
+	bool moved = apply_read(a, e->first_s, e->first_ns);
+	return apply_read(a, e->last_s, e->last_ns) || moved;
+}
+
+/* Reads noted and not yet written show in the attributes. */
 static void atime_overlay(struct ns *ns, struct ns_attr *a)
 {
-	int64_t s;
-	uint32_t n;
+	struct at_entry e;
 
-	if (at_get(&ns->atimes, a->ino, &s, &n) && relatime_due(a, s)) {
-		a->atime_s = s;
-		a->atime_ns = n;
-	}
+	if (at_get(&ns->atimes, a->ino, &e) == 0)
+		apply_note(a, &e);
 }
 
 static void attr_from_row(struct ns *ns, sqlite3_stmt *st, struct ns_attr *a)
@@ -281,13 +304,13 @@ static int get_entry(struct ns *ns, uint64_t parent, const char *name,
 	return rc;
 }
 
-/* a came from get_attr or get_entry in this transaction, so a noted read
- * atime is in it (or was not due): the note goes. */
+/* a came from get_attr or get_entry in this transaction, so the reads
+ * noted before are in it; a changes ctime (but for ns_atime_flush), so
+ * they no longer count (apply_read). */
 static int put_attr(struct ns *ns, const struct ns_attr *a)
 {
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_UPDATE);
 
-	at_forget(&ns->atimes, a->ino);
 	sqlite3_bind_int64(st, 1, (int64_t)a->ino);
 	sqlite3_bind_int64(st, 2, a->mode);
 	sqlite3_bind_int64(st, 3, a->nlink);
@@ -536,8 +559,6 @@ static int drop_inode(struct ns *ns, const struct ns_attr *a)
 {
 	int rc;
 	const char *const seq[] = { SQL_INODE_DELETE, SQL_XATTRS_DELETE_INO, SQL_ORPHAN_DEL };
-
-	at_forget(&ns->atimes, a->ino);
 	for (int i = 0; i < 3; i++) {
 		sqlite3_stmt *st = meta_stmt(ns->ms, seq[i]);
 		sqlite3_bind_int64(st, 1, (int64_t)a->ino);
@@ -648,39 +669,51 @@ int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n)
 	return live >= NS_ATIME_PENDING_MAX ? ns_atime_flush(ns) : 0;
 }
 
-int ns_atime_flush(struct ns *ns)
+/* One transaction: up to NS_ATIME_FLUSH_BATCH noted reads written.
+ * *ret_n: how many were taken. Those not written (the transaction failed)
+ * go back to the table; if a change came first meanwhile, its ctime makes
+ * them not count (apply_read). */
+static int atime_flush_batch(struct ns *ns, size_t *ret_n)
 {
-	struct at_entry *v;
-	size_t n;
+	struct at_entry *v = NULL;
 	struct ns_attr a;
-	int rc;
+	size_t n = 0;
+	int rc = meta_txn_begin(ns->ms, true);
 
-	if (at_count(&ns->atimes) == 0)
-		return 0;
-	rc = meta_txn_begin(ns->ms, true);
+	*ret_n = 0;
 	if (rc < 0)
 		return rc;
-	/* Taken inside the transaction: no get_attr can miss a note
-	 * between the take and the writes. */
-	rc = at_take(&ns->atimes, &v, &n);
+	rc = at_take(&ns->atimes, NS_ATIME_FLUSH_BATCH, &v, &n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = get_attr(ns, v[i].ino, &a);
+		rc = get_attr(ns, v[i].ino, &a); /* with any read noted since the take */
 		if (rc == -ENOENT) {
 			rc = 0; /* removed since the read: nothing to record */
 			continue;
 		}
-		/* (a read noted since the take is in a already) */
-		if (rc < 0 || !relatime_due(&a, v[i].s))
-			continue;
-		a.atime_s = v[i].s;
-		a.atime_ns = v[i].ns;
-		rc = put_attr(ns, &a);
+		if (rc == 0 && apply_note(&a, &v[i]))
+			rc = put_attr(ns, &a);
 	}
 	rc = meta_txn_end(ns->ms, rc);
-	if (rc < 0) /* noted again, for the next try */
+	if (rc < 0)
 		for (size_t i = 0; i < n; i++)
-			at_note(&ns->atimes, v[i].ino, v[i].s, v[i].ns, NULL);
+			at_put_back(&ns->atimes, &v[i]);
 	free(v);
+	*ret_n = n;
+	return rc;
+}
+
+int ns_atime_flush(struct ns *ns)
+{
+	/* what is there now, not what readers add meanwhile */
+	size_t left = at_count(&ns->atimes), n;
+	int rc = 0;
+
+	while (left > 0 && rc == 0) {
+		rc = atime_flush_batch(ns, &n);
+		if (n == 0)
+			break;
+		left = n < left ? left - n : 0;
+	}
 	return rc;
 }
 

@@ -72,8 +72,9 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
  * ns_atime_flush writes them (a master that dies first loses them).
  * Unknown inodes are skipped. */
 int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n);
-/* Writes the noted read atimes in one transaction; on failure they stay
- * noted. session.c's reaper calls it every second, ns_free at the end. */
+/* Writes the noted read atimes, up to 4096 per transaction; on failure
+ * they stay noted. session.c's reaper calls it every second, ns_free at
+ * the end. */
 int ns_atime_flush(struct ns *ns);
 /* mkdir, create, mknod: umask (0..0777) is applied unless the parent has a
  * default ACL, which is inherited instead; a setgid parent gives its

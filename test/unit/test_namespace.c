@@ -363,10 +363,44 @@ static void test_atime_read_batch(void **state)
 	assert_int_equal(ns_getattr(db, fa, &x), 0);
 	assert_int_equal(x.atime_s, 1000);
 	assert_int_equal(x.atime_ns, 7);
+	/* a read, then a change (truncate: mtime and ctime now): the read's
+	 * atime is kept, written with the change */
+	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now - 100 };
+	assert_int_equal(ns_setattr(f->ns, fa, &sa, &a), 0);
+	assert_int_equal(ns_atime_read(f->ns, inos, 1), 0);
+	assert_int_equal(ns_getattr(f->ns, fa, &x), 0);
+	int64_t read_s = x.atime_s;
+	uint32_t read_ns = x.atime_ns;
+	assert_true(read_s >= now);
+	sa = (struct ns_setattr){ .has_size = true, .size = 0 };
+	assert_int_equal(ns_setattr(f->ns, fa, &sa, &a), 0);
+	assert_int_equal(ns_getattr(db, fa, &x), 0);
+	assert_int_equal(x.atime_s, read_s);
+	assert_int_equal(x.atime_ns, read_ns);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	assert_int_equal(ns_getattr(db, fa, &x), 0);
+	assert_int_equal(x.atime_s, read_s);
+	assert_int_equal(x.atime_ns, read_ns);
 	/* a read of a file removed before the flush is dropped */
 	assert_int_equal(ns_atime_read(f->ns, inos, 1), 0);
 	assert_int_equal(ns_unlink(f->ns, 1, "a"), 0);
 	assert_int_equal(ns_atime_flush(f->ns), 0);
+	assert_int_equal(ns_getattr(f->ns, fa, &x), -ENOENT);
+	/* a read reported for an inode number not made yet does not touch
+	 * the inode made under it later: its atime is its creation time */
+	uint64_t next = fc + 1;
+	assert_int_equal(ns_atime_read(f->ns, &next, 1), 0);
+	struct timespec pause = { 0, 2000000 };
+	nanosleep(&pause, NULL);
+	uint64_t fd_ = mkfile(f, 1, "d");
+	assert_int_equal(fd_, next);
+	assert_int_equal(ns_getattr(f->ns, fd_, &x), 0);
+	assert_int_equal(x.atime_s, x.ctime_s);
+	assert_int_equal(x.atime_ns, x.ctime_ns);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	assert_int_equal(ns_getattr(db, fd_, &x), 0);
+	assert_int_equal(x.atime_s, x.ctime_s);
+	assert_int_equal(x.atime_ns, x.ctime_ns);
 	/* a read the master did not flush before it stopped cleanly is kept */
 	assert_int_equal(ns_atime_read(f->ns, &fb, 1), 0); /* not due: stays */
 	sa = (struct ns_setattr){ .has_atime = true, .atime_s = now - 100 };
@@ -379,6 +413,41 @@ static void test_atime_read_batch(void **state)
 	assert_true(x.atime_s >= now);
 	assert_int_equal(ns_getattr(f->ns, fb, &x), 0);
 	assert_int_equal(x.atime_s, now + 3600);
+}
+
+/* More noted reads than one flush transaction takes: all written. */
+static void test_atime_flush_in_batches(void **state)
+{
+	struct ns_fixture *f = *state;
+	enum { N = 4500 };
+	uint64_t *inos = malloc(N * sizeof(*inos));
+	struct ns_attr a;
+	struct ns *db;
+	char name[32];
+
+	assert_non_null(inos);
+	assert_int_equal(ns_new(f->ms, f->cm, &db), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		inos[i] = mkfile(f, 1, name);
+	}
+	time_t now = time(NULL);
+	struct ns_setattr sa = { .has_atime = true, .atime_s = now - 100 };
+	assert_int_equal(ns_setattr(f->ns, inos[0], &sa, &a), 0);
+	assert_int_equal(ns_setattr(f->ns, inos[N - 1], &sa, &a), 0);
+	for (int i = 0; i < N; i += 1000)
+		assert_int_equal(ns_atime_read(f->ns, inos + i, i + 1000 <= N ? 1000 : N - i), 0);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	for (int i = 0; i < N; i += 499) {
+		assert_int_equal(ns_getattr(db, inos[i], &a), 0);
+		assert_true(a.atime_s >= now);
+		assert_true(a.atime_s > a.ctime_s ||
+			    (a.atime_s == a.ctime_s && a.atime_ns > a.ctime_ns));
+	}
+	assert_int_equal(ns_getattr(db, inos[N - 1], &a), 0);
+	assert_true(a.atime_s >= now);
+	ns_free(db);
+	free(inos);
 }
 
 static void test_xattrs_and_goal(void **state)
@@ -543,6 +612,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readdir_cookies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_symlinks_mknod, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atime_flush_in_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atime_read_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs_and_goal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grants_and_garbage, setup, teardown),
