@@ -56,7 +56,7 @@
 
 /* Noted read atimes beyond this are written out by the noter at once (a
  * bound on memory, whatever the clients send). */
-#define NS_ATIME_PENDING_MAX (1u << 20)
+#define NS_ATIME_PENDING_MAX (1u << 18)
 /* Noted read atimes written per transaction: the others wait that long. */
 #define NS_ATIME_FLUSH_BATCH 4096
 
