@@ -12,14 +12,13 @@ N=${1:-3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${BASE:-/tmp/base}; MAIN=${MAIN:-$HERE}
 WORKLOAD=${WORKLOAD:-$HERE/../shared/bench/workload.sh}
+. "$HERE/bench/lib.sh"
 for r in $(seq "$N"); do
   for v in base main; do
     if [ $v = base ]; then T=$BASE; else T=$MAIN; fi
     D=/tmp/ab-$v
-    $T/scripts/local-cluster down --dir $D --purge >/dev/null 2>&1
-    rm -rf $D; mkdir -p $D
-    (cd $T && timeout 120 scripts/local-cluster up --dir $D --mount $D/mnt >/dev/null 2>&1) || { $T/scripts/local-cluster down --dir $D --purge >/dev/null 2>&1; rm -rf $D; mkdir -p $D; (cd $T && timeout 120 scripts/local-cluster up --dir $D --mount $D/mnt >/dev/null 2>&1) || { echo "$v up failed"; continue; }; }
+    cluster_up $T $D || { echo "$v up failed"; continue; }
     { "$HERE/bench/run.sh" $D/mnt; "$WORKLOAD" $D/mnt; } 2>&1 | grep -v "^#" | sed "s/^/$v r$r /"
-    $T/scripts/local-cluster down --dir $D --purge >/dev/null 2>&1
+    cluster_down $T $D
   done
 done

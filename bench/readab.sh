@@ -11,18 +11,14 @@
 N=${1:-8}; F=${F:-3000}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 BASE=${BASE:-/tmp/base}; MAIN=${MAIN:-$HERE}
-try_up() { local T=$1 D=$2
-	"$T/scripts/local-cluster" down --dir "$D" --purge >/dev/null 2>&1; rm -rf "$D"; mkdir -p "$D"
-	(cd "$T" && timeout 120 scripts/local-cluster up --dir "$D" --mount "$D/mnt" > "$D.up.log" 2>&1) ||
-		{ tail -3 "$D.up.log"; false; }; }
-up() { try_up "$@" || try_up "$@" || exit 1; } # one retry, as stepab.sh
+. "$HERE/bench/lib.sh"
 finish() {
 	fusermount3 -u /tmp/rab-main/mnt2 2>/dev/null
-	"$BASE/scripts/local-cluster" down --dir /tmp/rab-base --purge >/dev/null 2>&1
-	"$MAIN/scripts/local-cluster" down --dir /tmp/rab-main --purge >/dev/null 2>&1; }
+	cluster_down "$BASE" /tmp/rab-base
+	cluster_down "$MAIN" /tmp/rab-main; }
 trap finish EXIT
-up "$BASE" /tmp/rab-base
-up "$MAIN" /tmp/rab-main
+cluster_up "$BASE" /tmp/rab-base || exit 1
+cluster_up "$MAIN" /tmp/rab-main || exit 1
 MASTER=$(. /tmp/rab-main/cluster.env && echo "$MASTER")
 mkdir -p /tmp/rab-main/mnt2
 "$MAIN/build/mount.bigfs" -o noatime "$MASTER" /tmp/rab-main/mnt2 || exit 1
@@ -35,7 +31,7 @@ for r in $(seq "$N"); do
 	done
 	order="base main noat"; ((r % 2)) || order="noat main base"
 	for k in $order; do
-		sync; echo 3 > /proc/sys/vm/drop_caches
+		drop_caches
 		t0=$EPOCHREALTIME
 		(cd "${DIR[$k]}" && [ "$(cat f* | wc -c)" = $((F * 4096)) ]) || { echo "$k r$r small_read: FAILED"; continue; }
 		t1=$EPOCHREALTIME

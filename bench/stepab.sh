@@ -26,18 +26,14 @@ PAD=$(head -c 3000 /dev/zero | tr '\0' 'x')$(head -c 1085 /dev/zero | tr '\0' 'y
 export TAR REF BIG_SRC TAR_TOP PAD
 
 tree_of() { if [ "$1" = base ]; then echo "$BASE"; else echo "$MAIN"; fi; }
-up() { local T; T=$(tree_of "$1"); local D=/tmp/sab-$1
-	"$T/scripts/local-cluster" down --dir $D --purge >/dev/null 2>&1; rm -rf $D; mkdir -p $D
-	(cd "$T" && timeout 120 scripts/local-cluster up --dir $D --mount $D/mnt > $D.up.log 2>&1) || { tail -3 $D.up.log; false; }; }
-down() { "$(tree_of "$1")/scripts/local-cluster" down --dir /tmp/sab-$1 --purge >/dev/null 2>&1; }
-trap 'down base; down main' EXIT
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+. "$HERE/bench/lib.sh"
+trap 'cluster_down "$BASE" /tmp/sab-base; cluster_down "$MAIN" /tmp/sab-main' EXIT
 calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
 
 # run V R NAME KIND COUNT 'code' — drop caches, time the code in a child bash
 # with W set to V's work folder; KIND rate prints COUNT/seconds, secs the seconds.
 run() { local v=$1 r=$2 name=$3 kind=$4 count=$5 code=$6 t0 t1 rc
-	drop
+	drop_caches
 	t0=$EPOCHREALTIME
 	W=/tmp/sab-$v/mnt/w timeout -k 10 300 bash -c "$code"; rc=$?
 	t1=$EPOCHREALTIME
@@ -47,7 +43,7 @@ run() { local v=$1 r=$2 name=$3 kind=$4 count=$5 code=$6 t0 t1 rc
 }
 # fio_iops V R NAME RW — 4 KiB O_DIRECT random I/O for 15 s, IOPS from fio
 fio_iops() { local v=$1 r=$2 name=$3 rw=$4 f=8; [ "$rw" = randwrite ] && f=49
-	drop
+	drop_caches
 	echo "$v r$r $name: $(fio --output-format=terse --terse-version=3 --ioengine=psync --name=$rw \
 		--filename=/tmp/sab-$v/mnt/w/rand.bin --rw=$rw --bs=4k --iodepth=1 --size=256M --direct=1 \
 		--time_based --runtime=15 --randrepeat=0 2>/dev/null | awk -F';' -v f=$f '{print $f}')"
@@ -87,8 +83,10 @@ for i in range(n):
 	"untar_include_rm secs 0"	'rm -rf $W/u'
 )
 
-# (one retry: base's own local-cluster may predate fixes to its start-up)
-for v in base main; do up $v || up $v || { echo "$v: up failed"; exit 1; }; mkdir /tmp/sab-$v/mnt/w; done
+for v in base main; do
+	cluster_up "$(tree_of $v)" /tmp/sab-$v || { echo "$v: up failed"; exit 1; }
+	mkdir /tmp/sab-$v/mnt/w
+done
 for r in $(seq "$N"); do
 	if [ $((r % 2)) = 1 ]; then order="base main"; else order="main base"; fi
 	for ((i = 0; i < ${#STEPS[@]}; i += 2)); do

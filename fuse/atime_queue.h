@@ -28,8 +28,8 @@ struct atime_queue;
 
 #define ATQ_BATCH 256
 #define ATQ_DELAY_MS 20
-/* A ride takes the queue from this size: each ride costs the master a
- * write transaction in the open's path, so one per few files. */
+/* A ride takes the queue from this size; fewer wait for the thread's
+ * call (a lone read needs no bigger open). */
 #define ATQ_RIDE_MIN 8
 
 /* Reports riding on another master call; on the caller's stack. */

@@ -61,8 +61,7 @@ static int make_room(struct atime_table *t)
 	return 0;
 }
 
-/* Lock held. A new entry, or e merged into ino's: the earlier first and
- * the later last. */
+/* Lock held. A new entry, or e merged into ino's (see at_note). */
 static int upsert(struct atime_table *t, const struct at_entry *e)
 {
 	struct at_entry *x = t->cap ? find(t, e->ino) : NULL;
@@ -102,21 +101,7 @@ void at_destroy(struct atime_table *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
-int at_note(struct atime_table *t, uint64_t ino, int64_t s, uint32_t ns, size_t *ret_live)
-{
-	struct at_entry e = { .ino = ino, .first_s = s, .first_ns = ns, .last_s = s, .last_ns = ns };
-
-	if (ino == 0 || s == AT_TAKEN)
-		return -EINVAL;
-	pthread_mutex_lock(&t->lock);
-	int rc = upsert(t, &e);
-	if (ret_live)
-		*ret_live = t->live;
-	pthread_mutex_unlock(&t->lock);
-	return rc;
-}
-
-int at_put_back(struct atime_table *t, const struct at_entry *e)
+int at_note(struct atime_table *t, const struct at_entry *e)
 {
 	if (e->ino == 0 || e->first_s == AT_TAKEN)
 		return -EINVAL;

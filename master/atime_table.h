@@ -32,13 +32,11 @@ struct atime_table {
 
 void at_init(struct atime_table *t);
 void at_destroy(struct atime_table *t);
-/* A read of ino at s.ns: the first read's time stays, the last one
- * moves. 0, -EINVAL (ino 0) or -ENOMEM (nothing noted). *ret_live (may
- * be NULL): live entries after it. */
-int at_note(struct atime_table *t, uint64_t ino, int64_t s, uint32_t ns, size_t *ret_live);
-/* An entry taken out and not written goes back: merged with one noted
- * since (the earlier first, the later last). 0 or -ENOMEM. */
-int at_put_back(struct atime_table *t, const struct at_entry *e);
+/* Reads of e->ino between e's first and last time (one read: both the
+ * same; or an entry taken out and not written, going back). Merged with
+ * the entry ino has: the earlier first, the later last. 0, -EINVAL (ino
+ * 0) or -ENOMEM (nothing noted). */
+int at_note(struct atime_table *t, const struct at_entry *e);
 /* ino's entry, if it has one: 0, or -ENOENT. */
 int at_get(struct atime_table *t, uint64_t ino, struct at_entry *ret);
 /* Live entries (a hint: read without the lock). */

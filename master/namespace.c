@@ -192,14 +192,18 @@ static void now_ts(int64_t *s, uint32_t *ns_)
 	*ns_ = (uint32_t)ts.tv_nsec;
 }
 
+/* s1.n1 is after s2.n2 */
+static bool ts_after(int64_t s1, uint32_t n1, int64_t s2, uint32_t n2)
+{
+	return s1 > s2 || (s1 == s2 && n1 > n2);
+}
+
 /* relatime: a read moves atime if it is not after mtime or ctime, or is a
  * day old; ctime stays. */
 static bool relatime_due(const struct ns_attr *a, int64_t now_s)
 {
-	return a->atime_s < a->mtime_s ||
-	       (a->atime_s == a->mtime_s && a->atime_ns <= a->mtime_ns) ||
-	       a->atime_s < a->ctime_s ||
-	       (a->atime_s == a->ctime_s && a->atime_ns <= a->ctime_ns) ||
+	return !ts_after(a->atime_s, a->atime_ns, a->mtime_s, a->mtime_ns) ||
+	       !ts_after(a->atime_s, a->atime_ns, a->ctime_s, a->ctime_ns) ||
 	       now_s - a->atime_s >= 24 * 3600;
 }
 
@@ -209,7 +213,7 @@ static bool relatime_due(const struct ns_attr *a, int64_t now_s)
  * atime for it. */
 static bool apply_read(struct ns_attr *a, int64_t s, uint32_t n)
 {
-	if (a->ctime_s > s || (a->ctime_s == s && a->ctime_ns > n) || !relatime_due(a, s))
+	if (ts_after(a->ctime_s, a->ctime_ns, s, n) || !relatime_due(a, s))
 		return false;
 	a->atime_s = s;
 	a->atime_ns = n;
@@ -654,19 +658,20 @@ int ns_getattr(struct ns *ns, uint64_t ino, struct ns_attr *ret)
 
 int ns_atime_read(struct ns *ns, const uint64_t *inos, size_t n)
 {
-	int64_t now_s;
-	uint32_t now_ns;
-	size_t live = 0;
+	struct at_entry e;
 
-	now_ts(&now_s, &now_ns);
+	now_ts(&e.first_s, &e.first_ns);
+	e.last_s = e.first_s;
+	e.last_ns = e.first_ns;
 	for (size_t i = 0; i < n; i++) {
 		if (inos[i] == 0 || inos[i] > INT64_MAX)
 			continue; /* no such inode */
-		int rc = at_note(&ns->atimes, inos[i], now_s, now_ns, &live);
+		e.ino = inos[i];
+		int rc = at_note(&ns->atimes, &e);
 		if (rc < 0)
 			return rc;
 	}
-	return live >= NS_ATIME_PENDING_MAX ? ns_atime_flush(ns) : 0;
+	return at_count(&ns->atimes) >= NS_ATIME_PENDING_MAX ? ns_atime_flush(ns) : 0;
 }
 
 /* One transaction: up to NS_ATIME_FLUSH_BATCH noted reads written.
@@ -696,7 +701,7 @@ static int atime_flush_batch(struct ns *ns, size_t *ret_n)
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc < 0)
 		for (size_t i = 0; i < n; i++)
-			at_put_back(&ns->atimes, &v[i]);
+			at_note(&ns->atimes, &v[i]);
 	free(v);
 	*ret_n = n;
 	return rc;
