@@ -20,6 +20,7 @@
 #include "json_util.h"
 #include "kafka_status.h"
 #include "log.h"
+#include "meta_store.h"
 #include "namespace.h"
 #include "repair.h"
 #include "session.h"
@@ -62,6 +63,7 @@
 	X(CHUNKS, "POST", "/v1/chunks", BODY_SMALL, h_chunks)              \
 	X(WRITE, "POST", "/v1/write", BODY_SMALL, h_write)                 \
 	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, h_commit)           \
+	X(SYNC, "POST", "/v1/sync", BODY_SMALL, h_sync)                    \
 	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, h_replica_failed) \
 	X(PUNCH, "POST", "/v1/punch", BODY_SMALL, h_punch)                 \
 	X(OPEN, "POST", "/v1/open", BODY_SMALL, h_open)                    \
@@ -916,12 +918,17 @@ static void h_commit(struct master *m, struct http_request *r)
 	const char *session;
 	size_t nrel = 0;
 	struct ns_attr a;
+	bool durable;
 
 	if (!b)
 		return;
 	GET_U64(b, "ino", ino);
 	GET_U64(b, "size", size);
 	GET_STR(b, "session", CM_SESSION_MAX, session);
+	if (ju_bool_opt(b, "durable", false, &durable) < 0) {
+		bad_member(r, "durable");
+		goto out_put;
+	}
 	json_t *ra = json_object_get(b, "release");
 	if (ra && !json_is_null(ra)) {
 		if (!json_is_array(ra) || json_array_size(ra) > RELEASE_MAX) {
@@ -944,13 +951,45 @@ static void h_commit(struct master *m, struct http_request *r)
 		}
 	}
 	int rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
-	if (rc < 0)
+	if (rc < 0) {
 		http_reply_error(r, rc, "commit %llu: %s", (unsigned long long)ino,
+				 strerror(-rc));
+		goto out_put;
+	}
+	/* fsync: the size (and every earlier change) on the master's disk */
+	rc = durable ? meta_sync(m->ms) : 0;
+	if (rc < 0)
+		http_reply_error(r, rc, "commit %llu: committed, but the metadata is not "
+				 "known to be on disk: %s", (unsigned long long)ino,
 				 strerror(-rc));
 	else
 		reply_attr(r, &a);
 out_put:
 	free(rel);
+	json_decref(b);
+}
+
+/* {} or {"ino"}: fsyncdir — every metadata change made before the call
+ * (entries, attributes, sizes) on the master's disk before the reply.
+ * "ino" is checked but not used yet: everything is synced. */
+static void h_sync(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino;
+
+	if (!b)
+		return;
+	if (ju_u64_opt(b, "ino", 0, &ino) < 0) {
+		bad_member(r, "ino");
+		goto out_put;
+	}
+	int rc = meta_sync(m->ms);
+	if (rc < 0)
+		http_reply_error(r, rc, "sync: the metadata is not known to be on disk: %s",
+				 strerror(-rc));
+	else
+		reply_empty(r);
+out_put:
 	json_decref(b);
 }
 

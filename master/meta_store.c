@@ -1,7 +1,9 @@
 /* meta_store — SQLite persistence for the master.
  *
  * Owns: the single sqlite3 connection to DIR/meta.db, its prepared
- * statement cache and the mutex that serialises every use of both.
+ * statement cache and the mutex that serialises every use of both; and
+ * the group-commit state of meta_sync() (a read-only fd on DIR/meta.db-wal,
+ * sequence numbers, counters) with its own mutex and condition variable.
  * Does not own: any policy (namespace rules, chunk placement); modules
  * above build their transactions out of meta_stmt() statements.
  *
@@ -9,21 +11,71 @@
  * thread all call in; `lock` guards the connection, the statement cache
  * and the transaction state. A transaction is always bracketed by
  * meta_txn_begin()/meta_txn_end(), which take and drop the lock.
+ * `sync_lock` guards syncing, synced_seq, sync_failed and the counters;
+ * commit_seq is an atomic (written under `lock`, read anywhere). Lock
+ * order: never both — meta_sync() takes only sync_lock, transactions only
+ * lock.
  *
  * Durability: WAL journal with synchronous=NORMAL. In WAL mode NORMAL
- * syncs the WAL at checkpoints only, so a committed transaction is in the
- * WAL file (in the OS page cache) when COMMIT returns: it survives a crash
- * or kill -9 of the process, but not a power loss / kernel crash, which
- * may lose the last transactions (never corrupt the database). FULL would
- * fsync every commit and cap namespace operations at disk-flush rate. */
+ * syncs at checkpoints only: a committed transaction is in the WAL file
+ * (in the OS page cache) when COMMIT returns, so it survives a crash or
+ * kill -9 of the process, but a power loss or kernel crash may lose the
+ * last transactions (never corrupt the database). FULL would fsync every
+ * commit and cap namespace operations at disk-flush rate, so ordinary
+ * calls stay on NORMAL and a client that asks for durability (fsync,
+ * fsyncdir) calls meta_sync():
+ *
+ *   - meta_txn_end() gives every successful write commit a number
+ *     (commit_seq). No fsync there.
+ *   - meta_sync() notes commit_seq as its target. If a completed sync
+ *     covered it (synced_seq >= target) it returns at once. If a sync is
+ *     running, it waits for it: that sync may cover it, and if not, the
+ *     waiters elect one of them to run the next sync, which covers
+ *     everything committed up to its start, so all of them share it.
+ *   - The syncing thread reads commit_seq (what it covers), drops
+ *     sync_lock and calls fdatasync() on its own fd of DIR/meta.db-wal,
+ *     while transactions go on under `lock`. (fdatasync: the frames and
+ *     the file's size, which reading them back needs, not its mtime — as
+ *     SQLite syncs its own files on Linux.)
+ *
+ * Why a sync of the WAL file alone is enough (SQLite 3.40 wal.c, as
+ * documented at sqlite.org/pragma.html#pragma_synchronous): a commit
+ * writes its frames and a commit frame to the WAL with write(2), no sync.
+ * A checkpoint syncs the WAL, copies frames into meta.db, syncs meta.db,
+ * and only then records them as backfilled; the WAL is restarted (its
+ * frames overwritten, the header rewritten with new salts and synced)
+ * only after every frame was backfilled. So when our sync starts, each
+ * commit counted in commit_seq is either still in the WAL — all its
+ * frames, the frames before it and the header were written before, and
+ * the sync puts them on disk, where recovery finds a valid chain — or
+ * its frames were already overwritten, which happens only after meta.db
+ * holding them was synced. meta.db never needs a sync of ours. A sync
+ * works on the file, not on the descriptor, so our own fd flushes what
+ * SQLite's fd wrote. The alternatives cost more: a transaction run with
+ * synchronous=FULL or a `PRAGMA wal_checkpoint` has to hold `lock` for
+ * the whole disk flush (stalling every other metadata call) and the
+ * checkpoint also copies pages. We only open the WAL (never meta.db,
+ * whose POSIX locks a close() of another fd would drop) and keep the fd
+ * until SQLite has closed and deleted the WAL. meta_open() syncs the WAL
+ * and its folder once, so commits left by an earlier run are on disk too.
+ *
+ * An fsync error is sticky: Linux may mark the failed pages clean and
+ * report success to the next fsync, so after one failure no meta_sync()
+ * can promise anything until the master restarts (and SQLite recovers
+ * from what is on disk); every call returns -EIO, logged once. */
 #include "meta_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -40,6 +92,17 @@ struct meta_store {
 	struct stmt_slot cache[STMT_CACHE_MAX];
 	int ncache;
 	char cluster_id[17];
+	/* group commit (see the head of the file) */
+	_Atomic uint64_t commit_seq;    /* write commits so far; under lock */
+	int wal_fd;                     /* DIR/meta.db-wal, read-only; -1 */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_done;       /* a sync finished: look again */
+	bool syncing;                   /* a thread is syncing now */
+	bool sync_failed;               /* sticky; logged when it happened */
+	uint64_t synced_seq;            /* commits 1..synced_seq are on disk */
+	uint64_t nsyncs, ncalls;
+	int (*sync_hook)(void *arg);    /* tests only */
+	void *sync_hook_arg;
 };
 
 static const char *const schema_sql =
@@ -167,9 +230,14 @@ int meta_txn_begin(struct meta_store *ms, bool write)
 int meta_txn_end(struct meta_store *ms, int rc)
 {
 	if (rc == 0) {
+		/* a write transaction (BEGIN IMMEDIATE, or one that wrote)
+		 * appends to the WAL: meta_sync() must cover it */
+		bool wrote = sqlite3_txn_state(ms->db, NULL) == SQLITE_TXN_WRITE;
 		rc = exec_sql(ms, "COMMIT");
 		if (rc < 0)
 			exec_sql(ms, "ROLLBACK");
+		else if (wrote)
+			atomic_fetch_add_explicit(&ms->commit_seq, 1, memory_order_release);
 	} else if (!sqlite3_get_autocommit(ms->db)) {
 		exec_sql(ms, "ROLLBACK");
 	}
@@ -198,6 +266,129 @@ int meta_counter_next(struct meta_store *ms, const char *name, uint64_t *ret)
 const char *meta_cluster_id(const struct meta_store *ms)
 {
 	return ms->cluster_id;
+}
+
+/* ---- durability: group commit ----------------------------------------- */
+
+/* One disk sync of every commit written so far. The caller holds no lock. */
+static int sync_wal(struct meta_store *ms)
+{
+	struct stat st;
+
+	if (ms->sync_hook) {
+		int rc = ms->sync_hook(ms->sync_hook_arg);
+		if (rc < 0)
+			return rc;
+	}
+	if (fdatasync(ms->wal_fd) < 0)
+		return -errno;
+	/* SQLite deletes the WAL only at close: a WAL gone while we run
+	 * means our fd no longer reaches the file commits go to */
+	if (fstat(ms->wal_fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink == 0)
+		return -ESTALE;
+	return 0;
+}
+
+int meta_sync(struct meta_store *ms)
+{
+	uint64_t target = atomic_load_explicit(&ms->commit_seq, memory_order_acquire);
+	int rc = 0;
+
+	pthread_mutex_lock(&ms->sync_lock);
+	ms->ncalls++;
+	for (;;) {
+		if (ms->sync_failed) {
+			rc = -EIO;
+			break;
+		}
+		if (ms->synced_seq >= target)
+			break;
+		if (ms->syncing) {
+			/* it may cover target; if not, the next one will */
+			pthread_cond_wait(&ms->sync_done, &ms->sync_lock);
+			continue;
+		}
+		/* this thread syncs, for itself and every waiter */
+		ms->syncing = true;
+		uint64_t covers = atomic_load_explicit(&ms->commit_seq, memory_order_acquire);
+		pthread_mutex_unlock(&ms->sync_lock);
+		int src = sync_wal(ms);
+		pthread_mutex_lock(&ms->sync_lock);
+		ms->syncing = false;
+		ms->nsyncs++;
+		if (src < 0) {
+			ms->sync_failed = true;
+			log_err("meta: sync of the metadata WAL failed: %s; fsync and "
+				"fsyncdir of every client fail with EIO until the master "
+				"restarts", strerror(-src));
+		} else if (covers > ms->synced_seq) {
+			ms->synced_seq = covers;
+		}
+		pthread_cond_broadcast(&ms->sync_done);
+	}
+	pthread_mutex_unlock(&ms->sync_lock);
+	return rc;
+}
+
+uint64_t meta_sync_count(struct meta_store *ms)
+{
+	pthread_mutex_lock(&ms->sync_lock);
+	uint64_t n = ms->nsyncs;
+	pthread_mutex_unlock(&ms->sync_lock);
+	return n;
+}
+
+uint64_t meta_sync_calls(struct meta_store *ms)
+{
+	pthread_mutex_lock(&ms->sync_lock);
+	uint64_t n = ms->ncalls;
+	pthread_mutex_unlock(&ms->sync_lock);
+	return n;
+}
+
+void meta_sync_set_hook(struct meta_store *ms, int (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&ms->sync_lock);
+	ms->sync_hook = fn;
+	ms->sync_hook_arg = arg;
+	pthread_mutex_unlock(&ms->sync_lock);
+}
+
+/* Open DIR/meta.db-wal for meta_sync() and put the WAL and the folder
+ * entry naming it on disk, so commits of an earlier run are durable too.
+ * SQLite has created the WAL by now (journal_mode=WAL and a first
+ * transaction). 0 or -errno, logged. */
+static int open_wal(struct meta_store *ms, const char *path)
+{
+	const char *wal = sqlite3_filename_wal(sqlite3_db_filename(ms->db, "main"));
+	char *dir_copy;
+	int dfd, rc = 0;
+
+	ms->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (ms->wal_fd < 0) {
+		rc = -errno;
+		log_err("meta: cannot open the WAL %s: %s", wal, strerror(-rc));
+		return rc;
+	}
+	if (fsync(ms->wal_fd) < 0) {
+		rc = -errno;
+		log_err("meta: fsync %s: %s", wal, strerror(-rc));
+		return rc;
+	}
+	dir_copy = strdup(path);
+	if (!dir_copy)
+		return -ENOMEM;
+	dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		rc = -errno;
+		log_err("meta: fsync of the folder of %s: %s", path, strerror(-rc));
+	}
+	if (dfd >= 0)
+		close(dfd);
+	free(dir_copy);
+	return rc;
 }
 
 /* Root inode and cluster id, created once. */
@@ -259,6 +450,9 @@ int meta_open(const char *path, uint32_t default_goal, struct meta_store **ret)
 	if (!ms)
 		return -ENOMEM;
 	pthread_mutex_init(&ms->lock, NULL);
+	pthread_mutex_init(&ms->sync_lock, NULL);
+	pthread_cond_init(&ms->sync_done, NULL);
+	ms->wal_fd = -1;
 	if (sqlite3_open_v2(path, &ms->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
@@ -286,8 +480,12 @@ int meta_open(const char *path, uint32_t default_goal, struct meta_store **ret)
 	if (rc < 0)
 		goto out_close;
 	rc = init_contents(ms, default_goal);
+	if (rc == 0)
+		rc = open_wal(ms, path);
 	if (rc < 0)
 		goto out_close;
+	/* everything so far is on disk */
+	ms->synced_seq = atomic_load(&ms->commit_seq);
 	*ret = ms;
 	return 0;
 
@@ -310,7 +508,12 @@ void meta_close(struct meta_store *ms)
 		if (sqlite3_close(ms->db) != SQLITE_OK)
 			log_err("meta: close: %s", sqlite3_errmsg(ms->db));
 	}
+	/* after SQLite let go of (and deleted) the WAL */
+	if (ms->wal_fd >= 0)
+		close(ms->wal_fd);
 	pthread_mutex_unlock(&ms->lock);
+	pthread_cond_destroy(&ms->sync_done);
+	pthread_mutex_destroy(&ms->sync_lock);
 	pthread_mutex_destroy(&ms->lock);
 	free(ms);
 }

@@ -1,10 +1,10 @@
 /* status_page — renders GET / (HTML) and GET /metrics (Prometheus text).
  *
  * Owns nothing: every call takes fresh snapshots from worker_registry,
- * chunk_map (counts from the database), repair (stats) and http_api
- * (request counters), each of which locks itself. Text is built with
- * open_memstream; worker fields are validated on input and escaped again
- * here for HTML. */
+ * chunk_map (counts from the database), repair (stats), meta_store (disk
+ * sync counters) and http_api (request counters), each of which locks
+ * itself. Text is built with open_memstream; worker fields are validated
+ * on input and escaped again here for HTML. */
 #include "status_page.h"
 
 #include <errno.h>
@@ -216,6 +216,12 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	      s.cs.pending_deletes);
 	COUNTER("bigfs_deletes_done_total", "Chunk deletions done on workers.",
 		s.rs.deletes_done);
+	COUNTER("bigfs_meta_syncs_total",
+		"Disk syncs of the metadata database for fsync and fsyncdir (group commits).",
+		meta_sync_count(m->ms));
+	COUNTER("bigfs_meta_sync_calls_total",
+		"Calls that asked for the metadata on disk (each fsync or fsyncdir).",
+		meta_sync_calls(m->ms));
 	kstatus_counts(m->ks, &k_ok, &k_bad);
 	COUNTER("bigfs_status_messages_total", "Worker status messages applied.", k_ok);
 	COUNTER("bigfs_status_messages_bad_total", "Worker status messages rejected.", k_bad);
