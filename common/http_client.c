@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define POOL_MAX 32
 
@@ -67,7 +68,31 @@ struct call_state {
 	struct curl_slist *headers;
 	size_t alloc_cap;
 	bool overflow;
+	bool done;
+	int64_t progress_ms;      /* last time bytes moved (or the start) */
+	curl_off_t moved;         /* bytes sent + received so far */
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* CURLOPT_XFERINFOFUNCTION: note when bytes last moved either way. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct call_state *st = userdata;
+	(void)dltotal;
+	(void)ultotal;
+	if (dlnow + ulnow != st->moved) {
+		st->moved = dlnow + ulnow;
+		st->progress_ms = mono_ms();
+	}
+	return 0;
+}
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -158,6 +183,12 @@ static int call_setup(struct http_client *c, struct call_state *st)
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, st);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	st->progress_ms = mono_ms();
+	st->moved = 0;
+	st->done = false;
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	st->headers = curl_slist_append(NULL, "Expect:");
 	if (call->body || strcmp(call->method, "POST") == 0 || strcmp(call->method, "PUT") == 0) {
@@ -176,67 +207,152 @@ static int call_setup(struct http_client *c, struct call_state *st)
 	return 0;
 }
 
-int http_client_parallel(struct http_client *c, struct http_call *calls, int n)
+/* A finished transfer: its results into its call. */
+static void call_finish(struct call_state *s, CURLMsg *msg)
+{
+	struct http_call *call = s->call;
+	s->done = true;
+	call->err = curl_errno(msg->data.result);
+	if (s->overflow)
+		call->err = -EOVERFLOW;
+	if (call->err == 0)
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
+	struct curl_header *h;
+	if (call->err == 0 && call->resp_header &&
+	    curl_easy_header(msg->easy_handle, call->resp_header, 0, CURLH_HEADER, -1, &h) ==
+		    CURLHE_OK) {
+		call->resp_header_value = strdup(h->value);
+		if (!call->resp_header_value)
+			call->err = -ENOMEM;
+	}
+}
+
+static bool call_good(const struct http_run_opts *o, const struct http_call *call)
+{
+	if (o && o->good)
+		return o->good(call, o->arg);
+	return call->err == 0 && call->status >= 200 && call->status < 300;
+}
+
+/* Start call i: the caller's hook, then the transfer. False if it could
+ * not start (its err says why). */
+static bool call_start(struct http_client *c, struct call_state *st, int i,
+		       const struct http_run_opts *o)
+{
+	if (o && o->before_start && o->before_start(st[i].call, i, o->arg) < 0) {
+		st[i].call->err = -ENOMEM;
+		st[i].done = true;
+		return false;
+	}
+	if (call_setup(c, &st[i]) < 0) {
+		st[i].call->err = -ENOMEM;
+		st[i].done = true;
+		return false;
+	}
+	curl_multi_add_handle(c->multi, st[i].easy);
+	return true;
+}
+
+/* True when every running call has moved no byte for ms. */
+static bool all_stalled(const struct call_state *st, int started, int64_t now, long ms)
+{
+	for (int i = 0; i < started; i++)
+		if (st[i].easy && !st[i].done && now - st[i].progress_ms < ms)
+			return false;
+	return true;
+}
+
+int http_client_run(struct http_client *c, struct http_call *calls, int n,
+		    const struct http_run_opts *o, int *ret_winner)
 {
 	struct call_state stack_st[8];
 	struct call_state *st = n <= 8 ? stack_st : calloc((size_t)n, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
 	memset(st, 0, sizeof(*st) * (size_t)(n <= 8 ? 8 : n));
-	int started = 0;
+	bool hedge = o && o->hedge_ms > 0;
+	long grace = o ? o->grace_ms : 0;
+	int started = 0, running = 0, winner = -1;
+	int64_t deadline = 0; /* grace: stragglers are cut off then */
 	for (int i = 0; i < n; i++) {
 		st[i].call = &calls[i];
-		if (call_setup(c, &st[i]) < 0) {
-			calls[i].err = -ENOMEM;
-			continue;
-		}
-		curl_multi_add_handle(c->multi, st[i].easy);
-		started++;
+		calls[i].err = -ECANCELED;
+		calls[i].status = 0;
+		calls[i].out_len = 0;
+		calls[i].out_alloc = NULL;
+		calls[i].resp_header_value = NULL;
+		calls[i].slow = false;
 	}
-	int running = started;
-	while (running > 0) {
-		CURLMcode mc = curl_multi_perform(c->multi, &running);
+	for (; started < (hedge ? 1 : n) && started < n; started++)
+		running += call_start(c, st, started, o);
+	for (;;) {
+		int still = 0;
+		CURLMcode mc = curl_multi_perform(c->multi, &still);
 		if (mc != CURLM_OK)
 			break;
-		if (running > 0)
-			curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
-	}
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(c->multi, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct call_state *s;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-		struct http_call *call = s->call;
-		call->err = curl_errno(msg->data.result);
-		if (s->overflow)
-			call->err = -EOVERFLOW;
-		if (call->err == 0)
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
-		struct curl_header *h;
-		if (call->err == 0 && call->resp_header &&
-		    curl_easy_header(msg->easy_handle, call->resp_header, 0, CURLH_HEADER, -1,
-				     &h) == CURLHE_OK) {
-			call->resp_header_value = strdup(h->value);
-			if (!call->resp_header_value)
-				call->err = -ENOMEM;
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(c->multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct call_state *s;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+			call_finish(s, msg);
+			running--;
+			if (winner < 0 && call_good(o, s->call))
+				winner = (int)(s - st);
 		}
+		int64_t now = mono_ms();
+		if (hedge && winner >= 0)
+			break;
+		if (winner >= 0 && grace > 0 && deadline == 0)
+			deadline = now + grace;
+		if (deadline && now >= deadline && all_stalled(st, started, now, grace))
+			break;
+		if (hedge && started < n &&
+		    (running == 0 || all_stalled(st, started, now, o->hedge_ms))) {
+			for (int i = 0; i < started; i++)
+				if (st[i].easy && !st[i].done)
+					calls[i].slow = true;
+			running += call_start(c, st, started, o);
+			started++;
+			continue;
+		}
+		if (running <= 0)
+			break;
+		long wait = 1000;
+		if (hedge)
+			wait = o->hedge_ms / 4 > 0 ? o->hedge_ms / 4 : 1;
+		if (deadline)
+			wait = grace / 4 > 0 ? grace / 4 : 1;
+		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < started; i++) {
 		if (!st[i].easy)
 			continue;
 		curl_multi_remove_handle(c->multi, st[i].easy);
-		if (st[i].call->err != 0 && st[i].call->out_alloc) {
-			free(st[i].call->out_alloc);
-			st[i].call->out_alloc = NULL;
+		if (!st[i].done) {
+			/* cut off: its connection is closed, not reused */
+			calls[i].err = hedge ? -ECANCELED : -ETIMEDOUT;
+			calls[i].slow = true;
+		}
+		if (calls[i].err != 0 && calls[i].out_alloc) {
+			free(calls[i].out_alloc);
+			calls[i].out_alloc = NULL;
 		}
 		pool_put(c, st[i].easy);
 		curl_slist_free_all(st[i].headers);
 	}
 	if (st != stack_st)
 		free(st);
+	if (ret_winner)
+		*ret_winner = winner;
 	return 0;
+}
+
+int http_client_parallel(struct http_client *c, struct http_call *calls, int n)
+{
+	return http_client_run(c, calls, n, NULL, NULL);
 }
 
 int http_client_call(struct http_client *c, struct http_call *call)

@@ -13,6 +13,7 @@
 #define BIGFS_HTTP_CLIENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,11 +46,39 @@ struct http_call {
 	size_t out_len;           /* bytes of response body */
 	char *out_alloc;          /* when out == NULL */
 	char *resp_header_value;  /* that header's value (caller frees), NULL if absent */
+	bool slow;                /* http_client_run: it stalled, and was hedged or cut off */
 };
 
 /* Run n calls concurrently; returns when all have finished. Returns 0 (look
  * at each call's err/status) or -ENOMEM. */
 int http_client_parallel(struct http_client *c, struct http_call *calls, int n);
+
+/* How http_client_run drives a batch; NULL or all zero: as
+ * http_client_parallel. "Good" is `good` if set, else a 2xx status.
+ * - hedge_ms > 0 (hedged, for reads of the same bytes from replicas):
+ *   start calls[0] only; start the next call when every running one has
+ *   moved no byte for hedge_ms, or all of them failed; stop at the first
+ *   good call; the others are cut off (err -ECANCELED). A call that was
+ *   hedged over or cut off while stalled has `slow` set.
+ * - grace_ms > 0 (for writes to every replica): start all; once one call
+ *   is good, stop as soon as every call still running has moved no byte
+ *   for grace_ms (err -ETIMEDOUT, `slow` set) — a stalled replica cannot
+ *   hold the batch past its whole timeout while another has the bytes.
+ * - before_start(call, i, arg), if set, runs just before call i starts
+ *   (e.g. to give a hedge its own output buffer); < 0 fails that call. */
+struct http_run_opts {
+	long hedge_ms;
+	long grace_ms;
+	bool (*good)(const struct http_call *call, void *arg);
+	int (*before_start)(struct http_call *call, int i, void *arg);
+	void *arg;
+};
+
+/* Run calls as o says. *ret_winner (if not NULL) gets the index of the
+ * first good call, or -1. Every call's results are filled (calls never
+ * started: err -ECANCELED). Returns 0 or -ENOMEM. */
+int http_client_run(struct http_client *c, struct http_call *calls, int n,
+		    const struct http_run_opts *o, int *ret_winner);
 
 /* One call (same semantics as a batch of one). Returns call->err. */
 int http_client_call(struct http_client *c, struct http_call *call);

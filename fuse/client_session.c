@@ -26,9 +26,11 @@
 #include "clock.h"
 #include "client_session.h"
 
+#include "ids.h"
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
+#include "worker_health.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -42,6 +44,7 @@
 #define CS_HEARTBEAT_MIN_MS 100
 #define CS_CLOSE_BATCH_WAKE 512
 #define CS_HOST_ID_MAX 64
+#define CS_DOWN_MAX 256           /* down workers taken from one heartbeat */
 
 struct cs_file {
 	uint64_t ino;
@@ -57,6 +60,7 @@ struct csess {
 	csess_lock_provider_fn locks_fn;
 	void *locks_arg;
 	struct atime_queue *atq;   /* borrowed; reports ride on /v1/open */
+	struct whealth *health;    /* borrowed; heartbeats feed the verdict */
 	pthread_mutex_t estab_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -289,6 +293,24 @@ void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc)
 	}
 }
 
+/* Hand the master's "down_workers" to the mount's worker health. A reply
+ * without it (an older master) changes nothing. */
+static void cs_note_down(struct csess *cs, const json_t *resp)
+{
+	json_t *down = json_object_get(resp, "down_workers");
+	if (!cs->health || !json_is_array(down))
+		return;
+	const char *ids[CS_DOWN_MAX];
+	size_t n = 0, i;
+	json_t *v;
+	json_array_foreach(down, i, v) {
+		const char *id = json_string_value(v);
+		if (n < CS_DOWN_MAX && id && worker_id_valid(id))
+			ids[n++] = id;
+	}
+	whealth_set_down(cs->health, ids, n);
+}
+
 /* One heartbeat carrying the queued closes. */
 static void cs_heartbeat(struct csess *cs)
 {
@@ -298,9 +320,13 @@ static void cs_heartbeat(struct csess *cs)
 		return;
 	uint64_t seen = cs_gen(cs);
 	json_t *req = json_pack("{s:s, s:o}", "session", cs->id, "close", closes);
-	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, NULL, NULL)
+	json_t *resp = NULL;
+	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, &resp, NULL)
 		     : -ENOMEM;
 	json_decref(req);
+	if (rc == 0)
+		cs_note_down(cs, resp);
+	json_decref(resp);
 	if (rc < 0 && rc != -ESTALE)
 		log_warn("session %s: heartbeat failed: %s", cs->id, strerror(-rc));
 	/* ESTALE: forgotten; opening again declares only what is open now */
@@ -367,6 +393,11 @@ void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *
 {
 	cs->locks_fn = fn;
 	cs->locks_arg = arg;
+}
+
+void csess_set_health(struct csess *cs, struct whealth *h)
+{
+	cs->health = h;
 }
 
 void csess_set_atime_queue(struct csess *cs, struct atime_queue *q)

@@ -41,6 +41,10 @@ void csess_set_lock_provider(struct csess *cs, csess_lock_provider_fn fn, void *
  * call. q is borrowed. */
 struct atime_queue;
 void csess_set_atime_queue(struct csess *cs, struct atime_queue *q);
+/* Set before csess_start: every heartbeat reply's "down_workers" (the
+ * workers the master holds dead) goes to h (borrowed). */
+struct whealth;
+void csess_set_health(struct csess *cs, struct whealth *h);
 
 /* Open the session (one attempt; the heartbeat thread keeps trying if the
  * master does not answer) and start the heartbeat thread. */

@@ -1,38 +1,58 @@
 /* file_handle — per-open-file state (see file_handle.h).
  *
  * Locks. fh_table.lock guards the inode hash (struct fh_inode and its
- * members) and every handle's `refs`, `closed` and `next` link.
- * file_handle.lock guards everything else in a handle, except what belongs
- * to the flush in progress (below). Order: a handle's lock may be held
- * while taking the table lock, never the other way round.
+ * members), every handle's `refs`, `closed` and `next` link, and every
+ * writer's `refs` and `nhandles`. file_handle.lock guards a handle's read
+ * side. fh_writer.lock guards a writer, except what belongs to the flush
+ * in progress (below). Order: handle lock, then writer lock, then writer
+ * gmu, then table lock; never the other way round.
  *
- * Write buffers, per handle (FH_NBUF of them, up to FH_FLUSHERS threads):
+ * Writers. All writable handles of one inode in this mount share one
+ * struct fh_writer (fh_inode.writer): one set of write buffers, one grant
+ * cache, one commit end. So, as with one page cache, a write through any
+ * handle is ordered after every earlier write through any other (an
+ * overlapping buffer waits for the one in flight), O_APPEND writes from
+ * several processes land one after another, and one chunk version is
+ * written at a time: two handles with grants of their own would bump the
+ * chunk's version past each other and a replica that saw the newer one
+ * first would refuse (and miss) the older handle's bytes. A writer lives
+ * while a writable handle of its inode is open (or a table call holds a
+ * reference); flush, fsync and release of any handle sync all of it.
+ *
+ * Write buffers, per writer (FH_NBUF of them, up to FH_FLUSHERS threads):
  *
  *      fh_write fills `cur` --(full / chunk end / not contiguous)-->
  *      fh_submit: wait for a free buffer and until no buffer in flight
  *      overlaps `cur`; queue `cur` (WB_QUEUED), take a free one as `cur`
  *      flusher: take the oldest WB_QUEUED (WB_RUNNING), fh_flush_buf it
- *      without the handle lock, then WB_FREE; an error goes into the
- *      sticky `err`
+ *      without the writer lock, then WB_FREE; an error is recorded in
+ *      `err` and counted in `err_seq`
  *
  * Several buffers are on the way at once (two full ones, or up to four
  * small ones): while the workers write one to disk, the next one is
- * already crossing the network. Buffers in
- * flight never overlap (fh_submit waits), so they may land in any order.
- * fh_sync (flush, fsync, release, read, truncate) waits until nothing is
- * in flight, then flushes `cur` itself while holding the lock.
+ * already crossing the network. Buffers in flight never overlap
+ * (fh_submit waits), so they may land in any order. fh_sync (flush,
+ * fsync, release, read, truncate) waits until nothing is in flight, then
+ * flushes `cur` itself while holding the lock.
  *
- * `grants` (the grant cache), `commit_end` and `wrote` are guarded by
- * `gmu` while flushers may run (fh_flush_buf holds it around the grant
- * lookup and the bookkeeping, never across a transfer); with nothing in
- * flight, the holder of the handle lock owns them.
+ * Errors. A handle reports every write error of its writer that happened
+ * after it was opened (it keeps the `err_seq` it saw at open), from then
+ * on, like the errseq of a Linux inode's mapping: a failure while another
+ * process wrote is seen by this one too, a handle opened later starts
+ * clean. A failed buffer is not retried; later buffers still go out.
+ *
+ * `grants` (the grant cache) and `commit_end` are guarded by `gmu` while
+ * flushers may run (fh_flush_buf holds it around the grant lookup and the
+ * bookkeeping, never across a transfer); with nothing in flight, the
+ * holder of the writer lock owns them.
  *
  * Grants: one per chunk index written. flush (close) and release give
  * every held lease back in the commit of the last buffer; a released grant
- * is kept (marked `released`) so fsync through another descriptor can
- * still reach its replicas, and a write after it asks for a new grant. A grant is renewed (same version, fresh
- * token) once half its lease has passed; a grant the replicas refuse
- * (ESTALE: version moved, token expired) is asked for again once.
+ * is kept (marked `released`) so a later fsync can still reach its
+ * replicas, and a write after it asks for a new grant. A grant is renewed
+ * (same version, fresh token) once half its lease has passed; a grant the
+ * replicas refuse (ESTALE: version moved, token expired) is asked for
+ * again once.
  *
  * Reads: `loc` caches the chunk locations of LOC_BATCH chunk indexes and
  * the file size the master gave with them; it is dropped on a failed read,
@@ -83,6 +103,7 @@ struct fh_inode {
 	struct timespec wmtime;      /* last write() here, not yet an mtime set */
 	uint64_t gen;
 	bool nocaps;
+	struct fh_writer *writer;    /* while a writable handle is open */
 	struct file_handle *handles;
 	struct fh_inode *next;
 };
@@ -93,6 +114,7 @@ struct fh_table {
 	char session[SESSION_LEN + 1];
 	pthread_mutex_t lock;
 	struct fh_inode *hash[FH_HASH_SIZE];
+	uint64_t size_epoch;         /* see fh_table_size_epoch */
 };
 
 enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
@@ -123,19 +145,18 @@ struct loc_cache {
 	struct wio_chunk c[LOC_BATCH];
 };
 
-struct file_handle {
+/* The write side of one inode, shared by its writable handles. */
+struct fh_writer {
 	struct fh_table *t;
-	struct fh_inode *inode;      /* stable while the handle is open */
 	uint64_t ino;
-	bool writable;
 	/* table lock */
-	int refs;
-	bool closed;
-	struct file_handle *next;
-	/* handle lock */
+	int refs;                    /* writable handles + table calls using it */
+	int nhandles;                /* writable handles */
+	/* writer lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int err;
+	int err;                     /* the last write error */
+	uint64_t err_seq;            /* write errors so far */
 	struct wbuf bufs[FH_NBUF];
 	struct wbuf *cur;            /* WB_FREE, being filled */
 	int ninflight;               /* buffers queued or running */
@@ -143,14 +164,30 @@ struct file_handle {
 	int nflushers;
 	bool stop;
 	pthread_t flushers[FH_FLUSHERS];
-	bool atime_done;             /* this handle's first read was reported */
 	/* gmu while flushers may run, see above */
 	pthread_mutex_t gmu;
-	bool wrote;                  /* some data was committed: leases to give back */
 	uint64_t commit_end;         /* end of data on the workers, not yet committed */
 	struct grant *grants;
 	size_t ngrants;
 	size_t grants_cap;
+};
+
+struct file_handle {
+	struct fh_table *t;
+	struct fh_inode *inode;      /* stable while the handle is open */
+	uint64_t ino;
+	bool writable;
+	struct fh_writer *w;         /* writable handles: the inode's writer */
+	uint64_t err_seen;           /* w->err_seq at open */
+	/* table lock */
+	int refs;
+	bool closed;
+	struct file_handle *next;
+	/* handle lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool atime_done;             /* this handle's first read was reported */
+	bool stop;                   /* the reader thread ends */
 	/* read side, handle lock */
 	uint64_t cache_gen;
 	struct loc_cache loc;
@@ -266,20 +303,6 @@ bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret)
 	return has;
 }
 
-/* True if another handle of this mount has the inode open for writing:
- * its buffered data must reach the workers before this handle reads, as
- * one page cache would make sure on a local filesystem (two processes
- * sharing a file through different descriptors, e.g. SQLite's -shm). */
-static bool fh_other_writers(struct file_handle *fh)
-{
-	bool any = false;
-	pthread_mutex_lock(&fh->t->lock);
-	for (struct file_handle *h = fh->inode->handles; h && !any; h = h->next)
-		any = h != fh && h->writable && !h->closed;
-	pthread_mutex_unlock(&fh->t->lock);
-	return any;
-}
-
 bool fh_table_nocaps_get(struct fh_table *t, uint64_t ino)
 {
 	pthread_mutex_lock(&t->lock);
@@ -306,89 +329,61 @@ static uint64_t fh_inode_gen(struct fh_table *t, struct fh_inode *in)
 	return g;
 }
 
-static void fh_inode_bump(struct fh_table *t, struct fh_inode *in)
+static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen);
+static void fh_writer_unref(struct fh_writer *w);
+
+/* The writer of ino with a reference taken, or NULL when no writable
+ * handle of ino is open here. */
+static struct fh_writer *fh_table_writer(struct fh_table *t, uint64_t ino)
 {
 	pthread_mutex_lock(&t->lock);
-	in->gen++;
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	struct fh_writer *w = in ? in->writer : NULL;
+	if (w)
+		w->refs++;
 	pthread_mutex_unlock(&t->lock);
+	return w;
 }
-
-static void fh_unref(struct file_handle *fh);
-static int fh_sync(struct file_handle *fh, bool release_all);
 
 int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release)
 {
-	struct file_handle **list = NULL;
-	size_t n = 0;
-	pthread_mutex_lock(&t->lock);
-	struct fh_inode *in = *fh_inode_slot(t, ino);
-	if (in) {
-		for (struct file_handle *h = in->handles; h; h = h->next)
-			n++;
-		list = calloc(n ? n : 1, sizeof(*list));
-		if (!list) {
-			pthread_mutex_unlock(&t->lock);
-			return -ENOMEM;
-		}
-		n = 0;
-		for (struct file_handle *h = in->handles; h; h = h->next) {
-			if (!h->writable)
-				continue;
-			h->refs++;
-			list[n++] = h;
-		}
-	}
-	pthread_mutex_unlock(&t->lock);
-	int first = 0;
-	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&list[i]->lock);
-		int rc = fh_sync(list[i], release);
-		pthread_mutex_unlock(&list[i]->lock);
-		if (rc && !first)
-			first = rc;
-		fh_unref(list[i]);
-	}
-	free(list);
-	return first;
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	/* Only errors from now on are this caller's. */
+	int rc = fh_sync(w, release, w->err_seq);
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+	return rc;
 }
 
 void fh_table_forget_grants(struct fh_table *t, uint64_t ino, uint64_t first_index,
 			    uint64_t end_index)
 {
-	struct file_handle **list = NULL;
-	size_t n = 0;
-	pthread_mutex_lock(&t->lock);
-	struct fh_inode *in = *fh_inode_slot(t, ino);
-	for (struct file_handle *h = in ? in->handles : NULL; h; h = h->next)
-		n++;
-	if (n)
-		list = calloc(n, sizeof(*list));
-	n = 0;
-	for (struct file_handle *h = in && list ? in->handles : NULL; h; h = h->next) {
-		if (!h->writable)
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	while (w->ninflight > 0)
+		pthread_cond_wait(&w->cond, &w->lock);
+	for (size_t g = 0; g < w->ngrants; g++) {
+		if (w->grants[g].index < first_index || w->grants[g].index >= end_index)
 			continue;
-		h->refs++;
-		list[n++] = h;
+		/* the chunk is gone: a later write asks for a new one */
+		w->grants[g].released = true;
+		w->grants[g].needs_fsync = false;
 	}
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+}
+
+uint64_t fh_table_size_epoch(struct fh_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	uint64_t e = t->size_epoch;
 	pthread_mutex_unlock(&t->lock);
-	if (in && !list)
-		log_err("inode %" PRIu64 ": out of memory dropping write grants", ino);
-	for (size_t i = 0; i < n; i++) {
-		struct file_handle *h = list[i];
-		pthread_mutex_lock(&h->lock);
-		while (h->ninflight > 0)
-			pthread_cond_wait(&h->cond, &h->lock);
-		for (size_t g = 0; g < h->ngrants; g++) {
-			if (h->grants[g].index < first_index || h->grants[g].index >= end_index)
-				continue;
-			/* the chunk is gone: a later write asks for a new one */
-			h->grants[g].released = true;
-			h->grants[g].needs_fsync = false;
-		}
-		pthread_mutex_unlock(&h->lock);
-		fh_unref(h);
-	}
-	free(list);
+	return e;
 }
 
 bool fh_atime_due(struct file_handle *fh)
@@ -414,19 +409,61 @@ void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)
 
 /* ---- open / release ---- */
 
+static struct fh_writer *fh_writer_new(struct fh_table *t, uint64_t ino)
+{
+	struct fh_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->t = t;
+	w->ino = ino;
+	w->cur = &w->bufs[0];
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->gmu, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	return w;
+}
+
+/* Stop the flushers (nothing is queued: the last handle synced) and free. */
+static void fh_writer_free(struct fh_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->nflushers; i++)
+		pthread_join(w->flushers[i], NULL);
+	for (int i = 0; i < FH_NBUF; i++)
+		free(w->bufs[i].data);
+	free(w->grants);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->gmu);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+static void fh_writer_unref(struct fh_writer *w)
+{
+	pthread_mutex_lock(&w->t->lock);
+	bool last = --w->refs == 0;
+	pthread_mutex_unlock(&w->t->lock);
+	if (last)
+		fh_writer_free(w);
+}
+
 int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret)
 {
 	struct file_handle *fh = calloc(1, sizeof(*fh));
+	struct fh_writer *spare = NULL;
 	if (!fh)
 		return -ENOMEM;
 	fh->t = t;
 	fh->ino = ino;
 	fh->writable = writable;
 	fh->refs = 1;
-	fh->cur = &fh->bufs[0];
 	pthread_mutex_init(&fh->lock, NULL);
-	pthread_mutex_init(&fh->gmu, NULL);
 	pthread_cond_init(&fh->cond, NULL);
+	if (writable && !(spare = fh_writer_new(t, ino)))
+		goto out_free_fh;
 	pthread_mutex_lock(&t->lock);
 	struct fh_inode **slot = fh_inode_slot(t, ino);
 	struct fh_inode *in = *slot;
@@ -434,14 +471,19 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 		in = calloc(1, sizeof(*in));
 		if (!in) {
 			pthread_mutex_unlock(&t->lock);
-			pthread_cond_destroy(&fh->cond);
-			pthread_mutex_destroy(&fh->gmu);
-			pthread_mutex_destroy(&fh->lock);
-			free(fh);
-			return -ENOMEM;
+			goto out_free_spare;
 		}
 		in->ino = ino;
 		*slot = in;
+	}
+	if (writable) {
+		if (!in->writer) {
+			in->writer = spare;
+			spare = NULL;
+		}
+		fh->w = in->writer;
+		fh->w->refs++;
+		fh->w->nhandles++;
 	}
 	in->nopen++;
 	fh->inode = in;
@@ -449,19 +491,30 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 	in->handles = fh;
 	fh->cache_gen = in->gen;
 	pthread_mutex_unlock(&t->lock);
+	if (spare)
+		fh_writer_free(spare);
+	if (fh->w) {
+		pthread_mutex_lock(&fh->w->lock);
+		fh->err_seen = fh->w->err_seq;
+		pthread_mutex_unlock(&fh->w->lock);
+	}
 	*ret = fh;
 	return 0;
+out_free_spare:
+	if (spare)
+		fh_writer_free(spare);
+out_free_fh:
+	pthread_cond_destroy(&fh->cond);
+	pthread_mutex_destroy(&fh->lock);
+	free(fh);
+	return -ENOMEM;
 }
 
 static void fh_free(struct file_handle *fh)
 {
-	for (int i = 0; i < FH_NBUF; i++)
-		free(fh->bufs[i].data);
-	free(fh->grants);
 	free(fh->ra);
 	free(fh->pf);
 	pthread_cond_destroy(&fh->cond);
-	pthread_mutex_destroy(&fh->gmu);
 	pthread_mutex_destroy(&fh->lock);
 	free(fh);
 }
@@ -476,10 +529,15 @@ static void fh_unref(struct file_handle *fh)
 		fh_free(fh);
 }
 
-/* Remove fh from its inode's list; drop the inode when nothing is open. */
+/* Remove fh from its inode's list (and from its writer); drop the inode
+ * when nothing is open. A size known here only until now moves the
+ * table's size epoch: an attribute reply the master made before the commit that
+ * preceded this must not be taken without the local size (fs_ops). */
 static void fh_unregister(struct file_handle *fh)
 {
 	struct fh_table *t = fh->t;
+	struct fh_writer *w = fh->w;
+	bool last_ref = false;
 	pthread_mutex_lock(&t->lock);
 	struct fh_inode *in = fh->inode;
 	for (struct file_handle **p = &in->handles; *p; p = &(*p)->next) {
@@ -489,27 +547,48 @@ static void fh_unregister(struct file_handle *fh)
 		}
 	}
 	fh->closed = true;
+	if (w) {
+		if (--w->nhandles == 0)
+			in->writer = NULL;
+		last_ref = --w->refs == 0;
+		fh->w = NULL;
+	}
 	if (--in->nopen == 0) {
 		struct fh_inode **slot = fh_inode_slot(t, in->ino);
 		bigfs_assert(*slot == in);
+		if (in->has_wsize)
+			t->size_epoch++;
 		*slot = in->next;
 		free(in);
 	}
 	fh->inode = NULL;
+	pthread_mutex_unlock(&t->lock);
+	if (last_ref)
+		fh_writer_free(w);
+}
+
+/* The data of ino changed through this mount: other handles drop what
+ * they cached. */
+static void fh_table_bump(struct fh_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in)
+		in->gen++;
 	pthread_mutex_unlock(&t->lock);
 }
 
 /* ---- write path ---- */
 
 /* Get a usable grant for chunk index (renewing it when due, or always if
- * force). Runs as the owner of `grants` (see the header comment). The
+ * force). Runs as the owner of `grants` (see the head comment). The
  * pointer is good until `grants` is next changed. */
-static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct grant **ret)
+static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct grant **ret)
 {
 	struct grant *g = NULL;
-	for (size_t i = 0; i < fh->ngrants; i++) {
-		if (fh->grants[i].index == index) {
-			g = &fh->grants[i];
+	for (size_t i = 0; i < w->ngrants; i++) {
+		if (w->grants[i].index == index) {
+			g = &w->grants[i];
 			break;
 		}
 	}
@@ -518,36 +597,36 @@ static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct g
 		*ret = g;
 		return 0;
 	}
-	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)fh->ino, "index",
-				(json_int_t)index, "session", fh->t->session);
+	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)w->ino, "index",
+				(json_int_t)index, "session", w->t->session);
 	if (!req)
 		return -ENOMEM;
 	json_t *resp = NULL;
-	int rc = master_client_call(fh->t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
+	int rc = master_client_call(w->t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
 	json_decref(req);
 	if (rc < 0) {
-		log_warn("inode %" PRIu64 " chunk %" PRIu64 ": write grant failed: %s", fh->ino,
+		log_warn("inode %" PRIu64 " chunk %" PRIu64 ": write grant failed: %s", w->ino,
 			 index, strerror(-rc));
 		return rc;
 	}
 	struct wio_chunk c;
 	uint64_t lease_ms = 0;
 	if (worker_io_parse_chunk(resp, &c) < 0 || ju_u64_opt(resp, "lease_ms", 60000, &lease_ms) < 0) {
-		log_err("inode %" PRIu64 ": malformed write grant from the master", fh->ino);
+		log_err("inode %" PRIu64 ": malformed write grant from the master", w->ino);
 		json_decref(resp);
 		return -EIO;
 	}
 	json_decref(resp);
 	if (!g) {
-		if (fh->ngrants == fh->grants_cap) {
-			size_t cap = fh->grants_cap ? fh->grants_cap * 2 : 4;
-			struct grant *p = realloc(fh->grants, cap * sizeof(*p));
+		if (w->ngrants == w->grants_cap) {
+			size_t cap = w->grants_cap ? w->grants_cap * 2 : 4;
+			struct grant *p = realloc(w->grants, cap * sizeof(*p));
 			if (!p)
 				return -ENOMEM;
-			fh->grants = p;
-			fh->grants_cap = cap;
+			w->grants = p;
+			w->grants_cap = cap;
 		}
-		g = &fh->grants[fh->ngrants++];
+		g = &w->grants[w->ngrants++];
 		memset(g, 0, sizeof(*g));
 		g->index = index;
 	}
@@ -560,28 +639,28 @@ static int fh_grant(struct file_handle *fh, uint64_t index, bool force, struct g
 
 /* POST /v1/commit: grow the file to size, and give back every lease if
  * release_all. Runs as the owner of `grants`. */
-static int fh_commit(struct file_handle *fh, uint64_t size, bool release_all)
+static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 {
 	json_t *rel = json_array();
 	if (!rel)
 		return -ENOMEM;
 	if (release_all)
-		for (size_t i = 0; i < fh->ngrants; i++)
-			if (!fh->grants[i].released)
+		for (size_t i = 0; i < w->ngrants; i++)
+			if (!w->grants[i].released)
 				json_array_append_new(
-					rel, json_integer((json_int_t)fh->grants[i].index));
-	json_t *req = json_pack("{s:I, s:I, s:s, s:o}", "ino", (json_int_t)fh->ino, "size",
-				(json_int_t)size, "session", fh->t->session, "release", rel);
+					rel, json_integer((json_int_t)w->grants[i].index));
+	json_t *req = json_pack("{s:I, s:I, s:s, s:o}", "ino", (json_int_t)w->ino, "size",
+				(json_int_t)size, "session", w->t->session, "release", rel);
 	if (!req)
 		return -ENOMEM;
-	int rc = master_client_call(fh->t->mc, "commit", req, 0, NULL, NULL);
+	int rc = master_client_call(w->t->mc, "commit", req, 0, NULL, NULL);
 	json_decref(req);
 	if (rc < 0)
-		log_warn("inode %" PRIu64 ": commit of size %" PRIu64 " failed: %s", fh->ino, size,
+		log_warn("inode %" PRIu64 ": commit of size %" PRIu64 " failed: %s", w->ino, size,
 			 strerror(-rc));
 	else if (release_all)
-		for (size_t i = 0; i < fh->ngrants; i++)
-			fh->grants[i].released = true;
+		for (size_t i = 0; i < w->ngrants; i++)
+			w->grants[i].released = true;
 	return rc;
 }
 
@@ -601,11 +680,11 @@ static void fh_grant_keep(struct grant *g, const struct wio_chunk *c)
 	g->c.nrep = n;
 }
 
-static struct grant *fh_grant_find(struct file_handle *fh, uint64_t index)
+static struct grant *fh_grant_find(struct fh_writer *w, uint64_t index)
 {
-	for (size_t i = 0; i < fh->ngrants; i++)
-		if (fh->grants[i].index == index)
-			return &fh->grants[i];
+	for (size_t i = 0; i < w->ngrants; i++)
+		if (w->grants[i].index == index)
+			return &w->grants[i];
 	return NULL;
 }
 
@@ -615,7 +694,7 @@ static struct grant *fh_grant_find(struct file_handle *fh, uint64_t index)
  * written here, and data is only promised to others after close/fsync).
  * b lies within one chunk. May run in several flushers at once: the grant
  * is copied out under `gmu` and the transfer runs without it. */
-static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
+static int fh_flush_buf(struct fh_writer *w, struct wbuf *b)
 {
 	uint64_t index = b->off / FH_CHUNK_SIZE;
 	uint64_t in_chunk = b->off - index * FH_CHUNK_SIZE;
@@ -624,44 +703,50 @@ static int fh_flush_buf(struct file_handle *fh, struct wbuf *b)
 	struct grant *g = NULL;
 	struct wio_chunk c;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		pthread_mutex_lock(&fh->gmu);
-		rc = fh_grant(fh, index, attempt > 0, &g);
+		pthread_mutex_lock(&w->gmu);
+		rc = fh_grant(w, index, attempt > 0, &g);
 		if (rc == 0)
 			c = g->c;
-		pthread_mutex_unlock(&fh->gmu);
+		pthread_mutex_unlock(&w->gmu);
 		if (rc < 0)
 			return rc;
-		rc = worker_io_write(fh->t->wio, &c, in_chunk, b->data, b->len);
+		rc = worker_io_write(w->t->wio, &c, in_chunk, b->data, b->len);
 		if (rc != -ESTALE)
 			break;
 		log_info("inode %" PRIu64 " chunk %" PRIu64 ": replicas refused the grant, asking again",
-			 fh->ino, index);
+			 w->ino, index);
 	}
 	if (rc < 0) {
 		log_err("inode %" PRIu64 ": writing %zu bytes at %" PRIu64 " failed on every replica",
-			fh->ino, b->len, b->off);
+			w->ino, b->len, b->off);
 		return -EIO;
 	}
-	pthread_mutex_lock(&fh->gmu);
-	g = fh_grant_find(fh, index);
+	pthread_mutex_lock(&w->gmu);
+	g = fh_grant_find(w, index);
 	if (g) {
 		fh_grant_keep(g, &c);
 		g->needs_fsync = true;
 	}
-	if (b->off + b->len > fh->commit_end)
-		fh->commit_end = b->off + b->len;
-	fh->wrote = true;
-	pthread_mutex_unlock(&fh->gmu);
-	fh_inode_bump(fh->t, fh->inode);
+	if (b->off + b->len > w->commit_end)
+		w->commit_end = b->off + b->len;
+	pthread_mutex_unlock(&w->gmu);
+	fh_table_bump(w->t, w->ino);
 	return 0;
 }
 
-/* Handle lock held. The oldest queued buffer, or NULL. */
-static struct wbuf *fh_next_queued(struct file_handle *fh)
+/* Writer lock held. Record a failed buffer. */
+static void fh_writer_fail(struct fh_writer *w, int rc)
+{
+	w->err = rc;
+	w->err_seq++;
+}
+
+/* Writer lock held. The oldest queued buffer, or NULL. */
+static struct wbuf *fh_next_queued(struct fh_writer *w)
 {
 	struct wbuf *best = NULL;
 	for (int i = 0; i < FH_NBUF; i++) {
-		struct wbuf *b = &fh->bufs[i];
+		struct wbuf *b = &w->bufs[i];
 		if (b->state == WB_QUEUED && (!best || b->seq < best->seq))
 			best = b;
 	}
@@ -670,34 +755,34 @@ static struct wbuf *fh_next_queued(struct file_handle *fh)
 
 static void *fh_flusher_main(void *arg)
 {
-	struct file_handle *fh = arg;
-	pthread_mutex_lock(&fh->lock);
+	struct fh_writer *w = arg;
+	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct wbuf *b;
-		while (!(b = fh_next_queued(fh)) && !fh->stop)
-			pthread_cond_wait(&fh->cond, &fh->lock);
+		while (!(b = fh_next_queued(w)) && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
 		if (!b)
 			break;
 		b->state = WB_RUNNING;
-		pthread_mutex_unlock(&fh->lock);
-		int rc = fh_flush_buf(fh, b);
-		pthread_mutex_lock(&fh->lock);
-		if (rc < 0 && !fh->err)
-			fh->err = rc;
+		pthread_mutex_unlock(&w->lock);
+		int rc = fh_flush_buf(w, b);
+		pthread_mutex_lock(&w->lock);
+		if (rc < 0)
+			fh_writer_fail(w, rc);
 		b->len = 0;
 		b->state = WB_FREE;
-		fh->ninflight--;
-		pthread_cond_broadcast(&fh->cond);
+		w->ninflight--;
+		pthread_cond_broadcast(&w->cond);
 	}
-	pthread_mutex_unlock(&fh->lock);
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Handle lock held. Whether a buffer in flight overlaps b. */
-static bool fh_overlaps_inflight(struct file_handle *fh, const struct wbuf *b)
+/* Writer lock held. Whether a buffer in flight overlaps b. */
+static bool fh_overlaps_inflight(struct fh_writer *w, const struct wbuf *b)
 {
 	for (int i = 0; i < FH_NBUF; i++) {
-		const struct wbuf *o = &fh->bufs[i];
+		const struct wbuf *o = &w->bufs[i];
 		if (o != b && o->state != WB_FREE && o->off < b->off + b->len &&
 		    b->off < o->off + o->len)
 			return true;
@@ -705,88 +790,79 @@ static bool fh_overlaps_inflight(struct file_handle *fh, const struct wbuf *b)
 	return false;
 }
 
-/* Handle lock held. Whether b may go now: a free buffer remains to fill,
- * nothing in flight overlaps it, and at most FH_INFLIGHT_BYTES would be
- * in flight (two full buffers; more of them when they are small, as with
- * random writes). */
-static struct wbuf *fh_free_buf(struct file_handle *fh);
-static bool fh_can_queue(struct file_handle *fh, const struct wbuf *b)
-{
-	size_t bytes = b->len;
-	for (int i = 0; i < FH_NBUF; i++)
-		if (fh->bufs[i].state != WB_FREE)
-			bytes += fh->bufs[i].len;
-	return fh_free_buf(fh) && !fh_overlaps_inflight(fh, b) &&
-	       (fh->ninflight == 0 || bytes <= FH_INFLIGHT_BYTES);
-}
-
-static struct wbuf *fh_free_buf(struct file_handle *fh)
+static struct wbuf *fh_free_buf(struct fh_writer *w)
 {
 	for (int i = 0; i < FH_NBUF; i++)
-		if (fh->bufs[i].state == WB_FREE && &fh->bufs[i] != fh->cur)
-			return &fh->bufs[i];
+		if (w->bufs[i].state == WB_FREE && &w->bufs[i] != w->cur)
+			return &w->bufs[i];
 	return NULL;
 }
 
-/* Handle lock held. Queue `cur` for the flushers (starting one more if
- * fewer than FH_FLUSHERS run) and continue in a free buffer. Returns the
- * sticky error, if any. */
-static int fh_submit(struct file_handle *fh)
+/* Writer lock held. Whether b may go now: a free buffer remains to fill,
+ * nothing in flight overlaps it, and at most FH_INFLIGHT_BYTES would be
+ * in flight (two full buffers; more of them when they are small, as with
+ * random writes). */
+static bool fh_can_queue(struct fh_writer *w, const struct wbuf *b)
 {
-	while (!fh->err && !fh_can_queue(fh, fh->cur))
-		pthread_cond_wait(&fh->cond, &fh->lock);
-	if (fh->err) {
-		fh->cur->len = 0;
-		return fh->err;
-	}
-	if (fh->nflushers < FH_FLUSHERS && fh->nflushers <= fh->ninflight &&
-	    pthread_create(&fh->flushers[fh->nflushers], NULL, fh_flusher_main, fh) == 0)
-		fh->nflushers++;
-	if (fh->nflushers == 0) {
-		int rc = fh_flush_buf(fh, fh->cur);
-		fh->cur->len = 0;
+	size_t bytes = b->len;
+	for (int i = 0; i < FH_NBUF; i++)
+		if (w->bufs[i].state != WB_FREE)
+			bytes += w->bufs[i].len;
+	return fh_free_buf(w) && !fh_overlaps_inflight(w, b) &&
+	       (w->ninflight == 0 || bytes <= FH_INFLIGHT_BYTES);
+}
+
+/* Writer lock held. Queue `cur` for the flushers (starting one more if
+ * fewer than FH_FLUSHERS run) and continue in a free buffer. Returns 0, or
+ * the error of flushing `cur` here when no flusher could be started. */
+static int fh_submit(struct fh_writer *w)
+{
+	while (!fh_can_queue(w, w->cur))
+		pthread_cond_wait(&w->cond, &w->lock);
+	if (w->nflushers < FH_FLUSHERS && w->nflushers <= w->ninflight &&
+	    pthread_create(&w->flushers[w->nflushers], NULL, fh_flusher_main, w) == 0)
+		w->nflushers++;
+	if (w->nflushers == 0) {
+		int rc = fh_flush_buf(w, w->cur);
+		w->cur->len = 0;
 		if (rc < 0)
-			fh->err = rc;
+			fh_writer_fail(w, rc);
 		return rc;
 	}
-	fh->cur->state = WB_QUEUED;
-	fh->cur->seq = fh->next_seq++;
-	fh->ninflight++;
-	fh->cur = fh_free_buf(fh);
-	fh->cur->len = 0;
-	pthread_cond_broadcast(&fh->cond);
+	w->cur->state = WB_QUEUED;
+	w->cur->seq = w->next_seq++;
+	w->ninflight++;
+	w->cur = fh_free_buf(w);
+	w->cur->len = 0;
+	pthread_cond_broadcast(&w->cond);
 	return 0;
 }
 
-/* Handle lock held. Wait for the background flush, flush `cur` here. */
-static int fh_sync(struct file_handle *fh, bool release_all)
+/* Writer lock held. Wait for the background flush, flush `cur` here and
+ * commit what reached the workers. Returns the last write error if one
+ * happened after `seen` (a handle's err_seen), else the commit's result. */
+static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen)
 {
-	while (fh->ninflight > 0)
-		pthread_cond_wait(&fh->cond, &fh->lock);
-	if (fh->cur->len > 0) {
-		if (fh->err) {
-			fh->cur->len = 0;
-		} else {
-			int rc = fh_flush_buf(fh, fh->cur);
-			fh->cur->len = 0;
-			if (rc < 0)
-				fh->err = rc;
-		}
+	while (w->ninflight > 0)
+		pthread_cond_wait(&w->cond, &w->lock);
+	if (w->cur->len > 0) {
+		int rc = fh_flush_buf(w, w->cur);
+		w->cur->len = 0;
+		if (rc < 0)
+			fh_writer_fail(w, rc);
 	}
-	if (fh->err)
-		return fh->err;
 	bool held = false;
-	for (size_t i = 0; i < fh->ngrants; i++)
-		held |= !fh->grants[i].released;
-	if (fh->commit_end > 0 || (release_all && held)) {
+	for (size_t i = 0; i < w->ngrants; i++)
+		held |= !w->grants[i].released;
+	if (w->commit_end > 0 || (release_all && held)) {
 		/* A failed commit keeps commit_end for the next try and is
 		 * returned: the data is on the workers, the size is not known. */
-		int rc = fh_commit(fh, fh->commit_end, release_all && held);
+		int rc = fh_commit(w, w->commit_end, release_all && held);
 		if (rc < 0)
 			return rc;
-		fh->commit_end = 0;
+		w->commit_end = 0;
 	}
-	return 0;
+	return w->err_seq != seen ? w->err : 0;
 }
 
 static int fh_wbuf_reserve(struct wbuf *b, size_t need)
@@ -808,24 +884,26 @@ static int fh_wbuf_reserve(struct wbuf *b, size_t need)
 
 int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
 {
+	struct fh_writer *w = fh->w;
 	const char *src = buf;
 	uint64_t end = off + size;
 	int rc = 0;
-	pthread_mutex_lock(&fh->lock);
-	if (fh->err) {
-		rc = fh->err;
+	if (!w)
+		return -EBADF;
+	pthread_mutex_lock(&w->lock);
+	if (w->err_seq != fh->err_seen) {
+		rc = w->err;
 		goto out_unlock;
 	}
-	fh->ra_len = 0;
 	while (size > 0) {
-		struct wbuf *b = fh->cur;
+		struct wbuf *b = w->cur;
 		uint64_t chunk_end = (off / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;
 		if (b->len > 0 && (off != b->off + b->len || off / FH_CHUNK_SIZE != b->off / FH_CHUNK_SIZE ||
 				   b->len == FH_WBUF_MAX)) {
-			rc = fh_submit(fh);
+			rc = fh_submit(w);
 			if (rc < 0)
 				goto out_unlock;
-			b = fh->cur;
+			b = w->cur;
 		}
 		if (b->len == 0)
 			b->off = off;
@@ -840,7 +918,7 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
 		src += n;
 		size -= n;
 		if (b->len == FH_WBUF_MAX || b->off + b->len == chunk_end) {
-			rc = fh_submit(fh);
+			rc = fh_submit(w);
 			if (rc < 0)
 				goto out_unlock;
 		}
@@ -856,65 +934,94 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
 	fh->inode->has_wmtime = true;
 	pthread_mutex_unlock(&fh->t->lock);
 out_unlock:
-	pthread_mutex_unlock(&fh->lock);
+	pthread_mutex_unlock(&w->lock);
 	return rc;
 }
 
 int fh_flush(struct file_handle *fh)
 {
 	/* flush is close(): give the leases back in the same commit. A later
-	 * write through a dup'ed descriptor simply asks for a new grant. */
-	pthread_mutex_lock(&fh->lock);
-	int rc = fh_sync(fh, true);
-	pthread_mutex_unlock(&fh->lock);
+	 * write through a dup'ed descriptor, or through another handle of
+	 * this inode, simply asks for a new grant. */
+	struct fh_writer *w = fh->w;
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	int rc = fh_sync(w, true, fh->err_seen);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* Writer lock held, nothing in flight. fsync every chunk written since
+ * the last fsync on every replica. */
+static int fh_fsync_grants(struct fh_writer *w)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < w->ngrants; i++) {
+		struct grant *g = &w->grants[i];
+		if (!g->needs_fsync)
+			continue;
+		rc = worker_io_fsync(w->t->wio, &g->c);
+		if (rc == -ESTALE && g->released) {
+			/* Another writer moved the chunk on after this mount gave
+			 * its lease back: that version is no longer ours to sync. */
+			log_info("inode %" PRIu64 " chunk %" PRIu64 ": changed by another "
+				 "writer since this mount's flush; not synced here",
+				 w->ino, g->index);
+			rc = 0;
+		} else if (rc == -ESTALE) {
+			struct grant *ng;
+			rc = fh_grant(w, g->index, true, &ng);
+			if (rc == 0)
+				rc = worker_io_fsync(w->t->wio, &ng->c);
+			g = ng;
+		}
+		if (rc < 0) {
+			log_err("inode %" PRIu64 " chunk %" PRIu64 ": fsync failed on every replica",
+				w->ino, w->grants[i].index);
+			rc = -EIO;
+			fh_writer_fail(w, rc);
+			break;
+		}
+		g->needs_fsync = false;
+	}
 	return rc;
 }
 
 int fh_fsync(struct file_handle *fh)
 {
-	pthread_mutex_lock(&fh->lock);
-	int rc = fh_sync(fh, false);
-	for (size_t i = 0; rc == 0 && i < fh->ngrants; i++) {
-		struct grant *g = &fh->grants[i];
-		if (!g->needs_fsync)
-			continue;
-		rc = worker_io_fsync(fh->t->wio, &g->c);
-		if (rc == -ESTALE && g->released) {
-			/* Another writer moved the chunk on after this handle gave
-			 * its lease back: that version is no longer ours to sync. */
-			log_info("inode %" PRIu64 " chunk %" PRIu64 ": changed by another "
-				 "writer since this handle's flush; not synced here",
-				 fh->ino, g->index);
-			rc = 0;
-		} else if (rc == -ESTALE) {
-			struct grant *ng;
-			rc = fh_grant(fh, g->index, true, &ng);
-			if (rc == 0)
-				rc = worker_io_fsync(fh->t->wio, &ng->c);
-			g = ng;
-		}
-		if (rc < 0) {
-			log_err("inode %" PRIu64 " chunk %" PRIu64 ": fsync failed on every replica",
-				fh->ino, fh->grants[i].index);
-			rc = -EIO;
-			fh->err = rc;
-			break;
-		}
-		g->needs_fsync = false;
+	/* fsync is of the file, not of the descriptor: a read-only handle
+	 * syncs what this mount's writers of the inode wrote. */
+	struct fh_writer *w = fh->w;
+	bool borrowed = false;
+	if (!w) {
+		w = fh_table_writer(fh->t, fh->ino);
+		if (!w)
+			return 0;
+		borrowed = true;
 	}
-	pthread_mutex_unlock(&fh->lock);
+	pthread_mutex_lock(&w->lock);
+	int rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
+	if (rc == 0)
+		rc = fh_fsync_grants(w);
+	pthread_mutex_unlock(&w->lock);
+	if (borrowed)
+		fh_writer_unref(w);
 	return rc;
 }
 
 int fh_release(struct file_handle *fh)
 {
+	int rc = 0;
+	if (fh->w) {
+		pthread_mutex_lock(&fh->w->lock);
+		rc = fh_sync(fh->w, true, fh->err_seen);
+		pthread_mutex_unlock(&fh->w->lock);
+	}
 	pthread_mutex_lock(&fh->lock);
-	int rc = fh_sync(fh, true);
 	fh->stop = true;
 	pthread_cond_broadcast(&fh->cond);
 	pthread_mutex_unlock(&fh->lock);
-	for (int i = 0; i < fh->nflushers; i++)
-		pthread_join(fh->flushers[i], NULL);
 	if (fh->reader_started)
 		pthread_join(fh->reader, NULL);
 	if (rc < 0)
@@ -1135,20 +1242,39 @@ static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
 	return true;
 }
 
+/* Handle lock held. Data this mount wrote to the inode and still holds
+ * in a write buffer goes to the workers first, as one page cache would
+ * show it (two processes sharing a file through different descriptors,
+ * e.g. SQLite's -shm). A write error is the reader's only if it reads
+ * through a handle that wrote. */
+static int fh_read_sync(struct file_handle *fh)
+{
+	struct fh_writer *w = fh->w;
+	bool borrowed = false;
+	if (!w) {
+		w = fh_table_writer(fh->t, fh->ino);
+		if (!w)
+			return 0;
+		borrowed = true;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&w->lock);
+	if (w->cur->len > 0 || w->ninflight > 0)
+		rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
+	pthread_mutex_unlock(&w->lock);
+	if (borrowed)
+		fh_writer_unref(w);
+	return rc;
+}
+
 int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len)
 {
 	int rc = 0;
 	size_t done = 0;
-	/* Before taking this handle's lock: flushing locks the others. Their
-	 * write errors stay theirs (sticky, returned to their writers). */
-	if (fh_other_writers(fh))
-		(void)fh_table_flush_inode(fh->t, fh->ino, false);
 	pthread_mutex_lock(&fh->lock);
-	if (fh->writable && (fh->cur->len > 0 || fh->ninflight > 0)) {
-		rc = fh_sync(fh, false);
-		if (rc < 0)
-			goto out_unlock;
-	}
+	rc = fh_read_sync(fh);
+	if (rc < 0)
+		goto out_unlock;
 	uint64_t gen = fh_inode_gen(fh->t, fh->inode);
 	if (gen != fh->cache_gen) {
 		fh->cache_gen = gen;

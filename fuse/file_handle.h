@@ -10,8 +10,11 @@
  *
  * The fh_table is the per-mount registry of open inodes: it knows, per
  * inode, the largest offset written but maybe not committed yet (so
- * getattr can report it), and a generation bumped whenever this mount
- * changes the file's data, which makes other handles drop cached data. */
+ * getattr can report it), a generation bumped whenever this mount
+ * changes the file's data, which makes other handles drop cached data,
+ * and the writer shared by the inode's writable handles (one set of write
+ * buffers and grants per inode and mount, so writes through different
+ * handles land in order and never undo each other). */
 #ifndef BIGFS_FUSE_FILE_HANDLE_H
 #define BIGFS_FUSE_FILE_HANDLE_H
 
@@ -40,6 +43,12 @@ const char *fh_table_session(const struct fh_table *t);
 /* If a handle of ino open in this mount wrote data, the largest end offset
  * written (committed or not) in *ret and true; false otherwise. */
 bool fh_table_local_size(struct fh_table *t, uint64_t ino, uint64_t *ret);
+/* A counter that moves when the last handle of an inode closes after
+ * writing: from then on its local size is no longer known here (the
+ * master has it, committed at that close). An attribute reply the master
+ * made before the epoch moved may lack that size: read the epoch before
+ * asking, and ask again if it moved. */
+uint64_t fh_table_size_epoch(struct fh_table *t);
 /* How many chunk locations to ask for with the open (/v1/open "chunks"),
  * and hand the reply to a new handle: its first reads then need no
  * /v1/chunks call. Takes resp (NULL or a reply without chunks: nothing). */
@@ -52,7 +61,7 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp);
  * filesystem. */
 bool fh_table_local_mtime(struct fh_table *t, uint64_t ino, struct timespec *ret);
 void fh_table_mtime_set(struct fh_table *t, uint64_t ino);
-/* Flush the write buffers of every handle of ino (before a truncate).
+/* Flush the write buffers of ino (before a truncate).
  * With release, the handles' write leases go back in the same commit (a
  * later write asks for a new grant). Returns 0 or the first error met. */
 int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release);
@@ -89,8 +98,8 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size);
 /* Push buffered data to the workers and commit it. 0 or -errno. */
 int fh_flush(struct file_handle *fh);
-/* fh_flush plus an fsync of every chunk written through this handle on
- * every replica. */
+/* fh_flush plus an fsync, on every replica, of every chunk this mount
+ * wrote to the file (through any handle) since the last fsync. */
 int fh_fsync(struct file_handle *fh);
 /* Flush, give the write leases back, free the handle. Returns the flush
  * result (the kernel ignores it; it is logged). fh is gone afterwards. */

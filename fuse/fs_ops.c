@@ -24,7 +24,13 @@
  * atime follows relatime, reported at the first read of an open file
  * through atime_queue (batched, the reader does not wait for the master);
  * a getattr, setattr, lookup or readdirplus of that inode waits for the
- * report. */
+ * report.
+ *
+ * Durability: fsync/fdatasync of a file put its data on every replica's
+ * disk (fh_fsync) and then ask the master for POST /v1/sync, which
+ * returns once every metadata change so far (the size, the entries
+ * leading to the file) is on the master's disk; fsync of a directory asks
+ * for the same. */
 #include "fs_ops.h"
 
 #include "atime_queue.h"
@@ -34,6 +40,7 @@
 #include "lock_ops.h"
 #include "log.h"
 #include "master_client.h"
+#include "worker_io.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +55,7 @@
 #include <unistd.h>
 
 #define FS_TIMEOUT 1.0
+#define FS_SIZE_TRIES 4          /* getattr asked again at most this often */
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
 #define FS_PATH_MAX 4096
@@ -103,6 +111,7 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	}
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	csess_set_atime_queue(ctx->cs, ctx->atime);
+	csess_set_health(ctx->cs, worker_io_health(wio));
 	*ret = ctx;
 	return 0;
 }
@@ -175,6 +184,18 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 	return 0;
 }
 
+/* Whether attributes st, asked for when the size epoch was epoch, may
+ * predate a commit of this mount (fh_table_size_epoch): a file written
+ * here whose last handle closed while the master was answering. The
+ * kernel would take the older size, and an O_APPEND write would land
+ * over the end of another. Rare: a writer's close during the call. */
+static bool fs_size_moved(struct fs_ctx *ctx, const struct stat *st, uint64_t epoch)
+{
+	uint64_t local;
+	return S_ISREG(st->st_mode) && fh_table_size_epoch(ctx->fht) != epoch &&
+	       !fh_table_local_size(ctx->fht, st->st_ino, &local);
+}
+
 static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -215,17 +236,26 @@ static json_t *fs_name(json_t *req, const char *key, const char *name)
 static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *name,
 			   struct fuse_entry_param *e)
 {
-	json_t *resp = NULL;
-	int rc = fs_call(ctx, "lookup",
-			 fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name),
-			 &resp, NULL);
-	if (rc == 0)
-		rc = fs_entry(ctx, resp, e);
-	json_decref(resp);
-	/* an answer from before this mount's atime report reached the master:
-	 * ask again */
-	if (rc == 0 && atime_queue_wait(ctx->atime, e->ino))
-		return fs_lookup_entry(ctx, parent, name, e);
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		json_t *resp = NULL;
+		uint64_t epoch = fh_table_size_epoch(ctx->fht);
+		rc = fs_call(ctx, "lookup",
+			     fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name),
+			     &resp, NULL);
+		if (rc == 0)
+			rc = fs_entry(ctx, resp, e);
+		json_decref(resp);
+		if (rc < 0)
+			break;
+		/* an answer from before this mount's atime report reached the
+		 * master, or from before a commit whose local size is gone now:
+		 * ask again */
+		if (atime_queue_wait(ctx->atime, e->ino))
+			continue;
+		if (attempt >= FS_SIZE_TRIES || !fs_size_moved(ctx, &e->attr, epoch))
+			break;
+	}
 	return rc;
 }
 
@@ -334,10 +364,18 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	json_t *resp = NULL;
 	struct stat st;
 	atime_queue_wait(ctx->atime, ino);
-	int rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp, NULL);
-	if (rc == 0)
-		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
-	json_decref(resp);
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		uint64_t epoch = fh_table_size_epoch(ctx->fht);
+		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp,
+			     NULL);
+		if (rc == 0)
+			rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+		json_decref(resp);
+		resp = NULL;
+		if (rc < 0 || attempt == FS_SIZE_TRIES || !fs_size_moved(ctx, &st, epoch))
+			break;
+	}
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_getattr, rc);
 		return;
@@ -887,12 +925,34 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fs_reply_err(ctx, req, FS_OP_flush, fh_flush(fs_fh(fi)));
 }
 
+/* POST /v1/sync: every metadata change the master made so far is on its
+ * disk (group committed with other callers) before this returns. */
+static int fs_meta_sync(struct fs_ctx *ctx, fuse_ino_t ino)
+{
+	return fs_call(ctx, "sync", json_pack("{s:I}", "ino", (json_int_t)ino), NULL, NULL);
+}
+
+/* fsync and fdatasync alike: the data on every replica's disk
+ * (fh_fsync), then the size and the entries leading to the file on the
+ * master's (an fdatasync needs the size too, to find the data again). */
 static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)datasync;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fsync);
-	fs_reply_err(ctx, req, FS_OP_fsync, fh_fsync(fs_fh(fi)));
+	int rc = fh_fsync(fs_fh(fi));
+	if (rc == 0)
+		rc = fs_meta_sync(ctx, ino);
+	fs_reply_err(ctx, req, FS_OP_fsync, rc);
+}
+
+/* fsync of a directory: its entries (every metadata change so far) on the
+ * master's disk. */
+static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fsync);
+	fs_reply_err(ctx, req, FS_OP_fsync, fs_meta_sync(ctx, ino));
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1271,6 +1331,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.write = fs_write,
 	.flush = fs_flush,
 	.fsync = fs_fsync,
+	.fsyncdir = fs_fsyncdir,
 	.release = fs_release,
 	.statfs = fs_statfs,
 	.setxattr = fs_setxattr,

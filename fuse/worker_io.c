@@ -17,6 +17,7 @@
 #include "log.h"
 #include "master_client.h"
 #include "thread_http.h"
+#include "worker_health.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -28,10 +29,16 @@
 #define WIO_CONNECT_TIMEOUT_MS 2000
 #define WIO_URL_MAX 512
 #define WIO_BLOCK_SIZE ((size_t)64 << 10) /* the workers' CRC block */
+/* A read asks the next replica once the ones asked have moved no byte
+ * for this long; a write stops waiting for a replica that has moved no
+ * byte for this long once another one has the bytes. */
+#define WIO_HEDGE_MS 400
+#define WIO_WRITE_GRACE_MS 2000
 
 struct worker_io {
 	struct master_client *mc;
 	struct thread_http *http;
+	struct whealth *health;
 };
 
 int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **ret)
@@ -41,6 +48,12 @@ int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **
 		return -ENOMEM;
 	int rc = thread_http_new(timeout_ms, WIO_CONNECT_TIMEOUT_MS, &w->http);
 	if (rc) {
+		free(w);
+		return rc;
+	}
+	rc = whealth_new(&w->health);
+	if (rc) {
+		thread_http_free(w->http);
 		free(w);
 		return rc;
 	}
@@ -54,7 +67,13 @@ void worker_io_free(struct worker_io *w)
 	if (!w)
 		return;
 	thread_http_free(w->http);
+	whealth_free(w->health);
 	free(w);
+}
+
+struct whealth *worker_io_health(struct worker_io *w)
+{
+	return w->health;
 }
 
 int worker_io_parse_chunk(const json_t *obj, struct wio_chunk *ret)
@@ -172,6 +191,133 @@ static void wio_get(struct http_client *hc, const struct wio_chunk *c, int i, co
 	}
 }
 
+/* What a hedged read needs in its callbacks. */
+struct wio_race {
+	size_t len;
+	char *spare[WIO_MAX_REPLICAS];
+};
+
+/* A 200 with every byte, and, for a ?verify=client read, bytes that match
+ * their CRCs (a mismatch is no winner: it is read again, verified). */
+static bool wio_read_good(const struct http_call *call, void *arg)
+{
+	struct wio_race *r = arg;
+	if (call->err != 0 || call->status != 200 || call->out_len != r->len)
+		return false;
+	return !call->resp_header_value ||
+	       wio_crcs_match(call->resp_header_value, call->out, call->out_len);
+}
+
+/* A hedge reads into a buffer of its own: two replicas must not write
+ * into the caller's at once. */
+static int wio_read_start(struct http_call *call, int i, void *arg)
+{
+	struct wio_race *r = arg;
+	if (i == 0)
+		return 0;
+	r->spare[i] = malloc(r->len ? r->len : 1);
+	if (!r->spare[i])
+		return -ENOMEM;
+	call->out = r->spare[i];
+	return 0;
+}
+
+/* Replica indexes of c, those this mount does not avoid first, each group
+ * in the master's order (best first). */
+static void wio_order(struct worker_io *w, const struct wio_chunk *c, int order[])
+{
+	int n = 0;
+	bool bad[WIO_MAX_REPLICAS];
+	for (int i = 0; i < c->nrep; i++) {
+		bad[i] = whealth_bad(w->health, c->rep[i].worker_id);
+		if (!bad[i])
+			order[n++] = i;
+	}
+	for (int i = 0; i < c->nrep; i++)
+		if (bad[i])
+			order[n++] = i;
+}
+
+/* Note what a call says about its worker's health. */
+static void wio_note(struct worker_io *w, const struct wio_replica *rep,
+		     const struct http_call *call)
+{
+	if (call->slow || (call->err != 0 && call->err != -ECANCELED))
+		whealth_suspect(w->health, rep->worker_id);
+	else if (call->err == 0)
+		whealth_ok(w->health, rep->worker_id);
+}
+
+/* The hedged read: the replicas in wio_order, the next one asked when the
+ * ones asked have stalled for WIO_HEDGE_MS (or failed), the first good
+ * answer taken. Returns the index (into c->rep) of the replica whose bytes
+ * are in buf, or -1; tried[] marks replicas that answered something other
+ * than good bytes (500, short reply, CRC mismatch) and may be worth a
+ * verified read. */
+static int wio_read_race(struct worker_io *w, struct http_client *hc, const struct wio_chunk *c,
+			 const char *id, uint64_t off, size_t len, void *buf, bool retry[])
+{
+	int order[WIO_MAX_REPLICAS];
+	char urls[WIO_MAX_REPLICAS][WIO_URL_MAX];
+	struct http_call calls[WIO_MAX_REPLICAS];
+	struct wio_race race = { .len = len };
+	wio_order(w, c, order);
+	memset(calls, 0, sizeof(calls));
+	for (int k = 0; k < c->nrep; k++) {
+		int i = order[k];
+		snprintf(urls[k], WIO_URL_MAX,
+			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+			 "&length=%zu&token=%s&verify=client",
+			 c->rep[i].addr, id, c->version, off, len, c->token);
+		calls[k] = (struct http_call){
+			.method = "GET", .url = urls[k], .out = k == 0 ? buf : NULL, .out_cap = len,
+			.resp_header = "X-Bigfs-Crc32c",
+		};
+	}
+	struct http_run_opts opts = {
+		.hedge_ms = WIO_HEDGE_MS, .good = wio_read_good,
+		.before_start = wio_read_start, .arg = &race,
+	};
+	int winner = -1;
+	if (http_client_run(hc, calls, c->nrep, &opts, &winner) < 0)
+		winner = -1;
+	for (int k = 0; k < c->nrep; k++) {
+		int i = order[k];
+		const struct http_call *call = &calls[k];
+		retry[i] = false;
+		if (call->err == -ECANCELED && !call->slow)
+			continue; /* never asked, or hedged over while fine */
+		wio_note(w, &c->rep[i], call);
+		if (k == winner)
+			continue;
+		char why[64];
+		wio_call_text(call, why, sizeof(why));
+		if (call->err == 0 && call->status == 200 && call->out_len == len)
+			snprintf(why, sizeof(why), "bytes do not match their CRCs");
+		else if (call->err == 0 && call->status == 200)
+			snprintf(why, sizeof(why), "short reply %zu of %zu bytes", call->out_len, len);
+		if (call->slow)
+			log_info("chunk %s v%u: %s is slow to answer (%s); asked another replica",
+				 id, c->version, c->rep[i].addr, why);
+		else if (call->err == 0 && call->status == 500 && c->nrep > 1)
+			wio_report_failed(w, c, i, "corrupt data (500 EIO)");
+		else
+			log_info("chunk %s v%u: read from %s failed (%s), trying next replica", id,
+				 c->version, c->rep[i].addr, why);
+		/* a reply that was not good bytes, from a replica that answers:
+		 * a verified read there may still serve (a write raced the read) */
+		retry[i] = call->err == 0 && call->status == 200;
+	}
+	int got = winner >= 0 ? order[winner] : -1;
+	if (winner > 0)
+		memcpy(buf, calls[winner].out, len);
+	for (int k = 0; k < c->nrep; k++) {
+		free(calls[k].resp_header_value);
+		free(race.spare[k]);
+	}
+	return got;
+}
+
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		   void *buf)
 {
@@ -180,26 +326,54 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 		return -ENOMEM;
 	char id[CHUNK_ID_STRLEN + 1];
 	chunk_id_format(c->chunk_id, id);
+	bool retry[WIO_MAX_REPLICAS];
+	if (c->nrep == 0)
+		return -EIO;
+	if (wio_read_race(w, hc, c, id, off, len, buf, retry) >= 0)
+		return 0;
+	/* No replica gave good bytes at once: ask those whose bytes did not
+	 * match their CRCs again, verified by the worker under its lock. */
 	for (int i = 0; i < c->nrep; i++) {
+		if (!retry[i])
+			continue;
 		struct http_call call;
 		wio_get(hc, c, i, id, off, len, buf, &call);
 		if (call.err == 0 && call.status == 200 && call.out_len == len)
 			return 0;
-		char why[64];
-		wio_call_text(&call, why, sizeof(why));
-		if (call.err == 0 && call.status == 200)
-			snprintf(why, sizeof(why), "short reply %zu of %zu bytes", call.out_len, len);
 		if (call.err == 0 && call.status == 500 && c->nrep > 1)
 			wio_report_failed(w, c, i, "corrupt data (500 EIO)");
-		else
-			log_info("chunk %s v%u: read from %s failed (%s), trying next replica", id,
-				 c->version, c->rep[i].addr, why);
 	}
 	return -EIO;
 }
 
+/* Leave the replicas this mount avoids (stalled lately, or dead by the
+ * master's word) out of the grant c while another one remains, reporting
+ * them so the master marks their copy stale: writing them would stall
+ * every write, skipping them silently would leave a copy that claims to
+ * be current without the bytes. */
+static void wio_leave_out_bad(struct worker_io *w, struct wio_chunk *c)
+{
+	bool bad[WIO_MAX_REPLICAS];
+	int ngood = 0;
+	for (int i = 0; i < c->nrep; i++) {
+		bad[i] = whealth_bad(w->health, c->rep[i].worker_id);
+		ngood += !bad[i];
+	}
+	if (ngood == 0 || ngood == c->nrep)
+		return;
+	int n = 0;
+	for (int i = 0; i < c->nrep; i++) {
+		if (bad[i])
+			wio_report_failed(w, c, i, "avoided by this mount (stalled or down)");
+		else
+			c->rep[n++] = c->rep[i];
+	}
+	c->nrep = n;
+}
+
 /* Run the same request against every replica; keep those that answered
- * 200. Shared by write and fsync. */
+ * 200 (a replica that stalls while another has answered is cut off after
+ * WIO_WRITE_GRACE_MS without progress). Shared by write and fsync. */
 static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char *method,
 			    const char *what, bool fsync, uint64_t off,
 			    const void *buf, size_t len)
@@ -211,6 +385,7 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 		return -ENOMEM;
 	char id[CHUNK_ID_STRLEN + 1];
 	chunk_id_format(c->chunk_id, id);
+	wio_leave_out_bad(w, c);
 	char urls[WIO_MAX_REPLICAS][WIO_URL_MAX];
 	struct http_call calls[WIO_MAX_REPLICAS];
 	memset(calls, 0, sizeof(calls));
@@ -229,26 +404,34 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 		calls[i].body = buf;
 		calls[i].body_len = len;
 	}
-	int rc = http_client_parallel(hc, calls, c->nrep);
+	struct http_run_opts opts = { .grace_ms = WIO_WRITE_GRACE_MS };
+	int rc = http_client_run(hc, calls, c->nrep, &opts, NULL);
 	if (rc < 0)
 		return rc;
 	int ok = 0, refused = 0;
 	bool good[WIO_MAX_REPLICAS];
 	for (int i = 0; i < c->nrep; i++) {
+		wio_note(w, &c->rep[i], &calls[i]);
 		good[i] = calls[i].err == 0 && calls[i].status == 200;
 		ok += good[i];
 		if (calls[i].err == 0 && (calls[i].status == 409 || calls[i].status == 403))
 			refused++;
 		free(calls[i].out_alloc);
 	}
-	if (ok == 0) {
+	if (ok == 0 || refused > 0) {
 		for (int i = 0; i < c->nrep; i++) {
+			if (good[i])
+				continue;
 			char why[64];
 			wio_call_text(&calls[i], why, sizeof(why));
 			log_warn("chunk %s v%u: %s on %s failed: %s", id, c->version, what,
 				 c->rep[i].addr, why);
 		}
-		return refused == c->nrep ? -ESTALE : -EIO;
+		/* A replica that refused the grant holds a newer version (or
+		 * the token expired): the grant is stale for all of them, and
+		 * bytes that landed on the others would be lost when the chunk
+		 * moves on. Not the replica's fault: ask for a new grant. */
+		return refused > 0 ? -ESTALE : -EIO;
 	}
 	int n = 0;
 	for (int i = 0; i < c->nrep; i++) {

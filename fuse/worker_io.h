@@ -1,10 +1,12 @@
 /* worker_io — chunk data to and from workers (docs/api.md "Worker").
  *
- * Reads try the replicas of a chunk one after another (best first) inside
- * one call; writes go to every replica at once (http_client_parallel) and
- * succeed while at least one replica took the bytes, reporting the others
- * to the master (POST /v1/replica_failed) and dropping them from the
- * caller's grant. */
+ * Reads try the replicas of a chunk one after another (best first, the
+ * ones this mount avoids last) inside one call, hedged: a replica that
+ * stalls is overtaken by the next. Writes go to every replica at once
+ * (http_client_run) and succeed while at least one replica took the
+ * bytes, reporting the others to the master (POST /v1/replica_failed) and
+ * dropping them from the caller's grant; a replica that stalls while
+ * another has the bytes is cut off after a grace period. */
 #ifndef BIGFS_FUSE_WORKER_IO_H
 #define BIGFS_FUSE_WORKER_IO_H
 
@@ -45,19 +47,27 @@ int worker_io_parse_chunk(const json_t *obj, struct wio_chunk *ret);
  * timeout_ms bounds each transfer. 0 or -ENOMEM. */
 int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **ret);
 void worker_io_free(struct worker_io *w);
+/* This mount's memory of workers to avoid (worker_health.h), owned by w;
+ * the session heartbeat feeds it the master's verdict. */
+struct whealth *worker_io_health(struct worker_io *w);
 
 /* Read len bytes at off (within the chunk) into buf, from the first
- * replica that serves them. A replica that answers 500 EIO (corrupt) is
- * reported to the master. Returns 0, or -EIO when every replica failed
- * (the caller refreshes the locations and tries once more). */
+ * replica that serves them: replicas this mount avoids are asked last,
+ * and when the replica asked moves no byte for WIO_HEDGE_MS the next one
+ * is asked too (hedged read; the first good answer wins, the stalled
+ * worker is suspected for a while). A replica that answers 500 EIO
+ * (corrupt) is reported to the master. Returns 0, or -EIO when every
+ * replica failed (the caller refreshes the locations and tries once
+ * more). */
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		   void *buf);
 
 /* Write len bytes at off (within the chunk) to every replica of the grant
  * c in parallel. Replicas that failed while another succeeded are reported
- * and removed from c. Returns 0 if at least one replica has the bytes;
- * otherwise -ESTALE when the replicas refused the grant (wrong version,
- * expired token: ask for a new grant), -EIO for anything else. */
+ * and removed from c. Returns 0 if at least one replica has the bytes and
+ * none refused the grant; -ESTALE when any replica refused it (it holds a
+ * newer version, or the token expired: ask for a new grant and write
+ * again), -EIO when every replica failed otherwise. */
 int worker_io_write(struct worker_io *w, struct wio_chunk *c, uint64_t off, const void *buf,
 		    size_t len);
 

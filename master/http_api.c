@@ -1346,6 +1346,25 @@ out_put:
 	json_decref(b);
 }
 
+/* A heartbeat's reply: {"down_workers": [ids]}, the registered workers
+ * not live now, so mounts stop waiting on them (fuse/worker_health.c). */
+static void reply_down_workers(struct master *m, struct http_request *r)
+{
+	struct wreg_info *ws = NULL;
+	size_t n = 0;
+	json_t *down = json_array();
+	if (!down || wreg_snapshot(m->reg, false, &ws, &n) < 0) {
+		json_decref(down);
+		reply_empty(r);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!ws[i].live)
+			json_array_append_new(down, json_string(ws[i].id));
+	free(ws);
+	http_reply_json(r, 200, json_pack("{s:o}", "down_workers", down));
+}
+
 static void h_session_heartbeat(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1362,7 +1381,7 @@ static void h_session_heartbeat(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "session %s: %s", session,
 				 rc == -ESTALE ? "unknown or timed out" : strerror(-rc));
 	else
-		reply_empty(r);
+		reply_down_workers(m, r);
 out_put:
 	free(closes);
 	json_decref(b);
