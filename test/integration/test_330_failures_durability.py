@@ -204,3 +204,77 @@ def test_333_strace_sync_on_the_wal_only_when_asked(dcluster, tmp_path):
         assert st == 200, raw
     syncs = traced(c, tmp_path, "durable", durable)
     assert syncs.count(("fdatasync", ours)) == 2, syncs
+
+
+# --------------------------------------------------------------------------
+# through a mount: fsync(2) and fsync of a directory reach the master's disk
+
+
+def test_334_fsync_on_the_mount_syncs_the_master(cluster, tmp_path):
+    # The shared cluster (workers and a mount): an fsync of a new file, an
+    # fdatasync and an fsync of its directory each return only after the
+    # master synced its metadata; close alone does not sync.
+    d = os.path.join(cluster.mounts[0].path, "t334")
+    os.makedirs(d, exist_ok=True)
+    before = metric(cluster, SYNCS)
+    p = os.path.join(d, "plain")
+    with open(p, "wb") as f:
+        f.write(b"x" * 1000)
+    assert metric(cluster, SYNCS) == before, "close alone must not sync the master"
+
+    fd = os.open(os.path.join(d, "synced"), os.O_CREAT | os.O_WRONLY, 0o644)
+    try:
+        os.write(fd, b"y" * 5000)
+        os.fsync(fd)
+        after_fsync = metric(cluster, SYNCS)
+        assert after_fsync >= before + 1
+        os.write(fd, b"z")
+        os.fdatasync(fd)
+        assert metric(cluster, SYNCS) >= after_fsync + 1
+    finally:
+        os.close(fd)
+
+    os.mkdir(os.path.join(d, "sub"))
+    b2 = metric(cluster, SYNCS)
+    dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    assert metric(cluster, SYNCS) >= b2 + 1
+
+
+def test_335_concurrent_fsyncs_share_master_syncs(cluster):
+    # Eight threads each write and fsync their own file at once: every
+    # fsync succeeds, and the master needs fewer disk syncs than fsyncs.
+    d = os.path.join(cluster.mounts[0].path, "t335")
+    os.makedirs(d, exist_ok=True)
+    calls0 = metric(cluster, CALLS)
+    syncs0 = metric(cluster, SYNCS)
+    errors = []
+    barrier = threading.Barrier(8)
+
+    def one(i):
+        try:
+            fd = os.open(os.path.join(d, "f%d" % i), os.O_CREAT | os.O_WRONLY, 0o644)
+            try:
+                os.write(fd, b"%d" % i * 100)
+                barrier.wait(timeout=30)
+                for _ in range(5):
+                    os.write(fd, b"+")
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        except Exception as e:  # reported in the test's thread
+            errors.append(e)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    calls = metric(cluster, CALLS) - calls0
+    syncs = metric(cluster, SYNCS) - syncs0
+    assert calls >= 40
+    assert 1 <= syncs < calls, (syncs, calls)
