@@ -717,9 +717,9 @@ static int fh_flush_buf(struct fh_writer *w, struct wbuf *b)
 			 w->ino, index);
 	}
 	if (rc < 0) {
-		log_err("inode %" PRIu64 ": writing %zu bytes at %" PRIu64 " failed on every replica",
-			w->ino, b->len, b->off);
-		return -EIO;
+		log_err("inode %" PRIu64 ": writing %zu bytes at %" PRIu64 " failed on every replica: %s",
+			w->ino, b->len, b->off, strerror(-rc));
+		return rc == -ENOSPC ? -ENOSPC : -EIO;
 	}
 	pthread_mutex_lock(&w->gmu);
 	g = fh_grant_find(w, index);

@@ -346,6 +346,19 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 	return -EIO;
 }
 
+/* The errno of a worker's error reply (its JSON body), or 0. */
+static int wio_call_errno(const struct http_call *call)
+{
+	if (call->err != 0 || call->status < 400 || !call->out_alloc)
+		return 0;
+	json_t *body = ju_parse_object(call->out_alloc, call->out_len);
+	uint32_t e = 0;
+	if (!body || ju_u32(body, "errno", &e) < 0)
+		e = 0;
+	json_decref(body);
+	return (int)e;
+}
+
 /* Leave the replicas this mount avoids (stalled lately, or dead by the
  * master's word) out of the grant c while another one remains, reporting
  * them so the master marks their copy stale: writing them would stall
@@ -408,7 +421,7 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 	int rc = http_client_run(hc, calls, c->nrep, &opts, NULL);
 	if (rc < 0)
 		return rc;
-	int ok = 0, refused = 0;
+	int ok = 0, refused = 0, full = 0;
 	bool good[WIO_MAX_REPLICAS];
 	for (int i = 0; i < c->nrep; i++) {
 		wio_note(w, &c->rep[i], &calls[i]);
@@ -416,6 +429,7 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 		ok += good[i];
 		if (calls[i].err == 0 && (calls[i].status == 409 || calls[i].status == 403))
 			refused++;
+		full += wio_call_errno(&calls[i]) == ENOSPC;
 		free(calls[i].out_alloc);
 	}
 	if (ok == 0 || refused > 0) {
@@ -431,7 +445,10 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 		 * the token expired): the grant is stale for all of them, and
 		 * bytes that landed on the others would be lost when the chunk
 		 * moves on. Not the replica's fault: ask for a new grant. */
-		return refused > 0 ? -ESTALE : -EIO;
+		if (refused > 0)
+			return -ESTALE;
+		/* every replica's disk is full: say so, not "I/O error" */
+		return full == c->nrep ? -ENOSPC : -EIO;
 	}
 	int n = 0;
 	for (int i = 0; i < c->nrep; i++) {

@@ -67,7 +67,8 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
  * and removed from c. Returns 0 if at least one replica has the bytes and
  * none refused the grant; -ESTALE when any replica refused it (it holds a
  * newer version, or the token expired: ask for a new grant and write
- * again), -EIO when every replica failed otherwise. */
+ * again), -ENOSPC when every replica's disk is full, -EIO when every
+ * replica failed otherwise. */
 int worker_io_write(struct worker_io *w, struct wio_chunk *c, uint64_t off, const void *buf,
 		    size_t len);
 
