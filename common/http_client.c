@@ -323,8 +323,16 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 		long wait = 1000;
 		if (hedge)
 			wait = o->hedge_ms / 4 > 0 ? o->hedge_ms / 4 : 1;
-		if (deadline)
-			wait = grace / 4 > 0 ? grace / 4 : 1;
+		if (deadline) {
+			/* until the stragglers could all count as stalled: the
+			 * deadline, or grace after the latest byte one moved
+			 * (bytes moving meanwhile wake the poll and push it on) */
+			int64_t at = deadline;
+			for (int i = 0; i < started; i++)
+				if (st[i].easy && !st[i].done && st[i].progress_ms + grace > at)
+					at = st[i].progress_ms + grace;
+			wait = at > now ? (long)(at - now) : 1;
+		}
 		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
 	for (int i = 0; i < started; i++) {

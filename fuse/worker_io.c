@@ -156,39 +156,21 @@ static bool wio_crcs_match(const char *hex, const unsigned char *buf, size_t len
 	return true;
 }
 
-/* One GET of [off, off+len) from replica i into buf. First the fast way:
- * the worker sends the bytes straight from its page cache with their
- * block CRCs and this side checks them. A range it cannot send that way
- * comes back verified by the worker (no CRC header). A mismatch here may
- * be a write racing the read, or damage: read again the verified way,
- * where the worker checks under the chunk's lock and says 500 EIO for
- * real damage. */
-static void wio_get(struct http_client *hc, const struct wio_chunk *c, int i, const char *id,
-		    uint64_t off, size_t len, void *buf, struct http_call *call)
+/* One GET of [off, off+len) from replica i into buf, verified by the
+ * worker under the chunk's lock (it says 500 EIO for real damage): the
+ * second try after the fast way's bytes did not match their CRCs, which
+ * may be a write racing the read, or damage. */
+static void wio_get_verified(struct http_client *hc, const struct wio_chunk *c, int i,
+			     const char *id, uint64_t off, size_t len, void *buf,
+			     struct http_call *call)
 {
-	for (int verified = 0; verified < 2; verified++) {
-		char url[WIO_URL_MAX];
-		snprintf(url, sizeof(url),
-			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
-			 "&length=%zu&token=%s%s",
-			 c->rep[i].addr, id, c->version, off, len, c->token,
-			 verified ? "" : "&verify=client");
-		*call = (struct http_call){
-			.method = "GET", .url = url, .out = buf, .out_cap = len,
-			.resp_header = verified ? NULL : "X-Bigfs-Crc32c",
-		};
-		http_client_call(hc, call);
-		char *hex = call->resp_header_value;
-		bool redo = hex && call->err == 0 && call->status == 200 && call->out_len == len &&
-			    !wio_crcs_match(hex, buf, len);
-		free(hex);
-		call->resp_header_value = NULL;
-		call->url = NULL; /* url is this loop's */
-		if (!redo)
-			return;
-		log_warn("chunk %s v%u: bytes from %s do not match their CRCs; reading them "
-			 "again, verified by the worker", id, c->version, c->rep[i].addr);
-	}
+	char url[WIO_URL_MAX];
+	snprintf(url, sizeof(url),
+		 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64 "&length=%zu&token=%s",
+		 c->rep[i].addr, id, c->version, off, len, c->token);
+	*call = (struct http_call){ .method = "GET", .url = url, .out = buf, .out_cap = len };
+	http_client_call(hc, call);
+	call->url = NULL; /* url is this function's */
 }
 
 /* What a hedged read needs in its callbacks. */
@@ -337,7 +319,9 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 		if (!retry[i])
 			continue;
 		struct http_call call;
-		wio_get(hc, c, i, id, off, len, buf, &call);
+		log_warn("chunk %s v%u: bytes from %s do not match their CRCs; reading them "
+			 "again, verified by the worker", id, c->version, c->rep[i].addr);
+		wio_get_verified(hc, c, i, id, off, len, buf, &call);
 		if (call.err == 0 && call.status == 200 && call.out_len == len)
 			return 0;
 		if (call.err == 0 && call.status == 500 && c->nrep > 1)
