@@ -13,6 +13,7 @@ PACKAGES=(
 	python3 python3-pytest python3-yaml
 	attr acl fio curl kcat sqlite3 rsync git psmisc iproute2 procps
 	util-linux coreutils tar findutils
+	fiu-utils e2fsprogs
 )
 
 missing=()
