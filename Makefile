@@ -1,5 +1,6 @@
 # BigFS top-level build. `make` builds every binary into build/,
-# `make test` runs unit and integration tests, `make asan` builds and tests
+# `make test` runs unit and integration tests, `make faults` the fault suite
+# (test/faults: faults under a running workload), `make asan` builds and tests
 # with AddressSanitizer + UndefinedBehaviorSanitizer.
 #
 # Each binary is built from every .c in its folder plus libbigfs-common.a,
@@ -45,7 +46,7 @@ UNIT_DEPS_test_posix_acl := $(BUILD)/master/posix_acl.o $(BUILD)/master/namespac
 PREFIX ?= /usr/local
 PYTEST ?= /usr/bin/python3 -m pytest
 
-.PHONY: all clean test unit integration asan install
+.PHONY: all clean test unit integration faults asan install
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -75,6 +76,12 @@ unit: $(UNIT_BINS)
 
 integration: $(BINS)
 	BIGFS_BUILD=$(abspath $(BUILD)) $(PYTEST) -v test/integration $(PYTEST_ARGS)
+
+# Faults under a running workload; the figures of each test are printed at
+# the end (and appended to $BIGFS_FAULT_REPORT as JSON lines if set).
+# PYTEST_ARGS='-m "not stall"' leaves out the silent-replica tests.
+faults: $(BINS)
+	BIGFS_BUILD=$(abspath $(BUILD)) $(PYTEST) -v test/faults $(PYTEST_ARGS)
 
 test: unit integration
 
