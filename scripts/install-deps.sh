@@ -11,7 +11,7 @@ PACKAGES=(
 	librdkafka-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
 	libsqlite3-dev libisal-dev libssl-dev libcmocka-dev
 	python3 python3-pytest python3-yaml
-	attr acl fio curl kcat sqlite3 rsync git psmisc iproute2 procps
+	attr acl fio curl kcat sqlite3 rsync git psmisc iproute2 socat procps
 	util-linux coreutils tar findutils
 	fiu-utils e2fsprogs
 )
