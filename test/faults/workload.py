@@ -53,6 +53,7 @@ SMALL_SIZES = [4096, 4097, 17000, 65536, 100000, 300000, MiB + 3, 3 * MiB]
 BIG_SIZES = [5 * MiB, 24 * MiB + 7, 70 * MiB, 130 * MiB]
 BIG_EVERY = 4
 SLOW_CALL_S = 1.0   # calls at least this long are listed in the summary
+SMALL_READ_MAX = MiB + 3   # what the small readers read
 
 READ_OPS = {"open", "read", "close"}
 
@@ -172,7 +173,8 @@ class CallStats:
 
 
 class Workload:
-    def __init__(self, root, seed=1, writers=2, readers=1, fsync="end", fsync_every=8 * MiB,
+    def __init__(self, root, seed=1, writers=2, readers=1, small_readers=0, fsync="end",
+                 fsync_every=8 * MiB,
                  namespace=False, write_rate=24 * MiB, read_rate=48 * MiB,
                  max_bytes=1024 * MiB, big_sizes=BIG_SIZES, small_sizes=SMALL_SIZES,
                  big_every=BIG_EVERY):
@@ -181,12 +183,15 @@ class Workload:
         (every fsync_every bytes and before close) or "random" (per file).
         write_rate, read_rate: bytes/s for all writers, for all readers
         (None: as fast as they go). max_bytes: after this many bytes begun,
-        writers make small files only."""
+        writers make small files only. small_readers: more verifiers that
+        read only files up to SMALL_READ_MAX, so many opens and reads a
+        second reach the master and the workers."""
         assert fsync in ("none", "end", "periodic", "random"), fsync
         self.root = root
         self.seed = seed
         self.nwriters = writers
         self.nreaders = readers
+        self.nsmall_readers = small_readers
         self.fsync = fsync
         self.fsync_every = fsync_every
         self.namespace = namespace
@@ -199,6 +204,7 @@ class Workload:
         self.lock = threading.Lock()    # guards everything below
         self.recs = {}                  # path -> Rec, every file ever created
         self.stable = []                # acknowledged paths no writer changes again
+        self.stable_small = []          # those up to SMALL_READ_MAX
         self.names = {}                 # namespace mode: name -> Rec or None (absent)
         self.uncertain = []             # namespace mode: [(names, {name: Rec|None}, {..})]
         self.bytes_begun = 0
@@ -236,6 +242,8 @@ class Workload:
             self._spawn("writer-%d" % w, self._writer, w)
         for r in range(self.nreaders):
             self._spawn("reader-%d" % r, self._reader, r)
+        for r in range(self.nsmall_readers):
+            self._spawn("small-reader-%d" % r, self._reader, -1 - r)
         return self
 
     def _spawn(self, name, fn, arg):
@@ -338,6 +346,8 @@ class Workload:
         self.files_acked += 1
         if stable:
             self.stable.append(path)
+            if rec.written <= SMALL_READ_MAX:
+                self.stable_small.append(path)
 
     def _writer(self, w):
         rnd = random.Random(_file_seed(self.seed, "writer", w))
@@ -420,16 +430,18 @@ class Workload:
             self.names.update(ok_state)
 
     def _reader(self, r):
+        """Verifier r; r < 0: a small reader (files up to SMALL_READ_MAX)."""
         rnd = random.Random(_file_seed(self.seed, "reader", r))
         while not self.stop_ev.is_set():
             with self.lock:
-                if not self.stable:
+                pool = self.stable if r >= 0 else self.stable_small
+                if not pool:
                     path = None
                 else:
                     # Half the time one of the newest files, else any.
-                    k = len(self.stable)
+                    k = len(pool)
                     i = rnd.randrange(max(0, k - 4), k) if rnd.random() < 0.5 else rnd.randrange(k)
-                    path = self.stable[i]
+                    path = pool[i]
                     rec = self.recs.get(path)
             if path is None:
                 self._idle(0.05)
