@@ -90,6 +90,8 @@
 #define FH_WBUF_FIRST ((size_t)256 << 10)
 #define FH_RA_MIN ((size_t)128 << 10)
 #define LOC_BATCH 16
+#define FH_NO_COPY_WAIT_MS 30000   /* a read waits this long for a live copy */
+#define FH_NO_COPY_RETRY_MS 250
 #define LOC_MAX_AGE_MS 60000
 #define LOC_SIZE_AGE_MS 1000
 #define SESSION_LEN 32
@@ -1117,7 +1119,8 @@ static int fh_locate(struct file_handle *fh, uint64_t index, bool force,
 
 /* Handle lock held. Fill the read-ahead window with len bytes at off
  * (within one chunk), failing over between replicas, then refreshing the
- * locations once. */
+ * locations, and while no copy answers, asking again every
+ * FH_NO_COPY_RETRY_MS for up to FH_NO_COPY_WAIT_MS (-EIO after that). */
 static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 {
 	if (len > fh->ra_cap) {
@@ -1131,7 +1134,8 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 	uint64_t index = off / FH_CHUNK_SIZE;
 	uint64_t in_chunk = off - index * FH_CHUNK_SIZE;
 	int rc = -EIO;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	int64_t give_up = now_ms() + FH_NO_COPY_WAIT_MS;
+	for (int attempt = 0;; attempt++) {
 		const struct wio_chunk *c;
 		rc = fh_locate(fh, index, attempt > 0, &c);
 		if (rc < 0)
@@ -1141,17 +1145,25 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 			rc = 0;
 			break;
 		}
-		rc = worker_io_read(fh->t->wio, c, in_chunk, len, fh->ra);
+		rc = c->nrep > 0 ? worker_io_read(fh->t->wio, c, in_chunk, len, fh->ra) : -EIO;
 		if (rc == 0)
 			break;
-		log_info("inode %" PRIu64 " chunk %" PRIu64 ": no replica served the read, "
-			 "refreshing locations", fh->ino, index);
-	}
-	if (rc < 0) {
-		fh->loc.valid = false;
-		log_err("inode %" PRIu64 ": reading %zu bytes at %" PRIu64 " failed on every replica",
-			fh->ino, len, off);
-		return -EIO;
+		if (attempt == 0) {
+			log_info("inode %" PRIu64 " chunk %" PRIu64 ": no replica served the read, "
+				 "refreshing locations", fh->ino, index);
+			continue;
+		}
+		if (now_ms() >= give_up)
+			break;
+		/* No copy answers now: its workers are restarting, or the master
+		 * restarted and has not heard from them yet (it lists only live
+		 * copies). Ask again shortly, up to FH_NO_COPY_WAIT_MS, as a
+		 * write waits for a grant. */
+		if (attempt == 1)
+			log_warn("inode %" PRIu64 " chunk %" PRIu64 ": no live copy answers; "
+				 "waiting up to %d s for one", fh->ino, index, FH_NO_COPY_WAIT_MS / 1000);
+		struct timespec pause = { 0, FH_NO_COPY_RETRY_MS * 1000000L };
+		nanosleep(&pause, NULL);
 	}
 	fh->ra_off = off;
 	fh->ra_len = len;

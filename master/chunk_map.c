@@ -434,7 +434,10 @@ static int place_fresh(struct chunk_map *cm, uint64_t chunk_id, uint32_t goal,
 		return rc;
 	if (nlive == 0) {
 		free(live);
-		return -ENOSPC;
+		/* Workers are known but none is live (the master just started
+		 * and they have not registered again, or all are restarting):
+		 * the client waits and asks again. No worker at all: no room. */
+		return wreg_count(cm->reg) > 0 ? -EAGAIN : -ENOSPC;
 	}
 	int want = goal > CM_MAX_REPLICAS ? CM_MAX_REPLICAS : (int)goal;
 	int got = placement_pick(live, nlive, NULL, want, pick);

@@ -92,7 +92,9 @@ int cm_chunks(struct chunk_map *cm, uint64_t ino, uint64_t index, uint64_t count
 	      uint64_t *ret_size, struct cm_chunk **ret, size_t *ret_n);
 
 /* /v1/write: the write grant (see docs/api.md). -EAGAIN lease held by
- * another session or no live replica right now, -ENOSPC no live worker. */
+ * another session, or no live replica or worker right now while workers
+ * are known (after a master restart, until they register again); -ENOSPC
+ * no worker at all. */
 int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	     const char *session, struct cm_chunk *ret);
 

@@ -181,6 +181,14 @@ int wreg_get(struct wreg *r, const char *id, struct wreg_info *ret)
 	return rc;
 }
 
+size_t wreg_count(struct wreg *r)
+{
+	pthread_mutex_lock(&r->lock);
+	size_t n = r->n;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
 int wreg_snapshot(struct wreg *r, bool live_only, struct wreg_info **ret,
 		  size_t *ret_n)
 {

@@ -48,6 +48,8 @@ bool wreg_is_live(struct wreg *r, const char *id);
 /* Copy a worker's record; -ENOENT if unknown. */
 int wreg_get(struct wreg *r, const char *id, struct wreg_info *ret);
 
+/* Workers known, live or not (registered, or loaded from the database). */
+size_t wreg_count(struct wreg *r);
 /* malloc'ed copy of all (or only live) workers; *ret may be NULL when
  * *ret_n is 0. 0 or -ENOMEM. */
 int wreg_snapshot(struct wreg *r, bool live_only, struct wreg_info **ret,

@@ -509,6 +509,9 @@ static void test_grants_and_garbage(void **state)
 
 	uint64_t fi = mkfile(f, 1, "data");
 	assert_int_equal(cm_write(f->cm, fi, 0, "s1", &c), -ENOSPC);
+	/* known but not live yet (a master just restarted): wait, not ENOSPC */
+	assert_int_equal(wreg_add_known(f->reg, "00000000000000a1", "127.0.0.1:1", 1 << 30, 0), 0);
+	assert_int_equal(cm_write(f->cm, fi, 0, "s1", &c), -EAGAIN);
 	assert_int_equal(wreg_seen(f->reg, "00000000000000a1", "127.0.0.1:1", 1 << 30, 0, 0, 0), 1);
 	assert_int_equal(wreg_seen(f->reg, "00000000000000a2", "127.0.0.1:2", 1 << 30, 0, 0, 0), 1);
 	assert_int_equal(wreg_seen(f->reg, "00000000000000a3", "127.0.0.1:3", 1 << 30, 0, 0, 0), 1);
