@@ -72,6 +72,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
+#include "worker_health.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -90,6 +91,7 @@
 #define FH_WBUF_FIRST ((size_t)256 << 10)
 #define FH_RA_MIN ((size_t)128 << 10)
 #define LOC_BATCH 16
+#define FH_AVOID_MAX 16             /* workers named in a grant's "avoid" */
 #define FH_NO_COPY_WAIT_MS 30000   /* a read waits this long for a live copy */
 #define FH_NO_COPY_RETRY_MS 250
 #define LOC_MAX_AGE_MS 60000
@@ -582,6 +584,22 @@ static void fh_table_bump(struct fh_table *t, uint64_t ino)
 
 /* ---- write path ---- */
 
+/* Add "avoid": the workers this mount would leave out of a write now
+ * (worker_health), so a chunk placed by this grant goes elsewhere. */
+static int fh_grant_avoid(struct fh_writer *w, json_t *req)
+{
+	char ids[FH_AVOID_MAX][WORKER_ID_STRLEN + 1];
+	size_t n = whealth_list_bad(worker_io_health(w->t->wio), ids, FH_AVOID_MAX);
+	if (n == 0)
+		return 0;
+	json_t *a = json_array();
+	if (!a)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(ids[i]));
+	return json_object_set_new(req, "avoid", a);
+}
+
 /* Get a usable grant for chunk index (renewing it when due, or always if
  * force). Runs as the owner of `grants` (see the head comment). The
  * pointer is good until `grants` is next changed. */
@@ -601,8 +619,10 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 	}
 	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)w->ino, "index",
 				(json_int_t)index, "session", w->t->session);
-	if (!req)
+	if (!req || fh_grant_avoid(w, req) < 0) {
+		json_decref(req);
 		return -ENOMEM;
+	}
 	json_t *resp = NULL;
 	int rc = master_client_call(w->t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
 	json_decref(req);

@@ -143,6 +143,18 @@ bool whealth_bad(struct whealth *h, const char *id)
 	return bad;
 }
 
+size_t whealth_list_bad(struct whealth *h, char (*ids)[WORKER_ID_STRLEN + 1], size_t max)
+{
+	int64_t now = wh_now_ms();
+	size_t n = 0;
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->n && n < max; i++)
+		if (wh_bad(&h->e[i], now))
+			memcpy(ids[n++], h->e[i].id, WORKER_ID_STRLEN + 1);
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
 size_t whealth_count_bad(struct whealth *h)
 {
 	int64_t now = wh_now_ms();

@@ -10,6 +10,8 @@
 #ifndef BIGFS_FUSE_WORKER_HEALTH_H
 #define BIGFS_FUSE_WORKER_HEALTH_H
 
+#include "ids.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,5 +36,8 @@ void whealth_set_down(struct whealth *h, const char *const *ids, size_t n);
 bool whealth_bad(struct whealth *h, const char *id);
 /* How many workers are suspect or down now (for the mount's counters). */
 size_t whealth_count_bad(struct whealth *h);
+/* The ids of up to max workers suspect or down now, copied into ids
+ * (each WORKER_ID_STRLEN + 1 bytes). Returns how many. */
+size_t whealth_list_bad(struct whealth *h, char (*ids)[WORKER_ID_STRLEN + 1], size_t max);
 
 #endif

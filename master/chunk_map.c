@@ -422,8 +422,25 @@ out_end:
 
 /* Allocate placement for a chunk with no usable replica: goal live
  * workers, recorded at version. */
+/* Mark in excluded[] the live workers named in avoid, unless that would
+ * leave none: then nothing is excluded. */
+static void avoid_mark(const struct wreg_info *live, size_t nlive, const struct cm_avoid *avoid,
+		       bool *excluded)
+{
+	size_t left = nlive;
+	for (size_t i = 0; i < nlive; i++) {
+		excluded[i] = false;
+		for (size_t k = 0; avoid && k < avoid->n; k++)
+			if (strcmp(live[i].id, avoid->ids[k]) == 0)
+				excluded[i] = true;
+		left -= excluded[i];
+	}
+	if (left == 0)
+		memset(excluded, 0, nlive * sizeof(*excluded));
+}
+
 static int place_fresh(struct chunk_map *cm, uint64_t chunk_id, uint32_t goal,
-		       uint32_t version, struct cm_chunk *c)
+		       uint32_t version, const struct cm_avoid *avoid, struct cm_chunk *c)
 {
 	struct wreg_info *live;
 	size_t nlive;
@@ -440,7 +457,17 @@ static int place_fresh(struct chunk_map *cm, uint64_t chunk_id, uint32_t goal,
 		return wreg_count(cm->reg) > 0 ? -EAGAIN : -ENOSPC;
 	}
 	int want = goal > CM_MAX_REPLICAS ? CM_MAX_REPLICAS : (int)goal;
-	int got = placement_pick(live, nlive, NULL, want, pick);
+	bool *excluded = calloc(nlive, sizeof(*excluded));
+	if (!excluded) {
+		free(live);
+		return -ENOMEM;
+	}
+	/* Workers the client cannot use now (it stalled on them, or cannot
+	 * reach them) get no new chunk while others can take it: a copy
+	 * there would be left out of the first write and repaired anyway. */
+	avoid_mark(live, nlive, avoid, excluded);
+	int got = placement_pick(live, nlive, excluded, want, pick);
+	free(excluded);
 	c->nrep = 0;
 	for (int i = 0; i < got && rc == 0; i++) {
 		struct wreg_info *w = &live[pick[i]];
@@ -456,7 +483,8 @@ static int place_fresh(struct chunk_map *cm, uint64_t chunk_id, uint32_t goal,
 }
 
 static int write_existing(struct chunk_map *cm, struct cm_chunk *c, uint32_t goal,
-			  const char *session, int64_t now, sqlite3_stmt *row)
+			  const char *session, int64_t now, const struct cm_avoid *avoid,
+			  sqlite3_stmt *row)
 {
 	const char *holder = (const char *)sqlite3_column_text(row, 2);
 	int64_t expiry = sqlite3_column_int64(row, 3);
@@ -509,7 +537,7 @@ static int write_existing(struct chunk_map *cm, struct cm_chunk *c, uint32_t goa
 	for (int j = 0; j < c->nrep && rc == 0; j++)
 		rc = add_replica(cm, c->chunk_id, c->reps[j].worker_id, newv);
 	if (rc == 0 && c->nrep == 0)
-		rc = place_fresh(cm, c->chunk_id, goal, newv, c);
+		rc = place_fresh(cm, c->chunk_id, goal, newv, avoid, c);
 	if (rc < 0)
 		return rc;
 	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_CHUNK_BUMP);
@@ -524,6 +552,12 @@ static int write_existing(struct chunk_map *cm, struct cm_chunk *c, uint32_t goa
 
 int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	     const char *session, struct cm_chunk *ret)
+{
+	return cm_write_avoiding(cm, ino, index, session, NULL, ret);
+}
+
+int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		      const struct cm_avoid *avoid, struct cm_chunk *ret)
 {
 	struct cm_chunk c;
 	uint32_t goal = 1;
@@ -546,7 +580,7 @@ int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	sqlite3_bind_int64(row, 2, (int64_t)index);
 	rc = meta_step(cm->ms, row);
 	if (rc == SQLITE_ROW) {
-		rc = write_existing(cm, &c, goal, session, now, row);
+		rc = write_existing(cm, &c, goal, session, now, avoid, row);
 		goto out_end;
 	}
 	sqlite3_reset(row);
@@ -557,7 +591,7 @@ int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	if (rc < 0)
 		goto out_end;
 	c.version = 1;
-	rc = place_fresh(cm, c.chunk_id, goal, 1, &c);
+	rc = place_fresh(cm, c.chunk_id, goal, 1, avoid, &c);
 	if (rc < 0)
 		goto out_end;
 	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_CHUNK_INSERT);

@@ -97,6 +97,16 @@ int cm_chunks(struct chunk_map *cm, uint64_t ino, uint64_t index, uint64_t count
  * no worker at all. */
 int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	     const char *session, struct cm_chunk *ret);
+/* Workers a client asks placement to pass over (see cm_write_avoiding). */
+#define CM_AVOID_MAX 16
+struct cm_avoid {
+	size_t n;
+	char ids[CM_AVOID_MAX][WORKER_ID_STRLEN + 1];
+};
+/* cm_write, but a chunk placed now (a new one, or one whose copies are
+ * all gone) goes to live workers not in avoid while there is one. */
+int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		      const struct cm_avoid *avoid, struct cm_chunk *ret);
 
 /* /v1/replica_failed. Never drops the last current replica. */
 int cm_replica_failed(struct chunk_map *cm, uint64_t chunk_id, uint32_t version,

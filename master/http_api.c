@@ -879,6 +879,29 @@ out_put:
 	json_decref(b);
 }
 
+/* Optional "avoid": [worker_id, ..] (at most CM_AVOID_MAX): workers the
+ * client cannot use now. Replies 400 itself on a bad member. */
+static int get_avoid(json_t *b, struct http_request *r, struct cm_avoid *ret)
+{
+	json_t *a = json_object_get(b, "avoid");
+	size_t i;
+	json_t *v;
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > CM_AVOID_MAX)
+		goto out_bad;
+	json_array_foreach(a, i, v) {
+		const char *id = json_string_value(v);
+		if (!id || !worker_id_valid(id))
+			goto out_bad;
+		snprintf(ret->ids[ret->n++], sizeof(ret->ids[0]), "%s", id);
+	}
+	return 0;
+out_bad:
+	bad_member(r, "avoid");
+	return -EINVAL;
+}
+
 static void h_write(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -895,7 +918,10 @@ static void h_write(struct master *m, struct http_request *r)
 		bad_member(r, "session");
 		goto out_put;
 	}
-	int rc = cm_write(m->cm, ino, index, session, &c);
+	struct cm_avoid avoid = { .n = 0 };
+	if (get_avoid(b, r, &avoid) < 0)
+		goto out_put;
+	int rc = cm_write_avoiding(m->cm, ino, index, session, &avoid, &c);
 	if (rc < 0) {
 		http_reply_error(r, rc, "write grant for %llu chunk %llu: %s",
 				 (unsigned long long)ino, (unsigned long long)index,

@@ -499,6 +499,32 @@ static void test_xattrs_and_goal(void **state)
 	assert_int_equal(ns_getxattr(f->ns, 777, "user.a", &v, &len), -ENOENT);
 }
 
+/* A client's "avoid" list keeps new chunks off those workers while
+ * others are live, and is ignored when it names every live worker. */
+static void test_write_avoiding(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct cm_chunk c;
+	struct cm_avoid avoid = { .n = 1, .ids = { "00000000000000a1" } };
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a1", "127.0.0.1:1", 1 << 30, 0, 0, 0), 1);
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a2", "127.0.0.1:2", 1 << 30, 0, 0, 0), 1);
+	assert_int_equal(wreg_seen(f->reg, "00000000000000a3", "127.0.0.1:3", 1 << 30, 0, 0, 0), 1);
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "av%d", i);
+		uint64_t fi = mkfile(f, 1, name);
+		assert_int_equal(cm_write_avoiding(f->cm, fi, 0, "s1", &avoid, &c), 0);
+		assert_int_equal(c.nrep, 2);
+		for (int k = 0; k < c.nrep; k++)
+			assert_string_not_equal(c.reps[k].worker_id, "00000000000000a1");
+	}
+	struct cm_avoid all = { .n = 3, .ids = { "00000000000000a1", "00000000000000a2",
+						 "00000000000000a3" } };
+	uint64_t fi = mkfile(f, 1, "avall");
+	assert_int_equal(cm_write_avoiding(f->cm, fi, 0, "s1", &all, &c), 0);
+	assert_int_equal(c.nrep, 2);
+}
+
 static void test_grants_and_garbage(void **state)
 {
 	struct ns_fixture *f = *state;
@@ -608,6 +634,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_avoiding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr_drops_sgid_of_non_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
