@@ -1278,7 +1278,8 @@ static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
  * in a write buffer goes to the workers first, as one page cache would
  * show it (two processes sharing a file through different descriptors,
  * e.g. SQLite's -shm). A write error is the reader's only if it reads
- * through a handle that wrote. */
+ * through a writable handle (as on Linux, where a read returns what the
+ * page cache holds and writeback errors go to fsync and close). */
 static int fh_read_sync(struct file_handle *fh)
 {
 	struct fh_writer *w = fh->w;
@@ -1294,8 +1295,12 @@ static int fh_read_sync(struct file_handle *fh)
 	if (w->cur->len > 0 || w->ninflight > 0)
 		rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
 	pthread_mutex_unlock(&w->lock);
-	if (borrowed)
+	if (borrowed) {
+		/* another descriptor's write error is its writers' to see (at
+		 * their fsync or close), not this reader's */
+		rc = 0;
 		fh_writer_unref(w);
+	}
 	return rc;
 }
 
