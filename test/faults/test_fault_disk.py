@@ -30,7 +30,7 @@ import pytest
 from conftest import (Cluster, NWORKERS, GOAL, WORKER_TIMEOUT_S, check_figures, files_of,
                       finish_cluster, itest, read_locations, record, running_workers,
                       wait_goal, workload_dir)
-from workload import MiB, Workload
+from workload import MiB, WorkloadProcess
 
 pytestmark = pytest.mark.disk
 
@@ -103,7 +103,19 @@ def disk_cluster(tmp_path_factory, request):
             d.close()
         raise
     c.disks = disks
+    apps = []
+
+    def app(root, **kw):
+        # The application in a process of its own: fiu-ctrl and mkfs
+        # forked from this one would close (FLUSH) its open files.
+        wl = WorkloadProcess(root, **kw)
+        apps.append(wl)
+        return wl
+
+    c.app = app
     yield c
+    for wl in apps:
+        wl.close()
     for w in c.workers:
         if w and w.alive():
             w.send(signal.SIGCONT)
@@ -157,8 +169,8 @@ def test_fault_one_worker_disk_fills_during_writes(disk_cluster):
     c = disk_cluster
     disk = c.disks[0]
     # More than the small disk holds of its share: it fills up mid-run.
-    wl = Workload(workload_dir(c), seed=41, writers=2, readers=1, write_rate=None,
-                  max_bytes=1400 * MiB)
+    wl = c.app(workload_dir(c), seed=41, writers=2, readers=1, write_rate=None,
+               max_bytes=1400 * MiB)
     t0 = time.monotonic()
     wl.start()
     try:
@@ -183,7 +195,7 @@ def test_fault_whole_cluster_full_gives_enospc(disk_cluster):
     c = disk_cluster
     d = workload_dir(c)
     # Files written and closed before the cluster fills: they must survive.
-    before = Workload(d, seed=42).prepare([5 * MiB, 9 * MiB + 1, 30 * MiB]).stop()
+    before = c.app(d, seed=42).prepare([5 * MiB, 9 * MiB + 1, 30 * MiB]).stop()
     # Fill: 3 x 200 MiB of disk at goal 2 holds about 300 MiB of data.
     got = None
     written = 0
@@ -216,7 +228,7 @@ def test_fault_whole_cluster_full_gives_enospc(disk_cluster):
 def test_fault_eio_on_one_worker_disk(disk_cluster):
     c = disk_cluster
     wid = c.worker_id(0)
-    wl = Workload(workload_dir(c), seed=43, writers=2, readers=2)
+    wl = c.app(workload_dir(c), seed=43, writers=2, readers=2)
     wl.prepare([3 * MiB, 17 * MiB + 5, 70 * MiB])
     wl.start()
     try:
@@ -225,11 +237,11 @@ def test_fault_eio_on_one_worker_disk(disk_cluster):
         for point in ("posix/io/rw/pread", "posix/io/rw/pwrite"):
             c.fiu_ctrl(0, "enable_random name=%s,probability=0.1,failinfo=%d"
                        % (point, errno.EIO))
-        wl.wait(20)
+        wl.run_for(20)
         for point in ("posix/io/rw/pread", "posix/io/rw/pwrite"):
             c.fiu_ctrl(0, "disable name=%s" % point)
         t_healed = time.monotonic()
-        wl.wait(3)
+        wl.run_for(3)
     finally:
         wl.stop()
     s = wl.verify_all()
