@@ -3,7 +3,16 @@
  * Owns: one curl multi handle (and so one connection cache, which keeps
  * keep-alive connections to the master and workers open between calls) and
  * a pool of easy handles reused from call to call. Not thread-safe: one
- * client per thread. Never logs; errors go back to the caller. */
+ * client per thread. Never logs; errors go back to the caller.
+ *
+ * Every batch runs through http_client_run's loop: perform, collect the
+ * finished transfers, then decide — hedged batches start the next call
+ * when every running one has moved no byte for hedge_ms (progress comes
+ * from CURLOPT_XFERINFOFUNCTION, per call) and stop at the first good
+ * one; grace batches stop once one call is good and the others have
+ * stalled for grace_ms. A transfer cut off is removed from the multi
+ * handle, which closes its connection (a stalled peer's socket is never
+ * reused). */
 #include "http_client.h"
 #include "json_util.h"
 #include "errors.h"

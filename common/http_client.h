@@ -3,7 +3,9 @@
  * One struct http_client per thread (it is not thread-safe); it owns a curl
  * multi handle whose connection cache keeps connections to the master and
  * workers alive between calls. http_client_parallel runs several requests
- * at once on that cache (replica writes, replica reads).
+ * at once on that cache; http_client_run does too, hedged (replica reads:
+ * the next replica when the first stalls) or with a grace (replica
+ * writes: a stalled replica is cut off once another has the bytes).
  *
  * Transport errors come back as negative errno: -ECONNREFUSED (peer down),
  * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EIO (other).
