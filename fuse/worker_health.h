@@ -5,8 +5,9 @@
  * master holds dead (its verdict arrives with every session heartbeat) is
  * "down" until the master says otherwise. Reads ask such workers last,
  * and writes leave them out (reporting them, so the master marks their
- * copy stale) while a good replica remains, so a paused or cut-off worker
- * costs one stall, not one per chunk and file. */
+ * copy stale) while a good replica remains, and write grants ask the
+ * master to place new chunks elsewhere ("avoid"), so a paused or cut-off
+ * worker costs one stall, not one per chunk and file. */
 #ifndef BIGFS_FUSE_WORKER_HEALTH_H
 #define BIGFS_FUSE_WORKER_HEALTH_H
 
