@@ -170,7 +170,7 @@ static void pool_put(struct http_client *c, CURL *e)
 		curl_easy_cleanup(e);
 }
 
-static int call_setup(struct http_client *c, struct call_state *st)
+static int call_setup(struct http_client *c, struct call_state *st, bool track)
 {
 	struct http_call *call = st->call;
 	CURL *e = pool_get(c);
@@ -192,9 +192,12 @@ static int call_setup(struct http_client *c, struct call_state *st)
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
-	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e, CURLOPT_XFERINFODATA, st);
-	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	if (track) {
+		/* progress is only watched for hedges and graces */
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, st);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	}
 	st->progress_ms = mono_ms();
 	st->moved = 0;
 	st->done = false;
@@ -253,7 +256,7 @@ static bool call_start(struct http_client *c, struct call_state *st, int i,
 		st[i].done = true;
 		return false;
 	}
-	if (call_setup(c, &st[i]) < 0) {
+	if (call_setup(c, &st[i], o && (o->hedge_ms > 0 || o->grace_ms > 0)) < 0) {
 		st[i].call->err = -ENOMEM;
 		st[i].done = true;
 		return false;
