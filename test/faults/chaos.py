@@ -4,7 +4,9 @@
     (or test/faults/chaos.sh DURATION_S)
 
 Starts a cluster (master, 3 workers, goal 2, worker 0 under fiu-run so its
-disk can return EIO, a mount), runs a Workload with writers, readers and
+disk can return EIO, a mount; the master and each worker in a network
+namespace of its own, as test_fault_partition does, unless --no-net or
+namespaces are not available), runs a Workload with writers, readers and
 namespace changes (renames, unlinks), and every few seconds picks one
 fault at random:
 
@@ -13,6 +15,8 @@ fault at random:
   restart    a worker is stopped with SIGTERM and started again at once
   eio        worker 0's pread/pwrite fail with EIO 10% of the time for 5-20 s
   master     the master is killed with SIGKILL and started again at once
+  partition  a worker is cut off for 5-25 s from everyone, from the master
+             only or from the mount only (network namespaces), then healed
 
 At most one worker is sick at a time, and the next worker fault waits
 until every chunk is back at goal (or 120 s), so one good copy of every
@@ -23,8 +27,12 @@ back and compared, and one summary line is printed:
   CHAOS duration=.. faults=.. (kill9=.. stop=.. ...) acked_bytes=..
   verified_bytes=.. app_errors=.. lost=.. repairs_done=.. max_call_s=..
 
+A full disk is not among them (test_fault_disk fills loop-mounted
+images; a chaos run would have to shrink every worker's disk).
+
 Exit status 0 when no error and nothing lost, 1 otherwise. Needs root,
-/dev/fuse, fiu-utils; leaves nothing running or mounted."""
+/dev/fuse, fiu-utils (and iproute2, socat for the namespaces); leaves
+nothing running or mounted."""
 
 import argparse
 import os
@@ -38,8 +46,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import conftest as fc  # noqa: E402  (the fault suite's helpers)
-from test_fault_disk import FiuCluster  # noqa: E402
+import netns  # noqa: E402
+from test_fault_disk import FiuCluster, FiuWorkers  # noqa: E402
 from workload import MiB, WorkloadProcess  # noqa: E402
+
+
+class NetFiuCluster(FiuWorkers, netns.NetnsCluster):
+    """Master and workers in network namespaces of their own (netns.py),
+    worker 0 under fiu-run."""
 
 
 def log(msg):
@@ -98,6 +112,14 @@ class Chaos:
         elif kind == "restart":
             w.stop(signal.SIGTERM)
             self.c.start_worker(i)
+        elif kind == "partition":
+            cut = self.rnd.choice(["isolate", "master", "mount"])
+            self.c.net.cut(cut, i)
+            try:
+                self.wl.run_for(self.rnd.uniform(5, 25))
+            finally:
+                self.c.net.heal(i)
+            kind = "partition-" + cut
         elif kind == "eio":
             i = 0
             pts = ("posix/io/rw/pread", "posix/io/rw/pwrite")
@@ -117,6 +139,8 @@ def main():
     ap.add_argument("duration", type=float, help="seconds of faults")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--dir", default=None, help="where the cluster lives (default: a temp dir)")
+    ap.add_argument("--no-net", action="store_true",
+                    help="everything on loopback: no network namespaces, no partitions")
     a = ap.parse_args()
     reason = fc.itest.skip_reason()
     if reason:
@@ -124,9 +148,18 @@ def main():
     base = a.dir or tempfile.mkdtemp(prefix="bigfs-chaos-")
     rnd = random.Random(a.seed)
     log("seed %d, cluster in %s" % (a.seed, base))
-    c = FiuCluster(base, fc.NWORKERS, fiu=[0],
-                   master_args=["--default-goal", str(fc.GOAL),
-                                "--worker-timeout", str(fc.WORKER_TIMEOUT_S)])
+    margs = ["--default-goal", str(fc.GOAL), "--worker-timeout", str(fc.WORKER_TIMEOUT_S)]
+    use_net = not a.no_net and netns.skip_reason() is None
+    if use_net:
+        net = netns.Net(fc.NWORKERS)
+        try:
+            net.setup()
+        except BaseException:
+            net.teardown()
+            raise
+        c = NetFiuCluster(base, net, fc.NWORKERS, fiu=[0], master_args=margs)
+    else:
+        c = FiuCluster(base, fc.NWORKERS, fiu=[0], master_args=margs)
     ok = False
     wl = None
     try:
@@ -142,7 +175,8 @@ def main():
         ch.repairs_base = 0
         wl.start()
         t_end = time.monotonic() + a.duration
-        kinds = os.environ.get("CHAOS_FAULTS", "kill9,stop,restart,eio,master").split(",")
+        kinds = ["kill9", "stop", "restart", "eio", "master"] + (["partition"] if use_net else [])
+        kinds = os.environ.get("CHAOS_FAULTS", ",".join(kinds)).split(",")
         try:
             while time.monotonic() < t_end:
                 wl.run_for(rnd.uniform(3, 10))

@@ -126,13 +126,13 @@ def disk_cluster(tmp_path_factory, request):
             d.close()
 
 
-class FiuCluster(Cluster):
-    """Cluster whose workers in `fiu` run under `fiu-run -x` (libfiu's
-    POSIX wrappers preloaded, remote control on), so fiu-ctrl can make
-    their file calls fail."""
+class FiuWorkers:
+    """Mixin for a Cluster class: the workers in `fiu` run under `fiu-run
+    -x` (libfiu's POSIX wrappers preloaded, remote control on), so
+    fiu_ctrl() can make their file calls fail."""
 
-    def __init__(self, base, n, fiu=(), **kw):
-        super().__init__(base, n, **kw)
+    def __init__(self, *a, fiu=(), **kw):
+        super().__init__(*a, **kw)
         self.fiu = set(fiu)
 
     def start_worker(self, i, timeout=30):
@@ -154,6 +154,10 @@ class FiuCluster(Cluster):
         pid = self.workers[i].proc.pid
         subprocess.run(["fiu-ctrl", "-f", os.path.join(self.base, "fiu-ctrl-%d" % i),
                         "-c", command, str(pid)], check=True, timeout=10)
+
+
+class FiuCluster(FiuWorkers, Cluster):
+    """The integration Cluster with FiuWorkers."""
 
 
 def copies_on(paths, wid):
