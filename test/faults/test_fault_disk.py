@@ -3,8 +3,8 @@ file system that fills up, every worker full, and a worker whose disk
 returns I/O errors on some reads and writes.
 
 - One small disk: worker 0's folder is a loop-mounted ext4 image of
-  DISK_MB. The workers offer an equal --capacity, so placement sends it
-  its share of chunks until it is full. Then its writes fail with ENOSPC:
+  DISK_MB holding its share of the chunks; while the workload writes,
+  something else fills that disk to the last block. Then its writes fail with ENOSPC:
   the mount drops that copy (reporting it), the write completes on the
   others, new chunks go elsewhere. The application sees no error and
   every acknowledged file verifies; the cluster gets back to goal on the
@@ -35,7 +35,7 @@ from workload import MiB, WorkloadProcess
 pytestmark = pytest.mark.disk
 
 DISK_MB = 320          # the small worker's file system
-CAPACITY = "1500m"     # what every worker offers (placement weighs free space)
+CAPACITY = "3000m"     # what every worker offers (placement weighs free space)
 
 
 def _need(tool):
@@ -61,6 +61,17 @@ class LoopDisk:
     def free(self):
         st = os.statvfs(self.path)
         return st.f_bavail * st.f_frsize
+
+    def fill(self):
+        """Take every free block with a file of its own (ENOSPC from now)."""
+        with open(os.path.join(self.path, "filler"), "wb") as f:
+            block = b"\0" * (1 << 20)
+            try:
+                while True:
+                    f.write(block)
+                    f.flush()
+            except OSError:
+                pass
 
     def close(self):
         subprocess.run(["umount", "-l", self.path], check=False)
@@ -172,24 +183,30 @@ def copies_on(paths, wid):
 def test_fault_one_worker_disk_fills_during_writes(disk_cluster):
     c = disk_cluster
     disk = c.disks[0]
-    # More than the small disk holds of its share: it fills up mid-run.
-    wl = c.app(workload_dir(c), seed=41, writers=2, readers=1, write_rate=None,
-               max_bytes=1400 * MiB)
+    wid = c.worker_id(0)
+    mount_log = c.mounts[0].daemon.log
+    wl = c.app(workload_dir(c), seed=41, writers=2, readers=1, write_rate=48 * MiB)
     t0 = time.monotonic()
     wl.start()
     try:
-        ok = wl.wait_acked(1200 * MiB, 240)
+        assert wl.wait_acked(150 * MiB, 120), "the workload acknowledged too little"
+        before = copies_on(files_of(wl), wid)
+        # Something else fills the worker's disk (a shared disk, a log
+        # gone wild): a write there now fails with ENOSPC, even mid-chunk.
+        disk.fill()
+        wl.run_for(25)
         full_free = disk.free()
     finally:
         wl.stop()
-    assert ok, "the workload acknowledged too little"
-    assert full_free < 48 * MiB, "the small disk did not fill (%d MiB free)" % (full_free >> 20)
+    assert before > 0, "the small disk held no copy before it filled: nothing tested"
+    with open(mount_log, errors="replace") as f:
+        refused = sum("replica %s " % wid in line and "failed: HTTP 507" in line for line in f)
     s = wl.verify_all()
     # Back at goal, on the workers that have room for the copies.
     live = running_workers(c)
     goal = wait_goal(c, files_of(wl), t0, live=live)
     record("one_disk_fills_during_writes", s, small_disk_free_mib=full_free >> 20,
-           goal_s=goal)
+           copies_there_before=before, writes_refused_there=refused, goal_s=goal)
     check_figures(s)
 
 
