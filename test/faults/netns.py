@@ -278,7 +278,11 @@ class Net:
                 try:
                     run("ip", "link", "del", link)
                 except (NetError, subprocess.SubprocessError) as e:
-                    errors.append(str(e))
+                    # A veth goes with its peer's namespace, which the
+                    # kernel removes in the background after `netns del`:
+                    # gone between the show and the del is gone.
+                    if run("ip", "link", "show", link, check=False):
+                        errors.append(str(e))
         self._made_links = []
         if self._lock is not None:
             self._lock.close()
