@@ -1010,18 +1010,23 @@ static int fh_fsync_grants(struct fh_writer *w)
 	return rc;
 }
 
+/* The writer of fh's inode: its own (a writable handle), or, borrowed
+ * with a reference the caller drops (fh_writer_unref), the one of the
+ * inode's writable handles; NULL when the inode has none. */
+static struct fh_writer *fh_writer_of(struct file_handle *fh, bool *ret_borrowed)
+{
+	*ret_borrowed = fh->w == NULL;
+	return fh->w ? fh->w : fh_table_writer(fh->t, fh->ino);
+}
+
 int fh_fsync(struct file_handle *fh)
 {
 	/* fsync is of the file, not of the descriptor: a read-only handle
 	 * syncs what this mount's writers of the inode wrote. */
-	struct fh_writer *w = fh->w;
-	bool borrowed = false;
-	if (!w) {
-		w = fh_table_writer(fh->t, fh->ino);
-		if (!w)
-			return 0;
-		borrowed = true;
-	}
+	bool borrowed;
+	struct fh_writer *w = fh_writer_of(fh, &borrowed);
+	if (!w)
+		return 0;
 	pthread_mutex_lock(&w->lock);
 	int rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
 	if (rc == 0)
@@ -1282,14 +1287,10 @@ static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
  * page cache holds and writeback errors go to fsync and close). */
 static int fh_read_sync(struct file_handle *fh)
 {
-	struct fh_writer *w = fh->w;
-	bool borrowed = false;
-	if (!w) {
-		w = fh_table_writer(fh->t, fh->ino);
-		if (!w)
-			return 0;
-		borrowed = true;
-	}
+	bool borrowed;
+	struct fh_writer *w = fh_writer_of(fh, &borrowed);
+	if (!w)
+		return 0;
 	int rc = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->cur->len > 0 || w->ninflight > 0)
