@@ -131,6 +131,8 @@ def test_332_bad_input(dcluster):
 # ---- strace ---------------------------------------------------------------
 
 SYNC_RE = re.compile(r"\b(fsync|fdatasync)\((\d+)\)\s+=\s+0")
+UNFINISHED_RE = re.compile(r"^(\d+)\s+(fsync|fdatasync)\((\d+) <unfinished \.\.\.>")
+RESUMED_RE = re.compile(r"^(\d+)\s+<\.\.\. (fsync|fdatasync) resumed>\)\s+=\s+(-?\d+)")
 
 
 def wal_fds(pid):
@@ -170,7 +172,29 @@ def traced(c, tmp_path, name, fn):
         p.send_signal(signal.SIGINT)   # detach; the trace is complete once it exits
         p.wait(timeout=15)
     with open(out) as f:
-        return [(m.group(1), int(m.group(2))) for m in SYNC_RE.finditer(f.read())]
+        return parse_syncs(f.read())
+
+
+def parse_syncs(text):
+    """[(call, fd)] of the successful syncs in strace -f output. A call that
+    overlaps a traced call of another thread is split over two lines,
+    "PID fdatasync(5 <unfinished ...>" and "PID <... fdatasync resumed>) = 0"."""
+    syncs, pending = [], {}
+    for line in text.splitlines():
+        m = SYNC_RE.search(line)
+        if m:
+            syncs.append((m.group(1), int(m.group(2))))
+            continue
+        m = UNFINISHED_RE.search(line)
+        if m:
+            pending[m.group(1)] = (m.group(2), int(m.group(3)))
+            continue
+        m = RESUMED_RE.search(line)
+        if m and m.group(1) in pending and pending[m.group(1)][0] == m.group(2):
+            call = pending.pop(m.group(1))
+            if m.group(3) == "0":
+                syncs.append(call)
+    return syncs
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
