@@ -3,7 +3,11 @@
  * Every error that crosses HTTP is a POSIX errno carried in a JSON body
  * {"errno": N, "error": "ENOENT", "message": "..."} with the HTTP status
  * below. BIGFS_ERRNO_MAP yields the names, the HTTP statuses and the
- * table used to convert in both directions. */
+ * table used to convert in both directions.
+ *
+ * 401 means "log in (again)": EKEYEXPIRED for a call without a session the
+ * master knows (none given, expired, or forgotten at a restart or an
+ * exports reload), EKEYREJECTED for a bad signature or a replay. */
 #ifndef BIGFS_ERRORS_H
 #define BIGFS_ERRORS_H
 
@@ -46,7 +50,9 @@
 	X(EHOSTUNREACH, 502)          \
 	X(ENOSYS, 501)                \
 	X(ENOLCK, 507)                 \
-	X(EDEADLK, 409)
+	X(EDEADLK, 409)               \
+	X(EKEYEXPIRED, 401)           \
+	X(EKEYREJECTED, 401)
 
 /* "ENOENT" for ENOENT; "EUNKNOWN" for anything not in the map. Accepts a
  * negative errno too. */

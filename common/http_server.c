@@ -45,6 +45,7 @@ struct http_request {
 	size_t body_len, body_cap;
 	struct MHD_Response *resp;
 	unsigned int status;
+	void *user;             /* http_req_set_user */
 };
 
 static int parse_listen(const char *addr, struct sockaddr_in *sin)
@@ -437,5 +438,25 @@ int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *
 	if (errno || *end)
 		return -EINVAL;
 	*ret = v;
+	return 0;
+}
+
+void http_req_set_user(struct http_request *r, void *user)
+{
+	r->user = user;
+}
+
+void *http_req_user(const struct http_request *r)
+{
+	return r->user;
+}
+
+int http_req_peer_ipv4(const struct http_request *r, uint32_t *ret)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
+		return -EAFNOSUPPORT;
+	*ret = ntohl(((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr);
 	return 0;
 }

@@ -63,6 +63,12 @@ const char *http_req_body(const struct http_request *r, size_t *ret_len);
 /* Parse the body as a JSON object; on failure replies 400 EINVAL itself and
  * returns NULL. New reference otherwise. */
 json_t *http_req_json(struct http_request *r);
+/* A pointer the route's code keeps with the request (e.g. the session a
+ * wrapper checked before the handler runs); NULL until set. */
+void http_req_set_user(struct http_request *r, void *user);
+void *http_req_user(const struct http_request *r);
+/* The client's IPv4 address in host byte order: 0 or -EAFNOSUPPORT. */
+int http_req_peer_ipv4(const struct http_request *r, uint32_t *ret);
 /* Typed query getters: 0, -ENOENT if absent, -EINVAL if malformed. */
 int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *ret);
 
