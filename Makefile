@@ -97,3 +97,60 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing: `make fuzz [FUZZ_SECONDS=N]` ---------------------------------
+# libFuzzer targets fuzz/fuzz_<name>.c, built with clang into build-fuzz/
+# (never build/): the modules under test are compiled again with clang and
+# -fsanitize=fuzzer-no-link,address,undefined, the target itself linked
+# with -fsanitize=fuzzer. fuzz/run.sh runs each target for FUZZ_SECONDS on
+# a copy of its seed corpus fuzz/corpus/<name>/ (build-fuzz/corpus/<name>)
+# and prints one line per target; it fails if any target crashed. Not part
+# of `make test`. FUZZ_TARGETS=json_request limits the run to some targets.
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter \
+	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Icommon -Iworker -Imaster -MMD -MP \
+	$(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS))
+FUZZ_ALL     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_BINS    := $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_COMMON_LIB := $(FUZZ_BUILD)/libbigfs-common.a
+FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+# What each target links besides libbigfs-common.a.
+FUZZ_DEPS_chunk_header := $(FUZZ_BUILD)/obj/worker/chunk_store.o
+FUZZ_DEPS_worker_request := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,worker/data_api.c \
+	worker/chunk_store.c worker/replicator.c worker/load_stats.c)
+FUZZ_DEPS_master_request := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out master/main.c,$(wildcard master/*.c)))
+FUZZ_DEPS_exports := $(if $(wildcard master/exports.c),$(FUZZ_BUILD)/obj/master/exports.o)
+
+.PHONY: fuzz fuzz-build fuzz-clang fuzz-clean
+fuzz-clang:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { \
+		echo "make fuzz: $(FUZZ_CC) not found: install clang (apt-get install -y clang;" \
+		     "Debian 12's clang 14 ships libFuzzer)" >&2; exit 1; }
+
+fuzz-build: fuzz-clang
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+
+.PRECIOUS: $(FUZZ_BUILD)/obj/%.o
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_COMMON_LIB): $(FUZZ_COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $$(FUZZ_DEPS_%) $(FUZZ_COMMON_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+# ---- end of fuzzing --------------------------------------------------------

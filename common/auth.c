@@ -294,3 +294,17 @@ int auth_cluster_check(const void *secret, size_t secret_len, const char *method
 		memcpy(ret_nonce, nonce, sizeof(nonce));
 	return 0;
 }
+
+int auth_url_path(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	p = p ? strchr(p + 3, '/') : NULL;
+	if (!p)
+		return -EINVAL;
+	size_t n = strcspn(p, "?#");
+	if (n >= cap)
+		return -EINVAL;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}

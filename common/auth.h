@@ -78,6 +78,10 @@ int auth_parse(const char *header, char *id, uint64_t *seq, char *mac);
 int auth_verify(const unsigned char key[AUTH_KEY_LEN], uint64_t seq, const char *method,
 		const char *path, const void *body, size_t body_len, const char *mac);
 
+/* The path of a URL ("http://h:p/v1/x?q" -> "/v1/x") into out (cap
+ * bytes): what a signature covers. 0 or -EINVAL. */
+int auth_url_path(const char *url, char *out, size_t cap);
+
 /* Sliding window of sequence numbers already used by one session. */
 struct auth_window {
 	uint64_t top;                      /* highest accepted, 0 = none yet */

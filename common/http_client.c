@@ -16,6 +16,7 @@
 #include "http_client.h"
 #include "json_util.h"
 #include "errors.h"
+#include "transport_config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -34,6 +35,9 @@ struct http_client {
 	int npool;
 	long timeout_ms;
 	long connect_timeout_ms;
+	bool tls;                 /* the process's setting, read at creation */
+	const char *ca_file;      /* borrowed from transport_config */
+	char last_error[CURL_ERROR_SIZE]; /* curl's words for the last failure */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -57,6 +61,8 @@ struct http_client *http_client_new(long timeout_ms, long connect_timeout_ms)
 	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)POOL_MAX);
 	c->timeout_ms = timeout_ms;
 	c->connect_timeout_ms = connect_timeout_ms;
+	c->tls = transport_tls();
+	c->ca_file = transport_ca_file();
 	return c;
 }
 
@@ -80,6 +86,8 @@ struct call_state {
 	bool done;
 	int64_t progress_ms;      /* last time bytes moved (or the start) */
 	curl_off_t moved;         /* bytes sent + received so far */
+	char *https_url;          /* call->url upgraded to https (TLS process) */
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 static int64_t mono_ms(void)
@@ -147,6 +155,12 @@ static int curl_errno(CURLcode rc)
 		return -EHOSTUNREACH;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EPROTO;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -EKEYREJECTED;
 	default:
 		return -EIO;
 	}
@@ -182,7 +196,20 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 	call->out_len = 0;
 	call->out_alloc = NULL;
 	call->resp_header_value = NULL;
-	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	const char *url = call->url;
+	if (c->tls && strncmp(url, "http://", 7) == 0) {
+		/* one scheme per process (transport_config.h) */
+		if (asprintf(&st->https_url, "https://%s", url + 7) < 0) {
+			st->https_url = NULL;
+			pool_put(c, e);
+			st->easy = NULL;
+			return -ENOMEM;
+		}
+		url = st->https_url;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	st->errbuf[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, st->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, st);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
@@ -201,7 +228,12 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 	st->progress_ms = mono_ms();
 	st->moved = 0;
 	st->done = false;
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* A TLS process never speaks plaintext; the peer is always verified
+	 * (libcurl's default, never turned off), against the CA file if one
+	 * was given, else the system's store. */
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, c->tls ? "https" : "http,https");
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	st->headers = curl_slist_append(NULL, "Expect:");
 	if (call->body || strcmp(call->method, "POST") == 0 || strcmp(call->method, "PUT") == 0) {
 		char ct[128];
@@ -210,6 +242,11 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 		st->headers = curl_slist_append(st->headers, ct);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body ? call->body : "");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+	}
+	if (call->authorization) {
+		char ah[512];
+		snprintf(ah, sizeof(ah), "Authorization: %s", call->authorization);
+		st->headers = curl_slist_append(st->headers, ah);
 	}
 	if (strcmp(call->method, "GET") == 0)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -220,11 +257,14 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 }
 
 /* A finished transfer: its results into its call. */
-static void call_finish(struct call_state *s, CURLMsg *msg)
+static void call_finish(struct http_client *c, struct call_state *s, CURLMsg *msg)
 {
 	struct http_call *call = s->call;
 	s->done = true;
 	call->err = curl_errno(msg->data.result);
+	if (msg->data.result != CURLE_OK)
+		snprintf(c->last_error, sizeof(c->last_error), "%s",
+			 s->errbuf[0] ? s->errbuf : curl_easy_strerror(msg->data.result));
 	if (s->overflow)
 		call->err = -EOVERFLOW;
 	if (call->err == 0)
@@ -309,7 +349,7 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 				continue;
 			struct call_state *s;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-			call_finish(s, msg);
+			call_finish(c, s, msg);
 			running--;
 			if (winner < 0 && call_good(o, s->call))
 				winner = (int)(s - st);
@@ -363,6 +403,8 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 		pool_put(c, st[i].easy);
 		curl_slist_free_all(st[i].headers);
 	}
+	for (int i = 0; i < started; i++)
+		free(st[i].https_url);
 	if (st != stack_st)
 		free(st);
 	if (ret_winner)
@@ -384,12 +426,27 @@ int http_client_call(struct http_client *c, struct http_call *call)
 int http_json(struct http_client *c, const char *method, const char *url,
 	      const json_t *req, json_t **ret_resp, long *ret_status)
 {
+	return http_json_signed(c, method, url, req, NULL, NULL, ret_resp, ret_status);
+}
+
+int http_json_signed(struct http_client *c, const char *method, const char *url,
+		     const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
+		     long *ret_status)
+{
 	size_t body_len = 0;
 	char *body = NULL;
+	char authz[256];
 	if (req) {
 		body = ju_dump(req, &body_len);
 		if (!body)
 			return -ENOMEM;
+	}
+	if (sign) {
+		int src = sign(sign_arg, method, url, body, body_len, authz, sizeof(authz));
+		if (src < 0) {
+			free(body);
+			return src;
+		}
 	}
 	struct http_call call = {
 		.method = method,
@@ -397,6 +454,7 @@ int http_json(struct http_client *c, const char *method, const char *url,
 		.content_type = "application/json",
 		.body = body,
 		.body_len = body_len,
+		.authorization = sign ? authz : NULL,
 	};
 	int rc = http_client_call(c, &call);
 	free(body);
@@ -421,6 +479,11 @@ int http_json(struct http_client *c, const char *method, const char *url,
 		err = (int)e;
 	json_decref(resp);
 	return -err;
+}
+
+const char *http_client_last_error(const struct http_client *c)
+{
+	return c->last_error[0] ? c->last_error : "no error";
 }
 
 int http_urlencode(const char *s, char *out, size_t cap)

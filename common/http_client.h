@@ -7,8 +7,17 @@
  * the next replica when the first stalls) or with a grace (replica
  * writes: a stalled replica is cut off once another has the bytes).
  *
+ * TLS: a client takes the process's setting (transport_config.h) when it
+ * is made. In a TLS process every URL is fetched over https — one written
+ * "http://" is sent as "https://" — plaintext is refused, and the peer's
+ * certificate is always verified (against the configured CA file, else the
+ * system's store). Callers build URLs with transport_scheme().
+ *
  * Transport errors come back as negative errno: -ECONNREFUSED (peer down),
- * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EIO (other).
+ * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EPROTO (the
+ * TLS handshake failed: e.g. the peer speaks plain HTTP), -EKEYREJECTED
+ * (the peer's certificate did not verify, or the CA file is unusable),
+ * -EIO (other; e.g. a plain client talking to a TLS server).
  * An HTTP response of any status is success at this layer; http_json turns
  * a non-2xx status into the errno of the JSON error body. */
 #ifndef BIGFS_HTTP_CLIENT_H
@@ -42,6 +51,7 @@ struct http_call {
 	void *out;
 	size_t out_cap;
 	const char *resp_header;  /* NULL, or the name of a response header to keep */
+	const char *authorization; /* NULL, or the value of an Authorization header */
 	/* results */
 	int err;                  /* 0, or -errno transport error */
 	long status;              /* HTTP status when err == 0 */
@@ -93,6 +103,21 @@ int http_client_call(struct http_client *c, struct http_call *call);
  * transport error). */
 int http_json(struct http_client *c, const char *method, const char *url,
 	      const json_t *req, json_t **ret_resp, long *ret_status);
+
+/* http_json with an Authorization header: sign(arg, method, url, body,
+ * body_len, out, cap) gets the exact body bytes about to be sent and
+ * writes the header's value into out; its error (< 0) is returned without
+ * a request. sign NULL: no header. */
+typedef int (*http_sign_fn)(void *arg, const char *method, const char *url, const void *body,
+			    size_t body_len, char *out, size_t cap);
+int http_json_signed(struct http_client *c, const char *method, const char *url,
+		     const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
+		     long *ret_status);
+
+/* libcurl's words for this client's last transport failure (for a log
+ * line or a message to the user), "no error" if none. Borrowed until the
+ * next call on c. */
+const char *http_client_last_error(const struct http_client *c);
 
 /* Percent-encode s for use in a URL query into out (cap bytes). Returns
  * the length, or -ENAMETOOLONG if it does not fit. */

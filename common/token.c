@@ -2,6 +2,7 @@
  * is read once at start and then only read. */
 #include "token.h"
 #include "ids.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,9 @@ static void token_mac(const struct secret *s, uint64_t chunk_id, uint32_t versio
 	char id[CHUNK_ID_STRLEN + 1];
 	chunk_id_format(chunk_id, id);
 	int n = snprintf(msg, sizeof(msg), "%s:%" PRIu32 ":%s:%lld", id, version, op, expiry);
+	/* ops are at most TOKEN_OP_MAX bytes (callers check), so msg holds it
+	 * all: a cut message would sign two ops alike */
+	bigfs_assert(n > 0 && (size_t)n < sizeof(msg));
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int mac_len = 0;
 	HMAC(EVP_sha256(), s->key, (int)s->len, (const unsigned char *)msg, (size_t)n, mac,
@@ -77,6 +81,8 @@ void token_make(const struct secret *s, uint64_t chunk_id, uint32_t version,
 		const char *op, time_t expiry, char *out)
 {
 	char hex[2 * 32 + 1];
+
+	bigfs_assert(strlen(op) <= TOKEN_OP_MAX && expiry >= 0);
 	token_mac(s, chunk_id, version, op, (long long)expiry, hex);
 	snprintf(out, TOKEN_MAX, "%lld.%s", (long long)expiry, hex);
 }
@@ -84,12 +90,16 @@ void token_make(const struct secret *s, uint64_t chunk_id, uint32_t version,
 int token_check(const struct secret *s, uint64_t chunk_id, uint32_t version,
 		const char *op, const char *token, time_t now)
 {
-	if (!token || strlen(token) >= TOKEN_MAX)
+	if (!token || strlen(token) >= TOKEN_MAX || !op || strlen(op) > TOKEN_OP_MAX)
 		return -EACCES;
-	char *end;
-	errno = 0;
-	long long expiry = strtoll(token, &end, 10);
-	if (errno || end == token || *end != '.' || token[0] == '-' || token[0] == '+')
+	/* EXPIRY exactly as token_make writes it: digits, no sign, blank or
+	 * leading zero (strtoll would take " 017" for 17: a second spelling
+	 * of the same token), at most 18 of them (no overflow) */
+	const char *end = token;
+	long long expiry = 0;
+	while (*end >= '0' && *end <= '9' && end - token < 18)
+		expiry = expiry * 10 + (*end++ - '0');
+	if (end == token || *end != '.' || (token[0] == '0' && end - token > 1))
 		return -EACCES;
 	if (expiry < (long long)now)
 		return -EACCES;

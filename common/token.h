@@ -15,6 +15,7 @@
 
 #define TOKEN_MAX 96       /* buffer size for a token, with the NUL */
 #define SECRET_MAX 256
+#define TOKEN_OP_MAX 8     /* longest op token_make signs */
 
 struct secret {
 	unsigned char key[SECRET_MAX];
@@ -27,11 +28,14 @@ int secret_load(const char *path, struct secret *ret);
  * then load it. 0 or -errno. */
 int secret_load_or_create(const char *path, struct secret *ret);
 
-/* Sign. out holds TOKEN_MAX bytes. */
+/* Sign. out holds TOKEN_MAX bytes. op is at most TOKEN_OP_MAX bytes and
+ * expiry >= 0 (a caller's bug otherwise: aborts). */
 void token_make(const struct secret *s, uint64_t chunk_id, uint32_t version,
 		const char *op, time_t expiry, char *out);
 /* Check a token against what the call is about and the current time.
- * 0 if valid; -EACCES if malformed, forged, for something else, or expired. */
+ * 0 if valid; -EACCES if malformed (EXPIRY not written the way token_make
+ * writes it, op longer than TOKEN_OP_MAX), forged, for something else, or
+ * expired. */
 int token_check(const struct secret *s, uint64_t chunk_id, uint32_t version,
 		const char *op, const char *token, time_t now);
 

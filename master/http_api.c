@@ -15,12 +15,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth.h"
+#include "auth_sessions.h"
 #include "chunk_map.h"
+#include "exports.h"
 #include "http_server.h"
 #include "json_util.h"
 #include "kafka_status.h"
 #include "log.h"
 #include "meta_store.h"
+#include "master.h"
 #include "namespace.h"
 #include "repair.h"
 #include "session.h"
@@ -39,55 +43,65 @@
  * "files" (the total) is that plus those in use. */
 #define STATFS_FFREE (1ULL << 40)
 
-/* X(id, method, path, max_body, handler) */
+/* Who may call a route (docs/api.md "Authentication"):
+ * A_PUBLIC   anyone (health, metrics, status, the login itself)
+ * A_CLIENT   a mount's session, signed; inodes checked against its subtree
+ * A_WRITE    the same, and refused (EROFS) to a read-only export
+ * A_CLUSTER  a worker, signed with the cluster secret
+ * A_ANY      a mount's session or a worker */
+enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
+
+/* X(id, method, path, max_body, auth, handler) */
 #define API_ROUTES(X)                                                      \
-	X(LOOKUP, "POST", "/v1/lookup", BODY_SMALL, h_lookup)              \
-	X(GETATTR, "POST", "/v1/getattr", BODY_SMALL, h_getattr)           \
-	X(SETATTR, "POST", "/v1/setattr", BODY_SMALL, h_setattr)           \
-	X(ATIME, "POST", "/v1/atime", BODY_SMALL, h_atime)                 \
-	X(MKDIR, "POST", "/v1/mkdir", BODY_SMALL, h_mkdir)                 \
-	X(CREATE, "POST", "/v1/create", BODY_SMALL, h_create)              \
-	X(MKNOD, "POST", "/v1/mknod", BODY_SMALL, h_mknod)                 \
-	X(SYMLINK, "POST", "/v1/symlink", BODY_SMALL, h_symlink)           \
-	X(READLINK, "POST", "/v1/readlink", BODY_SMALL, h_readlink)        \
-	X(LINK, "POST", "/v1/link", BODY_SMALL, h_link)                    \
-	X(UNLINK, "POST", "/v1/unlink", BODY_SMALL, h_unlink)              \
-	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, h_rmdir)                 \
-	X(RENAME, "POST", "/v1/rename", BODY_SMALL, h_rename)              \
-	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, h_readdir)           \
-	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, h_statfs)              \
-	X(GETXATTR, "POST", "/v1/getxattr", BODY_SMALL, h_getxattr)        \
-	X(SETXATTR, "POST", "/v1/setxattr", BODY_SMALL, h_setxattr)        \
-	X(LISTXATTR, "POST", "/v1/listxattr", BODY_SMALL, h_listxattr)     \
-	X(REMOVEXATTR, "POST", "/v1/removexattr", BODY_SMALL, h_removexattr) \
-	X(CHUNKS, "POST", "/v1/chunks", BODY_SMALL, h_chunks)              \
-	X(WRITE, "POST", "/v1/write", BODY_SMALL, h_write)                 \
-	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, h_commit)           \
-	X(SYNC, "POST", "/v1/sync", BODY_SMALL, h_sync)                    \
-	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, h_replica_failed) \
-	X(PUNCH, "POST", "/v1/punch", BODY_SMALL, h_punch)                 \
-	X(OPEN, "POST", "/v1/open", BODY_SMALL, h_open)                    \
-	X(LOCK, "POST", "/v1/lock", BODY_SMALL, h_lock)                    \
-	X(LOCK_TEST, "POST", "/v1/lock/test", BODY_SMALL, h_lock_test)     \
-	X(SESSION_OPEN, "POST", "/v1/session/open", BODY_REGISTER, h_session_open) \
-	X(SESSION_HEARTBEAT, "POST", "/v1/session/heartbeat", BODY_REGISTER, h_session_heartbeat) \
-	X(SESSION_CLOSE, "POST", "/v1/session/close", BODY_SMALL, h_session_close) \
-	X(CLUSTER_INFO, "GET", "/v1/cluster/info", 0, h_cluster_info)      \
-	X(REGISTER, "POST", "/v1/cluster/register", BODY_REGISTER, h_register) \
-	X(WORKERS, "GET", "/v1/cluster/workers", 0, h_workers)             \
-	X(HEALTH, "GET", "/v1/health", 0, h_health)                        \
-	X(METRICS, "GET", "/metrics", 0, h_metrics)                        \
-	X(STATUS, "GET", "/", 0, h_status)
+	X(AUTH_CHALLENGE, "POST", "/v1/auth/challenge", BODY_SMALL, A_PUBLIC, h_auth_challenge) \
+	X(AUTH_LOGIN, "POST", "/v1/auth/login", BODY_SMALL, A_PUBLIC, h_auth_login) \
+	X(LOOKUP, "POST", "/v1/lookup", BODY_SMALL, A_CLIENT, h_lookup)              \
+	X(GETATTR, "POST", "/v1/getattr", BODY_SMALL, A_CLIENT, h_getattr)           \
+	X(SETATTR, "POST", "/v1/setattr", BODY_SMALL, A_WRITE, h_setattr)           \
+	X(ATIME, "POST", "/v1/atime", BODY_SMALL, A_WRITE, h_atime)                 \
+	X(MKDIR, "POST", "/v1/mkdir", BODY_SMALL, A_WRITE, h_mkdir)                 \
+	X(CREATE, "POST", "/v1/create", BODY_SMALL, A_WRITE, h_create)              \
+	X(MKNOD, "POST", "/v1/mknod", BODY_SMALL, A_WRITE, h_mknod)                 \
+	X(SYMLINK, "POST", "/v1/symlink", BODY_SMALL, A_WRITE, h_symlink)           \
+	X(READLINK, "POST", "/v1/readlink", BODY_SMALL, A_CLIENT, h_readlink)        \
+	X(LINK, "POST", "/v1/link", BODY_SMALL, A_WRITE, h_link)                    \
+	X(UNLINK, "POST", "/v1/unlink", BODY_SMALL, A_WRITE, h_unlink)              \
+	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, A_WRITE, h_rmdir)                 \
+	X(RENAME, "POST", "/v1/rename", BODY_SMALL, A_WRITE, h_rename)              \
+	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, A_CLIENT, h_readdir)           \
+	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, A_CLIENT, h_statfs)              \
+	X(GETXATTR, "POST", "/v1/getxattr", BODY_SMALL, A_CLIENT, h_getxattr)        \
+	X(SETXATTR, "POST", "/v1/setxattr", BODY_SMALL, A_WRITE, h_setxattr)        \
+	X(LISTXATTR, "POST", "/v1/listxattr", BODY_SMALL, A_CLIENT, h_listxattr)     \
+	X(REMOVEXATTR, "POST", "/v1/removexattr", BODY_SMALL, A_WRITE, h_removexattr) \
+	X(CHUNKS, "POST", "/v1/chunks", BODY_SMALL, A_CLIENT, h_chunks)              \
+	X(WRITE, "POST", "/v1/write", BODY_SMALL, A_WRITE, h_write)                 \
+	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, A_WRITE, h_commit)           \
+	X(SYNC, "POST", "/v1/sync", BODY_SMALL, A_CLIENT, h_sync)                    \
+	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, A_ANY, h_replica_failed) \
+	X(PUNCH, "POST", "/v1/punch", BODY_SMALL, A_WRITE, h_punch)                 \
+	X(OPEN, "POST", "/v1/open", BODY_SMALL, A_CLIENT, h_open)                    \
+	X(LOCK, "POST", "/v1/lock", BODY_SMALL, A_CLIENT, h_lock)                    \
+	X(LOCK_TEST, "POST", "/v1/lock/test", BODY_SMALL, A_CLIENT, h_lock_test)     \
+	X(SESSION_OPEN, "POST", "/v1/session/open", BODY_REGISTER, A_CLIENT, h_session_open) \
+	X(SESSION_HEARTBEAT, "POST", "/v1/session/heartbeat", BODY_REGISTER, A_CLIENT, h_session_heartbeat) \
+	X(SESSION_CLOSE, "POST", "/v1/session/close", BODY_SMALL, A_CLIENT, h_session_close) \
+	X(CLUSTER_INFO, "GET", "/v1/cluster/info", 0, A_ANY, h_cluster_info)      \
+	X(REGISTER, "POST", "/v1/cluster/register", BODY_REGISTER, A_CLUSTER, h_register) \
+	X(WORKERS, "GET", "/v1/cluster/workers", 0, A_PUBLIC, h_workers)             \
+	X(HEALTH, "GET", "/v1/health", 0, A_PUBLIC, h_health)                        \
+	X(METRICS, "GET", "/metrics", 0, A_PUBLIC, h_metrics)                        \
+	X(STATUS, "GET", "/", 0, A_PUBLIC, h_status)
 
 enum route_id {
-#define X(id, meth, path, body, fn) R_##id,
+#define X(id, meth, path, body, auth, fn) R_##id,
 	API_ROUTES(X)
 #undef X
 	R_COUNT
 };
 
 static const char *const route_names[R_COUNT] = {
-#define X(id, meth, path, body, fn) path,
+#define X(id, meth, path, body, auth, fn) path,
 	API_ROUTES(X)
 #undef X
 };
@@ -202,6 +216,255 @@ static const char *short_name(const char *name, char *buf)
 	return buf;
 }
 #define SHORT(name) short_name(name, (char[80]){ 0 })
+
+/* ---- authentication (docs/api.md "Authentication") --------------------- */
+
+/* The export of the session that signed this call; NULL for a worker's
+ * call or a public route. */
+static const struct asess_export *req_export(const struct http_request *r)
+{
+	return http_req_user(r);
+}
+
+/* maproot / mapall: the owner a new file gets. */
+static void map_owner(const struct http_request *r, uint32_t *uid, uint32_t *gid)
+{
+	const struct asess_export *e = req_export(r);
+	if (e && (e->mapall || (e->maproot && *uid == 0))) {
+		*uid = e->map_uid;
+		*gid = e->map_gid;
+	}
+}
+
+/* A goal set through bigfs.goal must lie in the export's range. 0, or
+ * -EPERM after replying. Other names and unparsable values pass (the
+ * namespace judges them). */
+static int goal_allowed(struct http_request *r, const char *name, const unsigned char *val,
+			size_t len)
+{
+	const struct asess_export *e = req_export(r);
+	char buf[16];
+	if (!e || strcmp(name, "bigfs.goal") != 0 || len == 0 || len >= sizeof(buf))
+		return 0;
+	memcpy(buf, val, len);
+	buf[len] = '\0';
+	char *end;
+	unsigned long g = strtoul(buf, &end, 10);
+	if (end == buf || (*end && strcmp(end, "\n") != 0))
+		return 0;
+	if (g >= e->mingoal && g <= e->maxgoal)
+		return 0;
+	http_reply_error(r, EPERM, "goal %lu is outside this export's range %u..%u", g,
+			 e->mingoal, e->maxgoal);
+	return -EPERM;
+}
+
+/* Members of a request that name inodes: plain numbers, arrays of them,
+ * and lock objects (arrays of objects with "ino"). */
+static const char *const INO_KEYS[] = { "ino", "parent", "newparent", NULL };
+static const char *const INO_ARRAY_KEYS[] = { "inos", "atime", "opens", "close", NULL };
+
+/* 1 if every inode the request names lies in the session's subtree; 0
+ * after replying EACCES; the body is re-read here (the handler parses it
+ * again: this costs only sessions of a subtree export). */
+static int inos_within(struct master *m, struct http_request *r, const struct asess_export *e,
+		       const char *body, size_t len)
+{
+	uint64_t inos[64 + 1];
+	size_t n = 0;
+	json_t *b = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+
+	if (!json_is_object(b)) {
+		json_decref(b);
+		return 1;    /* no inode named: the handler answers */
+	}
+	for (int i = 0; INO_KEYS[i]; i++) {
+		json_t *v = json_object_get(b, INO_KEYS[i]);
+		if (json_is_integer(v) && n < 64)
+			inos[n++] = (uint64_t)json_integer_value(v);
+	}
+	int ok = 1;
+	for (int i = 0; ok && INO_ARRAY_KEYS[i]; i++) {
+		json_t *a = json_object_get(b, INO_ARRAY_KEYS[i]);
+		size_t k;
+		json_t *v;
+		json_array_foreach(a, k, v) {
+			if (!json_is_integer(v))
+				continue;
+			int w = ns_within(m->ns, (uint64_t)json_integer_value(v), e->root);
+			if (w != 1) {
+				ok = 0;
+				inos[n++] = (uint64_t)json_integer_value(v);
+				break;
+			}
+		}
+	}
+	json_t *locks = json_object_get(b, "locks");
+	size_t k;
+	json_t *l;
+	json_array_foreach(locks, k, l) {
+		json_t *v = json_object_get(l, "ino");
+		if (!ok || !json_is_integer(v))
+			continue;
+		if (ns_within(m->ns, (uint64_t)json_integer_value(v), e->root) != 1) {
+			ok = 0;
+			inos[n++] = (uint64_t)json_integer_value(v);
+		}
+	}
+	for (size_t i = 0; ok && i < n; i++) {
+		int w = ns_within(m->ns, inos[i], e->root);
+		if (w < 0) {
+			http_reply_error(r, w, "%s: %s", http_req_path(r), strerror(-w));
+			json_decref(b);
+			return 0;
+		}
+		if (w == 0) {
+			ok = 0;
+			inos[n++] = inos[i];
+		}
+	}
+	json_decref(b);
+	if (!ok)
+		http_reply_error(r, EACCES, "%s: inode %llu is outside the exported folder",
+				 http_req_path(r), (unsigned long long)inos[n - 1]);
+	return ok;
+}
+
+/* Apply the route's rule to this call; false after replying. */
+static bool api_auth(struct master *m, struct http_request *r, enum route_auth a,
+		     struct asess_export *exp)
+{
+	const char *hdr, *method = http_req_method(r), *path = http_req_path(r);
+	const char *body;
+	size_t len;
+	int rc;
+
+	http_req_set_user(r, NULL);
+	if (a == A_PUBLIC)
+		return true;
+	hdr = http_req_header(r, "Authorization");
+	body = http_req_body(r, &len);
+	if (a == A_CLUSTER || (a == A_ANY && hdr && strncmp(hdr, "BigFS-Cluster ", 14) == 0)) {
+		rc = asess_cluster_check(m->auth, m->secret.key, m->secret.len, hdr, method, path,
+					 body, len);
+		if (rc < 0) {
+			http_reply_error(r, rc, "%s %s: %s", method, path,
+					 rc == -EKEYEXPIRED
+						 ? "a cluster call must be signed with the cluster secret"
+						 : "bad, replayed or outdated cluster signature");
+			return false;
+		}
+		return true;
+	}
+	rc = asess_check(m->auth, hdr, method, path, body, len, exp);
+	if (rc < 0) {
+		http_reply_error(r, rc, "%s %s: %s", method, path,
+				 rc == -EKEYEXPIRED
+					 ? "no session: log in first (/v1/auth/login), or again"
+					 : "bad signature or replayed request");
+		return false;
+	}
+	if (a == A_WRITE && exp->ro) {
+		http_reply_error(r, EROFS, "%s: the export is read-only", path);
+		return false;
+	}
+	if (!exp->whole && !inos_within(m, r, exp, body, len))
+		return false;
+	http_req_set_user(r, exp);
+	return true;
+}
+
+static void h_auth_challenge(struct master *m, struct http_request *r)
+{
+	char nonce[AUTH_NONCE_MAX];
+	int rc = asess_challenge(m->auth, nonce);
+
+	if (rc < 0)
+		reply_err(r, rc, "challenge");
+	else
+		http_reply_json(r, 200, json_pack("{s:s}", "nonce", nonce));
+}
+
+static bool is_lower_hex(const char *s, size_t len)
+{
+	if (strlen(s) != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+static void h_auth_login(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *nonce, *cnonce, *path = "/", *proof, *why = "";
+	char norm[EXPORTS_PATH_MAX + 1], sp[AUTH_HEX_LEN + 1], who[20];
+	unsigned char key[AUTH_KEY_LEN];
+	struct asess_export exp;
+	uint32_t addr = 0;
+	uint64_t root;
+
+	if (!b)
+		return;
+	GET_STR(b, "nonce", AUTH_NONCE_MAX, nonce);
+	GET_STR(b, "cnonce", AUTH_ID_LEN + 1, cnonce);
+	GET_STR(b, "proof", AUTH_HEX_LEN + 1, proof);
+	if (!is_lower_hex(cnonce, AUTH_ID_LEN)) {
+		bad_member(r, "cnonce");
+		goto out_put;
+	}
+	if (!is_lower_hex(proof, AUTH_HEX_LEN)) {
+		bad_member(r, "proof");
+		goto out_put;
+	}
+	if (ju_str_opt(b, "path", EXPORTS_PATH_MAX + 1, "/", &path) < 0 ||
+	    exports_path_normalize(path, norm, sizeof(norm)) < 0) {
+		bad_member(r, "path");
+		goto out_put;
+	}
+	if (http_req_peer_ipv4(r, &addr) < 0) {
+		http_reply_error(r, EACCES, "login: not an IPv4 client");
+		goto out_put;
+	}
+	snprintf(who, sizeof(who), "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 255,
+		 (addr >> 8) & 255, addr & 255);
+	int rc = asess_login_check(m->auth, addr, nonce, cnonce, norm, proof, &exp, key, sp, &why);
+	if (rc < 0) {
+		log_warn("login of %s to %s refused: %s", who, SHORT(norm), why);
+		http_reply_error(r, rc, "login to %s from %s refused: %s", SHORT(norm), who, why);
+		goto out_put;
+	}
+	rc = ns_resolve(m->ns, norm, &root);
+	if (rc < 0) {
+		http_reply_error(r, rc, "login: the exported folder %s: %s", SHORT(norm),
+				 strerror(-rc));
+		goto out_key;
+	}
+	exp.root = root;
+	exp.whole = root == META_ROOT_INO;
+	rc = asess_add(m->auth, &exp, key);
+	if (rc < 0) {
+		http_reply_error(r, rc, "login: %s", rc == -EKEYEXPIRED ?
+				 "the exports were reloaded meanwhile, log in again" : strerror(-rc));
+		goto out_key;
+	}
+	log_info("login of %s to %s: rule at line %d, %s%s", who, SHORT(norm), exp.line,
+		 exp.ro ? "read-only" : "read-write",
+		 exp.mapall ? ", mapall" : exp.maproot ? ", maproot" : "");
+	json_t *reply = json_pack("{s:s, s:I, s:b, s:i, s:i, s:s}", "auth", exp.id,
+				  "root", (json_int_t)root, "ro", exp.ro, "mingoal",
+				  (int)exp.mingoal, "maxgoal", (int)exp.maxgoal, "server_proof", sp);
+	if (reply && (exp.mapall || exp.maproot))
+		json_object_set_new(reply, exp.mapall ? "mapall" : "maproot",
+				    json_pack("[I, I]", (json_int_t)exp.map_uid,
+					      (json_int_t)exp.map_gid));
+	http_reply_json(r, 200, reply);
+out_key:
+	explicit_bzero(key, sizeof(key));
+out_put:
+	json_decref(b);
+}
 
 /* ---- namespace -------------------------------------------------------- */
 
@@ -370,6 +633,7 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
+	map_owner(r, &uid, &gid);
 	GET_UMASK(b, umask);
 	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, umask, &a);
 	if (rc < 0)
@@ -399,6 +663,7 @@ static void h_create(struct master *m, struct http_request *r)
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
+	map_owner(r, &uid, &gid);
 	if (ju_bool_opt(b, "excl", false, &excl) < 0) {
 		bad_member(r, "excl");
 		goto out_put;
@@ -449,6 +714,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 	GET_U32(b, "mode", mode);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
+	map_owner(r, &uid, &gid);
 	if (ju_u64_opt(b, "rdev", 0, &rdev) < 0) {
 		bad_member(r, "rdev");
 		goto out_put;
@@ -480,6 +746,7 @@ static void h_symlink(struct master *m, struct http_request *r)
 	GET_NAME(b, "target", TARGET_IN_MAX, target);
 	GET_U32(b, "uid", uid);
 	GET_U32(b, "gid", gid);
+	map_owner(r, &uid, &gid);
 	int rc = ns_symlink(m->ns, parent, name, target, uid, gid, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "symlink '%s' in %llu: %s", SHORT(name),
@@ -739,7 +1006,9 @@ static void h_setxattr(struct master *m, struct http_request *r)
 		bad_member(r, "value");
 		goto out_put;
 	}
-	rc = ns_setxattr(m->ns, ino, name, val, len, flags);
+	rc = goal_allowed(r, name, val, len);
+	if (rc == 0)
+		rc = ns_setxattr(m->ns, ino, name, val, len, flags);
 	if (rc < 0)
 		http_reply_error(r, rc, "setxattr '%s' of %llu: %s", SHORT(name),
 				 (unsigned long long)ino, strerror(-rc));
@@ -1575,11 +1844,14 @@ static void h_status(struct master *m, struct http_request *r)
 
 /* ---- table ------------------------------------------------------------ */
 
-#define X(id, meth, path, body, fn)                                    \
+#define X(id, meth, path, body, auth, fn)                              \
 	static void w_##id(void *ctx, struct http_request *r)          \
 	{                                                              \
 		struct master *m = ctx;                                \
+		struct asess_export exp;                               \
 		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
+		if (!api_auth(m, r, auth, &exp))                       \
+			return;                                        \
 		repair_note_client_call(m->rep);                       \
 		fn(m, r);                                              \
 	}
@@ -1587,7 +1859,7 @@ API_ROUTES(X)
 #undef X
 
 static const struct http_route routes[] = {
-#define X(id, meth, path, body, fn) { meth, path, false, body, w_##id },
+#define X(id, meth, path, body, auth, fn) { meth, path, false, body, w_##id },
 	API_ROUTES(X)
 #undef X
 	{ NULL, NULL, false, 0, NULL },

@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth_sessions.h"
 #include "chunk_map.h"
+#include "exports.h"
 #include "config.h"
 #include "http_api.h"
 #include "kafka_status.h"
@@ -34,6 +36,7 @@ struct options {
 	const char *kafka;
 	const char *secret;
 	char secret_buf[4096];
+	const char *exports;
 	int64_t worker_timeout_s;
 	int64_t default_goal;
 	int64_t lease_ms;
@@ -48,7 +51,7 @@ struct options {
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
-	"session-timeout", "lock-grace", "unlink-grace-ms", "help", NULL,
+	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help", NULL,
 };
 
 static void usage(void)
@@ -57,9 +60,11 @@ static void usage(void)
 	      "         [--worker-timeout SECONDS] [--default-goal N] [--secret FILE]\n"
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
 	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
-	      "         [--unlink-grace-ms MS]\n"
+	      "         [--unlink-grace-ms MS] [--exports FILE]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
-	      "Runs in the foreground; writes DIR/master.addr once listening.\n", stderr);
+	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
+	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
+	      "without it every client may mount everything read-write.\n", stderr);
 }
 
 static int read_options(int argc, char **argv, struct config *cfg, struct options *o)
@@ -85,6 +90,7 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	}
 	o->listen = config_get_str(cfg, "listen", "127.0.0.1:9400");
 	o->kafka = config_get_str(cfg, "kafka", NULL);
+	o->exports = config_get_str(cfg, "exports", NULL);
 	o->secret = config_get_str(cfg, "secret", NULL);
 	if (!o->secret) {
 		snprintf(o->secret_buf, sizeof(o->secret_buf), "%s/secret", o->data);
@@ -153,11 +159,52 @@ static int write_addr_file(const char *dir, const char *listen, uint16_t port)
 	return 0;
 }
 
+/* The exports file, or the built-in "everyone, everything" without one. */
+static int load_exports(const char *path, struct asess **ret)
+{
+	struct exports *ex = NULL;
+	char err[512];
+	int rc;
+
+	if (!path) {
+		log_warn("no --exports file: every client that reaches this master may mount "
+			 "everything read-write (docs/exports.md)");
+	} else if ((rc = exports_load(path, &ex, err, sizeof(err))) < 0) {
+		log_err("cannot use the exports file: %s", err);
+		return rc;
+	} else {
+		log_info("exports: %zu rules from %s", exports_count(ex), path);
+	}
+	rc = asess_new(ex, ret);
+	if (rc < 0)
+		log_err("cannot set up sessions: %s", strerror(-rc));
+	return rc;
+}
+
+/* SIGHUP: read the exports file again; a file with an error changes
+ * nothing. */
+static void reload_exports(const char *path, struct asess *as)
+{
+	struct exports *ex;
+	char err[512];
+
+	if (!path) {
+		log_info("SIGHUP: no --exports file to read again");
+		return;
+	}
+	if (exports_load(path, &ex, err, sizeof(err)) < 0) {
+		log_err("SIGHUP: the exports file is refused, the rules in force stay: %s", err);
+		return;
+	}
+	asess_set_exports(as, ex);
+}
+
 static void block_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -235,6 +282,8 @@ int main(int argc, char **argv)
 		log_err("cannot start the repair thread: %s", strerror(-rc));
 		goto out_kafka;
 	}
+	if ((rc = load_exports(o.exports, &m.auth)) < 0)
+		goto out_repair;
 	struct http_api *api;
 	if ((rc = http_api_start(&m, o.listen, &api)) < 0) {
 		log_err("cannot listen on %s: %s", o.listen, strerror(-rc));
@@ -247,9 +296,13 @@ int main(int argc, char **argv)
 	log_info("master listening on port %u, data in %s, Kafka at %s",
 		 http_api_port(api), o.data, kstatus_bootstrap(m.ks));
 
-	do {
-		rc = sigwait(&sigs, &sig);
-	} while (rc != 0);
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		reload_exports(o.exports, m.auth);
+	}
 	log_info("signal %d: stopping", sig);
 	status = 0;
 
@@ -258,6 +311,8 @@ out_http:
 	m.api = NULL;
 	log_debug("HTTP server stopped");
 out_repair:
+	asess_free(m.auth);
+	m.auth = NULL;
 	repair_stop(m.rep);
 	log_debug("repair thread stopped");
 out_kafka:

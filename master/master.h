@@ -29,6 +29,7 @@ struct master {
 	struct kstatus *ks;
 	struct repair *rep;
 	struct http_api *api;
+	struct asess *auth;        /* exports and mount sessions */
 };
 
 #endif

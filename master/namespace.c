@@ -115,6 +115,11 @@ static const char *const SQL_DIR_HAS_CHILD =
 	"SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1";
 static const char *const SQL_PARENT_OF =
 	"SELECT parent FROM dentries WHERE ino = ?1 LIMIT 1";
+static const char *const SQL_PARENTS_OF =
+	"SELECT parent FROM dentries WHERE ino = ?1 LIMIT 64";
+static const char *const SQL_IS_ORPHAN =
+	"SELECT 1 FROM orphans WHERE ino = ?1"
+	" UNION ALL SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM inodes WHERE ino = ?1)";
 static const char *const SQL_TARGET = "SELECT target FROM inodes WHERE ino = ?1";
 static const char *const SQL_XATTR_GET =
 	"SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2";
@@ -1727,4 +1732,98 @@ int ns_removexattr(struct ns *ns, uint64_t ino, const char *name)
 	}
 out_end:
 	return meta_txn_end(ns->ms, rc);
+}
+
+/* ---- exported subtrees --------------------------------------------------- */
+
+int ns_resolve(struct ns *ns, const char *path, uint64_t *ret)
+{
+	struct ns_attr a;
+	uint64_t ino = META_ROOT_INO;
+	char name[NS_NAME_MAX + 1];
+
+	if (path[0] != '/')
+		return -EINVAL;
+	int rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	for (const char *p = path; rc == 0 && *p;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n > NS_NAME_MAX) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		rc = get_dir(ns, ino, &a);
+		if (rc == 0)
+			rc = get_entry(ns, ino, name, &a, NULL);
+		if (rc == 0)
+			ino = a.ino;
+	}
+	if (rc == 0)
+		rc = get_dir(ns, ino, &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = ino;
+	return rc;
+}
+
+/* 1 if directory d is root or below it, 0 if not (caller in a txn). */
+static int dir_within(struct ns *ns, uint64_t d, uint64_t root)
+{
+	for (int guard = 0; guard < 100000; guard++) {
+		if (d == root)
+			return 1;
+		if (d == META_ROOT_INO)
+			return 0;
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_PARENT_OF);
+		sqlite3_bind_int64(st, 1, (int64_t)d);
+		int rc = meta_step(ns->ms, st);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(st);
+			return rc < 0 ? rc : 0;
+		}
+		d = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	log_err("namespace: parent chain of %llu loops", (unsigned long long)d);
+	return -EIO;
+}
+
+int ns_within(struct ns *ns, uint64_t ino, uint64_t root)
+{
+	uint64_t parents[64];
+	size_t n = 0;
+
+	if (ino == root || root == META_ROOT_INO)
+		return 1;
+	int rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_PARENTS_OF);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	while ((rc = meta_step(ns->ms, st)) == SQLITE_ROW && n < 64)
+		parents[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	rc = rc < 0 ? rc : 0;
+	if (rc == 0 && n == 0) {
+		/* no name: an unlinked file kept while open, or no such
+		 * inode (the handler answers ENOENT) */
+		st = meta_stmt(ns->ms, SQL_IS_ORPHAN);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		int orc = meta_step(ns->ms, st);
+		sqlite3_reset(st);
+		rc = orc == SQLITE_ROW ? 1 : orc < 0 ? orc : 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = dir_within(ns, parents[i], root);
+	int within = rc;
+	rc = meta_txn_end(ns->ms, rc < 0 ? rc : 0);
+	return rc < 0 ? rc : within;
 }

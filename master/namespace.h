@@ -167,4 +167,15 @@ int ns_listxattr(struct ns *ns, uint64_t ino, char ***ret, size_t *ret_n);
 void ns_free_names(char **names, size_t n);
 int ns_removexattr(struct ns *ns, uint64_t ino, const char *name);
 
+/* Exported subtrees (docs/exports.md). ns_resolve: the directory at an
+ * absolute, normalised path ("/" is the root): its inode in *ret, or
+ * -ENOENT / -ENOTDIR. ns_within: 1 if ino is root or lies below it
+ * through any of its names (a hard-linked file is inside when one of its
+ * names is), or has no name at all but is still open (an unlinked open
+ * file: it cannot be reached by name from anywhere) or does not exist
+ * (the call then fails as it would anyway); 0 if it lies outside;
+ * -errno on a database error. */
+int ns_resolve(struct ns *ns, const char *path, uint64_t *ret);
+int ns_within(struct ns *ns, uint64_t ino, uint64_t root);
+
 #endif

@@ -244,6 +244,19 @@ static void test_token_refusals(void **state)
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
 		assert_int_equal(token_check(&s, 0x2a, 3, "w", garbage[i], now), -EACCES);
 	assert_int_equal(token_check(&s, 0x2a, 3, "w", NULL, now), -EACCES);
+
+	/* Found by fuzz_token: the valid token with a prefix strtoll skips
+	 * was accepted too (one spelling per token now). */
+	const char *prefixes[] = { "0", " ", "\t", "+", "00" };
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		snprintf(t2, sizeof(t2), "%s%s", prefixes[i], tok);
+		assert_int_equal(token_check(&s, 0x2a, 3, "w", t2, now), -EACCES);
+	}
+	/* ... and an op too long for the signed message overran its buffer. */
+	char longop[200];
+	memset(longop, 'x', sizeof(longop) - 1);
+	longop[sizeof(longop) - 1] = '\0';
+	assert_int_equal(token_check(&s, 0x2a, 3, longop, tok, now), -EACCES);
 }
 
 static void test_secret_files(void **state)
