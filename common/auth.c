@@ -4,6 +4,7 @@
  * and then shared read-only by every thread; each MAC gets its own
  * EVP_MAC_CTX. */
 #include "auth.h"
+#include "token.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *mac_alg;
@@ -307,4 +309,15 @@ int auth_url_path(const char *url, char *out, size_t cap)
 	memcpy(out, p, n);
 	out[n] = '\0';
 	return 0;
+}
+
+int auth_cluster_signer(void *arg, const char *method, const char *url, const void *body,
+			size_t body_len, char *out, size_t cap)
+{
+	const struct secret *sec = arg;
+	char path[1024];
+	if (cap < AUTH_HEADER_MAX || auth_url_path(url, path, sizeof(path)) < 0)
+		return -EINVAL;
+	return auth_cluster_sign(sec->key, sec->len, method, path, body, body_len,
+				 (long long)time(NULL), out);
 }

@@ -102,4 +102,9 @@ int auth_cluster_check(const void *secret, size_t secret_len, const char *method
 		       const char *path, const void *body, size_t body_len,
 		       const char *header, long long now, char *ret_nonce);
 
+/* An http_sign_fn (http_client.h) for worker calls to the master: arg is
+ * the cluster's const struct secret * (token.h). */
+int auth_cluster_signer(void *arg, const char *method, const char *url, const void *body,
+			size_t body_len, char *out, size_t cap);
+
 #endif

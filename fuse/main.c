@@ -45,6 +45,10 @@ struct mount_opts {
 	bool ro;                   /* last of ro / rw */
 	long master_timeout_s;
 	char fuse_opts[FUSE_OPTS_MAX]; /* passed to libfuse as one -o */
+	char subdir[4096];         /* folder of the cluster to mount, "/" default */
+	char password[256];        /* the export's, from password= or passfile= */
+	size_t password_len;
+	bool has_password;
 };
 
 static void usage(FILE *out)
@@ -61,6 +65,11 @@ static void usage(FILE *out)
 		"  -n            ignored (no mtab to write)\n"
 		"  -v            verbose logging\n"
 		"  -o OPTS       comma-separated options:\n"
+		"     passfile=FILE           the export's password, first line of FILE\n"
+		"     password=PASS           the same on the command line (visible to\n"
+		"                             other users in ps: prefer passfile)\n"
+		"     subdir=/PATH            mount this folder of the cluster (also\n"
+		"                             MASTER:/PATH); the exports decide who may\n"
 		"     master_timeout=SECONDS  how long a call retries while the master is\n"
 		"                             unreachable before failing with EIO (default 30)\n"
 		"     debug                   verbose logging\n"
@@ -83,6 +92,37 @@ static int opts_append_fuse(struct mount_opts *o, const char *opt)
 		fprintf(stderr, PROG ": too many mount options\n");
 		return -E2BIG;
 	}
+	return 0;
+}
+
+/* passfile=FILE: the password is FILE's first line (without its line
+ * end). A file others may read is used, with a warning. */
+static int opts_passfile(struct mount_opts *o, const char *path)
+{
+	char buf[512];
+	struct stat st;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, PROG ": passfile %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+		fprintf(stderr, PROG ": warning: passfile %s may be read by others (chmod 600 it)\n",
+			path);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	n = strcspn(buf, "\r\n");
+	if (n == 0 || n >= sizeof(o->password)) {
+		fprintf(stderr, PROG ": passfile %s: the first line must hold a password of "
+			"1..255 bytes\n", path);
+		explicit_bzero(buf, sizeof(buf));
+		return -EINVAL;
+	}
+	memcpy(o->password, buf, n);
+	o->password_len = n;
+	o->has_password = true;
+	explicit_bzero(buf, sizeof(buf));
 	return 0;
 }
 
@@ -139,6 +179,28 @@ static int opts_one(struct mount_opts *o, const char *opt)
 		o->master_timeout_s = v;
 		return 0;
 	}
+	if (strncmp(opt, "password=", 9) == 0) {
+		size_t n = strlen(opt + 9);
+		if (n == 0 || n >= sizeof(o->password)) {
+			fprintf(stderr, PROG ": password must be 1..255 bytes\n");
+			return -EINVAL;
+		}
+		memcpy(o->password, opt + 9, n);
+		o->password_len = n;
+		o->has_password = true;
+		return 0;
+	}
+	if (strncmp(opt, "passfile=", 9) == 0)
+		return opts_passfile(o, opt + 9);
+	if (strncmp(opt, "subdir=", 7) == 0) {
+		if (opt[7] != '/' || strlen(opt + 7) >= sizeof(o->subdir)) {
+			fprintf(stderr, PROG ": subdir must be an absolute path, not '%s'\n",
+				opt + 7);
+			return -EINVAL;
+		}
+		snprintf(o->subdir, sizeof(o->subdir), "%s", opt + 7);
+		return 0;
+	}
 	if (strcmp(opt, "allow_root") == 0 || strcmp(opt, "auto_unmount") == 0)
 		return opts_append_fuse(o, opt);
 	fprintf(stderr, PROG ": unknown mount option '%s' (see " PROG " -h)\n", opt);
@@ -159,13 +221,21 @@ static int opts_list(struct mount_opts *o, const char *list)
 	return rc;
 }
 
-/* MASTER as HOST:PORT, [V6]:PORT or http://HOST:PORT[/]. */
+/* MASTER as HOST:PORT, [V6]:PORT or http://HOST:PORT[/], each optionally
+ * followed by ":/PATH", the folder to mount (as NFS's HOST:/PATH). */
 static int opts_master(struct mount_opts *o, const char *spec)
 {
 	const char *s = spec;
 	if (strncmp(s, "http://", 7) == 0)
 		s += 7;
 	size_t len = strlen(s);
+	const char *sub = strstr(s, ":/");
+	if (sub) {
+		if (strlen(sub + 1) >= sizeof(o->subdir))
+			goto out_bad;
+		snprintf(o->subdir, sizeof(o->subdir), "%s", sub + 1);
+		len = (size_t)(sub - s);
+	}
 	while (len > 0 && s[len - 1] == '/')
 		len--;
 	if (len == 0 || len >= sizeof(o->master))
@@ -193,6 +263,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	int npos = 0;
 	o->allow_other = geteuid() == 0;
 	o->master_timeout_s = 30;
+	snprintf(o->subdir, sizeof(o->subdir), "/");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -353,6 +424,26 @@ int main(int argc, char **argv)
 			rc == -EPROTO ? "not a BigFS master" : strerror(-rc));
 		goto out_free_mc;
 	}
+	struct mc_login_info li;
+	char why[512];
+	if (master_client_set_login(mc, o.password, o.password_len, o.subdir) < 0) {
+		fprintf(stderr, PROG ": bad folder to mount '%s'\n", o.subdir);
+		goto out_free_mc;
+	}
+	explicit_bzero(o.password, sizeof(o.password));
+	rc = master_client_login(mc, &li, why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot mount %s:%s: %s%s\n", o.master, o.subdir, why,
+			rc == -EACCES && !o.has_password
+				? " (does the export need a password? -o passfile=FILE)" : "");
+		goto out_free_mc;
+	}
+	if (li.ro && !o.ro) {
+		/* the export is read-only: so is the mount (EROFS from the kernel) */
+		o.ro = true;
+		if (opts_append_fuse(&o, "ro") < 0)
+			goto out_free_mc;
+	}
 	if (worker_io_new(mc, WORKER_TIMEOUT_MS, &wio) < 0 || fh_table_new(mc, wio, &fht) < 0 ||
 	    fs_ctx_new(mc, wio, fht, &ctx) < 0) {
 		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
@@ -385,7 +476,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		log_init(PROG, false, o.verbose ? LOG_DEBUG : LOG_INFO);
-	log_info("mounted %s on %s (session %s)", o.master, o.mountpoint, fh_table_session(fht));
+	log_info("mounted %s:%s on %s (session %s%s)", o.master, o.subdir, o.mountpoint,
+		 fh_table_session(fht), li.ro ? ", read-only export" : "");
 	rc = run_loop(se, &o);
 	status = rc == 0 ? 0 : 1;
 	log_info("unmounting %s", o.mountpoint);

@@ -5,7 +5,14 @@
  * no route) a call is retried with backoff (50 ms doubling to 1 s, with
  * jitter) until master_timeout has passed, then fails with -EIO. An error
  * answer from the master is returned as its -errno at once. This module is
- * the one place where wire errors become the errno handed to the kernel. */
+ * the one place where wire errors become the errno handed to the kernel.
+ *
+ * Every call is signed with the session this client logged in to; a 401
+ * (session unknown after a master restart or an exports reload, or a
+ * signature refused) logs in again and repeats the call once. When the
+ * mounted folder is not the namespace's root, inode numbers are mapped
+ * here, in both directions: the mount sees the folder as inode 1 (FUSE's
+ * root), the master sees its own number. */
 #ifndef BIGFS_FUSE_MASTER_CLIENT_H
 #define BIGFS_FUSE_MASTER_CLIENT_H
 
@@ -29,6 +36,25 @@ int master_client_new(const char *host_port, long master_timeout_ms,
 void master_client_free(struct master_client *mc);
 /* Make calls in backoff give up now (used at unmount). Thread-safe. */
 void master_client_stop(struct master_client *mc);
+
+/* Authentication (docs/api.md "Authentication"). Before the first call:
+ * the export's password (len bytes, may be 0: an export without one) and
+ * the folder to mount ("/" by default). Both copied. 0 or -EINVAL. */
+int master_client_set_login(struct master_client *mc, const void *password, size_t len,
+			    const char *path);
+/* What the master said at the last login. */
+struct mc_login_info {
+	uint64_t root;          /* the master's inode of the mounted folder */
+	bool ro;                /* the export is read-only */
+};
+/* Log in now (one attempt each for challenge and login; the mount does
+ * this before mounting so that a wrong password fails at once). 0 with
+ * *ret filled, or -errno with a sentence for the user in why (whylen
+ * bytes): -EACCES (no export rule, wrong password), -EPROTO (the master
+ * could not prove it knows the password), a transport error. Later calls
+ * log in again by themselves whenever the master answers 401. */
+int master_client_login(struct master_client *mc, struct mc_login_info *ret, char *why,
+			size_t whylen);
 
 /* One GET /v1/health with its own timeout, no retry. 0 if the master
  * answered {"ok": true}; -errno otherwise (transport error, or -EPROTO for

@@ -263,6 +263,7 @@ static int worker_start(struct worker *w)
 
 	sr_cfg = (struct status_reporter_config){
 		.master = w->master,
+		.secret = &w->secret,
 		.worker_id = w->worker_id,
 		.addr = w->advertise,
 		.data_dir = w->data_dir,
@@ -277,6 +278,7 @@ static int worker_start(struct worker *w)
 	if (w->scrub_rate > 0) {
 		struct scrubber_config sc_cfg = {
 			.master = w->master,
+			.secret = &w->secret,
 			.worker_id = w->worker_id,
 			.store = w->store,
 			.rate = (uint64_t)w->scrub_rate,

@@ -7,6 +7,7 @@
  * chunk wait for at most one chunk read (<= 64 MiB). */
 #include "clock.h"
 #include "scrubber.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -69,7 +70,8 @@ static void sc_report(struct scrubber *sc, const struct chunk_info *ci)
 	if (!req)
 		return;
 	snprintf(url, sizeof(url), "http://%s/v1/replica_failed", sc->cfg.master);
-	r = http_json(sc->hc, "POST", url, req, NULL, NULL);
+	r = http_json_signed(sc->hc, "POST", url, req, auth_cluster_signer,
+			     (void *)sc->cfg.secret, NULL, NULL);
 	json_decref(req);
 	if (r < 0)
 		log_warn("scrubber: cannot report damaged chunk %s to the master: %s", idtxt,

@@ -25,6 +25,7 @@ struct scrubber_config {
 	struct chunk_store *store;
 	uint64_t rate;               /* bytes per second, > 0 */
 	int64_t first_delay_s;       /* before the first pass */
+	const struct secret *secret; /* signs calls to the master */
 };
 
 int scrubber_start(const struct scrubber_config *cfg, struct scrubber **ret);

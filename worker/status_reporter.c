@@ -23,6 +23,7 @@
  * does not answer) and sends a status every interval. */
 #include "clock.h"
 #include "status_reporter.h"
+#include "auth.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -305,7 +306,8 @@ static int sr_fetch_info(struct status_reporter *sr, struct sr_info *ret)
 	int r;
 
 	snprintf(url, sizeof(url), "http://%s/v1/cluster/info", sr->master);
-	r = http_json(sr->info_client, "GET", url, NULL, &resp, NULL);
+	r = http_json_signed(sr->info_client, "GET", url, NULL, auth_cluster_signer,
+			     (void *)sr->cfg.secret, &resp, NULL);
 	if (r < 0)
 		return r;
 	if (!resp || ju_str(resp, "cluster_id", sizeof(ret->cluster_id) - 1, &cid) < 0 ||
@@ -405,7 +407,8 @@ static int sr_register(struct status_reporter *sr)
 		goto out_free;
 	}
 	snprintf(url, sizeof(url), "http://%s/v1/cluster/register", sr->master);
-	r = http_json(sr->reg_client, "POST", url, req, &resp, NULL);
+	r = http_json_signed(sr->reg_client, "POST", url, req, auth_cluster_signer,
+			     (void *)sr->cfg.secret, &resp, NULL);
 	if (r < 0) {
 		log_warn("register with the master at %s failed: %s", sr->master, strerror(-r));
 		goto out_free;

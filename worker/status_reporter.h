@@ -36,6 +36,7 @@ struct status_reporter_config {
 	int64_t interval_ms;         /* 0: what the master's cluster info says */
 	struct chunk_store *store;
 	struct load_stats *stats;
+	const struct secret *secret; /* signs calls to the master */
 };
 
 /* Start the reporter thread. 0 or -errno. */
