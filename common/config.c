@@ -3,7 +3,8 @@
  * State: a small array of (key, value, from_file) pairs owned by the
  * struct. Keys are stored with '-' and '_' treated alike ("worker-timeout"
  * and "worker_timeout" are one key), so flags and file lines can use
- * either spelling. Single-threaded by contract. */
+ * either spelling. A repeatable key may have several entries (each marked
+ * with where it came from). Single-threaded by contract. */
 #include "config.h"
 
 #include <ctype.h>
@@ -17,11 +18,14 @@
 struct config_entry {
 	char *key;
 	char *value;
+	bool from_file;
 };
 
 struct config {
 	struct config_entry *v;
 	size_t n, cap;
+	const char *repeatable[CONFIG_REPEATABLE_MAX];
+	size_t nrepeatable;
 };
 
 struct config *config_new(void)
@@ -70,14 +74,23 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
-void config_set(struct config *cfg, const char *key, const char *value)
+static bool is_repeatable(const struct config *cfg, const char *key)
 {
-	struct config_entry *e = config_find(cfg, key);
-	if (e) {
-		free(e->value);
-		e->value = xstrdup(value);
-		return;
-	}
+	for (size_t i = 0; i < cfg->nrepeatable; i++)
+		if (key_eq(cfg->repeatable[i], key))
+			return true;
+	return false;
+}
+
+void config_set_repeatable(struct config *cfg, const char *key)
+{
+	if (cfg->nrepeatable < CONFIG_REPEATABLE_MAX)
+		cfg->repeatable[cfg->nrepeatable++] = key;
+}
+
+static void config_append(struct config *cfg, const char *key, const char *value,
+			  bool from_file)
+{
 	if (cfg->n == cfg->cap) {
 		size_t cap = cfg->cap ? cfg->cap * 2 : 16;
 		struct config_entry *v = realloc(cfg->v, cap * sizeof(*v));
@@ -90,7 +103,33 @@ void config_set(struct config *cfg, const char *key, const char *value)
 	}
 	cfg->v[cfg->n].key = xstrdup(key);
 	cfg->v[cfg->n].value = xstrdup(value);
+	cfg->v[cfg->n].from_file = from_file;
 	cfg->n++;
+}
+
+void config_set(struct config *cfg, const char *key, const char *value)
+{
+	struct config_entry *e = is_repeatable(cfg, key) ? NULL : config_find(cfg, key);
+	if (e) {
+		free(e->value);
+		e->value = xstrdup(value);
+		return;
+	}
+	config_append(cfg, key, value, false);
+}
+
+size_t config_get_list(const struct config *cfg, const char *key, const char **ret,
+		       size_t max)
+{
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < cfg->n; i++)
+			if (cfg->v[i].from_file == (pass == 0) && key_eq(cfg->v[i].key, key)) {
+				if (n < max)
+					ret[n] = cfg->v[i].value;
+				n++;
+			}
+	return n;
 }
 
 int config_parse_args(struct config *cfg, int argc, char **argv,
@@ -172,7 +211,9 @@ int config_load_file(struct config *cfg, const char *path)
 			ret = -EINVAL;
 			break;
 		}
-		if (!config_find(cfg, key))
+		if (is_repeatable(cfg, key))
+			config_append(cfg, key, value, true);
+		else if (!config_find(cfg, key))
 			config_set(cfg, key, value);
 	}
 	fclose(f);

@@ -9,6 +9,7 @@
 #define BIGFS_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct config;
@@ -31,6 +32,19 @@ int config_load_file(struct config *cfg, const char *path);
 
 /* Set key to a copy of value, replacing any earlier value. */
 void config_set(struct config *cfg, const char *key, const char *value);
+
+/* Make key repeatable (call before parsing): each `--key VALUE` and each
+ * file line `key = VALUE` adds one more value instead of replacing it. At
+ * most CONFIG_REPEATABLE_MAX keys. */
+#define CONFIG_REPEATABLE_MAX 8
+void config_set_repeatable(struct config *cfg, const char *key);
+
+/* The values of a repeatable key, the file's first, then the flags' (a
+ * later value can then override an earlier one where order matters).
+ * Fills up to max borrowed pointers into ret[]; returns how many values
+ * there are (may exceed max). */
+size_t config_get_list(const struct config *cfg, const char *key, const char **ret,
+		       size_t max);
 
 /* Borrowed pointer, valid until the key is set again or cfg is freed. */
 const char *config_get_str(const struct config *cfg, const char *key, const char *def);

@@ -4,18 +4,35 @@
  * run on connection threads, concurrently. Owns: the daemon and the
  * listening socket; per request, a struct http_request holding the body
  * (collected before the handler runs, bounded by the route's max_body) and
- * the response the handler built. The route table and ctx are borrowed. */
+ * the response the handler built. The route table and ctx are borrowed.
+ *
+ * Request deadlines: MHD times out idle connections itself but has no cap
+ * on a request that trickles in. Each connection has a `struct hs_conn`
+ * (MHD's socket context), registered in `conns` from MHD's STARTED to its
+ * CLOSED notification, with an atomic deadline: set when a request's
+ * headers may start (connection start, previous request completed), moved
+ * when the headers are in (for the body), cleared while a handler runs and
+ * its reply is sent. The watchdog thread looks once a second and shuts
+ * down (shutdown(2), never close: MHD owns the fd) the socket of a
+ * connection past its deadline; MHD's thread then sees the end of the
+ * stream and closes it. MHD sends CLOSED before it closes the fd, and the
+ * list is changed and walked under `lock`, so the watchdog never touches a
+ * reused descriptor. Lock order: `lock` is a leaf. */
 #include "http_server.h"
+#include "clock.h"
 #include "errors.h"
 #include "json_util.h"
 #include "log.h"
+#include "transport_config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +42,14 @@
 #define HS_BODY_ALIGN 4096
 #define HS_CONN_MEMORY_MIN (32 * 1024)    /* MHD's default */
 #define HS_CONN_MEMORY_INCREMENT 1024     /* MHD's default */
+#define HS_WATCHDOG_PERIOD_MS 1000
+
+/* One connection, for the request deadline (see the head). */
+struct hs_conn {
+	struct hs_conn *prev, *next;    /* in conns, under lock */
+	int fd;
+	_Atomic int64_t deadline_ms;    /* clock_now_ms() bound; 0: none */
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
@@ -32,6 +57,13 @@ struct http_server {
 	uint16_t port;
 	const struct http_route *routes;
 	void *ctx;
+	int64_t request_timeout_ms;     /* 0: no deadlines, no watchdog */
+	pthread_mutex_t lock;           /* guards conns, stop */
+	pthread_cond_t cond;            /* wakes the watchdog to stop */
+	struct hs_conn *conns;
+	bool stop;
+	pthread_t watchdog;
+	bool watchdog_started;
 };
 
 struct http_request {
@@ -184,6 +216,83 @@ void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
 	reply_error_status(r, errno_http_status(err), err, msg);
 }
 
+/* Start (timed) or stop (!timed) the clock on conn's current request. */
+static void conn_deadline(struct http_server *s, struct MHD_Connection *conn, bool timed)
+{
+	if (!s->request_timeout_ms)
+		return;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct hs_conn *c = ci ? ci->socket_context : NULL;
+	if (c)
+		atomic_store(&c->deadline_ms, timed ? clock_now_ms() + s->request_timeout_ms : 0);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct hs_conn *c = ci ? calloc(1, sizeof(*c)) : NULL;
+		if (!c)
+			return; /* not timed: MHD's idle timeout still applies */
+		c->fd = ci->connect_fd;
+		atomic_init(&c->deadline_ms, clock_now_ms() + s->request_timeout_ms);
+		pthread_mutex_lock(&s->lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		pthread_mutex_unlock(&s->lock);
+		*socket_context = c;
+		return;
+	}
+	struct hs_conn *c = *socket_context;
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Once a second: shut down connections whose request is overdue. */
+static void *watchdog_main(void *arg)
+{
+	struct http_server *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct timespec until = clock_deadline_ms(HS_WATCHDOG_PERIOD_MS);
+		while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+			;
+		int64_t now = clock_now_ms();
+		int cut = 0;
+		for (struct hs_conn *c = s->conns; c && !s->stop; c = c->next) {
+			int64_t d = atomic_load(&c->deadline_ms);
+			if (d == 0 || now < d)
+				continue;
+			atomic_store(&c->deadline_ms, 0);
+			shutdown(c->fd, SHUT_RDWR);
+			cut++;
+		}
+		if (cut)
+			log_info("http_server: port %u: shut down %d connection%s whose request "
+				 "did not arrive within %lld s",
+				 s->port, cut, cut == 1 ? "" : "s",
+				 (long long)(s->request_timeout_ms / 1000));
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -203,6 +312,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		int err = 0;
 		r->route = route_find(s, method, url, &err);
 		*con_cls = r;
+		conn_deadline(s, conn, true); /* now the body's clock */
 		if (!r->route) {
 			r->early_err = err;
 		} else {
@@ -230,6 +340,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (!r->early_err)
 			return MHD_YES;
+		conn_deadline(s, conn, false);
 		/* Answer at once without reading a body we will not use. A
 		 * known path asked with another method is 405 (errno EINVAL). */
 		char msg[512];
@@ -275,6 +386,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (r->resp == NULL && r->status != 0)
 		return MHD_YES; /* already answered early */
+	conn_deadline(s, conn, false);
 	if (r->early_err)
 		http_reply_error(r, r->early_err, "%s %s: request body too large", method, url);
 	else
@@ -292,10 +404,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
 	(void)toe;
 	struct http_request *r = *con_cls;
+	conn_deadline(cls, conn, true); /* the next request's headers */
 	if (!r)
 		return;
 	if (r->resp)
@@ -305,17 +416,49 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+void http_server_opts_default(struct http_server_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->read_buffer = HS_CONN_MEMORY_MIN;
+	o->tls_cert_pem = transport_server_cert_pem();
+	o->tls_key_pem = transport_server_key_pem();
+	o->idle_timeout_s = transport_idle_timeout_s();
+	o->request_timeout_s = transport_request_timeout_s();
+	o->per_ip_limit = transport_per_ip_limit();
+	o->conn_limit = transport_conn_limit();
+}
+
 int http_server_start(struct http_server **ret, const char *listen_addr,
 		      const struct http_route *routes, void *ctx)
 {
-	return http_server_start_ex(ret, listen_addr, routes, ctx, 0);
+	return http_server_start_opts(ret, listen_addr, routes, ctx, NULL);
 }
 
 int http_server_start_ex(struct http_server **ret, const char *listen_addr,
 			 const struct http_route *routes, void *ctx, size_t read_buffer)
 {
-	if (read_buffer < HS_CONN_MEMORY_MIN)
-		read_buffer = HS_CONN_MEMORY_MIN;
+	struct http_server_opts o;
+	http_server_opts_default(&o);
+	o.read_buffer = read_buffer;
+	return http_server_start_opts(ret, listen_addr, routes, ctx, &o);
+}
+
+int http_server_start_opts(struct http_server **ret, const char *listen_addr,
+			   const struct http_route *routes, void *ctx,
+			   const struct http_server_opts *opts)
+{
+	struct http_server_opts o;
+	if (opts)
+		o = *opts;
+	else
+		http_server_opts_default(&o);
+	size_t read_buffer = o.read_buffer < HS_CONN_MEMORY_MIN ? HS_CONN_MEMORY_MIN
+								: o.read_buffer;
+	bool tls = o.tls_cert_pem != NULL;
+	if (tls != (o.tls_key_pem != NULL))
+		return -EINVAL;
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return -EPROTONOSUPPORT;
 	struct sockaddr_in sin;
 	int err = parse_listen(listen_addr, &sin);
 	if (err)
@@ -325,6 +468,9 @@ int http_server_start_ex(struct http_server **ret, const char *listen_addr,
 		return -ENOMEM;
 	s->routes = routes;
 	s->ctx = ctx;
+	s->request_timeout_ms = (int64_t)o.request_timeout_s * 1000;
+	pthread_mutex_init(&s->lock, NULL);
+	clock_cond_init(&s->cond);
 	s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0) {
 		err = -errno;
@@ -343,30 +489,47 @@ int http_server_start_ex(struct http_server **ret, const char *listen_addr,
 		goto out_close;
 	}
 	s->port = ntohs(sin.sin_port);
+	/* Options after the TLS pair are only read when TLS is on (the
+	 * plain case ends the list with MHD_OPTION_END in its place). */
 	s->daemon = MHD_start_daemon(
 		MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-			MHD_USE_ERROR_LOG,
+			MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, on_request, s,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4000,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_CONNECTION_TIMEOUT, o.idle_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, o.conn_limit ? o.conn_limit : 4000u,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o.per_ip_limit,
 		/* MHD reads a body in pieces of its per-connection buffer:
 		 * bigger pieces, fewer polls, reads and callbacks per megabyte
 		 * of body. But MHD zeroes the whole buffer after each request,
 		 * so servers of small requests keep the default. */
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, read_buffer,
 		MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)HS_CONN_MEMORY_INCREMENT,
+		tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, o.tls_cert_pem,
+		MHD_OPTION_HTTPS_MEM_KEY, o.tls_key_pem,
 		MHD_OPTION_END);
 	if (!s->daemon) {
-		err = -EIO;
+		/* MHD logged why; with TLS it is most often the PEM */
+		err = tls ? -EINVAL : -EIO;
 		goto out_close;
+	}
+	if (s->request_timeout_ms) {
+		err = -pthread_create(&s->watchdog, NULL, watchdog_main, s);
+		if (err) {
+			MHD_stop_daemon(s->daemon);
+			goto out_close;
+		}
+		s->watchdog_started = true;
 	}
 	*ret = s;
 	return 0;
 out_close:
 	close(s->listen_fd);
 out_free:
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return err;
 }
@@ -380,8 +543,17 @@ void http_server_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	if (s->watchdog_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->watchdog, NULL);
+	}
 	MHD_stop_daemon(s->daemon);
 	close(s->listen_fd);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 

@@ -9,7 +9,18 @@
  *
  * Dispatch: the first route whose method matches and whose path equals
  * `path`, or starts with it when `prefix` is true, handles the request;
- * none gives 404 ENOENT, a path with another method 405 EINVAL. */
+ * none gives 404 ENOENT, a path with another method 405 EINVAL.
+ *
+ * Transport (struct http_server_opts): TLS when given a certificate and
+ * key (by default the process's, transport_config.h; a TLS server refuses
+ * plain HTTP). Limits against hostile clients: a connection idle for
+ * idle_timeout_s is closed; a request's headers must all arrive within
+ * request_timeout_s of the connection's start or the previous request's
+ * end, and its body within request_timeout_s of the headers — else the
+ * connection is shut down (a client sending a byte a second cannot hold a
+ * thread); at most per_ip_limit connections from one address and
+ * conn_limit in all (more are closed at once). The time a handler runs
+ * and a reply takes to send is not counted (only idleness is). */
 #ifndef BIGFS_HTTP_SERVER_H
 #define BIGFS_HTTP_SERVER_H
 
@@ -33,7 +44,29 @@ struct http_route {
 	http_handler_fn fn;
 };
 
-/* Start listening on listen_addr ("HOST:PORT", port 0 = ephemeral).
+struct http_server_opts {
+	size_t read_buffer;          /* per-connection read buffer (>= 32 KiB) */
+	const char *tls_cert_pem;    /* NUL-terminated PEM; NULL: plain HTTP */
+	const char *tls_key_pem;     /* borrowed, must outlive the server */
+	unsigned idle_timeout_s;     /* 0: never */
+	unsigned request_timeout_s;  /* 0: no cap */
+	unsigned per_ip_limit;       /* 0: none */
+	unsigned conn_limit;         /* 0: MHD's default */
+};
+
+/* The defaults: a 32 KiB buffer, the process's TLS identity and limits
+ * (transport_config.h). */
+void http_server_opts_default(struct http_server_opts *o);
+
+/* Start listening on listen_addr with opts o (NULL: the defaults).
+ * Returns 0 or -errno: -EPROTONOSUPPORT when TLS is asked for and
+ * libmicrohttpd cannot serve it, -EINVAL for a certificate or key it
+ * refuses (it logs why), -EADDRINUSE and the like from the socket. */
+int http_server_start_opts(struct http_server **ret, const char *listen_addr,
+			   const struct http_route *routes, void *ctx,
+			   const struct http_server_opts *o);
+/* Start listening on listen_addr ("HOST:PORT", port 0 = ephemeral), with
+ * the defaults.
  * routes[] ends with an entry whose fn is NULL; it and ctx must outlive
  * the server. Returns 0 or -errno (e.g. -EADDRINUSE). */
 int http_server_start(struct http_server **ret, const char *listen_addr,

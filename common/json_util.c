@@ -8,9 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* True if the [ and { outside strings nest at most max deep. */
+static bool depth_ok(const char *buf, size_t len, int max)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = buf[i];
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '[' || ch == '{') {
+			if (++depth > max)
+				return false;
+		} else if (ch == ']' || ch == '}') {
+			depth--;
+		}
+	}
+	return true;
+}
+
 json_t *ju_parse_object(const char *buf, size_t len)
 {
-	if (!buf || len == 0)
+	if (!buf || len == 0 || !depth_ok(buf, len, JU_MAX_DEPTH))
 		return NULL;
 	json_t *v = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
 	if (v && !json_is_object(v)) {

@@ -12,8 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define JU_MAX_DEPTH 64
+
 /* Parse a request body of len bytes (need not be NUL-terminated). Returns a
- * new reference to an object, or NULL if the text is not a JSON object. */
+ * new reference to an object, or NULL if the text is not a JSON object or
+ * nests arrays and objects deeper than JU_MAX_DEPTH (checked by a linear
+ * scan before jansson builds anything; jansson's own limit is 2048). */
 json_t *ju_parse_object(const char *buf, size_t len);
 
 /* Required members. */

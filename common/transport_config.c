@@ -12,6 +12,7 @@
  * http_server do, reading this. Validation uses OpenSSL's PEM parser so a
  * bad file is named at start, not found by the first peer. */
 #include "transport_config.h"
+#include "config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -197,6 +198,42 @@ out_free:
 	free(cert);
 	free(ca);
 	return rc;
+}
+
+int transport_config_load(const struct config *cfg, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		int64_t max;
+	} limits[] = {
+		{ "http-idle-timeout", 86400 },
+		{ "http-request-timeout", 86400 },
+		{ "http-per-ip-limit", 1000000 },
+		{ "http-max-connections", 1000000 },
+	};
+	int64_t v[4];
+	for (size_t i = 0; i < 4; i++) {
+		const char *txt = config_get_str(cfg, limits[i].key, NULL);
+		char *end;
+		errno = 0;
+		long long n = txt ? strtoll(txt, &end, 10) : 0;
+		if (txt && (errno || end == txt || *end || n < 1 || n > limits[i].max)) {
+			snprintf(err, errlen, "--%s %s: expected a number from 1 to %lld",
+				 limits[i].key, txt, (long long)limits[i].max);
+			return -EINVAL;
+		}
+		v[i] = n;
+	}
+	struct transport_settings s = {
+		.cert_file = config_get_str(cfg, "tls-cert", NULL),
+		.key_file = config_get_str(cfg, "tls-key", NULL),
+		.ca_file = config_get_str(cfg, "tls-ca", NULL),
+		.idle_timeout_s = (unsigned)v[0],
+		.request_timeout_s = (unsigned)v[1],
+		.per_ip_limit = (unsigned)v[2],
+		.conn_limit = (unsigned)v[3],
+	};
+	return transport_config_init(&s, err, errlen);
 }
 
 bool transport_tls(void)

@@ -43,6 +43,21 @@ struct transport_settings {
 	unsigned conn_limit;
 };
 
+/* The daemon flags and config-file keys read by transport_config_load,
+ * for a known_keys[] list. */
+#define TRANSPORT_CONFIG_KEYS                                                   \
+	"tls-cert", "tls-key", "tls-ca", "http-idle-timeout", "http-request-timeout", \
+		"http-per-ip-limit", "http-max-connections"
+
+struct config;
+
+/* transport_config_init from a daemon's configuration: --tls-cert FILE
+ * --tls-key FILE --tls-ca FILE (TLS on when a certificate is given),
+ * --http-idle-timeout S, --http-request-timeout S, --http-per-ip-limit N,
+ * --http-max-connections N. Same returns as transport_config_init (a bad
+ * number is -EINVAL with its key in err). */
+int transport_config_load(const struct config *cfg, char *err, size_t errlen);
+
 /* Validate s and make it this process's setting. Reads the certificate
  * and key into memory and checks that they parse as PEM and belong
  * together, that the CA file holds a certificate, that libmicrohttpd can

@@ -31,6 +31,7 @@
 
 struct kstatus {
 	struct wreg *reg;
+	const struct kafka_opts *kopts; /* NULL with the embedded broker */
 	rd_kafka_t *producer;
 	rd_kafka_t *consumer;
 	char bootstrap[512];
@@ -82,6 +83,10 @@ static int make_producer(struct kstatus *ks, const char *brokers)
 		rd_kafka_conf_destroy(conf);
 		goto out_conf_err;
 	}
+	if (kafka_opts_apply(conf, ks->kopts, err, sizeof(err)) < 0) {
+		rd_kafka_conf_destroy(conf);
+		goto out_conf_err;
+	}
 	ks->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
 	if (!ks->producer) {
 		log_err("kafka: cannot create producer: %s", err);
@@ -126,7 +131,8 @@ static int make_consumer(struct kstatus *ks)
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) !=
 		    RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof(err)) !=
-		    RD_KAFKA_CONF_OK) {
+		    RD_KAFKA_CONF_OK ||
+	    kafka_opts_apply(conf, ks->kopts, err, sizeof(err)) < 0) {
 		if (conf)
 			rd_kafka_conf_destroy(conf);
 		log_err("kafka: bad consumer configuration: %s", err);
@@ -267,7 +273,8 @@ static void *consumer_main(void *arg)
 	return NULL;
 }
 
-int kstatus_start(const char *brokers, struct wreg *reg, struct kstatus **ret)
+int kstatus_start(const char *brokers, const struct kafka_opts *kopts, struct wreg *reg,
+		  struct kstatus **ret)
 {
 	struct kstatus *ks = calloc(1, sizeof(*ks));
 	int rc;
@@ -275,6 +282,11 @@ int kstatus_start(const char *brokers, struct wreg *reg, struct kstatus **ret)
 	if (!ks)
 		return -ENOMEM;
 	ks->reg = reg;
+	if (brokers && *brokers)
+		ks->kopts = kopts;
+	else if (kopts && kopts->n > 0)
+		log_warn("kafka: --kafka-opt ignored: the embedded broker speaks plaintext "
+			 "(the options are for a real Kafka, --kafka BROKERS)");
 	pthread_mutex_init(&ks->lock, NULL);
 	clock_cond_init(&ks->cond);
 	rc = make_producer(ks, brokers);

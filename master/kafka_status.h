@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "kafka_opts.h"
 #include "worker_registry.h"
 
 #define KSTATUS_TOPIC_STATUS "bigfs.worker-status"
@@ -15,8 +16,12 @@
 struct kstatus;
 
 /* brokers NULL or "": start the embedded broker on loopback. Starts the
- * consumer thread. 0 or -errno (logged). */
-int kstatus_start(const char *brokers, struct wreg *reg, struct kstatus **ret);
+ * consumer thread. kopts (borrowed, may be NULL; must outlive ks) is set
+ * on the producer and the consumer of a real Kafka, after BigFS's own
+ * settings; the embedded broker speaks plaintext and ignores them (a
+ * warning says so). 0 or -errno (logged). */
+int kstatus_start(const char *brokers, const struct kafka_opts *kopts, struct wreg *reg,
+		  struct kstatus **ret);
 /* Stop the consumer thread, flush briefly, destroy. NULL is fine. */
 void kstatus_stop(struct kstatus *ks);
 

@@ -20,6 +20,7 @@
 #include "exports.h"
 #include "config.h"
 #include "http_api.h"
+#include "kafka_opts.h"
 #include "kafka_status.h"
 #include "log.h"
 #include "master.h"
@@ -28,6 +29,7 @@
 #include "locks.h"
 #include "repair.h"
 #include "session.h"
+#include "transport_config.h"
 #include "worker_registry.h"
 
 struct options {
@@ -46,12 +48,14 @@ struct options {
 	int64_t lock_grace_s;
 	int64_t unlink_grace_ms;
 	int log_level;
+	struct kafka_opts kafka_opts;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
-	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help", NULL,
+	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
+	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
 static void usage(void)
@@ -61,16 +65,25 @@ static void usage(void)
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
 	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
 	      "         [--unlink-grace-ms MS] [--exports FILE]\n"
+	      "         [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
+	      "         [--kafka-opt KEY=VALUE]... [--http-idle-timeout S]\n"
+	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
+	      "         [--http-max-connections N]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
-	      "without it every client may mount everything read-write.\n", stderr);
+	      "without it every client may mount everything read-write.\n"
+	      "--tls-cert/--tls-key: serve https only (PEM); --tls-ca: the CA that\n"
+	      "verifies the workers it calls (default: the system's). A cluster is all\n"
+	      "TLS or none. --kafka-opt: librdkafka settings for a real Kafka (e.g.\n"
+	      "security.protocol=SSL); the embedded broker ignores them.\n", stderr);
 }
 
 static int read_options(int argc, char **argv, struct config *cfg, struct options *o)
 {
 	int npos = 0, rc;
 
+	config_set_repeatable(cfg, KAFKA_OPTS_KEY);
 	rc = config_parse_args(cfg, argc, argv, NULL, 0, &npos);
 	if (rc < 0)
 		return rc;
@@ -86,6 +99,12 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	o->data = config_get_str(cfg, "data", NULL);
 	if (!o->data || !*o->data) {
 		fputs("bigfs-master: --data DIR is required\n", stderr);
+		return -EINVAL;
+	}
+	char why[512];
+	if (transport_config_load(cfg, why, sizeof(why)) < 0 ||
+	    kafka_opts_load(cfg, &o->kafka_opts, why, sizeof(why)) < 0) {
+		fprintf(stderr, "bigfs-master: %s\n", why);
 		return -EINVAL;
 	}
 	o->listen = config_get_str(cfg, "listen", "127.0.0.1:9400");
@@ -272,7 +291,7 @@ int main(int argc, char **argv)
 		log_info("lock grace period: %lld s (only locks declared again are granted)",
 			 (long long)o.lock_grace_s);
 	}
-	if ((rc = kstatus_start(o.kafka, m.reg, &m.ks)) < 0) {
+	if ((rc = kstatus_start(o.kafka, &o.kafka_opts, m.reg, &m.ks)) < 0) {
 		log_err("cannot start Kafka (%s): %s", o.kafka ? o.kafka : "embedded broker",
 			strerror(-rc));
 		goto out_modules;
@@ -293,8 +312,8 @@ int main(int argc, char **argv)
 		log_err("cannot write %s/master.addr: %s", o.data, strerror(-rc));
 		goto out_http;
 	}
-	log_info("master listening on port %u, data in %s, Kafka at %s",
-		 http_api_port(api), o.data, kstatus_bootstrap(m.ks));
+	log_info("master listening on port %u (%s), data in %s, Kafka at %s",
+		 http_api_port(api), transport_scheme(), o.data, kstatus_bootstrap(m.ks));
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
