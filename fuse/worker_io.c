@@ -18,6 +18,7 @@
 #include "master_client.h"
 #include "thread_http.h"
 #include "worker_health.h"
+#include "transport_config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -166,8 +167,8 @@ static void wio_get_verified(struct http_client *hc, const struct wio_chunk *c, 
 {
 	char url[WIO_URL_MAX];
 	snprintf(url, sizeof(url),
-		 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64 "&length=%zu&token=%s",
-		 c->rep[i].addr, id, c->version, off, len, c->token);
+		 "%s://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64 "&length=%zu&token=%s",
+		 transport_scheme(), c->rep[i].addr, id, c->version, off, len, c->token);
 	*call = (struct http_call){ .method = "GET", .url = url, .out = buf, .out_cap = len };
 	http_client_call(hc, call);
 	call->url = NULL; /* url is this function's */
@@ -248,9 +249,9 @@ static int wio_read_race(struct worker_io *w, struct http_client *hc, const stru
 	for (int k = 0; k < c->nrep; k++) {
 		int i = order[k];
 		snprintf(urls[k], WIO_URL_MAX,
-			 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+			 "%s://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
 			 "&length=%zu&token=%s&verify=client",
-			 c->rep[i].addr, id, c->version, off, len, c->token);
+			 transport_scheme(), c->rep[i].addr, id, c->version, off, len, c->token);
 		calls[k] = (struct http_call){
 			.method = "GET", .url = urls[k], .out = k == 0 ? buf : NULL, .out_cap = len,
 			.resp_header = "X-Bigfs-Crc32c",
@@ -389,13 +390,13 @@ static int wio_all_replicas(struct worker_io *w, struct wio_chunk *c, const char
 	for (int i = 0; i < c->nrep; i++) {
 		if (fsync)
 			snprintf(urls[i], WIO_URL_MAX,
-				 "http://%s/v1/chunk/%s/fsync?version=%" PRIu32 "&token=%s",
-				 c->rep[i].addr, id, c->version, c->token);
+				 "%s://%s/v1/chunk/%s/fsync?version=%" PRIu32 "&token=%s",
+				 transport_scheme(), c->rep[i].addr, id, c->version, c->token);
 		else
 			snprintf(urls[i], WIO_URL_MAX,
-				 "http://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
+				 "%s://%s/v1/chunk/%s?version=%" PRIu32 "&offset=%" PRIu64
 				 "&token=%s",
-				 c->rep[i].addr, id, c->version, off, c->token);
+				 transport_scheme(), c->rep[i].addr, id, c->version, off, c->token);
 		calls[i].method = method;
 		calls[i].url = urls[i];
 		calls[i].body = buf;

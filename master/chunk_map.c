@@ -38,6 +38,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "placement.h"
+#include "transport_config.h"
 
 struct chunk_map {
 	struct meta_store *ms;
@@ -935,8 +936,8 @@ void cm_truncate_apply(struct chunk_map *cm, const struct cm_trunc_job *job)
 	memset(calls, 0, sizeof(calls));
 	for (int i = 0; i < c->nrep; i++) {
 		snprintf(urls[i], sizeof(urls[i]),
-			 "http://%s/v1/chunk/%s/truncate?version=%u&length=%llu&token=%s",
-			 c->reps[i].addr, id, c->version,
+			 "%s://%s/v1/chunk/%s/truncate?version=%u&length=%llu&token=%s",
+			 transport_scheme(), c->reps[i].addr, id, c->version,
 			 (unsigned long long)job->length, c->token);
 		calls[i].method = "POST";
 		calls[i].url = urls[i];

@@ -31,6 +31,7 @@
 #include "http_client.h"
 #include "json_util.h"
 #include "log.h"
+#include "transport_config.h"
 
 #define DELETES_PER_TICK 32   /* one parallel batch */
 #define DELETE_BUSY_CALLS 16    /* client calls in a tick that make it busy */
@@ -93,8 +94,8 @@ static int run_delete_batch(struct repair *rp)
 		char id[CHUNK_ID_STRLEN + 1], tok[TOKEN_MAX];
 		chunk_id_format(t[i].chunk_id, id);
 		token_make(rp->secret, t[i].chunk_id, 0, "d", time(NULL) + CM_TOKEN_TTL_S, tok);
-		snprintf(urls[i], URL_MAX, "http://%s/v1/chunk/%s?token=%s",
-			 t[i].worker.addr, id, tok);
+		snprintf(urls[i], URL_MAX, "%s://%s/v1/chunk/%s?token=%s",
+			 transport_scheme(), t[i].worker.addr, id, tok);
 		calls[i].method = "DELETE";
 		calls[i].url = urls[i];
 	}
@@ -148,9 +149,9 @@ static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
 		if (http_urlencode(tasks[i].source.addr, src, sizeof(src)) < 0)
 			snprintf(src, sizeof(src), "%s", tasks[i].source.addr);
 		snprintf(urls[i], URL_MAX,
-			 "http://%s/v1/chunk/%s/replicate?version=%u&source=%s"
+			 "%s://%s/v1/chunk/%s/replicate?version=%u&source=%s"
 			 "&source_token=%s&token=%s",
-			 tasks[i].target.addr, id, tasks[i].version, src, t_src, t_dst);
+			 transport_scheme(), tasks[i].target.addr, id, tasks[i].version, src, t_src, t_dst);
 		calls[i].method = "POST";
 		calls[i].url = urls[i];
 		log_info("repair: copying chunk %s v%u from %s to %s", id, tasks[i].version,

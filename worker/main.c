@@ -33,12 +33,14 @@
 #include "config.h"
 #include "data_api.h"
 #include "ids.h"
+#include "kafka_opts.h"
 #include "load_stats.h"
 #include "log.h"
 #include "replicator.h"
 #include "scrubber.h"
 #include "status_reporter.h"
 #include "token.h"
+#include "transport_config.h"
 #include "worker_identity.h"
 
 #define DEFAULT_LISTEN "0.0.0.0:9500"
@@ -57,6 +59,7 @@ struct worker {
 	int64_t scrub_rate;          /* bytes/s, 0: no scrubbing */
 	int64_t scrub_delay_s;
 	int lock_fd;
+	struct kafka_opts kafka_opts;
 
 	struct chunk_store *store;
 	struct load_stats *stats;
@@ -69,7 +72,7 @@ struct worker {
 static const char *const known_keys[] = {
 	"master", "data", "listen", "advertise", "secret", "capacity",
 	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "direct-io", "config",
-	"log-level", "help", NULL,
+	"log-level", "help", KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
 static void usage(FILE *out)
@@ -90,6 +93,19 @@ static void usage(FILE *out)
 		"  --direct-io BOOL          long aligned writes bypass the page cache\n"
 		"                            (O_DIRECT; default true, off by itself where\n"
 		"                            the file system refuses it)\n"
+		"  --tls-cert FILE --tls-key FILE\n"
+		"                            serve https only (PEM certificate and key);\n"
+		"                            calls to the master and peers use https too\n"
+		"  --tls-ca FILE             CA that verifies the master and peers (default:\n"
+		"                            the system's). A cluster is all TLS or none\n"
+		"  --kafka-opt KEY=VALUE     librdkafka setting for the status producer,\n"
+		"                            repeatable (a real Kafka's TLS/SASL, e.g.\n"
+		"                            security.protocol=SSL); not for the embedded broker\n"
+		"  --http-idle-timeout S     close idle connections (default 30)\n"
+		"  --http-request-timeout S  a request's headers, then its body, must arrive\n"
+		"                            within S seconds each (default 60)\n"
+		"  --http-per-ip-limit N     connections from one address (default 512)\n"
+		"  --http-max-connections N  connections in all (default 4000)\n"
 		"  --config FILE             key = value file with the same keys\n"
 		"  --log-level LEVEL         error, warning, info (default), debug\n",
 		DEFAULT_LISTEN);
@@ -104,6 +120,7 @@ static int worker_configure(struct worker *w, int argc, char **argv)
 	w->cfg = config_new();
 	if (!w->cfg)
 		return -ENOMEM;
+	config_set_repeatable(w->cfg, KAFKA_OPTS_KEY);
 	if (config_parse_args(w->cfg, argc, argv, NULL, 0, NULL) < 0) {
 		usage(stderr);
 		return -EINVAL;
@@ -126,6 +143,12 @@ static int worker_configure(struct worker *w, int argc, char **argv)
 		return -EINVAL;
 	}
 	log_init("bigfs-worker", true, lvl);
+	char why[512];
+	if (transport_config_load(w->cfg, why, sizeof(why)) < 0 ||
+	    kafka_opts_load(w->cfg, &w->kafka_opts, why, sizeof(why)) < 0) {
+		fprintf(stderr, "bigfs-worker: %s\n", why);
+		return -EINVAL;
+	}
 
 	master = config_get_str(w->cfg, "master", NULL);
 	w->data_dir = config_get_str(w->cfg, "data", NULL);
@@ -266,6 +289,7 @@ static int worker_start(struct worker *w)
 		.secret = &w->secret,
 		.worker_id = w->worker_id,
 		.addr = w->advertise,
+		.kafka_opts = &w->kafka_opts,
 		.data_dir = w->data_dir,
 		.capacity = w->capacity,
 		.interval_ms = w->status_interval_ms,

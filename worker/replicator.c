@@ -20,6 +20,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "token.h"
+#include "transport_config.h"
 
 #define REPL_PIECE (8u * 1024 * 1024)
 #define REPL_TIMEOUT_MS 60000
@@ -166,7 +167,7 @@ int replicator_pull(struct replicator *rp, uint64_t id, uint32_t version,
 	if (http_urlencode(source_token, tok, sizeof(tok)) < 0)
 		return -EINVAL;
 	chunk_id_format(id, idtxt);
-	snprintf(base, sizeof(base), "http://%s/v1/chunk/%s", source, idtxt);
+	snprintf(base, sizeof(base), "%s://%s/v1/chunk/%s", transport_scheme(), source, idtxt);
 	snprintf(query, sizeof(query), "version=%" PRIu32 "&token=%s", version, tok);
 
 	repl_acquire(rp);

@@ -22,6 +22,7 @@
 #include "ids.h"
 #include "json_util.h"
 #include "log.h"
+#include "transport_config.h"
 
 struct scrubber {
 	struct scrubber_config cfg;
@@ -69,7 +70,7 @@ static void sc_report(struct scrubber *sc, const struct chunk_info *ci)
 			"worker_id", sc->cfg.worker_id);
 	if (!req)
 		return;
-	snprintf(url, sizeof(url), "http://%s/v1/replica_failed", sc->cfg.master);
+	snprintf(url, sizeof(url), "%s://%s/v1/replica_failed", transport_scheme(), sc->cfg.master);
 	r = http_json_signed(sc->hc, "POST", url, req, auth_cluster_signer,
 			     (void *)sc->cfg.secret, NULL, NULL);
 	json_decref(req);

@@ -41,6 +41,7 @@
 #include "ids.h"
 #include "json_util.h"
 #include "log.h"
+#include "transport_config.h"
 
 #define SR_INFO_POLL_MS 5000
 #define SR_TROUBLE_CHECK_MS 1000
@@ -230,6 +231,8 @@ static int sr_make_producer(struct status_reporter *sr, const struct sr_info *in
 		if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr,
 				      sizeof(errstr)) != RD_KAFKA_CONF_OK)
 			goto out_conf;
+	if (kafka_opts_apply(conf, sr->cfg.kafka_opts, errstr, sizeof(errstr)) < 0)
+		goto out_conf;
 	rd_kafka_conf_set_opaque(conf, sr);
 	rd_kafka_conf_set_error_cb(conf, sr_kafka_error);
 	rd_kafka_conf_set_dr_msg_cb(conf, sr_kafka_delivery);
@@ -305,7 +308,7 @@ static int sr_fetch_info(struct status_reporter *sr, struct sr_info *ret)
 	uint64_t interval;
 	int r;
 
-	snprintf(url, sizeof(url), "http://%s/v1/cluster/info", sr->master);
+	snprintf(url, sizeof(url), "%s://%s/v1/cluster/info", transport_scheme(), sr->master);
 	r = http_json_signed(sr->info_client, "GET", url, NULL, auth_cluster_signer,
 			     (void *)sr->cfg.secret, &resp, NULL);
 	if (r < 0)
@@ -406,7 +409,7 @@ static int sr_register(struct status_reporter *sr)
 		r = -ENOMEM;
 		goto out_free;
 	}
-	snprintf(url, sizeof(url), "http://%s/v1/cluster/register", sr->master);
+	snprintf(url, sizeof(url), "%s://%s/v1/cluster/register", transport_scheme(), sr->master);
 	r = http_json_signed(sr->reg_client, "POST", url, req, auth_cluster_signer,
 			     (void *)sr->cfg.secret, &resp, NULL);
 	if (r < 0) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "chunk_store.h"
+#include "kafka_opts.h"
 #include "load_stats.h"
 
 #define WORKER_SOFTWARE_VERSION "0.1.0"
@@ -37,6 +38,7 @@ struct status_reporter_config {
 	struct chunk_store *store;
 	struct load_stats *stats;
 	const struct secret *secret; /* signs calls to the master */
+	const struct kafka_opts *kafka_opts; /* set on the producer; NULL: none */
 };
 
 /* Start the reporter thread. 0 or -errno. */
