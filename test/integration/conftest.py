@@ -166,6 +166,88 @@ def http(method, url, body=None, headers=None, timeout=30):
         return e.code, dict(e.headers), e.read()
 
 
+def cluster_sign(secret, method, path, body, now=None, nonce=None):
+    """Authorization value of a worker's call (common/auth.h)."""
+    t = str(int(time.time() if now is None else now))
+    nonce = nonce or os.urandom(16).hex()
+    msg = "\n".join(["bigfs-cluster", method, path, t, nonce]).encode() + b"\n" + body
+    return "BigFS-Cluster %s %s %s" % (t, nonce, hmac.new(secret, msg, hashlib.sha256).hexdigest())
+
+
+class ApiSession:
+    """A signed session on the master API, as a mount has one (docs/api.md
+    "Authentication"): challenge, login with the export's password, then
+    every call signed "BigFS ID SEQ MAC"; logs in again on a 401."""
+
+    def __init__(self, url, password=b"", path="/"):
+        self.url = url
+        self.password = password if isinstance(password, bytes) else password.encode()
+        self.path = path
+        self.auth = None
+        self.key = None
+        self.seq = 0
+        self.login_reply = None
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def mac(key, *parts, body=None):
+        msg = "\n".join(parts).encode()
+        if body is not None:
+            msg += b"\n" + body
+        return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+    def login(self, password=None, path=None, timeout=30):
+        """Returns (status, reply JSON, raw); on success the session is kept."""
+        pw = self.password if password is None else password
+        path = self.path if path is None else path
+        st, _, raw = http("POST", self.url + "/v1/auth/challenge", {}, timeout=timeout)
+        assert st == 200, "challenge: %s %r" % (st, raw[:200])
+        nonce = json_of(raw)["nonce"]
+        cnonce = os.urandom(16).hex()
+        proof = self.mac(pw, "bigfs-login", nonce, cnonce, path)
+        st, _, raw = http("POST", self.url + "/v1/auth/login",
+                          {"nonce": nonce, "cnonce": cnonce, "path": path, "proof": proof},
+                          timeout=timeout)
+        j = json_of(raw)
+        if st == 200:
+            assert j["server_proof"] == self.mac(pw, "bigfs-server", nonce, cnonce), j
+            with self.lock:
+                self.auth = j["auth"]
+                self.key = hmac.new(pw, ("bigfs-key\n%s\n%s" % (nonce, cnonce)).encode(),
+                                    hashlib.sha256).digest()
+                self.seq = 0
+                self.login_reply = j
+        return st, j, raw
+
+    def sign(self, method, path, body):
+        with self.lock:
+            self.seq += 1
+            seq = self.seq
+            auth, key = self.auth, self.key
+        return "BigFS %s %d %s" % (auth, seq, self.mac(key, method, path, str(seq), body=body))
+
+    def call(self, method, path, body=None, headers=None, timeout=30):
+        """One signed call: (status, headers, raw body). body: bytes, str or
+        a JSON-able object (its bytes as sent are what is signed)."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        for attempt in range(2):
+            if self.auth is None:
+                st, _, raw = self.login(timeout=timeout)
+                assert st == 200, "login: %s %r" % (st, raw[:300])
+            hdrs["Authorization"] = self.sign(method, path.split("?")[0], body or b"")
+            st, rh, raw = http(method, self.url + path, body, hdrs, timeout)
+            if st != 401:
+                break
+            self.auth = None
+        return st, rh, raw
+
+
 def json_of(body):
     try:
         return json.loads(body)
@@ -237,6 +319,9 @@ class Mount:
         self.path = path
         self.opts = opts
         argv = [MOUNT_BIN, "-f"]
+        if opts is None or ("passfile=" not in opts and "password=" not in opts):
+            auth = cluster.mount_auth_opts()
+            opts = ",".join(o for o in (opts, auth) if o)
         if opts:
             argv += ["-o", opts]
         argv += [cluster.master_addr, path]
@@ -288,6 +373,22 @@ class Cluster:
         self.log_offsets = {}
         for d in [self.master_dir] + self.worker_dirs:
             os.makedirs(d, exist_ok=True)
+        # Who may mount: unless a test gives its own --exports, every
+        # cluster runs as `local-cluster up` does: one rule, a password
+        # kept in a 0600 file that every mount passes with passfile=.
+        self.pass_file = os.path.join(self.base, "mount.pass")
+        self.exports_file = os.path.join(self.base, "exports.cfg")
+        if "--exports" not in self.master_args:
+            self.password = os.urandom(12).hex()
+            with open(os.open(self.pass_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                      "w") as f:
+                f.write(self.password + "\n")
+            with open(self.exports_file, "w") as f:
+                f.write("# written by the test's Cluster\n* / rw,passfile=%s\n" % self.pass_file)
+            self.master_args += ["--exports", self.exports_file]
+        else:
+            self.password = None
+        self.session = None
         with _ACTIVE_LOCK:
             _ACTIVE.append(self)
 
@@ -295,6 +396,10 @@ class Cluster:
     @property
     def url(self):
         return "http://" + self.master_addr
+
+    def mount_auth_opts(self):
+        """The -o options a mount of this cluster needs to log in."""
+        return "passfile=" + self.pass_file if self.password is not None else ""
 
     def log_path(self, name):
         return os.path.join(self.base, name + ".log")
@@ -429,9 +534,32 @@ class Cluster:
         return m.start(timeout)
 
     # -- master API ------------------------------------------------------
+    def api_session(self):
+        if self.session is None or self.session.url != self.url:
+            self.session = ApiSession(self.url, self.password or "")
+        return self.session
+
+    def http(self, method, path, body=None, headers=None, timeout=30):
+        """A signed call on the test's own session: (status, headers, raw)."""
+        return self.api_session().call(method, path, body, headers, timeout)
+
+    def cluster_http(self, method, path, body=None, headers=None, timeout=30, secret=None):
+        """A call signed with the cluster secret, as a worker makes one:
+        (status, headers, raw)."""
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        hdrs = dict(headers or {})
+        hdrs["Authorization"] = cluster_sign(self.secret() if secret is None else secret,
+                                             method, path, body or b"")
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        return http(method, self.url + path, body, hdrs, timeout)
+
     def api(self, method, path, body=None, headers=None, timeout=30):
-        """Returns (status, parsed JSON or None, raw body)."""
-        st, _, raw = http(method, self.url + path, body, headers, timeout)
+        """A signed call; returns (status, parsed JSON or None, raw body)."""
+        st, _, raw = self.http(method, path, body, headers, timeout)
         return st, json_of(raw), raw
 
     # -- logs ------------------------------------------------------------

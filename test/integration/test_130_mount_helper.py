@@ -39,7 +39,7 @@ def mounted_type(path):
 def test_131_mount_t_bigfs(cluster, mount_helper, tmp_path):
     mnt = str(tmp_path / "m")
     os.mkdir(mnt)
-    subprocess.run(["mount", "-t", "bigfs", "-o", "defaults,_netdev,master_timeout=10",
+    subprocess.run(["mount", "-t", "bigfs", "-o", "defaults,_netdev,master_timeout=10," + cluster.mount_auth_opts(),
                     cluster.master_addr, mnt], check=True, timeout=60)
     try:
         assert is_mounted(mnt)
@@ -64,8 +64,8 @@ def test_132_fstab_line(cluster, mount_helper, tmp_path):
     mnt = str(tmp_path / "m")
     os.mkdir(mnt)
     fstab = tmp_path / "fstab"
-    fstab.write_text("%s %s bigfs defaults,noauto,_netdev,nofail,master_timeout=10 0 0\n"
-                     % (cluster.master_addr, mnt))
+    fstab.write_text("%s %s bigfs defaults,noauto,_netdev,nofail,master_timeout=10,%s 0 0\n"
+                     % (cluster.master_addr, mnt, cluster.mount_auth_opts()))
     subprocess.run(["mount", "-T", str(fstab), mnt], check=True, timeout=60)
     try:
         assert mounted_type(mnt)[0] == "fuse.bigfs"

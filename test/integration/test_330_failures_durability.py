@@ -94,7 +94,7 @@ def test_331_concurrent_syncs_share_disk_syncs(dcluster):
 
     def one(i):
         start.wait()
-        st, _, raw = http("POST", c.url + "/v1/sync", {}, timeout=30)
+        st, _, raw = c.http("POST", "/v1/sync", {}, timeout=30)
         results[i] = (st, raw)
 
     ths = [threading.Thread(target=one, args=(i,)) for i in range(n)]
@@ -113,13 +113,13 @@ def test_332_bad_input(dcluster):
     c = dcluster
     ino = create(c)
     for body in [b"", b"[]", b"not json"]:
-        st, _, raw = http("POST", c.url + "/v1/sync", body)
+        st, _, raw = c.http("POST", "/v1/sync", body)
         assert st == 400 and json_of(raw)["error"] == "EINVAL", raw
     for body in [{"ino": "1"}, {"ino": -1}, {"ino": 1.5}]:
-        st, _, raw = http("POST", c.url + "/v1/sync", body)
+        st, _, raw = c.http("POST", "/v1/sync", body)
         assert st == 400 and "'ino'" in json_of(raw)["message"], raw
     for durable in ["yes", 1, [True]]:
-        st, _, raw = http("POST", c.url + "/v1/commit",
+        st, _, raw = c.http("POST", "/v1/commit",
                           {"ino": ino, "size": 5, "session": "s332", "release": [],
                            "durable": durable})
         assert st == 400 and "'durable'" in json_of(raw)["message"], raw

@@ -45,7 +45,7 @@ MALFORMED = [b"", b"{", b"not json", b"[1,2,3]", b"17", b"\"str\"", b"{\"parent\
 
 @pytest.mark.parametrize("body", MALFORMED)
 def test_401_malformed_json(cluster, sentinel, body):
-    st, _, raw = http("POST", cluster.url + "/v1/lookup", body,
+    st, _, raw = cluster.http("POST", "/v1/lookup", body,
                       headers={"Content-Type": "application/json"})
     check_error(cluster, st, raw, errno.EINVAL, 400)
 
@@ -106,7 +106,8 @@ def test_401_malformed_json(cluster, sentinel, body):
                               "capacity": 1, "used": 0, "chunks": [{"chunk_id": 5}]}),
 ])
 def test_402_wrong_types_and_ranges(cluster, sentinel, path, body):
-    st, _, raw = http("POST", cluster.url + path, body)
+    call = cluster.cluster_http if path.startswith("/v1/cluster/") else cluster.http
+    st, _, raw = call("POST", path, body)
     check_error(cluster, st, raw, errno.EINVAL, 400)
 
 
@@ -114,12 +115,12 @@ def test_403_huge_integers(cluster, sentinel):
     # Beyond int64: not an integer jansson can hold.
     for text in [b'{"ino": 18446744073709551616}', b'{"ino": 1e400}',
                  b'{"ino": 99999999999999999999999999999999}']:
-        st, _, raw = http("POST", cluster.url + "/v1/getattr", text,
+        st, _, raw = cluster.http("POST", "/v1/getattr", text,
                           headers={"Content-Type": "application/json"})
         check_error(cluster, st, raw, errno.EINVAL, 400)
     # Inode numbers that fit but do not exist.
     for ino in [0, 2 ** 62, 2 ** 63 - 1, 123456789]:
-        st, _, raw = http("POST", cluster.url + "/v1/getattr", {"ino": ino})
+        st, _, raw = cluster.http("POST", "/v1/getattr", {"ino": ino})
         assert st in (400, 404), (ino, st, raw)
         check_error(cluster, st, raw, errno.ENOENT if st == 404 else errno.EINVAL)
 
@@ -177,7 +178,7 @@ def test_404_unknown_inode(cluster, sentinel):
                        ("/v1/chunks", {"ino": 987654321, "index": 0, "count": 1}),
                        ("/v1/write", {"ino": 987654321, "index": 0, "session": "abc"}),
                        ("/v1/lookup", {"parent": 1, "name": "no-such-name-400"})]:
-        st, _, raw = http("POST", cluster.url + path, body)
+        st, _, raw = cluster.http("POST", path, body)
         check_error(cluster, st, raw, errno.ENOENT, 404)
 
 
@@ -194,7 +195,7 @@ def test_405_bad_names(cluster, sentinel, name, want):
             ("/v1/symlink", {"parent": 1, "name": name, "target": "x", "uid": 0, "gid": 0}),
             ("/v1/rename", {"parent": 1, "name": "sentinel-400", "newparent": 1,
                             "newname": name, "flags": 0})]:
-        st, _, raw = http("POST", cluster.url + path, body)
+        st, _, raw = cluster.http("POST", path, body)
         check_error(cluster, st, raw, want, 400)
     # nothing was created under the root
     st, j, _ = cluster.api("POST", "/v1/readdir", {"ino": 1, "cookie": 0, "limit": 10000})
@@ -218,14 +219,14 @@ def test_407_huge_sizes_and_offsets(cluster, sentinel):
     ino = j["attr"]["ino"]
     # sizes above 1 PiB
     for size in [2 ** 50 + 1, 2 ** 62, 2 ** 63 - 1]:
-        st, _, raw = http("POST", cluster.url + "/v1/setattr", {"ino": ino, "size": size})
+        st, _, raw = cluster.http("POST", "/v1/setattr", {"ino": ino, "size": size})
         check_error(cluster, st, raw, errno.EFBIG, 413)
-        st, _, raw = http("POST", cluster.url + "/v1/commit",
+        st, _, raw = cluster.http("POST", "/v1/commit",
                           {"ino": ino, "size": size, "session": "s400", "release": []})
         check_error(cluster, st, raw, errno.EFBIG, 413)
     # a write grant for a chunk past 1 PiB
     for index in [2 ** 24, 2 ** 40, 2 ** 63 - 1]:
-        st, _, raw = http("POST", cluster.url + "/v1/write",
+        st, _, raw = cluster.http("POST", "/v1/write",
                           {"ino": ino, "index": index, "session": "s400"})
         check_error(cluster, st, raw, None)
         assert json_of(raw)["errno"] in (errno.EFBIG, errno.EINVAL), raw
@@ -251,7 +252,7 @@ def test_411_open_with_chunk_locations(cluster, sentinel):
     assert st == 200, raw
     try:
         for bad in (-1, "4", 65, 2 ** 63, 1.5):
-            st, _, raw = http("POST", cluster.url + "/v1/open",
+            st, _, raw = cluster.http("POST", "/v1/open",
                               {"session": sess, "ino": ino, "chunks": bad})
             check_error(cluster, st, raw, errno.EINVAL, 400)
         st, j, raw = cluster.api("POST", "/v1/open", {"session": sess, "ino": ino})
@@ -265,7 +266,7 @@ def test_411_open_with_chunk_locations(cluster, sentinel):
             return [dict({k: v for k, v in c.items() if k not in ("token", "replicas")},
                          replicas=sorted(r["worker_id"] for r in c["replicas"])) for c in cs]
         assert strip(j["chunks"]) == strip(want["chunks"]) and len(j["chunks"]) == 1
-        st, _, raw = http("POST", cluster.url + "/v1/open",
+        st, _, raw = cluster.http("POST", "/v1/open",
                           {"session": sess, "ino": 987654321, "chunks": 4})
         check_error(cluster, st, raw, errno.ENOENT, 404)
     finally:
@@ -275,7 +276,7 @@ def test_411_open_with_chunk_locations(cluster, sentinel):
 def test_408_body_too_big_and_bad_methods(cluster, sentinel):
     big = b'{"ino": 1, "pad": "' + b"x" * (16 << 20) + b'"}'
     try:
-        st, _, raw = http("POST", cluster.url + "/v1/getattr", big,
+        st, _, raw = cluster.http("POST", "/v1/getattr", big,
                           headers={"Content-Type": "application/json"})
         check_error(cluster, st, raw, errno.E2BIG, 413)
     except (ConnectionError, OSError):
@@ -284,7 +285,7 @@ def test_408_body_too_big_and_bad_methods(cluster, sentinel):
         assert cluster.master.alive()
     st, _, raw = http("GET", cluster.url + "/v1/lookup")
     check_error(cluster, st, raw, errno.EINVAL, 405)
-    st, _, raw = http("POST", cluster.url + "/v1/no-such-call", {})
+    st, _, raw = cluster.http("POST", "/v1/no-such-call", {})
     check_error(cluster, st, raw, errno.ENOENT, 404)
     st, _, raw = http("GET", cluster.url + "/v1/../../etc/passwd")
     assert 400 <= st < 500
