@@ -5,7 +5,7 @@
  * Follows the mount.TYPE helper convention, so `mount -t bigfs MASTER DIR`
  * and fstab lines (`MASTER DIR bigfs defaults,_netdev 0 0`) work; options
  * may come before or after the two positional arguments. MASTER is
- * HOST:PORT or http://HOST:PORT.
+ * HOST:PORT or http://HOST:PORT (https://HOST:PORT: as -o tls).
  *
  * main() is a list of steps: parse the command line, check the master
  * answers, build the modules (master_client -> worker_io -> fh_table ->
@@ -14,8 +14,10 @@
  * context is the session's userdata. */
 #include "file_handle.h"
 #include "fs_ops.h"
+#include "http_client.h"
 #include "log.h"
 #include "master_client.h"
+#include "transport_config.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -49,6 +51,8 @@ struct mount_opts {
 	char password[256];        /* the export's, from password= or passfile= */
 	size_t password_len;
 	bool has_password;
+	bool tls;                  /* -o tls (or cafile=, or https://MASTER) */
+	char cafile[4096];         /* -o cafile=FILE, "" for the system's CAs */
 };
 
 static void usage(FILE *out)
@@ -72,6 +76,12 @@ static void usage(FILE *out)
 		"                             MASTER:/PATH); the exports decide who may\n"
 		"     master_timeout=SECONDS  how long a call retries while the master is\n"
 		"                             unreachable before failing with EIO (default 30)\n"
+		"     tls                     require TLS: https to the master and the\n"
+		"                             workers, never plain HTTP (also: MASTER\n"
+		"                             given as https://HOST:PORT)\n"
+		"     cafile=FILE             CA certificate(s), PEM, that verify the\n"
+		"                             cluster's certificates (implies tls;\n"
+		"                             default: the system's CA store)\n"
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
@@ -192,6 +202,19 @@ static int opts_one(struct mount_opts *o, const char *opt)
 	}
 	if (strncmp(opt, "passfile=", 9) == 0)
 		return opts_passfile(o, opt + 9);
+	if (strcmp(opt, "tls") == 0) {
+		o->tls = true;
+		return 0;
+	}
+	if (strncmp(opt, "cafile=", 7) == 0) {
+		if (opt[7] == '\0' || strlen(opt + 7) >= sizeof(o->cafile)) {
+			fprintf(stderr, PROG ": cafile needs a file name\n");
+			return -EINVAL;
+		}
+		snprintf(o->cafile, sizeof(o->cafile), "%s", opt + 7);
+		o->tls = true;
+		return 0;
+	}
 	if (strncmp(opt, "subdir=", 7) == 0) {
 		if (opt[7] != '/' || strlen(opt + 7) >= sizeof(o->subdir)) {
 			fprintf(stderr, PROG ": subdir must be an absolute path, not '%s'\n",
@@ -226,8 +249,12 @@ static int opts_list(struct mount_opts *o, const char *list)
 static int opts_master(struct mount_opts *o, const char *spec)
 {
 	const char *s = spec;
-	if (strncmp(s, "http://", 7) == 0)
+	if (strncmp(s, "http://", 7) == 0) {
 		s += 7;
+	} else if (strncmp(s, "https://", 8) == 0) {
+		s += 8;
+		o->tls = true;
+	}
 	size_t len = strlen(s);
 	const char *sub = strstr(s, ":/");
 	if (sub) {
@@ -398,6 +425,50 @@ static int run_loop(struct fuse_session *se, const struct mount_opts *o)
 	return rc;
 }
 
+/* The process's transport: TLS or not, and the CA, before any thread. */
+static int setup_transport(const struct mount_opts *o)
+{
+	struct transport_settings ts = {
+		.tls = o->tls,
+		.ca_file = o->cafile[0] ? o->cafile : NULL,
+	};
+	char why[512];
+	if (transport_config_init(&ts, why, sizeof(why)) < 0) {
+		fprintf(stderr, PROG ": %s\n", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* With TLS required: one https call to the master's public /v1/health, so
+ * a master that speaks plain HTTP, or whose certificate does not verify,
+ * fails the mount at once and says which. Other failures are left to the
+ * health check that follows. */
+static int check_tls(const struct mount_opts *o)
+{
+	char url[400];
+	snprintf(url, sizeof(url), "https://%s/v1/health", o->master);
+	struct http_client *c = http_client_new(HEALTH_TIMEOUT_MS, HEALTH_TIMEOUT_MS);
+	if (!c)
+		return -ENOMEM;
+	struct http_call call = {.method = "GET", .url = url};
+	int rc = http_client_call(c, &call);
+	free(call.out_alloc);
+	if (rc == -EPROTO)
+		fprintf(stderr,
+			PROG ": TLS was required (-o tls) but the master at %s did not complete "
+			     "a TLS handshake (%s): it may serve plain HTTP only\n",
+			o->master, http_client_last_error(c));
+	else if (rc == -EKEYREJECTED)
+		fprintf(stderr,
+			PROG ": TLS was required (-o tls) but the master at %s has a certificate "
+			     "that does not verify against %s (%s)\n",
+			o->master, o->cafile[0] ? o->cafile : "the system's CA store",
+			http_client_last_error(c));
+	http_client_free(c);
+	return rc == -EPROTO || rc == -EKEYREJECTED ? rc : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mount_opts o;
@@ -406,7 +477,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 1;
 	log_init(PROG, true, o.verbose ? LOG_DEBUG : LOG_INFO);
-	if (check_mountpoint(o.mountpoint) < 0)
+	if (check_mountpoint(o.mountpoint) < 0 || setup_transport(&o) < 0)
 		return 1;
 
 	int status = 1;
@@ -418,10 +489,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": out of memory\n");
 		return 1;
 	}
+	if (o.tls && check_tls(&o) < 0)
+		goto out_free_mc;
 	rc = master_client_health(mc, HEALTH_TIMEOUT_MS);
 	if (rc < 0) {
-		fprintf(stderr, PROG ": the BigFS master at %s does not answer: %s\n", o.master,
-			rc == -EPROTO ? "not a BigFS master" : strerror(-rc));
+		fprintf(stderr, PROG ": the BigFS master at %s does not answer: %s%s\n", o.master,
+			rc == -EPROTO ? "not a BigFS master" : strerror(-rc),
+			!o.tls && rc == -EIO ? " (if it serves TLS, mount with -o tls,cafile=FILE)"
+					     : "");
 		goto out_free_mc;
 	}
 	struct mc_login_info li;

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -147,9 +148,32 @@ def make_token(secret, chunk_id, version, op, expiry):
     return "%d.%s" % (expiry, hmac.new(secret, msg, hashlib.sha256).hexdigest())
 
 
-def http(method, url, body=None, headers=None, timeout=30):
+# CA files of the TLS clusters started so far: https:// calls of http()
+# trust them (tests that check a wrong CA pass their own context).
+_TLS_CAFILES = []
+
+
+def tls_context(cafiles=None):
+    """An ssl context that verifies against cafiles (default: every TLS
+    cluster's CA)."""
+    ctx = ssl.create_default_context()
+    for ca in (_TLS_CAFILES if cafiles is None else cafiles):
+        ctx.load_verify_locations(cafile=ca)
+    return ctx
+
+
+def make_certs(d, *hosts):
+    """scripts/make-certs.sh into d: returns d (ca.pem, server.pem, ...)."""
+    d = str(d)
+    subprocess.run([os.path.join(REPO, "scripts", "make-certs.sh"), d] + list(hosts),
+                   check=True, stdout=subprocess.DEVNULL)
+    return d
+
+
+def http(method, url, body=None, headers=None, timeout=30, context=None):
     """One HTTP call; returns (status, headers, body bytes) for any status.
-    body may be bytes, str or a JSON-able object."""
+    body may be bytes, str or a JSON-able object. An https URL is verified
+    with context (default: tls_context())."""
     data = body
     hdrs = dict(headers or {})
     if body is not None and not isinstance(body, (bytes, str)):
@@ -159,8 +183,10 @@ def http(method, url, body=None, headers=None, timeout=30):
         data = body.encode()
         hdrs.setdefault("Content-Type", "application/json")
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    if context is None and url.startswith("https://"):
+        context = tls_context()
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -322,6 +348,8 @@ class Mount:
         if opts is None or ("passfile=" not in opts and "password=" not in opts):
             auth = cluster.mount_auth_opts()
             opts = ",".join(o for o in (opts, auth) if o)
+        if cluster.tls_dir and "tls" not in (opts or "").split(","):
+            opts = ",".join(o for o in (opts, "tls,cafile=" + cluster.tls_ca) if o)
         if opts:
             argv += ["-o", opts]
         argv += [cluster.master_addr, path]
@@ -359,11 +387,24 @@ def is_mounted(path):
 class Cluster:
     """A master and N workers on loopback, and mounts of them."""
 
-    def __init__(self, base, nworkers=3, master_args=(), worker_args=()):
+    def __init__(self, base, nworkers=3, master_args=(), worker_args=(), tls_dir=None):
         self.base = str(base)
         self.nworkers = nworkers
         self.master_args = list(master_args)
         self.worker_args = list(worker_args)
+        # TLS (tls_dir made by make_certs): every daemon serves https with
+        # its server.pem and verifies its peers with ca.pem; mounts get
+        # -o tls,cafile=ca.pem.
+        self.tls_dir = str(tls_dir) if tls_dir else None
+        self.tls_ca = os.path.join(self.tls_dir, "ca.pem") if tls_dir else None
+        if self.tls_dir:
+            tls_args = ["--tls-cert", os.path.join(self.tls_dir, "server.pem"),
+                        "--tls-key", os.path.join(self.tls_dir, "server.key"),
+                        "--tls-ca", self.tls_ca]
+            self.master_args += tls_args
+            self.worker_args += tls_args
+            if self.tls_ca not in _TLS_CAFILES:
+                _TLS_CAFILES.append(self.tls_ca)
         self.master_dir = os.path.join(self.base, "master")
         self.worker_dirs = [os.path.join(self.base, "w%d" % i) for i in range(nworkers)]
         self.master = None
@@ -395,7 +436,7 @@ class Cluster:
     # -- master ----------------------------------------------------------
     @property
     def url(self):
-        return "http://" + self.master_addr
+        return ("https://" if self.tls_dir else "http://") + self.master_addr
 
     def mount_auth_opts(self):
         """The -o options a mount of this cluster needs to log in."""
@@ -683,6 +724,6 @@ def pytest_sessionfinish(session, exitstatus):
         c.stop()
 
 
-__all__ = ["Cluster", "wait_for", "sha256_file", "write_random_file", "drop_caches",
+__all__ = ["make_certs", "tls_context", "Cluster", "wait_for", "sha256_file", "write_random_file", "drop_caches",
            "errno_of", "make_token", "http", "json_of", "read_locations", "tail",
            "CHUNK_SIZE", "errno"]
