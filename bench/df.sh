@@ -5,7 +5,7 @@
 T=$1; L=$2; D=/tmp/df-$L
 . "$(dirname "$0")/lib.sh"
 cluster_up $T $D || { echo up failed; exit 1; }
-if [ -n "$OPTS" ]; then fusermount3 -u $D/mnt; $T/build/mount.bigfs -o "$OPTS" $(head -n1 $D/master/master.addr) $D/mnt || exit 1; sleep 1; fi
+if [ -n "$OPTS" ]; then fusermount3 -u $D/mnt; $T/build/mount.bigfs -o "$OPTS$([ -f $D/mount.pass ] && echo ,passfile=$D/mount.pass)" $(head -n1 $D/master/master.addr) $D/mnt || exit 1; sleep 1; fi
 MA=$(head -n1 $D/master/master.addr 2>/dev/null); MA=${MA:-127.0.0.1:9400}
 mkdir $D/mnt/t; tar -xf /tmp/wl-cache/tree.tar -C $D/mnt/t; sync -f $D/mnt/t; drop_caches; du -s $D/mnt/t >/dev/null; sleep ${SLEEP:-8}
 TOP=$(cut -d' ' -f1 /tmp/wl-cache/tree.tar.info)

@@ -21,7 +21,7 @@ cluster_up "$BASE" /tmp/rab-base || exit 1
 cluster_up "$MAIN" /tmp/rab-main || exit 1
 MASTER=$(. /tmp/rab-main/cluster.env && echo "$MASTER")
 mkdir -p /tmp/rab-main/mnt2
-"$MAIN/build/mount.bigfs" -o noatime "$MASTER" /tmp/rab-main/mnt2 || exit 1
+"$MAIN/build/mount.bigfs" -o "noatime$([ -f /tmp/rab-main/mount.pass ] && echo ,passfile=/tmp/rab-main/mount.pass)" "$MASTER" /tmp/rab-main/mnt2 || exit 1
 PAD=$(head -c 4095 /dev/zero | tr '\0' 'x')
 declare -A DIR=([base]=/tmp/rab-base/mnt/w [main]=/tmp/rab-main/mnt/wa [noat]=/tmp/rab-main/mnt2/wn)
 for r in $(seq "$N"); do
