@@ -61,6 +61,7 @@ struct http_server {
 	pthread_mutex_t lock;           /* guards conns, stop */
 	pthread_cond_t cond;            /* wakes the watchdog to stop */
 	struct hs_conn *conns;
+	_Atomic bool started;           /* MHD's messages: errors before, debug after */
 	bool stop;
 	pthread_t watchdog;
 	bool watchdog_started;
@@ -214,6 +215,20 @@ void http_reply_error(struct http_request *r, int err, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	reply_error_status(r, errno_http_status(err), err, msg);
+}
+
+/* MHD's own messages: why the daemon did not start is an error; once it
+ * runs they are about single connections (a port scanner's garbage, a
+ * plain-HTTP client at a TLS port) and go to debug. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	size_t n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	log_msg(atomic_load(&s->started) ? LOG_DEBUG : LOG_ERR, "http_server: %s", msg);
 }
 
 /* Start (timed) or stop (!timed) the clock on conn's current request. */
@@ -498,6 +513,7 @@ int http_server_start_opts(struct http_server **ret, const char *listen_addr,
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 		MHD_OPTION_CONNECTION_TIMEOUT, o.idle_timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, o.conn_limit ? o.conn_limit : 4000u,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o.per_ip_limit,
@@ -515,6 +531,7 @@ int http_server_start_opts(struct http_server **ret, const char *listen_addr,
 		err = tls ? -EINVAL : -EIO;
 		goto out_close;
 	}
+	atomic_store(&s->started, true);
 	if (s->request_timeout_ms) {
 		err = -pthread_create(&s->watchdog, NULL, watchdog_main, s);
 		if (err) {
