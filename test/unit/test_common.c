@@ -655,6 +655,62 @@ static char *write_tmp(const char *dir, const char *name, const char *text)
 	return path;
 }
 
+/* Nesting beyond JU_MAX_DEPTH is refused before jansson parses; brackets
+ * inside strings do not count. */
+static void test_ju_parse_depth(void **state)
+{
+	(void)state;
+	char buf[1024];
+	size_t n = 0;
+	n += (size_t)sprintf(buf + n, "{\"a\":");
+	for (int i = 0; i < JU_MAX_DEPTH - 1; i++)
+		buf[n++] = '[';
+	for (int i = 0; i < JU_MAX_DEPTH - 1; i++)
+		buf[n++] = ']';
+	buf[n++] = '}';
+	json_t *o = ju_parse_object(buf, n);
+	assert_non_null(o); /* exactly JU_MAX_DEPTH deep */
+	json_decref(o);
+	n = 0;
+	n += (size_t)sprintf(buf + n, "{\"a\":");
+	for (int i = 0; i < JU_MAX_DEPTH; i++)
+		buf[n++] = '[';
+	for (int i = 0; i < JU_MAX_DEPTH; i++)
+		buf[n++] = ']';
+	buf[n++] = '}';
+	assert_null(ju_parse_object(buf, n));
+	const char *in_string = "{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+				"[[[[[[[[[[[[[[[[[[\\\"\"}";
+	o = ju_parse_object(in_string, strlen(in_string));
+	assert_non_null(o);
+	json_decref(o);
+}
+
+/* A repeatable key collects every value, the file's before the flags'. */
+static void test_config_repeatable(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bigfs-test-config.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *file = write_tmp(dir, "rep.cfg", "kafka-opt = a=file\nlisten = 1.1.1.1:1\n");
+	struct config *cfg = config_new();
+	config_set_repeatable(cfg, "kafka-opt");
+	char *argv[] = {"prog", "--kafka-opt", "b=1", "--kafka_opt=c=2", NULL};
+	assert_int_equal(config_parse_args(cfg, 4, argv, NULL, 0, NULL), 0);
+	assert_int_equal(config_load_file(cfg, file), 0);
+	const char *v[4];
+	assert_int_equal(config_get_list(cfg, "kafka-opt", v, 4), 3);
+	assert_string_equal(v[0], "a=file");
+	assert_string_equal(v[1], "b=1");
+	assert_string_equal(v[2], "c=2");
+	assert_int_equal(config_get_list(cfg, "kafka-opt", v, 1), 3);
+	assert_int_equal(config_get_list(cfg, "nothing", v, 4), 0);
+	config_free(cfg);
+	unlink(file);
+	free(file);
+	rmdir(dir);
+}
+
 static void test_config_args(void **state)
 {
 	(void)state;
@@ -819,6 +875,8 @@ int main(void)
 		cmocka_unit_test(test_config_args),
 		cmocka_unit_test(test_config_ints),
 		cmocka_unit_test(test_config_file_and_precedence),
+		cmocka_unit_test(test_ju_parse_depth),
+		cmocka_unit_test(test_config_repeatable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
