@@ -39,6 +39,7 @@ UNIT_DEPS_test_atime_queue := $(BUILD)/fuse/atime_queue.o $(BUILD)/fuse/master_c
 UNIT_DEPS_test_namespace := $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_locks := $(BUILD)/master/locks.o
 UNIT_DEPS_test_exports := $(BUILD)/master/exports.o
+UNIT_DEPS_test_auth_sessions := $(BUILD)/master/auth_sessions.o $(BUILD)/master/exports.o
 UNIT_DEPS_test_atime_table := $(BUILD)/master/atime_table.o
 UNIT_DEPS_test_meta_store := $(BUILD)/master/meta_store.o
 UNIT_DEPS_test_session := $(BUILD)/master/session.o $(BUILD)/master/locks.o $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
