@@ -250,8 +250,8 @@ static int goal_allowed(struct http_request *r, const char *name, const unsigned
 	buf[len] = '\0';
 	char *end;
 	unsigned long g = strtoul(buf, &end, 10);
-	if (end == buf || (*end && strcmp(end, "\n") != 0))
-		return 0;
+	if (end == buf || (*end && strcmp(end, "\n") != 0) || g < 1 || g > NS_GOAL_MAX)
+		return 0;    /* not a goal at all: the namespace says EINVAL */
 	if (g >= e->mingoal && g <= e->maxgoal)
 		return 0;
 	http_reply_error(r, EPERM, "goal %lu is outside this export's range %u..%u", g,
