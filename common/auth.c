@@ -300,9 +300,11 @@ int auth_cluster_check(const void *secret, size_t secret_len, const char *method
 int auth_url_path(const char *url, char *out, size_t cap)
 {
 	const char *p = strstr(url, "://");
-	p = p ? strchr(p + 3, '/') : NULL;
 	if (!p)
 		return -EINVAL;
+	p += 3 + strcspn(p + 3, "/?#");    /* past the host */
+	if (*p != '/')
+		return -EINVAL;          /* no path (we always send one) */
 	size_t n = strcspn(p, "?#");
 	if (n >= cap)
 		return -EINVAL;

@@ -510,10 +510,10 @@ int http_server_start_opts(struct http_server **ret, const char *listen_addr,
 		MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
 		0, NULL, NULL, on_request, s,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,   /* first: MHD wants it so */
 		MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 		MHD_OPTION_CONNECTION_TIMEOUT, o.idle_timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, o.conn_limit ? o.conn_limit : 4000u,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o.per_ip_limit,

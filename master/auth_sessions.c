@@ -28,7 +28,7 @@
 #include "log.h"
 
 #define BUCKETS 4096
-#define CLUSTER_NONCES 4096
+#define CLUSTER_NONCES ASESS_CLUSTER_CALLS
 #define SWEEP_EVERY 256
 
 struct entry {
@@ -335,6 +335,12 @@ int asess_check(struct asess *as, const char *header, const char *method, const 
 	return rc;
 }
 
+/* Ring slot i holds a nonce whose call could still pass the time check. */
+static bool fresh_nonce(const struct asess *as, size_t i, time_t now)
+{
+	return as->cnonces[i].seen && now - as->cnonces[i].seen <= 2 * AUTH_CLUSTER_SKEW_S + 1;
+}
+
 int asess_cluster_check(struct asess *as, const void *secret, size_t secret_len,
 			const char *header, const char *method, const char *path,
 			const void *body, size_t body_len)
@@ -350,12 +356,15 @@ int asess_cluster_check(struct asess *as, const void *secret, size_t secret_len,
 	time_t now = now_s();
 	pthread_mutex_lock(&as->lock);
 	for (size_t i = 0; i < CLUSTER_NONCES; i++) {
-		if (as->cnonces[i].seen && now - as->cnonces[i].seen <= 2 * AUTH_CLUSTER_SKEW_S &&
-		    strcmp(as->cnonces[i].nonce, nonce) == 0) {
+		if (fresh_nonce(as, i, now) && strcmp(as->cnonces[i].nonce, nonce) == 0) {
 			rc = -EKEYREJECTED;
 			break;
 		}
 	}
+	/* the ring forgets only nonces whose TIME can no longer pass the
+	 * skew check: when the oldest is still fresh, the call must wait */
+	if (rc == 0 && fresh_nonce(as, as->cnonce_next, now))
+		rc = -EAGAIN;
 	if (rc == 0) {
 		memcpy(as->cnonces[as->cnonce_next].nonce, nonce, sizeof(nonce));
 		as->cnonces[as->cnonce_next].seen = now;

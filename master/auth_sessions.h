@@ -68,7 +68,10 @@ int asess_check(struct asess *as, const char *header, const char *method, const 
 		const void *body, size_t body_len, struct asess_export *ret);
 
 /* A cluster call signed with the cluster secret: 0, -EKEYEXPIRED (no
- * header), -EKEYREJECTED (bad, replayed or too old). */
+ * header), -EKEYREJECTED (bad, replayed or too old), -EAGAIN (more than
+ * ASESS_CLUSTER_CALLS calls within the time a signature stays valid: the
+ * nonces that prove they are not replays cannot all be remembered). */
+#define ASESS_CLUSTER_CALLS 4096
 int asess_cluster_check(struct asess *as, const void *secret, size_t secret_len,
 			const char *header, const char *method, const char *path,
 			const void *body, size_t body_len);

@@ -351,6 +351,7 @@ static bool api_auth(struct master *m, struct http_request *r, enum route_auth a
 			http_reply_error(r, rc, "%s %s: %s", method, path,
 					 rc == -EKEYEXPIRED
 						 ? "a cluster call must be signed with the cluster secret"
+					 : rc == -EAGAIN ? "too many cluster calls, retry later"
 						 : "bad, replayed or outdated cluster signature");
 			return false;
 		}

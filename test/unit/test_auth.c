@@ -789,7 +789,7 @@ static void test_url_path(void **state)
 	assert_int_equal(auth_url_path("http://h:1/v1/x?q=1", out, 0), -EINVAL);
 }
 
-/* BUG (reported, not fixed here): a URL without a path whose query holds a
+/* Fixed: a URL without a path whose query holds a
  * '/' gives the query's tail as the path. "http://h:1?a=/b" has no path
  * (an HTTP client sends "GET /?a=/b"), so the answer should be -EINVAL
  * (or "/"); auth_url_path returns 0 with "/b". */
