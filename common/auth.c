@@ -323,3 +323,14 @@ int auth_cluster_signer(void *arg, const char *method, const char *url, const vo
 	return auth_cluster_sign(sec->key, sec->len, method, path, body, body_len,
 				 (long long)time(NULL), out);
 }
+
+void auth_status_mac(const void *secret, size_t secret_len, const void *key, size_t key_len,
+		     const void *value, size_t value_len, char *out)
+{
+	char k[65];
+	size_t n = key_len < sizeof(k) - 1 ? key_len : sizeof(k) - 1;
+	memcpy(k, key, n);
+	k[n] = '\0';
+	const char *parts[] = { "bigfs-status", k };
+	auth_mac_hex(secret, secret_len, parts, 2, value, value_len, out);
+}

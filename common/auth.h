@@ -102,6 +102,12 @@ int auth_cluster_check(const void *secret, size_t secret_len, const char *method
 		       const char *path, const void *body, size_t body_len,
 		       const char *header, long long now, char *ret_nonce);
 
+/* The "bigfs-mac" header of a worker's status message on Kafka (out:
+ * AUTH_HEX_LEN + 1 bytes): hex HMAC-SHA256(secret, "bigfs-status\n" KEY
+ * "\n" VALUE), KEY the message key (the worker id, at most 64 bytes used). */
+void auth_status_mac(const void *secret, size_t secret_len, const void *key, size_t key_len,
+		     const void *value, size_t value_len, char *out);
+
 /* An http_sign_fn (http_client.h) for worker calls to the master: arg is
  * the cluster's const struct secret * (token.h). */
 int auth_cluster_signer(void *arg, const char *method, const char *url, const void *body,

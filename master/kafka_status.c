@@ -11,7 +11,11 @@
  * is thread-safe and never blocks here (a full queue drops the event).
  * `lock` guards only `stop` and the condition the thread waits on while
  * the topic does not exist yet. Nothing here is ever awaited by an HTTP
- * reply. */
+ * reply.
+ *
+ * Trust: a status message counts only with a "bigfs-mac" header made with
+ * the cluster secret (auth_status_mac) and only if it is newer than the last
+ * one of its worker: Kafka access alone cannot mark a worker live. */
 #include "kafka_status.h"
 
 #include <errno.h>
@@ -27,7 +31,9 @@
 
 #include "clock.h"
 #include "json_util.h"
+#include "auth.h"
 #include "log.h"
+#include "token.h"
 
 struct kstatus {
 	struct wreg *reg;
@@ -41,6 +47,15 @@ struct kstatus {
 	pthread_cond_t cond;
 	bool stop;                 /* guarded by lock */
 	atomic_ullong n_ok, n_bad;
+	_Atomic(const struct secret *) secret;
+	/* consumer thread only: the newest (start_time_ms, seq) per worker,
+	 * so a recorded status cannot be played back */
+	struct last_seen {
+		char id[WORKER_ID_STRLEN + 1];
+		int64_t start_ms;
+		uint64_t seq;
+	} *seen;
+	size_t nseen, cap_seen;
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -146,6 +161,69 @@ static int make_consumer(struct kstatus *ks)
 	return 0;
 }
 
+void kstatus_set_secret(struct kstatus *ks, const struct secret *secret)
+{
+	atomic_store(&ks->secret, secret);
+}
+
+/* The message is signed with the cluster secret and newer than the last
+ * one of its worker (that one is then remembered). */
+static bool status_trusted(struct kstatus *ks, const rd_kafka_message_t *m)
+{
+	const struct secret *sec = atomic_load(&ks->secret);
+	rd_kafka_headers_t *hdrs = NULL;
+	const void *val = NULL;
+	size_t vlen = 0;
+	char want[AUTH_HEX_LEN + 1], got[AUTH_HEX_LEN + 1];
+
+	if (!sec || !m->key || m->key_len != WORKER_ID_STRLEN ||
+	    rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    rd_kafka_header_get_last(hdrs, "bigfs-mac", &val, &vlen) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    vlen != AUTH_HEX_LEN)
+		return false;
+	memcpy(got, val, AUTH_HEX_LEN);
+	got[AUTH_HEX_LEN] = '\0';
+	auth_status_mac(sec->key, sec->len, m->key, m->key_len, m->payload, m->len, want);
+	if (!auth_hex_equal(want, got))
+		return false;
+	json_t *o = ju_parse_object(m->payload, m->len);
+	const char *id;
+	int64_t start;
+	uint64_t seq;
+	bool ok = o && ju_str(o, "worker_id", WORKER_ID_STRLEN, &id) == 0 &&
+		  strlen(id) == WORKER_ID_STRLEN && memcmp(id, m->key, WORKER_ID_STRLEN) == 0 &&
+		  ju_i64(o, "start_time_ms", &start) == 0 && ju_u64(o, "seq", &seq) == 0;
+	if (ok) {
+		size_t i = 0;
+		while (i < ks->nseen && strcmp(ks->seen[i].id, id) != 0)
+			i++;
+		if (i == ks->nseen) {
+			if (ks->nseen == ks->cap_seen) {
+				size_t cap = ks->cap_seen ? ks->cap_seen * 2 : 16;
+				struct last_seen *p = realloc(ks->seen, cap * sizeof(*p));
+				if (!p) {
+					json_decref(o);
+					return false;
+				}
+				ks->seen = p;
+				ks->cap_seen = cap;
+			}
+			snprintf(ks->seen[i].id, sizeof(ks->seen[i].id), "%s", id);
+			ks->seen[i].start_ms = INT64_MIN;
+			ks->seen[i].seq = 0;
+			ks->nseen++;
+		}
+		struct last_seen *l = &ks->seen[i];
+		ok = start > l->start_ms || (start == l->start_ms && seq > l->seq);
+		if (ok) {
+			l->start_ms = start;
+			l->seq = seq;
+		}
+	}
+	json_decref(o);
+	return ok;
+}
+
 int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
 		  char *ret_worker_id, char *ret_addr)
 {
@@ -236,6 +314,13 @@ static void handle_message(struct kstatus *ks, rd_kafka_message_t *m)
 			log_debug("kafka: consume: %s", rd_kafka_message_errstr(m));
 		return;
 	}
+	if (!status_trusted(ks, m)) {
+		if (atomic_fetch_add(&ks->n_bad, 1) % 100 == 0)
+			log_warn("kafka: dropping a status message that is not signed with the cluster "
+			 "secret or is a replay (%zu bytes, offset %lld)", m->len,
+			 (long long)m->offset);
+		return;
+	}
 	int rc = kstatus_apply(ks->reg, m->payload, m->len, id, addr);
 	if (rc < 0) {
 		atomic_fetch_add(&ks->n_bad, 1);
@@ -324,6 +409,7 @@ void kstatus_stop(struct kstatus *ks)
 	}
 	pthread_cond_destroy(&ks->cond);
 	pthread_mutex_destroy(&ks->lock);
+	free(ks->seen);
 	free(ks);
 }
 

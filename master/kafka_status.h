@@ -25,6 +25,13 @@ int kstatus_start(const char *brokers, const struct kafka_opts *kopts, struct wr
 /* Stop the consumer thread, flush briefly, destroy. NULL is fine. */
 void kstatus_stop(struct kstatus *ks);
 
+/* The cluster secret (borrowed, outlives ks) that signs status messages:
+ * set right after kstatus_start. Until it is set, and for a message
+ * without a valid "bigfs-mac" header, or one not newer than the last of
+ * its worker (start_time_ms, seq), the message is dropped and counted bad. */
+struct secret;
+void kstatus_set_secret(struct kstatus *ks, const struct secret *secret);
+
 /* "HOST:PORT[,...]" workers should produce to (borrowed). */
 const char *kstatus_bootstrap(const struct kstatus *ks);
 

@@ -296,6 +296,7 @@ int main(int argc, char **argv)
 			strerror(-rc));
 		goto out_modules;
 	}
+	kstatus_set_secret(m.ks, &m.secret);
 	if ((rc = repair_start(m.cm, m.reg, m.ks, &m.secret, (int)o.repair_parallel,
 			       &m.rep)) < 0) {
 		log_err("cannot start the repair thread: %s", strerror(-rc));

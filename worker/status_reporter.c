@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "status_reporter.h"
 #include "auth.h"
+#include "token.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -286,10 +287,14 @@ static void sr_send_status(struct status_reporter *sr)
 	json_decref(o);
 	if (!text)
 		return;
+	/* signed: Kafka access alone must not make a worker live */
+	char mac[AUTH_HEX_LEN + 1];
+	auth_status_mac(sr->cfg.secret->key, sr->cfg.secret->len, sr->cfg.worker_id,
+			strlen(sr->cfg.worker_id), text, len, mac);
 	err = rd_kafka_producev(sr->producer, RD_KAFKA_V_TOPIC(sr->cur.topic),
 				RD_KAFKA_V_KEY(sr->cfg.worker_id, strlen(sr->cfg.worker_id)),
 				RD_KAFKA_V_VALUE(text, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_END);
+				RD_KAFKA_V_HEADER("bigfs-mac", mac, AUTH_HEX_LEN), RD_KAFKA_V_END);
 	free(text);
 	if (err) {
 		log_debug("kafka: cannot queue status: %s", rd_kafka_err2str(err));
