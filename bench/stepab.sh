@@ -11,6 +11,8 @@
 #   BASE      a built checkout of the older commit (git worktree add /tmp/base C; make -C /tmp/base)
 #   MAIN      the tree under test (default: this checkout)
 #   BIG_MB    sequential file size (1024), SMALL_N small files (5000)
+#   BASE_ENV, MAIN_ENV  environment for that side's `local-cluster up`, e.g.
+#             BASE=$PWD MAIN_ENV=BIGFS_TLS=1 compares this tree without and with TLS
 #   ONLY      a regex: only the steps whose names match (keep a group whole:
 #             ONLY='^(small|tar)_' runs the small-file and tarball steps)
 N=${1:-3}
@@ -84,7 +86,9 @@ for i in range(n):
 )
 
 for v in base main; do
-	cluster_up "$(tree_of $v)" /tmp/sab-$v || { echo "$v: up failed"; exit 1; }
+	env_of=${v^^}_ENV
+	( [ -z "${!env_of:-}" ] || export ${!env_of}
+	  cluster_up "$(tree_of $v)" /tmp/sab-$v ) || { echo "$v: up failed"; exit 1; }
 	mkdir /tmp/sab-$v/mnt/w
 done
 for r in $(seq "$N"); do
