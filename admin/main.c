@@ -12,6 +12,7 @@
  * The master address comes from --master, else $BIGFS_MASTER, else
  * 127.0.0.1:9400. State: none beyond one HTTP client. */
 #include "http_client.h"
+#include "transport_config.h"
 #include "json_util.h"
 
 #include <errno.h>
@@ -32,7 +33,10 @@ static int admin_get(struct admin *a, const char *path, json_t **ret)
 	const char *m = a->master;
 	if (strncmp(m, "http://", 7) == 0)
 		m += 7;
-	snprintf(url, sizeof(url), "http://%s%s", m, path);
+	else if (strncmp(m, "https://", 8) == 0)
+		m += 8;
+	/* a TLS process sends every call over https (transport_config.h) */
+	snprintf(url, sizeof(url), "%s://%s%s", transport_scheme(), m, path);
 	int rc = http_json(a->http, "GET", url, NULL, ret, NULL);
 	if (rc < 0)
 		fprintf(stderr, "bigfs: master at %s: %s\n", a->master, strerror(-rc));
@@ -148,10 +152,11 @@ static int cmd_goal(int argc, char **argv)
 
 static void usage(FILE *f)
 {
-	fputs("usage: bigfs [--master HOST:PORT] status|workers\n"
+	fputs("usage: bigfs [--master HOST:PORT] [--cafile CA.pem] status|workers\n"
 	      "       bigfs locations FILE...\n"
 	      "       bigfs goal PATH [N]\n"
-	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400.\n",
+	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400; a master with\n"
+	      "TLS: --cafile (or $BIGFS_CAFILE) or https://HOST:PORT.\n",
 	      f);
 }
 
@@ -160,10 +165,23 @@ int main(int argc, char **argv)
 	struct admin a = {.master = getenv("BIGFS_MASTER")};
 	if (!a.master)
 		a.master = "127.0.0.1:9400";
+	const char *cafile = getenv("BIGFS_CAFILE");
 	int i = 1;
-	if (i + 1 < argc && strcmp(argv[i], "--master") == 0) {
-		a.master = argv[i + 1];
+	while (i + 1 < argc && (strcmp(argv[i], "--master") == 0 || strcmp(argv[i], "--cafile") == 0)) {
+		if (strcmp(argv[i], "--master") == 0)
+			a.master = argv[i + 1];
+		else
+			cafile = argv[i + 1];
 		i += 2;
+	}
+	/* TLS: a CA file, or a master given as https:// */
+	if (cafile || strncmp(a.master, "https://", 8) == 0) {
+		struct transport_settings ts = {.tls = true, .ca_file = cafile};
+		char err[256];
+		if (transport_config_init(&ts, err, sizeof(err)) < 0) {
+			fprintf(stderr, "bigfs: %s\n", err);
+			return 1;
+		}
 	}
 	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 		usage(i >= argc ? stderr : stdout);

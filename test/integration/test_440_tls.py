@@ -117,3 +117,18 @@ def test_tls_mount_of_plain_master_fails_at_once(tmp_path_factory, certs):
     assert rc != 0, out
     assert "TLS was required" in out, out
     assert secs < 5, "the mount took %.1f s to fail" % secs
+
+
+def test_admin_command_over_tls(tls_cluster, certs):
+    """`bigfs --cafile CA workers` lists the TLS cluster's workers; without
+    the CA (plain HTTP) it fails."""
+    admin = os.path.join(os.path.dirname(MOUNT_BIN), "bigfs")
+    ca = os.path.join(certs, "ca.pem")
+    p = subprocess.run([admin, "--master", tls_cluster.master_addr, "--cafile", ca, "workers"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 0, p.stderr
+    for i in range(3):
+        assert tls_cluster.worker_id(i).encode() in p.stdout, p.stdout
+    p = subprocess.run([admin, "--master", tls_cluster.master_addr, "workers"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode != 0
