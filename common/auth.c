@@ -1,17 +1,21 @@
 /* auth — HMAC-SHA256 signatures of sessions and cluster calls (auth.h).
  *
- * Owns no state but the HMAC algorithm object, fetched once (pthread_once)
- * and then shared read-only by every thread; each MAC gets its own
- * EVP_MAC_CTX. */
+ * HMAC is computed here from SHA-256 (RFC 2104: H((K^opad) || H((K^ipad) ||
+ * m))) on OpenSSL's digest, fetched once, with one digest context per
+ * thread kept for the thread's life: no allocation and no algorithm lookup
+ * per message. OpenSSL's EVP_MAC and HMAC() fetch and allocate on every
+ * call, which cost 10-20 us per signed request in the mount and in the
+ * master (measured: a quarter of a metadata call's CPU).
+ *
+ * Owns: the SHA-256 algorithm object (pthread_once, then read-only) and a
+ * thread-specific key whose destructor frees each thread's context. */
 #include "auth.h"
 #include "token.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +23,95 @@
 #include <sys/random.h>
 #include <time.h>
 
-static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
-static EVP_MAC *mac_alg;
+#define HMAC_BLOCK 64     /* SHA-256's block */
 
-static void mac_fetch(void)
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static EVP_MD *md_sha256;
+static pthread_key_t md_ctx_key;
+
+static void md_ctx_free(void *ctx)
 {
-	mac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MD_CTX_free(ctx);
+}
+
+static void md_setup(void)
+{
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&md_ctx_key, md_ctx_free) != 0)
+		md_sha256 = NULL;     /* every MAC then fails closed */
+}
+
+/* This thread's digest context, made on first use. NULL: out of memory. */
+static EVP_MD_CTX *md_ctx(void)
+{
+	pthread_once(&md_once, md_setup);
+	if (!md_sha256)
+		return NULL;
+	EVP_MD_CTX *ctx = pthread_getspecific(md_ctx_key);
+	if (!ctx) {
+		ctx = EVP_MD_CTX_new();
+		if (ctx && pthread_setspecific(md_ctx_key, ctx) != 0) {
+			EVP_MD_CTX_free(ctx);
+			ctx = NULL;
+		}
+	}
+	return ctx;
+}
+
+/* A piece of the message: n bytes at p. */
+struct piece {
+	const void *p;
+	size_t n;
+};
+
+/* HMAC-SHA256(key, the pieces one after another) into out. 0 or -ENOMEM
+ * (out then holds nothing meaningful). */
+static int hmac_pieces(const void *key, size_t key_len, const struct piece *pc, int npc,
+		       unsigned char out[AUTH_KEY_LEN])
+{
+	unsigned char k0[HMAC_BLOCK], pad[HMAC_BLOCK], inner[AUTH_KEY_LEN];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = md_ctx();
+	int rc = -ENOMEM;
+
+	if (!ctx)
+		return -ENOMEM;
+	memset(k0, 0, sizeof(k0));
+	if (key_len > HMAC_BLOCK) {
+		if (!EVP_DigestInit_ex2(ctx, md_sha256, NULL) ||
+		    !EVP_DigestUpdate(ctx, key, key_len) || !EVP_DigestFinal_ex(ctx, k0, &len))
+			goto out_wipe;
+	} else if (key_len) {
+		memcpy(k0, key, key_len);
+	}
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k0[i] ^ 0x36;
+	if (!EVP_DigestInit_ex2(ctx, md_sha256, NULL) || !EVP_DigestUpdate(ctx, pad, sizeof(pad)))
+		goto out_wipe;
+	for (int i = 0; i < npc; i++)
+		if (pc[i].n && !EVP_DigestUpdate(ctx, pc[i].p, pc[i].n))
+			goto out_wipe;
+	if (!EVP_DigestFinal_ex(ctx, inner, &len) || len != AUTH_KEY_LEN)
+		goto out_wipe;
+	for (int i = 0; i < HMAC_BLOCK; i++)
+		pad[i] = k0[i] ^ 0x5c;
+	if (!EVP_DigestInit_ex2(ctx, md_sha256, NULL) || !EVP_DigestUpdate(ctx, pad, sizeof(pad)) ||
+	    !EVP_DigestUpdate(ctx, inner, sizeof(inner)) || !EVP_DigestFinal_ex(ctx, out, &len) ||
+	    len != AUTH_KEY_LEN)
+		goto out_wipe;
+	rc = 0;
+out_wipe:
+	OPENSSL_cleanse(k0, sizeof(k0));
+	OPENSSL_cleanse(pad, sizeof(pad));
+	OPENSSL_cleanse(inner, sizeof(inner));
+	return rc;
+}
+
+int auth_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t len,
+		     unsigned char out[AUTH_KEY_LEN])
+{
+	struct piece pc = { msg, len };
+	return hmac_pieces(key, key_len, &pc, 1, out);
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
@@ -42,32 +129,24 @@ static void mac_compute(const void *key, size_t key_len, const char *const *part
 			bool has_body, const void *body, size_t body_len,
 			unsigned char out[AUTH_KEY_LEN])
 {
-	static const unsigned char no_key = 0;
-	pthread_once(&mac_once, mac_fetch);
-	EVP_MAC_CTX *ctx = mac_alg ? EVP_MAC_CTX_new(mac_alg) : NULL;
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	size_t len = 0;
-	/* an empty password is a valid key (open exports): give a pointer */
-	if (!ctx || !EVP_MAC_init(ctx, key_len ? key : &no_key, key_len, params))
+	struct piece pc[2 * 8 + 2];
+	int k = 0;
+
+	if (n > 8)
 		goto out_fail;
 	for (int i = 0; i < n; i++) {
-		if ((i > 0 && !EVP_MAC_update(ctx, (const unsigned char *)"\n", 1)) ||
-		    !EVP_MAC_update(ctx, (const unsigned char *)parts[i], strlen(parts[i])))
-			goto out_fail;
+		if (i > 0)
+			pc[k++] = (struct piece){ "\n", 1 };
+		pc[k++] = (struct piece){ parts[i], strlen(parts[i]) };
 	}
-	if (has_body && (!EVP_MAC_update(ctx, (const unsigned char *)"\n", 1) ||
-			 (body_len && !EVP_MAC_update(ctx, body, body_len))))
-		goto out_fail;
-	if (!EVP_MAC_final(ctx, out, &len, AUTH_KEY_LEN) || len != AUTH_KEY_LEN)
-		goto out_fail;
-	EVP_MAC_CTX_free(ctx);
-	return;
+	if (has_body) {
+		pc[k++] = (struct piece){ "\n", 1 };
+		pc[k++] = (struct piece){ body, body_len };
+	}
+	if (hmac_pieces(key, key_len, pc, k, out) == 0)
+		return;
 out_fail:
 	/* never a predictable MAC: random bytes match nothing */
-	EVP_MAC_CTX_free(ctx);
 	if (getrandom(out, AUTH_KEY_LEN, 0) != AUTH_KEY_LEN)
 		memset(out, 0xa5, AUTH_KEY_LEN);
 }

@@ -46,8 +46,14 @@
 #define AUTH_WINDOW 1024           /* sequence numbers remembered per session */
 #define AUTH_CLUSTER_SKEW_S 300
 
-/* hex of HMAC-SHA256(key, the n parts joined by "\n") then "\n" and the
- * body (body may be NULL when body_len is 0). out holds AUTH_HEX_LEN + 1. */
+/* HMAC-SHA256(key, msg) into out: 0, or -ENOMEM. Fast (no allocation per
+ * call): the one HMAC of BigFS, also behind common/token.c. */
+int auth_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t len,
+		     unsigned char out[AUTH_KEY_LEN]);
+
+/* hex of HMAC-SHA256(key, the n parts (at most 8) joined by "\n") then
+ * "\n" and the body (body may be NULL when body_len is 0). out holds
+ * AUTH_HEX_LEN + 1. */
 void auth_mac_hex(const void *key, size_t key_len, const char *const *parts, int n,
 		  const void *body, size_t body_len, char *out);
 /* The raw 32-byte HMAC of the same message (for session keys). */

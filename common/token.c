@@ -1,6 +1,7 @@
 /* token — HMAC-SHA256 data-access tokens (token.h). Stateless; the secret
  * is read once at start and then only read. */
 #include "token.h"
+#include "auth.h"
 #include "ids.h"
 #include "log.h"
 
@@ -65,10 +66,15 @@ static void token_mac(const struct secret *s, uint64_t chunk_id, uint32_t versio
 	/* ops are at most TOKEN_OP_MAX bytes (callers check), so msg holds it
 	 * all: a cut message would sign two ops alike */
 	bigfs_assert(n > 0 && (size_t)n < sizeof(msg));
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
-	HMAC(EVP_sha256(), s->key, (int)s->len, (const unsigned char *)msg, (size_t)n, mac,
-	     &mac_len);
+	unsigned char mac[AUTH_KEY_LEN];
+	unsigned int mac_len = AUTH_KEY_LEN;
+	/* auth's HMAC: no allocation or algorithm lookup per token (OpenSSL's
+	 * HMAC() has both, on every chunk call of master and worker) */
+	if (auth_hmac_sha256(s->key, s->len, msg, (size_t)n, mac) < 0) {
+		/* no MAC could be made: one that matches nothing */
+		if (getrandom(mac, sizeof(mac), 0) != (ssize_t)sizeof(mac))
+			memset(mac, 0xa5, sizeof(mac));
+	}
 	static const char digits[] = "0123456789abcdef";
 	for (unsigned int i = 0; i < mac_len && i < 32; i++) {
 		hex[2 * i] = digits[mac[i] >> 4];

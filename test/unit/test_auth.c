@@ -809,6 +809,32 @@ static void test_url_path_query_slash(void **state)
 		assert_int_equal(rc, -EINVAL);
 }
 
+/* auth_hmac_sha256 against Python's hmac (hmac.new(key, msg, sha256)):
+ * keys shorter than, equal to and longer than SHA-256's 64-byte block
+ * (a longer key is hashed first), and the empty key and message. */
+static void test_hmac_known_answers(void **state)
+{
+	(void)state;
+	static const struct {
+		size_t key_len;
+		const char *msg, *want;
+	} kat[] = {
+		{ 100, "abc", "b58b2b694fdba0dd76da3ebe99174f728d327560f36ece224e90867972479922" },
+		{ 64, "abc", "ae0c0e4a2340cf50185eb46aaa8723f4769153661612e212fb0d1fa3170c6202" },
+		{ 0, "", "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad" },
+	};
+	unsigned char key[100], mac[AUTH_KEY_LEN];
+	memset(key, 'k', sizeof(key));
+	for (size_t i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		char hex[AUTH_HEX_LEN + 1];
+		assert_int_equal(auth_hmac_sha256(key, kat[i].key_len, kat[i].msg,
+						  strlen(kat[i].msg), mac), 0);
+		for (int j = 0; j < AUTH_KEY_LEN; j++)
+			snprintf(hex + 2 * j, 3, "%02x", mac[j]);
+		assert_string_equal(hex, kat[i].want);
+	}
+}
+
 static void test_hex_equal(void **state)
 {
 	(void)state;
@@ -869,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_cluster_signer),
 		cmocka_unit_test(test_url_path),
 		cmocka_unit_test(test_url_path_query_slash),
+		cmocka_unit_test(test_hmac_known_answers),
 		cmocka_unit_test(test_hex_equal),
 		cmocka_unit_test(test_random_hex),
 	};
