@@ -91,6 +91,7 @@ struct fs_ctx {
 	atomic_ulong errors[FS_OP_COUNT];
 	struct atime_queue *atime; /* read-atime reports, batched */
 	bool noatime;              /* the mount's noatime / ro: no reports */
+	bool send_caller;          /* fs_ctx_set_send_caller */
 };
 
 int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
@@ -130,6 +131,11 @@ void fs_ctx_free(struct fs_ctx *ctx)
 				 atomic_load(&ctx->errors[i]));
 	}
 	free(ctx);
+}
+
+void fs_ctx_set_send_caller(struct fs_ctx *ctx, bool on)
+{
+	ctx->send_caller = on;
 }
 
 void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime)
@@ -233,15 +239,29 @@ static json_t *fs_name(json_t *req, const char *key, const char *name)
 	return req;
 }
 
-static int fs_lookup_entry(struct fs_ctx *ctx, fuse_ino_t parent, const char *name,
-			   struct fuse_entry_param *e)
+/* With an export that maps callers, req's caller goes along as "caller"
+ * (the master checks permissions for the mapped one). Returns body, or
+ * NULL (body released) as fs_name does. */
+static json_t *fs_who(struct fs_ctx *ctx, fuse_req_t req, json_t *body)
+{
+	if (body && ctx->send_caller &&
+	    json_object_set_new(body, "caller", json_integer(fuse_req_ctx(req)->uid)) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent,
+			   const char *name, struct fuse_entry_param *e)
 {
 	int rc;
 	for (int attempt = 0;; attempt++) {
 		json_t *resp = NULL;
 		uint64_t epoch = fh_table_size_epoch(ctx->fht);
 		rc = fs_call(ctx, "lookup",
-			     fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name),
+			     fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent", (json_int_t)parent),
+						      "name", name)),
 			     &resp, NULL);
 		if (rc == 0)
 			rc = fs_entry(ctx, resp, e);
@@ -267,11 +287,11 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	json_t *resp = NULL;
 	bool retried = false;
 	struct fuse_entry_param e;
-	int rc = fs_call(ctx, op, body, &resp, &retried);
+	int rc = fs_call(ctx, op, fs_who(ctx, req, body), &resp, &retried);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, &e);
 	else if (rc == -EEXIST && retried)
-		rc = fs_lookup_entry(ctx, parent, name, &e);
+		rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	json_decref(resp);
 	if (rc < 0) {
 		fs_reply_err(ctx, req, fop, rc);
@@ -335,7 +355,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
 	struct fuse_entry_param e;
-	int rc = fs_lookup_entry(ctx, parent, name, &e);
+	int rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_lookup, rc);
 		return;
@@ -435,7 +455,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int rc;
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
-	json_t *body = json_pack("{s:I}", "ino", (json_int_t)ino);
+	json_t *body = fs_who(ctx, req, json_pack("{s:I}", "ino", (json_int_t)ino));
 	if (!body) {
 		rc = -ENOMEM;
 		goto out_reply;
@@ -562,8 +582,9 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_t *ent;
 	for (int attempt = 0;; attempt++) {
 		rc = fs_call(ctx, "readdir",
-			     json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino, "cookie",
-				       (json_int_t)cookie, "limit", limit),
+			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
+							"cookie", (json_int_t)cookie, "limit",
+							limit)),
 			     &resp, NULL);
 		if (rc < 0)
 			goto out_reply;
@@ -695,7 +716,8 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
 	struct csess_closes closes;
-	json_t *body = fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name", name);
+	json_t *body = fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent", (json_int_t)parent),
+						"name", name));
 	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
 	int rc = fs_call(ctx, op, body, NULL, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -730,6 +752,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 						 (json_int_t)flags),
 				       "name", name),
 			       "newname", newname);
+	body = fs_who(ctx, req, body);
 	csess_attach_closes(ctx->cs, body, &closes);
 	int rc = fs_call(ctx, "rename", body, NULL, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -788,12 +811,12 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct file_handle *fh;
 	bool opened = false;
 	int rc = fs_call_create(ctx,
-			 fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "parent",
+			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "parent",
 					   (json_int_t)parent, "mode",
 					   (json_int_t)(S_IFREG | (mode & 07777)), "uid",
 					   (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
 					   (json_int_t)(c->umask & 0777), "excl", excl),
-				 "name", name),
+				 "name", name)),
 			 &resp, &retried);
 	if (rc == 0) {
 		rc = fs_entry(ctx, resp, &e);
@@ -802,7 +825,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		if (ju_bool_opt(resp, "opened", false, &opened) < 0)
 			opened = false;
 	} else if (rc == -EEXIST && retried) {
-		rc = fs_lookup_entry(ctx, parent, name, &e);
+		rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	}
 	json_decref(resp);
 	resp = NULL;
@@ -837,11 +860,30 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 }
 
+/* An export that maps callers: may the mapped caller open ino this way?
+ * (The kernel judged the real caller; root passes everything there.) */
+static int fs_open_allowed(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino, int flags)
+{
+	if (!ctx->send_caller)
+		return 0;
+	int acc = flags & O_ACCMODE;
+	unsigned mask = (acc != O_WRONLY ? 4u : 0u) | (acc != O_RDONLY || (flags & O_TRUNC) ? 2u : 0u);
+	return fs_call(ctx, "access",
+		       fs_who(ctx, req, json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "mask",
+						  (json_int_t)mask)),
+		       NULL, NULL);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_open);
 	struct file_handle *fh;
-	int rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
+	int rc = fs_open_allowed(ctx, req, ino, fi->flags);
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_open, rc);
+		return;
+	}
+	rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
 	if (rc == 0) {
 		/* the master keeps the file while this mount has it open; a
 		 * reader gets the first chunks' locations with the open */
@@ -1009,8 +1051,9 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	int rc = fs_call(ctx, "setxattr",
-			 json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino, "name", name,
-				   "value", ju_b64_new(value, size), "flags", flags),
+			 fs_who(ctx, req, json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino,
+						    "name", name, "value", ju_b64_new(value, size),
+						    "flags", flags)),
 			 NULL, NULL);
 	fs_reply_err(ctx, req, FS_OP_xattr, rc);
 }
@@ -1027,7 +1070,8 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	int rc = fs_call(ctx, "getxattr",
-			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), &resp, NULL);
+			 fs_who(ctx, req, json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name)),
+			 &resp, NULL);
 	if (caps && rc == -ENODATA)
 		fh_table_nocaps_set(ctx->fht, ino, true);
 	if (rc == 0 && ju_b64_get(resp, "value", 16u << 20, &val, &len) < 0)
@@ -1098,7 +1142,8 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	int rc = fs_call(ctx, "removexattr",
-			 json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name), NULL, NULL);
+			 fs_who(ctx, req, json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name)),
+			 NULL, NULL);
 	fs_reply_err(ctx, req, FS_OP_xattr, rc);
 }
 

@@ -27,5 +27,9 @@ void fs_ctx_free(struct fs_ctx *ctx);
 /* noatime: reads do not update atime (noatime and ro mounts). Call
  * before mounting. */
 void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime);
+/* The export maps root or every caller (maproot=, mapall=): the master
+ * then checks permissions for the mapped caller, so namespace calls say
+ * who asks ("caller") and every open is checked (/v1/access). */
+void fs_ctx_set_send_caller(struct fs_ctx *ctx, bool on);
 
 #endif

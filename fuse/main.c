@@ -525,6 +525,7 @@ int main(int argc, char **argv)
 		goto out_free_modules;
 	}
 	fs_ctx_set_noatime(ctx, o.noatime || o.ro);
+	fs_ctx_set_send_caller(ctx, li.maps);
 
 	char opts[FUSE_OPTS_MAX + 512];
 	snprintf(opts, sizeof(opts), "fsname=%s,subtype=bigfs,default_permissions%s%s%s", o.master,

@@ -53,6 +53,7 @@ struct master_client {
 	atomic_uint_fast64_t seq;
 	_Atomic uint64_t root;     /* master inode of the mounted folder */
 	bool ro;
+	bool maps;
 };
 
 /* One signing of a call: the session as it was when the call was made. */
@@ -245,6 +246,7 @@ static int mc_login_locked(struct master_client *mc, char *why, size_t whylen)
 	atomic_store(&mc->seq, 0);
 	atomic_store(&mc->root, root);
 	mc->ro = ro;
+	mc->maps = json_object_get(resp, "maproot") || json_object_get(resp, "mapall");
 	mc->auth_gen++;
 	rc = 0;
 out_free:
@@ -262,6 +264,7 @@ int master_client_login(struct master_client *mc, struct mc_login_info *ret, cha
 	if (rc == 0) {
 		ret->root = atomic_load(&mc->root);
 		ret->ro = mc->ro;
+		ret->maps = mc->maps;
 	}
 	pthread_mutex_unlock(&mc->auth_lock);
 	return rc;

@@ -46,6 +46,7 @@ int master_client_set_login(struct master_client *mc, const void *password, size
 struct mc_login_info {
 	uint64_t root;          /* the master's inode of the mounted folder */
 	bool ro;                /* the export is read-only */
+	bool maps;              /* it maps root or every caller (maproot, mapall) */
 };
 /* Log in now (one attempt each for challenge and login; the mount does
  * this before mounting so that a wrong password fails at once). 0 with

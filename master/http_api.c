@@ -78,6 +78,7 @@ enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
 	X(WRITE, "POST", "/v1/write", BODY_SMALL, A_WRITE, h_write)                 \
 	X(COMMIT, "POST", "/v1/commit", BODY_REGISTER, A_WRITE, h_commit)           \
 	X(SYNC, "POST", "/v1/sync", BODY_SMALL, A_CLIENT, h_sync)                    \
+	X(ACCESS, "POST", "/v1/access", BODY_SMALL, A_CLIENT, h_access)              \
 	X(REPLICA_FAILED, "POST", "/v1/replica_failed", BODY_SMALL, A_ANY, h_replica_failed) \
 	X(PUNCH, "POST", "/v1/punch", BODY_SMALL, A_WRITE, h_punch)                 \
 	X(OPEN, "POST", "/v1/open", BODY_SMALL, A_CLIENT, h_open)                    \
@@ -463,6 +464,170 @@ static void h_auth_login(struct master *m, struct http_request *r)
 	http_reply_json(r, 200, reply);
 out_key:
 	explicit_bzero(key, sizeof(key));
+out_put:
+	json_decref(b);
+}
+
+/* ---- callers an export maps (maproot, mapall) ---------------------------- */
+
+/* Such a caller is not who the client's kernel checked (root passes every
+ * check there): the master checks for the mapped one, route by route, as
+ * an NFS server does for a squashed root. Others keep the client kernel's
+ * verdict. "caller" in the body is the client's uid; without it under
+ * maproot the call counts as root's (closed, not open, by default). */
+static int squash_route(struct master *m, int route, const json_t *b, uint32_t uid,
+			uint32_t gid, const char **what)
+{
+	uint64_t ino = 0, parent = 0, newparent = 0, v;
+	char *name = NULL, *newname = NULL;
+	size_t len;
+	struct ns_attr a;
+	int rc = 0;
+
+	ju_u64(b, "ino", &ino);
+	ju_u64(b, "parent", &parent);
+	ju_u64(b, "newparent", &newparent);
+	ju_name_get(b, "name", NAME_IN_MAX, &name, &len);
+	ju_name_get(b, "newname", NAME_IN_MAX, &newname, &len);
+	switch (route) {
+	case R_LOOKUP:
+		*what = "search the folder";
+		rc = ns_may(m->ns, parent, uid, gid, NS_MAY_EXEC, NULL);
+		break;
+	case R_READDIR:
+		*what = "list the folder";
+		rc = ns_may(m->ns, ino, uid, gid, NS_MAY_READ, NULL);
+		break;
+	case R_CREATE:
+		/* an existing file is opened: writing it is what is asked */
+		if (name && ns_lookup(m->ns, parent, name, &a) == 0) {
+			*what = "open the file for writing";
+			rc = ns_may(m->ns, a.ino, uid, gid, NS_MAY_WRITE, NULL);
+			break;
+		}
+		/* fall through */
+	case R_MKDIR:
+	case R_MKNOD:
+	case R_SYMLINK:
+		*what = "create in the folder";
+		rc = ns_may(m->ns, parent, uid, gid, NS_MAY_WRITE | NS_MAY_EXEC, NULL);
+		break;
+	case R_LINK:
+		*what = "link into the folder";
+		rc = ns_may(m->ns, newparent, uid, gid, NS_MAY_WRITE | NS_MAY_EXEC, NULL);
+		break;
+	case R_UNLINK:
+	case R_RMDIR:
+		*what = "remove from the folder";
+		rc = name ? ns_may_remove(m->ns, parent, name, uid, gid) : 0;
+		break;
+	case R_RENAME:
+		*what = "rename in these folders";
+		rc = name ? ns_may_remove(m->ns, parent, name, uid, gid) : 0;
+		if (rc == 0 && newname)
+			rc = ns_may_remove(m->ns, newparent, newname, uid, gid);
+		break;
+	case R_SETATTR: {
+		*what = "change the attributes";
+		rc = ns_getattr(m->ns, ino, &a);
+		if (rc < 0)
+			break;
+		bool owner = a.uid == uid || uid == 0;
+		bool to_now = json_is_true(json_object_get(b, "atime_now")) ||
+			      json_is_true(json_object_get(b, "mtime_now"));
+		if ((ju_u64(b, "uid", &v) == 0 && v != a.uid && uid != 0) ||
+		    (ju_u64(b, "gid", &v) == 0 && (!owner || (v != gid && v != a.gid && uid != 0))) ||
+		    ((json_object_get(b, "mode") || json_object_get(b, "atime_s") ||
+		      json_object_get(b, "mtime_s")) && !owner))
+			rc = -EPERM;
+		else if (json_object_get(b, "size") || (to_now && !owner))
+			rc = ns_may(m->ns, ino, uid, gid, NS_MAY_WRITE, NULL);
+		break;
+	}
+	case R_SETXATTR:
+	case R_REMOVEXATTR:
+	case R_GETXATTR: {
+		const char *xn = json_string_value(json_object_get(b, "name"));
+		bool get = route == R_GETXATTR;
+		*what = get ? "read the attribute" : "change the attribute";
+		if (!xn)
+			break;
+		if (strncmp(xn, "user.", 5) == 0 || strncmp(xn, "bigfs.", 6) == 0) {
+			if (!get || strncmp(xn, "user.", 5) == 0)
+				rc = ns_may(m->ns, ino, uid, gid, get ? NS_MAY_READ : NS_MAY_WRITE,
+					    NULL);
+		} else if (!get && strncmp(xn, "system.posix_acl_", 17) == 0) {
+			rc = ns_getattr(m->ns, ino, &a);
+			if (rc == 0 && a.uid != uid && uid != 0)
+				rc = -EPERM;
+		} else if (!get && uid != 0) {
+			rc = -EPERM;          /* trusted.*, security.*: root's */
+		}
+		break;
+	}
+	case R_ACCESS:
+		*what = "open the file this way";
+		if (ju_u64(b, "mask", &v) == 0 && v <= 7)
+			rc = ns_may(m->ns, ino, uid, gid, (uint32_t)v, NULL);
+		break;
+	default:
+		break;
+	}
+	free(name);
+	free(newname);
+	return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;   /* the call answers those */
+}
+
+/* false after replying EACCES / EPERM for a mapped caller. */
+static bool squash_check(struct master *m, struct http_request *r, int route)
+{
+	const struct asess_export *e = req_export(r);
+	const char *body, *what = "do this";
+	size_t len;
+	uint64_t caller = 0;
+
+	if (!e || (!e->maproot && !e->mapall))
+		return true;
+	body = http_req_body(r, &len);
+	json_t *b = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!json_is_object(b)) {
+		json_decref(b);
+		return true;    /* the handler refuses it */
+	}
+	bool has_caller = ju_u64(b, "caller", &caller) == 0;
+	if (e->maproot && has_caller && caller != 0) {
+		json_decref(b);
+		return true;
+	}
+	int rc = squash_route(m, route, b, e->map_uid, e->map_gid, &what);
+	json_decref(b);
+	if (rc == 0)
+		return true;
+	http_reply_error(r, rc, "%s: the export maps this caller to %u:%u, who may not %s",
+			 http_req_path(r), e->map_uid, e->map_gid, what);
+	return false;
+}
+
+static void h_access(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t ino, mask;
+	struct ns_attr a;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	if (ju_u64(b, "mask", &mask) < 0 || mask > 7) {
+		bad_member(r, "mask");
+		goto out_put;
+	}
+	/* squash_check judged a mapped caller; anyone else was judged by
+	 * the client's kernel: here only whether the inode is there */
+	int rc = ns_getattr(m->ns, ino, &a);
+	if (rc < 0)
+		http_reply_error(r, rc, "access %llu: %s", (unsigned long long)ino, strerror(-rc));
+	else
+		reply_empty(r);
 out_put:
 	json_decref(b);
 }
@@ -1851,7 +2016,8 @@ static void h_status(struct master *m, struct http_request *r)
 		struct master *m = ctx;                                \
 		struct asess_export exp;                               \
 		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
-		if (!api_auth(m, r, auth, &exp))                       \
+		if (!api_auth(m, r, auth, &exp) ||                     \
+		    !squash_check(m, r, R_##id))                       \
 			return;                                        \
 		repair_note_client_call(m->rep);                       \
 		fn(m, r);                                              \

@@ -1827,3 +1827,63 @@ int ns_within(struct ns *ns, uint64_t ino, uint64_t root)
 	rc = meta_txn_end(ns->ms, rc < 0 ? rc : 0);
 	return rc < 0 ? rc : within;
 }
+
+/* ---- permissions of squashed callers ------------------------------------ */
+
+/* ns_may on attributes already read (caller in a txn). */
+static int may_attr(struct ns *ns, const struct ns_attr *a, uint32_t uid, uint32_t gid,
+		    uint32_t want)
+{
+	void *acl = NULL;
+	size_t len = 0;
+
+	if (uid == 0) {
+		bool any_x = S_ISDIR(a->mode) || (a->mode & 0111);
+		return (want & NS_MAY_EXEC) && !any_x ? -EACCES : 0;
+	}
+	int rc = xattr_get_raw(ns, a->ino, PACL_ACCESS, &acl, &len);
+	if (rc == 0) {
+		rc = pacl_permission(acl, len, a->uid, a->gid, uid, gid, want);
+		free(acl);
+		return rc == -EINVAL ? -EACCES : rc;
+	}
+	if (rc != -ENODATA)
+		return rc;
+	uint32_t bits = uid == a->uid ? a->mode >> 6 : gid == a->gid ? a->mode >> 3 : a->mode;
+	return ((bits & 7u) & want) == want ? 0 : -EACCES;
+}
+
+int ns_may(struct ns *ns, uint64_t ino, uint32_t uid, uint32_t gid, uint32_t want,
+	   struct ns_attr *ret_attr)
+{
+	struct ns_attr a;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, ino, &a);
+	if (rc == 0)
+		rc = may_attr(ns, &a, uid, gid, want);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0 && ret_attr)
+		*ret_attr = a;
+	return rc;
+}
+
+int ns_may_remove(struct ns *ns, uint64_t parent, const char *name, uint32_t uid, uint32_t gid)
+{
+	struct ns_attr p, e;
+	int rc = meta_txn_begin(ns->ms, false);
+
+	if (rc < 0)
+		return rc;
+	rc = get_attr(ns, parent, &p);
+	if (rc == 0)
+		rc = may_attr(ns, &p, uid, gid, NS_MAY_WRITE | NS_MAY_EXEC);
+	if (rc == 0 && (p.mode & S_ISVTX) && uid != 0 && uid != p.uid) {
+		int erc = get_entry(ns, parent, name, &e, NULL);
+		if (erc == 0 && e.uid != uid)
+			rc = -EPERM;
+	}
+	return meta_txn_end(ns->ms, rc);
+}

@@ -176,6 +176,23 @@ int ns_removexattr(struct ns *ns, uint64_t ino, const char *name);
  * (the call then fails as it would anyway); 0 if it lies outside;
  * -errno on a database error. */
 int ns_resolve(struct ns *ns, const char *path, uint64_t *ret);
+
+/* Permission checks for a squashed caller (an export's maproot or mapall:
+ * the master acts for it, the client's kernel let it through as root or
+ * as someone else). ns_may: may uid (with gid as its one group) do want
+ * (4 read, 2 write, 1 search/execute) on ino, by the mode bits or the
+ * access ACL? uid 0 (a rule mapping to root) may do all but execute a
+ * file without any x bit. 0, -EACCES, -ENOENT. *ret_attr (may be NULL)
+ * gets the inode's attributes. ns_may_remove: may it remove or rename
+ * away `name` in parent: search and write on parent, and in a sticky
+ * folder own the folder or the entry (else -EPERM). An absent entry is
+ * no refusal (the call answers ENOENT itself). */
+#define NS_MAY_READ 4u
+#define NS_MAY_WRITE 2u
+#define NS_MAY_EXEC 1u
+int ns_may(struct ns *ns, uint64_t ino, uint32_t uid, uint32_t gid, uint32_t want,
+	   struct ns_attr *ret_attr);
+int ns_may_remove(struct ns *ns, uint64_t parent, const char *name, uint32_t uid, uint32_t gid);
 int ns_within(struct ns *ns, uint64_t ino, uint64_t root);
 
 #endif

@@ -240,3 +240,53 @@ int pacl_create_masq(void *value, size_t len, uint32_t *mode)
 	*mode = (*mode & ~0777u) | (m & 0777u);
 	return not_equiv;
 }
+
+int pacl_permission(const void *value, size_t len, uint32_t file_uid, uint32_t file_gid,
+		    uint32_t uid, uint32_t gid, uint32_t want)
+{
+	long n = pacl_count(value, len);
+	uint32_t mask = PERM_RWX, other = 0, groups[2];
+	int ngroups = 0;
+	long user = -1;
+
+	if (n < 0 || pacl_check(value, len) < 0)
+		return -EINVAL;
+	for (long i = 0; i < n; i++) {
+		const unsigned char *e = entry(value, i);
+		uint32_t perm = get_le16(e + 2) & PERM_RWX, id = get_le32(e + 4);
+
+		switch (get_le16(e)) {
+		case TAG_USER_OBJ:
+			if (uid == file_uid)
+				return (perm & want) == want ? 0 : -EACCES;
+			break;
+		case TAG_USER:
+			if (id == uid)
+				user = (long)perm;
+			break;
+		case TAG_GROUP_OBJ:
+		case TAG_GROUP:
+			/* the caller has one group: at most the owning group
+			 * and one named entry match */
+			if ((get_le16(e) == TAG_GROUP_OBJ ? file_gid : id) == gid && ngroups < 2)
+				groups[ngroups++] = perm;
+			break;
+		case TAG_MASK:
+			mask = perm;
+			break;
+		case TAG_OTHER:
+			other = perm;
+			break;
+		}
+	}
+	/* named users and groups count through the mask, which the sorted
+	 * form puts after them */
+	if (user >= 0)
+		return ((uint32_t)user & mask & want) == want ? 0 : -EACCES;
+	for (int i = 0; i < ngroups; i++)
+		if ((groups[i] & mask & want) == want)
+			return 0;
+	if (ngroups > 0)
+		return -EACCES;
+	return (other & want) == want ? 0 : -EACCES;
+}

@@ -49,4 +49,12 @@ int pacl_chmod(void *value, size_t len, uint32_t mode);
  * mode (store no access ACL), 1 if not, -EINVAL if malformed. */
 int pacl_create_masq(void *value, size_t len, uint32_t *mode);
 
+/* Access check by an ACL, as the kernel's posix_acl_permission: may a
+ * caller (uid, and gid as its only group) do `want` (a mask of 4 read,
+ * 2 write, 1 execute) on a file owned by file_uid:file_gid with this
+ * access ACL? 0, -EACCES, or -EINVAL if the ACL is malformed. The
+ * caller is never root here (squashed callers only). */
+int pacl_permission(const void *value, size_t len, uint32_t file_uid, uint32_t file_gid,
+		    uint32_t uid, uint32_t gid, uint32_t want);
+
 #endif

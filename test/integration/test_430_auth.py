@@ -303,6 +303,10 @@ def test_438_read_only_export(rules):
 
 
 def test_439_maproot_and_mapall(rules):
+    # root's folders, opened to all through the unmapped mount: a mapped
+    # root may not write in a folder of root's that is not (test_439b)
+    for d in ("squash", "all"):
+        os.chmod(os.path.join(rules.mounts[0].path, d), 0o777)
     m = rules.mount("m-squash", opts="passfile=%s,subdir=/squash" % rules.pass_file)
     with open(os.path.join(m.path, "f"), "w") as f:
         f.write("x")
@@ -312,7 +316,7 @@ def test_439_maproot_and_mapall(rules):
         assert (st.st_uid, st.st_gid) == (4321, 4322), name
     # a non-root caller keeps its own identity under maproot
     sub = os.path.join(m.path, "d")
-    os.chmod(sub, 0o777)
+    os.chmod(sub, 0o777)      # 4321 owns it: the mapped root may
     # (pytest's folders are 0700: start in the folder, as root, then drop)
     r = subprocess.run(["setpriv", "--reuid=777", "--regid=778", "--clear-groups", "touch", "u"],
                        capture_output=True, text=True, cwd=sub)
@@ -321,7 +325,6 @@ def test_439_maproot_and_mapall(rules):
     assert (st.st_uid, st.st_gid) == (777, 778)
     # mapall: everyone is 5000:5001
     m2 = rules.mount("m-all", opts="passfile=%s,subdir=/all" % rules.pass_file)
-    os.chmod(m2.path, 0o777)
     with open(os.path.join(m2.path, "r"), "w") as f:
         f.write("x")
     r = subprocess.run(["setpriv", "--reuid=777", "--regid=778", "--clear-groups", "sh", "-c",
@@ -330,6 +333,69 @@ def test_439_maproot_and_mapall(rules):
     for name in ("r", "u"):
         st = os.stat(os.path.join(m2.path, name))
         assert (st.st_uid, st.st_gid) == (5000, 5001), name
+
+
+def test_439b_root_squash_checks_as_the_mapped_user(rules):
+    """maproot: root on the client acts as 4321:4322 on the master, which
+    checks every namespace call and every open for that user (the
+    client's kernel lets root through everything)."""
+    whole = os.path.join(rules.mounts[0].path, "squash")
+    priv = os.path.join(whole, "priv")
+    os.mkdir(priv, 0o755)
+    with open(os.path.join(priv, "secret"), "w") as f:
+        f.write("s")
+    with open(os.path.join(priv, "pub"), "w") as f:
+        f.write("p")
+    os.chmod(os.path.join(priv, "secret"), 0o600)
+    os.chmod(os.path.join(priv, "pub"), 0o644)
+    shared = os.path.join(whole, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    with open(os.path.join(shared, "theirs"), "w") as f:
+        f.write("t")
+    for p in (priv, os.path.join(priv, "secret"), os.path.join(priv, "pub"),
+              os.path.join(shared, "theirs")):
+        os.chown(p, 1000, 1000)
+    m = rules.mount("m-squash2", opts="passfile=%s,subdir=/squash" % rules.pass_file)
+    sp, ss = os.path.join(m.path, "priv"), os.path.join(m.path, "shared")
+
+    def refused(fn, want=errno.EACCES):
+        with pytest.raises(OSError) as e:
+            fn()
+        assert e.value.errno == want, (fn, e.value)
+
+    refused(lambda: open(os.path.join(sp, "secret")).read())
+    assert open(os.path.join(sp, "pub")).read() == "p"
+    refused(lambda: open(os.path.join(sp, "pub"), "r+"))
+    refused(lambda: open(os.path.join(sp, "pub"), "w"))
+    refused(lambda: open(os.path.join(sp, "new"), "w"))
+    refused(lambda: os.mkdir(os.path.join(sp, "d")))
+    refused(lambda: os.unlink(os.path.join(sp, "pub")))
+    refused(lambda: os.rename(os.path.join(sp, "pub"), os.path.join(ss, "moved")))
+    refused(lambda: os.chmod(os.path.join(sp, "pub"), 0o666), errno.EPERM)
+    refused(lambda: os.chown(os.path.join(sp, "pub"), 0, 0), errno.EPERM)
+    refused(lambda: os.truncate(os.path.join(sp, "pub"), 0))
+    refused(lambda: os.setxattr(os.path.join(sp, "pub"), "user.x", b"1"))
+    refused(lambda: os.setxattr(os.path.join(sp, "pub"), "trusted.x", b"1"), errno.EPERM)
+    # a sticky folder open to all: own files yes, someone else's no
+    with open(os.path.join(ss, "mine"), "w") as f:
+        f.write("m")
+    assert os.stat(os.path.join(ss, "mine")).st_uid == 4321
+    os.chmod(os.path.join(ss, "mine"), 0o600)
+    os.rename(os.path.join(ss, "mine"), os.path.join(ss, "mine2"))
+    os.unlink(os.path.join(ss, "mine2"))
+    refused(lambda: os.unlink(os.path.join(ss, "theirs")), errno.EPERM)
+    # nothing changed on the master
+    assert sorted(os.listdir(priv)) == ["pub", "secret"]
+    assert os.stat(os.path.join(priv, "pub")).st_mode & 0o777 == 0o644
+    assert open(os.path.join(priv, "pub")).read() == "p"
+    assert os.path.exists(os.path.join(shared, "theirs"))
+    # the user 1000 itself, through the same mount, is not mapped
+    r = subprocess.run(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "sh", "-c",
+                        "cat secret && echo more >> pub"], capture_output=True, text=True,
+                       cwd=sp)
+    assert r.returncode == 0 and r.stdout == "s", r
+    assert open(os.path.join(priv, "pub")).read() == "pmore\n"
 
 
 def test_440_goal_range(rules):

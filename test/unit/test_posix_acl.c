@@ -315,6 +315,38 @@ static void test_permissions_with_mask(void **state)
 	expect_access(&x, "rwx|--x|r-x|--x|--x");
 }
 
+/* pacl_permission (the master's check of a mapped caller, one group)
+ * agrees with the reference model above for every class and request. */
+static void test_permission_matches_model(void **state)
+{
+	(void)state;
+	struct blob acls[] = {
+		MK({ UO, 6, NOID }, { US, 7, BOB }, { GO, 5, NOID }, { GR, 3, STAFF },
+		   { MA, 7, NOID }, { OT, 4, NOID }),
+		MK({ UO, 6, NOID }, { US, 7, BOB }, { GO, 5, NOID }, { GR, 3, STAFF },
+		   { MA, 4, NOID }, { OT, 0, NOID }),
+		MK({ UO, 0, NOID }, { GO, 7, NOID }, { OT, 1, NOID }),
+		MK({ UO, 7, NOID }, { US, 0, BOB }, { GO, 0, NOID }, { GR, 6, GROUP },
+		   { MA, 2, NOID }, { OT, 7, NOID }),
+	};
+	const uint32_t uids[] = { OWNER, BOB, EVE }, gids[] = { GROUP, STAFF, 5 };
+	for (size_t a = 0; a < sizeof(acls) / sizeof(acls[0]); a++) {
+		assert_int_equal(pacl_check(acls[a].b, acls[a].len), 0);
+		for (size_t u = 0; u < 3; u++)
+			for (size_t g = 0; g < 3; g++)
+				for (uint32_t want = 1; want <= 7; want++) {
+					bool model = acl_access(acls[a].b, acls[a].len, OWNER, GROUP,
+								uids[u], &gids[g], 1, (int)want);
+					int rc = pacl_permission(acls[a].b, acls[a].len, OWNER, GROUP,
+								 uids[u], gids[g], want);
+					assert_int_equal(rc, model ? 0 : -EACCES);
+				}
+	}
+	/* malformed */
+	unsigned char bad[5] = { 2, 0, 0, 0, 1 };
+	assert_int_equal(pacl_permission(bad, sizeof(bad), 1, 1, 2, 2, 4), -EINVAL);
+}
+
 static void test_create_from_default(void **state)
 {
 	(void)state;
@@ -451,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_check_invalid),
 		cmocka_unit_test(test_equiv_mode),
 		cmocka_unit_test(test_permissions_with_mask),
+		cmocka_unit_test(test_permission_matches_model),
 		cmocka_unit_test(test_create_from_default),
 		cmocka_unit_test_setup_teardown(test_inheritance_and_umask, ns_setup, ns_teardown),
 	};
