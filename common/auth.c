@@ -114,7 +114,7 @@ int auth_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t le
 	return hmac_pieces(key, key_len, &pc, 1, out);
 }
 
-static void to_hex(const unsigned char *in, size_t n, char *out)
+void auth_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	for (size_t i = 0; i < n; i++) {
@@ -156,7 +156,7 @@ void auth_mac_hex(const void *key, size_t key_len, const char *const *parts, int
 {
 	unsigned char mac[AUTH_KEY_LEN];
 	mac_compute(key, key_len, parts, n, true, body, body_len, mac);
-	to_hex(mac, sizeof(mac), out);
+	auth_hex(mac, sizeof(mac), out);
 }
 
 void auth_mac_raw(const void *key, size_t key_len, const char *const *parts, int n,
@@ -180,7 +180,7 @@ int auth_random_hex(size_t n, char *out)
 		return -EINVAL;
 	if (getrandom(buf, n, 0) != (ssize_t)n)
 		return -errno;
-	to_hex(buf, n, out);
+	auth_hex(buf, n, out);
 	return 0;
 }
 
@@ -190,7 +190,7 @@ void auth_login_proof(const void *pw, size_t pw_len, const char *nonce, const ch
 	const char *parts[] = { "bigfs-login", nonce, cnonce, path };
 	unsigned char mac[AUTH_KEY_LEN];
 	mac_compute(pw, pw_len, parts, 4, false, NULL, 0, mac);
-	to_hex(mac, sizeof(mac), out);
+	auth_hex(mac, sizeof(mac), out);
 }
 
 void auth_server_proof(const void *pw, size_t pw_len, const char *nonce, const char *cnonce,
@@ -199,7 +199,7 @@ void auth_server_proof(const void *pw, size_t pw_len, const char *nonce, const c
 	const char *parts[] = { "bigfs-server", nonce, cnonce };
 	unsigned char mac[AUTH_KEY_LEN];
 	mac_compute(pw, pw_len, parts, 3, false, NULL, 0, mac);
-	to_hex(mac, sizeof(mac), out);
+	auth_hex(mac, sizeof(mac), out);
 }
 
 void auth_session_key(const void *pw, size_t pw_len, const char *nonce, const char *cnonce,

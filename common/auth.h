@@ -59,6 +59,8 @@ void auth_mac_hex(const void *key, size_t key_len, const char *const *parts, int
 /* The raw 32-byte HMAC of the same message (for session keys). */
 void auth_mac_raw(const void *key, size_t key_len, const char *const *parts, int n,
 		  unsigned char out[AUTH_KEY_LEN]);
+/* n bytes as 2n lower-case hex digits and a NUL into out. */
+void auth_hex(const unsigned char *in, size_t n, char *out);
 /* Constant-time comparison of two NUL-terminated hex strings. */
 bool auth_hex_equal(const char *a, const char *b);
 /* n random bytes as 2n hex digits into out (2n + 1 bytes). 0 or -errno. */

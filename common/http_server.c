@@ -79,6 +79,8 @@ struct http_request {
 	struct MHD_Response *resp;
 	unsigned int status;
 	void *user;             /* http_req_set_user */
+	json_t *json;           /* the body parsed once (http_req_json_peek) */
+	bool json_tried;
 };
 
 static int parse_listen(const char *addr, struct sockaddr_in *sin)
@@ -426,6 +428,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	if (r->resp)
 		MHD_destroy_response(r->resp);
+	json_decref(r->json);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
@@ -606,9 +609,18 @@ const char *http_req_body(const struct http_request *r, size_t *ret_len)
 	return r->body ? r->body : "";
 }
 
+const json_t *http_req_json_peek(struct http_request *r)
+{
+	if (!r->json_tried) {
+		r->json = ju_parse_object(r->body, r->body_len);
+		r->json_tried = true;
+	}
+	return r->json;
+}
+
 json_t *http_req_json(struct http_request *r)
 {
-	json_t *v = ju_parse_object(r->body, r->body_len);
+	json_t *v = json_incref((json_t *)http_req_json_peek(r));
 	if (!v)
 		http_reply_error(r, EINVAL, "%s: request body is not a JSON object", r->path);
 	return v;

@@ -96,6 +96,11 @@ const char *http_req_body(const struct http_request *r, size_t *ret_len);
 /* Parse the body as a JSON object; on failure replies 400 EINVAL itself and
  * returns NULL. New reference otherwise. */
 json_t *http_req_json(struct http_request *r);
+/* The body as a JSON object, parsed once per request however many times
+ * it is asked for (checks before the handler and the handler itself share
+ * the parse): borrowed, valid for the request; NULL if it is not one (no
+ * reply is made). http_req_json returns a new reference to the same. */
+const json_t *http_req_json_peek(struct http_request *r);
 /* A pointer the route's code keeps with the request (e.g. the session a
  * wrapper checked before the handler runs); NULL until set. */
 void http_req_set_user(struct http_request *r, void *user);

@@ -67,7 +67,6 @@ static void token_mac(const struct secret *s, uint64_t chunk_id, uint32_t versio
 	 * all: a cut message would sign two ops alike */
 	bigfs_assert(n > 0 && (size_t)n < sizeof(msg));
 	unsigned char mac[AUTH_KEY_LEN];
-	unsigned int mac_len = AUTH_KEY_LEN;
 	/* auth's HMAC: no allocation or algorithm lookup per token (OpenSSL's
 	 * HMAC() has both, on every chunk call of master and worker) */
 	if (auth_hmac_sha256(s->key, s->len, msg, (size_t)n, mac) < 0) {
@@ -75,12 +74,7 @@ static void token_mac(const struct secret *s, uint64_t chunk_id, uint32_t versio
 		if (getrandom(mac, sizeof(mac), 0) != (ssize_t)sizeof(mac))
 			memset(mac, 0xa5, sizeof(mac));
 	}
-	static const char digits[] = "0123456789abcdef";
-	for (unsigned int i = 0; i < mac_len && i < 32; i++) {
-		hex[2 * i] = digits[mac[i] >> 4];
-		hex[2 * i + 1] = digits[mac[i] & 15];
-	}
-	hex[64] = '\0';
+	auth_hex(mac, sizeof(mac), hex);
 }
 
 void token_make(const struct secret *s, uint64_t chunk_id, uint32_t version,

@@ -24,6 +24,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "exports.h"
 #include "log.h"
 
@@ -57,9 +58,7 @@ struct asess {
 
 static time_t now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)(clock_now_ms() / 1000);
 }
 
 static unsigned bucket_of(const char *id)

@@ -266,19 +266,15 @@ static const char *const INO_KEYS[] = { "ino", "parent", "newparent", NULL };
 static const char *const INO_ARRAY_KEYS[] = { "inos", "atime", "opens", "close", NULL };
 
 /* 1 if every inode the request names lies in the session's subtree; 0
- * after replying EACCES; the body is re-read here (the handler parses it
- * again: this costs only sessions of a subtree export). */
-static int inos_within(struct master *m, struct http_request *r, const struct asess_export *e,
-		       const char *body, size_t len)
+ * after replying EACCES. (The body's parse is shared with the handler.) */
+static int inos_within(struct master *m, struct http_request *r, const struct asess_export *e)
 {
 	uint64_t inos[64 + 1];
 	size_t n = 0;
-	json_t *b = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	const json_t *b = http_req_json_peek(r);
 
-	if (!json_is_object(b)) {
-		json_decref(b);
+	if (!json_is_object(b))
 		return 1;    /* no inode named: the handler answers */
-	}
 	for (int i = 0; INO_KEYS[i]; i++) {
 		json_t *v = json_object_get(b, INO_KEYS[i]);
 		if (json_is_integer(v) && n < 64)
@@ -316,7 +312,6 @@ static int inos_within(struct master *m, struct http_request *r, const struct as
 		int w = ns_within(m->ns, inos[i], e->root);
 		if (w < 0) {
 			http_reply_error(r, w, "%s: %s", http_req_path(r), strerror(-w));
-			json_decref(b);
 			return 0;
 		}
 		if (w == 0) {
@@ -324,7 +319,6 @@ static int inos_within(struct master *m, struct http_request *r, const struct as
 			inos[n++] = inos[i];
 		}
 	}
-	json_decref(b);
 	if (!ok)
 		http_reply_error(r, EACCES, "%s: inode %llu is outside the exported folder",
 				 http_req_path(r), (unsigned long long)inos[n - 1]);
@@ -370,7 +364,7 @@ static bool api_auth(struct master *m, struct http_request *r, enum route_auth a
 		http_reply_error(r, EROFS, "%s: the export is read-only", path);
 		return false;
 	}
-	if (!exp->whole && !inos_within(m, r, exp, body, len))
+	if (!exp->whole && !inos_within(m, r, exp))
 		return false;
 	http_req_set_user(r, exp);
 	return true;
@@ -582,25 +576,18 @@ static int squash_route(struct master *m, int route, const json_t *b, uint32_t u
 static bool squash_check(struct master *m, struct http_request *r, int route)
 {
 	const struct asess_export *e = req_export(r);
-	const char *body, *what = "do this";
-	size_t len;
+	const char *what = "do this";
 	uint64_t caller = 0;
 
 	if (!e || (!e->maproot && !e->mapall))
 		return true;
-	body = http_req_body(r, &len);
-	json_t *b = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-	if (!json_is_object(b)) {
-		json_decref(b);
+	const json_t *b = http_req_json_peek(r);
+	if (!json_is_object(b))
 		return true;    /* the handler refuses it */
-	}
 	bool has_caller = ju_u64(b, "caller", &caller) == 0;
-	if (e->maproot && has_caller && caller != 0) {
-		json_decref(b);
+	if (e->maproot && has_caller && caller != 0)
 		return true;
-	}
 	int rc = squash_route(m, route, b, e->map_uid, e->map_gid, &what);
-	json_decref(b);
 	if (rc == 0)
 		return true;
 	http_reply_error(r, rc, "%s: the export maps this caller to %u:%u, who may not %s",

@@ -600,30 +600,14 @@ static int dir_is_empty(struct ns *ns, uint64_t ino)
 	return rc == SQLITE_DONE ? 0 : rc;
 }
 
+static int dir_within(struct ns *ns, uint64_t d, uint64_t root);
+
 /* -EINVAL if dir `d` is `ancestor` or lies below it. */
 static int check_not_below(struct ns *ns, uint64_t d, uint64_t ancestor)
 {
-	int guard = 0;
+	int w = dir_within(ns, d, ancestor);
 
-	while (d != META_ROOT_INO) {
-		if (d == ancestor)
-			return -EINVAL;
-		if (++guard > 100000) {
-			log_err("namespace: parent chain of %llu loops",
-				(unsigned long long)d);
-			return -EIO;
-		}
-		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_PARENT_OF);
-		sqlite3_bind_int64(st, 1, (int64_t)d);
-		int rc = meta_step(ns->ms, st);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(st);
-			return rc < 0 ? rc : -ENOENT;
-		}
-		d = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-	}
-	return ancestor == META_ROOT_INO ? -EINVAL : 0;
+	return w < 0 ? w : w ? -EINVAL : 0;
 }
 
 /* ---- public operations ---------------------------------------------------- */
