@@ -14,6 +14,7 @@ PACKAGES=(
 	attr acl fio curl kcat sqlite3 rsync git psmisc iproute2 socat procps
 	util-linux coreutils tar findutils
 	fiu-utils e2fsprogs
+	docker-compose
 )
 
 missing=()
