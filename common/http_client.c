@@ -433,6 +433,14 @@ int http_json_signed(struct http_client *c, const char *method, const char *url,
 		     const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
 		     long *ret_status)
 {
+	return http_json_signed_ex(c, method, url, req, sign, sign_arg, ret_resp, ret_status,
+				   NULL);
+}
+
+int http_json_signed_ex(struct http_client *c, const char *method, const char *url,
+			const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
+			long *ret_status, json_t **ret_err_body)
+{
 	size_t body_len = 0;
 	char *body = NULL;
 	char authz[256];
@@ -477,7 +485,10 @@ int http_json_signed(struct http_client *c, const char *method, const char *url,
 	uint32_t e;
 	if (resp && ju_u32(resp, "errno", &e) == 0 && e > 0 && e < 4096)
 		err = (int)e;
-	json_decref(resp);
+	if (ret_err_body)
+		*ret_err_body = resp;
+	else
+		json_decref(resp);
 	return -err;
 }
 

@@ -113,6 +113,14 @@ typedef int (*http_sign_fn)(void *arg, const char *method, const char *url, cons
 int http_json_signed(struct http_client *c, const char *method, const char *url,
 		     const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
 		     long *ret_status);
+/* http_json_signed that also keeps an error answer's body: on a non-2xx
+ * status *ret_err_body (if not NULL) gets a new reference to the parsed
+ * JSON object of the body, or NULL if there was none (a standby master's
+ * 503 says which master is active there: master_list.h). Untouched on
+ * success and on transport errors. */
+int http_json_signed_ex(struct http_client *c, const char *method, const char *url,
+			const json_t *req, http_sign_fn sign, void *sign_arg, json_t **ret_resp,
+			long *ret_status, json_t **ret_err_body);
 
 /* libcurl's words for this client's last transport failure (for a log
  * line or a message to the user), "no error" if none. Borrowed until the
