@@ -11,7 +11,8 @@ BUILD   ?= build
 PKGS    := fuse3 rdkafka libcurl jansson libmicrohttpd sqlite3 libisal openssl
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Werror \
-	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Icommon -MMD -MP
+	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Icommon -MMD -MP \
+	-DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_PREUPDATE_HOOK
 SAN_FLAGS :=
 CFLAGS  += $(CFLAGS_BASE) $(SAN_FLAGS) $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(SAN_FLAGS)
@@ -25,8 +26,10 @@ MASTER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard master/*.c))
 WORKER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard worker/*.c))
 FUSE_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard fuse/*.c))
 ADMIN_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard admin/*.c))
+DEVBROKER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard devbroker/*.c))
 
-BINS := $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/mount.bigfs $(if $(ADMIN_OBJ),$(BUILD)/bigfs)
+BINS := $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/mount.bigfs $(if $(ADMIN_OBJ),$(BUILD)/bigfs) \
+	$(BUILD)/bigfs-devbroker
 
 # Unit tests: test/unit/test_<module>.c links the module under test.
 # A test of a module outside common/ names it in UNIT_DEPS_<name>.
@@ -66,6 +69,8 @@ $(BUILD)/bigfs-worker: $(WORKER_OBJ) $(COMMON_LIB)
 $(BUILD)/mount.bigfs: $(FUSE_OBJ) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bigfs: $(ADMIN_OBJ) $(COMMON_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bigfs-devbroker: $(DEVBROKER_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .SECONDEXPANSION:
@@ -114,7 +119,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter \
-	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Icommon -Iworker -Imaster -MMD -MP \
+	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -DSQLITE_ENABLE_SESSION -DSQLITE_ENABLE_PREUPDATE_HOOK -Icommon -Iworker -Imaster -MMD -MP \
 	$(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS))
 FUZZ_ALL     := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_TARGETS ?= $(FUZZ_ALL)

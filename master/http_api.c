@@ -29,6 +29,7 @@
 #include "repair.h"
 #include "session.h"
 #include "status_page.h"
+#include "metalog.h"
 #include "worker_registry.h"
 
 #define BODY_SMALL (256 * 1024)
@@ -138,8 +139,35 @@ static void reply_empty(struct http_request *r)
 	http_reply_json(r, 200, json_object());
 }
 
+/* The process's master, for the standby answer (one per process). */
+static struct master *the_master;
+
+/* 503 with where the active master is (docs/api.md "Several masters"). */
+static void reply_standby(struct master *m, struct http_request *r)
+{
+	char url[ML_URL_MAX + 1] = "";
+	metalog_leader_url(m->ml, url, sizeof(url));
+	const char *role = metalog_role(m->ml);
+	if (strcmp(role, "active") == 0)
+		role = "standby";  /* leading but not (yet, or any more) serving */
+	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s*}", "errno", EAGAIN, "error", "EAGAIN",
+			      "message", "this master does not lead the cluster now; ask the active one",
+			      "role", role, "active", *url ? url : NULL);
+	http_reply_json(r, 503, o);
+}
+
+/* Does a master that cannot serve answer this call? */
+static bool not_serving(struct master *m)
+{
+	return m && m->ml && !(atomic_load(&m->ready) && metalog_serving(m->ml));
+}
+
 static void reply_err(struct http_request *r, int rc, const char *what)
 {
+	if ((rc == -EAGAIN || rc == EAGAIN) && not_serving(the_master)) {
+		reply_standby(the_master, r);
+		return;
+	}
 	http_reply_error(r, rc, "%s: %s", what, strerror(rc < 0 ? -rc : rc));
 }
 
@@ -1967,8 +1995,14 @@ static void h_workers(struct master *m, struct http_request *r)
 
 static void h_health(struct master *m, struct http_request *r)
 {
-	(void)m;
-	http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+	char url[ML_URL_MAX + 1] = "";
+	const char *role = "active";
+	if (m->ml) {
+		metalog_leader_url(m->ml, url, sizeof(url));
+		role = not_serving(m) ? "standby" : "active";
+	}
+	http_reply_json(r, 200, json_pack("{s:b, s:s, s:s*}", "ok", 1, "role", role, "active",
+					  *url ? url : NULL));
 }
 
 static void h_metrics(struct master *m, struct http_request *r)
@@ -2003,6 +2037,10 @@ static void h_status(struct master *m, struct http_request *r)
 		struct master *m = ctx;                                \
 		struct asess_export exp;                               \
 		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
+		if (R_##id != R_HEALTH && not_serving(m)) {            \
+			reply_standby(m, r);                           \
+			return;                                        \
+		}                                                      \
 		if (!api_auth(m, r, auth, &exp) ||                     \
 		    !squash_check(m, r, R_##id))                       \
 			return;                                        \
@@ -2027,6 +2065,7 @@ int http_api_start(struct master *m, const char *listen_addr, struct http_api **
 	if (!api)
 		return -ENOMEM;
 	m->api = api;     /* handlers count through m->api */
+	the_master = m;
 	rc = http_server_start(&api->srv, listen_addr, routes, m);
 	if (rc < 0) {
 		m->api = NULL;

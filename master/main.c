@@ -25,6 +25,7 @@
 #include "log.h"
 #include "master.h"
 #include "meta_store.h"
+#include "metalog.h"
 #include "namespace.h"
 #include "locks.h"
 #include "repair.h"
@@ -49,12 +50,21 @@ struct options {
 	int64_t unlink_grace_ms;
 	int log_level;
 	struct kafka_opts kafka_opts;
+	/* several masters (metalog.h) */
+	const char *id;
+	const char *advertise;
+	char advertise_buf[300];
+	bool standby;
+	bool metalog;
+	int64_t failover_ms;
+	int64_t checkpoint_s;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
 	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
+	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s",
 	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -69,6 +79,8 @@ static void usage(void)
 	      "         [--kafka-opt KEY=VALUE]... [--http-idle-timeout S]\n"
 	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
 	      "         [--http-max-connections N]\n"
+	      "         [--metalog auto|on|off] [--id NAME] [--advertise HOST:PORT]\n"
+	      "         [--standby] [--failover-ms MS] [--checkpoint-s S]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
@@ -76,7 +88,13 @@ static void usage(void)
 	      "--tls-cert/--tls-key: serve https only (PEM); --tls-ca: the CA that\n"
 	      "verifies the workers it calls (default: the system's). A cluster is all\n"
 	      "TLS or none. --kafka-opt: librdkafka settings for a real Kafka (e.g.\n"
-	      "security.protocol=SSL); the embedded broker ignores them.\n", stderr);
+	      "security.protocol=SSL); the embedded broker ignores them.\n"
+	      "Several masters (docs/metalog.md): with --kafka the master keeps its\n"
+	      "metadata log on Kafka (--metalog auto; on/off to force) and any number\n"
+	      "of masters may run against it: one leads, the others follow as hot\n"
+	      "standbys and take over after --failover-ms (5000) of silence. --id names\n"
+	      "this master (default: HOST:PORT it advertises); --advertise is where\n"
+	      "clients are sent; --standby never leads a new cluster first.\n", stderr);
 }
 
 static int read_options(int argc, char **argv, struct config *cfg, struct options *o)
@@ -131,8 +149,43 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "lock-grace", o->session_timeout_s, 0, 86400,
 			   &o->lock_grace_s) < 0 ||
 	    config_get_int(cfg, "unlink-grace-ms", SESS_UNLINK_GRACE_MS, 0, 3600000,
-			   &o->unlink_grace_ms) < 0)
+			   &o->unlink_grace_ms) < 0 ||
+	    config_get_int(cfg, "failover-ms", 5000, 500, 600000, &o->failover_ms) < 0 ||
+	    config_get_int(cfg, "checkpoint-s", 600, 1, 86400 * 7, &o->checkpoint_s) < 0)
 		return -EINVAL;
+	const char *mode = config_get_str(cfg, "metalog", "auto");
+	if (strcmp(mode, "on") == 0) {
+		o->metalog = true;
+	} else if (strcmp(mode, "auto") == 0) {
+		o->metalog = o->kafka && *o->kafka;
+	} else if (strcmp(mode, "off") != 0) {
+		fprintf(stderr, "bigfs-master: --metalog is auto, on or off, not '%s'\n", mode);
+		return -EINVAL;
+	}
+	if (o->metalog && !(o->kafka && *o->kafka)) {
+		fputs("bigfs-master: the metadata log needs a Kafka that outlives the master: "
+		      "--kafka BROKERS (a real Kafka, or scripts/local-cluster's development "
+		      "broker)\n", stderr);
+		return -EINVAL;
+	}
+	o->standby = config_get_bool(cfg, "standby", false);
+	o->advertise = config_get_str(cfg, "advertise", NULL);
+	if (!o->advertise) {
+		/* the listen address, a wildcard host made loopback */
+		const char *colon = strrchr(o->listen, ':');
+		int hl = colon ? (int)(colon - o->listen) : 0;
+		if (hl == 0 || (hl == 7 && strncmp(o->listen, "0.0.0.0", 7) == 0))
+			snprintf(o->advertise_buf, sizeof(o->advertise_buf), "127.0.0.1%s",
+				 colon ? colon : ":9400");
+		else
+			snprintf(o->advertise_buf, sizeof(o->advertise_buf), "%s", o->listen);
+		o->advertise = o->advertise_buf;
+	}
+	o->id = config_get_str(cfg, "id", o->advertise);
+	if (strlen(o->id) > ML_ID_MAX || strlen(o->advertise) > ML_URL_MAX || !*o->id) {
+		fputs("bigfs-master: --id or --advertise is empty or too long\n", stderr);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -224,8 +277,87 @@ static void block_signals(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* The metalog lost the lead: main() stops and starts again as a standby. */
+static void on_lost(void *arg)
+{
+	(void)arg;
+	kill(getpid(), SIGUSR1);
+}
+
+/* Wait for a signal, at most ms; the signal or 0. */
+static int wait_signal(const sigset_t *sigs, int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	int sig = sigtimedwait(sigs, NULL, &ts);
+	return sig > 0 ? sig : 0;
+}
+
+/* Everything that reads the store into memory, once this master may
+ * change it. restart: the store existed before. */
+static int start_modules(struct master *m, const struct options *o, bool restart)
+{
+	int rc;
+	if ((rc = wreg_new(o->worker_timeout_s * 1000, &m->reg)) < 0 ||
+	    (rc = cm_new(m->ms, m->reg, &m->secret, o->lease_ms, &m->cm)) < 0 ||
+	    (rc = cm_load_workers(m->cm)) < 0 || (rc = ns_new(m->ms, m->cm, &m->ns)) < 0) {
+		log_err("cannot set up the chunk map: %s", strerror(-rc));
+		return rc;
+	}
+	if ((rc = locks_new(&m->locks)) < 0 ||
+	    (rc = sess_new(m->ns, m->cm, m->locks, o->session_timeout_s * 1000, &m->sess)) < 0) {
+		log_err("cannot set up client sessions: %s", strerror(-rc));
+		return rc;
+	}
+	sess_set_unlink_grace(m->sess, o->unlink_grace_ms);
+	if ((rc = sess_start(m->sess)) < 0) {
+		log_err("cannot set up client sessions: %s", strerror(-rc));
+		return rc;
+	}
+	/* Mounts that held locks before this start declare them again within
+	 * a heartbeat; until the grace period ends nobody else gets a lock.
+	 * A new cluster (no database yet) had no locks. */
+	if (restart && o->lock_grace_s > 0) {
+		locks_set_grace(m->locks, o->lock_grace_s * 1000);
+		log_info("lock grace period: %lld s (only locks declared again are granted)",
+			 (long long)o->lock_grace_s);
+	}
+	if ((rc = kstatus_start(o->kafka, &o->kafka_opts, m->reg, &m->ks)) < 0) {
+		log_err("cannot start Kafka (%s): %s", o->kafka ? o->kafka : "embedded broker",
+			strerror(-rc));
+		return rc;
+	}
+	kstatus_set_secret(m->ks, &m->secret);
+	if ((rc = repair_start(m->cm, m->reg, m->ks, &m->secret, (int)o->repair_parallel,
+			       &m->rep)) < 0) {
+		log_err("cannot start the repair thread: %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* In reverse; each step is a no-op for a module never started. */
+static void stop_modules(struct master *m)
+{
+	atomic_store(&m->ready, false);
+	repair_stop(m->rep);
+	m->rep = NULL;
+	kstatus_stop(m->ks);
+	m->ks = NULL;
+	sess_free(m->sess);
+	m->sess = NULL;
+	locks_free(m->locks);
+	m->locks = NULL;
+	ns_free(m->ns);
+	m->ns = NULL;
+	cm_free(m->cm);
+	m->cm = NULL;
+	wreg_free(m->reg);
+	m->reg = NULL;
 }
 
 int main(int argc, char **argv)
@@ -233,8 +365,10 @@ int main(int argc, char **argv)
 	struct master m;
 	struct options o;
 	struct config *cfg = config_new();
+	struct http_api *api = NULL;
 	sigset_t sigs;
-	int sig, rc, status = 1;
+	int sig = 0, rc, status = 1;
+	bool again = false;
 
 	memset(&m, 0, sizeof(m));
 	memset(&o, 0, sizeof(o));
@@ -263,58 +397,59 @@ int main(int argc, char **argv)
 	snprintf(db, sizeof(db), "%s/meta.db", o.data);
 	struct stat db_st;
 	bool restart = stat(db, &db_st) == 0;
-	if ((rc = meta_open(db, m.default_goal, &m.ms)) < 0) {
+	if (o.metalog) {
+		struct metalog_config mc = {
+			.brokers = o.kafka, .kopts = &o.kafka_opts, .id = o.id,
+			.url = o.advertise, .db_path = db, .default_goal = m.default_goal,
+			.failover_ms = o.failover_ms, .checkpoint_ms = o.checkpoint_s * 1000,
+			.standby = o.standby, .secret = &m.secret, .on_lost = on_lost,
+		};
+		if ((rc = metalog_start(&mc, &m.ml)) < 0) {
+			log_err("cannot start the metadata log at %s: %s", o.kafka, strerror(-rc));
+			goto out_cfg;
+		}
+	} else if ((rc = meta_open(db, m.default_goal, &m.ms)) < 0) {
 		log_err("cannot open the metadata database %s: %s", db, strerror(-rc));
 		goto out_cfg;
 	}
-	if ((rc = wreg_new(o.worker_timeout_s * 1000, &m.reg)) < 0 ||
-	    (rc = cm_new(m.ms, m.reg, &m.secret, o.lease_ms, &m.cm)) < 0 ||
-	    (rc = cm_load_workers(m.cm)) < 0 || (rc = ns_new(m.ms, m.cm, &m.ns)) < 0) {
-		log_err("cannot set up the chunk map: %s", strerror(-rc));
-		goto out_modules;
-	}
-	if ((rc = locks_new(&m.locks)) < 0 ||
-	    (rc = sess_new(m.ns, m.cm, m.locks, o.session_timeout_s * 1000, &m.sess)) < 0) {
-		log_err("cannot set up client sessions: %s", strerror(-rc));
-		goto out_modules;
-	}
-	sess_set_unlink_grace(m.sess, o.unlink_grace_ms);
-	if ((rc = sess_start(m.sess)) < 0) {
-		log_err("cannot set up client sessions: %s", strerror(-rc));
-		goto out_modules;
-	}
-	/* Mounts that held locks before this start declare them again within
-	 * a heartbeat; until the grace period ends nobody else gets a lock.
-	 * A new cluster (no database yet) had no locks. */
-	if (restart && o.lock_grace_s > 0) {
-		locks_set_grace(m.locks, o.lock_grace_s * 1000);
-		log_info("lock grace period: %lld s (only locks declared again are granted)",
-			 (long long)o.lock_grace_s);
-	}
-	if ((rc = kstatus_start(o.kafka, &o.kafka_opts, m.reg, &m.ks)) < 0) {
-		log_err("cannot start Kafka (%s): %s", o.kafka ? o.kafka : "embedded broker",
-			strerror(-rc));
-		goto out_modules;
-	}
-	kstatus_set_secret(m.ks, &m.secret);
-	if ((rc = repair_start(m.cm, m.reg, m.ks, &m.secret, (int)o.repair_parallel,
-			       &m.rep)) < 0) {
-		log_err("cannot start the repair thread: %s", strerror(-rc));
-		goto out_kafka;
-	}
 	if ((rc = load_exports(o.exports, &m.auth)) < 0)
-		goto out_repair;
-	struct http_api *api;
+		goto out_store;
 	if ((rc = http_api_start(&m, o.listen, &api)) < 0) {
 		log_err("cannot listen on %s: %s", o.listen, strerror(-rc));
-		goto out_repair;
+		goto out_store;
 	}
 	if ((rc = write_addr_file(o.data, o.listen, http_api_port(api))) < 0) {
 		log_err("cannot write %s/master.addr: %s", o.data, strerror(-rc));
 		goto out_http;
 	}
-	log_info("master listening on port %u (%s), data in %s, Kafka at %s",
-		 http_api_port(api), transport_scheme(), o.data, kstatus_bootstrap(m.ks));
+	if (m.ml) {
+		log_info("master %s listening on port %u (%s) as a standby until it leads", o.id,
+			 http_api_port(api), transport_scheme());
+		/* a standby: follow the log until this master leads */
+		while ((rc = strcmp(metalog_role(m.ml), "active")) != 0) {
+			const char *role = metalog_role(m.ml);
+			if (strcmp(role, "failed") == 0)
+				goto out_modules;
+			if (strcmp(role, "stopped") == 0 || strcmp(role, "fenced") == 0)
+				break;
+			sig = wait_signal(&sigs, 100);
+			if (sig == SIGHUP)
+				reload_exports(o.exports, m.auth);
+			else if (sig)
+				break;
+		}
+		if (sig || rc != 0 || metalog_wait_leader(m.ml, &m.ms) < 0) {
+			again = sig == SIGUSR1;
+			goto out_stopping;
+		}
+		restart = true;
+	}
+	if (start_modules(&m, &o, restart) < 0)
+		goto out_modules;
+	atomic_store(&m.ready, true);
+	log_info("master listening on port %u (%s), data in %s, Kafka at %s%s",
+		 http_api_port(api), transport_scheme(), o.data, kstatus_bootstrap(m.ks),
+		 m.ml ? ", leading" : "");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -323,30 +458,40 @@ int main(int argc, char **argv)
 			break;
 		reload_exports(o.exports, m.auth);
 	}
-	log_info("signal %d: stopping", sig);
+	again = sig == SIGUSR1;
+out_stopping:
+	if (again)
+		log_warn("this master lost the lead: starting again as a standby");
+	else
+		log_info("signal %d: stopping", sig);
 	status = 0;
-
+out_modules:
+	atomic_store(&m.ready, false);
+	http_api_stop(api);
+	api = NULL;
+	m.api = NULL;
+	log_debug("HTTP server stopped");
+	stop_modules(&m);
+	log_debug("modules stopped");
 out_http:
 	http_api_stop(api);
 	m.api = NULL;
-	log_debug("HTTP server stopped");
-out_repair:
+out_store:
 	asess_free(m.auth);
 	m.auth = NULL;
-	repair_stop(m.rep);
-	log_debug("repair thread stopped");
-out_kafka:
-	kstatus_stop(m.ks);
-	log_debug("Kafka stopped");
-out_modules:
-	sess_free(m.sess);
-	locks_free(m.locks);
-	ns_free(m.ns);
-	cm_free(m.cm);
-	wreg_free(m.reg);
+	if (m.ml) {
+		m.ms = metalog_store(m.ml);
+		metalog_free(m.ml);
+		m.ml = NULL;
+	}
 	meta_close(m.ms);
 	log_debug("metadata closed");
 out_cfg:
 	config_free(cfg);
+	if (again) {
+		execv("/proc/self/exe", argv);
+		log_err("cannot start again: %s", strerror(errno));
+		return 1;
+	}
 	return status;
 }

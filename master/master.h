@@ -9,6 +9,8 @@
 #ifndef BIGFS_MASTER_MASTER_H
 #define BIGFS_MASTER_MASTER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "token.h"
@@ -30,6 +32,8 @@ struct master {
 	struct repair *rep;
 	struct http_api *api;
 	struct asess *auth;        /* exports and mount sessions */
+	struct metalog *ml;        /* several masters: the log; else NULL */
+	atomic_bool ready;         /* modules up: calls may be served */
 };
 
 #endif

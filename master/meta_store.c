@@ -103,6 +103,9 @@ struct meta_store {
 	uint64_t nsyncs, ncalls;
 	int (*sync_hook)(void *arg);    /* tests only */
 	void *sync_hook_arg;
+	/* the metadata log: every write transaction's changes (under lock) */
+	struct meta_log_hook log;
+	sqlite3_session *sess;          /* of the open transaction, or NULL */
 };
 
 static const char *const schema_sql =
@@ -148,7 +151,11 @@ static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS counters("
 	" name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS settings("
-	" name TEXT PRIMARY KEY, value TEXT NOT NULL);";
+	" name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	/* where this database stands in the metadata log (master/metalog.c);
+	 * never part of a logged change itself */
+	"CREATE TABLE IF NOT EXISTS metalog_state("
+	" id INTEGER PRIMARY KEY CHECK(id = 1), state BLOB NOT NULL);";
 
 static int exec_sql(struct meta_store *ms, const char *sql)
 {
@@ -218,31 +225,183 @@ int64_t meta_last_rowid(struct meta_store *ms)
 	return sqlite3_last_insert_rowid(ms->db);
 }
 
+/* Every table but metalog_state goes into a logged change. */
+static int log_table_filter(void *arg, const char *table)
+{
+	(void)arg;
+	return strcmp(table, "metalog_state") != 0;
+}
+
 int meta_txn_begin(struct meta_store *ms, bool write)
 {
 	pthread_mutex_lock(&ms->lock);
 	int rc = exec_sql(ms, write ? "BEGIN IMMEDIATE" : "BEGIN");
-	if (rc < 0)
+	if (rc < 0) {
 		pthread_mutex_unlock(&ms->lock);
+		return rc;
+	}
+	if (ms->log.prepare) {
+		if (sqlite3session_create(ms->db, "main", &ms->sess) != SQLITE_OK ||
+		    sqlite3session_attach(ms->sess, NULL) != SQLITE_OK) {
+			log_err("meta: cannot record the transaction's changes: %s",
+				sqlite3_errmsg(ms->db));
+			if (ms->sess)
+				sqlite3session_delete(ms->sess);
+			ms->sess = NULL;
+			exec_sql(ms, "ROLLBACK");
+			pthread_mutex_unlock(&ms->lock);
+			return -EIO;
+		}
+		sqlite3session_table_filter(ms->sess, log_table_filter, NULL);
+	}
+	return 0;
+}
+
+/* Hand the transaction's changes to the log before COMMIT. Returns 0 with
+ * *logged false when there is nothing to log, or the hook's answer. */
+static int log_prepare(struct meta_store *ms, bool *logged, uint64_t *ticket)
+{
+	int n = 0, rc;
+	void *cs = NULL;
+
+	*logged = false;
+	if (sqlite3session_changeset(ms->sess, &n, &cs) != SQLITE_OK) {
+		log_err("meta: cannot read the transaction's changes: %s",
+			sqlite3_errmsg(ms->db));
+		return -EIO;
+	}
+	rc = 0;
+	if (n > 0) {
+		rc = ms->log.prepare(ms->log.arg, cs, (size_t)n, ticket);
+		*logged = rc == 0;
+	}
+	sqlite3_free(cs);
 	return rc;
 }
 
 int meta_txn_end(struct meta_store *ms, int rc)
 {
+	bool logged = false;
+	uint64_t ticket = 0;
+
 	if (rc == 0) {
 		/* a write transaction (BEGIN IMMEDIATE, or one that wrote)
 		 * appends to the WAL: meta_sync() must cover it */
 		bool wrote = sqlite3_txn_state(ms->db, NULL) == SQLITE_TXN_WRITE;
-		rc = exec_sql(ms, "COMMIT");
+		if (ms->sess && wrote)
+			rc = log_prepare(ms, &logged, &ticket);
+		if (rc == 0)
+			rc = exec_sql(ms, "COMMIT");
 		if (rc < 0)
 			exec_sql(ms, "ROLLBACK");
 		else if (wrote)
 			atomic_fetch_add_explicit(&ms->commit_seq, 1, memory_order_release);
+		if (logged)
+			ms->log.finish(ms->log.arg, ticket, rc == 0);
 	} else if (!sqlite3_get_autocommit(ms->db)) {
 		exec_sql(ms, "ROLLBACK");
 	}
+	if (ms->sess) {
+		sqlite3session_delete(ms->sess);
+		ms->sess = NULL;
+	}
 	pthread_mutex_unlock(&ms->lock);
+	if (logged && rc == 0)
+		rc = ms->log.wait(ms->log.arg, ticket);
 	return rc;
+}
+
+void meta_set_log_hook(struct meta_store *ms, const struct meta_log_hook *hook)
+{
+	pthread_mutex_lock(&ms->lock);
+	if (hook)
+		ms->log = *hook;
+	else
+		memset(&ms->log, 0, sizeof(ms->log));
+	pthread_mutex_unlock(&ms->lock);
+}
+
+/* A conflict means this database is not the one the change was made on. */
+static int apply_conflict(void *arg, int why, sqlite3_changeset_iter *it)
+{
+	(void)it;
+	*(int *)arg = why;
+	return SQLITE_CHANGESET_ABORT;
+}
+
+int meta_apply_changeset(struct meta_store *ms, const void *cs, size_t n)
+{
+	int why = 0;
+
+	if (n > INT32_MAX)
+		return -EINVAL;
+	int rc = sqlite3changeset_apply(ms->db, (int)n, (void *)cs, NULL, apply_conflict, &why);
+	if (rc == SQLITE_OK)
+		return 0;
+	log_err("meta: a logged change does not apply here (%s, conflict %d): this database "
+		"differs from the log", sqlite3_errstr(rc), why);
+	return why ? -ESTALE : -EIO;
+}
+
+int meta_state_get(struct meta_store *ms, void *buf, size_t cap, size_t *len)
+{
+	static const char *const sql = "SELECT state FROM metalog_state WHERE id = 1";
+	sqlite3_stmt *st = meta_stmt(ms, sql);
+	int rc = meta_step(ms, st);
+
+	*len = 0;
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		if (n > cap) {
+			rc = -EOVERFLOW;
+		} else {
+			if (n)
+				memcpy(buf, sqlite3_column_blob(st, 0), n);
+			*len = n;
+			rc = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int meta_state_put(struct meta_store *ms, const void *buf, size_t len)
+{
+	static const char *const sql =
+		"INSERT INTO metalog_state(id, state) VALUES(1, ?1) "
+		"ON CONFLICT(id) DO UPDATE SET state = excluded.state";
+	sqlite3_stmt *st = meta_stmt(ms, sql);
+	sqlite3_bind_blob(st, 1, buf, (int)len, SQLITE_STATIC);
+	return meta_exec_stmt(ms, st);
+}
+
+int meta_snapshot_quiesced(struct meta_store *ms, int (*quiesce)(void *arg), void *arg,
+			   void **ret, size_t *len)
+{
+	sqlite3_int64 n = 0;
+
+	pthread_mutex_lock(&ms->lock);
+	int rc = quiesce ? quiesce(arg) : 0;
+	if (rc < 0) {
+		pthread_mutex_unlock(&ms->lock);
+		return rc;
+	}
+	unsigned char *p = sqlite3_serialize(ms->db, "main", &n, 0);
+	pthread_mutex_unlock(&ms->lock);
+	if (!p) {
+		log_err("meta: cannot make a snapshot of the database");
+		return -ENOMEM;
+	}
+	*ret = p;
+	*len = (size_t)n;
+	return 0;
+}
+
+void meta_snapshot_free(void *p)
+{
+	sqlite3_free(p);
 }
 
 int meta_counter_next(struct meta_store *ms, const char *name, uint64_t *ret)
@@ -516,4 +675,64 @@ void meta_close(struct meta_store *ms)
 	pthread_mutex_destroy(&ms->sync_lock);
 	pthread_mutex_destroy(&ms->lock);
 	free(ms);
+}
+
+/* Write len bytes to path, synced; 0 or -errno. */
+static int write_file_synced(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	const char *p = buf;
+	int rc = 0;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int meta_replace_file(const char *path, const void *buf, size_t len)
+{
+	char tmp[4200], side[4200];
+	int rc;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if ((rc = write_file_synced(tmp, buf, len)) < 0) {
+		unlink(tmp);
+		return rc;
+	}
+	/* a WAL left by a killed run belongs to the old file: it must not
+	 * be played onto the new one */
+	static const char *const sides[] = { "-wal", "-shm", "-journal" };
+	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+		snprintf(side, sizeof(side), "%s%s", path, sides[i]);
+		if (unlink(side) < 0 && errno != ENOENT)
+			return -errno;
+	}
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		unlink(tmp);
+		return rc;
+	}
+	char *dir_copy = strdup(path);
+	if (!dir_copy)
+		return -ENOMEM;
+	int dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = dfd < 0 || fsync(dfd) < 0 ? -errno : 0;
+	if (dfd >= 0)
+		close(dfd);
+	free(dir_copy);
+	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct meta_store;
@@ -78,6 +79,54 @@ int64_t meta_last_rowid(struct meta_store *ms);
 /* Next value of a named counter (first value 1). Inside a write txn.
  * 0 or -EIO. */
 int meta_counter_next(struct meta_store *ms, const char *name, uint64_t *ret);
+
+/* ---- the metadata log (master/metalog.c) ------------------------------
+ *
+ * With a hook set, every transaction records its row changes (SQLite's
+ * session extension: a changeset, logical rows, not pages; the table
+ * metalog_state is left out). A write transaction that changed anything
+ * calls, in this order:
+ *   prepare(cs, n, &ticket)  under the store's mutex, before COMMIT, with
+ *                            the transaction still open (it may write
+ *                            metalog_state through meta_state_put); a
+ *                            negative return rolls everything back and is
+ *                            what meta_txn_end() returns;
+ *   finish(ticket, ok)       under the mutex, after the COMMIT (ok) or
+ *                            its failure (the transaction rolled back);
+ *   wait(ticket)             after the mutex is released, when the commit
+ *                            succeeded: returns once the change is on the
+ *                            log (0) or cannot be (-errno, which
+ *                            meta_txn_end() returns; the change stays in
+ *                            this database, which the log then disowns).
+ * Transactions commit in log order because both happen under the mutex. */
+struct meta_log_hook {
+	int (*prepare)(void *arg, const void *cs, size_t n, uint64_t *ticket);
+	void (*finish)(void *arg, uint64_t ticket, bool ok);
+	int (*wait)(void *arg, uint64_t ticket);
+	void *arg;
+};
+/* Set (or with NULL remove) the hook. No transaction may be open. */
+void meta_set_log_hook(struct meta_store *ms, const struct meta_log_hook *hook);
+/* Apply a changeset made by another master's meta_txn_end(). Inside a
+ * write transaction. 0; -ESTALE if a row is not as the change expects
+ * (this database differs from the one the change was made on); -EIO. */
+int meta_apply_changeset(struct meta_store *ms, const void *cs, size_t n);
+/* The metalog's own record of where this database stands in the log (an
+ * opaque blob of at most cap bytes; *len 0 when there is none). Inside a
+ * transaction. 0 or -errno. */
+int meta_state_get(struct meta_store *ms, void *buf, size_t cap, size_t *len);
+int meta_state_put(struct meta_store *ms, const void *buf, size_t len);
+/* A consistent copy of the whole database file (an SQLite image), taken
+ * outside any transaction; free with meta_snapshot_free. quiesce (may be
+ * NULL) runs first under the store's mutex, no transaction open: a
+ * negative return is returned instead of taking the copy. 0, -ENOMEM. */
+int meta_snapshot_quiesced(struct meta_store *ms, int (*quiesce)(void *arg), void *arg,
+			   void **ret, size_t *len);
+void meta_snapshot_free(void *p);
+/* Replace the database file at path (closed) with an image from
+ * meta_snapshot(), durably, dropping any WAL of the old file. 0 or
+ * -errno. */
+int meta_replace_file(const char *path, const void *buf, size_t len);
 
 /* Stable cluster id (16 hex digits, made at creation). */
 const char *meta_cluster_id(const struct meta_store *ms);
