@@ -92,6 +92,8 @@ enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
 	X(REGISTER, "POST", "/v1/cluster/register", BODY_REGISTER, A_CLUSTER, h_register) \
 	X(WORKERS, "GET", "/v1/cluster/workers", 0, A_PUBLIC, h_workers)             \
 	X(HEALTH, "GET", "/v1/health", 0, A_PUBLIC, h_health)                        \
+	X(META_DUMP, "GET", "/v1/metadata/dump", 0, A_CLUSTER, h_meta_dump)          \
+	X(META_CKPT, "POST", "/v1/metadata/checkpoint", BODY_SMALL, A_CLUSTER, h_meta_ckpt) \
 	X(METRICS, "GET", "/metrics", 0, A_PUBLIC, h_metrics)                        \
 	X(STATUS, "GET", "/", 0, A_PUBLIC, h_status)
 
@@ -1997,12 +1999,61 @@ static void h_health(struct master *m, struct http_request *r)
 {
 	char url[ML_URL_MAX + 1] = "";
 	const char *role = "active";
+	json_t *o = json_pack("{s:b}", "ok", 1);
 	if (m->ml) {
+		struct metalog_stats st;
 		metalog_leader_url(m->ml, url, sizeof(url));
 		role = not_serving(m) ? "standby" : "active";
+		metalog_stats(m->ml, &st);
+		json_object_set_new(o, "metalog", json_pack(
+			"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			"state", metalog_role(m->ml), "epoch", (json_int_t)st.epoch,
+			"seq", (json_int_t)st.seq, "offset", (json_int_t)st.offset,
+			"lag_ms", (json_int_t)st.lag_ms, "applied", (json_int_t)st.applied,
+			"records", (json_int_t)st.records, "checkpoints", (json_int_t)st.checkpoints,
+			"checkpoint_seq", (json_int_t)st.checkpoint_seq, "leader", st.leader));
 	}
-	http_reply_json(r, 200, json_pack("{s:b, s:s, s:s*}", "ok", 1, "role", role, "active",
-					  *url ? url : NULL));
+	json_object_set_new(o, "role", json_string(role));
+	json_object_set_new(o, "active", *url ? json_string(url) : json_null());
+	http_reply_json(r, 200, o);
+}
+
+/* The whole metadata database, as a file (bigfs metadata dump). */
+static void h_meta_dump(struct master *m, struct http_request *r)
+{
+	void *img;
+	size_t len;
+	int rc = meta_snapshot_quiesced(m->ms, NULL, NULL, &img, &len);
+	if (rc < 0) {
+		reply_err(r, rc, "metadata dump");
+		return;
+	}
+	void *copy = malloc(len);
+	if (!copy) {
+		meta_snapshot_free(img);
+		reply_err(r, -ENOMEM, "metadata dump");
+		return;
+	}
+	memcpy(copy, img, len);
+	meta_snapshot_free(img);
+	http_reply_raw(r, 200, copy, len, "application/octet-stream");
+}
+
+/* A checkpoint of the metadata log now (bigfs metadata checkpoint). */
+static void h_meta_ckpt(struct master *m, struct http_request *r)
+{
+	if (!m->ml) {
+		http_reply_error(r, ENOTSUP, "this master keeps no metadata log (no --kafka)");
+		return;
+	}
+	int rc = metalog_checkpoint(m->ml, 60000);
+	if (rc < 0) {
+		reply_err(r, rc, "checkpoint");
+		return;
+	}
+	struct metalog_stats st;
+	metalog_stats(m->ml, &st);
+	http_reply_json(r, 200, json_pack("{s:I}", "seq", (json_int_t)st.checkpoint_seq));
 }
 
 static void h_metrics(struct master *m, struct http_request *r)

@@ -58,13 +58,14 @@ struct options {
 	bool metalog;
 	int64_t failover_ms;
 	int64_t checkpoint_s;
+	const char *restore;
 };
 
 static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
 	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
-	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s",
+	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s", "restore",
 	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -80,7 +81,7 @@ static void usage(void)
 	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
 	      "         [--http-max-connections N]\n"
 	      "         [--metalog auto|on|off] [--id NAME] [--advertise HOST:PORT]\n"
-	      "         [--standby] [--failover-ms MS] [--checkpoint-s S]\n"
+	      "         [--standby] [--failover-ms MS] [--checkpoint-s S] [--restore FILE]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
@@ -94,7 +95,10 @@ static void usage(void)
 	      "of masters may run against it: one leads, the others follow as hot\n"
 	      "standbys and take over after --failover-ms (5000) of silence. --id names\n"
 	      "this master (default: HOST:PORT it advertises); --advertise is where\n"
-	      "clients are sent; --standby never leads a new cluster first.\n", stderr);
+	      "clients are sent; --standby never leads a new cluster first.\n"
+	      "--restore FILE: start from a metadata dump (bigfs metadata dump) instead\n"
+	      "of DIR/meta.db, which it replaces; with a metadata log, only into an\n"
+	      "empty log (a log with a history is newer than any dump).\n", stderr);
 }
 
 static int read_options(int argc, char **argv, struct config *cfg, struct options *o)
@@ -169,6 +173,7 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 		return -EINVAL;
 	}
 	o->standby = config_get_bool(cfg, "standby", false);
+	o->restore = config_get_str(cfg, "restore", NULL);
 	o->advertise = config_get_str(cfg, "advertise", NULL);
 	if (!o->advertise) {
 		/* the listen address, a wildcard host made loopback */
@@ -280,6 +285,56 @@ static void block_signals(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* --restore FILE: FILE (an image of a master's database) becomes db, with
+ * no place in any metadata log. 0 or -errno, logged. */
+static int restore_dump(const char *file, const char *db, uint32_t goal)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		log_err("--restore: cannot open %s: %s", file, strerror(errno));
+		return -errno;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	int rc = 0;
+	do {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1 << 20;
+			char *nb = realloc(buf, cap);
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		n = fread(buf + len, 1, cap - len, f);
+		len += n;
+	} while (n > 0);
+	if (ferror(f))
+		rc = -EIO;
+	fclose(f);
+	if (rc == 0 && (len < 100 || memcmp(buf, "SQLite format 3", 16) != 0)) {
+		log_err("--restore: %s is not a metadata dump (not an SQLite database)", file);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && (rc = meta_replace_file(db, buf, len)) < 0)
+		log_err("--restore: cannot write %s: %s", db, strerror(-rc));
+	free(buf);
+	if (rc < 0)
+		return rc;
+	struct meta_store *ms;
+	if ((rc = meta_open(db, goal, &ms)) < 0) {
+		log_err("--restore: %s does not open as a metadata database", file);
+		return rc;
+	}
+	if ((rc = meta_txn_begin(ms, true)) == 0)
+		rc = meta_txn_end(ms, meta_state_put(ms, "", 0));
+	meta_close(ms);
+	if (rc == 0)
+		log_info("--restore: %s is now %s (%zu bytes)", file, db, len);
+	return rc;
 }
 
 /* The metalog lost the lead: main() stops and starts again as a standby. */
@@ -397,12 +452,15 @@ int main(int argc, char **argv)
 	snprintf(db, sizeof(db), "%s/meta.db", o.data);
 	struct stat db_st;
 	bool restart = stat(db, &db_st) == 0;
+	if (o.restore && restore_dump(o.restore, db, m.default_goal) < 0)
+		goto out_cfg;
 	if (o.metalog) {
 		struct metalog_config mc = {
 			.brokers = o.kafka, .kopts = &o.kafka_opts, .id = o.id,
 			.url = o.advertise, .db_path = db, .default_goal = m.default_goal,
 			.failover_ms = o.failover_ms, .checkpoint_ms = o.checkpoint_s * 1000,
 			.standby = o.standby, .secret = &m.secret, .on_lost = on_lost,
+			.restored = o.restore != NULL,
 		};
 		if ((rc = metalog_start(&mc, &m.ml)) < 0) {
 			log_err("cannot start the metadata log at %s: %s", o.kafka, strerror(-rc));

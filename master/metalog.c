@@ -654,7 +654,13 @@ static int follow_record(struct metalog *ml, struct follow *f, rd_kafka_message_
 	int rc = 0;
 	if (v == ML_NEW_LEADER && ml->sm.seq < f->db.seq && !f->fresh)
 		return -ESTALE;  /* the log went on without changes this store has */
-	if (v == ML_NEW_LEADER && f->fresh && strcmp(r.id, ml->id) != 0) {
+	bool ours = f->claim_offset == m->offset;
+	if (v == ML_NEW_LEADER && f->fresh && !ours) {
+		if (ml->cfg.restored) {
+			log_err("metalog: --restore: the log already has a history (%s led it); a "
+				"dump only starts a new one, in an empty log", r.id);
+			return -EEXIST;
+		}
 		f->need_restore = true;   /* another master's contents lead */
 		return 0;
 	}
@@ -785,9 +791,11 @@ again:
 		if (rc < 0 && rc != -EIO)
 			goto fatal;
 		/* the view after the end of what is there: claim? */
-		if (f.caught_up && f.fresh && ml->sm.seq == 0 && f.db.seq == 0 && ml->sm.epoch > 0 &&
-		    strcmp(ml->sm.leader, ml->id) != 0)
+		if (f.caught_up && f.fresh && ml->sm.epoch > 0 && f.claim_offset < 0) {
+			if (ml->cfg.restored)
+				goto fatal;
 			f.need_restore = true;
+		}
 		if (f.claim_offset >= 0) {
 			pthread_mutex_lock(&ml->lock);
 			bool seen = ml->sm.offset >= f.claim_offset;

@@ -52,6 +52,8 @@ struct metalog_config {
 	int64_t failover_ms;            /* leader silence before a claim */
 	int64_t checkpoint_ms;          /* leader's checkpoint period */
 	bool standby;                   /* never the first to lead */
+	bool restored;                  /* the store is a dump: only into an
+					 * empty log (else: failed) */
 	const struct secret *secret;    /* signs every record */
 	void (*on_lost)(void *arg);     /* leading stopped (any thread) */
 	void *on_lost_arg;
