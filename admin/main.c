@@ -10,8 +10,13 @@
  *   bigfs goal PATH [N]                      show or set the goal
  *
  * The master address comes from --master, else $BIGFS_MASTER, else
- * 127.0.0.1:9400. State: none beyond one HTTP client. */
+ * 127.0.0.1:9400. It may be a list, HOST1:PORT,HOST2:PORT (a cluster with
+ * standby masters, master_list.h): the cluster views come from the
+ * active one, and `status` first prints one line per master, "master
+ * ADDR role active|standby|down". State: the list and one HTTP client. */
 #include "http_client.h"
+#include "log.h"
+#include "master_list.h"
 #include "transport_config.h"
 #include "json_util.h"
 
@@ -23,24 +28,37 @@
 #include <sys/xattr.h>
 
 struct admin {
-	const char *master;
+	const char *master;          /* as given */
+	struct master_list *ml;
 	struct http_client *http;
 };
 
+/* GET path from the active master (a TLS process sends every call over
+ * https, transport_config.h). 0 with *ret, or -errno said on stderr. */
 static int admin_get(struct admin *a, const char *path, json_t **ret)
 {
-	char url[512];
-	const char *m = a->master;
-	if (strncmp(m, "http://", 7) == 0)
-		m += 7;
-	else if (strncmp(m, "https://", 8) == 0)
-		m += 8;
-	/* a TLS process sends every call over https (transport_config.h) */
-	snprintf(url, sizeof(url), "%s://%s%s", transport_scheme(), m, path);
-	int rc = http_json(a->http, "GET", url, NULL, ret, NULL);
-	if (rc < 0)
+	int rc = master_list_call(a->ml, a->http, "GET", path, NULL, NULL, NULL, ret, NULL);
+	if (rc < 0 && master_list_count(a->ml) == 1)
 		fprintf(stderr, "bigfs: master at %s: %s\n", a->master, strerror(-rc));
+	else if (rc < 0)
+		fprintf(stderr, "bigfs: no active master in %s: %s\n", master_list_text(a->ml),
+			rc == -EAGAIN ? "only standbys answer" : strerror(-rc));
 	return rc;
+}
+
+/* What master i is: its GET /v1/health, with the client's timeouts. */
+static enum master_role admin_role(struct admin *a, size_t i)
+{
+	char url[MASTER_ADDR_MAX + 32];
+	snprintf(url, sizeof(url), "%s://%s/v1/health", transport_scheme(),
+		 master_list_addr(a->ml, i));
+	json_t *resp = NULL;
+	enum master_role role = MASTER_ROLE_DOWN;
+	if (http_json(a->http, "GET", url, NULL, &resp, NULL) < 0 ||
+	    master_list_health_role(resp, &role) < 0)
+		role = MASTER_ROLE_DOWN;
+	json_decref(resp);
+	return role;
 }
 
 static void human(uint64_t bytes, char *out, size_t cap)
@@ -95,8 +113,9 @@ static int cmd_workers(struct admin *a, bool summary)
 		char c[32], u[32];
 		human(cap_total, c, sizeof(c));
 		human(used_total, u, sizeof(u));
-		printf("master   %s\nworkers  %zu live of %zu\ncapacity %s, used %s\n", a->master,
-		       live, n, c, u);
+		if (master_list_count(a->ml) == 1)
+			printf("master   %s\n", a->master);
+		printf("workers  %zu live of %zu\ncapacity %s, used %s\n", live, n, c, u);
 	}
 	json_decref(resp);
 	return 0;
@@ -105,9 +124,26 @@ static int cmd_workers(struct admin *a, bool summary)
 static int cmd_status(struct admin *a)
 {
 	json_t *resp = NULL;
-	if (admin_get(a, "/v1/health", &resp) < 0)
+	size_t n = master_list_count(a->ml);
+	if (n == 1) {
+		if (admin_get(a, "/v1/health", &resp) < 0)
+			return 1;
+		json_decref(resp);
+		return cmd_workers(a, true);
+	}
+	/* several: one line each, then the views of the (first) active one */
+	int active = -1;
+	for (size_t i = 0; i < n; i++) {
+		enum master_role role = admin_role(a, i);
+		printf("master %s role %s\n", master_list_addr(a->ml, i), master_role_name(role));
+		if (role == MASTER_ROLE_ACTIVE && active < 0)
+			active = (int)i;
+	}
+	if (active < 0) {
+		fprintf(stderr, "bigfs: no active master in %s\n", master_list_text(a->ml));
 		return 1;
-	json_decref(resp);
+	}
+	master_list_set_current(a->ml, (size_t)active);
 	return cmd_workers(a, true);
 }
 
@@ -156,7 +192,8 @@ static void usage(FILE *f)
 	      "       bigfs locations FILE...\n"
 	      "       bigfs goal PATH [N]\n"
 	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400; a master with\n"
-	      "TLS: --cafile (or $BIGFS_CAFILE) or https://HOST:PORT.\n",
+	      "TLS: --cafile (or $BIGFS_CAFILE) or https://HOST:PORT. With standby\n"
+	      "masters give them all, HOST1:PORT,HOST2:PORT: the active one answers.\n",
 	      f);
 }
 
@@ -165,6 +202,7 @@ int main(int argc, char **argv)
 	struct admin a = {.master = getenv("BIGFS_MASTER")};
 	if (!a.master)
 		a.master = "127.0.0.1:9400";
+	log_init("bigfs", true, LOG_WARNING);   /* no line per master switch */
 	const char *cafile = getenv("BIGFS_CAFILE");
 	int i = 1;
 	while (i + 1 < argc && (strcmp(argv[i], "--master") == 0 || strcmp(argv[i], "--cafile") == 0)) {
@@ -173,15 +211,6 @@ int main(int argc, char **argv)
 		else
 			cafile = argv[i + 1];
 		i += 2;
-	}
-	/* TLS: a CA file, or a master given as https:// */
-	if (cafile || strncmp(a.master, "https://", 8) == 0) {
-		struct transport_settings ts = {.tls = true, .ca_file = cafile};
-		char err[256];
-		if (transport_config_init(&ts, err, sizeof(err)) < 0) {
-			fprintf(stderr, "bigfs: %s\n", err);
-			return 1;
-		}
 	}
 	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 		usage(i >= argc ? stderr : stdout);
@@ -196,12 +225,28 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	char err[512];
+	if (master_list_parse(a.master, &a.ml, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bigfs: bad master '%s': %s\n", a.master, err);
+		return 2;
+	}
+	/* TLS: a CA file, or a master given as https:// */
+	if (cafile || master_list_https(a.ml)) {
+		struct transport_settings ts = {.tls = true, .ca_file = cafile};
+		if (transport_config_init(&ts, err, sizeof(err)) < 0) {
+			fprintf(stderr, "bigfs: %s\n", err);
+			master_list_free(a.ml);
+			return 1;
+		}
+	}
 	a.http = http_client_new(10000, 3000);
 	if (!a.http) {
 		fprintf(stderr, "bigfs: out of memory\n");
+		master_list_free(a.ml);
 		return 1;
 	}
 	int ret = strcmp(cmd, "status") == 0 ? cmd_status(&a) : cmd_workers(&a, false);
 	http_client_free(a.http);
+	master_list_free(a.ml);
 	return ret;
 }

@@ -5,10 +5,13 @@
  * Follows the mount.TYPE helper convention, so `mount -t bigfs MASTER DIR`
  * and fstab lines (`MASTER DIR bigfs defaults,_netdev 0 0`) work; options
  * may come before or after the two positional arguments. MASTER is
- * HOST:PORT or http://HOST:PORT (https://HOST:PORT: as -o tls).
+ * HOST:PORT or http://HOST:PORT (https://HOST:PORT: as -o tls), or a list
+ * of them, HOST1:PORT,HOST2:PORT (a cluster with standby masters: the
+ * mount follows whichever is active, common/master_list.h), optionally
+ * followed by :/PATH, the folder to mount.
  *
- * main() is a list of steps: parse the command line, check the master
- * answers, build the modules (master_client -> worker_io -> fh_table ->
+ * main() is a list of steps: parse the command line, find the active
+ * master, build the modules (master_client -> worker_io -> fh_table ->
  * fs_ops context), mount, daemonize, run the multi-threaded loop, and tear
  * down in reverse order. No state is shared through globals: the fs_ops
  * context is the session's userdata. */
@@ -17,6 +20,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "master_client.h"
+#include "master_list.h"
 #include "transport_config.h"
 #include "worker_io.h"
 
@@ -36,7 +40,7 @@
 #define READ_AHEAD_KB 1024
 
 struct mount_opts {
-	char master[256];          /* HOST:PORT */
+	struct master_list *ml;    /* the masters; handed to master_client */
 	const char *mountpoint;
 	bool foreground;
 	bool fuse_debug;
@@ -62,6 +66,9 @@ static void usage(FILE *out)
 		"\n"
 		"Mount the BigFS cluster whose master is MASTER (HOST:PORT or http://HOST:PORT)\n"
 		"on MOUNTPOINT. Also run by `mount -t bigfs MASTER MOUNTPOINT` and by fstab.\n"
+		"A cluster with standby masters: MASTER is their list, HOST1:PORT,HOST2:PORT\n"
+		"(at most 16); the mount follows whichever is active. MASTER:/PATH mounts\n"
+		"the folder PATH of the cluster.\n"
 		"\n"
 		"  -f            stay in the foreground\n"
 		"  -d            FUSE debug output (implies -f)\n"
@@ -244,43 +251,33 @@ static int opts_list(struct mount_opts *o, const char *list)
 	return rc;
 }
 
-/* MASTER as HOST:PORT, [V6]:PORT or http://HOST:PORT[/], each optionally
- * followed by ":/PATH", the folder to mount (as NFS's HOST:/PATH). */
+/* MASTER as HOST:PORT, [V6]:PORT or http://HOST:PORT[/], or a list of
+ * them separated by commas (master_list.h), optionally followed by
+ * ":/PATH", the folder to mount (as NFS's HOST:/PATH). */
 static int opts_master(struct mount_opts *o, const char *spec)
 {
-	const char *s = spec;
-	if (strncmp(s, "http://", 7) == 0) {
-		s += 7;
-	} else if (strncmp(s, "https://", 8) == 0) {
-		s += 8;
-		o->tls = true;
-	}
-	size_t len = strlen(s);
-	const char *sub = strstr(s, ":/");
+	size_t len;
+	const char *sub;
+	master_list_split_path(spec, &len, &sub);
 	if (sub) {
-		if (strlen(sub + 1) >= sizeof(o->subdir))
-			goto out_bad;
-		snprintf(o->subdir, sizeof(o->subdir), "%s", sub + 1);
-		len = (size_t)(sub - s);
+		if (strlen(sub) >= sizeof(o->subdir)) {
+			fprintf(stderr, PROG ": the folder to mount in '%s' is too long\n", spec);
+			return -EINVAL;
+		}
+		snprintf(o->subdir, sizeof(o->subdir), "%s", sub);
 	}
-	while (len > 0 && s[len - 1] == '/')
-		len--;
-	if (len == 0 || len >= sizeof(o->master))
-		goto out_bad;
-	memcpy(o->master, s, len);
-	o->master[len] = '\0';
-	const char *colon = strrchr(o->master, ':');
-	if (!colon || colon == o->master || strchr(o->master, '/') || strchr(o->master, '@'))
-		goto out_bad;
-	char *end;
-	errno = 0;
-	long port = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || port < 1 || port > 65535)
-		goto out_bad;
+	char *list = strndup(spec, len), err[512];
+	if (!list)
+		return -ENOMEM;
+	int rc = master_list_parse(list, &o->ml, err, sizeof(err));
+	free(list);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return rc;
+	}
+	if (master_list_https(o->ml))
+		o->tls = true;
 	return 0;
-out_bad:
-	fprintf(stderr, PROG ": '%s' is not a master address (expected HOST:PORT)\n", spec);
-	return -EINVAL;
 }
 
 /* Returns 0, 1 for "help printed, exit 0", or -EINVAL. */
@@ -440,33 +437,73 @@ static int setup_transport(const struct mount_opts *o)
 	return 0;
 }
 
-/* With TLS required: one https call to the master's public /v1/health, so
- * a master that speaks plain HTTP, or whose certificate does not verify,
- * fails the mount at once and says which. Other failures are left to the
- * health check that follows. */
-static int check_tls(const struct mount_opts *o)
+/* With TLS required: one https call to each master's public /v1/health,
+ * so a master that speaks plain HTTP, or whose certificate does not
+ * verify, fails the mount at once and says which. Other failures (a
+ * master that is down) are left to finding the active master. */
+static int check_tls(const struct mount_opts *o, const struct master_list *ml)
 {
-	char url[400];
-	snprintf(url, sizeof(url), "https://%s/v1/health", o->master);
-	struct http_client *c = http_client_new(HEALTH_TIMEOUT_MS, HEALTH_TIMEOUT_MS);
-	if (!c)
-		return -ENOMEM;
-	struct http_call call = {.method = "GET", .url = url};
-	int rc = http_client_call(c, &call);
-	free(call.out_alloc);
-	if (rc == -EPROTO)
-		fprintf(stderr,
-			PROG ": TLS was required (-o tls) but the master at %s did not complete "
-			     "a TLS handshake (%s): it may serve plain HTTP only\n",
-			o->master, http_client_last_error(c));
-	else if (rc == -EKEYREJECTED)
-		fprintf(stderr,
-			PROG ": TLS was required (-o tls) but the master at %s has a certificate "
-			     "that does not verify against %s (%s)\n",
-			o->master, o->cafile[0] ? o->cafile : "the system's CA store",
-			http_client_last_error(c));
-	http_client_free(c);
-	return rc == -EPROTO || rc == -EKEYREJECTED ? rc : 0;
+	for (size_t i = 0; i < master_list_count(ml); i++) {
+		const char *addr = master_list_addr(ml, i);
+		char url[MASTER_ADDR_MAX + 32];
+		snprintf(url, sizeof(url), "https://%s/v1/health", addr);
+		struct http_client *c = http_client_new(HEALTH_TIMEOUT_MS, HEALTH_TIMEOUT_MS);
+		if (!c)
+			return -ENOMEM;
+		struct http_call call = {.method = "GET", .url = url};
+		int rc = http_client_call(c, &call);
+		free(call.out_alloc);
+		if (rc == -EPROTO)
+			fprintf(stderr,
+				PROG ": TLS was required (-o tls) but the master at %s did not "
+				     "complete a TLS handshake (%s): it may serve plain HTTP only\n",
+				addr, http_client_last_error(c));
+		else if (rc == -EKEYREJECTED)
+			fprintf(stderr,
+				PROG ": TLS was required (-o tls) but the master at %s has a "
+				     "certificate that does not verify against %s (%s)\n",
+				addr, o->cafile[0] ? o->cafile : "the system's CA store",
+				http_client_last_error(c));
+		http_client_free(c);
+		if (rc == -EPROTO || rc == -EKEYREJECTED)
+			return rc;
+	}
+	return 0;
+}
+
+/* The masters as the value of libfuse's fsname option: a comma or a
+ * backslash in it escaped with a backslash (libfuse's option parser
+ * splits at commas). */
+static void fsname_escape(const char *text, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *text && n + 3 < cap; text++) {
+		if (*text == ',' || *text == '\\')
+			out[n++] = '\\';
+		out[n++] = *text;
+	}
+	out[n] = '\0';
+}
+
+/* Find the active master; a message for the user if there is none. */
+static int find_master(struct master_client *mc, const struct mount_opts *o)
+{
+	const struct master_list *ml = master_client_masters(mc);
+	char why[2048];
+	int rc = master_client_find_active(mc, HEALTH_TIMEOUT_MS, o->master_timeout_s * 1000, why,
+					   sizeof(why));
+	if (rc == 0)
+		return 0;
+	const char *tls_hint = !o->tls && rc == -EIO
+				       ? " (if it serves TLS, mount with -o tls,cafile=FILE)" : "";
+	if (master_list_count(ml) == 1 && rc != -EAGAIN)
+		fprintf(stderr, PROG ": the BigFS master at %s does not answer: %s%s\n",
+			master_list_text(ml),
+			rc == -EPROTO ? "not a BigFS master" : strerror(-rc), tls_hint);
+	else
+		fprintf(stderr, PROG ": no active BigFS master in %s: %s%s\n", master_list_text(ml),
+			why, tls_hint);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -474,31 +511,32 @@ int main(int argc, char **argv)
 	struct mount_opts o;
 	memset(&o, 0, sizeof(o));
 	int rc = parse_args(argc, argv, &o);
-	if (rc)
+	if (rc) {
+		master_list_free(o.ml);
 		return rc > 0 ? 0 : 1;
+	}
 	log_init(PROG, true, o.verbose ? LOG_DEBUG : LOG_INFO);
-	if (check_mountpoint(o.mountpoint) < 0 || setup_transport(&o) < 0)
+	if (check_mountpoint(o.mountpoint) < 0 || setup_transport(&o) < 0) {
+		master_list_free(o.ml);
 		return 1;
+	}
 
 	int status = 1;
 	struct master_client *mc = NULL;
 	struct worker_io *wio = NULL;
 	struct fh_table *fht = NULL;
 	struct fs_ctx *ctx = NULL;
-	if (master_client_new(o.master, o.master_timeout_s * 1000, &mc) < 0) {
+	if (master_client_new_list(o.ml, o.master_timeout_s * 1000, &mc) < 0) {
 		fprintf(stderr, PROG ": out of memory\n");
+		master_list_free(o.ml);
 		return 1;
 	}
-	if (o.tls && check_tls(&o) < 0)
+	const struct master_list *ml = master_client_masters(mc);   /* mc owns it now */
+	const char *masters = master_list_text(ml);
+	if (o.tls && check_tls(&o, ml) < 0)
 		goto out_free_mc;
-	rc = master_client_health(mc, HEALTH_TIMEOUT_MS);
-	if (rc < 0) {
-		fprintf(stderr, PROG ": the BigFS master at %s does not answer: %s%s\n", o.master,
-			rc == -EPROTO ? "not a BigFS master" : strerror(-rc),
-			!o.tls && rc == -EIO ? " (if it serves TLS, mount with -o tls,cafile=FILE)"
-					     : "");
+	if (find_master(mc, &o) < 0)
 		goto out_free_mc;
-	}
 	struct mc_login_info li;
 	char why[512];
 	if (master_client_set_login(mc, o.password, o.password_len, o.subdir) < 0) {
@@ -508,7 +546,7 @@ int main(int argc, char **argv)
 	explicit_bzero(o.password, sizeof(o.password));
 	rc = master_client_login(mc, &li, why, sizeof(why));
 	if (rc < 0) {
-		fprintf(stderr, PROG ": cannot mount %s:%s: %s%s\n", o.master, o.subdir, why,
+		fprintf(stderr, PROG ": cannot mount %s:%s: %s%s\n", masters, o.subdir, why,
 			rc == -EACCES && !o.has_password
 				? " (does the export need a password? -o passfile=FILE)" : "");
 		goto out_free_mc;
@@ -527,8 +565,10 @@ int main(int argc, char **argv)
 	fs_ctx_set_noatime(ctx, o.noatime || o.ro);
 	fs_ctx_set_send_caller(ctx, li.maps);
 
-	char opts[FUSE_OPTS_MAX + 512];
-	snprintf(opts, sizeof(opts), "fsname=%s,subtype=bigfs,default_permissions%s%s%s", o.master,
+	char fsname[2 * MASTER_LIST_MAX * MASTER_ADDR_MAX];
+	char opts[sizeof(fsname) + FUSE_OPTS_MAX + 512];
+	fsname_escape(masters, fsname, sizeof(fsname));
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=bigfs,default_permissions%s%s%s", fsname,
 		 o.allow_other ? ",allow_other" : "", o.fuse_opts[0] ? "," : "", o.fuse_opts);
 	char *fargv[] = {argv[0], "-o", opts, o.fuse_debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o.fuse_debug ? 4 : 3, fargv);
@@ -552,7 +592,7 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		log_init(PROG, false, o.verbose ? LOG_DEBUG : LOG_INFO);
-	log_info("mounted %s:%s on %s (session %s%s)", o.master, o.subdir, o.mountpoint,
+	log_info("mounted %s:%s on %s (session %s%s)", masters, o.subdir, o.mountpoint,
 		 fh_table_session(fht), li.ro ? ", read-only export" : "");
 	rc = run_loop(se, &o);
 	status = rc == 0 ? 0 : 1;

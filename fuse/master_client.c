@@ -1,14 +1,35 @@
 /* master_client — HTTP/JSON calls to the master, with retry (see
  * master_client.h).
  *
- * Owns: the master's base URL, the per-thread HTTP clients used for it
- * (thread_http), and a stop flag with the condition variable that backoff
- * waits on. `lock` guards `stopping`; everything else is written once in
+ * Owns: the list of masters (common/master_list: which one calls go to
+ * now is an atomic there, shared by every thread), the per-thread HTTP
+ * clients (thread_http), and a stop flag with the condition variable
+ * that backoff waits on. `lock` guards `stopping`; the login data and
+ * session under `auth_lock` (below); everything else is written once in
  * master_client_new and only read afterwards.
+ *
+ * One call, with several masters (one: the same without the switches):
+ *
+ *   call the current master
+ *     answer (not a standby's) ----------------------------> done
+ *     401 --------> log in again at the current master, call again
+ *     no answer, or a standby's 503 ("role": "standby")
+ *       --> switch (the standby's listed hint, else the next master)
+ *           first pass through the list: call again at once
+ *           afterwards: backoff (50 ms doubling to 1 s), call again
+ *     master_timeout passed ----------------------------> -EIO
+ *
+ * A login that meets a dead master or a standby is such a failure too.
+ * The master switched to does not know this mount's login: its first
+ * answer is a 401, and the login again is the one a master restart
+ * causes (client_session and lock_ops then re-open the session and
+ * re-declare opens and locks, as after a restart).
  *
  * Does not: know what an operation means. Callers build the request and
  * read the reply; this module only moves it and turns failures into one
- * errno (master_client_errno below is the single conversion point). */
+ * errno (master_client_errno below is the single conversion point). A
+ * standby's EAGAIN never reaches a caller (lock_ops would take it for a
+ * conflict). */
 #include "auth.h"
 #include "clock.h"
 #include "master_client.h"
@@ -16,6 +37,7 @@
 #include "http_client.h"
 #include "json_util.h"
 #include "log.h"
+#include "master_list.h"
 #include "thread_http.h"
 
 #include <errno.h>
@@ -33,8 +55,7 @@
 #define MC_CONNECT_TIMEOUT_MS 2000
 
 struct master_client {
-	char base[300];            /* "http://HOST:PORT/v1/" */
-	char host_port[256];
+	struct master_list *ml;    /* owned; its current index is shared */
 	long timeout_ms;           /* master_timeout */
 	struct thread_http *http;
 	pthread_mutex_t lock;
@@ -62,18 +83,35 @@ struct mc_signer {
 	uint64_t gen;
 };
 
-int master_client_new(const char *host_port, long master_timeout_ms,
+/* A failure another master could fix: master idx gave no answer, or
+ * answered as a standby (naming hint as active, "" if not). */
+struct mc_fail {
+	bool failover;
+	size_t idx;
+	char hint[MASTER_ADDR_MAX];
+	char reason[MASTER_ADDR_MAX + 64];
+};
+
+int master_client_new(const char *masters, long master_timeout_ms,
 		      struct master_client **ret)
+{
+	struct master_list *ml;
+	char err[512];
+	int rc = master_list_parse(masters, &ml, err, sizeof(err));
+	if (rc < 0)
+		return rc;
+	rc = master_client_new_list(ml, master_timeout_ms, ret);
+	if (rc < 0)
+		master_list_free(ml);
+	return rc;
+}
+
+int master_client_new_list(struct master_list *ml, long master_timeout_ms,
+			   struct master_client **ret)
 {
 	struct master_client *mc = calloc(1, sizeof(*mc));
 	if (!mc)
 		return -ENOMEM;
-	if (snprintf(mc->host_port, sizeof(mc->host_port), "%s", host_port) >=
-	    (int)sizeof(mc->host_port)) {
-		free(mc);
-		return -ENAMETOOLONG;
-	}
-	snprintf(mc->base, sizeof(mc->base), "http://%s/v1/", host_port);
 	mc->timeout_ms = master_timeout_ms;
 	long req_timeout = MC_REQUEST_TIMEOUT_MS;
 	if (master_timeout_ms > 0 && master_timeout_ms < req_timeout)
@@ -85,6 +123,7 @@ int master_client_new(const char *host_port, long master_timeout_ms,
 		free(mc);
 		return rc;
 	}
+	mc->ml = ml;
 	pthread_mutex_init(&mc->lock, NULL);
 	pthread_mutex_init(&mc->auth_lock, NULL);
 	clock_cond_init(&mc->cond);
@@ -114,7 +153,13 @@ void master_client_free(struct master_client *mc)
 	pthread_mutex_destroy(&mc->auth_lock);
 	explicit_bzero(mc->password, sizeof(mc->password));
 	explicit_bzero(mc->key, sizeof(mc->key));
+	master_list_free(mc->ml);
 	free(mc);
+}
+
+struct master_list *master_client_masters(struct master_client *mc)
+{
+	return mc->ml;
 }
 
 static int64_t now_ms(void)
@@ -153,6 +198,34 @@ static int master_client_errno(int rc, long status)
 }
 
 
+/* ---- which master ---------------------------------------------------------- */
+
+/* The URL of path (after "/v1/") at master idx. 0 or -ENAMETOOLONG. */
+static int mc_url(const struct master_client *mc, size_t idx, const char *path, char *out,
+		  size_t cap)
+{
+	if (snprintf(out, cap, "http://%s/v1/%s", master_list_addr(mc->ml, idx), path) >= (int)cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Note in f whether what master f->idx did (rc, status, error body) is a
+ * failure another master could fix: no answer at all, or a standby's
+ * refusal. */
+static void mc_fail_note(struct mc_fail *f, int rc, long status, const json_t *errb)
+{
+	if (rc < 0 && status == 0) {
+		f->failover = true;
+		snprintf(f->reason, sizeof(f->reason), "%s", strerror(-rc));
+	} else if (master_list_is_standby_reply(status, errb)) {
+		const char *h = master_list_reply_active(errb);
+		f->failover = true;
+		snprintf(f->hint, sizeof(f->hint), "%s", h ? h : "");
+		snprintf(f->reason, sizeof(f->reason), "standby%s%s", h ? ", active is " : "",
+			 h ? h : "");
+	}
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 int master_client_set_login(struct master_client *mc, const void *password, size_t len,
@@ -166,13 +239,17 @@ int master_client_set_login(struct master_client *mc, const void *password, size
 	return 0;
 }
 
-/* Challenge and login with the stored password; caller holds auth_lock.
- * 0, or -errno with why filled. */
-static int mc_login_locked(struct master_client *mc, char *why, size_t whylen)
+/* Challenge and login with the stored password at the current master;
+ * caller holds auth_lock. 0, or -errno with why filled; when that master
+ * did not answer or is a standby, *fail says so (fail->idx: the master
+ * asked). */
+static int mc_login_locked(struct master_client *mc, char *why, size_t whylen,
+			   struct mc_fail *fail)
 {
-	char url[400], cnonce[AUTH_ID_LEN + 1], proof[AUTH_HEX_LEN + 1], sp[AUTH_HEX_LEN + 1];
+	char url[MASTER_ADDR_MAX + 64], cnonce[AUTH_ID_LEN + 1], proof[AUTH_HEX_LEN + 1],
+		sp[AUTH_HEX_LEN + 1];
 	const char *nonce, *id, *their_sp;
-	json_t *ch = NULL, *req = NULL, *resp = NULL;
+	json_t *ch = NULL, *req = NULL, *resp = NULL, *errb = NULL;
 	long status = 0;
 	uint64_t root;
 	bool ro = false;
@@ -181,8 +258,13 @@ static int mc_login_locked(struct master_client *mc, char *why, size_t whylen)
 	struct http_client *c = thread_http_get(mc->http);
 	if (!c)
 		return -ENOMEM;
-	snprintf(url, sizeof(url), "%sauth/challenge", mc->base);
-	rc = http_json(c, "POST", url, NULL, &ch, &status);
+	size_t idx = master_list_current(mc->ml);
+	*fail = (struct mc_fail){ .idx = idx };
+	if ((rc = mc_url(mc, idx, "auth/challenge", url, sizeof(url))) < 0)
+		return rc;
+	rc = http_json_signed_ex(c, "POST", url, NULL, NULL, NULL, &ch, &status, &errb);
+	mc_fail_note(fail, rc, status, errb);
+	json_decref(errb);
 	if (rc < 0 || !ch || ju_str(ch, "nonce", AUTH_NONCE_MAX, &nonce) < 0) {
 		snprintf(why, whylen, "the master gave no login challenge: %s",
 			 rc < 0 ? strerror(-rc) : "malformed answer");
@@ -198,7 +280,8 @@ static int mc_login_locked(struct master_client *mc, char *why, size_t whylen)
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	snprintf(url, sizeof(url), "%sauth/login", mc->base);
+	if ((rc = mc_url(mc, idx, "auth/login", url, sizeof(url))) < 0)
+		goto out_free;
 	size_t body_len;
 	char *body = ju_dump(req, &body_len);
 	if (!body) {
@@ -211,8 +294,14 @@ static int mc_login_locked(struct master_client *mc, char *why, size_t whylen)
 	free(body);
 	resp = rc == 0 && call.out_len ? ju_parse_object(call.out_alloc, call.out_len) : NULL;
 	free(call.out_alloc);
+	mc_fail_note(fail, rc, rc < 0 ? 0 : call.status, resp);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot reach the master: %s", strerror(-rc));
+		goto out_free;
+	}
+	if (fail->failover) {
+		snprintf(why, whylen, "the master at %s is a standby", master_list_addr(mc->ml, idx));
+		rc = -EAGAIN;
 		goto out_free;
 	}
 	if (call.status != 200) {
@@ -259,8 +348,17 @@ out_free:
 int master_client_login(struct master_client *mc, struct mc_login_info *ret, char *why,
 			size_t whylen)
 {
+	size_t n = master_list_count(mc->ml);
+	int rc = -EIO;
 	pthread_mutex_lock(&mc->auth_lock);
-	int rc = mc_login_locked(mc, why, whylen);
+	/* one pass through the list past masters that are gone or standbys */
+	for (size_t attempt = 0; attempt < n; attempt++) {
+		struct mc_fail fail;
+		rc = mc_login_locked(mc, why, whylen, &fail);
+		if (rc == 0 || !fail.failover || n == 1)
+			break;
+		master_list_switch(mc->ml, fail.idx, fail.hint[0] ? fail.hint : NULL, fail.reason);
+	}
 	if (rc == 0) {
 		ret->root = atomic_load(&mc->root);
 		ret->ro = mc->ro;
@@ -271,19 +369,20 @@ int master_client_login(struct master_client *mc, struct mc_login_info *ret, cha
 }
 
 /* After a 401 to a call signed under generation gen: log in again unless
- * another thread already did. 0 or -errno. */
-static int mc_relogin(struct master_client *mc, uint64_t gen)
+ * another thread already did. 0 or -errno; *fail says whether the master
+ * asked did not answer or was a standby. */
+static int mc_relogin(struct master_client *mc, uint64_t gen, struct mc_fail *fail)
 {
 	char why[256];
 	int rc = 0;
 	pthread_mutex_lock(&mc->auth_lock);
 	if (mc->auth_gen == gen) {
-		rc = mc_login_locked(mc, why, sizeof(why));
+		rc = mc_login_locked(mc, why, sizeof(why), fail);
+		const char *addr = master_list_addr(mc->ml, fail->idx);
 		if (rc < 0)
-			log_warn("master %s: login again failed: %s", mc->host_port, why);
+			log_warn("master %s: login again failed: %s", addr, why);
 		else
-			log_info("master %s: logged in again (the master forgot the session)",
-				 mc->host_port);
+			log_info("master %s: logged in again (the master forgot the session)", addr);
 	}
 	pthread_mutex_unlock(&mc->auth_lock);
 	return rc;
@@ -358,8 +457,8 @@ static void mc_remap(json_t *v, uint64_t from, uint64_t to, int depth)
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried)
 {
-	char url[400];
-	if (snprintf(url, sizeof(url), "%s%s", mc->base, op) >= (int)sizeof(url))
+	char url[MASTER_ADDR_MAX + 128];
+	if (strlen(op) > 100)
 		return -ENAMETOOLONG;
 	json_t *empty = NULL;
 	uint64_t root = atomic_load(&mc->root);
@@ -374,6 +473,8 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	}
 	struct mc_signer sg = { .mc = mc };
 	int relogins = 0;
+	size_t n = master_list_count(mc->ml);
+	size_t quick = n - 1;      /* switches without a wait: one pass through the list */
 	int64_t deadline = now_ms() + mc->timeout_ms;
 	long backoff = MC_BACKOFF_FIRST_MS;
 	bool maybe_reached = false;
@@ -387,31 +488,51 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 			status = 500;
 			break;
 		}
+		size_t idx = master_list_current(mc->ml);
+		mc_url(mc, idx, op, url, sizeof(url));    /* fits: op checked above */
+		struct mc_fail fail = { .idx = idx };
+		json_t *errb = NULL;
 		resp = NULL;
 		status = 0;
-		rc = http_json_signed(c, "POST", url, req, mc_sign, &sg, &resp, &status);
+		rc = http_json_signed_ex(c, "POST", url, req, mc_sign, &sg, &resp, &status, &errb);
+		mc_fail_note(&fail, rc, status, errb);
+		json_decref(errb);
+		if (status == 0 && rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
+			maybe_reached = true;    /* a timeout, or cut off mid-request */
 		if (status == 401 && relogins++ < 2) {
-			/* the master forgot the session or refused the signature */
+			/* the master forgot the session (it restarted, or it is
+			 * another master than the one logged in to) or refused
+			 * the signature */
 			json_decref(resp);
 			resp = NULL;
-			int lrc = mc_relogin(mc, sg.gen);
+			int lrc = mc_relogin(mc, sg.gen, &fail);
 			if (lrc == 0)
 				continue;
-			rc = lrc == -EACCES ? -EACCES : rc;
-			status = lrc == -EACCES ? 403 : status;
+			if (!fail.failover) {
+				rc = lrc == -EACCES ? -EACCES : rc;
+				status = lrc == -EACCES ? 403 : status;
+			}
 		}
-		if (status == 401)
+		if (status == 401 && !fail.failover)
 			rc = -EACCES;   /* still refused: the kernel gets EACCES */
-		bool transport = status == 0;
-		bool lease_busy = !transport && rc == -EAGAIN && (flags & MC_RETRY_EAGAIN);
-		if (!transport && !lease_busy)
+		bool lease_busy = !fail.failover && rc == -EAGAIN && (flags & MC_RETRY_EAGAIN);
+		if (!fail.failover && !lease_busy)
 			break;
-		if (transport && rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
-			maybe_reached = true;
+		if (fail.failover)
+			relogins = 0;   /* the next master may want a login of its own */
+		if (fail.failover && n > 1) {
+			master_list_switch(mc->ml, fail.idx, fail.hint[0] ? fail.hint : NULL,
+					   fail.reason);
+			if (quick > 0 && now_ms() < deadline) {
+				quick--;
+				continue;
+			}
+		}
 		int64_t left = deadline - now_ms();
 		if (left <= 0) {
-			log_warn("master %s: %s failed for %ld ms (%s), giving up", mc->host_port,
-				 op, mc->timeout_ms, lease_busy ? "write lease busy" : strerror(-rc));
+			log_warn("master %s: %s failed for %ld ms (%s), giving up",
+				 master_list_text(mc->ml), op, mc->timeout_ms,
+				 lease_busy ? "write lease busy" : fail.reason);
 			rc = -EIO;
 			status = 0;
 			break;
@@ -422,8 +543,9 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 		long wait = backoff + (long)(jitter % (backoff / 4 + 1));
 		if (wait > left)
 			wait = (long)left;
-		log_debug("master %s: %s: %s, retrying in %ld ms", mc->host_port, op,
-			  lease_busy ? "lease busy" : strerror(-rc), wait);
+		log_debug("master %s: %s: %s, retrying in %ld ms",
+			  master_list_addr(mc->ml, master_list_current(mc->ml)), op,
+			  lease_busy ? "lease busy" : fail.reason, wait);
 		if (!mc_backoff_wait(mc, wait)) {
 			rc = -EIO;
 			status = 0;
@@ -453,10 +575,15 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	return 0;
 }
 
-int master_client_health(struct master_client *mc, long timeout_ms)
+/* One GET /v1/health of master idx with its own client and timeout: 0
+ * with *ret_role (and a standby's hint in hint, "" if none), -EPROTO for
+ * an answer that is not a BigFS master's, or the transport error. */
+static int mc_probe(struct master_client *mc, size_t idx, long timeout_ms,
+		    enum master_role *ret_role, char *hint, size_t hintlen)
 {
-	char url[400];
-	snprintf(url, sizeof(url), "%shealth", mc->base);
+	char url[MASTER_ADDR_MAX + 64];
+	mc_url(mc, idx, "health", url, sizeof(url));
+	hint[0] = '\0';
 	struct http_client *c = http_client_new(timeout_ms, timeout_ms);
 	if (!c)
 		return -ENOMEM;
@@ -465,14 +592,97 @@ int master_client_health(struct master_client *mc, long timeout_ms)
 	int rc = http_json(c, "GET", url, NULL, &resp, &status);
 	http_client_free(c);
 	if (rc == 0) {
-		bool ok = false;
-		if (!resp || ju_bool(resp, "ok", &ok) < 0 || !ok)
-			rc = -EPROTO;
+		rc = master_list_health_role(resp, ret_role);
+		const char *h = master_list_reply_active(resp);
+		if (rc == 0 && *ret_role == MASTER_ROLE_STANDBY && h)
+			snprintf(hint, hintlen, "%s", h);
 	} else if (status != 0) {
 		rc = -EPROTO;
 	}
 	json_decref(resp);
 	return rc;
+}
+
+int master_client_health(struct master_client *mc, long timeout_ms)
+{
+	enum master_role role;
+	char hint[MASTER_ADDR_MAX];
+	return mc_probe(mc, master_list_current(mc->ml), timeout_ms, &role, hint, sizeof(hint));
+}
+
+/* Append to why (whylen bytes, NUL-terminated) what master idx is. */
+static void mc_why_add(struct master_client *mc, char *why, size_t whylen, size_t idx, int rc,
+		       enum master_role role, const char *hint)
+{
+	size_t len = strlen(why);
+	if (len + 1 >= whylen)
+		return;
+	const char *addr = master_list_addr(mc->ml, idx);
+	const char *sep = len ? "; " : "";
+	if (rc < 0)
+		snprintf(why + len, whylen - len, "%s%s %s%s%s", sep, addr,
+			 rc == -EPROTO ? "is not a BigFS master" : "does not answer (",
+			 rc == -EPROTO ? "" : strerror(-rc), rc == -EPROTO ? "" : ")");
+	else if (role == MASTER_ROLE_STANDBY)
+		snprintf(why + len, whylen - len, "%s%s is a standby%s%s", sep, addr,
+			 hint[0] ? " (active: " : "", hint[0] ? hint : "");
+	if (rc == 0 && role == MASTER_ROLE_STANDBY && hint[0] && strlen(why) + 2 < whylen)
+		strcat(why, ")");
+}
+
+int master_client_find_active(struct master_client *mc, long probe_timeout_ms, long wait_ms,
+			      char *why, size_t whylen)
+{
+	size_t n = master_list_count(mc->ml), first = master_list_current(mc->ml);
+	int64_t deadline = now_ms() + wait_ms;
+	long backoff = 200;
+	for (;;) {
+		bool probed[MASTER_LIST_MAX] = { false }, any_standby = false;
+		int last_rc = -EIO;
+		size_t idx = first;
+		why[0] = '\0';
+		for (size_t k = 0; k < n; k++) {
+			enum master_role role = MASTER_ROLE_DOWN;
+			char hint[MASTER_ADDR_MAX];
+			probed[idx] = true;
+			int rc = mc_probe(mc, idx, probe_timeout_ms, &role, hint, sizeof(hint));
+			if (rc == 0 && role == MASTER_ROLE_ACTIVE) {
+				if (idx != first)
+					log_info("master: %s -> %s (%s)", master_list_addr(mc->ml, first),
+						 master_list_addr(mc->ml, idx), why);
+				master_list_set_current(mc->ml, idx);
+				why[0] = '\0';
+				return 0;
+			}
+			mc_why_add(mc, why, whylen, idx, rc, role, hint);
+			if (rc == 0)
+				any_standby = true;
+			else
+				last_rc = rc;
+			/* next: the active one a standby named, else the next unprobed */
+			int h = hint[0] ? master_list_find(mc->ml, hint) : -1;
+			if (h >= 0 && !probed[h]) {
+				idx = (size_t)h;
+			} else {
+				for (size_t j = 1; j <= n; j++) {
+					if (!probed[(idx + j) % n]) {
+						idx = (idx + j) % n;
+						break;
+					}
+				}
+			}
+		}
+		/* nobody active: wait for one only while a standby answers
+		 * (a failover under way); all gone is an error at once */
+		if (!any_standby)
+			return last_rc;
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return -EAGAIN;
+		if (!mc_backoff_wait(mc, backoff < left ? backoff : (long)left))
+			return -EAGAIN;
+		backoff = backoff * 2 > MC_BACKOFF_MAX_MS ? MC_BACKOFF_MAX_MS : backoff * 2;
+	}
 }
 
 static int attr_time(const json_t *attr, const char *s_key, const char *ns_key,

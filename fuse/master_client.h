@@ -7,6 +7,14 @@
  * answer from the master is returned as its -errno at once. This module is
  * the one place where wire errors become the errno handed to the kernel.
  *
+ * Several masters (docs/api.md "Several masters (client side)"): the
+ * client holds their list and calls the one current there. A master that
+ * does not answer, or answers as a standby (503 with "role": "standby"),
+ * makes the client switch — to the active master the standby named if it
+ * is listed, else to the next — and call again: at once during the first
+ * pass through the list, then with the backoff above, all within the one
+ * master_timeout. One info line per switch: "master: X -> Y (reason)".
+ *
  * Every call is signed with the session this client logged in to; a 401
  * (session unknown after a master restart or an exports reload, or a
  * signature refused) logs in again and repeats the call once. When the
@@ -27,10 +35,20 @@ struct master_client;
  * another session), up to the same deadline; then -EIO. */
 #define MC_RETRY_EAGAIN 1u
 
-/* host_port is "HOST:PORT" (copied). master_timeout_ms bounds how long a
- * call keeps retrying. Returns 0 or -ENOMEM. */
-int master_client_new(const char *host_port, long master_timeout_ms,
+struct master_list;
+
+/* masters is "HOST:PORT" or a list "HOST:PORT,HOST:PORT" (master_list.h;
+ * copied). master_timeout_ms bounds how long a call keeps retrying.
+ * Returns 0, -EINVAL for a list master_list_parse refuses, or -ENOMEM. */
+int master_client_new(const char *masters, long master_timeout_ms,
 		      struct master_client **ret);
+/* The same from a parsed list, which the client then owns (freed with it;
+ * on failure the caller still owns it). */
+int master_client_new_list(struct master_list *ml, long master_timeout_ms,
+			   struct master_client **ret);
+/* The client's list (borrowed): its current master is the one calls go
+ * to. */
+struct master_list *master_client_masters(struct master_client *mc);
 /* Wakes any call waiting in backoff (it fails with -EIO), then frees. Call
  * only once no other thread uses mc. */
 void master_client_free(struct master_client *mc);
@@ -48,19 +66,34 @@ struct mc_login_info {
 	bool ro;                /* the export is read-only */
 	bool maps;              /* it maps root or every caller (maproot, mapall) */
 };
-/* Log in now (one attempt each for challenge and login; the mount does
- * this before mounting so that a wrong password fails at once). 0 with
- * *ret filled, or -errno with a sentence for the user in why (whylen
- * bytes): -EACCES (no export rule, wrong password), -EPROTO (the master
- * could not prove it knows the password), a transport error. Later calls
- * log in again by themselves whenever the master answers 401. */
+/* Log in now at the current master (one attempt each for challenge and
+ * login; a master that does not answer or is a standby is passed over
+ * once, to the next in the list; the mount does this before mounting so
+ * that a wrong password fails at once). 0 with *ret filled, or -errno
+ * with a sentence for the user in why (whylen bytes): -EACCES (no export
+ * rule, wrong password), -EPROTO (the master could not prove it knows the
+ * password), -EAGAIN (a standby), a transport error. Later calls log in
+ * again by themselves whenever the master answers 401. */
 int master_client_login(struct master_client *mc, struct mc_login_info *ret, char *why,
 			size_t whylen);
 
-/* One GET /v1/health with its own timeout, no retry. 0 if the master
- * answered {"ok": true}; -errno otherwise (transport error, or -EPROTO for
- * an answer that is not a BigFS master). */
+/* One GET /v1/health of the current master with its own timeout, no
+ * retry. 0 if the master answered {"ok": true} (active or standby);
+ * -errno otherwise (transport error, or -EPROTO for an answer that is not
+ * a BigFS master). */
 int master_client_health(struct master_client *mc, long timeout_ms);
+
+/* Find the active master (the mount does this at start): GET /v1/health
+ * of each master, from the current one, going next to the one a standby
+ * names as active when it is listed, each with probe_timeout_ms; the
+ * first that answers as active ("role" absent or "active") becomes
+ * current: 0. When none is active but some standby answered (a failover
+ * under way), ask them all again with backoff for up to wait_ms. Else
+ * -errno, with what each master is in why (whylen bytes): the last
+ * master's transport error or -EPROTO when none answered as a standby,
+ * -EAGAIN when standbys answered but no master became active. */
+int master_client_find_active(struct master_client *mc, long probe_timeout_ms, long wait_ms,
+			      char *why, size_t whylen);
 
 /* POST /v1/<op> with req (borrowed, may be NULL for {}). On success returns
  * 0 and, if ret_resp is not NULL, a new reference to the reply object in

@@ -1,6 +1,6 @@
 /* bigfs-worker — stores chunks on a local folder and serves them over HTTP.
  *
- *   bigfs-worker --master HOST:PORT --data DIR [--listen HOST:PORT]
+ *   bigfs-worker --master HOST:PORT[,HOST:PORT...] --data DIR [--listen HOST:PORT]
  *                [--advertise HOST:PORT] [--secret FILE] [--capacity BYTES]
  *                [--status-interval-ms MS] [--config FILE] [--log-level LEVEL]
  *
@@ -18,7 +18,9 @@
  * then wait for SIGTERM/SIGINT (signals are blocked in every thread and
  * taken with sigwait here) and stop cleanly with exit status 0.
  * State: one struct worker on main's stack; modules get what they need
- * from it and never reach back into it. */
+ * from it and never reach back into it. The list of masters is the one
+ * thing two modules share (reporter and scrubber call the current master
+ * of it; master_list.h keeps that index thread-safe). */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -36,6 +38,7 @@
 #include "kafka_opts.h"
 #include "load_stats.h"
 #include "log.h"
+#include "master_list.h"
 #include "replicator.h"
 #include "scrubber.h"
 #include "status_reporter.h"
@@ -48,7 +51,7 @@
 
 struct worker {
 	struct config *cfg;
-	char master[300];            /* HOST:PORT */
+	struct master_list *masters; /* --master: one, or the list of masters */
 	const char *data_dir;
 	const char *listen;
 	char advertise[300];
@@ -78,8 +81,10 @@ static const char *const known_keys[] = {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bigfs-worker --master HOST:PORT --data DIR [options]\n"
-		"  --master HOST:PORT        the master (http://HOST:PORT also accepted)\n"
+		"usage: bigfs-worker --master HOST:PORT[,HOST:PORT...] --data DIR [options]\n"
+		"  --master HOST:PORT        the master (http://HOST:PORT also accepted); with\n"
+		"                            standby masters all of them, HOST1:PORT,HOST2:PORT:\n"
+		"                            the worker registers with whichever is active\n"
 		"  --data DIR                data folder (chunks, worker id, secret)\n"
 		"  --listen HOST:PORT        where to serve (default %s; port 0 = any)\n"
 		"  --advertise HOST:PORT     address given to the master (default: the\n"
@@ -158,13 +163,15 @@ static int worker_configure(struct worker *w, int argc, char **argv)
 		usage(stderr);
 		return -EINVAL;
 	}
-	if (strncmp(master, "http://", 7) == 0)
-		master += 7;
-	if (strlen(master) >= sizeof(w->master) || replicator_check_addr(master) < 0) {
-		fprintf(stderr, "bigfs-worker: bad --master '%s' (want HOST:PORT)\n", master);
+	if (master_list_parse(master, &w->masters, why, sizeof(why)) < 0) {
+		fprintf(stderr, "bigfs-worker: bad --master '%s': %s\n", master, why);
 		return -EINVAL;
 	}
-	strcpy(w->master, master);
+	if (master_list_https(w->masters) && !transport_tls()) {
+		fprintf(stderr, "bigfs-worker: --master '%s' is https://, but this worker has no "
+				"TLS (--tls-cert, --tls-key, --tls-ca)\n", master);
+		return -EINVAL;
+	}
 	if (config_get_int(w->cfg, "capacity", 0, 0, INT64_MAX, (int64_t *)&w->capacity) < 0 ||
 	    config_get_int(w->cfg, "status-interval-ms", 0, 0, 3600000,
 			   &w->status_interval_ms) < 0 ||
@@ -285,7 +292,7 @@ static int worker_start(struct worker *w)
 		 (unsigned)data_api_port(w->api), w->advertise);
 
 	sr_cfg = (struct status_reporter_config){
-		.master = w->master,
+		.masters = w->masters,
 		.secret = &w->secret,
 		.worker_id = w->worker_id,
 		.addr = w->advertise,
@@ -301,7 +308,7 @@ static int worker_start(struct worker *w)
 		return r;
 	if (w->scrub_rate > 0) {
 		struct scrubber_config sc_cfg = {
-			.master = w->master,
+			.masters = w->masters,
 			.secret = &w->secret,
 			.worker_id = w->worker_id,
 			.store = w->store,
@@ -334,6 +341,7 @@ static void worker_stop(struct worker *w)
 	chunk_store_close(w->store);
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
+	master_list_free(w->masters);
 	config_free(w->cfg);
 }
 

@@ -22,7 +22,6 @@
 #include "ids.h"
 #include "json_util.h"
 #include "log.h"
-#include "transport_config.h"
 
 struct scrubber {
 	struct scrubber_config cfg;
@@ -61,7 +60,7 @@ static bool sc_wait_until(struct scrubber *sc, int64_t deadline_ms)
 
 static void sc_report(struct scrubber *sc, const struct chunk_info *ci)
 {
-	char url[400], idtxt[CHUNK_ID_STRLEN + 1];
+	char idtxt[CHUNK_ID_STRLEN + 1];
 	json_t *req;
 	int r;
 
@@ -70,9 +69,8 @@ static void sc_report(struct scrubber *sc, const struct chunk_info *ci)
 			"worker_id", sc->cfg.worker_id);
 	if (!req)
 		return;
-	snprintf(url, sizeof(url), "%s://%s/v1/replica_failed", transport_scheme(), sc->cfg.master);
-	r = http_json_signed(sc->hc, "POST", url, req, auth_cluster_signer,
-			     (void *)sc->cfg.secret, NULL, NULL);
+	r = master_list_call(sc->cfg.masters, sc->hc, "POST", "/v1/replica_failed", req,
+			     auth_cluster_signer, (void *)sc->cfg.secret, NULL, NULL);
 	json_decref(req);
 	if (r < 0)
 		log_warn("scrubber: cannot report damaged chunk %s to the master: %s", idtxt,

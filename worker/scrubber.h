@@ -3,8 +3,9 @@
  * A thread walks all chunks of the store, reading each whole and checking
  * its header and every block's CRC32C (chunk_store_verify), at no more
  * than rate bytes per second. A damaged replica is logged and reported to
- * the master (POST /v1/replica_failed), which drops it from the chunk's
- * replica set and restores the goal from a good copy; the worker never
+ * the master (POST /v1/replica_failed; the active one of the list, passing
+ * over masters that do not answer or are standbys), which drops it from
+ * the chunk's replica set and restores the goal from a good copy; the worker never
  * serves the damaged blocks meanwhile. A pass starts at most every
  * SCRUBBER_PASS_MIN_S seconds; the first one first_delay_s after start. */
 #ifndef BIGFS_WORKER_SCRUBBER_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "chunk_store.h"
+#include "master_list.h"
 
 #define SCRUBBER_PASS_MIN_S 600
 
@@ -20,7 +22,7 @@ struct scrubber;
 
 /* Everything is borrowed and must outlive the scrubber. */
 struct scrubber_config {
-	const char *master;          /* HOST:PORT */
+	struct master_list *masters; /* the report goes to the current one */
 	const char *worker_id;
 	struct chunk_store *store;
 	uint64_t rate;               /* bytes per second, > 0 */

@@ -12,9 +12,12 @@
  *
  *   SEARCHING --info answers--> (producer made for its bootstrap)
  *       REGISTERING --register ok--> REPORTING
- *   REPORTING --info fails--> SEARCHING (status keeps flowing meanwhile)
+ *   REPORTING --info fails (every master tried)--> SEARCHING (status
+ *       keeps flowing meanwhile)
  *   REPORTING --info differs (cluster id, bootstrap, topic)--> producer
  *       rebuilt, REGISTERING
+ *   REPORTING --info answered by another master than the one registered
+ *       with (the active one changed)--> REGISTERING
  *   REPORTING --Kafka error or failed delivery--> info asked at once
  *       (at most every SR_TROUBLE_CHECK_MS) and handled as above.
  *
@@ -42,7 +45,6 @@
 #include "ids.h"
 #include "json_util.h"
 #include "log.h"
-#include "transport_config.h"
 
 #define SR_INFO_POLL_MS 5000
 #define SR_TROUBLE_CHECK_MS 1000
@@ -64,7 +66,6 @@ struct sr_info {
 
 struct status_reporter {
 	struct status_reporter_config cfg;
-	char master[300];              /* HOST:PORT */
 	pthread_t thread;
 
 	pthread_mutex_t mu;            /* guards stop, first_done */
@@ -83,6 +84,7 @@ struct status_reporter {
 	bool master_ok;
 	bool need_register;
 	bool registered_here;          /* registered since the producer was made */
+	size_t reg_master;             /* index of the master registered with, or SIZE_MAX */
 	int64_t interval_ms;
 	int64_t start_time_ms;
 	uint64_t seq;
@@ -305,17 +307,16 @@ static void sr_send_status(struct status_reporter *sr)
 
 /* ---- master ---------------------------------------------------------------- */
 
-static int sr_fetch_info(struct status_reporter *sr, struct sr_info *ret)
+/* Cluster info from the active master: its index in *ret_master. */
+static int sr_fetch_info(struct status_reporter *sr, struct sr_info *ret, size_t *ret_master)
 {
-	char url[400];
 	json_t *resp = NULL;
 	const char *cid, *boot, *topic;
 	uint64_t interval;
 	int r;
 
-	snprintf(url, sizeof(url), "%s://%s/v1/cluster/info", transport_scheme(), sr->master);
-	r = http_json_signed(sr->info_client, "GET", url, NULL, auth_cluster_signer,
-			     (void *)sr->cfg.secret, &resp, NULL);
+	r = master_list_call(sr->cfg.masters, sr->info_client, "GET", "/v1/cluster/info", NULL,
+			     auth_cluster_signer, (void *)sr->cfg.secret, &resp, ret_master);
 	if (r < 0)
 		return r;
 	if (!resp || ju_str(resp, "cluster_id", sizeof(ret->cluster_id) - 1, &cid) < 0 ||
@@ -384,8 +385,7 @@ static int sr_register(struct status_reporter *sr)
 	struct chunk_info *list = NULL;
 	uint64_t capacity, used;
 	json_t *req = NULL, *arr, *resp = NULL;
-	char url[400];
-	size_t n = 0;
+	size_t n = 0, idx = 0;
 	int r;
 
 	r = chunk_store_list(sr->cfg.store, &list, &n);
@@ -414,15 +414,17 @@ static int sr_register(struct status_reporter *sr)
 		r = -ENOMEM;
 		goto out_free;
 	}
-	snprintf(url, sizeof(url), "%s://%s/v1/cluster/register", transport_scheme(), sr->master);
-	r = http_json_signed(sr->reg_client, "POST", url, req, auth_cluster_signer,
-			     (void *)sr->cfg.secret, &resp, NULL);
+	r = master_list_call(sr->cfg.masters, sr->reg_client, "POST", "/v1/cluster/register", req,
+			     auth_cluster_signer, (void *)sr->cfg.secret, &resp, &idx);
 	if (r < 0) {
-		log_warn("register with the master at %s failed: %s", sr->master, strerror(-r));
+		log_warn("register with the master at %s failed: %s",
+			 master_list_addr(sr->cfg.masters, master_list_current(sr->cfg.masters)),
+			 strerror(-r));
 		goto out_free;
 	}
-	log_info("registered with the master at %s as %s (%s), %zu chunks", sr->master,
-		 sr->cfg.worker_id, sr->cfg.addr, n);
+	sr->reg_master = idx;
+	log_info("registered with the master at %s as %s (%s), %zu chunks",
+		 master_list_addr(sr->cfg.masters, idx), sr->cfg.worker_id, sr->cfg.addr, n);
 	sr_apply_deletes(sr, resp, list, n);
 out_free:
 	json_decref(resp);
@@ -436,13 +438,18 @@ static int sr_check_master(struct status_reporter *sr)
 {
 	struct sr_info info;
 	int64_t now = sr_mono_ms();
-	int r = sr_fetch_info(sr, &info);
+	size_t idx = 0;
+	int r = sr_fetch_info(sr, &info, &idx);
+	const struct master_list *ml = sr->cfg.masters;
 
 	if (r < 0) {
 		if (sr->master_ok || !sr->last_wait_log_ms ||
 		    now - sr->last_wait_log_ms >= SR_WAIT_LOG_EVERY_MS) {
-			log_warn("waiting for master at %s (%s)", sr->master,
-				 r == -EBADMSG ? "bad cluster info" : strerror(-r));
+			log_warn("waiting for master at %s (%s)", master_list_text(ml),
+				 r == -EBADMSG ? "bad cluster info"
+				 : r == -EAGAIN && master_list_count(ml) > 1
+					 ? "no master answers as the active one"
+					 : strerror(-r));
 			sr->last_wait_log_ms = now;
 		}
 		sr->master_ok = false;
@@ -450,8 +457,13 @@ static int sr_check_master(struct status_reporter *sr)
 		return r;
 	}
 	if (!sr->master_ok)
-		log_info("master at %s answers: cluster %s, kafka %s", sr->master, info.cluster_id,
-			 info.bootstrap[0] ? info.bootstrap : "(none)");
+		log_info("master at %s answers: cluster %s, kafka %s", master_list_addr(ml, idx),
+			 info.cluster_id, info.bootstrap[0] ? info.bootstrap : "(none)");
+	if (sr->reg_master != SIZE_MAX && sr->reg_master != idx && !sr->need_register) {
+		log_info("the active master is %s now (registered with %s): registering again",
+			 master_list_addr(ml, idx), master_list_addr(ml, sr->reg_master));
+		sr->need_register = true;
+	}
 	sr->master_ok = true;
 	sr->last_wait_log_ms = 0;
 	if (sr->cfg.interval_ms > 0)
@@ -536,23 +548,6 @@ static void *sr_main(void *arg)
 	return NULL;
 }
 
-/* "http://host:port/" -> "host:port" */
-static int sr_normalise_master(const char *in, char *out, size_t cap)
-{
-	size_t len;
-
-	if (strncmp(in, "http://", 7) == 0)
-		in += 7;
-	len = strlen(in);
-	while (len > 0 && in[len - 1] == '/')
-		len--;
-	if (len == 0 || len >= cap || memchr(in, '/', len) || !memchr(in, ':', len))
-		return -EINVAL;
-	memcpy(out, in, len);
-	out[len] = '\0';
-	return 0;
-}
-
 int status_reporter_start(const struct status_reporter_config *cfg,
 			  struct status_reporter **ret)
 {
@@ -562,11 +557,7 @@ int status_reporter_start(const struct status_reporter_config *cfg,
 	if (!sr)
 		return -ENOMEM;
 	sr->cfg = *cfg;
-	if (sr_normalise_master(cfg->master, sr->master, sizeof(sr->master)) < 0) {
-		log_err("bad master address '%s' (want HOST:PORT)", cfg->master);
-		free(sr);
-		return -EINVAL;
-	}
+	sr->reg_master = SIZE_MAX;
 	sr->interval_ms = cfg->interval_ms > 0 ? cfg->interval_ms : SR_DEFAULT_INTERVAL_MS;
 	sr->start_time_ms = sr_wall_ms();
 	sr->rand_state = (unsigned int)sr->start_time_ms ^ (unsigned int)(uintptr_t)sr;

@@ -6,8 +6,15 @@
  * a JSON status to Kafka (topic from cluster info, key = worker id) every
  * status interval, and (4) notices when the master or its broker changed
  * (Kafka errors, failed deliveries, cluster info every few seconds: it
- * became reachable again, or its cluster id or bootstrap address differs)
- * and then rebuilds the producer and registers again.
+ * became reachable again, another master is active, or its cluster id or
+ * bootstrap address differs) and then rebuilds the producer if needed and
+ * registers again.
+ *
+ * With several masters (master_list.h) every call goes to the current
+ * one of the list; one that does not answer or answers as a standby is
+ * passed over (to the active one it names, else the next) within the same
+ * look, and a new active master is registered with at once: it needs the
+ * registration to count this worker's chunks.
  *
  * Capacity reported: --capacity if given, else the size of the file
  * system holding the data folder; never more than used + the space still
@@ -22,6 +29,7 @@
 #include "chunk_store.h"
 #include "kafka_opts.h"
 #include "load_stats.h"
+#include "master_list.h"
 
 #define WORKER_SOFTWARE_VERSION "0.1.0"
 
@@ -29,7 +37,7 @@ struct status_reporter;
 
 /* Everything is borrowed and must outlive the reporter. */
 struct status_reporter_config {
-	const char *master;          /* "HOST:PORT" (an "http://" prefix is accepted) */
+	struct master_list *masters; /* shared with the scrubber */
 	const char *worker_id;
 	const char *addr;            /* address given to the master */
 	const char *data_dir;        /* for statvfs */

@@ -3,7 +3,12 @@
  * common/http_server on an ephemeral loopback port: the master's errno is
  * passed through unchanged, EAGAIN is retried only when asked, an
  * unreachable master fails with EIO once master_timeout has passed (not
- * before, and not forever), and attribute / grant objects are validated. */
+ * before, and not forever), and attribute / grant objects are validated.
+ * With a list of masters (a fake standby next to the fake active one): a
+ * dead first master and a standby are passed over at once, a standby's
+ * EAGAIN never reaches the caller (it waits for an active master until
+ * master_timeout, then EIO), and finding the active master at start
+ * follows a standby's hint and waits only while a standby answers. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,13 +29,30 @@
 
 #include "http_server.h"
 #include "json_util.h"
+#include "master_list.h"
 #include "../../fuse/master_client.h"
 #include "../../fuse/worker_io.h"
 
 struct fake {
 	atomic_int write_calls;
 	int busy_answers;           /* EAGAIN this many times, then grant */
+	bool standby;               /* answer every /v1 call but health as a standby */
+	char active[64];            /* the standby's hint, "" for null */
+	atomic_int calls;           /* calls other than health */
 };
+
+/* A standby's answer (docs/api.md "Several masters"); true if sent. */
+static bool fake_standby(struct fake *f, struct http_request *r)
+{
+	atomic_fetch_add(&f->calls, 1);
+	if (!f->standby)
+		return false;
+	json_t *b = json_pack("{s:i, s:s, s:s, s:s}", "errno", 11, "error", "EAGAIN", "message",
+			      "standby", "role", "standby");
+	json_object_set_new(b, "active", f->active[0] ? json_string(f->active) : json_null());
+	http_reply_json(r, 503, b);
+	return true;
+}
 
 static json_t *fake_attr(void)
 {
@@ -45,13 +67,20 @@ static json_t *fake_attr(void)
 
 static void h_health(void *ctx, struct http_request *r)
 {
-	(void)ctx;
-	http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+	struct fake *f = ctx;
+	if (!f->standby) {
+		http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));   /* no role: active */
+		return;
+	}
+	json_t *b = json_pack("{s:b, s:s}", "ok", 1, "role", "standby");
+	json_object_set_new(b, "active", f->active[0] ? json_string(f->active) : json_null());
+	http_reply_json(r, 200, b);
 }
 
 static void h_getattr(void *ctx, struct http_request *r)
 {
-	(void)ctx;
+	if (fake_standby(ctx, r))
+		return;
 	http_reply_json(r, 200, json_pack("{s:o}", "attr", fake_attr()));
 }
 
@@ -64,6 +93,8 @@ static void h_lookup(void *ctx, struct http_request *r)
 static void h_write(void *ctx, struct http_request *r)
 {
 	struct fake *f = ctx;
+	if (fake_standby(f, r))
+		return;
 	if (atomic_fetch_add(&f->write_calls, 1) < f->busy_answers) {
 		http_reply_error(r, EAGAIN, "lease held");
 		return;
@@ -242,6 +273,148 @@ static void test_unreachable_gives_eio_after_deadline(void **state)
 	master_client_free(mc);
 }
 
+/* ---- several masters ------------------------------------------------------ */
+
+struct multi {
+	struct fake active, standby;
+	struct http_server *asrv, *ssrv;
+	char aaddr[64], saddr[64], dead[64];
+};
+
+static int multi_setup(void **state)
+{
+	struct multi *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	m->standby.standby = true;
+	assert_int_equal(http_server_start(&m->asrv, "127.0.0.1:0", routes, &m->active), 0);
+	assert_int_equal(http_server_start(&m->ssrv, "127.0.0.1:0", routes, &m->standby), 0);
+	snprintf(m->aaddr, sizeof(m->aaddr), "127.0.0.1:%u", http_server_port(m->asrv));
+	snprintf(m->saddr, sizeof(m->saddr), "127.0.0.1:%u", http_server_port(m->ssrv));
+	snprintf(m->standby.active, sizeof(m->standby.active), "%s", m->aaddr);
+	closed_port_addr(m->dead, sizeof(m->dead));
+	*state = m;
+	return 0;
+}
+
+static int multi_teardown(void **state)
+{
+	struct multi *m = *state;
+	http_server_stop(m->asrv);
+	http_server_stop(m->ssrv);
+	free(m);
+	return 0;
+}
+
+static struct master_client *multi_client(const char *a, const char *b, const char *c,
+					  long timeout_ms)
+{
+	char spec[256];
+	struct master_client *mc;
+	snprintf(spec, sizeof(spec), "%s,%s%s%s", a, b, c ? "," : "", c ? c : "");
+	assert_int_equal(master_client_new(spec, timeout_ms, &mc), 0);
+	return mc;
+}
+
+static void test_list_refused(void **state)
+{
+	(void)state;
+	struct master_client *mc = (struct master_client *)0x1;
+	assert_int_equal(master_client_new("127.0.0.1:1,nothost", 1000, &mc), -EINVAL);
+	assert_int_equal(master_client_new("127.0.0.1:1,,127.0.0.1:2", 1000, &mc), -EINVAL);
+	assert_ptr_equal(mc, (struct master_client *)0x1);
+}
+
+static void test_dead_first_master_passed_at_once(void **state)
+{
+	struct multi *m = *state;
+	struct master_client *mc = multi_client(m->dead, m->aaddr, NULL, 5000);
+	json_t *req = json_pack("{s:I}", "ino", (json_int_t)17), *resp = NULL;
+	bool retried = true;
+	double t0 = now_s();
+	assert_int_equal(master_client_call(mc, "getattr", req, 0, &resp, &retried), 0);
+	assert_true(now_s() - t0 < 1.0);      /* no backoff on the first pass */
+	assert_false(retried);                /* refused: never reached */
+	assert_int_equal(master_list_current(master_client_masters(mc)), 1);
+	json_decref(resp);
+	json_decref(req);
+	master_client_free(mc);
+}
+
+static void test_standby_eagain_never_reaches_caller(void **state)
+{
+	struct multi *m = *state;
+	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)17, "index", (json_int_t)0,
+				"session", "s"), *resp = NULL;
+	m->active.busy_answers = 0;
+	/* standby first, naming the active one past a dead one */
+	struct master_client *mc = multi_client(m->saddr, m->dead, m->aaddr, 5000);
+	assert_int_equal(master_client_call(mc, "write", req, 0, &resp, NULL), 0);
+	assert_int_equal(master_list_current(master_client_masters(mc)), 2);
+	assert_int_equal(atomic_load(&m->standby.calls), 1);
+	assert_int_equal(atomic_load(&m->active.write_calls), 1);
+	json_decref(resp);
+	resp = NULL;
+	master_client_free(mc);
+
+	/* an active master's own EAGAIN still is EAGAIN (a lease held) */
+	m->active.busy_answers = 2;
+	atomic_store(&m->active.write_calls, 0);
+	mc = multi_client(m->aaddr, m->saddr, NULL, 5000);
+	assert_int_equal(master_client_call(mc, "write", req, 0, &resp, NULL), -EAGAIN);
+	assert_int_equal(master_list_current(master_client_masters(mc)), 0);
+	master_client_free(mc);
+
+	/* only standbys (the one named active is dead): no EAGAIN, but EIO
+	 * at master_timeout, whatever the flags */
+	snprintf(m->standby.active, sizeof(m->standby.active), "%s", m->dead);
+	for (unsigned flags = 0; flags <= MC_RETRY_EAGAIN; flags += MC_RETRY_EAGAIN) {
+		mc = multi_client(m->saddr, m->dead, NULL, 700);
+		double t0 = now_s();
+		assert_int_equal(master_client_call(mc, "write", req, flags, &resp, NULL), -EIO);
+		double took = now_s() - t0;
+		assert_true(took >= 0.65);
+		assert_true(took < 3.0);
+		master_client_free(mc);
+	}
+	json_decref(req);
+}
+
+static void test_find_active(void **state)
+{
+	struct multi *m = *state;
+	char why[1024];
+	/* dead, then a standby naming the active one: found, made current */
+	struct master_client *mc = multi_client(m->dead, m->saddr, m->aaddr, 5000);
+	assert_int_equal(master_client_find_active(mc, 1000, 5000, why, sizeof(why)), 0);
+	assert_int_equal(master_list_current(master_client_masters(mc)), 2);
+	master_client_free(mc);
+
+	/* a standby with no active master: waits wait_ms, then EAGAIN and
+	 * says what each master is */
+	m->standby.active[0] = '\0';
+	mc = multi_client(m->dead, m->saddr, NULL, 5000);
+	double t0 = now_s();
+	assert_int_equal(master_client_find_active(mc, 1000, 400, why, sizeof(why)), -EAGAIN);
+	double took = now_s() - t0;
+	assert_true(took >= 0.35);
+	assert_true(took < 3.0);
+	assert_non_null(strstr(why, m->dead));
+	assert_non_null(strstr(why, "does not answer (Connection refused)"));
+	assert_non_null(strstr(why, m->saddr));
+	assert_non_null(strstr(why, "is a standby"));
+	master_client_free(mc);
+
+	/* nobody answers: the error at once, however long wait_ms */
+	char dead2[64];
+	closed_port_addr(dead2, sizeof(dead2));
+	mc = multi_client(m->dead, dead2, NULL, 5000);
+	t0 = now_s();
+	assert_int_equal(master_client_find_active(mc, 1000, 30000, why, sizeof(why)),
+			 -ECONNREFUSED);
+	assert_true(now_s() - t0 < 2.0);
+	master_client_free(mc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +424,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errno_passthrough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eagain_retried_only_when_asked, setup, teardown),
 		cmocka_unit_test(test_unreachable_gives_eio_after_deadline),
+		cmocka_unit_test(test_list_refused),
+		cmocka_unit_test_setup_teardown(test_dead_first_master_passed_at_once, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_standby_eagain_never_reaches_caller, multi_setup,
+						multi_teardown),
+		cmocka_unit_test_setup_teardown(test_find_active, multi_setup, multi_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
