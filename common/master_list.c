@@ -282,7 +282,7 @@ bool master_list_is_standby_reply(long status, const json_t *body)
 {
 	const char *role;
 	return status == 503 && json_is_object(body) &&
-	       ju_str(body, "role", 32, &role) == 0 && strcmp(role, "standby") == 0;
+	       ju_str(body, "role", 64, &role) == 0 && strcmp(role, "active") != 0;
 }
 
 const char *master_list_reply_active(const json_t *body)

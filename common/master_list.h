@@ -21,8 +21,10 @@
  * "active": "HOST:PORT" | null}; GET /v1/health answers 200 {"ok": true,
  * "role": "active" | "standby", "active": ...}, and a health answer
  * without "role" comes from a master that knows of no other: active.
- * A 503 EAGAIN without "role": "standby" is an ordinary "try again" of an
- * active master (a write lease held elsewhere), never a reason to switch.
+ * A 503 EAGAIN without a "role" is an ordinary "try again" of an active
+ * master (a write lease held elsewhere), never a reason to switch; one
+ * with any role but "active" ("starting", "fenced", ...) is treated as a
+ * standby's.
  *
  * Does not: decide when to wait or give up — callers keep their own
  * deadlines and backoff (fuse/master_client.c, the worker's reporter);
@@ -86,7 +88,9 @@ enum master_role { MASTER_ROLE_DOWN, MASTER_ROLE_ACTIVE, MASTER_ROLE_STANDBY };
 const char *master_role_name(enum master_role role);
 
 /* True if (status, body) is a standby's refusal: status 503 and body a
- * JSON object with "role": "standby". body may be NULL (then false). */
+ * JSON object with "role": "standby" — or any other role but "active"
+ * (a master still starting, or fenced, is no better to ask than a
+ * standby). body may be NULL (then false). */
 bool master_list_is_standby_reply(long status, const json_t *body);
 /* The "active" member of a standby's reply or health answer if it is a
  * string that could be an address (1..MASTER_ADDR_MAX-1 bytes), else NULL

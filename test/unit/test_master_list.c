@@ -251,11 +251,15 @@ static void test_standby_reply(void **state)
 			       "standby", "active", "b:2");
 	json_t *busy = json_pack("{s:i, s:s}", "errno", 11, "error", "EAGAIN");
 	json_t *odd = json_pack("{s:i, s:i}", "errno", 11, "role", 1);
+	json_t *fenced = json_pack("{s:i, s:s}", "errno", 11, "role", "fenced");
+	json_t *act = json_pack("{s:i, s:s}", "errno", 11, "role", "active");
 	assert_true(master_list_is_standby_reply(503, sb));
 	assert_false(master_list_is_standby_reply(200, sb));
 	assert_false(master_list_is_standby_reply(500, sb));
 	assert_false(master_list_is_standby_reply(503, busy));   /* a lease held elsewhere */
 	assert_false(master_list_is_standby_reply(503, odd));
+	assert_true(master_list_is_standby_reply(503, fenced));  /* not active: as a standby */
+	assert_false(master_list_is_standby_reply(503, act));    /* the active one, busy */
 	assert_false(master_list_is_standby_reply(503, NULL));
 	assert_string_equal(master_list_reply_active(sb), "b:2");
 	assert_null(master_list_reply_active(busy));
@@ -274,6 +278,8 @@ static void test_standby_reply(void **state)
 	json_decref(sb);
 	json_decref(busy);
 	json_decref(odd);
+	json_decref(fenced);
+	json_decref(act);
 }
 
 static void test_health_role(void **state)
