@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import BUILD, MOUNT_BIN, WORKER_BIN, Daemon, Mount, finish_cluster, \
-    is_mounted, json_of, make_cluster, sha256_file, tail, wait_for, write_random_file
+    is_mounted, make_certs, make_cluster, sha256_file, tail, wait_for, write_random_file
 
 ADMIN_BIN = os.path.join(BUILD, "bigfs")
 PY = "/usr/bin/python3"
@@ -209,19 +209,21 @@ def run(argv, env=None, timeout=60):
                           env=dict(os.environ, **(env or {})))
 
 
-def mount_refused(c, tmp_path, masters, want):
+def mount_refused(c, tmp_path, masters, want, opts=None):
     mnt = str(tmp_path / "refused")
     os.makedirs(mnt, exist_ok=True)
-    r = run([MOUNT_BIN, "-f", "-o", c.mount_auth_opts(), masters, mnt])
+    r = run([MOUNT_BIN, "-f", "-o", ",".join(o for o in (c.mount_auth_opts(), opts) if o),
+             masters, mnt])
     assert r.returncode != 0, r
     assert want in r.stderr, r.stderr
     assert not is_mounted(mnt)
     return r.stderr
 
 
-def start_list_worker(c, name, masters):
-    """A worker of its own (data folder DIR/name) given `masters`; returns
-    (Daemon, worker id) once it is live on the master."""
+def start_list_worker(c, name, masters, extra=()):
+    """A worker of its own (data folder DIR/name) given `masters` (and
+    flags `extra`); returns (Daemon, worker id) once it is live on the
+    master."""
     d = os.path.join(c.base, name)
     os.makedirs(d, exist_ok=True)
     addr_file = os.path.join(d, "worker.addr")
@@ -229,7 +231,7 @@ def start_list_worker(c, name, masters):
         os.unlink(addr_file)
     w = Daemon("bigfs-worker(%s)" % name,
                [WORKER_BIN, "--master", masters, "--data", d, "--listen", "127.0.0.1:0",
-                "--secret", c.secret_path], c.log_path(name)).start()
+                "--secret", c.secret_path] + list(extra), c.log_path(name)).start()
     try:
         wait_for(lambda: os.path.exists(addr_file), 30, "%s's worker.addr" % name, [w.watch()])
         with open(os.path.join(d, "worker_id")) as f:
@@ -492,3 +494,45 @@ def test_610_mount_switches_when_its_master_dies(mlc):
         proxy.close()
         if m:
             drop_mount(mlc, m)
+
+
+# --------------------------------------------------------------------------
+# TLS: every entry https://
+
+
+@pytest.fixture(scope="module")
+def tls_mlc(tmp_path_factory):
+    certs = make_certs(tmp_path_factory.mktemp("certs600"))
+    c = make_cluster(tmp_path_factory, "masterlist-tls", nworkers=2, tls_dir=certs)
+    yield c
+    finish_cluster(c)
+
+
+def test_611_tls_list(tls_mlc, tmp_path):
+    c = tls_mlc
+    real = c.master_addr
+    masters = "https://%s,https://%s" % (DEAD, real)
+    m = mount_list(c, "m611", masters)
+    w = None
+    try:
+        assert mount_source(m.path) == "%s,%s" % (DEAD, real)
+        round_trip(m, c.mounts[0], "f611")
+        tls = ["--tls-cert", os.path.join(c.tls_dir, "server.pem"),
+               "--tls-key", os.path.join(c.tls_dir, "server.key"), "--tls-ca", c.tls_ca]
+        w, wid = start_list_worker(c, "w611", masters, tls)
+        r = run([ADMIN_BIN, "--cafile", c.tls_ca, "--master", masters, "status"])
+        assert r.returncode == 0, r
+        assert r.stdout.splitlines()[:2] == ["master %s role down" % DEAD,
+                                             "master %s role active" % real], r.stdout
+    finally:
+        if w:
+            w.stop()
+        drop_mount(c, m)
+    # a listed master that speaks plain HTTP is named at start
+    plain = FakeStandby(real)
+    try:
+        mount_refused(c, tmp_path, "%s,%s" % (plain.addr, real),
+                      "the master at %s did not complete a TLS handshake" % plain.addr,
+                      opts="tls,cafile=" + c.tls_ca)
+    finally:
+        plain.close()
