@@ -258,28 +258,28 @@ def log_has(path, text):
 
 
 @pytest.mark.parametrize("order", ["dead-first", "dead-last"])
-def test_601_mount_with_a_dead_master_in_the_list(mlc, order):
+def test_600_mount_with_a_dead_master_in_the_list(mlc, order):
     real = mlc.master_addr
     masters = "%s,%s" % (DEAD, real) if order == "dead-first" else "%s,%s" % (real, DEAD)
-    m = mount_list(mlc, "m601-" + order, masters)
+    m = mount_list(mlc, "m600-" + order, masters)
     try:
         # the whole list is the mount's source, commas and all
         assert mount_source(m.path) == masters
-        round_trip(m, mlc.mounts[0], "f601-" + order)
+        round_trip(m, mlc.mounts[0], "f600-" + order)
         if order == "dead-first":
             assert log_has(m.daemon.log, "master: %s -> %s" % (DEAD, real)), tail(m.daemon.log)
     finally:
         drop_mount(mlc, m)
 
 
-def test_602_mount_follows_a_standby_to_the_active_master(mlc):
+def test_601_mount_follows_a_standby_to_the_active_master(mlc):
     real = mlc.master_addr
     sb = FakeStandby(real)
     try:
         # the standby first and a dead one between: the hint is followed
-        m = mount_list(mlc, "m602", "%s,%s,%s" % (sb.addr, DEAD, real))
+        m = mount_list(mlc, "m601", "%s,%s,%s" % (sb.addr, DEAD, real))
         try:
-            round_trip(m, mlc.mounts[0], "f602")
+            round_trip(m, mlc.mounts[0], "f601")
             assert log_has(m.daemon.log, "master: %s -> %s" % (sb.addr, real)), \
                 tail(m.daemon.log)
         finally:
@@ -289,16 +289,16 @@ def test_602_mount_follows_a_standby_to_the_active_master(mlc):
 
 
 @pytest.mark.parametrize("form", ["source", "option"])
-def test_603_mount_a_subfolder_with_a_list(mlc, form):
+def test_602_mount_a_subfolder_with_a_list(mlc, form):
     real = mlc.master_addr
-    sub = "sub603-" + form
+    sub = "sub602-" + form
     os.makedirs(os.path.join(mlc.mounts[0].path, sub))
     with open(os.path.join(mlc.mounts[0].path, sub, "inside"), "w") as f:
         f.write("inside %s\n" % form)
     if form == "source":
-        m = mount_list(mlc, "m603-" + form, "%s,http://%s:/%s" % (DEAD, real, sub))
+        m = mount_list(mlc, "m602-" + form, "%s,http://%s:/%s" % (DEAD, real, sub))
     else:
-        m = mount_list(mlc, "m603-" + form, "%s,%s" % (DEAD, real), opts="subdir=/" + sub)
+        m = mount_list(mlc, "m602-" + form, "%s,%s" % (DEAD, real), opts="subdir=/" + sub)
     try:
         assert os.listdir(m.path) == ["inside"]
         with open(os.path.join(m.path, "inside")) as f:
@@ -317,11 +317,11 @@ def test_603_mount_a_subfolder_with_a_list(mlc, form):
     ("http://127.0.0.1:1,https://127.0.0.1:2", "mixes http:// and https://"),
     (",".join("127.0.0.1:%d" % p for p in range(1, 18)), "at most 16 masters"),
 ], ids=["no-port", "empty", "bad-port", "twice", "schemes", "seventeen"])
-def test_604_mount_refuses_a_bad_list(mlc, tmp_path, masters, want):
+def test_603_mount_refuses_a_bad_list(mlc, tmp_path, masters, want):
     mount_refused(mlc, tmp_path, masters, want)
 
 
-def test_605_mount_with_no_master_answering_fails_at_once(mlc, tmp_path):
+def test_604_mount_with_no_master_answering_fails_at_once(mlc, tmp_path):
     t0 = time.monotonic()
     err = mount_refused(mlc, tmp_path, "127.0.0.1:1,127.0.0.1:2", "no active BigFS master")
     assert "127.0.0.1:1 does not answer (Connection refused)" in err
@@ -334,13 +334,13 @@ def test_605_mount_with_no_master_answering_fails_at_once(mlc, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["dead-first", "standby-first"])
-def test_606_worker_with_a_list_registers(mlc, kind):
+def test_605_worker_with_a_list_registers(mlc, kind):
     real = mlc.master_addr
     sb = FakeStandby(real) if kind == "standby-first" else None
     first = sb.addr if sb else DEAD
     w = None
     try:
-        w, wid = start_list_worker(mlc, "w606-" + kind, "%s,%s" % (first, real))
+        w, wid = start_list_worker(mlc, "w605-" + kind, "%s,%s" % (first, real))
         assert log_has(w.log, "registered with the master at %s as %s" % (real, wid)), \
             tail(w.log)
         assert log_has(w.log, "master: %s -> %s" % (first, real)), tail(w.log)
@@ -356,7 +356,7 @@ def test_606_worker_with_a_list_registers(mlc, kind):
     ("127.0.0.1:1,", "entry 2 of the master list, '' is not a master address"),
     ("https://127.0.0.1:1", "this worker has no TLS"),
 ], ids=["no-port", "trailing-comma", "https-without-tls"])
-def test_607_worker_refuses_a_bad_list(mlc, tmp_path, masters, want):
+def test_606_worker_refuses_a_bad_list(mlc, tmp_path, masters, want):
     r = run([WORKER_BIN, "--master", masters, "--data", str(tmp_path), "--listen",
              "127.0.0.1:0"], timeout=30)
     assert r.returncode == 1, r
@@ -367,7 +367,7 @@ def test_607_worker_refuses_a_bad_list(mlc, tmp_path, masters, want):
 # bigfs (admin)
 
 
-def test_608_admin_status_one_line_per_master(mlc):
+def test_607_admin_status_one_line_per_master(mlc):
     real = mlc.master_addr
     sb = FakeStandby(real)
     try:
@@ -382,7 +382,7 @@ def test_608_admin_status_one_line_per_master(mlc):
             assert lines[:3] == ["master %s role down" % DEAD,
                                  "master %s role standby" % sb.addr,
                                  "master %s role active" % real], r.stdout
-            # (the workers of test_606 may still count: a stopped worker stays
+            # (the workers of test_605 may still count: a stopped worker stays
             # live on the master for --worker-timeout)
             assert re.search(r"^workers  ([2-9]|\d\d+) live of \d+$", r.stdout, re.M), r.stdout
         # the workers view passes over the dead one and the standby
@@ -397,7 +397,7 @@ def test_608_admin_status_one_line_per_master(mlc):
         sb.close()
 
 
-def test_609_admin_no_active_master(mlc):
+def test_608_admin_no_active_master(mlc):
     r = run([ADMIN_BIN, "--master", "127.0.0.1:1,127.0.0.1:2", "status"])
     assert r.returncode == 1, r
     assert "master 127.0.0.1:1 role down" in r.stdout
@@ -450,7 +450,7 @@ class Locker:
             self.p.wait(timeout=20)
 
 
-def test_610_mount_switches_when_its_master_dies(mlc):
+def test_609_mount_switches_when_its_master_dies(mlc):
     """The mount's first master (a proxy to the real one) dies; the real
     master restarts meanwhile, so the master the mount switches to knows
     neither its login nor its session: it logs in again, opens its session
@@ -460,7 +460,7 @@ def test_610_mount_switches_when_its_master_dies(mlc):
     m = None
     a = b = None
     try:
-        m = mount_list(mlc, "m610", "%s,%s" % (proxy.addr, real))
+        m = mount_list(mlc, "m609", "%s,%s" % (proxy.addr, real))
         before = os.path.join(m.path, "before")
         sha = write_random_file(before, 5 << 20)
         open_file = open(before, "rb")           # held open across the switch
@@ -508,18 +508,18 @@ def tls_mlc(tmp_path_factory):
     finish_cluster(c)
 
 
-def test_611_tls_list(tls_mlc, tmp_path):
+def test_609b_tls_list(tls_mlc, tmp_path):
     c = tls_mlc
     real = c.master_addr
     masters = "https://%s,https://%s" % (DEAD, real)
-    m = mount_list(c, "m611", masters)
+    m = mount_list(c, "m609b", masters)
     w = None
     try:
         assert mount_source(m.path) == "%s,%s" % (DEAD, real)
-        round_trip(m, c.mounts[0], "f611")
+        round_trip(m, c.mounts[0], "f609b")
         tls = ["--tls-cert", os.path.join(c.tls_dir, "server.pem"),
                "--tls-key", os.path.join(c.tls_dir, "server.key"), "--tls-ca", c.tls_ca]
-        w, wid = start_list_worker(c, "w611", masters, tls)
+        w, wid = start_list_worker(c, "w609b", masters, tls)
         r = run([ADMIN_BIN, "--cafile", c.tls_ca, "--master", masters, "status"])
         assert r.returncode == 0, r
         assert r.stdout.splitlines()[:2] == ["master %s role down" % DEAD,
