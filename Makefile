@@ -8,7 +8,7 @@
 
 CC      ?= gcc
 BUILD   ?= build
-PKGS    := fuse3 rdkafka libcurl jansson libmicrohttpd sqlite3 libisal openssl
+PKGS    := fuse3 rdkafka libcurl jansson libmicrohttpd sqlite3 libisal openssl zlib
 CFLAGS_BASE := -std=gnu11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -Werror \
 	-D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE -Icommon -MMD -MP \
@@ -45,6 +45,8 @@ UNIT_DEPS_test_exports := $(BUILD)/master/exports.o
 UNIT_DEPS_test_auth_sessions := $(BUILD)/master/auth_sessions.o $(BUILD)/master/exports.o
 UNIT_DEPS_test_atime_table := $(BUILD)/master/atime_table.o
 UNIT_DEPS_test_meta_store := $(BUILD)/master/meta_store.o
+UNIT_DEPS_test_metalog_record := $(BUILD)/master/metalog_record.o
+UNIT_DEPS_test_meta_log := $(BUILD)/master/meta_store.o
 UNIT_DEPS_test_session := $(BUILD)/master/session.o $(BUILD)/master/locks.o $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_posix_acl := $(BUILD)/master/posix_acl.o $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 

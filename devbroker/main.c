@@ -6,8 +6,11 @@
  * that it outlives any master: several masters (docs/metalog.md) share
  * its metadata log and fail over. It keeps everything in memory and is
  * gone when it stops, so it is a development broker only: a real
- * deployment uses a real Kafka (docker-compose.yml). It creates the BigFS
- * topics (one partition each), prints its bootstrap address on stdout and
+ * deployment uses a real Kafka (docker-compose.yml). The mock keeps at most
+ * 5 MB per partition (older records go, as retention would): masters on it
+ * want --checkpoint-mb 1. It creates the BigFS topics (one partition each,
+ * but bigfs.checkpoints gets 64 so a checkpoint of up to about 300 MB of
+ * compressed metadata fits), prints its bootstrap address on stdout and
  * into FILE (written atomically), and runs until SIGTERM or SIGINT. */
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
@@ -84,8 +87,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		int parts = strcmp(topics[i], "bigfs.checkpoints") == 0 ? 64 : 1;
 		rd_kafka_resp_err_t e =
-			rd_kafka_mock_topic_create(mc, topics[i], 1, nbrokers < 3 ? nbrokers : 3);
+			rd_kafka_mock_topic_create(mc, topics[i], parts, nbrokers < 3 ? nbrokers : 3);
 		if (e) {
 			fprintf(stderr, "bigfs-devbroker: cannot create %s: %s\n", topics[i],
 				rd_kafka_err2str(e));

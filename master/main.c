@@ -58,6 +58,7 @@ struct options {
 	bool metalog;
 	int64_t failover_ms;
 	int64_t checkpoint_s;
+	int64_t checkpoint_mb;
 	const char *restore;
 };
 
@@ -65,7 +66,7 @@ static const char *const known_keys[] = {
 	"data", "listen", "kafka", "worker-timeout", "default-goal", "secret",
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
 	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
-	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s", "restore",
+	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s", "checkpoint-mb", "restore",
 	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -81,7 +82,8 @@ static void usage(void)
 	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
 	      "         [--http-max-connections N]\n"
 	      "         [--metalog auto|on|off] [--id NAME] [--advertise HOST:PORT]\n"
-	      "         [--standby] [--failover-ms MS] [--checkpoint-s S] [--restore FILE]\n"
+	      "         [--standby] [--failover-ms MS] [--checkpoint-s S] [--checkpoint-mb M]\n"
+	      "         [--restore FILE]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
@@ -95,7 +97,9 @@ static void usage(void)
 	      "of masters may run against it: one leads, the others follow as hot\n"
 	      "standbys and take over after --failover-ms (5000) of silence. --id names\n"
 	      "this master (default: HOST:PORT it advertises); --advertise is where\n"
-	      "clients are sent; --standby never leads a new cluster first.\n"
+	      "clients are sent; --standby never leads a new cluster first. The leader\n"
+	      "writes a checkpoint every --checkpoint-s (600) or --checkpoint-mb (64) of\n"
+	      "log, whichever comes first: keep Kafka's retention of bigfs.metalog above.\n"
 	      "--restore FILE: start from a metadata dump (bigfs metadata dump) instead\n"
 	      "of DIR/meta.db, which it replaces; with a metadata log, only into an\n"
 	      "empty log (a log with a history is newer than any dump).\n", stderr);
@@ -155,7 +159,8 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "unlink-grace-ms", SESS_UNLINK_GRACE_MS, 0, 3600000,
 			   &o->unlink_grace_ms) < 0 ||
 	    config_get_int(cfg, "failover-ms", 5000, 500, 600000, &o->failover_ms) < 0 ||
-	    config_get_int(cfg, "checkpoint-s", 600, 1, 86400 * 7, &o->checkpoint_s) < 0)
+	    config_get_int(cfg, "checkpoint-s", 600, 1, 86400 * 7, &o->checkpoint_s) < 0 ||
+	    config_get_int(cfg, "checkpoint-mb", 64, 1, 1 << 20, &o->checkpoint_mb) < 0)
 		return -EINVAL;
 	const char *mode = config_get_str(cfg, "metalog", "auto");
 	if (strcmp(mode, "on") == 0) {
@@ -377,9 +382,15 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 	 * a heartbeat; until the grace period ends nobody else gets a lock.
 	 * A new cluster (no database yet) had no locks. */
 	if (restart && o->lock_grace_s > 0) {
-		locks_set_grace(m->locks, o->lock_grace_s * 1000);
-		log_info("lock grace period: %lld s (only locks declared again are granted)",
-			 (long long)o->lock_grace_s);
+		int64_t grace = o->lock_grace_s * 1000;
+		/* a master taking over from another: every mount finds it within
+		 * a heartbeat of its start (the old one is gone or answers 503)
+		 * and declares its locks again at once */
+		if (m->ml && grace > 2 * sess_heartbeat_ms(m->sess))
+			grace = 2 * sess_heartbeat_ms(m->sess);
+		locks_set_grace(m->locks, grace);
+		log_info("lock grace period: %lld ms (only locks declared again are granted)",
+			 (long long)grace);
 	}
 	if ((rc = kstatus_start(o->kafka, &o->kafka_opts, m->reg, &m->ks)) < 0) {
 		log_err("cannot start Kafka (%s): %s", o->kafka ? o->kafka : "embedded broker",
@@ -459,6 +470,7 @@ int main(int argc, char **argv)
 			.brokers = o.kafka, .kopts = &o.kafka_opts, .id = o.id,
 			.url = o.advertise, .db_path = db, .default_goal = m.default_goal,
 			.failover_ms = o.failover_ms, .checkpoint_ms = o.checkpoint_s * 1000,
+			.checkpoint_bytes = (uint64_t)o.checkpoint_mb << 20,
 			.standby = o.standby, .secret = &m.secret, .on_lost = on_lost,
 			.restored = o.restore != NULL,
 		};

@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "auth.h"
 #include "clock.h"
@@ -82,6 +84,8 @@ struct metalog {
 	uint64_t applied, records, batches, beats, checkpoints;
 	int64_t checkpoint_seq;
 	uint64_t ckpt_asked, ckpt_done; /* on-demand requests and completions */
+	uint64_t log_bytes;             /* leader: bytes written to the log */
+	uint64_t log_bytes_at_ckpt;
 	int ckpt_rc;
 	uint64_t seq_at_ckpt;
 };
@@ -151,6 +155,20 @@ bad:
 	return NULL;
 }
 
+static void know_topic(rd_kafka_t *rk, const char *topic)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+	if (!t)
+		return;
+	rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+	if (e)
+		log_debug("metalog: no metadata for %s yet: %s", topic, rd_kafka_err2str(e));
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+}
+
 static int make_clients(struct metalog *ml)
 {
 	static const char *const log_kv[] = {
@@ -170,7 +188,15 @@ static int make_clients(struct metalog *ml)
 	ml->prod = make_client(ml, RD_KAFKA_PRODUCER, log_kv);
 	ml->ckprod = make_client(ml, RD_KAFKA_PRODUCER, ck_kv);
 	ml->cons = make_client(ml, RD_KAFKA_CONSUMER, cons_kv);
-	return ml->prod && ml->ckprod && ml->cons ? 0 : -EIO;
+	if (!ml->prod || !ml->ckprod || !ml->cons)
+		return -EIO;
+	/* A producer learns a topic's partitions when it first sends to it and
+	 * only moves the waiting message a timer tick (1 s) later: learn them
+	 * now, so a claim or a checkpoint does not wait for that tick. */
+	know_topic(ml->prod, METALOG_TOPIC);
+	know_topic(ml->ckprod, METALOG_TOPIC_CKPT);
+	know_topic(ml->ckprod, METALOG_TOPIC_CKPT_INDEX);
+	return 0;
 }
 
 /* Produce one message and wait for its delivery: 0 with *offset, or
@@ -213,16 +239,19 @@ static int produce_wait(rd_kafka_t *rk, const char *topic, const void *p, size_t
 /* A reader positioned at offset of topic's partition 0. */
 struct reader {
 	rd_kafka_topic_t *t;
+	int32_t part;
 	bool started;
 };
 
-static int reader_open(struct metalog *ml, struct reader *r, const char *topic, int64_t offset)
+static int reader_open_part(struct metalog *ml, struct reader *r, const char *topic,
+			    int32_t part, int64_t offset)
 {
 	r->t = rd_kafka_topic_new(ml->cons, topic, NULL);
+	r->part = part;
 	r->started = false;
 	if (!r->t)
 		return -ENOMEM;
-	if (rd_kafka_consume_start(r->t, 0, offset) < 0) {
+	if (rd_kafka_consume_start(r->t, part, offset) < 0) {
 		log_warn("metalog: cannot read %s at %" PRId64 ": %s", topic, offset,
 			 rd_kafka_err2str(rd_kafka_last_error()));
 		rd_kafka_topic_destroy(r->t);
@@ -233,11 +262,16 @@ static int reader_open(struct metalog *ml, struct reader *r, const char *topic, 
 	return 0;
 }
 
+static int reader_open(struct metalog *ml, struct reader *r, const char *topic, int64_t offset)
+{
+	return reader_open_part(ml, r, topic, 0, offset);
+}
+
 static void reader_close(struct reader *r)
 {
 	if (r->t) {
 		if (r->started)
-			rd_kafka_consume_stop(r->t, 0);
+			rd_kafka_consume_stop(r->t, r->part);
 		rd_kafka_topic_destroy(r->t);
 	}
 	r->t = NULL;
@@ -247,7 +281,7 @@ static void reader_close(struct reader *r)
  * timeout, -ERANGE if the offset is gone, -EIO. */
 static int reader_next(struct reader *r, int timeout_ms, rd_kafka_message_t **m)
 {
-	rd_kafka_message_t *msg = rd_kafka_consume(r->t, 0, timeout_ms);
+	rd_kafka_message_t *msg = rd_kafka_consume(r->t, r->part, timeout_ms);
 	if (!msg)
 		return 0;
 	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -255,7 +289,10 @@ static int reader_next(struct reader *r, int timeout_ms, rd_kafka_message_t **m)
 		return 0;
 	}
 	if (msg->err) {
-		int rc = msg->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ? -ERANGE : -EIO;
+		/* out of range: Kafka's retention deleted that part of the log */
+		int rc = msg->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+					 msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
+				 ? -ERANGE : -EIO;
 		log_warn("metalog: reading %s: %s", rd_kafka_topic_name(r->t),
 			 rd_kafka_err2str(msg->err));
 		rd_kafka_message_destroy(msg);
@@ -347,24 +384,29 @@ static int state_get(struct meta_store *ms, struct ml_state *db, struct ml_state
 
 /* ---- checkpoints --------------------------------------------------------- */
 
-/* A part: "BCP1", id u64, index u32, count u32, data; then the MAC. The
- * manifest (index topic): JSON {id, parts, first, size, sha256, state},
- * then the MAC. */
+/* The image is compressed (zlib) and cut into parts of ML_PART_MAX bytes,
+ * spread over the partitions of bigfs.checkpoints (part i on partition
+ * i mod P: a broker that keeps little per partition, like the development
+ * one, still holds a big checkpoint). A part: "BCP1", id u64, index u32,
+ * count u32, data; then the MAC. The manifest on bigfs.checkpoint-index:
+ * JSON {id, parts, size, zsize, sha256 (of the image), locs: [[partition,
+ * offset]...], state}, then the MAC. */
 static int sign_append(struct metalog *ml, unsigned char *buf, size_t len)
 {
-	unsigned char mac[32];
+	unsigned char mac[AUTH_KEY_LEN];
 	if (auth_hmac_sha256(ml->cfg.secret->key, ml->cfg.secret->len, buf, len, mac) < 0)
 		return -ENOMEM;
-	memcpy(buf + len, mac, 32);
+	memcpy(buf + len, mac, AUTH_KEY_LEN);
 	return 0;
 }
 
 static bool signed_ok(struct metalog *ml, const unsigned char *buf, size_t len)
 {
-	unsigned char mac[32];
-	return len >= 32 &&
-	       auth_hmac_sha256(ml->cfg.secret->key, ml->cfg.secret->len, buf, len - 32, mac) == 0 &&
-	       memcmp(mac, buf + len - 32, 32) == 0;
+	unsigned char mac[AUTH_KEY_LEN];
+	return len >= AUTH_KEY_LEN &&
+	       auth_hmac_sha256(ml->cfg.secret->key, ml->cfg.secret->len, buf,
+				len - AUTH_KEY_LEN, mac) == 0 &&
+	       CRYPTO_memcmp(mac, buf + len - AUTH_KEY_LEN, AUTH_KEY_LEN) == 0;
 }
 
 static void sha256_hex(const void *p, size_t n, char out[65])
@@ -376,11 +418,47 @@ static void sha256_hex(const void *p, size_t n, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static int put_u32(unsigned char *p, uint32_t v)
+#define PART_HDR 20
+
+static int32_t checkpoint_partitions(struct metalog *ml)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-	return 4;
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(ml->ckprod, METALOG_TOPIC_CKPT, NULL);
+	int32_t n = 1;
+	if (t && rd_kafka_metadata(ml->ckprod, 0, t, &md, 5000) == 0 && md &&
+	    md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
+		n = md->topics[0].partition_cnt;
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (t)
+		rd_kafka_topic_destroy(t);
+	return n;
+}
+
+static int produce_part(rd_kafka_t *rk, const char *topic, int32_t part, const void *p,
+			size_t len, int64_t *offset)
+{
+	struct dr d = { .offset = -1 };
+	rd_kafka_resp_err_t e = rd_kafka_producev(
+		rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+		RD_KAFKA_V_VALUE((void *)p, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+	if (e)
+		return -EIO;
+	int64_t deadline = clock_now_ms() + 60000;
+	while (!d.done && clock_now_ms() < deadline)
+		rd_kafka_flush(rk, 100);
+	if (!d.done) {
+		rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_flush(rk, 1000);
+		if (!d.done)
+			abort();  /* d would dangle */
+		return -EIO;
+	}
+	if (d.err)
+		return -EIO;
+	*offset = d.offset;
+	return 0;
 }
 
 /* Write image (a database at state st) as a checkpoint. 0 or -errno. */
@@ -390,60 +468,142 @@ static int checkpoint_write(struct metalog *ml, const void *image, size_t len,
 	uint64_t id;
 	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 		return -EIO;
-	uint32_t nparts = (uint32_t)((len + ML_PART_MAX - 1) / ML_PART_MAX);
+	uLongf zlen = compressBound(len);
+	unsigned char *z = malloc(zlen);
+	if (!z)
+		return -ENOMEM;
+	if (compress2(z, &zlen, image, len, 1) != Z_OK) {
+		free(z);
+		return -EIO;
+	}
+	int32_t nparts_k = checkpoint_partitions(ml);
+	uint32_t nparts = (uint32_t)((zlen + ML_PART_MAX - 1) / ML_PART_MAX);
 	if (nparts == 0)
 		nparts = 1;
-	unsigned char *buf = malloc(4 + 8 + 4 + 4 + ML_PART_MAX + 32);
-	if (!buf)
-		return -ENOMEM;
-	int64_t first = -1;
-	int rc = 0;
+	unsigned char *buf = malloc(PART_HDR + ML_PART_MAX + AUTH_KEY_LEN);
+	json_t *locs = json_array();
+	int rc = buf && locs ? 0 : -ENOMEM;
 	for (uint32_t i = 0; i < nparts && rc == 0; i++) {
 		size_t off = (size_t)i * ML_PART_MAX;
-		size_t n = len - off < ML_PART_MAX ? len - off : ML_PART_MAX;
-		size_t h = 0;
+		size_t n = zlen - off < ML_PART_MAX ? zlen - off : ML_PART_MAX;
 		memcpy(buf, "BCP1", 4);
-		h = 4;
 		for (int k = 0; k < 8; k++)
-			buf[h++] = (unsigned char)(id >> (8 * k));
-		h += (size_t)put_u32(buf + h, i);
-		h += (size_t)put_u32(buf + h, nparts);
-		memcpy(buf + h, (const char *)image + off, n);
-		if ((rc = sign_append(ml, buf, h + n)) < 0)
+			buf[4 + k] = (unsigned char)(id >> (8 * k));
+		for (int k = 0; k < 4; k++) {
+			buf[12 + k] = (unsigned char)(i >> (8 * k));
+			buf[16 + k] = (unsigned char)(nparts >> (8 * k));
+		}
+		memcpy(buf + PART_HDR, z + off, n);
+		if ((rc = sign_append(ml, buf, PART_HDR + n)) < 0)
 			break;
+		int32_t part = (int32_t)(i % (uint32_t)nparts_k);
 		int64_t o;
-		rc = produce_wait(ml->ckprod, METALOG_TOPIC_CKPT, buf, h + n + 32, 60000, &o);
-		if (rc == 0 && i == 0)
-			first = o;
+		rc = produce_part(ml->ckprod, METALOG_TOPIC_CKPT, part, buf,
+				  PART_HDR + n + AUTH_KEY_LEN, &o);
+		if (rc == 0)
+			json_array_append_new(locs, json_pack("[i, I]", part, (json_int_t)o));
 	}
 	free(buf);
-	if (rc < 0)
+	free(z);
+	if (rc < 0) {
+		json_decref(locs);
 		return rc;
+	}
 	char sha[65], idtxt[17], *stxt = ml_state_to_json(st);
+	json_t *stj = stxt ? json_loads(stxt, 0, NULL) : NULL;
+	free(stxt);
 	sha256_hex(image, len, sha);
 	snprintf(idtxt, sizeof(idtxt), "%016" PRIx64, id);
-	if (!stxt)
+	json_t *man = json_pack("{s:s, s:i, s:I, s:I, s:s, s:I, s:o, s:o*}", "id", idtxt, "parts",
+				(int)nparts, "size", (json_int_t)len, "zsize", (json_int_t)zlen,
+				"sha256", sha, "time_ms", (json_int_t)wall_ms(), "locs", locs,
+				"state", stj);
+	char *text = man ? json_dumps(man, JSON_COMPACT) : NULL;
+	json_decref(man);
+	if (!text)
 		return -ENOMEM;
-	char *man = NULL;
-	int n = asprintf(&man, "{\"id\":\"%s\",\"parts\":%u,\"first\":%" PRId64
-			 ",\"size\":%zu,\"sha256\":\"%s\",\"time_ms\":%" PRId64 ",\"state\":%s}",
-			 idtxt, nparts, first, len, sha, wall_ms(), stxt);
-	free(stxt);
-	if (n < 0)
-		return -ENOMEM;
-	unsigned char *mb = malloc((size_t)n + 32);
+	size_t tl = strlen(text);
+	unsigned char *mb = malloc(tl + AUTH_KEY_LEN);
 	if (!mb) {
-		free(man);
+		free(text);
 		return -ENOMEM;
 	}
-	memcpy(mb, man, (size_t)n);
-	free(man);
+	memcpy(mb, text, tl);
+	free(text);
 	int64_t o;
-	rc = sign_append(ml, mb, (size_t)n);
+	rc = sign_append(ml, mb, tl);
 	if (rc == 0)
-		rc = produce_wait(ml->ckprod, METALOG_TOPIC_CKPT_INDEX, mb, (size_t)n + 32, 60000, &o);
+		rc = produce_part(ml->ckprod, METALOG_TOPIC_CKPT_INDEX, 0, mb, tl + AUTH_KEY_LEN, &o);
 	free(mb);
 	return rc;
+}
+
+/* The parts of checkpoint id listed in locs, in order, into z (zsize). */
+static bool checkpoint_parts(struct metalog *ml, uint64_t id, json_t *locs, unsigned char *z,
+			     size_t zsize)
+{
+	size_t nparts = json_array_size(locs), got = 0;
+	size_t *at = calloc(nparts ? nparts : 1, sizeof(*at));
+	size_t *len = calloc(nparts ? nparts : 1, sizeof(*len));
+	bool ok = at && len && nparts > 0;
+	/* one pass per partition, from its first part's offset on */
+	for (size_t i = 0; ok && i < nparts; i++) {
+		json_int_t part, off;
+		if (json_unpack(json_array_get(locs, i), "[I, I]", &part, &off) != 0 || part < 0 ||
+		    part > INT32_MAX || off < 0) {
+			ok = false;
+			break;
+		}
+		if (len[i])
+			continue;  /* read in an earlier pass */
+		struct reader r;
+		if (reader_open_part(ml, &r, METALOG_TOPIC_CKPT, (int32_t)part, off) < 0) {
+			ok = false;
+			break;
+		}
+		/* the parts of this partition not read yet */
+		size_t want = 0;
+		for (size_t j = i; j < nparts; j++) {
+			json_int_t pj;
+			if (json_unpack(json_array_get(locs, j), "[I, I]", &pj, &off) == 0 && pj == part)
+				want++;
+		}
+		while (ok && want > 0) {
+			rd_kafka_message_t *m;
+			if (reader_next(&r, 10000, &m) != 1) {
+				ok = false;
+				break;
+			}
+			const unsigned char *p = m->payload;
+			if (m->len >= PART_HDR + AUTH_KEY_LEN && signed_ok(ml, p, m->len) &&
+			    !memcmp(p, "BCP1", 4)) {
+				uint64_t pid = 0;
+				uint32_t idx = 0;
+				for (int k = 0; k < 8; k++)
+					pid |= (uint64_t)p[4 + k] << (8 * k);
+				for (int k = 0; k < 4; k++)
+					idx |= (uint32_t)p[12 + k] << (8 * k);
+				size_t n = m->len - PART_HDR - AUTH_KEY_LEN;
+				if (pid == id && idx < nparts && !len[idx] && n > 0) {
+					at[idx] = (size_t)idx * ML_PART_MAX;
+					if (at[idx] + n > zsize) {
+						ok = false;
+					} else {
+						memcpy(z + at[idx], p + PART_HDR, n);
+						len[idx] = n;
+						got += n;
+						want--;
+					}
+				}
+			}
+			rd_kafka_message_destroy(m);
+		}
+		reader_close(&r);
+	}
+	ok = ok && got == zsize;
+	free(at);
+	free(len);
+	return ok;
 }
 
 /* The latest complete checkpoint: 0 with *image (free) and *st, -ENOENT
@@ -468,70 +628,48 @@ static int checkpoint_read(struct metalog *ml, void **image, size_t *ret_len,
 			return rc == -ETIMEDOUT ? -EIO : rc;
 		json_t *o = NULL;
 		if (signed_ok(ml, m->payload, m->len))
-			o = json_loadb(m->payload, m->len - 32, 0, NULL);
+			o = json_loadb(m->payload, m->len - AUTH_KEY_LEN, 0, NULL);
 		rd_kafka_message_destroy(m);
-		json_int_t parts, first, size;
+		json_int_t size, zsize;
 		const char *sha, *idtxt;
-		json_t *stj;
-		if (!o || json_unpack(o, "{s:s, s:I, s:I, s:I, s:s, s:o}", "id", &idtxt, "parts",
-				      &parts, "first", &first, "size", &size, "sha256", &sha,
-				      "state", &stj) != 0 ||
-		    parts <= 0 || first < 0 || size <= 0) {
-			log_warn("metalog: checkpoint manifest at %" PRId64 " is unreadable", at);
-			json_decref(o);
-			continue;
+		json_t *stj, *locs;
+		char *stxt = NULL;
+		unsigned char *z = NULL, *img = NULL;
+		bool ok = o && json_unpack(o, "{s:s, s:I, s:I, s:s, s:o, s:o}", "id", &idtxt, "size",
+					   &size, "zsize", &zsize, "sha256", &sha, "locs", &locs,
+					   "state", &stj) == 0 &&
+			  size > 0 && zsize > 0 && size < ((json_int_t)1 << 40) &&
+			  zsize < ((json_int_t)1 << 40) && json_is_array(locs);
+		if (ok) {
+			stxt = json_dumps(stj, JSON_COMPACT);
+			ok = stxt && ml_state_from_json(stxt, strlen(stxt), st) == 0;
 		}
-		char *stxt = json_dumps(stj, JSON_COMPACT);
-		int src = stxt ? ml_state_from_json(stxt, strlen(stxt), st) : -ENOMEM;
+		if (ok) {
+			z = malloc((size_t)zsize);
+			img = malloc((size_t)size);
+			ok = z && img &&
+			     checkpoint_parts(ml, strtoull(idtxt, NULL, 16), locs, z, (size_t)zsize);
+		}
+		if (ok) {
+			uLongf out = (uLongf)size;
+			char have[65];
+			ok = uncompress(img, &out, z, (uLong)zsize) == Z_OK && out == (uLongf)size;
+			if (ok) {
+				sha256_hex(img, (size_t)size, have);
+				ok = strcmp(have, sha) == 0;
+			}
+		}
 		free(stxt);
-		uint64_t id = strtoull(idtxt, NULL, 16);
-		unsigned char *img = src == 0 ? malloc((size_t)size) : NULL;
-		size_t got = 0;
-		struct reader r;
-		int ok = img && reader_open(ml, &r, METALOG_TOPIC_CKPT, first) == 0;
-		for (json_int_t i = 0; ok && i < parts;) {
-			rd_kafka_message_t *pm;
-			int nrc = reader_next(&r, 10000, &pm);
-			if (nrc <= 0) {
-				ok = 0;
-				break;
-			}
-			const unsigned char *p = pm->payload;
-			uint64_t pid = 0;
-			if (signed_ok(ml, p, pm->len) && pm->len >= 20 + 32 && !memcmp(p, "BCP1", 4)) {
-				for (int k = 0; k < 8; k++)
-					pid |= (uint64_t)p[4 + k] << (8 * k);
-				uint32_t idx = (uint32_t)p[12] | (uint32_t)p[13] << 8 |
-					       (uint32_t)p[14] << 16 | (uint32_t)p[15] << 24;
-				size_t n = pm->len - 20 - 32;
-				if (pid == id && idx == (uint32_t)i) {
-					if (got + n > (size_t)size)
-						ok = 0;
-					else
-						memcpy(img + got, p + 20, n);
-					got += n;
-					i++;
-				}
-			}
-			rd_kafka_message_destroy(pm);
-		}
-		if (img && ok)
-			reader_close(&r);
-		char have[65];
-		if (ok && got == (size_t)size) {
-			sha256_hex(img, got, have);
-			ok = strcmp(have, sha) == 0;
-		} else {
-			ok = 0;
-		}
+		free(z);
 		json_decref(o);
 		if (ok) {
 			*image = img;
-			*ret_len = got;
+			*ret_len = (size_t)size;
 			return 0;
 		}
 		free(img);
-		log_warn("metalog: checkpoint at index %" PRId64 " is incomplete or damaged", at);
+		log_warn("metalog: the checkpoint listed at index offset %" PRId64
+			 " is incomplete, gone or damaged", at);
 	}
 	return -ENOENT;
 }
@@ -749,6 +887,17 @@ again:
 	if (f.fresh)
 		ml_state_init(&ml->sm);
 	pthread_mutex_unlock(&ml->lock);
+	if (f.fresh && !ml->cfg.restored) {
+		/* a new standby starts from the latest checkpoint, if any (the
+		 * log before it may be gone); none: a new cluster, from 0 */
+		struct ml_state st;
+		set_role(ml, R_RESTORING);
+		rc = restore_checkpoint(ml, &st);
+		if (rc == 0)
+			goto again;
+		if (rc != -ENOENT)
+			goto fatal;
+	}
 	set_role(ml, R_STANDBY);
 	log_info("metalog: the database is at seq %" PRIu64 " (epoch %" PRIu64 "); reading %s "
 		 "from offset %" PRId64, f.db.seq, f.db.epoch, METALOG_TOPIC, ml->sm.offset + 1);
@@ -788,7 +937,16 @@ again:
 				goto fatal;
 			goto again;
 		}
-		if (rc < 0 && rc != -EIO)
+		if (rc == -EIO) {
+			/* the reader broke: read again from where we are */
+			reader_close(&rd);
+			f.caught_up = false;
+			clock_nanosleep(CLOCK_MONOTONIC, 0, &(struct timespec){ 0, 200000000 }, NULL);
+			if (stopping(ml) || reader_open(ml, &rd, METALOG_TOPIC, ml->sm.offset + 1) < 0)
+				goto again_or_stop;
+			continue;
+		}
+		if (rc < 0)
 			goto fatal;
 		/* the view after the end of what is there: claim? */
 		if (f.caught_up && f.fresh && ml->sm.epoch > 0 && f.claim_offset < 0) {
@@ -835,6 +993,10 @@ again:
 			clock_nanosleep(CLOCK_MONOTONIC, 0, &(struct timespec){ 0, 200000000 }, NULL);
 	}
 	reader_close(&rd);
+	return NULL;
+again_or_stop:
+	if (!stopping(ml))
+		goto again;
 	return NULL;
 fatal:
 	pthread_mutex_lock(&ml->lock);
@@ -1060,6 +1222,13 @@ static void *writer_main(void *arg)
 			rc = write_record(ml, &b, last_seq);
 		else
 			lose_lead(ml, "out of memory");
+		if (rc == 0) {
+			pthread_mutex_lock(&ml->lock);
+			ml->log_bytes += b.len;
+			if (ml->log_bytes - ml->log_bytes_at_ckpt >= ml->cfg.checkpoint_bytes)
+				pthread_cond_broadcast(&ml->cond);
+			pthread_mutex_unlock(&ml->lock);
+		}
 		while (take) {
 			struct pending *n = take->next;
 			free(take);
@@ -1105,9 +1274,14 @@ static int checkpoint_once(struct metalog *ml)
 	void *img;
 	size_t len;
 	int64_t t0 = clock_now_ms();
+	pthread_mutex_lock(&ml->lock);
+	uint64_t bytes = ml->log_bytes;
+	pthread_mutex_unlock(&ml->lock);
 	int rc = meta_snapshot_quiesced(ml->ms, quiesce, &q, &img, &len);
 	if (rc < 0)
 		return rc;
+	log_debug("metalog: checkpoint image of %zu bytes after %" PRId64 " ms", len,
+		  clock_now_ms() - t0);
 	rc = checkpoint_write(ml, img, len, &q.st);
 	meta_snapshot_free(img);
 	if (rc == 0) {
@@ -1117,6 +1291,7 @@ static int checkpoint_once(struct metalog *ml)
 		ml->checkpoints++;
 		ml->checkpoint_seq = (int64_t)q.st.seq;
 		ml->seq_at_ckpt = q.st.seq;
+		ml->log_bytes_at_ckpt = bytes;
 		pthread_mutex_unlock(&ml->lock);
 	} else {
 		log_warn("metalog: checkpoint failed: %s", strerror(-rc));
@@ -1133,7 +1308,8 @@ static void *checkpointer_main(void *arg)
 	pthread_mutex_lock(&ml->lock);
 	while (!ml->stop && ml->role == R_ACTIVE) {
 		bool asked = ml->ckpt_asked > ml->ckpt_done;
-		bool due = first || clock_now_ms() - last >= ml->cfg.checkpoint_ms;
+		bool due = first || clock_now_ms() - last >= ml->cfg.checkpoint_ms ||
+			   ml->log_bytes - ml->log_bytes_at_ckpt >= ml->cfg.checkpoint_bytes;
 		if (!asked && !due) {
 			struct timespec ts = clock_deadline_ms(1000);
 			pthread_cond_timedwait(&ml->cond, &ml->lock, &ts);
@@ -1201,6 +1377,8 @@ int metalog_start(const struct metalog_config *cfg, struct metalog **ret)
 		ml->cfg.failover_ms = 500;
 	if (ml->cfg.checkpoint_ms <= 0)
 		ml->cfg.checkpoint_ms = 600000;
+	if (ml->cfg.checkpoint_bytes == 0)
+		ml->cfg.checkpoint_bytes = (uint64_t)64 << 20;
 	int rc = meta_open(cfg->db_path, cfg->default_goal, &ml->ms);
 	if (rc < 0) {
 		metalog_free(ml);

@@ -51,6 +51,7 @@ struct metalog_config {
 	uint32_t default_goal;
 	int64_t failover_ms;            /* leader silence before a claim */
 	int64_t checkpoint_ms;          /* leader's checkpoint period */
+	uint64_t checkpoint_bytes;      /* ... and log written between two */
 	bool standby;                   /* never the first to lead */
 	bool restored;                  /* the store is a dump: only into an
 					 * empty log (else: failed) */

@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential pkg-config
 	libfuse3-dev fuse3
 	librdkafka-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
-	libsqlite3-dev libisal-dev libssl-dev libcmocka-dev
+	libsqlite3-dev libisal-dev libssl-dev libcmocka-dev zlib1g-dev
 	python3 python3-pytest python3-yaml
 	attr acl fio curl kcat sqlite3 rsync git psmisc iproute2 socat procps
 	util-linux coreutils tar findutils

@@ -96,7 +96,8 @@ class HaCluster(Cluster):
     def master_argv(self, k, extra=()):
         argv = [MASTER_BIN, "--data", self.master_dirs[k], "--listen", self.addrs[k],
                 "--kafka", self.kafka, "--secret", self.secret_path, "--id", "m%d" % (k + 1),
-                "--advertise", self.addrs[k], "--failover-ms", str(self.failover_ms)]
+                "--advertise", self.addrs[k], "--failover-ms", str(self.failover_ms),
+                "--checkpoint-mb", "1"]  # the development broker keeps 5 MB a partition
         if k > 0:
             argv.append("--standby")
         return argv + self.master_args + list(extra)
