@@ -285,7 +285,8 @@ int ml_state_from_json(const char *text, size_t len, struct ml_state *s)
 			"chain", &chain, "left", &left, "leader", &leader, "url", &url, "offset",
 			&offset) == 0 &&
 	    epoch >= 0 && seq >= 0 && offset >= -1 && strlen(chain) == 16 &&
-	    strlen(leader) <= ML_ID_MAX && strlen(url) <= ML_URL_MAX) {
+	    strlen(leader) <= ML_ID_MAX && strlen(url) <= ML_URL_MAX &&
+	    strspn(chain, "0123456789abcdefABCDEF") == 16) {
 		char *end;
 		uint64_t c = strtoull(chain, &end, 16);
 		if (*end == '\0') {
