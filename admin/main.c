@@ -8,14 +8,18 @@
  *   bigfs [--master HOST:PORT] workers       one line per worker
  *   bigfs locations FILE...                  where each chunk lives
  *   bigfs goal PATH [N]                      show or set the goal
+ *   bigfs [--secret FILE] metadata dump FILE     the metadata, as a file
+ *   bigfs [--secret FILE] metadata checkpoint    a metadata log checkpoint now
  *
  * The master address comes from --master, else $BIGFS_MASTER, else
  * 127.0.0.1:9400. It may be a list, HOST1:PORT,HOST2:PORT (a cluster with
  * standby masters, master_list.h): the cluster views come from the
  * active one, and `status` first prints one line per master, "master
  * ADDR role active|standby|down". State: the list and one HTTP client. */
+#include "auth.h"
 #include "http_client.h"
 #include "log.h"
+#include "token.h"
 #include "master_list.h"
 #include "transport_config.h"
 #include "json_util.h"
@@ -26,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
 
 struct admin {
 	const char *master;          /* as given */
@@ -186,14 +192,98 @@ static int cmd_goal(int argc, char **argv)
 	return 0;
 }
 
+/* ---- metadata: calls signed with the cluster secret ------------------------ */
+
+static int admin_secret(const char *path, struct secret *sec)
+{
+	if (!path) {
+		fputs("bigfs: metadata commands are signed with the cluster secret: --secret FILE "
+		      "(or $BIGFS_SECRET; the master's DATA/secret)\n", stderr);
+		return -EINVAL;
+	}
+	int rc = secret_load(path, sec);
+	if (rc < 0)
+		fprintf(stderr, "bigfs: cannot read the cluster secret %s: %s\n", path, strerror(-rc));
+	return rc;
+}
+
+/* bigfs metadata checkpoint */
+static int cmd_checkpoint(struct admin *a, struct secret *sec)
+{
+	json_t *req = json_object(), *resp = NULL;
+	int rc = master_list_call(a->ml, a->http, "POST", "/v1/metadata/checkpoint", req,
+				  auth_cluster_signer, sec, &resp, NULL);
+	json_decref(req);
+	if (rc < 0) {
+		fprintf(stderr, "bigfs: checkpoint: %s\n",
+			rc == -ENOTSUP ? "this master keeps no metadata log (it runs without --kafka)"
+				       : strerror(-rc));
+		return 1;
+	}
+	json_int_t seq = json_integer_value(json_object_get(resp, "seq"));
+	printf("checkpoint written: it covers the metadata log up to change %lld\n",
+	       (long long)seq);
+	json_decref(resp);
+	return 0;
+}
+
+/* bigfs metadata dump FILE: the active master's whole database, written
+ * to FILE.tmp then renamed (bigfs-master --restore FILE reads it). */
+static int cmd_dump(struct admin *a, struct secret *sec, const char *file)
+{
+	const char *path = "/v1/metadata/dump";
+	for (size_t n = 0; n < master_list_count(a->ml); n++) {
+		size_t i = (master_list_current(a->ml) + n) % master_list_count(a->ml);
+		if (admin_role(a, i) != MASTER_ROLE_ACTIVE)
+			continue;
+		char url[MASTER_ADDR_MAX + 64], auth[AUTH_HEADER_MAX], tmp[4200];
+		snprintf(url, sizeof(url), "%s://%s%s", transport_scheme(), master_list_addr(a->ml, i),
+			 path);
+		if (auth_cluster_sign(sec->key, sec->len, "GET", path, NULL, 0, (long long)time(NULL),
+				      auth) < 0)
+			return 1;
+		struct http_call c = { .method = "GET", .url = url, .authorization = auth };
+		int rc = http_client_call(a->http, &c);
+		if (rc == 0 && c.err == 0 && c.status == 200 && c.out_len >= 16 &&
+		    memcmp(c.out_alloc, "SQLite format 3", 16) == 0) {
+			snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+			FILE *f = fopen(tmp, "wb");
+			bool ok = f && fwrite(c.out_alloc, 1, c.out_len, f) == c.out_len;
+			ok = (f && fclose(f) == 0) && ok && rename(tmp, file) == 0;
+			if (!ok) {
+				fprintf(stderr, "bigfs: cannot write %s: %s\n", file, strerror(errno));
+				unlink(tmp);
+			} else {
+				printf("%s: %zu bytes of metadata from %s\n", file, c.out_len,
+				       master_list_addr(a->ml, i));
+			}
+			free(c.out_alloc);
+			return ok ? 0 : 1;
+		}
+		fprintf(stderr, "bigfs: metadata dump from %s failed: %s\n", master_list_addr(a->ml, i),
+			c.err ? strerror(-c.err) : c.status ? "the master refused it" : "no answer");
+		if (c.status)
+			fprintf(stderr, "bigfs: HTTP %ld: %.300s\n", c.status,
+				c.out_alloc ? c.out_alloc : "");
+		free(c.out_alloc);
+		return 1;
+	}
+	fprintf(stderr, "bigfs: no active master in %s\n", master_list_text(a->ml));
+	return 1;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: bigfs [--master HOST:PORT] [--cafile CA.pem] status|workers\n"
 	      "       bigfs locations FILE...\n"
 	      "       bigfs goal PATH [N]\n"
+	      "       bigfs [--master ...] [--secret FILE] metadata dump FILE\n"
+	      "       bigfs [--master ...] [--secret FILE] metadata checkpoint\n"
 	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400; a master with\n"
 	      "TLS: --cafile (or $BIGFS_CAFILE) or https://HOST:PORT. With standby\n"
-	      "masters give them all, HOST1:PORT,HOST2:PORT: the active one answers.\n",
+	      "masters give them all, HOST1:PORT,HOST2:PORT: the active one answers.\n"
+	      "metadata: signed with the cluster secret, --secret FILE or $BIGFS_SECRET;\n"
+	      "a dump is what bigfs-master --restore FILE starts from.\n",
 	      f);
 }
 
@@ -204,10 +294,14 @@ int main(int argc, char **argv)
 		a.master = "127.0.0.1:9400";
 	log_init("bigfs", true, LOG_WARNING);   /* no line per master switch */
 	const char *cafile = getenv("BIGFS_CAFILE");
+	const char *secret_file = getenv("BIGFS_SECRET");
 	int i = 1;
-	while (i + 1 < argc && (strcmp(argv[i], "--master") == 0 || strcmp(argv[i], "--cafile") == 0)) {
+	while (i + 1 < argc && (strcmp(argv[i], "--master") == 0 || strcmp(argv[i], "--cafile") == 0 ||
+				strcmp(argv[i], "--secret") == 0)) {
 		if (strcmp(argv[i], "--master") == 0)
 			a.master = argv[i + 1];
+		else if (strcmp(argv[i], "--secret") == 0)
+			secret_file = argv[i + 1];
 		else
 			cafile = argv[i + 1];
 		i += 2;
@@ -221,10 +315,17 @@ int main(int argc, char **argv)
 		return cmd_locations(argc - i, argv + i);
 	if (strcmp(cmd, "goal") == 0 && (argc - i == 1 || argc - i == 2))
 		return cmd_goal(argc - i, argv + i);
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "workers") != 0) {
+	bool meta_dump = strcmp(cmd, "metadata") == 0 && argc - i == 2 &&
+			 strcmp(argv[i], "dump") == 0;
+	bool meta_ckpt = strcmp(cmd, "metadata") == 0 && argc - i == 1 &&
+			 strcmp(argv[i], "checkpoint") == 0;
+	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "workers") != 0 && !meta_dump && !meta_ckpt) {
 		usage(stderr);
 		return 2;
 	}
+	struct secret sec;
+	if ((meta_dump || meta_ckpt) && admin_secret(secret_file, &sec) < 0)
+		return 2;
 	char err[512];
 	if (master_list_parse(a.master, &a.ml, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bigfs: bad master '%s': %s\n", a.master, err);
@@ -239,13 +340,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	a.http = http_client_new(10000, 3000);
+	a.http = http_client_new(meta_dump || meta_ckpt ? 120000 : 10000, 3000);
 	if (!a.http) {
 		fprintf(stderr, "bigfs: out of memory\n");
 		master_list_free(a.ml);
 		return 1;
 	}
-	int ret = strcmp(cmd, "status") == 0 ? cmd_status(&a) : cmd_workers(&a, false);
+	int ret = meta_dump   ? cmd_dump(&a, &sec, argv[i + 1])
+		  : meta_ckpt ? cmd_checkpoint(&a, &sec)
+		  : strcmp(cmd, "status") == 0 ? cmd_status(&a) : cmd_workers(&a, false);
 	http_client_free(a.http);
 	master_list_free(a.ml);
 	return ret;

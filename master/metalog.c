@@ -919,6 +919,12 @@ again:
 		} else if (rc == 0) {
 			f.caught_up = true;
 		}
+		if (rc == -ERANGE && ml->cfg.restored) {
+			log_err("metalog: --restore: the log already has a history (its start is "
+				"gone); a dump only starts a new one, in an empty log");
+			reader_close(&rd);
+			goto fatal;
+		}
 		if (rc == -ERANGE || rc == -ESTALE || f.need_restore) {
 			reader_close(&rd);
 			log_warn("metalog: %s: restoring from the latest checkpoint",

@@ -6,6 +6,7 @@
  * itself. Text is built with open_memstream; worker fields are validated
  * on input and escaped again here for HTML. */
 #include "status_page.h"
+#include "metalog.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,7 +131,19 @@ int status_page_html(struct master *m, char **ret, size_t *ret_len)
 	fprintf(f, "<h1>BigFS master</h1>\n<p>Cluster <code>%s</code> &middot; Kafka <code>",
 		meta_cluster_id(m->ms));
 	html_escape(f, kstatus_bootstrap(m->ks));
-	fputs("</code></p>\n<h2>Totals</h2>\n<table>\n", f);
+	fputs("</code>", f);
+	if (m->ml) {
+		struct metalog_stats ls;
+		char url[ML_URL_MAX + 1];
+		metalog_stats(m->ml, &ls);
+		metalog_leader_url(m->ml, url, sizeof(url));
+		fputs(" &middot; this master leads (", f);
+		html_escape(f, ls.leader);
+		fprintf(f, ", epoch %llu), metadata log at change %llu, offset %lld",
+			(unsigned long long)ls.epoch, (unsigned long long)ls.seq,
+			(long long)ls.offset);
+	}
+	fputs("</p>\n<h2>Totals</h2>\n<table>\n", f);
 	human(a, sizeof(a), s.cap_live);
 	human(b, sizeof(b), s.used_live);
 	fprintf(f, "<tr><th>workers live / known</th><td>%zu / %zu</td></tr>\n", s.nlive, s.n);
@@ -225,6 +238,22 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	kstatus_counts(m->ks, &k_ok, &k_bad);
 	COUNTER("bigfs_status_messages_total", "Worker status messages applied.", k_ok);
 	COUNTER("bigfs_status_messages_bad_total", "Worker status messages rejected.", k_bad);
+	if (m->ml) {
+		struct metalog_stats ls;
+		metalog_stats(m->ml, &ls);
+		GAUGE("bigfs_metalog_epoch", "Epoch of the leading master (docs/metalog.md).",
+		      ls.epoch);
+		GAUGE("bigfs_metalog_seq", "Changes in the metadata log so far.", ls.seq);
+		GAUGE("bigfs_metalog_offset", "Last bigfs.metalog offset taken in.",
+		      (uint64_t)(ls.offset < 0 ? 0 : ls.offset));
+		COUNTER("bigfs_metalog_records_total", "Log records this master took in.",
+			ls.records);
+		COUNTER("bigfs_metalog_batches_total", "Records of changes this master wrote.",
+			ls.batches);
+		COUNTER("bigfs_metalog_beats_total", "Beats this master wrote.", ls.beats);
+		COUNTER("bigfs_metalog_checkpoints_total", "Checkpoints this master wrote.",
+			ls.checkpoints);
+	}
 #undef GAUGE
 #undef COUNTER
 	fputs("# HELP bigfs_http_requests_total HTTP requests by route.\n"
