@@ -952,12 +952,16 @@ again:
 				goto again_or_stop;
 			continue;
 		}
-		if (rc < 0)
+		if (rc < 0) {
+			reader_close(&rd);
 			goto fatal;
+		}
 		/* the view after the end of what is there: claim? */
 		if (f.caught_up && f.fresh && ml->sm.epoch > 0 && f.claim_offset < 0) {
-			if (ml->cfg.restored)
+			if (ml->cfg.restored) {
+				reader_close(&rd);
 				goto fatal;
+			}
 			f.need_restore = true;
 		}
 		if (f.claim_offset >= 0) {
@@ -1539,7 +1543,9 @@ void metalog_free(struct metalog *ml)
 		rd_kafka_destroy(ml->ckprod);
 	}
 	if (ml->cons)
-		rd_kafka_destroy(ml->cons);
+		/* a reader of assigned partitions, never in a group: nothing to
+		 * leave (a consumer close would wait for a coordinator) */
+		rd_kafka_destroy_flags(ml->cons, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	while (ml->pend) {
 		struct pending *n = ml->pend->next;
 		free(ml->pend);
