@@ -148,10 +148,13 @@ static struct master *the_master;
 static void reply_standby(struct master *m, struct http_request *r)
 {
 	char url[ML_URL_MAX + 1] = "";
-	metalog_leader_url(m->ml, url, sizeof(url));
-	const char *role = metalog_role(m->ml);
-	if (strcmp(role, "active") == 0)
-		role = "standby";  /* leading but not (yet, or any more) serving */
+	const char *role = "starting";
+	if (m->ml) {
+		metalog_leader_url(m->ml, url, sizeof(url));
+		role = metalog_role(m->ml);
+		if (strcmp(role, "active") == 0)
+			role = "standby";  /* leading but not (yet, or any more) serving */
+	}
 	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:s*}", "errno", EAGAIN, "error", "EAGAIN",
 			      "message", "this master does not lead the cluster now; ask the active one",
 			      "role", role, "active", *url ? url : NULL);
@@ -161,7 +164,7 @@ static void reply_standby(struct master *m, struct http_request *r)
 /* Does a master that cannot serve answer this call? */
 static bool not_serving(struct master *m)
 {
-	return m && m->ml && !(atomic_load(&m->ready) && metalog_serving(m->ml));
+	return m && (!atomic_load(&m->ready) || (m->ml && !metalog_serving(m->ml)));
 }
 
 static void reply_err(struct http_request *r, int rc, const char *what)
@@ -2000,6 +2003,8 @@ static void h_health(struct master *m, struct http_request *r)
 	char url[ML_URL_MAX + 1] = "";
 	const char *role = "active";
 	json_t *o = json_pack("{s:b}", "ok", 1);
+	if (!m->ml && !atomic_load(&m->ready))
+		role = "starting";
 	if (m->ml) {
 		struct metalog_stats st;
 		metalog_leader_url(m->ml, url, sizeof(url));

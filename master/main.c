@@ -484,13 +484,20 @@ int main(int argc, char **argv)
 	}
 	if ((rc = load_exports(o.exports, &m.auth)) < 0)
 		goto out_store;
+	/* one master: everything up before it listens; several: it listens as
+	 * a standby at once and starts the modules when it leads */
+	if (!m.ml) {
+		if (start_modules(&m, &o, restart) < 0)
+			goto out_modules;
+		atomic_store(&m.ready, true);
+	}
 	if ((rc = http_api_start(&m, o.listen, &api)) < 0) {
 		log_err("cannot listen on %s: %s", o.listen, strerror(-rc));
-		goto out_store;
+		goto out_modules;
 	}
 	if ((rc = write_addr_file(o.data, o.listen, http_api_port(api))) < 0) {
 		log_err("cannot write %s/master.addr: %s", o.data, strerror(-rc));
-		goto out_http;
+		goto out_modules;
 	}
 	if (m.ml) {
 		log_info("master %s listening on port %u (%s) as a standby until it leads", o.id,
@@ -512,11 +519,10 @@ int main(int argc, char **argv)
 			again = sig == SIGUSR1;
 			goto out_stopping;
 		}
-		restart = true;
+		if (start_modules(&m, &o, true) < 0)
+			goto out_modules;
+		atomic_store(&m.ready, true);
 	}
-	if (start_modules(&m, &o, restart) < 0)
-		goto out_modules;
-	atomic_store(&m.ready, true);
 	log_info("master listening on port %u (%s), data in %s, Kafka at %s%s",
 		 http_api_port(api), transport_scheme(), o.data, kstatus_bootstrap(m.ks),
 		 m.ml ? ", leading" : "");
@@ -543,9 +549,6 @@ out_modules:
 	log_debug("HTTP server stopped");
 	stop_modules(&m);
 	log_debug("modules stopped");
-out_http:
-	http_api_stop(api);
-	m.api = NULL;
 out_store:
 	asess_free(m.auth);
 	m.auth = NULL;

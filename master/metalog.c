@@ -1441,7 +1441,11 @@ const char *metalog_role(struct metalog *ml)
 void metalog_leader_url(struct metalog *ml, char *buf, size_t cap)
 {
 	pthread_mutex_lock(&ml->lock);
-	bool known = ml->sm.epoch > 0 && !ml->sm.left;
+	/* a standby names the leader only while it hears from it: during a
+	 * failover, clients should not be sent to a dead one */
+	bool known = ml->sm.epoch > 0 && !ml->sm.left &&
+		     (ml->role == R_ACTIVE ||
+		      clock_now_ms() - ml->last_alive < ml->cfg.failover_ms / 2);
 	snprintf(buf, cap, "%s", known ? ml->sm.url : "");
 	pthread_mutex_unlock(&ml->lock);
 }

@@ -11,9 +11,17 @@ test itself makes go to whichever master is active now.
 import os
 import signal
 import socket
+import sys
 import time
 
-from conftest import (BUILD, MASTER_BIN, Cluster, Daemon, http, json_of, wait_for)
+# the integration suite's conftest: itself here, loaded as bigfs_itest by
+# the fault suite (test/faults/conftest.py)
+if "bigfs_itest" in sys.modules:
+    _itest = sys.modules["bigfs_itest"]
+else:
+    import conftest as _itest
+BUILD, MASTER_BIN, Cluster, Daemon = _itest.BUILD, _itest.MASTER_BIN, _itest.Cluster, _itest.Daemon
+http, json_of, wait_for = _itest.http, _itest.json_of, _itest.wait_for
 
 DEVBROKER_BIN = os.path.join(BUILD, "bigfs-devbroker")
 
@@ -186,9 +194,8 @@ class HaCluster(Cluster):
 
 
 def make_ha_cluster(tmp_path_factory, name, nworkers=3, mount=True, **kw):
-    from conftest import skip_reason
     import pytest
-    reason = skip_reason()
+    reason = _itest.skip_reason()
     if reason:
         if os.environ.get("BIGFS_NO_SKIP") == "1":
             pytest.fail(reason + " (BIGFS_NO_SKIP=1: skipping is not allowed here)")
