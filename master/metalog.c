@@ -87,7 +87,6 @@ struct metalog {
 	uint64_t log_bytes;             /* leader: bytes written to the log */
 	uint64_t log_bytes_at_ckpt;
 	int ckpt_rc;
-	uint64_t seq_at_ckpt;
 };
 
 static const char *const role_names[] = { "starting", "restoring", "standby",
@@ -199,14 +198,14 @@ static int make_clients(struct metalog *ml)
 	return 0;
 }
 
-/* Produce one message and wait for its delivery: 0 with *offset, or
- * -EIO (logged). */
-static int produce_wait(rd_kafka_t *rk, const char *topic, const void *p, size_t len,
-			int timeout_ms, int64_t *offset)
+/* Produce one message to partition part and wait for its delivery: 0
+ * with *offset, or -EIO (logged). */
+static int produce_to(rd_kafka_t *rk, const char *topic, int32_t part, const void *p,
+		      size_t len, int timeout_ms, int64_t *offset)
 {
 	struct dr d = { .offset = -1 };
 	rd_kafka_resp_err_t e = rd_kafka_producev(
-		rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+		rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
 		RD_KAFKA_V_VALUE((void *)p, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
 	if (e) {
@@ -234,6 +233,12 @@ static int produce_wait(rd_kafka_t *rk, const char *topic, const void *p, size_t
 	}
 	*offset = d.offset;
 	return 0;
+}
+
+static int produce_wait(rd_kafka_t *rk, const char *topic, const void *p, size_t len,
+			int timeout_ms, int64_t *offset)
+{
+	return produce_to(rk, topic, 0, p, len, timeout_ms, offset);
 }
 
 /* A reader positioned at offset of topic's partition 0. */
@@ -435,32 +440,6 @@ static int32_t checkpoint_partitions(struct metalog *ml)
 	return n;
 }
 
-static int produce_part(rd_kafka_t *rk, const char *topic, int32_t part, const void *p,
-			size_t len, int64_t *offset)
-{
-	struct dr d = { .offset = -1 };
-	rd_kafka_resp_err_t e = rd_kafka_producev(
-		rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-		RD_KAFKA_V_VALUE((void *)p, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
-	if (e)
-		return -EIO;
-	int64_t deadline = clock_now_ms() + 60000;
-	while (!d.done && clock_now_ms() < deadline)
-		rd_kafka_flush(rk, 100);
-	if (!d.done) {
-		rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		rd_kafka_flush(rk, 1000);
-		if (!d.done)
-			abort();  /* d would dangle */
-		return -EIO;
-	}
-	if (d.err)
-		return -EIO;
-	*offset = d.offset;
-	return 0;
-}
-
 /* Write image (a database at state st) as a checkpoint. 0 or -errno. */
 static int checkpoint_write(struct metalog *ml, const void *image, size_t len,
 			    const struct ml_state *st)
@@ -498,8 +477,8 @@ static int checkpoint_write(struct metalog *ml, const void *image, size_t len,
 			break;
 		int32_t part = (int32_t)(i % (uint32_t)nparts_k);
 		int64_t o;
-		rc = produce_part(ml->ckprod, METALOG_TOPIC_CKPT, part, buf,
-				  PART_HDR + n + AUTH_KEY_LEN, &o);
+		rc = produce_to(ml->ckprod, METALOG_TOPIC_CKPT, part, buf,
+				PART_HDR + n + AUTH_KEY_LEN, 60000, &o);
 		if (rc == 0)
 			json_array_append_new(locs, json_pack("[i, I]", part, (json_int_t)o));
 	}
@@ -533,7 +512,7 @@ static int checkpoint_write(struct metalog *ml, const void *image, size_t len,
 	int64_t o;
 	rc = sign_append(ml, mb, tl);
 	if (rc == 0)
-		rc = produce_part(ml->ckprod, METALOG_TOPIC_CKPT_INDEX, 0, mb, tl + AUTH_KEY_LEN, &o);
+		rc = produce_wait(ml->ckprod, METALOG_TOPIC_CKPT_INDEX, mb, tl + AUTH_KEY_LEN, 60000, &o);
 	free(mb);
 	return rc;
 }
@@ -1300,7 +1279,6 @@ static int checkpoint_once(struct metalog *ml)
 		pthread_mutex_lock(&ml->lock);
 		ml->checkpoints++;
 		ml->checkpoint_seq = (int64_t)q.st.seq;
-		ml->seq_at_ckpt = q.st.seq;
 		ml->log_bytes_at_ckpt = bytes;
 		pthread_mutex_unlock(&ml->lock);
 	} else {

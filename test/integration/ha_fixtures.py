@@ -164,17 +164,12 @@ class HaCluster(Cluster):
         return [p for p in ps if p is not None]
 
     def stop(self):
-        for m in reversed(self.mounts):
-            m.unmount()
-        for w in self.workers:
-            if w:
-                w.stop()
+        super().stop()  # mounts, workers, the active master
         for m in self.masters:
             if m:
                 m.stop()
         if self.broker:
             self.broker.stop()
-        super().stop()
 
     def wait_live(self, indexes=None, timeout=40):
         self.wait_active(timeout)
