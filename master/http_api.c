@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api_util.h"
 #include "auth.h"
+#include "drain.h"
 #include "auth_sessions.h"
 #include "chunk_map.h"
 #include "exports.h"
@@ -26,14 +28,13 @@
 #include "meta_store.h"
 #include "master.h"
 #include "namespace.h"
+#include "ops_api.h"
 #include "repair.h"
 #include "session.h"
 #include "status_page.h"
 #include "metalog.h"
 #include "worker_registry.h"
 
-#define BODY_SMALL (256 * 1024)
-#define BODY_REGISTER (64 * 1024 * 1024)
 #define NAME_IN_MAX 4096          /* longer than any valid name: 255 → ENAMETOOLONG */
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
@@ -43,14 +44,6 @@
 /* Inodes are rows: no fixed table. statfs says 2^40 more can be made;
  * "files" (the total) is that plus those in use. */
 #define STATFS_FFREE (1ULL << 40)
-
-/* Who may call a route (docs/api.md "Authentication"):
- * A_PUBLIC   anyone (health, metrics, status, the login itself)
- * A_CLIENT   a mount's session, signed; inodes checked against its subtree
- * A_WRITE    the same, and refused (EROFS) to a read-only export
- * A_CLUSTER  a worker, signed with the cluster secret
- * A_ANY      a mount's session or a worker */
-enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
 
 /* X(id, method, path, max_body, auth, handler) */
 #define API_ROUTES(X)                                                      \
@@ -95,7 +88,9 @@ enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
 	X(META_DUMP, "GET", "/v1/metadata/dump", 0, A_CLUSTER, h_meta_dump)          \
 	X(META_CKPT, "POST", "/v1/metadata/checkpoint", BODY_SMALL, A_CLUSTER, h_meta_ckpt) \
 	X(METRICS, "GET", "/metrics", 0, A_PUBLIC, h_metrics)                        \
-	X(STATUS, "GET", "/", 0, A_PUBLIC, h_status)
+	X(STATUS, "GET", "/", 0, A_PUBLIC, h_status)                          \
+	OPS_ROUTES(X)                                                      \
+	DRAIN_ROUTES(X)
 
 enum route_id {
 #define X(id, meth, path, body, auth, fn) R_##id,
@@ -179,6 +174,16 @@ static void reply_err(struct http_request *r, int rc, const char *what)
 static void bad_member(struct http_request *r, const char *key)
 {
 	http_reply_error(r, EINVAL, "member '%s' is missing or has the wrong type or range", key);
+}
+
+void api_reply_err(struct http_request *r, int rc, const char *what)
+{
+	reply_err(r, rc, what);
+}
+
+void api_bad_member(struct http_request *r, const char *key)
+{
+	bad_member(r, key);
 }
 
 /* Shorthands: on failure reply 400 naming the member and leave. */
