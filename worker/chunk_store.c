@@ -1,9 +1,9 @@
 /* chunk_store — chunk files on the local disk (layout in chunk_store.h).
  *
- * What it does: reads, writes, truncates, fsyncs, deletes and atomically
- * replaces chunk files, verifying CRC32C of every 64 KiB block it returns
- * or merges, and keeps an in-memory index id -> (version, length) built by
- * scanning the folder tree at open.
+ * What it does: reads, writes, truncates, fsyncs, deletes, atomically
+ * replaces and clones chunk files, verifying CRC32C of every 64 KiB block
+ * it returns, merges or copies, and keeps an in-memory index id ->
+ * (version, length) built by scanning the folder tree at open.
  * What it does not: HTTP, tokens, threads of its own, talking to the
  * master. Callers decide what a version means; this module only enforces
  * "older moves forward, newer is -ESTALE".
@@ -15,6 +15,9 @@
  * - The index (hash table of struct cs_entry) and the used-bytes counter.
  *   Guarded by index_mu. Lock order: stripe lock, then index_mu; index_mu
  *   is never held across disk I/O.
+ * A clone holds its source's stripe lock shared while it copies into a
+ * temporary file, lets it go, then commits under the new chunk's stripe
+ * lock (never both at once: they may be the same lock).
  * The header on disk is the truth for a chunk's version, length and CRCs;
  * the index mirrors it for listing and usage and is updated while the
  * stripe lock is held exclusively, right after the header is written.
@@ -57,6 +60,7 @@
 #define CS_DIR_MAX (PATH_MAX - 128)
 #define CS_DIRECT_ALIGN 4096u
 #define CS_DIRECT_MIN (256u * 1024)   /* shorter writes: the page cache is cheaper */
+#define CS_CLONE_PIECE (1u << 20)      /* a clone copies 1 MiB at a time */
 
 struct cs_header {
 	uint64_t id;
@@ -1412,7 +1416,12 @@ void chunk_store_stage_abort(struct chunk_staging *st)
 	free(st);
 }
 
-int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length)
+/* Commit st. For a clone (clone true) a chunk already stored at the
+ * staged version is kept: success if it has the staged length (a retried
+ * clone), -EEXIST if not (it was written since); a replication replaces
+ * it (a copy at the same version may be damaged). A newer stored version
+ * is -ESTALE either way. */
+static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_length)
 {
 	struct chunk_store *cs = st->cs;
 	char path[PATH_MAX], dir[PATH_MAX];
@@ -1448,6 +1457,12 @@ int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length)
 		close(fd);
 		if (existed && old->version > st->version) {
 			r = -ESTALE;
+			goto out_unlock;
+		}
+		if (existed && clone && old->version == st->version) {
+			r = old_len == st->length ? 0 : -EEXIST;
+			if (r == 0 && ret_length)
+				*ret_length = st->length;
 			goto out_unlock;
 		}
 	}
@@ -1491,5 +1506,91 @@ out_unlock:
 out_abort:
 	free(old);
 	chunk_store_stage_abort(st);   /* the rename consumed the file on success */
+	return r;
+}
+
+int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length)
+{
+	return cs_stage_commit(st, false, ret_length);
+}
+
+/* ---- clone (snapshots) ------------------------------------------------ */
+
+/* What the index says about new_id against a clone of length bytes at
+ * new_version: 1 when it is there already (a retried clone), 0 when the
+ * clone may go ahead, -ESTALE / -EEXIST as chunk_store_clone. The commit
+ * checks again against the file under the chunk's lock. */
+static int cs_clone_precheck(struct chunk_store *cs, uint64_t new_id, uint32_t new_version,
+			     uint32_t length)
+{
+	struct cs_entry *e;
+	int r = 0;
+
+	pthread_mutex_lock(&cs->index_mu);
+	e = cs_index_find(cs, new_id);
+	if (e && e->version > new_version)
+		r = -ESTALE;
+	else if (e && e->version == new_version)
+		r = e->length == length ? 1 : -EEXIST;
+	pthread_mutex_unlock(&cs->index_mu);
+	return r;
+}
+
+int chunk_store_clone(struct chunk_store *cs, uint64_t old_id, uint32_t old_version,
+		      uint64_t new_id, uint32_t new_version, uint32_t *ret_length)
+{
+	struct chunk_staging *st = NULL;
+	struct cs_header *h;
+	unsigned char *buf;
+	uint64_t fsize;
+	uint32_t length;
+	int fd, r;
+
+	if (old_id == new_id)
+		return -EINVAL;
+	h = malloc(sizeof(*h));
+	buf = malloc(CS_CLONE_PIECE);
+	if (!h || !buf) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	/* the source stays locked shared while it is copied: its writers
+	 * wait, its readers do not; the copy is one version of it */
+	pthread_rwlock_rdlock(cs_stripe(cs, old_id));
+	fd = r = cs_open_version(cs, old_id, old_version, h, &fsize);
+	if (fd < 0)
+		goto out_unlock;
+	length = h->length;
+	r = cs_clone_precheck(cs, new_id, new_version, length);
+	if (r == 0)
+		r = chunk_store_stage_begin(cs, new_id, new_version, &st);
+	/* whole pieces of whole blocks, each verified against the source's
+	 * CRCs before it goes on (cs_read_range: -EIO for a bad block);
+	 * stage_append computes the clone's CRCs from the same bytes */
+	for (uint64_t off = 0; r == 0 && off < length; off += CS_CLONE_PIECE) {
+		size_t n = (size_t)cs_min(CS_CLONE_PIECE, length - off);
+
+		r = cs_read_range(fd, h, off, n, buf);
+		if (r == 0)
+			r = chunk_store_stage_append(st, buf, n);
+	}
+	close(fd);
+out_unlock:
+	pthread_rwlock_unlock(cs_stripe(cs, old_id));
+	if (r == 1) {
+		/* retried: the clone is there already */
+		r = 0;
+		if (ret_length)
+			*ret_length = length;
+	} else if (r == 0) {
+		/* the commit locks new_id's stripe, maybe the same one: the
+		 * source's lock must be let go first */
+		r = cs_stage_commit(st, true, ret_length);
+		st = NULL;
+	}
+	chunk_store_stage_abort(st);
+out_free:
+	free(buf);
+	free(h);
 	return r;
 }

@@ -139,4 +139,22 @@ int chunk_store_stage_append(struct chunk_staging *st, const void *data, size_t 
 int chunk_store_stage_commit(struct chunk_staging *st, uint32_t *ret_length);
 void chunk_store_stage_abort(struct chunk_staging *st);
 
+/* Clone (snapshots, copy-on-write at chunk granularity): copy chunk
+ * old_id, which must be stored at old_version, into a new chunk new_id at
+ * new_version with the same data length and bytes and a header of its
+ * own. Every block read is checked against the source's CRC first (a bad
+ * one is -EIO and no clone is made); the copy is staged in a temporary
+ * file, fsynced and renamed into place (a crash leaves the old state of
+ * new_id, never half a chunk; a leftover temporary file is removed at the
+ * next open), and its folders are fsynced. When new_id is stored already:
+ * at new_version with the same length, nothing is done (a retried clone,
+ * success); at new_version with another length -EEXIST (it was written
+ * since); at an older version it is replaced; at a newer one -ESTALE.
+ * Errors: -ENOENT (no old_id), -ESTALE (old_id at another version, or
+ * new_id newer), -EIO (a bad block or header in old_id), -EINVAL (old_id
+ * == new_id), -EEXIST, -ENOSPC, other -errno from the file system.
+ * *ret_length (may be NULL) gets the length on success. */
+int chunk_store_clone(struct chunk_store *cs, uint64_t old_id, uint32_t old_version,
+		      uint64_t new_id, uint32_t new_version, uint32_t *ret_length);
+
 #endif

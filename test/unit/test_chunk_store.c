@@ -1,7 +1,9 @@
 /* Unit tests of worker/chunk_store: data round trips against an in-memory
- * model, version rules, truncate, delete, reopen, staging, capacity, and
- * damaged files on disk (flipped data bytes, short files, bad headers). */
+ * model, version rules, truncate, delete, reopen, staging, capacity,
+ * damaged files on disk (flipped data bytes, short files, bad headers), and
+ * clones (bytes and CRCs, errors, retries, leftover temporary files). */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -714,6 +716,314 @@ static void test_direct_io(void **state)
 	free(model);
 }
 
+/* ---- clone ---------------------------------------------------------------- */
+
+/* The on-disk header of chunk id: bytes [0, HDR). */
+static void read_header(const struct fixture *f, uint64_t id, unsigned char *out)
+{
+	char path[256];
+	int fd;
+
+	chunk_path(f, id, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, out, HDR, 0), (ssize_t)HDR);
+	close(fd);
+}
+
+static uint32_t le32_at(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64_at(const unsigned char *p)
+{
+	return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
+}
+
+/* Names in the folder of chunk id (temporary files start with '.'). */
+static int count_files(const struct fixture *f, uint64_t id, int *ret_dot)
+{
+	char dir[256];
+	struct dirent *d;
+	DIR *dp;
+	int n = 0;
+
+	*ret_dot = 0;
+	snprintf(dir, sizeof(dir), "%s/chunks/%02x/%02x", f->dir, (unsigned)((id >> 8) & 0xff),
+		 (unsigned)(id & 0xff));
+	dp = opendir(dir);
+	if (!dp)
+		return 0;
+	while ((d = readdir(dp))) {
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
+			continue;
+		n++;
+		if (d->d_name[0] == '.')
+			(*ret_dot)++;
+	}
+	closedir(dp);
+	return n;
+}
+
+/* A clone has the source's bytes and CRCs under a header of its own; the
+ * source is untouched; both survive a reopen. Sizes cross the 1 MiB copy
+ * pieces and end in a partial block. */
+static void test_clone(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t old_id = 0x1111222233334444ULL, new_id = 0x5555666677778888ULL;
+	size_t n = 2 * (1u << 20) + 3 * BS + 777;
+	unsigned char *model = random_bytes(n, 40);
+	unsigned char *ho = malloc(HDR), *hn = malloc(HDR);
+	struct chunk_info ci;
+	uint64_t chunks, bytes;
+	uint32_t len = 0;
+
+	assert_non_null(ho);
+	assert_non_null(hn);
+	/* written in two pieces and at another version first: the CRCs come
+	 * from chunk_store_write's merging */
+	assert_int_equal(chunk_store_write(f->cs, old_id, 2, 0, model, n / 2, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, old_id, 3, n / 2, model + n / 2, n - n / 2,
+					   NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, old_id, 3, new_id, 7, &len), 0);
+	assert_int_equal(len, n);
+	check_range(f->cs, new_id, 7, model, n, 0, n + 100);
+	check_range(f->cs, old_id, 3, model, n, 0, n);
+	assert_int_equal(chunk_store_stat(f->cs, new_id, &ci), 0);
+	assert_int_equal(ci.version, 7);
+	assert_int_equal(ci.length, n);
+	assert_int_equal(chunk_store_verify(f->cs, new_id, &ci), 0);
+
+	read_header(f, old_id, ho);
+	read_header(f, new_id, hn);
+	assert_memory_equal(hn, "BIGFSCK1", 8);
+	assert_true(le64_at(hn + 8) == new_id);
+	assert_int_equal(le32_at(hn + 16), 7);
+	assert_int_equal(le32_at(hn + 20), n);
+	/* the same CRC for every block, each the CRC32C of the block's bytes */
+	assert_memory_equal(hn + 32, ho + 32, 4 * CHUNK_BLOCKS);
+	for (size_t b = 0; b * BS < n; b++) {
+		size_t bl = n - b * BS < BS ? n - b * BS : BS;
+
+		assert_int_equal(le32_at(hn + 32 + 4 * b), crc32c(0, model + b * BS, bl));
+	}
+	assert_int_equal(le32_at(hn + 32 + 4 * ((n + BS - 1) / BS)), 0);
+
+	chunk_store_usage(f->cs, &chunks, &bytes);
+	assert_int_equal(chunks, 2);
+	assert_int_equal(bytes, 2 * (HDR + n));
+	reopen(f);
+	check_range(f->cs, new_id, 7, model, n, 0, n);
+	check_range(f->cs, old_id, 3, model, n, 0, n);
+	/* a write to the clone leaves the source alone (copy-on-write) */
+	assert_int_equal(chunk_store_write(f->cs, new_id, 8, 10, "changed", 7, NULL), 0);
+	check_range(f->cs, old_id, 3, model, n, 0, n);
+
+	/* an empty source gives an empty clone */
+	assert_int_equal(chunk_store_truncate(f->cs, 77, 1, 0, NULL), 0);
+	len = 99;
+	assert_int_equal(chunk_store_clone(f->cs, 77, 1, 78, 1, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(chunk_store_stat(f->cs, 78, &ci), 0);
+	assert_int_equal(ci.length, 0);
+	free(ho);
+	free(hn);
+	free(model);
+}
+
+/* Absent source, wrong version, a clone onto itself, a corrupt source
+ * block, a bad source header: an error and no clone, no temporary file. */
+static void test_clone_errors(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 5 * BS + 10;
+	unsigned char *model = random_bytes(n, 41);
+	unsigned char b[1];
+	uint32_t len = 12345;
+	int dots;
+
+	assert_int_equal(chunk_store_clone(f->cs, 50, 1, 51, 1, &len), -ENOENT);
+	assert_int_equal(chunk_store_write(f->cs, 50, 4, 0, model, n, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 3, 51, 1, &len), -ESTALE);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 5, 51, 1, &len), -ESTALE);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 4, 50, 5, &len), -EINVAL);
+	assert_int_equal(len, 12345);   /* untouched on failure */
+	assert_int_equal(chunk_store_read(f->cs, 51, 1, 0, 1, b), -ENOENT);
+
+	/* one flipped byte in the fourth block */
+	flip_byte(f, 50, HDR + 3 * BS + 5);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 4, 51, 1, &len), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 51, 1, 0, 1, b), -ENOENT);
+	assert_int_equal(count_files(f, 51, &dots), 0);
+	assert_int_equal(dots, 0);
+	/* in the partial last block */
+	flip_byte(f, 50, HDR + 3 * BS + 5);
+	flip_byte(f, 50, HDR + 5 * BS + 9);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 4, 51, 1, &len), -EIO);
+	assert_int_equal(chunk_store_read(f->cs, 51, 1, 0, 1, b), -ENOENT);
+	flip_byte(f, 50, HDR + 5 * BS + 9);
+	/* a damaged header (its CRC catches the flipped length bit) */
+	flip_byte(f, 50, 20);
+	assert_int_equal(chunk_store_clone(f->cs, 50, 4, 51, 1, &len), -EIO);
+	flip_byte(f, 50, 20);
+	assert_int_equal(count_files(f, 51, &dots), 0);
+	/* repaired, it clones */
+	assert_int_equal(chunk_store_clone(f->cs, 50, 4, 51, 1, &len), 0);
+	check_range(f->cs, 51, 1, model, n, 0, n);
+	free(model);
+}
+
+/* A retried clone is a no-op success; an older chunk under the new id is
+ * replaced, a newer one or one written since at the same version is not. */
+static void test_clone_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS + 1;
+	unsigned char *model = random_bytes(n, 42);
+	unsigned char *other = random_bytes(2 * BS, 43);
+	char path[256];
+	struct stat st1, st2;
+	uint32_t len = 0;
+	int dots;
+
+	assert_int_equal(chunk_store_write(f->cs, 60, 1, 0, model, n, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 60, 1, 61, 2, &len), 0);
+	chunk_path(f, 61, path, sizeof(path));
+	assert_int_equal(stat(path, &st1), 0);
+	len = 0;
+	assert_int_equal(chunk_store_clone(f->cs, 60, 1, 61, 2, &len), 0);
+	assert_int_equal(len, n);
+	assert_int_equal(stat(path, &st2), 0);
+	assert_true(st1.st_ino == st2.st_ino);   /* not copied again */
+	check_range(f->cs, 61, 2, model, n, 0, n);
+
+	/* the clone was written since at its version: not overwritten */
+	assert_int_equal(chunk_store_write(f->cs, 61, 2, n, "tail", 4, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 60, 1, 61, 2, &len), -EEXIST);
+	{
+		unsigned char t[4];
+
+		assert_int_equal(chunk_store_read(f->cs, 61, 2, n, 4, t), 0);
+		assert_memory_equal(t, "tail", 4);
+	}
+	/* a newer version under the new id wins */
+	assert_int_equal(chunk_store_write(f->cs, 62, 9, 0, other, 2 * BS, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 60, 1, 62, 5, &len), -ESTALE);
+	check_range(f->cs, 62, 9, other, 2 * BS, 0, 2 * BS);
+	/* an older one is replaced whole (longer before, shorter now) */
+	assert_int_equal(chunk_store_write(f->cs, 63, 1, 0, other, 2 * BS, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 63, 1, 2 * BS, other, 2 * BS, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 60, 1, 63, 5, &len), 0);
+	assert_int_equal(len, n);
+	check_range(f->cs, 63, 5, model, n, 0, 4 * BS);
+	assert_int_equal(count_files(f, 63, &dots), 1);
+	assert_int_equal(dots, 0);
+	free(other);
+	free(model);
+}
+
+/* Crash safety: a temporary file left by a clone that never reached its
+ * rename is not a chunk, and the next open removes it. */
+static void test_clone_leftover_temp(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t id = 0xabcdef0123456789ULL;
+	unsigned char *model = random_bytes(2 * BS, 44);
+	char dir[256], tmp[320];
+	struct chunk_info ci;
+	unsigned char b[1];
+	int fd, dots;
+
+	assert_int_equal(chunk_store_write(f->cs, 70, 1, 0, model, 2 * BS, NULL), 0);
+	/* what a crash mid-copy leaves: the new chunk's folder holds only a
+	 * half-written temporary file */
+	snprintf(dir, sizeof(dir), "%s/chunks/%02x", f->dir, (unsigned)((id >> 8) & 0xff));
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/chunks/%02x/%02x", f->dir, (unsigned)((id >> 8) & 0xff),
+		 (unsigned)(id & 0xff));
+	mkdir(dir, 0755);
+	snprintf(tmp, sizeof(tmp), "%s/.%016llx.Ab12Cd", dir, (unsigned long long)id);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, model, BS), (ssize_t)BS);
+	close(fd);
+	reopen(f);
+	assert_int_equal(count_files(f, id, &dots), 0);
+	assert_int_equal(chunk_store_stat(f->cs, id, &ci), -ENOENT);
+	assert_int_equal(chunk_store_read(f->cs, id, 1, 0, 1, b), -ENOENT);
+	/* and the clone done again works */
+	assert_int_equal(chunk_store_clone(f->cs, 70, 1, id, 1, NULL), 0);
+	check_range(f->cs, id, 1, model, 2 * BS, 0, 2 * BS);
+	assert_int_equal(count_files(f, id, &dots), 1);
+	assert_int_equal(dots, 0);
+	free(model);
+}
+
+/* The capacity limit counts a clone; a refused one leaves nothing. */
+static void test_clone_capacity(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *data = random_bytes(BS, 45);
+	uint64_t chunks, bytes;
+	int dots;
+
+	chunk_store_close(f->cs);
+	assert_int_equal(chunk_store_open(f->dir, 2 * (HDR + BS) + 10, &f->cs), 0);
+	assert_int_equal(chunk_store_write(f->cs, 1, 1, 0, data, BS, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 1, 1, 2, 1, NULL), 0);
+	assert_int_equal(chunk_store_clone(f->cs, 1, 1, 3, 1, NULL), -ENOSPC);
+	assert_int_equal(count_files(f, 3, &dots), 0);
+	chunk_store_usage(f->cs, &chunks, &bytes);
+	assert_int_equal(chunks, 2);
+	assert_int_equal(bytes, 2 * (HDR + BS));
+	free(data);
+}
+
+/* Clones of one source into many new chunks while the source is read
+ * and other chunks are written: every clone is whole. */
+struct clone_arg {
+	struct chunk_store *cs;
+	const unsigned char *model;
+	size_t n;
+	uint64_t first;
+};
+
+static void *clone_thread(void *p)
+{
+	struct clone_arg *a = p;
+
+	for (uint64_t i = 0; i < 8; i++)
+		if (chunk_store_clone(a->cs, 90, 1, a->first + i, 1, NULL) != 0)
+			return (void *)1;
+	return NULL;
+}
+
+static void test_clone_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = (1u << 20) + 5 * BS;
+	unsigned char *model = random_bytes(n, 46);
+	struct clone_arg a[3];
+	pthread_t t[3];
+	void *res;
+
+	assert_int_equal(chunk_store_write(f->cs, 90, 1, 0, model, n, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		a[i] = (struct clone_arg){ f->cs, model, n, 1000 + 100 * (uint64_t)i };
+		assert_int_equal(pthread_create(&t[i], NULL, clone_thread, &a[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+	for (int i = 0; i < 3; i++)
+		for (uint64_t k = 0; k < 8; k++)
+			check_range(f->cs, 1000 + 100 * (uint64_t)i + k, 1, model, n, 0, n);
+	free(model);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -734,6 +1044,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_leftover_temp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_capacity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone_concurrent, setup, teardown),
 	};
 
 	log_init("test_chunk_store", true, LOG_CRIT);
