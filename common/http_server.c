@@ -179,6 +179,11 @@ int http_reply_header(struct http_request *r, const char *name, const char *valu
 	return -ENOMEM;
 }
 
+int http_reply_status(const struct http_request *r)
+{
+	return r->resp ? (int)r->status : 0;
+}
+
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
 	size_t len = 0;

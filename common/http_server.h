@@ -126,5 +126,8 @@ void http_reply_fd(struct http_request *r, int status, int fd, uint64_t offset, 
 /* Add a header to the reply built by the http_reply_* call just made.
  * Returns 0, or -ENOMEM (the reply then becomes a 500). */
 int http_reply_header(struct http_request *r, const char *name, const char *value);
+/* The HTTP status of the reply made so far, 0 if none (a handler that
+ * counts its replies by status asks after making one). */
+int http_reply_status(const struct http_request *r);
 
 #endif
