@@ -4,8 +4,11 @@
  * HMAC-SHA256 with the cluster secret over "chunk_id:version:op:expiry"
  * (chunk id as 16 hex digits, version decimal), written as 64 hex digits.
  * Ops: "r" read, "w" write/truncate/fsync, "d" delete, "p" replicate into
- * this worker, "l" list (chunk_id 0, version 0). The cluster secret is a
- * file of 32+ random bytes shared by master and workers. */
+ * this worker, "c" clone into this chunk from another on the same worker
+ * (snapshots: for the new chunk id and version; the call carries an "r"
+ * token for the source too), "l" list (chunk_id 0, version 0). The
+ * cluster secret is a file of 32+ random bytes shared by master and
+ * workers. */
 #ifndef BIGFS_TOKEN_H
 #define BIGFS_TOKEN_H
 

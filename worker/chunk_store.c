@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1338,6 +1339,27 @@ void chunk_store_usage(struct chunk_store *cs, uint64_t *ret_chunks, uint64_t *r
 	*ret_chunks = cs->nentries;
 	*ret_bytes = cs->used_bytes;
 	pthread_mutex_unlock(&cs->index_mu);
+}
+
+void chunk_store_space(struct chunk_store *cs, uint64_t *ret_capacity, uint64_t *ret_used)
+{
+	struct statvfs vfs;
+	uint64_t chunks, used, capacity = cs->capacity_limit;
+
+	chunk_store_usage(cs, &chunks, &used);
+	if (statvfs(cs->dir, &vfs) == 0) {
+		uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+
+		if (capacity == 0)
+			capacity = total;
+		if (capacity > used + avail)
+			capacity = used + avail;
+	}
+	if (capacity < used)
+		capacity = used;
+	*ret_capacity = capacity;
+	*ret_used = used;
 }
 
 /* ---- staging (atomic whole-chunk replacement) ----------------------------- */

@@ -128,6 +128,12 @@ int chunk_store_list(struct chunk_store *cs, struct chunk_info **ret, size_t *re
 void chunk_store_usage(struct chunk_store *cs, uint64_t *ret_chunks,
 		       uint64_t *ret_bytes);
 
+/* The capacity this worker offers and the bytes its chunks use: the
+ * configured capacity limit (else the size of the data folder's file
+ * system), no more than used + what the file system still has free, and
+ * never less than used. */
+void chunk_store_space(struct chunk_store *cs, uint64_t *ret_capacity, uint64_t *ret_used);
+
 /* Whole-chunk replacement (replication). Bytes are appended to a temporary
  * file in order; commit writes the header, fsyncs and renames it over the
  * chunk atomically (readers see the old or the new chunk, never a mix).

@@ -6,7 +6,10 @@
  * check the token for (id, version, op) (403 EACCES), check ranges (400
  * EINVAL), then one call into the store or the replicator, whose -errno
  * becomes the HTTP error (common/errors.h). Bodies are bounded by the
- * route table before anything is allocated (413 E2BIG). */
+ * route table before anything is allocated (413 E2BIG). Every request is
+ * counted in load_stats (in flight while it runs, then by route and the
+ * status class of its reply); GET /metrics renders those counters with
+ * the store's usage. */
 #include "data_api.h"
 
 #include <errno.h>
@@ -30,6 +33,7 @@
 struct data_api {
 	struct data_api_config cfg;
 	struct http_server *srv;
+	time_t start_time;
 };
 
 /* What a chunk call is about, parsed from the path and the query. */
@@ -147,6 +151,47 @@ static void api_reply_length(struct http_request *req, uint32_t length)
 	http_reply_json(req, 200, json_pack("{s:I}", "length", (json_int_t)length));
 }
 
+/* The route a request counts under, from its method and the action at
+ * the end of its path (also for a request refused before it was parsed). */
+static enum load_route api_route_of(struct http_request *req)
+{
+	const char *m = http_req_method(req);
+	const char *slash = strchr(http_req_path_rest(req), '/');
+	const char *action = slash ? slash + 1 : "";
+
+	if (strcmp(m, "GET") == 0)
+		return !slash ? LOAD_ROUTE_READ
+		       : strcmp(action, "info") == 0 ? LOAD_ROUTE_INFO : LOAD_ROUTE_OTHER;
+	if (strcmp(m, "PUT") == 0)
+		return slash ? LOAD_ROUTE_OTHER : LOAD_ROUTE_WRITE;
+	if (strcmp(m, "DELETE") == 0)
+		return slash ? LOAD_ROUTE_OTHER : LOAD_ROUTE_DELETE;
+	if (strcmp(action, "truncate") == 0)
+		return LOAD_ROUTE_TRUNCATE;
+	if (strcmp(action, "fsync") == 0)
+		return LOAD_ROUTE_FSYNC;
+	if (strcmp(action, "replicate") == 0)
+		return LOAD_ROUTE_REPLICATE;
+	if (strcmp(action, "clone") == 0)
+		return LOAD_ROUTE_CLONE;
+	return LOAD_ROUTE_OTHER;
+}
+
+/* A request is over: count it under route with its reply's status. */
+static void api_done(struct data_api *api, struct http_request *req, enum load_route route)
+{
+	load_stats_request(api->cfg.stats, route, http_reply_status(req));
+	load_stats_end(api->cfg.stats);
+}
+
+static uint64_t api_mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* ---- handlers ------------------------------------------------------------ */
 
 /* ?verify=client: the reader checks the CRCs itself. The bytes go from
@@ -224,6 +269,8 @@ static void api_read(struct data_api *api, struct http_request *req, struct chun
 	r = chunk_store_read(api->cfg.store, cc->id, cc->version, offset, length, buf);
 	if (r < 0) {
 		free(buf);
+		if (r == -EIO)
+			load_stats_corrupt_read(api->cfg.stats);
 		api_reply_store_error(req, r, "read", cc);
 		return;
 	}
@@ -265,7 +312,7 @@ static void h_chunk_get(void *ctx, struct http_request *req)
 	else
 		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
 out:
-	load_stats_end(api->cfg.stats);
+	api_done(api, req, api_route_of(req));
 }
 
 static void h_chunk_put(void *ctx, struct http_request *req)
@@ -302,7 +349,7 @@ static void h_chunk_put(void *ctx, struct http_request *req)
 	else
 		api_reply_length(req, length);
 out:
-	load_stats_end(api->cfg.stats);
+	api_done(api, req, api_route_of(req));
 }
 
 static void api_truncate(struct data_api *api, struct http_request *req, struct chunk_call *cc)
@@ -322,8 +369,10 @@ static void api_truncate(struct data_api *api, struct http_request *req, struct 
 
 static void api_fsync(struct data_api *api, struct http_request *req, struct chunk_call *cc)
 {
+	uint64_t t0 = api_mono_usec();
 	int r = chunk_store_fsync(api->cfg.store, cc->id, cc->version);
 
+	load_stats_fsync(api->cfg.stats, r == 0, api_mono_usec() - t0);
 	if (r < 0)
 		api_reply_store_error(req, r, "fsync", cc);
 	else
@@ -354,6 +403,74 @@ static void api_replicate(struct data_api *api, struct http_request *req,
 		api_reply_length(req, length);
 }
 
+/* POST /v1/chunk/NEW/clone?version=NV&from=OLD&from_version=OV&
+ * from_token=T2 (the token for NEW, op "c", is checked already): copy the
+ * local chunk OLD at OV into NEW at NV (chunk_store_clone). from_token is
+ * a read token ("r") for (OLD, OV): whoever may clone must also be allowed
+ * to read the source. */
+static void api_clone(struct data_api *api, struct http_request *req, struct chunk_call *cc)
+{
+	const char *from = http_req_query(req, "from");
+	const char *ftok = http_req_query(req, "from_token");
+	char fromtxt[CHUNK_ID_STRLEN + 1];
+	struct chunk_info ci;
+	uint64_t from_id, from_version;
+	uint32_t length = 0;
+	int r;
+
+	if (!from || chunk_id_parse(from, &from_id) < 0) {
+		http_reply_error(req, EINVAL, "missing or bad 'from' (a chunk id, 16 hex digits)");
+		return;
+	}
+	if (api_query_u64(req, "from_version", UINT32_MAX, &from_version) < 0)
+		return;
+	chunk_id_format(from_id, fromtxt);
+	if (!ftok || token_check(api->cfg.secret, from_id, (uint32_t)from_version, "r", ftok,
+				 time(NULL)) < 0) {
+		http_reply_error(req, EACCES, "%s from_token (op 'r' for chunk %s v%" PRIu64 ")",
+				 ftok ? "invalid or expired" : "missing", fromtxt, from_version);
+		return;
+	}
+	if (from_id == cc->id) {
+		http_reply_error(req, EINVAL, "clone: chunk %s onto itself", cc->idtxt);
+		return;
+	}
+	r = chunk_store_clone(api->cfg.store, from_id, (uint32_t)from_version, cc->id,
+			      cc->version, &length);
+	load_stats_clone(api->cfg.stats, r == 0, length);
+	switch (-r) {
+	case 0:
+		log_info("cloned chunk %s v%" PRIu64 " into %s v%" PRIu32 " (%" PRIu32 " bytes)",
+			 fromtxt, from_version, cc->idtxt, cc->version, length);
+		api_reply_length(req, length);
+		break;
+	case ENOENT:
+		http_reply_error(req, r, "clone: source chunk %s not found", fromtxt);
+		break;
+	case ESTALE:
+		if (chunk_store_stat(api->cfg.store, from_id, &ci) == 0 &&
+		    ci.version != from_version)
+			http_reply_error(req, r, "clone: source chunk %s is at version %" PRIu32
+					 ", not %" PRIu64, fromtxt, ci.version, from_version);
+		else
+			http_reply_error(req, r, "clone: chunk %s is stored at a version newer than %"
+					 PRIu32, cc->idtxt, cc->version);
+		break;
+	case EEXIST:
+		http_reply_error(req, r, "clone: chunk %s v%" PRIu32 " exists already with "
+				 "other data", cc->idtxt, cc->version);
+		break;
+	case EIO:
+		load_stats_corrupt_read(api->cfg.stats);
+		http_reply_error(req, r, "clone: source chunk %s: damaged data on this worker",
+				 fromtxt);
+		break;
+	default:
+		api_reply_store_error(req, r, "clone", cc);
+		break;
+	}
+}
+
 static void h_chunk_post(void *ctx, struct http_request *req)
 {
 	struct data_api *api = ctx;
@@ -367,6 +484,8 @@ static void h_chunk_post(void *ctx, struct http_request *req)
 		op = "w";
 	} else if (strcmp(cc.action, "replicate") == 0) {
 		op = "p";
+	} else if (strcmp(cc.action, "clone") == 0) {
+		op = "c";
 	} else {
 		http_reply_error(req, ENOENT, "no such path %s", http_req_path(req));
 		goto out;
@@ -377,10 +496,12 @@ static void h_chunk_post(void *ctx, struct http_request *req)
 		api_truncate(api, req, &cc);
 	else if (cc.action[0] == 'f')
 		api_fsync(api, req, &cc);
+	else if (cc.action[0] == 'c')
+		api_clone(api, req, &cc);
 	else
 		api_replicate(api, req, &cc);
 out:
-	load_stats_end(api->cfg.stats);
+	api_done(api, req, api_route_of(req));
 }
 
 static void h_chunk_delete(void *ctx, struct http_request *req)
@@ -405,12 +526,11 @@ static void h_chunk_delete(void *ctx, struct http_request *req)
 	else
 		http_reply_json(req, 200, json_object());
 out:
-	load_stats_end(api->cfg.stats);
+	api_done(api, req, api_route_of(req));
 }
 
-static void h_chunks(void *ctx, struct http_request *req)
+static void api_list(struct data_api *api, struct http_request *req)
 {
-	struct data_api *api = ctx;
 	struct chunk_info *list = NULL;
 	json_t *arr, *o;
 	size_t n = 0;
@@ -444,18 +564,84 @@ static void h_chunks(void *ctx, struct http_request *req)
 	http_reply_json(req, 200, o);
 }
 
+static void h_chunks(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+
+	load_stats_begin(api->cfg.stats);
+	api_list(api, req);
+	api_done(api, req, LOAD_ROUTE_LIST);
+}
+
 static void h_health(void *ctx, struct http_request *req)
 {
 	struct data_api *api = ctx;
 
+	load_stats_begin(api->cfg.stats);
 	http_reply_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "worker_id",
 					    api->cfg.worker_id));
+	api_done(api, req, LOAD_ROUTE_HEALTH);
+}
+
+/* The store's usage and the worker's identity, after the counters. */
+static void api_metrics_store(struct data_api *api, FILE *f)
+{
+	uint64_t chunks, used, capacity;
+
+	chunk_store_usage(api->cfg.store, &chunks, &used);
+	chunk_store_space(api->cfg.store, &capacity, &used);
+	fprintf(f, "# HELP bigfs_worker_store_chunks Chunks held in the data folder.\n"
+		   "# TYPE bigfs_worker_store_chunks gauge\n"
+		   "bigfs_worker_store_chunks %" PRIu64 "\n", chunks);
+	fprintf(f, "# HELP bigfs_worker_used_bytes Bytes the chunk files hold "
+		   "(headers and data).\n"
+		   "# TYPE bigfs_worker_used_bytes gauge\n"
+		   "bigfs_worker_used_bytes %" PRIu64 "\n", used);
+	fprintf(f, "# HELP bigfs_worker_capacity_bytes Capacity offered to the cluster "
+		   "(--capacity, bounded by the free space).\n"
+		   "# TYPE bigfs_worker_capacity_bytes gauge\n"
+		   "bigfs_worker_capacity_bytes %" PRIu64 "\n", capacity);
+	fprintf(f, "# HELP bigfs_worker_info This worker's id (value always 1).\n"
+		   "# TYPE bigfs_worker_info gauge\n"
+		   "bigfs_worker_info{worker_id=\"%s\"} 1\n", api->cfg.worker_id);
+	fprintf(f, "# HELP bigfs_worker_start_time_seconds When this worker started "
+		   "(Unix time).\n"
+		   "# TYPE bigfs_worker_start_time_seconds gauge\n"
+		   "bigfs_worker_start_time_seconds %lld\n", (long long)api->start_time);
+}
+
+/* GET /metrics: Prometheus text, no token (the same as the master's). */
+static void h_metrics(void *ctx, struct http_request *req)
+{
+	struct data_api *api = ctx;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	load_stats_begin(api->cfg.stats);
+	f = open_memstream(&text, &len);
+	if (!f) {
+		http_reply_error(req, ENOMEM, "out of memory");
+		goto out;
+	}
+	r = load_stats_render(api->cfg.stats, f);
+	api_metrics_store(api, f);
+	if (fclose(f) != 0 || r < 0) {
+		free(text);
+		http_reply_error(req, ENOMEM, "cannot render the metrics");
+		goto out;
+	}
+	http_reply_raw(req, 200, text, len, "text/plain; version=0.0.4; charset=utf-8");
+out:
+	api_done(api, req, LOAD_ROUTE_METRICS);
 }
 
 /* The PUT body limit: one whole chunk. */
 static const struct http_route api_routes[] = {
 	{ "GET", "/v1/chunks", false, 0, h_chunks },
 	{ "GET", "/v1/health", false, 0, h_health },
+	{ "GET", "/metrics", false, 0, h_metrics },
 	{ "GET", "/v1/chunk/", true, 0, h_chunk_get },
 	{ "PUT", "/v1/chunk/", true, CHUNK_SIZE_MAX, h_chunk_put },
 	{ "POST", "/v1/chunk/", true, 0, h_chunk_post },
@@ -471,6 +657,7 @@ int data_api_start(const struct data_api_config *cfg, struct data_api **ret)
 	if (!api)
 		return -ENOMEM;
 	api->cfg = *cfg;
+	api->start_time = time(NULL);
 	r = http_server_start_ex(&api->srv, cfg->listen, api_routes, api, DATA_API_READ_BUFFER);
 	if (r < 0) {
 		free(api);

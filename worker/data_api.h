@@ -1,8 +1,9 @@
 /* data_api — the worker's HTTP data API (docs/api.md, "Worker").
  *
- * Routes chunk reads, writes, truncates, fsyncs, replications, deletes,
- * the chunk list and health onto the chunk store and the replicator,
- * after checking each call's token. Handlers run on the HTTP server's
+ * Routes chunk reads, writes, truncates, fsyncs, replications, clones,
+ * deletes, the chunk list and health onto the chunk store and the
+ * replicator, after checking each call's token, and serves GET /metrics
+ * (Prometheus text, no token). Handlers run on the HTTP server's
  * connection threads, concurrently.
  *
  * Addition to docs/api.md: GET /v1/chunk/ID/info?version=V&token=T (op "r")

@@ -297,8 +297,6 @@ static int worker_start(struct worker *w)
 		.worker_id = w->worker_id,
 		.addr = w->advertise,
 		.kafka_opts = &w->kafka_opts,
-		.data_dir = w->data_dir,
-		.capacity = w->capacity,
 		.interval_ms = w->status_interval_ms,
 		.store = w->store,
 		.stats = w->stats,
@@ -314,6 +312,7 @@ static int worker_start(struct worker *w)
 			.store = w->store,
 			.rate = (uint64_t)w->scrub_rate,
 			.first_delay_s = w->scrub_delay_s,
+			.stats = w->stats,
 		};
 
 		r = scrubber_start(&sc_cfg, &w->scrubber);

@@ -226,6 +226,7 @@ out_client:
 	http_client_free(hc);
 out_release:
 	repl_release(rp);
+	load_stats_replicated(rp->stats, r == 0, r == 0 ? length : 0);
 	if (r < 0)
 		log_warn("replication of chunk %s v%" PRIu32 " from %s failed: %s", idtxt, version,
 			 source, strerror(-r));

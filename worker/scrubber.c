@@ -2,9 +2,10 @@
  *
  * Threads: one scrubber thread. State: the stop flag, guarded by mu and
  * signalled through cond (the thread paces itself with timed waits on
- * cond, never with sleep). Everything else is the thread's own. The store
- * locks each chunk shared while it is verified, so writers of that one
- * chunk wait for at most one chunk read (<= 64 MiB). */
+ * cond, never with sleep). Everything else is the thread's own; its
+ * progress and the damage it finds go to the load_stats counters (atomic).
+ * The store locks each chunk shared while it is verified, so writers of
+ * that one chunk wait for at most one chunk read (<= 64 MiB). */
 #include "clock.h"
 #include "scrubber.h"
 #include "auth.h"
@@ -90,6 +91,7 @@ static bool sc_pass(struct scrubber *sc)
 
 	if (chunk_store_list(sc->cfg.store, &list, &n) < 0)
 		return true;
+	load_stats_scrub_begin(sc->cfg.stats, n);
 	for (size_t i = 0; i < n; i++) {
 		struct chunk_info ci = list[i];
 		int r = chunk_store_verify(sc->cfg.store, list[i].id, &ci);
@@ -102,6 +104,8 @@ static bool sc_pass(struct scrubber *sc)
 				 strerror(-r));
 		}
 		bytes += CHUNK_HEADER_SIZE + (uint64_t)ci.length;
+		load_stats_scrub_chunk(sc->cfg.stats, CHUNK_HEADER_SIZE + (uint64_t)ci.length,
+				       r == -EIO);
 		/* pace: be no further than bytes/rate seconds into the pass */
 		if (sc_wait_until(sc, t0 + (int64_t)(bytes * 1000 / sc->cfg.rate))) {
 			free(list);
@@ -109,6 +113,7 @@ static bool sc_pass(struct scrubber *sc)
 		}
 	}
 	free(list);
+	load_stats_scrub_end(sc->cfg.stats);
 	log_info("scrubber: checked %zu chunks (%" PRIu64 " bytes), %zu damaged", n, bytes, bad);
 	return true;
 }

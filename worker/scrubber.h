@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "chunk_store.h"
+#include "load_stats.h"
 #include "master_list.h"
 
 #define SCRUBBER_PASS_MIN_S 600
@@ -28,6 +29,7 @@ struct scrubber_config {
 	uint64_t rate;               /* bytes per second, > 0 */
 	int64_t first_delay_s;       /* before the first pass */
 	const struct secret *secret; /* signs calls to the master */
+	struct load_stats *stats;    /* progress and damage found, for /metrics */
 };
 
 int scrubber_start(const struct scrubber_config *cfg, struct scrubber **ret);

@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
 #include "http_client.h"
@@ -141,23 +140,7 @@ static bool sr_stopping(struct status_reporter *sr)
 void status_reporter_space(const struct status_reporter_config *cfg, uint64_t *ret_capacity,
 			   uint64_t *ret_used)
 {
-	struct statvfs vfs;
-	uint64_t chunks, used, capacity = cfg->capacity;
-
-	chunk_store_usage(cfg->store, &chunks, &used);
-	if (statvfs(cfg->data_dir, &vfs) == 0) {
-		uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
-		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-
-		if (capacity == 0)
-			capacity = total;
-		if (capacity > used + avail)
-			capacity = used + avail;
-	}
-	if (capacity < used)
-		capacity = used;
-	*ret_capacity = capacity;
-	*ret_used = used;
+	chunk_store_space(cfg->store, ret_capacity, ret_used);
 }
 
 /* ---- Kafka --------------------------------------------------------------- */

@@ -40,8 +40,6 @@ struct status_reporter_config {
 	struct master_list *masters; /* shared with the scrubber */
 	const char *worker_id;
 	const char *addr;            /* address given to the master */
-	const char *data_dir;        /* for statvfs */
-	uint64_t capacity;           /* 0: size of the data folder's file system */
 	int64_t interval_ms;         /* 0: what the master's cluster info says */
 	struct chunk_store *store;
 	struct load_stats *stats;
