@@ -1991,12 +1991,16 @@ static void h_workers(struct master *m, struct http_request *r)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		int64_t seen = ws[i].last_seen_ms ? wall - (mono - ws[i].last_seen_ms) : 0;
+		uint64_t in_bps = 0, out_bps = 0; /* a down worker moves nothing */
+		if (ws[i].live && kstatus_worker_rates(m->ks, ws[i].id, &in_bps, &out_bps) < 0)
+			in_bps = out_bps = 0;
 		json_array_append_new(arr,
-			json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I}", "worker_id", ws[i].id,
+			json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "worker_id", ws[i].id,
 				  "addr", ws[i].addr, "live", ws[i].live, "capacity",
 				  (json_int_t)ws[i].capacity, "used", (json_int_t)ws[i].used,
 				  "chunks", (json_int_t)counts[i], "last_seen_ms",
-				  (json_int_t)seen));
+				  (json_int_t)seen, "bytes_in_per_s", (json_int_t)in_bps,
+				  "bytes_out_per_s", (json_int_t)out_bps));
 	}
 	free(counts);
 	free(ws);

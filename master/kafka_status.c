@@ -13,6 +13,13 @@
  * the topic does not exist yet. Nothing here is ever awaited by an HTTP
  * reply.
  *
+ * What the console and /metrics read: `info_lock` guards the ring of the
+ * last KSTATUS_EVENTS_KEEP events (written by whichever thread publishes
+ * an event, read by HTTP handlers), the event counts per type, and the
+ * throughput table (written by the consumer thread from each accepted
+ * status message, read by HTTP handlers). Nothing else is done under it;
+ * it is never held together with `lock`.
+ *
  * Trust: a status message counts only with a "bigfs-mac" header made with
  * the cluster secret (auth_status_mac) and only if it is newer than the last
  * one of its worker: Kafka access alone cannot mark a worker live. */
@@ -56,6 +63,21 @@ struct kstatus {
 		uint64_t seq;
 	} *seen;
 	size_t nseen, cap_seen;
+	/* guarded by info_lock */
+	pthread_mutex_t info_lock;
+	json_t *ring[KSTATUS_EVENTS_KEEP]; /* oldest at ring_head once full */
+	size_t ring_head, ring_n;
+	struct event_count {
+		char type[KSTATUS_EVENT_TYPE_MAX + 1];
+		unsigned long long n;
+	} types[KSTATUS_EVENT_TYPES_MAX + 1]; /* the last one is "other" */
+	size_t ntypes;
+	unsigned long long events_total;
+	struct worker_rate {
+		char id[WORKER_ID_STRLEN + 1];
+		uint64_t in_bps, out_bps;
+	} *rates;
+	size_t nrates, cap_rates;
 };
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -224,11 +246,12 @@ static bool status_trusted(struct kstatus *ks, const rd_kafka_message_t *m)
 	return ok;
 }
 
-int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
-		  char *ret_worker_id, char *ret_addr)
+/* kstatus_apply, also handing back the message's throughput figures. */
+static int apply_status(struct wreg *reg, const void *payload, size_t len,
+			char *ret_worker_id, char *ret_addr, uint64_t *ret_in, uint64_t *ret_out)
 {
 	const char *id, *addr;
-	uint64_t cap, used, chunks = 0, inflight = 0;
+	uint64_t cap, used, chunks = 0, inflight = 0, in_bps = 0, out_bps = 0;
 	json_t *o = ju_parse_object(payload, len);
 	int rc = -EINVAL;
 
@@ -238,7 +261,9 @@ int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
 	    ju_str(o, "addr", WREG_ADDR_MAX - 1, &addr) < 0 || !wreg_addr_valid(addr) ||
 	    ju_u64(o, "capacity", &cap) < 0 || ju_u64(o, "used", &used) < 0 ||
 	    ju_u64_opt(o, "chunks", 0, &chunks) < 0 ||
-	    ju_u64_opt(o, "inflight", 0, &inflight) < 0)
+	    ju_u64_opt(o, "inflight", 0, &inflight) < 0 ||
+	    ju_u64_opt(o, "bytes_in_per_s", 0, &in_bps) < 0 ||
+	    ju_u64_opt(o, "bytes_out_per_s", 0, &out_bps) < 0)
 		goto out_put;
 	rc = wreg_seen(reg, id, addr, cap, used,
 		       (int64_t)(chunks > INT64_MAX ? INT64_MAX : chunks),
@@ -247,8 +272,65 @@ int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
 		snprintf(ret_worker_id, WORKER_ID_STRLEN + 1, "%s", id);
 	if (rc >= 0 && ret_addr)
 		snprintf(ret_addr, WREG_ADDR_MAX, "%s", addr);
+	if (rc >= 0 && ret_in)
+		*ret_in = in_bps;
+	if (rc >= 0 && ret_out)
+		*ret_out = out_bps;
 out_put:
 	json_decref(o);
+	return rc;
+}
+
+int kstatus_apply(struct wreg *reg, const void *payload, size_t len,
+		  char *ret_worker_id, char *ret_addr)
+{
+	return apply_status(reg, payload, len, ret_worker_id, ret_addr, NULL, NULL);
+}
+
+/* Remember a worker's throughput (consumer thread). A worker that cannot
+ * be added for want of memory shows no rates; nothing else suffers. */
+static void note_rates(struct kstatus *ks, const char *id, uint64_t in_bps, uint64_t out_bps)
+{
+	size_t i;
+
+	pthread_mutex_lock(&ks->info_lock);
+	for (i = 0; i < ks->nrates && strcmp(ks->rates[i].id, id) != 0; i++)
+		;
+	if (i == ks->nrates) {
+		if (ks->nrates == ks->cap_rates) {
+			size_t cap = ks->cap_rates ? ks->cap_rates * 2 : 16;
+			struct worker_rate *p = realloc(ks->rates, cap * sizeof(*p));
+			if (!p)
+				goto out_unlock;
+			ks->rates = p;
+			ks->cap_rates = cap;
+		}
+		snprintf(ks->rates[i].id, sizeof(ks->rates[i].id), "%s", id);
+		ks->nrates++;
+	}
+	ks->rates[i].in_bps = in_bps;
+	ks->rates[i].out_bps = out_bps;
+out_unlock:
+	pthread_mutex_unlock(&ks->info_lock);
+}
+
+int kstatus_worker_rates(struct kstatus *ks, const char *worker_id, uint64_t *in_bps,
+			 uint64_t *out_bps)
+{
+	int rc = -ENOENT;
+
+	if (!ks || !worker_id)
+		return -ENOENT;
+	pthread_mutex_lock(&ks->info_lock);
+	for (size_t i = 0; i < ks->nrates; i++) {
+		if (strcmp(ks->rates[i].id, worker_id) == 0) {
+			*in_bps = ks->rates[i].in_bps;
+			*out_bps = ks->rates[i].out_bps;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ks->info_lock);
 	return rc;
 }
 
@@ -308,6 +390,7 @@ static bool should_stop(struct kstatus *ks, int wait_ms)
 static void handle_message(struct kstatus *ks, rd_kafka_message_t *m)
 {
 	char id[WORKER_ID_STRLEN + 1], addr[WREG_ADDR_MAX];
+	uint64_t in_bps = 0, out_bps = 0;
 
 	if (m->err) {
 		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -321,7 +404,7 @@ static void handle_message(struct kstatus *ks, rd_kafka_message_t *m)
 			 (long long)m->offset);
 		return;
 	}
-	int rc = kstatus_apply(ks->reg, m->payload, m->len, id, addr);
+	int rc = apply_status(ks->reg, m->payload, m->len, id, addr, &in_bps, &out_bps);
 	if (rc < 0) {
 		atomic_fetch_add(&ks->n_bad, 1);
 		log_warn("kafka: skipping malformed status message (%zu bytes, offset %lld)",
@@ -329,6 +412,7 @@ static void handle_message(struct kstatus *ks, rd_kafka_message_t *m)
 		return;
 	}
 	atomic_fetch_add(&ks->n_ok, 1);
+	note_rates(ks, id, in_bps, out_bps);
 	if (rc == 1) {
 		log_info("worker %s at %s is live (status)", id, addr);
 		kstatus_event(ks, "worker_joined",
@@ -373,6 +457,7 @@ int kstatus_start(const char *brokers, const struct kafka_opts *kopts, struct wr
 		log_warn("kafka: --kafka-opt ignored: the embedded broker speaks plaintext "
 			 "(the options are for a real Kafka, --kafka BROKERS)");
 	pthread_mutex_init(&ks->lock, NULL);
+	pthread_mutex_init(&ks->info_lock, NULL);
 	clock_cond_init(&ks->cond);
 	rc = make_producer(ks, brokers);
 	if (rc == 0)
@@ -409,6 +494,10 @@ void kstatus_stop(struct kstatus *ks)
 	}
 	pthread_cond_destroy(&ks->cond);
 	pthread_mutex_destroy(&ks->lock);
+	for (size_t i = 0; i < ks->ring_n; i++)
+		json_decref(ks->ring[(ks->ring_head + i) % KSTATUS_EVENTS_KEEP]);
+	pthread_mutex_destroy(&ks->info_lock);
+	free(ks->rates);
 	free(ks->seen);
 	free(ks);
 }
@@ -425,6 +514,75 @@ void kstatus_counts(const struct kstatus *ks, unsigned long long *ok,
 	*bad = atomic_load(&ks->n_bad);
 }
 
+/* Count an event of this type and keep it (taking the reference o) as
+ * the newest of the ring, dropping the oldest when full. */
+static void remember_event(struct kstatus *ks, const char *type, json_t *o)
+{
+	size_t i;
+
+	pthread_mutex_lock(&ks->info_lock);
+	ks->events_total++;
+	for (i = 0; i < ks->ntypes && strcmp(ks->types[i].type, type) != 0; i++)
+		;
+	if (i == ks->ntypes) {
+		if (ks->ntypes < KSTATUS_EVENT_TYPES_MAX && strlen(type) <= KSTATUS_EVENT_TYPE_MAX) {
+			snprintf(ks->types[i].type, sizeof(ks->types[i].type), "%s", type);
+			ks->ntypes++;
+		} else {
+			i = KSTATUS_EVENT_TYPES_MAX;
+			snprintf(ks->types[i].type, sizeof(ks->types[i].type), "other");
+		}
+	}
+	ks->types[i].n++;
+	if (ks->ring_n == KSTATUS_EVENTS_KEEP) {
+		json_decref(ks->ring[ks->ring_head]);
+		ks->ring[ks->ring_head] = o;
+		ks->ring_head = (ks->ring_head + 1) % KSTATUS_EVENTS_KEEP;
+	} else {
+		ks->ring[(ks->ring_head + ks->ring_n) % KSTATUS_EVENTS_KEEP] = o;
+		ks->ring_n++;
+	}
+	pthread_mutex_unlock(&ks->info_lock);
+}
+
+json_t *kstatus_recent_events(struct kstatus *ks, size_t max)
+{
+	json_t *a = json_array();
+
+	if (!a || !ks)
+		return a;
+	pthread_mutex_lock(&ks->info_lock);
+	for (size_t k = 0; k < ks->ring_n && k < max; k++) {
+		size_t i = (ks->ring_head + ks->ring_n - 1 - k) % KSTATUS_EVENTS_KEEP;
+		if (json_array_append_new(a, json_deep_copy(ks->ring[i])) < 0) {
+			json_decref(a);
+			a = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ks->info_lock);
+	return a;
+}
+
+unsigned long long kstatus_event_counts(struct kstatus *ks,
+					void (*fn)(const char *type, unsigned long long n,
+						   void *arg),
+					void *arg)
+{
+	unsigned long long total;
+
+	if (!ks)
+		return 0;
+	pthread_mutex_lock(&ks->info_lock);
+	total = ks->events_total;
+	for (size_t i = 0; fn && i <= KSTATUS_EVENT_TYPES_MAX; i++) {
+		if (i < ks->ntypes || (i == KSTATUS_EVENT_TYPES_MAX && ks->types[i].n))
+			fn(ks->types[i].type, ks->types[i].n, arg);
+	}
+	pthread_mutex_unlock(&ks->info_lock);
+	return total;
+}
+
 void kstatus_event(struct kstatus *ks, const char *type, json_t *fields)
 {
 	struct timespec ts;
@@ -432,14 +590,16 @@ void kstatus_event(struct kstatus *ks, const char *type, json_t *fields)
 	char *text;
 	size_t len;
 
-	if (!ks || !o)
+	if (!ks || !o || !type) {
+		json_decref(o);
 		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_object_set_new(o, "type", json_string(type));
 	json_object_set_new(o, "ts_ms",
 			    json_integer((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
 	text = ju_dump(o, &len);
-	json_decref(o);
+	remember_event(ks, type, o); /* o is the ring's now */
 	if (!text)
 		return;
 	rd_kafka_resp_err_t e = rd_kafka_producev(

@@ -1,10 +1,20 @@
-/* status_page — renders GET / (HTML) and GET /metrics (Prometheus text).
+/* status_page — renders GET / (the web console, HTML) and GET /metrics
+ * (Prometheus text).
+ *
+ * The console is one page: console_page.c's stylesheet, panels and
+ * script, a small JSON config object the script reads (poll period,
+ * chart window, whether this master serves /v1/cluster/summary, cluster
+ * id, Kafka address), and inside <noscript> the server-rendered tables
+ * (totals, workers) that a browser without JavaScript shows instead,
+ * refreshed every 5 s. The script itself fetches the JSON routes; the
+ * server never waits on it.
  *
  * Owns nothing: every call takes fresh snapshots from worker_registry,
- * chunk_map (counts from the database), repair (stats), meta_store (disk
- * sync counters) and http_api (request counters), each of which locks
- * itself. Text is built with open_memstream; worker fields are validated
- * on input and escaped again here for HTML. */
+ * chunk_map (counts from the database), repair (stats), kafka_status
+ * (throughput per worker, event counts), meta_store (disk sync counters)
+ * and http_api (request counters, the routes it serves), each of which
+ * locks itself. Text is built with open_memstream; worker fields are
+ * validated on input and escaped again here for HTML. */
 #include "status_page.h"
 #include "metalog.h"
 
@@ -14,15 +24,24 @@
 #include <string.h>
 
 #include "chunk_map.h"
+#include "console_page.h"
 #include "http_api.h"
+#include "json_util.h"
 #include "kafka_status.h"
 #include "meta_store.h"
 #include "repair.h"
 #include "worker_registry.h"
 
+/* What the console's script is told (console_page.h). */
+#define CONSOLE_POLL_MS 1000
+#define CONSOLE_WINDOW_S 180
+#define CONSOLE_EVENTS_MAX 50
+#define SUMMARY_ROUTE "/v1/cluster/summary"
+
 struct snapshot {
 	struct wreg_info *ws;
 	uint64_t *counts;
+	uint64_t *in_bps, *out_bps; /* 0 for a worker that is not live */
 	size_t n, nlive;
 	uint64_t cap, used, cap_live, used_live;
 	struct cm_stats cs;
@@ -38,20 +57,25 @@ static int take_snapshot(struct master *m, struct snapshot *s)
 	if (rc < 0)
 		return rc;
 	s->counts = calloc(s->n ? s->n : 1, sizeof(*s->counts));
-	if (!s->counts) {
-		free(s->ws);
-		return -ENOMEM;
-	}
-	rc = cm_worker_chunk_counts(m->cm, s->ws, s->n, s->counts);
+	s->in_bps = calloc(s->n ? s->n : 1, sizeof(*s->in_bps));
+	s->out_bps = calloc(s->n ? s->n : 1, sizeof(*s->out_bps));
+	rc = s->counts && s->in_bps && s->out_bps ? 0 : -ENOMEM;
+	if (rc == 0)
+		rc = cm_worker_chunk_counts(m->cm, s->ws, s->n, s->counts);
 	if (rc == 0)
 		rc = cm_stats(m->cm, &s->cs);
 	if (rc < 0) {
+		free(s->out_bps);
+		free(s->in_bps);
 		free(s->counts);
 		free(s->ws);
 		return rc;
 	}
 	repair_get_stats(m->rep, &s->rs);
 	for (size_t i = 0; i < s->n; i++) {
+		if (s->ws[i].live &&
+		    kstatus_worker_rates(m->ks, s->ws[i].id, &s->in_bps[i], &s->out_bps[i]) < 0)
+			s->in_bps[i] = s->out_bps[i] = 0;
 		s->cap += s->ws[i].capacity;
 		s->used += s->ws[i].used;
 		if (s->ws[i].live) {
@@ -65,6 +89,8 @@ static int take_snapshot(struct master *m, struct snapshot *s)
 
 static void drop_snapshot(struct snapshot *s)
 {
+	free(s->out_bps);
+	free(s->in_bps);
 	free(s->counts);
 	free(s->ws);
 }
@@ -107,12 +133,116 @@ static int finish(FILE *f, char **buf, size_t *len, char **ret, size_t *ret_len)
 	return 0;
 }
 
+struct route_find {
+	const char *path;
+	bool found;
+};
+
+static void route_find_cb(const char *route, uint64_t count, void *arg)
+{
+	struct route_find *rf = arg;
+
+	(void)count;
+	if (strcmp(route, rf->path) == 0)
+		rf->found = true;
+}
+
+/* The config object the script reads, as JSON that is safe inside
+ * <script>: every <, > and & (only ever inside strings) as \u escapes. */
+static int write_config(struct master *m, FILE *f)
+{
+	struct route_find rf = { SUMMARY_ROUTE, false };
+	size_t len;
+
+	if (m->api)
+		http_api_foreach_count(m->api, route_find_cb, &rf);
+	json_t *o = json_pack("{s:i, s:i, s:b, s:i, s:s, s:s}", "poll_ms", CONSOLE_POLL_MS,
+			      "window_s", CONSOLE_WINDOW_S, "summary", rf.found, "events_max",
+			      CONSOLE_EVENTS_MAX, "cluster_id", meta_cluster_id(m->ms), "kafka",
+			      kstatus_bootstrap(m->ks));
+	char *text = o ? ju_dump(o, &len) : NULL;
+
+	json_decref(o);
+	if (!text)
+		return -ENOMEM;
+	fputs("<script type=\"application/json\" id=\"bigfs-config\">", f);
+	for (size_t i = 0; i < len; i++) {
+		switch (text[i]) {
+		case '<': fputs("\\u003c", f); break;
+		case '>': fputs("\\u003e", f); break;
+		case '&': fputs("\\u0026", f); break;
+		default: fputc(text[i], f);
+		}
+	}
+	fputs("</script>\n", f);
+	free(text);
+	return 0;
+}
+
+/* What a browser without JavaScript shows: the totals and the workers as
+ * tables, rendered now. */
+static void write_fallback(struct master *m, const struct snapshot *s, FILE *f)
+{
+	char a[32], b[32], c[32], d[32];
+
+	fprintf(f, "<h1>BigFS master</h1>\n<p>Cluster <code>%s</code> &middot; Kafka <code>",
+		meta_cluster_id(m->ms));
+	html_escape(f, kstatus_bootstrap(m->ks));
+	fputs("</code>", f);
+	if (m->ml) {
+		struct metalog_stats ls;
+		metalog_stats(m->ml, &ls);
+		fputs(" &middot; this master leads (", f);
+		html_escape(f, ls.leader);
+		fprintf(f, ", epoch %llu), metadata log at change %llu, offset %lld",
+			(unsigned long long)ls.epoch, (unsigned long long)ls.seq,
+			(long long)ls.offset);
+	}
+	fputs(" &middot; this page refreshes every 5 s; with JavaScript it is a live "
+	      "console.</p>\n<h2>Totals</h2>\n<table>\n", f);
+	human(a, sizeof(a), s->cap_live);
+	human(b, sizeof(b), s->used_live);
+	fprintf(f, "<tr><th>workers live / known</th><td>%zu / %zu</td></tr>\n", s->nlive, s->n);
+	fprintf(f, "<tr><th>capacity (live)</th><td>%s</td></tr>\n", a);
+	fprintf(f, "<tr><th>used (live)</th><td>%s</td></tr>\n", b);
+	fprintf(f, "<tr><th>inodes</th><td>%llu</td></tr>\n", (unsigned long long)s->cs.inodes);
+	fprintf(f, "<tr><th>chunks</th><td>%llu</td></tr>\n", (unsigned long long)s->cs.chunks);
+	fprintf(f, "<tr><th>replicas</th><td>%llu</td></tr>\n", (unsigned long long)s->cs.replicas);
+	fprintf(f, "<tr><th>chunks under goal</th><td>%llu</td></tr>\n",
+		(unsigned long long)s->rs.undergoal);
+	fprintf(f, "<tr><th>chunks without a live copy</th><td>%llu</td></tr>\n",
+		(unsigned long long)s->rs.lost);
+	fprintf(f, "<tr><th>repairs in progress / done / failed</th><td>%llu / %llu / %llu</td></tr>\n",
+		(unsigned long long)s->rs.repairs_in_progress,
+		(unsigned long long)s->rs.repairs_done,
+		(unsigned long long)s->rs.repairs_failed);
+	fprintf(f, "<tr><th>deletions queued / done</th><td>%llu / %llu</td></tr>\n",
+		(unsigned long long)s->cs.pending_deletes, (unsigned long long)s->rs.deletes_done);
+	fputs("</table>\n<h2>Workers</h2>\n<table>\n<tr><th>id</th><th>address</th>"
+	      "<th>state</th><th>capacity</th><th>used</th><th>chunks</th>"
+	      "<th>in</th><th>out</th></tr>\n", f);
+	for (size_t i = 0; i < s->n; i++) {
+		human(a, sizeof(a), s->ws[i].capacity);
+		human(b, sizeof(b), s->ws[i].used);
+		human(c, sizeof(c), s->in_bps[i]);
+		human(d, sizeof(d), s->out_bps[i]);
+		fputs("<tr><td><code>", f);
+		html_escape(f, s->ws[i].id);
+		fputs("</code></td><td>", f);
+		html_escape(f, s->ws[i].addr);
+		fprintf(f, "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%llu</td>"
+			"<td>%s/s</td><td>%s/s</td></tr>\n",
+			s->ws[i].live ? "live" : "dead", s->ws[i].live ? "live" : "down", a, b,
+			(unsigned long long)s->counts[i], c, d);
+	}
+	fputs("</table>\n", f);
+}
+
 int status_page_html(struct master *m, char **ret, size_t *ret_len)
 {
 	struct snapshot s;
 	char *buf = NULL;
 	size_t len = 0;
-	char a[32], b[32];
 	int rc = take_snapshot(m, &s);
 
 	if (rc < 0)
@@ -122,61 +252,26 @@ int status_page_html(struct master *m, char **ret, size_t *ret_len)
 		drop_snapshot(&s);
 		return -ENOMEM;
 	}
-	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-	      "<meta http-equiv=\"refresh\" content=\"5\">"
-	      "<title>BigFS master</title><style>"
-	      "body{font-family:sans-serif;margin:2em}"
-	      "table{border-collapse:collapse}td,th{padding:4px 10px;border:1px solid #ccc}"
-	      ".dead{color:#b00}.live{color:#070}</style></head><body>\n", f);
-	fprintf(f, "<h1>BigFS master</h1>\n<p>Cluster <code>%s</code> &middot; Kafka <code>",
-		meta_cluster_id(m->ms));
-	html_escape(f, kstatus_bootstrap(m->ks));
-	fputs("</code>", f);
-	if (m->ml) {
-		struct metalog_stats ls;
-		char url[ML_URL_MAX + 1];
-		metalog_stats(m->ml, &ls);
-		metalog_leader_url(m->ml, url, sizeof(url));
-		fputs(" &middot; this master leads (", f);
-		html_escape(f, ls.leader);
-		fprintf(f, ", epoch %llu), metadata log at change %llu, offset %lld",
-			(unsigned long long)ls.epoch, (unsigned long long)ls.seq,
-			(long long)ls.offset);
-	}
-	fputs("</p>\n<h2>Totals</h2>\n<table>\n", f);
-	human(a, sizeof(a), s.cap_live);
-	human(b, sizeof(b), s.used_live);
-	fprintf(f, "<tr><th>workers live / known</th><td>%zu / %zu</td></tr>\n", s.nlive, s.n);
-	fprintf(f, "<tr><th>capacity (live)</th><td>%s</td></tr>\n", a);
-	fprintf(f, "<tr><th>used (live)</th><td>%s</td></tr>\n", b);
-	fprintf(f, "<tr><th>inodes</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.inodes);
-	fprintf(f, "<tr><th>chunks</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.chunks);
-	fprintf(f, "<tr><th>replicas</th><td>%llu</td></tr>\n", (unsigned long long)s.cs.replicas);
-	fprintf(f, "<tr><th>chunks under goal</th><td>%llu</td></tr>\n",
-		(unsigned long long)s.rs.undergoal);
-	fprintf(f, "<tr><th>chunks without a live copy</th><td>%llu</td></tr>\n",
-		(unsigned long long)s.rs.lost);
-	fprintf(f, "<tr><th>repairs in progress / done / failed</th><td>%llu / %llu / %llu</td></tr>\n",
-		(unsigned long long)s.rs.repairs_in_progress,
-		(unsigned long long)s.rs.repairs_done,
-		(unsigned long long)s.rs.repairs_failed);
-	fprintf(f, "<tr><th>deletions queued / done</th><td>%llu / %llu</td></tr>\n",
-		(unsigned long long)s.cs.pending_deletes, (unsigned long long)s.rs.deletes_done);
-	fputs("</table>\n<h2>Workers</h2>\n<table>\n<tr><th>id</th><th>address</th>"
-	      "<th>state</th><th>capacity</th><th>used</th><th>chunks</th></tr>\n", f);
-	for (size_t i = 0; i < s.n; i++) {
-		human(a, sizeof(a), s.ws[i].capacity);
-		human(b, sizeof(b), s.ws[i].used);
-		fputs("<tr><td><code>", f);
-		html_escape(f, s.ws[i].id);
-		fputs("</code></td><td>", f);
-		html_escape(f, s.ws[i].addr);
-		fprintf(f, "</td><td class=\"%s\">%s</td><td>%s</td><td>%s</td><td>%llu</td></tr>\n",
-			s.ws[i].live ? "live" : "dead", s.ws[i].live ? "live" : "down", a, b,
-			(unsigned long long)s.counts[i]);
-	}
-	fputs("</table>\n<p><a href=\"/metrics\">metrics</a></p>\n</body></html>\n", f);
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+	      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+	      "<title>BigFS master</title>\n<link rel=\"icon\" href=\"data:,\">\n"
+	      "<noscript><meta http-equiv=\"refresh\" content=\"5\">"
+	      "<style>#console,header.top{display:none}</style></noscript>\n<style>\n", f);
+	fputs(console_css, f);
+	fputs("</style>\n</head>\n<body>\n", f);
+	rc = write_config(m, f);
+	fputs(console_body, f);
+	fputs("<noscript><div class=\"fallback\">\n", f);
+	write_fallback(m, &s, f);
+	fputs("</div></noscript>\n<script>\n", f);
+	fputs(console_js, f);
+	fputs("</script>\n</body></html>\n", f);
 	drop_snapshot(&s);
+	if (rc < 0) {
+		fclose(f);
+		free(buf);
+		return rc;
+	}
 	return finish(f, &buf, &len, ret, ret_len);
 }
 
@@ -184,6 +279,28 @@ static void route_count_line(const char *route, uint64_t count, void *arg)
 {
 	fprintf(arg, "bigfs_http_requests_total{route=\"%s\"} %llu\n", route,
 		(unsigned long long)count);
+}
+
+/* A label value as the Prometheus text format wants it. */
+static void label_escape(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		switch (*v) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		default: fputc(*v, f);
+		}
+	}
+}
+
+static void event_count_line(const char *type, unsigned long long n, void *arg)
+{
+	FILE *f = arg;
+
+	fputs("bigfs_events_total{type=\"", f);
+	label_escape(f, type);
+	fprintf(f, "\"} %llu\n", n);
 }
 
 int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
@@ -238,6 +355,9 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	kstatus_counts(m->ks, &k_ok, &k_bad);
 	COUNTER("bigfs_status_messages_total", "Worker status messages applied.", k_ok);
 	COUNTER("bigfs_status_messages_bad_total", "Worker status messages rejected.", k_bad);
+	fputs("# HELP bigfs_events_total Cluster events this master published (bigfs.events), "
+	      "by type.\n# TYPE bigfs_events_total counter\n", f);
+	kstatus_event_counts(m->ks, event_count_line, f);
 	if (m->ml) {
 		struct metalog_stats ls;
 		metalog_stats(m->ml, &ls);
@@ -268,6 +388,18 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	for (size_t i = 0; i < s.n; i++)
 		fprintf(f, "bigfs_worker_chunks{worker_id=\"%s\"} %llu\n", s.ws[i].id,
 			(unsigned long long)s.counts[i]);
+	fputs("# HELP bigfs_worker_bytes_in_per_second Bytes per second written to a worker "
+	      "(its last status; 0 while it is down).\n"
+	      "# TYPE bigfs_worker_bytes_in_per_second gauge\n", f);
+	for (size_t i = 0; i < s.n; i++)
+		fprintf(f, "bigfs_worker_bytes_in_per_second{worker_id=\"%s\"} %llu\n", s.ws[i].id,
+			(unsigned long long)s.in_bps[i]);
+	fputs("# HELP bigfs_worker_bytes_out_per_second Bytes per second read from a worker "
+	      "(its last status; 0 while it is down).\n"
+	      "# TYPE bigfs_worker_bytes_out_per_second gauge\n", f);
+	for (size_t i = 0; i < s.n; i++)
+		fprintf(f, "bigfs_worker_bytes_out_per_second{worker_id=\"%s\"} %llu\n",
+			s.ws[i].id, (unsigned long long)s.out_bps[i]);
 	drop_snapshot(&s);
 	return finish(f, &buf, &len, ret, ret_len);
 }
