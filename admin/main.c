@@ -1,355 +1,422 @@
-/* bigfs — the admin command.
+/* bigfs — the operator's command.
+ *
+ *   bigfs [GLOBAL OPTIONS] COMMAND [ARGS] [--json] [--help]
  *
  * Talks to the master's HTTP/JSON API (docs/api.md) for cluster-wide
- * views, and to a mounted BigFS through xattrs for per-file settings, so
- * it needs nothing the ordinary tools cannot do — it only says it plainly.
+ * views and operations, and to a mounted BigFS through xattrs for the
+ * per-file settings and to name files (bigfs.ino). docs/cli.md is the
+ * manual; `bigfs --help` and `bigfs COMMAND --help` say the same.
  *
- *   bigfs [--master HOST:PORT] status        cluster summary
- *   bigfs [--master HOST:PORT] workers       one line per worker
- *   bigfs locations FILE...                  where each chunk lives
- *   bigfs goal PATH [N]                      show or set the goal
- *   bigfs [--secret FILE] metadata dump FILE     the metadata, as a file
- *   bigfs [--secret FILE] metadata checkpoint    a metadata log checkpoint now
+ * This file: the command table, the global options, option parsing for
+ * every command (admin_parse), help texts and the exit status rules.
+ * The commands live in cmd_*.c. The master address comes from --master,
+ * else $BIGFS_MASTER, else 127.0.0.1:9400; it may be a list
+ * HOST1:PORT,HOST2:PORT (a cluster with standby masters, master_list.h):
+ * calls go to the active one.
  *
- * The master address comes from --master, else $BIGFS_MASTER, else
- * 127.0.0.1:9400. It may be a list, HOST1:PORT,HOST2:PORT (a cluster with
- * standby masters, master_list.h): the cluster views come from the
- * active one, and `status` first prints one line per master, "master
- * ADDR role active|standby|down". State: the list and one HTTP client. */
-#include "auth.h"
+ * Exit status: 0 success, 1 the operation failed (message on stderr,
+ * "bigfs: ..."), 2 usage error (with a hint to --help), 3 not found. */
+#include "admin.h"
+
 #include "http_client.h"
 #include "log.h"
-#include "token.h"
 #include "master_list.h"
-#include "transport_config.h"
-#include "json_util.h"
 
 #include <errno.h>
-#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/xattr.h>
-#include <time.h>
-#include <unistd.h>
 
-struct admin {
-	const char *master;          /* as given */
-	struct master_list *ml;
-	struct http_client *http;
+#define GLOBAL_HELP                                                                          \
+	"Global options (before or after COMMAND):\n"                                          \
+	"  --master HOST:PORT[,HOST:PORT...]  the masters (default $BIGFS_MASTER, else\n"    \
+	"                   127.0.0.1:9400); with standbys give them all\n"                    \
+	"  --cafile FILE    CA certificate of a TLS cluster ($BIGFS_CAFILE)\n"                 \
+	"  --secret FILE    the cluster secret (the master's DATA/secret; $BIGFS_SECRET),\n"   \
+	"                   needed by the commands that change or inspect the cluster\n"      \
+	"  --ns             PATH operands are paths in the namespace (/dir/file), not\n"       \
+	"                   files on a mounted BigFS\n"                                        \
+	"  --json           machine output: one JSON document on stdout\n"                     \
+	"  -h, --help       help (bigfs COMMAND --help: the command's)\n"
+
+static const struct admin_cmd commands[] = {
+	{NULL, "status", "",
+	 "cluster summary: workers, capacity, chunks, trash",
+	 "One line per master (with several), then the active master's view: workers\n"
+	 "live of total, capacity, chunks (under goal, lost, repairs), the trash,\n"
+	 "drains and rebalancing, and the quotas over their limits. Needs no secret.\n",
+	 cmd_status},
+	{NULL, "workers", "",
+	 "one line per worker: state, usage, rates",
+	 "Columns: worker id, address, live, state (drain), used and capacity, use %,\n"
+	 "chunks, bytes/s in and out. Same as `bigfs worker list`. Needs no secret.\n",
+	 cmd_workers},
+	{"worker", "list", "", "the same as `bigfs workers`",
+	 "Same as `bigfs workers`.\n", cmd_workers},
+	{"worker", "drain", "ID [--wait]", "empty a worker before removing it",
+	 "ID is a worker id (or a unique prefix of one, or its HOST:PORT).\n"
+	 "  --wait   follow the drain until the worker holds nothing the cluster needs\n"
+	 "           (a progress bar on a terminal: chunks left, bytes moved, rate, ETA)\n"
+	 "Signed with the cluster secret.\n",
+	 cmd_worker_drain},
+	{"worker", "undrain", "ID", "stop a drain; the worker takes chunks again",
+	 "Signed with the cluster secret.\n", cmd_worker_undrain},
+	{NULL, "fileinfo", "PATH...", "attributes, goal, chunks and their replicas",
+	 "For each PATH: inode, namespace path, type, size, owner, goal, trash time,\n"
+	 "and every chunk: index, id, version, references (shared by snapshots) and\n"
+	 "its replicas (worker, live, version). Signed with the cluster secret.\n",
+	 cmd_fileinfo},
+	{NULL, "goal", "PATH [N]", "show or set the replication goal (1..16)",
+	 "Through the bigfs.goal xattr of a file or folder on a mount (a folder's goal\n"
+	 "is what new entries below it get).\n",
+	 cmd_goal},
+	{NULL, "locations", "FILE...", "where each chunk of a file lives",
+	 "One line per chunk: index, chunk id, version, the workers holding it (the\n"
+	 "bigfs.locations xattr of a file on a mount).\n",
+	 cmd_locations},
+	{NULL, "snapshot", "SRC DST", "instant copy of a file or tree",
+	 "DST must not exist; its folder must. The copy shares every chunk with SRC\n"
+	 "until one side writes to it (copy on write). Signed with the cluster secret.\n",
+	 cmd_snapshot},
+	{"trash", "list", "[PATH] [--limit N]", "deleted files waiting in the trash",
+	 "Entries newest first; with PATH only those whose original path was below it.\n"
+	 "  --limit N   at most N entries (default 1000)\n"
+	 "Signed with the cluster secret.\n",
+	 cmd_trash_list},
+	{"trash", "restore", "ID [--to PATH]", "bring a deleted file back",
+	 "  --to PATH   restore under this new name (its folder must exist); default\n"
+	 "              the original path\n"
+	 "Signed with the cluster secret.\n",
+	 cmd_trash_restore},
+	{"trash", "purge", "[ID]", "free a trash entry, or the whole trash, now",
+	 "Without ID every entry goes (a progress bar on a terminal). Signed with the\n"
+	 "cluster secret.\n",
+	 cmd_trash_purge},
+	{"quota", "set", "DIR [--bytes N] [--bytes-soft N] [--inodes N] [--inodes-soft N] "
+			 "[--grace DURATION]",
+	 "set the limits of a folder",
+	 "  --bytes N         hard limit of logical bytes (10G, 512M, 1.5T: binary units)\n"
+	 "  --bytes-soft N    soft limit of bytes (may be exceeded for the grace period)\n"
+	 "  --inodes N        hard limit of files and folders (100000, 100k)\n"
+	 "  --inodes-soft N   soft limit of inodes\n"
+	 "  --grace DURATION  how long a soft limit may be exceeded (7d, 12h, 30m)\n"
+	 "0 means no limit. Writes past a hard limit fail with EDQUOT on the mount.\n"
+	 "Signed with the cluster secret.\n",
+	 cmd_quota_set},
+	{"quota", "get", "DIR", "the limits and usage of a folder",
+	 "Usage counts logical bytes (what du --apparent-size shows) and inodes; the\n"
+	 "bytes stored on workers (times the goal) are shown too. Exit status 3 when\n"
+	 "the folder has no quota. Signed with the cluster secret.\n",
+	 cmd_quota_get},
+	{"quota", "list", "", "every quota, with its usage",
+	 "Signed with the cluster secret.\n", cmd_quota_list},
+	{"quota", "remove", "DIR", "remove the quota of a folder",
+	 "Signed with the cluster secret.\n", cmd_quota_remove},
+	{NULL, "events", "[--follow] [--since DURATION]", "the cluster's events (bigfs.events)",
+	 "Reads the Kafka topic bigfs.events (the brokers the master names in its\n"
+	 "cluster info): workers joined and lost, drains, repairs, corrupt replicas.\n"
+	 "  --follow, -f        keep printing new events until interrupted; with --json\n"
+	 "                      one JSON object per line\n"
+	 "  --since DURATION    only events of the last DURATION (15m, 2h, 7d); default\n"
+	 "                      every event kept, or only new ones with --follow\n"
+	 "  --kafka-opt KEY=VALUE  a librdkafka setting (a real Kafka's TLS or SASL)\n"
+	 "Signed with the cluster secret (to learn the brokers).\n",
+	 cmd_events},
+	{"metadata", "dump", "FILE", "save the metadata database to FILE",
+	 "What bigfs-master --restore FILE starts from. Signed with the cluster secret.\n",
+	 cmd_metadata_dump},
+	{"metadata", "checkpoint", "", "write a checkpoint of the metadata log now",
+	 "Only for masters with a metadata log (several masters, or --kafka). Signed\n"
+	 "with the cluster secret.\n",
+	 cmd_metadata_checkpoint},
 };
 
-/* GET path from the active master (a TLS process sends every call over
- * https, transport_config.h). 0 with *ret, or -errno said on stderr. */
-static int admin_get(struct admin *a, const char *path, json_t **ret)
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char *const groups[] = {"worker", "trash", "quota", "metadata"};
+
+const char *admin_cmd_name(const struct admin *a)
 {
-	int rc = master_list_call(a->ml, a->http, "GET", path, NULL, NULL, NULL, ret, NULL);
-	if (rc < 0 && master_list_count(a->ml) == 1)
-		fprintf(stderr, "bigfs: master at %s: %s\n", a->master, strerror(-rc));
-	else if (rc < 0)
-		fprintf(stderr, "bigfs: no active master in %s: %s\n", master_list_text(a->ml),
-			rc == -EAGAIN ? "only standbys answer" : strerror(-rc));
-	return rc;
+	static char buf[64];
+	if (!a->cmd)
+		return "bigfs";
+	if (!a->cmd->group)
+		return a->cmd->name;
+	snprintf(buf, sizeof(buf), "%s %s", a->cmd->group, a->cmd->name);
+	return buf;
 }
 
-/* What master i is: its GET /v1/health, with the client's timeouts. */
-static enum master_role admin_role(struct admin *a, size_t i)
+static void print_cmd_line(FILE *f, const struct admin_cmd *c)
 {
-	char url[MASTER_ADDR_MAX + 32];
-	snprintf(url, sizeof(url), "%s://%s/v1/health", transport_scheme(),
-		 master_list_addr(a->ml, i));
-	json_t *resp = NULL;
-	enum master_role role = MASTER_ROLE_DOWN;
-	if (http_json(a->http, "GET", url, NULL, &resp, NULL) < 0 ||
-	    master_list_health_role(resp, &role) < 0)
-		role = MASTER_ROLE_DOWN;
-	json_decref(resp);
-	return role;
+	char head[128];
+	snprintf(head, sizeof(head), "%s%s%s%s%s", c->group ? c->group : "", c->group ? " " : "",
+		 c->name, c->synopsis[0] ? " " : "", c->synopsis);
+	if (strlen(head) <= 30)
+		fprintf(f, "  %-30s  %s\n", head, c->summary);
+	else
+		fprintf(f, "  %s\n  %-30s  %s\n", head, "", c->summary);
 }
 
-static void human(uint64_t bytes, char *out, size_t cap)
+static void usage_all(FILE *f)
 {
-	static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double v = (double)bytes;
-	int u = 0;
-	while (v >= 1024 && u < 5) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
-static int cmd_workers(struct admin *a, bool summary)
-{
-	json_t *resp = NULL;
-	int rc = admin_get(a, "/v1/cluster/workers", &resp);
-	if (rc < 0)
-		return 1;
-	json_t *workers = json_object_get(resp, "workers");
-	size_t i, live = 0, n = json_array_size(workers);
-	uint64_t cap_total = 0, used_total = 0;
-	json_t *w;
-	if (!summary)
-		printf("%-16s  %-21s  %-4s  %10s  %10s  %8s\n", "WORKER", "ADDRESS", "LIVE",
-		       "CAPACITY", "USED", "CHUNKS");
-	json_array_foreach(workers, i, w) {
-		const char *id = "?", *addr = "?";
-		uint64_t cap = 0, used = 0, chunks = 0;
-		bool is_live = false;
-		ju_str(w, "worker_id", 64, &id);
-		ju_str(w, "addr", 256, &addr);
-		ju_u64(w, "capacity", &cap);
-		ju_u64(w, "used", &used);
-		ju_u64(w, "chunks", &chunks);
-		ju_bool(w, "live", &is_live);
-		if (is_live) {
-			live++;
-			cap_total += cap;
-			used_total += used;
-		}
-		if (!summary) {
-			char c[32], u[32];
-			human(cap, c, sizeof(c));
-			human(used, u, sizeof(u));
-			printf("%-16s  %-21s  %-4s  %10s  %10s  %8" PRIu64 "\n", id, addr,
-			       is_live ? "yes" : "NO", c, u, chunks);
-		}
-	}
-	if (summary) {
-		char c[32], u[32];
-		human(cap_total, c, sizeof(c));
-		human(used_total, u, sizeof(u));
-		if (master_list_count(a->ml) == 1)
-			printf("master   %s\n", a->master);
-		printf("workers  %zu live of %zu\ncapacity %s, used %s\n", live, n, c, u);
-	}
-	json_decref(resp);
-	return 0;
-}
-
-static int cmd_status(struct admin *a)
-{
-	json_t *resp = NULL;
-	size_t n = master_list_count(a->ml);
-	if (n == 1) {
-		if (admin_get(a, "/v1/health", &resp) < 0)
-			return 1;
-		json_decref(resp);
-		return cmd_workers(a, true);
-	}
-	/* several: one line each, then the views of the (first) active one */
-	int active = -1;
-	for (size_t i = 0; i < n; i++) {
-		enum master_role role = admin_role(a, i);
-		printf("master %s role %s\n", master_list_addr(a->ml, i), master_role_name(role));
-		if (role == MASTER_ROLE_ACTIVE && active < 0)
-			active = (int)i;
-	}
-	if (active < 0) {
-		fprintf(stderr, "bigfs: no active master in %s\n", master_list_text(a->ml));
-		return 1;
-	}
-	master_list_set_current(a->ml, (size_t)active);
-	return cmd_workers(a, true);
-}
-
-static int cmd_locations(int argc, char **argv)
-{
-	int ret = 0;
-	for (int i = 0; i < argc; i++) {
-		char buf[1 << 16];
-		ssize_t n = getxattr(argv[i], "bigfs.locations", buf, sizeof(buf) - 1);
-		if (n < 0) {
-			fprintf(stderr, "bigfs: %s: %s\n", argv[i], strerror(errno));
-			ret = 1;
-			continue;
-		}
-		buf[n] = '\0';
-		if (argc > 1)
-			printf("%s:\n", argv[i]);
-		fputs(buf, stdout);
-	}
-	return ret;
-}
-
-static int cmd_goal(int argc, char **argv)
-{
-	if (argc == 2) {
-		if (setxattr(argv[0], "bigfs.goal", argv[1], strlen(argv[1]), 0) < 0) {
-			fprintf(stderr, "bigfs: %s: cannot set goal %s: %s\n", argv[0], argv[1],
-				strerror(errno));
-			return 1;
-		}
-	}
-	char buf[64];
-	ssize_t n = getxattr(argv[0], "bigfs.goal", buf, sizeof(buf) - 1);
-	if (n < 0) {
-		fprintf(stderr, "bigfs: %s: %s\n", argv[0], strerror(errno));
-		return 1;
-	}
-	buf[n] = '\0';
-	printf("%s: goal %s\n", argv[0], buf);
-	return 0;
-}
-
-/* ---- metadata: calls signed with the cluster secret ------------------------ */
-
-static int admin_secret(const char *path, struct secret *sec)
-{
-	if (!path) {
-		fputs("bigfs: metadata commands are signed with the cluster secret: --secret FILE "
-		      "(or $BIGFS_SECRET; the master's DATA/secret)\n", stderr);
-		return -EINVAL;
-	}
-	int rc = secret_load(path, sec);
-	if (rc < 0)
-		fprintf(stderr, "bigfs: cannot read the cluster secret %s: %s\n", path, strerror(-rc));
-	return rc;
-}
-
-/* bigfs metadata checkpoint */
-static int cmd_checkpoint(struct admin *a, struct secret *sec)
-{
-	json_t *req = json_object(), *resp = NULL;
-	int rc = master_list_call(a->ml, a->http, "POST", "/v1/metadata/checkpoint", req,
-				  auth_cluster_signer, sec, &resp, NULL);
-	json_decref(req);
-	if (rc < 0) {
-		fprintf(stderr, "bigfs: checkpoint: %s\n",
-			rc == -ENOTSUP ? "this master keeps no metadata log (it runs without --kafka)"
-				       : strerror(-rc));
-		return 1;
-	}
-	json_int_t seq = json_integer_value(json_object_get(resp, "seq"));
-	printf("checkpoint written: it covers the metadata log up to change %lld\n",
-	       (long long)seq);
-	json_decref(resp);
-	return 0;
-}
-
-/* bigfs metadata dump FILE: the active master's whole database, written
- * to FILE.tmp then renamed (bigfs-master --restore FILE reads it). */
-static int cmd_dump(struct admin *a, struct secret *sec, const char *file)
-{
-	const char *path = "/v1/metadata/dump";
-	for (size_t n = 0; n < master_list_count(a->ml); n++) {
-		size_t i = (master_list_current(a->ml) + n) % master_list_count(a->ml);
-		if (admin_role(a, i) != MASTER_ROLE_ACTIVE)
-			continue;
-		char url[MASTER_ADDR_MAX + 64], auth[AUTH_HEADER_MAX], tmp[4200];
-		snprintf(url, sizeof(url), "%s://%s%s", transport_scheme(), master_list_addr(a->ml, i),
-			 path);
-		if (auth_cluster_sign(sec->key, sec->len, "GET", path, NULL, 0, (long long)time(NULL),
-				      auth) < 0)
-			return 1;
-		struct http_call c = { .method = "GET", .url = url, .authorization = auth };
-		int rc = http_client_call(a->http, &c);
-		if (rc == 0 && c.err == 0 && c.status == 200 && c.out_len >= 16 &&
-		    memcmp(c.out_alloc, "SQLite format 3", 16) == 0) {
-			snprintf(tmp, sizeof(tmp), "%s.tmp", file);
-			FILE *f = fopen(tmp, "wb");
-			bool ok = f && fwrite(c.out_alloc, 1, c.out_len, f) == c.out_len;
-			ok = (f && fclose(f) == 0) && ok && rename(tmp, file) == 0;
-			if (!ok) {
-				fprintf(stderr, "bigfs: cannot write %s: %s\n", file, strerror(errno));
-				unlink(tmp);
-			} else {
-				printf("%s: %zu bytes of metadata from %s\n", file, c.out_len,
-				       master_list_addr(a->ml, i));
-			}
-			free(c.out_alloc);
-			return ok ? 0 : 1;
-		}
-		fprintf(stderr, "bigfs: metadata dump from %s failed: %s\n", master_list_addr(a->ml, i),
-			c.err ? strerror(-c.err) : c.status ? "the master refused it" : "no answer");
-		if (c.status)
-			fprintf(stderr, "bigfs: HTTP %ld: %.300s\n", c.status,
-				c.out_alloc ? c.out_alloc : "");
-		free(c.out_alloc);
-		return 1;
-	}
-	fprintf(stderr, "bigfs: no active master in %s\n", master_list_text(a->ml));
-	return 1;
-}
-
-static void usage(FILE *f)
-{
-	fputs("usage: bigfs [--master HOST:PORT] [--cafile CA.pem] status|workers\n"
-	      "       bigfs locations FILE...\n"
-	      "       bigfs goal PATH [N]\n"
-	      "       bigfs [--master ...] [--secret FILE] metadata dump FILE\n"
-	      "       bigfs [--master ...] [--secret FILE] metadata checkpoint\n"
-	      "The master defaults to $BIGFS_MASTER, else 127.0.0.1:9400; a master with\n"
-	      "TLS: --cafile (or $BIGFS_CAFILE) or https://HOST:PORT. With standby\n"
-	      "masters give them all, HOST1:PORT,HOST2:PORT: the active one answers.\n"
-	      "metadata: signed with the cluster secret, --secret FILE or $BIGFS_SECRET;\n"
-	      "a dump is what bigfs-master --restore FILE starts from.\n",
+	fputs("usage: bigfs [GLOBAL OPTIONS] COMMAND [ARGS] [--json] [--help]\n\n"
+	      "The operator's tool of a BigFS cluster. Commands:\n",
 	      f);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		print_cmd_line(f, &commands[i]);
+	fputs("\n" GLOBAL_HELP
+	      "\nPATH: a file or folder on a mounted BigFS (/mnt/bigfs/x), or with --ns a\n"
+	      "path from the namespace's root (/x). Sizes: 4096, 10G, 512M, 1.5T (binary\n"
+	      "units). Durations: 90, 30s, 15m, 2h, 7d, 1w.\n"
+	      "\nExit status: 0 success; 1 the operation failed (message on stderr); 2 usage\n"
+	      "error (unknown command or option, missing argument); 3 not found (no such\n"
+	      "file, trash entry, quota or worker).\n"
+	      "Docs: docs/cli.md. Completion: scripts/bigfs-completion.bash.\n",
+	      f);
+}
+
+static void usage_cmd(FILE *f, const struct admin_cmd *c)
+{
+	fprintf(f, "usage: bigfs %s%s%s%s%s [--json]\n\n%s.\n\n%s\n%s", c->group ? c->group : "",
+		c->group ? " " : "", c->name, c->synopsis[0] ? " " : "", c->synopsis, c->summary,
+		c->help, GLOBAL_HELP);
+}
+
+static void usage_group(FILE *f, const char *group)
+{
+	fprintf(f, "usage: bigfs %s SUBCOMMAND ...\n\n", group);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (commands[i].group && strcmp(commands[i].group, group) == 0)
+			print_cmd_line(f, &commands[i]);
+	fprintf(f, "\nbigfs %s SUBCOMMAND --help: the subcommand's help.\n", group);
+}
+
+int admin_usage(struct admin *a, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("bigfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (a->cmd)
+		fprintf(stderr, "\nTry 'bigfs %s --help'.\n", admin_cmd_name(a));
+	else
+		fputs("\nTry 'bigfs --help'.\n", stderr);
+	return AX_USAGE;
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+enum { O_MASTER = 1, O_CAFILE, O_SECRET, O_NS, O_JSON };
+
+static const struct option global_opts[] = {
+	{"master", required_argument, NULL, O_MASTER},
+	{"cafile", required_argument, NULL, O_CAFILE},
+	{"secret", required_argument, NULL, O_SECRET},
+	{"ns", no_argument, NULL, O_NS},
+	{"json", no_argument, NULL, O_JSON},
+	{"help", no_argument, NULL, 'h'},
+};
+#define NGLOBAL (sizeof(global_opts) / sizeof(global_opts[0]))
+#define OPTS_MAX 32
+
+/* A global option: true if c was one (and is now applied). */
+static bool global_opt(struct admin *a, int c, const char *arg)
+{
+	switch (c) {
+	case O_MASTER: a->master = arg; return true;
+	case O_CAFILE: a->cafile = arg; return true;
+	case O_SECRET: a->secret_file = arg; return true;
+	case O_NS: a->ns = true; return true;
+	case O_JSON: a->json = true; return true;
+	default: return false;
+	}
+}
+
+/* The spelling of the option getopt stopped at, for a message. */
+static const char *bad_opt_text(char **argv, int c, char *buf, size_t cap)
+{
+	if (optopt > 0 && optopt < 128 && optopt != '?' && optopt != ':' && optopt > ' ')
+		snprintf(buf, cap, "-%c", optopt);
+	else
+		snprintf(buf, cap, "%s", argv[optind - 1] ? argv[optind - 1] : "?");
+	(void)c;
+	return buf;
+}
+
+int admin_parse(struct admin *a, int argc, char **argv, const struct option *opts,
+		admin_opt_fn on_opt, void *ctx, int min_ops, int max_ops, int *ret_first)
+{
+	struct option all[OPTS_MAX + 1];
+	size_t n = 0;
+	char shorts[64] = ":h";
+	char buf[128];
+
+	for (size_t i = 0; i < NGLOBAL; i++)
+		all[n++] = global_opts[i];
+	for (size_t i = 0; opts && opts[i].name && n < OPTS_MAX; i++) {
+		all[n++] = opts[i];
+		/* a command option whose id is a letter is its short form too */
+		if (opts[i].val > ' ' && opts[i].val < 127 && strlen(shorts) + 3 < sizeof(shorts)) {
+			size_t l = strlen(shorts);
+			shorts[l++] = (char)opts[i].val;
+			if (opts[i].has_arg == required_argument)
+				shorts[l++] = ':';
+			shorts[l] = '\0';
+		}
+	}
+	memset(&all[n], 0, sizeof(all[n]));
+
+	optind = 0;        /* glibc: start afresh (main used getopt too) */
+	opterr = 0;
+	for (;;) {
+		int idx = -1;
+		int c = getopt_long(argc, argv, shorts, all, &idx);
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			usage_cmd(stdout, a->cmd);
+			return AX_OK;
+		}
+		if (c == '?')
+			return admin_usage(a, "unknown option '%s'", bad_opt_text(argv, c, buf, sizeof(buf)));
+		if (c == ':')
+			return admin_usage(a, "option '%s' needs a value",
+					   bad_opt_text(argv, c, buf, sizeof(buf)));
+		if (global_opt(a, c, optarg))
+			continue;
+		if (!on_opt || on_opt(a, c, optarg, ctx) < 0)
+			return on_opt ? AX_USAGE : admin_usage(a, "unknown option");
+	}
+	int nops = argc - optind;
+	if (nops < min_ops)
+		return admin_usage(a, "%s: missing %s", admin_cmd_name(a),
+				   nops == 0 && min_ops == 1 ? "argument" : "arguments");
+	if (max_ops >= 0 && nops > max_ops)
+		return admin_usage(a, "%s: unexpected argument '%s'", admin_cmd_name(a),
+				   argv[optind + max_ops]);
+	*ret_first = optind;
+	return -1;
+}
+
+/* ---- the command line -------------------------------------------------------- */
+
+static const struct admin_cmd *find_cmd(const char *group, const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct admin_cmd *c = &commands[i];
+		if ((group ? c->group && strcmp(c->group, group) == 0 : !c->group) &&
+		    strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static bool is_group(const char *w)
+{
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (strcmp(groups[i], w) == 0)
+			return true;
+	return false;
+}
+
+/* `bigfs help [COMMAND [SUB]]` */
+static int help_for(struct admin *a, int argc, char **argv)
+{
+	if (argc == 0) {
+		usage_all(stdout);
+		return AX_OK;
+	}
+	if (is_group(argv[0]) && argc == 1) {
+		usage_group(stdout, argv[0]);
+		return AX_OK;
+	}
+	const struct admin_cmd *c = is_group(argv[0]) ? find_cmd(argv[0], argv[1])
+						      : find_cmd(NULL, argv[0]);
+	if (!c)
+		return admin_usage(a, "no command '%s%s%s'", argv[0], is_group(argv[0]) ? " " : "",
+				   is_group(argv[0]) ? argv[1] : "");
+	usage_cmd(stdout, c);
+	return AX_OK;
+}
+
+static void admin_done(struct admin *a)
+{
+	http_client_free(a->http);
+	master_list_free(a->ml);
 }
 
 int main(int argc, char **argv)
 {
-	struct admin a = {.master = getenv("BIGFS_MASTER")};
-	if (!a.master)
-		a.master = "127.0.0.1:9400";
+	struct admin a = {
+		.master = getenv("BIGFS_MASTER"),
+		.cafile = getenv("BIGFS_CAFILE"),
+		.secret_file = getenv("BIGFS_SECRET"),
+		.timeout_ms = 10000,
+	};
+	char buf[128];
+	int ret;
+
+	if (!a.master || !a.master[0])
+		a.master = ADMIN_DEFAULT_MASTER;
+	if (a.cafile && !a.cafile[0])
+		a.cafile = NULL;
+	if (a.secret_file && !a.secret_file[0])
+		a.secret_file = NULL;
 	log_init("bigfs", true, LOG_WARNING);   /* no line per master switch */
-	const char *cafile = getenv("BIGFS_CAFILE");
-	const char *secret_file = getenv("BIGFS_SECRET");
-	int i = 1;
-	while (i + 1 < argc && (strcmp(argv[i], "--master") == 0 || strcmp(argv[i], "--cafile") == 0 ||
-				strcmp(argv[i], "--secret") == 0)) {
-		if (strcmp(argv[i], "--master") == 0)
-			a.master = argv[i + 1];
-		else if (strcmp(argv[i], "--secret") == 0)
-			secret_file = argv[i + 1];
-		else
-			cafile = argv[i + 1];
-		i += 2;
-	}
-	if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-		usage(i >= argc ? stderr : stdout);
-		return i >= argc ? 2 : 0;
-	}
-	const char *cmd = argv[i++];
-	if (strcmp(cmd, "locations") == 0 && i < argc)
-		return cmd_locations(argc - i, argv + i);
-	if (strcmp(cmd, "goal") == 0 && (argc - i == 1 || argc - i == 2))
-		return cmd_goal(argc - i, argv + i);
-	bool meta_dump = strcmp(cmd, "metadata") == 0 && argc - i == 2 &&
-			 strcmp(argv[i], "dump") == 0;
-	bool meta_ckpt = strcmp(cmd, "metadata") == 0 && argc - i == 1 &&
-			 strcmp(argv[i], "checkpoint") == 0;
-	if (strcmp(cmd, "status") != 0 && strcmp(cmd, "workers") != 0 && !meta_dump && !meta_ckpt) {
-		usage(stderr);
-		return 2;
-	}
-	struct secret sec;
-	if ((meta_dump || meta_ckpt) && admin_secret(secret_file, &sec) < 0)
-		return 2;
-	char err[512];
-	if (master_list_parse(a.master, &a.ml, err, sizeof(err)) < 0) {
-		fprintf(stderr, "bigfs: bad master '%s': %s\n", a.master, err);
-		return 2;
-	}
-	/* TLS: a CA file, or a master given as https:// */
-	if (cafile || master_list_https(a.ml)) {
-		struct transport_settings ts = {.tls = true, .ca_file = cafile};
-		if (transport_config_init(&ts, err, sizeof(err)) < 0) {
-			fprintf(stderr, "bigfs: %s\n", err);
-			master_list_free(a.ml);
-			return 1;
+
+	/* global options up to the command word */
+	struct option gl[NGLOBAL + 1];
+	memcpy(gl, global_opts, sizeof(global_opts));
+	memset(&gl[NGLOBAL], 0, sizeof(gl[NGLOBAL]));
+	opterr = 0;
+	for (;;) {
+		int c = getopt_long(argc, argv, "+:h", gl, NULL);
+		if (c == -1)
+			break;
+		if (c == 'h') {
+			usage_all(stdout);
+			return AX_OK;
 		}
+		if (c == '?')
+			return admin_usage(&a, "unknown option '%s'", bad_opt_text(argv, c, buf, sizeof(buf)));
+		if (c == ':')
+			return admin_usage(&a, "option '%s' needs a value",
+					   bad_opt_text(argv, c, buf, sizeof(buf)));
+		global_opt(&a, c, optarg);
 	}
-	a.http = http_client_new(meta_dump || meta_ckpt ? 120000 : 10000, 3000);
-	if (!a.http) {
-		fprintf(stderr, "bigfs: out of memory\n");
-		master_list_free(a.ml);
-		return 1;
+	int i = optind;
+	if (i >= argc)
+		return admin_usage(&a, "no command given");
+	const char *word = argv[i];
+	if (strcmp(word, "help") == 0)
+		return help_for(&a, argc - i - 1, argv + i + 1);
+	const struct admin_cmd *cmd;
+	if (is_group(word)) {
+		if (i + 1 >= argc) {
+			usage_group(stderr, word);
+			return AX_USAGE;
+		}
+		const char *sub = argv[i + 1];
+		if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+			usage_group(stdout, word);
+			return AX_OK;
+		}
+		cmd = find_cmd(word, sub);
+		if (!cmd) {
+			fprintf(stderr, "bigfs: unknown subcommand '%s %s'\nTry 'bigfs %s --help'.\n",
+				word, sub, word);
+			return AX_USAGE;
+		}
+		i++;
+	} else {
+		cmd = find_cmd(NULL, word);
+		if (!cmd)
+			return admin_usage(&a, "unknown command '%s'", word);
 	}
-	int ret = meta_dump   ? cmd_dump(&a, &sec, argv[i + 1])
-		  : meta_ckpt ? cmd_checkpoint(&a, &sec)
-		  : strcmp(cmd, "status") == 0 ? cmd_status(&a) : cmd_workers(&a, false);
-	http_client_free(a.http);
-	master_list_free(a.ml);
+	a.cmd = cmd;
+	ret = cmd->run(&a, argc - i, argv + i);
+	admin_done(&a);
 	return ret;
 }
