@@ -20,6 +20,8 @@
  *        (never the last current one)
  *   under goal --cm_repair_scan + cm_repair_done--> new current replica
  *   over goal --cm_repair_scan--> extra replica queued for deletion
+ *   leaving (draining worker, rebalance source) --cm_repair_scan, once
+ *        goal other copies exist--> queued for deletion
  *   file gone / shrunk --cm_drop_inode_locked / cm_truncate_locked-->
  *        all replicas queued for deletion
  *
@@ -118,10 +120,13 @@ static const char *const SQL_WORKER_UPSERT =
 	" used = excluded.used, registered_s = excluded.registered_s";
 static const char *const SQL_WORKERS_ALL =
 	"SELECT worker_id, addr, capacity, used FROM workers";
+/* One row per chunk, however many files' slots name it (snapshots): the
+ * highest goal of those files, leased if any slot is. */
 static const char *const SQL_SCAN =
-	"SELECT c.chunk_id, c.version, i.goal, c.lease_session, c.lease_expiry_ms"
+	"SELECT c.chunk_id, MAX(c.version), MAX(i.goal),"
+	" MAX(c.lease_session IS NOT NULL AND c.lease_expiry_ms > ?3)"
 	" FROM chunks c JOIN inodes i ON i.ino = c.ino"
-	" WHERE c.chunk_id > ?1 ORDER BY c.chunk_id LIMIT ?2";
+	" WHERE c.chunk_id > ?1 GROUP BY c.chunk_id ORDER BY c.chunk_id LIMIT ?2";
 static const char *const SQL_COUNT_CHUNKS = "SELECT count(*) FROM chunks";
 static const char *const SQL_COUNT_INODES = "SELECT count(*) FROM inodes";
 static const char *const SQL_COUNT_REPLICAS = "SELECT count(*) FROM replicas";
@@ -1051,14 +1056,37 @@ static int pending_workers(struct chunk_map *cm, uint64_t chunk_id,
 	return rc == SQLITE_DONE ? 0 : (rc < 0 ? rc : -EIO);
 }
 
-/* One chunk of the scan: count, maybe drop extras, maybe plan a repair. */
+/* Dropped as above goal: counted, logged. */
+static int scan_drop(struct chunk_map *cm, const struct scan_row *sr, const char *worker_id,
+		     const char *why, struct cm_scan_result *res)
+{
+	log_info("chunk %016llx at goal %u %s: dropping copy on %s",
+		 (unsigned long long)sr->id, sr->goal, why, worker_id);
+	res->overgoal_dropped++;
+	return drop_replica(cm, sr->id, worker_id);
+}
+
+static uint64_t free_of(const struct wreg_info *w)
+{
+	return w->capacity - (w->used < w->capacity ? w->used : w->capacity);
+}
+
+/* One chunk of the scan: count, maybe drop extras, maybe plan a repair.
+ *
+ * Its live current replicas are kept or leaving (wreg_replica_leaving: on
+ * a draining worker, or the source of a rebalance move). Leaving ones
+ * still serve reads and repairs copy from them, but only kept ones count
+ * toward the goal: a chunk with fewer kept copies than its goal is under
+ * goal. Once the kept ones reach the goal, the leaving ones are dropped
+ * (queued for deletion), and so are the rows of draining workers that are
+ * down: copy first, then drop, so no chunk goes below its goal. */
 static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 		    const struct wreg_info *live, size_t nlive, bool *excluded,
 		    struct cm_repair_task *task, bool *ret_task, struct cm_scan_result *res)
 {
 	struct rep_row *rows;
-	size_t nrows, cur_idx[CM_MAX_REPLICAS];
-	int ncur = 0;
+	size_t nrows, keep[CM_MAX_REPLICAS], leave[CM_MAX_REPLICAS], down_leave[CM_MAX_REPLICAS];
+	int nkeep = 0, nleave = 0, ndown = 0;
 	int rc = replica_rows(cm, sr->id, &rows, &nrows);
 
 	*ret_task = false;
@@ -1066,41 +1094,48 @@ static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 		return rc;
 	memset(excluded, 0, nlive * sizeof(*excluded));
 	for (size_t i = 0; i < nrows; i++) {
-		for (size_t k = 0; k < nlive; k++) {
-			if (strcmp(live[k].id, rows[i].worker_id) != 0)
-				continue;
-			excluded[k] = true;
-			if (rows[i].version == sr->version && ncur < CM_MAX_REPLICAS)
-				cur_idx[ncur++] = k;
+		bool leaving = wreg_replica_leaving(cm->reg, sr->id, rows[i].worker_id);
+		size_t k = 0;
+		while (k < nlive && strcmp(live[k].id, rows[i].worker_id) != 0)
+			k++;
+		if (k == nlive) {
+			if (leaving && ndown < CM_MAX_REPLICAS)
+				down_leave[ndown++] = i;
+			continue;
 		}
+		excluded[k] = true;
+		if (rows[i].version != sr->version)
+			continue;
+		if (leaving && nleave < CM_MAX_REPLICAS)
+			leave[nleave++] = k;
+		else if (!leaving && nkeep < CM_MAX_REPLICAS)
+			keep[nkeep++] = k;
 	}
-	free(rows);
-	if (ncur == 0) {
+	if (nkeep + nleave == 0) {
+		free(rows);
 		res->lost++;
 		res->undergoal++;
 		return 0;
 	}
-	if ((uint32_t)ncur > sr->goal) {
-		/* Drop the extras from the fullest workers. */
-		int extra = ncur - (int)sr->goal;
-		while (extra-- > 0 && rc == 0) {
+	if ((uint32_t)nkeep >= sr->goal) {
+		/* Extras go from the workers with the least free space. */
+		while ((uint32_t)nkeep > sr->goal && rc == 0) {
 			int worst = 0;
-			for (int j = 1; j < ncur; j++) {
-				const struct wreg_info *a = &live[cur_idx[j]], *b = &live[cur_idx[worst]];
-				if (a->capacity - (a->used < a->capacity ? a->used : a->capacity) <
-				    b->capacity - (b->used < b->capacity ? b->used : b->capacity))
+			for (int j = 1; j < nkeep; j++)
+				if (free_of(&live[keep[j]]) < free_of(&live[keep[worst]]))
 					worst = j;
-			}
-			log_info("chunk %016llx above goal %u: dropping copy on %s",
-				 (unsigned long long)sr->id, sr->goal, live[cur_idx[worst]].id);
-			rc = drop_replica(cm, sr->id, live[cur_idx[worst]].id);
-			cur_idx[worst] = cur_idx[--ncur];
-			res->overgoal_dropped++;
+			rc = scan_drop(cm, sr, live[keep[worst]].id, "above goal", res);
+			keep[worst] = keep[--nkeep];
 		}
+		for (int j = 0; j < nleave && rc == 0; j++)
+			rc = scan_drop(cm, sr, live[leave[j]].id, "elsewhere, leaving", res);
+		for (int j = 0; j < ndown && rc == 0; j++)
+			rc = scan_drop(cm, sr, rows[down_leave[j]].worker_id,
+				       "elsewhere, leaving a worker that is down", res);
+		free(rows);
 		return rc;
 	}
-	if ((uint32_t)ncur == sr->goal)
-		return 0;
+	free(rows);
 	res->undergoal++;
 	rc = pending_workers(cm, sr->id, live, nlive, excluded);
 	if (rc < 0)
@@ -1108,10 +1143,13 @@ static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 	size_t pick;
 	if (placement_pick(live, nlive, excluded, 1, &pick) != 1)
 		return 0;   /* no eligible target right now */
-	const struct wreg_info *src = &live[cur_idx[0]];
-	for (int j = 1; j < ncur; j++)
-		if (live[cur_idx[j]].inflight < src->inflight)
-			src = &live[cur_idx[j]];
+	/* The source: the least loaded current copy, kept or leaving. */
+	const struct wreg_info *src = NULL;
+	for (int j = 0; j < nkeep + nleave; j++) {
+		const struct wreg_info *w = &live[j < nkeep ? keep[j] : leave[j - nkeep]];
+		if (!src || w->inflight < src->inflight)
+			src = w;
+	}
 	task->chunk_id = sr->id;
 	task->version = sr->version;
 	memcpy(task->source.worker_id, src->id, sizeof(src->id));
@@ -1152,12 +1190,12 @@ int cm_repair_scan(struct chunk_map *cm, uint64_t *cursor, int max_chunks,
 	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_SCAN);
 	sqlite3_bind_int64(st, 1, (int64_t)*cursor);
 	sqlite3_bind_int64(st, 2, max_chunks);
+	sqlite3_bind_int64(st, 3, now);
 	while ((rc = meta_step(cm->ms, st)) == SQLITE_ROW && n < max_chunks) {
 		rows[n].id = (uint64_t)sqlite3_column_int64(st, 0);
 		rows[n].version = (uint32_t)sqlite3_column_int64(st, 1);
 		rows[n].goal = (uint32_t)sqlite3_column_int64(st, 2);
-		rows[n].leased = sqlite3_column_type(st, 3) != SQLITE_NULL &&
-				 sqlite3_column_int64(st, 4) > now;
+		rows[n].leased = sqlite3_column_int64(st, 3) != 0;
 		n++;
 	}
 	sqlite3_reset(st);

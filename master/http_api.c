@@ -2001,6 +2001,12 @@ static void h_workers(struct master *m, struct http_request *r)
 				  "chunks", (json_int_t)counts[i], "last_seen_ms",
 				  (json_int_t)seen, "bytes_in_per_s", (json_int_t)in_bps,
 				  "bytes_out_per_s", (json_int_t)out_bps));
+		/* "state": live, down, draining or drained; "drain": progress */
+		json_t *wj = json_array_get(arr, json_array_size(arr) - 1), *dj;
+		json_object_set_new(wj, "state",
+				    json_string(drain_worker_state(m->drain, &ws[i], &dj)));
+		if (dj)
+			json_object_set_new(wj, "drain", dj);
 	}
 	free(counts);
 	free(ws);

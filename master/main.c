@@ -19,6 +19,7 @@
 #include "chunk_map.h"
 #include "exports.h"
 #include "config.h"
+#include "drain.h"
 #include "http_api.h"
 #include "kafka_opts.h"
 #include "kafka_status.h"
@@ -48,6 +49,8 @@ struct options {
 	int64_t session_timeout_s;
 	int64_t lock_grace_s;
 	int64_t unlink_grace_ms;
+	int64_t rebalance_margin;    /* percent of capacity */
+	int64_t rebalance_mbps;      /* MiB/s, 0 = off */
 	int log_level;
 	struct kafka_opts kafka_opts;
 	/* several masters (metalog.h) */
@@ -67,6 +70,7 @@ static const char *const known_keys[] = {
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
 	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
 	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s", "checkpoint-mb", "restore",
+	"rebalance-margin", "rebalance-mbps",
 	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -77,6 +81,7 @@ static void usage(void)
 	      "         [--lease-ms MS] [--status-interval-ms MS] [--repair-parallel N]\n"
 	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
 	      "         [--unlink-grace-ms MS] [--exports FILE]\n"
+	      "         [--rebalance-margin PERCENT] [--rebalance-mbps MIB_PER_S]\n"
 	      "         [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
 	      "         [--kafka-opt KEY=VALUE]... [--http-idle-timeout S]\n"
 	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
@@ -86,6 +91,9 @@ static void usage(void)
 	      "         [--restore FILE]\n"
 	      "         [--config FILE] [--log-level error|warning|info|debug]\n"
 	      "Runs in the foreground; writes DIR/master.addr once listening.\n"
+	      "--rebalance-margin: chunks move from the fullest worker to the emptiest\n"
+	      "while their usage differs by more than this share of capacity (10);\n"
+	      "--rebalance-mbps: at most this many MiB/s (32; 0 turns rebalancing off).\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
 	      "without it every client may mount everything read-write.\n"
 	      "--tls-cert/--tls-key: serve https only (PEM); --tls-ca: the CA that\n"
@@ -160,7 +168,9 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 			   &o->unlink_grace_ms) < 0 ||
 	    config_get_int(cfg, "failover-ms", 5000, 500, 600000, &o->failover_ms) < 0 ||
 	    config_get_int(cfg, "checkpoint-s", 600, 1, 86400 * 7, &o->checkpoint_s) < 0 ||
-	    config_get_int(cfg, "checkpoint-mb", 64, 1, 1 << 20, &o->checkpoint_mb) < 0)
+	    config_get_int(cfg, "checkpoint-mb", 64, 1, 1 << 20, &o->checkpoint_mb) < 0 ||
+	    config_get_int(cfg, "rebalance-margin", 10, 1, 99, &o->rebalance_margin) < 0 ||
+	    config_get_int(cfg, "rebalance-mbps", 32, 0, 1 << 20, &o->rebalance_mbps) < 0)
 		return -EINVAL;
 	const char *mode = config_get_str(cfg, "metalog", "auto");
 	if (strcmp(mode, "on") == 0) {
@@ -403,6 +413,14 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 		log_err("cannot start the repair thread: %s", strerror(-rc));
 		return rc;
 	}
+	struct drain_config dc = {
+		.ms = m->ms, .cm = m->cm, .reg = m->reg, .ks = m->ks, .rep = m->rep,
+		.secret = &m->secret, .default_goal = m->default_goal,
+		.rebalance_margin = (double)o->rebalance_margin / 100.0,
+		.rebalance_bps = (uint64_t)o->rebalance_mbps << 20,
+	};
+	if ((rc = drain_start(&dc, &m->drain)) < 0)
+		return rc;
 	return 0;
 }
 
@@ -410,6 +428,8 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 static void stop_modules(struct master *m)
 {
 	atomic_store(&m->ready, false);
+	drain_stop(m->drain);
+	m->drain = NULL;
 	repair_stop(m->rep);
 	m->rep = NULL;
 	kstatus_stop(m->ks);

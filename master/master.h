@@ -1,7 +1,7 @@
 /* master — the one context struct of the bigfs-master process.
  *
  * main.c fills it in start-up order (meta_store, worker_registry,
- * chunk_map, namespace, locks, sess, kafka_status, repair, http_api) and tears it down
+ * chunk_map, namespace, locks, sess, kafka_status, repair, drain, http_api) and tears it down
  * in reverse. Handlers reach every module through it (libmicrohttpd's
  * `cls`); the modules themselves only get the pieces they need. The
  * struct is written only by main() before the threads start and after
@@ -30,6 +30,7 @@ struct master {
 	struct sess *sess;
 	struct kstatus *ks;
 	struct repair *rep;
+	struct drain *drain;       /* drains and rebalance */
 	struct http_api *api;
 	struct asess *auth;        /* exports and mount sessions */
 	struct metalog *ml;        /* several masters: the log; else NULL */

@@ -2,7 +2,9 @@
  *
  * Owns nothing shared: the only state is a thread-local random generator,
  * so any thread may call in without locks. Placement is by free space
- * only (one worker per host is assumed; racks and labels are not known). */
+ * only (one worker per host is assumed; racks and labels are not known);
+ * a draining worker is a last resort, taken only when the workers that
+ * stay cannot hold the goal. */
 #include "placement.h"
 
 #include <stdlib.h>
@@ -48,27 +50,32 @@ int placement_pick(const struct wreg_info *cands, size_t n, const bool *excluded
 		return 0;
 	if (excluded)
 		memcpy(taken, excluded, n * sizeof(*taken));
-	while (got < want) {
-		double total = 0;
-		for (size_t i = 0; i < n; i++)
-			if (!taken[i])
-				total += weight_of(&cands[i]);
-		if (total <= 0)
-			break;
-		double r = (double)(placement_random() >> 11) / 9007199254740992.0 * total;
-		size_t pick = n;
-		for (size_t i = 0; i < n; i++) {
-			if (taken[i])
-				continue;
-			pick = i;
-			r -= weight_of(&cands[i]);
-			if (r < 0)
+	/* First round: workers that stay; second: draining ones, if the
+	 * first left the goal short. */
+	for (int round = 0; round < 2 && got < want; round++) {
+		bool draining = round == 1;
+		while (got < want) {
+			double total = 0;
+			for (size_t i = 0; i < n; i++)
+				if (!taken[i] && cands[i].draining == draining)
+					total += weight_of(&cands[i]);
+			if (total <= 0)
 				break;
+			double r = (double)(placement_random() >> 11) / 9007199254740992.0 * total;
+			size_t pick = n;
+			for (size_t i = 0; i < n; i++) {
+				if (taken[i] || cands[i].draining != draining)
+					continue;
+				pick = i;
+				r -= weight_of(&cands[i]);
+				if (r < 0)
+					break;
+			}
+			if (pick == n)
+				break;
+			taken[pick] = true;
+			out[got++] = pick;
 		}
-		if (pick == n)
-			break;
-		taken[pick] = true;
-		out[got++] = pick;
 	}
 	free(taken);
 	return got;

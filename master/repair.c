@@ -9,9 +9,14 @@
  *      DELETE_IDLE_BUDGET_MS;
  *   3. scans the chunk map in batches from where it stopped, dropping
  *      copies above goal and collecting at most `parallel` repairs, then
- *      runs those replications in parallel and records the results.
+ *      runs those replications in parallel and records the results; a
+ *      chunk copied is scanned again at once (repair_settle), so a copy
+ *      that leaves a draining worker is dropped there as soon as the new
+ *      one exists, not a whole pass later.
  * The rate bound is therefore `parallel` chunk copies per tick, which
- * leaves client I/O usable.
+ * leaves client I/O usable. Drains go through the same path: a replica on
+ * a draining worker does not count toward the goal (chunk_map.c
+ * cm_repair_scan), so its chunk is repaired like one that lost a copy.
  *
  * Locks: `lock` guards stop, kicked and stats; the thread never holds it
  * while talking to workers or to the database. Waiting is a timed wait on
@@ -134,18 +139,21 @@ static void run_deletes(struct repair *rp)
 		;
 }
 
-static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
+int repair_copy(struct http_client *hc, const struct secret *secret,
+		const struct cm_repair_task *tasks, int n, bool *ok)
 {
 	struct http_call calls[MAX_PARALLEL];
 	char urls[MAX_PARALLEL][URL_MAX];
 
+	if (n < 0 || n > MAX_PARALLEL)
+		return -EINVAL;
 	memset(calls, 0, sizeof(calls));
 	for (int i = 0; i < n; i++) {
 		char id[CHUNK_ID_STRLEN + 1], t_src[TOKEN_MAX], t_dst[TOKEN_MAX], src[3 * WREG_ADDR_MAX];
 		time_t exp = time(NULL) + CM_TOKEN_TTL_S;
 		chunk_id_format(tasks[i].chunk_id, id);
-		token_make(rp->secret, tasks[i].chunk_id, tasks[i].version, "r", exp, t_src);
-		token_make(rp->secret, tasks[i].chunk_id, tasks[i].version, "p", exp, t_dst);
+		token_make(secret, tasks[i].chunk_id, tasks[i].version, "r", exp, t_src);
+		token_make(secret, tasks[i].chunk_id, tasks[i].version, "p", exp, t_dst);
 		if (http_urlencode(tasks[i].source.addr, src, sizeof(src)) < 0)
 			snprintf(src, sizeof(src), "%s", tasks[i].source.addr);
 		snprintf(urls[i], URL_MAX,
@@ -154,23 +162,37 @@ static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
 			 transport_scheme(), tasks[i].target.addr, id, tasks[i].version, src, t_src, t_dst);
 		calls[i].method = "POST";
 		calls[i].url = urls[i];
-		log_info("repair: copying chunk %s v%u from %s to %s", id, tasks[i].version,
-			 tasks[i].source.worker_id, tasks[i].target.worker_id);
 	}
+	int prc = http_client_parallel(hc, calls, n);
+	for (int i = 0; i < n; i++) {
+		ok[i] = prc == 0 && calls[i].err == 0 && calls[i].status / 100 == 2;
+		if (!ok[i])
+			log_warn("copy of chunk %016llx from %s onto %s failed: %s %ld %.200s",
+				 (unsigned long long)tasks[i].chunk_id, tasks[i].source.worker_id,
+				 tasks[i].target.worker_id,
+				 calls[i].err ? errno_name(calls[i].err) : prc ? "ENOMEM" : "HTTP",
+				 calls[i].status, calls[i].out_alloc ? calls[i].out_alloc : "");
+		free(calls[i].out_alloc);
+	}
+	return 0;
+}
+
+static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
+{
+	bool ok[MAX_PARALLEL];
+
+	for (int i = 0; i < n; i++)
+		log_info("repair: copying chunk %016llx v%u from %s to %s",
+			 (unsigned long long)tasks[i].chunk_id, tasks[i].version,
+			 tasks[i].source.worker_id, tasks[i].target.worker_id);
 	stat_add(rp, &rp->stats.repairs_in_progress, n);
-	int prc = http_client_parallel(rp->hc, calls, n);
+	repair_copy(rp->hc, rp->secret, tasks, n, ok);
 	stat_add(rp, &rp->stats.repairs_in_progress, -n);
 	for (int i = 0; i < n; i++) {
-		bool ok = prc == 0 && calls[i].err == 0 && calls[i].status / 100 == 2;
-		if (!ok)
-			log_warn("repair of chunk %016llx onto %s failed: %s %ld %.200s",
-				 (unsigned long long)tasks[i].chunk_id,
-				 tasks[i].target.worker_id,
-				 calls[i].err ? errno_name(calls[i].err) : "HTTP",
-				 calls[i].status, calls[i].out_alloc ? calls[i].out_alloc : "");
-		int rc = cm_repair_done(rp->cm, &tasks[i], ok);
-		if (ok && rc == 0) {
+		int rc = cm_repair_done(rp->cm, &tasks[i], ok[i]);
+		if (ok[i] && rc == 0) {
 			stat_add(rp, &rp->stats.repairs_done, 1);
+			repair_settle(rp, tasks[i].chunk_id);
 			json_t *ev = json_object();
 			ju_set_chunk_id(ev, "chunk_id", tasks[i].chunk_id);
 			json_object_set_new(ev, "version", json_integer(tasks[i].version));
@@ -180,7 +202,6 @@ static void run_repairs(struct repair *rp, struct cm_repair_task *tasks, int n)
 		} else {
 			stat_add(rp, &rp->stats.repairs_failed, 1);
 		}
-		free(calls[i].out_alloc);
 	}
 }
 
@@ -205,6 +226,7 @@ static void scan_and_repair(struct repair *rp)
 			pthread_mutex_lock(&rp->lock);
 			rp->stats.undergoal = rp->pass_undergoal;
 			rp->stats.lost = rp->pass_lost;
+			rp->stats.passes++;
 			pthread_mutex_unlock(&rp->lock);
 			rp->pass_undergoal = rp->pass_lost = 0;
 			break;
@@ -294,6 +316,23 @@ void repair_get_stats(struct repair *rp, struct repair_stats *ret)
 	pthread_mutex_lock(&rp->lock);
 	*ret = rp->stats;
 	pthread_mutex_unlock(&rp->lock);
+}
+
+int repair_settle(struct repair *rp, uint64_t chunk_id)
+{
+	struct cm_repair_task none;
+	struct cm_scan_result res;
+	uint64_t cursor = chunk_id - 1;
+	int ntasks = 0;
+
+	if (chunk_id == 0)
+		return -EINVAL;
+	int rc = cm_repair_scan(rp->cm, &cursor, 1, &none, 0, &ntasks, &res);
+	if (rc < 0)
+		return rc;
+	if (res.overgoal_dropped)
+		stat_add(rp, &rp->stats.overgoal_dropped, res.overgoal_dropped);
+	return res.overgoal_dropped;
 }
 
 void repair_stop(struct repair *rp)

@@ -1,8 +1,10 @@
 /* worker_registry — in-memory table of workers and their liveness.
  *
- * Owns: an array of struct wreg_info, grown on demand. The database copy
- * of registrations (table `workers`) is written by chunk_map; this module
- * keeps only what changes every few seconds (status, load, last_seen).
+ * Owns: an array of struct wreg_info, grown on demand, and the small set
+ * of replicas a rebalance move marked as leaving. The database copy of
+ * registrations (table `workers`) is written by chunk_map, the record of
+ * drains by drain.c; this module keeps only what changes every few seconds
+ * (status, load, last_seen) and the draining flags drain.c sets.
  *
  * Threads: HTTP handlers (register, placement, replies), the Kafka
  * consumer (status), the repair thread (sweep). `lock` guards everything;
@@ -14,6 +16,9 @@
  *   unknown --wreg_add_known--> known(dead) --wreg_seen--> live
  *   live --(now - last_seen >= timeout; reported by wreg_sweep)--> dead
  *   dead --wreg_seen--> live (wreg_seen returns 1: "joined")
+ *
+ * Draining is independent of liveness: wreg_set_draining sets or clears
+ * it on a known worker, live or not.
  */
 #include "worker_registry.h"
 
@@ -23,13 +28,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+
+struct wreg_leaving {
+	uint64_t chunk_id;
+	char worker_id[WORKER_ID_STRLEN + 1];
+};
 
 struct wreg {
 	pthread_mutex_t lock;
 	int64_t timeout_ms;
 	struct wreg_info *w;   /* w[i].live: liveness last reported by sweep/seen */
 	size_t n, cap;
+	size_t ndraining;      /* workers with .draining set */
+	struct wreg_leaving leaving[WREG_LEAVING_MAX];
+	size_t nleaving;
 };
 
 int64_t wreg_now_ms(void)
@@ -233,4 +247,73 @@ int wreg_sweep(struct wreg *r, char (*lost)[WORKER_ID_STRLEN + 1], int max)
 	}
 	pthread_mutex_unlock(&r->lock);
 	return n;
+}
+
+int wreg_set_draining(struct wreg *r, const char *id, bool draining)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&r->lock);
+	struct wreg_info *w = find_locked(r, id);
+	if (w) {
+		if (w->draining != draining)
+			r->ndraining += draining ? 1 : (size_t)-1;
+		w->draining = draining;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+static ssize_t leaving_find_locked(const struct wreg *r, uint64_t chunk_id, const char *worker_id)
+{
+	for (size_t i = 0; i < r->nleaving; i++)
+		if (r->leaving[i].chunk_id == chunk_id &&
+		    strcmp(r->leaving[i].worker_id, worker_id) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+int wreg_mark_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id)
+{
+	int rc = 0;
+
+	if (strlen(worker_id) > WORKER_ID_STRLEN)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	if (leaving_find_locked(r, chunk_id, worker_id) >= 0) {
+		rc = -EEXIST;
+	} else if (r->nleaving == WREG_LEAVING_MAX) {
+		rc = -ENOSPC;
+	} else {
+		struct wreg_leaving *l = &r->leaving[r->nleaving++];
+		l->chunk_id = chunk_id;
+		snprintf(l->worker_id, sizeof(l->worker_id), "%s", worker_id);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+void wreg_unmark_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id)
+{
+	pthread_mutex_lock(&r->lock);
+	ssize_t i = leaving_find_locked(r, chunk_id, worker_id);
+	if (i >= 0)
+		r->leaving[i] = r->leaving[--r->nleaving];
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool wreg_replica_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id)
+{
+	bool leaving = false;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->ndraining) {
+		struct wreg_info *w = find_locked(r, worker_id);
+		leaving = w && w->draining;
+	}
+	if (!leaving && r->nleaving)
+		leaving = leaving_find_locked(r, chunk_id, worker_id) >= 0;
+	pthread_mutex_unlock(&r->lock);
+	return leaving;
 }

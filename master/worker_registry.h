@@ -1,8 +1,16 @@
-/* worker_registry — the workers the master knows, and which are live.
+/* worker_registry — the workers the master knows, which are live, and
+ * which are being emptied.
  *
  * A worker is live while now - last_seen < timeout, where last_seen is the
  * time of its last register call or Kafka status message. Workers loaded
- * from the database at start are known but not live until they are seen. */
+ * from the database at start are known but not live until they are seen.
+ *
+ * Leaving replicas: a draining worker's replicas (wreg_set_draining), and
+ * single (chunk, worker) pairs a rebalance move marks, still serve reads
+ * but no longer count toward their chunk's goal: the repair scan copies
+ * them elsewhere first, then drops them (chunk_map.c cm_repair_scan). The
+ * flag itself lives here only in memory; master/drain.c keeps the
+ * persistent record and sets it at start. */
 #ifndef BIGFS_MASTER_WORKER_REGISTRY_H
 #define BIGFS_MASTER_WORKER_REGISTRY_H
 
@@ -25,6 +33,7 @@ struct wreg_info {
 	uint64_t inflight;      /* load from the last status */
 	int64_t last_seen_ms;   /* monotonic ms, 0 = never seen since start */
 	bool live;
+	bool draining;          /* no new chunks; its replicas are leaving */
 };
 
 /* timeout_ms: silence after which a worker is no longer live. */
@@ -58,6 +67,19 @@ int wreg_snapshot(struct wreg *r, bool live_only, struct wreg_info **ret,
 /* Find workers that went from live to not live since the last sweep; their
  * ids are written to lost[] (at most max). Returns how many. */
 int wreg_sweep(struct wreg *r, char (*lost)[WORKER_ID_STRLEN + 1], int max);
+
+/* Mark a known worker draining (or not). -ENOENT if unknown. */
+int wreg_set_draining(struct wreg *r, const char *id, bool draining);
+
+/* A rebalance move: the replica of chunk_id on worker_id is leaving (see
+ * above) until wreg_unmark_leaving. At most WREG_LEAVING_MAX pairs are
+ * marked at once: -ENOSPC beyond, -EEXIST if already marked. */
+#define WREG_LEAVING_MAX 256
+int wreg_mark_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id);
+void wreg_unmark_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id);
+/* Is the replica of chunk_id on worker_id leaving: the worker drains, or
+ * the pair is marked. Unknown workers are not draining. */
+bool wreg_replica_leaving(struct wreg *r, uint64_t chunk_id, const char *worker_id);
 
 /* Monotonic clock in milliseconds. */
 int64_t wreg_now_ms(void);
