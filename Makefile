@@ -49,6 +49,9 @@ UNIT_DEPS_test_metalog_record := $(BUILD)/master/metalog_record.o
 UNIT_DEPS_test_meta_log := $(BUILD)/master/meta_store.o
 UNIT_DEPS_test_session := $(BUILD)/master/session.o $(BUILD)/master/locks.o $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_posix_acl := $(BUILD)/master/posix_acl.o $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
+UNIT_DEPS_test_units := $(BUILD)/admin/units.o
+UNIT_DEPS_test_table := $(BUILD)/admin/table.o
+UNIT_DEPS_test_progress := $(BUILD)/admin/progress.o
 
 PREFIX ?= /usr/local
 PYTEST ?= /usr/bin/python3 -m pytest
