@@ -28,6 +28,7 @@
 
 #include "ids.h"
 #include "json_util.h"
+#include "file_handle.h"
 #include "log.h"
 #include "master_client.h"
 #include "worker_health.h"
@@ -138,6 +139,7 @@ static int cs_establish(struct csess *cs)
 	if (rc < 0)
 		return rc;
 	json_int_t hb = json_integer_value(json_object_get(resp, "heartbeat_ms"));
+	fh_quotas_in_use(json_is_true(json_object_get(resp, "quotas")));
 	json_t *lost = json_object_get(resp, "lost_opens");
 	json_int_t lost_locks = json_integer_value(json_object_get(resp, "lost_locks"));
 	if (json_array_size(lost) || lost_locks)
@@ -298,6 +300,7 @@ void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc)
 static void cs_note_down(struct csess *cs, const json_t *resp)
 {
 	json_t *down = json_object_get(resp, "down_workers");
+	fh_quotas_in_use(json_is_true(json_object_get(resp, "quotas")));
 	if (!cs->health || !json_is_array(down))
 		return;
 	const char *ids[CS_DOWN_MAX];

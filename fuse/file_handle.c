@@ -77,6 +77,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,7 @@
 #define LOC_BATCH 16
 #define FH_AVOID_MAX 16             /* workers named in a grant's "avoid" */
 #define FH_NO_COPY_WAIT_MS 30000   /* a read waits this long for a live copy */
+#define FH_QUOTA_FRESH_MS 5000     /* room learned from the master is good this long */
 #define FH_NO_COPY_RETRY_MS 250
 #define LOC_MAX_AGE_MS 60000
 #define LOC_SIZE_AGE_MS 1000
@@ -171,6 +173,11 @@ struct fh_writer {
 	/* gmu while flushers may run, see above */
 	pthread_mutex_t gmu;
 	uint64_t commit_end;         /* end of data on the workers, not yet committed */
+	/* quotas, writer lock: this file may grow up to quota_end (learned
+	 * from the master at quota_at_ms) */
+	bool quota_known;
+	uint64_t quota_end;
+	int64_t quota_at_ms;
 	struct grant *grants;
 	size_t ngrants;
 	size_t grants_cap;
@@ -904,11 +911,63 @@ static int fh_wbuf_reserve(struct wbuf *b, size_t need)
 	return 0;
 }
 
-int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
+/* Whether some folder of the cluster has a quota (the master says so in
+ * every session reply, client_session.c). One mount per process. */
+static atomic_bool fh_quotas;
+
+void fh_quotas_in_use(bool on)
+{
+	atomic_store(&fh_quotas, on);
+}
+
+/* Quotas: a write growing the file past what the master last allowed
+ * (or after FH_QUOTA_FRESH_MS) asks it for the room first (POST
+ * /v1/quota/room), so nothing is written past a hard limit: the write is
+ * cut at the limit, and one starting there gets EDQUOT. The room counts
+ * the file's committed size, not bytes of other writers still in flight.
+ * Writer lock held. */
+static int fh_quota_cut(struct fh_writer *w, uint64_t off, size_t *size)
+{
+	uint64_t end = off + *size;
+	int64_t now = now_ms();
+
+	if (!atomic_load(&fh_quotas))
+		return 0;
+	if (!w->quota_known || end > w->quota_end || now - w->quota_at_ms > FH_QUOTA_FRESH_MS) {
+		json_t *req = json_pack("{s:I}", "ino", (json_int_t)w->ino), *resp = NULL;
+		if (!req)
+			return -ENOMEM;
+		int rc = master_client_call(w->t->mc, "quota/room", req, MC_RETRY_EAGAIN, &resp,
+					    NULL);
+		json_decref(req);
+		if (rc < 0) {
+			log_warn("inode %" PRIu64 ": quota room: %s; writing on", w->ino,
+				 strerror(-rc));
+			return 0;
+		}
+		json_t *room = json_object_get(resp, "room");
+		uint64_t fsize = (uint64_t)json_integer_value(json_object_get(resp, "size"));
+		w->quota_end = json_is_integer(room)
+				       ? fsize + (uint64_t)json_integer_value(room)
+				       : UINT64_MAX;
+		w->quota_known = true;
+		w->quota_at_ms = now;
+		json_decref(resp);
+	}
+	if (end <= w->quota_end)
+		return 0;
+	if (off >= w->quota_end)
+		return -EDQUOT;
+	*size = (size_t)(w->quota_end - off);
+	return 0;
+}
+
+int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *psize)
 {
 	struct fh_writer *w = fh->w;
 	const char *src = buf;
-	uint64_t end = off + size;
+	size_t size = *psize;
+	uint64_t end;
 	int rc = 0;
 	if (!w)
 		return -EBADF;
@@ -917,6 +976,11 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size)
 		rc = w->err;
 		goto out_unlock;
 	}
+	rc = fh_quota_cut(w, off, &size);
+	if (rc < 0)
+		goto out_unlock;
+	*psize = size;
+	end = off + size;
 	while (size > 0) {
 		struct wbuf *b = w->cur;
 		uint64_t chunk_end = (off / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;

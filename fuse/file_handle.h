@@ -95,7 +95,11 @@ bool fh_atime_due(struct file_handle *fh);
 int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len);
 /* Buffer size bytes at off. 0 or -errno (an earlier background flush
  * failure is reported here, and stays reported). */
-int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t size);
+int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size);
+/* Quotas exist in the cluster (from the master's session replies): writes
+ * that grow a file first check the room left (*size of fh_write may then
+ * be cut; EDQUOT when none is left). */
+void fh_quotas_in_use(bool on);
 /* Push buffered data to the workers and commit it. 0 or -errno. */
 int fh_flush(struct file_handle *fh);
 /* fh_flush plus an fsync, on every replica, of every chunk this mount

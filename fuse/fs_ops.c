@@ -947,7 +947,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	if (rc == 0 && (uint64_t)off + size > ((uint64_t)1 << 50))
 		rc = -EFBIG;
 	if (rc == 0)
-		rc = fh_write(fs_fh(fi), (uint64_t)off, buf, size);
+		rc = fh_write(fs_fh(fi), (uint64_t)off, buf, &size);   /* a quota may cut it */
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_write, rc);
 		return;
@@ -1262,7 +1262,7 @@ static int fs_zero_range(struct fs_ctx *ctx, fuse_ino_t ino, struct file_handle 
 			return rc;
 		while (present && off < stop) {
 			size_t n = stop - off < sizeof(zeros) ? (size_t)(stop - off) : sizeof(zeros);
-			rc = fh_write(fh, off, zeros, n);
+			rc = fh_write(fh, off, zeros, &n);   /* inside the file: never cut */
 			if (rc < 0)
 				return rc;
 			off += n;

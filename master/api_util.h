@@ -10,6 +10,8 @@
 #ifndef BIGFS_MASTER_API_UTIL_H
 #define BIGFS_MASTER_API_UTIL_H
 
+#include <jansson.h>
+
 #include "http_server.h"
 
 struct master;
@@ -24,6 +26,10 @@ struct master;
  * A_CLUSTER  a worker or the operator's `bigfs`, signed with the cluster secret
  * A_ANY      a mount's session or a worker */
 enum route_auth { A_PUBLIC, A_CLIENT, A_WRITE, A_CLUSTER, A_ANY };
+
+struct ns_attr;
+/* The attribute object of docs/api.md. */
+json_t *api_attr_json(const struct ns_attr *a);
 
 /* An errno reply "what: strerror" (rc negative or positive); a standby
  * answers 503 with where the active master is instead. */

@@ -30,6 +30,7 @@
 #include "chunk_map.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static const char *const SQL_CHUNK_BY_IDX =
 	"SELECT chunk_id, version, lease_session, lease_expiry_ms FROM chunks"
 	" WHERE ino = ?1 AND idx = ?2";
 static const char *const SQL_CHUNK_VERSION =
-	"SELECT version FROM chunks WHERE chunk_id = ?1";
+	"SELECT version FROM chunks WHERE chunk_id = ?1 LIMIT 1";
 static const char *const SQL_CHUNKS_RANGE =
 	"SELECT chunk_id, idx, version FROM chunks"
 	" WHERE ino = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx";
@@ -107,10 +108,13 @@ static const char *const SQL_DROP_INO_QUEUE =
 	"INSERT OR IGNORE INTO pending_deletes(chunk_id, worker_id)"
 	" SELECT r.chunk_id, r.worker_id FROM replicas r"
 	" JOIN chunks c ON c.chunk_id = r.chunk_id WHERE c.ino = ?1 AND c.idx >= ?2"
-	" AND c.idx < ?3";
+	" AND c.idx < ?3 AND NOT EXISTS (SELECT 1 FROM chunks o WHERE"
+	" o.chunk_id = c.chunk_id AND (o.ino != ?1 OR o.idx < ?2 OR o.idx >= ?3))";
 static const char *const SQL_DROP_INO_REPLICAS =
 	"DELETE FROM replicas WHERE chunk_id IN"
-	" (SELECT chunk_id FROM chunks WHERE ino = ?1 AND idx >= ?2 AND idx < ?3)";
+	" (SELECT c.chunk_id FROM chunks c WHERE c.ino = ?1 AND c.idx >= ?2 AND c.idx < ?3"
+	" AND NOT EXISTS (SELECT 1 FROM chunks o WHERE o.chunk_id = c.chunk_id"
+	" AND (o.ino != ?1 OR o.idx < ?2 OR o.idx >= ?3)))";
 static const char *const SQL_DROP_INO_CHUNKS =
 	"DELETE FROM chunks WHERE ino = ?1 AND idx >= ?2 AND idx < ?3";
 static const char *const SQL_WORKER_UPSERT =
@@ -127,7 +131,22 @@ static const char *const SQL_SCAN =
 	" MAX(c.lease_session IS NOT NULL AND c.lease_expiry_ms > ?3)"
 	" FROM chunks c JOIN inodes i ON i.ino = c.ino"
 	" WHERE c.chunk_id > ?1 GROUP BY c.chunk_id ORDER BY c.chunk_id LIMIT ?2";
-static const char *const SQL_COUNT_CHUNKS = "SELECT count(*) FROM chunks";
+static const char *const SQL_COUNT_CHUNKS = "SELECT count(DISTINCT chunk_id) FROM chunks";
+/* Snapshots: slots naming one chunk. */
+static const char *const SQL_CHUNK_SHARED =
+	"SELECT 1 FROM chunks WHERE chunk_id = ?1 AND NOT (ino = ?2 AND idx = ?3) LIMIT 1";
+static const char *const SQL_CHUNK_REFS =
+	"SELECT count(*) FROM chunks WHERE chunk_id = ?1";
+static const char *const SQL_SLOT_SET_CHUNK =
+	"UPDATE chunks SET chunk_id = ?3, version = ?4, lease_session = NULL,"
+	" lease_expiry_ms = 0 WHERE ino = ?1 AND idx = ?2";
+static const char *const SQL_SLOTS_COPY =
+	"INSERT INTO chunks(ino, idx, chunk_id, version, lease_session, lease_expiry_ms)"
+	" SELECT ?2, idx, chunk_id, version, NULL, 0 FROM chunks WHERE ino = ?1";
+static const char *const SQL_SLOTS_LEASED =
+	"SELECT count(*) FROM chunks WHERE ino = ?1 AND lease_session IS NOT NULL"
+	" AND lease_expiry_ms > ?2";
+static const char *const SQL_SLOTS_OF_INO = "SELECT count(*) FROM chunks WHERE ino = ?1";
 static const char *const SQL_COUNT_INODES = "SELECT count(*) FROM inodes";
 static const char *const SQL_COUNT_REPLICAS = "SELECT count(*) FROM replicas";
 static const char *const SQL_COUNT_PENDING = "SELECT count(*) FROM pending_deletes";
@@ -336,6 +355,19 @@ static void sign(struct chunk_map *cm, struct cm_chunk *c, const char *op)
 {
 	token_make(cm->secret, c->chunk_id, c->version, op,
 		   time(NULL) + CM_TOKEN_TTL_S, c->token);
+}
+
+/* 1 if another slot names chunk_id, 0 if not, or -errno. */
+static int slot_shared(struct chunk_map *cm, uint64_t chunk_id, uint64_t ino, uint64_t idx)
+{
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_CHUNK_SHARED);
+
+	sqlite3_bind_int64(st, 1, (int64_t)chunk_id);
+	sqlite3_bind_int64(st, 2, (int64_t)ino);
+	sqlite3_bind_int64(st, 3, (int64_t)idx);
+	int rc = meta_step(cm->ms, st);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : rc;
 }
 
 /* ---- registry persistence ----------------------------------------------- */
@@ -562,7 +594,28 @@ int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 	return cm_write_avoiding(cm, ino, index, session, NULL, ret);
 }
 
+static int write_once(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		      const struct cm_avoid *avoid, struct cm_chunk *ret);
+
 int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		      const struct cm_avoid *avoid, struct cm_chunk *ret)
+{
+	int rc = -EXDEV;
+
+	/* A slot a snapshot shares gets its own chunk first; a snapshot
+	 * made in between shares it again, hence the few rounds. */
+	for (int i = 0; i < 4 && rc == -EXDEV; i++) {
+		rc = write_once(cm, ino, index, session, avoid, ret);
+		if (rc == -EXDEV) {
+			int c = cm_cow(cm, ino, index);
+			if (c < 0)
+				return c;
+		}
+	}
+	return rc == -EXDEV ? -EAGAIN : rc;
+}
+
+static int write_once(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
 		      const struct cm_avoid *avoid, struct cm_chunk *ret)
 {
 	struct cm_chunk c;
@@ -586,6 +639,13 @@ int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const 
 	sqlite3_bind_int64(row, 2, (int64_t)index);
 	rc = meta_step(cm->ms, row);
 	if (rc == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(row, 0);
+		int shared = slot_shared(cm, id, ino, index);
+		if (shared != 0) {
+			sqlite3_reset(row);
+			rc = shared < 0 ? shared : -EXDEV;  /* copy on write first */
+			goto out_end;
+		}
 		rc = write_existing(cm, &c, goal, session, now, avoid, row);
 		goto out_end;
 	}
@@ -881,6 +941,9 @@ int cm_truncate_locked(struct chunk_map *cm, uint64_t ino, uint64_t old_size,
 	sqlite3_reset(row);
 	if (c->version == UINT32_MAX)
 		return -EOVERFLOW;
+	rc = slot_shared(cm, c->chunk_id, ino, c->index);
+	if (rc != 0)
+		return rc < 0 ? rc : -EXDEV;   /* the caller runs cm_cow first */
 
 	struct rep_row *rows;
 	size_t nrows;
@@ -1363,4 +1426,251 @@ int cm_worker_chunk_counts(struct chunk_map *cm, const struct wreg_info *ws,
 	sqlite3_reset(st);
 	rc = (rc == SQLITE_DONE) ? 0 : (rc < 0 ? rc : -EIO);
 	return meta_txn_end(cm->ms, rc);
+}
+
+/* ---- snapshots: shared chunks and copy on write ------------------------- */
+
+int cm_share_locked(struct chunk_map *cm, uint64_t src_ino, uint64_t dst_ino, uint64_t *ret_n)
+{
+	int64_t leased = 0, n = 0;
+	int rc = query_i64(cm, SQL_SLOTS_LEASED, (int64_t)src_ino, cm_wall_ms(), NULL, &leased);
+
+	if (rc < 0)
+		return rc;
+	if (leased > 0)
+		return -EBUSY;  /* being written: no point in time to share */
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_SLOTS_COPY);
+	sqlite3_bind_int64(st, 1, (int64_t)src_ino);
+	sqlite3_bind_int64(st, 2, (int64_t)dst_ino);
+	rc = meta_exec_stmt(cm->ms, st);
+	if (rc == 0)
+		rc = query_i64(cm, SQL_SLOTS_OF_INO, (int64_t)dst_ino, 0, NULL, &n);
+	if (rc == 0)
+		*ret_n = (uint64_t)n;
+	return rc;
+}
+
+int cm_refs_locked(struct chunk_map *cm, uint64_t chunk_id, uint32_t *ret)
+{
+	int64_t n = 0;
+	int rc = query_i64(cm, SQL_CHUNK_REFS, (int64_t)chunk_id, 0, NULL, &n);
+
+	if (rc == 0)
+		*ret = (uint32_t)n;
+	return rc;
+}
+
+/* The clone of slot (ino, idx): what the first transaction found. */
+struct cow_plan {
+	uint64_t old_id, new_id;
+	uint32_t old_version;
+	struct cm_chunk src;       /* live current replicas of old_id */
+};
+
+/* First transaction: is the slot shared, where are its live copies, and
+ * a new chunk id. 1 with plan, 0 when there is nothing to do. */
+static int cow_plan(struct chunk_map *cm, uint64_t ino, uint64_t idx, struct cow_plan *p)
+{
+	int rc = meta_txn_begin(cm->ms, true);
+
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *row = meta_stmt(cm->ms, SQL_CHUNK_BY_IDX);
+	sqlite3_bind_int64(row, 1, (int64_t)ino);
+	sqlite3_bind_int64(row, 2, (int64_t)idx);
+	rc = meta_step(cm->ms, row);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(row);
+		return meta_txn_end(cm->ms, rc < 0 ? rc : 0);
+	}
+	p->old_id = (uint64_t)sqlite3_column_int64(row, 0);
+	p->old_version = (uint32_t)sqlite3_column_int64(row, 1);
+	sqlite3_reset(row);
+	rc = slot_shared(cm, p->old_id, ino, idx);
+	if (rc == 1) {
+		rc = live_current(cm, p->old_id, p->old_version, &p->src);
+		if (rc == 0 && p->src.nrep == 0)
+			rc = -EAGAIN;   /* its copies are on workers that are down */
+		if (rc == 0)
+			rc = meta_counter_next(cm->ms, "chunk_id", &p->new_id);
+		if (rc == 0)
+			rc = 1;
+	}
+	int end = meta_txn_end(cm->ms, rc < 0 ? rc : 0);
+	return end < 0 ? end : rc;
+}
+
+/* Each live copy clones old into new on its own worker. ok[i] says which
+ * did. */
+static void cow_clone(struct chunk_map *cm, const struct cow_plan *p, bool *ok)
+{
+	struct http_call calls[CM_MAX_REPLICAS];
+	char urls[CM_MAX_REPLICAS][WREG_ADDR_MAX + 3 * TOKEN_MAX + 160];
+	char old_id[CHUNK_ID_STRLEN + 1], new_id[CHUNK_ID_STRLEN + 1];
+	char tok[TOKEN_MAX], from_tok[TOKEN_MAX];
+	time_t exp = time(NULL) + CM_TOKEN_TTL_S;
+	int n = p->src.nrep;
+	struct http_client *hc = http_client_new(120000, 3000);
+
+	memset(ok, 0, (size_t)n * sizeof(*ok));
+	if (!hc)
+		return;
+	chunk_id_format(p->old_id, old_id);
+	chunk_id_format(p->new_id, new_id);
+	token_make(cm->secret, p->new_id, 1, "c", exp, tok);
+	token_make(cm->secret, p->old_id, p->old_version, "r", exp, from_tok);
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < n; i++) {
+		snprintf(urls[i], sizeof(urls[i]),
+			 "%s://%s/v1/chunk/%s/clone?version=1&from=%s&from_version=%u&token=%s"
+			 "&from_token=%s", transport_scheme(), p->src.reps[i].addr, new_id,
+			 old_id, p->old_version, tok, from_tok);
+		calls[i].method = "POST";
+		calls[i].url = urls[i];
+	}
+	if (http_client_parallel(hc, calls, n) == 0) {
+		for (int i = 0; i < n; i++) {
+			ok[i] = calls[i].err == 0 && calls[i].status / 100 == 2;
+			if (!ok[i])
+				log_warn("clone of chunk %s v%u into %s on worker %s failed: %s %ld",
+					 old_id, p->old_version, new_id, p->src.reps[i].worker_id,
+					 calls[i].err ? errno_name(calls[i].err) : "HTTP status",
+					 calls[i].status);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		free(calls[i].out_alloc);
+	http_client_free(hc);
+}
+
+/* Last transaction: the slot takes the new chunk if it still names the
+ * old one; else the clones are garbage. */
+static int cow_install(struct chunk_map *cm, uint64_t ino, uint64_t idx,
+		       const struct cow_plan *p, const bool *ok)
+{
+	int nok = 0, rc = meta_txn_begin(cm->ms, true);
+	bool still = false;
+
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *row = meta_stmt(cm->ms, SQL_CHUNK_BY_IDX);
+	sqlite3_bind_int64(row, 1, (int64_t)ino);
+	sqlite3_bind_int64(row, 2, (int64_t)idx);
+	rc = meta_step(cm->ms, row);
+	if (rc == SQLITE_ROW)
+		still = (uint64_t)sqlite3_column_int64(row, 0) == p->old_id &&
+			(uint32_t)sqlite3_column_int64(row, 1) == p->old_version;
+	sqlite3_reset(row);
+	rc = rc < 0 ? rc : 0;
+	for (int i = 0; i < p->src.nrep; i++)
+		nok += ok[i];
+	if (rc == 0 && still && nok > 0) {
+		sqlite3_stmt *st = meta_stmt(cm->ms, SQL_SLOT_SET_CHUNK);
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		sqlite3_bind_int64(st, 2, (int64_t)idx);
+		sqlite3_bind_int64(st, 3, (int64_t)p->new_id);
+		sqlite3_bind_int64(st, 4, 1);
+		rc = meta_exec_stmt(cm->ms, st);
+	}
+	for (int i = 0; i < p->src.nrep && rc == 0; i++) {
+		if (!ok[i])
+			continue;
+		if (still)
+			rc = add_replica(cm, p->new_id, p->src.reps[i].worker_id, 1);
+		else
+			rc = exec_ct(cm, SQL_PENDING_ADD, p->new_id, p->src.reps[i].worker_id);
+	}
+	rc = meta_txn_end(cm->ms, rc);
+	if (rc == 0 && still && nok == 0)
+		rc = -EAGAIN;   /* no worker could clone it now: the client retries */
+	return rc;
+}
+
+int cm_cow(struct chunk_map *cm, uint64_t ino, uint64_t idx)
+{
+	struct cow_plan p;
+	bool ok[CM_MAX_REPLICAS];
+
+	memset(&p, 0, sizeof(p));
+	int rc = cow_plan(cm, ino, idx, &p);
+	if (rc <= 0)
+		return rc;
+	cow_clone(cm, &p, ok);
+	rc = cow_install(cm, ino, idx, &p, ok);
+	if (rc == 0)
+		log_info("copy on write: inode %llu chunk %llu now %016llx (was %016llx)",
+			 (unsigned long long)ino, (unsigned long long)idx,
+			 (unsigned long long)p.new_id, (unsigned long long)p.old_id);
+	return rc;
+}
+
+int cm_fileinfo(struct chunk_map *cm, uint64_t ino, json_t **ret)
+{
+	json_t *arr = json_array();
+	struct slot {
+		uint64_t idx, id;
+		uint32_t version;
+	} *slots = NULL;
+	size_t n = 0, cap = 0;
+	int rc = meta_txn_begin(cm->ms, false);
+
+	if (rc < 0 || !arr) {
+		json_decref(arr);
+		return rc < 0 ? rc : -ENOMEM;
+	}
+	rc = inode_file(cm, ino, NULL, NULL);
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_CHUNKS_OF_INO);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	while (rc == 0 && (rc = meta_step(cm->ms, st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct slot *ns = realloc(slots, cap * sizeof(*ns));
+			if (!ns) {
+				rc = -ENOMEM;
+				break;
+			}
+			slots = ns;
+		}
+		slots[n].id = (uint64_t)sqlite3_column_int64(st, 0);
+		slots[n].idx = (uint64_t)sqlite3_column_int64(st, 1);
+		slots[n].version = (uint32_t)sqlite3_column_int64(st, 2);
+		n++;
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	rc = rc == SQLITE_DONE ? 0 : rc;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct rep_row *rows;
+		size_t nrows;
+		uint32_t refs = 0;
+		char id[CHUNK_ID_STRLEN + 1];
+		rc = cm_refs_locked(cm, slots[i].id, &refs);
+		if (rc == 0)
+			rc = replica_rows(cm, slots[i].id, &rows, &nrows);
+		if (rc < 0)
+			break;
+		json_t *reps = json_array();
+		for (size_t k = 0; k < nrows; k++) {
+			struct wreg_info w;
+			bool known = wreg_get(cm->reg, rows[k].worker_id, &w) == 0;
+			json_array_append_new(reps, json_pack(
+				"{s:s, s:s, s:b, s:I}", "worker_id", rows[k].worker_id,
+				"addr", known ? w.addr : "", "live", known && w.live,
+				"version", (json_int_t)rows[k].version));
+		}
+		free(rows);
+		chunk_id_format(slots[i].id, id);
+		json_array_append_new(arr, json_pack(
+			"{s:I, s:s, s:I, s:I, s:o}", "index", (json_int_t)slots[i].idx,
+			"chunk_id", id, "version", (json_int_t)slots[i].version,
+			"refs", (json_int_t)refs, "replicas", reps));
+	}
+	free(slots);
+	rc = meta_txn_end(cm->ms, rc);
+	if (rc < 0) {
+		json_decref(arr);
+		return rc;
+	}
+	*ret = arr;
+	return 0;
 }

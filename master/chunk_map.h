@@ -7,6 +7,7 @@
 #ifndef BIGFS_MASTER_CHUNK_MAP_H
 #define BIGFS_MASTER_CHUNK_MAP_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -169,6 +170,25 @@ int cm_stats(struct chunk_map *cm, struct cm_stats *ret);
 /* counts[i] = replicas recorded on worker ids[i]. */
 int cm_worker_chunk_counts(struct chunk_map *cm, const struct wreg_info *ws,
 			   size_t n, uint64_t *counts);
+
+/* Snapshots (chunks shared by several files' slots, copy on write).
+ * Inside a write txn: dst_ino's slots become those of src_ino, naming
+ * the same chunks (*ret_n slots); -EBUSY while a writer holds a lease on
+ * one of src_ino's chunks. */
+int cm_share_locked(struct chunk_map *cm, uint64_t src_ino, uint64_t dst_ino, uint64_t *ret_n);
+/* Inside a txn: how many slots name chunk_id. */
+int cm_refs_locked(struct chunk_map *cm, uint64_t chunk_id, uint32_t *ret);
+/* Its own transactions: if slot (ino, idx) shares its chunk, each live
+ * copy's worker clones it into a new chunk, which the slot then names
+ * (the others keep the old one). 0 when the slot has a chunk of its own
+ * (now or already); -EAGAIN when no copy could be made now. cm_write
+ * and truncates (-EXDEV from cm_truncate_locked) call it. */
+int cm_cow(struct chunk_map *cm, uint64_t ino, uint64_t idx);
+
+/* bigfs fileinfo: [{"index", "chunk_id" (hex), "version", "refs",
+ * "replicas": [{"worker_id", "addr", "live", "version"}]}] of a regular
+ * file. *ret is a new reference. */
+int cm_fileinfo(struct chunk_map *cm, uint64_t ino, json_t **ret);
 
 /* Wall clock in milliseconds. */
 int64_t cm_wall_ms(void);

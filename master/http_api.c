@@ -176,6 +176,11 @@ static void bad_member(struct http_request *r, const char *key)
 	http_reply_error(r, EINVAL, "member '%s' is missing or has the wrong type or range", key);
 }
 
+json_t *api_attr_json(const struct ns_attr *a)
+{
+	return attr_json(a);
+}
+
 void api_reply_err(struct http_request *r, int rc, const char *what)
 {
 	reply_err(r, rc, what);
@@ -1821,10 +1826,11 @@ static void h_session_open(struct master *m, struct http_request *r)
 		goto out_put;
 	}
 	json_t *arr = ju_u64_array(lost, nlost);
-	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I}", "session", session,
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b}", "session", session,
 					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
 					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
-					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks));
+					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks,
+					  "quotas", ns_quotas_exist(m->ns) > 0));
 out_put:
 	free(lost);
 	free(locks);
@@ -1848,7 +1854,9 @@ static void reply_down_workers(struct master *m, struct http_request *r)
 		if (!ws[i].live)
 			json_array_append_new(down, json_string(ws[i].id));
 	free(ws);
-	http_reply_json(r, 200, json_pack("{s:o}", "down_workers", down));
+	/* quotas: whether a mount must ask for room before it grows a file */
+	http_reply_json(r, 200, json_pack("{s:o, s:b}", "down_workers", down, "quotas",
+					  ns_quotas_exist(m->ns) > 0));
 }
 
 static void h_session_heartbeat(struct master *m, struct http_request *r)

@@ -118,7 +118,7 @@ static const char *const schema_sql =
 	" atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
 	" mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
 	" ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
-	" target BLOB);"
+	" target BLOB, trashtime INTEGER NOT NULL DEFAULT 86400);"
 	"CREATE TABLE IF NOT EXISTS dentries("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" parent INTEGER NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL,"
@@ -130,11 +130,15 @@ static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS xattrs("
 	" ino INTEGER NOT NULL, name TEXT NOT NULL, value BLOB NOT NULL,"
 	" PRIMARY KEY(ino, name)) WITHOUT ROWID;"
+	/* A file's chunk slots. chunk_id names the chunk on the workers;
+	 * snapshots make several slots name one chunk (copy-on-write at
+	 * the next write, chunk_map.c), so it is no key here. */
 	"CREATE TABLE IF NOT EXISTS chunks("
-	" chunk_id INTEGER PRIMARY KEY, ino INTEGER NOT NULL,"
-	" idx INTEGER NOT NULL, version INTEGER NOT NULL,"
+	" ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
+	" chunk_id INTEGER NOT NULL, version INTEGER NOT NULL,"
 	" lease_session TEXT, lease_expiry_ms INTEGER NOT NULL DEFAULT 0,"
-	" UNIQUE(ino, idx));"
+	" PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS chunks_id ON chunks(chunk_id);"
 	"CREATE TABLE IF NOT EXISTS replicas("
 	" chunk_id INTEGER NOT NULL, worker_id TEXT NOT NULL,"
 	" version INTEGER NOT NULL,"
@@ -551,6 +555,61 @@ static int open_wal(struct meta_store *ms, const char *path)
 }
 
 /* Root inode and cluster id, created once. */
+/* Does table have column? 1, 0 (also when there is no such table). */
+static int has_column(struct meta_store *ms, const char *table, const char *column,
+		      bool *ret_pk)
+{
+	char sql[128];
+	sqlite3_stmt *st = NULL;
+	int found = 0;
+
+	snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
+	if (sqlite3_prepare_v2(ms->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (name && strcmp(name, column) == 0) {
+			found = 1;
+			if (ret_pk)
+				*ret_pk = sqlite3_column_int(st, 5) == 1;
+		}
+	}
+	sqlite3_finalize(st);
+	return found;
+}
+
+/* Databases of earlier versions: inodes get trashtime; chunks, keyed by
+ * chunk_id then, become slots keyed by (ino, idx). */
+static int migrate(struct meta_store *ms)
+{
+	bool pk = false;
+	int rc = has_column(ms, "inodes", "ino", NULL);
+
+	if (rc <= 0)
+		return rc;      /* a new database */
+	rc = has_column(ms, "inodes", "trashtime", NULL);
+	if (rc == 0)
+		rc = exec_sql(ms, "ALTER TABLE inodes ADD COLUMN trashtime INTEGER NOT NULL"
+				  " DEFAULT 86400");
+	if (rc < 0)
+		return rc;
+	rc = has_column(ms, "chunks", "chunk_id", &pk);
+	if (rc <= 0 || !pk)
+		return rc < 0 ? rc : 0;
+	log_info("meta: moving the chunks table to per-file slots (snapshots)");
+	return exec_sql(ms,
+		"BEGIN;"
+		"CREATE TABLE chunks_slots(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
+		" chunk_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+		" lease_session TEXT, lease_expiry_ms INTEGER NOT NULL DEFAULT 0,"
+		" PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
+		"INSERT INTO chunks_slots SELECT ino, idx, chunk_id, version, lease_session,"
+		" lease_expiry_ms FROM chunks;"
+		"DROP TABLE chunks;"
+		"ALTER TABLE chunks_slots RENAME TO chunks;"
+		"COMMIT;");
+}
+
 static int init_contents(struct meta_store *ms, uint32_t default_goal)
 {
 	static const char *const ins_root =
@@ -634,6 +693,8 @@ int meta_open(const char *path, uint32_t default_goal, struct meta_store **ret)
 		rc = exec_sql(ms, "PRAGMA synchronous=NORMAL");
 	if (rc == 0)
 		rc = exec_sql(ms, "PRAGMA foreign_keys=OFF");
+	if (rc == 0)
+		rc = migrate(ms);
 	if (rc == 0)
 		rc = exec_sql(ms, schema_sql);
 	if (rc < 0)

@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include "atime_table.h"
+#include "ns_internal.h"
 #include "log.h"
 #include "posix_acl.h"
 
@@ -60,12 +61,6 @@
 /* Noted read atimes written per transaction: the others wait that long. */
 #define NS_ATIME_FLUSH_BATCH 4096
 
-struct ns {
-	struct meta_store *ms;
-	struct chunk_map *cm;
-	struct ns_open_hooks hooks;     /* set before the API starts */
-	struct atime_table atimes;      /* read atimes not yet written */
-};
 
 static const char *const SQL_ORPHANS_TABLE =
 	"CREATE TABLE IF NOT EXISTS orphans(ino INTEGER PRIMARY KEY)";
@@ -73,7 +68,8 @@ static const char *const SQL_ORPHAN_ADD = "INSERT OR IGNORE INTO orphans(ino) VA
 static const char *const SQL_ORPHAN_DEL = "DELETE FROM orphans WHERE ino = ?1";
 static const char *const SQL_ORPHAN_LIST = "SELECT ino FROM orphans ORDER BY ino";
 static const char *const SQL_INODES_IN_USE =
-	"SELECT (SELECT COUNT(*) FROM inodes) - (SELECT COUNT(*) FROM orphans)";
+	"SELECT (SELECT COUNT(*) FROM inodes) - (SELECT COUNT(*) FROM orphans)"
+	" - (SELECT COUNT(*) FROM trash)";
 
 #define ATTR_COLS \
 	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
@@ -96,8 +92,9 @@ static const char *const SQL_READDIR =
 	" WHERE d.parent = ?1 AND d.id > ?2 ORDER BY d.id LIMIT ?3";
 static const char *const SQL_INODE_INSERT =
 	"INSERT INTO inodes(mode, nlink, uid, gid, size, rdev, goal,"
-	" atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, target)"
-	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, ?8, ?9, ?10)";
+	" atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, target, trashtime)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, ?8, ?9, ?10,"
+	" (SELECT trashtime FROM inodes WHERE ino = ?11))";
 static const char *const SQL_INODE_UPDATE =
 	"UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4, gid = ?5, size = ?6,"
 	" goal = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11,"
@@ -121,6 +118,7 @@ static const char *const SQL_IS_ORPHAN =
 	"SELECT 1 FROM orphans WHERE ino = ?1"
 	" UNION ALL SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM inodes WHERE ino = ?1)";
 static const char *const SQL_TARGET = "SELECT target FROM inodes WHERE ino = ?1";
+static const char *const SQL_TRASHTIME_OF = "SELECT trashtime FROM inodes WHERE ino = ?1";
 static const char *const SQL_XATTR_GET =
 	"SELECT value FROM xattrs WHERE ino = ?1 AND name = ?2";
 static const char *const SQL_XATTR_PUT =
@@ -142,9 +140,14 @@ int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret)
 	at_init(&ns->atimes);
 	/* The orphans table belongs to this module (unlinked-but-open
 	 * inodes, see the top of the file). */
+	ns->default_grace_s = 7 * 86400;
 	int rc = meta_txn_begin(ms, true);
-	if (rc == 0)
-		rc = meta_txn_end(ms, meta_exec_stmt(ms, meta_stmt(ms, SQL_ORPHANS_TABLE)));
+	if (rc == 0) {
+		rc = meta_exec_stmt(ms, meta_stmt(ms, SQL_ORPHANS_TABLE));
+		if (rc == 0)
+			rc = nso_init_locked(ns);
+		rc = meta_txn_end(ms, rc);
+	}
 	if (rc < 0) {
 		at_destroy(&ns->atimes);
 		free(ns);
@@ -479,6 +482,10 @@ static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint3
 		sqlite3_bind_blob(st, 10, target, (int)strlen(target), SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 10);
+	sqlite3_bind_int64(st, 11, (int64_t)parent);
+	rc = nsq_charge_locked(ns, parent, 0, 1, true);
+	if (rc < 0)
+		return rc;
 	rc = meta_exec_stmt(ns->ms, st);
 	if (rc < 0)
 		return rc == -EEXIST ? -EIO : rc;
@@ -535,7 +542,8 @@ static int drop_inode(struct ns *ns, const struct ns_attr *a);
  * nobody has it open. replaced: the link went because rename put another
  * inode under its name (hooks.keep_unlinked applies to that case only: a
  * plain unlink leaves no name a kernel could have resolved to it). */
-static int unref_inode(struct ns *ns, struct ns_attr *a, bool replaced)
+static int unref_inode(struct ns *ns, struct ns_attr *a, bool replaced, uint64_t parent,
+		       const char *name)
 {
 	int rc;
 
@@ -544,6 +552,14 @@ static int unref_inode(struct ns *ns, struct ns_attr *a, bool replaced)
 		now_ts(&a->ctime_s, &a->ctime_ns);
 		return put_attr(ns, a);
 	}
+	/* the last name: out of the folders' quotas, into the trash */
+	rc = nsq_charge_locked(ns, parent, -(int64_t)(S_ISREG(a->mode) ? a->size : 0), -1,
+			       false);
+	if (rc < 0)
+		return rc;
+	rc = nst_put_locked(ns, a, parent, name);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	if (!S_ISDIR(a->mode) &&
 	    ((replaced && ns->hooks.keep_unlinked) || ino_is_open(ns, a->ino))) {
 		/* open somewhere, or maybe about to be: keep it, nameless,
@@ -711,8 +727,28 @@ int ns_atime_flush(struct ns *ns)
 	return rc;
 }
 
+static int setattr_once(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
+			struct ns_attr *ret);
+
 int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 	       struct ns_attr *ret)
+{
+	int rc = -EXDEV;
+
+	/* a cut chunk a snapshot shares gets its own copy first */
+	for (int i = 0; i < 4 && rc == -EXDEV; i++) {
+		rc = setattr_once(ns, ino, sa, ret);
+		if (rc == -EXDEV) {
+			int c = cm_cow(ns->cm, ino, sa->size / CM_CHUNK_SIZE);
+			if (c < 0)
+				return c;
+		}
+	}
+	return rc == -EXDEV ? -EAGAIN : rc;
+}
+
+static int setattr_once(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
+			struct ns_attr *ret)
 {
 	struct ns_attr a;
 	struct cm_trunc_job job = { .needed = false };
@@ -742,6 +778,9 @@ int ns_setattr(struct ns *ns, uint64_t ino, const struct ns_setattr *sa,
 			goto out_end;
 		}
 		rc = cm_truncate_locked(ns->cm, ino, a.size, sa->size, &job);
+		if (rc == 0 && sa->size != a.size)
+			rc = nsq_charge_file_locked(ns, ino, (int64_t)sa->size - (int64_t)a.size,
+						    sa->size > a.size);
 		if (rc < 0)
 			goto out_end;
 		a.size = sa->size;
@@ -871,6 +910,13 @@ static int orphan_drop_one(struct ns *ns, uint64_t ino)
 		rc = meta_exec_stmt(ns->ms, st);
 	} else if (rc == 0 && ino_is_open(ns, ino)) {
 		rc = -EBUSY;
+	} else if (rc == 0 && (rc = nst_has_locked(ns, ino)) != 0) {
+		/* in the trash: the trash deletes it; forget the mark */
+		if (rc > 0) {
+			sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_DEL);
+			sqlite3_bind_int64(st, 1, (int64_t)ino);
+			rc = meta_exec_stmt(ns->ms, st);
+		}
 	} else if (rc == 0) {
 		rc = drop_inode(ns, &a);
 	}
@@ -1127,7 +1173,7 @@ static int remove_entry(struct ns *ns, uint64_t parent, const char *name, bool d
 	}
 	rc = delete_dentry(ns, id);
 	if (rc == 0)
-		rc = unref_inode(ns, &a, false);
+		rc = unref_inode(ns, &a, false, parent, name);
 	if (rc == 0)
 		rc = touch_dir(ns, parent, dir ? -1 : 0);
 out_end:
@@ -1250,9 +1296,14 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 		if (rc == 0)
 			rc = delete_dentry(ns, dst_id);
 		if (rc == 0)
-			rc = unref_inode(ns, &dst, true);
+			rc = unref_inode(ns, &dst, true, newparent, newname);
 		if (rc == 0 && S_ISDIR(dst.mode))
 			rc = touch_dir(ns, newparent, -1);
+		if (rc < 0)
+			goto out_end;
+	}
+	if (parent != newparent) {
+		rc = nsq_move_locked(ns, &src, parent, newparent);
 		if (rc < 0)
 			goto out_end;
 	}
@@ -1349,9 +1400,11 @@ int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 		rc = -EINVAL;
 	if (rc < 0)
 		goto out_end;
-	if (size > a.size)
+	if (size > a.size) {
+		rc = nsq_charge_file_locked(ns, ino, (int64_t)(size - a.size), false);
 		a.size = size;
-	if (size > 0) {
+	}
+	if (rc == 0 && size > 0) {
 		/* data landed; size 0 is a commit that only gives leases back */
 		now_ts(&a.mtime_s, &a.mtime_ns);
 		a.ctime_s = a.mtime_s;
@@ -1400,6 +1453,8 @@ int ns_punch(struct ns *ns, uint64_t ino, uint64_t index, uint64_t count,
 
 #define XATTR_GOAL "bigfs.goal"
 #define XATTR_LOCATIONS "bigfs.locations"
+#define XATTR_TRASHTIME "bigfs.trashtime"
+#define XATTR_INO "bigfs.ino"
 
 static int check_xattr_name(const char *name)
 {
@@ -1502,6 +1557,22 @@ int ns_getxattr(struct ns *ns, uint64_t ino, const char *name, void **ret,
 	} else if (strcmp(name, XATTR_LOCATIONS) == 0) {
 		rc = S_ISREG(a.mode) ? cm_locations_locked(ns->cm, ino, &out, &len)
 				     : -ENODATA;
+	} else if (strcmp(name, XATTR_TRASHTIME) == 0 || strcmp(name, XATTR_INO) == 0) {
+		sqlite3_stmt *st = meta_stmt(ns->ms, SQL_TRASHTIME_OF);
+		int64_t tt = 0;
+		sqlite3_bind_int64(st, 1, (int64_t)ino);
+		rc = meta_step(ns->ms, st);
+		if (rc == SQLITE_ROW)
+			tt = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+		rc = rc < 0 ? rc : 0;
+		out = malloc(24);
+		if (!out)
+			rc = -ENOMEM;
+		else if (strcmp(name, XATTR_INO) == 0)
+			len = (size_t)snprintf(out, 24, "%llu", (unsigned long long)ino);
+		else
+			len = (size_t)snprintf(out, 24, "%lld", (long long)tt);
 	} else if (reserved(name)) {
 		rc = -ENODATA;
 	} else {
@@ -1557,6 +1628,27 @@ static int parse_goal(const void *value, size_t len, uint32_t *ret)
 	return 0;
 }
 
+/* "86400" or "86400\n", 0 <= value <= 10 years. */
+static int parse_seconds(const void *value, size_t len, uint32_t *ret)
+{
+	const char *s = value;
+	uint64_t v = 0;
+
+	if (len > 0 && s[len - 1] == '\n')
+		len--;
+	if (len == 0 || len > 9)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > 10ULL * 366 * 86400)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
 int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value,
 		size_t len, uint32_t flags)
 {
@@ -1590,8 +1682,20 @@ int ns_setxattr(struct ns *ns, uint64_t ino, const char *name, const void *value
 		rc = put_attr(ns, &a);
 		goto out_end;
 	}
+	if (strcmp(name, XATTR_TRASHTIME) == 0) {
+		uint32_t tt;
+		rc = flags & NS_XATTR_CREATE ? -EEXIST : parse_seconds(value, len, &tt);
+		if (rc == 0)
+			rc = nst_set_trashtime_locked(ns, ino, tt);
+		if (rc == 0) {
+			now_ts(&a.ctime_s, &a.ctime_ns);
+			rc = put_attr(ns, &a);
+		}
+		goto out_end;
+	}
 	if (reserved(name)) {
-		rc = strcmp(name, XATTR_LOCATIONS) == 0 ? -EPERM : -ENOTSUP;
+		rc = strcmp(name, XATTR_LOCATIONS) == 0 || strcmp(name, XATTR_INO) == 0 ? -EPERM
+											: -ENOTSUP;
 		goto out_end;
 	}
 	if (pacl_is_acl_name(name) && pacl_check(value, len) < 0) {
@@ -1870,4 +1974,85 @@ int ns_may_remove(struct ns *ns, uint64_t parent, const char *name, uint32_t uid
 			rc = -EPERM;
 	}
 	return meta_txn_end(ns->ms, rc);
+}
+
+/* ---- for the other parts of the namespace (ns_internal.h) --------------- */
+
+int nsi_get_attr(struct ns *ns, uint64_t ino, struct ns_attr *a)
+{
+	return get_attr(ns, ino, a);
+}
+
+int nsi_get_dir(struct ns *ns, uint64_t ino, struct ns_attr *a)
+{
+	return get_dir(ns, ino, a);
+}
+
+int nsi_get_entry(struct ns *ns, uint64_t parent, const char *name, struct ns_attr *a)
+{
+	return get_entry(ns, parent, name, a, NULL);
+}
+
+int nsi_put_attr(struct ns *ns, const struct ns_attr *a)
+{
+	return put_attr(ns, a);
+}
+
+int nsi_touch_dir(struct ns *ns, uint64_t dir, int dlink)
+{
+	return touch_dir(ns, dir, dlink);
+}
+
+void nsi_now(int64_t *s, uint32_t *ns_)
+{
+	now_ts(s, ns_);
+}
+
+bool nsi_is_open(struct ns *ns, uint64_t ino)
+{
+	return ino_is_open(ns, ino);
+}
+
+int nsi_drop_inode(struct ns *ns, const struct ns_attr *a)
+{
+	return drop_inode(ns, a);
+}
+
+int nsi_check_not_below(struct ns *ns, uint64_t d, uint64_t ancestor)
+{
+	return check_not_below(ns, d, ancestor);
+}
+
+int nsi_orphan_add(struct ns *ns, uint64_t ino)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ORPHAN_ADD);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	int rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0 && ns->hooks.orphaned)
+		ns->hooks.orphaned(ns->hooks.arg, ino);
+	return rc;
+}
+
+int nsi_dentry_insert(struct ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_INSERT);
+	sqlite3_bind_int64(st, 1, (int64_t)parent);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (int64_t)ino);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+int nsi_parent_of(struct ns *ns, uint64_t ino, uint64_t *ret)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_PARENT_OF);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	int rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		*ret = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = -ENOENT;
+	}
+	sqlite3_reset(st);
+	return rc;
 }

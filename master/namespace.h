@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "chunk_map.h"
 #include "meta_store.h"
 
@@ -194,5 +196,55 @@ int ns_may(struct ns *ns, uint64_t ino, uint32_t uid, uint32_t gid, uint32_t wan
 	   struct ns_attr *ret_attr);
 int ns_may_remove(struct ns *ns, uint64_t parent, const char *name, uint32_t uid, uint32_t gid);
 int ns_within(struct ns *ns, uint64_t ino, uint64_t root);
+
+/* ---- operations (ns_ops.c; docs/api.md "Operations") ---------------- */
+
+/* "/a/b" of ino (malloc'ed). -ENOENT if it has no name. */
+int ns_path(struct ns *ns, uint64_t ino, char **ret);
+/* The inode at a path from the root ("/a/b", no "." or ".." parts). */
+int ns_lookup_path(struct ns *ns, const char *path, uint64_t *ret);
+/* The existing folder and the last name of path (which need not exist). */
+int ns_lookup_parent(struct ns *ns, const char *path, uint64_t *ret_parent, char *ret_name);
+
+/* Trash (bigfs.trashtime: seconds a removed file is kept, 0 = none). */
+int ns_trashtime_get(struct ns *ns, uint64_t ino, uint32_t *ret);
+/* {"files", "bytes", "entries": [...]} of entries whose original path is
+ * prefix or below it (NULL or "/": all), newest first, at most limit. */
+int ns_trash_list(struct ns *ns, const char *prefix, uint32_t limit, json_t **ret);
+int ns_trash_totals(struct ns *ns, uint64_t *ret_files, uint64_t *ret_bytes);
+/* Give trash entry ino its name back, or the path `to` (NULL: the
+ * original). -ENOENT no such entry or its folder is gone, -EEXIST the
+ * name is taken, -EDQUOT. *ret_path malloc'ed. */
+int ns_trash_restore(struct ns *ns, uint64_t ino, const char *to, uint64_t *ret_ino,
+		     char **ret_path);
+/* Delete entry ino now (0: the whole trash). -ENOENT no such entry. */
+int ns_trash_purge(struct ns *ns, uint64_t ino, uint64_t *ret_files, uint64_t *ret_bytes);
+/* Delete up to 256 expired entries (one transaction); *ret_n of them. */
+int ns_trash_expire(struct ns *ns, uint64_t *ret_n);
+
+/* Quotas on folders: 0 = no limit; grace_s 0 = the default (7 days). */
+struct ns_quota_limits {
+	uint64_t bytes_soft, bytes_hard, inodes_soft, inodes_hard, grace_s;
+};
+/* Each replies the quota object of docs/api.md. -ENOTDIR, -ENOENT. */
+int ns_quota_set(struct ns *ns, uint64_t ino, const struct ns_quota_limits *l, json_t **ret);
+int ns_quota_get(struct ns *ns, uint64_t ino, json_t **ret);
+int ns_quota_remove(struct ns *ns, uint64_t ino);
+int ns_quota_list(struct ns *ns, json_t **ret);
+/* 1 if any folder has a quota, 0 if none, or -errno. */
+int ns_quotas_exist(struct ns *ns);
+/* How many more bytes file ino may grow by (*ret_room, -1: no limit) and
+ * its size now: the least room of the quotas above it (a soft limit
+ * whose grace is over counts as hard). */
+int ns_quota_room(struct ns *ns, uint64_t ino, int64_t *ret_room, uint64_t *ret_size);
+
+/* Snapshot: a copy of src (a file or a whole tree) as dst_name in
+ * dst_parent whose files share src's chunks. -EEXIST, -ENOENT, -EINVAL
+ * (into itself), -EBUSY (a file in it is being written), -EDQUOT. */
+struct ns_snapshot_result {
+	uint64_t ino, inodes, chunks;
+};
+int ns_snapshot(struct ns *ns, uint64_t src, uint64_t dst_parent, const char *dst_name,
+		struct ns_snapshot_result *ret);
 
 #endif

@@ -446,6 +446,12 @@ static void *reaper_main(void *arg)
 		int rc = ns_atime_flush(s->ns); /* the read atimes of the last second */
 		if (rc < 0)
 			log_warn("writing out read atimes: %s", strerror(-rc));
+		uint64_t expired = 0;
+		rc = ns_trash_expire(s->ns, &expired);  /* at most a batch a second */
+		if (rc < 0)
+			log_warn("emptying the trash of expired files: %s", strerror(-rc));
+		else if (expired)
+			log_info("trash: %llu expired file(s) deleted", (unsigned long long)expired);
 	}
 	return NULL;
 }

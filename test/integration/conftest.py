@@ -643,7 +643,10 @@ class Cluster:
 # fixtures and hooks
 
 
-def make_cluster(tmp_path_factory, name, nworkers=3, mount_opts=None, **kw):
+def make_cluster(tmp_path_factory, name, nworkers=3, mount_opts=None, trash=False, **kw):
+    """trash=False: removed files go at once (bigfs.trashtime 0 on the
+    root), as the tests written before the trash expect; trash=True keeps
+    the default trashtime of a day."""
     reason = skip_reason()
     if reason:
         if os.environ.get("BIGFS_NO_SKIP") == "1":
@@ -656,6 +659,8 @@ def make_cluster(tmp_path_factory, name, nworkers=3, mount_opts=None, **kw):
     try:
         c.start()
         c.mount(opts=mount_opts)
+        if not trash:
+            os.setxattr(c.mounts[0].path, "bigfs.trashtime", b"0")
     except BaseException:
         reports = c.new_sanitizer_reports()
         c.stop()

@@ -30,6 +30,10 @@ static inline int nsf_open(struct ns_fixture *f)
 	if (meta_open(f->db, 2, &f->ms) < 0 || wreg_new(10000, &f->reg) < 0 ||
 	    cm_new(f->ms, f->reg, &f->secret, 60000, &f->cm) < 0 || ns_new(f->ms, f->cm, &f->ns) < 0)
 		return -1;
+	/* removed files go at once, as before the trash (tests of the trash
+	 * set a trashtime of their own) */
+	if (ns_setxattr(f->ns, 1, "bigfs.trashtime", "0", 1, 0) < 0)
+		return -1;
 	return 0;
 }
 
