@@ -115,8 +115,8 @@ size_t table_width(const char *s)
 static int print_line(const struct table *t, const size_t *width, char *const *cells, FILE *f)
 {
 	size_t last = t->ncols;
-	/* trailing empty left-aligned cells print nothing at all */
-	while (last > 1 && (!cells[last - 1] || !cells[last - 1][0]) && t->align[last - 1] == 'l')
+	/* trailing empty cells print nothing at all (not even padding) */
+	while (last > 1 && (!cells[last - 1] || !cells[last - 1][0]))
 		last--;
 	for (size_t i = 0; i < last; i++) {
 		const char *s = cells[i] ? cells[i] : "";
