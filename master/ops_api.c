@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include "chunk_map.h"
+#include "drain.h"
+#include "kafka_status.h"
 #include "json_util.h"
 #include "master.h"
 #include "namespace.h"
@@ -329,4 +331,44 @@ void ops_h_quota_room(struct master *m, struct http_request *r)
 						  "size", (json_int_t)size));
 out_put:
 	json_decref(b);
+}
+
+#define SUMMARY_EVENTS 50
+
+/* GET /v1/cluster/summary (public, like the status page): the whole
+ * cluster at a glance, for the console and `bigfs status`. */
+void ops_h_summary(struct master *m, struct http_request *r)
+{
+	struct cm_stats cs;
+	struct repair_stats rs;
+	uint64_t tfiles = 0, tbytes = 0;
+	json_t *quotas = NULL, *drains;
+	int rc = cm_stats(m->cm, &cs);
+
+	if (rc == 0)
+		rc = ns_trash_totals(m->ns, &tfiles, &tbytes);
+	if (rc == 0)
+		rc = ns_quota_list(m->ns, &quotas);
+	if (rc < 0) {
+		json_decref(quotas);
+		api_reply_err(r, rc, "cluster summary");
+		return;
+	}
+	repair_get_stats(m->rep, &rs);
+	json_t *o = json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:o, s:o}",
+		"chunks", (json_int_t)cs.chunks, "inodes", (json_int_t)cs.inodes,
+		"replicas", (json_int_t)cs.replicas, "pending_deletes", (json_int_t)cs.pending_deletes,
+		"chunks_undergoal", (json_int_t)rs.undergoal, "chunks_lost", (json_int_t)rs.lost,
+		"repairs", (json_int_t)rs.repairs_in_progress,
+		"trash", "files", (json_int_t)tfiles, "bytes", (json_int_t)tbytes,
+		"quotas", quotas, "events", kstatus_recent_events(m->ks, SUMMARY_EVENTS));
+	drains = drain_summary_json(m);
+	if (o && drains)
+		json_object_update(o, drains);   /* "rebalance", "drains" */
+	json_decref(drains);
+	if (!o)
+		api_reply_err(r, -ENOMEM, "cluster summary");
+	else
+		http_reply_json(r, 200, o);
 }

@@ -15,7 +15,8 @@
 	X(QUOTA_REMOVE, "POST", "/v1/quota/remove", BODY_SMALL, A_CLUSTER, ops_h_quota_remove) \
 	X(QUOTA_LIST, "GET", "/v1/quota/list", 0, A_CLUSTER, ops_h_quota_list)               \
 	X(FILEINFO, "POST", "/v1/fileinfo", BODY_SMALL, A_CLUSTER, ops_h_fileinfo)          \
-	X(QUOTA_ROOM, "POST", "/v1/quota/room", BODY_SMALL, A_CLIENT, ops_h_quota_room)
+	X(QUOTA_ROOM, "POST", "/v1/quota/room", BODY_SMALL, A_CLIENT, ops_h_quota_room)      \
+	X(SUMMARY, "GET", "/v1/cluster/summary", 0, A_PUBLIC, ops_h_summary)
 
 struct http_request;
 void ops_h_trash_list(struct master *m, struct http_request *r);
@@ -28,5 +29,6 @@ void ops_h_quota_remove(struct master *m, struct http_request *r);
 void ops_h_quota_list(struct master *m, struct http_request *r);
 void ops_h_fileinfo(struct master *m, struct http_request *r);
 void ops_h_quota_room(struct master *m, struct http_request *r);
+void ops_h_summary(struct master *m, struct http_request *r);
 
 #endif

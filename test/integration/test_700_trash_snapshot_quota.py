@@ -369,3 +369,22 @@ def test_quota_list_remove_and_bad_input(tc, d):
                        ({}, errno.EINVAL)]:
         st, _, raw = tc.cluster_http("POST", "/v1/quota/set", json.dumps(body))
         assert st != 200 and json.loads(raw)["errno"] == want, (body, raw)
+
+
+def test_cluster_summary_shows_trash_quotas_and_health(tc, d):
+    f = os.path.join(d, "gone")
+    write_random_file(f, 12345, seed=9)
+    os.unlink(f)
+    q = os.path.join(d, "q")
+    os.mkdir(q)
+    op(tc, "/v1/quota/set", {"ino": ino(q), "inodes_hard": 7})
+    st, _, raw = tc.http("GET", "/v1/cluster/summary")   # public, like the status page
+    assert st == 200
+    s = json.loads(raw)
+    listing = op(tc, "/v1/trash/list", {})
+    assert s["trash"] == {"files": listing["files"], "bytes": listing["bytes"]}
+    assert s["trash"]["files"] >= 1 and s["trash"]["bytes"] >= 12345
+    assert ns_path(tc, q) in [x["path"] for x in s["quotas"]]
+    assert s["chunks"] > 0 and s["chunks_lost"] == 0
+    assert isinstance(s["events"], list) and isinstance(s["drains"], list)
+    assert any(e.get("type") == "worker_joined" for e in s["events"])
