@@ -72,6 +72,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
+#include "metrics.h"
 #include "worker_health.h"
 #include "worker_io.h"
 
@@ -509,6 +510,7 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 		fh->err_seen = fh->w->err_seq;
 		pthread_mutex_unlock(&fh->w->lock);
 	}
+	mount_metrics_add(MM_OPEN_FILES, 1);
 	*ret = fh;
 	return 0;
 out_free_spare:
@@ -1118,6 +1120,7 @@ int fh_release(struct file_handle *fh)
 	if (rc < 0)
 		log_warn("inode %" PRIu64 ": data written through a handle being closed was lost: %s",
 			 fh->ino, strerror(-rc));
+	mount_metrics_sub(MM_OPEN_FILES, 1);
 	fh_unregister(fh);
 	fh_unref(fh);
 	return rc;
@@ -1238,6 +1241,7 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 		if (rc == 0)
 			break;
 		if (attempt == 0) {
+			mount_metrics_add(MM_WORKER_READ_RETRIES, 1);
 			log_info("inode %" PRIu64 " chunk %" PRIu64 ": no replica served the read, "
 				 "refreshing locations", fh->ino, index);
 			continue;
@@ -1312,6 +1316,7 @@ static void fh_prefetch_start(struct file_handle *fh, uint64_t off, size_t len)
 	fh->pf_len = len;
 	fh->pf_gen = fh->cache_gen;
 	fh->pf_state = PF_PENDING;
+	mount_metrics_add(MM_PREFETCHES, 1);
 	pthread_cond_broadcast(&fh->cond);
 }
 
@@ -1332,6 +1337,7 @@ static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
 	fh->pf_state = PF_IDLE;
 	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen)
 		return false;
+	mount_metrics_add(MM_PREFETCH_USED, 1);
 	char *tmp = fh->ra;
 	size_t tmp_cap = fh->ra_cap;
 	fh->ra = fh->pf;
@@ -1420,6 +1426,7 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 		uint64_t chunk_end = (p / FH_CHUNK_SIZE + 1) * FH_CHUNK_SIZE;
 		want = min_sz(want, (size_t)(chunk_end - p));
 		want = min_sz(want, (size_t)(fsize - p));
+		mount_metrics_add(MM_WORKER_FETCHES, 1);
 		rc = fh_fetch(fh, p, want);
 		if (rc < 0)
 			break;

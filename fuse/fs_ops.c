@@ -38,6 +38,7 @@
 #include "file_handle.h"
 #include "json_util.h"
 #include "lock_ops.h"
+#include "metrics.h"
 #include "log.h"
 #include "master_client.h"
 #include "worker_io.h"
@@ -155,6 +156,7 @@ static void fs_reply_err(struct fs_ctx *ctx, fuse_req_t req, enum fs_op op, int 
 {
 	if (err < 0 && err != -ENOENT && err != -ENODATA)
 		atomic_fetch_add_explicit(&ctx->errors[op], 1, memory_order_relaxed);
+	mount_metrics_fuse_error(err);
 	fuse_reply_err(req, -err);
 }
 
@@ -935,6 +937,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_reply_err(ctx, req, FS_OP_read, rc);
 	else
 		fuse_reply_buf(req, buf, got);
+	mount_metrics_add(MM_READ_BYTES, got);
 	free(buf);
 }
 
@@ -952,6 +955,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fs_reply_err(ctx, req, FS_OP_write, rc);
 		return;
 	}
+	mount_metrics_add(MM_WRITTEN_BYTES, size);
 	fuse_reply_write(req, size);
 }
 

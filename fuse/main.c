@@ -12,16 +12,21 @@
  *
  * main() is a list of steps: parse the command line, find the active
  * master, build the modules (master_client -> worker_io -> fh_table ->
- * fs_ops context), mount, daemonize, run the multi-threaded loop, and tear
- * down in reverse order. No state is shared through globals: the fs_ops
- * context is the session's userdata. */
+ * fs_ops context), mount, daemonize, start the metrics endpoint if asked
+ * (-o metrics=ADDR:PORT; after daemonizing, whose fork threads do not
+ * survive: a background mount tries the address once before it mounts, so
+ * a bad one fails at once), run the multi-threaded loop, and tear down in
+ * reverse order. No state is shared through globals but the counters of
+ * metrics.c (see there): the fs_ops context is the session's userdata. */
 #include "file_handle.h"
 #include "fs_ops.h"
 #include "http_client.h"
 #include "log.h"
 #include "master_client.h"
 #include "master_list.h"
+#include "metrics.h"
 #include "transport_config.h"
+#include "worker_health.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -57,6 +62,13 @@ struct mount_opts {
 	bool has_password;
 	bool tls;                  /* -o tls (or cafile=, or https://MASTER) */
 	char cafile[4096];         /* -o cafile=FILE, "" for the system's CAs */
+	char metrics[256];         /* -o metrics=ADDR:PORT, "" for none */
+};
+
+/* What the metrics endpoint shows besides the counters (metrics_gauges). */
+struct mount_gauges {
+	struct master_client *mc;
+	struct worker_io *wio;
 };
 
 static void usage(FILE *out)
@@ -89,6 +101,9 @@ static void usage(FILE *out)
 		"     cafile=FILE             CA certificate(s), PEM, that verify the\n"
 		"                             cluster's certificates (implies tls;\n"
 		"                             default: the system's CA store)\n"
+		"     metrics=ADDR:PORT       serve Prometheus metrics (bigfs_mount_*) at\n"
+		"                             http://ADDR:PORT/metrics, e.g. 127.0.0.1:9600\n"
+		"                             (port 0: any free one, logged; default: off)\n"
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
@@ -229,6 +244,15 @@ static int opts_one(struct mount_opts *o, const char *opt)
 			return -EINVAL;
 		}
 		snprintf(o->subdir, sizeof(o->subdir), "%s", opt + 7);
+		return 0;
+	}
+	if (strncmp(opt, "metrics=", 8) == 0) {
+		if (mount_metrics_check_addr(opt + 8) < 0 || strlen(opt + 8) >= sizeof(o->metrics)) {
+			fprintf(stderr, PROG ": metrics must be ADDR:PORT (e.g. 127.0.0.1:9600), "
+				"not '%s'\n", opt + 8);
+			return -EINVAL;
+		}
+		snprintf(o->metrics, sizeof(o->metrics), "%s", opt + 8);
 		return 0;
 	}
 	if (strcmp(opt, "allow_root") == 0 || strcmp(opt, "auto_unmount") == 0)
@@ -485,6 +509,55 @@ static void fsname_escape(const char *text, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* The metrics endpoint's gauges from other modules: the master in use
+ * and the workers this mount avoids. Runs on a server thread: both
+ * answers are thread-safe. */
+static void metrics_gauges(void *arg, FILE *f)
+{
+	struct mount_gauges *g = arg;
+	const struct master_list *ml = master_client_masters(g->mc);
+
+	fprintf(f, "# HELP bigfs_mount_master_info The master this mount calls now (value 1).\n"
+		   "# TYPE bigfs_mount_master_info gauge\n"
+		   "bigfs_mount_master_info{master=\"%s\"} 1\n",
+		master_list_addr(ml, master_list_current(ml)));
+	fprintf(f, "# HELP bigfs_mount_masters Masters in this mount's list.\n"
+		   "# TYPE bigfs_mount_masters gauge\n"
+		   "bigfs_mount_masters %zu\n", master_list_count(ml));
+	fprintf(f, "# HELP bigfs_mount_workers_avoided Workers this mount asks last or leaves "
+		   "out (stalled lately, or dead by the master's word).\n"
+		   "# TYPE bigfs_mount_workers_avoided gauge\n"
+		   "bigfs_mount_workers_avoided %zu\n",
+		whealth_count_bad(worker_io_health(g->wio)));
+}
+
+/* Start the metrics endpoint; try_only (a background mount, before it
+ * daemonizes) stops it again at once and leaves *ret alone. */
+static int metrics_start(const struct mount_opts *o, struct mount_gauges *g, bool try_only,
+			 struct mount_metrics_server **ret)
+{
+	struct mount_metrics_server *s;
+	int rc = mount_metrics_start(o->metrics, metrics_gauges, g, &s);
+	if (rc < 0) {
+		if (try_only || o->foreground)
+			fprintf(stderr, PROG ": cannot serve metrics on %s: %s\n", o->metrics,
+				strerror(-rc));
+		else
+			log_err("cannot serve metrics on %s: %s; the mount runs without them",
+				o->metrics, strerror(-rc));
+		return rc;
+	}
+	if (try_only) {
+		mount_metrics_stop(s);
+		return 0;
+	}
+	const char *colon = strrchr(o->metrics, ':');
+	log_info("metrics on http://%.*s:%u/metrics", (int)(colon - o->metrics), o->metrics,
+		 (unsigned)mount_metrics_port(s));
+	*ret = s;
+	return 0;
+}
+
 /* Find the active master; a message for the user if there is none. */
 static int find_master(struct master_client *mc, const struct mount_opts *o)
 {
@@ -526,6 +599,8 @@ int main(int argc, char **argv)
 	struct worker_io *wio = NULL;
 	struct fh_table *fht = NULL;
 	struct fs_ctx *ctx = NULL;
+	struct mount_metrics_server *msrv = NULL;
+	struct mount_gauges gauges = {0};
 	if (master_client_new_list(o.ml, o.master_timeout_s * 1000, &mc) < 0) {
 		fprintf(stderr, PROG ": out of memory\n");
 		master_list_free(o.ml);
@@ -551,6 +626,7 @@ int main(int argc, char **argv)
 				? " (does the export need a password? -o passfile=FILE)" : "");
 		goto out_free_mc;
 	}
+	mount_metrics_master_attempt(true);   /* logged in: connected */
 	if (li.ro && !o.ro) {
 		/* the export is read-only: so is the mount (EROFS from the kernel) */
 		o.ro = true;
@@ -564,6 +640,12 @@ int main(int argc, char **argv)
 	}
 	fs_ctx_set_noatime(ctx, o.noatime || o.ro);
 	fs_ctx_set_send_caller(ctx, li.maps);
+	gauges = (struct mount_gauges){ .mc = mc, .wio = wio };
+	/* with metrics, every operation is counted and timed on its way to
+	 * fs_ops (libfuse copies the table) */
+	struct fuse_lowlevel_ops ops = fs_ops;
+	if (o.metrics[0])
+		mount_metrics_wrap_ops(&fs_ops, &ops);
 
 	char fsname[2 * MASTER_LIST_MAX * MASTER_ADDR_MAX];
 	char opts[sizeof(fsname) + FUSE_OPTS_MAX + 512];
@@ -572,7 +654,7 @@ int main(int argc, char **argv)
 		 o.allow_other ? ",allow_other" : "", o.fuse_opts[0] ? "," : "", o.fuse_opts);
 	char *fargv[] = {argv[0], "-o", opts, o.fuse_debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o.fuse_debug ? 4 : 3, fargv);
-	struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), ctx);
+	struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), ctx);
 	if (!se) {
 		fprintf(stderr, PROG ": cannot create the FUSE session (options: %s)\n", opts);
 		goto out_free_modules;
@@ -581,6 +663,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot install signal handlers\n");
 		goto out_destroy_session;
 	}
+	if (o.metrics[0] && metrics_start(&o, &gauges, !o.foreground, &msrv) < 0)
+		goto out_remove_signals;
 	if (fuse_session_mount(se, o.mountpoint) != 0) {
 		fprintf(stderr, PROG ": cannot mount on %s\n", o.mountpoint);
 		goto out_remove_signals;
@@ -592,6 +676,8 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground)
 		log_init(PROG, false, o.verbose ? LOG_DEBUG : LOG_INFO);
+	if (o.metrics[0] && !o.foreground)
+		(void)metrics_start(&o, &gauges, false, &msrv);
 	log_info("mounted %s:%s on %s (session %s%s)", masters, o.subdir, o.mountpoint,
 		 fh_table_session(fht), li.ro ? ", read-only export" : "");
 	rc = run_loop(se, &o);
@@ -606,6 +692,7 @@ out_destroy_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 out_free_modules:
+	mount_metrics_stop(msrv);   /* before the modules its gauges read */
 	fs_ctx_free(ctx);
 	fh_table_free(fht);
 	worker_io_free(wio);

@@ -33,6 +33,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "master_client.h"
+#include "metrics.h"
 
 #include "http_client.h"
 #include "json_util.h"
@@ -460,6 +461,7 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	char url[MASTER_ADDR_MAX + 128];
 	if (strlen(op) > 100)
 		return -ENAMETOOLONG;
+	mount_metrics_add(MM_MASTER_CALLS, 1);
 	json_t *empty = NULL;
 	uint64_t root = atomic_load(&mc->root);
 	if (!req || root != 1) {
@@ -495,6 +497,7 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 		resp = NULL;
 		status = 0;
 		rc = http_json_signed_ex(c, "POST", url, req, mc_sign, &sg, &resp, &status, &errb);
+		mount_metrics_master_attempt(status != 0);
 		mc_fail_note(&fail, rc, status, errb);
 		json_decref(errb);
 		if (status == 0 && rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
@@ -521,6 +524,7 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 		if (fail.failover)
 			relogins = 0;   /* the next master may want a login of its own */
 		if (fail.failover && n > 1) {
+			mount_metrics_add(MM_MASTER_SWITCHES, 1);
 			master_list_switch(mc->ml, fail.idx, fail.hint[0] ? fail.hint : NULL,
 					   fail.reason);
 			if (quick > 0 && now_ms() < deadline) {
@@ -557,6 +561,7 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	if (ret_retried)
 		*ret_retried = maybe_reached;
 	if (rc < 0) {
+		mount_metrics_add(status == 0 && rc == -EIO ? MM_MASTER_UNREACHABLE : MM_MASTER_ERRORS, 1);
 		json_decref(resp);
 		return master_client_errno(rc, status);
 	}

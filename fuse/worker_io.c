@@ -16,6 +16,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
+#include "metrics.h"
 #include "thread_http.h"
 #include "worker_health.h"
 #include "transport_config.h"
@@ -116,6 +117,7 @@ static void wio_report_failed(struct worker_io *w, const struct wio_chunk *c, in
 	chunk_id_format(c->chunk_id, id);
 	log_warn("chunk %s v%u: replica %s (%s) failed: %s; reporting it", id, c->version,
 		 c->rep[i].worker_id, c->rep[i].addr, why);
+	mount_metrics_add(MM_REPLICAS_REPORTED, 1);
 	json_t *req = json_pack("{s:s, s:I, s:s}", "chunk_id", id, "version",
 				(json_int_t)c->version, "worker_id", c->rep[i].worker_id);
 	if (!req)
@@ -292,6 +294,7 @@ static int wio_read_race(struct worker_io *w, struct http_client *hc, const stru
 		retry[i] = call->err == 0 && call->status == 200;
 	}
 	int got = winner >= 0 ? order[winner] : -1;
+	mount_metrics_add(MM_WORKER_READ_FAILOVERS, winner > 0);
 	if (winner > 0)
 		memcpy(buf, calls[winner].out, len);
 	for (int k = 0; k < c->nrep; k++) {
