@@ -1353,6 +1353,93 @@ out_reply:
 	fs_reply_err(ctx, req, FS_OP_fallocate, rc);
 }
 
+/* copy_file_range (what cp does first): whole chunks, from and to chunk
+ * boundaries, are not copied but shared — the destination's chunks name
+ * the source's (POST /v1/share), and the next write to either side copies
+ * the chunk it touches on its workers (copy on write). The last chunk of
+ * the source may be partial if nothing of the destination lies past the
+ * copy. Anything else (unaligned offsets, a range being written by
+ * another mount) is EOPNOTSUPP, and the kernel copies the bytes itself.
+ * The kernel passes no FICLONE (cp --reflink=always) to FUSE. */
+static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct fs_ctx *ctx = fs_ctx(req, FS_OP_write);
+	const uint64_t csize = FH_CHUNK_SIZE;
+	json_t *resp = NULL;
+	struct stat src, dst;
+	int rc = 0;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags != 0 || off_in < 0 || off_out < 0) {
+		rc = -EINVAL;
+		goto out_err;
+	}
+	if ((uint64_t)off_in % csize || (uint64_t)off_out % csize || len == 0) {
+		rc = -EOPNOTSUPP;
+		goto out_err;
+	}
+	/* what this mount wrote is on the workers and its leases given back */
+	rc = fh_table_flush_inode(ctx->fht, ino_in, true);
+	if (rc == 0 && ino_out != ino_in)
+		rc = fh_table_flush_inode(ctx->fht, ino_out, true);
+	if (rc == 0)
+		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino_in), &resp,
+			     NULL);
+	if (rc == 0)
+		rc = master_client_attr(resp, &src);
+	json_decref(resp);
+	resp = NULL;
+	if (rc == 0)
+		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino_out), &resp,
+			     NULL);
+	if (rc == 0)
+		rc = master_client_attr(resp, &dst);
+	json_decref(resp);
+	resp = NULL;
+	if (rc < 0)
+		goto out_err;
+	if ((uint64_t)off_in >= (uint64_t)src.st_size) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	uint64_t n = (uint64_t)src.st_size - (uint64_t)off_in;
+	if (n > len)
+		n = len;
+	uint64_t count = n / csize, bytes = count * csize;
+	if (n % csize && (uint64_t)off_in + n == (uint64_t)src.st_size &&
+	    (uint64_t)dst.st_size <= (uint64_t)off_out + n) {
+		count++;        /* the source's last chunk, nothing of dst after it */
+		bytes = n;
+	}
+	if (count == 0) {
+		rc = -EOPNOTSUPP;
+		goto out_err;
+	}
+	uint64_t index = (uint64_t)off_out / csize;
+	rc = fs_call(ctx, "share",
+		     json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "src_ino", (json_int_t)ino_in,
+			       "src_index", (json_int_t)((uint64_t)off_in / csize), "ino",
+			       (json_int_t)ino_out, "index", (json_int_t)index, "count",
+			       (json_int_t)count, "size", (json_int_t)((uint64_t)off_out + bytes)),
+		     &resp, NULL);
+	json_decref(resp);
+	if (rc == -EBUSY || rc == -EINVAL)
+		rc = -EOPNOTSUPP;   /* being written, or overlapping: the kernel copies */
+	if (rc < 0)
+		goto out_err;
+	fh_table_forget_grants(ctx->fht, ino_out, index, index + count);
+	fh_table_truncated(ctx->fht, ino_out, (uint64_t)off_out + bytes > (uint64_t)dst.st_size
+						   ? (uint64_t)off_out + bytes
+						   : (uint64_t)dst.st_size);
+	fuse_reply_write(req, (size_t)bytes);
+	return;
+out_err:
+	fs_reply_err(ctx, req, FS_OP_write, rc);
+}
+
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
 	.destroy = fs_destroy,
@@ -1389,4 +1476,5 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.removexattr = fs_removexattr,
 	.lseek = fs_lseek,
 	.fallocate = fs_fallocate,
+	.copy_file_range = fs_copy_file_range,
 };

@@ -415,7 +415,7 @@ static int mc_sign(void *arg, const char *method, const char *url, const void *b
 
 /* ---- inode numbers of a mounted subfolder -------------------------------- */
 
-static const char *const MC_INO_KEYS[] = { "ino", "parent", "newparent", NULL };
+static const char *const MC_INO_KEYS[] = { "ino", "parent", "newparent", "src_ino", NULL };
 static const char *const MC_INO_ARRAYS[] = { "inos", "atime", "opens", "close", "lost_opens",
 					      NULL };
 

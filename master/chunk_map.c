@@ -147,6 +147,13 @@ static const char *const SQL_SLOTS_LEASED =
 	"SELECT count(*) FROM chunks WHERE ino = ?1 AND lease_session IS NOT NULL"
 	" AND lease_expiry_ms > ?2";
 static const char *const SQL_SLOTS_OF_INO = "SELECT count(*) FROM chunks WHERE ino = ?1";
+static const char *const SQL_RANGE_LEASED =
+	"SELECT count(*) FROM chunks WHERE ino = ?1 AND idx >= ?2 AND idx < ?3"
+	" AND lease_session IS NOT NULL AND lease_expiry_ms > ?4";
+static const char *const SQL_RANGE_COPY =
+	"INSERT INTO chunks(ino, idx, chunk_id, version, lease_session, lease_expiry_ms)"
+	" SELECT ?4, idx - ?2 + ?5, chunk_id, version, NULL, 0 FROM chunks"
+	" WHERE ino = ?1 AND idx >= ?2 AND idx < ?3";
 static const char *const SQL_COUNT_INODES = "SELECT count(*) FROM inodes";
 static const char *const SQL_COUNT_REPLICAS = "SELECT count(*) FROM replicas";
 static const char *const SQL_COUNT_PENDING = "SELECT count(*) FROM pending_deletes";
@@ -1673,4 +1680,54 @@ int cm_fileinfo(struct chunk_map *cm, uint64_t ino, json_t **ret)
 	}
 	*ret = arr;
 	return 0;
+}
+
+/* Slots of ino in [first, end) with a write lease held now. */
+static int range_leased(struct chunk_map *cm, uint64_t ino, uint64_t first, uint64_t end,
+			int64_t *ret)
+{
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_RANGE_LEASED);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	sqlite3_bind_int64(st, 2, (int64_t)first);
+	sqlite3_bind_int64(st, 3, (int64_t)end);
+	sqlite3_bind_int64(st, 4, cm_wall_ms());
+	int rc = meta_step(cm->ms, st);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_reset(st);
+	return rc < 0 ? rc : rc == 0 ? 0 : -EIO;
+}
+
+int cm_share_range_locked(struct chunk_map *cm, uint64_t src, uint64_t src_idx, uint64_t dst,
+			  uint64_t dst_idx, uint64_t count)
+{
+	int64_t busy = 0, busy_dst = 0;
+	int rc;
+
+	if (count == 0)
+		return 0;
+	if (src_idx >= CM_MAX_INDEX || dst_idx >= CM_MAX_INDEX || count > CM_MAX_INDEX ||
+	    src_idx + count > CM_MAX_INDEX || dst_idx + count > CM_MAX_INDEX)
+		return -EFBIG;
+	if (src == dst && src_idx < dst_idx + count && dst_idx < src_idx + count)
+		return -EINVAL;   /* overlapping ranges of one file */
+	rc = range_leased(cm, src, src_idx, src_idx + count, &busy);
+	if (rc == 0)
+		rc = range_leased(cm, dst, dst_idx, dst_idx + count, &busy_dst);
+	if (rc < 0)
+		return rc;
+	if (busy || busy_dst)
+		return -EBUSY;
+	rc = drop_range(cm, dst, dst_idx, dst_idx + count);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_RANGE_COPY);
+	sqlite3_bind_int64(st, 1, (int64_t)src);
+	sqlite3_bind_int64(st, 2, (int64_t)src_idx);
+	sqlite3_bind_int64(st, 3, (int64_t)(src_idx + count));
+	sqlite3_bind_int64(st, 4, (int64_t)dst);
+	sqlite3_bind_int64(st, 5, (int64_t)dst_idx);
+	return meta_exec_stmt(cm->ms, st);
 }

@@ -176,6 +176,12 @@ int cm_worker_chunk_counts(struct chunk_map *cm, const struct wreg_info *ws,
  * the same chunks (*ret_n slots); -EBUSY while a writer holds a lease on
  * one of src_ino's chunks. */
 int cm_share_locked(struct chunk_map *cm, uint64_t src_ino, uint64_t dst_ino, uint64_t *ret_n);
+/* Inside a write txn: dst's slots [dst_idx, dst_idx + count) become
+ * those of src from src_idx (holes stay holes), naming the same chunks;
+ * dst's chunks there go. -EBUSY while a write lease is held on either
+ * range, -EINVAL for overlapping ranges of one file. */
+int cm_share_range_locked(struct chunk_map *cm, uint64_t src, uint64_t src_idx, uint64_t dst,
+			  uint64_t dst_idx, uint64_t count);
 /* Inside a txn: how many slots name chunk_id. */
 int cm_refs_locked(struct chunk_map *cm, uint64_t chunk_id, uint32_t *ret);
 /* Its own transactions: if slot (ino, idx) shares its chunk, each live

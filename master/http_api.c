@@ -305,7 +305,7 @@ static int goal_allowed(struct http_request *r, const char *name, const unsigned
 
 /* Members of a request that name inodes: plain numbers, arrays of them,
  * and lock objects (arrays of objects with "ino"). */
-static const char *const INO_KEYS[] = { "ino", "parent", "newparent", NULL };
+static const char *const INO_KEYS[] = { "ino", "parent", "newparent", "src_ino", NULL };
 static const char *const INO_ARRAY_KEYS[] = { "inos", "atime", "opens", "close", NULL };
 
 /* 1 if every inode the request names lies in the session's subtree; 0

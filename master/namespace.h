@@ -246,5 +246,10 @@ struct ns_snapshot_result {
 };
 int ns_snapshot(struct ns *ns, uint64_t src, uint64_t dst_parent, const char *dst_name,
 		struct ns_snapshot_result *ret);
+/* copy_file_range of whole chunks: dst's chunks [dst_idx, dst_idx +
+ * count) become src's from src_idx, shared; dst grows to at least end.
+ * -EBUSY while either range is being written (a lease held). */
+int ns_share_range(struct ns *ns, uint64_t src, uint64_t src_idx, uint64_t dst, uint64_t dst_idx,
+		   uint64_t count, uint64_t end, struct ns_attr *ret);
 
 #endif

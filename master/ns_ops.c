@@ -1135,3 +1135,44 @@ int ns_snapshot(struct ns *ns, uint64_t src, uint64_t dst_parent, const char *ds
 	}
 	return rc;
 }
+
+int ns_share_range(struct ns *ns, uint64_t src, uint64_t src_idx, uint64_t dst, uint64_t dst_idx,
+		   uint64_t count, uint64_t end, struct ns_attr *ret)
+{
+	struct ns_attr a, b;
+	int rc = meta_txn_begin(ns->ms, true);
+
+	if (rc < 0)
+		return rc;
+	rc = nsi_get_attr(ns, src, &a);
+	if (rc == 0)
+		rc = nsi_get_attr(ns, dst, &b);
+	if (rc == 0 && (S_ISDIR(a.mode) || S_ISDIR(b.mode)))
+		rc = -EISDIR;
+	else if (rc == 0 && (!S_ISREG(a.mode) || !S_ISREG(b.mode)))
+		rc = -EINVAL;
+	/* only what the source has: its size bounds the range */
+	if (rc == 0 && (src_idx + count) * (uint64_t)CM_CHUNK_SIZE >
+			       a.size + CM_CHUNK_SIZE - 1)
+		rc = -EINVAL;
+	if (rc == 0 && end > CM_MAX_FILE_SIZE)
+		rc = -EFBIG;
+	if (rc == 0 && end > b.size)
+		rc = nsq_charge_file_locked(ns, dst, (int64_t)(end - b.size), true);
+	if (rc == 0)
+		rc = cm_share_range_locked(ns->cm, src, src_idx, dst, dst_idx, count);
+	if (rc == 0) {
+		if (end > b.size)
+			b.size = end;
+		nsi_now(&b.mtime_s, &b.mtime_ns);
+		b.ctime_s = b.mtime_s;
+		b.ctime_ns = b.mtime_ns;
+		rc = nsi_put_attr(ns, &b);
+	}
+	if (rc == 0)
+		rc = nsi_get_attr(ns, dst, &b);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = b;
+	return rc;
+}

@@ -372,3 +372,26 @@ void ops_h_summary(struct master *m, struct http_request *r)
 	else
 		http_reply_json(r, 200, o);
 }
+
+/* POST /v1/share: the mount's copy_file_range of whole chunks. */
+void ops_h_share(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	uint64_t src, src_idx, dst, dst_idx, count, end;
+	struct ns_attr a;
+
+	if (ju_u64(b, "src_ino", &src) < 0 || ju_u64(b, "src_index", &src_idx) < 0 ||
+	    ju_u64(b, "ino", &dst) < 0 || ju_u64(b, "index", &dst_idx) < 0 ||
+	    ju_u64(b, "count", &count) < 0 || ju_u64(b, "size", &end) < 0) {
+		http_reply_error(r, EINVAL, "share needs src_ino, src_index, ino, index, count"
+				 " and size, each a number");
+		goto out_put;
+	}
+	int rc = ns_share_range(m->ns, src, src_idx, dst, dst_idx, count, end, &a);
+	if (rc < 0)
+		api_reply_err(r, rc, "share");
+	else
+		http_reply_json(r, 200, json_pack("{s:o}", "attr", api_attr_json(&a)));
+out_put:
+	json_decref(b);
+}

@@ -16,7 +16,8 @@
 	X(QUOTA_LIST, "GET", "/v1/quota/list", 0, A_CLUSTER, ops_h_quota_list)               \
 	X(FILEINFO, "POST", "/v1/fileinfo", BODY_SMALL, A_CLUSTER, ops_h_fileinfo)          \
 	X(QUOTA_ROOM, "POST", "/v1/quota/room", BODY_SMALL, A_CLIENT, ops_h_quota_room)      \
-	X(SUMMARY, "GET", "/v1/cluster/summary", 0, A_PUBLIC, ops_h_summary)
+	X(SUMMARY, "GET", "/v1/cluster/summary", 0, A_PUBLIC, ops_h_summary)                 \
+	X(SHARE, "POST", "/v1/share", BODY_SMALL, A_WRITE, ops_h_share)
 
 struct http_request;
 void ops_h_trash_list(struct master *m, struct http_request *r);
@@ -30,5 +31,6 @@ void ops_h_quota_list(struct master *m, struct http_request *r);
 void ops_h_fileinfo(struct master *m, struct http_request *r);
 void ops_h_quota_room(struct master *m, struct http_request *r);
 void ops_h_summary(struct master *m, struct http_request *r);
+void ops_h_share(struct master *m, struct http_request *r);
 
 #endif
