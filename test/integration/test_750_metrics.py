@@ -142,7 +142,8 @@ def test_750a_counters_follow_a_file(cluster, mmount):
     assert mtypes["bigfs_mount_fuse_requests"] == "summary"
     assert grew("bigfs_mount_fuse_errors_total", errno="ENOENT") >= 1
     assert grew("bigfs_mount_master_calls_total") >= 3
-    assert grew("bigfs_mount_master_requests_total") >= grew("bigfs_mount_master_calls_total")
+    # (not compared with the calls: a heartbeat may be between the two counts)
+    assert grew("bigfs_mount_master_requests_total") >= 3
     assert grew("bigfs_mount_worker_fetches_total") >= 1
     assert get(ma, "bigfs_mount_master_connected") == 1
     assert get(ma, "bigfs_mount_master_info", master=cluster.master_addr) == 1
