@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import MOUNT_BIN, http, make_token, wait_for
+from conftest import MOUNT_BIN, finish_cluster, http, make_cluster, make_token, \
+    read_locations, wait_for
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -251,3 +252,45 @@ def test_750d_bad_metrics_option_fails_the_mount(cluster, tmp_path):
         s.close()
     with open("/proc/self/mountinfo") as f:
         assert str(tmp_path / "m") not in f.read()
+
+
+def test_750e_scrubber_progress_and_damage(tmp_path_factory):
+    """A worker restarted with a damaged chunk on its disk and the first
+    scrub at once: its pass shows in the scrubber's metrics, the damage
+    too."""
+    c = make_cluster(tmp_path_factory, "m750scrub", nworkers=2)
+    try:
+        data = os.urandom(3 * 65536 + 500)
+        p = os.path.join(c.mounts[0].path, "s750")
+        with open(p, "wb") as f:
+            f.write(data)
+        (_, cid, ver, reps), = read_locations(p)
+        i = c.worker_index(reps[0])
+        path = os.path.join(c.worker_dirs[i], "chunks", cid[12:14], cid[14:16], cid)
+        c.workers[i].stop()
+        with open(path, "r+b") as f:         # one bit of the second block
+            f.seek(8192 + 65536 + 7)
+            b = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([b[0] ^ 1]))
+        c.worker_args += ["--scrub-first-delay-s", "0"]
+        c.start_worker(i)
+        addr = c.worker_addr(i)
+
+        def scrubbed():
+            m, _ = scrape(addr, "bigfs_worker_")
+            return m if get(m, "bigfs_worker_scrub_passes_total") >= 1 else None
+
+        m = wait_for(scrubbed, 30, "a scrubber pass on worker %d" % i, [c.workers[i].watch()])
+        assert get(m, "bigfs_worker_scrub_corrupt_chunks_total") >= 1
+        assert get(m, "bigfs_worker_scrub_chunks_checked_total") >= 1
+        assert get(m, "bigfs_worker_scrub_bytes_checked_total") >= len(data)
+        assert get(m, "bigfs_worker_scrub_pass_chunks") >= 1
+        assert get(m, "bigfs_worker_scrub_pass_checked_chunks") == \
+            get(m, "bigfs_worker_scrub_pass_chunks")
+        assert 0 < get(m, "bigfs_worker_scrub_last_pass_end_timestamp_seconds") <= time.time() + 1
+        # the file still reads whole (the other replica)
+        with open(p, "rb") as f:
+            assert f.read() == data
+    finally:
+        finish_cluster(c)
