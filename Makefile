@@ -41,6 +41,7 @@ UNIT_DEPS_test_worker_io := $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/worker_healt
 UNIT_DEPS_test_atime_queue := $(BUILD)/fuse/atime_queue.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/metrics.o
 UNIT_DEPS_test_namespace := $(BUILD)/master/namespace.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_locks := $(BUILD)/master/locks.o
+UNIT_DEPS_test_kafka_status := $(BUILD)/master/kafka_status.o $(BUILD)/master/worker_registry.o
 UNIT_DEPS_test_exports := $(BUILD)/master/exports.o
 UNIT_DEPS_test_auth_sessions := $(BUILD)/master/auth_sessions.o $(BUILD)/master/exports.o
 UNIT_DEPS_test_atime_table := $(BUILD)/master/atime_table.o
@@ -100,10 +101,64 @@ test: unit integration
 asan:
 	$(MAKE) BUILD=build-asan SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# ---- install: `make install [PREFIX=/usr/local] [DESTDIR=DIR]` -------------
+# Binaries to BINDIR; mount.bigfs to SBINDIR and a link to it in /sbin,
+# where mount(8) looks for helpers (`mount -t bigfs`, fstab); the systemd
+# units (systemd/, their paths rewritten for BINDIR, DOCDIR, SYSCONFDIR);
+# the sysusers file of the `bigfs` user; the short configs in
+# SYSCONFDIR/bigfs (a file already there is kept, the new one goes beside
+# it as FILE.new); the full commented examples, fstab.example and the
+# operations guide in DOCDIR; bash completion if scripts/ has it. Without
+# DESTDIR on a host running systemd it also creates the user and reloads
+# systemd. `make uninstall` removes all but SYSCONFDIR/bigfs and the data.
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+HELPERDIR   ?= /sbin
+SYSCONFDIR  ?= /etc
+SYSTEMDDIR  ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+DOCDIR      ?= $(PREFIX)/share/doc/bigfs
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+INSTALL_UNITS := bigfs-master.service bigfs-worker.service bigfs-worker@.service
+INSTALL_ETC   := master.cfg worker.cfg exports.cfg
+INSTALL_DOCS  := $(wildcard master/bigfs-master.cfg.example worker/bigfs-worker.cfg.example \
+	systemd/fstab.example docs/operations.md docs/exports.md)
+INSTALL_SED   := -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/bigfs/|$(DOCDIR)/|g' \
+	-e 's|/etc/bigfs/|$(SYSCONFDIR)/bigfs/|g' -e 's|/etc/default/|$(SYSCONFDIR)/default/|g'
+
+.PHONY: uninstall
 install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/sbin
-	install -m 755 $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/bigfs $(DESTDIR)$(PREFIX)/bin/
-	install -m 755 $(BUILD)/mount.bigfs $(DESTDIR)/sbin/mount.bigfs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(HELPERDIR) \
+		$(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/bigfs
+	install -m 755 $(filter-out %/mount.bigfs,$(BINS)) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(BUILD)/mount.bigfs $(DESTDIR)$(SBINDIR)/mount.bigfs
+	@if [ ! $(DESTDIR)$(HELPERDIR)/mount.bigfs -ef $(DESTDIR)$(SBINDIR)/mount.bigfs ]; then \
+		echo "ln -sfn $(SBINDIR)/mount.bigfs $(DESTDIR)$(HELPERDIR)/mount.bigfs"; \
+		ln -sfn $(SBINDIR)/mount.bigfs $(DESTDIR)$(HELPERDIR)/mount.bigfs; fi
+	@set -e; for u in $(INSTALL_UNITS); do \
+		echo "install systemd/$$u $(DESTDIR)$(SYSTEMDDIR)/$$u"; \
+		sed $(INSTALL_SED) systemd/$$u > $(DESTDIR)$(SYSTEMDDIR)/$$u; \
+		chmod 644 $(DESTDIR)$(SYSTEMDDIR)/$$u; done
+	install -m 644 systemd/bigfs.sysusers $(DESTDIR)$(SYSUSERSDIR)/bigfs.conf
+	@set -e; for f in $(INSTALL_ETC); do t=$(DESTDIR)$(SYSCONFDIR)/bigfs/$$f; \
+		if [ -e $$t ]; then echo "keeping $$t; the new one is $$t.new"; t=$$t.new; \
+		else echo "install systemd/$$f $$t"; fi; \
+		sed $(INSTALL_SED) systemd/$$f > $$t; chmod 644 $$t; done
+	install -m 644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
+	$(if $(wildcard scripts/bigfs-completion.bash),install -D -m 644 \
+		scripts/bigfs-completion.bash $(DESTDIR)$(BASHCOMPDIR)/bigfs)
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemd-sysusers $(SYSUSERSDIR)/bigfs.conf && systemctl daemon-reload; \
+		echo "next: docs/operations.md (systemctl enable --now bigfs-master bigfs-worker)"; fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,bigfs-master bigfs-worker bigfs bigfs-devbroker) \
+		$(DESTDIR)$(SBINDIR)/mount.bigfs $(addprefix $(DESTDIR)$(SYSTEMDDIR)/,$(INSTALL_UNITS)) \
+		$(DESTDIR)$(SYSUSERSDIR)/bigfs.conf $(DESTDIR)$(BASHCOMPDIR)/bigfs
+	if [ -L $(DESTDIR)$(HELPERDIR)/mount.bigfs ]; then rm -f $(DESTDIR)$(HELPERDIR)/mount.bigfs; fi
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/bigfs, the daemons' data and the bigfs user"
 
 clean:
 	rm -rf build build-asan

@@ -144,6 +144,10 @@ function pageState() {
 			trashBytes: text('s-trash-bytes'), quotas: text('quotas-note'),
 			events: text('events-note'), drains: text('drains'),
 		},
+		events: Array.from(document.querySelectorAll('#events li .badge'))
+			.map((b) => b.textContent),
+		quotas: Array.from(document.querySelectorAll('#quotas tbody tr'))
+			.map((tr) => tr.cells[0].textContent),
 		role: text('role'),
 		conn: text('conn'),
 	};
@@ -255,7 +259,8 @@ async function main() {
 						', not a number');
 		}
 		say({ event: 'ready', polls: st.polls, workers: st.workers.map((w) => w.id),
-		      panels: st.panels, role: st.role, peakIn: st.peakIn });
+		      panels: st.panels, events: st.events, quotas: st.quotas, role: st.role,
+		      peakIn: st.peakIn });
 
 		// 3. the charts follow the load
 		if (opt.load) {

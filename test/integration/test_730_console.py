@@ -31,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import REPO, http, json_of, wait_for
+from conftest import REPO, http, json_of, wait_for, write_random_file
 
 BROWSER_DIR = os.path.join(REPO, "test", "browser")
 CHECK_JS = os.path.join(BROWSER_DIR, "console_check.js")
@@ -252,6 +252,21 @@ class Writer(threading.Thread):
 
 def test_734_console_in_a_browser(cluster, mnt, node):
     ids = worker_ids(cluster)
+    # Something in each panel: a quota on this test's folder, a file in
+    # the trash; the load itself writes in a folder without trash.
+    folder = "/" + os.path.basename(mnt)
+    st, _, raw = cluster.cluster_http("POST", "/v1/quota/set",
+                                      {"path": folder, "bytes_hard": 256 << 20,
+                                       "inodes_soft": 1000})
+    assert st == 200, raw
+    write_random_file(os.path.join(mnt, "kept.bin"), 64 << 20)
+    os.setxattr(mnt, "bigfs.trashtime", b"3600")
+    with open(os.path.join(mnt, "trashed.txt"), "w") as f:
+        f.write("in the trash for the screenshot\n")
+    os.unlink(os.path.join(mnt, "trashed.txt"))
+    load_dir = os.path.join(mnt, "load")
+    os.mkdir(load_dir)
+    os.setxattr(load_dir, "bigfs.trashtime", b"0")
     shot = os.path.join(artifacts_dir(), "console.png")
     if os.path.exists(shot):
         os.unlink(shot)
@@ -260,10 +275,28 @@ def test_734_console_in_a_browser(cluster, mnt, node):
     if not summary_served(cluster):
         args.append("--expect-no-summary")
     chk = Checker(node, args)
-    writer = Writer(mnt)
+    writer = Writer(load_dir)
     try:
         ready = chk.expect("ready", 120)
         assert sorted(ready["workers"]) == ids
+        assert ready["role"] == "active"
+        if "--expect-no-summary" not in args:
+            # The panels show the master's summary (nothing changes the
+            # cluster meanwhile: the load has not started).
+            st, _, raw = http("GET", cluster.url + "/v1/cluster/summary", timeout=10)
+            summ = json_of(raw)
+            assert st == 200, raw
+            num = lambda s: int(s.replace(",", ""))
+            assert num(ready["panels"]["chunks"]) == summ["chunks"], (ready, summ)
+            assert num(ready["panels"]["undergoal"]) == summ["chunks_undergoal"]
+            assert num(ready["panels"]["lost"]) == summ["chunks_lost"]
+            n = summ["trash"]["files"]
+            assert ready["panels"]["trashFiles"] == "%s file%s" % (format(n, ","), "" if n == 1 else "s")
+            assert ready["events"] == [e["type"] for e in summ["events"]][:50]
+            assert "worker_joined" in ready["events"]
+            assert ready["quotas"] == [q.get("path") or "inode %d" % q["ino"] for q in summ["quotas"]]
+            assert folder in ready["quotas"]
+            assert summ["trash"]["files"] >= 1
         writer.start()
         chk.send("load")
         changed = chk.expect("changed", 150)
@@ -286,6 +319,10 @@ def test_734_console_in_a_browser(cluster, mnt, node):
         if writer.is_alive():
             writer.join(60)
         chk.stop()
+        cluster.cluster_http("POST", "/v1/quota/remove", {"path": folder})
+        st, _, raw = cluster.cluster_http("POST", "/v1/trash/list", {"path": folder})
+        for e in (json_of(raw) or {}).get("entries", []):
+            cluster.cluster_http("POST", "/v1/trash/purge", {"id": e["id"]})
     assert writer.error is None, writer.error
     assert done["ok"], "console_check found problems:\n" + "\n".join(done["errors"])
     assert set(changed["busy_workers"]) <= set(ids) and changed["busy_workers"]
