@@ -1145,18 +1145,21 @@ static uint64_t free_of(const struct wreg_info *w)
  *
  * Its live current replicas are kept or leaving (wreg_replica_leaving: on
  * a draining worker, or the source of a rebalance move). Leaving ones
- * still serve reads and repairs copy from them, but only kept ones count
- * toward the goal: a chunk with fewer kept copies than its goal is under
- * goal. Once the kept ones reach the goal, the leaving ones are dropped
- * (queued for deletion), and so are the rows of draining workers that are
- * down: copy first, then drop, so no chunk goes below its goal. */
+ * still serve reads and keep the chunk safe, but they are on their way
+ * out: once the kept ones reach the goal, the leaving ones are dropped
+ * (queued for deletion), and so are the other rows of draining workers
+ * (down, or at an old version). Copy first, then drop, so no chunk goes
+ * below its goal. A chunk at goal only with its leaving copies is not
+ * under goal: master/drain.c moves it, at the drain rate. One below goal
+ * even with them is repaired, from any current copy, to a worker that
+ * stays. */
 static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 		    const struct wreg_info *live, size_t nlive, bool *excluded,
 		    struct cm_repair_task *task, bool *ret_task, struct cm_scan_result *res)
 {
 	struct rep_row *rows;
-	size_t nrows, keep[CM_MAX_REPLICAS], leave[CM_MAX_REPLICAS], down_leave[CM_MAX_REPLICAS];
-	int nkeep = 0, nleave = 0, ndown = 0;
+	size_t nrows, keep[CM_MAX_REPLICAS], leave[CM_MAX_REPLICAS], gone[CM_MAX_REPLICAS];
+	int nkeep = 0, nleave = 0, ngone = 0;
 	int rc = replica_rows(cm, sr->id, &rows, &nrows);
 
 	*ret_task = false;
@@ -1168,14 +1171,15 @@ static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 		size_t k = 0;
 		while (k < nlive && strcmp(live[k].id, rows[i].worker_id) != 0)
 			k++;
-		if (k == nlive) {
-			if (leaving && ndown < CM_MAX_REPLICAS)
-				down_leave[ndown++] = i;
+		if (k == nlive || rows[i].version != sr->version) {
+			/* down, or stale: on a draining worker, it goes too */
+			if (leaving && ngone < CM_MAX_REPLICAS)
+				gone[ngone++] = i;
+			if (k < nlive)
+				excluded[k] = true;
 			continue;
 		}
 		excluded[k] = true;
-		if (rows[i].version != sr->version)
-			continue;
 		if (leaving && nleave < CM_MAX_REPLICAS)
 			leave[nleave++] = k;
 		else if (!leaving && nkeep < CM_MAX_REPLICAS)
@@ -1199,13 +1203,15 @@ static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 		}
 		for (int j = 0; j < nleave && rc == 0; j++)
 			rc = scan_drop(cm, sr, live[leave[j]].id, "elsewhere, leaving", res);
-		for (int j = 0; j < ndown && rc == 0; j++)
-			rc = scan_drop(cm, sr, rows[down_leave[j]].worker_id,
-				       "elsewhere, leaving a worker that is down", res);
+		for (int j = 0; j < ngone && rc == 0; j++)
+			rc = scan_drop(cm, sr, rows[gone[j]].worker_id,
+				       "elsewhere, leaving a worker that is down or behind", res);
 		free(rows);
 		return rc;
 	}
 	free(rows);
+	if ((uint32_t)(nkeep + nleave) >= sr->goal)
+		return 0;   /* safe; drain.c moves its leaving copies */
 	res->undergoal++;
 	rc = pending_workers(cm, sr->id, live, nlive, excluded);
 	if (rc < 0)
@@ -1213,7 +1219,8 @@ static int scan_one(struct chunk_map *cm, const struct scan_row *sr,
 	size_t pick;
 	if (placement_pick(live, nlive, excluded, 1, &pick) != 1)
 		return 0;   /* no eligible target right now */
-	/* The source: the least loaded current copy, kept or leaving. */
+	/* The source: the least loaded current copy, kept or leaving; the
+	 * target never a draining worker while another can take it. */
 	const struct wreg_info *src = NULL;
 	for (int j = 0; j < nkeep + nleave; j++) {
 		const struct wreg_info *w = &live[j < nkeep ? keep[j] : leave[j - nkeep]];

@@ -4,14 +4,18 @@
  * metadata (a settings row "drain:ID", so a restart and the standby
  * masters keep it) and marks it draining in worker_registry. From then on
  * placement gives it no new chunk while another worker can take one, and
- * the repair thread treats its replicas as leaving: each chunk is copied
- * to another worker at the repair rate, then its copy on the draining
- * worker is dropped (chunk_map.c cm_repair_scan). Until the copy exists
- * the draining replica still serves reads. This module measures the
- * progress once a tick (chunks and bytes left, rate, time to go) and says
- * when the drain is done (the master knows no replica on the worker) and
- * the worker removable (done, and a whole repair pass begun after that
- * found no chunk under goal but the lost ones, which no worker holds).
+ * its replicas are leaving: they keep their chunks safe and serve reads,
+ * but once a chunk has its goal without them they are dropped (chunk_map.c
+ * cm_repair_scan). This module's thread moves them: a few chunks at a
+ * time, within --drain-mbps, each copied from the draining worker to a
+ * worker that stays (placement, by free space), recorded, then dropped
+ * there (repair_settle). A draining worker that is down moves nothing: its
+ * chunks fall under goal and repair copies them from their other
+ * replicas. The thread also measures the progress once a tick (chunks and
+ * bytes left, rate, time to go) and says when the drain is done (the
+ * master knows no replica on the worker) and the worker removable (done,
+ * and a whole repair pass begun after that found no chunk under goal but
+ * the lost ones, which no worker holds).
  *
  * Rebalance. The same thread compares the usage (used / capacity, from
  * the workers' status) of the live workers that are not draining. When
@@ -26,8 +30,8 @@
  * deletion runs), so each move adjusts the usage it plans with until the
  * worker's next report. Rebalance waits while a drain is running.
  *
- * What it does not: copy drained chunks itself (repair does, at its
- * rate), or forget a drained worker (it stays listed, "drained").
+ * What it does not: repair chunks under goal (repair.c does, even with a
+ * drain running), or forget a drained worker (it stays listed, "drained").
  *
  * Drain of one worker:
  *
@@ -97,6 +101,10 @@ struct drain_rec {
 	uint64_t passes_at_done;               /* repair passes when done was seen */
 	bool removable;
 	char note[160];
+	/* the mover (thread only, under lock like the rest) */
+	uint64_t cursor;                       /* last chunk id planned */
+	uint64_t moves_failed;
+	bool stuck;                            /* a pass found chunks no worker can take */
 };
 
 enum rebal_state { RB_OFF, RB_IDLE, RB_RUNNING, RB_PAUSED };
@@ -145,6 +153,9 @@ struct drain {
 	struct http_client *hc;
 	double budget;                         /* bytes the rebalance may move */
 	int64_t budget_ms;
+	double dbudget;                        /* bytes the drains may move */
+	int64_t dbudget_ms;
+	size_t next_drain;                     /* round robin over the drains */
 	uint64_t cursor;                       /* rebalance scan of cursor_src */
 	char cursor_src[WORKER_ID_STRLEN + 1];
 	int64_t blocked_until_ms;
@@ -185,6 +196,21 @@ static const char *const SQL_MOVABLE =
 	" HAVING MAX(c.lease_session IS NOT NULL AND c.lease_expiry_ms > ?4) = 0 AND len > 0"
 	" ORDER BY r.chunk_id LIMIT ?6";
 
+/* Chunks to move off draining worker ?1: a current copy there, not being
+ * written. */
+static const char *const SQL_DRAIN_MOVABLE =
+	"SELECT r.chunk_id, MAX(c.version),"
+	" MAX(MIN(?4, MAX(0, i.size - c.idx * ?4))) AS len"
+	" FROM replicas r JOIN chunks c ON c.chunk_id = r.chunk_id"
+	" JOIN inodes i ON i.ino = c.ino"
+	" WHERE r.worker_id = ?1 AND r.chunk_id > ?2 AND r.version = c.version"
+	" GROUP BY r.chunk_id"
+	" HAVING MAX(c.lease_session IS NOT NULL AND c.lease_expiry_ms > ?3) = 0"
+	" ORDER BY r.chunk_id LIMIT ?5";
+/* Workers with a copy of ?1, or one queued for deletion. */
+static const char *const SQL_HOLDERS =
+	"SELECT worker_id FROM replicas WHERE chunk_id = ?1"
+	" UNION SELECT worker_id FROM pending_deletes WHERE chunk_id = ?1";
 /* Is the copy of ?1 on ?2 still queued for deletion? */
 static const char *const SQL_PENDING_PAIR =
 	"SELECT 1 FROM pending_deletes WHERE chunk_id = ?1 AND worker_id = ?2";
@@ -529,7 +555,11 @@ static void tick_one(struct drain *d, const char *id, const struct repair_stats 
 	 * found every chunk that has a live copy at goal */
 	r->removable = done && rs->passes >= r->passes_at_done + 2 &&
 		       rs->undergoal == rs->lost;
-	if (!done && others < d->cfg.default_goal)
+	if (!done && r->stuck)
+		snprintf(r->note, sizeof(r->note),
+			 "some chunks have nowhere to go: every other live worker that stays holds "
+			 "a copy (add a worker, or lower their goal)");
+	else if (!done && others < d->cfg.default_goal)
 		snprintf(r->note, sizeof(r->note),
 			 "only %zu other live worker%s that stay%s: chunks with goal %u cannot all "
 			 "move (add workers, or lower the goal)", others, others == 1 ? "" : "s",
@@ -704,45 +734,209 @@ static int movable(struct drain *d, const struct wreg_info *src, const struct wr
 }
 
 /* Copy, record, then drop the source: a move never lowers a chunk's
- * copies below what it had. */
-static void run_moves(struct drain *d, struct move *mv, int n)
+ * copies below what it had. A rebalance move marks its source leaving for
+ * the one scan that drops it; a drain's source is leaving already.
+ * Returns the bytes moved. */
+static uint64_t run_moves(struct drain *d, struct move *mv, int n, bool rebalance)
 {
 	struct cm_repair_task tasks[REBAL_PARALLEL];
 	bool ok[REBAL_PARALLEL];
+	uint64_t bytes = 0;
 
+	if (n > REBAL_PARALLEL)
+		n = REBAL_PARALLEL;
+	memset(tasks, 0, sizeof(tasks));
 	for (int i = 0; i < n; i++) {
 		tasks[i] = mv[i].t;
-		log_info("rebalance: moving chunk %016llx v%u (%lld bytes) from %s to %s",
-			 (unsigned long long)tasks[i].chunk_id, tasks[i].version,
-			 (long long)mv[i].len, tasks[i].source.worker_id, tasks[i].target.worker_id);
+		log_info("%s: moving chunk %016llx v%u (%lld bytes) from %s to %s",
+			 rebalance ? "rebalance" : "drain", (unsigned long long)tasks[i].chunk_id,
+			 tasks[i].version, (long long)mv[i].len, tasks[i].source.worker_id,
+			 tasks[i].target.worker_id);
 	}
 	repair_copy(d->hc, d->cfg.secret, tasks, n, ok);
 	for (int i = 0; i < n; i++) {
 		const struct cm_repair_task *t = &tasks[i];
 		int rc = cm_repair_done(d->cfg.cm, t, ok[i]), dropped = 0;
-		if (ok[i] && rc == 0) {
-			bool marked = wreg_mark_leaving(d->cfg.reg, t->chunk_id, t->source.worker_id) == 0;
+		bool moved = ok[i] && rc == 0;
+		if (moved) {
+			bool marked = rebalance &&
+				      wreg_mark_leaving(d->cfg.reg, t->chunk_id, t->source.worker_id) == 0;
 			dropped = repair_settle(d->cfg.rep, t->chunk_id);
 			if (marked)
 				wreg_unmark_leaving(d->cfg.reg, t->chunk_id, t->source.worker_id);
+			bytes += (uint64_t)mv[i].len;
 		}
 		int64_t ms = now_ms();
 		pthread_mutex_lock(&d->lock);
-		if (ok[i] && rc == 0) {
+		if (rebalance && moved) {
 			d->rb.moved_chunks++;
 			d->rb.moved_bytes += (uint64_t)mv[i].len;
 			d->rb.run_chunks++;
 			d->rb.run_bytes += (uint64_t)mv[i].len;
-		} else {
+		} else if (rebalance) {
 			d->rb.failed++;
+		} else if (!moved) {
+			struct drain_rec *r = rec_find_locked(d, t->source.worker_id);
+			if (r)
+				r->moves_failed++;
 		}
 		pthread_mutex_unlock(&d->lock);
-		if (ok[i] && rc == 0) {
+		if (rebalance && moved) {
 			adj_add(d, t->target.worker_id, t->chunk_id, mv[i].len, ms, false);
 			if (dropped > 0)
 				adj_add(d, t->source.worker_id, t->chunk_id, -mv[i].len, ms, true);
 		}
 	}
+	return bytes;
+}
+
+/* ---- the drain thread: moving chunks off draining workers ---------------- */
+
+/* Token bucket of bps: refilled, capped at two seconds' worth; 0 bps is
+ * no limit. True if a move may start. */
+static bool bucket_take(double *budget, int64_t *last_ms, uint64_t bps, int64_t ms)
+{
+	if (bps == 0)
+		return true;
+	*budget += (double)bps * (double)(ms - *last_ms) / 1000.0;
+	*last_ms = ms;
+	if (*budget > 2.0 * (double)bps)
+		*budget = 2.0 * (double)bps;
+	return *budget > 0;
+}
+
+/* Up to max moves off the live draining worker src (in live[]): chunks
+ * after its cursor, each to a worker that stays and holds no copy.
+ * *ret_stuck: a chunk no worker could take. Inside no transaction. */
+static int drain_plan(struct drain *d, const struct wreg_info *live, size_t nlive,
+		      const struct wreg_info *src, uint64_t *cursor, struct move *out, int max,
+		      int *ret_n, bool *ret_stuck)
+{
+	enum { FETCH = 4 * REBAL_PARALLEL };
+	struct move cand[FETCH];
+	bool *excluded = calloc(nlive ? nlive : 1, sizeof(*excluded));
+	int ncand = 0, n = 0, rc;
+
+	*ret_stuck = false;
+	if (!excluded)
+		return -ENOMEM;
+	rc = meta_txn_begin(d->cfg.ms, false);
+	if (rc < 0)
+		goto out_free;
+	sqlite3_stmt *st = meta_stmt(d->cfg.ms, SQL_DRAIN_MOVABLE);
+	sqlite3_bind_text(st, 1, src->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)*cursor);
+	sqlite3_bind_int64(st, 3, cm_wall_ms());
+	sqlite3_bind_int64(st, 4, (int64_t)CM_CHUNK_SIZE);
+	sqlite3_bind_int64(st, 5, FETCH);
+	while ((rc = meta_step(d->cfg.ms, st)) == SQLITE_ROW && ncand < FETCH) {
+		struct move *mv = &cand[ncand++];
+		memset(mv, 0, sizeof(*mv));
+		mv->t.chunk_id = (uint64_t)sqlite3_column_int64(st, 0);
+		mv->t.version = (uint32_t)sqlite3_column_int64(st, 1);
+		mv->len = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : (rc < 0 ? rc : -EIO);
+	for (int i = 0; i < ncand && n < max && rc == 0; i++) {
+		struct move *mv = &cand[i];
+		for (size_t k = 0; k < nlive; k++)
+			excluded[k] = live[k].draining;
+		st = meta_stmt(d->cfg.ms, SQL_HOLDERS);
+		sqlite3_bind_int64(st, 1, (int64_t)mv->t.chunk_id);
+		while ((rc = meta_step(d->cfg.ms, st)) == SQLITE_ROW) {
+			const char *w = (const char *)sqlite3_column_text(st, 0);
+			for (size_t k = 0; w && k < nlive; k++)
+				if (strcmp(live[k].id, w) == 0)
+					excluded[k] = true;
+		}
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? 0 : (rc < 0 ? rc : -EIO);
+		*cursor = mv->t.chunk_id;
+		size_t pick;
+		if (rc < 0 || placement_pick(live, nlive, excluded, 1, &pick) != 1) {
+			*ret_stuck = rc == 0;
+			continue;
+		}
+		memcpy(mv->t.source.worker_id, src->id, sizeof(src->id));
+		memcpy(mv->t.source.addr, src->addr, sizeof(src->addr));
+		memcpy(mv->t.target.worker_id, live[pick].id, sizeof(live[pick].id));
+		memcpy(mv->t.target.addr, live[pick].addr, sizeof(live[pick].addr));
+		out[n++] = *mv;
+	}
+	if (rc == 0 && ncand < FETCH && n == 0)
+		*cursor = 0;   /* the end of its chunks: from the start next time */
+	rc = meta_txn_end(d->cfg.ms, rc);
+	if (rc == 0)
+		*ret_n = n;
+out_free:
+	free(excluded);
+	return rc;
+}
+
+/* Move a few chunks off the draining workers that are live, one worker
+ * after the other. Returns true if it moved any (more may wait). */
+static bool drain_moves(struct drain *d)
+{
+	struct wreg_info *live = NULL;
+	size_t nlive = 0;
+	struct move mv[REBAL_PARALLEL];
+	int nmv = 0;
+	int64_t ms = now_ms();
+
+	if (!bucket_take(&d->dbudget, &d->dbudget_ms, d->cfg.drain_bps, ms))
+		return false;
+	if (wreg_snapshot(d->cfg.reg, true, &live, &nlive) < 0)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	size_t nrecs = d->nrecs;
+	pthread_mutex_unlock(&d->lock);
+	for (size_t k = 0; k < nrecs && nmv < REBAL_PARALLEL; k++) {
+		char id[WORKER_ID_STRLEN + 1] = "";
+		uint64_t cursor = 0;
+		pthread_mutex_lock(&d->lock);
+		if (d->nrecs) {
+			struct drain_rec *r = &d->recs[(d->next_drain + k) % d->nrecs];
+			if (!r->done_s) {
+				memcpy(id, r->id, sizeof(id));
+				cursor = r->cursor;
+			}
+		}
+		pthread_mutex_unlock(&d->lock);
+		const struct wreg_info *src = NULL;
+		for (size_t i = 0; *id && i < nlive; i++)
+			if (strcmp(live[i].id, id) == 0)
+				src = &live[i];
+		if (!src)
+			continue;   /* done, or down: repair copies from the others */
+		int got = 0;
+		bool stuck = false;
+		int want = REBAL_PARALLEL - nmv;
+		if (drain_plan(d, live, nlive, src, &cursor, mv + nmv, want, &got, &stuck) < 0)
+			continue;
+		/* within the bucket: a move starts while some budget is left */
+		int take = 0;
+		while (take < got && (d->cfg.drain_bps == 0 || d->dbudget > 0)) {
+			d->dbudget -= d->cfg.drain_bps ? (double)mv[nmv + take].len : 0;
+			take++;
+		}
+		if (take < got)   /* planned, not started: planned again later */
+			cursor = mv[nmv + take].t.chunk_id - 1;
+		nmv += take;
+		pthread_mutex_lock(&d->lock);
+		struct drain_rec *r = rec_find_locked(d, id);
+		if (r) {
+			r->cursor = cursor;
+			r->stuck = stuck;
+		}
+		pthread_mutex_unlock(&d->lock);
+	}
+	d->next_drain++;
+	free(live);
+	if (nmv == 0)
+		return false;
+	run_moves(d, mv, nmv, false);
+	return true;
 }
 
 static int cmp_usage_desc(const void *a, const void *b, void *arg)
@@ -839,13 +1033,7 @@ static void rebalance_tick(struct drain *d, bool drains_running)
 		goto out_free;
 	}
 
-	/* the token bucket: rate_bps, at most two seconds' worth saved */
-	double rate = (double)d->cfg.rebalance_bps;
-	d->budget += rate * (double)(ms - d->budget_ms) / 1000.0;
-	d->budget_ms = ms;
-	if (d->budget > 2 * rate)
-		d->budget = 2 * rate;
-	if (d->budget <= 0)
+	if (!bucket_take(&d->budget, &d->budget_ms, d->cfg.rebalance_bps, ms))
 		goto out_free;
 
 	struct move mv[REBAL_PARALLEL];
@@ -889,7 +1077,7 @@ static void rebalance_tick(struct drain *d, bool drains_running)
 		run_finished(d, true, spread);
 		goto out_free;
 	}
-	run_moves(d, mv, nmv);
+	run_moves(d, mv, nmv, true);
 out_free:
 	free(idx);
 	free(u);
@@ -898,17 +1086,18 @@ out_free:
 
 /* ---- the thread --------------------------------------------------------- */
 
-static bool wait_tick(struct drain *d)
+/* Wait ms (0: just look at the stop flag). False to stop. */
+static bool wait_tick(struct drain *d, int64_t ms)
 {
 	struct timespec ts;
 	bool go;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)(TICK_MS % 1000) * 1000000L;
-	ts.tv_sec += TICK_MS / 1000 + ts.tv_nsec / 1000000000L;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&d->lock);
-	while (!d->stop) {
+	while (!d->stop && ms > 0) {
 		if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -920,9 +1109,13 @@ static bool wait_tick(struct drain *d)
 static void *drain_main(void *arg)
 {
 	struct drain *d = arg;
+	bool busy = false;
 
-	while (wait_tick(d)) {
+	/* a tick a second; at once again while drains move chunks within
+	 * their budget (the copies themselves pace the loop) */
+	while (wait_tick(d, busy ? 0 : TICK_MS)) {
 		bool running = tick_drains(d);
+		busy = running && drain_moves(d);
 		rebalance_tick(d, running);
 	}
 	return NULL;
@@ -985,6 +1178,7 @@ int drain_start(const struct drain_config *cfg, struct drain **ret)
 	if (!(d->cfg.rebalance_margin > 0 && d->cfg.rebalance_margin < 1))
 		d->cfg.rebalance_margin = 0.10;
 	d->rb.state = d->cfg.rebalance_bps ? RB_IDLE : RB_OFF;
+	d->dbudget_ms = d->budget_ms = now_ms();
 	pthread_mutex_init(&d->op_lock, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);

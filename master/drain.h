@@ -2,11 +2,12 @@
  * ones (docs/api.md "Drain and rebalance").
  *
  * A drain marks a worker draining (worker_registry): placement gives it
- * no new chunk while another worker can take it, and the repair scan
- * treats its replicas as leaving — copied elsewhere first, then dropped.
- * This module keeps the drain's record in the metadata (table settings,
- * so a restart and the standby masters keep it), measures its progress
- * and says when the worker can be removed. Its thread also rebalances:
+ * no new chunk while another worker can take it, and its replicas are
+ * leaving — this module copies them to other workers at a set rate, and
+ * the repair scan drops each once its chunk has its goal without it. It
+ * keeps the drain's record in the metadata (table settings, so a restart
+ * and the standby masters keep it), measures its progress and says when
+ * the worker can be removed. Its thread also rebalances:
  * while live workers' usage differs by more than a margin it moves chunks,
  * rate-limited, from the fullest to the emptiest one (copy, then drop). */
 #ifndef BIGFS_MASTER_DRAIN_H
@@ -43,6 +44,8 @@ struct drain_config {
 	double rebalance_margin;      /* usage spread that starts a rebalance,
 				       * a fraction of capacity in (0, 1) */
 	uint64_t rebalance_bps;       /* bytes/s a rebalance moves; 0 = none */
+	uint64_t drain_bps;           /* bytes/s drains move; 0 = no limit but
+				       * four chunks at a time */
 };
 
 /* Load the drains recorded in the metadata (marking those workers

@@ -51,6 +51,7 @@ struct options {
 	int64_t unlink_grace_ms;
 	int64_t rebalance_margin;    /* percent of capacity */
 	int64_t rebalance_mbps;      /* MiB/s, 0 = off */
+	int64_t drain_mbps;          /* MiB/s, 0 = no limit */
 	int log_level;
 	struct kafka_opts kafka_opts;
 	/* several masters (metalog.h) */
@@ -70,7 +71,7 @@ static const char *const known_keys[] = {
 	"lease-ms", "config", "log-level", "status-interval-ms", "repair-parallel",
 	"session-timeout", "lock-grace", "unlink-grace-ms", "exports", "help",
 	"id", "advertise", "standby", "metalog", "failover-ms", "checkpoint-s", "checkpoint-mb", "restore",
-	"rebalance-margin", "rebalance-mbps",
+	"rebalance-margin", "rebalance-mbps", "drain-mbps",
 	KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -82,6 +83,7 @@ static void usage(void)
 	      "         [--session-timeout SECONDS] [--lock-grace SECONDS]\n"
 	      "         [--unlink-grace-ms MS] [--exports FILE]\n"
 	      "         [--rebalance-margin PERCENT] [--rebalance-mbps MIB_PER_S]\n"
+	      "         [--drain-mbps MIB_PER_S]\n"
 	      "         [--tls-cert FILE --tls-key FILE [--tls-ca FILE]]\n"
 	      "         [--kafka-opt KEY=VALUE]... [--http-idle-timeout S]\n"
 	      "         [--http-request-timeout S] [--http-per-ip-limit N]\n"
@@ -94,6 +96,8 @@ static void usage(void)
 	      "--rebalance-margin: chunks move from the fullest worker to the emptiest\n"
 	      "while their usage differs by more than this share of capacity (10);\n"
 	      "--rebalance-mbps: at most this many MiB/s (32; 0 turns rebalancing off).\n"
+	      "--drain-mbps: chunks move off draining workers at most this fast (64;\n"
+	      "0: no limit but four chunks at a time).\n"
 	      "--exports FILE: who may mount what (docs/exports.md), re-read on SIGHUP;\n"
 	      "without it every client may mount everything read-write.\n"
 	      "--tls-cert/--tls-key: serve https only (PEM); --tls-ca: the CA that\n"
@@ -170,7 +174,8 @@ static int read_options(int argc, char **argv, struct config *cfg, struct option
 	    config_get_int(cfg, "checkpoint-s", 600, 1, 86400 * 7, &o->checkpoint_s) < 0 ||
 	    config_get_int(cfg, "checkpoint-mb", 64, 1, 1 << 20, &o->checkpoint_mb) < 0 ||
 	    config_get_int(cfg, "rebalance-margin", 10, 1, 99, &o->rebalance_margin) < 0 ||
-	    config_get_int(cfg, "rebalance-mbps", 32, 0, 1 << 20, &o->rebalance_mbps) < 0)
+	    config_get_int(cfg, "rebalance-mbps", 32, 0, 1 << 20, &o->rebalance_mbps) < 0 ||
+	    config_get_int(cfg, "drain-mbps", 64, 0, 1 << 20, &o->drain_mbps) < 0)
 		return -EINVAL;
 	const char *mode = config_get_str(cfg, "metalog", "auto");
 	if (strcmp(mode, "on") == 0) {
@@ -418,6 +423,7 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 		.secret = &m->secret, .default_goal = m->default_goal,
 		.rebalance_margin = (double)o->rebalance_margin / 100.0,
 		.rebalance_bps = (uint64_t)o->rebalance_mbps << 20,
+		.drain_bps = (uint64_t)o->drain_mbps << 20,
 	};
 	if ((rc = drain_start(&dc, &m->drain)) < 0)
 		return rc;

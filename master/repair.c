@@ -11,12 +11,12 @@
  *      copies above goal and collecting at most `parallel` repairs, then
  *      runs those replications in parallel and records the results; a
  *      chunk copied is scanned again at once (repair_settle), so a copy
- *      that leaves a draining worker is dropped there as soon as the new
- *      one exists, not a whole pass later.
+ *      it no longer needs (above goal, or leaving a draining worker) goes
+ *      at once, not a whole pass later.
  * The rate bound is therefore `parallel` chunk copies per tick, which
- * leaves client I/O usable. Drains go through the same path: a replica on
- * a draining worker does not count toward the goal (chunk_map.c
- * cm_repair_scan), so its chunk is repaired like one that lost a copy.
+ * leaves client I/O usable. Copies on a draining worker keep a chunk safe
+ * (not under goal); moving them off is drain.c's work, at its own rate,
+ * with repair_copy and repair_settle.
  *
  * Locks: `lock` guards stop, kicked and stats; the thread never holds it
  * while talking to workers or to the database. Waiting is a timed wait on

@@ -1,8 +1,7 @@
 /* repair — the background thread that keeps chunks at their goal and
- * collects garbage: re-replication of under-goal chunks (copies leaving a
- * draining worker among them), dropping copies above goal or leaving,
- * sending queued deletions to workers, and noticing workers that went
- * silent. */
+ * collects garbage: re-replication of under-goal chunks, dropping copies
+ * above goal or leaving (drain, rebalance), sending queued deletions to
+ * workers, and noticing workers that went silent. */
 #ifndef BIGFS_MASTER_REPAIR_H
 #define BIGFS_MASTER_REPAIR_H
 
@@ -22,9 +21,8 @@ struct repair_stats {
 	uint64_t repairs_in_progress;
 	uint64_t deletes_done;
 	uint64_t overgoal_dropped;
-	uint64_t undergoal;       /* from the last complete scan; a chunk whose
-				   * copy on a draining worker has not moved
-				   * yet counts */
+	uint64_t undergoal;       /* from the last complete scan; copies on a
+				   * draining worker count toward the goal */
 	uint64_t lost;            /* chunks with no live current copy, same scan */
 	uint64_t passes;          /* complete scans so far */
 };
