@@ -9,8 +9,9 @@ extern const char console_css[];
 /* The panels, inside <body>; the script fills the elements by id. */
 extern const char console_body[];
 /* Goes inside <script>, after a <script type="application/json"
- * id="bigfs-config"> holding {"poll_ms", "window_s", "summary": bool,
- * "events_max", "cluster_id", "kafka"}; missing members take defaults. */
+ * id="bigfs-config"> holding {"poll_ms", "summary_ms", "window_s",
+ * "summary": bool (the master serves /v1/cluster/summary), "events_max",
+ * "cluster_id", "kafka"}; missing members take defaults. */
 extern const char console_js[];
 
 #endif

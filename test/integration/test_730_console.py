@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -205,6 +206,16 @@ class Checker:
             raise AssertionError("console_check: expected %s, got %s" % (event, json.dumps(msg, indent=1)))
         return msg
 
+    def expect_any(self, timeout):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("console_check said nothing for %d s; stderr:\n%s"
+                                 % (timeout, "".join(self.stderr[-30:])))
+        assert line is not None, ("console_check exited (%s); stderr:\n%s"
+                                  % (self.proc.wait(), "".join(self.stderr[-30:])))
+        return json.loads(line)
+
     def send(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
@@ -334,3 +345,88 @@ def test_734_console_in_a_browser(cluster, mnt, node):
           "the charts rose %.1f s after the load started and fell %.1f s after it stopped)"
           % (shot, os.path.getsize(shot), changed["peak_in"] / 2**20, changed["after_ms"] / 1000,
              fell["after_ms"] / 1000))
+
+
+class Proxy:
+    """A proxy in front of the real master that serves its page changed by
+    edit(page bytes), forwards the workers and health routes, and answers
+    404 to everything else: by default a master without
+    /v1/cluster/summary, as one from before it ("summary" false in the
+    config object)."""
+
+    def __init__(self, cluster, edit=None):
+        upstream = cluster.url
+        edit = edit or (lambda b: b.replace(b'"summary":true', b'"summary":false'))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path in ("/", "/v1/cluster/workers", "/v1/health"):
+                    st, hdrs, body = http("GET", upstream + self.path, timeout=10)
+                    if self.path == "/":
+                        body = edit(body)
+                    ctype = hdrs.get("Content-Type", "application/json")
+                else:
+                    st, ctype, body = 404, "application/json", b'{"errno": 2, "error": "ENOENT"}'
+                self.send_response(st)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_checker_once(node, url, cluster, tmp_path):
+    chk = Checker(node, ["--url", url, "--workers", ",".join(worker_ids(cluster)),
+                         "--screenshot", str(tmp_path / "page.png"), "--chromium", CHROMIUM,
+                         "--expect-no-summary", "--no-load"])
+    try:
+        line = chk.expect_any(120)
+        ready = line if line["event"] == "ready" else None
+        done = chk.expect("done", 60) if ready else line
+    finally:
+        chk.stop()
+    return ready, done
+
+
+def test_734b_console_without_summary(cluster, node, tmp_path):
+    """The panels the summary feeds show a dash, and nothing else goes
+    wrong, when the master has no summary route."""
+    if not summary_served(cluster):
+        pytest.skip("this master has no summary: test_734 covers it")
+    old = Proxy(cluster)
+    try:
+        ready, done = run_checker_once(node, old.url + "/", cluster, tmp_path)
+    finally:
+        old.close()
+    assert done["ok"], "console_check found problems:\n" + "\n".join(done["errors"])
+    assert done["summaryState"] == "absent"
+    assert ready["panels"]["chunks"] == DASH and ready["events"] == []
+
+
+def test_734c_checker_sees_page_errors(cluster, node, tmp_path):
+    """The browser check is not blind: a page that logs an error, throws,
+    and asks for a route that fails is reported on all three counts."""
+    def spoil(page):
+        return page.replace(b"<script>\n", b"<script>\nconsole.error('planted error');"
+                            b"window.setTimeout(function () { throw new Error('planted throw'); }, 10);"
+                            b"fetch('/v1/no-such-route');\n", 1)
+    bad = Proxy(cluster, spoil)
+    try:
+        _, done = run_checker_once(node, bad.url + "/", cluster, tmp_path)
+    finally:
+        bad.close()
+    assert not done["ok"]
+    errors = "\n".join(done["errors"])
+    assert "planted error" in errors
+    assert "planted throw" in errors
+    assert "404" in errors and "/v1/no-such-route" in errors
