@@ -77,7 +77,7 @@
 #define REBAL_PARALLEL 4        /* moves at once */
 #define REBAL_ADJ_MAX 256       /* moves whose effect reports may not show yet */
 #define REBAL_ADJ_TTL_MS 60000
-#define REBAL_REPORT_MS 250     /* a status that arrives this long after a
+#define REBAL_REPORT_MS 1000    /* a status that arrives this long after a
 				 * change was sent after it */
 #define REBAL_RETRY_MS 30000    /* after a run found nothing to move */
 #define MOVE_BYTES_MAX ((int64_t)CM_CHUNK_SIZE)

@@ -36,6 +36,19 @@ def worker_entry(c, wid):
     raise KeyError(wid)
 
 
+def events(c, kind):
+    """The master's recent events of one type (GET /v1/cluster/summary)."""
+    st, _, raw = http("GET", c.url + "/v1/cluster/summary")
+    assert st == 200, raw[:200]
+    return [e for e in json_of(raw)["events"] if e["type"] == kind]
+
+
+def summary(c):
+    st, _, raw = http("GET", c.url + "/v1/cluster/summary")
+    assert st == 200, raw[:200]
+    return json_of(raw)
+
+
 def worker_chunks_on_disk(c, i):
     """The chunk ids worker i holds, from its own GET /v1/chunks."""
     tok = make_token(c.secret(), 0, 0, "l", int(time.time()) + 300)
@@ -169,6 +182,13 @@ def test_720_drain_under_workload(dcluster):
     # the master's view: no chunk on the victim, all at goal elsewhere
     nchunks = check_at_goal(files, avoid=victim)
     assert nchunks >= len(files)
+    sm = summary(c)
+    assert sm["chunks_undergoal"] == 0 and sm["chunks_lost"] == 0, sm
+    assert [x["worker_id"] for x in sm["drains"]] == [victim], sm["drains"]
+    ev = events(c, "worker_drain_started")
+    assert ev and ev[0]["worker_id"] == victim and ev[0]["chunks"] == j["drain"]["chunks_at_start"], ev
+    ev = events(c, "worker_drain_done")
+    assert ev and ev[0]["worker_id"] == victim and ev[0]["bytes"] == dr["bytes_at_start"], ev
     # the worker's disk: its copies are deleted
     wait_for(lambda: worker_chunks_on_disk(c, vi) == [], 60,
              "worker %s's disk to be empty" % victim, [p.watch() for p in c.all_procs()])
@@ -199,6 +219,8 @@ def test_720_drain_under_workload(dcluster):
     j = drain(c, victim, undrain=True)
     assert j["was_draining"] is False, j
     assert worker_entry(c, victim)["state"] == "live"
+    ev = events(c, "worker_undrained")
+    assert len(ev) == 1 and ev[0]["worker_id"] == victim and ev[0]["done"] is True, ev
 
     def lands_on_victim():
         p = os.path.join(d, "undrained-%d" % time.monotonic_ns())
@@ -211,7 +233,50 @@ def test_720_drain_under_workload(dcluster):
         assert sha256_file(p) == sha, p
 
 
-def test_721_drain_bad_input(dcluster):
+def test_721_drain_a_worker_that_is_down(dcluster):
+    """A worker that died is drained from its chunks' other copies; when it
+    comes back, its disk is emptied."""
+    c = dcluster
+    d = os.path.join(c.mounts[0].path, "down")
+    os.mkdir(d)
+    files = {}
+    for i in range(8):
+        p = os.path.join(d, "f%d" % i)
+        files[p] = write_random_file(p, 3 * MiB + i)
+    vi = 2
+    victim = c.worker_id(vi)
+    held = worker_entry(c, victim)["chunks"]
+    assert held > 0
+    c.kill_worker(vi)
+    j = drain(c, victim)
+    assert j["state"] == "draining", j
+
+    def drained():
+        w = worker_entry(c, victim)
+        return w if w["drain"]["removable"] else None
+
+    def noted():
+        w = worker_entry(c, victim)
+        return not w["live"] and "down" in (w["drain"].get("note") or "")
+
+    wait_for(noted, 30, "the drain to say the worker is down")
+    w = wait_for(drained, 120, "the down worker drained", [c.master.watch()])
+    assert w["state"] == "drained" and not w["live"] and w["chunks"] == 0, w
+    check_at_goal(files, avoid=victim)
+    drop_caches()
+    for p, sha in files.items():
+        assert sha256_file(p) == sha, p
+    # back: the master has it delete what it held; still drained
+    c.start_worker(vi)
+    c.wait_live()
+    wait_for(lambda: worker_chunks_on_disk(c, vi) == [], 60, "the returning worker emptied",
+             [p.watch() for p in c.all_procs()])
+    w = worker_entry(c, victim)
+    assert w["state"] == "drained" and w["live"], w
+    assert drain(c, victim, undrain=True)["state"] == "live"
+
+
+def test_722_drain_bad_input(dcluster):
     c = dcluster
     wid = c.worker_id(1)
     for path in ("/v1/worker/drain", "/v1/worker/undrain"):
@@ -252,7 +317,7 @@ def usage(w):
     return w["used"] / w["capacity"]
 
 
-def test_722_rebalance_onto_new_worker(rcluster):
+def test_723_rebalance_onto_new_worker(rcluster):
     c = rcluster
     d = os.path.join(c.mounts[0].path, "rb")
     os.mkdir(d)
@@ -300,6 +365,9 @@ def test_722_rebalance_onto_new_worker(rcluster):
     rb = wait_for(settled, 60, "the rebalance to finish")
     assert rb["runs"] >= 1 and rb["moved_bytes"] > 0 and rb["failed"] == 0, rb
     assert rb["spread"] <= 0.10, rb
+    started, done = events(c, "rebalance_started"), events(c, "rebalance_done")
+    assert started and started[0]["emptiest"] == new, started
+    assert done and done[0]["moved_chunks"] > 0 and done[0]["stuck"] is False, done
     # no chunk below goal, none twice on a worker, and the bytes are right
     check_at_goal(files)
     drop_caches()
@@ -314,3 +382,34 @@ def test_722_rebalance_onto_new_worker(rcluster):
     print("rebalance moved %d chunks, %d bytes; usage %s" %
           (rb["moved_chunks"], rb["moved_bytes"],
            ["%.3f" % usage(w) for w in c.list_workers()]))
+
+
+def test_724_drain_in_a_cluster_too_small(tmp_path_factory):
+    """Two workers, goal 2: a drain cannot finish, says why, and new files
+    still get both copies."""
+    c = make_cluster(tmp_path_factory, "drainsmall", nworkers=2)
+    try:
+        victim = c.worker_id(0)
+        d = c.mounts[0].path
+        p = os.path.join(d, "before")
+        sha = write_random_file(p, 2 * MiB)
+        j = drain(c, victim)
+        assert j["state"] == "draining", j
+
+        def noted():
+            dr = worker_entry(c, victim)["drain"]
+            return dr if "1 other live worker" in (dr.get("note") or "") else None
+
+        dr = wait_for(noted, 30, "the drain to say it cannot finish")
+        assert not dr["done"] and dr["chunks_left"] > 0, dr
+        q = os.path.join(d, "during")
+        sha2 = write_random_file(q, 2 * MiB)
+        for path in (p, q):
+            for _, _, _, reps in read_locations(path):
+                assert len(set(reps)) == 2, (path, reps)
+        assert summary(c)["chunks_undergoal"] == 0
+        drop_caches()
+        assert sha256_file(p) == sha and sha256_file(q) == sha2
+        assert drain(c, victim, undrain=True)["was_draining"] is True
+    finally:
+        finish_cluster(c)
