@@ -875,7 +875,8 @@ out_free:
 }
 
 /* Move a few chunks off the draining workers that are live, one worker
- * after the other. Returns true if it moved any (more may wait). */
+ * after the other. Returns true if it moved any (more may wait); failed
+ * copies (a worker that just died) wait for the next tick. */
 static bool drain_moves(struct drain *d)
 {
 	struct wreg_info *live = NULL;
@@ -935,8 +936,7 @@ static bool drain_moves(struct drain *d)
 	free(live);
 	if (nmv == 0)
 		return false;
-	run_moves(d, mv, nmv, false);
-	return true;
+	return run_moves(d, mv, nmv, false) > 0;
 }
 
 static int cmp_usage_desc(const void *a, const void *b, void *arg)
