@@ -263,7 +263,7 @@ MIB = 1024 * 1024
 
 def wait_quota_known(tc):
     """Mounts learn that quotas exist from their next session heartbeat."""
-    time.sleep(6)
+    time.sleep(3)
 
 
 def test_quota_hard_limits_give_edquot_at_the_exact_limit(tc, d):
