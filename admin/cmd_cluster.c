@@ -11,7 +11,9 @@
  * worker drain|undrain are signed (POST /v1/worker/drain|undrain);
  * --wait follows the drain through the public workers list, once a
  * second, until the master says the worker is removable (drained, and a
- * repair pass since found nothing under goal). Interrupting the wait
+ * repair pass since found nothing under goal), or until the drain has
+ * not moved for --stall (default 5 minutes; the master's note says why
+ * when it knows: chunks with nowhere to go). Interrupting or giving up the wait
  * leaves the drain running on the master.
  *
  * Stateless apart from struct admin. */
@@ -34,6 +36,7 @@
 
 #define DRAIN_POLL_MS 1000
 #define DRAIN_PLAIN_EVERY_S 30    /* without a terminal: a line this often */
+#define DRAIN_STALL_S 300         /* --wait gives up after this long without progress */
 
 /* What master i is: its GET /v1/health. */
 static enum master_role role_of(struct admin *a, size_t i)
@@ -154,13 +157,16 @@ static void drain_text(const json_t *d, char *out, size_t cap)
 							   : "; waiting for a repair pass");
 		return;
 	}
-	snprintf(out, cap, "%" PRIu64 " chunks left, %s moved, %s, ETA %s",
-		 admin_u64(d, "chunks_left", 0),
+	const char *note = admin_str(d, "note", NULL);
+	uint64_t left = admin_u64(d, "chunks_left", 0);
+	snprintf(out, cap, "%" PRIu64 " chunk%s left, %s moved, %s, ETA %s%s%s", left,
+		 left == 1 ? "" : "s",
 		 units_fmt_size(admin_u64(d, "bytes_moved", 0), moved, sizeof(moved)),
 		 units_fmt_rate((double)admin_u64(d, "rate_bps", 0), rate, sizeof(rate)),
 		 json_is_integer(e) ? units_fmt_duration((uint64_t)json_integer_value(e), eta,
 							 sizeof(eta))
-				    : "unknown");
+				    : "unknown",
+		 note ? "; " : "", note ? note : "");
 }
 
 static void print_status(const char *master, const json_t *workers, const json_t *sum)
@@ -176,15 +182,6 @@ static void print_status(const char *master, const json_t *workers, const json_t
 	printf("workers  %zu live of %zu\n", t.live, t.n);
 	printf("capacity %s, used %s (%.1f%%)\n", units_fmt_size(t.cap, c, sizeof(c)),
 	       units_fmt_size(t.used, u, sizeof(u)), pct(t.used, t.cap));
-	if (!sum)
-		return;
-	printf("chunks   %" PRIu64 ": %" PRIu64 " under goal, %" PRIu64 " lost, %" PRIu64
-	       " repairs running\n",
-	       admin_u64(sum, "chunks", 0), admin_u64(sum, "chunks_undergoal", 0),
-	       admin_u64(sum, "chunks_lost", 0), admin_u64(sum, "repairs", 0));
-	const json_t *trash = json_object_get(sum, "trash");
-	printf("trash    %" PRIu64 " files, %s\n", admin_u64(trash, "files", 0),
-	       units_fmt_size(admin_u64(trash, "bytes", 0), b, sizeof(b)));
 	bool any = false;
 	json_array_foreach(workers, i, w) {
 		const json_t *d = json_object_get(w, "drain");
@@ -198,6 +195,15 @@ static void print_status(const char *master, const json_t *workers, const json_t
 	}
 	if (!any)
 		printf("drains   none\n");
+	if (!sum)
+		return;
+	printf("chunks   %" PRIu64 ": %" PRIu64 " under goal, %" PRIu64 " lost, %" PRIu64
+	       " repairs running\n",
+	       admin_u64(sum, "chunks", 0), admin_u64(sum, "chunks_undergoal", 0),
+	       admin_u64(sum, "chunks_lost", 0), admin_u64(sum, "repairs", 0));
+	const json_t *trash = json_object_get(sum, "trash");
+	printf("trash    %" PRIu64 " files, %s\n", admin_u64(trash, "files", 0),
+	       units_fmt_size(admin_u64(trash, "bytes", 0), b, sizeof(b)));
 	const json_t *rb = json_object_get(sum, "rebalance");
 	if (json_is_object(rb)) {
 		const json_t *run = json_object_get(rb, "run");
@@ -411,12 +417,19 @@ static json_t *worker_entry(struct admin *a, const char *id, int *ret_rc)
 	return found;
 }
 
-/* Follow the drain of id until removable. Returns an exit status. */
-static int drain_wait(struct admin *a, const char *id)
+struct drain_opts {
+	bool wait;
+	uint64_t stall_s;       /* give up after this long without progress */
+};
+
+/* Follow the drain of id until removable, or until it has not moved for
+ * o->stall_s while the master says why. Returns an exit status. */
+static int drain_wait(struct admin *a, const char *id, const struct drain_opts *o)
 {
 	struct progress p;
-	time_t last_plain = time(NULL);
-	char text[256];
+	time_t last_plain = time(NULL), last_move = time(NULL);
+	uint64_t last_left = UINT64_MAX;
+	char text[512], stall[UNITS_BUF];
 	int rc;
 
 	progress_init(&p, stderr, !a->json);
@@ -435,6 +448,9 @@ static int drain_wait(struct admin *a, const char *id)
 			return AX_FAIL;
 		}
 		uint64_t at_start = admin_u64(d, "chunks_at_start", 0), left = admin_u64(d, "chunks_left", 0);
+		uint64_t bytes_left = admin_u64(d, "bytes_left", 0);
+		const char *note = admin_str(d, "note", NULL);
+		bool done = admin_bool(d, "done", false);
 		drain_text(d, text, sizeof(text));
 		if (!admin_bool(w, "live", true))
 			snprintf(text + strlen(text), sizeof(text) - strlen(text), " (worker down)");
@@ -462,6 +478,23 @@ static int drain_wait(struct admin *a, const char *id)
 			json_decref(w);
 			return rc;
 		}
+		if (bytes_left + left != last_left) {
+			last_left = bytes_left + left;
+			last_move = time(NULL);
+		} else if (!done && o->stall_s &&
+			   (uint64_t)(time(NULL) - last_move) >= o->stall_s) {
+			progress_end(&p);
+			fprintf(stderr, "bigfs: worker drain: no progress for %s, %" PRIu64 " chunk%s "
+					"left: %s. The drain goes on; bigfs worker undrain %s stops it.\n",
+				units_fmt_duration(o->stall_s, stall, sizeof(stall)), left,
+				left == 1 ? "" : "s",
+				note ? note
+				     : "the master says no more (a chunk whose goal needs this worker? "
+				       "bigfs fileinfo shows goals)",
+				id);
+			json_decref(w);
+			return AX_FAIL;
+		}
 		json_decref(w);
 		struct timespec ts = {.tv_sec = DRAIN_POLL_MS / 1000,
 				      .tv_nsec = (DRAIN_POLL_MS % 1000) * 1000000L};
@@ -469,30 +502,38 @@ static int drain_wait(struct admin *a, const char *id)
 	}
 }
 
-enum { O_WAIT = 256 };
+enum { O_WAIT = 256, O_STALL };
 
 static int drain_opt(struct admin *a, int id, const char *arg, void *ctx)
 {
-	(void)a;
-	(void)arg;
-	if (id != O_WAIT)
-		return -EINVAL;
-	*(bool *)ctx = true;
-	return 0;
+	struct drain_opts *o = ctx;
+	if (id == O_WAIT) {
+		o->wait = true;
+		return 0;
+	}
+	if (id == O_STALL) {
+		if (units_parse_duration(arg, &o->stall_s) < 0) {
+			admin_usage(a, "--stall: '%s' is not a duration (30s, 2m, 1h; 0: never)", arg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static const struct option drain_options[] = {
 	{"wait", no_argument, NULL, O_WAIT},
+	{"stall", required_argument, NULL, O_STALL},
 	{NULL, 0, NULL, 0},
 };
 
 static int drain_call(struct admin *a, int argc, char **argv, bool undrain)
 {
 	char id[80];
-	bool wait = false;
+	struct drain_opts o = {.stall_s = DRAIN_STALL_S};
 	json_t *req, *resp = NULL;
 	int first;
-	int rc = admin_parse(a, argc, argv, undrain ? NULL : drain_options, drain_opt, &wait, 1, 1,
+	int rc = admin_parse(a, argc, argv, undrain ? NULL : drain_options, drain_opt, &o, 1, 1,
 			     &first);
 	if (rc >= 0)
 		return rc;
@@ -506,9 +547,9 @@ static int drain_call(struct admin *a, int argc, char **argv, bool undrain)
 	json_decref(req);
 	if (rc < 0)
 		return admin_exit_for(a, rc);
-	if (wait) {
+	if (o.wait) {
 		json_decref(resp);
-		return drain_wait(a, id);
+		return drain_wait(a, id, &o);
 	}
 	if (a->json) {
 		rc = admin_print_json(resp);

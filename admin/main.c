@@ -54,10 +54,13 @@ static const struct admin_cmd commands[] = {
 	 cmd_workers},
 	{"worker", "list", "", "the same as `bigfs workers`",
 	 "Same as `bigfs workers`.\n", cmd_workers},
-	{"worker", "drain", "ID [--wait]", "empty a worker before removing it",
+	{"worker", "drain", "ID [--wait [--stall DURATION]]", "empty a worker before removing it",
 	 "ID is a worker id (or a unique prefix of one, or its HOST:PORT).\n"
-	 "  --wait   follow the drain until the worker holds nothing the cluster needs\n"
-	 "           (a progress bar on a terminal: chunks left, bytes moved, rate, ETA)\n"
+	 "  --wait    follow the drain until the worker can be removed with no chunk under\n"
+	 "            goal (a progress bar on a terminal: chunks left, bytes moved, rate,\n"
+	 "            ETA); Ctrl-C stops waiting, not the drain\n"
+	 "  --stall DURATION  with --wait: give up (exit 1, the master's reason said) when\n"
+	 "            the drain has not moved for DURATION (default 5m; 0: never)\n"
 	 "Signed with the cluster secret.\n",
 	 cmd_worker_drain},
 	{"worker", "undrain", "ID", "stop a drain; the worker takes chunks again",

@@ -14,7 +14,7 @@
 _bigfs_commands="status workers worker fileinfo goal locations snapshot trash quota events metadata help"
 _bigfs_global_opts="--master --cafile --secret --ns --json --help"
 # options that take a value (so the word after them is no operand)
-_bigfs_value_opts="--master|--cafile|--secret|--to|--limit|--bytes|--bytes-soft|--inodes|--inodes-soft|--grace|--since|--kafka-opt"
+_bigfs_value_opts="--master|--cafile|--secret|--to|--limit|--stall|--bytes|--bytes-soft|--inodes|--inodes-soft|--grace|--since|--kafka-opt"
 
 # The bigfs the user is completing for, with the connection options of
 # the line, asked for JSON; prints its stdout, nothing on failure.
@@ -81,7 +81,7 @@ _bigfs()
 		[[ -n $BIGFS_MASTER ]] && COMPREPLY=($(compgen -W "$BIGFS_MASTER" -- "$cur"))
 		return 0
 		;;
-	--limit | --bytes | --bytes-soft | --inodes | --inodes-soft | --grace | --since | --kafka-opt)
+	--limit | --stall | --bytes | --bytes-soft | --inodes | --inodes-soft | --grace | --since | --kafka-opt)
 		return 0
 		;;
 	esac
@@ -127,7 +127,7 @@ _bigfs()
 	fi
 
 	case "$cmd${sub:+ $sub}" in
-	"worker drain") opts="--wait" ;;
+	"worker drain") opts="--wait --stall" ;;
 	"trash list") opts="--limit" ;;
 	"trash restore") opts="--to" ;;
 	"quota set") opts="--bytes --bytes-soft --inodes --inodes-soft --grace" ;;
