@@ -134,8 +134,10 @@ int target_ino(const char *path, uint64_t *ret);
  * last component (malloc'ed). 0 or -errno (said). */
 int target_parent(const char *path, uint64_t *ret_parent, char **ret_name);
 /* The namespace path ("/a/b") of arg: as given with --ns; else the path
- * the master gives for the file (or, when allow_new, for the parent
- * folder, joined with the last component). malloc'ed in *ret. 0 or -errno
+ * the master gives for the file (fileinfo). With allow_new, a path that
+ * does not exist is the master's path of the nearest folder above it
+ * that does, joined with the missing components (a restore target, or a
+ * deleted folder's files in the trash). malloc'ed in *ret. 0 or -errno
  * (said). */
 int target_ns_path(struct admin *a, const char *arg, bool allow_new, char **ret);
 

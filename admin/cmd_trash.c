@@ -24,21 +24,20 @@
 
 #define LIST_LIMIT_DEFAULT 1000
 
-/* A trash entry id as the master takes it: a JSON integer when it is
- * one (ids are numbers), else the string as typed. NULL (said) when it
- * is empty. */
+/* A trash entry id as the master takes it: a positive JSON integer. NULL
+ * (said: a usage error) for anything else. */
 static json_t *entry_id(struct admin *a, const char *s)
 {
 	char *end;
-	if (!s[0]) {
-		admin_usage(a, "an empty trash entry id");
-		return NULL;
-	}
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (!*end && !errno && s[0] != '-' && s[0] != '+' && v <= INT64_MAX)
-		return json_integer((json_int_t)v);
-	return json_string(s);
+	if (!s[0] || *end || errno || s[0] == '-' || s[0] == '+' || s[0] == ' ' || v == 0 ||
+	    v > INT64_MAX) {
+		admin_usage(a, "'%s' is not a trash entry id (a number: bigfs trash list shows them)",
+			    s);
+		return NULL;
+	}
+	return json_integer((json_int_t)v);
 }
 
 static void id_text(const json_t *e, char *out, size_t cap)
