@@ -16,8 +16,9 @@
  * SIGINT or SIGTERM (exit 0). --json: one document {"events": [...]}, or
  * with --follow one JSON object per line (JSON Lines), flushed at once.
  *
- * State: one consumer, local to the command; the signal handler only
- * sets a flag. */
+ * State: one consumer and its log buffer, local to the command (the
+ * buffer's lock because librdkafka logs from its threads); the signal
+ * handler only sets a flag. */
 #include "admin.h"
 
 #include "kafka_opts.h"
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,24 +89,34 @@ static int ev_opt(struct admin *a, int id, const char *arg, void *ctx)
 	}
 }
 
-/* librdkafka's own log lines: kept quiet (a broker that goes away is
- * reported by this command in one sentence), the last error remembered. */
-static char last_kafka_error[256];
+/* librdkafka's own log lines are kept quiet (a broker that goes away is
+ * reported by this command in one sentence); the last warning or error
+ * is remembered for that sentence. librdkafka logs from its own threads:
+ * `lock` guards `text`. */
+struct kafka_log {
+	pthread_mutex_t lock;
+	char text[256];
+};
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	(void)rk;
+	struct kafka_log *kl = rd_kafka_opaque(rk);
 	(void)fac;
-	if (level <= 4)
-		snprintf(last_kafka_error, sizeof(last_kafka_error), "%s", buf);
+	if (level > 4 || !kl)
+		return;
+	pthread_mutex_lock(&kl->lock);
+	snprintf(kl->text, sizeof(kl->text), "%s", buf);
+	pthread_mutex_unlock(&kl->lock);
 }
 
-static rd_kafka_t *make_consumer(const char *brokers, const struct kafka_opts *kopts)
+static rd_kafka_t *make_consumer(const char *brokers, const struct kafka_opts *kopts,
+				 struct kafka_log *kl)
 {
 	char err[512], group[64];
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	snprintf(group, sizeof(group), "bigfs-cli-%ld", (long)getpid());
+	rd_kafka_conf_set_opaque(conf, kl);
 	rd_kafka_conf_set_log_cb(conf, on_log);
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "client.id", "bigfs-events", err, sizeof(err)) ||
@@ -199,8 +211,8 @@ static int cmp_ts(const void *x, const void *y)
 
 /* Read until every partition's end (or forever with follow). Events go
  * to out (not following) or are printed at once. 0 or -errno (said). */
-static int read_events(struct admin *a, rd_kafka_t *rk, const char *brokers,
-		       const struct ev_opts *o, json_t *out)
+static int read_events(struct admin *a, rd_kafka_t *rk, struct kafka_log *kl,
+		       const char *brokers, const struct ev_opts *o, json_t *out)
 {
 	uint64_t since_ms = 0;
 	int64_t start = o->follow && !o->has_since ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
@@ -217,9 +229,12 @@ static int read_events(struct admin *a, rd_kafka_t *rk, const char *brokers,
 		if (stop_flag)
 			return 0;
 		if (!o->follow && waited > READ_TIMEOUT_MS) {
+			char why[256];
+			pthread_mutex_lock(&kl->lock);
+			snprintf(why, sizeof(why), "%s", kl->text);
+			pthread_mutex_unlock(&kl->lock);
 			fprintf(stderr, "bigfs: events: Kafka at %s did not answer in %d s%s%s\n", brokers,
-				READ_TIMEOUT_MS / 1000, last_kafka_error[0] ? ": " : "",
-				last_kafka_error);
+				READ_TIMEOUT_MS / 1000, why[0] ? ": " : "", why);
 			return -ETIMEDOUT;
 		}
 		if (nparts == 0) {
@@ -303,7 +318,8 @@ int cmd_events(struct admin *a, int argc, char **argv)
 		json_decref(info);
 		return AX_FAIL;
 	}
-	rd_kafka_t *rk = make_consumer(brokers, &o.kopts);
+	struct kafka_log kl = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	rd_kafka_t *rk = make_consumer(brokers, &o.kopts, &kl);
 	if (!rk) {
 		json_decref(info);
 		return AX_FAIL;
@@ -315,7 +331,7 @@ int cmd_events(struct admin *a, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	events = json_array();
-	rc = read_events(a, rk, brokers, &o, events);
+	rc = read_events(a, rk, &kl, brokers, &o, events);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	json_decref(info);
