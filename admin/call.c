@@ -140,6 +140,11 @@ static int do_call(struct admin *a, const char *method, const char *path, const 
 	if (!what)
 		what = admin_cmd_name(a);
 	const char *msg = errb ? admin_str(errb, "message", NULL) : NULL;
+	/* the master's sentence may start with the command's words: say them once */
+	const char *cmd = admin_cmd_name(a);
+	size_t wl = strlen(cmd);
+	if (msg && strncmp(msg, cmd, wl) == 0 && msg[wl] == ':' && msg[wl + 1] == ' ')
+		msg += wl + 2;
 	if (status == 404 && msg && strcmp(msg, "no such path") == 0) {
 		fprintf(stderr, "bigfs: %s: the master at %s does not know %s %s (an older version?)\n",
 			what, master_list_addr(a->ml, master_list_current(a->ml)), method, path);

@@ -287,7 +287,10 @@ int cmd_trash_purge(struct admin *a, int argc, char **argv)
 		progress_show(&p, -1, "freeing the rest");
 	}
 	/* one call: the entry, or the whole trash (what is left of it) */
-	rc = admin_call(a, "POST", "/v1/trash/purge", req, true, &resp, "trash purge");
+	char what[80];
+	snprintf(what, sizeof(what), "trash purge%s%s", first < argc ? " " : "",
+		 first < argc ? argv[first] : "");
+	rc = admin_call(a, "POST", "/v1/trash/purge", req, true, &resp, what);
 	progress_end(&p);
 	json_decref(req);
 	if (rc < 0)
