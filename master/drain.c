@@ -155,6 +155,8 @@ struct drain {
 	int64_t budget_ms;
 	double dbudget;                        /* bytes the drains may move */
 	int64_t dbudget_ms;
+	int64_t measured_ms;                   /* last tick_drains */
+	bool running;                          /* a drain not done, then */
 	size_t next_drain;                     /* round robin over the drains */
 	uint64_t cursor;                       /* rebalance scan of cursor_src */
 	char cursor_src[WORKER_ID_STRLEN + 1];
@@ -600,14 +602,19 @@ static void tick_one(struct drain *d, const char *id, const struct repair_stats 
 	}
 }
 
-/* Measure every drain; true if one is still running (not done). */
+/* Measure every drain (once a tick: each is an SQL pass over the worker's
+ * replicas); true if one is still running (not done). */
 static bool tick_drains(struct drain *d)
 {
 	char (*ids)[WORKER_ID_STRLEN + 1] = NULL;
 	size_t n = 0;
 	struct repair_stats rs;
 	bool running = false;
+	int64_t ms = now_ms();
 
+	if (d->measured_ms && ms - d->measured_ms < TICK_MS)
+		return d->running;
+	d->measured_ms = ms;
 	pthread_mutex_lock(&d->lock);
 	if (d->nrecs) {
 		ids = malloc(d->nrecs * sizeof(*ids));
@@ -623,6 +630,7 @@ static bool tick_drains(struct drain *d)
 	for (size_t i = 0; i < d->nrecs; i++)
 		running |= d->recs[i].done_s == 0;
 	pthread_mutex_unlock(&d->lock);
+	d->running = running;
 	return running;
 }
 

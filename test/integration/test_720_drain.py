@@ -325,8 +325,9 @@ def test_723_rebalance_onto_new_worker(rcluster):
     for i in range(40):    # 40 x 6 MiB x goal 2 over 3 workers: ~160 MiB each
         p = os.path.join(d, "f%02d" % i)
         files[p] = write_random_file(p, 6 * MiB + i)
-    wait_for(lambda: all(w["used"] >= 120 * MiB for w in c.list_workers()), 30,
-             "the three workers to report their usage")
+    written = sum(os.path.getsize(p) for p in files) * GOAL
+    wait_for(lambda: sum(w["used"] for w in c.list_workers()) >= written, 30,
+             "the three workers to report what they hold")
 
     def rebalance():
         st, _, raw = c.cluster_http("GET", "/v1/worker/drains")
