@@ -28,7 +28,9 @@
  * the margin), or when nothing can move. Usage reports lag a move by a
  * status interval or more (the source's copy goes only when its queued
  * deletion runs), so each move adjusts the usage it plans with until the
- * worker's next report. Rebalance waits while a drain is running.
+ * worker's next report; a new run starts only once every report caught up
+ * (a projection that counts a move twice must not start one). Rebalance
+ * waits while a drain is running.
  *
  * What it does not: repair chunks under goal (repair.c does, even with a
  * drain running), or forget a drained worker (it stays listed, "drained").
@@ -80,7 +82,6 @@
 #define REBAL_REPORT_MS 1000    /* a status that arrives this long after a
 				 * change was sent after it */
 #define REBAL_RETRY_MS 30000    /* after a run found nothing to move */
-#define MOVE_BYTES_MAX ((int64_t)CM_CHUNK_SIZE)
 
 struct rate_sample {
 	int64_t ms;
@@ -1014,8 +1015,10 @@ static void rebalance_tick(struct drain *d, bool drains_running)
 		goto out_free;
 	}
 	if (st != RB_RUNNING) {
-		if (nc < 2 || spread <= margin || ms < d->blocked_until_ms) {
-			bool blocked = nc >= 2 && spread > margin;
+		/* a run starts from what the workers report, never from a
+		 * projection of moves they may or may not show yet */
+		if (nc < 2 || spread <= margin || ms < d->blocked_until_ms || d->nadj > 0) {
+			bool blocked = nc >= 2 && spread > margin && d->nadj == 0;
 			rb_set(d, RB_IDLE, blocked ? "uneven, but no chunk can move now (retried "
 				"later)" : NULL);
 			goto out_free;
