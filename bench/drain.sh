@@ -9,7 +9,7 @@
 # again over the same file:
 #   without  the loop alone for BASE_S seconds (default 60), before the
 #            drain and again after it (the machine's load drifts);
-#   during   the loop while the worker holding the most bytes drains, from
+#   during   the loop while the worker holding closest to 2 GiB drains, from
 #            the drain call until the master says it is removable.
 # Prints the drain's figures (chunks, bytes, time to done and to
 # removable, MiB/s moved) and the client's MiB/s write, read and overall
@@ -144,7 +144,8 @@ def baseline(tag):
 before = baseline("before")
 
 # 3. the drain, with the client loop
-victim = max(workers(), key=lambda w: w["used"])
+# the worker holding closest to 2 GiB (placement is random: not exactly)
+victim = min(workers(), key=lambda w: abs(w["used"] - 2048 * MiB))
 vid = victim["worker_id"]
 loop = Loop("during")
 loop.start()
