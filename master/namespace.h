@@ -219,7 +219,9 @@ int ns_trash_restore(struct ns *ns, uint64_t ino, const char *to, uint64_t *ret_
 		     char **ret_path);
 /* Delete entry ino now (0: the whole trash). -ENOENT no such entry. */
 int ns_trash_purge(struct ns *ns, uint64_t ino, uint64_t *ret_files, uint64_t *ret_bytes);
-/* Delete up to 256 expired entries (one transaction); *ret_n of them. */
+/* Delete up to NS_TRASH_BATCH expired entries (one transaction); *ret_n
+ * of them. */
+#define NS_TRASH_BATCH 256
 int ns_trash_expire(struct ns *ns, uint64_t *ret_n);
 
 /* Quotas on folders: 0 = no limit; grace_s 0 = the default (7 days). */

@@ -42,7 +42,7 @@
 #define PATH_MAX_DEPTH 4096
 #define NSO_PATH_MAX 65536
 #define QUOTA_CHAIN_MAX 64
-#define TRASH_BATCH 256
+#define TRASH_BATCH NS_TRASH_BATCH
 
 static const char *const SQL_TABLES[] = {
 	"CREATE TABLE IF NOT EXISTS trash("
