@@ -45,7 +45,7 @@ size_t table_rows(const struct table *t);
 int table_print(const struct table *t, FILE *f);
 
 /* Display width of a UTF-8 string: characters, not bytes (continuation
- * bytes 10xxxxxx do not count). Exposed for the unit test and callers
+ * bytes, 0x80..0xbf, do not count). Exposed for the unit test and callers
  * that pad by hand. */
 size_t table_width(const char *s);
 

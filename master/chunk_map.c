@@ -1037,15 +1037,16 @@ void cm_truncate_apply(struct chunk_map *cm, const struct cm_trunc_job *job)
 	http_client_free(hc);
 }
 
-int cm_locations_locked(struct chunk_map *cm, uint64_t ino, char **ret, size_t *ret_len)
+/* A regular file's chunk slots, by index: *ret malloc'ed (caller frees). */
+struct slot {
+	uint64_t id, idx;
+	uint32_t v;
+};
+
+static int slots_of(struct chunk_map *cm, uint64_t ino, struct slot **ret, size_t *ret_n)
 {
-	struct {
-		uint64_t id, idx;
-		uint32_t v;
-	} *list = NULL;
+	struct slot *list = NULL;
 	size_t n = 0, cap = 0;
-	char *buf = NULL;
-	size_t len = 0;
 	int rc = inode_file(cm, ino, NULL, NULL);
 
 	if (rc < 0)
@@ -1055,7 +1056,7 @@ int cm_locations_locked(struct chunk_map *cm, uint64_t ino, char **ret, size_t *
 	while ((rc = meta_step(cm->ms, st)) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			void *nl = realloc(list, cap * sizeof(*list));
+			struct slot *nl = realloc(list, cap * sizeof(*list));
 			if (!nl) {
 				rc = -ENOMEM;
 				break;
@@ -1072,6 +1073,21 @@ int cm_locations_locked(struct chunk_map *cm, uint64_t ino, char **ret, size_t *
 		free(list);
 		return rc < 0 ? rc : -EIO;
 	}
+	*ret = list;
+	*ret_n = n;
+	return 0;
+}
+
+int cm_locations_locked(struct chunk_map *cm, uint64_t ino, char **ret, size_t *ret_len)
+{
+	struct slot *list = NULL;
+	size_t n = 0;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = slots_of(cm, ino, &list, &n);
+
+	if (rc < 0)
+		return rc;
 	FILE *f = open_memstream(&buf, &len);
 	if (!f) {
 		free(list);
@@ -1621,38 +1637,15 @@ int cm_cow(struct chunk_map *cm, uint64_t ino, uint64_t idx)
 int cm_fileinfo(struct chunk_map *cm, uint64_t ino, json_t **ret)
 {
 	json_t *arr = json_array();
-	struct slot {
-		uint64_t idx, id;
-		uint32_t version;
-	} *slots = NULL;
-	size_t n = 0, cap = 0;
+	struct slot *slots = NULL;
+	size_t n = 0;
 	int rc = meta_txn_begin(cm->ms, false);
 
 	if (rc < 0 || !arr) {
 		json_decref(arr);
 		return rc < 0 ? rc : -ENOMEM;
 	}
-	rc = inode_file(cm, ino, NULL, NULL);
-	sqlite3_stmt *st = meta_stmt(cm->ms, SQL_CHUNKS_OF_INO);
-	sqlite3_bind_int64(st, 1, (int64_t)ino);
-	while (rc == 0 && (rc = meta_step(cm->ms, st)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			struct slot *ns = realloc(slots, cap * sizeof(*ns));
-			if (!ns) {
-				rc = -ENOMEM;
-				break;
-			}
-			slots = ns;
-		}
-		slots[n].id = (uint64_t)sqlite3_column_int64(st, 0);
-		slots[n].idx = (uint64_t)sqlite3_column_int64(st, 1);
-		slots[n].version = (uint32_t)sqlite3_column_int64(st, 2);
-		n++;
-		rc = 0;
-	}
-	sqlite3_reset(st);
-	rc = rc == SQLITE_DONE ? 0 : rc;
+	rc = slots_of(cm, ino, &slots, &n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct rep_row *rows;
 		size_t nrows;
@@ -1676,7 +1669,7 @@ int cm_fileinfo(struct chunk_map *cm, uint64_t ino, json_t **ret)
 		chunk_id_format(slots[i].id, id);
 		json_array_append_new(arr, json_pack(
 			"{s:I, s:s, s:I, s:I, s:o}", "index", (json_int_t)slots[i].idx,
-			"chunk_id", id, "version", (json_int_t)slots[i].version,
+			"chunk_id", id, "version", (json_int_t)slots[i].v,
 			"refs", (json_int_t)refs, "replicas", reps));
 	}
 	free(slots);
