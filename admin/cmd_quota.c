@@ -173,20 +173,29 @@ out_req:
 	return rc;
 }
 
-int cmd_quota_get(struct admin *a, int argc, char **argv)
+/* `quota get|remove DIR`: parse, name DIR, call route. -1 with *resp and
+ * *ret_first when the call worked, else the exit status to return. */
+static int quota_dir_call(struct admin *a, int argc, char **argv, const char *route,
+			  json_t **resp, int *ret_first)
 {
-	json_t *req, *resp = NULL;
-	int first;
-	int rc = admin_parse(a, argc, argv, NULL, NULL, NULL, 1, 1, &first);
+	int rc = admin_parse(a, argc, argv, NULL, NULL, NULL, 1, 1, ret_first);
 	if (rc >= 0)
 		return rc;
-	req = json_object();
-	rc = target_set(a, req, "ino", "path", argv[first]);
+	json_t *req = json_object();
+	rc = target_set(a, req, "ino", "path", argv[*ret_first]);
 	if (rc == 0)
-		rc = admin_call(a, "POST", "/v1/quota/get", req, true, &resp, argv[first]);
+		rc = admin_call(a, "POST", route, req, true, resp, argv[*ret_first]);
 	json_decref(req);
-	if (rc < 0)
-		return admin_exit_for(a, rc);
+	return rc < 0 ? admin_exit_for(a, rc) : -1;
+}
+
+int cmd_quota_get(struct admin *a, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	int first;
+	int rc = quota_dir_call(a, argc, argv, "/v1/quota/get", &resp, &first);
+	if (rc >= 0)
+		return rc;
 	rc = show_quota(a, resp);
 	json_decref(resp);
 	return rc;
@@ -194,18 +203,11 @@ int cmd_quota_get(struct admin *a, int argc, char **argv)
 
 int cmd_quota_remove(struct admin *a, int argc, char **argv)
 {
-	json_t *req, *resp = NULL;
+	json_t *resp = NULL;
 	int first;
-	int rc = admin_parse(a, argc, argv, NULL, NULL, NULL, 1, 1, &first);
+	int rc = quota_dir_call(a, argc, argv, "/v1/quota/remove", &resp, &first);
 	if (rc >= 0)
 		return rc;
-	req = json_object();
-	rc = target_set(a, req, "ino", "path", argv[first]);
-	if (rc == 0)
-		rc = admin_call(a, "POST", "/v1/quota/remove", req, true, &resp, argv[first]);
-	json_decref(req);
-	if (rc < 0)
-		return admin_exit_for(a, rc);
 	json_decref(resp);
 	if (a->json) {
 		json_t *doc = json_pack("{s:s, s:b}", "path", argv[first], "removed", 1);
