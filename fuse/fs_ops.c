@@ -41,6 +41,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "master_client.h"
+#include "meta_cache.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -91,6 +92,7 @@ struct fs_ctx {
 	atomic_ulong calls[FS_OP_COUNT];
 	atomic_ulong errors[FS_OP_COUNT];
 	struct atime_queue *atime; /* read-atime reports, batched */
+	struct meta_cache *mcache; /* what replies told, for a second */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
 };
@@ -105,7 +107,9 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	ctx->wio = wio;
 	ctx->fht = fht;
 	if (csess_new(mc, fh_table_session(fht), &ctx->cs) < 0 ||
-	    lock_table_new(ctx->cs, &ctx->locks) < 0 || atime_queue_new(mc, &ctx->atime) < 0) {
+	    lock_table_new(ctx->cs, &ctx->locks) < 0 || atime_queue_new(mc, &ctx->atime) < 0 ||
+	    mcache_new(&ctx->mcache) < 0) {
+		atime_queue_free(ctx->atime);
 		lock_table_free(ctx->locks);
 		csess_free(ctx->cs);
 		free(ctx);
@@ -125,6 +129,7 @@ void fs_ctx_free(struct fs_ctx *ctx)
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
+	mcache_free(ctx->mcache);
 	for (int i = 0; i < FS_OP_COUNT; i++) {
 		unsigned long c = atomic_load(&ctx->calls[i]);
 		if (c)
@@ -174,6 +179,7 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 		log_err("malformed attributes from the master");
 		return rc;
 	}
+	mcache_note_xattrs(ctx->mcache, attr_obj);
 	uint64_t local;
 	if (S_ISREG(st->st_mode) && fh_table_local_size(ctx->fht, st->st_ino, &local) &&
 	    local > (uint64_t)st->st_size) {
@@ -292,7 +298,12 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	int rc = fs_call(ctx, op, fs_who(ctx, req, body), &resp, &retried);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, &e);
-	else if (rc == -EEXIST && retried)
+	if (rc == 0) {
+		struct mc_change ch = { parent, name, 1 };
+		mcache_changed(ctx->mcache, resp, &ch, 1);
+		if (fop == FS_OP_mkdir)
+			mcache_dir_made(ctx->mcache, json_object_get(resp, "attr"));
+	} else if (rc == -EEXIST && retried)
 		rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	json_decref(resp);
 	if (rc < 0) {
@@ -357,7 +368,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
 	struct fuse_entry_param e;
+	if (mcache_absent(ctx->mcache, parent, name)) {
+		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
+		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
+		return;
+	}
 	int rc = fs_lookup_entry(ctx, req, parent, name, &e);
+	if (rc == 0)
+		mcache_seen(ctx->mcache, parent, name);
 	if (rc < 0) {
 		fs_reply_err(ctx, req, FS_OP_lookup, rc);
 		return;
@@ -385,6 +403,13 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_getattr);
 	json_t *resp = NULL;
 	struct stat st;
+	double valid;
+	if (mcache_attr(ctx->mcache, ino, &st, &valid)) {
+		/* a directory this mount just changed: the change's reply said */
+		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
+		fuse_reply_attr(req, &st, valid);
+		return;
+	}
 	atime_queue_wait(ctx->atime, ino);
 	int rc;
 	for (int attempt = 0;; attempt++) {
@@ -457,6 +482,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int rc;
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
+	mcache_forget_attr(ctx->mcache, ino);
 	json_t *body = fs_who(ctx, req, json_pack("{s:I}", "ino", (json_int_t)ino));
 	if (!body) {
 		rc = -ENOMEM;
@@ -721,10 +747,16 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	json_t *body = fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent", (json_int_t)parent),
 						"name", name));
 	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
-	int rc = fs_call(ctx, op, body, NULL, &retried);
+	json_t *resp = NULL;
+	int rc = fs_call(ctx, op, body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
+	if (rc == 0) {
+		struct mc_change ch = { parent, name, -1 };
+		mcache_changed(ctx->mcache, resp, &ch, 1);
+	}
+	json_decref(resp);
 	fs_reply_err(ctx, req, fop, rc);
 }
 
@@ -756,10 +788,17 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			       "newname", newname);
 	body = fs_who(ctx, req, body);
 	csess_attach_closes(ctx->cs, body, &closes);
-	int rc = fs_call(ctx, "rename", body, NULL, &retried);
+	json_t *resp = NULL;
+	int rc = fs_call(ctx, "rename", body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
+	if (rc == 0) {
+		int d = (flags & FS_RENAME_EXCHANGE) ? 0 : 1;
+		struct mc_change ch[2] = { { parent, name, -d }, { newparent, newname, d } };
+		mcache_changed(ctx->mcache, resp, ch, 2);
+	}
+	json_decref(resp);
 	fs_reply_err(ctx, req, FS_OP_rename, rc);
 }
 
@@ -826,6 +865,11 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			created = true;
 		if (ju_bool_opt(resp, "opened", false, &opened) < 0)
 			opened = false;
+		struct mc_change ch = { parent, name, 1 };
+		if (rc == 0 && created)
+			mcache_changed(ctx->mcache, resp, &ch, 1);
+		else if (rc == 0)
+			mcache_seen(ctx->mcache, parent, name);
 	} else if (rc == -EEXIST && retried) {
 		rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	}
@@ -1054,6 +1098,7 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	}
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
+	mcache_xattrs_changed(ctx->mcache, ino);
 	int rc = fs_call(ctx, "setxattr",
 			 fs_who(ctx, req, json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino,
 						    "name", name, "value", ju_b64_new(value, size),
@@ -1069,7 +1114,9 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	unsigned char *val = NULL;
 	size_t len = 0;
 	bool caps = strcmp(name, FS_XATTR_CAPS) == 0;
-	if (caps && fh_table_nocaps_get(ctx->fht, ino)) {
+	if ((caps && fh_table_nocaps_get(ctx->fht, ino)) ||
+	    (strncmp(name, "bigfs.", 6) != 0 && mcache_no_xattrs(ctx->mcache, ino))) {
+		mount_metrics_add(MM_LOCAL_GETXATTRS, 1);
 		fs_reply_err(ctx, req, FS_OP_xattr, -ENODATA);
 		return;
 	}
@@ -1145,6 +1192,7 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_xattr);
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
+	mcache_xattrs_changed(ctx->mcache, ino);
 	int rc = fs_call(ctx, "removexattr",
 			 fs_who(ctx, req, json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name)),
 			 NULL, NULL);

@@ -50,6 +50,13 @@
 	  "Calls that failed with EIO because no master answered within master_timeout.") \
 	X(MASTER_SWITCHES, "bigfs_mount_master_switches_total", "counter",               \
 	  "Times the mount moved to another master of its list.")                         \
+	X(LOCAL_LOOKUPS, "bigfs_mount_local_lookups_total", "counter",                   \
+	  "Lookups answered ENOENT without the master (a directory whose every entry "    \
+	  "this mount knows, meta_cache).")                                               \
+	X(LOCAL_GETATTRS, "bigfs_mount_local_getattrs_total", "counter",                 \
+	  "Directory getattrs answered from the reply to this mount's change in it.")     \
+	X(LOCAL_GETXATTRS, "bigfs_mount_local_getxattrs_total", "counter",               \
+	  "getxattrs answered ENODATA without the master (inode known to have none).")    \
 	X(OPEN_FILES, "bigfs_mount_open_files", "gauge", "Files open through this mount.")
 
 /* Not fuse_lowlevel.h here: its <fcntl.h> has a struct file_handle of

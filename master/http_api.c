@@ -112,23 +112,53 @@ struct http_api {
 
 /* ---- reply helpers ---------------------------------------------------- */
 
+/* "xa": whether any xattr is stored (a mount answers ENODATA itself for
+ * a while after 0); "dver": a directory's change count (ns_touch). */
 static json_t *attr_json(const struct ns_attr *a)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-			 " s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "ino", (json_int_t)a->ino, "mode", (json_int_t)a->mode,
-			 "nlink", (json_int_t)a->nlink, "uid", (json_int_t)a->uid,
-			 "gid", (json_int_t)a->gid, "size", (json_int_t)a->size,
-			 "rdev", (json_int_t)a->rdev, "goal", (json_int_t)a->goal,
-			 "blocks", (json_int_t)a->blocks,
-			 "atime_s", (json_int_t)a->atime_s, "atime_ns", (json_int_t)a->atime_ns,
-			 "mtime_s", (json_int_t)a->mtime_s, "mtime_ns", (json_int_t)a->mtime_ns,
-			 "ctime_s", (json_int_t)a->ctime_s, "ctime_ns", (json_int_t)a->ctime_ns);
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+			      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+			      "ino", (json_int_t)a->ino, "mode", (json_int_t)a->mode,
+			      "nlink", (json_int_t)a->nlink, "uid", (json_int_t)a->uid,
+			      "gid", (json_int_t)a->gid, "size", (json_int_t)a->size,
+			      "rdev", (json_int_t)a->rdev, "goal", (json_int_t)a->goal,
+			      "blocks", (json_int_t)a->blocks,
+			      "atime_s", (json_int_t)a->atime_s, "atime_ns", (json_int_t)a->atime_ns,
+			      "mtime_s", (json_int_t)a->mtime_s, "mtime_ns", (json_int_t)a->mtime_ns,
+			      "ctime_s", (json_int_t)a->ctime_s, "ctime_ns", (json_int_t)a->ctime_ns,
+			      "xa", a->has_xattrs ? 1 : 0);
+	if (o && S_ISDIR(a->mode))
+		json_object_set_new(o, "dver", json_integer((json_int_t)a->dver));
+	return o;
 }
 
 static void reply_attr(struct http_request *r, const struct ns_attr *a)
 {
 	http_reply_json(r, 200, json_pack("{s:o}", "attr", attr_json(a)));
+}
+
+/* The reply o to a call that changed entries, with "dirs": every
+ * directory the call changed, its dver before and its attributes after
+ * (ns_touch_get), so the mount keeps them without asking again. */
+static void reply_changed(struct http_request *r, json_t *o)
+{
+	const struct ns_touch *t;
+	size_t n = ns_touch_get(&t);
+	json_t *dirs = json_array();
+
+	for (size_t i = 0; dirs && i < n; i++)
+		json_array_append_new(dirs, json_pack("{s:I, s:o}", "prev", (json_int_t)t[i].prev,
+						      "attr", attr_json(&t[i].attr)));
+	if (o && dirs)
+		json_object_set_new(o, "dirs", dirs);
+	else
+		json_decref(dirs);
+	http_reply_json(r, 200, o);
+}
+
+static void reply_attr_changed(struct http_request *r, const struct ns_attr *a)
+{
+	reply_changed(r, json_pack("{s:o}", "attr", attr_json(a)));
 }
 
 static void reply_empty(struct http_request *r)
@@ -836,7 +866,7 @@ static void h_mkdir(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "mkdir '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_attr(r, &a);
+		reply_attr_changed(r, &a);
 out_put:
 	free(name);
 	json_decref(b);
@@ -888,8 +918,8 @@ static void h_create(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		http_reply_json(r, 200, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a),
-						  "created", created, "opened", opened));
+		reply_changed(r, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created",
+					   created, "opened", opened));
 out_put:
 	free(name);
 	json_decref(b);
@@ -921,7 +951,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "mknod '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_attr(r, &a);
+		reply_attr_changed(r, &a);
 out_put:
 	free(name);
 	json_decref(b);
@@ -948,7 +978,7 @@ static void h_symlink(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "symlink '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_attr(r, &a);
+		reply_attr_changed(r, &a);
 out_put:
 	free(target);
 	free(name);
@@ -1000,7 +1030,7 @@ static void h_link(struct master *m, struct http_request *r)
 				 (unsigned long long)ino, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
-		reply_attr(r, &a);
+		reply_attr_changed(r, &a);
 out_put:
 	free(newname);
 	json_decref(b);
@@ -1025,7 +1055,7 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 		http_reply_error(r, rc, "%s '%s' in %llu: %s", dir ? "rmdir" : "unlink",
 				 SHORT(name), (unsigned long long)parent, strerror(-rc));
 	else
-		reply_empty(r);
+		reply_changed(r, json_object());
 out_put:
 	free(name);
 	json_decref(b);
@@ -1066,7 +1096,7 @@ static void h_rename(struct master *m, struct http_request *r)
 				 SHORT(name), (unsigned long long)parent, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
-		reply_empty(r);
+		reply_changed(r, json_object());
 out_put:
 	free(newname);
 	free(name);
@@ -2124,6 +2154,7 @@ static void h_status(struct master *m, struct http_request *r)
 		    !squash_check(m, r, R_##id))                       \
 			return;                                        \
 		repair_note_client_call(m->rep);                       \
+		ns_touch_reset();                                      \
 		fn(m, r);                                              \
 	}
 API_ROUTES(X)

@@ -118,7 +118,8 @@ static const char *const schema_sql =
 	" atime_s INTEGER NOT NULL, atime_ns INTEGER NOT NULL,"
 	" mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
 	" ctime_s INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
-	" target BLOB, trashtime INTEGER NOT NULL DEFAULT 86400);"
+	" target BLOB, trashtime INTEGER NOT NULL DEFAULT 86400,"
+	" dver INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS dentries("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" parent INTEGER NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL,"
@@ -578,8 +579,8 @@ static int has_column(struct meta_store *ms, const char *table, const char *colu
 	return found;
 }
 
-/* Databases of earlier versions: inodes get trashtime; chunks, keyed by
- * chunk_id then, become slots keyed by (ino, idx). */
+/* Databases of earlier versions: inodes get trashtime and dver; chunks,
+ * keyed by chunk_id then, become slots keyed by (ino, idx). */
 static int migrate(struct meta_store *ms)
 {
 	bool pk = false;
@@ -591,6 +592,11 @@ static int migrate(struct meta_store *ms)
 	if (rc == 0)
 		rc = exec_sql(ms, "ALTER TABLE inodes ADD COLUMN trashtime INTEGER NOT NULL"
 				  " DEFAULT 86400");
+	if (rc < 0)
+		return rc;
+	rc = has_column(ms, "inodes", "dver", NULL);
+	if (rc == 0)
+		rc = exec_sql(ms, "ALTER TABLE inodes ADD COLUMN dver INTEGER NOT NULL DEFAULT 0");
 	if (rc < 0)
 		return rc;
 	rc = has_column(ms, "chunks", "chunk_id", &pk);

@@ -75,10 +75,12 @@ static const char *const SQL_INODES_IN_USE =
 	"i.ino, i.mode, i.nlink, i.uid, i.gid, i.size, i.rdev, i.goal," \
 	" i.atime_s, i.atime_ns, i.mtime_s, i.mtime_ns, i.ctime_s, i.ctime_ns," \
 	" (SELECT IFNULL(SUM(MAX(0, MIN(" CHUNK_BYTES_SQL ", i.size - c.idx * " CHUNK_BYTES_SQL \
-	"))), 0) FROM chunks c WHERE c.ino = i.ino)"
-/* Columns of ATTR_COLS; what a query selects after them starts here. The
- * last one is the bytes the file's existing chunks cover (st_blocks). */
-#define ATTR_NCOLS 15
+	"))), 0) FROM chunks c WHERE c.ino = i.ino)," \
+	" i.dver, EXISTS (SELECT 1 FROM xattrs x WHERE x.ino = i.ino)"
+/* Columns of ATTR_COLS; what a query selects after them starts here.
+ * Column 14 is the bytes the file's existing chunks cover (st_blocks),
+ * 15 a directory's change count, 16 whether any xattr is stored. */
+#define ATTR_NCOLS 17
 #define CHUNK_BYTES_SQL "67108864"
 
 static const char *const SQL_GETATTR =
@@ -99,6 +101,9 @@ static const char *const SQL_INODE_UPDATE =
 	"UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4, gid = ?5, size = ?6,"
 	" goal = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11,"
 	" ctime_s = ?12, ctime_ns = ?13 WHERE ino = ?1";
+static const char *const SQL_DIR_TOUCH =
+	"UPDATE inodes SET nlink = ?2, mtime_s = ?3, mtime_ns = ?4, ctime_s = ?3,"
+	" ctime_ns = ?4, dver = ?5, atime_s = ?6, atime_ns = ?7 WHERE ino = ?1";
 static const char *const SQL_INODE_DELETE = "DELETE FROM inodes WHERE ino = ?1";
 static const char *const SQL_XATTRS_DELETE_INO = "DELETE FROM xattrs WHERE ino = ?1";
 static const char *const SQL_DENTRY_INSERT =
@@ -261,6 +266,8 @@ static void attr_from_row(struct ns *ns, sqlite3_stmt *st, struct ns_attr *a)
 	a->ctime_s = sqlite3_column_int64(st, 12);
 	a->ctime_ns = (uint32_t)sqlite3_column_int64(st, 13);
 	a->blocks = ((uint64_t)sqlite3_column_int64(st, 14) + 511) / 512;
+	a->dver = (uint64_t)sqlite3_column_int64(st, 15);
+	a->has_xattrs = sqlite3_column_int64(st, 16) != 0;
 	atime_overlay(ns, a);
 }
 
@@ -339,7 +346,40 @@ static int put_attr(struct ns *ns, const struct ns_attr *a)
 	return meta_exec_stmt(ns->ms, st);
 }
 
-/* Directory contents changed: mtime = ctime = now, nlink += dlink. */
+/* What this thread's namespace calls since ns_touch_reset did to
+ * directories (see ns_touch_get). Only the thread that runs the call
+ * reads it, so it needs no lock. */
+static _Thread_local struct {
+	size_t n;
+	struct ns_touch d[NS_TOUCH_MAX];
+} touched;
+
+void ns_touch_reset(void)
+{
+	touched.n = 0;
+}
+
+size_t ns_touch_get(const struct ns_touch **ret)
+{
+	*ret = touched.d;
+	return touched.n;
+}
+
+static void touch_note(uint64_t prev, const struct ns_attr *a)
+{
+	for (size_t i = 0; i < touched.n; i++) {
+		if (touched.d[i].attr.ino == a->ino) {
+			touched.d[i].attr = *a;   /* keeps the first prev */
+			return;
+		}
+	}
+	if (touched.n < NS_TOUCH_MAX)
+		touched.d[touched.n++] = (struct ns_touch){ .prev = prev, .attr = *a };
+}
+
+/* Directory contents changed: mtime = ctime = now, nlink += dlink, one
+ * more change (dver). The only writer of dver, so no stale copy of the
+ * attributes elsewhere can take it back. */
 static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
 {
 	struct ns_attr a;
@@ -351,7 +391,19 @@ static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
 	a.ctime_s = a.mtime_s;
 	a.ctime_ns = a.mtime_ns;
 	a.nlink = (uint32_t)((int64_t)a.nlink + dlink);
-	return put_attr(ns, &a);
+	uint64_t prev = a.dver++;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DIR_TOUCH);
+	sqlite3_bind_int64(st, 1, (int64_t)dir);
+	sqlite3_bind_int64(st, 2, a.nlink);
+	sqlite3_bind_int64(st, 3, a.mtime_s);
+	sqlite3_bind_int64(st, 4, a.mtime_ns);
+	sqlite3_bind_int64(st, 5, (int64_t)a.dver);
+	sqlite3_bind_int64(st, 6, a.atime_s);     /* as put_attr: the reads noted */
+	sqlite3_bind_int64(st, 7, a.atime_ns);
+	rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0)
+		touch_note(prev, &a);
+	return rc;
 }
 
 /* Raw stored xattr value (any name, no virtual ones). *ret malloc'ed.

@@ -32,6 +32,8 @@ struct ns_attr {
 	uint32_t goal;
 	int64_t atime_s, mtime_s, ctime_s;
 	uint32_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t dver;          /* a directory's entry changes so far (touch_dir) */
+	bool has_xattrs;        /* any stored extended attribute (ACLs included) */
 };
 
 struct ns_setattr {
@@ -54,6 +56,21 @@ struct ns_dirent {
 	uint64_t cookie;
 	struct ns_attr attr;
 };
+
+/* The directories the calling thread's namespace calls changed since its
+ * last ns_touch_reset (at most NS_TOUCH_MAX: a rename changes two): each
+ * one's dver before the first change and its attributes after the last.
+ * A mount that knew every entry of a directory at dver == prev still
+ * knows them all after applying its own change (see fuse/meta_cache.c).
+ * A call that failed may leave entries of a rolled-back change: use them
+ * only after a success. */
+#define NS_TOUCH_MAX 2
+struct ns_touch {
+	uint64_t prev;
+	struct ns_attr attr;
+};
+void ns_touch_reset(void);
+size_t ns_touch_get(const struct ns_touch **ret);
 
 /* cm is used for chunk bookkeeping on unlink, truncate and commit. */
 int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret);

@@ -630,6 +630,68 @@ static void test_setattr_drops_sgid_of_non_members(void **state)
 	assert_int_equal(a.mode & 07777, 02775);
 }
 
+/* dver counts a directory's entry changes in the change's transaction;
+ * ns_touch_get names each directory a call changed with its dver before
+ * and attributes after (what the mount's meta_cache relies on); xattrs
+ * show in has_xattrs. */
+static void test_dir_versions_and_touches(void **state)
+{
+	struct ns_fixture *f = *state;
+	const struct ns_touch *t;
+	struct ns_attr a;
+
+	uint64_t d = mkdir_(f, 1, "dv");
+	assert_int_equal(ns_getattr(f->ns, d, &a), 0);
+	assert_int_equal(a.dver, 0);
+	assert_false(a.has_xattrs);
+	ns_touch_reset();
+	uint64_t x = mkfile(f, d, "x");
+	assert_int_equal(ns_touch_get(&t), 1);
+	assert_int_equal(t[0].attr.ino, d);
+	assert_int_equal(t[0].prev, 0);
+	assert_int_equal(t[0].attr.dver, 1);
+	assert_int_equal(ns_getattr(f->ns, d, &a), 0);
+	assert_int_equal(a.dver, 1);
+	assert_int_equal(a.mtime_s, t[0].attr.mtime_s);
+	assert_int_equal(a.mtime_ns, t[0].attr.mtime_ns);
+	/* a rename within one folder: one record */
+	ns_touch_reset();
+	assert_int_equal(ns_rename(f->ns, d, "x", d, "y", 0), 0);
+	assert_int_equal(ns_touch_get(&t), 1);
+	assert_int_equal(t[0].prev, 1);
+	assert_int_equal(t[0].attr.dver, 2);
+	/* between two folders: both, each with its own count */
+	uint64_t e = mkdir_(f, 1, "dv2");
+	ns_touch_reset();
+	assert_int_equal(ns_rename(f->ns, d, "y", e, "z", 0), 0);
+	assert_int_equal(ns_touch_get(&t), 2);
+	assert_true((t[0].attr.ino == d && t[1].attr.ino == e) ||
+		    (t[0].attr.ino == e && t[1].attr.ino == d));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(t[i].attr.dver, t[i].prev + 1);
+	/* a lookup or a failed create changes nothing */
+	ns_touch_reset();
+	assert_int_equal(ns_lookup(f->ns, e, "z", &a), 0);
+	assert_int_equal(a.ino, x);
+	bool created;
+	assert_int_equal(ns_create(f->ns, e, "z", 0644, 0, 0, 0, true, &a, &created), -EEXIST);
+	assert_int_equal(ns_touch_get(&t), 0);
+	assert_int_equal(ns_getattr(f->ns, e, &a), 0);
+	assert_int_equal(a.dver, 1);    /* the rename into it */
+	/* xattrs */
+	assert_int_equal(ns_setxattr(f->ns, x, "user.k", "v", 1, 0), 0);
+	assert_int_equal(ns_getattr(f->ns, x, &a), 0);
+	assert_true(a.has_xattrs);
+	assert_int_equal(ns_removexattr(f->ns, x, "user.k"), 0);
+	assert_int_equal(ns_getattr(f->ns, x, &a), 0);
+	assert_false(a.has_xattrs);
+	/* the count survives a restart */
+	nsf_close(f);
+	assert_int_equal(nsf_open(f), 0);
+	assert_int_equal(ns_getattr(f->ns, d, &a), 0);
+	assert_int_equal(a.dver, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -647,6 +709,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_xattrs_and_goal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_grants_and_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_versions_and_touches, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

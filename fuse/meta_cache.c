@@ -1,0 +1,404 @@
+/* meta_cache — directory attributes, absent names and inodes without
+ * xattrs, as the master's replies told them (see meta_cache.h).
+ *
+ * State: one open-addressing table of inodes (linear probing, never
+ * shrinking; when MC_INOS are in it, or the names of complete
+ * directories pass MC_NAMES, it is emptied and learned again). An inode
+ * may carry a struct mc_dir: its last attributes with the time they
+ * came, and, while complete, the hashes of its names (open addressing
+ * again; a removed name leaves a tombstone, dropped when the set grows).
+ *
+ *   unknown --mcache_dir_made--> complete
+ *   complete --a reply whose "prev" is the count known--> complete (count moves on)
+ *   complete --any other count, an unknown name seen, too many names--> attributes only
+ *
+ * One mutex guards everything; every call takes it once, does no I/O. */
+#include "meta_cache.h"
+
+#include "json_util.h"
+#include "master_client.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct mc_slot {
+	uint64_t h;                  /* 0: never used */
+	uint32_t n;                  /* 1: present; 0: a tombstone */
+};
+
+struct mc_dir {
+	bool has_attr;
+	struct stat st;
+	uint64_t dver;               /* of st */
+	int64_t attr_ms;
+	bool complete;
+	uint64_t ver;                /* the change count names[] is exact at */
+	int64_t confirm_ms;          /* when the master last said so */
+	struct mc_slot *names;
+	size_t cap, used;            /* used: slots with h != 0 */
+	size_t live;                 /* distinct names present (n > 0) */
+};
+
+struct mc_ino {
+	uint64_t ino;                /* 0: free */
+	int64_t noxa_ms;             /* when the master said "no xattrs"; 0: not known */
+	struct mc_dir *dir;
+};
+
+struct meta_cache {
+	pthread_mutex_t lock;
+	struct mc_ino *tab;
+	size_t cap, used;
+	size_t names;                /* slots of every complete directory */
+};
+
+#define MC_TAB_CAP (MC_INOS * 2)
+
+static int64_t mc_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t name_hash(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a, then mixed */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	h = mix64(h);
+	return h ? h : 1;
+}
+
+int mcache_new(struct meta_cache **ret)
+{
+	struct meta_cache *mc = calloc(1, sizeof(*mc));
+	if (!mc)
+		return -ENOMEM;
+	mc->cap = MC_TAB_CAP;
+	mc->tab = calloc(mc->cap, sizeof(*mc->tab));
+	if (!mc->tab) {
+		free(mc);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&mc->lock, NULL);
+	*ret = mc;
+	return 0;
+}
+
+static void dir_drop_names(struct meta_cache *mc, struct mc_dir *d)
+{
+	mc->names -= d->cap;
+	free(d->names);
+	d->names = NULL;
+	d->cap = d->used = d->live = 0;
+	d->complete = false;
+}
+
+static void mc_reset(struct meta_cache *mc)
+{
+	for (size_t i = 0; i < mc->cap; i++) {
+		if (mc->tab[i].dir) {
+			free(mc->tab[i].dir->names);
+			free(mc->tab[i].dir);
+		}
+	}
+	memset(mc->tab, 0, mc->cap * sizeof(*mc->tab));
+	mc->used = 0;
+	mc->names = 0;
+}
+
+void mcache_free(struct meta_cache *mc)
+{
+	if (!mc)
+		return;
+	mc_reset(mc);
+	free(mc->tab);
+	pthread_mutex_destroy(&mc->lock);
+	free(mc);
+}
+
+/* The entry of ino; with create, made (the table emptied first if full).
+ * NULL: not there, or no memory. */
+static struct mc_ino *mc_find(struct meta_cache *mc, uint64_t ino, bool create)
+{
+	if (ino == 0)
+		return NULL;
+	size_t mask = mc->cap - 1;
+	for (size_t i = mix64(ino) & mask;; i = (i + 1) & mask) {
+		if (mc->tab[i].ino == ino)
+			return &mc->tab[i];
+		if (mc->tab[i].ino == 0)
+			break;
+	}
+	if (!create)
+		return NULL;
+	if (mc->used >= MC_INOS)
+		mc_reset(mc);
+	for (size_t i = mix64(ino) & mask;; i = (i + 1) & mask) {
+		if (mc->tab[i].ino == 0) {
+			mc->tab[i].ino = ino;
+			mc->used++;
+			return &mc->tab[i];
+		}
+	}
+}
+
+static struct mc_dir *mc_dir(struct meta_cache *mc, uint64_t ino, bool create)
+{
+	struct mc_ino *e = mc_find(mc, ino, create);
+	if (e && !e->dir && create)
+		e->dir = calloc(1, sizeof(*e->dir));
+	return e ? e->dir : NULL;
+}
+
+static struct mc_slot *names_slot(const struct mc_dir *d, uint64_t h)
+{
+	size_t mask = d->cap - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask)
+		if (d->names[i].h == h || d->names[i].h == 0)
+			return &d->names[i];
+}
+
+static bool names_has(const struct mc_dir *d, uint64_t h)
+{
+	if (!d->cap)
+		return false;
+	const struct mc_slot *s = names_slot(d, h);
+	return s->h == h && s->n > 0;
+}
+
+/* Room for one more slot in use: grow (dropping tombstones) past 60%. */
+static int names_room(struct meta_cache *mc, struct mc_dir *d)
+{
+	if (d->cap && (d->used + 1) * 10 <= d->cap * 6)
+		return 0;
+	size_t cap = 16;
+	while ((d->live + 1) * 10 > cap * 5)
+		cap *= 2;
+	if (mc->names - d->cap + cap > MC_NAMES)
+		return -ENOSPC;
+	struct mc_slot *old = d->names;
+	size_t ocap = d->cap;
+	d->names = calloc(cap, sizeof(*d->names));
+	if (!d->names) {
+		d->names = old;
+		return -ENOMEM;
+	}
+	d->cap = cap;
+	d->used = 0;
+	for (size_t i = 0; i < ocap; i++) {
+		if (old[i].h && old[i].n) {
+			*names_slot(d, old[i].h) = old[i];
+			d->used++;
+		}
+	}
+	free(old);
+	mc->names = mc->names - ocap + cap;
+	return 0;
+}
+
+/* Apply one change to a complete directory; false if it cannot stay so. */
+static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *name, int delta)
+{
+	uint64_t h = name_hash(name);
+	if (delta == 0)
+		return true;    /* RENAME_EXCHANGE: both names stay */
+	if (delta < 0) {
+		if (!names_has(d, h))
+			return false;   /* removed a name it did not know */
+		names_slot(d, h)->n = 0;
+		d->live--;
+		return true;
+	}
+	if (names_has(d, h))
+		return true;    /* a rename over it, or a link: still one name */
+	if (d->live >= MC_DIR_NAMES)
+		return false;
+	if (names_room(mc, d) < 0)
+		return false;
+	struct mc_slot *s = names_slot(d, h);
+	if (s->h == 0) {
+		s->h = h;
+		d->used++;
+	}
+	if (s->n++ == 0)
+		d->live++;
+	return true;
+}
+
+static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver, int64_t now)
+{
+	if (d->has_attr && dver < d->dver)
+		return;   /* an older reply overtaken by a newer one */
+	d->has_attr = true;
+	d->st = *st;
+	d->dver = dver;
+	d->attr_ms = now;
+}
+
+void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
+		    size_t n)
+{
+	const json_t *dirs = json_object_get(resp, "dirs");
+	int64_t now = mc_now_ms();
+	size_t i;
+	json_t *rec;
+	bool told[8] = { false };   /* which of ch[] a record covered */
+
+	pthread_mutex_lock(&mc->lock);
+	json_array_foreach(dirs, i, rec) {
+		const json_t *attr = json_object_get(rec, "attr");
+		struct stat st;
+		uint64_t prev, dver;
+		if (ju_u64(rec, "prev", &prev) < 0 || master_client_attr_obj(attr, &st) < 0 ||
+		    !S_ISDIR(st.st_mode) || ju_u64(attr, "dver", &dver) < 0)
+			continue;
+		struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
+		if (!d)
+			continue;
+		dir_set_attr(d, &st, dver, now);
+		bool ok = d->complete && d->ver == prev;
+		for (size_t k = 0; k < n; k++) {
+			if (ch[k].dir != (uint64_t)st.st_ino)
+				continue;
+			if (k < 8)
+				told[k] = true;
+			if (ok)
+				ok = names_apply(mc, d, ch[k].name, ch[k].delta);
+		}
+		if (ok) {
+			d->ver = dver;
+			d->confirm_ms = now;
+		} else if (d->complete) {
+			dir_drop_names(mc, d);
+		}
+	}
+	/* a changed directory the reply said nothing of: nothing known */
+	for (size_t k = 0; k < n; k++) {
+		if (k < 8 && told[k])
+			continue;
+		struct mc_dir *d = mc_dir(mc, ch[k].dir, false);
+		if (d) {
+			d->has_attr = false;
+			if (d->complete)
+				dir_drop_names(mc, d);
+		}
+	}
+	pthread_mutex_unlock(&mc->lock);
+}
+
+void mcache_dir_made(struct meta_cache *mc, const json_t *attr)
+{
+	struct stat st;
+	uint64_t dver;
+	if (master_client_attr_obj(attr, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    ju_u64(attr, "dver", &dver) < 0)
+		return;
+	int64_t now = mc_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
+	if (d) {
+		if (d->complete)
+			dir_drop_names(mc, d);
+		dir_set_attr(d, &st, dver, now);
+		d->complete = true;
+		d->ver = dver;
+		d->confirm_ms = now;
+	}
+	pthread_mutex_unlock(&mc->lock);
+}
+
+bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
+{
+	uint64_t h = name_hash(name);
+	int64_t now = mc_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	bool absent = d && d->complete && now - d->confirm_ms < MC_TTL_MS && !names_has(d, h);
+	pthread_mutex_unlock(&mc->lock);
+	return absent;
+}
+
+void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name)
+{
+	uint64_t h = name_hash(name);
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	if (d && d->complete && !names_has(d, h))
+		dir_drop_names(mc, d);
+	pthread_mutex_unlock(&mc->lock);
+}
+
+bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s)
+{
+	int64_t now = mc_now_ms();
+	bool fresh = false;
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, ino, false);
+	if (d && d->has_attr && now - d->attr_ms < MC_TTL_MS) {
+		*st = d->st;
+		*ret_valid_s = (double)(MC_TTL_MS - (now - d->attr_ms)) / 1000.0;
+		fresh = true;
+	}
+	pthread_mutex_unlock(&mc->lock);
+	return fresh;
+}
+
+void mcache_forget_attr(struct meta_cache *mc, uint64_t ino)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, ino, false);
+	if (d)
+		d->has_attr = false;
+	pthread_mutex_unlock(&mc->lock);
+}
+
+void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr)
+{
+	uint64_t ino;
+	const json_t *xa = json_object_get(attr, "xa");
+	if (!json_is_integer(xa) || ju_u64(attr, "ino", &ino) < 0)
+		return;
+	bool none = json_integer_value(xa) == 0;
+	int64_t now = mc_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_ino *e = mc_find(mc, ino, none);
+	if (e)
+		e->noxa_ms = none ? now : 0;
+	pthread_mutex_unlock(&mc->lock);
+}
+
+bool mcache_no_xattrs(struct meta_cache *mc, uint64_t ino)
+{
+	int64_t now = mc_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_ino *e = mc_find(mc, ino, false);
+	bool none = e && e->noxa_ms && now - e->noxa_ms < MC_TTL_MS;
+	pthread_mutex_unlock(&mc->lock);
+	return none;
+}
+
+void mcache_xattrs_changed(struct meta_cache *mc, uint64_t ino)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_ino *e = mc_find(mc, ino, false);
+	if (e) {
+		e->noxa_ms = 0;
+		if (e->dir)
+			e->dir->has_attr = false;   /* an ACL moves the mode */
+	}
+	pthread_mutex_unlock(&mc->lock);
+}

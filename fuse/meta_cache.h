@@ -1,0 +1,88 @@
+/* meta_cache — what this mount learned from the master's replies and
+ * answers itself for a short while (MC_TTL_MS), instead of a round trip.
+ *
+ * Three things, each exactly as fresh as the kernel's own entry and
+ * attribute caches (FS_TIMEOUT, one second) would keep them:
+ *
+ * - A directory's attributes after a change this mount made in it. The
+ *   kernel drops a directory's cached attributes at every create, unlink,
+ *   mkdir, rmdir or rename in it and asks for them at the next path walk
+ *   (default_permissions checks the search bit): the master's reply to the
+ *   change already carried them ("dirs" in docs/api.md).
+ * - That a name is absent from a directory whose every entry this mount
+ *   has seen: a directory it made itself (empty, at change count dver),
+ *   kept complete for as long as each change the master reports went from
+ *   the count this mount knew to the next one — nobody else changed it in
+ *   between. A lookup of a name not in it is answered ENOENT without the
+ *   master for MC_TTL_MS after the master last confirmed the count; that
+ *   is the lookup before every create, mkdir and symlink of tar, cp, git
+ *   and rsync. Another mount's new name can stay unseen here for that
+ *   long, as with a negative entry the kernel cached (NFS does the same).
+ * - That an inode has no extended attributes ("xa": 0 in its attributes):
+ *   getxattr of any name but the master's own bigfs.* is ENODATA (ls -l
+ *   asks two per file).
+ *
+ * Names are kept as 64-bit hashes. Two names of one directory with the
+ * same hash (about 1 in 10^8 for a million names) would let the removal
+ * of one hide the other for at most MC_TTL_MS.
+ * Memory is bounded: MC_INOS inodes, MC_NAMES names in all; past either,
+ * everything is dropped and learned again.
+ *
+ * Threads: any FUSE thread. One mutex; no I/O under it. */
+#ifndef BIGFS_FUSE_META_CACHE_H
+#define BIGFS_FUSE_META_CACHE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define MC_TTL_MS 1000
+#define MC_INOS 65536            /* inodes remembered before a reset */
+#define MC_NAMES (1u << 20)      /* names of complete directories, in all */
+#define MC_DIR_NAMES (1u << 17)  /* one directory past this is not kept complete */
+
+struct meta_cache;
+
+/* One entry change a call made: name added to (delta 1) or removed
+ * from (delta -1) directory dir, or kept (0: RENAME_EXCHANGE). */
+struct mc_change {
+	uint64_t dir;
+	const char *name;
+	int delta;
+};
+
+int mcache_new(struct meta_cache **ret);
+void mcache_free(struct meta_cache *mc);
+
+/* The master's reply resp to a call that made the changes ch[0..n): its
+ * "dirs" (each directory's count before and attributes after) update the
+ * directories' attributes and, where the count this mount knew was the
+ * one before, their names. A directory whose count moved otherwise stops
+ * being complete. */
+void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
+		    size_t n);
+/* A directory this mount just made, with its attributes attr (the mkdir
+ * reply's): complete and empty. */
+void mcache_dir_made(struct meta_cache *mc, const json_t *attr);
+/* Whether name is known absent from directory dir now. */
+bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
+/* The master says name exists in dir: if this mount did not know it, dir
+ * is not complete here. */
+void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name);
+/* Attributes of ino fresh enough to answer a getattr: *st and how many
+ * seconds more they may be cached (> 0). */
+bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s);
+/* ino's attributes may have changed in a way no reply said (setattr,
+ * xattrs, ACLs): forget them. */
+void mcache_forget_attr(struct meta_cache *mc, uint64_t ino);
+
+/* attr is an inode's attributes from the master: note whether it has
+ * extended attributes ("xa"; absent says nothing). */
+void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr);
+/* Whether ino is known to have no stored extended attribute now. */
+bool mcache_no_xattrs(struct meta_cache *mc, uint64_t ino);
+/* This mount is changing ino's extended attributes. */
+void mcache_xattrs_changed(struct meta_cache *mc, uint64_t ino);
+
+#endif

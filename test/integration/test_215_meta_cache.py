@@ -1,0 +1,235 @@
+"""What the mount answers itself from the master's replies (fuse/meta_cache.c):
+a lookup of a name absent from a directory this mount made and changed
+alone, a directory's attributes after this mount's change in it, and
+getxattr of an inode the master said has none. Each test checks both the
+calls saved (the master's /metrics) and that the answers stay right:
+against a model through one mount, and with a second mount changing the
+same directory (seen within the 1 s the kernel's own caches allow).
+"""
+
+import errno
+import os
+import random
+import stat
+import subprocess
+import time
+
+from conftest import drop_caches, errno_of
+from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
+from test_210_master_calls import delta, route_counts
+
+TTL = 1.0
+
+
+def test_215_untar_like_creates_ask_no_lookup_or_getattr(cluster):
+    """tar -x in a new folder: for each member a lookup of a name that is not
+    there, then create/mkdir/symlink; the kernel then asks for the folder's
+    attributes again. None of those lookups and getattrs reaches the master."""
+    d = os.path.join(cluster.mounts[0].path, "mc-215")
+    before = route_counts(cluster)
+    os.mkdir(d)
+    for i in range(20):
+        sub = os.path.join(d, "dir%02d" % i)
+        os.mkdir(sub)
+        for k in range(10):
+            fd = os.open(os.path.join(sub, "f%02d" % k), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, b"%d/%d\n" % (i, k))
+            os.close(fd)
+        os.symlink("f00", os.path.join(sub, "link"))
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/create") == 200 and d_.get("/v1/mkdir") == 21, d_
+    assert d_.get("/v1/symlink") == 20, d_
+    # the lookup of "mc-215" in the root (not made here) is the only one
+    assert d_.get("/v1/lookup", 0) <= 2, d_
+    assert d_.get("/v1/getattr", 0) <= 2, d_
+    # and everything is there, with the folders' link counts and times right
+    for i in range(20):
+        sub = os.path.join(d, "dir%02d" % i)
+        assert sorted(os.listdir(sub)) == sorted(["f%02d" % k for k in range(10)] + ["link"])
+        assert os.readlink(os.path.join(sub, "link")) == "f00"
+        with open(os.path.join(sub, "link"), "rb") as f:
+            assert f.read() == b"%d/0\n" % i
+    st = os.stat(d)
+    assert st.st_nlink == 22
+    assert errno_of(os.open, os.path.join(d, "dir00", "f00"),
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL) == errno.EEXIST
+
+
+def test_216_ls_l_asks_no_getxattr(cluster):
+    """ls -l asks two xattrs per file (security.selinux, the ACL); an inode
+    the master said has none gets ENODATA from the mount. A set xattr shows
+    at once through the same mount."""
+    d = os.path.join(cluster.mounts[0].path, "mc-216")
+    os.mkdir(d)
+    for i in range(100):
+        with open(os.path.join(d, "f%03d" % i), "wb") as f:
+            f.write(b"x")
+    drop_caches()
+    before = route_counts(cluster)
+    out = subprocess.run(["ls", "-l", d], check=True, capture_output=True).stdout
+    d_ = delta(before, route_counts(cluster))
+    assert out.count(b"\n") == 101
+    assert "/v1/getxattr" not in d_, d_
+    p = os.path.join(d, "f007")
+    os.setxattr(p, "user.color", b"blue")
+    assert os.getxattr(p, "user.color") == b"blue"
+    os.removexattr(p, "user.color")
+    assert errno_of(os.getxattr, p, "user.color") == errno.ENODATA
+    os.setxattr(d, "user.tag", b"t")
+    assert os.getxattr(d, "user.tag") == b"t"
+    # the master's own names are never answered from the cache
+    assert os.getxattr(p, "bigfs.goal").strip() in (b"1", b"2", b"3")
+
+
+def test_217_one_mount_matches_a_model(cluster):
+    """Random creates, unlinks, renames (over names too), mkdirs and rmdirs
+    in folders this mount made: after every step each name of the universe
+    exists exactly when the model says, and the folders' link counts and
+    listings agree."""
+    rng = random.Random(217)
+    root = os.path.join(cluster.mounts[0].path, "mc-217")
+    os.mkdir(root)
+    dirs = {"a": set(), "b": set()}
+    for dn in dirs:
+        os.mkdir(os.path.join(root, dn))
+    subdirs = {"a": set(), "b": set()}
+    names = ["n%d" % i for i in range(12)]
+    before = route_counts(cluster)
+    negatives = 0
+    for step in range(400):
+        dn = rng.choice("ab")
+        name = rng.choice(names)
+        p = os.path.join(root, dn, name)
+        present = name in dirs[dn] or name in subdirs[dn]
+        op = rng.choice(["create", "create", "unlink", "rename", "mkdir", "rmdir", "excl"])
+        if op == "create":
+            if name in subdirs[dn]:
+                assert errno_of(open, p, "ab") == errno.EISDIR, (step, p)
+            else:
+                with open(p, "ab") as f:
+                    f.write(b".")
+                dirs[dn].add(name)
+        elif op == "excl":
+            e = errno_of(os.open, p, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            assert e == (errno.EEXIST if present else None), (step, op, p, e)
+            if not present:
+                dirs[dn].add(name)
+        elif op == "unlink":
+            e = errno_of(os.unlink, p)
+            if name in dirs[dn]:
+                assert e is None, (step, op, p, e)
+                dirs[dn].discard(name)
+            else:
+                assert e in (errno.ENOENT, errno.EISDIR, errno.EPERM), (step, op, p, e)
+        elif op == "mkdir":
+            e = errno_of(os.mkdir, p)
+            assert e == (errno.EEXIST if present else None), (step, op, p, e)
+            if not present:
+                subdirs[dn].add(name)
+        elif op == "rmdir":
+            e = errno_of(os.rmdir, p)
+            if name in subdirs[dn]:
+                assert e is None, (step, op, p, e)
+                subdirs[dn].discard(name)
+            else:
+                assert e in (errno.ENOENT, errno.ENOTDIR), (step, op, p, e)
+        else:
+            dn2 = rng.choice("ab")
+            name2 = rng.choice(names)
+            q = os.path.join(root, dn2, name2)
+            if name in dirs[dn] and name2 not in subdirs[dn2]:
+                os.rename(p, q)
+                dirs[dn].discard(name)
+                dirs[dn2].add(name2)
+            else:
+                e = errno_of(os.rename, p, q)
+                if e is None:       # a folder moved, or onto itself
+                    if name in subdirs[dn]:
+                        subdirs[dn].discard(name)
+                        subdirs[dn2].add(name2)
+        for dn_ in "ab":
+            for nm in names:
+                want = nm in dirs[dn_] or nm in subdirs[dn_]
+                negatives += not want
+                got = errno_of(os.lstat, os.path.join(root, dn_, nm)) is None
+                assert got == want, (step, op, dn_, nm, want, got)
+    for dn in "ab":
+        assert sorted(os.listdir(os.path.join(root, dn))) == sorted(dirs[dn] | subdirs[dn])
+        assert os.stat(os.path.join(root, dn)).st_nlink == 2 + len(subdirs[dn])
+    d_ = delta(before, route_counts(cluster))
+    # thousands of lstats of absent names were answered by the mount; what
+    # reaches the master is the kernel revalidating names that exist
+    # (before O_EXCL creates, mkdirs and rename targets)
+    assert negatives > 2000
+    assert d_.get("/v1/lookup", 0) < 250, d_
+
+
+def test_218_another_mounts_changes_show_within_a_second(bigfs_pair):
+    """Mount 1 made the folder and knows every name in it; mount 2 adds,
+    removes and renames names there. Mount 1 sees each change within the
+    kernel's own cache time (1 s), and its own next change in the folder
+    finds the master's count moved and stops answering for it alone."""
+    d1, d2 = bigfs_pair
+    with open(os.path.join(d1, "a"), "wb") as f:
+        f.write(b"a")
+    with open(os.path.join(d2, "b"), "wb") as f:
+        f.write(b"b")
+    os.mkdir(os.path.join(d2, "sub"))
+    os.rename(os.path.join(d2, "a"), os.path.join(d2, "a2"))
+    t0 = time.monotonic()
+    while True:
+        seen = sorted(os.listdir(d1))
+        ok = (seen == ["a2", "b", "sub"] and os.path.exists(os.path.join(d1, "b"))
+              and not os.path.exists(os.path.join(d1, "a"))
+              and os.path.isdir(os.path.join(d1, "sub")))
+        if ok:
+            break
+        assert time.monotonic() - t0 < TTL + 1.0, seen
+        time.sleep(0.05)
+    assert os.stat(d1).st_nlink == 3
+    with open(os.path.join(d1, "b"), "rb") as f:
+        assert f.read() == b"b"
+    # mount 1 changes it now: its own view and mount 2's agree at once
+    with open(os.path.join(d1, "c"), "wb") as f:
+        f.write(b"c")
+    assert errno_of(os.open, os.path.join(d1, "b"), os.O_WRONLY | os.O_CREAT | os.O_EXCL) == errno.EEXIST
+    time.sleep(TTL + 0.2)
+    assert sorted(os.listdir(d2)) == ["a2", "b", "c", "sub"]
+    # mount 1 changes the folder right after mount 2 did: the count in the
+    # master's reply is not the one mount 1 knew, so from then on the
+    # master answers for it — mount 2's name is found at once
+    for i in range(5):
+        with open(os.path.join(d1, "p%d" % i), "wb") as f:
+            f.write(b"p")
+        with open(os.path.join(d2, "x%d" % i), "wb") as f:
+            f.write(b"x")
+        with open(os.path.join(d1, "q%d" % i), "wb") as f:
+            f.write(b"q")
+        assert os.path.exists(os.path.join(d1, "x%d" % i)), i
+    # a name mount 2 makes right after mount 1's change is found by name
+    with open(os.path.join(d2, "late"), "wb") as f:
+        f.write(b"l")
+    t0 = time.monotonic()
+    while not os.path.exists(os.path.join(d1, "late")):
+        assert time.monotonic() - t0 < TTL + 1.0
+        time.sleep(0.05)
+
+
+def test_219_attributes_after_own_changes_are_right(cluster):
+    """The folder attributes the mount serves after its changes are the
+    master's: link count, times moving forward, a chmod seen at once."""
+    d = os.path.join(cluster.mounts[0].path, "mc-219")
+    os.mkdir(d)
+    st0 = os.stat(d)
+    time.sleep(0.02)
+    os.mkdir(os.path.join(d, "x"))
+    st1 = os.stat(d)
+    assert st1.st_nlink == st0.st_nlink + 1
+    assert st1.st_mtime_ns > st0.st_mtime_ns and st1.st_ctime_ns >= st1.st_mtime_ns
+    os.chmod(d, 0o700)
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    os.rmdir(os.path.join(d, "x"))
+    assert os.stat(d).st_nlink == st0.st_nlink
+    time.sleep(TTL + 0.1)
+    st2 = os.stat(d)
+    assert st2.st_nlink == st0.st_nlink and stat.S_IMODE(st2.st_mode) == 0o700

@@ -1,0 +1,252 @@
+/* Unit tests of fuse/meta_cache: a directory this mount made answers
+ * "absent" for names it never saw, and stops the moment the master's
+ * change count shows someone else's change, an unknown name is seen, a
+ * removal of a name it did not know comes, or MC_TTL_MS pass without a
+ * confirmation; attributes of changed directories are served until the
+ * TTL and never replaced by an older reply; "no xattrs" is kept per inode
+ * and dropped by a change; RENAME_EXCHANGE keeps both names; the tables
+ * empty themselves when full and work on. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../fuse/meta_cache.h"
+
+static json_t *dir_attr(uint64_t ino, uint64_t dver, uint32_t nlink)
+{
+	return json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:i}",
+			 "ino", (json_int_t)ino, "mode", S_IFDIR | 0755, "nlink", (int)nlink,
+			 "uid", 0, "gid", 0, "size", 0, "atime_s", 1, "atime_ns", 0, "mtime_s",
+			 (int)(100 + dver), "mtime_ns", 0, "ctime_s", (int)(100 + dver),
+			 "ctime_ns", 0, "dver", (json_int_t)dver, "xa", 0);
+}
+
+/* A reply whose "dirs" says dir went from prev to dver. */
+static json_t *reply1(uint64_t dir, uint64_t prev, uint64_t dver)
+{
+	return json_pack("{s:[{s:I, s:o}]}", "dirs", "prev", (json_int_t)prev, "attr",
+			 dir_attr(dir, dver, 2));
+}
+
+static void made(struct meta_cache *mc, uint64_t ino, uint64_t dver)
+{
+	json_t *a = dir_attr(ino, dver, 2);
+	mcache_dir_made(mc, a);
+	json_decref(a);
+}
+
+static void change(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
+		   const char *name, int delta)
+{
+	json_t *r = reply1(dir, prev, dver);
+	struct mc_change ch = { dir, name, delta };
+	mcache_changed(mc, r, &ch, 1);
+	json_decref(r);
+}
+
+static void test_made_dir_knows_absent_names(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	assert_int_equal(mcache_new(&mc), 0);
+	assert_false(mcache_absent(mc, 10, "a"));   /* never seen: unknown */
+	made(mc, 10, 0);
+	assert_true(mcache_absent(mc, 10, "a"));
+	change(mc, 10, 0, 1, "a", 1);
+	assert_false(mcache_absent(mc, 10, "a"));
+	assert_true(mcache_absent(mc, 10, "b"));
+	change(mc, 10, 1, 2, "a", -1);
+	assert_true(mcache_absent(mc, 10, "a"));
+	/* the same name made twice (a rename over it) is one name: one
+	 * removal and it is gone */
+	change(mc, 10, 2, 3, "c", 1);
+	change(mc, 10, 3, 4, "c", 1);
+	assert_false(mcache_absent(mc, 10, "c"));
+	change(mc, 10, 4, 5, "c", -1);
+	assert_true(mcache_absent(mc, 10, "c"));
+	change(mc, 10, 5, 6, "c", 1);
+	/* the master says a name we did not know exists: not complete */
+	mcache_seen(mc, 10, "c");
+	assert_true(mcache_absent(mc, 10, "zz"));
+	mcache_seen(mc, 10, "other");
+	assert_false(mcache_absent(mc, 10, "zz"));
+	mcache_free(mc);
+}
+
+static void test_someone_elses_change_ends_it(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	assert_int_equal(mcache_new(&mc), 0);
+	made(mc, 20, 7);
+	change(mc, 20, 7, 8, "x", 1);
+	assert_true(mcache_absent(mc, 20, "y"));
+	/* count 8 -> the reply says 9 -> 10: a change in between */
+	change(mc, 20, 9, 10, "y", 1);
+	assert_false(mcache_absent(mc, 20, "q"));
+	/* and it stays unknown: a later matching count does not bring it back */
+	change(mc, 20, 10, 11, "z", 1);
+	assert_false(mcache_absent(mc, 20, "q"));
+	/* a removal of a name it never had */
+	made(mc, 21, 0);
+	change(mc, 21, 0, 1, "ghost", -1);
+	assert_false(mcache_absent(mc, 21, "q"));
+	/* a reply without "dirs" (an older master): nothing known */
+	made(mc, 22, 0);
+	json_t *r = json_object();
+	struct mc_change ch = { 22, "n", 1 };
+	mcache_changed(mc, r, &ch, 1);
+	json_decref(r);
+	assert_false(mcache_absent(mc, 22, "q"));
+	struct stat st;
+	double valid;
+	assert_false(mcache_attr(mc, 22, &st, &valid));
+	mcache_free(mc);
+}
+
+static void test_rename_two_dirs_and_exchange(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	assert_int_equal(mcache_new(&mc), 0);
+	made(mc, 30, 0);
+	made(mc, 31, 0);
+	change(mc, 30, 0, 1, "a", 1);
+	change(mc, 31, 0, 1, "b", 1);
+	json_t *r = json_pack("{s:[{s:i, s:o}, {s:i, s:o}]}", "dirs", "prev", 1, "attr",
+			      dir_attr(30, 2, 2), "prev", 1, "attr", dir_attr(31, 2, 2));
+	struct mc_change mv[2] = { { 30, "a", -1 }, { 31, "a2", 1 } };
+	mcache_changed(mc, r, mv, 2);
+	json_decref(r);
+	assert_true(mcache_absent(mc, 30, "a"));
+	assert_false(mcache_absent(mc, 31, "a2"));
+	assert_false(mcache_absent(mc, 31, "b"));
+	/* RENAME_EXCHANGE of a2 and b in one directory (two touches, one record) */
+	r = reply1(31, 2, 4);
+	struct mc_change ex[2] = { { 31, "a2", 0 }, { 31, "b", 0 } };
+	mcache_changed(mc, r, ex, 2);
+	json_decref(r);
+	assert_false(mcache_absent(mc, 31, "a2"));
+	assert_false(mcache_absent(mc, 31, "b"));
+	assert_true(mcache_absent(mc, 31, "c"));
+	mcache_free(mc);
+}
+
+static void test_attrs_ttl_and_order(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	struct stat st;
+	double valid;
+	assert_int_equal(mcache_new(&mc), 0);
+	assert_false(mcache_attr(mc, 40, &st, &valid));
+	/* attributes of a directory the mount did not make still come along */
+	change(mc, 40, 5, 6, "a", 1);
+	assert_true(mcache_attr(mc, 40, &st, &valid));
+	assert_int_equal(st.st_ino, 40);
+	assert_int_equal(st.st_mtim.tv_sec, 106);
+	assert_true(valid > 0.5 && valid <= 1.0);
+	assert_false(mcache_absent(mc, 40, "zz"));   /* not made here: unknown */
+	/* an older reply arriving late does not replace newer attributes */
+	change(mc, 40, 4, 5, "b", 1);
+	assert_true(mcache_attr(mc, 40, &st, &valid));
+	assert_int_equal(st.st_mtim.tv_sec, 106);
+	mcache_forget_attr(mc, 40);
+	assert_false(mcache_attr(mc, 40, &st, &valid));
+	/* both the attributes and the absent names end after MC_TTL_MS */
+	made(mc, 41, 0);
+	assert_true(mcache_attr(mc, 41, &st, &valid));
+	assert_true(mcache_absent(mc, 41, "x"));
+	usleep((MC_TTL_MS + 100) * 1000);
+	assert_false(mcache_attr(mc, 41, &st, &valid));
+	assert_false(mcache_absent(mc, 41, "x"));
+	/* a confirmation later (nothing changed meanwhile) brings it back */
+	change(mc, 41, 0, 1, "y", 1);
+	assert_true(mcache_absent(mc, 41, "x"));
+	assert_false(mcache_absent(mc, 41, "y"));
+	mcache_free(mc);
+}
+
+static void test_xattrs(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	assert_int_equal(mcache_new(&mc), 0);
+	json_t *none = json_pack("{s:i, s:i}", "ino", 50, "xa", 0);
+	json_t *some = json_pack("{s:i, s:i}", "ino", 51, "xa", 1);
+	json_t *old = json_pack("{s:i}", "ino", 52);
+	mcache_note_xattrs(mc, none);
+	mcache_note_xattrs(mc, some);
+	mcache_note_xattrs(mc, old);
+	assert_true(mcache_no_xattrs(mc, 50));
+	assert_false(mcache_no_xattrs(mc, 51));
+	assert_false(mcache_no_xattrs(mc, 52));
+	mcache_xattrs_changed(mc, 50);
+	assert_false(mcache_no_xattrs(mc, 50));
+	mcache_note_xattrs(mc, none);
+	assert_true(mcache_no_xattrs(mc, 50));
+	/* now it has some */
+	json_t *now = json_pack("{s:i, s:i}", "ino", 50, "xa", 1);
+	mcache_note_xattrs(mc, now);
+	assert_false(mcache_no_xattrs(mc, 50));
+	json_decref(now);
+	json_decref(none);
+	json_decref(some);
+	json_decref(old);
+	mcache_free(mc);
+}
+
+static void test_full_tables_reset(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	char name[32];
+	assert_int_equal(mcache_new(&mc), 0);
+	/* one big directory: past MC_DIR_NAMES it is no longer complete */
+	made(mc, 60, 0);
+	uint64_t v = 0;
+	for (unsigned i = 0; i < MC_DIR_NAMES; i++, v++) {
+		snprintf(name, sizeof(name), "n%u", i);
+		change(mc, 60, v, v + 1, name, 1);
+	}
+	assert_true(mcache_absent(mc, 60, "other"));
+	assert_false(mcache_absent(mc, 60, "n77"));
+	change(mc, 60, v, v + 1, "one-more", 1);
+	assert_false(mcache_absent(mc, 60, "other"));
+	/* MC_INOS inodes: the table empties itself and goes on */
+	made(mc, 61, 0);
+	json_t *a = json_pack("{s:i, s:i}", "ino", 1, "xa", 0);
+	for (uint64_t ino = 1000; ino < 1000 + MC_INOS; ino++) {
+		json_object_set_new(a, "ino", json_integer((json_int_t)ino));
+		mcache_note_xattrs(mc, a);
+	}
+	json_decref(a);
+	assert_false(mcache_absent(mc, 61, "x"));       /* forgotten */
+	assert_true(mcache_no_xattrs(mc, 1000 + MC_INOS - 1));
+	made(mc, 62, 0);
+	assert_true(mcache_absent(mc, 62, "x"));
+	mcache_free(mc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_made_dir_knows_absent_names),
+		cmocka_unit_test(test_someone_elses_change_ends_it),
+		cmocka_unit_test(test_rename_two_dirs_and_exchange),
+		cmocka_unit_test(test_attrs_ttl_and_order),
+		cmocka_unit_test(test_xattrs),
+		cmocka_unit_test(test_full_tables_reset),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
