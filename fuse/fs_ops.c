@@ -42,6 +42,7 @@
 #include "log.h"
 #include "master_client.h"
 #include "meta_cache.h"
+#include "ns_queue.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -93,6 +94,7 @@ struct fs_ctx {
 	atomic_ulong errors[FS_OP_COUNT];
 	struct atime_queue *atime; /* read-atime reports, batched */
 	struct meta_cache *mcache; /* what replies told, for a second */
+	struct nsq *nsq;           /* unlinks answered at once, sent in batches */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
 };
@@ -108,7 +110,8 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	ctx->fht = fht;
 	if (csess_new(mc, fh_table_session(fht), &ctx->cs) < 0 ||
 	    lock_table_new(ctx->cs, &ctx->locks) < 0 || atime_queue_new(mc, &ctx->atime) < 0 ||
-	    mcache_new(&ctx->mcache) < 0) {
+	    mcache_new(&ctx->mcache) < 0 || nsq_new(mc, ctx->cs, ctx->mcache, &ctx->nsq) < 0) {
+		mcache_free(ctx->mcache);
 		atime_queue_free(ctx->atime);
 		lock_table_free(ctx->locks);
 		csess_free(ctx->cs);
@@ -126,6 +129,7 @@ void fs_ctx_free(struct fs_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	nsq_free(ctx->nsq);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -223,15 +227,24 @@ static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_pa
 	return 0;
 }
 
-/* POST op with req (reference stolen; NULL means out of memory). */
-static int fs_call(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
-		   bool *ret_retried)
+/* POST op with req (reference stolen; NULL means out of memory), at once:
+ * for calls that cannot see this mount's queued unlinks (ns_queue.h). */
+static int fs_call_now(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
+		       bool *ret_retried)
 {
 	if (!req)
 		return -ENOMEM;
 	int rc = master_client_call(ctx->mc, op, req, 0, ret_resp, ret_retried);
 	json_decref(req);
 	return rc;
+}
+
+/* The same after the queued unlinks reached the master. */
+static int fs_call(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
+		   bool *ret_retried)
+{
+	nsq_drain(ctx->nsq);
+	return fs_call_now(ctx, op, req, ret_resp, ret_retried);
 }
 
 /* Add the byte-string member key = name to req (names are bytes; those
@@ -260,6 +273,25 @@ static json_t *fs_who(struct fs_ctx *ctx, fuse_req_t req, json_t *body)
 	return body;
 }
 
+/* Entry changes name this mount's session: the master renews (or
+ * grants, for mkdir) its folder leases by it (master/dir_lease.h).
+ * Returns body, or NULL (body released) as fs_name does. */
+static json_t *fs_sess(struct fs_ctx *ctx, json_t *body)
+{
+	if (body && json_object_set_new(body, "session", json_string(csess_id(ctx->cs))) < 0) {
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+static int64_t fs_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent,
 			   const char *name, struct fuse_entry_param *e)
 {
@@ -267,10 +299,11 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent
 	for (int attempt = 0;; attempt++) {
 		json_t *resp = NULL;
 		uint64_t epoch = fh_table_size_epoch(ctx->fht);
-		rc = fs_call(ctx, "lookup",
-			     fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent", (json_int_t)parent),
-						      "name", name)),
-			     &resp, NULL);
+		rc = fs_call_now(ctx, "lookup",
+				 fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent",
+								    (json_int_t)parent),
+							  "name", name)),
+				 &resp, NULL);
 		if (rc == 0)
 			rc = fs_entry(ctx, resp, e);
 		json_decref(resp);
@@ -295,14 +328,16 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	json_t *resp = NULL;
 	bool retried = false;
 	struct fuse_entry_param e;
-	int rc = fs_call(ctx, op, fs_who(ctx, req, body), &resp, &retried);
+	nsq_drain(ctx->nsq);
+	int64_t sent = fs_now_ms();
+	int rc = fs_call(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, &e);
 	if (rc == 0) {
 		struct mc_change ch = { parent, name, 1 };
-		mcache_changed(ctx->mcache, resp, &ch, 1);
+		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 		if (fop == FS_OP_mkdir)
-			mcache_dir_made(ctx->mcache, json_object_get(resp, "attr"));
+			mcache_dir_made(ctx->mcache, resp, sent);
 	} else if (rc == -EEXIST && retried)
 		rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	json_decref(resp);
@@ -354,11 +389,13 @@ static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	csess_start(ctx->cs);
 	atime_queue_start(ctx->atime);
+	nsq_start(ctx->nsq);
 }
 
 static void fs_destroy(void *userdata)
 {
 	struct fs_ctx *ctx = userdata;
+	nsq_stop(ctx->nsq);   /* what is queued goes first */
 	atime_queue_stop(ctx->atime);
 	lock_table_stop(ctx->locks);
 	csess_stop(ctx->cs);
@@ -368,7 +405,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
 	struct fuse_entry_param e;
-	if (mcache_absent(ctx->mcache, parent, name)) {
+	if (strlen(name) <= FS_NAME_MAX &&   /* the master names what is wrong with it */
+	    (nsq_pending_name(ctx->nsq, parent, name) || mcache_absent(ctx->mcache, parent, name))) {
 		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
 		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
 		return;
@@ -405,9 +443,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 	double valid;
 	if (mcache_attr(ctx->mcache, ino, &st, &valid)) {
-		/* a directory this mount just changed: the change's reply said */
+		/* a directory this mount just changed: the change's reply said
+		 * (with the time of its queued unlinks: not kept by the kernel
+		 * until the master has them). Else (below) after the queued
+		 * unlinks: an open file's nlink. */
 		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
-		fuse_reply_attr(req, &st, valid);
+		fuse_reply_attr(req, &st, nsq_pending_dir(ctx->nsq, ino) ? 0.0 : valid);
 		return;
 	}
 	atime_queue_wait(ctx->atime, ino);
@@ -573,12 +614,38 @@ static bool fs_entries_wait_atime(struct fs_ctx *ctx, const json_t *entries)
 	return waited;
 }
 
+/* An open directory: where the master's last answer said the listing
+ * ends, so the kernel's read past the last entry (every listing ends
+ * with one that returns nothing) needs no call. */
+struct fs_dir {
+	bool eof_known;
+	off_t eof_off;
+};
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fi->fh = (uint64_t)(uintptr_t)calloc(1, sizeof(struct fs_dir));
+	fuse_reply_open(req, fi);   /* without one (no memory) every read asks */
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((void *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
 /* readdir and readdirplus. Offsets: 0 start, 1 after ".", 2 after "..",
  * then cookie + 2 for the master's cookie that continues after an entry. */
 static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			      bool plus)
+			      bool plus, struct fs_dir *dh)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_readdir);
+	if (dh && dh->eof_known && off == dh->eof_off && !nsq_pending_dir(ctx->nsq, ino)) {
+		fuse_reply_buf(req, NULL, 0);   /* past the end the master named */
+		return;
+	}
 	json_t *resp = NULL;
 	int rc = 0;
 	size_t used = 0;
@@ -608,8 +675,10 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_t *entries;
 	size_t i;
 	json_t *ent;
+	if (nsq_pending_dir(ctx->nsq, ino))
+		nsq_drain(ctx->nsq);
 	for (int attempt = 0;; attempt++) {
-		rc = fs_call(ctx, "readdir",
+		rc = fs_call_now(ctx, "readdir",
 			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
 							"cookie", (json_int_t)cookie, "limit",
 							limit)),
@@ -629,6 +698,10 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		json_decref(resp);
 		resp = NULL;
 	}
+	bool eof = false, all = true;
+	off_t last_off = off < 2 ? 2 : off;
+	if (ju_bool_opt(resp, "eof", false, &eof) < 0)
+		eof = false;
 	json_array_foreach(entries, i, ent) {
 		char *name = NULL;
 		size_t name_len;
@@ -647,9 +720,16 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, noff)
 				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, noff);
 		free(name);
-		if (n > size - used)
+		if (n > size - used) {
+			all = false;
 			break;
+		}
 		used += n;
+		last_off = noff;
+	}
+	if (dh && eof && all) {
+		dh->eof_known = true;
+		dh->eof_off = last_off;
 	}
 out_reply:
 	json_decref(resp);
@@ -664,15 +744,13 @@ out_reply:
 static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_readdir_common(req, ino, size, off, false);
+	fs_readdir_common(req, ino, size, off, false, (struct fs_dir *)(uintptr_t)fi->fh);
 }
 
 static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_readdir_common(req, ino, size, off, true);
+	fs_readdir_common(req, ino, size, off, true, (struct fs_dir *)(uintptr_t)fi->fh);
 }
 
 static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -743,18 +821,37 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 {
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
+	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
+	 * An rmdir waits behind the unlinks of what the folder held. */
+	if (!ctx->send_caller && fop == FS_OP_unlink) {
+		mcache_dir_predict(ctx->mcache, parent);
+		if (nsq_unlink(ctx->nsq, parent, name) == 0) {
+			fs_reply_err(ctx, req, fop, 0);
+			return;
+		}
+	}
+	if (!ctx->send_caller && fop == FS_OP_rmdir && nsq_pending(ctx->nsq)) {
+		int rc = nsq_rmdir(ctx->nsq, parent, name);
+		if (rc != -ESHUTDOWN && rc != -ENOMEM) {
+			fs_reply_err(ctx, req, fop, rc);
+			return;
+		}
+	}
 	struct csess_closes closes;
-	json_t *body = fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent", (json_int_t)parent),
-						"name", name));
+	json_t *body = fs_sess(ctx, fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent",
+									 (json_int_t)parent),
+							       "name", name)));
 	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
 	json_t *resp = NULL;
+	nsq_drain(ctx->nsq);
+	int64_t sent = fs_now_ms();
 	int rc = fs_call(ctx, op, body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
 	if (rc == 0) {
 		struct mc_change ch = { parent, name, -1 };
-		mcache_changed(ctx->mcache, resp, &ch, 1);
+		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 	}
 	json_decref(resp);
 	fs_reply_err(ctx, req, fop, rc);
@@ -786,9 +883,11 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 						 (json_int_t)flags),
 				       "name", name),
 			       "newname", newname);
-	body = fs_who(ctx, req, body);
+	body = fs_sess(ctx, fs_who(ctx, req, body));
 	csess_attach_closes(ctx->cs, body, &closes);
 	json_t *resp = NULL;
+	nsq_drain(ctx->nsq);
+	int64_t sent = fs_now_ms();
 	int rc = fs_call(ctx, "rename", body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
@@ -796,7 +895,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (rc == 0) {
 		int d = (flags & FS_RENAME_EXCHANGE) ? 0 : 1;
 		struct mc_change ch[2] = { { parent, name, -d }, { newparent, newname, d } };
-		mcache_changed(ctx->mcache, resp, ch, 2);
+		mcache_changed(ctx->mcache, resp, ch, 2, sent);
 	}
 	json_decref(resp);
 	fs_reply_err(ctx, req, FS_OP_rename, rc);
@@ -851,6 +950,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	struct file_handle *fh;
 	bool opened = false;
+	nsq_drain(ctx->nsq);
+	int64_t sent = fs_now_ms();
 	int rc = fs_call_create(ctx,
 			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "parent",
 					   (json_int_t)parent, "mode",
@@ -867,7 +968,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			opened = false;
 		struct mc_change ch = { parent, name, 1 };
 		if (rc == 0 && created)
-			mcache_changed(ctx->mcache, resp, &ch, 1);
+			mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 		else if (rc == 0)
 			mcache_seen(ctx->mcache, parent, name);
 	} else if (rc == -EEXIST && retried) {
@@ -1499,6 +1600,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
 	.setattr = fs_setattr,
+	.opendir = fs_opendir,
+	.releasedir = fs_releasedir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,
 	.mkdir = fs_mkdir,

@@ -57,7 +57,7 @@ struct meta_cache {
 
 #define MC_TAB_CAP (MC_INOS * 2)
 
-static int64_t mc_now_ms(void)
+int64_t mcache_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -250,10 +250,10 @@ static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver,
 }
 
 void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
-		    size_t n)
+		    size_t n, int64_t sent_ms)
 {
 	const json_t *dirs = json_object_get(resp, "dirs");
-	int64_t now = mc_now_ms();
+	int64_t now = mcache_now_ms();
 	size_t i;
 	json_t *rec;
 	bool told[8] = { false };   /* which of ch[] a record covered */
@@ -270,7 +270,8 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		if (!d)
 			continue;
 		dir_set_attr(d, &st, dver, now);
-		bool ok = d->complete && d->ver == prev;
+		bool ok = d->complete && d->ver == prev &&
+			  json_is_true(json_object_get(rec, "lease"));
 		for (size_t k = 0; k < n; k++) {
 			if (ch[k].dir != (uint64_t)st.st_ino)
 				continue;
@@ -281,7 +282,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		}
 		if (ok) {
 			d->ver = dver;
-			d->confirm_ms = now;
+			d->confirm_ms = sent_ms;
 		} else if (d->complete) {
 			dir_drop_names(mc, d);
 		}
@@ -300,23 +301,25 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 	pthread_mutex_unlock(&mc->lock);
 }
 
-void mcache_dir_made(struct meta_cache *mc, const json_t *attr)
+void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 {
+	const json_t *attr = json_object_get(resp, "attr");
 	struct stat st;
 	uint64_t dver;
 	if (master_client_attr_obj(attr, &st) < 0 || !S_ISDIR(st.st_mode) ||
 	    ju_u64(attr, "dver", &dver) < 0)
 		return;
-	int64_t now = mc_now_ms();
+	bool lease = json_is_true(json_object_get(resp, "lease"));
+	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
 	if (d) {
 		if (d->complete)
 			dir_drop_names(mc, d);
 		dir_set_attr(d, &st, dver, now);
-		d->complete = true;
+		d->complete = lease;
 		d->ver = dver;
-		d->confirm_ms = now;
+		d->confirm_ms = sent_ms;
 	}
 	pthread_mutex_unlock(&mc->lock);
 }
@@ -324,10 +327,10 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *attr)
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 {
 	uint64_t h = name_hash(name);
-	int64_t now = mc_now_ms();
+	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, dir, false);
-	bool absent = d && d->complete && now - d->confirm_ms < MC_TTL_MS && !names_has(d, h);
+	bool absent = d && d->complete && now - d->confirm_ms < MC_LEASE_MS && !names_has(d, h);
 	pthread_mutex_unlock(&mc->lock);
 	return absent;
 }
@@ -344,7 +347,7 @@ void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name)
 
 bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s)
 {
-	int64_t now = mc_now_ms();
+	int64_t now = mcache_now_ms();
 	bool fresh = false;
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, ino, false);
@@ -355,6 +358,19 @@ bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *r
 	}
 	pthread_mutex_unlock(&mc->lock);
 	return fresh;
+}
+
+void mcache_dir_predict(struct meta_cache *mc, uint64_t dir)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	if (d && d->has_attr) {
+		d->st.st_mtim = now;
+		d->st.st_ctim = now;
+	}
+	pthread_mutex_unlock(&mc->lock);
 }
 
 void mcache_forget_attr(struct meta_cache *mc, uint64_t ino)
@@ -373,7 +389,7 @@ void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr)
 	if (!json_is_integer(xa) || ju_u64(attr, "ino", &ino) < 0)
 		return;
 	bool none = json_integer_value(xa) == 0;
-	int64_t now = mc_now_ms();
+	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
 	struct mc_ino *e = mc_find(mc, ino, none);
 	if (e)
@@ -383,7 +399,7 @@ void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr)
 
 bool mcache_no_xattrs(struct meta_cache *mc, uint64_t ino)
 {
-	int64_t now = mc_now_ms();
+	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
 	struct mc_ino *e = mc_find(mc, ino, false);
 	bool none = e && e->noxa_ms && now - e->noxa_ms < MC_TTL_MS;

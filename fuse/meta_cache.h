@@ -11,13 +11,16 @@
  *   change already carried them ("dirs" in docs/api.md).
  * - That a name is absent from a directory whose every entry this mount
  *   has seen: a directory it made itself (empty, at change count dver),
- *   kept complete for as long as each change the master reports went from
- *   the count this mount knew to the next one — nobody else changed it in
- *   between. A lookup of a name not in it is answered ENOENT without the
- *   master for MC_TTL_MS after the master last confirmed the count; that
- *   is the lookup before every create, mkdir and symlink of tar, cp, git
- *   and rsync. Another mount's new name can stay unseen here for that
- *   long, as with a negative entry the kernel cached (NFS does the same).
+ *   while it holds the master's lease on it (master/dir_lease.h: granted
+ *   with the mkdir, renewed by each reply to its own changes there, which
+ *   also show the count went on from the one this mount knew). A lookup of
+ *   a name not in it is answered ENOENT without the master — the lookup
+ *   before every create, mkdir and symlink of tar, cp, git and rsync —
+ *   until MC_LEASE_MS after this mount sent the call that renewed the
+ *   lease. Anyone else's change of the folder revokes the lease, and the
+ *   master holds that change's reply until the lease (counted from its own
+ *   later reply, DL_TTL_MS) has run out: no one who learned of the change
+ *   finds this mount still answering for the folder.
  * - That an inode has no extended attributes ("xa": 0 in its attributes):
  *   getxattr of any name but the master's own bigfs.* is ENODATA (ls -l
  *   asks two per file).
@@ -38,6 +41,7 @@
 #include <sys/stat.h>
 
 #define MC_TTL_MS 1000
+#define MC_LEASE_MS 900          /* < the master's DL_TTL_MS, from the send */
 #define MC_INOS 65536            /* inodes remembered before a reset */
 #define MC_NAMES (1u << 20)      /* names of complete directories, in all */
 #define MC_DIR_NAMES (1u << 17)  /* one directory past this is not kept complete */
@@ -55,16 +59,18 @@ struct mc_change {
 int mcache_new(struct meta_cache **ret);
 void mcache_free(struct meta_cache *mc);
 
-/* The master's reply resp to a call that made the changes ch[0..n): its
- * "dirs" (each directory's count before and attributes after) update the
- * directories' attributes and, where the count this mount knew was the
- * one before, their names. A directory whose count moved otherwise stops
+/* The master's reply resp to a call sent at sent_ms (mcache_now_ms) that
+ * made the changes ch[0..n): its "dirs" (each directory's count before,
+ * attributes after, "lease" if this mount still holds it) update the
+ * directories' attributes and, where the lease holds and the count this
+ * mount knew was the one before, their names. Any other directory stops
  * being complete. */
 void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
-		    size_t n);
-/* A directory this mount just made, with its attributes attr (the mkdir
- * reply's): complete and empty. */
-void mcache_dir_made(struct meta_cache *mc, const json_t *attr);
+		    size_t n, int64_t sent_ms);
+/* The reply resp to this mount's mkdir sent at sent_ms: with "lease", the
+ * new directory is complete and empty. */
+void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms);
+int64_t mcache_now_ms(void);
 /* Whether name is known absent from directory dir now. */
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
 /* The master says name exists in dir: if this mount did not know it, dir
@@ -73,6 +79,9 @@ void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name);
 /* Attributes of ino fresh enough to answer a getattr: *st and how many
  * seconds more they may be cached (> 0). */
 bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s);
+/* This mount changed an entry of folder dir and the master will learn it
+ * later (ns_queue): its known attributes take the change's time now. */
+void mcache_dir_predict(struct meta_cache *mc, uint64_t dir);
 /* ino's attributes may have changed in a way no reply said (setattr,
  * xattrs, ACLs): forget them. */
 void mcache_forget_attr(struct meta_cache *mc, uint64_t ino);

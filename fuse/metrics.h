@@ -57,6 +57,12 @@
 	  "Directory getattrs answered from the reply to this mount's change in it.")     \
 	X(LOCAL_GETXATTRS, "bigfs_mount_local_getxattrs_total", "counter",               \
 	  "getxattrs answered ENODATA without the master (inode known to have none).")    \
+	X(QUEUED_UNLINKS, "bigfs_mount_queued_unlinks_total", "counter",                 \
+	  "Unlinks answered at once and sent to the master in batches (ns_queue).")       \
+	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
+	  "Batches of queued namespace changes sent to the master.")                      \
+	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \
+	  "Queued unlinks the master did not apply (logged; the file stays).")            \
 	X(OPEN_FILES, "bigfs_mount_open_files", "gauge", "Files open through this mount.")
 
 /* Not fuse_lowlevel.h here: its <fcntl.h> has a struct file_handle of

@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api_util.h"
 #include "auth.h"
+#include "dir_lease.h"
 #include "drain.h"
 #include "auth_sessions.h"
 #include "chunk_map.h"
@@ -38,6 +40,7 @@
 #define NAME_IN_MAX 4096          /* longer than any valid name: 255 → ENAMETOOLONG */
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
+#define BATCH_MAX 1024            /* ops in one /v1/batch */
 #define CHUNKS_COUNT_MAX (1u << 20)
 #define OPEN_CHUNKS_MAX 64
 #define GROUPS_MAX 256
@@ -62,6 +65,7 @@
 	X(UNLINK, "POST", "/v1/unlink", BODY_SMALL, A_WRITE, h_unlink)              \
 	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, A_WRITE, h_rmdir)                 \
 	X(RENAME, "POST", "/v1/rename", BODY_SMALL, A_WRITE, h_rename)              \
+	X(BATCH, "POST", "/v1/batch", BODY_SMALL, A_WRITE, h_batch)                 \
 	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, A_CLIENT, h_readdir)           \
 	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, A_CLIENT, h_statfs)              \
 	X(GETXATTR, "POST", "/v1/getxattr", BODY_SMALL, A_CLIENT, h_getxattr)        \
@@ -140,25 +144,70 @@ static void reply_attr(struct http_request *r, const struct ns_attr *a)
 /* The reply o to a call that changed entries, with "dirs": every
  * directory the call changed, its dver before and its attributes after
  * (ns_touch_get), so the mount keeps them without asking again. */
-static void reply_changed(struct http_request *r, json_t *o)
+/* The mount session a call comes from ("session" in its body), or NULL. */
+static const char *req_session(struct http_request *r)
+{
+	const char *s = json_string_value(json_object_get(http_req_json_peek(r), "session"));
+	return s && sess_id_valid(s) ? s : NULL;
+}
+
+/* The folders the call changed (ns_touch_get), each as {"prev", "attr",
+ * "lease"?}: "lease" when the calling mount holds that folder's lease
+ * (renewed now, dir_lease.h). Any other holder's lease is revoked and
+ * *wait_until (if later) becomes when it runs out. The notes are used up. */
+static json_t *touched_json(struct master *m, struct http_request *r, int64_t *wait_until)
 {
 	const struct ns_touch *t;
 	size_t n = ns_touch_get(&t);
+	const char *session = req_session(r);
 	json_t *dirs = json_array();
 
-	for (size_t i = 0; dirs && i < n; i++)
-		json_array_append_new(dirs, json_pack("{s:I, s:o}", "prev", (json_int_t)t[i].prev,
-						      "attr", attr_json(&t[i].attr)));
+	for (size_t i = 0; i < n; i++) {
+		int64_t until;
+		bool held = dlease_changed(m->dl, t[i].attr.ino, session, &until);
+		if (until > *wait_until)
+			*wait_until = until;
+		json_t *d = json_pack("{s:I, s:o}", "prev", (json_int_t)t[i].prev, "attr",
+				      attr_json(&t[i].attr));
+		if (d && held)
+			json_object_set_new(d, "lease", json_true());
+		if (dirs && d)
+			json_array_append_new(dirs, d);
+		else
+			json_decref(d);
+	}
+	ns_touch_reset();
+	return dirs;
+}
+
+/* Hold a reply until until (monotonic ms): another mount's folder lease
+ * this change revoked has run out (dir_lease.h). */
+static void wait_leases(int64_t until)
+{
+	int64_t now = dlease_now_ms();
+	if (until > now) {
+		struct timespec ts = { (until - now) / 1000, ((until - now) % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void reply_changed(struct master *m, struct http_request *r, json_t *o)
+{
+	int64_t until = 0;
+	json_t *dirs = touched_json(m, r, &until);
+
 	if (o && dirs)
 		json_object_set_new(o, "dirs", dirs);
 	else
 		json_decref(dirs);
+	wait_leases(until);
 	http_reply_json(r, 200, o);
 }
 
-static void reply_attr_changed(struct http_request *r, const struct ns_attr *a)
+static void reply_attr_changed(struct master *m, struct http_request *r,
+			       const struct ns_attr *a)
 {
-	reply_changed(r, json_pack("{s:o}", "attr", attr_json(a)));
+	reply_changed(m, r, json_pack("{s:o}", "attr", attr_json(a)));
 }
 
 static void reply_empty(struct http_request *r)
@@ -862,11 +911,17 @@ static void h_mkdir(struct master *m, struct http_request *r)
 	map_owner(r, &uid, &gid);
 	GET_UMASK(b, umask);
 	int rc = ns_mkdir(m->ns, parent, name, mode, uid, gid, umask, &a);
-	if (rc < 0)
+	if (rc < 0) {
 		http_reply_error(r, rc, "mkdir '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
-	else
-		reply_attr_changed(r, &a);
+	} else {
+		/* the mount that made it may answer for its names (dir_lease.h) */
+		const char *session = req_session(r);
+		if (session)
+			dlease_grant(m->dl, a.ino, session);
+		reply_changed(m, r, json_pack("{s:o, s:b}", "attr", attr_json(&a), "lease",
+					      session != NULL));
+	}
 out_put:
 	free(name);
 	json_decref(b);
@@ -918,8 +973,8 @@ static void h_create(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_changed(r, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created",
-					   created, "opened", opened));
+		reply_changed(m, r, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created",
+					      created, "opened", opened));
 out_put:
 	free(name);
 	json_decref(b);
@@ -951,7 +1006,7 @@ static void h_mknod(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "mknod '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_attr_changed(r, &a);
+		reply_attr_changed(m, r, &a);
 out_put:
 	free(name);
 	json_decref(b);
@@ -978,7 +1033,7 @@ static void h_symlink(struct master *m, struct http_request *r)
 		http_reply_error(r, rc, "symlink '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
 	else
-		reply_attr_changed(r, &a);
+		reply_attr_changed(m, r, &a);
 out_put:
 	free(target);
 	free(name);
@@ -1030,7 +1085,7 @@ static void h_link(struct master *m, struct http_request *r)
 				 (unsigned long long)ino, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
-		reply_attr_changed(r, &a);
+		reply_attr_changed(m, r, &a);
 out_put:
 	free(newname);
 	json_decref(b);
@@ -1055,7 +1110,7 @@ static void remove_common(struct master *m, struct http_request *r, bool dir)
 		http_reply_error(r, rc, "%s '%s' in %llu: %s", dir ? "rmdir" : "unlink",
 				 SHORT(name), (unsigned long long)parent, strerror(-rc));
 	else
-		reply_changed(r, json_object());
+		reply_changed(m, r, json_object());
 out_put:
 	free(name);
 	json_decref(b);
@@ -1064,6 +1119,107 @@ out_put:
 static void h_unlink(struct master *m, struct http_request *r)
 {
 	remove_common(m, r, false);
+}
+
+/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"}. Checked
+ * as its own route would be (the session's subtree, a mapped caller's
+ * rights); 0 or -errno, *reason a short word for the log. */
+static int batch_op(struct master *m, struct http_request *r, const json_t *op,
+		    const char **reason)
+{
+	const struct asess_export *e = req_export(r);
+	const char *kind = json_string_value(json_object_get(op, "op"));
+	uint64_t parent;
+	char *name = NULL;
+	size_t len;
+	int rc;
+	bool dir;
+
+	*reason = "bad op";
+	if (!json_is_object(op) || !kind || ju_u64(op, "parent", &parent) < 0 ||
+	    ju_name_get(op, "name", NAME_IN_MAX, &name, &len) < 0)
+		return -EINVAL;
+	if (strcmp(kind, "unlink") == 0) {
+		dir = false;
+	} else if (strcmp(kind, "rmdir") == 0) {
+		dir = true;
+	} else {
+		free(name);
+		return -EINVAL;
+	}
+	*reason = dir ? "rmdir" : "unlink";
+	if (e) {
+		rc = ns_within(m->ns, parent, e->root);
+		if (rc != 1) {
+			free(name);
+			return rc < 0 ? rc : -EACCES;
+		}
+		uint64_t caller;
+		bool has_caller = ju_u64(op, "caller", &caller) == 0;
+		const char *what;
+		if ((e->maproot || e->mapall) && !(e->maproot && has_caller && caller != 0)) {
+			rc = squash_route(m, dir ? R_RMDIR : R_UNLINK, op, e->map_uid, e->map_gid,
+					  &what);
+			if (rc < 0) {
+				free(name);
+				return rc;
+			}
+		}
+	}
+	rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
+	free(name);
+	return rc;
+}
+
+/* {"ops": [op, ..], "close"?, "session"?}: a mount's queued namespace
+ * changes (fuse/ns_queue.c), applied in order, each in its own
+ * transaction as its own route would; an op that fails does not stop the
+ * ones after it (each was a separate call for the application). Answers
+ * {"results": [{"errno", "dirs"}, ..]}, one per op. */
+static void h_batch(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	json_t *ops, *results = NULL;
+
+	if (!b)
+		return;
+	ops = json_object_get(b, "ops");
+	if (!json_is_array(ops) || json_array_size(ops) > BATCH_MAX) {
+		bad_member(r, "ops");
+		goto out_put;
+	}
+	if (apply_closes(m, b, r) < 0)
+		goto out_put;
+	results = json_array();
+	if (!results) {
+		reply_err(r, -ENOMEM, "batch");
+		goto out_put;
+	}
+	size_t i;
+	json_t *op;
+	int64_t until = 0;
+	json_array_foreach(ops, i, op) {
+		const char *reason;
+		ns_touch_reset();
+		int rc = batch_op(m, r, op, &reason);
+		json_t *res = json_pack("{s:i}", "errno", -rc);
+		json_t *dirs = touched_json(m, r, &until);
+		if (rc == 0 && res)
+			json_object_set_new(res, "dirs", dirs);
+		else
+			json_decref(dirs);
+		if (rc < 0 && rc != -ENOENT)
+			log_debug("batch op %zu (%s): %s", i, reason, strerror(-rc));
+		if (!res || json_array_append_new(results, res) < 0) {
+			reply_err(r, -ENOMEM, "batch");
+			goto out_put;
+		}
+	}
+	wait_leases(until);
+	http_reply_json(r, 200, json_pack("{s:O}", "results", results));
+out_put:
+	json_decref(results);
+	json_decref(b);
 }
 
 static void h_rmdir(struct master *m, struct http_request *r)
@@ -1096,7 +1252,7 @@ static void h_rename(struct master *m, struct http_request *r)
 				 SHORT(name), (unsigned long long)parent, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
 	else
-		reply_changed(r, json_object());
+		reply_changed(m, r, json_object());
 out_put:
 	free(newname);
 	free(name);
@@ -2140,6 +2296,17 @@ static void h_status(struct master *m, struct http_request *r)
 
 /* ---- table ------------------------------------------------------------ */
 
+/* After any handler: the folders it changed that no reply_changed
+ * accounted for (an operator's snapshot or trash restore, ...) revoke
+ * other mounts' leases on them, and the reply (queued, sent once this
+ * returns) waits until those have run out. */
+static void settle_leases(struct master *m, struct http_request *r)
+{
+	int64_t until = 0;
+	json_decref(touched_json(m, r, &until));
+	wait_leases(until);
+}
+
 #define X(id, meth, path, body, auth, fn)                              \
 	static void w_##id(void *ctx, struct http_request *r)          \
 	{                                                              \
@@ -2156,6 +2323,7 @@ static void h_status(struct master *m, struct http_request *r)
 		repair_note_client_call(m->rep);                       \
 		ns_touch_reset();                                      \
 		fn(m, r);                                              \
+		settle_leases(m, r);                                   \
 	}
 API_ROUTES(X)
 #undef X

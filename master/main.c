@@ -25,6 +25,7 @@
 #include "kafka_status.h"
 #include "log.h"
 #include "master.h"
+#include "dir_lease.h"
 #include "meta_store.h"
 #include "metalog.h"
 #include "namespace.h"
@@ -383,6 +384,10 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 		log_err("cannot set up the chunk map: %s", strerror(-rc));
 		return rc;
 	}
+	if ((rc = dlease_new(&m->dl)) < 0) {
+		log_err("cannot set up folder leases: %s", strerror(-rc));
+		return rc;
+	}
 	if ((rc = locks_new(&m->locks)) < 0 ||
 	    (rc = sess_new(m->ns, m->cm, m->locks, o->session_timeout_s * 1000, &m->sess)) < 0) {
 		log_err("cannot set up client sessions: %s", strerror(-rc));
@@ -444,6 +449,8 @@ static void stop_modules(struct master *m)
 	m->sess = NULL;
 	locks_free(m->locks);
 	m->locks = NULL;
+	dlease_free(m->dl);
+	m->dl = NULL;
 	ns_free(m->ns);
 	m->ns = NULL;
 	cm_free(m->cm);

@@ -33,6 +33,7 @@ struct master {
 	struct drain *drain;       /* drains and rebalance */
 	struct http_api *api;
 	struct asess *auth;        /* exports and mount sessions */
+	struct dir_leases *dl;     /* folders mounts may answer ENOENT in */
 	struct metalog *ml;        /* several masters: the log; else NULL */
 	atomic_bool ready;         /* modules up: calls may be served */
 };

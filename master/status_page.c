@@ -25,6 +25,7 @@
 
 #include "chunk_map.h"
 #include "console_page.h"
+#include "dir_lease.h"
 #include "http_api.h"
 #include "json_util.h"
 #include "kafka_status.h"
@@ -356,6 +357,8 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	COUNTER("bigfs_meta_sync_calls_total",
 		"Calls that asked for the metadata on disk (each fsync or fsyncdir).",
 		meta_sync_calls(m->ms));
+	GAUGE("bigfs_dir_leases", "Folders a mount holds the lease of (it answers absent "
+	      "names itself, dir_lease.h).", m->dl ? dlease_count(m->dl) : 0);
 	kstatus_counts(m->ks, &k_ok, &k_bad);
 	COUNTER("bigfs_status_messages_total", "Worker status messages applied.", k_ok);
 	COUNTER("bigfs_status_messages_bad_total", "Worker status messages rejected.", k_bad);

@@ -233,3 +233,36 @@ def test_219_attributes_after_own_changes_are_right(cluster):
     time.sleep(TTL + 0.1)
     st2 = os.stat(d)
     assert st2.st_nlink == st0.st_nlink and stat.S_IMODE(st2.st_mode) == 0o700
+
+
+def test_219b_others_changes_wait_for_the_lease(cluster):
+    """A folder this mount made and fills: its lease lets it answer absent
+    names itself. A name made there by anyone else (here a plain API call,
+    as an operator's snapshot or restore would) is found by this mount the
+    moment that call returns: the master held the reply until the lease
+    ran out (at most DL_TTL_MS, 1 s)."""
+    d = os.path.join(cluster.mounts[0].path, "mc-219b")
+    os.mkdir(d)
+    dino = os.stat(d).st_ino
+    for rnd in range(3):
+        for i in range(5):
+            open(os.path.join(d, "own%d-%d" % (rnd, i)), "wb").close()
+        assert not os.path.exists(os.path.join(d, "api%d" % rnd))   # answered here
+        t0 = time.monotonic()
+        st, j, raw = cluster.api("POST", "/v1/mknod", {
+            "parent": dino, "name": "api%d" % rnd, "mode": stat.S_IFREG | 0o644, "rdev": 0,
+            "uid": 0, "gid": 0})
+        took = time.monotonic() - t0
+        assert st == 200, raw
+        assert os.path.exists(os.path.join(d, "api%d" % rnd)), rnd
+        assert took < 1.5, took
+        if rnd == 0:
+            assert took > 0.3, "the API call did not wait for the lease"
+    # the lease is gone for good: later calls from others do not wait
+    t0 = time.monotonic()
+    st, _, raw = cluster.api("POST", "/v1/unlink", {"parent": dino, "name": "api0"})
+    assert st == 200 and time.monotonic() - t0 < 0.3, raw
+    t0 = time.monotonic()      # the kernel's own 1 s cache of the name
+    while os.path.exists(os.path.join(d, "api0")):
+        assert time.monotonic() - t0 < TTL + 1.0
+        time.sleep(0.05)

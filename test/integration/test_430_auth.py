@@ -10,6 +10,7 @@ rules and mounts log in again by themselves; workers' calls need the
 cluster secret."""
 
 import errno
+import json
 import os
 import re
 import shutil
@@ -290,7 +291,8 @@ def test_438_read_only_export(rules):
                         ("setattr", {"ino": ino, "mode": 0o777}),
                         ("write", {"ino": ino, "index": 0, "session": "s438"}),
                         ("commit", {"ino": ino, "size": 0, "session": "s438", "release": []}),
-                        ("setxattr", {"ino": ino, "name": "user.a", "value": "", "flags": 0})]:
+                        ("setxattr", {"ino": ino, "name": "user.a", "value": "", "flags": 0}),
+                        ("batch", {"ops": [{"op": "unlink", "parent": ino, "name": "readme"}]})]:
         st, _, raw = s.call("POST", "/v1/" + route, body)
         assert st == 403 and err_of(raw)[0] == errno.EROFS, (route, raw)
     # reads work, and a read token is handed out; a write grant never
@@ -446,6 +448,15 @@ def test_441_subtree_cannot_reach_outside(rules):
     for route, body in calls:
         st, _, raw = s.call("POST", "/v1/" + route, body)
         assert st == 403 and err_of(raw)[0] == errno.EACCES, (route, raw)
+    # a batch is judged op by op: the outside one refused, the inside one done
+    open(os.path.join(p, "in", "gone"), "w").close()
+    st, j, raw = s.call("POST", "/v1/batch", {"ops": [
+        {"op": "unlink", "parent": outside["dir"], "name": "hl"},
+        {"op": "rmdir", "parent": outside["root"], "name": "other"},
+        {"op": "unlink", "parent": file_ino(os.path.join(p, "in")), "name": "gone"}]})
+    assert st == 200, raw
+    assert [r["errno"] for r in json.loads(raw)["results"]] == [errno.EACCES, errno.EACCES, 0]
+    assert not os.path.exists(os.path.join(whole, "sub", "in", "gone"))
     assert not os.path.exists(os.path.join(whole, "sub", "stolen"))
     with open(os.path.join(whole, "other", "secret.txt")) as f:
         assert f.read() == "not yours\n"

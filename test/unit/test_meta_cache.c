@@ -5,7 +5,8 @@
  * confirmation; attributes of changed directories are served until the
  * TTL and never replaced by an older reply; "no xattrs" is kept per inode
  * and dropped by a change; RENAME_EXCHANGE keeps both names; the tables
- * empty themselves when full and work on. */
+ * empty themselves when full and work on; names are answered only under
+ * the master's lease, counted from the send. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,18 +32,19 @@ static json_t *dir_attr(uint64_t ino, uint64_t dver, uint32_t nlink)
 			 "ctime_ns", 0, "dver", (json_int_t)dver, "xa", 0);
 }
 
-/* A reply whose "dirs" says dir went from prev to dver. */
+/* A reply whose "dirs" says dir went from prev to dver, this mount
+ * holding the folder's lease. */
 static json_t *reply1(uint64_t dir, uint64_t prev, uint64_t dver)
 {
-	return json_pack("{s:[{s:I, s:o}]}", "dirs", "prev", (json_int_t)prev, "attr",
-			 dir_attr(dir, dver, 2));
+	return json_pack("{s:[{s:I, s:o, s:b}]}", "dirs", "prev", (json_int_t)prev, "attr",
+			 dir_attr(dir, dver, 2), "lease", 1);
 }
 
 static void made(struct meta_cache *mc, uint64_t ino, uint64_t dver)
 {
-	json_t *a = dir_attr(ino, dver, 2);
-	mcache_dir_made(mc, a);
-	json_decref(a);
+	json_t *r = json_pack("{s:o, s:b}", "attr", dir_attr(ino, dver, 2), "lease", 1);
+	mcache_dir_made(mc, r, mcache_now_ms());
+	json_decref(r);
 }
 
 static void change(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
@@ -50,7 +52,7 @@ static void change(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t 
 {
 	json_t *r = reply1(dir, prev, dver);
 	struct mc_change ch = { dir, name, delta };
-	mcache_changed(mc, r, &ch, 1);
+	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
 	json_decref(r);
 }
 
@@ -105,12 +107,31 @@ static void test_someone_elses_change_ends_it(void **state)
 	made(mc, 22, 0);
 	json_t *r = json_object();
 	struct mc_change ch = { 22, "n", 1 };
-	mcache_changed(mc, r, &ch, 1);
+	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 22, "q"));
 	struct stat st;
 	double valid;
 	assert_false(mcache_attr(mc, 22, &st, &valid));
+	/* the master no longer renews the lease (someone else changed it) */
+	made(mc, 23, 0);
+	r = json_pack("{s:[{s:i, s:o}]}", "dirs", "prev", 0, "attr", dir_attr(23, 1, 2));
+	struct mc_change ch2 = { 23, "n", 1 };
+	mcache_changed(mc, r, &ch2, 1, mcache_now_ms());
+	json_decref(r);
+	assert_false(mcache_absent(mc, 23, "q"));
+	/* a mkdir without a lease (an older master, an export that maps
+	 * callers): attributes, but no answers for names */
+	r = json_pack("{s:o}", "attr", dir_attr(24, 0, 2));
+	mcache_dir_made(mc, r, mcache_now_ms());
+	json_decref(r);
+	assert_false(mcache_absent(mc, 24, "q"));
+	assert_true(mcache_attr(mc, 24, &st, &valid));
+	/* the lease runs from when the call was sent, not from its reply */
+	r = json_pack("{s:o, s:b}", "attr", dir_attr(25, 0, 2), "lease", 1);
+	mcache_dir_made(mc, r, mcache_now_ms() - MC_LEASE_MS);
+	json_decref(r);
+	assert_false(mcache_absent(mc, 25, "q"));
 	mcache_free(mc);
 }
 
@@ -123,10 +144,11 @@ static void test_rename_two_dirs_and_exchange(void **state)
 	made(mc, 31, 0);
 	change(mc, 30, 0, 1, "a", 1);
 	change(mc, 31, 0, 1, "b", 1);
-	json_t *r = json_pack("{s:[{s:i, s:o}, {s:i, s:o}]}", "dirs", "prev", 1, "attr",
-			      dir_attr(30, 2, 2), "prev", 1, "attr", dir_attr(31, 2, 2));
+	json_t *r = json_pack("{s:[{s:i, s:o, s:b}, {s:i, s:o, s:b}]}", "dirs", "prev", 1,
+			      "attr", dir_attr(30, 2, 2), "lease", 1, "prev", 1, "attr",
+			      dir_attr(31, 2, 2), "lease", 1);
 	struct mc_change mv[2] = { { 30, "a", -1 }, { 31, "a2", 1 } };
-	mcache_changed(mc, r, mv, 2);
+	mcache_changed(mc, r, mv, 2, mcache_now_ms());
 	json_decref(r);
 	assert_true(mcache_absent(mc, 30, "a"));
 	assert_false(mcache_absent(mc, 31, "a2"));
@@ -134,7 +156,7 @@ static void test_rename_two_dirs_and_exchange(void **state)
 	/* RENAME_EXCHANGE of a2 and b in one directory (two touches, one record) */
 	r = reply1(31, 2, 4);
 	struct mc_change ex[2] = { { 31, "a2", 0 }, { 31, "b", 0 } };
-	mcache_changed(mc, r, ex, 2);
+	mcache_changed(mc, r, ex, 2, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 31, "a2"));
 	assert_false(mcache_absent(mc, 31, "b"));
@@ -167,7 +189,7 @@ static void test_attrs_ttl_and_order(void **state)
 	made(mc, 41, 0);
 	assert_true(mcache_attr(mc, 41, &st, &valid));
 	assert_true(mcache_absent(mc, 41, "x"));
-	usleep((MC_TTL_MS + 100) * 1000);
+	usleep((MC_TTL_MS + 100) * 1000);   /* > MC_LEASE_MS too */
 	assert_false(mcache_attr(mc, 41, &st, &valid));
 	assert_false(mcache_absent(mc, 41, "x"));
 	/* a confirmation later (nothing changed meanwhile) brings it back */

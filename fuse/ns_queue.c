@@ -1,0 +1,315 @@
+/* ns_queue — queued unlinks and the rmdirs behind them, sent in batches
+ * (see ns_queue.h for what is promised).
+ *
+ * State: a FIFO of ops not sent yet (head..tail, nqueued), the batch on
+ * its way (inflight, a list of its own), a stop flag. Ops are plain heap
+ * nodes; an unlink's node is freed by the sender once its batch is back,
+ * an rmdir's by the caller that waits on it (done).
+ *
+ *   queued --sender takes up to NSQ_BATCH_MAX--> in flight --reply--> done
+ *
+ * One mutex and one condition variable (room in the queue, a batch back,
+ * an rmdir answered, the queue empty); the master call runs without the
+ * mutex. */
+#include "ns_queue.h"
+
+#include "client_session.h"
+#include "json_util.h"
+#include "log.h"
+#include "master_client.h"
+#include "meta_cache.h"
+#include "metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nsq_op {
+	struct nsq_op *next;
+	uint64_t parent;
+	char *name;
+	bool dir;                    /* rmdir (someone waits), else unlink */
+	bool done;
+	int rc;
+};
+
+struct nsq {
+	struct master_client *mc;
+	struct csess *cs;
+	struct meta_cache *mcache;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct nsq_op *head, *tail;
+	size_t nqueued;
+	struct nsq_op *inflight;
+	bool started, stop;
+	pthread_t thread;
+};
+
+int nsq_new(struct master_client *mc, struct csess *cs, struct meta_cache *mcache,
+	    struct nsq **ret)
+{
+	struct nsq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->mc = mc;
+	q->cs = cs;
+	q->mcache = mcache;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->cond, NULL);
+	*ret = q;
+	return 0;
+}
+
+static void op_free(struct nsq_op *op)
+{
+	if (op) {
+		free(op->name);
+		free(op);
+	}
+}
+
+/* The ops' results from one /v1/batch call (rc: the call's own). */
+static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retried,
+			const json_t *resp, int64_t sent)
+{
+	const json_t *results = json_object_get(resp, "results");
+	size_t i = 0;
+	for (struct nsq_op *op = batch; op; op = op->next, i++) {
+		const json_t *res = json_array_get(results, i);
+		int e = rc;
+		if (rc == 0) {
+			json_int_t v = json_integer_value(json_object_get(res, "errno"));
+			e = json_is_object(res) && json_is_integer(json_object_get(res, "errno")) &&
+					    v >= 0 && v < 4096
+				    ? -(int)v
+				    : -EIO;
+		}
+		if (e == -ENOENT && retried)
+			e = 0;   /* our own earlier attempt did it */
+		if (e == 0) {
+			struct mc_change ch = { op->parent, op->name, -1 };
+			mcache_changed(q->mcache, res, &ch, 1, sent);
+		} else if (!op->dir && e != -ENOENT) {
+			mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
+			log_warn("queued unlink of '%s' in folder %" PRIu64 " failed: %s; the "
+				 "file stays", op->name, op->parent, strerror(-e));
+		}
+		op->rc = e;
+	}
+}
+
+static void nsq_send(struct nsq *q, struct nsq_op *batch)
+{
+	json_t *ops = json_array();
+	json_t *req = ops ? json_pack("{s:o}", "ops", ops) : NULL;
+	int rc = req ? 0 : -ENOMEM;
+	for (struct nsq_op *op = batch; rc == 0 && op; op = op->next) {
+		json_t *o = json_pack("{s:s, s:I}", "op", op->dir ? "rmdir" : "unlink", "parent",
+				      (json_int_t)op->parent);
+		if (!o || ju_set_name(o, "name", op->name, strlen(op->name)) < 0 ||
+		    json_array_append_new(ops, o) < 0) {
+			json_decref(o);
+			rc = -ENOMEM;
+		}
+	}
+	json_t *resp = NULL;
+	bool retried = false;
+	struct csess_closes closes = { NULL, 0 };
+	int64_t sent = mcache_now_ms();
+	if (rc == 0 && json_object_set_new(req, "session", json_string(csess_id(q->cs))) < 0)
+		rc = -ENOMEM;
+	if (rc == 0) {
+		csess_attach_closes(q->cs, req, &closes); /* just-closed files go at once */
+		mount_metrics_add(MM_BATCHES, 1);
+		rc = master_client_call(q->mc, "batch", req, 0, &resp, &retried);
+		csess_closes_sent(q->cs, &closes, rc);
+	}
+	json_decref(req);
+	nsq_results(q, batch, rc, retried, resp, sent);
+	json_decref(resp);
+}
+
+static void *nsq_sender(void *arg)
+{
+	struct nsq *q = arg;
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (!q->head && !q->stop)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (!q->head)
+			break;
+		struct nsq_op *batch = q->head, *last = batch;
+		size_t n = 1;
+		while (last->next && n < NSQ_BATCH_MAX) {
+			last = last->next;
+			n++;
+		}
+		q->head = last->next;
+		if (!q->head)
+			q->tail = NULL;
+		last->next = NULL;
+		q->nqueued -= n;
+		q->inflight = batch;
+		pthread_cond_broadcast(&q->cond);   /* room in the queue */
+		pthread_mutex_unlock(&q->lock);
+
+		nsq_send(q, batch);
+
+		pthread_mutex_lock(&q->lock);
+		q->inflight = NULL;
+		struct nsq_op *gone = NULL;
+		for (struct nsq_op *op = batch, *next; op; op = next) {
+			next = op->next;
+			if (op->dir) {
+				op->done = true;     /* its caller frees it */
+			} else {
+				op->next = gone;
+				gone = op;
+			}
+		}
+		pthread_cond_broadcast(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+		while (gone) {
+			struct nsq_op *next = gone->next;
+			op_free(gone);
+			gone = next;
+		}
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+void nsq_start(struct nsq *q)
+{
+	if (pthread_create(&q->thread, NULL, nsq_sender, q) == 0)
+		q->started = true;
+	else
+		log_warn("cannot start the unlink queue's thread: unlinks wait for the master");
+}
+
+void nsq_stop(struct nsq *q)
+{
+	if (!q || !q->started)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->thread, NULL);
+	q->started = false;
+}
+
+void nsq_free(struct nsq *q)
+{
+	if (!q)
+		return;
+	nsq_stop(q);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->cond);
+	free(q);
+}
+
+/* Append op (lock held); false if the queue is not running. */
+static bool nsq_append(struct nsq *q, struct nsq_op *op)
+{
+	while (q->started && !q->stop && q->nqueued >= NSQ_QUEUE_MAX)
+		pthread_cond_wait(&q->cond, &q->lock);
+	if (!q->started || q->stop)
+		return false;
+	if (q->tail)
+		q->tail->next = op;
+	else
+		q->head = op;
+	q->tail = op;
+	q->nqueued++;
+	pthread_cond_broadcast(&q->cond);
+	return true;
+}
+
+static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir)
+{
+	struct nsq_op *op = calloc(1, sizeof(*op));
+	if (op && !(op->name = strdup(name))) {
+		free(op);
+		return NULL;
+	}
+	if (op) {
+		op->parent = parent;
+		op->dir = dir;
+	}
+	return op;
+}
+
+int nsq_unlink(struct nsq *q, uint64_t parent, const char *name)
+{
+	struct nsq_op *op = op_new(parent, name, false);
+	if (!op)
+		return -ENOMEM;
+	pthread_mutex_lock(&q->lock);
+	bool queued = nsq_append(q, op);
+	pthread_mutex_unlock(&q->lock);
+	if (!queued) {
+		op_free(op);
+		return -ESHUTDOWN;
+	}
+	mount_metrics_add(MM_QUEUED_UNLINKS, 1);
+	return 0;
+}
+
+int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
+{
+	struct nsq_op *op = op_new(parent, name, true);
+	if (!op)
+		return -ENOMEM;
+	pthread_mutex_lock(&q->lock);
+	bool queued = nsq_append(q, op);
+	while (queued && !op->done)
+		pthread_cond_wait(&q->cond, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+	int rc = queued ? op->rc : -ESHUTDOWN;
+	op_free(op);
+	return rc;
+}
+
+void nsq_drain(struct nsq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	while (q->head || q->inflight)
+		pthread_cond_wait(&q->cond, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* An op in parent; with name, an unlink of that name (a queued rmdir may
+ * still fail, ENOTEMPTY: its name is not gone before the answer). */
+static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
+{
+	for (; op; op = op->next)
+		if (op->parent == parent && (!name || (!op->dir && strcmp(op->name, name) == 0)))
+			return true;
+	return false;
+}
+
+bool nsq_pending_name(struct nsq *q, uint64_t parent, const char *name)
+{
+	pthread_mutex_lock(&q->lock);
+	bool p = list_has(q->head, parent, name) || list_has(q->inflight, parent, name);
+	pthread_mutex_unlock(&q->lock);
+	return p;
+}
+
+bool nsq_pending_dir(struct nsq *q, uint64_t dir)
+{
+	return nsq_pending_name(q, dir, NULL);
+}
+
+bool nsq_pending(struct nsq *q)
+{
+	pthread_mutex_lock(&q->lock);
+	bool p = q->head || q->inflight;
+	pthread_mutex_unlock(&q->lock);
+	return p;
+}

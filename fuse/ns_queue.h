@@ -1,0 +1,67 @@
+/* ns_queue — unlinks answered at once, sent to the master in ordered
+ * batches (POST /v1/batch).
+ *
+ * `rm` of many files costs one master round trip per file when each
+ * unlink waits for its answer. An unlink the kernel has already judged
+ * (the name is there: it holds its dentry; the caller may remove it:
+ * default_permissions checked the folder's write and search bits and the
+ * sticky bit; the mount is not read-only) can only come back as done, or
+ * as ENOENT if another mount removed the name first — the same end. So
+ * the mount answers it at once and queues it; one thread sends what is
+ * queued as one batch while the next fills, each op in its own master
+ * transaction, in order.
+ *
+ * Ordering, as seen by this mount: every other call to the master waits
+ * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
+ * lookup of a name not queued (a queued name is ENOENT at once), a readdir
+ * or getattr of a folder with nothing queued in it, and an rmdir, which
+ * joins the queue behind the unlinks of the files it held and waits for
+ * its own answer (nsq_rmdir). So the mount never sees its own unlinks
+ * undone; fsync of a folder or a file drains, then syncs.
+ *
+ * As seen by other mounts: a removed name goes when its batch reaches the
+ * master — at once if nothing is on its way, else after the batch on its
+ * way returns (milliseconds). As after a crash of a local disk, unlinks
+ * still queued when the mount dies (kill -9) did not happen; nothing an
+ * fsync acknowledged is lost, and the master applies each op whole. An
+ * op the master refuses after all (it cannot, but for a master that
+ * stayed unreachable past master_timeout) is logged and counted
+ * (bigfs_mount_queued_op_errors_total); the file stays.
+ *
+ * Threads: FUSE threads queue and wait; one sender thread. One mutex
+ * guards the queue; no I/O under it. */
+#ifndef BIGFS_FUSE_NS_QUEUE_H
+#define BIGFS_FUSE_NS_QUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NSQ_BATCH_MAX 512        /* ops in one /v1/batch (the master takes 1024) */
+#define NSQ_QUEUE_MAX 4096       /* queued ops before an unlink waits for room */
+
+struct master_client;
+struct csess;
+struct meta_cache;
+struct nsq;
+
+int nsq_new(struct master_client *mc, struct csess *cs, struct meta_cache *mcache,
+	    struct nsq **ret);
+void nsq_start(struct nsq *q);
+/* Sends what is queued, then stops the sender. */
+void nsq_stop(struct nsq *q);
+void nsq_free(struct nsq *q);
+
+/* Queue the unlink of name in parent; 0, or -ENOMEM (the caller then
+ * unlinks the usual way). */
+int nsq_unlink(struct nsq *q, uint64_t parent, const char *name);
+/* rmdir behind everything queued; waits for its own answer: 0 or -errno. */
+int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name);
+/* Wait until nothing is queued or on its way. Cheap when idle. */
+void nsq_drain(struct nsq *q);
+/* Whether an unlink of name in parent is queued or on its way. */
+bool nsq_pending_name(struct nsq *q, uint64_t parent, const char *name);
+/* Whether anything is queued or on its way in folder dir / at all. */
+bool nsq_pending_dir(struct nsq *q, uint64_t dir);
+bool nsq_pending(struct nsq *q);
+
+#endif

@@ -1,0 +1,100 @@
+/* Unit tests of master/dir_lease: the maker of a folder holds its lease
+ * and each of its own changes renews it; anyone else's change revokes it
+ * and says how long to wait (the last renewal's time), after which
+ * nothing is left; a revoked lease is not renewed by its old holder; a
+ * lease runs out by itself; the table sweeps expired leases when full. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../master/dir_lease.h"
+
+static void test_holder_renews_others_revoke(void **state)
+{
+	(void)state;
+	struct dir_leases *t;
+	int64_t until;
+	assert_int_equal(dlease_new(&t), 0);
+	/* no lease: nothing to wait for, nobody holds it */
+	assert_false(dlease_changed(t, 5, "mount-a", &until));
+	assert_int_equal(until, 0);
+	dlease_grant(t, 5, "mount-a");
+	assert_int_equal(dlease_count(t), 1);
+	assert_true(dlease_changed(t, 5, "mount-a", &until));
+	assert_int_equal(until, 0);
+	/* another mount, and an operator's call without a session */
+	int64_t before = dlease_now_ms();
+	assert_false(dlease_changed(t, 5, "mount-b", &until));
+	assert_true(until >= before && until <= before + DL_TTL_MS + 5);
+	assert_int_equal(dlease_count(t), 0);
+	/* the old holder's next change is not renewed, and waits nothing more */
+	assert_false(dlease_changed(t, 5, "mount-a", &until));
+	assert_true(until > 0);           /* still its time to run out */
+	dlease_grant(t, 6, "mount-a");
+	assert_false(dlease_changed(t, 6, NULL, &until));
+	assert_true(until > 0);
+	/* bad sessions get no lease */
+	dlease_grant(t, 7, "");
+	dlease_grant(t, 8, NULL);
+	assert_false(dlease_changed(t, 7, "", &until));
+	assert_int_equal(until, 0);
+	dlease_free(t);
+}
+
+static void test_runs_out(void **state)
+{
+	(void)state;
+	struct dir_leases *t;
+	int64_t until;
+	assert_int_equal(dlease_new(&t), 0);
+	dlease_grant(t, 9, "m");
+	dlease_grant(t, 10, "m");
+	assert_false(dlease_changed(t, 10, "other", &until));
+	usleep((DL_TTL_MS + 50) * 1000);
+	assert_false(dlease_changed(t, 9, "m", &until));
+	assert_int_equal(until, 0);
+	assert_false(dlease_changed(t, 9, "other", &until));
+	assert_int_equal(until, 0);
+	assert_false(dlease_changed(t, 10, "other", &until));
+	assert_int_equal(until, 0);
+	assert_int_equal(dlease_count(t), 0);
+	/* granted again by a new mkdir */
+	dlease_grant(t, 9, "m");
+	assert_true(dlease_changed(t, 9, "m", &until));
+	dlease_free(t);
+}
+
+static void test_full_table_sweeps(void **state)
+{
+	(void)state;
+	struct dir_leases *t;
+	int64_t until;
+	assert_int_equal(dlease_new(&t), 0);
+	for (uint64_t d = 1; d <= DL_MAX; d++)
+		dlease_grant(t, d, "m");
+	assert_int_equal(dlease_count(t), DL_MAX);
+	dlease_grant(t, DL_MAX + 1, "m");         /* full: not granted */
+	assert_false(dlease_changed(t, DL_MAX + 1, "m", &until));
+	usleep((DL_TTL_MS + 50) * 1000);
+	dlease_grant(t, DL_MAX + 2, "m");         /* sweeps the expired ones */
+	assert_true(dlease_changed(t, DL_MAX + 2, "m", &until));
+	assert_int_equal(dlease_count(t), 1);
+	dlease_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_holder_renews_others_revoke),
+		cmocka_unit_test(test_runs_out),
+		cmocka_unit_test(test_full_table_sweeps),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
