@@ -18,9 +18,32 @@
  * A clone holds its source's stripe lock shared while it copies into a
  * temporary file, lets it go, then commits under the new chunk's stripe
  * lock (never both at once: they may be the same lock).
+ * - Which folders of the tree were made since their parent's last fsync
+ *   (xx_new, yy_new: a bit per XX and per XX/YY folder) and the fsync
+ *   counters. Guarded by dir_mu, which is also held across the mkdir of a
+ *   missing folder (rare) so that a folder is never seen without its bit.
+ *   Lock order: stripe lock, then dir_mu or index_mu (never both).
+ * - Each thread's 64 KiB block buffer (pthread key block_key), for reads
+ *   and merges of partial blocks; only its thread touches it.
  * The header on disk is the truth for a chunk's version, length and CRCs;
  * the index mirrors it for listing and usage and is updated while the
  * stripe lock is held exclusively, right after the header is written.
+ *
+ * Durability: a write or truncate syncs nothing. chunk_store_fsync makes
+ * the chunk's data durable and, when the file was created since, its name:
+ * it fsyncs the chunk's folder, and the parents of a folder that was made
+ * since its parent's last fsync (xx_new, yy_new), up to the top. What a
+ * previous run left may not be on disk yet: the scan counts every chunk
+ * it finds as created and every folder as made, so the first fsync of
+ * each after a restart syncs its folders too. A new chunk costs one open
+ * (the index says it is absent: O_CREAT|O_EXCL at once, mkdir only when
+ * its folder is missing) and no fsync until one is asked for.
+ *
+ * The header is written up to the end of its CRC table (CS_CRCS_END), and
+ * only its first page while the chunk has no block whose CRC entry is in
+ * the second (up to CS_PAGE0_BLOCKS blocks, 63.5 MiB); the rest of its
+ * 8 KiB stays zeros (a hole in a new file), so a chunk costs one page of
+ * header on disk and in each write-back, not two.
  *
  * Every file is opened per call (no fd cache): an open is small next to
  * the megabytes a call moves, and a file replaced by rename or damaged by
@@ -57,6 +80,8 @@
 #define CS_OFF_HCRC 24
 #define CS_OFF_CRCS 32
 #define CS_CRCS_END (CS_OFF_CRCS + 4 * CHUNK_BLOCKS)
+#define CS_PAGE 4096u
+#define CS_PAGE0_BLOCKS ((CS_PAGE - CS_OFF_CRCS) / 4)   /* CRC entries in the first page */
 #define CS_STRIPES 256
 #define CS_DIR_MAX (PATH_MAX - 128)
 #define CS_DIRECT_ALIGN 4096u
@@ -68,6 +93,8 @@ struct cs_header {
 	uint32_t version;
 	uint32_t length;
 	uint32_t crc[CHUNK_BLOCKS];
+	bool page1_zero;    /* not on disk: the CRC entries in its second page
+			     * are all 0 there (a new file: a hole) */
 };
 
 struct cs_entry {
@@ -86,12 +113,23 @@ struct chunk_store {
 	atomic_bool direct_io;      /* aligned writes bypass the page cache */
 	pthread_rwlock_t stripes[CS_STRIPES];
 
-	pthread_mutex_t index_mu;   /* guards everything below */
+	pthread_key_t block_key;    /* each thread's 64 KiB block buffer */
+	bool block_key_made;
+
+	pthread_mutex_t index_mu;   /* guards the index, up to dir_mu */
 	struct cs_entry **buckets;
 	size_t nbuckets;            /* power of two */
 	size_t nentries;
 	uint64_t used_bytes;        /* sum of header + length of the entries */
 	uint64_t reserved_bytes;    /* growth of writes in progress */
+
+	pthread_mutex_t dir_mu;     /* guards everything below */
+	/* folders made since their parent's last fsync: bit xx of xx_new,
+	 * bit (xx << 8 | yy) of yy_new */
+	uint64_t xx_new[256 / 64];
+	uint64_t yy_new[65536 / 64];
+	uint64_t dir_fsyncs;        /* folder fsyncs done (chunk_store_fsyncs) */
+	uint64_t file_fsyncs;
 };
 
 struct chunk_staging {
@@ -249,7 +287,31 @@ static int cs_mkdir(const char *path)
 	return 0;
 }
 
-static int cs_fsync_dir(const char *path)
+/* The bits of xx_new and yy_new for id's folders. */
+static unsigned cs_xx_of(uint64_t id)
+{
+	return (unsigned)((id >> 8) & 0xff);
+}
+
+static unsigned cs_yy_of(uint64_t id)
+{
+	return (unsigned)(id & 0xffff);
+}
+
+static bool cs_bit(const uint64_t *bits, unsigned i)
+{
+	return (bits[i / 64] >> (i % 64)) & 1;
+}
+
+static void cs_bit_set(uint64_t *bits, unsigned i, bool on)
+{
+	if (on)
+		bits[i / 64] |= (uint64_t)1 << (i % 64);
+	else
+		bits[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+static int cs_fsync_dir(struct chunk_store *cs, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = 0;
@@ -259,24 +321,106 @@ static int cs_fsync_dir(const char *path)
 	if (fsync(fd) < 0)
 		r = -errno;
 	close(fd);
+	pthread_mutex_lock(&cs->dir_mu);
+	cs->dir_fsyncs++;
+	pthread_mutex_unlock(&cs->dir_mu);
 	return r;
 }
 
-/* Create DIR/XX and DIR/XX/YY for id; out gets DIR/XX/YY. */
-static int cs_make_dirs(const struct chunk_store *cs, uint64_t id, char *out, size_t cap)
+/* mkdir path: 1 if made now, 0 if it was there, or -errno. */
+static int cs_mkdir_new(const char *path)
+{
+	if (mkdir(path, 0755) == 0)
+		return 1;
+	return errno == EEXIST ? 0 : -errno;
+}
+
+/* Create DIR/XX and DIR/XX/YY for id (both may exist); out gets
+ * DIR/XX/YY. The bit of a folder made is set before dir_mu is let go:
+ * another thread may create a chunk in the folder the moment it exists,
+ * but reads the bits (at its fsync) under dir_mu, so never without it. */
+static int cs_make_dirs(struct chunk_store *cs, uint64_t id, char *out, size_t cap)
 {
 	char xx[PATH_MAX];
 	int r;
 
-	cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((id >> 8) & 0xff));
-	r = cs_mkdir(xx);
+	cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, cs_xx_of(id));
+	cs_dir_path(cs, id, out, cap);
+	pthread_mutex_lock(&cs->dir_mu);
+	r = cs_mkdir_new(xx);
+	if (r > 0)
+		cs_bit_set(cs->xx_new, cs_xx_of(id), true);
+	if (r >= 0)
+		r = cs_mkdir_new(out);
+	if (r > 0)
+		cs_bit_set(cs->yy_new, cs_yy_of(id), true);
+	pthread_mutex_unlock(&cs->dir_mu);
+	return r < 0 ? r : 0;
+}
+
+/* Make the name of a chunk file in id's folder durable: fsync the folder,
+ * then the parent of each folder made since that parent's last fsync, up
+ * to the top. Called after the name is in place (a create, a rename). */
+static int cs_sync_folders(struct chunk_store *cs, uint64_t id)
+{
+	char path[PATH_MAX];
+	bool yy_new, xx_new;
+	int r;
+
+	cs_dir_path(cs, id, path, sizeof(path));
+	r = cs_fsync_dir(cs, path);
 	if (r < 0)
 		return r;
-	cs_dir_path(cs, id, out, cap);
-	return cs_mkdir(out);
+	pthread_mutex_lock(&cs->dir_mu);
+	yy_new = cs_bit(cs->yy_new, cs_yy_of(id));
+	xx_new = cs_bit(cs->xx_new, cs_xx_of(id));
+	pthread_mutex_unlock(&cs->dir_mu);
+	if (yy_new) {
+		cs_path(path, sizeof(path), "%s/%02x", cs->dir, cs_xx_of(id));
+		r = cs_fsync_dir(cs, path);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&cs->dir_mu);
+		cs_bit_set(cs->yy_new, cs_yy_of(id), false);
+		pthread_mutex_unlock(&cs->dir_mu);
+	}
+	if (xx_new) {
+		r = cs_fsync_dir(cs, cs->dir);
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&cs->dir_mu);
+		cs_bit_set(cs->xx_new, cs_xx_of(id), false);
+		pthread_mutex_unlock(&cs->dir_mu);
+	}
+	return 0;
+}
+
+/* This thread's 64 KiB block buffer (allocated at its first use, freed
+ * when the thread ends), or NULL when out of memory. */
+static unsigned char *cs_block_buf(struct chunk_store *cs)
+{
+	unsigned char *b = pthread_getspecific(cs->block_key);
+
+	if (!b) {
+		b = malloc(CHUNK_BLOCK_SIZE);
+		if (b && pthread_setspecific(cs->block_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+	}
+	return b;
 }
 
 /* ---- header encoding ---------------------------------------------------- */
+
+/* Whether the CRC entries in the second page of h are all 0. */
+static bool cs_page1_zero(const struct cs_header *h)
+{
+	for (unsigned i = CS_PAGE0_BLOCKS; i < CHUNK_BLOCKS; i++)
+		if (h->crc[i] != 0)
+			return false;
+	return true;
+}
 
 static uint32_t cs_header_crc(const unsigned char *buf)
 {
@@ -285,12 +429,14 @@ static uint32_t cs_header_crc(const unsigned char *buf)
 	return crc32c(crc, buf + CS_OFF_CRCS, CS_CRCS_END - CS_OFF_CRCS);
 }
 
+/* Encode h into buf's first CS_CRCS_END bytes (the rest of the header
+ * is zeros on disk and never written again). */
 static void cs_header_encode(const struct cs_header *h, unsigned char *buf)
 {
 	uint64_t v64;
 	uint32_t v32;
 
-	memset(buf, 0, CHUNK_HEADER_SIZE);
+	memset(buf, 0, CS_OFF_CRCS);
 	memcpy(buf, CS_MAGIC, CS_MAGIC_LEN);
 	v64 = htole64(h->id);
 	memcpy(buf + CS_OFF_ID, &v64, 8);
@@ -348,6 +494,7 @@ static int cs_header_decode(const unsigned char *buf, uint64_t id, uint64_t fsiz
 		memcpy(&v32, buf + CS_OFF_CRCS + 4 * i, 4);
 		h->crc[i] = le32toh(v32);
 	}
+	h->page1_zero = cs_page1_zero(h);
 	return 0;
 
 out_bad:
@@ -355,11 +502,12 @@ out_bad:
 	return -EIO;
 }
 
-/* Read and validate the header of the open file of chunk id. *ret_fsize
- * gets the file size. */
+/* Read and validate the header of the open file of chunk id (its bytes
+ * up to CS_CRCS_END: what follows is never looked at). *ret_fsize gets
+ * the file size. */
 static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize)
 {
-	unsigned char buf[CHUNK_HEADER_SIZE];
+	unsigned char buf[CS_CRCS_END];
 	struct stat st;
 	int r;
 
@@ -383,12 +531,25 @@ static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *re
 	return 0;
 }
 
-static int cs_header_store(int fd, const struct cs_header *h)
+/* Write h: its first CS_CRCS_END bytes, or only its first page when the
+ * CRC entries in the second are 0 in h and on disk already (entries past
+ * the length are 0: every chunk of up to CS_PAGE0_BLOCKS blocks). The
+ * data, written before, makes the file CHUNK_HEADER_SIZE + length bytes
+ * long; a chunk of no data is made that long here (a new file is
+ * shorter). */
+static int cs_header_store(int fd, struct cs_header *h)
 {
-	unsigned char buf[CHUNK_HEADER_SIZE];
+	bool zero = cs_page1_zero(h);
+	unsigned char buf[CS_CRCS_END];
+	int r;
 
 	cs_header_encode(h, buf);
-	return cs_pwrite_full(fd, buf, sizeof(buf), 0);
+	r = cs_pwrite_full(fd, buf, zero && h->page1_zero ? CS_PAGE : CS_CRCS_END, 0);
+	if (r == 0)
+		h->page1_zero = zero;
+	if (r == 0 && h->length == 0 && ftruncate(fd, CHUNK_HEADER_SIZE) < 0)
+		r = -errno;
+	return r;
 }
 
 /* ---- index ------------------------------------------------------------- */
@@ -604,8 +765,10 @@ static void cs_scan_file(struct chunk_store *cs, const char *dirpath, const char
 		log_err("cannot read %s: %s", path, strerror(-r));
 		goto out_free;
 	}
+	/* maybe not on disk yet (a previous run may have stopped before the
+	 * chunk's fsync): its first fsync syncs its folders too */
 	pthread_mutex_lock(&cs->index_mu);
-	r = cs_index_set(cs, id, h->version, h->length, false);
+	r = cs_index_set(cs, id, h->version, h->length, true);
 	pthread_mutex_unlock(&cs->index_mu);
 	if (r < 0)
 		log_err("out of memory indexing %s", path);
@@ -636,6 +799,14 @@ static int cs_scan(struct chunk_store *cs)
 			leaf = opendir(p2);
 			if (!leaf)
 				continue;
+			/* as for the chunks: these folders may not be on disk yet */
+			pthread_mutex_lock(&cs->dir_mu);
+			cs_bit_set(cs->xx_new, (unsigned)strtoul(d1->d_name, NULL, 16), true);
+			cs_bit_set(cs->yy_new,
+				   (unsigned)(strtoul(d1->d_name, NULL, 16) << 8 |
+					      strtoul(d2->d_name, NULL, 16)),
+				   true);
+			pthread_mutex_unlock(&cs->dir_mu);
 			while ((d3 = readdir(leaf))) {
 				if (!strcmp(d3->d_name, ".") || !strcmp(d3->d_name, ".."))
 					continue;
@@ -682,12 +853,18 @@ int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
 	for (int i = 0; i < CS_STRIPES; i++)
 		pthread_rwlock_init(&cs->stripes[i], NULL);
 	pthread_mutex_init(&cs->index_mu, NULL);
+	pthread_mutex_init(&cs->dir_mu, NULL);
+	if (pthread_key_create(&cs->block_key, free) != 0)
+		goto out_close;
+	cs->block_key_made = true;
 
-	r = cs_mkdir(cs->dir);
+	r = cs_mkdir_new(cs->dir);
 	if (r < 0) {
 		log_err("cannot create %s: %s", cs->dir, strerror(-r));
 		goto out_close;
 	}
+	if (r > 0 && cs_fsync_dir(cs, data_dir) < 0)
+		log_warn("cannot fsync %s after making %s in it", data_dir, cs->dir);
 	r = cs_scan(cs);
 	if (r < 0) {
 		log_err("cannot scan %s: %s", cs->dir, strerror(-r));
@@ -724,6 +901,12 @@ void chunk_store_close(struct chunk_store *cs)
 	for (int i = 0; i < CS_STRIPES; i++)
 		pthread_rwlock_destroy(&cs->stripes[i]);
 	pthread_mutex_destroy(&cs->index_mu);
+	pthread_mutex_destroy(&cs->dir_mu);
+	if (cs->block_key_made) {
+		/* other threads' buffers went with them; this one's goes now */
+		free(pthread_getspecific(cs->block_key));
+		pthread_key_delete(cs->block_key);
+	}
 	free(cs->buckets);
 	free(cs->dir);
 	free(cs->quarantine);
@@ -732,9 +915,12 @@ void chunk_store_close(struct chunk_store *cs)
 
 /* ---- read -------------------------------------------------------------- */
 
-/* Copy [offset, offset+len) of the open, validated chunk into out. */
-static int cs_read_range(int fd, const struct cs_header *h, uint64_t offset,
-			 size_t len, unsigned char *out)
+/* Copy [offset, offset+len) of the open, validated chunk into out. Whole
+ * blocks are read straight into out and checked there; a block of which
+ * only a part is asked for is read once into this thread's block buffer,
+ * checked, and the part copied out. */
+static int cs_read_range(struct chunk_store *cs, int fd, const struct cs_header *h,
+			 uint64_t offset, size_t len, unsigned char *out)
 {
 	uint64_t end = offset + len;
 	uint64_t stored_end = cs_min(end, h->length);
@@ -784,7 +970,7 @@ static int cs_read_range(int fd, const struct cs_header *h, uint64_t offset,
 			uint64_t upto = cs_min(bend, stored_end);
 
 			if (!scratch) {
-				scratch = malloc(CHUNK_BLOCK_SIZE);
+				scratch = cs_block_buf(cs);
 				if (!scratch) {
 					r = -ENOMEM;
 					goto out_free;
@@ -807,7 +993,6 @@ static int cs_read_range(int fd, const struct cs_header *h, uint64_t offset,
 out_free:
 	if (r < 0)
 		memset(out, 0, len);    /* never hand out part of a bad read */
-	free(scratch);
 	return r;
 }
 
@@ -849,7 +1034,7 @@ int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 	pthread_rwlock_rdlock(cs_stripe(cs, id));
 	fd = r = cs_open_version(cs, id, version, h, &fsize);
 	if (fd >= 0) {
-		r = cs_read_range(fd, h, offset, len, out);
+		r = cs_read_range(cs, fd, h, offset, len, out);
 		close(fd);
 	}
 	pthread_rwlock_unlock(cs_stripe(cs, id));
@@ -916,7 +1101,7 @@ int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *r
 	if (r == 0) {
 		*ret = (struct chunk_info){ id, h->version, h->length };
 		for (uint64_t off = 0; r == 0 && off < h->length; off += piece)
-			r = cs_read_range(fd, h, off, cs_min(piece, h->length - off), buf);
+			r = cs_read_range(cs, fd, h, off, cs_min(piece, h->length - off), buf);
 	}
 	close(fd);
 out_unlock:
@@ -929,55 +1114,85 @@ out_free:
 
 /* ---- write / truncate ----------------------------------------------------- */
 
-/* Open chunk id for changing it at version, creating it if absent.
- * Caller holds the stripe lock exclusively. On success *ret_fd is open,
- * h is loaded (or fresh), *ret_created says whether the file is new, and
- * any bytes past the stored length (left by an interrupted write) are cut
- * off so that growing reads zeros. */
-static int cs_open_for_change(struct chunk_store *cs, uint64_t id, uint32_t version,
-			      struct cs_header *h, int *ret_fd, bool *ret_created)
+/* Create chunk id's file at path (O_EXCL), making its folders when they
+ * are missing. Returns the descriptor, -EEXIST when a file is there, or
+ * -errno. */
+static int cs_create_file(struct chunk_store *cs, uint64_t id, const char *path)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
-	uint64_t fsize;
+	char dir[PATH_MAX];
 	int fd, r;
 
-	cs_file_path(cs, id, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == ENOENT) {
 		r = cs_make_dirs(cs, id, dir, sizeof(dir));
 		if (r < 0)
 			return r;
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0)
-			return -errno;
-		memset(h, 0, sizeof(*h));
-		h->id = id;
-		h->version = version;
-		*ret_fd = fd;
-		*ret_created = true;
-		return 0;
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* The open file fd of an existing chunk id, for changing it at version:
+ * load its header into h, refuse a newer version (-ESTALE), and cut off
+ * any bytes past the stored length (left by an interrupted write) so that
+ * growing reads zeros. Closes fd on failure. */
+static int cs_load_for_change(int fd, uint64_t id, uint32_t version, struct cs_header *h)
+{
+	uint64_t fsize;
+	int r;
+
+	r = cs_header_load(fd, id, h, &fsize);
+	if (r == 0 && h->version > version)
+		r = -ESTALE;
+	if (r == 0 && fsize > (uint64_t)CHUNK_HEADER_SIZE + h->length &&
+	    ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + (uint64_t)h->length)) < 0)
+		r = -errno;
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+/* Open chunk id for changing it at version, creating it if absent.
+ * Caller holds the stripe lock exclusively. On success *ret_fd is open,
+ * h is loaded (cs_load_for_change) or fresh, and *ret_created says
+ * whether the file is new. The index knows every chunk file (its writers
+ * hold the stripe lock): a chunk it does not know is created at once,
+ * without an open that fails first; a file there after all (put there
+ * from outside) is opened as an existing chunk. */
+static int cs_open_for_change(struct chunk_store *cs, uint64_t id, uint32_t version,
+			      struct cs_header *h, int *ret_fd, bool *ret_created)
+{
+	char path[PATH_MAX];
+	bool known;
+	int fd, r;
+
+	cs_file_path(cs, id, path, sizeof(path));
+	pthread_mutex_lock(&cs->index_mu);
+	known = cs_index_find(cs, id) != NULL;
+	pthread_mutex_unlock(&cs->index_mu);
+	fd = known ? -EEXIST : cs_create_file(cs, id, path);
+	if (fd == -EEXIST) {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd >= 0) {
+			r = cs_load_for_change(fd, id, version, h);
+			if (r < 0)
+				return r;
+			*ret_fd = fd;
+			*ret_created = false;
+			return 0;
+		}
+		/* the index knew it and the file is gone: made again */
+		fd = errno == ENOENT ? cs_create_file(cs, id, path) : -errno;
 	}
 	if (fd < 0)
-		return -errno;
-	r = cs_header_load(fd, id, h, &fsize);
-	if (r < 0)
-		goto out_close;
-	if (h->version > version) {
-		r = -ESTALE;
-		goto out_close;
-	}
-	if (fsize > (uint64_t)CHUNK_HEADER_SIZE + h->length &&
-	    ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + (uint64_t)h->length)) < 0) {
-		r = -errno;
-		goto out_close;
-	}
+		return fd;
+	memset(h, 0, sizeof(*h));
+	h->id = id;
+	h->version = version;
+	h->page1_zero = true;
 	*ret_fd = fd;
-	*ret_created = false;
+	*ret_created = true;
 	return 0;
-
-out_close:
-	close(fd);
-	return r;
 }
 
 /* A new chunk file whose first write failed is removed again. */
@@ -1034,7 +1249,7 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 			}
 			/* partial block: old bytes, zeros, new bytes */
 			if (!scratch) {
-				scratch = malloc(CHUNK_BLOCK_SIZE);
+				scratch = cs_block_buf(cs);
 				if (!scratch) {
 					r = -ENOMEM;
 					goto out_close;
@@ -1078,7 +1293,6 @@ out_close:
 	}
 out_unlock:
 	pthread_rwlock_unlock(cs_stripe(cs, id));
-	free(scratch);
 	free(h);
 	return r;
 }
@@ -1095,10 +1309,9 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 	if (length > CHUNK_SIZE_MAX)
 		return -EINVAL;
 	h = malloc(sizeof(*h));
-	scratch = malloc(CHUNK_BLOCK_SIZE);
+	scratch = cs_block_buf(cs);
 	if (!h || !scratch) {
 		free(h);
-		free(scratch);
 		return -ENOMEM;
 	}
 	pthread_rwlock_wrlock(cs_stripe(cs, id));
@@ -1183,7 +1396,6 @@ out_close:
 	}
 out_unlock:
 	pthread_rwlock_unlock(cs_stripe(cs, id));
-	free(scratch);
 	free(h);
 	return r;
 }
@@ -1192,7 +1404,7 @@ out_unlock:
 
 int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX];
 	struct cs_header *h;
 	struct cs_entry *e;
 	uint64_t fsize;
@@ -1226,16 +1438,11 @@ int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version)
 	if (e)
 		dir_dirty = e->dir_dirty;
 	pthread_mutex_unlock(&cs->index_mu);
+	pthread_mutex_lock(&cs->dir_mu);
+	cs->file_fsyncs++;
+	pthread_mutex_unlock(&cs->dir_mu);
 	if (dir_dirty) {
-		char xx[PATH_MAX];
-
-		cs_dir_path(cs, id, dir, sizeof(dir));
-		cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((id >> 8) & 0xff));
-		r = cs_fsync_dir(dir);
-		if (r == 0)
-			r = cs_fsync_dir(xx);
-		if (r == 0)
-			r = cs_fsync_dir(cs->dir);
+		r = cs_sync_folders(cs, id);
 		if (r < 0)
 			goto out_close;
 		pthread_mutex_lock(&cs->index_mu);
@@ -1341,6 +1548,14 @@ void chunk_store_usage(struct chunk_store *cs, uint64_t *ret_chunks, uint64_t *r
 	pthread_mutex_unlock(&cs->index_mu);
 }
 
+void chunk_store_fsyncs(struct chunk_store *cs, uint64_t *ret_files, uint64_t *ret_folders)
+{
+	pthread_mutex_lock(&cs->dir_mu);
+	*ret_files = cs->file_fsyncs;
+	*ret_folders = cs->dir_fsyncs;
+	pthread_mutex_unlock(&cs->dir_mu);
+}
+
 void chunk_store_space(struct chunk_store *cs, uint64_t *ret_capacity, uint64_t *ret_used)
 {
 	struct statvfs vfs;
@@ -1379,9 +1594,8 @@ int chunk_store_stage_begin(struct chunk_store *cs, uint64_t id, uint32_t versio
 	st->version = version;
 	st->hdr.id = id;
 	st->hdr.version = version;
-	r = cs_make_dirs(cs, id, dir, sizeof(dir));
-	if (r < 0)
-		goto out_free;
+	st->hdr.page1_zero = true;
+	cs_dir_path(cs, id, dir, sizeof(dir));
 	chunk_id_format(id, idtxt);
 	if (asprintf(&st->tmp_path, "%s/.%s.XXXXXX", dir, idtxt) < 0) {
 		st->tmp_path = NULL;
@@ -1389,6 +1603,14 @@ int chunk_store_stage_begin(struct chunk_store *cs, uint64_t id, uint32_t versio
 		goto out_free;
 	}
 	st->fd = mkostemp(st->tmp_path, O_CLOEXEC);
+	if (st->fd < 0 && errno == ENOENT) {
+		/* its folders are missing: made, and the name drawn again */
+		r = cs_make_dirs(cs, id, dir, sizeof(dir));
+		if (r < 0)
+			goto out_free;
+		snprintf(st->tmp_path, strlen(st->tmp_path) + 1, "%s/.%s.XXXXXX", dir, idtxt);
+		st->fd = mkostemp(st->tmp_path, O_CLOEXEC);
+	}
 	if (st->fd < 0) {
 		r = -errno;
 		goto out_free;
@@ -1446,7 +1668,7 @@ void chunk_store_stage_abort(struct chunk_staging *st)
 static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_length)
 {
 	struct chunk_store *cs = st->cs;
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX];
 	struct cs_header *old = NULL;
 	uint64_t growth = 0, fsize;
 	uint32_t old_len = 0;
@@ -1467,7 +1689,6 @@ static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_l
 		goto out_abort;
 	}
 	cs_file_path(cs, st->id, path, sizeof(path));
-	cs_dir_path(cs, st->id, dir, sizeof(dir));
 	pthread_rwlock_wrlock(cs_stripe(cs, st->id));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -1502,15 +1723,7 @@ static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_l
 		goto out_release;
 	}
 	st->renamed = true;
-	r = cs_fsync_dir(dir);
-	if (r == 0) {
-		char xx[PATH_MAX];
-
-		cs_path(xx, sizeof(xx), "%s/%02x", cs->dir, (unsigned)((st->id >> 8) & 0xff));
-		r = cs_fsync_dir(xx);
-		if (r == 0)
-			r = cs_fsync_dir(cs->dir);
-	}
+	r = cs_sync_folders(cs, st->id);
 	if (r < 0)
 		log_warn("fsync of the folders of %s failed: %s", path, strerror(-r));
 	r = 0;
@@ -1592,7 +1805,7 @@ int chunk_store_clone(struct chunk_store *cs, uint64_t old_id, uint32_t old_vers
 	for (uint64_t off = 0; r == 0 && off < length; off += CS_CLONE_PIECE) {
 		size_t n = (size_t)cs_min(CS_CLONE_PIECE, length - off);
 
-		r = cs_read_range(fd, h, off, n, buf);
+		r = cs_read_range(cs, fd, h, off, n, buf);
 		if (r == 0)
 			r = chunk_store_stage_append(st, buf, n);
 	}

@@ -77,7 +77,8 @@ int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
  * bytes, an open descriptor of the chunk file (*ret_fd, the caller closes
  * it), where the range starts in that file (*ret_file_off), and the CRC32C
  * of every block of the range (crcs[0..*ret_nblocks-1], crcs has room for
- * CHUNK_BLOCKS). Only for a range of whole stored blocks: offset on a block
+ * one per block the range touches, (len + CHUNK_BLOCK_SIZE - 1) /
+ * CHUNK_BLOCK_SIZE). Only for a range of whole stored blocks: offset on a block
  * boundary, the end on one or at the stored length, nothing past it;
  * anything else is -EAGAIN (use chunk_store_read). The bytes are read
  * after the chunk's lock is let go, so a concurrent write may change
@@ -100,9 +101,16 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 			 uint64_t length, uint32_t *ret_length);
 
-/* Make chunk id at version durable (file data, and its directory entry if
- * the file is new). -ESTALE if stored at another version. */
+/* Make chunk id at version durable: its data, and its name when the file
+ * was created since its last fsync (or found at open): then its folder is
+ * fsynced, and the parent of each folder on its path made since that
+ * parent's last fsync. Writes and truncates sync nothing themselves.
+ * -ESTALE if stored at another version. */
 int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version);
+
+/* How many fsyncs the store has done: of chunk files (chunk_store_fsync)
+ * and of folders (for new names: fsync, replication, clone). */
+void chunk_store_fsyncs(struct chunk_store *cs, uint64_t *ret_files, uint64_t *ret_folders);
 
 /* Read and check every block of chunk id (header, length, CRCs) as it is
  * on disk now; for the scrubber. *ret gets its id, version and length

@@ -1,7 +1,10 @@
 /* Unit tests of worker/chunk_store: data round trips against an in-memory
  * model, version rules, truncate, delete, reopen, staging, capacity,
- * damaged files on disk (flipped data bytes, short files, bad headers), and
- * clones (bytes and CRCs, errors, retries, leftover temporary files). */
+ * damaged files on disk (flipped data bytes, short files, bad headers),
+ * clones (bytes and CRCs, errors, retries, leftover temporary files), which
+ * folders an fsync syncs (the names of new chunks, nothing before it is
+ * asked), and how new chunk files are made (one page of header, files put
+ * there or taken away from outside). */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -1024,6 +1027,276 @@ static void test_clone_concurrent(void **state)
 	free(model);
 }
 
+/* Folder fsyncs so far (chunk_store_fsyncs), and file fsyncs in *files. */
+static uint64_t folder_syncs(struct chunk_store *cs, uint64_t *files)
+{
+	uint64_t fi, fo;
+
+	chunk_store_fsyncs(cs, &fi, &fo);
+	if (files)
+		*files = fi;
+	return fo;
+}
+
+/* Writes sync nothing; an fsync syncs the folder of a chunk created since
+ * its last fsync, and the parents of folders made since theirs, up to the
+ * top; chunks found at open count as created, their folders as made. */
+static void test_fsync_folders(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char d[4096];
+	uint64_t base, files;
+
+	memset(d, 7, sizeof(d));
+	base = folder_syncs(f->cs, &files);
+	assert_int_equal(files, 0);
+	/* 0x0101 lives in 01/01, 0x10101 too, 0x0102 in 01/02, 0x0201 in 02/01 */
+	assert_int_equal(chunk_store_write(f->cs, 0x0101, 1, 0, d, sizeof(d), NULL), 0);
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0101, 1, 10000, NULL), 0);
+	assert_int_equal(folder_syncs(f->cs, &files), base);
+	assert_int_equal(files, 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0101, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, &files), base + 3);   /* 01/01, 01, top */
+	assert_int_equal(files, 1);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0101, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, &files), base + 3);   /* nothing new */
+	assert_int_equal(files, 2);
+
+	assert_int_equal(chunk_store_write(f->cs, 0x10101, 1, 0, d, 100, NULL), 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x10101, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 4);     /* 01/01 */
+	assert_int_equal(chunk_store_write(f->cs, 0x0102, 1, 0, d, 100, NULL), 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0102, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 6);     /* 01/02, 01 */
+	assert_int_equal(chunk_store_write(f->cs, 0x0201, 1, 0, d, 100, NULL), 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0201, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 9);     /* 02/01, 02, top */
+
+	/* a rewrite or a new version is no new name */
+	assert_int_equal(chunk_store_write(f->cs, 0x0101, 2, 10, d, 100, NULL), 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0101, 2), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 9);
+	/* deleted and made again: a new name in a folder already on disk */
+	assert_int_equal(chunk_store_delete(f->cs, 0x10101), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x10101, 3, 0, d, 100, NULL), 0);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x10101, 3), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 10);
+	/* several new chunks of one folder, then their fsyncs: the first
+	 * syncs the folder (and the others' names with it), each of the
+	 * others once more (they cannot know), none the parents again */
+	for (uint64_t id = 0x20101; id <= 0x50101; id += 0x10000)
+		assert_int_equal(chunk_store_write(f->cs, id, 1, 0, d, 10, NULL), 0);
+	for (uint64_t id = 0x20101; id <= 0x50101; id += 0x10000)
+		assert_int_equal(chunk_store_fsync(f->cs, id, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 14);
+
+	/* after a restart every chunk found may not be on disk yet */
+	reopen(f);
+	base = folder_syncs(f->cs, NULL);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0101, 2), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 3);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x10101, 3), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 4);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x10101, 3), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 4);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0102, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 6);     /* 01/02, 01 */
+	check_range(f->cs, 0x0201, 1, d, 100, 0, 200);
+}
+
+/* Replications and clones sync the new name's folder, and the parents of
+ * folders made for it, at their commit. */
+static void test_stage_folders(void **state)
+{
+	struct fixture *f = *state;
+	struct chunk_staging *st;
+	unsigned char d[300];
+	uint64_t base;
+
+	memset(d, 3, sizeof(d));
+	base = folder_syncs(f->cs, NULL);
+	assert_int_equal(chunk_store_stage_begin(f->cs, 0x0303, 1, &st), 0);
+	assert_int_equal(chunk_store_stage_append(st, d, sizeof(d)), 0);
+	assert_int_equal(chunk_store_stage_commit(st, NULL), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 3);
+	assert_int_equal(chunk_store_stage_begin(f->cs, 0x10303, 1, &st), 0);
+	assert_int_equal(chunk_store_stage_append(st, d, sizeof(d)), 0);
+	assert_int_equal(chunk_store_stage_commit(st, NULL), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 4);
+	assert_int_equal(chunk_store_clone(f->cs, 0x0303, 1, 0x20303, 1, NULL), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 5);
+	/* committed names are on disk: their fsyncs sync no folder */
+	assert_int_equal(chunk_store_fsync(f->cs, 0x20303, 1), 0);
+	assert_int_equal(folder_syncs(f->cs, NULL), base + 5);
+	check_range(f->cs, 0x20303, 1, d, sizeof(d), 0, sizeof(d));
+	/* an empty staged chunk is a whole header long */
+	assert_int_equal(chunk_store_stage_begin(f->cs, 0x0304, 1, &st), 0);
+	assert_int_equal(chunk_store_stage_commit(st, NULL), 0);
+	check_range(f->cs, 0x0304, 1, d, 0, 0, 10);
+	reopen(f);
+	check_range(f->cs, 0x0304, 1, d, 0, 0, 10);
+}
+
+/* A new chunk file: header up to the end of its CRC table, the rest of
+ * its 8 KiB a hole of zeros; the file is header + length long, also with
+ * no data at all; it reads back before and after a reopen. */
+static void test_new_file_layout(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *d = random_bytes(5000, 11), buf[HDR];
+	char path[256];
+	struct stat stt;
+	int fd;
+
+	assert_int_equal(chunk_store_write(f->cs, 0x0404, 1, 0, d, 5000, NULL), 0);
+	chunk_path(f, 0x0404, path, sizeof(path));
+	assert_int_equal(stat(path, &stt), 0);
+	assert_int_equal(stt.st_size, HDR + 5000);
+	assert_true(stt.st_blocks * 512 <= 3 * 4096);  /* one page of header, two of data */
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, HDR, 0), (ssize_t)HDR);
+	close(fd);
+	assert_memory_equal(buf, "BIGFSCK1", 8);
+	for (size_t i = 32 + 4 * CHUNK_BLOCKS; i < HDR; i++)
+		assert_int_equal(buf[i], 0);
+	check_range(f->cs, 0x0404, 1, d, 5000, 0, 6000);
+
+	/* no data: written empty, or made by a truncate to 0 */
+	assert_int_equal(chunk_store_write(f->cs, 0x0405, 1, 0, d, 0, NULL), 0);
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0406, 1, 0, NULL), 0);
+	for (uint64_t id = 0x0405; id <= 0x0406; id++) {
+		chunk_path(f, id, path, sizeof(path));
+		assert_int_equal(stat(path, &stt), 0);
+		assert_int_equal(stt.st_size, HDR);
+		check_range(f->cs, id, 1, d, 0, 0, 100);
+	}
+	/* the CRC entries of the last blocks are in the header's second
+	 * page: written when a chunk grows that far, zeroed when it shrinks */
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0408, 1, CHUNK_SIZE_MAX, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0408, 1, CHUNK_SIZE_MAX - 5000, d, 5000,
+					   NULL), 0);
+	reopen(f);
+	check_range(f->cs, 0x0408, 1, d, 0, 0, 100);
+	{
+		uint32_t got = 0;
+
+		assert_int_equal(chunk_store_read(f->cs, 0x0408, 1, CHUNK_SIZE_MAX - 5000, 4,
+						  &got), 0);
+		assert_memory_equal(&got, d, 4);
+	}
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0408, 1, 2 * BS, NULL), 0);
+	reopen(f);
+	check_range(f->cs, 0x0408, 1, d, 0, 0, 2 * BS);
+	chunk_path(f, 0x0408, path, sizeof(path));
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, HDR, 0), (ssize_t)HDR);
+	close(fd);
+	for (size_t i = 32 + 4 * 2; i < HDR; i++)
+		assert_int_equal(buf[i], 0);
+	/* grown from nothing by a truncate, then written into */
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0407, 1, 3 * BS + 5, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0407, 1, BS - 10, d, 5000, NULL), 0);
+	reopen(f);
+	check_range(f->cs, 0x0404, 1, d, 5000, 0, 6000);
+	for (uint64_t id = 0x0405; id <= 0x0406; id++)
+		check_range(f->cs, id, 1, d, 0, 0, 100);
+	{
+		unsigned char *model = calloc(1, 3 * BS + 5);
+
+		assert_non_null(model);
+		memcpy(model + BS - 10, d, 5000);
+		check_range(f->cs, 0x0407, 1, model, 3 * BS + 5, 0, 3 * BS + 5);
+		free(model);
+	}
+	free(d);
+}
+
+/* The index decides whether a write creates the file: a file put back
+ * from outside behind its back is opened as the chunk it holds (a newer
+ * stored version still wins), a file taken away is made again. */
+static void test_files_behind_the_index(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *d = random_bytes(3000, 5), *model;
+	char path[256], aside[300];
+
+	chunk_path(f, 0x0505, path, sizeof(path));
+	snprintf(aside, sizeof(aside), "%s/aside", f->dir);
+	assert_int_equal(chunk_store_write(f->cs, 0x0505, 2, 0, d, 3000, NULL), 0);
+	assert_int_equal(rename(path, aside), 0);
+	assert_int_equal(chunk_store_delete(f->cs, 0x0505), 0);    /* gone: index forgets */
+	assert_int_equal(rename(aside, path), 0);
+	/* the file holds version 2: a write at 1 is refused, at 2 merges */
+	assert_int_equal(chunk_store_write(f->cs, 0x0505, 1, 0, d, 10, NULL), -ESTALE);
+	assert_int_equal(chunk_store_write(f->cs, 0x0505, 2, 1000, d, 10, NULL), 0);
+	model = malloc(3000);
+	assert_non_null(model);
+	memcpy(model, d, 3000);
+	memcpy(model + 1000, d, 10);
+	check_range(f->cs, 0x0505, 2, model, 3000, 0, 3000);
+
+	/* taken away while the index knows it: a write makes it again */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0505, 3, 0, d, 100, NULL), 0);
+	check_range(f->cs, 0x0505, 3, d, 100, 0, 200);
+	/* and its folders too */
+	assert_int_equal(unlink(path), 0);
+	chunk_path(f, 0x0505, path, sizeof(path));
+	*strrchr(path, '/') = '\0';
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0505, 4, 0, d, 100, NULL), 0);
+	check_range(f->cs, 0x0505, 4, d, 100, 0, 200);
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0505, 4), 0);
+	free(model);
+	free(d);
+}
+
+/* A header from outside whose CRC entries past the length are not 0 in
+ * its second page (no write of ours leaves that, the header CRC still
+ * covers them): writes keep them, a truncate that zeroes them writes
+ * them, and the header stays good. */
+static void test_header_second_page(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *d = random_bytes(3 * BS, 9), hdr[HDR];
+	char path[256];
+	uint32_t crc;
+	int fd;
+
+	assert_int_equal(chunk_store_write(f->cs, 0x0606, 1, 0, d, 3 * BS, NULL), 0);
+	read_header(f, 0x0606, hdr);
+	hdr[32 + 4 * 1020] = 0x5a;
+	crc = crc32c(crc32c(0, hdr, 24), hdr + 32, 4096);
+	for (int i = 0; i < 4; i++)
+		hdr[24 + i] = (unsigned char)(crc >> (8 * i));
+	chunk_path(f, 0x0606, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, hdr, HDR, 0), (ssize_t)HDR);
+	close(fd);
+	reopen(f);
+	check_range(f->cs, 0x0606, 1, d, 3 * BS, 0, 3 * BS);
+	assert_int_equal(chunk_store_write(f->cs, 0x0606, 1, 10, d, 100, NULL), 0);
+	reopen(f);
+	read_header(f, 0x0606, hdr);
+	assert_int_equal(hdr[32 + 4 * 1020], 0x5a);
+	assert_int_equal(chunk_store_truncate(f->cs, 0x0606, 1, BS + 7, NULL), 0);
+	reopen(f);
+	read_header(f, 0x0606, hdr);
+	assert_int_equal(hdr[32 + 4 * 1020], 0);
+	{
+		struct chunk_info ci;
+
+		assert_int_equal(chunk_store_verify(f->cs, 0x0606, &ci), 0);
+		assert_int_equal(ci.length, BS + 7);
+	}
+	memmove(d + 10, d, 100);
+	check_range(f->cs, 0x0606, 1, d, BS + 7, 0, BS + 7);
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1050,6 +1323,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clone_leftover_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clone_capacity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clone_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_folders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_new_file_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_behind_the_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_second_page, setup, teardown),
 	};
 
 	log_init("test_chunk_store", true, LOG_CRIT);
