@@ -9,12 +9,20 @@
  * route table before anything is allocated (413 E2BIG). Every request is
  * counted in load_stats (in flight while it runs, then by route and the
  * status class of its reply); GET /metrics renders those counters with
- * the store's usage. */
+ * the store's usage and its folder fsyncs.
+ *
+ * Each connection thread remembers the last API_TOK_SEEN tokens it found
+ * valid (pthread key tok_key, freed with the thread): a mount sends the
+ * same token with every call on a chunk, so a call that brings one again
+ * for the same chunk, version and op, before it expires, skips the HMAC.
+ * Only a byte for byte equal token matches, so nothing forged ever does. */
 #include "data_api.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +34,34 @@
 #include "log.h"
 
 #define API_SEQ_WINDOW_MIN ((uint64_t)1 << 20)
+#define API_TOK_SEEN 8          /* tokens remembered per connection thread */
 
-/* Chunk data arrives in bodies of up to 8 MiB: read it in large pieces. */
-#define DATA_API_READ_BUFFER (256 * 1024)
+/* MHD's per-connection memory: a body is read in pieces of half of it,
+ * and all of it is zeroed after every request (a 4 KiB read too), half
+ * of it again when the read buffer shrinks. 128 KiB: 64 KiB pieces of an
+ * 8 MiB body. Measured on a worker alone (8 rounds, 40 x 8 MiB PUTs
+ * through the page cache, 5000 4 KiB GETs): against 256 KiB, a GET costs
+ * the worker 36 us of CPU instead of 43, an 8 MiB PUT 5.5 ms instead of
+ * 5.25 (164 PUT/s instead of 170); 64 KiB costs PUTs 19%. */
+#define DATA_API_READ_BUFFER (128 * 1024)
 
 struct data_api {
 	struct data_api_config cfg;
 	struct http_server *srv;
 	time_t start_time;
+	pthread_key_t tok_key;      /* struct api_tok_seen of each thread */
+};
+
+/* The last tokens a connection thread found valid, and for what. */
+struct api_tok_seen {
+	struct {
+		uint64_t id;
+		uint32_t version;
+		char op[TOKEN_OP_MAX + 1];  /* "" for an empty slot */
+		long long expiry;
+		char token[TOKEN_MAX];
+	} e[API_TOK_SEEN];
+	unsigned next;              /* the slot the next one takes */
 };
 
 /* What a chunk call is about, parsed from the path and the query. */
@@ -97,16 +125,60 @@ static int api_query_version(struct http_request *req, struct chunk_call *cc)
 	return r;
 }
 
+/* Whether this thread found tok valid for (id, version, op) lately, and
+ * it has not expired at now (token_check's rule: valid through its EXPIRY
+ * second). */
+static bool api_token_seen(struct data_api *api, uint64_t id, uint32_t version,
+			   const char *op, const char *tok, time_t now)
+{
+	const struct api_tok_seen *t = pthread_getspecific(api->tok_key);
+
+	for (unsigned i = 0; t && i < API_TOK_SEEN; i++)
+		if (t->e[i].id == id && t->e[i].version == version &&
+		    strcmp(t->e[i].op, op) == 0 && t->e[i].expiry >= (long long)now &&
+		    strcmp(t->e[i].token, tok) == 0)
+			return true;
+	return false;
+}
+
+/* Remember tok, just found valid, for this thread, in place of the oldest
+ * one. Not remembering (out of memory) only costs the next call an HMAC. */
+static void api_token_remember(struct data_api *api, uint64_t id, uint32_t version,
+			       const char *op, const char *tok)
+{
+	struct api_tok_seen *t = pthread_getspecific(api->tok_key);
+	unsigned i;
+
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || pthread_setspecific(api->tok_key, t) != 0) {
+			free(t);
+			return;
+		}
+	}
+	i = t->next;
+	t->next = (i + 1) % API_TOK_SEEN;
+	t->e[i].id = id;
+	t->e[i].version = version;
+	snprintf(t->e[i].op, sizeof(t->e[i].op), "%s", op);
+	t->e[i].expiry = strtoll(tok, NULL, 10);   /* token_check read it: digits, '.' */
+	snprintf(t->e[i].token, sizeof(t->e[i].token), "%s", tok);
+}
+
 static int api_check_token(struct data_api *api, struct http_request *req, uint64_t id,
 			   uint32_t version, const char *op)
 {
 	const char *tok = http_req_query(req, "token");
+	time_t now = time(NULL);
 
-	if (!tok || token_check(api->cfg.secret, id, version, op, tok, time(NULL)) < 0) {
+	if (tok && api_token_seen(api, id, version, op, tok, now))
+		return 0;
+	if (!tok || token_check(api->cfg.secret, id, version, op, tok, now) < 0) {
 		http_reply_error(req, EACCES, "%s token for op '%s'",
 				 tok ? "invalid or expired" : "missing", op);
 		return -EACCES;
 	}
+	api_token_remember(api, id, version, op, tok);
 	return 0;
 }
 
@@ -203,12 +275,19 @@ static uint64_t api_mono_usec(void)
 static int api_read_unverified(struct data_api *api, struct http_request *req,
 			       struct chunk_call *cc, uint64_t offset, uint64_t length)
 {
-	uint32_t *crcs = malloc(CHUNK_BLOCKS * sizeof(*crcs));
-	char *hex = malloc(CHUNK_BLOCKS * 8 + 1);
+	size_t most = (size_t)((length + CHUNK_BLOCK_SIZE - 1) / CHUNK_BLOCK_SIZE);
+	uint32_t *crcs = NULL;
+	char *hex = NULL;
 	uint64_t file_off;
 	uint32_t nblocks;
 	int fd, r;
 
+	/* a small random read never qualifies (chunk_store_read_fd): no
+	 * allocation for it */
+	if (length == 0 || offset % CHUNK_BLOCK_SIZE != 0)
+		return -EAGAIN;
+	crcs = malloc(most * sizeof(*crcs));
+	hex = malloc(most * 8 + 1);
 	if (!crcs || !hex) {
 		r = -ENOMEM;
 		goto out;
@@ -586,7 +665,7 @@ static void h_health(void *ctx, struct http_request *req)
 /* The store's usage and the worker's identity, after the counters. */
 static void api_metrics_store(struct data_api *api, FILE *f)
 {
-	uint64_t chunks, used, capacity;
+	uint64_t chunks, used, capacity, files, folders;
 
 	chunk_store_usage(api->cfg.store, &chunks, &used);
 	chunk_store_space(api->cfg.store, &capacity, &used);
@@ -601,6 +680,11 @@ static void api_metrics_store(struct data_api *api, FILE *f)
 		   "(--capacity, bounded by the free space).\n"
 		   "# TYPE bigfs_worker_capacity_bytes gauge\n"
 		   "bigfs_worker_capacity_bytes %" PRIu64 "\n", capacity);
+	chunk_store_fsyncs(api->cfg.store, &files, &folders);
+	fprintf(f, "# HELP bigfs_worker_folder_fsyncs_total Folder fsyncs, for the names of "
+		   "new chunk files (at their chunk's first fsync, replications, clones).\n"
+		   "# TYPE bigfs_worker_folder_fsyncs_total counter\n"
+		   "bigfs_worker_folder_fsyncs_total %" PRIu64 "\n", folders);
 	fprintf(f, "# HELP bigfs_worker_info This worker's id (value always 1).\n"
 		   "# TYPE bigfs_worker_info gauge\n"
 		   "bigfs_worker_info{worker_id=\"%s\"} 1\n", api->cfg.worker_id);
@@ -658,8 +742,13 @@ int data_api_start(const struct data_api_config *cfg, struct data_api **ret)
 		return -ENOMEM;
 	api->cfg = *cfg;
 	api->start_time = time(NULL);
+	if (pthread_key_create(&api->tok_key, free) != 0) {
+		free(api);
+		return -ENOMEM;
+	}
 	r = http_server_start_ex(&api->srv, cfg->listen, api_routes, api, DATA_API_READ_BUFFER);
 	if (r < 0) {
+		pthread_key_delete(api->tok_key);
 		free(api);
 		return r;
 	}
@@ -676,6 +765,7 @@ void data_api_stop(struct data_api *api)
 {
 	if (!api)
 		return;
-	http_server_stop(api->srv);
+	http_server_stop(api->srv);   /* its threads, and their tokens, are gone */
+	pthread_key_delete(api->tok_key);
 	free(api);
 }

@@ -100,6 +100,56 @@ def test_412_forged_expired_missing_tokens_are_403(cluster, chunk):
     check_error(cluster, i, st, raw, errno.ENOENT, 404)
 
 
+def test_412_keepalive_remembers_only_the_good_token(cluster, chunk):
+    """A worker's connection thread remembers the tokens it found good (no
+    HMAC for them again): on one kept-alive connection, after the good
+    token passed, every other token is still checked, and the good one
+    opens nothing but its own chunk, version and op."""
+    import http.client
+    i, cid, ver, data = chunk
+    secret = cluster.secret()
+    now = int(time.time())
+    good = make_token(secret, cid, ver, "r", now + 300)
+    tampered = good[:-1] + ("0" if good[-1] != "0" else "1")
+    later = str(now + 100000) + good[good.index("."):]
+    expired = make_token(secret, cid, ver, "r", now - 5)
+    host, port = cluster.worker_addr(i).rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def call(method, path, **q):
+        qs = "&".join("%s=%s" % (k, v) for k, v in q.items())
+        conn.request(method, path + "?" + qs)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    try:
+        for _ in range(2):
+            st, raw = call("GET", "/v1/chunk/" + cid, version=ver, offset=0, length=10,
+                           token=good)
+            assert st == 200 and raw == data[:10]
+            for t in [tampered, later, expired, good + "0", good[:-1]]:
+                st, raw = call("GET", "/v1/chunk/" + cid, version=ver, offset=0, length=10,
+                               token=t)
+                check_error(cluster, i, st, raw, errno.EACCES, 403)
+            # the good token, for another version, chunk or op
+            st, raw = call("GET", "/v1/chunk/" + cid, version=ver + 1, offset=0, length=10,
+                           token=good)
+            check_error(cluster, i, st, raw, errno.EACCES, 403)
+            st, raw = call("GET", "/v1/chunk/" + ABSENT, version=ver, offset=0, length=10,
+                           token=good)
+            check_error(cluster, i, st, raw, errno.EACCES, 403)
+            st, raw = call("POST", "/v1/chunk/%s/truncate" % cid, version=ver, length=0,
+                           token=good)
+            check_error(cluster, i, st, raw, errno.EACCES, 403)
+            st, raw = call("GET", "/v1/chunks", token=good)
+            check_error(cluster, i, st, raw, errno.EACCES, 403)
+        st, raw = call("GET", "/v1/chunk/" + cid, version=ver, offset=0, length=len(data),
+                       token=good)
+        assert st == 200 and raw == data
+    finally:
+        conn.close()
+
+
 def test_413_reads_with_good_token(cluster, chunk):
     i, cid, ver, data = chunk
     t = tok(cluster, cid, ver, "r")
