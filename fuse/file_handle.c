@@ -122,6 +122,7 @@ struct fh_table {
 	pthread_mutex_t lock;
 	struct fh_inode *hash[FH_HASH_SIZE];
 	uint64_t size_epoch;         /* see fh_table_size_epoch */
+	atomic_ulong names_epoch;    /* unlinks, renames, links here (fh_table_names_changed) */
 };
 
 enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
@@ -182,6 +183,13 @@ struct fh_writer {
 	struct grant *grants;
 	size_t ngrants;
 	size_t grants_cap;
+	/* writer lock: attributes kept here until the next commit (a file
+	 * this mount made and has open for writing, fh_defer_setattr): base
+	 * is what the kernel was told, pending what the master has not got */
+	bool base_known;
+	struct stat base;
+	unsigned long base_epoch;    /* names_epoch then: nlink still right while equal */
+	struct fh_setattr pending;
 };
 
 struct file_handle {
@@ -343,6 +351,8 @@ static uint64_t fh_inode_gen(struct fh_table *t, struct fh_inode *in)
 
 static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen);
 static void fh_writer_unref(struct fh_writer *w);
+static bool fh_setattr_json_needed(const struct fh_setattr *p);
+static void fh_overlay_locked(const struct fh_writer *w, struct stat *st);
 
 /* The writer of ino with a reference taken, or NULL when no writable
  * handle of ino is open here. */
@@ -355,6 +365,142 @@ static struct fh_writer *fh_table_writer(struct fh_table *t, uint64_t ino)
 		w->refs++;
 	pthread_mutex_unlock(&t->lock);
 	return w;
+}
+
+void fh_created_attrs(struct file_handle *fh, const struct stat *st)
+{
+	struct fh_writer *w = fh->w;
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->base = *st;
+	w->base_known = true;
+	w->base_epoch = atomic_load(&fh->t->names_epoch);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void fh_table_base_attrs(struct fh_table *t, uint64_t ino, const struct stat *st)
+{
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (w->base_known)
+		w->base = *st;
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+}
+
+void fh_table_names_changed(struct fh_table *t)
+{
+	atomic_fetch_add(&t->names_epoch, 1);
+}
+
+/* Writer lock held: base (what the kernel was told) is still all of the
+ * file's attributes but size and times: no name of this mount changed
+ * since, so its link count stands. */
+static bool fh_base_current(const struct fh_writer *w)
+{
+	return w->base_known && w->base_epoch == atomic_load(&w->t->names_epoch);
+}
+
+bool fh_table_known_attrs(struct fh_table *t, uint64_t ino, struct stat *st)
+{
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	bool known = fh_base_current(w);
+	if (known) {
+		*st = w->base;
+		fh_overlay_locked(w, st);
+	}
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+	return known;
+}
+
+/* Writer lock held: pending attributes over st. */
+static void fh_overlay_locked(const struct fh_writer *w, struct stat *st)
+{
+	const struct fh_setattr *p = &w->pending;
+	if (!w->base_known || !fh_setattr_json_needed(p))
+		return;
+	if (p->has_mode)
+		st->st_mode = (st->st_mode & S_IFMT) | (p->mode & 07777);
+	if (p->has_uid)
+		st->st_uid = p->uid;
+	if (p->has_gid)
+		st->st_gid = p->gid;
+	if (p->has_atime)
+		st->st_atim = p->atime;
+	if (p->has_mtime)
+		st->st_mtim = p->mtime;
+	st->st_ctim = w->base.st_ctim;
+}
+
+int fh_table_defer_setattr(struct fh_table *t, uint64_t ino, const struct fh_setattr *sa,
+			   struct stat *st)
+{
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return -EAGAIN;
+	pthread_mutex_lock(&w->lock);
+	int rc = -EAGAIN;
+	if (fh_base_current(w)) {
+		struct fh_setattr *p = &w->pending;
+		if (sa->has_mode) {
+			p->has_mode = true;
+			p->mode = sa->mode;
+		}
+		if (sa->has_uid) {
+			p->has_uid = true;
+			p->uid = sa->uid;
+		}
+		if (sa->has_gid) {
+			p->has_gid = true;
+			p->gid = sa->gid;
+		}
+		if (sa->has_atime) {
+			p->has_atime = true;
+			p->atime = sa->atime;
+		}
+		if (sa->has_mtime) {
+			p->has_mtime = true;
+			p->mtime = sa->mtime;
+		}
+		clock_gettime(CLOCK_REALTIME, &w->base.st_ctim);
+		*st = w->base;
+		fh_overlay_locked(w, st);
+		w->base = *st;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+	return rc;
+}
+
+bool fh_table_has_kept_attrs(struct fh_table *t, uint64_t ino)
+{
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	bool kept = w->base_known && fh_setattr_json_needed(&w->pending);
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
+	return kept;
+}
+
+void fh_table_overlay_attrs(struct fh_table *t, uint64_t ino, struct stat *st)
+{
+	struct fh_writer *w = fh_table_writer(t, ino);
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	fh_overlay_locked(w, st);
+	pthread_mutex_unlock(&w->lock);
+	fh_writer_unref(w);
 }
 
 int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release)
@@ -668,8 +814,39 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 	return 0;
 }
 
+static bool fh_setattr_json_needed(const struct fh_setattr *p)
+{
+	return p->has_mode || p->has_uid || p->has_gid || p->has_atime || p->has_mtime;
+}
+
+/* The "setattr" of a commit for p, or NULL when nothing is pending. */
+static json_t *fh_setattr_json(const struct fh_setattr *p)
+{
+	if (!p->has_mode && !p->has_uid && !p->has_gid && !p->has_atime && !p->has_mtime)
+		return NULL;
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	if (p->has_mode)
+		json_object_set_new(o, "mode", json_integer(p->mode & 07777));
+	if (p->has_uid)
+		json_object_set_new(o, "uid", json_integer(p->uid));
+	if (p->has_gid)
+		json_object_set_new(o, "gid", json_integer(p->gid));
+	if (p->has_atime) {
+		json_object_set_new(o, "atime_s", json_integer((json_int_t)p->atime.tv_sec));
+		json_object_set_new(o, "atime_ns", json_integer(p->atime.tv_nsec));
+	}
+	if (p->has_mtime) {
+		json_object_set_new(o, "mtime_s", json_integer((json_int_t)p->mtime.tv_sec));
+		json_object_set_new(o, "mtime_ns", json_integer(p->mtime.tv_nsec));
+	}
+	return o;
+}
+
 /* POST /v1/commit: grow the file to size, and give back every lease if
- * release_all. Runs as the owner of `grants`. */
+ * release_all; attributes kept here go along. Runs as the owner of
+ * `grants`. */
 static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 {
 	json_t *rel = json_array();
@@ -684,8 +861,15 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 				(json_int_t)size, "session", w->t->session, "release", rel);
 	if (!req)
 		return -ENOMEM;
+	json_t *sa = fh_setattr_json(&w->pending);
+	if (sa && json_object_set_new(req, "setattr", sa) < 0) {
+		json_decref(req);
+		return -ENOMEM;
+	}
 	int rc = master_client_call(w->t->mc, "commit", req, 0, NULL, NULL);
 	json_decref(req);
+	if (rc == 0)
+		memset(&w->pending, 0, sizeof(w->pending));
 	if (rc < 0)
 		log_warn("inode %" PRIu64 ": commit of size %" PRIu64 " failed: %s", w->ino, size,
 			 strerror(-rc));
@@ -885,7 +1069,7 @@ static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen)
 	bool held = false;
 	for (size_t i = 0; i < w->ngrants; i++)
 		held |= !w->grants[i].released;
-	if (w->commit_end > 0 || (release_all && held)) {
+	if (w->commit_end > 0 || (release_all && held) || fh_setattr_json_needed(&w->pending)) {
 		/* A failed commit keeps commit_end for the next try and is
 		 * returned: the data is on the workers, the size is not known. */
 		int rc = fh_commit(w, w->commit_end, release_all && held);
@@ -982,6 +1166,7 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *psiz
 	if (rc < 0)
 		goto out_unlock;
 	*psize = size;
+	w->pending.has_mtime = false;   /* data after a kept mtime: now is the mtime */
 	end = off + size;
 	while (size > 0) {
 		struct wbuf *b = w->cur;

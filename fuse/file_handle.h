@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <time.h>
 
 #define FH_CHUNK_SIZE ((uint64_t)64 << 20)
@@ -81,6 +83,40 @@ void fh_table_forget_grants(struct fh_table *t, uint64_t ino, uint64_t first_ind
  * mount sets or removes that xattr). nocaps_get is false when unknown. */
 bool fh_table_nocaps_get(struct fh_table *t, uint64_t ino);
 void fh_table_nocaps_set(struct fh_table *t, uint64_t ino, bool nocaps);
+
+/* Attributes one setattr sets ("now" already resolved to a time). */
+struct fh_setattr {
+	bool has_mode, has_uid, has_gid, has_atime, has_mtime;
+	uint32_t mode, uid, gid;
+	struct timespec atime, mtime;
+};
+
+/* fh (writable) was made by this mount's create with attributes st (the
+ * master's reply): setattrs of the file while it is open here for
+ * writing may be kept until its next commit. */
+void fh_created_attrs(struct file_handle *fh, const struct stat *st);
+/* A setattr (mode, owner, times) of ino, a file this mount made and has
+ * open for writing: kept and sent with the next commit (close, fsync,
+ * flush), which tar, cp -p and rsync reach a moment later anyway. *st
+ * gets the attributes the kernel is to see now (ctime: now). -EAGAIN if
+ * ino is not such a file (the caller asks the master). */
+int fh_table_defer_setattr(struct fh_table *t, uint64_t ino, const struct fh_setattr *sa,
+			   struct stat *st);
+/* The master's attributes of ino after a setattr it made (a truncate):
+ * the base of what this mount knows of the file, if it knows it. */
+void fh_table_base_attrs(struct fh_table *t, uint64_t ino, const struct stat *st);
+/* This mount unlinked, renamed or linked something: attributes it knows
+ * of files it made may have the wrong link count now. */
+void fh_table_names_changed(struct fh_table *t);
+/* The attributes of ino, a file this mount made and has open for writing
+ * (its create reply with the setattrs kept since), as long as no name
+ * changed here since: true and *st (size and times before fs_ops' local
+ * overlays). Another mount's changes show at the next open, as data. */
+bool fh_table_known_attrs(struct fh_table *t, uint64_t ino, struct stat *st);
+/* Whether setattrs of ino are kept here (fh_table_flush_inode sends them). */
+bool fh_table_has_kept_attrs(struct fh_table *t, uint64_t ino);
+/* Attributes of ino kept here, over st (a master reply's). */
+void fh_table_overlay_attrs(struct fh_table *t, uint64_t ino, struct stat *st);
 
 /* Open a handle on ino. 0 or -ENOMEM. */
 int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret);

@@ -174,6 +174,8 @@ static struct file_handle *fs_fh(const struct fuse_file_info *fi)
 	return (struct file_handle *)(uintptr_t)fi->fh;
 }
 
+static void fs_local_attrs(struct fs_ctx *ctx, struct stat *st);
+
 /* Attributes from a master reply, with this mount's not yet committed
  * size for files being written here. */
 static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
@@ -184,6 +186,14 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 		return rc;
 	}
 	mcache_note_xattrs(ctx->mcache, attr_obj);
+	fs_local_attrs(ctx, st);
+	return 0;
+}
+
+/* This mount's own news of a file over attributes st: the size and
+ * mtime of writes not committed yet, the setattrs kept for its commit. */
+static void fs_local_attrs(struct fs_ctx *ctx, struct stat *st)
+{
 	uint64_t local;
 	if (S_ISREG(st->st_mode) && fh_table_local_size(ctx->fht, st->st_ino, &local) &&
 	    local > (uint64_t)st->st_size) {
@@ -199,7 +209,8 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 		    (wm.tv_sec == st->st_ctim.tv_sec && wm.tv_nsec > st->st_ctim.tv_nsec))
 			st->st_ctim = wm;
 	}
-	return 0;
+	if (S_ISREG(st->st_mode))
+		fh_table_overlay_attrs(ctx->fht, st->st_ino, st);  /* setattrs kept here */
 }
 
 /* Whether attributes st, asked for when the size epoch was epoch, may
@@ -451,6 +462,14 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, nsq_pending_dir(ctx->nsq, ino) ? 0.0 : valid);
 		return;
 	}
+	if (fh_table_known_attrs(ctx->fht, ino, &st)) {
+		/* a file this mount made and is writing: it knows them all (the
+		 * kernel asks before each fchown, as it clears setuid bits) */
+		fs_local_attrs(ctx, &st);
+		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
+		fuse_reply_attr(req, &st, FS_TIMEOUT);
+		return;
+	}
 	atime_queue_wait(ctx->atime, ino);
 	int rc;
 	for (int attempt = 0;; attempt++) {
@@ -514,6 +533,48 @@ static int fs_add_groups(fuse_req_t req, json_t *body)
 	return bad ? -ENOMEM : 0;
 }
 
+/* A setattr of a file this mount made and has open for writing (tar's
+ * fchown, fchmod and futimens before close; cp -p; rsync) is kept and
+ * goes to the master with the file's commit (fh_table_defer_setattr): no
+ * round trip of its own. Not sizes (a truncate must reach the master), not
+ * for exports that map callers (the master judges those), and not a mode
+ * with setgid from a non-root caller (the master applies the group rule).
+ * True if kept, with the attributes to answer in *st. */
+static bool fs_setattr_kept(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
+			    const struct stat *attr, int to_set, struct stat *st)
+{
+	if (ctx->send_caller || (to_set & FUSE_SET_ATTR_SIZE) || !(to_set & FS_SETATTR_KNOWN) ||
+	    (to_set & ~FS_SETATTR_KNOWN) ||
+	    ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & S_ISGID) &&
+	     fuse_req_ctx(req)->uid != 0))
+		return false;
+	struct fh_setattr sa;
+	struct timespec now;
+	memset(&sa, 0, sizeof(sa));
+	clock_gettime(CLOCK_REALTIME, &now);
+	sa.has_mode = (to_set & FUSE_SET_ATTR_MODE) != 0;
+	sa.mode = attr->st_mode & 07777;
+	sa.has_uid = (to_set & FUSE_SET_ATTR_UID) != 0;
+	sa.uid = attr->st_uid;
+	sa.has_gid = (to_set & FUSE_SET_ATTR_GID) != 0;
+	sa.gid = attr->st_gid;
+	sa.has_atime = (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) != 0;
+	sa.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
+	sa.has_mtime = (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) != 0;
+	sa.mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	if (fh_table_defer_setattr(ctx->fht, ino, &sa, st) < 0)
+		return false;
+	if (sa.has_mtime)
+		fh_table_mtime_set(ctx->fht, ino);   /* the set mtime, not the last write's */
+	uint64_t local;
+	if (fh_table_local_size(ctx->fht, ino, &local) && local > (uint64_t)st->st_size) {
+		st->st_size = (off_t)local;
+		st->st_blocks = (blkcnt_t)((local + 511) / 512);
+	}
+	mount_metrics_add(MM_KEPT_SETATTRS, 1);
+	return true;
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -524,6 +585,10 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int rc;
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
 	mcache_forget_attr(ctx->mcache, ino);
+	if (fs_setattr_kept(ctx, req, ino, attr, to_set, &st)) {
+		fuse_reply_attr(req, &st, FS_TIMEOUT);
+		return;
+	}
 	json_t *body = fs_who(ctx, req, json_pack("{s:I}", "ino", (json_int_t)ino));
 	if (!body) {
 		rc = -ENOMEM;
@@ -588,8 +653,14 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 				       UINT64_MAX);
 		fh_table_truncated(ctx->fht, ino, (uint64_t)attr->st_size);
 	}
-	if (rc == 0)
-		rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+	if (rc == 0) {
+		struct stat raw;
+		rc = master_client_attr_obj(json_object_get(resp, "attr"), &raw);
+		if (rc == 0)
+			fh_table_base_attrs(ctx->fht, ino, &raw);
+		if (rc == 0)
+			rc = fs_attr(ctx, json_object_get(resp, "attr"), &st);
+	}
 out_reply:
 	json_decref(resp);
 	if (rc < 0) {
@@ -792,6 +863,7 @@ static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 
 static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+	fh_table_names_changed(((struct fs_ctx *)fuse_req_userdata(req))->fht);
 	fs_make_entry(req, FS_OP_link, "link",
 		      fs_name(json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "newparent",
 					(json_int_t)newparent),
@@ -821,6 +893,7 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 {
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
+	fh_table_names_changed(ctx->fht);   /* a link count here may drop */
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
 	if (!ctx->send_caller && fop == FS_OP_unlink) {
@@ -878,6 +951,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	bool retried = false;
 	struct csess_closes closes;
+	fh_table_names_changed(ctx->fht);   /* a file renamed over loses a link */
 	json_t *body = fs_name(fs_name(json_pack("{s:I, s:I, s:I}", "parent", (json_int_t)parent,
 						 "newparent", (json_int_t)newparent, "flags",
 						 (json_int_t)flags),
@@ -1000,6 +1074,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	if (created) /* a new file has no xattrs: spare the kernel's per-write ask */
 		fh_table_nocaps_set(ctx->fht, e.ino, true);
+	if (created && !ctx->send_caller && mcache_no_xattrs(ctx->mcache, e.ino))
+		fh_created_attrs(fh, &e.attr);   /* no ACL to keep in step: setattrs may wait */
 	fs_open_fi(fi, fh);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_release(fh); /* the opener was interrupted: nobody will release it */
@@ -1200,7 +1276,14 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	mcache_xattrs_changed(ctx->mcache, ino);
-	int rc = fs_call(ctx, "setxattr",
+	int rc = fh_table_has_kept_attrs(ctx->fht, ino)
+			 ? fh_table_flush_inode(ctx->fht, ino, false)   /* kept setattrs first */
+			 : 0;
+	if (rc < 0) {
+		fs_reply_err(ctx, req, FS_OP_xattr, rc);
+		return;
+	}
+	rc = fs_call(ctx, "setxattr",
 			 fs_who(ctx, req, json_pack("{s:I, s:s, s:o, s:i}", "ino", (json_int_t)ino,
 						    "name", name, "value", ju_b64_new(value, size),
 						    "flags", flags)),
@@ -1294,7 +1377,11 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	mcache_xattrs_changed(ctx->mcache, ino);
-	int rc = fs_call(ctx, "removexattr",
+	int rc = fh_table_has_kept_attrs(ctx->fht, ino)
+			 ? fh_table_flush_inode(ctx->fht, ino, false)   /* kept setattrs first */
+			 : 0;
+	if (rc == 0)
+		rc = fs_call(ctx, "removexattr",
 			 fs_who(ctx, req, json_pack("{s:I, s:s}", "ino", (json_int_t)ino, "name", name)),
 			 NULL, NULL);
 	fs_reply_err(ctx, req, FS_OP_xattr, rc);

@@ -63,6 +63,8 @@
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \
 	  "Queued unlinks the master did not apply (logged; the file stays).")            \
+	X(KEPT_SETATTRS, "bigfs_mount_kept_setattrs_total", "counter",                   \
+	  "setattrs of a file made here and open for writing, sent with its commit.")     \
 	X(OPEN_FILES, "bigfs_mount_open_files", "gauge", "Files open through this mount.")
 
 /* Not fuse_lowlevel.h here: its <fcntl.h> has a struct file_handle of

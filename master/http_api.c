@@ -799,41 +799,37 @@ static int opt_i64(const json_t *b, const char *key, bool *has, int64_t *ret)
 	return *has ? ju_i64(b, key, ret) : 0;
 }
 
-static void h_setattr(struct master *m, struct http_request *r)
+/* The members of a setattr (b: the body, or a commit's "setattr") into
+ * *sa; groups gets "groups" (GROUPS_MAX). 0, or -EINVAL after replying. */
+static int parse_setattr(const json_t *b, struct http_request *r, struct ns_setattr *sa,
+			 uint32_t *groups)
 {
-	json_t *b = http_req_json(r);
-	struct ns_setattr sa;
-	struct ns_attr a;
-	uint32_t groups[GROUPS_MAX];
-	uint64_t ino, v;
+	uint64_t v;
 	int64_t t;
 	bool has, now;
 
-	if (!b)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	GET_U64(b, "ino", ino);
+	memset(sa, 0, sizeof(*sa));
 	if (opt_u64(b, "mode", &has, &v) < 0 || v > UINT32_MAX) {
 		bad_member(r, "mode");
-		goto out_put;
+		return -EINVAL;
 	}
-	sa.has_mode = has;
-	sa.mode = (uint32_t)v;
+	sa->has_mode = has;
+	sa->mode = (uint32_t)v;
 	if (opt_u64(b, "uid", &has, &v) < 0 || v > UINT32_MAX) {
 		bad_member(r, "uid");
-		goto out_put;
+		return -EINVAL;
 	}
-	sa.has_uid = has;
-	sa.uid = (uint32_t)v;
+	sa->has_uid = has;
+	sa->uid = (uint32_t)v;
 	if (opt_u64(b, "gid", &has, &v) < 0 || v > UINT32_MAX) {
 		bad_member(r, "gid");
-		goto out_put;
+		return -EINVAL;
 	}
-	sa.has_gid = has;
-	sa.gid = (uint32_t)v;
-	if (opt_u64(b, "size", &sa.has_size, &sa.size) < 0) {
+	sa->has_gid = has;
+	sa->gid = (uint32_t)v;
+	if (opt_u64(b, "size", &sa->has_size, &sa->size) < 0) {
 		bad_member(r, "size");
-		goto out_put;
+		return -EINVAL;
 	}
 	/* atime / mtime: *_now wins; else *_s with optional *_ns. */
 	const char *const keys[2][3] = { { "atime_now", "atime_s", "atime_ns" },
@@ -842,47 +838,63 @@ static void h_setattr(struct master *m, struct http_request *r)
 		uint32_t tns = 0;
 		if (ju_bool_opt(b, keys[i][0], false, &now) < 0) {
 			bad_member(r, keys[i][0]);
-			goto out_put;
+			return -EINVAL;
 		}
 		if (opt_i64(b, keys[i][1], &has, &t) < 0) {
 			bad_member(r, keys[i][1]);
-			goto out_put;
+			return -EINVAL;
 		}
 		if (ju_u32_opt(b, keys[i][2], 0, &tns) < 0 || tns > 999999999) {
 			bad_member(r, keys[i][2]);
-			goto out_put;
+			return -EINVAL;
 		}
 		if (i == 0) {
-			sa.has_atime = now || has;
-			sa.atime_now = now;
-			sa.atime_s = has ? t : 0;
-			sa.atime_ns = tns;
+			sa->has_atime = now || has;
+			sa->atime_now = now;
+			sa->atime_s = has ? t : 0;
+			sa->atime_ns = tns;
 		} else {
-			sa.has_mtime = now || has;
-			sa.mtime_now = now;
-			sa.mtime_s = has ? t : 0;
-			sa.mtime_ns = tns;
+			sa->has_mtime = now || has;
+			sa->mtime_now = now;
+			sa->mtime_s = has ? t : 0;
+			sa->mtime_ns = tns;
 		}
 	}
 	json_t *ga = json_object_get(b, "groups");
 	if (ga) {
 		if (!json_is_array(ga) || json_array_size(ga) > GROUPS_MAX) {
 			bad_member(r, "groups");
-			goto out_put;
+			return -EINVAL;
 		}
 		for (size_t i = 0; i < json_array_size(ga); i++) {
 			json_t *g = json_array_get(ga, i);
 			if (!json_is_integer(g) || json_integer_value(g) < 0 ||
 			    json_integer_value(g) > UINT32_MAX) {
 				bad_member(r, "groups");
-				goto out_put;
+				return -EINVAL;
 			}
 			groups[i] = (uint32_t)json_integer_value(g);
 		}
-		sa.drop_sgid = true;
-		sa.groups = groups;
-		sa.ngroups = json_array_size(ga);
+		sa->drop_sgid = true;
+		sa->groups = groups;
+		sa->ngroups = json_array_size(ga);
 	}
+	return 0;
+}
+
+static void h_setattr(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	struct ns_setattr sa;
+	struct ns_attr a;
+	uint32_t groups[GROUPS_MAX];
+	uint64_t ino;
+
+	if (!b)
+		return;
+	GET_U64(b, "ino", ino);
+	if (parse_setattr(b, r, &sa, groups) < 0)
+		goto out_put;
 	int rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "setattr %llu: %s", (unsigned long long)ino,
@@ -1627,7 +1639,29 @@ static void h_commit(struct master *m, struct http_request *r)
 			rel[i] = (uint64_t)json_integer_value(v);
 		}
 	}
+	/* "setattr": attributes the mount kept while the file was open there
+	 * (mode, owner, times set by tar, cp -p, rsync before close), applied
+	 * after the size, so an explicit mtime stays (fuse/file_handle.c) */
+	struct ns_setattr sa;
+	uint32_t groups[GROUPS_MAX];
+	json_t *so = json_object_get(b, "setattr");
+	if (so && (!json_is_object(so) || json_object_get(so, "size") ||
+		   json_object_get(so, "groups"))) {
+		bad_member(r, "setattr");
+		goto out_put;
+	}
+	const struct asess_export *e = req_export(r);
+	if (so && e && (e->maproot || e->mapall)) {
+		/* the master judges mapped callers' setattrs itself: one at a time */
+		http_reply_error(r, EPERM, "commit %llu: no \"setattr\" for an export that "
+				 "maps callers", (unsigned long long)ino);
+		goto out_put;
+	}
+	if (so && parse_setattr(so, r, &sa, groups) < 0)
+		goto out_put;
 	int rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
+	if (rc == 0 && so)
+		rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0) {
 		http_reply_error(r, rc, "commit %llu: %s", (unsigned long long)ino,
 				 strerror(-rc));
