@@ -91,7 +91,11 @@
 #define FH_FLUSHERS 4
 #define FH_INFLIGHT_BYTES ((size_t)16 << 20)
 #define FH_WBUF_FIRST ((size_t)256 << 10)
-#define FH_RA_MIN ((size_t)128 << 10)
+/* A read that does not follow the last one fetches only what it asks for
+ * (at least a page): a 4 KiB random reader paid for 128 KiB each time
+ * (5,101 against 8,121 IOPS, fio randread 4k O_DIRECT, 3 workers); the
+ * kernel's own readahead asks for more where a pattern shows. */
+#define FH_RA_MIN ((size_t)4 << 10)
 #define LOC_BATCH 16
 #define FH_AVOID_MAX 16             /* workers named in a grant's "avoid" */
 #define FH_NO_COPY_WAIT_MS 30000   /* a read waits this long for a live copy */
@@ -142,6 +146,8 @@ struct grant {
 	int64_t renew_at_ms;
 	bool released;               /* lease given back; fsync may still use it */
 	bool needs_fsync;
+	bool from_create;            /* came with the create (fh_prefill_grant) */
+	bool written;                /* a buffer reached its replicas */
 };
 
 struct loc_cache {
@@ -861,6 +867,18 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 				(json_int_t)size, "session", w->t->session, "release", rel);
 	if (!req)
 		return -ENOMEM;
+	json_t *drop = NULL;
+	for (size_t i = 0; release_all && i < w->ngrants; i++) {
+		const struct grant *g = &w->grants[i];
+		if (g->from_create && !g->written && !g->released) {
+			if (!drop && (!(drop = json_array()) ||
+				      json_object_set_new(req, "drop", drop) < 0)) {
+				json_decref(req);
+				return -ENOMEM;
+			}
+			json_array_append_new(drop, json_integer((json_int_t)g->index));
+		}
+	}
 	json_t *sa = fh_setattr_json(&w->pending);
 	if (sa && json_object_set_new(req, "setattr", sa) < 0) {
 		json_decref(req);
@@ -941,6 +959,7 @@ static int fh_flush_buf(struct fh_writer *w, struct wbuf *b)
 	if (g) {
 		fh_grant_keep(g, &c);
 		g->needs_fsync = true;
+		g->written = true;
 	}
 	if (b->off + b->len > w->commit_end)
 		w->commit_end = b->off + b->len;
@@ -1365,6 +1384,40 @@ static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
 uint64_t fh_open_chunks(void)
 {
 	return LOC_BATCH;
+}
+
+int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
+{
+	struct fh_writer *w = fh->w;
+	struct wio_chunk c;
+	uint64_t lease_ms = 0;
+	if (!w || !grant)
+		return 0;
+	if (worker_io_parse_chunk(grant, &c) < 0 ||
+	    ju_u64_opt(grant, "lease_ms", 60000, &lease_ms) < 0) {
+		log_warn("inode %" PRIu64 ": malformed write grant with the create: asking again",
+			 w->ino);
+		return -EIO;
+	}
+	pthread_mutex_lock(&w->gmu);
+	int rc = 0;
+	if (fh_grant_find(w, 0)) {
+		rc = 0;     /* another handle got one first: keep it */
+	} else if (w->ngrants == w->grants_cap &&
+		   !(w->grants_cap == 0 && (w->grants = calloc(4, sizeof(*w->grants))))) {
+		rc = -ENOMEM;
+	} else {
+		if (w->grants_cap == 0)
+			w->grants_cap = 4;
+		struct grant *g = &w->grants[w->ngrants++];
+		memset(g, 0, sizeof(*g));
+		g->index = 0;
+		g->c = c;
+		g->renew_at_ms = now_ms() + (int64_t)(lease_ms / 2);
+		g->from_create = true;
+	}
+	pthread_mutex_unlock(&w->gmu);
+	return rc;
 }
 
 void fh_prefill_locations(struct file_handle *fh, json_t *resp)

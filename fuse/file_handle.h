@@ -56,6 +56,10 @@ uint64_t fh_table_size_epoch(struct fh_table *t);
  * /v1/chunks call. Takes resp (NULL or a reply without chunks: nothing). */
 uint64_t fh_open_chunks(void);
 void fh_prefill_locations(struct file_handle *fh, json_t *resp);
+/* The write grant of chunk 0 that came with the create (fh writable, just
+ * made): the first flush needs no /v1/write. Unwritten, it goes back with
+ * "drop" in the commit at close. 0, or -errno (then it asks as usual). */
+int fh_prefill_grant(struct file_handle *fh, const json_t *grant);
 /* The time of the last write() through this mount to an inode open here,
  * until an explicit mtime is set (fh_table_mtime_set): getattr reports it
  * when the master's mtime (set when the data is committed) is older, so

@@ -43,6 +43,7 @@
 #include "master_client.h"
 #include "meta_cache.h"
 #include "ns_queue.h"
+#include "worker_health.h"
 #include "worker_io.h"
 
 #include <errno.h>
@@ -1024,17 +1025,26 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fuse_entry_param e;
 	struct file_handle *fh;
 	bool opened = false;
+	json_t *grant = NULL;
+	/* A new file about to be written (tar, cp, git, editors: O_EXCL or
+	 * O_TRUNC) gets its first chunk's write grant with the create, unless
+	 * a worker is sick (the grant then names which to avoid). */
+	bool want_grant = (fi->flags & O_ACCMODE) != O_RDONLY &&
+			  (fi->flags & (O_EXCL | O_TRUNC)) &&
+			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
 	nsq_drain(ctx->nsq);
 	int64_t sent = fs_now_ms();
 	int rc = fs_call_create(ctx,
-			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "parent",
-					   (json_int_t)parent, "mode",
+			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
+					   "parent", (json_int_t)parent, "mode",
 					   (json_int_t)(S_IFREG | (mode & 07777)), "uid",
 					   (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
-					   (json_int_t)(c->umask & 0777), "excl", excl),
+					   (json_int_t)(c->umask & 0777), "excl", excl, "grant",
+					   want_grant),
 				 "name", name)),
 			 &resp, &retried);
 	if (rc == 0) {
+		grant = json_incref(json_object_get(resp, "grant"));
 		rc = fs_entry(ctx, resp, &e);
 		if (ju_bool_opt(resp, "created", true, &created) < 0)
 			created = true;
@@ -1069,6 +1079,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			fh_release(fh);
 	}
 	if (rc < 0) {
+		json_decref(grant);
 		fs_reply_err(ctx, req, FS_OP_create, rc);
 		return;
 	}
@@ -1076,6 +1087,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fh_table_nocaps_set(ctx->fht, e.ino, true);
 	if (created && !ctx->send_caller && mcache_no_xattrs(ctx->mcache, e.ino))
 		fh_created_attrs(fh, &e.attr);   /* no ACL to keep in step: setattrs may wait */
+	if (created && grant)
+		(void)fh_prefill_grant(fh, grant);
+	json_decref(grant);
+	grant = NULL;
 	fs_open_fi(fi, fh);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_release(fh); /* the opener was interrupted: nobody will release it */

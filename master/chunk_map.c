@@ -602,7 +602,14 @@ int cm_write(struct chunk_map *cm, uint64_t ino, uint64_t index,
 }
 
 static int write_once(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
-		      const struct cm_avoid *avoid, struct cm_chunk *ret);
+		      const struct cm_avoid *avoid, struct cm_chunk *ret, bool *fresh_only);
+
+int cm_grant_fresh(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		   struct cm_chunk *ret)
+{
+	bool fresh_only = true;
+	return write_once(cm, ino, index, session, NULL, ret, &fresh_only);
+}
 
 int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
 		      const struct cm_avoid *avoid, struct cm_chunk *ret)
@@ -612,7 +619,7 @@ int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const 
 	/* A slot a snapshot shares gets its own chunk first; a snapshot
 	 * made in between shares it again, hence the few rounds. */
 	for (int i = 0; i < 4 && rc == -EXDEV; i++) {
-		rc = write_once(cm, ino, index, session, avoid, ret);
+		rc = write_once(cm, ino, index, session, avoid, ret, NULL);
 		if (rc == -EXDEV) {
 			int c = cm_cow(cm, ino, index);
 			if (c < 0)
@@ -622,8 +629,10 @@ int cm_write_avoiding(struct chunk_map *cm, uint64_t ino, uint64_t index, const 
 	return rc == -EXDEV ? -EAGAIN : rc;
 }
 
+/* fresh_only (cm_grant_fresh): only a slot that has no chunk yet gets
+ * one; an existing one is -EEXIST. */
 static int write_once(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
-		      const struct cm_avoid *avoid, struct cm_chunk *ret)
+		      const struct cm_avoid *avoid, struct cm_chunk *ret, bool *fresh_only)
 {
 	struct cm_chunk c;
 	uint32_t goal = 1;
@@ -645,6 +654,11 @@ static int write_once(struct chunk_map *cm, uint64_t ino, uint64_t index, const 
 	sqlite3_bind_int64(row, 1, (int64_t)ino);
 	sqlite3_bind_int64(row, 2, (int64_t)index);
 	rc = meta_step(cm->ms, row);
+	if (rc == SQLITE_ROW && fresh_only) {
+		sqlite3_reset(row);
+		rc = -EEXIST;
+		goto out_end;
+	}
 	if (rc == SQLITE_ROW) {
 		uint64_t id = (uint64_t)sqlite3_column_int64(row, 0);
 		int shared = slot_shared(cm, id, ino, index);
@@ -698,6 +712,35 @@ int cm_release_locked(struct chunk_map *cm, uint64_t ino, const char *session,
 		rc = meta_exec_stmt(cm->ms, st);
 	}
 	return rc;
+}
+
+static int drop_range(struct chunk_map *cm, uint64_t ino, uint64_t first_idx, uint64_t end_idx);
+
+int cm_drop_unwritten(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session)
+{
+	if (index >= CM_MAX_INDEX)
+		return 0;
+	int rc = meta_txn_begin(cm->ms, true);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *row = meta_stmt(cm->ms, SQL_CHUNK_BY_IDX);
+	sqlite3_bind_int64(row, 1, (int64_t)ino);
+	sqlite3_bind_int64(row, 2, (int64_t)index);
+	rc = meta_step(cm->ms, row);
+	bool drop = false;
+	if (rc == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(row, 0);
+		const char *holder = (const char *)sqlite3_column_text(row, 2);
+		/* still the fresh chunk of the create's grant, under this
+		 * session's lease: nobody else wrote it */
+		drop = sqlite3_column_int64(row, 1) == 1 && holder && strcmp(holder, session) == 0 &&
+		       slot_shared(cm, id, ino, index) == 0;
+		rc = 0;
+	}
+	sqlite3_reset(row);
+	if (rc >= 0 && drop)
+		rc = drop_range(cm, ino, index, index + 1);
+	return meta_txn_end(cm->ms, rc < 0 ? rc : 0);
 }
 
 int cm_release_session(struct chunk_map *cm, const char *session)

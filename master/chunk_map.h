@@ -135,6 +135,15 @@ int cm_punch_locked(struct chunk_map *cm, uint64_t ino, uint64_t first_idx, uint
 /* After the txn: truncate on the workers; failing replicas are dropped. */
 void cm_truncate_apply(struct chunk_map *cm, const struct cm_trunc_job *job);
 /* Inside a txn: release the leases of session on the given indexes. */
+/* A new chunk for slot index of ino, which has none, as cm_write grants
+ * it (allocated, placed, leased to session, signed): the grant that comes
+ * with a create. -EEXIST if the slot has a chunk. */
+int cm_grant_fresh(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session,
+		   struct cm_chunk *ret);
+/* A chunk granted with a create and never written: drop its slot if it
+ * is still that fresh chunk under session's lease (version 1, not
+ * shared). 0 or -errno. */
+int cm_drop_unwritten(struct chunk_map *cm, uint64_t ino, uint64_t index, const char *session);
 int cm_release_locked(struct chunk_map *cm, uint64_t ino, const char *session,
 		      const uint64_t *indexes, size_t n);
 /* Its own txn: release every lease of session (it closed or died).

@@ -939,6 +939,8 @@ out_put:
 	json_decref(b);
 }
 
+static json_t *grant_json(struct master *m, const struct cm_chunk *c);
+
 static void h_create(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -946,7 +948,7 @@ static void h_create(struct master *m, struct http_request *r)
 	uint32_t mode, uid, gid, umask;
 	const char *session = NULL;
 	char *name = NULL;
-	bool excl, created, opened = false;
+	bool excl, created, opened = false, want_grant;
 	struct ns_attr a;
 
 	if (!b)
@@ -967,6 +969,10 @@ static void h_create(struct master *m, struct http_request *r)
 		bad_member(r, "session");
 		goto out_put;
 	}
+	if (ju_bool_opt(b, "grant", false, &want_grant) < 0) {
+		bad_member(r, "grant");
+		goto out_put;
+	}
 	int rc;
 	for (int attempt = 0;; attempt++) {
 		rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a, &created);
@@ -981,12 +987,21 @@ static void h_create(struct master *m, struct http_request *r)
 			break;
 		/* another mount unlinked it in between: create it again */
 	}
-	if (rc < 0)
+	if (rc < 0) {
 		http_reply_error(r, rc, "create '%s' in %llu: %s", SHORT(name),
 				 (unsigned long long)parent, strerror(-rc));
-	else
-		reply_changed(m, r, json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created",
-					      created, "opened", opened));
+		goto out_put;
+	}
+	json_t *o = json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created", created,
+			      "opened", opened);
+	/* "grant": the write grant of a new file's first chunk comes along,
+	 * which spares the writer a /v1/write; one it never writes goes back
+	 * with "drop" in its commit */
+	struct cm_chunk c;
+	if (o && want_grant && created && session && S_ISREG(a.mode) &&
+	    cm_grant_fresh(m->cm, a.ino, 0, session, &c) == 0)
+		json_object_set_new(o, "grant", grant_json(m, &c));
+	reply_changed(m, r, o);
 out_put:
 	free(name);
 	json_decref(b);
@@ -1565,6 +1580,17 @@ out_bad:
 	return -EINVAL;
 }
 
+/* A write grant as /v1/write answers it (and /v1/create with "grant"). */
+static json_t *grant_json(struct master *m, const struct cm_chunk *c)
+{
+	json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "version", (json_int_t)c->version,
+			      "replicas", replicas_json(c), "token", c->token, "lease_ms",
+			      (json_int_t)cm_lease_ms(m->cm));
+	if (o)
+		ju_set_chunk_id(o, "chunk_id", c->chunk_id);
+	return o;
+}
+
 static void h_write(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1591,11 +1617,7 @@ static void h_write(struct master *m, struct http_request *r)
 				 strerror(-rc));
 		goto out_put;
 	}
-	json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "version", (json_int_t)c.version,
-			      "replicas", replicas_json(&c), "token", c.token, "lease_ms",
-			      (json_int_t)cm_lease_ms(m->cm));
-	ju_set_chunk_id(o, "chunk_id", c.chunk_id);
-	http_reply_json(r, 200, o);
+	http_reply_json(r, 200, grant_json(m, &c));
 out_put:
 	json_decref(b);
 }
@@ -1659,7 +1681,27 @@ static void h_commit(struct master *m, struct http_request *r)
 	}
 	if (so && parse_setattr(so, r, &sa, groups) < 0)
 		goto out_put;
-	int rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
+	json_t *da = json_object_get(b, "drop");
+	if (da && (!json_is_array(da) || json_array_size(da) > RELEASE_MAX)) {
+		bad_member(r, "drop");
+		goto out_put;
+	}
+	size_t di;
+	json_t *dv;
+	json_array_foreach(da, di, dv) {
+		if (!json_is_integer(dv) || json_integer_value(dv) < 0) {
+			bad_member(r, "drop");
+			goto out_put;
+		}
+	}
+	int rc = 0;
+	/* "drop": chunks granted with the create and never written */
+	json_array_foreach(da, di, dv) {
+		if (rc == 0)
+			rc = cm_drop_unwritten(m->cm, ino, (uint64_t)json_integer_value(dv), session);
+	}
+	if (rc == 0)
+		rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
 	if (rc == 0 && so)
 		rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0) {

@@ -8,6 +8,7 @@ namespace whole: every file either gone or intact."""
 
 import errno
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -137,19 +138,31 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         os.fsync(dfd)
         os.close(dfd)
         assert [x for x in os.listdir(os.path.join(other.path, "d")) if int(x[1:]) < 100] == []
-        os.listdir(d)
-        c.master.send(signal.SIGSTOP)
         # a child unlinks the rest; its calls return while the master
         # sleeps (a batch waits on the socket, the others in the queue)
         code = ("import os, sys\n"
                 "d = sys.argv[1]\n"
+                "print('ready', flush=True)\n"
+                "sys.stdin.readline()\n"
                 "for i in range(100, %d):\n"
                 "    os.unlink(os.path.join(d, 'f%%04d' %% i))\n"
                 "    print(i, flush=True)\n" % n)
-        child = subprocess.Popen([sys.executable, "-c", code, d], stdout=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, "-c", code, d], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, bufsize=0)   # select sees every line
+        assert child.stdout.readline().strip() == b"ready"
+        # fresh names and folder attributes in this mount: no unlink of the
+        # child needs the master for a lookup or the kernel's permission check
+        open(os.path.join(d, "tick"), "wb").close()
+        os.listdir(d)
+        c.master.send(signal.SIGSTOP)
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
         done = 0
         t0 = time.monotonic()
         while time.monotonic() - t0 < 3.0:
+            left_s = 3.0 - (time.monotonic() - t0)
+            if not select.select([child.stdout], [], [], max(left_s, 0))[0]:
+                break      # blocked: the assertion below says so
             line = child.stdout.readline()
             if not line:
                 break
@@ -164,7 +177,8 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         subprocess.run(["fusermount3", "-u", "-z", m1.path])
         m2 = c.mount(name="mnt-after")
         d2 = os.path.join(m2.path, "d")
-        left = sorted(os.listdir(d2))
+        left = sorted(x for x in os.listdir(d2) if x != "tick")
+        os.unlink(os.path.join(d2, "tick"))
         for i in range(100):
             assert "f%04d" % i not in left
         for name in left:
