@@ -355,7 +355,7 @@ static uint64_t fh_inode_gen(struct fh_table *t, struct fh_inode *in)
 	return g;
 }
 
-static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen);
+static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen, bool last);
 static void fh_writer_unref(struct fh_writer *w);
 static bool fh_setattr_json_needed(const struct fh_setattr *p);
 static void fh_overlay_locked(const struct fh_writer *w, struct stat *st);
@@ -516,7 +516,7 @@ int fh_table_flush_inode(struct fh_table *t, uint64_t ino, bool release)
 		return 0;
 	pthread_mutex_lock(&w->lock);
 	/* Only errors from now on are this caller's. */
-	int rc = fh_sync(w, release, w->err_seq);
+	int rc = fh_sync(w, release, w->err_seq, release);   /* the create's grant too */
 	pthread_mutex_unlock(&w->lock);
 	fh_writer_unref(w);
 	return rc;
@@ -1075,7 +1075,7 @@ static int fh_submit(struct fh_writer *w)
 /* Writer lock held. Wait for the background flush, flush `cur` here and
  * commit what reached the workers. Returns the last write error if one
  * happened after `seen` (a handle's err_seen), else the commit's result. */
-static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen)
+static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen, bool last)
 {
 	while (w->ninflight > 0)
 		pthread_cond_wait(&w->cond, &w->lock);
@@ -1085,13 +1085,23 @@ static int fh_sync(struct fh_writer *w, bool release_all, uint64_t seen)
 		if (rc < 0)
 			fh_writer_fail(w, rc);
 	}
-	bool held = false;
-	for (size_t i = 0; i < w->ngrants; i++)
-		held |= !w->grants[i].released;
-	if (w->commit_end > 0 || (release_all && held) || fh_setattr_json_needed(&w->pending)) {
+	/* A grant that came with the create and was not written yet is given
+	 * back only at the last close: bash's "> file" closes a descriptor
+	 * (a flush) before it writes through its dup. */
+	bool held = false, held_fresh = false;
+	for (size_t i = 0; i < w->ngrants; i++) {
+		const struct grant *g = &w->grants[i];
+		if (!g->released && g->from_create && !g->written)
+			held_fresh = true;
+		else if (!g->released)
+			held = true;
+	}
+	if (w->commit_end > 0 || (release_all && held) || (release_all && last && held_fresh) ||
+	    fh_setattr_json_needed(&w->pending)) {
 		/* A failed commit keeps commit_end for the next try and is
 		 * returned: the data is on the workers, the size is not known. */
-		int rc = fh_commit(w, w->commit_end, release_all && held);
+		int rc = fh_commit(w, w->commit_end,
+				   release_all && (held || (last && held_fresh)));
 		if (rc < 0)
 			return rc;
 		w->commit_end = 0;
@@ -1239,7 +1249,11 @@ int fh_flush(struct file_handle *fh)
 	if (!w)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	int rc = fh_sync(w, true, fh->err_seen);
+	int rc = fh_sync(w, true, fh->err_seen, false);
+	/* A close sent what was kept. From now on setattrs go to the master
+	 * at once: the kernel's release comes later, on its own, and one kept
+	 * after its last commit would be lost with the writer. */
+	w->base_known = false;
 	pthread_mutex_unlock(&w->lock);
 	return rc;
 }
@@ -1298,7 +1312,7 @@ int fh_fsync(struct file_handle *fh)
 	if (!w)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	int rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
+	int rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen, false);
 	if (rc == 0)
 		rc = fh_fsync_grants(w);
 	pthread_mutex_unlock(&w->lock);
@@ -1312,7 +1326,7 @@ int fh_release(struct file_handle *fh)
 	int rc = 0;
 	if (fh->w) {
 		pthread_mutex_lock(&fh->w->lock);
-		rc = fh_sync(fh->w, true, fh->err_seen);
+		rc = fh_sync(fh->w, true, fh->err_seen, true);
 		pthread_mutex_unlock(&fh->w->lock);
 	}
 	pthread_mutex_lock(&fh->lock);
@@ -1602,7 +1616,7 @@ static int fh_read_sync(struct file_handle *fh)
 	int rc = 0;
 	pthread_mutex_lock(&w->lock);
 	if (w->cur->len > 0 || w->ninflight > 0)
-		rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen);
+		rc = fh_sync(w, false, borrowed ? w->err_seq : fh->err_seen, false);
 	pthread_mutex_unlock(&w->lock);
 	if (borrowed) {
 		/* another descriptor's write error is its writers' to see (at

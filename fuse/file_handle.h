@@ -100,8 +100,9 @@ struct fh_setattr {
  * writing may be kept until its next commit. */
 void fh_created_attrs(struct file_handle *fh, const struct stat *st);
 /* A setattr (mode, owner, times) of ino, a file this mount made and has
- * open for writing: kept and sent with the next commit (close, fsync,
- * flush), which tar, cp -p and rsync reach a moment later anyway. *st
+ * open for writing, not closed through any descriptor yet: kept and sent
+ * with the next commit (its first close, or an fsync), which tar and cp -p
+ * reach a moment later anyway. *st
  * gets the attributes the kernel is to see now (ctime: now). -EAGAIN if
  * ino is not such a file (the caller asks the master). */
 int fh_table_defer_setattr(struct fh_table *t, uint64_t ino, const struct fh_setattr *sa,

@@ -125,8 +125,20 @@ def test_214_create_grants_that_are_not_used_leave_no_chunk(cluster, second_moun
         os.close(fd)
         fd = os.open(os.path.join(d, "x%02d" % i), os.O_RDWR | os.O_CREAT | os.O_EXCL)
         os.close(fd)
+    # bash's "> file": open, dup2 onto stdout, close (a flush), then the
+    # writes and the last close; empty ones too
+    import subprocess
+    subprocess.run(["bash", "-c", "cd '%s' && for i in 1 2 3; do : > b$i; done" % d], check=True)
     assert chunks_total(cluster) == before
     assert all(os.stat(os.path.join(d, n)).st_size == 0 for n in os.listdir(d))
+    calls0 = route_counts(cluster)
+    subprocess.run(["bash", "-c", "cd '%s' && for i in 1 2 3 4 5; do printf 'x%%.0s' {1..5000} > p$i; "
+                    "done" % d], check=True)
+    d_ = delta(calls0, route_counts(cluster))
+    assert d_.get("/v1/create") == 5 and d_.get("/v1/commit") == 5, d_
+    assert "/v1/write" not in d_, d_
+    assert os.path.getsize(os.path.join(d, "p3")) == 5000
+    before += 5
     with open(os.path.join(d, "e00"), "r+b") as f:
         f.write(b"later")
     with open(os.path.join(os.path.join(second_mount, "calls-214"), "e00"), "rb") as f:

@@ -275,6 +275,9 @@ def test_master_restart_open_files_declared_again(short_cluster):
     try:
         os.unlink(kept)
         os.unlink(lost)
+        dfd = os.open(m1, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)          # the unlinks (queued by the mount) are on the master now
+        os.close(dfd)
         m2.daemon.stop(signal.SIGKILL)
         c.stop_master(signal.SIGKILL)
         c.start_master()
