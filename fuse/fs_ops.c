@@ -297,13 +297,6 @@ static json_t *fs_sess(struct fs_ctx *ctx, json_t *body)
 	return body;
 }
 
-static int64_t fs_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent,
 			   const char *name, struct fuse_entry_param *e)
 {
@@ -341,8 +334,8 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	bool retried = false;
 	struct fuse_entry_param e;
 	nsq_drain(ctx->nsq);
-	int64_t sent = fs_now_ms();
-	int rc = fs_call(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
+	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	int rc = fs_call_now(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, &e);
 	if (rc == 0) {
@@ -918,8 +911,8 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	csess_attach_closes(ctx->cs, body, &closes); /* so a just-closed file goes at once */
 	json_t *resp = NULL;
 	nsq_drain(ctx->nsq);
-	int64_t sent = fs_now_ms();
-	int rc = fs_call(ctx, op, body, &resp, &retried);
+	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	int rc = fs_call_now(ctx, op, body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
@@ -962,8 +955,8 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	csess_attach_closes(ctx->cs, body, &closes);
 	json_t *resp = NULL;
 	nsq_drain(ctx->nsq);
-	int64_t sent = fs_now_ms();
-	int rc = fs_call(ctx, "rename", body, &resp, &retried);
+	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	int rc = fs_call_now(ctx, "rename", body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
 	if (rc == -ENOENT && retried)
 		rc = 0;
@@ -976,16 +969,6 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fs_reply_err(ctx, req, FS_OP_rename, rc);
 }
 
-/* /v1/create with this mount's session: the master registers the file
- * as open here in the same call ("opened" in the reply). */
-static int fs_call_create(struct fs_ctx *ctx, json_t *req, json_t **ret_resp, bool *ret_retried)
-{
-	if (req && json_object_set_new(req, "session", json_string(csess_id(ctx->cs))) < 0) {
-		json_decref(req);
-		req = NULL;
-	}
-	return fs_call(ctx, "create", req, ret_resp, ret_retried);
-}
 
 static void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock)
@@ -1033,15 +1016,17 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			  (fi->flags & (O_EXCL | O_TRUNC)) &&
 			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
 	nsq_drain(ctx->nsq);
-	int64_t sent = fs_now_ms();
-	int rc = fs_call_create(ctx,
+	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	/* with this mount's session: the master registers the file as open
+	 * here in the same call ("opened") and renews the folder's lease */
+	int rc = fs_call_now(ctx, "create", fs_sess(ctx,
 			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
 					   "parent", (json_int_t)parent, "mode",
 					   (json_int_t)(S_IFREG | (mode & 07777)), "uid",
 					   (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
 					   (json_int_t)(c->umask & 0777), "excl", excl, "grant",
 					   want_grant),
-				 "name", name)),
+				 "name", name))),
 			 &resp, &retried);
 	if (rc == 0) {
 		grant = json_incref(json_object_get(resp, "grant"));

@@ -159,8 +159,10 @@ static json_t *touched_json(struct master *m, struct http_request *r, int64_t *w
 {
 	const struct ns_touch *t;
 	size_t n = ns_touch_get(&t);
-	const char *session = req_session(r);
 	json_t *dirs = json_array();
+	if (n == 0)
+		return dirs;
+	const char *session = req_session(r);
 
 	for (size_t i = 0; i < n; i++) {
 		int64_t until;
@@ -2378,6 +2380,9 @@ static void h_status(struct master *m, struct http_request *r)
  * returns) waits until those have run out. */
 static void settle_leases(struct master *m, struct http_request *r)
 {
+	const struct ns_touch *t;
+	if (ns_touch_get(&t) == 0)
+		return;          /* most calls change no folder */
 	int64_t until = 0;
 	json_decref(touched_json(m, r, &until));
 	wait_leases(until);
