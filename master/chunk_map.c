@@ -549,9 +549,12 @@ static int write_existing(struct chunk_map *cm, struct cm_chunk *c, uint32_t goa
 		rc = meta_exec_stmt(cm->ms, st);
 		if (rc == 0)
 			rc = live_current(cm, c->chunk_id, c->version, c);
-		if (rc == 0 && c->nrep == 0)
-			rc = -EAGAIN;
-		return rc;
+		if (rc < 0 || c->nrep > 0)
+			return rc;
+		/* None of its copies is live (a grant never written whose replicas
+		 * a new master forgot when the workers registered without it):
+		 * as for any writer, wait for copies on down workers, or place it
+		 * anew - not EAGAIN until the writer gives up with EIO. */
 	}
 	if (c->version == UINT32_MAX)
 		return -EOVERFLOW;
