@@ -34,6 +34,7 @@
 #include "fs_ops.h"
 
 #include "atime_queue.h"
+#include "inval_watch.h"
 #include "client_session.h"
 #include "file_handle.h"
 #include "json_util.h"
@@ -96,6 +97,8 @@ struct fs_ctx {
 	struct atime_queue *atime; /* read-atime reports, batched */
 	struct meta_cache *mcache; /* what replies told, for a second */
 	struct nsq *nsq;           /* unlinks answered at once, sent in batches */
+	struct inval_watch *iw;    /* the change feed: long kernel timeouts */
+	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
 };
@@ -126,11 +129,18 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	return 0;
 }
 
+int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
+{
+	ctx->se = se;
+	return ctx->iw ? 0 : iw_new(ctx->mc, ttl_s, &ctx->iw);
+}
+
 void fs_ctx_free(struct fs_ctx *ctx)
 {
 	if (!ctx)
 		return;
 	nsq_free(ctx->nsq);
+	iw_free(ctx->iw);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -239,6 +249,16 @@ static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_pa
 	return 0;
 }
 
+/* The kernel's timeouts for entry e (name in parent; name NULL: only its
+ * attributes matter), answered by a call sent at feed snapshot snap. */
+static void fs_ttl(struct fs_ctx *ctx, struct fuse_entry_param *e, uint64_t snap,
+		   uint64_t parent, const char *name)
+{
+	double t = iw_ttl(ctx->iw, snap, parent, name, e->ino);
+	e->attr_timeout = t;
+	e->entry_timeout = t;
+}
+
 /* POST op with req (reference stolen; NULL means out of memory), at once:
  * for calls that cannot see this mount's queued unlinks (ns_queue.h). */
 static int fs_call_now(struct fs_ctx *ctx, const char *op, json_t *req, json_t **ret_resp,
@@ -304,6 +324,7 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent
 	for (int attempt = 0;; attempt++) {
 		json_t *resp = NULL;
 		uint64_t epoch = fh_table_size_epoch(ctx->fht);
+		uint64_t snap = iw_snap(ctx->iw);
 		rc = fs_call_now(ctx, "lookup",
 				 fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent",
 								    (json_int_t)parent),
@@ -311,6 +332,8 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent
 				 &resp, NULL);
 		if (rc == 0)
 			rc = fs_entry(ctx, resp, e);
+		if (rc == 0)
+			fs_ttl(ctx, e, snap, parent, name);
 		json_decref(resp);
 		if (rc < 0)
 			break;
@@ -335,10 +358,12 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	struct fuse_entry_param e;
 	nsq_drain(ctx->nsq);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	uint64_t snap = iw_snap(ctx->iw);
 	int rc = fs_call_now(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
 	if (rc == 0)
 		rc = fs_entry(ctx, resp, &e);
 	if (rc == 0) {
+		fs_ttl(ctx, &e, snap, parent, name);
 		struct mc_change ch = { parent, name, 1 };
 		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 		if (fop == FS_OP_mkdir)
@@ -363,8 +388,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* every readdir with attributes, not only the first of a listing
+	 * (READDIRPLUS_AUTO): the master sends them anyway, and a find or
+	 * a glob then stats and opens without a lookup per name */
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* The kernel checks ACLs (the master keeps the mode in sync with
@@ -395,6 +424,7 @@ static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn)
 	csess_start(ctx->cs);
 	atime_queue_start(ctx->atime);
 	nsq_start(ctx->nsq);
+	iw_start(ctx->iw, ctx->se);
 }
 
 static void fs_destroy(void *userdata)
@@ -404,6 +434,7 @@ static void fs_destroy(void *userdata)
 	atime_queue_stop(ctx->atime);
 	lock_table_stop(ctx->locks);
 	csess_stop(ctx->cs);
+	iw_stop(ctx->iw);
 }
 
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -466,8 +497,10 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	atime_queue_wait(ctx->atime, ino);
 	int rc;
+	uint64_t snap = 0;
 	for (int attempt = 0;; attempt++) {
 		uint64_t epoch = fh_table_size_epoch(ctx->fht);
+		snap = iw_snap(ctx->iw);
 		rc = fs_call(ctx, "getattr", json_pack("{s:I}", "ino", (json_int_t)ino), &resp,
 			     NULL);
 		if (rc == 0)
@@ -481,7 +514,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_reply_err(ctx, req, FS_OP_getattr, rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, FS_TIMEOUT);
+	fuse_reply_attr(req, &st, iw_ttl(ctx->iw, snap, 0, NULL, ino));
 }
 
 static int fs_set_time(json_t *req, int to_set, int flag_set, int flag_now, const char *pfx,
@@ -577,6 +610,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	json_t *resp = NULL;
 	struct stat st;
 	int rc;
+	uint64_t snap = iw_snap(ctx->iw);
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
 	mcache_forget_attr(ctx->mcache, ino);
 	if (fs_setattr_kept(ctx, req, ino, attr, to_set, &st)) {
@@ -661,7 +695,7 @@ out_reply:
 		fs_reply_err(ctx, req, FS_OP_setattr, rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, FS_TIMEOUT);
+	fuse_reply_attr(req, &st, iw_ttl(ctx->iw, snap, 0, NULL, ino));
 }
 
 /* Wait for the read-atime reports of the entries of a readdir answer
@@ -742,7 +776,9 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_t *ent;
 	if (nsq_pending_dir(ctx->nsq, ino))
 		nsq_drain(ctx->nsq);
+	uint64_t snap = 0;
 	for (int attempt = 0;; attempt++) {
+		snap = iw_snap(ctx->iw);
 		rc = fs_call_now(ctx, "readdir",
 			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
 							"cookie", (json_int_t)cookie, "limit",
@@ -782,6 +818,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			goto out_reply;
 		}
 		off_t noff = (off_t)(next + 2);
+		if (plus)
+			fs_ttl(ctx, &e, snap, ino, name);
 		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, noff)
 				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, noff);
 		free(name);
@@ -1017,6 +1055,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
 	nsq_drain(ctx->nsq);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
+	uint64_t snap = iw_snap(ctx->iw);
 	/* with this mount's session: the master registers the file as open
 	 * here in the same call ("opened") and renews the folder's lease */
 	int rc = fs_call_now(ctx, "create", fs_sess(ctx,
@@ -1076,6 +1115,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		(void)fh_prefill_grant(fh, grant);
 	json_decref(grant);
 	grant = NULL;
+	fs_ttl(ctx, &e, snap, parent, name);
 	fs_open_fi(fi, fh);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_release(fh); /* the opener was interrupted: nobody will release it */

@@ -31,5 +31,10 @@ void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime);
  * then checks permissions for the mapped caller, so namespace calls say
  * who asks ("caller") and every open is checked (/v1/access). */
 void fs_ctx_set_send_caller(struct fs_ctx *ctx, bool on);
+/* The master's change feed (inval_watch.h) for session se, which the
+ * kernel then caches ttl_s seconds (1: no feed). Call before the session
+ * runs. 0 or -ENOMEM. */
+struct fuse_session;
+int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s);
 
 #endif

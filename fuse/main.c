@@ -20,6 +20,7 @@
  * metrics.c (see there): the fs_ops context is the session's userdata. */
 #include "file_handle.h"
 #include "fs_ops.h"
+#include "inval_watch.h"
 #include "http_client.h"
 #include "log.h"
 #include "master_client.h"
@@ -63,6 +64,7 @@ struct mount_opts {
 	bool tls;                  /* -o tls (or cafile=, or https://MASTER) */
 	char cafile[4096];         /* -o cafile=FILE, "" for the system's CAs */
 	char metrics[256];         /* -o metrics=ADDR:PORT, "" for none */
+	int cache_ttl_s;           /* -o cache_ttl=S: kernel timeouts with the feed */
 };
 
 /* What the metrics endpoint shows besides the counters (metrics_gauges). */
@@ -104,6 +106,9 @@ static void usage(FILE *out)
 		"     metrics=ADDR:PORT       serve Prometheus metrics (bigfs_mount_*) at\n"
 		"                             http://ADDR:PORT/metrics, e.g. 127.0.0.1:9600\n"
 		"                             (port 0: any free one, logged; default: off)\n"
+		"     cache_ttl=SECONDS       how long the kernel keeps names and attributes\n"
+		"                             while the master's change feed runs (default 10;\n"
+		"                             1: one second, no feed)\n"
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
@@ -211,6 +216,18 @@ static int opts_one(struct mount_opts *o, const char *opt)
 		o->master_timeout_s = v;
 		return 0;
 	}
+	if (strncmp(opt, "cache_ttl=", 10) == 0) {
+		char *end;
+		errno = 0;
+		long v = strtol(opt + 10, &end, 10);
+		if (errno || end == opt + 10 || *end || v < 1 || v > 3600) {
+			fprintf(stderr, PROG ": cache_ttl must be 1..3600 seconds, not '%s'\n",
+				opt + 10);
+			return -EINVAL;
+		}
+		o->cache_ttl_s = (int)v;
+		return 0;
+	}
 	if (strncmp(opt, "password=", 9) == 0) {
 		size_t n = strlen(opt + 9);
 		if (n == 0 || n >= sizeof(o->password)) {
@@ -311,6 +328,7 @@ static int parse_args(int argc, char **argv, struct mount_opts *o)
 	int npos = 0;
 	o->allow_other = geteuid() == 0;
 	o->master_timeout_s = 30;
+	o->cache_ttl_s = IW_TTL_DEFAULT_S;
 	snprintf(o->subdir, sizeof(o->subdir), "/");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -658,6 +676,10 @@ int main(int argc, char **argv)
 	if (!se) {
 		fprintf(stderr, PROG ": cannot create the FUSE session (options: %s)\n", opts);
 		goto out_free_modules;
+	}
+	if (fs_ctx_set_feed(ctx, se, o.cache_ttl_s) < 0) {
+		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
+		goto out_destroy_session;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {
 		fprintf(stderr, PROG ": cannot install signal handlers\n");

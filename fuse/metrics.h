@@ -65,6 +65,12 @@
 	  "Queued unlinks the master did not apply (logged; the file stays).")            \
 	X(KEPT_SETATTRS, "bigfs_mount_kept_setattrs_total", "counter",                   \
 	  "setattrs of a file made here and open for writing, sent with its commit.")     \
+	X(INVALIDATIONS, "bigfs_mount_invalidations_total", "counter",                  \
+	  "Entries and inodes the kernel was told to forget: other clients' changes "     \
+	  "(inval_watch) and resets.")                                                   \
+	X(INVAL_RESETS, "bigfs_mount_inval_resets_total", "counter",                     \
+	  "Times the change feed could not say what was missed and every long grant "     \
+	  "was forgotten.")                                                               \
 	X(OPEN_FILES, "bigfs_mount_open_files", "gauge", "Files open through this mount.")
 
 /* Not fuse_lowlevel.h here: its <fcntl.h> has a struct file_handle of

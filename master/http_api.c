@@ -19,6 +19,7 @@
 #include "api_util.h"
 #include "auth.h"
 #include "dir_lease.h"
+#include "inval_log.h"
 #include "drain.h"
 #include "auth_sessions.h"
 #include "chunk_map.h"
@@ -66,6 +67,7 @@
 	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, A_WRITE, h_rmdir)                 \
 	X(RENAME, "POST", "/v1/rename", BODY_SMALL, A_WRITE, h_rename)              \
 	X(BATCH, "POST", "/v1/batch", BODY_SMALL, A_WRITE, h_batch)                 \
+	X(EVENTS, "POST", "/v1/events", BODY_SMALL, A_CLIENT, h_events)              \
 	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, A_CLIENT, h_readdir)           \
 	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, A_CLIENT, h_statfs)              \
 	X(GETXATTR, "POST", "/v1/getxattr", BODY_SMALL, A_CLIENT, h_getxattr)        \
@@ -1918,6 +1920,72 @@ out_put:
 	json_decref(b);
 }
 
+/* Long poll for what others changed (inval_log.h): {"log", "since",
+ * "wait_ms"} -> {"log", "last", "reset", "e": [[folder, name]], "i":
+ * [ino]}. {"wake": true} ends the caller's own poll at once. Without "since", or with another log's id, it answers at once
+ * with where the log stands (a reset when a log was named). Entry names
+ * are only for mounts of the whole namespace: a mount of a subfolder
+ * gets EPERM and keeps short kernel timeouts. */
+static void h_events(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const struct asess_export *exp = req_export(r);
+	uint64_t since, wait_ms;
+	const char *log_id = NULL;
+
+	if (!b)
+		return;
+	if (!exp || !exp->whole) {
+		http_reply_error(r, EPERM, "events: only for mounts of the whole namespace");
+		goto out_put;
+	}
+	if (ju_u64_opt(b, "since", 0, &since) < 0) {
+		bad_member(r, "since");
+		goto out_put;
+	}
+	if (ju_u64_opt(b, "wait_ms", 0, &wait_ms) < 0 || wait_ms > INVAL_WAIT_MAX_MS) {
+		bad_member(r, "wait_ms");
+		goto out_put;
+	}
+	json_t *jl = json_object_get(b, "log");
+	if (jl && !(log_id = json_string_value(jl))) {
+		bad_member(r, "log");
+		goto out_put;
+	}
+	bool wake;
+	if (ju_bool_opt(b, "wake", false, &wake) < 0) {
+		bad_member(r, "wake");
+		goto out_put;
+	}
+	if (wake) {       /* the mount goes away: its poll returns now */
+		inval_log_wake(m->il, inval_origin(exp->id));
+		reply_empty(r);
+		goto out_put;
+	}
+	bool reset = false;
+	json_t *ev = NULL;
+	uint64_t last;
+	if (!log_id || strcmp(log_id, inval_log_id(m->il)) != 0 ||
+	    !json_object_get(b, "since")) {
+		reset = log_id != NULL;
+		last = inval_log_last(m->il);
+		ev = json_pack("{s:[], s:[]}", "e", "i");
+	} else if (inval_log_read(m->il, inval_origin(exp->id), since, (int)wait_ms,
+				  INVAL_READ_MAX, &ev, &last, &reset) < 0) {
+		ev = NULL;
+	}
+	if (!ev) {
+		reply_err(r, -ENOMEM, "events");
+		goto out_put;
+	}
+	json_object_set_new(ev, "log", json_string(inval_log_id(m->il)));
+	json_object_set_new(ev, "last", json_integer((json_int_t)last));
+	json_object_set_new(ev, "reset", json_boolean(reset));
+	http_reply_json(r, 200, ev);
+out_put:
+	json_decref(b);
+}
+
 static void h_open(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -2388,11 +2456,19 @@ static void settle_leases(struct master *m, struct http_request *r)
 	wait_leases(until);
 }
 
+/* Whose changes the call makes (inval_log.h): the signing mount's. */
+static uint64_t call_origin(const struct http_request *r)
+{
+	const struct asess_export *e = req_export(r);
+	return e ? inval_origin(e->id) : 0;
+}
+
 #define X(id, meth, path, body, auth, fn)                              \
 	static void w_##id(void *ctx, struct http_request *r)          \
 	{                                                              \
 		struct master *m = ctx;                                \
 		struct asess_export exp;                               \
+		memset(&exp, 0, sizeof(exp));                          \
 		atomic_fetch_add(&m->api->counts[R_##id], 1);          \
 		if (R_##id != R_HEALTH && not_serving(m)) {            \
 			reply_standby(m, r);                           \
@@ -2403,7 +2479,9 @@ static void settle_leases(struct master *m, struct http_request *r)
 			return;                                        \
 		repair_note_client_call(m->rep);                       \
 		ns_touch_reset();                                      \
+		inval_set_origin(call_origin(r));                      \
 		fn(m, r);                                              \
+		inval_set_origin(0);                                   \
 		settle_leases(m, r);                                   \
 	}
 API_ROUTES(X)

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "master.h"
 #include "dir_lease.h"
+#include "inval_log.h"
 #include "meta_store.h"
 #include "metalog.h"
 #include "namespace.h"
@@ -388,6 +389,11 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 		log_err("cannot set up folder leases: %s", strerror(-rc));
 		return rc;
 	}
+	if ((rc = inval_log_new(INVAL_LOG_CAP_DEFAULT, &m->il)) < 0) {
+		log_err("cannot set up the change log: %s", strerror(-rc));
+		return rc;
+	}
+	ns_set_change_hook(m->ns, inval_log_ns_hook, m->il);
 	if ((rc = locks_new(&m->locks)) < 0 ||
 	    (rc = sess_new(m->ns, m->cm, m->locks, o->session_timeout_s * 1000, &m->sess)) < 0) {
 		log_err("cannot set up client sessions: %s", strerror(-rc));
@@ -451,6 +457,10 @@ static void stop_modules(struct master *m)
 	m->locks = NULL;
 	dlease_free(m->dl);
 	m->dl = NULL;
+	if (m->ns)
+		ns_set_change_hook(m->ns, NULL, NULL);
+	inval_log_free(m->il);
+	m->il = NULL;
 	ns_free(m->ns);
 	m->ns = NULL;
 	cm_free(m->cm);
@@ -576,6 +586,8 @@ out_stopping:
 	status = 0;
 out_modules:
 	atomic_store(&m.ready, false);
+	if (m.il)
+		inval_log_stop(m.il);     /* long polls return at once */
 	http_api_stop(api);
 	api = NULL;
 	m.api = NULL;

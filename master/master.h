@@ -34,6 +34,7 @@ struct master {
 	struct http_api *api;
 	struct asess *auth;        /* exports and mount sessions */
 	struct dir_leases *dl;     /* folders mounts may answer ENOENT in */
+	struct inval_log *il;      /* changes, for mounts' long kernel caches */
 	struct metalog *ml;        /* several masters: the log; else NULL */
 	atomic_bool ready;         /* modules up: calls may be served */
 };

@@ -105,6 +105,8 @@ struct meta_store {
 	void *sync_hook_arg;
 	/* the metadata log: every write transaction's changes (under lock) */
 	struct meta_log_hook log;
+	void (*end_fn)(void *arg, bool committed);   /* meta_set_end_hook */
+	void *end_arg;
 	sqlite3_session *sess;          /* of the open transaction, or NULL */
 };
 
@@ -306,6 +308,8 @@ int meta_txn_end(struct meta_store *ms, int rc)
 	} else if (!sqlite3_get_autocommit(ms->db)) {
 		exec_sql(ms, "ROLLBACK");
 	}
+	if (ms->end_fn)
+		ms->end_fn(ms->end_arg, rc == 0);
 	if (ms->sess) {
 		sqlite3session_delete(ms->sess);
 		ms->sess = NULL;
@@ -323,6 +327,14 @@ void meta_set_log_hook(struct meta_store *ms, const struct meta_log_hook *hook)
 		ms->log = *hook;
 	else
 		memset(&ms->log, 0, sizeof(ms->log));
+	pthread_mutex_unlock(&ms->lock);
+}
+
+void meta_set_end_hook(struct meta_store *ms, void (*fn)(void *arg, bool committed), void *arg)
+{
+	pthread_mutex_lock(&ms->lock);
+	ms->end_fn = fn;
+	ms->end_arg = arg;
 	pthread_mutex_unlock(&ms->lock);
 }
 

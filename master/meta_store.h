@@ -107,6 +107,11 @@ struct meta_log_hook {
 };
 /* Set (or with NULL remove) the hook. No transaction may be open. */
 void meta_set_log_hook(struct meta_store *ms, const struct meta_log_hook *hook);
+/* fn(arg, committed) at the end of every transaction, by the thread that
+ * ran it, with the store's mutex still held (so in commit order): true
+ * after a COMMIT, false after a rollback. It must not call the store.
+ * Set before other threads use the store; NULL removes it. */
+void meta_set_end_hook(struct meta_store *ms, void (*fn)(void *arg, bool committed), void *arg);
 /* Apply a changeset made by another master's meta_txn_end(). Inside a
  * write transaction. 0; -ESTALE if a row is not as the change expects
  * (this database differs from the one the change was made on); -EIO. */

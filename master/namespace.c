@@ -167,6 +167,81 @@ void ns_set_open_hooks(struct ns *ns, const struct ns_open_hooks *h)
 	ns->hooks = *h;
 }
 
+/* The changes of this thread's open transaction (ns_set_change_hook),
+ * names copied: some come from statements stepped on since. */
+static _Thread_local struct {
+	size_t n, cap;
+	bool overflow;
+	struct inval_note *v;
+} notes;
+
+static void notes_clear(void)
+{
+	for (size_t i = 0; i < notes.n; i++)
+		free((char *)notes.v[i].name);
+	notes.n = 0;
+	notes.overflow = false;
+}
+
+static void note_add(uint64_t ino, const char *name)
+{
+	if (notes.overflow)
+		return;
+	if (notes.n == notes.cap) {
+		size_t cap = notes.cap ? notes.cap * 2 : 16;
+		struct inval_note *v = cap <= NS_NOTES_MAX ? realloc(notes.v, cap * sizeof(*v))
+							   : NULL;
+		if (!v) {
+			notes.overflow = true;    /* no room: everything */
+			return;
+		}
+		notes.v = v;
+		notes.cap = cap;
+	}
+	char *copy = NULL;
+	if (name && !(copy = strdup(name))) {
+		notes.overflow = true;
+		return;
+	}
+	notes.v[notes.n++] = (struct inval_note){ .ino = ino, .name = copy };
+}
+
+void nsi_note_entry(uint64_t parent, const char *name)
+{
+	note_add(parent, name);
+}
+
+void nsi_note_inode(uint64_t ino)
+{
+	note_add(ino, NULL);
+}
+
+static void ns_txn_ended(void *arg, bool committed)
+{
+	struct ns *ns = arg;
+	if (committed && ns->changed && (notes.n || notes.overflow)) {
+		static const struct inval_note all = { 0, NULL };
+		if (notes.overflow)
+			ns->changed(ns->changed_arg, &all, 1);
+		else
+			ns->changed(ns->changed_arg, notes.v, notes.n);
+	}
+	notes_clear();
+	if (notes.cap > 64) {      /* a big transaction: give the room back */
+		free(notes.v);
+		notes.v = NULL;
+		notes.cap = 0;
+	}
+}
+
+void ns_set_change_hook(struct ns *ns,
+			void (*fn)(void *arg, const struct inval_note *n, size_t count), void *arg)
+{
+	ns->changed = fn;
+	ns->changed_arg = arg;
+	meta_set_end_hook(ns->ms, fn ? ns_txn_ended : NULL, fn ? ns : NULL);
+}
+
 static bool ino_is_open(struct ns *ns, uint64_t ino)
 {
 	return ns->hooks.is_open && ns->hooks.is_open(ns->hooks.arg, ino);
@@ -343,7 +418,10 @@ static int put_attr(struct ns *ns, const struct ns_attr *a)
 	sqlite3_bind_int64(st, 11, a->mtime_ns);
 	sqlite3_bind_int64(st, 12, a->ctime_s);
 	sqlite3_bind_int64(st, 13, a->ctime_ns);
-	return meta_exec_stmt(ns->ms, st);
+	int rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0)
+		nsi_note_inode(a->ino);
+	return rc;
 }
 
 /* What this thread's namespace calls since ns_touch_reset did to
@@ -401,8 +479,10 @@ static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
 	sqlite3_bind_int64(st, 6, a.atime_s);     /* as put_attr: the reads noted */
 	sqlite3_bind_int64(st, 7, a.atime_ns);
 	rc = meta_exec_stmt(ns->ms, st);
-	if (rc == 0)
+	if (rc == 0) {
 		touch_note(prev, &a);
+		nsi_note_inode(dir);
+	}
 	return rc;
 }
 
@@ -648,12 +728,15 @@ static int drop_inode(struct ns *ns, const struct ns_attr *a)
 	return 0;
 }
 
-static int delete_dentry(struct ns *ns, int64_t id)
+static int delete_dentry(struct ns *ns, int64_t id, uint64_t parent, const char *name)
 {
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_DENTRY_DELETE);
 
 	sqlite3_bind_int64(st, 1, id);
-	return meta_exec_stmt(ns->ms, st);
+	int rc = meta_exec_stmt(ns->ms, st);
+	if (rc == 0)
+		nsi_note_entry(parent, name);
+	return rc;
 }
 
 static int dir_is_empty(struct ns *ns, uint64_t ino)
@@ -1223,7 +1306,7 @@ static int remove_entry(struct ns *ns, uint64_t parent, const char *name, bool d
 		if (rc < 0)
 			goto out_end;
 	}
-	rc = delete_dentry(ns, id);
+	rc = delete_dentry(ns, id, parent, name);
 	if (rc == 0)
 		rc = unref_inode(ns, &a, false, parent, name);
 	if (rc == 0)
@@ -1322,6 +1405,10 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 			rc = -ENOENT;
 		else if (dst.ino != src.ino)
 			rc = rename_exchange(ns, parent, newparent, &src, src_id, &dst, dst_id);
+		if (rc == 0) {
+			nsi_note_entry(parent, name);
+			nsi_note_entry(newparent, newname);
+		}
 		goto out_end;
 	}
 	if (have_dst && (flags & NS_RENAME_NOREPLACE)) {
@@ -1346,7 +1433,7 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 			rc = -ENOTDIR;
 		}
 		if (rc == 0)
-			rc = delete_dentry(ns, dst_id);
+			rc = delete_dentry(ns, dst_id, newparent, newname);
 		if (rc == 0)
 			rc = unref_inode(ns, &dst, true, newparent, newname);
 		if (rc == 0 && S_ISDIR(dst.mode))
@@ -1366,6 +1453,7 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 	rc = meta_exec_stmt(ns->ms, st);
 	if (rc < 0)
 		goto out_end;
+	nsi_note_entry(parent, name);
 	int dlink = (sdir && parent != newparent) ? 1 : 0;
 	rc = touch_dir(ns, parent, -dlink);
 	if (rc == 0 && parent != newparent)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "chunk_map.h"
+#include "inval_log.h"
 #include "meta_store.h"
 
 #define NS_NAME_MAX 255
@@ -151,6 +152,18 @@ struct ns_open_hooks {
 /* Install the hooks (copied); before any other thread uses ns. Without
  * them nothing counts as open and unlinked inodes go at once. */
 void ns_set_open_hooks(struct ns *ns, const struct ns_open_hooks *h);
+/* Committed changes, for mounts that cache names and attributes
+ * (inval_log.h): after each transaction that removed or replaced an entry
+ * or wrote an inode's attributes, fn(arg, notes, n) by the thread that
+ * ran it, with meta_store's lock held (so in commit order; fn must not
+ * call the namespace or the store). New entries are not named: a mount
+ * never keeps a name's absence. More changes than NS_NOTES_MAX in one
+ * transaction come as one note of inode 0: forget everything. Set before
+ * other threads use ns. */
+#define NS_NOTES_MAX 4096
+void ns_set_change_hook(struct ns *ns,
+			void (*fn)(void *arg, const struct inval_note *notes, size_t n), void *arg);
+
 /* /v1/open: check ino exists (and is no directory: -EISDIR) and register
  * it open by session, in one transaction. -ENOTSUP without hooks. */
 int ns_open(struct ns *ns, uint64_t ino, const char *session);

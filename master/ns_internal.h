@@ -19,6 +19,8 @@ struct ns {
 	struct ns_open_hooks hooks;     /* set before the API starts */
 	struct atime_table atimes;      /* read atimes not yet written */
 	int64_t default_grace_s;        /* quotas: soft limit grace */
+	void (*changed)(void *arg, const struct inval_note *notes, size_t n);
+	void *changed_arg;              /* ns_set_change_hook */
 };
 
 /* namespace.c */
@@ -32,6 +34,9 @@ bool nsi_is_open(struct ns *ns, uint64_t ino);
 int nsi_drop_inode(struct ns *ns, const struct ns_attr *a);
 int nsi_check_not_below(struct ns *ns, uint64_t d, uint64_t ancestor);
 int nsi_orphan_add(struct ns *ns, uint64_t ino);
+/* Notes for ns_set_change_hook, sent when the transaction commits. */
+void nsi_note_entry(uint64_t parent, const char *name);
+void nsi_note_inode(uint64_t ino);
 int nsi_dentry_insert(struct ns *ns, uint64_t parent, const char *name, uint64_t ino);
 /* The folder holding ino (its first name's, for a file with several). */
 int nsi_parent_of(struct ns *ns, uint64_t ino, uint64_t *ret);

@@ -1,0 +1,250 @@
+/* inval_log — see inval_log.h.
+ *
+ * Owns: the ring of events (names copied), its lock and condition
+ * variable. Event s lives in slot s % cap until event s + cap replaces
+ * it; events 1..last were published, last - cap + 1.. are kept. */
+#include "inval_log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+struct inval_ev {
+	uint64_t origin;
+	uint64_t ino;
+	char *name;           /* NULL: the inode's attributes */
+};
+
+struct inval_log {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t cap;
+	uint64_t last;
+	bool stopping;
+	uint64_t wake_origin, wakes;   /* inval_log_wake */
+	char id[24];
+	struct inval_ev *ring;
+};
+
+int inval_log_new(size_t cap, struct inval_log **ret)
+{
+	struct inval_log *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->cap = cap ? cap : INVAL_LOG_CAP_DEFAULT;
+	l->ring = calloc(l->cap, sizeof(*l->ring));
+	if (!l->ring) {
+		free(l);
+		return -ENOMEM;
+	}
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)l << 16);
+	snprintf(l->id, sizeof(l->id), "%016" PRIx64, r);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&l->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&l->lock, NULL);
+	*ret = l;
+	return 0;
+}
+
+void inval_log_free(struct inval_log *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->cap; i++)
+		free(l->ring[i].name);
+	free(l->ring);
+	pthread_cond_destroy(&l->cond);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+void inval_log_stop(struct inval_log *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->stopping = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void inval_log_wake(struct inval_log *l, uint64_t origin)
+{
+	pthread_mutex_lock(&l->lock);
+	l->wake_origin = origin;
+	l->wakes++;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+const char *inval_log_id(const struct inval_log *l)
+{
+	return l->id;
+}
+
+uint64_t inval_origin(const char *id)
+{
+	if (!id || !*id)
+		return 0;
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+static bool same_note(const struct inval_ev *e, uint64_t origin, const struct inval_note *n)
+{
+	if (e->origin != origin || e->ino != n->ino || !e->name != !n->name)
+		return false;
+	return !n->name || strcmp(e->name, n->name) == 0;
+}
+
+void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_note *notes,
+		       size_t n)
+{
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (l->last > 0 && same_note(&l->ring[l->last % l->cap], origin, &notes[i]))
+			continue;
+		char *name = NULL;
+		if (notes[i].name && !(name = strdup(notes[i].name))) {
+			/* no copy of the name: the folder's attributes stand in,
+			 * and the readers of it invalidate the whole folder */
+			name = NULL;
+		}
+		struct inval_ev *e = &l->ring[++l->last % l->cap];
+		free(e->name);
+		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name };
+	}
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static _Thread_local uint64_t cur_origin;
+
+void inval_set_origin(uint64_t origin)
+{
+	cur_origin = origin;
+}
+
+void inval_log_ns_hook(void *arg, const struct inval_note *notes, size_t n)
+{
+	inval_log_publish(arg, cur_origin, notes, n);
+}
+
+uint64_t inval_log_last(struct inval_log *l)
+{
+	pthread_mutex_lock(&l->lock);
+	uint64_t last = l->last;
+	pthread_mutex_unlock(&l->lock);
+	return last;
+}
+
+/* Whether events since+1.. are all still in the ring. */
+static bool kept_from(const struct inval_log *l, uint64_t since)
+{
+	return since <= l->last && l->last - since <= l->cap;
+}
+
+static bool ino_seen(const uint64_t *seen, size_t n, uint64_t ino)
+{
+	for (size_t i = n; i-- > 0;)
+		if (seen[i] == ino)
+			return true;
+	return false;
+}
+
+/* Under the lock: events since+1..last not from origin, at most max. */
+static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t max,
+		   json_t **ret, uint64_t *ret_last, size_t *ret_n)
+{
+	json_t *ents = json_array(), *inos = json_array();
+	uint64_t *seen = calloc(max ? max : 1, sizeof(*seen));
+	size_t n = 0, nseen = 0;
+	uint64_t s = since;
+	if (!ents || !inos || !seen)
+		goto fail;
+	while (s < l->last && n < max) {
+		const struct inval_ev *e = &l->ring[++s % l->cap];
+		if (origin && e->origin == origin)
+			continue;
+		n++;
+		int rc;
+		if (e->name) {
+			rc = json_array_append_new(ents, json_pack("[I, s]", (json_int_t)e->ino,
+								   e->name));
+		} else {
+			if (ino_seen(seen, nseen, e->ino))
+				continue;
+			seen[nseen++] = e->ino;
+			rc = json_array_append_new(inos, json_integer((json_int_t)e->ino));
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	free(seen);
+	*ret = json_pack("{s:o, s:o}", "e", ents, "i", inos);
+	*ret_last = s;
+	*ret_n = n;
+	return *ret ? 0 : -ENOMEM;
+fail:
+	free(seen);
+	json_decref(ents);
+	json_decref(inos);
+	return -ENOMEM;
+}
+
+int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	if (wait_ms > INVAL_WAIT_MAX_MS)
+		wait_ms = INVAL_WAIT_MAX_MS;
+	if (wait_ms > 0) {
+		until.tv_sec += wait_ms / 1000;
+		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&l->lock);
+	*ret_reset = false;
+	*ret_events = NULL;
+	int rc = 0;
+	uint64_t wakes = l->wakes;
+	for (;;) {
+		if (!kept_from(l, since)) {
+			*ret_reset = true;
+			*ret_last = l->last;
+			rc = (*ret_events = json_pack("{s:[], s:[]}", "e", "i")) ? 0 : -ENOMEM;
+			break;
+		}
+		size_t n = 0;
+		json_decref(*ret_events);
+		*ret_events = NULL;
+		rc = collect(l, origin, since, max, ret_events, ret_last, &n);
+		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping ||
+		    (l->wakes != wakes && l->wake_origin == origin))
+			break;
+		since = *ret_last;    /* only our own: skip them */
+		if (pthread_cond_timedwait(&l->cond, &l->lock, &until) == ETIMEDOUT) {
+			json_decref(*ret_events);
+			rc = collect(l, origin, since, max, ret_events, ret_last, &n);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}

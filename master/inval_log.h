@@ -1,0 +1,76 @@
+/* inval_log — what changed in the namespace, for mounts that cache it.
+ *
+ * Every committed change of an entry (a folder's name) or of an inode's
+ * attributes is one event, numbered in commit order. Mounts long-poll
+ * POST /v1/events for the events after the last they saw, leaving out
+ * their own (the kernel of the mount that made a change knows it), and
+ * tell their kernel to forget what the events name. That lets them give
+ * the kernel long entry and attribute timeouts (fuse/inval_watch.h).
+ *
+ * The log is a ring in memory: a mount that fell more than `cap` events
+ * behind, or polls a master that started since (another log id), is told
+ * to reset, and forgets everything it let the kernel keep long.
+ *
+ * Thread-safe (one mutex); readers wait on a condition variable. */
+#ifndef BIGFS_MASTER_INVAL_LOG_H
+#define BIGFS_MASTER_INVAL_LOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct inval_log;
+
+/* One change: the entry `name` in folder `ino`, or (name NULL) the
+ * attributes of inode `ino`. */
+struct inval_note {
+	uint64_t ino;
+	const char *name;
+};
+
+#define INVAL_LOG_CAP_DEFAULT 32768
+#define INVAL_READ_MAX 2048           /* events in one reply */
+#define INVAL_WAIT_MAX_MS 30000
+
+int inval_log_new(size_t cap, struct inval_log **ret);
+void inval_log_free(struct inval_log *l);
+/* Wakes every waiting reader (they return what they have). */
+void inval_log_stop(struct inval_log *l);
+
+/* Makes the readers waiting for origin return now (a mount going away
+ * ends its own long poll). */
+void inval_log_wake(struct inval_log *l, uint64_t origin);
+
+/* This log's id: random per master start, as a string for JSON. */
+const char *inval_log_id(const struct inval_log *l);
+
+/* The origin of a caller (a mount's login id): a nonzero hash, or 0 for
+ * none (an operator, a background job: everybody gets those). */
+uint64_t inval_origin(const char *id);
+
+/* The origin of what this thread changes next (the HTTP API sets it for
+ * each call, and back to 0 after). */
+void inval_set_origin(uint64_t origin);
+/* ns_set_change_hook's fn, arg the log: publishes with this thread's
+ * origin. */
+void inval_log_ns_hook(void *arg, const struct inval_note *notes, size_t n);
+
+/* Appends n notes from origin, in order, and wakes the readers. A note
+ * the same as the one before it is kept once. */
+void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_note *notes,
+		       size_t n);
+
+/* The events after `since` not from `origin`: at most max of them, in
+ * {"e": [[folder, name], ...], "i": [ino, ...]} (entries, then inodes,
+ * each once). Waits up to wait_ms while there are none. *ret_last is the
+ * number to ask from next time. *ret_reset is set (and no events given)
+ * when events after `since` are gone from the ring. Returns 0 or
+ * -ENOMEM. */
+int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset);
+
+/* The number of the last event (0: none yet). */
+uint64_t inval_log_last(struct inval_log *l);
+
+#endif
