@@ -114,7 +114,8 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 		return;
 	pthread_mutex_lock(&l->lock);
 	for (size_t i = 0; i < n; i++) {
-		if (l->last > 0 && same_note(&l->ring[l->last % l->cap], origin, &notes[i]))
+		/* within this call only: a reader may have seen the one before */
+		if (i > 0 && same_note(&l->ring[l->last % l->cap], origin, &notes[i]))
 			continue;
 		char *name = NULL;
 		if (notes[i].name && !(name = strdup(notes[i].name))) {

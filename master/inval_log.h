@@ -57,7 +57,7 @@ void inval_set_origin(uint64_t origin);
 void inval_log_ns_hook(void *arg, const struct inval_note *notes, size_t n);
 
 /* Appends n notes from origin, in order, and wakes the readers. A note
- * the same as the one before it is kept once. */
+ * the same as the one before it in the same call is kept once. */
 void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_note *notes,
 		       size_t n);
 
