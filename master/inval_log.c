@@ -20,13 +20,24 @@ struct inval_ev {
 	char *name;           /* NULL: the inode's attributes */
 };
 
+/* A reader waiting for events, on its own stack: a change wakes only the
+ * readers it concerns (a mount's own changes do not wake its poll). */
+struct inval_waiter {
+	uint64_t origin;
+	bool woken;
+	pthread_cond_t cond;
+	struct inval_waiter *next;
+};
+
 struct inval_log {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_condattr_t cattr;      /* CLOCK_MONOTONIC, for the waiters */
+	struct inval_waiter *waiters;
 	size_t cap;
 	uint64_t last;
 	bool stopping;
-	uint64_t wake_origin, wakes;   /* inval_log_wake */
+	uint64_t wakes;                /* inval_log_wake calls, */
+	uint64_t woke[16];             /* the last ones' origins (wakes % 16) */
 	char id[24];
 	struct inval_ev *ring;
 };
@@ -46,11 +57,8 @@ int inval_log_new(size_t cap, struct inval_log **ret)
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)l << 16);
 	snprintf(l->id, sizeof(l->id), "%016" PRIx64, r);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_condattr_init(&l->cattr);
+	pthread_condattr_setclock(&l->cattr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&l->lock, NULL);
 	*ret = l;
 	return 0;
@@ -63,25 +71,41 @@ void inval_log_free(struct inval_log *l)
 	for (size_t i = 0; i < l->cap; i++)
 		free(l->ring[i].name);
 	free(l->ring);
-	pthread_cond_destroy(&l->cond);
+	pthread_condattr_destroy(&l->cattr);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
+}
+
+/* Under the lock: wake the waiters of other origins than `except` (0:
+ * all of them). */
+static void wake(struct inval_log *l, uint64_t except)
+{
+	for (struct inval_waiter *w = l->waiters; w; w = w->next) {
+		if (except && w->origin == except)
+			continue;
+		w->woken = true;
+		pthread_cond_signal(&w->cond);
+	}
 }
 
 void inval_log_stop(struct inval_log *l)
 {
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
-	pthread_cond_broadcast(&l->cond);
+	wake(l, 0);
 	pthread_mutex_unlock(&l->lock);
 }
 
 void inval_log_wake(struct inval_log *l, uint64_t origin)
 {
 	pthread_mutex_lock(&l->lock);
-	l->wake_origin = origin;
-	l->wakes++;
-	pthread_cond_broadcast(&l->cond);
+	l->woke[++l->wakes % 16] = origin;
+	for (struct inval_waiter *w = l->waiters; w; w = w->next) {
+		if (w->origin == origin) {
+			w->woken = true;
+			pthread_cond_signal(&w->cond);
+		}
+	}
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -127,7 +151,7 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 		free(e->name);
 		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name };
 	}
-	pthread_cond_broadcast(&l->cond);
+	wake(l, origin);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -149,6 +173,16 @@ uint64_t inval_log_last(struct inval_log *l)
 	uint64_t last = l->last;
 	pthread_mutex_unlock(&l->lock);
 	return last;
+}
+
+/* Whether origin was woken since the wakes-th inval_log_wake (the last 16
+ * are remembered: a wake that came before the reader started waiting). */
+static bool woken_since(const struct inval_log *l, uint64_t wakes, uint64_t origin)
+{
+	for (uint64_t k = l->wakes; k > wakes && l->wakes - k < 16; k--)
+		if (l->woke[k % 16] == origin)
+			return true;
+	return l->wakes - wakes > 16;    /* lost track: return, the caller polls again */
 }
 
 /* Whether events since+1.. are all still in the ring. */
@@ -236,11 +270,23 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		json_decref(*ret_events);
 		*ret_events = NULL;
 		rc = collect(l, origin, since, max, ret_events, ret_last, &n);
-		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping ||
-		    (l->wakes != wakes && l->wake_origin == origin))
+		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin))
 			break;
 		since = *ret_last;    /* only our own: skip them */
-		if (pthread_cond_timedwait(&l->cond, &l->lock, &until) == ETIMEDOUT) {
+		struct inval_waiter me = { .origin = origin, .next = l->waiters };
+		pthread_cond_init(&me.cond, &l->cattr);
+		l->waiters = &me;
+		int wrc = 0;
+		while (!me.woken && wrc != ETIMEDOUT)
+			wrc = pthread_cond_timedwait(&me.cond, &l->lock, &until);
+		for (struct inval_waiter **p = &l->waiters; *p; p = &(*p)->next) {
+			if (*p == &me) {
+				*p = me.next;
+				break;
+			}
+		}
+		pthread_cond_destroy(&me.cond);
+		if (!me.woken) {
 			json_decref(*ret_events);
 			rc = collect(l, origin, since, max, ret_events, ret_last, &n);
 			break;
