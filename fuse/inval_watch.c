@@ -229,10 +229,17 @@ static void *watcher(void *arg)
 		since = (uint64_t)json_integer_value(jl);
 		have = true;
 		atomic_store(&w->last_ok_ms, mcache_now_ms());
-		json_decref(resp);
 		/* a busy writer elsewhere: let its changes gather for a few
-		 * milliseconds instead of a poll per change */
-		if (nev > 0 && stopping(w, IW_GATHER_MS))
+		 * milliseconds instead of a poll per change. Then tell the
+		 * kernel once more: a lookup answered just before the batch
+		 * came may not have put its name in the kernel's cache yet when
+		 * the first word reached it (the requesting thread does that
+		 * after our reply), and would keep it long. */
+		bool stop = nev > 0 && stopping(w, IW_GATHER_MS);
+		if (!reset && nev > 0 && !stop)
+			(void)apply(w, resp);
+		json_decref(resp);
+		if (stop)
 			break;
 	}
 	return NULL;

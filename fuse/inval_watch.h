@@ -15,7 +15,10 @@
  * - A reply gets the long timeout only if no batch of events arrived
  *   between its call's send (iw_snap) and the reply (iw_ttl): otherwise
  *   the batch may have been applied before the reply reached the kernel,
- *   which would then keep a stale answer. It gets one second then.
+ *   which would then keep a stale answer. It gets one second then. A
+ *   reply just before a batch may still have its name cached by the
+ *   kernel after the batch's word (the requesting thread does that once
+ *   it runs): every batch is told twice, IW_GATHER_MS apart.
  * - Every long grant still running is in a ring (IW_GRANTS records: the
  *   entry's folder and name, the inode). When the feed cannot say what
  *   was missed — a new log id after a master restart or failover, events
