@@ -1,0 +1,622 @@
+/* Unit tests of master/inval_log: what is published is read back in order
+ * (entries, then inodes); a reader does not get its own origin's events
+ * but its `last` moves past them, and its own events do not end its wait;
+ * a note equal to the one before it in the same publish is kept once (in
+ * a later publish it is a new change) and an inode is named once per
+ * reply; `max` bounds a reply and `last` continues it; a wait with nothing
+ * to read runs out, one with something to read ends at the publish, at
+ * inval_log_stop or at an inval_log_wake of its own origin (not another's,
+ * and two wakes in a row both arrive); a reader fallen out of the ring, or
+ * asking from beyond the last event, is told to reset; origins and log
+ * ids; the namespace hook publishes with this thread's origin. Everything
+ * through the public API (inval_log.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "../../master/inval_log.h"
+#include "clock.h"
+
+#define OA 0xa1    /* two mounts' origins */
+#define OB 0xb2
+
+/* One read's answer. */
+struct rd {
+	char *e, *i;          /* the arrays, compact JSON */
+	uint64_t last;
+	bool reset;
+	int64_t ms;           /* how long inval_log_read took */
+};
+
+static void rd_free(struct rd *r)
+{
+	free(r->e);
+	free(r->i);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct rd rd(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+		    size_t max)
+{
+	struct rd r = { 0 };
+	json_t *ev = NULL;
+	/* left as they are on a bad read: must be set by the call */
+	r.last = 0xdead;
+	r.reset = true;
+	int64_t t0 = clock_now_ms();
+	assert_int_equal(inval_log_read(l, origin, since, wait_ms, max, &ev, &r.last, &r.reset),
+			 0);
+	r.ms = clock_now_ms() - t0;
+	assert_non_null(ev);
+	assert_true(json_is_object(ev));
+	assert_int_equal(json_object_size(ev), 2);
+	json_t *e = json_object_get(ev, "e"), *i = json_object_get(ev, "i");
+	assert_true(json_is_array(e));
+	assert_true(json_is_array(i));
+	r.e = json_dumps(e, JSON_COMPACT);
+	r.i = json_dumps(i, JSON_COMPACT);
+	assert_non_null(r.e);
+	assert_non_null(r.i);
+	json_decref(ev);
+	return r;
+}
+
+static struct inval_log *mklog(size_t cap)
+{
+	struct inval_log *l = NULL;
+	assert_int_equal(inval_log_new(cap, &l), 0);
+	assert_non_null(l);
+	return l;
+}
+
+static void pub_ino(struct inval_log *l, uint64_t origin, uint64_t ino)
+{
+	struct inval_note n = { .ino = ino, .name = NULL };
+	inval_log_publish(l, origin, &n, 1);
+}
+
+static void pub_ent(struct inval_log *l, uint64_t origin, uint64_t folder, const char *name)
+{
+	struct inval_note n = { .ino = folder, .name = name };
+	inval_log_publish(l, origin, &n, 1);
+}
+
+static void test_publish_then_read(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	assert_int_equal(inval_log_last(l), 0);
+	struct rd r = rd(l, 0, 0, 0, 100);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 0);
+	assert_false(r.reset);
+	rd_free(&r);
+
+	char name[] = "a";
+	const struct inval_note notes[] = {
+		{ 1, name }, { 5, NULL }, { 2, "b" }, { 7, NULL },
+	};
+	inval_log_publish(l, OA, notes, 4);
+	name[0] = 'z';            /* the log keeps its own copy of names */
+	inval_log_publish(l, OA, notes, 0);         /* nothing */
+	assert_int_equal(inval_log_last(l), 4);
+
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.e, "[[1,\"a\"],[2,\"b\"]]");
+	assert_string_equal(r.i, "[5,7]");
+	assert_int_equal(r.last, 4);
+	assert_false(r.reset);
+	rd_free(&r);
+	/* from the middle: only what follows */
+	r = rd(l, OB, 2, 0, 100);
+	assert_string_equal(r.e, "[[2,\"b\"]]");
+	assert_string_equal(r.i, "[7]");
+	assert_int_equal(r.last, 4);
+	rd_free(&r);
+	/* nothing new */
+	r = rd(l, OB, 4, 0, 100);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 4);
+	assert_false(r.reset);
+	rd_free(&r);
+	inval_log_free(l);
+	inval_log_free(NULL);
+}
+
+static void test_own_origin_skipped(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	pub_ent(l, OA, 1, "x");
+	pub_ino(l, OB, 9);
+	pub_ino(l, OA, 10);
+	pub_ent(l, 0, 3, "op");   /* an operator's: everybody's */
+	pub_ino(l, OA, 11);
+
+	struct rd r = rd(l, OA, 0, 0, 100);
+	assert_string_equal(r.e, "[[3,\"op\"]]");
+	assert_string_equal(r.i, "[9]");
+	assert_int_equal(r.last, 5);         /* past its own last one */
+	rd_free(&r);
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.e, "[[1,\"x\"],[3,\"op\"]]");
+	assert_string_equal(r.i, "[10,11]");
+	assert_int_equal(r.last, 5);
+	rd_free(&r);
+	/* origin 0 (no mount) gets everything */
+	r = rd(l, 0, 0, 0, 100);
+	assert_string_equal(r.e, "[[1,\"x\"],[3,\"op\"]]");
+	assert_string_equal(r.i, "[9,10,11]");
+	rd_free(&r);
+
+	/* only own events after since: empty, but last moves on */
+	pub_ino(l, OA, 12);
+	pub_ent(l, OA, 1, "y");
+	r = rd(l, OA, 5, 0, 100);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 7);
+	assert_false(r.reset);
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+static void test_duplicates(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(64);
+	const struct inval_note dup[] = {
+		{ 3, "n" }, { 3, "n" }, { 4, NULL }, { 4, NULL },
+	};
+	inval_log_publish(l, OA, dup, 4);
+	assert_int_equal(inval_log_last(l), 2);
+	struct rd r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.e, "[[3,\"n\"]]");
+	assert_string_equal(r.i, "[4]");
+	assert_int_equal(r.last, 2);
+	rd_free(&r);
+	/* the same as the last one, in a later publish: a new change, which
+	 * a reader that has read up to the last one must still get */
+	pub_ino(l, OA, 4);
+	assert_int_equal(inval_log_last(l), 3);
+	r = rd(l, OB, 2, 0, 100);
+	assert_string_equal(r.i, "[4]");
+	assert_int_equal(r.last, 3);
+	rd_free(&r);
+	/* not the same: another name, another folder, entry vs inode */
+	const struct inval_note differ[] = {
+		{ 4, "n" }, { 4, "m" }, { 5, "m" }, { 5, NULL },
+	};
+	inval_log_publish(l, OA, differ, 4);
+	assert_int_equal(inval_log_last(l), 7);
+	/* the same note from another origin is another event: each reader
+	 * must get the other's */
+	pub_ino(l, OB, 5);
+	assert_int_equal(inval_log_last(l), 8);
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.e, "[[3,\"n\"],[4,\"n\"],[4,\"m\"],[5,\"m\"]]");
+	assert_string_equal(r.i, "[4,5]");        /* 4 twice, once in the reply */
+	assert_int_equal(r.last, 8);
+	rd_free(&r);
+	r = rd(l, OA, 7, 0, 100);
+	assert_string_equal(r.i, "[5]");
+	assert_int_equal(r.last, 8);
+	rd_free(&r);
+
+	/* inodes named again later, not next to each other: once per reply */
+	pub_ino(l, OA, 20);
+	pub_ino(l, OA, 21);
+	pub_ino(l, OA, 20);
+	pub_ent(l, OA, 1, "k");
+	pub_ino(l, OA, 21);
+	pub_ino(l, OA, 20);
+	assert_int_equal(inval_log_last(l), 14);
+	r = rd(l, OB, 8, 0, 100);
+	assert_string_equal(r.i, "[20,21]");
+	assert_string_equal(r.e, "[[1,\"k\"]]");
+	assert_int_equal(r.last, 14);
+	rd_free(&r);
+	/* but in the next reply again */
+	pub_ino(l, OA, 21);
+	r = rd(l, OB, 14, 0, 100);
+	assert_string_equal(r.i, "[21]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+static void test_max_and_continue(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(64);
+	for (uint64_t ino = 101; ino <= 110; ino++)
+		pub_ino(l, OA, ino);
+	struct rd r = rd(l, OB, 0, 0, 4);
+	assert_string_equal(r.i, "[101,102,103,104]");
+	assert_int_equal(r.last, 4);
+	assert_false(r.reset);
+	rd_free(&r);
+	r = rd(l, OB, 4, 0, 4);
+	assert_string_equal(r.i, "[105,106,107,108]");
+	assert_int_equal(r.last, 8);
+	rd_free(&r);
+	r = rd(l, OB, 8, 0, 4);
+	assert_string_equal(r.i, "[109,110]");
+	assert_int_equal(r.last, 10);
+	rd_free(&r);
+	/* the reader's own events do not count against max */
+	pub_ino(l, OB, 200);
+	pub_ino(l, OB, 201);
+	pub_ino(l, OA, 202);
+	pub_ino(l, OA, 203);
+	r = rd(l, OB, 10, 0, 1);
+	assert_string_equal(r.i, "[202]");
+	assert_int_equal(r.last, 13);
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+static void test_wait_runs_out(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct rd r = rd(l, OA, 0, 250, 100);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 0);
+	assert_false(r.reset);
+	assert_true(r.ms >= 240);
+	assert_true(r.ms < 1500);
+	rd_free(&r);
+	/* with events, all read already */
+	pub_ino(l, OB, 1);
+	r = rd(l, OA, 1, 200, 100);
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 1);
+	assert_true(r.ms >= 190);
+	assert_true(r.ms < 1500);
+	rd_free(&r);
+	/* something to read: no wait at all */
+	pub_ino(l, OB, 2);
+	r = rd(l, OA, 1, 5000, 100);
+	assert_string_equal(r.i, "[2]");
+	assert_true(r.ms < 1000);
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+struct reader {
+	struct inval_log *l;
+	uint64_t origin, since;
+	int wait_ms;
+	struct rd r;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *rr = arg;
+	rr->r = rd(rr->l, rr->origin, rr->since, rr->wait_ms, 100);
+	return NULL;
+}
+
+static void start_reader(pthread_t *t, struct reader *rr)
+{
+	assert_int_equal(pthread_create(t, NULL, reader_main, rr), 0);
+	/* the reader is waiting by now (if not, it finds the events at once
+	 * and the test is merely weaker) */
+	usleep(150 * 1000);
+}
+
+static void test_publish_wakes_reader(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	pub_ino(l, OB, 1);
+	struct reader rr = { .l = l, .origin = OA, .since = 1, .wait_ms = 5000 };
+	pthread_t t;
+	int64_t t0 = clock_now_ms();
+	start_reader(&t, &rr);
+	pub_ent(l, OB, 7, "woke");
+	assert_int_equal(pthread_join(t, NULL), 0);
+	int64_t took = clock_now_ms() - t0;
+	assert_string_equal(rr.r.e, "[[7,\"woke\"]]");
+	assert_string_equal(rr.r.i, "[]");
+	assert_int_equal(rr.r.last, 2);
+	assert_false(rr.r.reset);
+	assert_true(took < 1500);         /* not at the end of its 5 s */
+	rd_free(&rr.r);
+	inval_log_free(l);
+}
+
+/* A reader's own events wake it, but it waits on: they are not news to it. */
+static void test_own_events_keep_waiting(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct reader rr = { .l = l, .origin = OA, .since = 0, .wait_ms = 600 };
+	pthread_t t;
+	int64_t t0 = clock_now_ms();
+	start_reader(&t, &rr);
+	pub_ino(l, OA, 3);
+	pub_ent(l, OA, 3, "mine");
+	assert_int_equal(pthread_join(t, NULL), 0);
+	int64_t took = clock_now_ms() - t0;
+	assert_string_equal(rr.r.e, "[]");
+	assert_string_equal(rr.r.i, "[]");
+	assert_int_equal(rr.r.last, 2);   /* past them all the same */
+	assert_false(rr.r.reset);
+	assert_true(took >= 590);
+	rd_free(&rr.r);
+
+	/* and another's event after its own still ends the wait at once */
+	rr = (struct reader){ .l = l, .origin = OA, .since = 2, .wait_ms = 5000 };
+	t0 = clock_now_ms();
+	start_reader(&t, &rr);
+	pub_ino(l, OA, 4);
+	pub_ino(l, OB, 5);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	took = clock_now_ms() - t0;
+	assert_string_equal(rr.r.i, "[5]");
+	assert_int_equal(rr.r.last, 4);
+	assert_true(took < 1500);
+	rd_free(&rr.r);
+	inval_log_free(l);
+}
+
+static void test_stop_wakes_reader(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct reader rr = { .l = l, .origin = OA, .since = 0, .wait_ms = 5000 };
+	pthread_t t;
+	int64_t t0 = clock_now_ms();
+	start_reader(&t, &rr);
+	inval_log_stop(l);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	int64_t took = clock_now_ms() - t0;
+	assert_string_equal(rr.r.e, "[]");
+	assert_string_equal(rr.r.i, "[]");
+	assert_int_equal(rr.r.last, 0);
+	assert_false(rr.r.reset);
+	assert_true(took < 1500);
+	rd_free(&rr.r);
+	/* stopped: later readers do not wait either */
+	struct rd r = rd(l, OA, 0, 5000, 100);
+	assert_true(r.ms < 1000);
+	assert_string_equal(r.i, "[]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+/* inval_log_wake(origin): that origin's waiting readers return at once,
+ * others wait on; a wake before a read does not cut that read short. */
+static void test_wake_ends_own_poll_only(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct reader ra = { .l = l, .origin = OA, .since = 0, .wait_ms = 5000 };
+	struct reader rb = { .l = l, .origin = OB, .since = 0, .wait_ms = 1200 };
+	pthread_t ta, tb;
+	int64_t t0 = clock_now_ms();
+	assert_int_equal(pthread_create(&tb, NULL, reader_main, &rb), 0);
+	start_reader(&ta, &ra);
+	inval_log_wake(l, OA);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	int64_t took_a = clock_now_ms() - t0;
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_true(took_a < 1000);               /* not its 5 s */
+	assert_string_equal(ra.r.i, "[]");
+	assert_false(ra.r.reset);
+	assert_true(rb.r.ms >= 1190);              /* B waited its whole time */
+	rd_free(&ra.r);
+	rd_free(&rb.r);
+	/* a wake that came before the read: the read waits as asked */
+	inval_log_wake(l, OA);
+	struct rd r = rd(l, OA, 0, 300, 100);
+	assert_true(r.ms >= 290);
+	rd_free(&r);
+	/* and events still end a woken origin's later waits */
+	struct reader rc = { .l = l, .origin = OA, .since = 0, .wait_ms = 5000 };
+	t0 = clock_now_ms();
+	start_reader(&ta, &rc);
+	pub_ino(l, OB, 6);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_true(clock_now_ms() - t0 < 1500);
+	assert_string_equal(rc.r.i, "[6]");
+	rd_free(&rc.r);
+	inval_log_free(l);
+}
+
+/* Two mounts going away at the same moment: each one's poll ends. */
+static void test_two_wakes_at_once(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct reader ra = { .l = l, .origin = OA, .since = 0, .wait_ms = 3000 };
+	pthread_t ta;
+	start_reader(&ta, &ra);
+	int64_t t0 = clock_now_ms();
+	inval_log_wake(l, OA);
+	inval_log_wake(l, OB);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	int64_t took = clock_now_ms() - t0;
+	assert_true(took < 1000);
+	rd_free(&ra.r);
+	inval_log_free(l);
+}
+
+static void test_ring_overflow_resets(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(8);
+	for (uint64_t ino = 1; ino <= 8; ino++)
+		pub_ino(l, OB, ino);
+	/* exactly cap behind: all still there */
+	struct rd r = rd(l, OA, 0, 0, 100);
+	assert_false(r.reset);
+	assert_string_equal(r.i, "[1,2,3,4,5,6,7,8]");
+	assert_int_equal(r.last, 8);
+	rd_free(&r);
+	pub_ent(l, OB, 9, "nine");
+	/* event 1 is gone: the reader from 0 must forget everything */
+	r = rd(l, OA, 0, 0, 100);
+	assert_true(r.reset);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_int_equal(r.last, 9);
+	rd_free(&r);
+	/* and it does not wait for that */
+	r = rd(l, OA, 0, 5000, 100);
+	assert_true(r.reset);
+	assert_true(r.ms < 1000);
+	rd_free(&r);
+	/* from 1: events 2..9 are kept */
+	r = rd(l, OA, 1, 0, 100);
+	assert_false(r.reset);
+	assert_string_equal(r.i, "[2,3,4,5,6,7,8]");
+	assert_string_equal(r.e, "[[9,\"nine\"]]");
+	assert_int_equal(r.last, 9);
+	rd_free(&r);
+	/* far behind, wrapped several times */
+	for (uint64_t ino = 10; ino <= 40; ino++)
+		pub_ino(l, OB, ino);
+	r = rd(l, OA, 9, 0, 100);
+	assert_true(r.reset);
+	assert_int_equal(r.last, 40);
+	rd_free(&r);
+	r = rd(l, OA, 32, 0, 100);
+	assert_false(r.reset);
+	assert_string_equal(r.i, "[33,34,35,36,37,38,39,40]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+static void test_since_beyond_last_resets(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	pub_ino(l, OB, 1);
+	pub_ino(l, OB, 2);
+	struct rd r = rd(l, OA, 5, 5000, 100);    /* from another log's numbers */
+	assert_true(r.reset);
+	assert_int_equal(r.last, 2);
+	assert_string_equal(r.e, "[]");
+	assert_string_equal(r.i, "[]");
+	assert_true(r.ms < 1000);
+	rd_free(&r);
+	r = rd(l, OA, 3, 0, 100);
+	assert_true(r.reset);
+	rd_free(&r);
+	r = rd(l, OA, 2, 0, 100);
+	assert_false(r.reset);
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+static void test_origin_and_id(void **state)
+{
+	(void)state;
+	assert_int_equal(inval_origin(NULL), 0);
+	assert_int_equal(inval_origin(""), 0);
+	uint64_t a = inval_origin("sess-a"), b = inval_origin("sess-b");
+	assert_true(a != 0);
+	assert_true(b != 0);
+	assert_true(a != b);
+	assert_true(inval_origin("sess-a") == a);
+	assert_true(inval_origin("x") != 0);
+
+	struct inval_log *l1 = mklog(0), *l2 = mklog(0);   /* 0: the default */
+	const char *id1 = inval_log_id(l1), *id2 = inval_log_id(l2);
+	assert_non_null(id1);
+	assert_true(strlen(id1) > 0);
+	assert_string_not_equal(id1, id2);
+	/* the default capacity: INVAL_LOG_CAP_DEFAULT events are kept */
+	for (uint64_t ino = 1; ino <= INVAL_LOG_CAP_DEFAULT; ino++)
+		pub_ino(l1, OB, ino);
+	struct rd r = rd(l1, OA, 0, 0, 1);
+	assert_false(r.reset);
+	assert_string_equal(r.i, "[1]");
+	rd_free(&r);
+	pub_ino(l1, OB, 0);
+	r = rd(l1, OA, 0, 0, 1);
+	assert_true(r.reset);
+	rd_free(&r);
+	inval_log_free(l1);
+	inval_log_free(l2);
+}
+
+struct hook_arg {
+	struct inval_log *l;
+	uint64_t origin;
+};
+
+static void *hook_thread(void *arg)
+{
+	struct hook_arg *h = arg;
+	static const struct inval_note n = { 77, NULL };
+	inval_set_origin(h->origin);
+	inval_log_ns_hook(h->l, &n, 1);
+	inval_set_origin(0);
+	return NULL;
+}
+
+/* The namespace hook publishes with the origin its thread set, and that
+ * origin belongs to the thread. */
+static void test_hook_uses_thread_origin(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	inval_set_origin(OB);
+	struct hook_arg h = { l, OA };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, hook_thread, &h), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	static const struct inval_note n = { 88, "b" };
+	inval_log_ns_hook(l, &n, 1);              /* this thread: OB */
+	inval_set_origin(0);
+	static const struct inval_note o = { 99, NULL };
+	inval_log_ns_hook(l, &o, 1);              /* nobody's */
+	assert_int_equal(inval_log_last(l), 3);
+	struct rd r = rd(l, OA, 0, 0, 100);
+	assert_string_equal(r.i, "[99]");
+	assert_string_equal(r.e, "[[88,\"b\"]]");
+	rd_free(&r);
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.i, "[77,99]");
+	assert_string_equal(r.e, "[]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_publish_then_read),
+		cmocka_unit_test(test_own_origin_skipped),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_max_and_continue),
+		cmocka_unit_test(test_wait_runs_out),
+		cmocka_unit_test(test_publish_wakes_reader),
+		cmocka_unit_test(test_own_events_keep_waiting),
+		cmocka_unit_test(test_stop_wakes_reader),
+		cmocka_unit_test(test_wake_ends_own_poll_only),
+		cmocka_unit_test(test_two_wakes_at_once),
+		cmocka_unit_test(test_ring_overflow_resets),
+		cmocka_unit_test(test_since_beyond_last_resets),
+		cmocka_unit_test(test_origin_and_id),
+		cmocka_unit_test(test_hook_uses_thread_origin),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
