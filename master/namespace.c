@@ -172,6 +172,7 @@ void ns_set_open_hooks(struct ns *ns, const struct ns_open_hooks *h)
 static _Thread_local struct {
 	size_t n, cap;
 	bool overflow;
+	bool muted;          /* ns_atime_flush: read atimes are not news */
 	struct inval_note *v;
 } notes;
 
@@ -185,7 +186,7 @@ static void notes_clear(void)
 
 static void note_add(uint64_t ino, const char *name)
 {
-	if (notes.overflow)
+	if (notes.overflow || notes.muted)
 		return;
 	if (notes.n == notes.cap) {
 		size_t cap = notes.cap ? notes.cap * 2 : 16;
@@ -853,12 +854,18 @@ int ns_atime_flush(struct ns *ns)
 	size_t left = at_count(&ns->atimes), n;
 	int rc = 0;
 
+	/* Not in the change feed: the reading mount's kernel dropped the
+	 * atime itself, and every other mount would drop the attributes of
+	 * every file anyone reads. Others see a read atime when they ask
+	 * for the attributes anyway (up to cache_ttl later). */
+	notes.muted = true;
 	while (left > 0 && rc == 0) {
 		rc = atime_flush_batch(ns, &n);
 		if (n == 0)
 			break;
 		left = n < left ? left - n : 0;
 	}
+	notes.muted = false;
 	return rc;
 }
 
