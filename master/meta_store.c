@@ -176,6 +176,14 @@ static int exec_sql(struct meta_store *ms, const char *sql)
 	return 0;
 }
 
+/* Transaction control, prepared once (sqlite3_exec parses its text at
+ * every call: about 4% of the master's CPU in an rm -rf). */
+static const char SQL_BEGIN[] = "BEGIN";
+static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static int exec_cached(struct meta_store *ms, const char *sql);
+
 sqlite3_stmt *meta_stmt(struct meta_store *ms, const char *sql)
 {
 	for (int i = 0; i < ms->ncache; i++) {
@@ -196,6 +204,18 @@ sqlite3_stmt *meta_stmt(struct meta_store *ms, const char *sql)
 	else
 		log_abort(__FILE__, __LINE__, "statement cache full");
 	return st;
+}
+
+static int exec_cached(struct meta_store *ms, const char *sql)
+{
+	sqlite3_stmt *st = meta_stmt(ms, sql);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_err("meta: '%s': %s", sql, sqlite3_errmsg(ms->db));
+		return -EIO;
+	}
+	return 0;
 }
 
 int meta_step(struct meta_store *ms, sqlite3_stmt *st)
@@ -242,7 +262,7 @@ static int log_table_filter(void *arg, const char *table)
 int meta_txn_begin(struct meta_store *ms, bool write)
 {
 	pthread_mutex_lock(&ms->lock);
-	int rc = exec_sql(ms, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	int rc = exec_cached(ms, write ? SQL_BEGIN_IMMEDIATE : SQL_BEGIN);
 	if (rc < 0) {
 		pthread_mutex_unlock(&ms->lock);
 		return rc;
@@ -255,7 +275,7 @@ int meta_txn_begin(struct meta_store *ms, bool write)
 			if (ms->sess)
 				sqlite3session_delete(ms->sess);
 			ms->sess = NULL;
-			exec_sql(ms, "ROLLBACK");
+			exec_cached(ms, SQL_ROLLBACK);
 			pthread_mutex_unlock(&ms->lock);
 			return -EIO;
 		}
@@ -298,15 +318,15 @@ int meta_txn_end(struct meta_store *ms, int rc)
 		if (ms->sess && wrote)
 			rc = log_prepare(ms, &logged, &ticket);
 		if (rc == 0)
-			rc = exec_sql(ms, "COMMIT");
+			rc = exec_cached(ms, SQL_COMMIT);
 		if (rc < 0)
-			exec_sql(ms, "ROLLBACK");
+			exec_cached(ms, SQL_ROLLBACK);
 		else if (wrote)
 			atomic_fetch_add_explicit(&ms->commit_seq, 1, memory_order_release);
 		if (logged)
 			ms->log.finish(ms->log.arg, ticket, rc == 0);
 	} else if (!sqlite3_get_autocommit(ms->db)) {
-		exec_sql(ms, "ROLLBACK");
+		exec_cached(ms, SQL_ROLLBACK);
 	}
 	if (ms->end_fn)
 		ms->end_fn(ms->end_arg, rc == 0);
