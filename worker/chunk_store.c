@@ -45,9 +45,33 @@
  * 8 KiB stays zeros (a hole in a new file), so a chunk costs one page of
  * header on disk and in each write-back, not two.
  *
- * Every file is opened per call (no fd cache): an open is small next to
- * the megabytes a call moves, and a file replaced by rename or damaged by
- * someone else is always seen as it is now. */
+ * Descriptors are cached (struct cs_fd, up to CS_FD_CACHE, least
+ * recently used out first): a 4 KiB random read or write paid more for
+ * the open and close of its file (the path walk) than for its data. Only
+ * the descriptor is kept, never what it read: every call loads and checks
+ * the header as before, so a file damaged by someone else is seen as it
+ * is now. A file replaced or deleted behind the store's back leaves the
+ * cached descriptor on an inode without a name (st_nlink 0, seen by the
+ * header's fstat): the entry is dropped and the file opened afresh. The
+ * store's own deletes and replacements (delete, stage commit, the discard
+ * of a failed new file) drop the entry under the chunk's exclusive stripe
+ * lock, and a call that fails to change a file drops it too. Whoever uses
+ * an entry holds its chunk's stripe lock (shared to read, exclusive to
+ * change the file), so only the table and the reference counts need a
+ * lock: fd_mu, a leaf (taken under a stripe lock, never the other way).
+ * An entry pushed out while in use is closed by its last user. The
+ * sendfile path (chunk_store_read_fd), fsync, verify and the source of a
+ * clone open their own descriptor, as before.
+ *
+ * A write into part of a stored block does not read the whole block: the
+ * CRC32C of a block is linear in its bytes, so the new CRC is the stored
+ * one plus the CRC of the change (old bytes XOR new bytes at their place),
+ * computed from the old bytes of the written range alone (cs_crc_patch).
+ * A block that was damaged stays exactly as damaged: its stored CRC
+ * matches the new bytes if and only if it matched the old ones, so no
+ * partial write blesses a bad block (its reads still fail) — it no longer
+ * refuses the write, though. Blocks that grow or are left with a hole
+ * are merged from their stored bytes, verified, as before. */
 #include "chunk_store.h"
 
 #include <dirent.h>
@@ -65,6 +89,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,6 +112,9 @@
 #define CS_DIRECT_ALIGN 4096u
 #define CS_DIRECT_MIN (256u * 1024)   /* shorter writes: the page cache is cheaper */
 #define CS_CLONE_PIECE (1u << 20)      /* a clone copies 1 MiB at a time */
+#define CS_FD_CACHE 64                  /* chunk files kept open */
+#define CS_MISS_RA (128u * 1024)        /* read around a cache miss (cs_pread_cached) */
+#define CS_CRC32C_POLY 0x82f63b78u      /* reflected, x^32 implied */
 
 struct cs_header {
 	uint64_t id;
@@ -103,6 +131,16 @@ struct cs_entry {
 	uint32_t version;
 	uint32_t length;
 	bool dir_dirty;     /* created since the last fsync of its folder */
+};
+
+/* A chunk file kept open between calls (see the head). */
+struct cs_fd {
+	uint64_t id;
+	int fd;
+	bool rw;            /* opened for writing too */
+	bool in_table;      /* fd_mu */
+	int refs;           /* fd_mu: users, plus one while in the table */
+	uint64_t used;      /* fd_mu: fd_tick at its last use */
 };
 
 struct chunk_store {
@@ -130,6 +168,12 @@ struct chunk_store {
 	uint64_t yy_new[65536 / 64];
 	uint64_t dir_fsyncs;        /* folder fsyncs done (chunk_store_fsyncs) */
 	uint64_t file_fsyncs;
+
+	uint32_t x2n[32];           /* x^(2^k) mod the CRC32C polynomial; read-only */
+
+	pthread_mutex_t fd_mu;      /* guards the descriptor cache, a leaf */
+	struct cs_fd *fds[CS_FD_CACHE];
+	uint64_t fd_tick;
 };
 
 struct chunk_staging {
@@ -233,6 +277,29 @@ static int cs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* pread on a cached descriptor (struct cs_fd), which reads at random
+ * places. Bytes not in the page cache cost a disk read either way; then
+ * their surroundings are read with them (CS_MISS_RA from the start of
+ * their block), as a whole-block read on a fresh descriptor did, so that
+ * the reads and partial writes that follow nearby find them: the page
+ * cache of a random reader or writer warms as fast as it did (a cached
+ * descriptor's readahead reads a random read's bytes only). */
+static int cs_pread_cached(int fd, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	ssize_t got = preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+	uint64_t start;
+
+	if (got == (ssize_t)len)
+		return 0;
+	if (got < 0 && errno != EAGAIN && errno != EOPNOTSUPP && errno != EINTR)
+		return -errno;
+	start = off - (off - CHUNK_HEADER_SIZE) % CHUNK_BLOCK_SIZE;
+	(void)posix_fadvise(fd, (off_t)start, (off_t)(len > CS_MISS_RA ? len : CS_MISS_RA),
+			    POSIX_FADV_WILLNEED);
+	return cs_pread_full(fd, buf, len, off);
 }
 
 /* Write len bytes at off. A long, page-aligned run (the 8 MiB pieces of a
@@ -504,8 +571,10 @@ out_bad:
 
 /* Read and validate the header of the open file of chunk id (its bytes
  * up to CS_CRCS_END: what follows is never looked at). *ret_fsize gets
- * the file size. */
-static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize)
+ * the file size. With linked, a file that has lost its name (deleted or
+ * replaced since it was opened) is -ENOENT, before anything is logged. */
+static int cs_header_load_ex(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize,
+			     bool linked)
 {
 	unsigned char buf[CS_CRCS_END];
 	struct stat st;
@@ -513,6 +582,8 @@ static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *re
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (linked && st.st_nlink == 0)
+		return -ENOENT;
 	if ((uint64_t)st.st_size < CHUNK_HEADER_SIZE) {
 		char idtxt[CHUNK_ID_STRLEN + 1];
 
@@ -529,6 +600,11 @@ static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *re
 		return r;
 	*ret_fsize = (uint64_t)st.st_size;
 	return 0;
+}
+
+static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize)
+{
+	return cs_header_load_ex(fd, id, h, ret_fsize, false);
 }
 
 /* Write h: its first CS_CRCS_END bytes, or only its first page when the
@@ -550,6 +626,166 @@ static int cs_header_store(int fd, struct cs_header *h)
 	if (r == 0 && h->length == 0 && ftruncate(fd, CHUNK_HEADER_SIZE) < 0)
 		r = -errno;
 	return r;
+}
+
+/* ---- descriptor cache (see the head) ------------------------------------ */
+
+/* fd_mu held. One reference less; the last one closes the file. */
+static void cs_fd_unref_locked(struct cs_fd *e)
+{
+	if (--e->refs == 0) {
+		close(e->fd);
+		free(e);
+	}
+}
+
+/* fd_mu held. Take e out of the table (its users keep it until done). */
+static void cs_fd_remove_locked(struct chunk_store *cs, struct cs_fd *e)
+{
+	for (int i = 0; i < CS_FD_CACHE; i++)
+		if (cs->fds[i] == e) {
+			cs->fds[i] = NULL;
+			e->in_table = false;
+			cs_fd_unref_locked(e);
+			return;
+		}
+}
+
+/* The cached entry of id with a reference for the caller, or NULL. */
+static struct cs_fd *cs_fd_lookup(struct chunk_store *cs, uint64_t id)
+{
+	struct cs_fd *e = NULL;
+
+	pthread_mutex_lock(&cs->fd_mu);
+	for (int i = 0; i < CS_FD_CACHE; i++)
+		if (cs->fds[i] && cs->fds[i]->id == id) {
+			e = cs->fds[i];
+			e->refs++;
+			e->used = ++cs->fd_tick;
+			break;
+		}
+	pthread_mutex_unlock(&cs->fd_mu);
+	return e;
+}
+
+/* Give back the caller's reference to e (NULL is fine). */
+static void cs_fd_put(struct chunk_store *cs, struct cs_fd *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&cs->fd_mu);
+	cs_fd_unref_locked(e);
+	pthread_mutex_unlock(&cs->fd_mu);
+}
+
+/* Drop e from the table: the next call opens the file afresh. */
+static void cs_fd_forget(struct chunk_store *cs, struct cs_fd *e)
+{
+	pthread_mutex_lock(&cs->fd_mu);
+	if (e->in_table)
+		cs_fd_remove_locked(cs, e);
+	pthread_mutex_unlock(&cs->fd_mu);
+}
+
+/* Drop id's entry, if any. Caller holds id's stripe lock exclusively
+ * (the file is about to be deleted or replaced). */
+static void cs_fd_forget_id(struct chunk_store *cs, uint64_t id)
+{
+	pthread_mutex_lock(&cs->fd_mu);
+	for (int i = 0; i < CS_FD_CACHE; i++)
+		if (cs->fds[i] && cs->fds[i]->id == id) {
+			cs_fd_remove_locked(cs, cs->fds[i]);
+			break;
+		}
+	pthread_mutex_unlock(&cs->fd_mu);
+}
+
+/* Wrap the open descriptor fd of id's file in an entry, put it in the
+ * table (in place of another entry of id, else of the least recently
+ * used one) and return it with a reference for the caller. Out of
+ * memory: fd is closed, NULL. */
+static struct cs_fd *cs_fd_add(struct chunk_store *cs, uint64_t id, int fd, bool rw)
+{
+	struct cs_fd *e = calloc(1, sizeof(*e));
+	int slot = -1, empty = -1, lru = -1;
+
+	if (!e) {
+		close(fd);
+		return NULL;
+	}
+	e->id = id;
+	e->fd = fd;
+	e->rw = rw;
+	e->refs = 2;
+	e->in_table = true;
+	pthread_mutex_lock(&cs->fd_mu);
+	e->used = ++cs->fd_tick;
+	for (int i = 0; i < CS_FD_CACHE; i++) {
+		struct cs_fd *o = cs->fds[i];
+
+		if (o && o->id == id) {
+			/* two readers opened it at once: the newer one stays */
+			slot = i;
+			break;
+		}
+		if (!o && empty < 0)
+			empty = i;
+		else if (o && (lru < 0 || o->used < cs->fds[lru]->used))
+			lru = i;
+	}
+	if (slot < 0)
+		slot = empty >= 0 ? empty : lru;
+	if (cs->fds[slot])
+		cs_fd_remove_locked(cs, cs->fds[slot]);
+	cs->fds[slot] = e;
+	pthread_mutex_unlock(&cs->fd_mu);
+	return e;
+}
+
+/* Caller holds id's stripe lock (exclusively when rw: it changes the
+ * file). Chunk id's file, opened for writing too when rw, with its header
+ * loaded into h and *ret_fsize its size: the cached descriptor while its
+ * file still has its name and a good header, else a fresh open (cached
+ * when the header is good). Returns the entry (give it back with
+ * cs_fd_put) or NULL with -errno in *ret_err: -ENOENT for no file, -EIO
+ * for a damaged one (logged), another -errno from the file system. */
+static struct cs_fd *cs_fd_load(struct chunk_store *cs, uint64_t id, bool rw,
+				struct cs_header *h, uint64_t *ret_fsize, int *ret_err)
+{
+	char path[PATH_MAX];
+	struct cs_fd *e = cs_fd_lookup(cs, id);
+	int fd, r;
+
+	if (e && (e->rw || !rw) && cs_header_load_ex(e->fd, id, h, ret_fsize, true) == 0)
+		return e;
+	if (e) {
+		/* renamed over or deleted from outside, damaged, or read-only:
+		 * the file as its name has it now decides */
+		cs_fd_forget(cs, e);
+		cs_fd_put(cs, e);
+	}
+	cs_file_path(cs, id, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && !rw && (errno == EACCES || errno == EROFS)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		rw = false;
+	} else {
+		rw = true;
+	}
+	if (fd < 0) {
+		*ret_err = -errno;
+		return NULL;
+	}
+	r = cs_header_load(fd, id, h, ret_fsize);
+	if (r < 0) {
+		close(fd);
+		*ret_err = r;
+		return NULL;
+	}
+	e = cs_fd_add(cs, id, fd, rw);
+	if (!e)
+		*ret_err = -ENOMEM;
+	return e;
 }
 
 /* ---- index ------------------------------------------------------------- */
@@ -668,9 +904,10 @@ static int cs_commit_index(struct chunk_store *cs, uint64_t growth, bool ok,
 /* ---- block helpers ----------------------------------------------------- */
 
 /* Read the stored bytes of block b (old length old_len) into buf and check
- * them against h->crc[b]. Returns the number of stored bytes or -errno. */
+ * them against h->crc[b]. cached: fd is a cached descriptor (read with
+ * cs_pread_cached). Returns the number of stored bytes or -errno. */
 static int64_t cs_read_block(int fd, const struct cs_header *h, uint32_t b,
-			     unsigned char *buf)
+			     unsigned char *buf, bool cached)
 {
 	uint64_t start = (uint64_t)b * CHUNK_BLOCK_SIZE;
 	uint64_t n, crc;
@@ -679,7 +916,8 @@ static int64_t cs_read_block(int fd, const struct cs_header *h, uint32_t b,
 	if (start >= h->length)
 		return 0;
 	n = cs_min(CHUNK_BLOCK_SIZE, h->length - start);
-	r = cs_pread_full(fd, buf, n, CHUNK_HEADER_SIZE + start);
+	r = cached ? cs_pread_cached(fd, buf, n, CHUNK_HEADER_SIZE + start)
+		   : cs_pread_full(fd, buf, n, CHUNK_HEADER_SIZE + start);
 	if (r < 0)
 		return r;
 	crc = crc32c(0, buf, n);
@@ -693,6 +931,53 @@ static int64_t cs_read_block(int fd, const struct cs_header *h, uint32_t b,
 		return -EIO;
 	}
 	return (int64_t)n;
+}
+
+/* a * b modulo the CRC32C polynomial, bit-reflected (zlib's multmodp). */
+static uint32_t cs_gf_mul(uint32_t a, uint32_t b)
+{
+	uint32_t m = (uint32_t)1 << 31, p = 0;
+
+	for (;;) {
+		if (a & m) {
+			p ^= b;
+			if ((a & (m - 1)) == 0)
+				break;
+		}
+		m >>= 1;
+		b = b & 1 ? (b >> 1) ^ CS_CRC32C_POLY : b >> 1;
+	}
+	return p;
+}
+
+/* Fill cs->x2n: x^(2^k) for k = 0..31. */
+static void cs_x2n_init(struct chunk_store *cs)
+{
+	uint32_t p = (uint32_t)1 << 30;    /* x^1 */
+
+	cs->x2n[0] = p;
+	for (int k = 1; k < 32; k++)
+		cs->x2n[k] = p = cs_gf_mul(p, p);
+}
+
+/* The new CRC of a block of CRC crc whose bytes [at, at + n) change from
+ * old_bytes to new_bytes, tail bytes following them to the block's end.
+ * The CRC is affine in the bytes: crc(A ^ B) = crc(A) ^ crc(B) ^ crc(0),
+ * so the change adds crc(old) ^ crc(new) of the range, carried through
+ * the tail's bytes (multiplied by x^(8 tail)); leading bytes do not
+ * matter. A block whose stored bytes do not match crc yields a CRC that
+ * does not match its new bytes either. */
+static uint32_t cs_crc_patch(const struct chunk_store *cs, uint32_t crc,
+			     const unsigned char *old_bytes, const unsigned char *new_bytes,
+			     size_t n, uint64_t tail)
+{
+	uint32_t delta = crc32c(0, old_bytes, n) ^ crc32c(0, new_bytes, n);
+	uint32_t shift = (uint32_t)1 << 31;    /* x^0 */
+
+	for (unsigned k = 3; tail; tail >>= 1, k++)   /* x^(8 tail) */
+		if (tail & 1)
+			shift = cs_gf_mul(cs->x2n[k & 31], shift);
+	return crc ^ cs_gf_mul(shift, delta);
 }
 
 /* CRC of n zero bytes (n <= CHUNK_BLOCK_SIZE). */
@@ -854,6 +1139,8 @@ int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
 		pthread_rwlock_init(&cs->stripes[i], NULL);
 	pthread_mutex_init(&cs->index_mu, NULL);
 	pthread_mutex_init(&cs->dir_mu, NULL);
+	pthread_mutex_init(&cs->fd_mu, NULL);
+	cs_x2n_init(cs);
 	if (pthread_key_create(&cs->block_key, free) != 0)
 		goto out_close;
 	cs->block_key_made = true;
@@ -898,6 +1185,10 @@ void chunk_store_close(struct chunk_store *cs)
 			e = next;
 		}
 	}
+	for (int i = 0; i < CS_FD_CACHE; i++)
+		if (cs->fds[i])
+			cs_fd_remove_locked(cs, cs->fds[i]);   /* no call runs: no user */
+	pthread_mutex_destroy(&cs->fd_mu);
 	for (int i = 0; i < CS_STRIPES; i++)
 		pthread_rwlock_destroy(&cs->stripes[i]);
 	pthread_mutex_destroy(&cs->index_mu);
@@ -918,8 +1209,9 @@ void chunk_store_close(struct chunk_store *cs)
 /* Copy [offset, offset+len) of the open, validated chunk into out. Whole
  * blocks are read straight into out and checked there; a block of which
  * only a part is asked for is read once into this thread's block buffer,
- * checked, and the part copied out. */
-static int cs_read_range(struct chunk_store *cs, int fd, const struct cs_header *h,
+ * checked, and the part copied out. cached: fd is a cached descriptor
+ * (cs_pread_cached); others are read with their own readahead. */
+static int cs_read_range(struct chunk_store *cs, int fd, bool cached, const struct cs_header *h,
 			 uint64_t offset, size_t len, unsigned char *out)
 {
 	uint64_t end = offset + len;
@@ -943,8 +1235,10 @@ static int cs_read_range(struct chunk_store *cs, int fd, const struct cs_header 
 				run_end = cs_min(run_end + CHUNK_BLOCK_SIZE, h->length);
 				nb++;
 			}
-			r = cs_pread_full(fd, out + (bstart - offset), run_end - bstart,
-					  CHUNK_HEADER_SIZE + bstart);
+			r = cached ? cs_pread_cached(fd, out + (bstart - offset), run_end - bstart,
+						     CHUNK_HEADER_SIZE + bstart)
+				   : cs_pread_full(fd, out + (bstart - offset), run_end - bstart,
+						   CHUNK_HEADER_SIZE + bstart);
 			if (r < 0)
 				goto out_free;
 			for (uint32_t i = 0; i < nb; i++) {
@@ -976,7 +1270,7 @@ static int cs_read_range(struct chunk_store *cs, int fd, const struct cs_header 
 					goto out_free;
 				}
 			}
-			n = cs_read_block(fd, h, b, scratch);
+			n = cs_read_block(fd, h, b, scratch, cached);
 			if (n < 0) {
 				r = (int)n;
 				goto out_free;
@@ -1023,8 +1317,9 @@ int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 		     uint64_t offset, size_t len, void *out)
 {
 	struct cs_header *h;
+	struct cs_fd *e;
 	uint64_t fsize;
-	int fd, r;
+	int r;
 
 	if (offset > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - offset)
 		return -EINVAL;
@@ -1032,11 +1327,12 @@ int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 	if (!h)
 		return -ENOMEM;
 	pthread_rwlock_rdlock(cs_stripe(cs, id));
-	fd = r = cs_open_version(cs, id, version, h, &fsize);
-	if (fd >= 0) {
-		r = cs_read_range(cs, fd, h, offset, len, out);
-		close(fd);
-	}
+	e = cs_fd_load(cs, id, false, h, &fsize, &r);
+	if (e && h->version != version)
+		r = -ESTALE;
+	else if (e)
+		r = cs_read_range(cs, e->fd, true, h, offset, len, out);
+	cs_fd_put(cs, e);
 	pthread_rwlock_unlock(cs_stripe(cs, id));
 	free(h);
 	return r;
@@ -1101,7 +1397,7 @@ int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *r
 	if (r == 0) {
 		*ret = (struct chunk_info){ id, h->version, h->length };
 		for (uint64_t off = 0; r == 0 && off < h->length; off += piece)
-			r = cs_read_range(cs, fd, h, off, cs_min(piece, h->length - off), buf);
+			r = cs_read_range(cs, fd, false, h, off, cs_min(piece, h->length - off), buf);
 	}
 	close(fd);
 out_unlock:
@@ -1132,65 +1428,74 @@ static int cs_create_file(struct chunk_store *cs, uint64_t id, const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The open file fd of an existing chunk id, for changing it at version:
- * load its header into h, refuse a newer version (-ESTALE), and cut off
- * any bytes past the stored length (left by an interrupted write) so that
- * growing reads zeros. Closes fd on failure. */
-static int cs_load_for_change(int fd, uint64_t id, uint32_t version, struct cs_header *h)
+/* The loaded file of an existing chunk id, for changing it at version:
+ * refuse a newer version (-ESTALE), and cut off any bytes past the stored
+ * length (left by an interrupted write) so that growing reads zeros. */
+static int cs_check_for_change(struct chunk_store *cs, struct cs_fd *e, uint32_t version,
+			       const struct cs_header *h, uint64_t fsize)
 {
-	uint64_t fsize;
-	int r;
+	if (h->version > version)
+		return -ESTALE;
+	if (fsize > (uint64_t)CHUNK_HEADER_SIZE + h->length &&
+	    ftruncate(e->fd, (off_t)(CHUNK_HEADER_SIZE + (uint64_t)h->length)) < 0) {
+		int r = -errno;
 
-	r = cs_header_load(fd, id, h, &fsize);
-	if (r == 0 && h->version > version)
-		r = -ESTALE;
-	if (r == 0 && fsize > (uint64_t)CHUNK_HEADER_SIZE + h->length &&
-	    ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + (uint64_t)h->length)) < 0)
-		r = -errno;
-	if (r < 0)
-		close(fd);
-	return r;
+		cs_fd_forget(cs, e);
+		return r;
+	}
+	return 0;
 }
 
 /* Open chunk id for changing it at version, creating it if absent.
- * Caller holds the stripe lock exclusively. On success *ret_fd is open,
- * h is loaded (cs_load_for_change) or fresh, and *ret_created says
- * whether the file is new. The index knows every chunk file (its writers
- * hold the stripe lock): a chunk it does not know is created at once,
- * without an open that fails first; a file there after all (put there
- * from outside) is opened as an existing chunk. */
+ * Caller holds the stripe lock exclusively. On success *ret is its cached
+ * file (give it back with cs_fd_put; drop it with cs_fd_forget when the
+ * change fails half way), h is loaded (cs_check_for_change) or fresh, and
+ * *ret_created says whether the file is new. The index knows every chunk
+ * file (its writers hold the stripe lock): a chunk it does not know is
+ * created at once, without an open that fails first; a file there after
+ * all (put there from outside) is opened as an existing chunk. */
 static int cs_open_for_change(struct chunk_store *cs, uint64_t id, uint32_t version,
-			      struct cs_header *h, int *ret_fd, bool *ret_created)
+			      struct cs_header *h, struct cs_fd **ret, bool *ret_created)
 {
 	char path[PATH_MAX];
+	struct cs_fd *e;
+	uint64_t fsize;
 	bool known;
-	int fd, r;
+	int fd = -EEXIST, r;
 
 	cs_file_path(cs, id, path, sizeof(path));
 	pthread_mutex_lock(&cs->index_mu);
 	known = cs_index_find(cs, id) != NULL;
 	pthread_mutex_unlock(&cs->index_mu);
-	fd = known ? -EEXIST : cs_create_file(cs, id, path);
+	if (!known)
+		fd = cs_create_file(cs, id, path);
 	if (fd == -EEXIST) {
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd >= 0) {
-			r = cs_load_for_change(fd, id, version, h);
-			if (r < 0)
+		e = cs_fd_load(cs, id, true, h, &fsize, &r);
+		if (e) {
+			r = cs_check_for_change(cs, e, version, h, fsize);
+			if (r < 0) {
+				cs_fd_put(cs, e);
 				return r;
-			*ret_fd = fd;
+			}
+			*ret = e;
 			*ret_created = false;
 			return 0;
 		}
 		/* the index knew it and the file is gone: made again */
-		fd = errno == ENOENT ? cs_create_file(cs, id, path) : -errno;
+		fd = r == -ENOENT ? cs_create_file(cs, id, path) : r;
 	}
 	if (fd < 0)
 		return fd;
+	e = cs_fd_add(cs, id, fd, true);
+	if (!e) {
+		unlink(path);
+		return -ENOMEM;
+	}
 	memset(h, 0, sizeof(*h));
 	h->id = id;
 	h->version = version;
 	h->page1_zero = true;
-	*ret_fd = fd;
+	*ret = e;
 	*ret_created = true;
 	return 0;
 }
@@ -1200,6 +1505,7 @@ static void cs_discard_new(struct chunk_store *cs, uint64_t id)
 {
 	char path[PATH_MAX];
 
+	cs_fd_forget_id(cs, id);
 	cs_file_path(cs, id, path, sizeof(path));
 	unlink(path);
 }
@@ -1213,7 +1519,8 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 	struct cs_header *h;
 	uint64_t old_len, new_len, dirty_start, dirty_end, growth = 0;
 	bool created = false;
-	int fd = -1, r;
+	struct cs_fd *e = NULL;
+	int r;
 
 	if (offset > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - offset)
 		return -EINVAL;
@@ -1221,7 +1528,7 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 	if (!h)
 		return -ENOMEM;
 	pthread_rwlock_wrlock(cs_stripe(cs, id));
-	r = cs_open_for_change(cs, id, version, h, &fd, &created);
+	r = cs_open_for_change(cs, id, version, h, &e, &created);
 	if (r < 0)
 		goto out_unlock;
 	old_len = h->length;
@@ -1247,7 +1554,6 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 				h->crc[b] = crc32c(0, src + (bstart - offset), bend - bstart);
 				continue;
 			}
-			/* partial block: old bytes, zeros, new bytes */
 			if (!scratch) {
 				scratch = cs_block_buf(cs);
 				if (!scratch) {
@@ -1255,34 +1561,50 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 					goto out_close;
 				}
 			}
-			n = cs_read_block(fd, h, b, scratch);
+			ostart = offset > bstart ? offset : bstart;
+			oend = cs_min(offset + len, bend);
+			if (bend == cs_min(bstart + CHUNK_BLOCK_SIZE, old_len) && ostart < oend) {
+				/* new bytes within the stored ones, the block keeps
+				 * its length: patch its CRC from the old bytes of
+				 * the range alone */
+				r = cs_pread_cached(e->fd, scratch, oend - ostart,
+						    CHUNK_HEADER_SIZE + ostart);
+				if (r < 0)
+					goto out_close;
+				h->crc[b] = cs_crc_patch(cs, h->crc[b], scratch,
+							 src + (ostart - offset), oend - ostart,
+							 bend - oend);
+				continue;
+			}
+			/* the block grows: old bytes, zeros, new bytes */
+			n = cs_read_block(e->fd, h, b, scratch, true);
 			if (n < 0) {
 				r = (int)n;
 				goto out_close;
 			}
 			if ((uint64_t)n < bend - bstart)
 				memset(scratch + n, 0, bend - bstart - (uint64_t)n);
-			ostart = offset > bstart ? offset : bstart;
-			oend = cs_min(offset + len, bend);
 			if (ostart < oend)
 				memcpy(scratch + (ostart - bstart), src + (ostart - offset),
 				       oend - ostart);
 			h->crc[b] = crc32c(0, scratch, bend - bstart);
 		}
-		r = cs_write_data(cs, fd, src, len, CHUNK_HEADER_SIZE + offset);
+		r = cs_write_data(cs, e->fd, src, len, CHUNK_HEADER_SIZE + offset);
 		if (r < 0)
 			goto out_close;
 	}
 	h->length = (uint32_t)new_len;
 	h->version = version;
-	r = cs_header_store(fd, h);
+	r = cs_header_store(e->fd, h);
 	if (r < 0)
 		goto out_close;
 	if (ret_length)
 		*ret_length = h->length;
 
 out_close:
-	close(fd);
+	if (r < 0)
+		cs_fd_forget(cs, e);    /* whatever went wrong, open it afresh next time */
+	cs_fd_put(cs, e);
 	if (r < 0 && created)
 		cs_discard_new(cs, id);
 	{
@@ -1304,7 +1626,8 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 	struct cs_header *h;
 	uint64_t old_len, growth = 0;
 	bool created = false;
-	int fd = -1, r;
+	struct cs_fd *e = NULL;
+	int r;
 
 	if (length > CHUNK_SIZE_MAX)
 		return -EINVAL;
@@ -1315,7 +1638,7 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 		return -ENOMEM;
 	}
 	pthread_rwlock_wrlock(cs_stripe(cs, id));
-	r = cs_open_for_change(cs, id, version, h, &fd, &created);
+	r = cs_open_for_change(cs, id, version, h, &e, &created);
 	if (r < 0)
 		goto out_unlock;
 	old_len = h->length;
@@ -1334,7 +1657,7 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 		uint64_t keep = length - (uint64_t)b * CHUNK_BLOCK_SIZE;
 
 		if (keep > 0) {
-			int64_t n = cs_read_block(fd, h, b, scratch);
+			int64_t n = cs_read_block(e->fd, h, b, scratch, true);
 
 			if (n < 0) {
 				r = (int)n;
@@ -1345,7 +1668,7 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 		}
 		for (; b < CHUNK_BLOCKS; b++)
 			h->crc[b] = 0;
-		if (ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
+		if (ftruncate(e->fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
 			r = -errno;
 			goto out_close;
 		}
@@ -1355,7 +1678,7 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 
 		if (old_len > bstart) {
 			/* the old last block grows with zeros */
-			int64_t n = cs_read_block(fd, h, b, scratch);
+			int64_t n = cs_read_block(e->fd, h, b, scratch, true);
 			uint64_t bend = cs_min(bstart + CHUNK_BLOCK_SIZE, length);
 
 			if (n < 0) {
@@ -1371,21 +1694,23 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 
 			h->crc[b] = cs_zero_crc(cs, cs_min(CHUNK_BLOCK_SIZE, length - s));
 		}
-		if (ftruncate(fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
+		if (ftruncate(e->fd, (off_t)(CHUNK_HEADER_SIZE + length)) < 0) {
 			r = -errno;
 			goto out_close;
 		}
 	}
 	h->length = (uint32_t)length;
 	h->version = version;
-	r = cs_header_store(fd, h);
+	r = cs_header_store(e->fd, h);
 	if (r < 0)
 		goto out_close;
 	if (ret_length)
 		*ret_length = h->length;
 
 out_close:
-	close(fd);
+	if (r < 0)
+		cs_fd_forget(cs, e);    /* whatever went wrong, open it afresh next time */
+	cs_fd_put(cs, e);
 	if (r < 0 && created)
 		cs_discard_new(cs, id);
 	{
@@ -1477,6 +1802,7 @@ static int cs_delete(struct chunk_store *cs, uint64_t id, bool upto, uint32_t ma
 		if (newer || !e)
 			goto out_unlock;
 	}
+	cs_fd_forget_id(cs, id);
 	if (unlink(path) < 0 && errno != ENOENT) {
 		r = -errno;
 		goto out_unlock;
@@ -1718,6 +2044,7 @@ static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_l
 		growth = 0;
 		goto out_unlock;
 	}
+	cs_fd_forget_id(cs, st->id);   /* the old file, if cached */
 	if (rename(st->tmp_path, path) < 0) {
 		r = -errno;
 		goto out_release;
@@ -1805,7 +2132,7 @@ int chunk_store_clone(struct chunk_store *cs, uint64_t old_id, uint32_t old_vers
 	for (uint64_t off = 0; r == 0 && off < length; off += CS_CLONE_PIECE) {
 		size_t n = (size_t)cs_min(CS_CLONE_PIECE, length - off);
 
-		r = cs_read_range(cs, fd, h, off, n, buf);
+		r = cs_read_range(cs, fd, false, h, off, n, buf);
 		if (r == 0)
 			r = chunk_store_stage_append(st, buf, n);
 	}

@@ -91,7 +91,10 @@ int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
 /* Write len bytes at offset (offset+len <= CHUNK_SIZE_MAX). An absent chunk
  * is created; a chunk stored at an older version moves to version; a newer
  * stored version is -ESTALE. Bytes between the old length and offset read
- * as zeros. *ret_length (may be NULL) gets the new data length. */
+ * as zeros. *ret_length (may be NULL) gets the new data length. A write
+ * into part of a damaged block leaves it damaged (its reads stay -EIO
+ * until a write covers all of it); one that grows a damaged block, which
+ * has to read it, is -EIO. */
 int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 		      uint64_t offset, const void *data, size_t len,
 		      uint32_t *ret_length);

@@ -4,7 +4,8 @@
  * clones (bytes and CRCs, errors, retries, leftover temporary files), which
  * folders an fsync syncs (the names of new chunks, nothing before it is
  * asked), and how new chunk files are made (one page of header, files put
- * there or taken away from outside). */
+ * there or taken away from outside), CRCs patched by partial writes and
+ * cached descriptors that follow files replaced from outside. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -323,8 +324,16 @@ static void test_corrupt_data(void **state)
 	/* other blocks are fine */
 	check_range(f->cs, 21, 1, model, n, 0, 2 * BS);
 	check_range(f->cs, 21, 1, model, n, 3 * BS, BS);
-	/* a partial write into the bad block refuses to bless it */
-	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS + 5, "x", 1, NULL), -EIO);
+	/* a partial write into the bad block does not bless it: its CRC is
+	 * patched for the new bytes, so the old damage still shows */
+	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS + 5, "x", 1, NULL), 0);
+	model[2 * BS + 5] = 'x';
+	assert_int_equal(chunk_store_read(f->cs, 21, 1, 2 * BS, 10, buf), -EIO);
+	assert_int_equal(chunk_store_verify(f->cs, 21, &ci), -EIO);
+	/* nor does one that overwrites the damaged byte among others: the
+	 * block reads as damaged until a whole-block write */
+	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS, model + 2 * BS, 100, NULL), 0);
+	assert_int_equal(chunk_store_read(f->cs, 21, 1, 2 * BS + 4000, 10, buf), -EIO);
 	/* a whole-block overwrite repairs it */
 	assert_int_equal(chunk_store_write(f->cs, 21, 1, 2 * BS, model + 2 * BS, BS, NULL), 0);
 	check_range(f->cs, 21, 1, model, n, 0, n);
@@ -1253,6 +1262,116 @@ static void test_files_behind_the_index(void **state)
 	free(d);
 }
 
+/* Partial writes patch a block's CRC from the written range alone: at the
+ * start, middle and end of full and short blocks, across a block edge,
+ * one byte and 4 KiB; every result verifies and reads back. */
+static void test_partial_crc_patch(void **state)
+{
+	struct fixture *f = *state;
+	size_t n = 3 * BS + 5000;
+	unsigned char *model = random_bytes(n, 41);
+	unsigned char *d = random_bytes(BS, 42);
+	const struct { size_t off, len; } w[] = {
+		{ 0, 1 }, { 0, 4096 }, { 100, 4096 }, { BS - 4096, 4096 }, { BS - 1, 1 },
+		{ BS - 100, 200 }, { 2 * BS + 12345, 4096 }, { 3 * BS, 4096 },
+		{ 3 * BS + 1000, 4000 }, { n - 1, 1 }, { BS + 7, BS - 14 },
+	};
+	struct chunk_info ci;
+
+	assert_int_equal(chunk_store_write(f->cs, 51, 1, 0, model, n, NULL), 0);
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		assert_int_equal(chunk_store_write(f->cs, 51, 1, w[i].off, d + i * 101, w[i].len,
+						   NULL), 0);
+		memcpy(model + w[i].off, d + i * 101, w[i].len);
+		assert_int_equal(chunk_store_verify(f->cs, 51, &ci), 0);
+		assert_int_equal(ci.length, n);
+		check_range(f->cs, 51, 1, model, n, 0, n);
+	}
+	/* and the CRCs are the ones a fresh write of the bytes makes */
+	assert_int_equal(chunk_store_write(f->cs, 52, 1, 0, model, n, NULL), 0);
+	{
+		char p1[256], p2[256];
+		unsigned char h1[4128], h2[4128];
+		FILE *a, *b;
+
+		chunk_path(f, 51, p1, sizeof(p1));
+		chunk_path(f, 52, p2, sizeof(p2));
+		a = fopen(p1, "rb");
+		b = fopen(p2, "rb");
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(fread(h1, 1, sizeof(h1), a), sizeof(h1));
+		assert_int_equal(fread(h2, 1, sizeof(h2), b), sizeof(h2));
+		fclose(a);
+		fclose(b);
+		assert_memory_equal(h1 + 32, h2 + 32, sizeof(h1) - 32);
+	}
+	free(model);
+	free(d);
+}
+
+/* Descriptors are kept between calls, but a file deleted, replaced by
+ * rename or damaged from outside is seen as it is now. */
+static void test_cached_fd_follows_the_name(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *a = random_bytes(2 * BS, 61), *b = random_bytes(2 * BS, 62);
+	unsigned char buf[16];
+	char path[256], other[256], tmp[300];
+
+	chunk_path(f, 0x0707, path, sizeof(path));
+	chunk_path(f, 0x0708, other, sizeof(other));
+	assert_int_equal(chunk_store_write(f->cs, 0x0707, 1, 0, a, 2 * BS, NULL), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0708, 3, 0, b, 2 * BS, NULL), 0);
+	check_range(f->cs, 0x0707, 1, a, 2 * BS, 0, 2 * BS);     /* cached now */
+	check_range(f->cs, 0x0708, 3, b, 2 * BS, 0, 2 * BS);
+	/* another file renamed over it: its version and bytes from now on */
+	snprintf(tmp, sizeof(tmp), "%s/copy", f->dir);
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", other, tmp);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_equal(chunk_store_read(f->cs, 0x0707, 1, 0, 10, buf), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	/* the copy names chunk 0x708 in its header: damaged for 0x707 */
+	assert_int_equal(chunk_store_read(f->cs, 0x0707, 1, 0, 10, buf), -EIO);
+	assert_int_equal(chunk_store_write(f->cs, 0x0707, 1, 0, "x", 1, NULL), -EIO);
+	/* deleted: gone, and a write makes it again */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(chunk_store_read(f->cs, 0x0707, 1, 0, 10, buf), -ENOENT);
+	assert_int_equal(chunk_store_write(f->cs, 0x0707, 2, 0, a, BS, NULL), 0);
+	check_range(f->cs, 0x0707, 2, a, BS, 0, 2 * BS);
+	/* deleted behind a cached descriptor used by writes */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(chunk_store_write(f->cs, 0x0707, 3, 100, b, 10, NULL), 0);
+	{
+		unsigned char *m = calloc(1, 110);
+
+		assert_non_null(m);
+		memcpy(m + 100, b, 10);
+		check_range(f->cs, 0x0707, 3, m, 110, 0, 110);
+		free(m);
+	}
+	assert_int_equal(chunk_store_fsync(f->cs, 0x0707, 3), 0);
+	/* a header byte flipped from outside, right after a cached read */
+	check_range(f->cs, 0x0708, 3, b, 2 * BS, 0, 10);
+	flip_byte(f, 0x0708, 16);
+	assert_int_equal(chunk_store_read(f->cs, 0x0708, 3, 0, 10, buf), -EIO);
+	flip_byte(f, 0x0708, 16);
+	check_range(f->cs, 0x0708, 3, b, 2 * BS, 0, 2 * BS);
+	/* many chunks: the cache stays bounded and every one reads back */
+	for (uint64_t id = 0x1000; id < 0x1000 + 200; id++)
+		assert_int_equal(chunk_store_write(f->cs, id, 1, 0, a + id % 1000, 3000, NULL), 0);
+	for (uint64_t id = 0x1000; id < 0x1000 + 200; id++)
+		check_range(f->cs, id, 1, a + id % 1000, 3000, 0, 3000);
+	assert_int_equal(chunk_store_delete(f->cs, 0x1000), 0);
+	assert_int_equal(chunk_store_read(f->cs, 0x1000, 1, 0, 10, buf), -ENOENT);
+	free(a);
+	free(b);
+}
+
 /* A header from outside whose CRC entries past the length are not 0 in
  * its second page (no write of ours leaves that, the header CRC still
  * covers them): writes keep them, a truncate that zeroes them writes
@@ -1328,6 +1447,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_new_file_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files_behind_the_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_second_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_crc_patch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cached_fd_follows_the_name, setup, teardown),
 	};
 
 	log_init("test_chunk_store", true, LOG_CRIT);
