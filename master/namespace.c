@@ -228,11 +228,12 @@ static void ns_txn_ended(void *arg, bool committed)
 			ns->changed(ns->changed_arg, notes.v, notes.n);
 	}
 	notes_clear();
-	if (notes.cap > 64) {      /* a big transaction: give the room back */
-		free(notes.v);
-		notes.v = NULL;
-		notes.cap = 0;
-	}
+	/* not kept for the next: HTTP connection threads come and go, and a
+	 * thread-local array would leak with each (one malloc per
+	 * transaction that changed something is nothing next to SQLite's) */
+	free(notes.v);
+	notes.v = NULL;
+	notes.cap = 0;
 }
 
 void ns_set_change_hook(struct ns *ns,
