@@ -207,14 +207,16 @@ static void note_add(uint64_t ino, const char *name)
 	notes.v[notes.n++] = (struct inval_note){ .ino = ino, .name = copy };
 }
 
-void nsi_note_entry(uint64_t parent, const char *name)
+void nsi_note_entry(struct ns *ns, uint64_t parent, const char *name)
 {
-	note_add(parent, name);
+	if (ns->changed)
+		note_add(parent, name);
 }
 
-void nsi_note_inode(uint64_t ino)
+void nsi_note_inode(struct ns *ns, uint64_t ino)
 {
-	note_add(ino, NULL);
+	if (ns->changed)
+		note_add(ino, NULL);
 }
 
 static void ns_txn_ended(void *arg, bool committed)
@@ -422,7 +424,7 @@ static int put_attr(struct ns *ns, const struct ns_attr *a)
 	sqlite3_bind_int64(st, 13, a->ctime_ns);
 	int rc = meta_exec_stmt(ns->ms, st);
 	if (rc == 0)
-		nsi_note_inode(a->ino);
+		nsi_note_inode(ns, a->ino);
 	return rc;
 }
 
@@ -483,7 +485,7 @@ static int touch_dir(struct ns *ns, uint64_t dir, int dlink)
 	rc = meta_exec_stmt(ns->ms, st);
 	if (rc == 0) {
 		touch_note(prev, &a);
-		nsi_note_inode(dir);
+		nsi_note_inode(ns, dir);
 	}
 	return rc;
 }
@@ -737,7 +739,7 @@ static int delete_dentry(struct ns *ns, int64_t id, uint64_t parent, const char 
 	sqlite3_bind_int64(st, 1, id);
 	int rc = meta_exec_stmt(ns->ms, st);
 	if (rc == 0)
-		nsi_note_entry(parent, name);
+		nsi_note_entry(ns, parent, name);
 	return rc;
 }
 
@@ -1414,8 +1416,8 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 		else if (dst.ino != src.ino)
 			rc = rename_exchange(ns, parent, newparent, &src, src_id, &dst, dst_id);
 		if (rc == 0) {
-			nsi_note_entry(parent, name);
-			nsi_note_entry(newparent, newname);
+			nsi_note_entry(ns, parent, name);
+			nsi_note_entry(ns, newparent, newname);
 		}
 		goto out_end;
 	}
@@ -1461,7 +1463,7 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 	rc = meta_exec_stmt(ns->ms, st);
 	if (rc < 0)
 		goto out_end;
-	nsi_note_entry(parent, name);
+	nsi_note_entry(ns, parent, name);
 	int dlink = (sdir && parent != newparent) ? 1 : 0;
 	rc = touch_dir(ns, parent, -dlink);
 	if (rc == 0 && parent != newparent)

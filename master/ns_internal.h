@@ -35,8 +35,8 @@ int nsi_drop_inode(struct ns *ns, const struct ns_attr *a);
 int nsi_check_not_below(struct ns *ns, uint64_t d, uint64_t ancestor);
 int nsi_orphan_add(struct ns *ns, uint64_t ino);
 /* Notes for ns_set_change_hook, sent when the transaction commits. */
-void nsi_note_entry(uint64_t parent, const char *name);
-void nsi_note_inode(uint64_t ino);
+void nsi_note_entry(struct ns *ns, uint64_t parent, const char *name);
+void nsi_note_inode(struct ns *ns, uint64_t ino);
 int nsi_dentry_insert(struct ns *ns, uint64_t parent, const char *name, uint64_t ino);
 /* The folder holding ino (its first name's, for a file with several). */
 int nsi_parent_of(struct ns *ns, uint64_t ino, uint64_t *ret);

@@ -692,6 +692,78 @@ static void test_dir_versions_and_touches(void **state)
 	assert_int_equal(a.dver, 3);
 }
 
+/* What ns_set_change_hook hands on, copied (names are only lent). */
+struct changes {
+	int calls;
+	size_t n;
+	uint64_t ino[32];
+	char name[32][32];
+};
+
+static void on_change(void *arg, const struct inval_note *notes, size_t n)
+{
+	struct changes *c = arg;
+	c->calls++;
+	for (size_t i = 0; i < n && c->n < 32; i++, c->n++) {
+		c->ino[c->n] = notes[i].ino;
+		snprintf(c->name[c->n], sizeof(c->name[0]), "%s", notes[i].name ? notes[i].name : "");
+	}
+}
+
+static bool has_change(const struct changes *c, uint64_t ino, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->ino[i] == ino && strcmp(c->name[i], name ? name : "") == 0)
+			return true;
+	return false;
+}
+
+/* The change feed's source: each committed removal or replacement of a
+ * name and each write of attributes, after the commit; nothing for new
+ * names, reads, failed calls or read atimes. */
+static void test_change_hook(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct changes c = { 0 };
+	struct ns_attr a;
+	ns_set_change_hook(f->ns, on_change, &c);
+
+	uint64_t d = mkdir_(f, 1, "ch");
+	uint64_t x = mkfile(f, d, "x");
+	assert_false(has_change(&c, d, "x"));     /* a new name is no news */
+	assert_true(has_change(&c, d, NULL));     /* the folder's attributes are */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(ns_lookup(f->ns, d, "x", &a), 0);
+	assert_int_equal(c.calls, 0);
+	struct ns_setattr sa = { .has_mode = true, .mode = 0600 };
+	assert_int_equal(ns_setattr(f->ns, x, &sa, &a), 0);
+	assert_int_equal(c.calls, 1);
+	assert_true(has_change(&c, x, NULL));
+	/* a rename over an existing name: both names and both folders */
+	uint64_t y = mkfile(f, d, "y");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(ns_rename(f->ns, d, "x", d, "y", 0), 0);
+	assert_int_equal(c.calls, 1);
+	assert_true(has_change(&c, d, "x"));
+	assert_true(has_change(&c, d, "y"));
+	assert_true(has_change(&c, d, NULL));
+	(void)y;
+	/* a failed call (rolled back) tells nothing */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(ns_rmdir(f->ns, 1, "ch"), -ENOTEMPTY);
+	assert_int_equal(ns_unlink(f->ns, d, "nope"), -ENOENT);
+	assert_int_equal(c.calls, 0);
+	/* read atimes written later are not news either */
+	assert_int_equal(ns_atime_read(f->ns, &x, 1), 0);
+	assert_int_equal(ns_atime_flush(f->ns), 0);
+	assert_int_equal(c.calls, 0);
+	/* an unlink: the name and the folder */
+	assert_int_equal(ns_unlink(f->ns, d, "y"), 0);
+	assert_true(has_change(&c, d, "y"));
+	assert_true(has_change(&c, d, NULL));
+	ns_set_change_hook(f->ns, NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -710,6 +782,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_grants_and_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_versions_and_touches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_hook, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
