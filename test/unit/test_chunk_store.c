@@ -1270,7 +1270,7 @@ static void test_partial_crc_patch(void **state)
 	struct fixture *f = *state;
 	size_t n = 3 * BS + 5000;
 	unsigned char *model = random_bytes(n, 41);
-	unsigned char *d = random_bytes(BS, 42);
+	unsigned char *d = random_bytes(2 * BS, 42);   /* write i takes from d + i * 101 */
 	const struct { size_t off, len; } w[] = {
 		{ 0, 1 }, { 0, 4096 }, { 100, 4096 }, { BS - 4096, 4096 }, { BS - 1, 1 },
 		{ BS - 100, 200 }, { 2 * BS + 12345, 4096 }, { 3 * BS, 4096 },
