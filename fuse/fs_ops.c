@@ -34,6 +34,7 @@
 #include "fs_ops.h"
 
 #include "atime_queue.h"
+#include "dir_cache.h"
 #include "inval_watch.h"
 #include "client_session.h"
 #include "file_handle.h"
@@ -98,6 +99,7 @@ struct fs_ctx {
 	struct meta_cache *mcache; /* what replies told, for a second */
 	struct nsq *nsq;           /* unlinks answered at once, sent in batches */
 	struct inval_watch *iw;    /* the change feed: long kernel timeouts */
+	struct dir_cache *dc;      /* folder listings under the feed */
 	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
@@ -129,10 +131,20 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	return 0;
 }
 
+static void fs_dc_clear(void *arg)
+{
+	dc_clear(arg);
+}
+
 int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 {
 	ctx->se = se;
-	return ctx->iw ? 0 : iw_new(ctx->mc, ttl_s, &ctx->iw);
+	if (ctx->iw)
+		return 0;
+	int rc = iw_new(ctx->mc, ttl_s, &ctx->iw);
+	if (rc == 0 && ttl_s > 1 && dc_new(&ctx->dc) == 0)
+		iw_on_change(ctx->iw, fs_dc_clear, ctx->dc);
+	return rc;
 }
 
 void fs_ctx_free(struct fs_ctx *ctx)
@@ -141,6 +153,7 @@ void fs_ctx_free(struct fs_ctx *ctx)
 		return;
 	nsq_free(ctx->nsq);
 	iw_free(ctx->iw);
+	dc_free(ctx->dc);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -437,6 +450,81 @@ static void fs_destroy(void *userdata)
 	iw_stop(ctx->iw);
 }
 
+/* A lookup answered from parent's listing (dir_cache.h): 0 with *e,
+ * -ENOENT, or 1 when there is no valid listing. */
+static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
+			struct fuse_entry_param *e)
+{
+	if (!ctx->dc || ctx->send_caller || !iw_live(ctx->iw))
+		return 1;
+	uint64_t snap = iw_snap(ctx->iw);
+	memset(e, 0, sizeof(*e));
+	int r = dc_lookup(ctx->dc, parent, name, master_client_mutations(ctx->mc), &e->attr);
+	if (r < 0 && dc_wait_fetch(ctx->dc, parent, DC_WAIT_MS))
+		r = dc_lookup(ctx->dc, parent, name, master_client_mutations(ctx->mc), &e->attr);
+	if (r < 0)
+		return 1;
+	if (r == 0)
+		return -ENOENT;
+	/* this mount's read-atime report on its way: the listing's atime is
+	 * older than what the kernel would get from the master */
+	if (atime_queue_wait(ctx->atime, e->attr.st_ino))
+		return 1;
+	fs_local_attrs(ctx, &e->attr);
+	e->ino = e->attr.st_ino;
+	e->generation = 1;
+	fs_ttl(ctx, e, snap, parent, name);
+	return 0;
+}
+
+/* Fetch dir's whole listing into the cache (after the lookup that asked
+ * was answered). Gives up on a folder bigger than DC_DIR_MAX. */
+static void fs_dc_fetch(struct fs_ctx *ctx, uint64_t dir)
+{
+	uint64_t epoch = master_client_mutations(ctx->mc);
+	struct dc_fill *f = dc_fill_start(ctx->dc, dir, epoch);
+	uint64_t cookie = 0;
+	if (!f) {
+		dc_too_big(ctx->dc, dir, mcache_now_ms());   /* no memory: ends the fetch */
+		return;
+	}
+	bool eof = false, ok = f != NULL;
+	while (ok && !eof) {
+		json_t *resp = NULL;
+		ok = fs_call_now(ctx, "readdir",
+				 json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)dir, "cookie",
+					   (json_int_t)cookie, "limit", (json_int_t)1000),
+				 &resp, NULL) == 0 &&
+		     ju_bool_opt(resp, "eof", false, &eof) == 0;
+		json_t *entries = json_object_get(resp, "entries");
+		size_t i;
+		json_t *ent;
+		json_array_foreach(entries, i, ent) {
+			char *name = NULL;
+			size_t len;
+			struct stat st;
+			uint64_t next;
+			if (!ok || ju_name_get(ent, "name", FS_NAME_MAX, &name, &len) < 0 ||
+			    ju_u64(ent, "cookie", &next) < 0 ||
+			    master_client_attr_obj(json_object_get(ent, "attr"), &st) < 0 ||
+			    !dc_fill_add(f, name, &st))
+				ok = false;
+			else
+				cookie = next;
+			free(name);
+		}
+		if (ok && !eof && json_array_size(entries) == 0)
+			ok = false;    /* no progress */
+		json_decref(resp);
+	}
+	if (ok) {
+		dc_fill_end(ctx->dc, f, master_client_mutations(ctx->mc));
+	} else {
+		dc_fill_abort(f);
+		dc_too_big(ctx->dc, dir, mcache_now_ms());
+	}
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
@@ -447,14 +535,31 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
 		return;
 	}
-	int rc = fs_lookup_entry(ctx, req, parent, name, &e);
+	int rc = fs_dc_answer(ctx, parent, name, &e);
+	if (rc == 0) {
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc == -ENOENT) {
+		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
+		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
+		return;
+	}
+	rc = fs_lookup_entry(ctx, req, parent, name, &e);
 	if (rc == 0)
 		mcache_seen(ctx->mcache, parent, name);
-	if (rc < 0) {
+	if (rc < 0 && rc != -ENOENT) {
 		fs_reply_err(ctx, req, FS_OP_lookup, rc);
 		return;
 	}
-	fuse_reply_entry(req, &e);
+	if (rc < 0)
+		fs_reply_err(ctx, req, FS_OP_lookup, rc);
+	else
+		fuse_reply_entry(req, &e);
+	/* the second lookup in a folder that missed: list it for the next */
+	if (ctx->dc && !ctx->send_caller && iw_live(ctx->iw) &&
+	    dc_want(ctx->dc, parent, mcache_now_ms()))
+		fs_dc_fetch(ctx, parent);
 }
 
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -37,7 +37,15 @@ struct inval_watch {
 	atomic_int_fast64_t last_ok_ms; /* 0: not live */
 	size_t next;
 	struct iw_grant *grants;        /* IW_GRANTS, allocated when started */
+	void (*on_change)(void *arg);   /* iw_on_change */
+	void *on_change_arg;
 };
+
+void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg)
+{
+	w->on_change = fn;
+	w->on_change_arg = arg;
+}
 
 int iw_new(struct master_client *mc, int ttl_s, struct inval_watch **ret)
 {
@@ -219,8 +227,12 @@ static void *watcher(void *arg)
 		bool reset = json_is_true(json_object_get(resp, "reset")) || (have && !same);
 		size_t nev = json_array_size(json_object_get(resp, "e")) +
 			     json_array_size(json_object_get(resp, "i"));
-		if (reset || nev > 0)
+		if (reset || nev > 0) {
 			atomic_fetch_add(&w->gen, 1);   /* before the kernel hears */
+			if (w->on_change)
+				w->on_change(w->on_change_arg);
+
+		}
 		if (!reset && nev > 0)
 			reset = !apply(w, resp);
 		if (reset && have)

@@ -71,5 +71,8 @@ double iw_ttl(struct inval_watch *w, uint64_t snap, uint64_t parent, const char 
 	      uint64_t ino);
 /* Whether the feed is live now. */
 bool iw_live(struct inval_watch *w);
+/* fn(arg) whenever the feed brings changes or resets (before the kernel
+ * hears of them); set before iw_start. */
+void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg);
 
 #endif

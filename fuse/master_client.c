@@ -74,6 +74,7 @@ struct master_client {
 	unsigned char key[AUTH_KEY_LEN];
 	atomic_uint_fast64_t seq;
 	_Atomic uint64_t root;     /* master inode of the mounted folder */
+	atomic_uint_fast64_t mutations;   /* master_client_mutations */
 	bool ro;
 	bool maps;
 };
@@ -455,8 +456,45 @@ static void mc_remap(json_t *v, uint64_t from, uint64_t to, int depth)
 	}
 }
 
+/* Calls that change nothing a lookup answers (names, attributes but
+ * read atimes). Any other call may: the safe side for an op not listed. */
+static const char *const MC_READ_ONLY[] = {
+	"lookup", "getattr", "readdir", "readlink", "getxattr", "listxattr", "open",
+	"statfs", "events", "atime", "chunks", "access", "session/open",
+	"session/heartbeat", "lock", "sync", "quota/room", NULL,
+};
+
+static bool mc_read_only(const char *op)
+{
+	for (int i = 0; MC_READ_ONLY[i]; i++)
+		if (strcmp(op, MC_READ_ONLY[i]) == 0)
+			return true;
+	return false;
+}
+
+uint64_t master_client_mutations(struct master_client *mc)
+{
+	return atomic_load(&mc->mutations);
+}
+
+static int mc_call(struct master_client *mc, const char *op, const json_t *req,
+		   unsigned flags, json_t **ret_resp, bool *ret_retried);
+
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried)
+{
+	bool change = !mc_read_only(op);
+	if (change)
+		atomic_fetch_add(&mc->mutations, 1);
+
+	int rc = mc_call(mc, op, req, flags, ret_resp, ret_retried);
+	if (change)
+		atomic_fetch_add(&mc->mutations, 1);
+	return rc;
+}
+
+static int mc_call(struct master_client *mc, const char *op, const json_t *req,
+		   unsigned flags, json_t **ret_resp, bool *ret_retried)
 {
 	char url[MASTER_ADDR_MAX + 128];
 	if (strlen(op) > 100)

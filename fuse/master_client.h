@@ -103,6 +103,9 @@ int master_client_find_active(struct master_client *mc, long probe_timeout_ms, l
  * reached the master before the one that answered (a timeout, or a
  * connection lost mid-request) — callers of non-idempotent operations use
  * it to recognise their own earlier success (EEXIST after mkdir). */
+/* How many times a call that may change names or attributes started or
+ * ended (dir_cache.h): equal counts around a read mean none overlapped. */
+uint64_t master_client_mutations(struct master_client *mc);
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried);
 

@@ -1,0 +1,70 @@
+/* dir_cache — whole folder listings, so lookups cost no round trip.
+ *
+ * A path walk after the kernel dropped its caches (git status, make,
+ * find after drop_caches) looks every name up at the master, one round
+ * trip each. Here the second lookup in a folder that missed the kernel's
+ * cache fetches the folder's whole listing (readdirplus pages, names and
+ * attributes, up to DC_DIR_MAX entries), and later lookups there are
+ * answered from it: the entry, or ENOENT for a name it lacks.
+ *
+ * A listing is exactly as fresh as the master's change feed keeps it
+ * (inval_watch.h). It is used only while the feed is live, and all of
+ * them are dropped (dc_clear):
+ * - when the feed brings any change of another client, or resets;
+ * - when this mount changes anything at the master (the mutation count
+ *   of master_client: every call but the read-only ones, counted when
+ *   it starts and when it ends), so a listing fetched while a change of
+ *   ours was on its way is never taken.
+ * A listing whose fetch saw either happen is not kept.
+ *
+ * Memory: at most DC_ENTRIES entries in all (about 250 bytes each with
+ * the name); past that everything is dropped and fetched again.
+ *
+ * Threads: any FUSE thread and the feed's watcher. One mutex, no I/O
+ * under it. */
+#ifndef BIGFS_FUSE_DIR_CACHE_H
+#define BIGFS_FUSE_DIR_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define DC_DIR_MAX 4096        /* a bigger folder is not listed */
+#define DC_ENTRIES 65536
+#define DC_MISS_MS 2000        /* two misses this close fetch a listing */
+#define DC_WAIT_MS 100         /* a lookup waits this long for a fetch on its way */
+
+struct dir_cache;
+
+int dc_new(struct dir_cache **ret);
+void dc_free(struct dir_cache *dc);
+
+/* 1: name is in dir's listing, *st its attributes; 0: the listing has no
+ * such name; -1: no listing of dir (or not valid at epoch). */
+int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epoch,
+	      struct stat *st);
+/* A lookup in dir went to the master: whether to fetch its listing now
+ * (the caller then must end it: dc_fill_end or dc_too_big). */
+bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t now_ms);
+/* Wait up to timeout_ms for a fetch of dir's listing on its way; true if
+ * there was one (look again). */
+bool dc_wait_fetch(struct dir_cache *dc, uint64_t dir, int timeout_ms);
+
+/* Building a listing fetched from epoch on. */
+struct dc_fill;
+struct dc_fill *dc_fill_start(struct dir_cache *dc, uint64_t dir, uint64_t epoch);
+/* One entry; false when the folder is too big to list (give up). */
+bool dc_fill_add(struct dc_fill *f, const char *name, const struct stat *st);
+/* Installs it if epoch is still the current one (cur), else drops it;
+ * frees f either way. */
+void dc_fill_end(struct dir_cache *dc, struct dc_fill *f, uint64_t cur);
+void dc_fill_abort(struct dc_fill *f);
+/* A folder too big (or failing) to list: no more tries for a while. */
+void dc_too_big(struct dir_cache *dc, uint64_t dir, int64_t now_ms);
+
+/* Drop every listing. */
+void dc_clear(struct dir_cache *dc);
+/* Listings answered and fetched, for tests and metrics. */
+uint64_t dc_hits(struct dir_cache *dc);
+
+#endif

@@ -1,0 +1,125 @@
+"""Folder listings kept by the mount under the master's change feed
+(fuse/dir_cache.h): after the kernel dropped its caches, the second lookup
+that misses in a folder fetches the folder's whole listing, and the next
+lookups there (found or not) cost no round trip. Any change — another
+mount's, an operator's, this mount's own — drops the listings at once, so
+the answers stay right.
+"""
+
+import errno
+import os
+import time
+
+from conftest import drop_caches, errno_of
+from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
+from test_210_master_calls import delta, route_counts
+
+
+def fill(d, n):
+    for i in range(n):
+        with open(os.path.join(d, "f%03d" % i), "w") as f:
+            f.write("%d\n" % i)
+    # the last files' releases (their commits: changes of this mount, which
+    # drop every listing) reach the master after close() returns
+    time.sleep(0.5)
+
+
+def test_236_lookups_after_drop_caches_use_one_listing(cluster, bigfs_pair):
+    d1, _ = bigfs_pair
+    fill(d1, 200)
+    os.stat(d1)
+    drop_caches()
+    os.stat(d1)          # the folder itself: looked up in its parent
+    before = route_counts(cluster)
+    for i in range(0, 200, 5):
+        st = os.stat(os.path.join(d1, "f%03d" % i))
+        assert st.st_size == len("%d\n" % i)
+    # and names that are not there
+    for name in ("nope", "f999", "F000"):
+        assert errno_of(os.stat, os.path.join(d1, name)) == errno.ENOENT
+    d_ = delta(before, route_counts(cluster))
+    # 43 lookups without the listing; with it, two that miss, then one
+    # readdir (200 entries fit one page), and the lookups that came while
+    # it was on its way
+    assert d_.get("/v1/lookup", 0) <= 6, d_
+    assert d_.get("/v1/readdir", 0) <= 2, d_
+
+
+def test_236b_other_mounts_changes_drop_the_listing(cluster, bigfs_pair):
+    d1, d2 = bigfs_pair
+    fill(d1, 50)
+    drop_caches()
+    for i in range(5):       # mount 1 now holds the folder's listing
+        os.stat(os.path.join(d1, "f%03d" % i))
+    # another mount adds, removes and renames names there
+    with open(os.path.join(d2, "new"), "w") as f:
+        f.write("new\n")
+    os.unlink(os.path.join(d2, "f010"))
+    os.rename(os.path.join(d2, "f011"), os.path.join(d2, "g011"))
+    os.chmod(os.path.join(d2, "f012"), 0o600)
+    deadline_ok = False
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.0:
+        try:
+            ok = (open(os.path.join(d1, "new")).read() == "new\n" and
+                  errno_of(os.stat, os.path.join(d1, "f010")) == errno.ENOENT and
+                  errno_of(os.stat, os.path.join(d1, "f011")) == errno.ENOENT and
+                  os.path.exists(os.path.join(d1, "g011")) and
+                  os.stat(os.path.join(d1, "f012")).st_mode & 0o777 == 0o600)
+        except OSError:
+            ok = False
+        if ok:
+            deadline_ok = True
+            break
+        time.sleep(0.01)
+    took = time.monotonic() - t0
+    assert deadline_ok, "changes of the other mount not seen in 2 s"
+    assert took < 0.5, took
+
+
+def test_236c_own_changes_drop_the_listing(cluster, bigfs_pair):
+    d1, _ = bigfs_pair
+    fill(d1, 30)
+    drop_caches()
+    for i in range(4):
+        os.stat(os.path.join(d1, "f%03d" % i))
+    # this mount's own changes, then the kernel forgets its names again
+    with open(os.path.join(d1, "mine"), "w") as f:
+        f.write("0123456789")
+    os.unlink(os.path.join(d1, "f020"))
+    os.rename(os.path.join(d1, "f021"), os.path.join(d1, "h021"))
+    drop_caches()
+    assert os.stat(os.path.join(d1, "mine")).st_size == 10
+    assert errno_of(os.stat, os.path.join(d1, "f020")) == errno.ENOENT
+    assert errno_of(os.stat, os.path.join(d1, "f021")) == errno.ENOENT
+    assert os.path.exists(os.path.join(d1, "h021"))
+    # a file grown through this mount after the listing was made
+    for i in range(4):
+        os.stat(os.path.join(d1, "f%03d" % i))
+    with open(os.path.join(d1, "f001"), "a") as f:
+        f.write("more\n")
+    drop_caches()
+    assert os.stat(os.path.join(d1, "f001")).st_size == len("1\nmore\n")
+    with open(os.path.join(d1, "f001")) as f:
+        assert f.read() == "1\nmore\n"
+
+
+def test_236d_empty_folder_listing(cluster, bigfs_pair):
+    """An empty folder's listing (no entries at all) answers "no such
+    file" for any name, and a file made there afterwards is found."""
+    d1, d2 = bigfs_pair
+    e = os.path.join(d1, "empty")
+    os.mkdir(e)
+    time.sleep(1.2)      # past this mount's folder lease (its own ENOENTs)
+    drop_caches()
+    before = route_counts(cluster)
+    for name in ("a", "b", "c", "d", "e", "f"):
+        assert errno_of(os.stat, os.path.join(e, name)) == errno.ENOENT
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/lookup", 0) <= 4, d_
+    with open(os.path.join(d2, "empty", "g"), "w") as f:
+        f.write("g")
+    t0 = time.monotonic()
+    while not os.path.exists(os.path.join(e, "g")):
+        assert time.monotonic() - t0 < 0.5, "a new name in an empty listed folder not seen"
+        time.sleep(0.01)
