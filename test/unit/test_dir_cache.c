@@ -1,0 +1,181 @@
+/* test_dir_cache — folder listings (fuse/dir_cache.h): what a listing
+ * answers, and every way it stops answering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../fuse/dir_cache.h"
+
+static struct stat st_of(ino_t ino, off_t size)
+{
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_size = size;
+	st.st_mode = S_IFREG | 0644;
+	return st;
+}
+
+static void fill(struct dir_cache *dc, uint64_t dir, uint64_t epoch, int n)
+{
+	struct dc_fill *f = dc_fill_start(dc, dir, epoch);
+	assert_non_null(f);
+	for (int i = 0; i < n; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "f%04d", i);
+		struct stat st = st_of((ino_t)(1000 + i), i);
+		assert_true(dc_fill_add(f, name, &st));
+	}
+	dc_fill_end(dc, f, epoch);
+}
+
+static void test_answers_found_and_absent(void **state)
+{
+	(void)state;
+	struct dir_cache *dc;
+	struct stat st;
+	assert_int_equal(dc_new(&dc), 0);
+	assert_int_equal(dc_lookup(dc, 7, "f0001", 5, &st), -1);   /* nothing yet */
+	fill(dc, 7, 5, 300);
+	assert_int_equal(dc_lookup(dc, 7, "f0001", 5, &st), 1);
+	assert_int_equal(st.st_ino, 1001);
+	assert_int_equal(dc_lookup(dc, 7, "f0299", 5, &st), 1);
+	assert_int_equal(st.st_size, 299);
+	assert_int_equal(dc_lookup(dc, 7, "f0300", 5, &st), 0);    /* not there */
+	assert_int_equal(dc_lookup(dc, 7, "F0001", 5, &st), 0);
+	assert_int_equal(dc_lookup(dc, 8, "f0001", 5, &st), -1);   /* another folder */
+	/* a change of ours since: the listing no longer answers */
+	assert_int_equal(dc_lookup(dc, 7, "f0001", 6, &st), -1);
+	dc_free(dc);
+}
+
+static void test_empty_folder(void **state)
+{
+	(void)state;
+	struct dir_cache *dc;
+	struct stat st;
+	assert_int_equal(dc_new(&dc), 0);
+	fill(dc, 9, 1, 0);
+	assert_int_equal(dc_lookup(dc, 9, "anything", 1, &st), 0);
+	dc_free(dc);
+}
+
+static void test_clear_and_stale_fetches(void **state)
+{
+	(void)state;
+	struct dir_cache *dc;
+	struct stat st;
+	assert_int_equal(dc_new(&dc), 0);
+	fill(dc, 7, 1, 10);
+	dc_clear(dc);                  /* the feed brought a change */
+	assert_int_equal(dc_lookup(dc, 7, "f0001", 1, &st), -1);
+	/* a change arrived while a fetch was on its way: not kept */
+	struct dc_fill *f = dc_fill_start(dc, 7, 1);
+	struct stat s1 = st_of(1, 1);
+	assert_true(dc_fill_add(f, "a", &s1));
+	dc_clear(dc);
+	dc_fill_end(dc, f, 1);
+	assert_int_equal(dc_lookup(dc, 7, "a", 1, &st), -1);
+	/* a change of this mount overlapped the fetch: not kept */
+	f = dc_fill_start(dc, 7, 1);
+	assert_true(dc_fill_add(f, "a", &s1));
+	dc_fill_end(dc, f, 2);
+	assert_int_equal(dc_lookup(dc, 7, "a", 2, &st), -1);
+	assert_int_equal(dc_lookup(dc, 7, "a", 1, &st), -1);
+	dc_free(dc);
+}
+
+static void test_too_big_and_want(void **state)
+{
+	(void)state;
+	struct dir_cache *dc;
+	assert_int_equal(dc_new(&dc), 0);
+	struct dc_fill *f = dc_fill_start(dc, 3, 1);
+	bool ok = true;
+	for (int i = 0; i <= DC_DIR_MAX && ok; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "n%d", i);
+		struct stat st = st_of((ino_t)i + 1, 0);
+		ok = dc_fill_add(f, name, &st);
+	}
+	assert_false(ok);              /* one more than DC_DIR_MAX */
+	dc_fill_abort(f);
+	/* the second miss within DC_MISS_MS asks for a listing, once */
+	assert_false(dc_want(dc, 4, 1000));
+	assert_true(dc_want(dc, 4, 1500));
+	assert_false(dc_want(dc, 4, 1600));          /* that fetch is on its way */
+	dc_too_big(dc, 4, 1700);                     /* it failed: 10 s of rest */
+	assert_false(dc_want(dc, 4, 2000));
+	assert_false(dc_want(dc, 4, 5000));
+	assert_false(dc_want(dc, 4, 11800));         /* after the rest: two misses again */
+	assert_true(dc_want(dc, 4, 12000));
+	/* misses far apart ask for nothing */
+	assert_false(dc_want(dc, 5, 1000));
+	assert_false(dc_want(dc, 5, 4000));
+	dc_free(dc);
+}
+
+struct waiter {
+	struct dir_cache *dc;
+	bool waited;
+	int64_t ms;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *wait_thread(void *arg)
+{
+	struct waiter *w = arg;
+	int64_t t0 = now_ms();
+	w->waited = dc_wait_fetch(w->dc, 6, 3000);
+	w->ms = now_ms() - t0;
+	return NULL;
+}
+
+static void test_lookups_wait_for_a_fetch(void **state)
+{
+	(void)state;
+	struct dir_cache *dc;
+	struct stat st;
+	assert_int_equal(dc_new(&dc), 0);
+	assert_false(dc_wait_fetch(dc, 6, 10));      /* none on its way */
+	assert_false(dc_want(dc, 6, 100));
+	assert_true(dc_want(dc, 6, 200));            /* a fetch starts */
+	struct waiter w = { .dc = dc };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
+	usleep(50000);
+	fill(dc, 6, 1, 5);                           /* and ends */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(w.waited);
+	assert_true(w.ms < 2000);
+	assert_int_equal(dc_lookup(dc, 6, "f0003", 1, &st), 1);
+	dc_free(dc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_answers_found_and_absent),
+		cmocka_unit_test(test_empty_folder),
+		cmocka_unit_test(test_clear_and_stale_fetches),
+		cmocka_unit_test(test_too_big_and_want),
+		cmocka_unit_test(test_lookups_wait_for_a_fetch),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
