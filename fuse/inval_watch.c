@@ -231,7 +231,6 @@ static void *watcher(void *arg)
 			atomic_fetch_add(&w->gen, 1);   /* before the kernel hears */
 			if (w->on_change)
 				w->on_change(w->on_change_arg);
-
 		}
 		if (!reset && nev > 0)
 			reset = !apply(w, resp);
