@@ -152,7 +152,7 @@ int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epo
 	return rc;
 }
 
-bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t now_ms)
+bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t quiet_ms, int64_t now_ms)
 {
 	if (!dc)
 		return false;
@@ -164,10 +164,14 @@ bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t now_ms)
 	} else if (now_ms >= m->skip_until_ms) {
 		want = now_ms - m->last_ms < DC_MISS_MS;
 		m->last_ms = now_ms;
-		if (want) {  /* one fetch at a time: the next misses wait for it */
-			m->skip_until_ms = now_ms + DC_MISS_MS;
-			m->fetching = true;
-		}
+	}
+	/* this mount is changing things: its next change would drop a
+	 * listing at once (rsync, tar, make), so fetch none then */
+	if (quiet_ms < DC_QUIET_MS)
+		want = false;
+	if (want) {  /* one fetch at a time: the next misses wait for it */
+		m->skip_until_ms = now_ms + DC_MISS_MS;
+		m->fetching = true;
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return want;

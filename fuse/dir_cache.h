@@ -3,7 +3,9 @@
  * A path walk after the kernel dropped its caches (git status, make,
  * find after drop_caches) looks every name up at the master, one round
  * trip each. Here the second lookup in a folder that missed the kernel's
- * cache fetches the folder's whole listing (readdirplus pages, names and
+ * cache, once this mount has changed nothing for DC_QUIET_MS (a writer's
+ * next change would drop the listing at once: rsync ran 2.3x slower
+ * fetching them), fetches the folder's whole listing (readdirplus pages, names and
  * attributes, up to DC_DIR_MAX entries), and later lookups there are
  * answered from it: the entry, or ENOENT for a name it lacks.
  *
@@ -33,6 +35,7 @@
 #define DC_ENTRIES 65536
 #define DC_MISS_MS 2000        /* two misses this close fetch a listing */
 #define DC_WAIT_MS 100         /* a lookup waits this long for a fetch on its way */
+#define DC_QUIET_MS 500        /* no listing while this mount changed things this recently */
 
 struct dir_cache;
 
@@ -43,9 +46,10 @@ void dc_free(struct dir_cache *dc);
  * such name; -1: no listing of dir (or not valid at epoch). */
 int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epoch,
 	      struct stat *st);
-/* A lookup in dir went to the master: whether to fetch its listing now
+/* A lookup in dir went to the master, this mount's last change ended
+ * quiet_ms ago: whether to fetch its listing now
  * (the caller then must end it: dc_fill_end or dc_too_big). */
-bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t now_ms);
+bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t quiet_ms, int64_t now_ms);
 /* Wait up to timeout_ms for a fetch of dir's listing on its way; true if
  * there was one (look again). */
 bool dc_wait_fetch(struct dir_cache *dc, uint64_t dir, int timeout_ms);

@@ -558,7 +558,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 	/* the second lookup in a folder that missed: list it for the next */
 	if (ctx->dc && !ctx->send_caller && iw_live(ctx->iw) &&
-	    dc_want(ctx->dc, parent, mcache_now_ms()))
+	    dc_want(ctx->dc, parent, master_client_quiet_ms(ctx->mc), mcache_now_ms()))
 		fs_dc_fetch(ctx, parent);
 }
 

@@ -75,6 +75,7 @@ struct master_client {
 	atomic_uint_fast64_t seq;
 	_Atomic uint64_t root;     /* master inode of the mounted folder */
 	atomic_uint_fast64_t mutations;   /* master_client_mutations */
+	atomic_int_fast64_t mutated_ms;   /* when the last one ended (now_ms) */
 	bool ro;
 	bool maps;
 };
@@ -477,6 +478,12 @@ uint64_t master_client_mutations(struct master_client *mc)
 	return atomic_load(&mc->mutations);
 }
 
+int64_t master_client_quiet_ms(struct master_client *mc)
+{
+	int64_t t = atomic_load(&mc->mutated_ms);
+	return t ? now_ms() - t : INT64_MAX;
+}
+
 static int mc_call(struct master_client *mc, const char *op, const json_t *req,
 		   unsigned flags, json_t **ret_resp, bool *ret_retried);
 
@@ -488,8 +495,10 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 		atomic_fetch_add(&mc->mutations, 1);
 
 	int rc = mc_call(mc, op, req, flags, ret_resp, ret_retried);
-	if (change)
+	if (change) {
 		atomic_fetch_add(&mc->mutations, 1);
+		atomic_store(&mc->mutated_ms, now_ms());
+	}
 	return rc;
 }
 

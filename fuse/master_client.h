@@ -106,6 +106,8 @@ int master_client_find_active(struct master_client *mc, long probe_timeout_ms, l
 /* How many times a call that may change names or attributes started or
  * ended (dir_cache.h): equal counts around a read mean none overlapped. */
 uint64_t master_client_mutations(struct master_client *mc);
+/* Milliseconds since such a call last ended (INT64_MAX: never). */
+int64_t master_client_quiet_ms(struct master_client *mc);
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried);
 

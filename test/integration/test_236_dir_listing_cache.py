@@ -21,7 +21,7 @@ def fill(d, n):
             f.write("%d\n" % i)
     # the last files' releases (their commits: changes of this mount, which
     # drop every listing) reach the master after close() returns
-    time.sleep(0.5)
+    time.sleep(0.8)
 
 
 def test_236_lookups_after_drop_caches_use_one_listing(cluster, bigfs_pair):

@@ -111,17 +111,21 @@ static void test_too_big_and_want(void **state)
 	assert_false(ok);              /* one more than DC_DIR_MAX */
 	dc_fill_abort(f);
 	/* the second miss within DC_MISS_MS asks for a listing, once */
-	assert_false(dc_want(dc, 4, 1000));
-	assert_true(dc_want(dc, 4, 1500));
-	assert_false(dc_want(dc, 4, 1600));          /* that fetch is on its way */
+	assert_false(dc_want(dc, 4, 100000, 1000));      /* quiet since 0 */
+	assert_true(dc_want(dc, 4, 100000, 1500));
+	assert_false(dc_want(dc, 4, 100000, 1600));          /* that fetch is on its way */
 	dc_too_big(dc, 4, 1700);                     /* it failed: 10 s of rest */
-	assert_false(dc_want(dc, 4, 2000));
-	assert_false(dc_want(dc, 4, 5000));
-	assert_false(dc_want(dc, 4, 11800));         /* after the rest: two misses again */
-	assert_true(dc_want(dc, 4, 12000));
+	assert_false(dc_want(dc, 4, 100000, 2000));
+	assert_false(dc_want(dc, 4, 100000, 5000));
+	assert_false(dc_want(dc, 4, 100000, 11800));         /* after the rest: two misses again */
+	assert_true(dc_want(dc, 4, 100000, 12000));
+	/* while this mount changes things, no listing */
+	assert_false(dc_want(dc, 9, 0, 20000));
+	assert_false(dc_want(dc, 9, 100, 20100));    /* quiet for 100 ms only */
+	assert_true(dc_want(dc, 9, 600, 20700));
 	/* misses far apart ask for nothing */
-	assert_false(dc_want(dc, 5, 1000));
-	assert_false(dc_want(dc, 5, 4000));
+	assert_false(dc_want(dc, 5, 100000, 1000));
+	assert_false(dc_want(dc, 5, 100000, 4000));
 	dc_free(dc);
 }
 
@@ -154,8 +158,8 @@ static void test_lookups_wait_for_a_fetch(void **state)
 	struct stat st;
 	assert_int_equal(dc_new(&dc), 0);
 	assert_false(dc_wait_fetch(dc, 6, 10));      /* none on its way */
-	assert_false(dc_want(dc, 6, 100));
-	assert_true(dc_want(dc, 6, 200));            /* a fetch starts */
+	assert_false(dc_want(dc, 6, 100000, 1000));
+	assert_true(dc_want(dc, 6, 100000, 1200));           /* a fetch starts */
 	struct waiter w = { .dc = dc };
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, wait_thread, &w), 0);
