@@ -5,6 +5,8 @@
  * count of clears. `lock` guards all of it. */
 #include "dir_cache.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,7 +72,7 @@ int dc_new(struct dir_cache **ret)
 	if (!dc)
 		return -ENOMEM;
 	pthread_mutex_init(&dc->lock, NULL);
-	pthread_cond_init(&dc->fetched, NULL);
+	clock_cond_init(&dc->fetched);
 	*ret = dc;
 	return 0;
 }
@@ -300,11 +302,7 @@ bool dc_wait_fetch(struct dir_cache *dc, uint64_t dir, int timeout_ms)
 {
 	if (!dc)
 		return false;
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += (long)timeout_ms * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	struct timespec until = clock_deadline_ms(timeout_ms);
 	bool waited = false;
 	pthread_mutex_lock(&dc->lock);
 	struct dc_miss *m = &dc->miss[bucket(dir) % DC_MISSES];

@@ -7,6 +7,7 @@
 #include "fs_ops.h"       /* FUSE_USE_VERSION and fuse_lowlevel.h first */
 #include "inval_watch.h"
 
+#include "clock.h"
 #include "log.h"
 #include "master_client.h"
 #include "meta_cache.h"
@@ -55,7 +56,7 @@ int iw_new(struct master_client *mc, int ttl_s, struct inval_watch **ret)
 	w->mc = mc;
 	w->ttl_s = ttl_s < 1 ? 1 : ttl_s;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	clock_cond_init(&w->cond);
 	*ret = w;
 	return 0;
 }
@@ -179,14 +180,7 @@ static bool stopping(struct inval_watch *w, long wait_ms)
 {
 	pthread_mutex_lock(&w->lock);
 	if (!w->stop && wait_ms > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = clock_deadline_ms(wait_ms);
 		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 	}
 	bool stop = w->stop;

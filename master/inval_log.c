@@ -5,6 +5,8 @@
  * it; events 1..last were published, last - cap + 1.. are kept. */
 #include "inval_log.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -31,7 +33,6 @@ struct inval_waiter {
 
 struct inval_log {
 	pthread_mutex_t lock;
-	pthread_condattr_t cattr;      /* CLOCK_MONOTONIC, for the waiters */
 	struct inval_waiter *waiters;
 	size_t cap;
 	uint64_t last;
@@ -57,8 +58,6 @@ int inval_log_new(size_t cap, struct inval_log **ret)
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
 		r = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)l << 16);
 	snprintf(l->id, sizeof(l->id), "%016" PRIx64, r);
-	pthread_condattr_init(&l->cattr);
-	pthread_condattr_setclock(&l->cattr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&l->lock, NULL);
 	*ret = l;
 	return 0;
@@ -71,7 +70,6 @@ void inval_log_free(struct inval_log *l)
 	for (size_t i = 0; i < l->cap; i++)
 		free(l->ring[i].name);
 	free(l->ring);
-	pthread_condattr_destroy(&l->cattr);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -242,18 +240,9 @@ fail:
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
 		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
 	if (wait_ms > INVAL_WAIT_MAX_MS)
 		wait_ms = INVAL_WAIT_MAX_MS;
-	if (wait_ms > 0) {
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-	}
+	struct timespec until = clock_deadline_ms(wait_ms > 0 ? wait_ms : 0);
 	pthread_mutex_lock(&l->lock);
 	*ret_reset = false;
 	*ret_events = NULL;
@@ -274,7 +263,7 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 			break;
 		since = *ret_last;    /* only our own: skip them */
 		struct inval_waiter me = { .origin = origin, .next = l->waiters };
-		pthread_cond_init(&me.cond, &l->cattr);
+		clock_cond_init(&me.cond);
 		l->waiters = &me;
 		int wrc = 0;
 		while (!me.woken && wrc != ETIMEDOUT)
