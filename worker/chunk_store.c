@@ -45,9 +45,12 @@
  * 8 KiB stays zeros (a hole in a new file), so a chunk costs one page of
  * header on disk and in each write-back, not two.
  *
- * Descriptors are cached (struct cs_fd, up to CS_FD_CACHE, least
- * recently used out first): a 4 KiB random read or write paid more for
- * the open and close of its file (the path walk) than for its data. Only
+ * Descriptors are cached (struct cs_fd, in a hash table; half of the
+ * process's descriptor limit, 64 to 8192 of them, least recently used out
+ * first): a 4 KiB random read or write paid more for the open and close
+ * of its file (the path walk) than for its data, and a small file read
+ * after the caches were dropped paid for reading the folders from the
+ * disk. Only
  * the descriptor is kept, never what it read: every call loads and checks
  * the header as before, so a file damaged by someone else is seen as it
  * is now. A file replaced or deleted behind the store's back leaves the
@@ -60,8 +63,10 @@
  * change the file), so only the table and the reference counts need a
  * lock: fd_mu, a leaf (taken under a stripe lock, never the other way).
  * An entry pushed out while in use is closed by its last user. The
- * sendfile path (chunk_store_read_fd), fsync, verify and the source of a
- * clone open their own descriptor, as before.
+ * sendfile path (chunk_store_read_fd) and the source of a clone open a
+ * descriptor of their own (their own offset and readahead), through the
+ * cached one's /proc/self/fd link: no path walk. Fsync and verify open
+ * theirs by name, as before.
  *
  * A write into part of a stored block does not read the whole block: the
  * CRC32C of a block is linear in its bytes, so the new CRC is the stored
@@ -87,6 +92,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
@@ -112,7 +118,8 @@
 #define CS_DIRECT_ALIGN 4096u
 #define CS_DIRECT_MIN (256u * 1024)   /* shorter writes: the page cache is cheaper */
 #define CS_CLONE_PIECE (1u << 20)      /* a clone copies 1 MiB at a time */
-#define CS_FD_CACHE 64                  /* chunk files kept open */
+#define CS_FD_MIN 64                    /* chunk files kept open: at least, */
+#define CS_FD_MAX 8192                  /* at most (half the descriptor limit) */
 #define CS_MISS_RA (128u * 1024)        /* read around a cache miss (cs_pread_cached) */
 #define CS_CRC32C_POLY 0x82f63b78u      /* reflected, x^32 implied */
 
@@ -140,7 +147,8 @@ struct cs_fd {
 	bool rw;            /* opened for writing too */
 	bool in_table;      /* fd_mu */
 	int refs;           /* fd_mu: users, plus one while in the table */
-	uint64_t used;      /* fd_mu: fd_tick at its last use */
+	struct cs_fd *hnext;                /* fd_mu: its hash chain */
+	struct cs_fd *newer, *older;        /* fd_mu: the use order */
 };
 
 struct chunk_store {
@@ -172,8 +180,10 @@ struct chunk_store {
 	uint32_t x2n[32];           /* x^(2^k) mod the CRC32C polynomial; read-only */
 
 	pthread_mutex_t fd_mu;      /* guards the descriptor cache, a leaf */
-	struct cs_fd *fds[CS_FD_CACHE];
-	uint64_t fd_tick;
+	struct cs_fd **fd_buckets;  /* fd_nbuckets (a power of two) chains */
+	size_t fd_nbuckets;
+	size_t fd_count, fd_cap;    /* entries in the table, most kept */
+	struct cs_fd *fd_newest, *fd_oldest;   /* by last use */
 };
 
 struct chunk_staging {
@@ -639,31 +649,69 @@ static void cs_fd_unref_locked(struct cs_fd *e)
 	}
 }
 
+static struct cs_fd **cs_fd_chain(struct chunk_store *cs, uint64_t id)
+{
+	return &cs->fd_buckets[cs_hash(id) & (cs->fd_nbuckets - 1)];
+}
+
+/* fd_mu held. e (in the table) becomes the most recently used. */
+static void cs_fd_unlink_use(struct chunk_store *cs, struct cs_fd *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		cs->fd_newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		cs->fd_oldest = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void cs_fd_push_use(struct chunk_store *cs, struct cs_fd *e)
+{
+	e->older = cs->fd_newest;
+	e->newer = NULL;
+	if (cs->fd_newest)
+		cs->fd_newest->newer = e;
+	else
+		cs->fd_oldest = e;
+	cs->fd_newest = e;
+}
+
 /* fd_mu held. Take e out of the table (its users keep it until done). */
 static void cs_fd_remove_locked(struct chunk_store *cs, struct cs_fd *e)
 {
-	for (int i = 0; i < CS_FD_CACHE; i++)
-		if (cs->fds[i] == e) {
-			cs->fds[i] = NULL;
+	for (struct cs_fd **p = cs_fd_chain(cs, e->id); *p; p = &(*p)->hnext)
+		if (*p == e) {
+			*p = e->hnext;
+			cs_fd_unlink_use(cs, e);
 			e->in_table = false;
+			cs->fd_count--;
 			cs_fd_unref_locked(e);
 			return;
 		}
 }
 
+/* fd_mu held. id's entry in the table, or NULL. */
+static struct cs_fd *cs_fd_find_locked(struct chunk_store *cs, uint64_t id)
+{
+	for (struct cs_fd *e = *cs_fd_chain(cs, id); e; e = e->hnext)
+		if (e->id == id)
+			return e;
+	return NULL;
+}
+
 /* The cached entry of id with a reference for the caller, or NULL. */
 static struct cs_fd *cs_fd_lookup(struct chunk_store *cs, uint64_t id)
 {
-	struct cs_fd *e = NULL;
-
 	pthread_mutex_lock(&cs->fd_mu);
-	for (int i = 0; i < CS_FD_CACHE; i++)
-		if (cs->fds[i] && cs->fds[i]->id == id) {
-			e = cs->fds[i];
-			e->refs++;
-			e->used = ++cs->fd_tick;
-			break;
-		}
+	struct cs_fd *e = cs_fd_find_locked(cs, id);
+	if (e) {
+		e->refs++;
+		cs_fd_unlink_use(cs, e);
+		cs_fd_push_use(cs, e);
+	}
 	pthread_mutex_unlock(&cs->fd_mu);
 	return e;
 }
@@ -692,22 +740,19 @@ static void cs_fd_forget(struct chunk_store *cs, struct cs_fd *e)
 static void cs_fd_forget_id(struct chunk_store *cs, uint64_t id)
 {
 	pthread_mutex_lock(&cs->fd_mu);
-	for (int i = 0; i < CS_FD_CACHE; i++)
-		if (cs->fds[i] && cs->fds[i]->id == id) {
-			cs_fd_remove_locked(cs, cs->fds[i]);
-			break;
-		}
+	struct cs_fd *e = cs_fd_find_locked(cs, id);
+	if (e)
+		cs_fd_remove_locked(cs, e);
 	pthread_mutex_unlock(&cs->fd_mu);
 }
 
 /* Wrap the open descriptor fd of id's file in an entry, put it in the
- * table (in place of another entry of id, else of the least recently
- * used one) and return it with a reference for the caller. Out of
- * memory: fd is closed, NULL. */
+ * table (in place of another entry of id; the least recently used one
+ * goes when the table is full) and return it with a reference for the
+ * caller. Out of memory: fd is closed, NULL. */
 static struct cs_fd *cs_fd_add(struct chunk_store *cs, uint64_t id, int fd, bool rw)
 {
 	struct cs_fd *e = calloc(1, sizeof(*e));
-	int slot = -1, empty = -1, lru = -1;
 
 	if (!e) {
 		close(fd);
@@ -719,27 +764,33 @@ static struct cs_fd *cs_fd_add(struct chunk_store *cs, uint64_t id, int fd, bool
 	e->refs = 2;
 	e->in_table = true;
 	pthread_mutex_lock(&cs->fd_mu);
-	e->used = ++cs->fd_tick;
-	for (int i = 0; i < CS_FD_CACHE; i++) {
-		struct cs_fd *o = cs->fds[i];
-
-		if (o && o->id == id) {
-			/* two readers opened it at once: the newer one stays */
-			slot = i;
-			break;
-		}
-		if (!o && empty < 0)
-			empty = i;
-		else if (o && (lru < 0 || o->used < cs->fds[lru]->used))
-			lru = i;
-	}
-	if (slot < 0)
-		slot = empty >= 0 ? empty : lru;
-	if (cs->fds[slot])
-		cs_fd_remove_locked(cs, cs->fds[slot]);
-	cs->fds[slot] = e;
+	struct cs_fd *o = cs_fd_find_locked(cs, id);
+	if (o)
+		cs_fd_remove_locked(cs, o);   /* two opened it at once: the newer stays */
+	else if (cs->fd_count >= cs->fd_cap && cs->fd_oldest)
+		cs_fd_remove_locked(cs, cs->fd_oldest);
+	struct cs_fd **chain = cs_fd_chain(cs, id);
+	e->hnext = *chain;
+	*chain = e;
+	cs_fd_push_use(cs, e);
+	cs->fd_count++;
 	pthread_mutex_unlock(&cs->fd_mu);
 	return e;
+}
+
+/* How many chunk files to keep open: half of what the process may open,
+ * within [CS_FD_MIN, CS_FD_MAX]; the table's chains, one per entry. */
+static int cs_fd_init(struct chunk_store *cs)
+{
+	struct rlimit rl;
+	rlim_t half = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 2 : CS_FD_MIN;
+
+	cs->fd_cap = half < CS_FD_MIN ? CS_FD_MIN : half > CS_FD_MAX ? CS_FD_MAX : (size_t)half;
+	cs->fd_nbuckets = CS_FD_MIN;
+	while (cs->fd_nbuckets < cs->fd_cap)
+		cs->fd_nbuckets *= 2;
+	cs->fd_buckets = calloc(cs->fd_nbuckets, sizeof(*cs->fd_buckets));
+	return cs->fd_buckets ? 0 : -ENOMEM;
 }
 
 /* Caller holds id's stripe lock (exclusively when rw: it changes the
@@ -1140,6 +1191,8 @@ int chunk_store_open(const char *data_dir, uint64_t capacity_limit,
 	pthread_mutex_init(&cs->index_mu, NULL);
 	pthread_mutex_init(&cs->dir_mu, NULL);
 	pthread_mutex_init(&cs->fd_mu, NULL);
+	if (cs_fd_init(cs) < 0)
+		goto out_close;
 	cs_x2n_init(cs);
 	if (pthread_key_create(&cs->block_key, free) != 0)
 		goto out_close;
@@ -1185,9 +1238,9 @@ void chunk_store_close(struct chunk_store *cs)
 			e = next;
 		}
 	}
-	for (int i = 0; i < CS_FD_CACHE; i++)
-		if (cs->fds[i])
-			cs_fd_remove_locked(cs, cs->fds[i]);   /* no call runs: no user */
+	while (cs->fd_oldest)
+		cs_fd_remove_locked(cs, cs->fd_oldest);   /* no call runs: no user */
+	free(cs->fd_buckets);
 	pthread_mutex_destroy(&cs->fd_mu);
 	for (int i = 0; i < CS_STRIPES; i++)
 		pthread_rwlock_destroy(&cs->stripes[i]);
@@ -1298,7 +1351,24 @@ static int cs_open_version(struct chunk_store *cs, uint64_t id, uint32_t version
 {
 	char path[PATH_MAX];
 	int fd, r;
+	/* through the cached descriptor's inode: no walk of the folders,
+	 * whose entries a cold cache reads from the disk; a descriptor of
+	 * its own all the same (its own offset and readahead) */
+	struct cs_fd *e = cs_fd_load(cs, id, false, h, ret_fsize, &r);
 
+	if (e) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", e->fd);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		cs_fd_put(cs, e);
+		if (fd >= 0) {
+			if (h->version == version)
+				return fd;
+			close(fd);
+			return -ESTALE;
+		}
+	} else if (r != -EMFILE && r != -ENFILE && r != -ENOMEM) {
+		return r;
+	}
 	cs_file_path(cs, id, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "chunk_store.h"
@@ -355,6 +356,24 @@ static void worker_block_signals(sigset_t *set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The chunk store keeps up to half of the descriptors it may open on
+ * recently used chunk files (chunk_store.c): take what the hard limit
+ * allows, up to 65536, instead of the usual soft 1024. */
+static void worker_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= 65536)
+		return;
+	rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-file limit to %llu: %s",
+				 (unsigned long long)want, strerror(errno));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w = { .lock_fd = -1 };
@@ -368,6 +387,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	log_init("bigfs-worker", true, LOG_INFO);
+	worker_raise_nofile();
 	r = worker_configure(&w, argc, argv);
 	if (r == 0)
 		r = worker_open_data(&w);

@@ -5,7 +5,8 @@
  * folders an fsync syncs (the names of new chunks, nothing before it is
  * asked), and how new chunk files are made (one page of header, files put
  * there or taken away from outside), CRCs patched by partial writes and
- * cached descriptors that follow files replaced from outside. */
+ * cached descriptors that follow files replaced from outside, and how
+ * many of them are kept. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1372,6 +1374,76 @@ static void test_cached_fd_follows_the_name(void **state)
 	free(b);
 }
 
+/* Open descriptors in this process. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The descriptor cache keeps half of what the process may open (here a
+ * soft limit of 200: 100 files), the oldest going first; the sendfile
+ * path reopens a cached file through its descriptor and still sees the
+ * file its name has now. */
+static void test_fd_cache_bound(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char *a = random_bytes(4 * BS, 71);
+	unsigned char buf[3000];
+	uint32_t crcs[4], nb;
+	uint64_t foff;
+	struct rlimit old, low;
+	char path[256];
+	int fd;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 200;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	reopen(f);
+	int base = open_fds();
+	for (uint64_t id = 0x2000; id < 0x2000 + 300; id++)
+		assert_int_equal(chunk_store_write(f->cs, id, 1, 0, a + id % 1000, 3000, NULL), 0);
+	assert_in_range(open_fds() - base, 90, 100);
+	for (uint64_t id = 0x2000; id < 0x2000 + 300; id++) {
+		assert_int_equal(chunk_store_read_fd(f->cs, id, 1, 0, 3000, &fd, &foff, crcs, &nb), 0);
+		assert_int_equal(pread(fd, buf, 3000, (off_t)foff), 3000);
+		assert_memory_equal(buf, a + id % 1000, 3000);
+		assert_int_equal(crcs[0], crc32c(0, buf, 3000));
+		close(fd);
+	}
+	assert_in_range(open_fds() - base, 90, 100);
+	/* the last ones are cached: one deleted from outside is gone, one
+	 * renamed over by another chunk's file is damaged for this one */
+	chunk_path(f, 0x2000 + 299, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(chunk_store_read_fd(f->cs, 0x2000 + 299, 1, 0, 3000, &fd, &foff, crcs, &nb),
+			 -ENOENT);
+	{
+		char other[256];
+
+		chunk_path(f, 0x2000 + 297, other, sizeof(other));
+		chunk_path(f, 0x2000 + 298, path, sizeof(path));
+		assert_int_equal(rename(other, path), 0);
+	}
+	assert_int_equal(chunk_store_read_fd(f->cs, 0x2000 + 298, 1, 0, 3000, &fd, &foff, crcs, &nb),
+			 -EIO);
+	assert_int_equal(chunk_store_read_fd(f->cs, 0x2000 + 296, 2, 0, 3000, &fd, &foff, crcs, &nb),
+			 -ESTALE);
+	chunk_store_close(f->cs);
+	f->cs = NULL;
+	assert_int_equal(open_fds(), base - 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(chunk_store_open(f->dir, 0, &f->cs), 0);
+	free(a);
+}
+
 /* A header from outside whose CRC entries past the length are not 0 in
  * its second page (no write of ours leaves that, the header CRC still
  * covers them): writes keep them, a truncate that zeroes them writes
@@ -1449,6 +1521,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_header_second_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_crc_patch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cached_fd_follows_the_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_cache_bound, setup, teardown),
 	};
 
 	log_init("test_chunk_store", true, LOG_CRIT);
