@@ -131,9 +131,14 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	return 0;
 }
 
-static void fs_dc_clear(void *arg)
+/* The change feed brought others' changes: listings and directory
+ * attributes learned before may be old. */
+static void fs_feed_changed(void *arg)
 {
-	dc_clear(arg);
+	struct fs_ctx *ctx = arg;
+	if (ctx->dc)
+		dc_clear(ctx->dc);
+	mcache_feed_changed(ctx->mcache);
 }
 
 int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
@@ -142,8 +147,11 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 	if (ctx->iw)
 		return 0;
 	int rc = iw_new(ctx->mc, ttl_s, &ctx->iw);
-	if (rc == 0 && ttl_s > 1 && dc_new(&ctx->dc) == 0)
-		iw_on_change(ctx->iw, fs_dc_clear, ctx->dc);
+	if (rc == 0 && ttl_s > 1) {
+		if (dc_new(&ctx->dc) < 0)
+			ctx->dc = NULL;   /* no folder listings */
+		iw_on_change(ctx->iw, fs_feed_changed, ctx);
+	}
 	return rc;
 }
 
@@ -881,9 +889,10 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_t *ent;
 	if (nsq_pending_dir(ctx->nsq, ino))
 		nsq_drain(ctx->nsq);
-	uint64_t snap = 0;
+	uint64_t snap = 0, fgen = 0;
 	for (int attempt = 0;; attempt++) {
 		snap = iw_snap(ctx->iw);
+		fgen = mcache_feed_gen(ctx->mcache);
 		rc = fs_call_now(ctx, "readdir",
 			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
 							"cookie", (json_int_t)cookie, "limit",
@@ -904,6 +913,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		json_decref(resp);
 		resp = NULL;
 	}
+	mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
 	bool eof = false, all = true;
 	off_t last_off = off < 2 ? 2 : off;
 	if (ju_bool_opt(resp, "eof", false, &eof) < 0)

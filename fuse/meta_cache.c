@@ -34,6 +34,7 @@ struct mc_dir {
 	struct stat st;
 	uint64_t dver;               /* of st */
 	int64_t attr_ms;
+	uint64_t gen;                /* feed_gen when st was learned */
 	bool complete;
 	uint64_t ver;                /* the change count names[] is exact at */
 	int64_t confirm_ms;          /* when the master last said so */
@@ -53,6 +54,7 @@ struct meta_cache {
 	struct mc_ino *tab;
 	size_t cap, used;
 	size_t names;                /* slots of every complete directory */
+	uint64_t feed_gen;           /* changes of others the feed brought */
 };
 
 #define MC_TAB_CAP (MC_INOS * 2)
@@ -239,14 +241,16 @@ static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *nam
 	return true;
 }
 
-static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver, int64_t now)
+static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver, int64_t now,
+			 uint64_t gen)
 {
-	if (d->has_attr && dver < d->dver)
+	if (d->has_attr && d->gen == gen && dver < d->dver)
 		return;   /* an older reply overtaken by a newer one */
 	d->has_attr = true;
 	d->st = *st;
 	d->dver = dver;
 	d->attr_ms = now;
+	d->gen = gen;
 }
 
 void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
@@ -269,7 +273,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
 		if (!d)
 			continue;
-		dir_set_attr(d, &st, dver, now);
+		dir_set_attr(d, &st, dver, now, mc->feed_gen);
 		bool ok = d->complete && d->ver == prev &&
 			  json_is_true(json_object_get(rec, "lease"));
 		for (size_t k = 0; k < n; k++) {
@@ -316,7 +320,7 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 	if (d) {
 		if (d->complete)
 			dir_drop_names(mc, d);
-		dir_set_attr(d, &st, dver, now);
+		dir_set_attr(d, &st, dver, now, mc->feed_gen);
 		d->complete = lease;
 		d->ver = dver;
 		d->confirm_ms = sent_ms;
@@ -351,13 +355,43 @@ bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *r
 	bool fresh = false;
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, ino, false);
-	if (d && d->has_attr && now - d->attr_ms < MC_TTL_MS) {
+	if (d && d->has_attr && d->gen == mc->feed_gen && now - d->attr_ms < MC_TTL_MS) {
 		*st = d->st;
 		*ret_valid_s = (double)(MC_TTL_MS - (now - d->attr_ms)) / 1000.0;
 		fresh = true;
 	}
 	pthread_mutex_unlock(&mc->lock);
 	return fresh;
+}
+
+uint64_t mcache_feed_gen(struct meta_cache *mc)
+{
+	pthread_mutex_lock(&mc->lock);
+	uint64_t gen = mc->feed_gen;
+	pthread_mutex_unlock(&mc->lock);
+	return gen;
+}
+
+void mcache_feed_changed(struct meta_cache *mc)
+{
+	pthread_mutex_lock(&mc->lock);
+	mc->feed_gen++;
+	pthread_mutex_unlock(&mc->lock);
+}
+
+void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen)
+{
+	struct stat st;
+	uint64_t dver;
+	if (master_client_attr_obj(attr, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    ju_u64(attr, "dver", &dver) < 0)
+		return;
+	int64_t now = mcache_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = gen == mc->feed_gen ? mc_dir(mc, (uint64_t)st.st_ino, true) : NULL;
+	if (d)
+		dir_set_attr(d, &st, dver, now, gen);
+	pthread_mutex_unlock(&mc->lock);
 }
 
 void mcache_dir_predict(struct meta_cache *mc, uint64_t dir)

@@ -21,6 +21,11 @@
  *   master holds that change's reply until the lease (counted from its own
  *   later reply, DL_TTL_MS) has run out: no one who learned of the change
  *   finds this mount still answering for the folder.
+ * - A directory's attributes read with its entries (readdir): the kernel
+ *   asks for them after every read of a folder (which may have changed
+ *   its atime), and before each unlink in it once one has changed it.
+ * Directory attributes learned before the change feed last brought
+ * others' changes are not used (mcache_feed_changed).
  * - That an inode has no extended attributes ("xa": 0 in its attributes):
  *   getxattr of any name but the master's own bigfs.* is ENODATA (ls -l
  *   asks two per file).
@@ -79,6 +84,14 @@ void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name);
 /* Attributes of ino fresh enough to answer a getattr: *st and how many
  * seconds more they may be cached (> 0). */
 bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s);
+/* The change feed brought changes of others: directory attributes known
+ * so far may be old. mcache_feed_gen: how many times so far (take it
+ * before a call whose reply goes to mcache_dir_listed). */
+void mcache_feed_changed(struct meta_cache *mc);
+uint64_t mcache_feed_gen(struct meta_cache *mc);
+/* attr: a folder's attributes from a readdir sent when the feed count
+ * was gen; kept only if the feed brought nothing since. */
+void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen);
 /* This mount changed an entry of folder dir and the master will learn it
  * later (ns_queue): its known attributes take the change's time now. */
 void mcache_dir_predict(struct meta_cache *mc, uint64_t dir);

@@ -14,6 +14,7 @@
 #include "ns_queue.h"
 
 #include "client_session.h"
+#include "clock.h"
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
@@ -44,6 +45,7 @@ struct nsq {
 	struct nsq_op *head, *tail;
 	size_t nqueued;
 	struct nsq_op *inflight;
+	unsigned waiters;            /* callers waiting on the queue: send at once */
 	bool started, stop;
 	pthread_t thread;
 };
@@ -58,7 +60,7 @@ int nsq_new(struct master_client *mc, struct csess *cs, struct meta_cache *mcach
 	q->cs = cs;
 	q->mcache = mcache;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
+	clock_cond_init(&q->cond);
 	*ret = q;
 	return 0;
 }
@@ -141,6 +143,15 @@ static void *nsq_sender(void *arg)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (!q->head)
 			break;
+		/* a few ops and nobody waiting: let more join for a moment
+		 * (the unlinks are answered; one batch costs the master and
+		 * this mount about as much as one op) */
+		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop) {
+			struct timespec until = clock_deadline_ms(NSQ_GATHER_MS);
+			while (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
+			       pthread_cond_timedwait(&q->cond, &q->lock, &until) == 0)
+				;
+		}
 		struct nsq_op *batch = q->head, *last = batch;
 		size_t n = 1;
 		while (last->next && n < NSQ_BATCH_MAX) {
@@ -267,8 +278,11 @@ int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
 		return -ENOMEM;
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
+	q->waiters++;
+	pthread_cond_broadcast(&q->cond);
 	while (queued && !op->done)
 		pthread_cond_wait(&q->cond, &q->lock);
+	q->waiters--;
 	pthread_mutex_unlock(&q->lock);
 	int rc = queued ? op->rc : -ESHUTDOWN;
 	op_free(op);
@@ -278,8 +292,11 @@ int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
 void nsq_drain(struct nsq *q)
 {
 	pthread_mutex_lock(&q->lock);
+	q->waiters++;
+	pthread_cond_broadcast(&q->cond);
 	while (q->head || q->inflight)
 		pthread_cond_wait(&q->cond, &q->lock);
+	q->waiters--;
 	pthread_mutex_unlock(&q->lock);
 }
 

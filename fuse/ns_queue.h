@@ -20,8 +20,11 @@
  * undone; fsync of a folder or a file drains, then syncs.
  *
  * As seen by other mounts: a removed name goes when its batch reaches the
- * master — at once if nothing is on its way, else after the batch on its
- * way returns (milliseconds). As after a crash of a local disk, unlinks
+ * master — within NSQ_GATHER_MS if nothing is on its way, else after the
+ * batch on its way returns (milliseconds). The sender lets ops gather
+ * that long only while nobody waits on the queue (an rmdir, a drain):
+ * one batch costs the master and the mount about what one op does, and
+ * `rm -r` otherwise sent batches of two. As after a crash of a local disk, unlinks
  * still queued when the mount dies (kill -9) did not happen; nothing an
  * fsync acknowledged is lost, and the master applies each op whole. An
  * op the master refuses after all (it cannot, but for a master that
@@ -38,6 +41,7 @@
 
 #define NSQ_BATCH_MAX 512        /* ops in one /v1/batch (the master takes 1024) */
 #define NSQ_QUEUE_MAX 4096       /* queued ops before an unlink waits for room */
+#define NSQ_GATHER_MS 2          /* a batch waits this long for more, if nobody waits */
 
 struct master_client;
 struct csess;

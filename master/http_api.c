@@ -1296,6 +1296,7 @@ static void h_readdir(struct master *m, struct http_request *r)
 	uint64_t ino, cookie;
 	uint32_t limit;
 	struct ns_dirent *ents;
+	struct ns_attr dir;
 	size_t n;
 	bool eof;
 
@@ -1312,7 +1313,7 @@ static void h_readdir(struct master *m, struct http_request *r)
 	}
 	if (limit > NS_READDIR_MAX)
 		limit = NS_READDIR_MAX;
-	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof);
+	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof, &dir);
 	if (rc < 0) {
 		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
 				 strerror(-rc));
@@ -1334,7 +1335,10 @@ static void h_readdir(struct master *m, struct http_request *r)
 		}
 	}
 	free(ents);
-	http_reply_json(r, 200, json_pack("{s:o, s:b}", "entries", arr, "eof", eof));
+	/* the folder's own attributes: the kernel asks for them after every
+	 * read of it (the read may have changed its atime) */
+	http_reply_json(r, 200, json_pack("{s:o, s:b, s:o}", "entries", arr, "eof", eof, "attr",
+					  attr_json(&dir)));
 out_put:
 	json_decref(b);
 }

@@ -1481,7 +1481,7 @@ out_end:
 }
 
 int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
-	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof)
+	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof, struct ns_attr *ret_dir)
 {
 	struct ns_attr d;
 	struct ns_dirent *out = NULL;
@@ -1525,6 +1525,8 @@ out_end:
 		*ret = out;
 		*ret_n = n;
 		*ret_eof = eof;
+		if (ret_dir)
+			*ret_dir = d;
 		return 0;
 	}
 out_free:

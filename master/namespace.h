@@ -122,9 +122,10 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 	      const char *newname, uint32_t flags);
 
 /* Entries after cookie, at most limit (1..NS_READDIR_MAX); *ret
- * malloc'ed (caller frees, may be NULL when *ret_n == 0). */
+ * malloc'ed (caller frees, may be NULL when *ret_n == 0). ret_dir (may
+ * be NULL): the folder's own attributes, as of the same read. */
 int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
-	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof);
+	       struct ns_dirent **ret, size_t *ret_n, bool *ret_eof, struct ns_attr *ret_dir);
 
 /* /v1/commit: grow size to at least size, mtime = ctime = now, release
  * the session's leases on indexes. */

@@ -180,6 +180,26 @@ def test_235b_attribute_changes_show_at_once(feeds, bigfs_pair):
     seen_within(lambda: mode(s2) == 0o700, "chmod folder")
 
 
+def test_235b_folder_attributes_after_a_listing(feeds, bigfs_pair):
+    """B lists a folder: the reply carried the folder's own attributes, and
+    B's mount answers the stat that follows itself. A changes the folder
+    (chmod, a new name in it) right after: B sees it at once, not when
+    what its listing said would have run out (1 s)."""
+    d1, d2 = bigfs_pair
+    os.mkdir(os.path.join(d1, "sub"), 0o755)
+    s1, s2 = os.path.join(d1, "sub"), os.path.join(d2, "sub")
+    seen_within(lambda: os.path.isdir(s2), "new folder", limit=DEADLINE)
+    for mode_, name in ((0o700, "a"), (0o750, "b"), (0o705, "c")):
+        os.listdir(s2)
+        assert mode(s2) != mode_
+        os.chmod(s1, mode_)
+        seen_within(lambda: mode(s2) == mode_, "chmod folder after a listing")
+        n = os.stat(s2).st_nlink
+        os.listdir(s2)
+        os.mkdir(os.path.join(s1, name))
+        seen_within(lambda: os.stat(s2).st_nlink == n + 1, "mkdir in a listed folder")
+
+
 def test_235b_name_changes_show_at_once(feeds, bigfs_pair):
     """unlink, rename away, rename over a name B has read, rmdir, mkdir:
     B's cached names and its folder's link count follow within PROMPT."""
