@@ -31,6 +31,7 @@
 #include "worker_io.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -601,6 +602,10 @@ int main(int argc, char **argv)
 {
 	struct mount_opts o;
 	memset(&o, 0, sizeof(o));
+	/* Write and read-ahead buffers (up to 8 MiB each) come and go in
+	 * many threads: with an arena per thread, each kept its own freed
+	 * ones (185 MiB of RSS after compare.sh). Two arenas share them. */
+	mallopt(M_ARENA_MAX, 2);
 	int rc = parse_args(argc, argv, &o);
 	if (rc) {
 		master_list_free(o.ml);
