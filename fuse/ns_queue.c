@@ -46,6 +46,8 @@ struct nsq {
 	size_t nqueued;
 	struct nsq_op *inflight;
 	unsigned waiters;            /* callers waiting on the queue: send at once */
+	int64_t last_back_ms;        /* when the last batch came back, */
+	size_t last_n;               /* with how many ops */
 	bool started, stop;
 	pthread_t thread;
 };
@@ -143,10 +145,12 @@ static void *nsq_sender(void *arg)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (!q->head)
 			break;
-		/* a few ops and nobody waiting: let more join for a moment
-		 * (the unlinks are answered; one batch costs the master and
-		 * this mount about as much as one op) */
-		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop) {
+		/* in a burst (a batch of several came back just now), a few
+		 * ops and nobody waiting: let more join for a moment (the
+		 * unlinks are answered; one batch costs the master and this
+		 * mount about as much as one op). A lone unlink goes at once. */
+		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop && q->last_n > 1 &&
+		    mcache_now_ms() - q->last_back_ms < NSQ_BURST_MS) {
 			struct timespec until = clock_deadline_ms(NSQ_GATHER_MS);
 			while (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
 			       pthread_cond_timedwait(&q->cond, &q->lock, &until) == 0)
@@ -171,6 +175,8 @@ static void *nsq_sender(void *arg)
 
 		pthread_mutex_lock(&q->lock);
 		q->inflight = NULL;
+		q->last_back_ms = mcache_now_ms();
+		q->last_n = n;
 		struct nsq_op *gone = NULL;
 		for (struct nsq_op *op = batch, *next; op; op = next) {
 			next = op->next;

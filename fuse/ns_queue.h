@@ -20,11 +20,12 @@
  * undone; fsync of a folder or a file drains, then syncs.
  *
  * As seen by other mounts: a removed name goes when its batch reaches the
- * master — within NSQ_GATHER_MS if nothing is on its way, else after the
- * batch on its way returns (milliseconds). The sender lets ops gather
- * that long only while nobody waits on the queue (an rmdir, a drain):
- * one batch costs the master and the mount about what one op does, and
- * `rm -r` otherwise sent batches of two. As after a crash of a local disk, unlinks
+ * master — at once if nothing is on its way, else after the batch on its
+ * way returns (milliseconds); in a burst (the last batch, of several ops,
+ * came back less than NSQ_BURST_MS ago) the sender lets ops gather for
+ * NSQ_GATHER_MS first, while nobody waits on the queue (an rmdir, a
+ * drain): one batch costs the master and the mount about what one op
+ * does, and `rm -r` sent batches of two. As after a crash of a local disk, unlinks
  * still queued when the mount dies (kill -9) did not happen; nothing an
  * fsync acknowledged is lost, and the master applies each op whole. An
  * op the master refuses after all (it cannot, but for a master that
@@ -41,7 +42,8 @@
 
 #define NSQ_BATCH_MAX 512        /* ops in one /v1/batch (the master takes 1024) */
 #define NSQ_QUEUE_MAX 4096       /* queued ops before an unlink waits for room */
-#define NSQ_GATHER_MS 2          /* a batch waits this long for more, if nobody waits */
+#define NSQ_GATHER_MS 2          /* a batch waits this long for more, if nobody waits, */
+#define NSQ_BURST_MS 20          /* when the last one came back less than this ago */
 
 struct master_client;
 struct csess;
