@@ -36,6 +36,29 @@ def test_225_rm_of_many_files_goes_in_batches(cluster):
     assert errno_of(os.stat, d) == errno.ENOENT
 
 
+def test_225b_a_lone_unlink_reaches_the_master_at_once(cluster):
+    """Right after rm -r's burst the queue lets unlinks gather a moment;
+    once the burst is over, a lone unlink reaches the master before
+    unlink() has long returned: anyone asking the master right after
+    (a script running the CLI) finds the name gone."""
+    d = os.path.join(cluster.mounts[0].path, "nsq-225b")
+    os.mkdir(d)
+    for i in range(300):
+        open(os.path.join(d, "f%03d" % i), "wb").close()
+    dino = os.stat(d).st_ino
+    subprocess.run("cd '%s' && rm -f f*" % d, shell=True, check=True)
+    for k in range(3):
+        p = os.path.join(d, "lone%d" % k)
+        open(p, "wb").close()
+        time.sleep(0.1)              # the burst is over
+        body = {"parent": dino, "name": "lone%d" % k}
+        st, j, raw = cluster.api("POST", "/v1/lookup", body)
+        assert st == 200, (k, st, raw[:200])
+        os.unlink(p)
+        st, j, raw = cluster.api("POST", "/v1/lookup", body)
+        assert st != 200 and j and j.get("errno") == errno.ENOENT, (k, st, raw[:200])
+
+
 def test_226_the_unlinking_mount_sees_its_order(cluster):
     d = os.path.join(cluster.mounts[0].path, "nsq-226")
     os.mkdir(d)
