@@ -28,6 +28,8 @@
 #include <time.h>
 
 #define POOL_MAX 32
+#define WARM_MAX 4
+#define WARM_ORIGIN_MAX 96
 
 struct http_client {
 	CURLM *multi;
@@ -38,6 +40,12 @@ struct http_client {
 	bool tls;                 /* the process's setting, read at creation */
 	const char *ca_file;      /* borrowed from transport_config */
 	char last_error[CURL_ERROR_SIZE]; /* curl's words for the last failure */
+	/* Servers whose last call here was answered: libcurl keeps that
+	 * connection and sends the next request on it. If the server dies
+	 * with the request in hand, libcurl silently sends it again on a
+	 * fresh connection, and a refusal of that one must not read as
+	 * "never sent" (see call_finish). */
+	char warm[WARM_MAX][WARM_ORIGIN_MAX];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -257,11 +265,59 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 }
 
 /* A finished transfer: its results into its call. */
+/* "scheme://host:port" of url into out; false if it does not fit. */
+static bool url_origin(const char *url, char *out, size_t cap)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	size_t n = strcspn(p, "/?#") + (size_t)(p - url);
+	if (n >= cap)
+		return false;
+	memcpy(out, url, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* Note whether url's server answered (a connection is kept for it);
+ * returns whether one was kept before this call. */
+static bool warm_note(struct http_client *c, const char *url, bool answered)
+{
+	char o[WARM_ORIGIN_MAX];
+	if (!url || !url_origin(url, o, sizeof(o)))
+		return false;
+	int at = -1, free_at = -1;
+	for (int i = 0; i < WARM_MAX; i++) {
+		if (strcmp(c->warm[i], o) == 0)
+			at = i;
+		else if (!c->warm[i][0] && free_at < 0)
+			free_at = i;
+	}
+	if (answered && at < 0) {
+		/* full: forget the first (a client talks to few servers) */
+		at = free_at >= 0 ? free_at : 0;
+		memcpy(c->warm[at], o, strlen(o) + 1);
+		return false;
+	}
+	if (!answered && at >= 0) {
+		c->warm[at][0] = '\0';
+		return true;
+	}
+	return at >= 0;
+}
+
 static void call_finish(struct http_client *c, struct call_state *s, CURLMsg *msg)
 {
 	struct http_call *call = s->call;
 	s->done = true;
 	call->err = curl_errno(msg->data.result);
+	bool was_warm = warm_note(c, call->url, msg->data.result == CURLE_OK);
+	/* A refused connect after a kept connection: the request may have
+	 * gone out on the kept one before its server died (libcurl then
+	 * retries on a fresh connection without telling). Not "refused":
+	 * a caller retrying a create or unlink elsewhere must know its
+	 * first attempt may have been applied. */
+	if (call->err == -ECONNREFUSED && was_warm)
+		call->err = -ECONNRESET;
 	if (msg->data.result != CURLE_OK)
 		snprintf(c->last_error, sizeof(c->last_error), "%s",
 			 s->errbuf[0] ? s->errbuf : curl_easy_strerror(msg->data.result));

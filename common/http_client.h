@@ -13,8 +13,10 @@
  * certificate is always verified (against the configured CA file, else the
  * system's store). Callers build URLs with transport_scheme().
  *
- * Transport errors come back as negative errno: -ECONNREFUSED (peer down),
- * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EPROTO (the
+ * Transport errors come back as negative errno: -ECONNREFUSED (peer down,
+ * the request surely not sent), -ECONNRESET (a connect refused right after
+ * the peer had answered on a kept connection: libcurl may have sent the
+ * request on that one before the peer died, then silently retried), -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EPROTO (the
  * TLS handshake failed: e.g. the peer speaks plain HTTP), -EKEYREJECTED
  * (the peer's certificate did not verify, or the CA file is unusable),
  * -EIO (other; e.g. a plain client talking to a TLS server).

@@ -548,7 +548,9 @@ static int mc_call(struct master_client *mc, const char *op, const json_t *req,
 		mc_fail_note(&fail, rc, status, errb);
 		json_decref(errb);
 		if (status == 0 && rc != -ECONNREFUSED && rc != -EHOSTUNREACH)
-			maybe_reached = true;    /* a timeout, or cut off mid-request */
+			maybe_reached = true;    /* a timeout, cut off mid-request, or
+						    refused after a kept connection
+						    (ECONNRESET, http_client.h) */
 		if (status == 401 && relogins++ < 2) {
 			/* the master forgot the session (it restarted, or it is
 			 * another master than the one logged in to) or refused

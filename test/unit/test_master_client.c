@@ -10,6 +10,7 @@
  * master_timeout, then EIO), and finding the active master at start
  * follows a standby's hint and waits only while a standby answers. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -273,6 +274,108 @@ static void test_unreachable_gives_eio_after_deadline(void **state)
 	master_client_free(mc);
 }
 
+/* ---- a master that dies with a request in hand ---------------------------- */
+
+/* Reads one HTTP request from fd (headers and Content-Length body); false
+ * at EOF or error. */
+static bool read_request(int fd)
+{
+	char buf[8192];
+	size_t len = 0;
+	char *end = NULL;
+	while (!end) {
+		if (len + 1 >= sizeof(buf))
+			return false;
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			return false;
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+	}
+	const char *cl = strcasestr(buf, "content-length:");
+	size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
+	size_t have = len - (size_t)(end + 4 - buf);
+	while (have < want) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+	}
+	return true;
+}
+
+struct dying {
+	int lfd;
+	atomic_int requests;
+};
+
+/* Answers the first request on a kept connection, then takes the second
+ * and dies before answering it: the listener and the connection close. */
+static void *dying_master(void *arg)
+{
+	struct dying *d = arg;
+	int fd = accept(d->lfd, NULL, NULL);
+	if (fd >= 0 && read_request(fd)) {
+		atomic_fetch_add(&d->requests, 1);
+		static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+					    "Content-Length: 11\r\n\r\n{\"ok\":true}";
+		if (write(fd, reply, sizeof(reply) - 1) == (ssize_t)sizeof(reply) - 1 &&
+		    read_request(fd))
+			atomic_fetch_add(&d->requests, 1);
+	}
+	close(d->lfd);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* A master killed after it took a create and before it answered: libcurl
+ * sends the request again on a fresh connection, which is refused. The
+ * caller must hear "maybe reached" (its retry at the next master may meet
+ * its own create as EEXIST), where a master refusing from the start
+ * means "never sent". */
+static void test_refused_after_kept_connection_maybe_reached(void **state)
+{
+	(void)state;
+	struct dying d = { .lfd = socket(AF_INET, SOCK_STREAM, 0) };
+	assert_true(d.lfd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(d.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(d.lfd, 4), 0);
+	socklen_t slen = sizeof(sa);
+	assert_int_equal(getsockname(d.lfd, (struct sockaddr *)&sa, &slen), 0);
+	char addr[64];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sa.sin_port));
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, dying_master, &d), 0);
+
+	struct master_client *mc;
+	assert_int_equal(master_client_new(addr, 400, &mc), 0);
+	json_t *req = json_pack("{s:I, s:s}", "parent", (json_int_t)1, "name", "f");
+	json_t *resp = NULL;
+	bool retried = false;
+	assert_int_equal(master_client_call(mc, "mkdir", req, 0, &resp, &retried), 0);
+	assert_false(retried);
+	json_decref(resp);
+	resp = NULL;
+	assert_int_equal(master_client_call(mc, "mkdir", req, 0, &resp, &retried), -EIO);
+	assert_true(retried);
+	pthread_join(t, NULL);
+	assert_int_equal(atomic_load(&d.requests), 2);
+	master_client_free(mc);
+
+	/* refused from the first try: surely not applied */
+	char closed[64];
+	closed_port_addr(closed, sizeof(closed));
+	assert_int_equal(master_client_new(closed, 300, &mc), 0);
+	retried = true;
+	assert_int_equal(master_client_call(mc, "mkdir", req, 0, &resp, &retried), -EIO);
+	assert_false(retried);
+	json_decref(req);
+	master_client_free(mc);
+}
+
 /* ---- several masters ------------------------------------------------------ */
 
 struct multi {
@@ -424,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errno_passthrough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eagain_retried_only_when_asked, setup, teardown),
 		cmocka_unit_test(test_unreachable_gives_eio_after_deadline),
+		cmocka_unit_test(test_refused_after_kept_connection_maybe_reached),
 		cmocka_unit_test(test_list_refused),
 		cmocka_unit_test_setup_teardown(test_dead_first_master_passed_at_once, multi_setup,
 						multi_teardown),
