@@ -42,6 +42,10 @@
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
 #define BATCH_MAX 1024            /* ops in one /v1/batch */
+#ifndef BATCH_GROUP
+#define BATCH_GROUP 32            /* of them in one transaction (the mutex
+				     is held throughout: about a ms) */
+#endif
 #define CHUNKS_COUNT_MAX (1u << 20)
 #define OPEN_CHUNKS_MAX 64
 #define GROUPS_MAX 256
@@ -1202,11 +1206,32 @@ static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 	return rc;
 }
 
+/* Commit the group of ops results[first..]; when that fails, none of
+ * them stands: each one's result becomes the error. -ENOMEM when the
+ * results cannot say so. */
+static int batch_group_end(struct master *m, json_t *results, size_t first)
+{
+	int rc = meta_group_end(m->ms, 0);
+	if (rc == 0)
+		return 0;
+	log_warn("batch: ops %zu-%zu not committed: %s", first, json_array_size(results) - 1,
+		 strerror(-rc));
+	for (size_t k = first; k < json_array_size(results); k++) {
+		json_t *res = json_array_get(results, k);
+		if (json_object_set_new(res, "errno", json_integer(-rc)) < 0)
+			return -ENOMEM;
+		json_object_del(res, "dirs");
+	}
+	return 0;
+}
+
 /* {"ops": [op, ..], "close"?, "session"?}: a mount's queued namespace
- * changes (fuse/ns_queue.c), applied in order, each in its own
- * transaction as its own route would; an op that fails does not stop the
- * ones after it (each was a separate call for the application). Answers
- * {"results": [{"errno", "dirs"}, ..]}, one per op. */
+ * changes (fuse/ns_queue.c), applied in order, each as its own route
+ * would; an op that fails does not stop the ones after it (each was a
+ * separate call for the application). Up to BATCH_GROUP ops share one
+ * transaction (meta_group_begin: one commit, one metalog record), each
+ * in a savepoint of its own. Answers {"results": [{"errno", "dirs"},
+ * ..]}, one per op. */
 static void h_batch(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1226,11 +1251,21 @@ static void h_batch(struct master *m, struct http_request *r)
 		reply_err(r, -ENOMEM, "batch");
 		goto out_put;
 	}
-	size_t i;
+	size_t i, first = 0;
 	json_t *op;
 	int64_t until = 0;
+	bool grouped = false;
 	json_array_foreach(ops, i, op) {
 		const char *reason;
+		if (i % BATCH_GROUP == 0) {
+			if (grouped && batch_group_end(m, results, first) < 0) {
+				reply_err(r, -ENOMEM, "batch");
+				goto out_put;
+			}
+			/* when it cannot begin, each op goes alone */
+			grouped = meta_group_begin(m->ms) == 0;
+			first = i;
+		}
 		ns_touch_reset();
 		int rc = batch_op(m, r, op, &reason);
 		json_t *res = json_pack("{s:i}", "errno", -rc);
@@ -1242,9 +1277,15 @@ static void h_batch(struct master *m, struct http_request *r)
 		if (rc < 0 && rc != -ENOENT)
 			log_debug("batch op %zu (%s): %s", i, reason, strerror(-rc));
 		if (!res || json_array_append_new(results, res) < 0) {
+			if (grouped)
+				meta_group_end(m->ms, -ENOMEM);
 			reply_err(r, -ENOMEM, "batch");
 			goto out_put;
 		}
+	}
+	if (grouped && batch_group_end(m, results, first) < 0) {
+		reply_err(r, -ENOMEM, "batch");
+		goto out_put;
 	}
 	wait_leases(until);
 	http_reply_json(r, 200, json_pack("{s:O}", "results", results));

@@ -108,7 +108,12 @@ struct meta_store {
 	void (*end_fn)(void *arg, bool committed);   /* meta_set_end_hook */
 	void *end_arg;
 	sqlite3_session *sess;          /* of the open transaction, or NULL */
+	bool group_broken;              /* SQLite ended the group's transaction */
 };
+
+/* The store whose group (meta_group_begin) this thread has open: its
+ * transactions become savepoints of the group's. */
+static __thread struct meta_store *tl_group;
 
 static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS inodes("
@@ -182,6 +187,9 @@ static const char SQL_BEGIN[] = "BEGIN";
 static const char SQL_BEGIN_IMMEDIATE[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT op";
+static const char SQL_RELEASE[] = "RELEASE op";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO op";
 static int exec_cached(struct meta_store *ms, const char *sql);
 
 sqlite3_stmt *meta_stmt(struct meta_store *ms, const char *sql)
@@ -259,8 +267,33 @@ static int log_table_filter(void *arg, const char *table)
 	return strcmp(table, "metalog_state") != 0;
 }
 
+/* A transaction inside this thread's group: a savepoint. */
+static int nested_begin(struct meta_store *ms)
+{
+	if (ms->group_broken)
+		return -EIO;
+	return exec_cached(ms, SQL_SAVEPOINT);
+}
+
+static int nested_end(struct meta_store *ms, int rc)
+{
+	if (sqlite3_get_autocommit(ms->db)) {
+		/* an I/O error or a full disk made SQLite roll the whole
+		 * transaction back: nothing of the group stands */
+		ms->group_broken = true;
+		return rc < 0 ? rc : -EIO;
+	}
+	if (rc == 0 && exec_cached(ms, SQL_RELEASE) == 0)
+		return 0;
+	if (exec_cached(ms, SQL_ROLLBACK_TO) < 0 || exec_cached(ms, SQL_RELEASE) < 0)
+		ms->group_broken = true;
+	return rc < 0 ? rc : -EIO;
+}
+
 int meta_txn_begin(struct meta_store *ms, bool write)
 {
+	if (tl_group == ms)
+		return nested_begin(ms);
 	pthread_mutex_lock(&ms->lock);
 	int rc = exec_cached(ms, write ? SQL_BEGIN_IMMEDIATE : SQL_BEGIN);
 	if (rc < 0) {
@@ -311,6 +344,9 @@ int meta_txn_end(struct meta_store *ms, int rc)
 	bool logged = false;
 	uint64_t ticket = 0;
 
+	if (tl_group == ms)
+		return nested_end(ms, rc);
+
 	if (rc == 0) {
 		/* a write transaction (BEGIN IMMEDIATE, or one that wrote)
 		 * appends to the WAL: meta_sync() must cover it */
@@ -338,6 +374,29 @@ int meta_txn_end(struct meta_store *ms, int rc)
 	if (logged && rc == 0)
 		rc = ms->log.wait(ms->log.arg, ticket);
 	return rc;
+}
+
+int meta_group_begin(struct meta_store *ms)
+{
+	if (tl_group)
+		return -EBUSY;
+	int rc = meta_txn_begin(ms, true);
+	if (rc < 0)
+		return rc;
+	ms->group_broken = false;
+	tl_group = ms;
+	return 0;
+}
+
+int meta_group_end(struct meta_store *ms, int rc)
+{
+	if (tl_group != ms)
+		return -EINVAL;
+	tl_group = NULL;
+	if (ms->group_broken && rc == 0)
+		rc = -EIO;
+	ms->group_broken = false;
+	return meta_txn_end(ms, rc);
 }
 
 void meta_set_log_hook(struct meta_store *ms, const struct meta_log_hook *hook)

@@ -39,6 +39,21 @@ int meta_txn_begin(struct meta_store *ms, bool write);
  * meta_sync() waits for. */
 int meta_txn_end(struct meta_store *ms, int rc);
 
+/* A group: several operations' transactions as one, so that they cost
+ * one commit (one WAL append, one changeset for the metadata log, one end
+ * hook call) instead of one each. Between meta_group_begin() and
+ * meta_group_end() this thread's meta_txn_begin()/meta_txn_end() become a
+ * savepoint and its release (rc == 0) or rollback (rc < 0): an operation
+ * that fails leaves no trace and the others go on. Nothing is committed,
+ * logged or announced (end hook) before meta_group_end(), which commits
+ * (rc == 0) or rolls back everything and returns as meta_txn_end(). When
+ * SQLite itself ended the transaction inside (an I/O error, a full disk)
+ * the operations after it fail with -EIO and meta_group_end() returns
+ * -EIO: none of the group's changes stand. The mutex is held throughout:
+ * keep groups short. -EBUSY if this thread already has a group open. */
+int meta_group_begin(struct meta_store *ms);
+int meta_group_end(struct meta_store *ms, int rc);
+
 /* Make every transaction whose meta_txn_end() returned before this call
  * durable on the master's disk. Blocks for at most one running disk sync
  * plus one of its own; concurrent callers share syncs (group commit), and

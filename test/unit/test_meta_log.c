@@ -15,6 +15,8 @@
  * COMMIT calls finish(false) and no wait. A changeset applied twice, or
  * onto a row that differs, is -ESTALE and changes nothing even when the
  * transaction then commits. meta_state_get/put round-trip and persist.
+ * A group (meta_group_begin) is one changeset and one end hook call, its
+ * failed ops leave nothing, and the changeset replays to equal tables.
  * meta_replace_file drops a stale WAL (a real one, of another database),
  * -shm and -journal, so the new file opens with the image's contents
  * (a control shows SQLite would play that WAL onto the image).
@@ -697,6 +699,100 @@ static void test_replay_equal(void **state)
 		      (long long)sb);
 }
 
+/* ---- groups: several operations, one transaction ------------------------- */
+
+static int g_ends, g_commits;
+
+static void count_end(void *arg, bool committed)
+{
+	(void)arg;
+	g_ends++;
+	g_commits += committed;
+}
+
+static const char *const sql_count_g =
+	"SELECT count(*) FROM dentries WHERE parent = 1 AND name LIKE 'g%'";
+
+/* One op of a group: an inode and its name, kept or (fail) given up. */
+static int group_op(struct meta_store *ms, const char *name, bool fail)
+{
+	int rc = meta_txn_begin(ms, true);
+	if (rc < 0)
+		return rc;
+	int64_t ino = ins_inode(ms, 0100644, NULL, 0);
+	ins_dentry(ms, 1, name, ino);
+	return meta_txn_end(ms, fail ? -ENOENT : 0);
+}
+
+/* A group's ops are one transaction: one changeset for the log (prepare,
+ * finish, wait once), one end hook call, nothing of a failed op (its
+ * savepoint rolled back) and the others kept; replayed on B it leaves the
+ * same tables. A group ended with an error leaves nothing, logs nothing.
+ * Another thread's transaction waits for the group's end. */
+static void test_group(void **state)
+{
+	struct fixture *f = *state;
+	struct capture *c = &f->cap;
+	struct meta_store *a = f->a;
+
+	make_b(f);
+	cap_init(c, a);
+	meta_set_end_hook(a, count_end, NULL);
+	g_ends = g_commits = 0;
+
+	assert_int_equal(meta_group_begin(a), 0);
+	assert_int_equal(meta_group_begin(a), -EBUSY);     /* one per thread */
+	assert_int_equal(group_op(a, "g1", false), 0);
+	assert_int_equal(group_op(a, "g2", true), -ENOENT);
+	assert_int_equal(group_op(a, "g3", false), 0);
+	/* a read inside sees the group's own changes */
+	assert_int_equal(query_int(a, sql_count_g), 2);
+	struct probe p = { .ms = a, .done = false };
+	pthread_t th;
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	assert_int_equal(pthread_create(&th, NULL, probe_main, &p), 0);
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	nanosleep(&pause, NULL);
+	pthread_mutex_lock(&p.lock);
+	bool early = p.done;
+	pthread_mutex_unlock(&p.lock);
+	assert_false(early);                                /* waits for the group */
+	assert_int_equal(c->ncs, 0);                        /* nothing logged yet */
+	assert_int_equal(g_ends, 0);
+	assert_int_equal(meta_group_end(a, 0), 0);
+	pthread_join(th, NULL);
+	assert_true(p.done);
+	pthread_cond_destroy(&p.cond);
+	pthread_mutex_destroy(&p.lock);
+	assert_int_equal(c->ncs, 1);
+	assert_string_equal(c->events, "P1 F1+ W1 ");
+	assert_int_equal(g_ends, 2);                        /* the group's, the probe's */
+	assert_int_equal(g_commits, 2);
+	assert_int_equal(query_int(a, sql_count_g), 2);
+	replay(c, f->b, 0);
+	expect_tables_equal(f->a, f->b);
+	assert_int_equal(query_int(f->b, sql_count_g), 2);
+
+	/* ended with an error: none of it stands */
+	g_ends = g_commits = 0;
+	assert_int_equal(meta_group_begin(a), 0);
+	assert_int_equal(group_op(a, "g4", false), 0);
+	assert_int_equal(meta_group_end(a, -EIO), -EIO);
+	assert_int_equal(g_ends, 1);
+	assert_int_equal(g_commits, 0);
+	assert_int_equal(c->ncs, 1);
+	assert_int_equal(query_int(a, sql_count_g), 2);
+	assert_int_equal(meta_group_end(a, 0), -EINVAL);   /* none open */
+
+	/* after the group, transactions are transactions again */
+	assert_int_equal(group_op(a, "g5", false), 0);
+	assert_int_equal(c->ncs, 2);
+	replay(c, f->b, 1);
+	expect_tables_equal(f->a, f->b);
+	meta_set_end_hook(a, NULL, NULL);
+}
+
 /* Transactions that must not reach the log. */
 static const char *const sql_any_read = "SELECT count(*) FROM inodes";
 static const char *const sql_get_root_nlink = "SELECT nlink FROM inodes WHERE ino = 1";
@@ -1106,6 +1202,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replay_equal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepare_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_fails, setup, teardown),
