@@ -344,6 +344,16 @@ bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 	return absent;
 }
 
+bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir)
+{
+	int64_t now = mcache_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	bool empty = d && d->complete && now - d->confirm_ms < MC_LEASE_MS && d->live == 0;
+	pthread_mutex_unlock(&mc->lock);
+	return empty;
+}
+
 void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name)
 {
 	uint64_t h = name_hash(name);

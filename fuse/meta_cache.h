@@ -20,7 +20,9 @@
  *   lease. Anyone else's change of the folder revokes the lease, and the
  *   master holds that change's reply until the lease (counted from its own
  *   later reply, DL_TTL_MS) has run out: no one who learned of the change
- *   finds this mount still answering for the folder.
+ *   finds this mount still answering for the folder. Such a folder with
+ *   no name yet is also listed without the master (mkdir -p, then rm -r
+ *   or find, reads each new folder once).
  * - A directory's attributes read with its entries (readdir): the kernel
  *   asks for them after every read of a folder (which may have changed
  *   its atime), and before each unlink in it once one has changed it.
@@ -78,6 +80,9 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 int64_t mcache_now_ms(void);
 /* Whether name is known absent from directory dir now. */
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
+/* Whether directory dir is known to be empty now (complete, as above,
+ * with no name): a readdir is answered with "." and ".." alone. */
+bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir);
 /* The master says name exists in dir: if this mount did not know it, dir
  * is not complete here. */
 void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name);

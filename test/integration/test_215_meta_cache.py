@@ -267,6 +267,50 @@ def test_219_attributes_after_own_changes_are_right(cluster):
     assert st2.st_nlink == st0.st_nlink and stat.S_IMODE(st2.st_mode) == 0o700
 
 
+def test_219c_new_empty_folders_are_listed_here(cluster):
+    """mkdir -p then rm -rf (or find): each new folder is read once. One this
+    mount made and that is still empty under its lease is listed without
+    the master; one that got a name (here, or from anyone else: that
+    call's reply waits for the lease) is listed by the master, with it."""
+    d = os.path.join(cluster.mounts[0].path, "mc-219c")
+    os.mkdir(d)
+    before = route_counts(cluster)
+    subprocess.run(["mkdir", "-p"] + [os.path.join(d, "a%d" % i, "b%d" % k)
+                                      for i in range(5) for k in range(5)], check=True)
+    for i in range(5):
+        for k in range(5):
+            assert os.listdir(os.path.join(d, "a%d" % i, "b%d" % k)) == []
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/mkdir") == 30, d_
+    assert d_.get("/v1/readdir", 0) == 0, d_
+    # rm -rf of a new tree: only the folders with names in them are read
+    # at the master (rm reads each twice)
+    t = os.path.join(d, "t")
+    subprocess.run(["mkdir", "-p"] + [os.path.join(t, "a%d" % i, "b%d" % k)
+                                      for i in range(5) for k in range(5)], check=True)
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", t], check=True)
+    d_ = delta(before, route_counts(cluster))
+    assert not os.path.exists(t)
+    assert d_.get("/v1/rmdir") == 31, d_
+    assert d_.get("/v1/readdir", 0) <= 2 * 6, d_
+    # a name made here: listed by the master, with it
+    open(os.path.join(d, "a0", "b0", "f"), "wb").close()
+    assert os.listdir(os.path.join(d, "a0", "b0")) == ["f"]
+    assert sorted(os.listdir(os.path.join(d, "a0"))) == ["b%d" % k for k in range(5)]
+    # a name made by someone else: found the moment that call returns
+    os.mkdir(os.path.join(d, "e"))
+    eino = os.stat(os.path.join(d, "e")).st_ino
+    assert os.listdir(os.path.join(d, "e")) == []
+    st, j, raw = cluster.api("POST", "/v1/mknod", {
+        "parent": eino, "name": "api", "mode": stat.S_IFREG | 0o644, "rdev": 0,
+        "uid": 0, "gid": 0})
+    assert st == 200, raw
+    assert os.listdir(os.path.join(d, "e")) == ["api"]
+    subprocess.run(["rm", "-rf", d], check=True)
+    assert not os.path.exists(d)
+
+
 def test_219b_others_changes_wait_for_the_lease(cluster):
     """A folder this mount made and fills: its lease lets it answer absent
     names itself. A name made there by anyone else (here a plain API call,

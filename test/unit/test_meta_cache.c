@@ -62,13 +62,17 @@ static void test_made_dir_knows_absent_names(void **state)
 	struct meta_cache *mc;
 	assert_int_equal(mcache_new(&mc), 0);
 	assert_false(mcache_absent(mc, 10, "a"));   /* never seen: unknown */
+	assert_false(mcache_dir_empty(mc, 10));
 	made(mc, 10, 0);
 	assert_true(mcache_absent(mc, 10, "a"));
+	assert_true(mcache_dir_empty(mc, 10));
 	change(mc, 10, 0, 1, "a", 1);
 	assert_false(mcache_absent(mc, 10, "a"));
 	assert_true(mcache_absent(mc, 10, "b"));
+	assert_false(mcache_dir_empty(mc, 10));
 	change(mc, 10, 1, 2, "a", -1);
 	assert_true(mcache_absent(mc, 10, "a"));
+	assert_true(mcache_dir_empty(mc, 10));
 	/* the same name made twice (a rename over it) is one name: one
 	 * removal and it is gone */
 	change(mc, 10, 2, 3, "c", 1);
@@ -132,6 +136,9 @@ static void test_someone_elses_change_ends_it(void **state)
 	mcache_dir_made(mc, r, mcache_now_ms() - MC_LEASE_MS);
 	json_decref(r);
 	assert_false(mcache_absent(mc, 25, "q"));
+	assert_false(mcache_dir_empty(mc, 25));
+	assert_false(mcache_dir_empty(mc, 24));
+	assert_false(mcache_dir_empty(mc, 23));
 	mcache_free(mc);
 }
 
