@@ -164,7 +164,13 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
         # unlinked while the master sleeps (queued), then a folder fsync:
         # it returns once they are applied (and synced), so the other mount
-        # no longer lists them, asked the moment the fsync returned
+        # no longer lists them, asked the moment the fsync returned.
+        # Let the change feed settle first: whatever it brings after the
+        # names are refreshed below (an invalidation, a reset) makes the
+        # kernel forget names, and an unlink would then need a lookup at
+        # the sleeping master (seen once in ~25 runs: EIO after
+        # master_timeout)
+        time.sleep(0.5)
         os.listdir(d)          # fresh names in the kernel: no lookup needs the master
         c.master.send(signal.SIGSTOP)
         for i in range(100):
