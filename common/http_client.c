@@ -264,7 +264,6 @@ static int call_setup(struct http_client *c, struct call_state *st, bool track)
 	return 0;
 }
 
-/* A finished transfer: its results into its call. */
 /* "scheme://host:port" of url into out; false if it does not fit. */
 static bool url_origin(const char *url, char *out, size_t cap)
 {
@@ -305,6 +304,7 @@ static bool warm_note(struct http_client *c, const char *url, bool answered)
 	return at >= 0;
 }
 
+/* A finished transfer: its results into its call. */
 static void call_finish(struct http_client *c, struct call_state *s, CURLMsg *msg)
 {
 	struct http_call *call = s->call;

@@ -16,7 +16,8 @@
  * Transport errors come back as negative errno: -ECONNREFUSED (peer down,
  * the request surely not sent), -ECONNRESET (a connect refused right after
  * the peer had answered on a kept connection: libcurl may have sent the
- * request on that one before the peer died, then silently retried), -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EPROTO (the
+ * request on that one before the peer died, then silently retried),
+ * -ETIMEDOUT (deadline passed), -EHOSTUNREACH (name/route), -EPROTO (the
  * TLS handshake failed: e.g. the peer speaks plain HTTP), -EKEYREJECTED
  * (the peer's certificate did not verify, or the CA file is unusable),
  * -EIO (other; e.g. a plain client talking to a TLS server).

@@ -881,13 +881,13 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		used += n;
 	}
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
-	if (cookie == 0 && !nsq_pending_dir(ctx->nsq, ino) && mcache_dir_empty(ctx->mcache, ino)) {
+	if (cookie == 0 && mcache_dir_empty(ctx->mcache, ino) && !nsq_pending_dir(ctx->nsq, ino)) {
 		/* a folder this mount made, still empty under its lease */
 		if (dh) {
 			dh->eof_known = true;
 			dh->eof_off = 2;
 		}
-		mount_metrics_add(MM_READDIR_LOCAL, 1);
+		mount_metrics_add(MM_LOCAL_READDIRS, 1);
 		goto out_reply;
 	}
 	json_int_t limit = (json_int_t)(size / (plus ? 160 : 32)) + 1;

@@ -333,23 +333,29 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 	pthread_mutex_unlock(&mc->lock);
 }
 
+/* Lock held. Whether every name of directory dir is known now: it is
+ * complete and the lease that keeps it so still runs. NULL if not. */
+static struct mc_dir *dir_known(struct meta_cache *mc, uint64_t dir)
+{
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	return d && d->complete && mcache_now_ms() - d->confirm_ms < MC_LEASE_MS ? d : NULL;
+}
+
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 {
 	uint64_t h = name_hash(name);
-	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
-	struct mc_dir *d = mc_dir(mc, dir, false);
-	bool absent = d && d->complete && now - d->confirm_ms < MC_LEASE_MS && !names_has(d, h);
+	struct mc_dir *d = dir_known(mc, dir);
+	bool absent = d && !names_has(d, h);
 	pthread_mutex_unlock(&mc->lock);
 	return absent;
 }
 
 bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir)
 {
-	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
-	struct mc_dir *d = mc_dir(mc, dir, false);
-	bool empty = d && d->complete && now - d->confirm_ms < MC_LEASE_MS && d->live == 0;
+	struct mc_dir *d = dir_known(mc, dir);
+	bool empty = d && d->live == 0;
 	pthread_mutex_unlock(&mc->lock);
 	return empty;
 }

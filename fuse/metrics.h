@@ -55,7 +55,7 @@
 	  "this mount knows, meta_cache).")                                               \
 	X(LOCAL_GETATTRS, "bigfs_mount_local_getattrs_total", "counter",                 \
 	  "Directory getattrs answered from the reply to this mount's change in it.")     \
-	X(READDIR_LOCAL, "bigfs_mount_local_readdirs_total", "counter",                  \
+	X(LOCAL_READDIRS, "bigfs_mount_local_readdirs_total", "counter",                 \
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \
 	X(LOCAL_GETXATTRS, "bigfs_mount_local_getxattrs_total", "counter",               \

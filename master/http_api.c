@@ -42,10 +42,8 @@
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
 #define BATCH_MAX 1024            /* ops in one /v1/batch */
-#ifndef BATCH_GROUP
 #define BATCH_GROUP 32            /* of them in one transaction (the mutex
 				     is held throughout: about a ms) */
-#endif
 #define CHUNKS_COUNT_MAX (1u << 20)
 #define OPEN_CHUNKS_MAX 64
 #define GROUPS_MAX 256
@@ -1206,17 +1204,38 @@ static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 	return rc;
 }
 
-/* Commit the group of ops results[first..]; when that fails, none of
- * them stands: each one's result becomes the error. -ENOMEM when the
- * results cannot say so. */
-static int batch_group_end(struct master *m, json_t *results, size_t first)
+/* Apply ops[from..to) in one transaction (meta_group_begin; each op in
+ * its own when the group cannot begin), appending a result per op to
+ * results (which holds those of ops[0..from)). When the group's commit
+ * fails, none of them stands: each result becomes that errno. 0, or
+ * -ENOMEM (the group rolled back). */
+static int batch_group(struct master *m, struct http_request *r, const json_t *ops,
+		       size_t from, size_t to, json_t *results, int64_t *until)
 {
-	int rc = meta_group_end(m->ms, 0);
+	bool grouped = meta_group_begin(m->ms) == 0;
+	for (size_t i = from; i < to; i++) {
+		const char *reason;
+		ns_touch_reset();
+		int rc = batch_op(m, r, json_array_get(ops, i), &reason);
+		json_t *res = json_pack("{s:i}", "errno", -rc);
+		json_t *dirs = touched_json(m, r, until);
+		if (rc == 0 && res)
+			json_object_set_new(res, "dirs", dirs);
+		else
+			json_decref(dirs);
+		if (rc < 0 && rc != -ENOENT)
+			log_debug("batch op %zu (%s): %s", i, reason, strerror(-rc));
+		if (!res || json_array_append_new(results, res) < 0) {
+			if (grouped)
+				meta_group_end(m->ms, -ENOMEM);
+			return -ENOMEM;
+		}
+	}
+	int rc = grouped ? meta_group_end(m->ms, 0) : 0;
 	if (rc == 0)
 		return 0;
-	log_warn("batch: ops %zu-%zu not committed: %s", first, json_array_size(results) - 1,
-		 strerror(-rc));
-	for (size_t k = first; k < json_array_size(results); k++) {
+	log_warn("batch: ops %zu-%zu not committed: %s", from, to - 1, strerror(-rc));
+	for (size_t k = from; k < to; k++) {
 		json_t *res = json_array_get(results, k);
 		if (json_object_set_new(res, "errno", json_integer(-rc)) < 0)
 			return -ENOMEM;
@@ -1251,41 +1270,14 @@ static void h_batch(struct master *m, struct http_request *r)
 		reply_err(r, -ENOMEM, "batch");
 		goto out_put;
 	}
-	size_t i, first = 0;
-	json_t *op;
 	int64_t until = 0;
-	bool grouped = false;
-	json_array_foreach(ops, i, op) {
-		const char *reason;
-		if (i % BATCH_GROUP == 0) {
-			if (grouped && batch_group_end(m, results, first) < 0) {
-				reply_err(r, -ENOMEM, "batch");
-				goto out_put;
-			}
-			/* when it cannot begin, each op goes alone */
-			grouped = meta_group_begin(m->ms) == 0;
-			first = i;
-		}
-		ns_touch_reset();
-		int rc = batch_op(m, r, op, &reason);
-		json_t *res = json_pack("{s:i}", "errno", -rc);
-		json_t *dirs = touched_json(m, r, &until);
-		if (rc == 0 && res)
-			json_object_set_new(res, "dirs", dirs);
-		else
-			json_decref(dirs);
-		if (rc < 0 && rc != -ENOENT)
-			log_debug("batch op %zu (%s): %s", i, reason, strerror(-rc));
-		if (!res || json_array_append_new(results, res) < 0) {
-			if (grouped)
-				meta_group_end(m->ms, -ENOMEM);
+	size_t n = json_array_size(ops);
+	for (size_t from = 0; from < n; from += BATCH_GROUP) {
+		size_t to = n - from > BATCH_GROUP ? from + BATCH_GROUP : n;
+		if (batch_group(m, r, ops, from, to, results, &until) < 0) {
 			reply_err(r, -ENOMEM, "batch");
 			goto out_put;
 		}
-	}
-	if (grouped && batch_group_end(m, results, first) < 0) {
-		reply_err(r, -ENOMEM, "batch");
-		goto out_put;
 	}
 	wait_leases(until);
 	http_reply_json(r, 200, json_pack("{s:O}", "results", results));

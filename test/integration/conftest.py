@@ -130,6 +130,15 @@ def drop_caches():
         f.write("3\n")
 
 
+def let_feed_settle():
+    """Let the master's change feed bring the mounts what earlier steps
+    (earlier tests, API calls) changed: each such event makes a mount stop
+    using names and folder attributes it keeps (fuse/meta_cache.h), so a
+    step that counts master calls, or must not need the master, waits for
+    them first."""
+    time.sleep(0.5)
+
+
 def errno_of(fn, *args, **kw):
     """Call fn and return the errno of the OSError it raises (or None)."""
     try:

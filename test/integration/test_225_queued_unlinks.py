@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from conftest import errno_of, finish_cluster, make_cluster, wait_for
+from conftest import errno_of, finish_cluster, let_feed_settle, make_cluster, wait_for
 from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
 from test_210_master_calls import delta, route_counts
 
@@ -165,12 +165,10 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         # unlinked while the master sleeps (queued), then a folder fsync:
         # it returns once they are applied (and synced), so the other mount
         # no longer lists them, asked the moment the fsync returned.
-        # Let the change feed settle first: whatever it brings after the
-        # names are refreshed below (an invalidation, a reset) makes the
-        # kernel forget names, and an unlink would then need a lookup at
-        # the sleeping master (seen once in ~25 runs: EIO after
-        # master_timeout)
-        time.sleep(0.5)
+        # an event after the names are refreshed below would make the kernel
+        # forget names, and an unlink need a lookup at the sleeping master
+        # (seen once in ~25 runs: EIO after master_timeout)
+        let_feed_settle()
         os.listdir(d)          # fresh names in the kernel: no lookup needs the master
         c.master.send(signal.SIGSTOP)
         for i in range(100):

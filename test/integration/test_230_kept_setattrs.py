@@ -11,7 +11,7 @@ import os
 import stat
 import time
 
-from conftest import errno_of
+from conftest import errno_of, let_feed_settle
 from posix_fixtures import second_mount  # noqa: F401  (fixture)
 from test_210_master_calls import delta, route_counts
 
@@ -19,11 +19,7 @@ OLD = 1_000_000_000 * 10**9 + 123   # 2001-09-09, with nanoseconds
 
 
 def test_230_tar_like_sequence_costs_create_grant_commit(cluster, second_mount):
-    # Others' changes that reach this mount through the change feed make
-    # the folder attributes it learned before them unusable (meta_cache):
-    # let those of the tests before (test_229's API batch) arrive first,
-    # or the kernel's getattr of the new folder goes to the master.
-    time.sleep(0.5)
+    let_feed_settle()   # test_229's API batch: else the folder's getattr asks the master
     d = os.path.join(cluster.mounts[0].path, "ks-230")
     os.mkdir(d)
     p = os.path.join(d, "f")
