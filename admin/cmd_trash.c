@@ -101,9 +101,15 @@ static void print_trash(const json_t *resp, const char *filter, uint64_t limit)
 				snprintf(when, sizeof(when), "?");
 			table_add(t, "%s", id);
 			table_add(t, "%s", when);
-			if ((time_t)exp > now)
-				table_add(t, "in %s",
-					  units_fmt_duration((uint64_t)((time_t)exp - now), left, sizeof(left)));
+			if ((time_t)exp > now) {
+				uint64_t s = (uint64_t)((time_t)exp - now);
+				/* Hours and minutes shown: round up, so a file
+				 * deleted a second ago under a 1-day keep reads
+				 * "in 1d", not "in 23h 59m". */
+				if (s >= 3600)
+					s = (s + 59) / 60 * 60;
+				table_add(t, "in %s", units_fmt_duration(s, left, sizeof(left)));
+			}
 			else
 				table_add(t, "now");
 			table_add(t, "%s", units_fmt_size(admin_u64(e, "size", 0), sz, sizeof(sz)));
