@@ -57,7 +57,17 @@
  * Reads: `loc` caches the chunk locations of LOC_BATCH chunk indexes and
  * the file size the master gave with them; it is dropped on a failed read,
  * after LOC_MAX_AGE_MS, and when the inode's generation moves (this mount
- * wrote or truncated it). `ra` is the read-ahead window. On a sequential
+ * wrote or truncated it). A file this mount made and alone writes is
+ * located by its own write grant instead (fh_loc_from_grant).
+ *
+ * The table's inode location cache (`ilc`, table lock) keeps where each
+ * small file's one chunk is after its handles close; a new read-only
+ * handle reads the file from there on a prefetch thread while its open
+ * asks the master (fh_open_prefetch), and the bytes count only once a
+ * master reply asked after the open began names the same chunk version
+ * and size (fh_loc_learned; `pf_unconfirmed` until then). An open
+ * prefetch is a job on the table's queue (`spec_head`), holding a
+ * reference to its handle; otherwise it is a prefetch like those below. `ra` is the read-ahead window. On a sequential
  * pattern the next window is fetched in the background into `pf` by the
  * handle's reader thread:
  *
@@ -103,6 +113,11 @@
 #define FH_NO_COPY_RETRY_MS 250
 #define LOC_MAX_AGE_MS 60000
 #define LOC_SIZE_AGE_MS 1000
+#define ILC_HASH 4096
+#define ILC_MAX 16384               /* entries before the cache starts over */
+#define ILC_MAX_AGE_MS 120000       /* well inside a read token's life */
+#define FH_SPEC_MAX ((uint64_t)1 << 20)  /* files read whole at the open, at most */
+#define FH_SPEC_THREADS 2
 #define SESSION_LEN 32
 
 struct fh_inode {
@@ -113,15 +128,40 @@ struct fh_inode {
 	bool has_wmtime;
 	struct timespec wmtime;      /* last write() here, not yet an mtime set */
 	uint64_t gen;
+	uint64_t ilc_seq;            /* moves when ilc_drop forgets this inode */
 	bool nocaps;
 	struct fh_writer *writer;    /* while a writable handle is open */
 	struct file_handle *handles;
 	struct fh_inode *next;
 };
 
+/* The inode location cache: where a small file's one chunk is, kept after
+ * its last close (see fh_open_prefetch). */
+struct ilc_ent {
+	uint64_t ino;
+	int64_t at_ms;
+	uint64_t size;
+	bool has_chunk;              /* false: index 0 is a hole */
+	uint64_t chunk_id;
+	uint32_t version;
+	char token[TOKEN_MAX];       /* read token */
+	int nrep;
+	struct ilc_ent *next;
+	struct wio_replica rep[];
+};
+
 struct fh_table {
 	struct master_client *mc;
 	struct worker_io *wio;
+	/* table lock */
+	struct ilc_ent *ilc[ILC_HASH];
+	size_t nilc;
+	/* open prefetches waiting for a prefetch thread, table lock */
+	struct file_handle *spec_head, *spec_tail;
+	pthread_cond_t spec_cond;
+	bool spec_stop;
+	int nspec;
+	pthread_t spec[FH_SPEC_THREADS];
 	char session[SESSION_LEN + 1];
 	pthread_mutex_t lock;
 	struct fh_inode *hash[FH_HASH_SIZE];
@@ -148,6 +188,9 @@ struct grant {
 	bool needs_fsync;
 	bool from_create;            /* came with the create (fh_prefill_grant) */
 	bool written;                /* a buffer reached its replicas */
+	char rtoken[TOKEN_MAX];      /* read token of the same chunk and version, or "" */
+	bool sole;                   /* leased here without a break since the create
+				      * made the file: only this mount wrote it */
 };
 
 struct loc_cache {
@@ -190,6 +233,7 @@ struct fh_writer {
 	struct grant *grants;
 	size_t ngrants;
 	size_t grants_cap;
+	atomic_bool resized;         /* truncated, punched or cloned into here */
 	/* writer lock: attributes kept here until the next commit (a file
 	 * this mount made and has open for writing, fh_defer_setattr): base
 	 * is what the kernel was told, pending what the master has not got */
@@ -217,6 +261,9 @@ struct file_handle {
 	bool stop;                   /* the reader thread ends */
 	/* read side, handle lock */
 	uint64_t cache_gen;
+	uint64_t open_seq;           /* the inode's ilc_seq at the open */
+	bool pf_unconfirmed;         /* an open prefetch the master has not confirmed */
+	struct file_handle *spec_next;  /* table lock: in the prefetch queue */
 	struct loc_cache loc;
 	char *ra;
 	size_t ra_cap;
@@ -250,6 +297,85 @@ static size_t min_sz(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
+/* Grow *buf (capacity *cap) to hold need bytes; false if out of memory. */
+static bool fh_buf_grow(char **buf, size_t *cap, size_t need)
+{
+	char *p = realloc(*buf, need);
+	if (!p)
+		return false;
+	*buf = p;
+	*cap = need;
+	return true;
+}
+
+/* ---- inode location cache (table lock held) ---- */
+
+static struct ilc_ent **ilc_slot(struct fh_table *t, uint64_t ino)
+{
+	struct ilc_ent **p = &t->ilc[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	return p;
+}
+
+static void ilc_clear(struct fh_table *t)
+{
+	for (size_t b = 0; b < ILC_HASH; b++)
+		while (t->ilc[b]) {
+			struct ilc_ent *e = t->ilc[b];
+			t->ilc[b] = e->next;
+			free(e);
+		}
+	t->nilc = 0;
+}
+
+static void ilc_remove(struct fh_table *t, uint64_t ino)
+{
+	struct ilc_ent **p = ilc_slot(t, ino);
+	struct ilc_ent *e = *p;
+	if (e) {
+		*p = e->next;
+		free(e);
+		t->nilc--;
+	}
+}
+
+/* Keep what is known of ino's one chunk (c NULL: a hole). */
+static void ilc_put(struct fh_table *t, uint64_t ino, uint64_t size, const struct wio_chunk *c,
+		    const char *token)
+{
+	int nrep = c ? c->nrep : 0;
+	if (c && (!token || !token[0] || strlen(token) >= TOKEN_MAX))
+		return;
+	ilc_remove(t, ino);
+	if (t->nilc >= ILC_MAX)
+		ilc_clear(t);
+	struct ilc_ent *e = malloc(sizeof(*e) + (size_t)nrep * sizeof(e->rep[0]));
+	if (!e)
+		return;
+	*e = (struct ilc_ent){ .ino = ino, .at_ms = now_ms(), .size = size,
+			       .has_chunk = c != NULL, .nrep = nrep };
+	if (c) {
+		e->chunk_id = c->chunk_id;
+		e->version = c->version;
+		memcpy(e->token, token, strlen(token) + 1);
+		memcpy(e->rep, c->rep, (size_t)nrep * sizeof(e->rep[0]));
+	}
+	struct ilc_ent **p = &t->ilc[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+	e->next = *p;
+	*p = e;
+	t->nilc++;
+}
+
+/* This mount changes ino's data or opens it for writing: forget where it
+ * is, and let a fill started before not keep it (ilc_seq). */
+static void ilc_drop(struct fh_table *t, struct fh_inode *in, uint64_t ino)
+{
+	if (in)
+		in->ilc_seq++;
+	ilc_remove(t, ino);
+}
+
 /* ---- table ---- */
 
 int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_table **ret)
@@ -267,6 +393,7 @@ int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_tabl
 	t->mc = mc;
 	t->wio = wio;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->spec_cond, NULL);
 	*ret = t;
 	return 0;
 }
@@ -275,8 +402,16 @@ void fh_table_free(struct fh_table *t)
 {
 	if (!t)
 		return;
+	pthread_mutex_lock(&t->lock);
+	t->spec_stop = true;     /* the queue is empty: every handle was released */
+	pthread_cond_broadcast(&t->spec_cond);
+	pthread_mutex_unlock(&t->lock);
+	for (int i = 0; i < t->nspec; i++)
+		pthread_join(t->spec[i], NULL);
 	for (int i = 0; i < FH_HASH_SIZE; i++)
 		bigfs_assert(t->hash[i] == NULL);
+	ilc_clear(t);
+	pthread_cond_destroy(&t->spec_cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -568,7 +703,10 @@ void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)
 		if (in->has_wsize)
 			in->wsize = size;
 		in->gen++;
+		if (in->writer)
+			atomic_store(&in->writer->resized, true);
 	}
+	ilc_drop(t, in, ino);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -644,6 +782,7 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 		*slot = in;
 	}
 	if (writable) {
+		ilc_drop(t, in, ino);
 		if (!in->writer) {
 			in->writer = spare;
 			spare = NULL;
@@ -657,6 +796,7 @@ int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle 
 	fh->next = in->handles;
 	in->handles = fh;
 	fh->cache_gen = in->gen;
+	fh->open_seq = in->ilc_seq;
 	pthread_mutex_unlock(&t->lock);
 	if (spare)
 		fh_writer_free(spare);
@@ -743,6 +883,7 @@ static void fh_table_bump(struct fh_table *t, uint64_t ino)
 	struct fh_inode *in = *fh_inode_slot(t, ino);
 	if (in)
 		in->gen++;
+	ilc_drop(t, in, ino);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -762,6 +903,15 @@ static int fh_grant_avoid(struct fh_writer *w, json_t *req)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, json_string(ids[i]));
 	return json_object_set_new(req, "avoid", a);
+}
+
+/* The grant's "rtoken" (a read token of its chunk version) in out, or "". */
+static void fh_grant_rtoken(const json_t *grant, char out[TOKEN_MAX])
+{
+	const char *s = json_string_value(json_object_get(grant, "rtoken"));
+	out[0] = '\0';
+	if (s && strlen(s) < TOKEN_MAX)
+		memcpy(out, s, strlen(s) + 1);
 }
 
 /* Get a usable grant for chunk index (renewing it when due, or always if
@@ -802,6 +952,8 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 		json_decref(resp);
 		return -EIO;
 	}
+	char rtoken[TOKEN_MAX];
+	fh_grant_rtoken(resp, rtoken);
 	json_decref(resp);
 	if (!g) {
 		if (w->ngrants == w->grants_cap) {
@@ -816,7 +968,10 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 		memset(g, 0, sizeof(*g));
 		g->index = index;
 	}
+	if (g->released || g->c.chunk_id != c.chunk_id || g->c.version != c.version)
+		g->sole = false;     /* the lease was let go, or lapsed: others may have written */
 	g->c = c;
+	memcpy(g->rtoken, rtoken, sizeof(rtoken));
 	g->released = false;
 	g->renew_at_ms = now + (int64_t)(lease_ms / 2);
 	*ret = g;
@@ -853,6 +1008,33 @@ static json_t *fh_setattr_json(const struct fh_setattr *p)
 	return o;
 }
 
+/* Whether the last commit of w can tell where the whole file is: one
+ * grant, of chunk 0, written or (from the create, unwritten) dropped. */
+static bool fh_commit_keepable(const struct fh_writer *w)
+{
+	if (w->ngrants != 1 || w->grants[0].index != 0)
+		return false;
+	const struct grant *g = &w->grants[0];
+	return g->written ? g->rtoken[0] != '\0' : g->from_create && !g->released;
+}
+
+/* After the last commit of w (asked for with the inode's ilc_seq at seq):
+ * a file of one chunk now (attr.size from the reply) is in the chunk this
+ * mount just wrote, or is a hole if the create's chunk was dropped. */
+static void fh_commit_keep(struct fh_writer *w, const json_t *resp, uint64_t seq)
+{
+	const struct grant *g = &w->grants[0];
+	uint64_t size;
+	if (ju_u64(json_object_get(resp, "attr"), "size", &size) < 0 || size > FH_CHUNK_SIZE)
+		return;
+	struct fh_table *t = w->t;
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, w->ino);
+	if (in && in->ilc_seq == seq)   /* a later write or open for writing drops it */
+		ilc_put(t, w->ino, size, g->written ? &g->c : NULL, g->rtoken);
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* POST /v1/commit: grow the file to size, and give back every lease if
  * release_all; attributes kept here go along. Runs as the owner of
  * `grants`. */
@@ -887,8 +1069,22 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 		json_decref(req);
 		return -ENOMEM;
 	}
-	int rc = master_client_call(w->t->mc, "commit", req, 0, NULL, NULL);
+	struct fh_table *t = w->t;
+	uint64_t seq = 0;
+	bool keep = release_all && fh_commit_keepable(w);
+	if (keep) {
+		pthread_mutex_lock(&t->lock);
+		struct fh_inode *in = *fh_inode_slot(t, w->ino);
+		keep = in != NULL;
+		seq = in ? in->ilc_seq : 0;
+		pthread_mutex_unlock(&t->lock);
+	}
+	json_t *resp = NULL;
+	int rc = master_client_call(t->mc, "commit", req, 0, keep ? &resp : NULL, NULL);
 	json_decref(req);
+	if (rc == 0 && keep)
+		fh_commit_keep(w, resp, seq);
+	json_decref(resp);
 	if (rc == 0)
 		memset(&w->pending, 0, sizeof(w->pending));
 	if (rc < 0)
@@ -1361,7 +1557,28 @@ int fh_release(struct file_handle *fh)
 
 /* ---- read path ---- */
 
-/* Handle lock held. Fetch the locations of LOC_BATCH chunks from index. */
+/* Handle lock held. Locations just learned from the master (asked for
+ * with the inode's ilc_seq at seq, after this handle's open began): a
+ * small file's go to the inode location cache, unless this mount changed
+ * the file meanwhile, and an open prefetch of the chunk version and size
+ * they name is confirmed. */
+static void fh_loc_learned(struct file_handle *fh, uint64_t seq)
+{
+	struct fh_table *t = fh->t;
+	const struct loc_cache *l = &fh->loc;
+	if (!l->valid || l->first != 0)
+		return;
+	if (fh->pf_unconfirmed && l->present[0] && l->c[0].chunk_id == fh->pf_chunk.chunk_id &&
+	    l->c[0].version == fh->pf_chunk.version && l->size == fh->pf_len)
+		fh->pf_unconfirmed = false;
+	if (l->size > FH_CHUNK_SIZE)
+		return;
+	pthread_mutex_lock(&t->lock);
+	if (fh->inode->ilc_seq == seq)
+		ilc_put(t, fh->ino, l->size, l->present[0] ? &l->c[0] : NULL, l->c[0].token);
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* Handle lock held. Fill loc from a {"size", "chunks"} reply for the
  * LOC_BATCH chunk indexes from index. Takes resp. */
 static int fh_loc_fill(struct file_handle *fh, json_t *resp, uint64_t index)
@@ -1403,11 +1620,18 @@ static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
 	if (!req)
 		return -ENOMEM;
 	json_t *resp = NULL;
-	int rc = master_client_call(fh->t->mc, "chunks", req, 0, &resp, NULL);
+	struct fh_table *t = fh->t;
+	pthread_mutex_lock(&t->lock);
+	uint64_t seq = fh->inode->ilc_seq;
+	pthread_mutex_unlock(&t->lock);
+	int rc = master_client_call(t->mc, "chunks", req, 0, &resp, NULL);
 	json_decref(req);
 	if (rc < 0)
 		return rc;
-	return fh_loc_fill(fh, resp, index);
+	rc = fh_loc_fill(fh, resp, index);
+	if (rc == 0)
+		fh_loc_learned(fh, seq);
+	return rc;
 }
 
 uint64_t fh_open_chunks(void)
@@ -1442,6 +1666,8 @@ int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 		memset(g, 0, sizeof(*g));
 		g->index = 0;
 		g->c = c;
+		fh_grant_rtoken(grant, g->rtoken);
+		g->sole = true;
 		g->renew_at_ms = now_ms() + (int64_t)(lease_ms / 2);
 		g->from_create = true;
 	}
@@ -1456,8 +1682,141 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp)
 		return;
 	}
 	pthread_mutex_lock(&fh->lock);
-	(void)fh_loc_fill(fh, resp, 0);
+	if (fh_loc_fill(fh, resp, 0) == 0)
+		fh_loc_learned(fh, fh->open_seq);
 	pthread_mutex_unlock(&fh->lock);
+}
+
+/* The open prefetch threads: each takes a handle from the queue and reads
+ * its prefetch window (pf, owned by the job while PF_PENDING). */
+static void *fh_spec_main(void *arg)
+{
+	struct fh_table *t = arg;
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		while (!t->spec_head && !t->spec_stop)
+			pthread_cond_wait(&t->spec_cond, &t->lock);
+		struct file_handle *fh = t->spec_head;
+		if (!fh)
+			break;
+		t->spec_head = fh->spec_next;
+		if (!t->spec_head)
+			t->spec_tail = NULL;
+		pthread_mutex_unlock(&t->lock);
+		int rc = worker_io_read_try(t->wio, &fh->pf_chunk, 0, fh->pf_len, fh->pf);
+		pthread_mutex_lock(&fh->lock);
+		fh->pf_rc = rc;
+		fh->pf_state = PF_DONE;
+		pthread_cond_broadcast(&fh->cond);
+		pthread_mutex_unlock(&fh->lock);
+		fh_unref(fh);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* Table lock held. Start the prefetch threads once; false if none runs. */
+static bool fh_spec_threads(struct fh_table *t)
+{
+	while (t->nspec < FH_SPEC_THREADS && !t->spec_stop) {
+		if (pthread_create(&t->spec[t->nspec], NULL, fh_spec_main, t) != 0)
+			break;
+		t->nspec++;
+	}
+	return t->nspec > 0;
+}
+
+bool fh_open_prefetch(struct file_handle *fh)
+{
+	struct fh_table *t = fh->t;
+	struct wio_chunk c;
+	uint64_t size = 0;
+	pthread_mutex_lock(&t->lock);
+	struct ilc_ent *e = *ilc_slot(t, fh->ino);
+	bool ok = e && e->has_chunk && e->size > 0 && e->size <= FH_SPEC_MAX &&
+		  now_ms() - e->at_ms <= ILC_MAX_AGE_MS;
+	if (e && now_ms() - e->at_ms > ILC_MAX_AGE_MS)
+		ilc_remove(t, fh->ino);
+	if (ok) {
+		size = e->size;
+		c.chunk_id = e->chunk_id;
+		c.version = e->version;
+		c.nrep = e->nrep;
+		memcpy(c.rep, e->rep, (size_t)e->nrep * sizeof(e->rep[0]));
+		memcpy(c.token, e->token, sizeof(e->token));
+		ok = fh_spec_threads(t);
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!ok)
+		return false;
+	pthread_mutex_lock(&fh->lock);
+	if (fh->pf_state != PF_IDLE || (size > fh->pf_cap && !fh_buf_grow(&fh->pf, &fh->pf_cap, size))) {
+		pthread_mutex_unlock(&fh->lock);
+		return false;
+	}
+	fh->pf_hole = false;
+	fh->pf_chunk = c;
+	fh->pf_off = 0;
+	fh->pf_len = (size_t)size;
+	fh->pf_gen = fh->cache_gen;
+	fh->pf_state = PF_PENDING;
+	fh->pf_unconfirmed = true;
+	pthread_mutex_unlock(&fh->lock);
+	pthread_mutex_lock(&t->lock);
+	fh->refs++;               /* the job's */
+	fh->spec_next = NULL;
+	if (t->spec_tail)
+		t->spec_tail->spec_next = fh;
+	else
+		t->spec_head = fh;
+	t->spec_tail = fh;
+	pthread_cond_signal(&t->spec_cond);
+	pthread_mutex_unlock(&t->lock);
+	mount_metrics_add(MM_OPEN_PREFETCHES, 1);
+	return true;
+}
+
+/* Handle lock held. A file this mount made and has written alone since
+ * (its one chunk leased here without a break since the create, never
+ * truncated, punched or cloned into here) is where its grant says, as
+ * large as this mount wrote it: read it there, with the grant's read
+ * token, without asking the master (as's and ld's read-modify-write of
+ * their output asked /v1/chunks ~9 times per object file of make -j2).
+ * False if that does not hold. */
+static bool fh_loc_from_grant(struct file_handle *fh, uint64_t index)
+{
+	bool borrowed;
+	uint64_t size;
+	if (index != 0 || !fh_table_local_size(fh->t, fh->ino, &size) || size > FH_CHUNK_SIZE)
+		return false;
+	struct fh_writer *w = fh_writer_of(fh, &borrowed);
+	if (!w)
+		return false;
+	bool ok = false;
+	if (!atomic_load(&w->resized)) {
+		pthread_mutex_lock(&w->gmu);
+		const struct grant *g = fh_grant_find(w, 0);
+		ok = w->ngrants == 1 && g && g->sole && g->written && !g->released &&
+		     g->rtoken[0] != '\0' && now_ms() < g->renew_at_ms;   /* tokens fresh */
+		if (ok) {
+			struct loc_cache *l = &fh->loc;
+			memset(l->present, 0, sizeof(l->present));
+			l->c[0] = g->c;
+			memcpy(l->c[0].token, g->rtoken, sizeof(g->rtoken));
+			l->present[0] = true;
+			l->first = 0;
+			l->size = size;
+			l->fetched_ms = now_ms();
+			l->valid = true;
+		}
+		pthread_mutex_unlock(&w->gmu);
+	}
+	if (borrowed)
+		fh_writer_unref(w);
+	if (ok)
+		mount_metrics_add(MM_LOCAL_LOCATES, 1);
+	return ok;
 }
 
 /* Handle lock held. Make sure loc covers index (refetching if stale or if
@@ -1468,7 +1827,7 @@ static int fh_locate(struct file_handle *fh, uint64_t index, bool force,
 	struct loc_cache *l = &fh->loc;
 	if (force || !l->valid || index < l->first || index >= l->first + LOC_BATCH ||
 	    now_ms() - l->fetched_ms > LOC_MAX_AGE_MS) {
-		int rc = fh_locate_fetch(fh, index);
+		int rc = !force && fh_loc_from_grant(fh, index) ? 0 : fh_locate_fetch(fh, index);
 		if (rc < 0)
 			return rc;
 	}
@@ -1564,13 +1923,8 @@ static void fh_prefetch_start(struct file_handle *fh, uint64_t off, size_t len)
 	fh->pf_state = PF_IDLE;
 	if (fh_locate(fh, off / FH_CHUNK_SIZE, false, &c) < 0)
 		return;
-	if (len > fh->pf_cap) {
-		char *p = realloc(fh->pf, len);
-		if (!p)
-			return;
-		fh->pf = p;
-		fh->pf_cap = len;
-	}
+	if (len > fh->pf_cap && !fh_buf_grow(&fh->pf, &fh->pf_cap, len))
+		return;
 	if (!fh->reader_started) {
 		if (pthread_create(&fh->reader, NULL, fh_reader_main, fh) != 0)
 			return;
@@ -1602,7 +1956,9 @@ static bool fh_prefetch_take(struct file_handle *fh, uint64_t p)
 		return true;
 	}
 	fh->pf_state = PF_IDLE;
-	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen)
+	bool unconfirmed = fh->pf_unconfirmed;
+	fh->pf_unconfirmed = false;
+	if (fh->pf_rc < 0 || fh->pf_gen != fh->cache_gen || unconfirmed)
 		return false;
 	mount_metrics_add(MM_PREFETCH_USED, 1);
 	char *tmp = fh->ra;

@@ -56,6 +56,21 @@ uint64_t fh_table_size_epoch(struct fh_table *t);
  * /v1/chunks call. Takes resp (NULL or a reply without chunks: nothing). */
 uint64_t fh_open_chunks(void);
 void fh_prefill_locations(struct file_handle *fh, json_t *resp);
+
+/* The inode location cache: where a file of one chunk (or none) is, kept
+ * after its last close — learned from the master with an open or a read,
+ * or from this mount's own write and last commit (the write grant carries
+ * a read token, "rtoken"); forgotten when this mount writes, truncates or
+ * opens the file for writing.
+ *
+ * fh_open_prefetch, called on a new read-only handle before the open's
+ * call to the master, starts reading the whole file (up to FH_SPEC_MAX
+ * bytes) from those locations on a prefetch thread, so the worker's
+ * answer and the master's come in parallel. The bytes are used only if
+ * the open's reply (fh_prefill_locations) names the same chunk version
+ * and size: the master answered after the open began, so close-to-open
+ * holds exactly as without it. True if a prefetch started. */
+bool fh_open_prefetch(struct file_handle *fh);
 /* The write grant of chunk 0 that came with the create (fh writable, just
  * made): the first flush needs no /v1/write. Unwritten, it goes back with
  * "drop" in the commit at close. 0, or -errno (then it asks as usual). */

@@ -1276,6 +1276,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * reader gets the first chunks' locations with the open */
 		json_t *locs = NULL;
 		bool reads = (fi->flags & O_ACCMODE) != O_WRONLY;
+		/* a small file whose locations are known here is read while
+		 * the master answers, kept if the answer confirms them */
+		if ((fi->flags & O_ACCMODE) == O_RDONLY)
+			(void)fh_open_prefetch(fh);
 		rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, reads ? &locs : NULL);
 		if (rc < 0)
 			fh_release(fh);

@@ -58,6 +58,12 @@
 	X(LOCAL_READDIRS, "bigfs_mount_local_readdirs_total", "counter",                 \
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \
+	X(LOCAL_LOCATES, "bigfs_mount_local_locates_total", "counter",                   \
+	  "Reads of a file this mount made and alone writes, located by its own write "   \
+	  "grant instead of asking the master.")                                          \
+	X(OPEN_PREFETCHES, "bigfs_mount_open_prefetches_total", "counter",               \
+	  "Small files read from the workers while the master answered their open "       \
+	  "(locations known here; used if the master names the same chunk version).")    \
 	X(LOCAL_GETXATTRS, "bigfs_mount_local_getxattrs_total", "counter",               \
 	  "getxattrs answered ENODATA without the master (inode known to have none).")    \
 	X(QUEUED_UNLINKS, "bigfs_mount_queued_unlinks_total", "counter",                 \

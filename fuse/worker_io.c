@@ -238,9 +238,12 @@ static void wio_note(struct worker_io *w, const struct wio_replica *rep,
  * answer taken. Returns the index (into c->rep) of the replica whose bytes
  * are in buf, or -1; tried[] marks replicas that answered something other
  * than good bytes (500, short reply, CRC mismatch) and may be worth a
- * verified read. */
+ * verified read. quiet: a guess (worker_io_read_try) — what the replicas
+ * answer says nothing of their health, and is neither logged nor
+ * reported. */
 static int wio_read_race(struct worker_io *w, struct http_client *hc, const struct wio_chunk *c,
-			 const char *id, uint64_t off, size_t len, void *buf, bool retry[])
+			 const char *id, uint64_t off, size_t len, void *buf, bool retry[],
+			 bool quiet)
 {
 	int order[WIO_MAX_REPLICAS];
 	char urls[WIO_MAX_REPLICAS][WIO_URL_MAX];
@@ -272,6 +275,8 @@ static int wio_read_race(struct worker_io *w, struct http_client *hc, const stru
 		retry[i] = false;
 		if (call->err == -ECANCELED && !call->slow)
 			continue; /* never asked, or hedged over while fine */
+		if (quiet)
+			continue;
 		wio_note(w, &c->rep[i], call);
 		if (k == winner)
 			continue;
@@ -315,7 +320,7 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 	bool retry[WIO_MAX_REPLICAS];
 	if (c->nrep == 0)
 		return -EIO;
-	if (wio_read_race(w, hc, c, id, off, len, buf, retry) >= 0)
+	if (wio_read_race(w, hc, c, id, off, len, buf, retry, false) >= 0)
 		return 0;
 	/* No replica gave good bytes at once: ask those whose bytes did not
 	 * match their CRCs again, verified by the worker under its lock. */
@@ -332,6 +337,20 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 			wio_report_failed(w, c, i, "corrupt data (500 EIO)");
 	}
 	return -EIO;
+}
+
+int worker_io_read_try(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		       void *buf)
+{
+	struct http_client *hc = thread_http_get(w->http);
+	if (!hc)
+		return -ENOMEM;
+	if (c->nrep == 0)
+		return -EIO;
+	char id[CHUNK_ID_STRLEN + 1];
+	chunk_id_format(c->chunk_id, id);
+	bool retry[WIO_MAX_REPLICAS];
+	return wio_read_race(w, hc, c, id, off, len, buf, retry, true) >= 0 ? 0 : -EIO;
 }
 
 /* The errno of a worker's error reply (its JSON body), or 0. */

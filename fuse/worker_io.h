@@ -61,6 +61,12 @@ struct whealth *worker_io_health(struct worker_io *w);
  * more). */
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		   void *buf);
+/* A read of c that may be stale (locations kept from earlier, not yet
+ * confirmed by the master): the same hedged read, but a failure is only
+ * -EIO — nothing logged, nothing reported, no verified re-read, and the
+ * replicas' health not judged by it (a stale version is no fault). */
+int worker_io_read_try(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		       void *buf);
 
 /* Write len bytes at off (within the chunk) to every replica of the grant
  * c in parallel. Replicas that failed while another succeeded are reported

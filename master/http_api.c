@@ -1621,12 +1621,17 @@ out_bad:
 	return -EINVAL;
 }
 
-/* A write grant as /v1/write answers it (and /v1/create with "grant"). */
+/* A write grant as /v1/write answers it (and /v1/create with "grant").
+ * "rtoken", a read token of the same chunk and version, lets the writer
+ * read back what it wrote, and a later open here read it, without asking
+ * for the locations (fuse/file_handle.c, the inode location cache). */
 static json_t *grant_json(struct master *m, const struct cm_chunk *c)
 {
-	json_t *o = json_pack("{s:I, s:o, s:s, s:I}", "version", (json_int_t)c->version,
-			      "replicas", replicas_json(c), "token", c->token, "lease_ms",
-			      (json_int_t)cm_lease_ms(m->cm));
+	char rtok[TOKEN_MAX];
+	token_make(&m->secret, c->chunk_id, c->version, "r", time(NULL) + CM_TOKEN_TTL_S, rtok);
+	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:I}", "version", (json_int_t)c->version,
+			      "replicas", replicas_json(c), "token", c->token, "rtoken", rtok,
+			      "lease_ms", (json_int_t)cm_lease_ms(m->cm));
 	if (o)
 		ju_set_chunk_id(o, "chunk_id", c->chunk_id);
 	return o;

@@ -33,6 +33,9 @@ def test_566_read_modify_write_before_close(cluster):
         assert os.pread(fd, len(model) + 10, 0) == bytes(model)
         d_ = delta(before, route_counts(cluster))
         assert d_.get("/v1/commit", 0) == 0, d_
+        # a file this mount made and alone writes is read where its write
+        # grant says (with the grant's read token): no location asks
+        assert d_.get("/v1/chunks", 0) == 0, d_
     finally:
         os.close(fd)
     d_ = delta(before, route_counts(cluster))
@@ -54,3 +57,28 @@ def test_566_another_mount_sees_it_after_close(bigfs_pair):
     with open(pb, "rb") as f:
         assert f.read() == data
     assert os.stat(pb).st_size == len(data)
+
+
+def test_566_read_back_after_truncate_and_hole(cluster):
+    """A truncate here (down, then up through a write past the end) ends
+    reading by the write grant alone; the reads still see the model."""
+    p = os.path.join(cluster.mounts[0].path, "rw566t")
+    fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        first = os.urandom(100000)
+        os.pwrite(fd, first, 0)
+        assert os.pread(fd, 200000, 0) == first
+        os.ftruncate(fd, 50000)
+        assert os.pread(fd, 200000, 0) == first[:50000]
+        tail = os.urandom(1000)
+        os.pwrite(fd, tail, 70000)
+        model = first[:50000] + b"\0" * 20000 + tail
+        assert os.fstat(fd).st_size == len(model)
+        assert os.pread(fd, 200000, 0) == model
+        os.ftruncate(fd, 120000)
+        model += b"\0" * (120000 - len(model))
+        assert os.pread(fd, 200000, 0) == model
+    finally:
+        os.close(fd)
+    with open(p, "rb") as f:
+        assert f.read() == model
