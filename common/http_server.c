@@ -43,6 +43,7 @@
 
 #define HS_BODY_ALIGN 4096
 #define HS_BODY_KEEP_MIN (256u << 10)  /* bodies this big are kept for reuse */
+#define HS_BODY_ALIGN_MIN (64u << 10)  /* smaller bodies are not page-aligned */
 
 /* Each connection thread keeps the last big body buffer it freed and
  * takes it for the next body that fits (a worker's 8 MiB PUTs): without
@@ -84,7 +85,15 @@ static char *body_alloc(size_t cap, size_t *ret_cap)
 		return b;
 	}
 	char *b = NULL;
-	if (posix_memalign((void **)&b, HS_BODY_ALIGN, cap) != 0)
+	/* Only a body that may go to a disk with O_DIRECT needs the page
+	 * alignment; an aligned allocation of a small size made glibc
+	 * consolidate its fast bins at every request (3% of the master's
+	 * time in an rm -r). */
+	if (cap < HS_BODY_ALIGN_MIN)
+		b = malloc(cap);
+	else if (posix_memalign((void **)&b, HS_BODY_ALIGN, cap) != 0)
+		b = NULL;
+	if (!b)
 		return NULL;
 	*ret_cap = cap;
 	return b;
