@@ -45,46 +45,40 @@
 #define HS_BODY_KEEP_MIN (256u << 10)  /* bodies this big are kept for reuse */
 #define HS_BODY_ALIGN_MIN (64u << 10)  /* smaller bodies are not page-aligned */
 
-/* Each connection thread keeps the last big body buffer it freed and
- * takes it for the next body that fits (a worker's 8 MiB PUTs): without
- * it every PUT took 8 MiB from malloc and gave it back, and the arenas of
- * the connection threads held up to 600 MiB of resident memory per
- * worker through the bench workload. Freed when the thread ends. */
-static pthread_key_t body_key;
-static pthread_once_t body_once = PTHREAD_ONCE_INIT;
+/* Big bodies (a worker's 8 MiB PUTs) are kept for the next one that fits
+ * in a pool the connection threads share, at most HS_BODY_POOL of them.
+ * Without reuse every PUT took 8 MiB from malloc and gave it back, and the
+ * arenas of the connection threads held up to 600 MiB of resident memory
+ * per worker through the bench workload; one kept buffer per connection
+ * thread (each keep-alive connection has its thread) still held 126-166
+ * MiB. What the pool does not keep is freed (the worker has malloc map
+ * such sizes, so that goes back to the system at once). */
+#define HS_BODY_POOL 4
 
-struct kept_body {
-	char *buf;
-	size_t cap;
-};
-
-static void kept_body_free(void *p)
-{
-	struct kept_body *k = p;
-	if (k)
-		free(k->buf);
-	free(k);
-}
-
-static void body_key_init(void)
-{
-	if (pthread_key_create(&body_key, kept_body_free) != 0)
-		abort();
-}
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *pool_buf[HS_BODY_POOL];
+static size_t pool_cap[HS_BODY_POOL];
+static int pool_n;
 
 /* A page-aligned buffer of at least cap bytes, *ret_cap its size. */
 static char *body_alloc(size_t cap, size_t *ret_cap)
 {
-	pthread_once(&body_once, body_key_init);
-	struct kept_body *k = pthread_getspecific(body_key);
-	if (k && k->buf && k->cap >= cap) {
-		char *b = k->buf;
-		*ret_cap = k->cap;
-		k->buf = NULL;
-		k->cap = 0;
-		return b;
-	}
 	char *b = NULL;
+	if (cap >= HS_BODY_KEEP_MIN) {
+		pthread_mutex_lock(&pool_mu);
+		for (int i = 0; i < pool_n; i++) {
+			if (pool_cap[i] >= cap) {
+				b = pool_buf[i];
+				*ret_cap = pool_cap[i];
+				pool_buf[i] = pool_buf[--pool_n];
+				pool_cap[i] = pool_cap[pool_n];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&pool_mu);
+		if (b)
+			return b;
+	}
 	/* Only a body that may go to a disk with O_DIRECT needs the page
 	 * alignment; an aligned allocation of a small size made glibc
 	 * consolidate its fast bins at every request (3% of the master's
@@ -99,25 +93,31 @@ static char *body_alloc(size_t cap, size_t *ret_cap)
 	return b;
 }
 
-/* Give a body buffer back: a big one is kept (the bigger of two). */
+/* Give a body buffer back: a big one is pooled (the pool keeps the
+ * biggest it has seen). */
 static void body_release(char *buf, size_t cap)
 {
 	if (!buf)
 		return;
 	if (cap >= HS_BODY_KEEP_MIN) {
-		pthread_once(&body_once, body_key_init);
-		struct kept_body *k = pthread_getspecific(body_key);
-		if (!k && (k = calloc(1, sizeof(*k))) != NULL &&
-		    pthread_setspecific(body_key, k) != 0) {
-			free(k);
-			k = NULL;
+		pthread_mutex_lock(&pool_mu);
+		if (pool_n < HS_BODY_POOL) {
+			pool_buf[pool_n] = buf;
+			pool_cap[pool_n++] = cap;
+			buf = NULL;
+		} else {
+			int small = 0;
+			for (int i = 1; i < pool_n; i++)
+				if (pool_cap[i] < pool_cap[small])
+					small = i;
+			if (pool_cap[small] < cap) {
+				char *old = pool_buf[small];
+				pool_buf[small] = buf;
+				pool_cap[small] = cap;
+				buf = old;
+			}
 		}
-		if (k && k->cap < cap) {
-			free(k->buf);
-			k->buf = buf;
-			k->cap = cap;
-			return;
-		}
+		pthread_mutex_unlock(&pool_mu);
 	}
 	free(buf);
 }

@@ -116,7 +116,6 @@
 #define ILC_HASH 4096
 #define ILC_MAX 16384               /* entries before the cache starts over */
 #define ILC_MAX_AGE_MS 120000       /* well inside a read token's life */
-#define FH_SPEC_MAX ((uint64_t)1 << 20)  /* files read whole at the open, at most */
 #define FH_SPEC_THREADS 2
 #define SESSION_LEN 32
 
@@ -1025,7 +1024,7 @@ static void fh_commit_keep(struct fh_writer *w, const json_t *resp, uint64_t seq
 {
 	const struct grant *g = &w->grants[0];
 	uint64_t size;
-	if (ju_u64(json_object_get(resp, "attr"), "size", &size) < 0 || size > FH_CHUNK_SIZE)
+	if (ju_u64(json_object_get(resp, "attr"), "size", &size) < 0 || size > FH_SPEC_MAX)
 		return;
 	struct fh_table *t = w->t;
 	pthread_mutex_lock(&t->lock);
@@ -1571,8 +1570,8 @@ static void fh_loc_learned(struct file_handle *fh, uint64_t seq)
 	if (fh->pf_unconfirmed && l->present[0] && l->c[0].chunk_id == fh->pf_chunk.chunk_id &&
 	    l->c[0].version == fh->pf_chunk.version && l->size == fh->pf_len)
 		fh->pf_unconfirmed = false;
-	if (l->size > FH_CHUNK_SIZE)
-		return;
+	if (l->size > FH_SPEC_MAX)
+		return;     /* only what an open prefetch would read */
 	pthread_mutex_lock(&t->lock);
 	if (fh->inode->ilc_seq == seq)
 		ilc_put(t, fh->ino, l->size, l->present[0] ? &l->c[0] : NULL, l->c[0].token);

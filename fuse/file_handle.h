@@ -29,6 +29,7 @@
 #define FH_CHUNK_SIZE ((uint64_t)64 << 20)
 #define FH_WBUF_MAX ((size_t)8 << 20)
 #define FH_RA_WINDOW ((size_t)8 << 20)
+#define FH_SPEC_MAX ((uint64_t)1 << 20)   /* files read whole at the open, at most */
 
 struct master_client;
 struct worker_io;
@@ -57,7 +58,7 @@ uint64_t fh_table_size_epoch(struct fh_table *t);
 uint64_t fh_open_chunks(void);
 void fh_prefill_locations(struct file_handle *fh, json_t *resp);
 
-/* The inode location cache: where a file of one chunk (or none) is, kept
+/* The inode location cache: where a file of up to FH_SPEC_MAX bytes is, kept
  * after its last close — learned from the master with an open or a read,
  * or from this mount's own write and last commit (the write grant carries
  * a read token, "rtoken"); forgotten when this mount writes, truncates or
