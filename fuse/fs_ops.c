@@ -385,7 +385,7 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 		rc = fs_entry(ctx, resp, &e);
 	if (rc == 0) {
 		fs_ttl(ctx, &e, snap, parent, name);
-		struct mc_change ch = { parent, name, 1 };
+		struct mc_change ch = { parent, name, 1, e.ino };
 		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 		if (fop == FS_OP_mkdir)
 			mcache_dir_made(ctx->mcache, resp, sent);
@@ -541,6 +541,18 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	    (nsq_pending_name(ctx->nsq, parent, name) || mcache_absent(ctx->mcache, parent, name))) {
 		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
 		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
+		return;
+	}
+	double valid;
+	memset(&e, 0, sizeof(e));
+	if (strlen(name) <= FS_NAME_MAX && mcache_child(ctx->mcache, parent, name, &e.attr, &valid)) {
+		/* a folder this mount made, in a folder only it changed */
+		e.ino = e.attr.st_ino;
+		e.generation = 1;
+		e.attr_timeout = valid;
+		e.entry_timeout = valid;
+		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
+		fuse_reply_entry(req, &e);
 		return;
 	}
 	int rc = fs_dc_answer(ctx, parent, name, &e);
@@ -1079,7 +1091,7 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	if (rc == -ENOENT && retried)
 		rc = 0;
 	if (rc == 0) {
-		struct mc_change ch = { parent, name, -1 };
+		struct mc_change ch = { parent, name, -1, 0 };
 		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 	}
 	json_decref(resp);
@@ -1124,7 +1136,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		rc = 0;
 	if (rc == 0) {
 		int d = (flags & FS_RENAME_EXCHANGE) ? 0 : 1;
-		struct mc_change ch[2] = { { parent, name, -d }, { newparent, newname, d } };
+		struct mc_change ch[2] = { { parent, name, -d, 0 }, { newparent, newname, d, 0 } };
 		mcache_changed(ctx->mcache, resp, ch, 2, sent);
 	}
 	json_decref(resp);
@@ -1198,7 +1210,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			created = true;
 		if (ju_bool_opt(resp, "opened", false, &opened) < 0)
 			opened = false;
-		struct mc_change ch = { parent, name, 1 };
+		struct mc_change ch = { parent, name, 1, 0 };
 		if (rc == 0 && created)
 			mcache_changed(ctx->mcache, resp, &ch, 1, sent);
 		else if (rc == 0)

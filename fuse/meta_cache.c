@@ -27,6 +27,7 @@
 struct mc_slot {
 	uint64_t h;                  /* 0: never used */
 	uint32_t n;                  /* 1: present; 0: a tombstone */
+	uint64_t ino;                /* what the name is, if this mount made it; else 0 */
 };
 
 struct mc_dir {
@@ -212,12 +213,17 @@ static int names_room(struct meta_cache *mc, struct mc_dir *d)
 	return 0;
 }
 
-/* Apply one change to a complete directory; false if it cannot stay so. */
-static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *name, int delta)
+/* Apply one change to a complete directory; false if it cannot stay so.
+ * ino: what a name added now is (0: not known). */
+static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *name, int delta,
+			uint64_t ino)
 {
 	uint64_t h = name_hash(name);
-	if (delta == 0)
-		return true;    /* RENAME_EXCHANGE: both names stay */
+	if (delta == 0) {
+		if (names_has(d, h))
+			names_slot(d, h)->ino = 0;   /* RENAME_EXCHANGE: another inode now */
+		return true;    /* both names stay */
+	}
 	if (delta < 0) {
 		if (!names_has(d, h))
 			return false;   /* removed a name it did not know */
@@ -225,8 +231,10 @@ static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *nam
 		d->live--;
 		return true;
 	}
-	if (names_has(d, h))
+	if (names_has(d, h)) {
+		names_slot(d, h)->ino = ino;
 		return true;    /* a rename over it, or a link: still one name */
+	}
 	if (d->live >= MC_DIR_NAMES)
 		return false;
 	if (names_room(mc, d) < 0)
@@ -238,6 +246,7 @@ static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *nam
 	}
 	if (s->n++ == 0)
 		d->live++;
+	s->ino = ino;
 	return true;
 }
 
@@ -288,7 +297,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 			if (k < 8)
 				told[k] = true;
 			if (ok)
-				ok = names_apply(mc, d, ch[k].name, ch[k].delta);
+				ok = names_apply(mc, d, ch[k].name, ch[k].delta, ch[k].ino);
 		}
 		if (ok) {
 			d->ver = dver;
@@ -349,6 +358,25 @@ bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 	bool absent = d && !names_has(d, h);
 	pthread_mutex_unlock(&mc->lock);
 	return absent;
+}
+
+bool mcache_child(struct meta_cache *mc, uint64_t dir, const char *name, struct stat *st,
+		  double *ret_valid_s)
+{
+	uint64_t h = name_hash(name);
+	int64_t now = mcache_now_ms();
+	bool known = false;
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = dir_known(mc, dir);
+	uint64_t ino = d && names_has(d, h) ? names_slot(d, h)->ino : 0;
+	struct mc_dir *c = ino ? mc_dir(mc, ino, false) : NULL;
+	if (c && c->has_attr && c->gen == mc->feed_gen && now - c->attr_ms < MC_TTL_MS) {
+		*st = c->st;
+		*ret_valid_s = (double)(MC_TTL_MS - (now - c->attr_ms)) / 1000.0;
+		known = true;
+	}
+	pthread_mutex_unlock(&mc->lock);
+	return known;
 }
 
 bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir)

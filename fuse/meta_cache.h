@@ -22,7 +22,10 @@
  *   later reply, DL_TTL_MS) has run out: no one who learned of the change
  *   finds this mount still answering for the folder. Such a folder with
  *   no name yet is also listed without the master (mkdir -p, then rm -r
- *   or find, reads each new folder once).
+ *   or find, reads each new folder once). And a folder it made there is
+ *   answered as it is (mcache_child: its own attributes, kept as above),
+ *   for the kernel's second look before a mkdir of a name it holds
+ *   (mkdir -p walks every argument from its start).
  * - A directory's attributes read with its entries (readdir): the kernel
  *   asks for them after every read of a folder (which may have changed
  *   its atime), and before each unlink in it once one has changed it.
@@ -61,6 +64,7 @@ struct mc_change {
 	uint64_t dir;
 	const char *name;
 	int delta;
+	uint64_t ino;                /* the inode name is now (delta 1), 0: not known */
 };
 
 int mcache_new(struct meta_cache **ret);
@@ -80,6 +84,13 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 int64_t mcache_now_ms(void);
 /* Whether name is known absent from directory dir now. */
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
+/* A folder this mount made, named name in dir, where dir is as
+ * mcache_absent knows it: its attributes (as mcache_attr has them) in *st
+ * and true, so a lookup needs no call (the kernel asks again for a name
+ * it holds before mkdir and O_EXCL creates: mkdir -p of a tree looked
+ * every existing folder up at the master). False if not known. */
+bool mcache_child(struct meta_cache *mc, uint64_t dir, const char *name, struct stat *st,
+		  double *ret_valid_s);
 /* Whether directory dir is known to be empty now (complete, as above,
  * with no name): a readdir is answered with "." and ".." alone. */
 bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir);

@@ -94,7 +94,7 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 		if (e == -ENOENT && retried)
 			e = 0;   /* our own earlier attempt did it */
 		if (e == 0) {
-			struct mc_change ch = { op->parent, op->name, -1 };
+			struct mc_change ch = { op->parent, op->name, -1, 0 };
 			mcache_changed(q->mcache, res, &ch, 1, sent);
 		} else if (!op->dir && e != -ENOENT) {
 			mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);

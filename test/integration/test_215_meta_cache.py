@@ -311,6 +311,35 @@ def test_219c_new_empty_folders_are_listed_here(cluster):
     assert not os.path.exists(d)
 
 
+def test_219d_mkdir_p_rechecks_of_own_folders_answered_here(cluster):
+    """mkdir -p walks every argument from its start, and the kernel asks
+    again for each folder it holds before a mkdir of it (EEXIST). The
+    mount answers for folders it made in folders only it has changed, so
+    mkdir -p of a tree asks the master nothing but the mkdirs. A rename
+    of one by anyone else shows to the next mkdir -p, which makes it
+    again."""
+    d = os.path.join(cluster.mounts[0].path, "mc-219d")
+    os.mkdir(d)
+    args = ["a%d/b%d/c%d" % (i, k, m) for i in range(4) for k in range(4) for m in range(4)]
+    before = route_counts(cluster)
+    subprocess.run(["mkdir", "-p"] + args, check=True, cwd=d)
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/mkdir") == 4 + 16 + 64, d_
+    assert d_.get("/v1/lookup", 0) == 0, d_
+    assert all(os.path.isdir(os.path.join(d, a)) for a in args)
+    a1 = os.stat(os.path.join(d, "a1")).st_ino
+    st, _, raw = cluster.api("POST", "/v1/rename", {
+        "parent": a1, "name": "b2", "newparent": a1, "newname": "moved", "flags": 0})
+    assert st == 200, raw
+    subprocess.run(["mkdir", "-p"] + args, check=True, cwd=d)
+    cs = ["c%d" % m for m in range(4)]
+    assert sorted(os.listdir(os.path.join(d, "a1"))) == ["b0", "b1", "b2", "b3", "moved"]
+    assert sorted(os.listdir(os.path.join(d, "a1", "b2"))) == cs
+    assert sorted(os.listdir(os.path.join(d, "a1", "moved"))) == cs
+    subprocess.run(["rm", "-rf", d], check=True)
+    assert not os.path.exists(d)
+
+
 def test_219b_others_changes_wait_for_the_lease(cluster):
     """A folder this mount made and fills: its lease lets it answer absent
     names itself. A name made there by anyone else (here a plain API call,

@@ -51,7 +51,7 @@ static void change(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t 
 		   const char *name, int delta)
 {
 	json_t *r = reply1(dir, prev, dver);
-	struct mc_change ch = { dir, name, delta };
+	struct mc_change ch = { dir, name, delta, 0 };
 	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
 	json_decref(r);
 }
@@ -89,6 +89,64 @@ static void test_made_dir_knows_absent_names(void **state)
 	mcache_free(mc);
 }
 
+/* mkdir of name in dir (count prev -> dver) made folder ino (count 0) */
+static void made_in(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
+		    const char *name, uint64_t ino)
+{
+	json_t *r = reply1(dir, prev, dver);
+	struct mc_change ch = { dir, name, 1, ino };
+	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
+	json_decref(r);
+	made(mc, ino, 0);
+}
+
+static void test_made_child_folders_known(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	struct stat st;
+	double valid;
+	assert_int_equal(mcache_new(&mc), 0);
+	made(mc, 40, 0);
+	made_in(mc, 40, 0, 1, "sub", 41);
+	assert_true(mcache_child(mc, 40, "sub", &st, &valid));
+	assert_int_equal(st.st_ino, 41);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_true(valid > 0 && valid <= MC_TTL_MS / 1000.0);
+	assert_false(mcache_child(mc, 40, "other", &st, &valid));
+	/* a name made by a call whose inode was not said: not answered */
+	change(mc, 40, 1, 2, "file", 1);
+	assert_false(mcache_child(mc, 40, "file", &st, &valid));
+	/* removed, then a file of that name: no longer the folder */
+	change(mc, 40, 2, 3, "sub", -1);
+	assert_false(mcache_child(mc, 40, "sub", &st, &valid));
+	change(mc, 40, 3, 4, "sub", 1);
+	assert_false(mcache_child(mc, 40, "sub", &st, &valid));
+	/* another client's change of the parent: nothing known there */
+	made_in(mc, 40, 4, 5, "sub2", 42);
+	assert_true(mcache_child(mc, 40, "sub2", &st, &valid));
+	change(mc, 40, 6, 7, "x", 1);
+	assert_false(mcache_child(mc, 40, "sub2", &st, &valid));
+	/* the feed brought others' changes: the child's attributes are old */
+	made(mc, 50, 0);
+	made_in(mc, 50, 0, 1, "d", 51);
+	assert_true(mcache_child(mc, 50, "d", &st, &valid));
+	mcache_feed_changed(mc);
+	assert_false(mcache_child(mc, 50, "d", &st, &valid));
+	/* RENAME_EXCHANGE in the parent: the name is another inode now */
+	made(mc, 60, 0);
+	made_in(mc, 60, 0, 1, "e", 61);
+	change(mc, 60, 1, 2, "f", 1);
+	assert_true(mcache_child(mc, 60, "e", &st, &valid));
+	json_t *r = reply1(60, 2, 3);
+	struct mc_change ex[2] = { { 60, "e", 0, 0 }, { 60, "f", 0, 0 } };
+	mcache_changed(mc, r, ex, 2, mcache_now_ms());
+	json_decref(r);
+	assert_true(mcache_absent(mc, 60, "g"));     /* still complete */
+	assert_false(mcache_child(mc, 60, "e", &st, &valid));
+	mcache_free(mc);
+}
+
 static void test_someone_elses_change_ends_it(void **state)
 {
 	(void)state;
@@ -110,7 +168,7 @@ static void test_someone_elses_change_ends_it(void **state)
 	/* a reply without "dirs" (an older master): nothing known */
 	made(mc, 22, 0);
 	json_t *r = json_object();
-	struct mc_change ch = { 22, "n", 1 };
+	struct mc_change ch = { 22, "n", 1, 0 };
 	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 22, "q"));
@@ -120,7 +178,7 @@ static void test_someone_elses_change_ends_it(void **state)
 	/* the master no longer renews the lease (someone else changed it) */
 	made(mc, 23, 0);
 	r = json_pack("{s:[{s:i, s:o}]}", "dirs", "prev", 0, "attr", dir_attr(23, 1, 2));
-	struct mc_change ch2 = { 23, "n", 1 };
+	struct mc_change ch2 = { 23, "n", 1, 0 };
 	mcache_changed(mc, r, &ch2, 1, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 23, "q"));
@@ -154,7 +212,7 @@ static void test_rename_two_dirs_and_exchange(void **state)
 	json_t *r = json_pack("{s:[{s:i, s:o, s:b}, {s:i, s:o, s:b}]}", "dirs", "prev", 1,
 			      "attr", dir_attr(30, 2, 2), "lease", 1, "prev", 1, "attr",
 			      dir_attr(31, 2, 2), "lease", 1);
-	struct mc_change mv[2] = { { 30, "a", -1 }, { 31, "a2", 1 } };
+	struct mc_change mv[2] = { { 30, "a", -1, 0 }, { 31, "a2", 1, 0 } };
 	mcache_changed(mc, r, mv, 2, mcache_now_ms());
 	json_decref(r);
 	assert_true(mcache_absent(mc, 30, "a"));
@@ -162,7 +220,7 @@ static void test_rename_two_dirs_and_exchange(void **state)
 	assert_false(mcache_absent(mc, 31, "b"));
 	/* RENAME_EXCHANGE of a2 and b in one directory (two touches, one record) */
 	r = reply1(31, 2, 4);
-	struct mc_change ex[2] = { { 31, "a2", 0 }, { 31, "b", 0 } };
+	struct mc_change ex[2] = { { 31, "a2", 0, 0 }, { 31, "b", 0, 0 } };
 	mcache_changed(mc, r, ex, 2, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 31, "a2"));
@@ -272,6 +330,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_made_dir_knows_absent_names),
 		cmocka_unit_test(test_someone_elses_change_ends_it),
+		cmocka_unit_test(test_made_child_folders_known),
 		cmocka_unit_test(test_rename_two_dirs_and_exchange),
 		cmocka_unit_test(test_attrs_ttl_and_order),
 		cmocka_unit_test(test_xattrs),
