@@ -109,9 +109,9 @@ static void print_trash(const json_t *resp, const char *filter, uint64_t limit)
 				if (s >= 3600)
 					s = (s + 59) / 60 * 60;
 				table_add(t, "in %s", units_fmt_duration(s, left, sizeof(left)));
-			}
-			else
+			} else {
 				table_add(t, "now");
+			}
 			table_add(t, "%s", units_fmt_size(admin_u64(e, "size", 0), sz, sizeof(sz)));
 			table_add(t, "%s", admin_str(e, "path", "?"));
 		}

@@ -309,9 +309,14 @@ static bool fh_buf_grow(char **buf, size_t *cap, size_t need)
 
 /* ---- inode location cache (table lock held) ---- */
 
+static struct ilc_ent **ilc_bucket(struct fh_table *t, uint64_t ino)
+{
+	return &t->ilc[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+}
+
 static struct ilc_ent **ilc_slot(struct fh_table *t, uint64_t ino)
 {
-	struct ilc_ent **p = &t->ilc[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+	struct ilc_ent **p = ilc_bucket(t, ino);
 	while (*p && (*p)->ino != ino)
 		p = &(*p)->next;
 	return p;
@@ -360,7 +365,7 @@ static void ilc_put(struct fh_table *t, uint64_t ino, uint64_t size, const struc
 		memcpy(e->token, token, strlen(token) + 1);
 		memcpy(e->rep, c->rep, (size_t)nrep * sizeof(e->rep[0]));
 	}
-	struct ilc_ent **p = &t->ilc[(ino * 0x9e3779b97f4a7c15ULL) >> 52];
+	struct ilc_ent **p = ilc_bucket(t, ino);
 	e->next = *p;
 	*p = e;
 	t->nilc++;
@@ -1686,8 +1691,30 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp)
 	pthread_mutex_unlock(&fh->lock);
 }
 
-/* The open prefetch threads: each takes a handle from the queue and reads
- * its prefetch window (pf, owned by the job while PF_PENDING). */
+/* Run a prefetch job (PF_PENDING: pf and pf_chunk are the job's, read
+ * without the handle lock): its window into pf. guess: an open prefetch,
+ * whose locations may be stale (worker_io_read_try). */
+static int fh_pf_fetch(struct file_handle *fh, bool guess)
+{
+	if (fh->pf_hole) {
+		memset(fh->pf, 0, fh->pf_len);
+		return 0;
+	}
+	uint64_t off = fh->pf_off % FH_CHUNK_SIZE;
+	return guess ? worker_io_read_try(fh->t->wio, &fh->pf_chunk, off, fh->pf_len, fh->pf)
+		     : worker_io_read(fh->t->wio, &fh->pf_chunk, off, fh->pf_len, fh->pf);
+}
+
+/* Handle lock held. The job is over, with rc. */
+static void fh_pf_done(struct file_handle *fh, int rc)
+{
+	fh->pf_rc = rc;
+	fh->pf_state = PF_DONE;
+	pthread_cond_broadcast(&fh->cond);
+}
+
+/* The open prefetch threads: each takes a handle from the queue and runs
+ * its prefetch job. */
 static void *fh_spec_main(void *arg)
 {
 	struct fh_table *t = arg;
@@ -1702,11 +1729,9 @@ static void *fh_spec_main(void *arg)
 		if (!t->spec_head)
 			t->spec_tail = NULL;
 		pthread_mutex_unlock(&t->lock);
-		int rc = worker_io_read_try(t->wio, &fh->pf_chunk, 0, fh->pf_len, fh->pf);
+		int rc = fh_pf_fetch(fh, true);
 		pthread_mutex_lock(&fh->lock);
-		fh->pf_rc = rc;
-		fh->pf_state = PF_DONE;
-		pthread_cond_broadcast(&fh->cond);
+		fh_pf_done(fh, rc);
 		pthread_mutex_unlock(&fh->lock);
 		fh_unref(fh);
 		pthread_mutex_lock(&t->lock);
@@ -1733,10 +1758,11 @@ bool fh_open_prefetch(struct file_handle *fh)
 	uint64_t size = 0;
 	pthread_mutex_lock(&t->lock);
 	struct ilc_ent *e = *ilc_slot(t, fh->ino);
-	bool ok = e && e->has_chunk && e->size > 0 && e->size <= FH_SPEC_MAX &&
-		  now_ms() - e->at_ms <= ILC_MAX_AGE_MS;
-	if (e && now_ms() - e->at_ms > ILC_MAX_AGE_MS)
+	if (e && now_ms() - e->at_ms > ILC_MAX_AGE_MS) {
 		ilc_remove(t, fh->ino);
+		e = NULL;
+	}
+	bool ok = e && e->has_chunk && e->size > 0 && e->size <= FH_SPEC_MAX;
 	if (ok) {
 		size = e->size;
 		c.chunk_id = e->chunk_id;
@@ -1898,16 +1924,9 @@ static void *fh_reader_main(void *arg)
 		if (fh->pf_state != PF_PENDING)
 			break;
 		pthread_mutex_unlock(&fh->lock);
-		int rc = 0;
-		if (fh->pf_hole)
-			memset(fh->pf, 0, fh->pf_len);
-		else
-			rc = worker_io_read(fh->t->wio, &fh->pf_chunk,
-					    fh->pf_off % FH_CHUNK_SIZE, fh->pf_len, fh->pf);
+		int rc = fh_pf_fetch(fh, false);
 		pthread_mutex_lock(&fh->lock);
-		fh->pf_rc = rc;
-		fh->pf_state = PF_DONE;
-		pthread_cond_broadcast(&fh->cond);
+		fh_pf_done(fh, rc);
 	}
 	pthread_mutex_unlock(&fh->lock);
 	return NULL;

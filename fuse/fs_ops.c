@@ -257,16 +257,22 @@ static bool fs_size_moved(struct fs_ctx *ctx, const struct stat *st, uint64_t ep
 	       !fh_table_local_size(ctx->fht, st->st_ino, &local);
 }
 
+/* The rest of entry e from its attributes: kept ttl seconds. */
+static void fs_entry_of_attr(struct fuse_entry_param *e, double ttl)
+{
+	e->ino = e->attr.st_ino;
+	e->generation = 1;
+	e->attr_timeout = ttl;
+	e->entry_timeout = ttl;
+}
+
 static int fs_entry(struct fs_ctx *ctx, const json_t *resp, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	int rc = fs_attr(ctx, json_object_get(resp, "attr"), &e->attr);
 	if (rc < 0)
 		return rc;
-	e->ino = e->attr.st_ino;
-	e->generation = 1;
-	e->attr_timeout = FS_TIMEOUT;
-	e->entry_timeout = FS_TIMEOUT;
+	fs_entry_of_attr(e, FS_TIMEOUT);
 	return 0;
 }
 
@@ -479,8 +485,7 @@ static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
 	if (atime_queue_wait(ctx->atime, e->attr.st_ino))
 		return 1;
 	fs_local_attrs(ctx, &e->attr);
-	e->ino = e->attr.st_ino;
-	e->generation = 1;
+	fs_entry_of_attr(e, FS_TIMEOUT);
 	fs_ttl(ctx, e, snap, parent, name);
 	return 0;
 }
@@ -537,7 +542,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
 	struct fuse_entry_param e;
-	if (strlen(name) <= FS_NAME_MAX &&   /* the master names what is wrong with it */
+	bool local = strlen(name) <= FS_NAME_MAX;   /* else the master names what is wrong */
+	if (local &&
 	    (nsq_pending_name(ctx->nsq, parent, name) || mcache_absent(ctx->mcache, parent, name))) {
 		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
 		fs_reply_err(ctx, req, FS_OP_lookup, -ENOENT);
@@ -545,12 +551,9 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	double valid;
 	memset(&e, 0, sizeof(e));
-	if (strlen(name) <= FS_NAME_MAX && mcache_child(ctx->mcache, parent, name, &e.attr, &valid)) {
+	if (local && mcache_child(ctx->mcache, parent, name, &e.attr, &valid)) {
 		/* a folder this mount made, in a folder only it changed */
-		e.ino = e.attr.st_ino;
-		e.generation = 1;
-		e.attr_timeout = valid;
-		e.entry_timeout = valid;
+		fs_entry_of_attr(&e, valid);
 		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
 		fuse_reply_entry(req, &e);
 		return;

@@ -309,8 +309,9 @@ static int wio_read_race(struct worker_io *w, struct http_client *hc, const stru
 	return got;
 }
 
-int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
-		   void *buf)
+/* worker_io_read, or with quiet worker_io_read_try. */
+static int wio_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		    void *buf, bool quiet)
 {
 	struct http_client *hc = thread_http_get(w->http);
 	if (!hc)
@@ -320,8 +321,10 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 	bool retry[WIO_MAX_REPLICAS];
 	if (c->nrep == 0)
 		return -EIO;
-	if (wio_read_race(w, hc, c, id, off, len, buf, retry, false) >= 0)
+	if (wio_read_race(w, hc, c, id, off, len, buf, retry, quiet) >= 0)
 		return 0;
+	if (quiet)
+		return -EIO;
 	/* No replica gave good bytes at once: ask those whose bytes did not
 	 * match their CRCs again, verified by the worker under its lock. */
 	for (int i = 0; i < c->nrep; i++) {
@@ -339,18 +342,16 @@ int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off,
 	return -EIO;
 }
 
+int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
+		   void *buf)
+{
+	return wio_read(w, c, off, len, buf, false);
+}
+
 int worker_io_read_try(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		       void *buf)
 {
-	struct http_client *hc = thread_http_get(w->http);
-	if (!hc)
-		return -ENOMEM;
-	if (c->nrep == 0)
-		return -EIO;
-	char id[CHUNK_ID_STRLEN + 1];
-	chunk_id_format(c->chunk_id, id);
-	bool retry[WIO_MAX_REPLICAS];
-	return wio_read_race(w, hc, c, id, off, len, buf, retry, true) >= 0 ? 0 : -EIO;
+	return wio_read(w, c, off, len, buf, true);
 }
 
 /* The errno of a worker's error reply (its JSON body), or 0. */

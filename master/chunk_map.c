@@ -364,6 +364,11 @@ static void sign(struct chunk_map *cm, struct cm_chunk *c, const char *op)
 		   time(NULL) + CM_TOKEN_TTL_S, c->token);
 }
 
+void cm_read_token(struct chunk_map *cm, const struct cm_chunk *c, char out[TOKEN_MAX])
+{
+	token_make(cm->secret, c->chunk_id, c->version, "r", time(NULL) + CM_TOKEN_TTL_S, out);
+}
+
 /* 1 if another slot names chunk_id, 0 if not, or -errno. */
 static int slot_shared(struct chunk_map *cm, uint64_t chunk_id, uint64_t ino, uint64_t idx)
 {

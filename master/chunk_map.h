@@ -82,6 +82,9 @@ int cm_new(struct meta_store *ms, struct wreg *reg, const struct secret *secret,
 	   int64_t lease_ms, struct chunk_map **ret);
 void cm_free(struct chunk_map *cm);
 int64_t cm_lease_ms(const struct chunk_map *cm);
+/* A read token (op "r") of c's chunk id and version, valid CM_TOKEN_TTL_S:
+ * a write grant's "rtoken", so its writer reads back without /v1/chunks. */
+void cm_read_token(struct chunk_map *cm, const struct cm_chunk *c, char out[TOKEN_MAX]);
 
 /* Load the workers table into the registry (known, not live). */
 int cm_load_workers(struct chunk_map *cm);

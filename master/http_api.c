@@ -1628,7 +1628,7 @@ out_bad:
 static json_t *grant_json(struct master *m, const struct cm_chunk *c)
 {
 	char rtok[TOKEN_MAX];
-	token_make(&m->secret, c->chunk_id, c->version, "r", time(NULL) + CM_TOKEN_TTL_S, rtok);
+	cm_read_token(m->cm, c, rtok);
 	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:I}", "version", (json_int_t)c->version,
 			      "replicas", replicas_json(c), "token", c->token, "rtoken", rtok,
 			      "lease_ms", (json_int_t)cm_lease_ms(m->cm));

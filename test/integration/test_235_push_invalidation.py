@@ -28,10 +28,10 @@ import time
 
 import pytest
 
-from conftest import ApiSession, finish_cluster, http, json_of, make_cluster, wait_for
+from conftest import ApiSession, finish_cluster, http, json_of, wait_for
 from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
 from test_210_master_calls import delta, route_counts
-from test_750_metrics import get, mount_metrics_addr, scrape
+from test_750_metrics import get, metered_pair, scrape
 
 PROMPT = 0.5       # a pushed change shows within this (1 s timeouts: ~1 s)
 DEADLINE = 3.0     # give up polling (a 10 s cache without push shows later)
@@ -501,10 +501,8 @@ def test_235f_events_only_for_the_whole_namespace(cluster, bigfs_pair):
 def pc(tmp_path_factory):
     """Master, 2 workers, mounts A (mounts[0]) and B, both with metrics;
     returns (cluster, A's metrics address, B's)."""
-    c = make_cluster(tmp_path_factory, "push235", nworkers=2, mount_opts="metrics=127.0.0.1:0")
+    c, a, b = metered_pair(tmp_path_factory, "push235")
     try:
-        c.mount("mntb", opts="metrics=127.0.0.1:0")
-        a, b = (mount_metrics_addr(c, m) for m in c.mounts)
         # each mount polls twice at once (where the log stands; the first
         # long poll once live): 4 calls, and nothing else polls here
         wait_for(lambda: events_count(c) >= 4, 10, "both mounts' change feeds")

@@ -20,27 +20,17 @@ import os
 
 import pytest
 
-from conftest import finish_cluster, make_cluster, wait_for
+from conftest import finish_cluster, wait_for
 from test_210_master_calls import delta, route_counts
-from test_235_push_invalidation import read, write
-from test_750_metrics import get, mount_metrics_addr, scrape
+from test_235_push_invalidation import mount_counter, read, write
+from test_750_metrics import metered_pair
 
 
 @pytest.fixture(scope="module")
 def pp(tmp_path_factory):
-    c = make_cluster(tmp_path_factory, "prefetch567", nworkers=2, mount_opts="metrics=127.0.0.1:0")
-    try:
-        c.mount("mntb", opts="metrics=127.0.0.1:0")
-        a, b = (mount_metrics_addr(c, m) for m in c.mounts)
-    except BaseException:
-        finish_cluster(c)
-        raise
+    c, a, b = metered_pair(tmp_path_factory, "prefetch567")
     yield c, a, b
     finish_cluster(c)
-
-
-def counter(addr, name):
-    return get(scrape(addr, "bigfs_mount_")[0], name)
 
 
 def test_567a_own_file_read_with_its_open(pp):
@@ -48,19 +38,19 @@ def test_567a_own_file_read_with_its_open(pp):
     p = os.path.join(c.mounts[0].path, "own-a")
     data = os.urandom(5000)
     write(p, data)
-    started = counter(ma, "bigfs_mount_open_prefetches_total")
-    hits = counter(ma, "bigfs_mount_prefetch_hits_total")
+    started = mount_counter(ma, "bigfs_mount_open_prefetches_total")
+    hits = mount_counter(ma, "bigfs_mount_prefetch_hits_total")
     before = route_counts(c)
     assert read(p) == data
     d_ = delta(before, route_counts(c))
-    assert counter(ma, "bigfs_mount_open_prefetches_total") == started + 1
-    assert counter(ma, "bigfs_mount_prefetch_hits_total") == hits + 1
+    assert mount_counter(ma, "bigfs_mount_open_prefetches_total") == started + 1
+    assert mount_counter(ma, "bigfs_mount_prefetch_hits_total") == hits + 1
     # the master still answers once after the open began: the open itself,
     # or (the file still open on the master from its write) a location ask
     assert d_.get("/v1/open", 0) + d_.get("/v1/chunks", 0) == 1, d_
     # and again, now from the locations the last read learned
     assert read(p) == data
-    assert counter(ma, "bigfs_mount_prefetch_hits_total") == hits + 2
+    assert mount_counter(ma, "bigfs_mount_prefetch_hits_total") == hits + 2
 
 
 def test_567b_other_mounts_changes_show_at_the_next_open(pp):
@@ -71,10 +61,10 @@ def test_567b_other_mounts_changes_show_at_the_next_open(pp):
     write(fa, first)
     wait_for(lambda: os.path.exists(fb), 5, "the file on the other mount")
     assert read(fa) == first        # A knows where the file is now
-    reported_a = counter(ma, "bigfs_mount_replicas_reported_total")
-    reported_b = counter(mb, "bigfs_mount_replicas_reported_total")
-    started = counter(ma, "bigfs_mount_open_prefetches_total")
-    hits = counter(ma, "bigfs_mount_prefetch_hits_total")
+    reported_a = mount_counter(ma, "bigfs_mount_replicas_reported_total")
+    reported_b = mount_counter(mb, "bigfs_mount_replicas_reported_total")
+    started = mount_counter(ma, "bigfs_mount_open_prefetches_total")
+    hits = mount_counter(ma, "bigfs_mount_prefetch_hits_total")
 
     def in_place(data):
         with open(fb, "r+b") as f:
@@ -125,11 +115,11 @@ def test_567b_other_mounts_changes_show_at_the_next_open(pp):
         current[0] = new
         assert read(fa) == new, what      # and from what that open learned
     # stale guesses were made and thrown away; the confirmed ones used
-    assert counter(ma, "bigfs_mount_open_prefetches_total") >= started + len(steps)
-    assert counter(ma, "bigfs_mount_prefetch_hits_total") >= hits + len(steps) - 1
+    assert mount_counter(ma, "bigfs_mount_open_prefetches_total") >= started + len(steps)
+    assert mount_counter(ma, "bigfs_mount_prefetch_hits_total") >= hits + len(steps) - 1
     # a guess the workers refuse (an old version, a chunk gone) is no fault
-    assert counter(ma, "bigfs_mount_replicas_reported_total") == reported_a
-    assert counter(mb, "bigfs_mount_replicas_reported_total") == reported_b
+    assert mount_counter(ma, "bigfs_mount_replicas_reported_total") == reported_a
+    assert mount_counter(mb, "bigfs_mount_replicas_reported_total") == reported_b
     with open(c.log_path("master")) as f:
         assert "dropping failed replica" not in f.read()
 
@@ -140,6 +130,6 @@ def test_567c_big_file_not_prefetched(pp):
     data = os.urandom((1 << 20) + 1)
     write(p, data)
     assert read(p) == data
-    started = counter(ma, "bigfs_mount_open_prefetches_total")
+    started = mount_counter(ma, "bigfs_mount_open_prefetches_total")
     assert read(p) == data
-    assert counter(ma, "bigfs_mount_open_prefetches_total") == started
+    assert mount_counter(ma, "bigfs_mount_open_prefetches_total") == started

@@ -93,6 +93,19 @@ def scrape(addr, prefix):
     return parse_prometheus(raw.decode("utf-8"), prefix)
 
 
+def metered_pair(tmp_path_factory, name, nworkers=2):
+    """A cluster whose two mounts (mounts[0] and mntb) serve metrics:
+    (cluster, A's metrics address, B's). finish_cluster it."""
+    c = make_cluster(tmp_path_factory, name, nworkers=nworkers, mount_opts="metrics=127.0.0.1:0")
+    try:
+        c.mount("mntb", opts="metrics=127.0.0.1:0")
+        a, b = (mount_metrics_addr(c, m) for m in c.mounts)
+    except BaseException:
+        finish_cluster(c)
+        raise
+    return c, a, b
+
+
 def mount_metrics_addr(cluster, m):
     """The address a mount with metrics=127.0.0.1:0 logged."""
     def found():

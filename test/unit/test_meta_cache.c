@@ -47,13 +47,20 @@ static void made(struct meta_cache *mc, uint64_t ino, uint64_t dver)
 	json_decref(r);
 }
 
+/* A change of name in dir (count prev -> dver); ino: what it names now. */
+static void change_ino(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
+		       const char *name, int delta, uint64_t ino)
+{
+	json_t *r = reply1(dir, prev, dver);
+	struct mc_change ch = { dir, name, delta, ino };
+	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
+	json_decref(r);
+}
+
 static void change(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
 		   const char *name, int delta)
 {
-	json_t *r = reply1(dir, prev, dver);
-	struct mc_change ch = { dir, name, delta, 0 };
-	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
-	json_decref(r);
+	change_ino(mc, dir, prev, dver, name, delta, 0);
 }
 
 static void test_made_dir_knows_absent_names(void **state)
@@ -93,10 +100,7 @@ static void test_made_dir_knows_absent_names(void **state)
 static void made_in(struct meta_cache *mc, uint64_t dir, uint64_t prev, uint64_t dver,
 		    const char *name, uint64_t ino)
 {
-	json_t *r = reply1(dir, prev, dver);
-	struct mc_change ch = { dir, name, 1, ino };
-	mcache_changed(mc, r, &ch, 1, mcache_now_ms());
-	json_decref(r);
+	change_ino(mc, dir, prev, dver, name, 1, ino);
 	made(mc, ino, 0);
 }
 
