@@ -39,6 +39,18 @@ def ns_path(c, path):
     return "/" + os.path.relpath(path, c.mounts[0].path)
 
 
+def unlink_sent(path):
+    """unlink() path and fsync its folder: the mount answers an unlink at
+    once and sends it in its next batch (docs/posix.md); the folder's fsync
+    returns once the master has it, so the API sees it next."""
+    os.unlink(path)
+    fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def stat_tuple(p):
     st = os.stat(p)
     return (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns)
@@ -68,7 +80,7 @@ def test_trash_restore_returns_identical_bytes_and_attributes(tc, d):
     os.utime(f, ns=(1_600_000_000_000_000_000, 1_600_000_000_123_456_789))
     os.setxattr(f, "user.tag", b"keep me")
     digest, before, number = sha256_file(f), stat_tuple(f), ino(f)
-    os.unlink(f)
+    unlink_sent(f)
     assert not os.path.exists(f)
 
     listing = op(tc, "/v1/trash/list", {"path": ns_path(tc, d)})
@@ -115,7 +127,7 @@ def test_trashtime_zero_expiry_and_purge_free_the_chunks(tc, d):
     f = os.path.join(now_dir, "tmp")
     write_random_file(f, 100000, seed=2)
     assert os.getxattr(f, "bigfs.trashtime") == b"0"   # inherited at creation
-    os.unlink(f)
+    unlink_sent(f)
     assert op(tc, "/v1/trash/list", {"path": ns_path(tc, now_dir)})["entries"] == []
 
     short = os.path.join(d, "short")
@@ -123,7 +135,7 @@ def test_trashtime_zero_expiry_and_purge_free_the_chunks(tc, d):
     os.setxattr(short, "bigfs.trashtime", b"2")
     g = os.path.join(short, "g")
     write_random_file(g, 100000, seed=3)
-    os.unlink(g)
+    unlink_sent(g)
     assert len(op(tc, "/v1/trash/list", {"path": ns_path(tc, short)})["entries"]) == 1
     wait_for(lambda: not op(tc, "/v1/trash/list", {"path": ns_path(tc, short)})["entries"],
              15, "the expired file to leave the trash")
@@ -341,7 +353,7 @@ def test_quota_soft_limit_has_a_grace_period(tc, d):
         with open(os.path.join(q, "b"), "wb") as fp:
             fp.write(b"b")
     assert e.value.errno == errno.EDQUOT
-    os.unlink(os.path.join(q, "a"))
+    unlink_sent(os.path.join(q, "a"))
     assert op(tc, "/v1/quota/get", {"ino": ino(q)})["over"] == "none"
     with open(os.path.join(q, "b"), "wb") as fp:
         fp.write(b"b" * 10)
@@ -374,7 +386,7 @@ def test_quota_list_remove_and_bad_input(tc, d):
 def test_cluster_summary_shows_trash_quotas_and_health(tc, d):
     f = os.path.join(d, "gone")
     write_random_file(f, 12345, seed=9)
-    os.unlink(f)
+    unlink_sent(f)
     q = os.path.join(d, "q")
     os.mkdir(q)
     op(tc, "/v1/quota/set", {"ino": ino(q), "inodes_hard": 7})
