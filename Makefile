@@ -46,6 +46,7 @@ UNIT_DEPS_test_locks := $(BUILD)/master/locks.o
 UNIT_DEPS_test_dir_lease := $(BUILD)/master/dir_lease.o
 UNIT_DEPS_test_inval_log := $(BUILD)/master/inval_log.o
 UNIT_DEPS_test_dir_cache := $(BUILD)/fuse/dir_cache.o
+UNIT_DEPS_test_dir_count := $(BUILD)/fuse/dir_count.o
 UNIT_DEPS_test_kafka_status := $(BUILD)/master/kafka_status.o $(BUILD)/master/worker_registry.o
 UNIT_DEPS_test_exports := $(BUILD)/master/exports.o
 UNIT_DEPS_test_auth_sessions := $(BUILD)/master/auth_sessions.o $(BUILD)/master/exports.o

@@ -6,6 +6,7 @@
 #include "dir_cache.h"
 
 #include "clock.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -52,14 +53,6 @@ struct dc_fill {
 	struct dc_list *l;
 	bool too_big;
 };
-
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return h;
-}
 
 static size_t bucket(uint64_t dir)
 {
@@ -132,7 +125,7 @@ int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epo
 {
 	if (!dc)
 		return -1;
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	int rc = -1;
 	pthread_mutex_lock(&dc->lock);
 	struct dc_list *l = find(dc, dir);
@@ -237,7 +230,7 @@ bool dc_fill_add(struct dc_fill *f, const char *name, const struct stat *st)
 		f->too_big = true;
 		return false;
 	}
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	size_t k = h & (l->cap - 1);
 	while (l->v[k].name) {
 		if (l->v[k].hash == h && strcmp(l->v[k].name, name) == 0) {

@@ -35,6 +35,7 @@
 
 #include "atime_queue.h"
 #include "dir_cache.h"
+#include "dir_count.h"
 #include "inval_watch.h"
 #include "client_session.h"
 #include "file_handle.h"
@@ -100,6 +101,7 @@ struct fs_ctx {
 	struct nsq *nsq;           /* unlinks answered at once, sent in batches */
 	struct inval_watch *iw;    /* the change feed: long kernel timeouts */
 	struct dir_cache *dc;      /* folder listings under the feed */
+	struct dir_count *dcnt;    /* folders known empty, under the feed */
 	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
@@ -150,6 +152,8 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 	if (rc == 0 && ttl_s > 1) {
 		if (dc_new(&ctx->dc) < 0)
 			ctx->dc = NULL;   /* no folder listings */
+		if (dcnt_new(&ctx->dcnt) < 0)
+			ctx->dcnt = NULL; /* every rmdir waits */
 		iw_on_change(ctx->iw, fs_feed_changed, ctx);
 	}
 	return rc;
@@ -162,6 +166,7 @@ void fs_ctx_free(struct fs_ctx *ctx)
 	nsq_free(ctx->nsq);
 	iw_free(ctx->iw);
 	dc_free(ctx->dc);
+	dcnt_free(ctx->dcnt);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -284,6 +289,17 @@ static void fs_ttl(struct fs_ctx *ctx, struct fuse_entry_param *e, uint64_t snap
 	double t = iw_ttl(ctx->iw, snap, parent, name, e->ino);
 	e->attr_timeout = t;
 	e->entry_timeout = t;
+	if (ctx->dcnt && name && S_ISDIR(e->attr.st_mode))
+		dcnt_named(ctx->dcnt, parent, name, e->ino, snap);
+}
+
+/* This mount is about to add a name to folder dir (rename: -1, any). */
+static void fs_grows(struct fs_ctx *ctx, int64_t dir)
+{
+	if (ctx->dcnt && dir < 0)
+		dcnt_reset(ctx->dcnt);
+	else if (ctx->dcnt)
+		dcnt_grew(ctx->dcnt, (uint64_t)dir);
 }
 
 /* POST op with req (reference stolen; NULL means out of memory), at once:
@@ -384,6 +400,7 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	bool retried = false;
 	struct fuse_entry_param e;
 	nsq_drain(ctx->nsq);
+	fs_grows(ctx, (int64_t)parent);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	uint64_t snap = iw_snap(ctx->iw);
 	int rc = fs_call_now(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
@@ -843,11 +860,38 @@ static bool fs_entries_wait_atime(struct fs_ctx *ctx, const json_t *entries)
 
 /* An open directory: where the master's last answer said the listing
  * ends, so the kernel's read past the last entry (every listing ends
- * with one that returns nothing) needs no call. */
+ * with one that returns nothing) needs no call; and the entries counted
+ * so far by a listing read from its start, page after page (dir_count.h). */
 struct fs_dir {
 	bool eof_known;
 	off_t eof_off;
+	bool counting;
+	off_t count_next;            /* where the next page must start */
+	uint64_t counted;
+	struct dcnt_mark mark;
 };
+
+/* A page of folder ino's listing, from off to next_off with n entries,
+ * was handed to the kernel; eof: it was the last. */
+static void fs_dir_counted(struct fs_ctx *ctx, struct fs_dir *dh, uint64_t ino, off_t off,
+			   off_t next_off, uint64_t n, bool eof)
+{
+	if (!dh || !ctx->dcnt)
+		return;
+	if (off == 0) {
+		dh->counting = true;
+		dh->counted = 0;
+	} else if (!dh->counting || off != dh->count_next) {
+		dh->counting = false;
+		return;
+	}
+	dh->counted += n;
+	dh->count_next = next_off;
+	if (eof) {
+		dcnt_listed(ctx->dcnt, ino, dh->counted, dh->mark, iw_snap(ctx->iw));
+		dh->counting = false;
+	}
+}
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -896,12 +940,15 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		used += n;
 	}
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
+	if (dh && off == 0 && ctx->dcnt)
+		dh->mark = dcnt_begin(ctx->dcnt, iw_snap(ctx->iw));
 	if (cookie == 0 && mcache_dir_empty(ctx->mcache, ino) && !nsq_pending_dir(ctx->nsq, ino)) {
 		/* a folder this mount made, still empty under its lease */
 		if (dh) {
 			dh->eof_known = true;
 			dh->eof_off = 2;
 		}
+		fs_dir_counted(ctx, dh, ino, off, 2, 0, true);
 		mount_metrics_add(MM_LOCAL_READDIRS, 1);
 		goto out_reply;
 	}
@@ -940,6 +987,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
 	bool eof = false, all = true;
 	off_t last_off = off < 2 ? 2 : off;
+	uint64_t handed = 0;
 	if (ju_bool_opt(resp, "eof", false, &eof) < 0)
 		eof = false;
 	json_array_foreach(entries, i, ent) {
@@ -968,11 +1016,13 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		}
 		used += n;
 		last_off = noff;
+		handed++;
 	}
 	if (dh && eof && all) {
 		dh->eof_known = true;
 		dh->eof_off = last_off;
 	}
+	fs_dir_counted(ctx, dh, ino, off, last_off, handed, eof && all);
 out_reply:
 	json_decref(resp);
 	if (rc < 0 && used == 0) {
@@ -1059,6 +1109,14 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	json_decref(resp);
 }
 
+/* Whether name in parent is a folder this mount knows is empty now
+ * (dir_count.h): its rmdir may be answered at once. */
+static bool fs_known_empty(struct fs_ctx *ctx, uint64_t parent, const char *name)
+{
+	return ctx->dcnt && iw_live(ctx->iw) &&
+	       dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
+}
+
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
 		      const char *name)
 {
@@ -1067,15 +1125,19 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	fh_table_names_changed(ctx->fht);   /* a link count here may drop */
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
-	if (!ctx->send_caller && fop == FS_OP_unlink) {
-		mcache_dir_predict(ctx->mcache, parent);
-		if (nsq_unlink(ctx->nsq, parent, name) == 0) {
+	if (!ctx->send_caller && (fop == FS_OP_unlink || fs_known_empty(ctx, parent, name))) {
+		mcache_dir_predict(ctx->mcache, parent, fop == FS_OP_rmdir ? -1 : 0);
+		if (nsq_remove(ctx->nsq, parent, name, fop == FS_OP_rmdir) == 0) {
+			if (ctx->dcnt)
+				dcnt_removed(ctx->dcnt, parent);
 			fs_reply_err(ctx, req, fop, 0);
 			return;
 		}
 	}
 	if (!ctx->send_caller && fop == FS_OP_rmdir && nsq_pending(ctx->nsq)) {
 		int rc = nsq_rmdir(ctx->nsq, parent, name);
+		if (rc == 0 && ctx->dcnt)
+			dcnt_removed(ctx->dcnt, parent);
 		if (rc != -ESHUTDOWN && rc != -ENOMEM) {
 			fs_reply_err(ctx, req, fop, rc);
 			return;
@@ -1096,6 +1158,8 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	if (rc == 0) {
 		struct mc_change ch = { parent, name, -1, 0 };
 		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
+		if (ctx->dcnt)
+			dcnt_removed(ctx->dcnt, parent);
 	}
 	json_decref(resp);
 	fs_reply_err(ctx, req, fop, rc);
@@ -1132,6 +1196,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	csess_attach_closes(ctx->cs, body, &closes);
 	json_t *resp = NULL;
 	nsq_drain(ctx->nsq);
+	fs_grows(ctx, -1);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	int rc = fs_call_now(ctx, "rename", body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -1193,6 +1258,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			  (fi->flags & (O_EXCL | O_TRUNC)) &&
 			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
 	nsq_drain(ctx->nsq);
+	fs_grows(ctx, (int64_t)parent);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	uint64_t snap = iw_snap(ctx->iw);
 	/* with this mount's session: the master registers the file as open

@@ -15,6 +15,7 @@
  * One mutex guards everything; every call takes it once, does no I/O. */
 #include "meta_cache.h"
 
+#include "hash.h"
 #include "json_util.h"
 #include "master_client.h"
 
@@ -65,24 +66,6 @@ int64_t mcache_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static uint64_t name_hash(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;   /* FNV-1a, then mixed */
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	h = mix64(h);
-	return h ? h : 1;
 }
 
 int mcache_new(struct meta_cache **ret)
@@ -140,7 +123,7 @@ static struct mc_ino *mc_find(struct meta_cache *mc, uint64_t ino, bool create)
 	if (ino == 0)
 		return NULL;
 	size_t mask = mc->cap - 1;
-	for (size_t i = mix64(ino) & mask;; i = (i + 1) & mask) {
+	for (size_t i = hash_mix64(ino) & mask;; i = (i + 1) & mask) {
 		if (mc->tab[i].ino == ino)
 			return &mc->tab[i];
 		if (mc->tab[i].ino == 0)
@@ -150,7 +133,7 @@ static struct mc_ino *mc_find(struct meta_cache *mc, uint64_t ino, bool create)
 		return NULL;
 	if (mc->used >= MC_INOS)
 		mc_reset(mc);
-	for (size_t i = mix64(ino) & mask;; i = (i + 1) & mask) {
+	for (size_t i = hash_mix64(ino) & mask;; i = (i + 1) & mask) {
 		if (mc->tab[i].ino == 0) {
 			mc->tab[i].ino = ino;
 			mc->used++;
@@ -218,7 +201,7 @@ static int names_room(struct meta_cache *mc, struct mc_dir *d)
 static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *name, int delta,
 			uint64_t ino)
 {
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	if (delta == 0) {
 		if (names_has(d, h))
 			names_slot(d, h)->ino = 0;   /* RENAME_EXCHANGE: another inode now */
@@ -352,7 +335,7 @@ static struct mc_dir *dir_known(struct meta_cache *mc, uint64_t dir)
 
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 {
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = dir_known(mc, dir);
 	bool absent = d && !names_has(d, h);
@@ -363,7 +346,7 @@ bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 bool mcache_child(struct meta_cache *mc, uint64_t dir, const char *name, struct stat *st,
 		  double *ret_valid_s)
 {
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	int64_t now = mcache_now_ms();
 	bool known = false;
 	pthread_mutex_lock(&mc->lock);
@@ -390,7 +373,7 @@ bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir)
 
 void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name)
 {
-	uint64_t h = name_hash(name);
+	uint64_t h = hash_name(name);
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, dir, false);
 	if (d && d->complete && !names_has(d, h))
@@ -442,7 +425,7 @@ void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen)
 	pthread_mutex_unlock(&mc->lock);
 }
 
-void mcache_dir_predict(struct meta_cache *mc, uint64_t dir)
+void mcache_dir_predict(struct meta_cache *mc, uint64_t dir, int nlink_delta)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -451,6 +434,10 @@ void mcache_dir_predict(struct meta_cache *mc, uint64_t dir)
 	if (d && d->has_attr) {
 		d->st.st_mtim = now;
 		d->st.st_ctim = now;
+		if (nlink_delta < 0 && d->st.st_nlink > 2)
+			d->st.st_nlink--;
+		else if (nlink_delta < 0)
+			d->has_attr = false;   /* a count it cannot lower: ask */
 	}
 	pthread_mutex_unlock(&mc->lock);
 }

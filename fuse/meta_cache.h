@@ -109,8 +109,9 @@ uint64_t mcache_feed_gen(struct meta_cache *mc);
  * was gen; kept only if the feed brought nothing since. */
 void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen);
 /* This mount changed an entry of folder dir and the master will learn it
- * later (ns_queue): its known attributes take the change's time now. */
-void mcache_dir_predict(struct meta_cache *mc, uint64_t dir);
+ * later (ns_queue): its known attributes take the change's time now, and
+ * its link count moves by nlink_delta (-1: a folder in it removed). */
+void mcache_dir_predict(struct meta_cache *mc, uint64_t dir, int nlink_delta);
 /* ino's attributes may have changed in a way no reply said (setattr,
  * xattrs, ACLs): forget them. */
 void mcache_forget_attr(struct meta_cache *mc, uint64_t ino);

@@ -68,10 +68,14 @@
 	  "getxattrs answered ENODATA without the master (inode known to have none).")    \
 	X(QUEUED_UNLINKS, "bigfs_mount_queued_unlinks_total", "counter",                 \
 	  "Unlinks answered at once and sent to the master in batches (ns_queue).")       \
+	X(QUEUED_RMDIRS, "bigfs_mount_queued_rmdirs_total", "counter",                   \
+	  "rmdirs of folders known empty, answered at once and sent with the unlinks "    \
+	  "(dir_count).")                                                                 \
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \
-	  "Queued unlinks the master did not apply (logged; the file stays).")            \
+	  "Queued unlinks and rmdirs the master did not apply (logged; the file or "       \
+	  "folder stays).")                                                               \
 	X(KEPT_SETATTRS, "bigfs_mount_kept_setattrs_total", "counter",                   \
 	  "setattrs of a file made here and open for writing, sent with its commit.")     \
 	X(INVALIDATIONS, "bigfs_mount_invalidations_total", "counter",                  \

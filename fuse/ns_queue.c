@@ -31,7 +31,8 @@ struct nsq_op {
 	struct nsq_op *next;
 	uint64_t parent;
 	char *name;
-	bool dir;                    /* rmdir (someone waits), else unlink */
+	bool dir;                    /* rmdir, else unlink */
+	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool done;
 	int rc;
 };
@@ -96,10 +97,11 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 		if (e == 0) {
 			struct mc_change ch = { op->parent, op->name, -1, 0 };
 			mcache_changed(q->mcache, res, &ch, 1, sent);
-		} else if (!op->dir && e != -ENOENT) {
+		} else if (!op->wait && e != -ENOENT) {
 			mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
-			log_warn("queued unlink of '%s' in folder %" PRIu64 " failed: %s; the "
-				 "file stays", op->name, op->parent, strerror(-e));
+			log_warn("queued %s of '%s' in folder %" PRIu64 " failed: %s; the %s stays",
+				 op->dir ? "rmdir" : "unlink", op->name, op->parent, strerror(-e),
+				 op->dir ? "folder" : "file");
 		}
 		op->rc = e;
 	}
@@ -180,7 +182,7 @@ static void *nsq_sender(void *arg)
 		struct nsq_op *gone = NULL;
 		for (struct nsq_op *op = batch, *next; op; op = next) {
 			next = op->next;
-			if (op->dir) {
+			if (op->wait) {
 				op->done = true;     /* its caller frees it */
 			} else {
 				op->next = gone;
@@ -247,7 +249,7 @@ static bool nsq_append(struct nsq *q, struct nsq_op *op)
 	return true;
 }
 
-static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir)
+static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir, bool wait)
 {
 	struct nsq_op *op = calloc(1, sizeof(*op));
 	if (op && !(op->name = strdup(name))) {
@@ -257,13 +259,14 @@ static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir)
 	if (op) {
 		op->parent = parent;
 		op->dir = dir;
+		op->wait = wait;
 	}
 	return op;
 }
 
-int nsq_unlink(struct nsq *q, uint64_t parent, const char *name)
+int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
 {
-	struct nsq_op *op = op_new(parent, name, false);
+	struct nsq_op *op = op_new(parent, name, dir, false);
 	if (!op)
 		return -ENOMEM;
 	pthread_mutex_lock(&q->lock);
@@ -273,13 +276,13 @@ int nsq_unlink(struct nsq *q, uint64_t parent, const char *name)
 		op_free(op);
 		return -ESHUTDOWN;
 	}
-	mount_metrics_add(MM_QUEUED_UNLINKS, 1);
+	mount_metrics_add(dir ? MM_QUEUED_RMDIRS : MM_QUEUED_UNLINKS, 1);
 	return 0;
 }
 
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
 {
-	struct nsq_op *op = op_new(parent, name, true);
+	struct nsq_op *op = op_new(parent, name, true, true);
 	if (!op)
 		return -ENOMEM;
 	pthread_mutex_lock(&q->lock);
@@ -306,12 +309,13 @@ void nsq_drain(struct nsq *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* An op in parent; with name, an unlink of that name (a queued rmdir may
- * still fail, ENOTEMPTY: its name is not gone before the answer). */
+/* An op in parent; with name, a removal of that name answered already
+ * (an rmdir someone waits for may still fail, ENOTEMPTY: its name is not
+ * gone before the answer). */
 static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
 {
 	for (; op; op = op->next)
-		if (op->parent == parent && (!name || (!op->dir && strcmp(op->name, name) == 0)))
+		if (op->parent == parent && (!name || (!op->wait && strcmp(op->name, name) == 0)))
 			return true;
 	return false;
 }

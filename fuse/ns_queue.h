@@ -11,12 +11,18 @@
  * queued as one batch while the next fills, each op in its own master
  * transaction, in order.
  *
+ * An rmdir of a folder this mount knows is empty (fuse/dir_count.h: rm
+ * -r read it and removed every name it held) is answered and queued the
+ * same way: the master can only do it, find it gone, or — another
+ * mount's create there that the change feed had not told of yet — refuse
+ * it, ENOTEMPTY, which is logged and counted; the folder stays.
+ *
  * Ordering, as seen by this mount: every other call to the master waits
  * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
  * lookup of a name not queued (a queued name is ENOENT at once), a readdir
- * or getattr of a folder with nothing queued in it, and an rmdir, which
- * joins the queue behind the unlinks of the files it held and waits for
- * its own answer (nsq_rmdir). So the mount never sees its own unlinks
+ * or getattr of a folder with nothing queued in it, and any other rmdir,
+ * which joins the queue behind the unlinks of the files it held and waits
+ * for its own answer (nsq_rmdir). So the mount never sees its own unlinks
  * undone; fsync of a folder or a file drains, then syncs.
  *
  * As seen by other mounts: a removed name goes when its batch reaches the
@@ -57,9 +63,10 @@ void nsq_start(struct nsq *q);
 void nsq_stop(struct nsq *q);
 void nsq_free(struct nsq *q);
 
-/* Queue the unlink of name in parent; 0, or -ENOMEM (the caller then
- * unlinks the usual way). */
-int nsq_unlink(struct nsq *q, uint64_t parent, const char *name);
+/* Queue the unlink (dir: the rmdir, of a folder known empty:
+ * fuse/dir_count.h) of name in parent, answered now; 0, or -ENOMEM or
+ * -ESHUTDOWN (the caller then removes it the usual way). */
+int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
 /* rmdir behind everything queued; waits for its own answer: 0 or -errno. */
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name);
 /* Wait until nothing is queued or on its way. Cheap when idle. */

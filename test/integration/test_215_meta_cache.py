@@ -241,9 +241,13 @@ def test_219a_rm_of_a_listed_folder_asks_no_getattr(cluster):
             os.unlink(os.path.join(p, n))
         os.rmdir(p)
     d_ = delta(before, route_counts(cluster))
-    # one may be the root's or the parent's (their times ran out); before
-    # the listing's attributes were kept, 5
-    assert d_.get("/v1/getattr", 0) <= 1, d_
+    # one may be the root's or the parent's (their times ran out), one the
+    # parent's after x's rmdir: answered at once and queued now (x was read
+    # and emptied: fuse/dir_count.h), its reply no longer brings the
+    # parent's attributes, which the kernel dropped, and this test never
+    # read the parent (rm -r does); before the listing's attributes were
+    # kept, 5
+    assert d_.get("/v1/getattr", 0) <= 2, d_
     assert os.listdir(d) == [] and os.stat(d).st_nlink == 2
 
 
@@ -292,7 +296,8 @@ def test_219c_new_empty_folders_are_listed_here(cluster):
     subprocess.run(["rm", "-rf", t], check=True)
     d_ = delta(before, route_counts(cluster))
     assert not os.path.exists(t)
-    assert d_.get("/v1/rmdir") == 31, d_
+    # (the 31 rmdirs: of folders read and emptied, queued: test_224)
+    assert "/v1/rmdir" not in d_ and d_.get("/v1/batch", 0) >= 1, d_
     assert d_.get("/v1/readdir", 0) <= 2 * 6, d_
     # a name made here: listed by the master, with it
     open(os.path.join(d, "a0", "b0", "f"), "wb").close()

@@ -145,6 +145,48 @@ def _contents(i):
     return (b"file %05d\n" % i) * (1 + i % 50)
 
 
+def start_child(code, arg):
+    """A Python child running code with arg; it prints 'ready', waits for a
+    line on stdin, then works, printing its progress one number a line."""
+    child = subprocess.Popen([sys.executable, "-c", code, arg], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, bufsize=0)   # select sees every line
+    assert child.stdout.readline().strip() == b"ready"
+    return child
+
+
+def progress_while_master_sleeps(c, child, last, secs=3.0):
+    """Stop the master, let the child go, and return the last number it
+    printed within secs (or once it printed last): how far its calls went
+    while the master slept. The master stays stopped."""
+    c.master.send(signal.SIGSTOP)
+    child.stdin.write(b"go\n")
+    child.stdin.flush()
+    done = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < secs:
+        left_s = secs - (time.monotonic() - t0)
+        if not select.select([child.stdout], [], [], max(left_s, 0))[0]:
+            break      # blocked: the caller's assertion says so
+        line = child.stdout.readline()
+        if not line:
+            break
+        done = int(line)
+        if done >= last:
+            break
+    return done
+
+
+def kill_mount_and_mount_again(c, m, child):
+    """Kill mount m (kill -9) with what it queued, wake the master, stop the
+    child, and return a new mount of the cluster."""
+    m.daemon.send(signal.SIGKILL)
+    c.master.send(signal.SIGCONT)
+    child.kill()
+    child.wait()
+    subprocess.run(["fusermount3", "-u", "-z", m.path])
+    return c.mount(name="mnt-after")
+
+
 def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
     """The master is paused with a batch on its way and more queued behind
     it; the mount is killed. Unlinks an fsync of the folder acknowledged are
@@ -186,35 +228,14 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
                 "for i in range(100, %d):\n"
                 "    os.unlink(os.path.join(d, 'f%%04d' %% i))\n"
                 "    print(i, flush=True)\n" % n)
-        child = subprocess.Popen([sys.executable, "-c", code, d], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, bufsize=0)   # select sees every line
-        assert child.stdout.readline().strip() == b"ready"
+        child = start_child(code, d)
         # fresh names and folder attributes in this mount: no unlink of the
         # child needs the master for a lookup or the kernel's permission check
         open(os.path.join(d, "tick"), "wb").close()
         os.listdir(d)
-        c.master.send(signal.SIGSTOP)
-        child.stdin.write(b"go\n")
-        child.stdin.flush()
-        done = 0
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 3.0:
-            left_s = 3.0 - (time.monotonic() - t0)
-            if not select.select([child.stdout], [], [], max(left_s, 0))[0]:
-                break      # blocked: the assertion below says so
-            line = child.stdout.readline()
-            if not line:
-                break
-            done = int(line)
-            if done >= n - 1:
-                break
+        done = progress_while_master_sleeps(c, child, n - 1)
         assert done >= 150, "the unlinks did not go on while the master slept"
-        m1.daemon.send(signal.SIGKILL)
-        c.master.send(signal.SIGCONT)
-        child.kill()
-        child.wait()
-        subprocess.run(["fusermount3", "-u", "-z", m1.path])
-        m2 = c.mount(name="mnt-after")
+        m2 = kill_mount_and_mount_again(c, m1, child)
         d2 = os.path.join(m2.path, "d")
         left = sorted(x for x in os.listdir(d2) if x != "tick")
         os.unlink(os.path.join(d2, "tick"))

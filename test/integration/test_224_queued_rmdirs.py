@@ -1,0 +1,208 @@
+"""rmdirs of folders the mount knows are empty, answered at once and sent
+with the queued unlinks (fuse/dir_count.h): rm -r of a tree waits for no
+rmdir; a folder that got a name since it was read (this mount's create,
+mkdir, rename or link, another mount's create) is refused ENOTEMPTY as
+before; a create of another mount racing the rmdir keeps the folder and
+the file; and a mount killed with rmdirs queued leaves a whole namespace:
+every folder the master removed was empty, every file left is intact."""
+
+import ctypes
+import errno
+import os
+import signal
+import subprocess
+import time
+
+from conftest import errno_of, finish_cluster, let_feed_settle, make_cluster, wait_for
+from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
+from test_210_master_calls import delta, route_counts
+from test_225_queued_unlinks import (kill_mount_and_mount_again, progress_while_master_sleeps,
+                                     start_child)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_tree(top, width=4, files=2):
+    for i in range(width):
+        for j in range(width):
+            b = os.path.join(top, "a%d" % i, "b%d" % j)
+            os.makedirs(b)
+            for k in range(files):
+                with open(os.path.join(b, "f%d" % k), "wb") as f:
+                    f.write(b"%d/%d/%d\n" % (i, j, k))
+
+
+def test_224_rm_r_of_a_tree_waits_for_no_rmdir(cluster):
+    top = os.path.join(cluster.mounts[0].path, "rmq-224")
+    os.mkdir(top)
+    make_tree(top, width=5)
+    time.sleep(1.2)              # the folders' leases (mkdir) have run out
+    let_feed_settle()
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    assert errno_of(os.stat, top) == errno.ENOENT
+    fsync_dir(cluster.mounts[0].path)
+    d = delta(before, route_counts(cluster))
+    assert "/v1/rmdir" not in d and "/v1/unlink" not in d, d
+    assert d.get("/v1/batch", 0) >= 1, d
+    # the master has it all: nothing of the tree is left
+    st, j, _ = cluster.api("POST", "/v1/lookup", {"parent": 1, "name": "rmq-224"})
+    assert st == 404 and j["errno"] == errno.ENOENT, (st, j)
+    # and the name is free for a new tree at once
+    make_tree(top, width=2, files=1)
+    assert sorted(os.listdir(top)) == ["a0", "a1"]
+    subprocess.run(["rm", "-rf", top], check=True)
+    assert errno_of(os.stat, top) == errno.ENOENT
+
+
+def _renameat2_exchange(a, b):
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    rc = libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME_EXCHANGE)
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def test_224b_a_name_added_since_the_listing_keeps_the_folder(cluster):
+    base = os.path.join(cluster.mounts[0].path, "rmq-224b")
+    os.mkdir(base)
+    time.sleep(1.2)
+    adds = {
+        "create": lambda d: open(os.path.join(d, "f"), "wb").close(),
+        "mkdir": lambda d: os.mkdir(os.path.join(d, "sub")),
+        "symlink": lambda d: os.symlink("target", os.path.join(d, "l")),
+        "link": lambda d: os.link(os.path.join(base, "linked"), os.path.join(d, "h")),
+        "rename_in": lambda d: os.rename(os.path.join(base, "moved"), os.path.join(d, "m")),
+    }
+    open(os.path.join(base, "linked"), "wb").close()
+    open(os.path.join(base, "moved"), "wb").close()
+    for name, add in adds.items():
+        d = os.path.join(base, name)
+        os.mkdir(d)
+        time.sleep(1.1)          # no lease: the listing's count is what is known
+        assert os.listdir(d) == []
+        add(d)
+        assert errno_of(os.rmdir, d) == errno.ENOTEMPTY, name
+        (entry,) = os.listdir(d)
+        p = os.path.join(d, entry)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.rmdir(p)
+        else:
+            os.unlink(p)
+        os.rmdir(d)              # empty now: answered at once
+        assert errno_of(os.stat, d) == errno.ENOENT, name
+    # two folders read, then swapped: the empty one's name is the full one's
+    empty, full = os.path.join(base, "empty"), os.path.join(base, "full")
+    os.mkdir(empty)
+    os.mkdir(full)
+    open(os.path.join(full, "x"), "wb").close()
+    time.sleep(1.1)
+    assert os.listdir(empty) == [] and os.listdir(full) == ["x"]
+    _renameat2_exchange(empty, full)
+    assert errno_of(os.rmdir, empty) == errno.ENOTEMPTY
+    os.rmdir(full)
+    assert os.listdir(empty) == ["x"]
+    fsync_dir(base)
+    st, j, _ = cluster.api("POST", "/v1/lookup", {"parent": os.stat(base).st_ino, "name": "empty"})
+    assert st == 200, (st, j)
+
+
+def test_224c_another_mounts_file_keeps_the_folder(cluster, bigfs_pair):
+    a, b = bigfs_pair
+    # seen by the change feed before the rmdir: refused as on a local disk
+    os.mkdir(os.path.join(a, "seen"))
+    time.sleep(1.2)
+    assert os.listdir(os.path.join(a, "seen")) == []
+    with open(os.path.join(b, "seen", "theirs"), "wb") as f:
+        f.write(b"kept")
+    let_feed_settle()
+    assert errno_of(os.rmdir, os.path.join(a, "seen")) == errno.ENOTEMPTY
+    assert os.listdir(os.path.join(a, "seen")) == ["theirs"]
+    # racing it: the rmdir may be answered before the feed tells of the
+    # file; then the master refuses it and the folder stays, with the file
+    log = cluster.mounts[0].daemon.log
+    raced = 0
+    for k in range(5):
+        d = "race%d" % k
+        os.mkdir(os.path.join(a, d))
+        time.sleep(1.1)
+        assert os.listdir(os.path.join(a, d)) == []
+        fd = os.open(os.path.join(b, d, "theirs"), os.O_CREAT | os.O_WRONLY, 0o644)
+        rc = errno_of(os.rmdir, os.path.join(a, d))   # right after the create
+        os.write(fd, b"kept %d" % k)
+        os.close(fd)
+        assert rc in (None, errno.ENOTEMPTY), rc
+        raced += rc is None
+        fsync_dir(a)
+        with open(os.path.join(b, d, "theirs"), "rb") as f:
+            assert f.read() == b"kept %d" % k
+        # the rmdir's mount finds the folder again
+        wait_for(lambda: os.path.exists(os.path.join(a, d, "theirs")), 5,
+                 "the folder to be seen again by the mount whose rmdir failed")
+        if rc is None:
+            with open(log, errors="replace") as f:
+                assert "queued rmdir of '%s'" % d in f.read()
+    print("rmdirs answered before the feed told of the file: %d of 5" % raced)
+
+
+def test_224d_mount_killed_with_rmdirs_queued(tmp_path_factory):
+    """The master is paused; a child removes a tree the mount has read
+    (its unlinks and rmdirs answered at once) and the mount is killed. What
+    a folder fsync acknowledged is gone; what is left is a whole tree: a
+    folder is gone only with everything it held, every file left is
+    intact."""
+    c = make_cluster(tmp_path_factory, "rmq224d")
+    try:
+        m1 = c.mounts[0]
+        top = os.path.join(m1.path, "t")
+        os.mkdir(top)
+        make_tree(top, width=6)
+        time.sleep(1.2)
+        let_feed_settle()
+        subprocess.run(["find", top], check=True, stdout=subprocess.DEVNULL)   # read it all
+        # a0 removed and acknowledged before the master stops
+        subprocess.run(["rm", "-rf", os.path.join(top, "a0")], check=True)
+        fsync_dir(top)
+        st, j, _ = c.api("POST", "/v1/lookup", {"parent": os.stat(top).st_ino, "name": "a0"})
+        assert st == 404, (st, j)
+        code = ("import os, sys\n"
+                "top = sys.argv[1]\n"
+                "print('ready', flush=True)\n"
+                "sys.stdin.readline()\n"
+                "for i in range(1, 6):\n"
+                "    a = os.path.join(top, 'a%d' % i)\n"
+                "    for j in range(6):\n"
+                "        b = os.path.join(a, 'b%d' % j)\n"
+                "        for k in range(2):\n"
+                "            os.unlink(os.path.join(b, 'f%d' % k))\n"
+                "        os.rmdir(b)\n"
+                "        print(i * 10 + j, flush=True)\n"
+                "    os.rmdir(a)\n")
+        child = start_child(code, top)
+        done = progress_while_master_sleeps(c, child, 55)
+        assert done >= 30, "the removals did not go on while the master slept (%d)" % done
+        m2 = kill_mount_and_mount_again(c, m1, child)
+        t2 = os.path.join(m2.path, "t")
+        assert "a0" not in os.listdir(t2)
+        for a in os.listdir(t2):
+            for b in os.listdir(os.path.join(t2, a)):
+                i, j = int(a[1:]), int(b[1:])
+                for f in os.listdir(os.path.join(t2, a, b)):
+                    with open(os.path.join(t2, a, b, f), "rb") as fp:
+                        assert fp.read() == b"%d/%d/%s\n" % (i, j, f[1:].encode())
+            assert os.stat(os.path.join(t2, a)).st_nlink == 2 + len(os.listdir(os.path.join(t2, a)))
+        subprocess.run(["rm", "-rf", t2], check=True)
+        assert errno_of(os.stat, t2) == errno.ENOENT
+    finally:
+        try:
+            c.master.send(signal.SIGCONT)
+        except Exception:
+            pass
+        finish_cluster(c)
