@@ -36,6 +36,7 @@
 #include "atime_queue.h"
 #include "dir_cache.h"
 #include "dir_count.h"
+#include "hash.h"
 #include "inval_watch.h"
 #include "client_session.h"
 #include "file_handle.h"
@@ -62,6 +63,27 @@
 #include <unistd.h>
 
 #define FS_TIMEOUT 1.0
+/* A folder's predicted attributes while its queued unlinks are on their
+ * way: kept by the kernel only through one unlink's permission checks
+ * (the path walk's search, then may_delete's write and search; with 0,
+ * each asked again: two round trips per unlink of rm -r). */
+#define FS_PENDING_TTL 0.005
+#define FS_REMOVED_SLOTS 64
+#define FS_LISTINGS 16           /* whole listings kept for their folder's next open, */
+#define FS_LISTING_MS 1000       /* at most this long */
+
+/* A folder's whole listing, one master answer, kept for the next open of
+ * the folder: rm -r reads each folder twice (whether it is empty, then
+ * what to remove), a glob then an ls read the same one. */
+struct fs_listing {
+	uint64_t ino;                /* 0: free */
+	bool plus;
+	json_t *resp;
+	uint64_t snap;               /* the feed (iw_snap), */
+	uint64_t changes;            /* this mount's changes (master_client_changes) */
+	unsigned removed;            /* and removals there (fs_removed) before it was asked */
+	int64_t at_ms;
+};
 #define FS_SIZE_TRIES 4          /* getattr asked again at most this often */
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
@@ -102,6 +124,10 @@ struct fs_ctx {
 	struct inval_watch *iw;    /* the change feed: long kernel timeouts */
 	struct dir_cache *dc;      /* folder listings under the feed */
 	struct dir_count *dcnt;    /* folders known empty, under the feed */
+	atomic_uint removed[FS_REMOVED_SLOTS]; /* names removed, by folder (fs_removed) */
+	pthread_mutex_t lst_lock;
+	struct fs_listing lst[FS_LISTINGS];
+	unsigned lst_next;         /* the slot a new listing takes */
 	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
@@ -126,6 +152,7 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 		free(ctx);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&ctx->lst_lock, NULL);
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	csess_set_atime_queue(ctx->cs, ctx->atime);
 	csess_set_health(ctx->cs, worker_io_health(wio));
@@ -167,6 +194,9 @@ void fs_ctx_free(struct fs_ctx *ctx)
 	iw_free(ctx->iw);
 	dc_free(ctx->dc);
 	dcnt_free(ctx->dcnt);
+	for (int i = 0; i < FS_LISTINGS; i++)
+		json_decref(ctx->lst[i].resp);
+	pthread_mutex_destroy(&ctx->lst_lock);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -629,7 +659,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		 * until the master has them). Else (below) after the queued
 		 * unlinks: an open file's nlink. */
 		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
-		fuse_reply_attr(req, &st, nsq_pending_dir(ctx->nsq, ino) ? 0.0 : valid);
+		fuse_reply_attr(req, &st, nsq_pending_dir(ctx->nsq, ino) ? FS_PENDING_TTL : valid);
 		return;
 	}
 	if (fh_table_known_attrs(ctx->fht, ino, &st)) {
@@ -893,6 +923,72 @@ static void fs_dir_counted(struct fs_ctx *ctx, struct fs_dir *dh, uint64_t ino, 
 	}
 }
 
+/* How many names this mount removed from folder dir (or from a folder
+ * sharing its slot): a listing read before is old once it moves. */
+static unsigned fs_removed(struct fs_ctx *ctx, uint64_t dir)
+{
+	return atomic_load(&ctx->removed[hash_mix64(dir) % FS_REMOVED_SLOTS]);
+}
+
+/* Where a listing asked now is: the feed, this mount's changes and its
+ * removals in folder ino (taken before the call). */
+static void fs_listing_mark(struct fs_ctx *ctx, uint64_t ino, struct fs_listing *m)
+{
+	m->snap = iw_snap(ctx->iw);
+	m->changes = master_client_changes(ctx->mc);
+	m->removed = fs_removed(ctx, ino);
+}
+
+/* Folder ino's kept listing (a new reference, with *ret_snap the feed
+ * generation it was asked at), if nothing it shows changed since: no
+ * change of others brought by the feed (live), none of this mount but
+ * removals elsewhere, no read atime on its way. Else NULL. */
+static json_t *fs_listing_take(struct fs_ctx *ctx, uint64_t ino, bool plus, uint64_t *ret_snap)
+{
+	if (!ctx->iw || !iw_live(ctx->iw))
+		return NULL;
+	struct fs_listing now;
+	fs_listing_mark(ctx, ino, &now);
+	int64_t now_ms = mcache_now_ms();
+	json_t *r = NULL;
+	pthread_mutex_lock(&ctx->lst_lock);
+	for (int i = 0; i < FS_LISTINGS; i++) {
+		const struct fs_listing *l = &ctx->lst[i];
+		if (l->ino == ino && l->plus == plus && l->snap == now.snap &&
+		    l->changes == now.changes && l->removed == now.removed &&
+		    now_ms - l->at_ms < FS_LISTING_MS) {
+			r = json_incref(l->resp);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx->lst_lock);
+	if (r && (nsq_pending_dir(ctx->nsq, ino) ||
+		  (plus && fs_entries_wait_atime(ctx, json_object_get(r, "entries"))))) {
+		json_decref(r);
+		r = NULL;
+	}
+	*ret_snap = now.snap;
+	return r;
+}
+
+/* Keep resp, folder ino's whole listing asked at mark m. */
+static void fs_listing_keep(struct fs_ctx *ctx, uint64_t ino, bool plus, json_t *resp,
+			    const struct fs_listing *m)
+{
+	pthread_mutex_lock(&ctx->lst_lock);
+	struct fs_listing *l = &ctx->lst[ctx->lst_next++ % FS_LISTINGS];
+	for (int i = 0; i < FS_LISTINGS; i++)
+		if (ctx->lst[i].ino == ino && ctx->lst[i].plus == plus)
+			l = &ctx->lst[i];
+	json_decref(l->resp);
+	*l = *m;
+	l->ino = ino;
+	l->plus = plus;
+	l->resp = json_incref(resp);
+	l->at_ms = mcache_now_ms();
+	pthread_mutex_unlock(&ctx->lst_lock);
+}
+
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -958,11 +1054,19 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_t *entries;
 	size_t i;
 	json_t *ent;
-	if (nsq_pending_dir(ctx->nsq, ino))
-		nsq_drain(ctx->nsq);
 	uint64_t snap = 0, fgen = 0;
-	for (int attempt = 0;; attempt++) {
-		snap = iw_snap(ctx->iw);
+	struct fs_listing mark;
+	json_t *kept = cookie == 0 ? fs_listing_take(ctx, ino, plus, &snap) : NULL;
+	if (kept) {
+		resp = kept;
+		entries = json_object_get(resp, "entries");
+		mount_metrics_add(MM_KEPT_LISTINGS, 1);
+	} else if (nsq_pending_dir(ctx->nsq, ino)) {
+		nsq_drain(ctx->nsq);
+	}
+	for (int attempt = 0; !kept; attempt++) {
+		fs_listing_mark(ctx, ino, &mark);
+		snap = mark.snap;
 		fgen = mcache_feed_gen(ctx->mcache);
 		rc = fs_call_now(ctx, "readdir",
 			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
@@ -984,7 +1088,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		json_decref(resp);
 		resp = NULL;
 	}
-	mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
+	if (!kept)
+		mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
 	bool eof = false, all = true;
 	off_t last_off = off < 2 ? 2 : off;
 	uint64_t handed = 0;
@@ -1023,6 +1128,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		dh->eof_off = last_off;
 	}
 	fs_dir_counted(ctx, dh, ino, off, last_off, handed, eof && all);
+	if (!kept && cookie == 0 && eof && all && ctx->iw && iw_live(ctx->iw))
+		fs_listing_keep(ctx, ino, plus, resp, &mark);
 out_reply:
 	json_decref(resp);
 	if (rc < 0 && used == 0) {
@@ -1123,6 +1230,7 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
 	fh_table_names_changed(ctx->fht);   /* a link count here may drop */
+	atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
 	if (!ctx->send_caller && (fop == FS_OP_unlink || fs_known_empty(ctx, parent, name))) {

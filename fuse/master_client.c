@@ -75,6 +75,7 @@ struct master_client {
 	atomic_uint_fast64_t seq;
 	_Atomic uint64_t root;     /* master inode of the mounted folder */
 	atomic_uint_fast64_t mutations;   /* master_client_mutations */
+	atomic_uint_fast64_t changes;     /* master_client_changes */
 	atomic_int_fast64_t mutated_ms;   /* when the last one ended (now_ms) */
 	bool ro;
 	bool maps;
@@ -478,6 +479,11 @@ uint64_t master_client_mutations(struct master_client *mc)
 	return atomic_load(&mc->mutations);
 }
 
+uint64_t master_client_changes(struct master_client *mc)
+{
+	return atomic_load(&mc->changes);
+}
+
 int64_t master_client_quiet_ms(struct master_client *mc)
 {
 	int64_t t = atomic_load(&mc->mutated_ms);
@@ -491,10 +497,15 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 		       unsigned flags, json_t **ret_resp, bool *ret_retried)
 {
 	bool change = !mc_read_only(op);
+	bool shown = (change && strcmp(op, "batch") != 0) || strcmp(op, "atime") == 0;
 	if (change)
 		atomic_fetch_add(&mc->mutations, 1);
+	if (shown)
+		atomic_fetch_add(&mc->changes, 1);
 
 	int rc = mc_call(mc, op, req, flags, ret_resp, ret_retried);
+	if (shown)
+		atomic_fetch_add(&mc->changes, 1);
 	if (change) {
 		atomic_fetch_add(&mc->mutations, 1);
 		atomic_store(&mc->mutated_ms, now_ms());

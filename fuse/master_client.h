@@ -106,6 +106,12 @@ int master_client_find_active(struct master_client *mc, long probe_timeout_ms, l
 /* How many times a call that may change names or attributes started or
  * ended (dir_cache.h): equal counts around a read mean none overlapped. */
 uint64_t master_client_mutations(struct master_client *mc);
+/* The same but for the queued namespace changes ("batch", ns_queue.h:
+ * removals, which a reader of a folder tracks by folder), and counting
+ * read-atime reports: equal counts around a folder's listing and a later
+ * use of it mean no name or attribute it shows changed here but by a
+ * removal. */
+uint64_t master_client_changes(struct master_client *mc);
 /* Milliseconds since such a call last ended (INT64_MAX: never). */
 int64_t master_client_quiet_ms(struct master_client *mc);
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,

@@ -58,6 +58,9 @@
 	X(LOCAL_READDIRS, "bigfs_mount_local_readdirs_total", "counter",                 \
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \
+	X(KEPT_LISTINGS, "bigfs_mount_kept_listings_total", "counter",                   \
+	  "Folder listings answered with the one read moments before, nothing it shows "  \
+	  "changed since (rm -r reads each folder twice).")                               \
 	X(LOCAL_LOCATES, "bigfs_mount_local_locates_total", "counter",                   \
 	  "Reads of a file this mount made and alone writes, located by its own write "   \
 	  "grant instead of asking the master.")                                          \
@@ -74,7 +77,7 @@
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \
-	  "Queued unlinks and rmdirs the master did not apply (logged; the file or "       \
+	  "Queued unlinks and rmdirs the master did not apply (logged; the file or "      \
 	  "folder stays).")                                                               \
 	X(KEPT_SETATTRS, "bigfs_mount_kept_setattrs_total", "counter",                   \
 	  "setattrs of a file made here and open for writing, sent with its commit.")     \

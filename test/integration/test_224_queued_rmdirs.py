@@ -206,3 +206,70 @@ def test_224d_mount_killed_with_rmdirs_queued(tmp_path_factory):
         except Exception:
             pass
         finish_cluster(c)
+
+
+def test_224e_rm_r_reads_each_folder_once_at_the_master(cluster):
+    """rm -r reads a folder twice (whether it is empty, then what to
+    remove): the second read is answered with the first's listing, kept
+    by the mount while nothing it shows changed."""
+    top = os.path.join(cluster.mounts[0].path, "rmq-224e")
+    os.mkdir(top)
+    make_tree(top, width=4, files=3)
+    time.sleep(1.2)
+    let_feed_settle()
+    drop = subprocess.run(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"])
+    assert drop.returncode == 0
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    d = delta(before, route_counts(cluster))
+    assert errno_of(os.stat, top) == errno.ENOENT
+    # 21 folders, each read once (a read past the end costs no call), and
+    # the mount's root once for the lookups there (dir_cache.h); 43 when
+    # each was read twice
+    assert d.get("/v1/readdir", 0) <= 22, d
+
+
+def _kept(cluster, d):
+    """List d afresh, then again: the second listing is the kept one (no
+    call)."""
+    os.chmod(d, 0o755)         # a change of this mount: the next listing asks
+    os.listdir(d)
+    before = route_counts(cluster)
+    names = os.listdir(d)
+    assert "/v1/readdir" not in delta(before, route_counts(cluster))
+    return sorted(names)
+
+
+def test_224f_a_kept_listing_is_not_used_after_a_change(cluster, bigfs_pair):
+    a, b = bigfs_pair
+    for i in range(5):
+        with open(os.path.join(a, "f%d" % i), "wb") as f:
+            f.write(b"x" * i)
+    let_feed_settle()
+    assert _kept(cluster, a) == ["f%d" % i for i in range(5)]
+    # this mount's create, unlink (sent, then listed), rename and chmod
+    # show in the next listing
+    open(os.path.join(a, "new"), "wb").close()
+    assert "new" in os.listdir(a)
+    _kept(cluster, a)
+    os.unlink(os.path.join(a, "f0"))
+    fsync_dir(a)
+    assert "f0" not in os.listdir(a)
+    _kept(cluster, a)
+    os.rename(os.path.join(a, "f1"), os.path.join(a, "g1"))
+    assert _kept(cluster, a) == ["f2", "f3", "f4", "g1", "new"]
+    os.chmod(os.path.join(a, "f2"), 0o600)
+    os.listdir(a)
+    assert os.stat(os.path.join(a, "f2")).st_mode & 0o777 == 0o600
+    # a write here, committed at close: the listing's sizes follow
+    _kept(cluster, a)
+    with open(os.path.join(a, "f3"), "ab") as f:
+        f.write(b"more")
+    subprocess.run(["ls", "-l", a], check=True, stdout=subprocess.DEVNULL)
+    assert os.stat(os.path.join(a, "f3")).st_size == 3 + 4
+    # another mount's create, once the feed told of it
+    let_feed_settle()
+    _kept(cluster, a)
+    open(os.path.join(b, "theirs"), "wb").close()
+    let_feed_settle()          # less than the second a listing is kept
+    assert "theirs" in os.listdir(a)
