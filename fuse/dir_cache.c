@@ -123,13 +123,22 @@ static struct dc_list *find(struct dir_cache *dc, uint64_t dir)
 int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epoch,
 	      struct stat *st)
 {
+	uint64_t at;
+	int rc = dc_lookup_at(dc, dir, name, &at, st);
+	return rc >= 0 && at != epoch ? -1 : rc;
+}
+
+int dc_lookup_at(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t *ret_epoch,
+		 struct stat *st)
+{
 	if (!dc)
 		return -1;
 	uint64_t h = hash_name(name);
 	int rc = -1;
 	pthread_mutex_lock(&dc->lock);
 	struct dc_list *l = find(dc, dir);
-	if (l && l->epoch == epoch) {
+	if (l) {
+		*ret_epoch = l->epoch;
 		rc = 0;
 		for (size_t i = h & (l->cap - 1); l->cap > 0; i = (i + 1) & (l->cap - 1)) {
 			const struct dc_ent *e = &l->v[i];

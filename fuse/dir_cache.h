@@ -3,21 +3,25 @@
  * A path walk after the kernel dropped its caches (git status, make,
  * find after drop_caches) looks every name up at the master, one round
  * trip each. Here the second lookup in a folder that missed the kernel's
- * cache, once this mount has changed nothing for DC_QUIET_MS (a writer's
- * next change would drop the listing at once: rsync ran 2.3x slower
- * fetching them), fetches the folder's whole listing (readdirplus pages, names and
- * attributes, up to DC_DIR_MAX entries), and later lookups there are
- * answered from it: the entry, or ENOENT for a name it lacks.
+ * cache, once this mount has changed nothing there for DC_QUIET_MS (its
+ * next change would make the listing useless at once: rsync ran 2.3x
+ * slower fetching them), fetches the folder's whole listing (readdirplus
+ * pages, names and attributes, up to DC_DIR_MAX entries), and later
+ * lookups there are answered from it: the entry, or ENOENT for a name it
+ * lacks.
  *
  * A listing is exactly as fresh as the master's change feed keeps it
- * (inval_watch.h). It is used only while the feed is live, and all of
- * them are dropped (dc_clear):
- * - when the feed brings any change of another client, or resets;
- * - when this mount changes anything at the master (the mutation count
- *   of master_client: every call but the read-only ones, counted when
- *   it starts and when it ends), so a listing fetched while a change of
- *   ours was on its way is never taken.
- * A listing whose fetch saw either happen is not kept.
+ * (inval_watch.h). It is used only while the feed is live; all of them
+ * are dropped (dc_clear) when the feed brings any change of another
+ * client, or resets, and a listing whose fetch saw that happen is not
+ * kept. This mount's own changes are judged at each use (fs_ops.c, by
+ * master_client_changed and the listing's epoch, the mutation count when
+ * its fetch began): a lookup is not answered from a listing if a change
+ * of this mount that named the folder (a create, mkdir, link there) or
+ * the entry (setattr, commit, xattrs) was on its way or ended since, or
+ * any removal or rename was (a file's other names' link counts): so
+ * `git checkout`, which makes its index.lock before it stats every file,
+ * still finds the other folders listed.
  *
  * Memory: at most DC_ENTRIES entries in all (about 250 bytes each with
  * the name); past that everything is dropped and fetched again.
@@ -46,7 +50,11 @@ void dc_free(struct dir_cache *dc);
  * such name; -1: no listing of dir (or not valid at epoch). */
 int dc_lookup(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t epoch,
 	      struct stat *st);
-/* A lookup in dir went to the master, this mount's last change ended
+/* The same whatever the epoch: *ret_epoch is the one dir's listing was
+ * fetched from (the caller judges what changed since). */
+int dc_lookup_at(struct dir_cache *dc, uint64_t dir, const char *name, uint64_t *ret_epoch,
+		 struct stat *st);
+/* A lookup in dir went to the master, this mount's last change there ended
  * quiet_ms ago: whether to fetch its listing now
  * (the caller then must end it: dc_fill_end or dc_too_big). */
 bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t quiet_ms, int64_t now_ms);

@@ -518,11 +518,16 @@ static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
 {
 	if (!ctx->dc || ctx->send_caller || !iw_live(ctx->iw))
 		return 1;
-	uint64_t snap = iw_snap(ctx->iw);
+	uint64_t snap = iw_snap(ctx->iw), at = 0;
 	memset(e, 0, sizeof(*e));
-	int r = dc_lookup(ctx->dc, parent, name, master_client_mutations(ctx->mc), &e->attr);
+	int r = dc_lookup_at(ctx->dc, parent, name, &at, &e->attr);
 	if (r < 0 && dc_wait_fetch(ctx->dc, parent, DC_WAIT_MS))
-		r = dc_lookup(ctx->dc, parent, name, master_client_mutations(ctx->mc), &e->attr);
+		r = dc_lookup_at(ctx->dc, parent, name, &at, &e->attr);
+	/* this mount changed the folder's names, or the entry, since the
+	 * listing was asked (master_client_changed): the master knows */
+	if (r >= 0 && (master_client_changed(ctx->mc, parent, at) ||
+		       (r == 1 && master_client_changed(ctx->mc, e->attr.st_ino, at))))
+		r = -1;
 	if (r < 0)
 		return 1;
 	if (r == 0)
@@ -578,7 +583,7 @@ static void fs_dc_fetch(struct fs_ctx *ctx, uint64_t dir)
 		json_decref(resp);
 	}
 	if (ok) {
-		dc_fill_end(ctx->dc, f, master_client_mutations(ctx->mc));
+		dc_fill_end(ctx->dc, f, epoch);   /* what changed since is judged at each use */
 	} else {
 		dc_fill_abort(f);
 		dc_too_big(ctx->dc, dir, mcache_now_ms());
@@ -628,7 +633,7 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 	/* the second lookup in a folder that missed: list it for the next */
 	if (ctx->dc && !ctx->send_caller && iw_live(ctx->iw) &&
-	    dc_want(ctx->dc, parent, master_client_quiet_ms(ctx->mc), mcache_now_ms()))
+	    dc_want(ctx->dc, parent, master_client_quiet_ms_of(ctx->mc, parent), mcache_now_ms()))
 		fs_dc_fetch(ctx, parent);
 }
 

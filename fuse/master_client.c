@@ -32,6 +32,7 @@
  * conflict). */
 #include "auth.h"
 #include "clock.h"
+#include "hash.h"
 #include "master_client.h"
 #include "metrics.h"
 
@@ -75,8 +76,13 @@ struct master_client {
 	atomic_uint_fast64_t seq;
 	_Atomic uint64_t root;     /* master inode of the mounted folder */
 	atomic_uint_fast64_t mutations;   /* master_client_mutations */
+	/* the inodes changes named (master_client_changed): under mark_lock */
+	pthread_mutex_t mark_lock;
+	struct mc_mark *marks;     /* MC_MARKS, open addressing */
+	size_t nmarks;
+	unsigned floor_pending;    /* changes naming no inode on their way, */
+	uint64_t floor_seq;        /* and the mutation count when the last one ended */
 	atomic_uint_fast64_t changes;     /* master_client_changes */
-	atomic_int_fast64_t mutated_ms;   /* when the last one ended (now_ms) */
 	bool ro;
 	bool maps;
 };
@@ -94,6 +100,15 @@ struct mc_fail {
 	size_t idx;
 	char hint[MASTER_ADDR_MAX];
 	char reason[MASTER_ADDR_MAX + 64];
+};
+
+/* An inode a change of this mount named: how many such changes are on
+ * their way, the mutation count when the last ended, and when. */
+struct mc_mark {
+	uint64_t ino;                /* 0: free */
+	unsigned pending;
+	uint64_t seq;
+	int64_t ms;
 };
 
 int master_client_new(const char *masters, long master_timeout_ms,
@@ -127,7 +142,14 @@ int master_client_new_list(struct master_list *ml, long master_timeout_ms,
 		free(mc);
 		return rc;
 	}
+	mc->marks = calloc(MC_MARKS, sizeof(*mc->marks));
+	if (!mc->marks) {
+		thread_http_free(mc->http);
+		free(mc);
+		return -ENOMEM;
+	}
 	mc->ml = ml;
+	pthread_mutex_init(&mc->mark_lock, NULL);
 	pthread_mutex_init(&mc->lock, NULL);
 	pthread_mutex_init(&mc->auth_lock, NULL);
 	clock_cond_init(&mc->cond);
@@ -155,6 +177,8 @@ void master_client_free(struct master_client *mc)
 	pthread_cond_destroy(&mc->cond);
 	pthread_mutex_destroy(&mc->lock);
 	pthread_mutex_destroy(&mc->auth_lock);
+	pthread_mutex_destroy(&mc->mark_lock);
+	free(mc->marks);
 	explicit_bzero(mc->password, sizeof(mc->password));
 	explicit_bzero(mc->key, sizeof(mc->key));
 	master_list_free(mc->ml);
@@ -484,32 +508,129 @@ uint64_t master_client_changes(struct master_client *mc)
 	return atomic_load(&mc->changes);
 }
 
-int64_t master_client_quiet_ms(struct master_client *mc)
-{
-	int64_t t = atomic_load(&mc->mutated_ms);
-	return t ? now_ms() - t : INT64_MAX;
-}
-
 static int mc_call(struct master_client *mc, const char *op, const json_t *req,
 		   unsigned flags, json_t **ret_resp, bool *ret_retried);
+
+/* Lock held: ino's mark, made if need be (NULL: none, or the table is
+ * half full). */
+static struct mc_mark *mark_of(struct master_client *mc, uint64_t ino, bool make)
+{
+	size_t mask = MC_MARKS - 1;
+	for (size_t i = hash_mix64(ino) & mask;; i = (i + 1) & mask) {
+		struct mc_mark *m = &mc->marks[i];
+		if (m->ino == ino)
+			return m;
+		if (m->ino == 0) {
+			if (!make || mc->nmarks >= MC_MARKS / 2)
+				return NULL;
+			m->ino = ino;
+			mc->nmarks++;
+			return m;
+		}
+	}
+}
+
+/* The inodes whose names or attributes op with req changes: up to 4 in
+ * inos (a batch: its first ops' folders), their count returned; *any:
+ * it may change others too (a removal or rename: the link count of a
+ * file's other names; an op that names none). */
+static int change_targets(const char *op, const json_t *req, uint64_t inos[4], bool *any)
+{
+	static const char *const keys[] = { "ino", "parent", "newparent", "src_ino" };
+	bool batch = strcmp(op, "batch") == 0;
+	*any = batch || strcmp(op, "rename") == 0 || strcmp(op, "unlink") == 0 ||
+	       strcmp(op, "rmdir") == 0;
+	int n = 0;
+	const json_t *ops = batch ? json_object_get(req, "ops") : NULL;
+	for (size_t i = 0; i < json_array_size(ops) && n < 4; i++) {
+		const json_t *v = json_object_get(json_array_get(ops, i), "parent");
+		if (json_is_integer(v) && json_integer_value(v) > 0 &&
+		    (n == 0 || inos[n - 1] != (uint64_t)json_integer_value(v)))
+			inos[n++] = (uint64_t)json_integer_value(v);
+	}
+	for (int k = 0; !batch && k < 4; k++) {
+		const json_t *v = json_object_get(req, keys[k]);
+		if (json_is_integer(v) && json_integer_value(v) > 0)
+			inos[n++] = (uint64_t)json_integer_value(v);
+	}
+	*any |= n == 0;
+	return n;
+}
+
+/* A change naming inos[0..n) (any: and maybe any inode) begins (end
+ * false) or ended: the mutation count goes up, and the marks follow. */
+static void mark_change(struct master_client *mc, const uint64_t *inos, int n, bool any,
+			bool end)
+{
+	int64_t ms = now_ms();
+	pthread_mutex_lock(&mc->mark_lock);
+	uint64_t seq = atomic_fetch_add(&mc->mutations, 1) + 1;
+	for (int i = 0; i < n; i++) {
+		struct mc_mark *m = mark_of(mc, inos[i], !end);
+		if (!m && end)
+			continue;    /* wiped meanwhile: the floor covers it */
+		if (!m) {        /* half full: forget them all, as after a change of any */
+			memset(mc->marks, 0, MC_MARKS * sizeof(*mc->marks));
+			mc->nmarks = 0;
+			mc->floor_seq = seq;
+			break;
+		}
+		if (end) {
+			m->pending -= m->pending > 0;
+			m->seq = seq;
+			m->ms = ms;
+		} else {
+			m->pending++;
+		}
+	}
+	if (any && !end) {
+		mc->floor_pending++;
+	} else if (any) {
+		mc->floor_pending -= mc->floor_pending > 0;
+		mc->floor_seq = seq;
+	}
+	pthread_mutex_unlock(&mc->mark_lock);
+}
+
+bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t since)
+{
+	pthread_mutex_lock(&mc->mark_lock);
+	const struct mc_mark *m = mark_of(mc, ino, false);
+	bool changed = mc->floor_pending > 0 || mc->floor_seq > since ||
+		       (m && (m->pending > 0 || m->seq > since));
+	pthread_mutex_unlock(&mc->mark_lock);
+	return changed;
+}
+
+int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino)
+{
+	int64_t now = now_ms();
+	pthread_mutex_lock(&mc->mark_lock);
+	const struct mc_mark *m = mark_of(mc, ino, false);
+	int64_t last = m ? m->ms : 0;
+	bool busy = m && m->pending > 0;
+	pthread_mutex_unlock(&mc->mark_lock);
+	return busy ? 0 : last ? now - last : INT64_MAX;
+}
 
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried)
 {
 	bool change = !mc_read_only(op);
 	bool shown = (change && strcmp(op, "batch") != 0) || strcmp(op, "atime") == 0;
+	uint64_t inos[4] = { 0 };
+	bool any = false;
+	int n = change ? change_targets(op, req, inos, &any) : 0;
 	if (change)
-		atomic_fetch_add(&mc->mutations, 1);
+		mark_change(mc, inos, n, any, false);
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
 
 	int rc = mc_call(mc, op, req, flags, ret_resp, ret_retried);
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
-	if (change) {
-		atomic_fetch_add(&mc->mutations, 1);
-		atomic_store(&mc->mutated_ms, now_ms());
-	}
+	if (change)
+		mark_change(mc, inos, n, any, true);
 	return rc;
 }
 

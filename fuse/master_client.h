@@ -34,6 +34,7 @@ struct master_client;
 /* Also retry while the master answers EAGAIN (a write lease held by
  * another session), up to the same deadline; then -EIO. */
 #define MC_RETRY_EAGAIN 1u
+#define MC_MARKS 8192            /* slots for inodes changes named (master_client_changed) */
 
 struct master_list;
 
@@ -112,8 +113,16 @@ uint64_t master_client_mutations(struct master_client *mc);
  * use of it mean no name or attribute it shows changed here but by a
  * removal. */
 uint64_t master_client_changes(struct master_client *mc);
-/* Milliseconds since such a call last ended (INT64_MAX: never). */
-int64_t master_client_quiet_ms(struct master_client *mc);
+/* Whether a change of this mount that may have changed inode ino's names
+ * (a folder) or attributes was on its way, or ended after the mutation
+ * count was since: a listing read from then on may be old for ino. A
+ * removal or rename counts for every inode (another name's link count),
+ * and so does anything past MC_MARKS / 2 inodes named. */
+bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t since);
+/* Milliseconds since a change naming ino (a create, removal or rename in
+ * that folder; a setattr or commit of that file) last ended (0: one is on
+ * its way; INT64_MAX: none lately). */
+int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino);
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried);
 

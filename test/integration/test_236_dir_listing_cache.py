@@ -1,9 +1,11 @@
 """Folder listings kept by the mount under the master's change feed
 (fuse/dir_cache.h): after the kernel dropped its caches, the second lookup
 that misses in a folder fetches the folder's whole listing, and the next
-lookups there (found or not) cost no round trip. Any change — another
-mount's, an operator's, this mount's own — drops the listings at once, so
-the answers stay right.
+lookups there (found or not) cost no round trip. Any change of another
+mount or an operator drops the listings at once; one of this mount's own
+stops what it touched (the folder whose names, the file whose attributes
+it changed; any listing after a removal or rename), so the answers stay
+right.
 """
 
 import errno
@@ -123,3 +125,44 @@ def test_236d_empty_folder_listing(cluster, bigfs_pair):
     while not os.path.exists(os.path.join(e, "g")):
         assert time.monotonic() - t0 < 0.5, "a new name in an empty listed folder not seen"
         time.sleep(0.01)
+
+
+def test_236e_own_changes_elsewhere_keep_the_listing(cluster, bigfs_pair):
+    """A change of this mount drops only what it touched: the folder whose
+    names it changed, the file whose attributes it changed (git checkout
+    makes .git/index.lock, then stats every file of the work tree)."""
+    d1, _ = bigfs_pair
+    x, y = os.path.join(d1, "x"), os.path.join(d1, "y")
+    os.mkdir(x)
+    os.mkdir(y)
+    fill(x, 60)
+    drop_caches()
+    for i in range(3):       # x's listing
+        os.stat(os.path.join(x, "f%03d" % i))
+    # changes elsewhere: a create and a chmod in y
+    with open(os.path.join(y, "lock"), "w") as f:
+        f.write("1")
+    os.chmod(os.path.join(y, "lock"), 0o600)
+    time.sleep(0.6)          # the close's commit is in
+    drop_caches()
+    os.stat(d1)
+    os.stat(x)
+    before = route_counts(cluster)
+    for i in range(0, 60, 3):
+        assert os.stat(os.path.join(x, "f%03d" % i)).st_size == len("%d\n" % i)
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/lookup", 0) <= 1 and "/v1/readdir" not in d_, d_
+    # a chmod and a write of one of x's files: those two from the master
+    os.chmod(os.path.join(x, "f005"), 0o600)
+    with open(os.path.join(x, "f006"), "a") as f:
+        f.write("more\n")
+    time.sleep(0.6)
+    drop_caches()
+    assert os.stat(os.path.join(x, "f005")).st_mode & 0o777 == 0o600
+    assert os.stat(os.path.join(x, "f006")).st_size == len("6\nmore\n")
+    assert os.stat(os.path.join(x, "f007")).st_size == 2
+    # a create in x: its listing is old
+    with open(os.path.join(x, "new"), "w") as f:
+        f.write("new")
+    drop_caches()
+    assert os.stat(os.path.join(x, "new")).st_size == 3
