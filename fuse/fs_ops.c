@@ -70,7 +70,8 @@
 #define FS_PENDING_TTL 0.005
 #define FS_REMOVED_SLOTS 64
 #define FS_LISTINGS 16           /* whole listings kept for their folder's next open, */
-#define FS_LISTING_MS 1000       /* at most this long */
+#define FS_LISTING_MS 1000       /* at most this long, */
+#define FS_LISTING_MAX 256       /* of this many entries at most (~1.5 KiB each as JSON) */
 
 /* A folder's whole listing, one master answer, kept for the next open of
  * the folder: rm -r reads each folder twice (whether it is empty, then
@@ -1133,7 +1134,8 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		dh->eof_off = last_off;
 	}
 	fs_dir_counted(ctx, dh, ino, off, last_off, handed, eof && all);
-	if (!kept && cookie == 0 && eof && all && ctx->iw && iw_live(ctx->iw))
+	if (!kept && cookie == 0 && eof && all && ctx->iw && iw_live(ctx->iw) &&
+	    json_array_size(entries) <= FS_LISTING_MAX)
 		fs_listing_keep(ctx, ino, plus, resp, &mark);
 out_reply:
 	json_decref(resp);
