@@ -82,6 +82,9 @@ struct master_client {
 	size_t nmarks;
 	unsigned floor_pending;    /* changes naming no inode on their way, */
 	uint64_t floor_seq;        /* and the mutation count when the last one ended */
+	unsigned inflight;         /* changes on their way, of any kind */
+	bool wiped;                /* marks were forgotten with changes on their way: all
+				    * count as changed until none is */
 	atomic_uint_fast64_t changes;     /* master_client_changes */
 	bool ro;
 	bool maps;
@@ -565,14 +568,21 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 	int64_t ms = now_ms();
 	pthread_mutex_lock(&mc->mark_lock);
 	uint64_t seq = atomic_fetch_add(&mc->mutations, 1) + 1;
+	if (end)
+		mc->inflight -= mc->inflight > 0;
+	else
+		mc->inflight++;
 	for (int i = 0; i < n; i++) {
 		struct mc_mark *m = mark_of(mc, inos[i], !end);
 		if (!m && end)
-			continue;    /* wiped meanwhile: the floor covers it */
-		if (!m) {        /* half full: forget them all, as after a change of any */
+			continue;    /* wiped meanwhile: mc->wiped covers it */
+		if (!m) {
+			/* half full: forget them all; the changes on their way
+			 * (this one too) lost their marks, so everything counts
+			 * as changed until none is left */
 			memset(mc->marks, 0, MC_MARKS * sizeof(*mc->marks));
 			mc->nmarks = 0;
-			mc->floor_seq = seq;
+			mc->wiped = true;
 			break;
 		}
 		if (end) {
@@ -589,6 +599,10 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 		mc->floor_pending -= mc->floor_pending > 0;
 		mc->floor_seq = seq;
 	}
+	if (mc->wiped && mc->inflight == 0) {
+		mc->wiped = false;   /* a listing asked from now on is current */
+		mc->floor_seq = seq;
+	}
 	pthread_mutex_unlock(&mc->mark_lock);
 }
 
@@ -596,7 +610,7 @@ bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t sinc
 {
 	pthread_mutex_lock(&mc->mark_lock);
 	const struct mc_mark *m = mark_of(mc, ino, false);
-	bool changed = mc->floor_pending > 0 || mc->floor_seq > since ||
+	bool changed = mc->wiped || mc->floor_pending > 0 || mc->floor_seq > since ||
 		       (m && (m->pending > 0 || m->seq > since));
 	pthread_mutex_unlock(&mc->mark_lock);
 	return changed;
