@@ -148,6 +148,8 @@ static struct dcnt_name *name_of(struct dir_count *t, uint64_t parent, uint64_t 
 void dcnt_named(struct dir_count *t, uint64_t parent, const char *name, uint64_t ino,
 		uint64_t gen)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->lock);
 	if (dcnt_at(t, gen))
 		name_of(t, parent, hash_name(name), true)->ino = ino;
@@ -156,6 +158,8 @@ void dcnt_named(struct dir_count *t, uint64_t parent, const char *name, uint64_t
 
 struct dcnt_mark dcnt_begin(struct dir_count *t, uint64_t gen)
 {
+	if (!t)
+		return (struct dcnt_mark){ 0, 0 };
 	pthread_mutex_lock(&t->lock);
 	dcnt_at(t, gen);
 	struct dcnt_mark m = { gen, t->adds };
@@ -166,6 +170,8 @@ struct dcnt_mark dcnt_begin(struct dir_count *t, uint64_t gen)
 void dcnt_listed(struct dir_count *t, uint64_t dir, uint64_t n, struct dcnt_mark m,
 		 uint64_t gen)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->lock);
 	if (dcnt_at(t, gen) && m.gen == gen && m.adds == t->adds && n <= INT64_MAX)
 		rec_of(t, dir, true)->left = (int64_t)n;
@@ -174,6 +180,8 @@ void dcnt_listed(struct dir_count *t, uint64_t dir, uint64_t n, struct dcnt_mark
 
 void dcnt_removed(struct dir_count *t, uint64_t dir)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->lock);
 	struct dcnt_rec *r = rec_of(t, dir, false);
 	if (r)
@@ -183,6 +191,8 @@ void dcnt_removed(struct dir_count *t, uint64_t dir)
 
 void dcnt_grew(struct dir_count *t, uint64_t dir)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->lock);
 	t->adds++;
 	struct dcnt_rec *r = rec_of(t, dir, false);
@@ -193,6 +203,8 @@ void dcnt_grew(struct dir_count *t, uint64_t dir)
 
 void dcnt_reset(struct dir_count *t)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->lock);
 	t->adds++;
 	t->epoch++;
@@ -201,6 +213,8 @@ void dcnt_reset(struct dir_count *t)
 
 bool dcnt_empty(struct dir_count *t, uint64_t parent, const char *name, uint64_t gen)
 {
+	if (!t)
+		return false;
 	pthread_mutex_lock(&t->lock);
 	bool empty = false;
 	if (dcnt_at(t, gen)) {

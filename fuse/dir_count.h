@@ -31,6 +31,9 @@
  * Memory: DCNT_SLOTS slots in each of two tables (about 2 MiB); past half
  * of them in use, both are emptied and learned again.
  *
+ * Every call takes a NULL table (a mount without the feed): nothing is
+ * known, every rmdir waits.
+ *
  * Threads: any FUSE thread. One mutex; no I/O under it. */
 #ifndef BIGFS_FUSE_DIR_COUNT_H
 #define BIGFS_FUSE_DIR_COUNT_H

@@ -320,17 +320,8 @@ static void fs_ttl(struct fs_ctx *ctx, struct fuse_entry_param *e, uint64_t snap
 	double t = iw_ttl(ctx->iw, snap, parent, name, e->ino);
 	e->attr_timeout = t;
 	e->entry_timeout = t;
-	if (ctx->dcnt && name && S_ISDIR(e->attr.st_mode))
+	if (name && S_ISDIR(e->attr.st_mode))
 		dcnt_named(ctx->dcnt, parent, name, e->ino, snap);
-}
-
-/* This mount is about to add a name to folder dir (rename: -1, any). */
-static void fs_grows(struct fs_ctx *ctx, int64_t dir)
-{
-	if (ctx->dcnt && dir < 0)
-		dcnt_reset(ctx->dcnt);
-	else if (ctx->dcnt)
-		dcnt_grew(ctx->dcnt, (uint64_t)dir);
 }
 
 /* POST op with req (reference stolen; NULL means out of memory), at once:
@@ -431,7 +422,7 @@ static void fs_make_entry(fuse_req_t req, enum fs_op fop, const char *op, json_t
 	bool retried = false;
 	struct fuse_entry_param e;
 	nsq_drain(ctx->nsq);
-	fs_grows(ctx, (int64_t)parent);
+	dcnt_grew(ctx->dcnt, parent);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	uint64_t snap = iw_snap(ctx->iw);
 	int rc = fs_call_now(ctx, op, fs_sess(ctx, fs_who(ctx, req, body)), &resp, &retried);
@@ -912,7 +903,7 @@ struct fs_dir {
 static void fs_dir_counted(struct fs_ctx *ctx, struct fs_dir *dh, uint64_t ino, off_t off,
 			   off_t next_off, uint64_t n, bool eof)
 {
-	if (!dh || !ctx->dcnt)
+	if (!dh)
 		return;
 	if (off == 0) {
 		dh->counting = true;
@@ -1042,7 +1033,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		used += n;
 	}
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
-	if (dh && off == 0 && ctx->dcnt)
+	if (dh && off == 0)
 		dh->mark = dcnt_begin(ctx->dcnt, iw_snap(ctx->iw));
 	if (cookie == 0 && mcache_dir_empty(ctx->mcache, ino) && !nsq_pending_dir(ctx->nsq, ino)) {
 		/* a folder this mount made, still empty under its lease */
@@ -1227,8 +1218,7 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
  * (dir_count.h): its rmdir may be answered at once. */
 static bool fs_known_empty(struct fs_ctx *ctx, uint64_t parent, const char *name)
 {
-	return ctx->dcnt && iw_live(ctx->iw) &&
-	       dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
+	return ctx->dcnt && iw_live(ctx->iw) && dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
 }
 
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
@@ -1243,15 +1233,14 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	if (!ctx->send_caller && (fop == FS_OP_unlink || fs_known_empty(ctx, parent, name))) {
 		mcache_dir_predict(ctx->mcache, parent, fop == FS_OP_rmdir ? -1 : 0);
 		if (nsq_remove(ctx->nsq, parent, name, fop == FS_OP_rmdir) == 0) {
-			if (ctx->dcnt)
-				dcnt_removed(ctx->dcnt, parent);
+			dcnt_removed(ctx->dcnt, parent);
 			fs_reply_err(ctx, req, fop, 0);
 			return;
 		}
 	}
 	if (!ctx->send_caller && fop == FS_OP_rmdir && nsq_pending(ctx->nsq)) {
 		int rc = nsq_rmdir(ctx->nsq, parent, name);
-		if (rc == 0 && ctx->dcnt)
+		if (rc == 0)
 			dcnt_removed(ctx->dcnt, parent);
 		if (rc != -ESHUTDOWN && rc != -ENOMEM) {
 			fs_reply_err(ctx, req, fop, rc);
@@ -1273,8 +1262,7 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	if (rc == 0) {
 		struct mc_change ch = { parent, name, -1, 0 };
 		mcache_changed(ctx->mcache, resp, &ch, 1, sent);
-		if (ctx->dcnt)
-			dcnt_removed(ctx->dcnt, parent);
+		dcnt_removed(ctx->dcnt, parent);
 	}
 	json_decref(resp);
 	fs_reply_err(ctx, req, fop, rc);
@@ -1311,7 +1299,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	csess_attach_closes(ctx->cs, body, &closes);
 	json_t *resp = NULL;
 	nsq_drain(ctx->nsq);
-	fs_grows(ctx, -1);
+	dcnt_reset(ctx->dcnt);   /* names may be other folders now */
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	int rc = fs_call_now(ctx, "rename", body, &resp, &retried);
 	csess_closes_sent(ctx->cs, &closes, rc);
@@ -1373,7 +1361,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			  (fi->flags & (O_EXCL | O_TRUNC)) &&
 			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
 	nsq_drain(ctx->nsq);
-	fs_grows(ctx, (int64_t)parent);
+	dcnt_grew(ctx->dcnt, parent);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	uint64_t snap = iw_snap(ctx->iw);
 	/* with this mount's session: the master registers the file as open

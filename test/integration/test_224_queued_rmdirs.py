@@ -9,15 +9,14 @@ every folder the master removed was empty, every file left is intact."""
 import ctypes
 import errno
 import os
-import signal
 import subprocess
 import time
 
-from conftest import errno_of, finish_cluster, let_feed_settle, make_cluster, wait_for
+from conftest import errno_of, let_feed_settle, make_cluster, wait_for
 from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
 from test_210_master_calls import delta, route_counts
 from test_225_queued_unlinks import (kill_mount_and_mount_again, progress_while_master_sleeps,
-                                     start_child)
+                                     start_child, wake_and_finish)
 
 
 def fsync_dir(path):
@@ -201,11 +200,7 @@ def test_224d_mount_killed_with_rmdirs_queued(tmp_path_factory):
         subprocess.run(["rm", "-rf", t2], check=True)
         assert errno_of(os.stat, t2) == errno.ENOENT
     finally:
-        try:
-            c.master.send(signal.SIGCONT)
-        except Exception:
-            pass
-        finish_cluster(c)
+        wake_and_finish(c)
 
 
 def test_224e_rm_r_reads_each_folder_once_at_the_master(cluster):

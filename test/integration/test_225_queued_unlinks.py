@@ -187,6 +187,15 @@ def kill_mount_and_mount_again(c, m, child):
     return c.mount(name="mnt-after")
 
 
+def wake_and_finish(c):
+    """Finish cluster c, its master woken first if a test stopped it."""
+    try:
+        c.master.send(signal.SIGCONT)
+    except Exception:
+        pass
+    finish_cluster(c)
+
+
 def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
     """The master is paused with a batch on its way and more queued behind
     it; the mount is killed. Unlinks an fsync of the folder acknowledged are
@@ -254,11 +263,7 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         os.rmdir(d2)
         assert errno_of(os.stat, d2) == errno.ENOENT
     finally:
-        try:
-            c.master.send(signal.SIGCONT)
-        except Exception:
-            pass
-        finish_cluster(c)
+        wake_and_finish(c)
 
 
 def test_229_batch_input(cluster):
