@@ -118,7 +118,10 @@ def test_236d_empty_folder_listing(cluster, bigfs_pair):
     for name in ("a", "b", "c", "d", "e", "f"):
         assert errno_of(os.stat, os.path.join(e, name)) == errno.ENOENT
     d_ = delta(before, route_counts(cluster))
-    assert d_.get("/v1/lookup", 0) <= 4, d_
+    # 8 without the listing (the pair folder, "empty", six names); with
+    # it 4, or 5 when a lookup came while the fetch had not begun (seen
+    # in two CI runs, on a loaded machine)
+    assert d_.get("/v1/lookup", 0) <= 5, d_
     with open(os.path.join(d2, "empty", "g"), "w") as f:
         f.write("g")
     t0 = time.monotonic()
