@@ -587,6 +587,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_lookup);
 	struct fuse_entry_param e;
 	bool local = strlen(name) <= FS_NAME_MAX;   /* else the master names what is wrong */
+	if (local && nsq_renamed_to(ctx->nsq, parent, name))
+		nsq_drain(ctx->nsq);   /* a queued rename makes it: the master will know it */
 	if (local &&
 	    (nsq_pending_name(ctx->nsq, parent, name) || mcache_absent(ctx->mcache, parent, name))) {
 		mount_metrics_add(MM_LOCAL_LOOKUPS, 1);
@@ -1290,6 +1292,21 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	bool retried = false;
 	struct csess_closes closes;
 	fh_table_names_changed(ctx->fht);   /* a file renamed over loses a link */
+	/* Queued (ns_queue.h): a plain rename within a folder to a name known
+	 * absent (nothing to replace, so no ENOTEMPTY, EISDIR or ENOTDIR; no
+	 * loop, no other folder's quota or subtree) can only be done, or find
+	 * its old name gone (another mount removed it first). */
+	if (!ctx->send_caller && flags == 0 && parent == newparent &&
+	    strlen(newname) <= FS_NAME_MAX && !nsq_renamed_to(ctx->nsq, parent, newname) &&
+	    mcache_absent(ctx->mcache, parent, newname)) {
+		dcnt_reset(ctx->dcnt);
+		atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
+		mcache_dir_predict(ctx->mcache, parent, 0);
+		if (nsq_rename(ctx->nsq, parent, name, newparent, newname) == 0) {
+			fs_reply_err(ctx, req, FS_OP_rename, 0);
+			return;
+		}
+	}
 	json_t *body = fs_name(fs_name(json_pack("{s:I, s:I, s:I}", "parent", (json_int_t)parent,
 						 "newparent", (json_int_t)newparent, "flags",
 						 (json_int_t)flags),

@@ -74,11 +74,14 @@
 	X(QUEUED_RMDIRS, "bigfs_mount_queued_rmdirs_total", "counter",                   \
 	  "rmdirs of folders known empty, answered at once and sent with the unlinks "    \
 	  "(dir_count).")                                                                 \
+	X(QUEUED_RENAMES, "bigfs_mount_queued_renames_total", "counter",                 \
+	  "Renames within a folder to a name known absent, answered at once and sent "    \
+	  "with the unlinks.")                                                            \
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \
-	  "Queued unlinks and rmdirs the master did not apply (logged; the file or "      \
-	  "folder stays).")                                                               \
+	  "Queued unlinks, rmdirs and renames the master did not apply (logged; the "     \
+	  "name stays as it was).")                                                       \
 	X(KEPT_SETATTRS, "bigfs_mount_kept_setattrs_total", "counter",                   \
 	  "setattrs of a file made here and open for writing, sent with its commit.")     \
 	X(INVALIDATIONS, "bigfs_mount_invalidations_total", "counter",                  \

@@ -27,11 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME };
+
+static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename" };
+
 struct nsq_op {
 	struct nsq_op *next;
 	uint64_t parent;
 	char *name;
-	bool dir;                    /* rmdir, else unlink */
+	enum nsq_kind kind;
+	uint64_t newparent;          /* a rename's target */
+	char *newname;
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool done;
 	int rc;
@@ -72,6 +78,7 @@ static void op_free(struct nsq_op *op)
 {
 	if (op) {
 		free(op->name);
+		free(op->newname);
 		free(op);
 	}
 }
@@ -95,13 +102,21 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 		if (e == -ENOENT && retried)
 			e = 0;   /* our own earlier attempt did it */
 		if (e == 0) {
-			struct mc_change ch = { op->parent, op->name, -1, 0 };
-			mcache_changed(q->mcache, res, &ch, 1, sent);
+			struct mc_change ch[2] = { { op->parent, op->name, -1, 0 },
+						   { op->newparent, op->newname, 1, 0 } };
+			mcache_changed(q->mcache, res, ch, op->kind == NSQ_RENAME ? 2 : 1, sent);
+		} else if (op->kind == NSQ_RENAME) {
+			/* ENOENT too: another mount removed the name first, and the
+			 * new name was never made */
+			mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
+			log_warn("queued rename of '%s' in folder %" PRIu64 " to '%s' in folder %" PRIu64
+				 " failed: %s; the name stays as it was",
+				 op->name, op->parent, op->newname, op->newparent, strerror(-e));
 		} else if (!op->wait && e != -ENOENT) {
 			mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
 			log_warn("queued %s of '%s' in folder %" PRIu64 " failed: %s; the %s stays",
-				 op->dir ? "rmdir" : "unlink", op->name, op->parent, strerror(-e),
-				 op->dir ? "folder" : "file");
+				 NSQ_KIND_NAMES[op->kind], op->name, op->parent, strerror(-e),
+				 op->kind == NSQ_RMDIR ? "folder" : "file");
 		}
 		op->rc = e;
 	}
@@ -113,8 +128,14 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_t *req = ops ? json_pack("{s:o}", "ops", ops) : NULL;
 	int rc = req ? 0 : -ENOMEM;
 	for (struct nsq_op *op = batch; rc == 0 && op; op = op->next) {
-		json_t *o = json_pack("{s:s, s:I}", "op", op->dir ? "rmdir" : "unlink", "parent",
+		json_t *o = json_pack("{s:s, s:I}", "op", NSQ_KIND_NAMES[op->kind], "parent",
 				      (json_int_t)op->parent);
+		if (o && op->kind == NSQ_RENAME &&
+		    (json_object_set_new(o, "newparent", json_integer((json_int_t)op->newparent)) < 0 ||
+		     ju_set_name(o, "newname", op->newname, strlen(op->newname)) < 0)) {
+			json_decref(o);
+			o = NULL;
+		}
 		if (!o || ju_set_name(o, "name", op->name, strlen(op->name)) < 0 ||
 		    json_array_append_new(ops, o) < 0) {
 			json_decref(o);
@@ -249,7 +270,7 @@ static bool nsq_append(struct nsq *q, struct nsq_op *op)
 	return true;
 }
 
-static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir, bool wait)
+static struct nsq_op *op_new(uint64_t parent, const char *name, enum nsq_kind kind, bool wait)
 {
 	struct nsq_op *op = calloc(1, sizeof(*op));
 	if (op && !(op->name = strdup(name))) {
@@ -258,17 +279,15 @@ static struct nsq_op *op_new(uint64_t parent, const char *name, bool dir, bool w
 	}
 	if (op) {
 		op->parent = parent;
-		op->dir = dir;
+		op->kind = kind;
 		op->wait = wait;
 	}
 	return op;
 }
 
-int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
+/* Queue op, answered now: 0 or -ESHUTDOWN (op freed). */
+static int nsq_queue(struct nsq *q, struct nsq_op *op)
 {
-	struct nsq_op *op = op_new(parent, name, dir, false);
-	if (!op)
-		return -ENOMEM;
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
 	pthread_mutex_unlock(&q->lock);
@@ -276,13 +295,35 @@ int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
 		op_free(op);
 		return -ESHUTDOWN;
 	}
-	mount_metrics_add(dir ? MM_QUEUED_RMDIRS : MM_QUEUED_UNLINKS, 1);
+	static const enum mm_counter counters[] = { MM_QUEUED_UNLINKS, MM_QUEUED_RMDIRS,
+						    MM_QUEUED_RENAMES };
+	mount_metrics_add(counters[op->kind], 1);
 	return 0;
+}
+
+int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
+{
+	struct nsq_op *op = op_new(parent, name, dir ? NSQ_RMDIR : NSQ_UNLINK, false);
+	return op ? nsq_queue(q, op) : -ENOMEM;
+}
+
+int nsq_rename(struct nsq *q, uint64_t parent, const char *name, uint64_t newparent,
+	       const char *newname)
+{
+	struct nsq_op *op = op_new(parent, name, NSQ_RENAME, false);
+	if (op && !(op->newname = strdup(newname))) {
+		op_free(op);
+		op = NULL;
+	}
+	if (!op)
+		return -ENOMEM;
+	op->newparent = newparent;
+	return nsq_queue(q, op);
 }
 
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
 {
-	struct nsq_op *op = op_new(parent, name, true, true);
+	struct nsq_op *op = op_new(parent, name, NSQ_RMDIR, true);
 	if (!op)
 		return -ENOMEM;
 	pthread_mutex_lock(&q->lock);
@@ -309,15 +350,36 @@ void nsq_drain(struct nsq *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* An op in parent; with name, a removal of that name answered already
- * (an rmdir someone waits for may still fail, ENOTEMPTY: its name is not
- * gone before the answer). */
+/* An op in parent (a rename: in either folder); with name, a removal of
+ * that name answered already (a rename's old name too; an rmdir someone
+ * waits for may still fail, ENOTEMPTY: its name is not gone before the
+ * answer). */
 static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
 {
-	for (; op; op = op->next)
+	for (; op; op = op->next) {
+		if (!name && op->kind == NSQ_RENAME && op->newparent == parent)
+			return true;
 		if (op->parent == parent && (!name || (!op->wait && strcmp(op->name, name) == 0)))
 			return true;
+	}
 	return false;
+}
+
+static bool list_made(const struct nsq_op *op, uint64_t parent, const char *name)
+{
+	for (; op; op = op->next)
+		if (op->kind == NSQ_RENAME && op->newparent == parent &&
+		    strcmp(op->newname, name) == 0)
+			return true;
+	return false;
+}
+
+bool nsq_renamed_to(struct nsq *q, uint64_t parent, const char *name)
+{
+	pthread_mutex_lock(&q->lock);
+	bool p = list_made(q->head, parent, name) || list_made(q->inflight, parent, name);
+	pthread_mutex_unlock(&q->lock);
+	return p;
 }
 
 bool nsq_pending_name(struct nsq *q, uint64_t parent, const char *name)

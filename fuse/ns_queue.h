@@ -67,6 +67,14 @@ void nsq_free(struct nsq *q);
  * fuse/dir_count.h) of name in parent, answered now; 0, or -ENOMEM or
  * -ESHUTDOWN (the caller then removes it the usual way). */
 int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
+/* Queue the rename of name in parent to newname in newparent, answered
+ * now (fs_ops.c queues only renames within a folder to a name known
+ * absent, flags 0: the master can only do them, or find the old name
+ * gone). 0, -ENOMEM or -ESHUTDOWN. */
+int nsq_rename(struct nsq *q, uint64_t parent, const char *name, uint64_t newparent,
+	       const char *newname);
+/* Whether a queued rename (or one on its way) makes name in parent. */
+bool nsq_renamed_to(struct nsq *q, uint64_t parent, const char *name);
 /* rmdir behind everything queued; waits for its own answer: 0 or -errno. */
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name);
 /* Wait until nothing is queued or on its way. Cheap when idle. */

@@ -1154,52 +1154,62 @@ static void h_unlink(struct master *m, struct http_request *r)
 	remove_common(m, r, false);
 }
 
-/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"}. Checked
- * as its own route would be (the session's subtree, a mapped caller's
- * rights); 0 or -errno, *reason a short word for the log. */
+/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"} or
+ * {"op": "rename", "parent", "name", "newparent", "newname"} (flags 0).
+ * Checked as its own route would be (the session's subtree, a mapped
+ * caller's rights); 0 or -errno, *reason a short word for the log. */
 static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 		    const char **reason)
 {
+	static const char *const kinds[] = { "unlink", "rmdir", "rename" };
+	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME };
 	const struct asess_export *e = req_export(r);
 	const char *kind = json_string_value(json_object_get(op, "op"));
-	uint64_t parent;
-	char *name = NULL;
-	size_t len;
-	int rc;
-	bool dir;
+	uint64_t parent, newparent = 0;
+	char *name = NULL, *newname = NULL;
+	size_t len, k = 0;
+	int rc = -EINVAL;
 
 	*reason = "bad op";
-	if (!json_is_object(op) || !kind || ju_u64(op, "parent", &parent) < 0 ||
+	while (kind && k < 3 && strcmp(kind, kinds[k]) != 0)
+		k++;
+	if (!json_is_object(op) || !kind || k == 3 || ju_u64(op, "parent", &parent) < 0 ||
 	    ju_name_get(op, "name", NAME_IN_MAX, &name, &len) < 0)
-		return -EINVAL;
-	if (strcmp(kind, "unlink") == 0) {
-		dir = false;
-	} else if (strcmp(kind, "rmdir") == 0) {
-		dir = true;
-	} else {
-		free(name);
-		return -EINVAL;
-	}
-	*reason = dir ? "rmdir" : "unlink";
+		goto out;
+	if (routes[k] == R_RENAME && (ju_u64(op, "newparent", &newparent) < 0 ||
+				      ju_name_get(op, "newname", NAME_IN_MAX, &newname, &len) < 0))
+		goto out;
+	*reason = kinds[k];
 	if (e) {
 		rc = ns_within(m->ns, parent, e->root);
+		if (rc == 1 && newname)
+			rc = ns_within(m->ns, newparent, e->root);
 		if (rc != 1) {
-			free(name);
-			return rc < 0 ? rc : -EACCES;
+			rc = rc < 0 ? rc : -EACCES;
+			goto out;
 		}
 		uint64_t caller;
 		bool has_caller = ju_u64(op, "caller", &caller) == 0;
 		const char *what;
 		if ((e->maproot || e->mapall) && !(e->maproot && has_caller && caller != 0)) {
-			rc = squash_route(m, dir ? R_RMDIR : R_UNLINK, op, e->map_uid, e->map_gid,
-					  &what);
-			if (rc < 0) {
-				free(name);
-				return rc;
-			}
+			rc = squash_route(m, routes[k], op, e->map_uid, e->map_gid, &what);
+			if (rc < 0)
+				goto out;
 		}
 	}
-	rc = dir ? ns_rmdir(m->ns, parent, name) : ns_unlink(m->ns, parent, name);
+	switch (routes[k]) {
+	case R_UNLINK:
+		rc = ns_unlink(m->ns, parent, name);
+		break;
+	case R_RMDIR:
+		rc = ns_rmdir(m->ns, parent, name);
+		break;
+	default:
+		rc = ns_rename(m->ns, parent, name, newparent, newname, 0);
+		break;
+	}
+out:
+	free(newname);
 	free(name);
 	return rc;
 }
