@@ -1,5 +1,5 @@
-/* ns_queue — unlinks answered at once, sent to the master in ordered
- * batches (POST /v1/batch).
+/* ns_queue — unlinks (and rmdirs, renames: below) answered at once, sent
+ * to the master in ordered batches (POST /v1/batch).
  *
  * `rm` of many files costs one master round trip per file when each
  * unlink waits for its answer. An unlink the kernel has already judged
@@ -16,6 +16,15 @@
  * same way: the master can only do it, find it gone, or — another
  * mount's create there that the change feed had not told of yet — refuse
  * it, ENOTEMPTY, which is logged and counted; the folder stays.
+ *
+ * A rename within a folder to a name this mount knows is absent
+ * (meta_cache.h: a folder it made and alone changed, under the master's
+ * lease), flags 0, is queued too: it replaces nothing and changes no
+ * other folder, so the master can only do it or find the old name gone
+ * (another mount removed it first: logged and counted; neither name
+ * exists). Until it has reached the master, the old name is gone here
+ * (nsq_pending_name) and a lookup of the new one waits for the queue
+ * (nsq_renamed_to).
  *
  * Ordering, as seen by this mount: every other call to the master waits
  * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
