@@ -162,6 +162,8 @@ struct http_request {
 	void *user;             /* http_req_set_user */
 	json_t *json;           /* the body parsed once (http_req_json_peek) */
 	bool json_tried;
+	bool sub;               /* http_subreq_new: the reply is kept in `kept` */
+	json_t *kept;
 };
 
 static int parse_listen(const char *addr, struct sockaddr_in *sin)
@@ -229,6 +231,15 @@ static void set_response(struct http_request *r, unsigned int status, struct MHD
 void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
 		    const char *content_type)
 {
+	if (r->sub) {   /* a sub-request answers JSON only */
+		json_t *body = strcmp(content_type, "application/json") == 0
+				       ? ju_parse_object(buf, len) : NULL;
+		free(buf);
+		json_decref(r->kept);
+		r->kept = body ? body : json_pack("{s:i}", "errno", EIO);
+		r->status = body ? (unsigned int)status : 500;
+		return;
+	}
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
@@ -241,6 +252,11 @@ void http_reply_raw(struct http_request *r, int status, void *buf, size_t len,
 void http_reply_fd(struct http_request *r, int status, int fd, uint64_t offset, uint64_t len,
 		   const char *content_type)
 {
+	if (r->sub) {
+		close(fd);
+		http_reply_raw(r, status, NULL, 0, content_type);
+		return;
+	}
 	struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
 	if (!resp) {
 		close(fd);
@@ -251,6 +267,8 @@ void http_reply_fd(struct http_request *r, int status, int fd, uint64_t offset, 
 
 int http_reply_header(struct http_request *r, const char *name, const char *value)
 {
+	if (r->sub)
+		return r->kept ? 0 : -EINVAL;
 	if (!r->resp)
 		return -EINVAL;
 	if (MHD_add_response_header(r->resp, name, value) == MHD_YES)
@@ -262,11 +280,21 @@ int http_reply_header(struct http_request *r, const char *name, const char *valu
 
 int http_reply_status(const struct http_request *r)
 {
-	return r->resp ? (int)r->status : 0;
+	return r->resp || r->kept ? (int)r->status : 0;
 }
 
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
+	if (r->sub) {
+		json_decref(r->kept);
+		r->kept = body ? body : json_object();
+		r->status = (unsigned int)status;
+		if (!r->kept) {
+			r->kept = json_pack("{s:i}", "errno", ENOMEM);
+			r->status = 500;
+		}
+		return;
+	}
 	size_t len = 0;
 	char *text = body ? ju_dump(body, &len) : strdup("{}");
 	json_decref(body);
@@ -678,12 +706,12 @@ const char *http_req_path_rest(const struct http_request *r)
 
 const char *http_req_query(const struct http_request *r, const char *key)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+	return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key) : NULL;
 }
 
 const char *http_req_header(const struct http_request *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+	return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *http_req_body(const struct http_request *r, size_t *ret_len)
@@ -725,6 +753,34 @@ int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *
 	return 0;
 }
 
+struct http_request *http_subreq_new(struct http_request *parent, const char *path,
+				     json_t *body)
+{
+	struct http_request *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->srv = parent->srv;
+	r->method = parent->method;
+	r->path = path;
+	r->route = parent->route;
+	r->user = parent->user;
+	r->json = json_incref(body);
+	r->json_tried = true;
+	r->sub = true;
+	return r;
+}
+
+json_t *http_subreq_end(struct http_request *r, int *ret_status)
+{
+	json_t *kept = r->kept;
+	*ret_status = kept ? (int)r->status : 500;
+	if (!kept)
+		kept = json_pack("{s:i}", "errno", EIO);   /* the handler made no reply */
+	json_decref(r->json);
+	free(r);
+	return kept;
+}
+
 void http_req_set_user(struct http_request *r, void *user)
 {
 	r->user = user;
@@ -738,7 +794,8 @@ void *http_req_user(const struct http_request *r)
 int http_req_peer_ipv4(const struct http_request *r, uint32_t *ret)
 {
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)
+			: NULL;
 	if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
 		return -EAFNOSUPPORT;
 	*ret = ntohl(((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr);

@@ -110,6 +110,17 @@ int http_req_peer_ipv4(const struct http_request *r, uint32_t *ret);
 /* Typed query getters: 0, -ENOENT if absent, -EINVAL if malformed. */
 int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *ret);
 
+/* A request made inside parent (one op of a batch): the body is `body`
+ * (a reference is taken), the path `path` (static), the method, route
+ * and user parent's; no headers, query or peer. A route's handler runs
+ * on it as on any request, and its reply is kept, not sent: JSON only.
+ * NULL if out of memory. */
+struct http_request *http_subreq_new(struct http_request *parent, const char *path,
+				     json_t *body);
+/* The reply the handler made (a new reference; {"errno": EIO} if it made
+ * none) and its HTTP status; frees r. */
+json_t *http_subreq_end(struct http_request *r, int *ret_status);
+
 /* Replies. Each takes ownership of what it is given. */
 void http_reply_json(struct http_request *r, int status, json_t *body);
 /* err is a positive or negative errno; message is printf-style. */

@@ -1377,21 +1377,31 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	bool want_grant = (fi->flags & O_ACCMODE) != O_RDONLY &&
 			  (fi->flags & (O_EXCL | O_TRUNC)) &&
 			  whealth_count_bad(worker_io_health(ctx->wio)) == 0;
-	nsq_drain(ctx->nsq);
 	dcnt_grew(ctx->dcnt, parent);
 	int64_t sent = mcache_now_ms();   /* the lease counts from the send */
 	uint64_t snap = iw_snap(ctx->iw);
 	/* with this mount's session: the master registers the file as open
 	 * here in the same call ("opened") and renews the folder's lease */
-	int rc = fs_call_now(ctx, "create", fs_sess(ctx,
+	json_t *body = fs_sess(ctx,
 			 fs_who(ctx, req, fs_name(json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:b}",
 					   "parent", (json_int_t)parent, "mode",
 					   (json_int_t)(S_IFREG | (mode & 07777)), "uid",
 					   (json_int_t)c->uid, "gid", (json_int_t)c->gid, "umask",
 					   (json_int_t)(c->umask & 0777), "excl", excl, "grant",
 					   want_grant),
-				 "name", name))),
-			 &resp, &retried);
+				 "name", name)));
+	/* Behind what is queued (rsync's rename of the file before, rm's
+	 * unlinks), on the same batch when anything is: one round trip */
+	int rc = -ESHUTDOWN;
+	if (body && !ctx->send_caller && nsq_pending(ctx->nsq))
+		rc = nsq_call(ctx->nsq, "create", body, &resp, &retried);
+	if (rc == -ESHUTDOWN) {
+		if (body)
+			json_object_del(body, "op");
+		nsq_drain(ctx->nsq);
+		rc = fs_call_now(ctx, "create", json_incref(body), &resp, &retried);
+	}
+	json_decref(body);
 	if (rc == 0) {
 		grant = json_incref(json_object_get(resp, "grant"));
 		rc = fs_entry(ctx, resp, &e);

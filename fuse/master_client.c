@@ -533,23 +533,40 @@ static struct mc_mark *mark_of(struct master_client *mc, uint64_t ino, bool make
 	}
 }
 
+/* Add ino to inos[0..*n) unless there; false if there is no room. */
+static bool target_add(uint64_t inos[4], int *n, const json_t *v)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return true;
+	uint64_t ino = (uint64_t)json_integer_value(v);
+	for (int i = 0; i < *n; i++)
+		if (inos[i] == ino)
+			return true;
+	if (*n == 4)
+		return false;
+	inos[(*n)++] = ino;
+	return true;
+}
+
 /* The inodes whose names or attributes op with req changes: up to 4 in
- * inos (a batch: its first ops' folders), their count returned; *any:
- * it may change others too (a removal or rename: the link count of a
- * file's other names; an op that names none). */
+ * inos (a batch: its ops' folders), their count returned; *any: it may change others too (a removal or rename: the
+ * link count of a file's other names; an op that names none; a batch
+ * naming more than 4). */
 static int change_targets(const char *op, const json_t *req, uint64_t inos[4], bool *any)
 {
 	static const char *const keys[] = { "ino", "parent", "newparent", "src_ino" };
 	bool batch = strcmp(op, "batch") == 0;
-	*any = batch || strcmp(op, "rename") == 0 || strcmp(op, "unlink") == 0 ||
-	       strcmp(op, "rmdir") == 0;
+	*any = strcmp(op, "rename") == 0 || strcmp(op, "unlink") == 0 || strcmp(op, "rmdir") == 0;
 	int n = 0;
 	const json_t *ops = batch ? json_object_get(req, "ops") : NULL;
-	for (size_t i = 0; i < json_array_size(ops) && n < 4; i++) {
-		const json_t *v = json_object_get(json_array_get(ops, i), "parent");
-		if (json_is_integer(v) && json_integer_value(v) > 0 &&
-		    (n == 0 || inos[n - 1] != (uint64_t)json_integer_value(v)))
-			inos[n++] = (uint64_t)json_integer_value(v);
+	for (size_t i = 0; i < json_array_size(ops) && !*any; i++) {
+		const json_t *o = json_array_get(ops, i);
+		const char *kind = json_string_value(json_object_get(o, "op"));
+		/* a create changes its folder; removals and renames may
+		 * change others' link counts */
+		*any = !kind || strcmp(kind, "create") != 0 ||
+		       !target_add(inos, &n, json_object_get(o, "parent")) ||
+		       !target_add(inos, &n, json_object_get(o, "ino"));
 	}
 	for (int k = 0; !batch && k < 4; k++) {
 		const json_t *v = json_object_get(req, keys[k]);
@@ -627,11 +644,25 @@ int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino)
 	return busy ? 0 : last ? now - last : INT64_MAX;
 }
 
+/* Whether a batch carries more than removals and renames (which the
+ * caller counts itself): a create. */
+static bool batch_adds(const json_t *req)
+{
+	const json_t *ops = json_object_get(req, "ops");
+	for (size_t i = 0; i < json_array_size(ops); i++) {
+		const char *kind = json_string_value(json_object_get(json_array_get(ops, i), "op"));
+		if (kind && strcmp(kind, "create") == 0)
+			return true;
+	}
+	return false;
+}
+
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried)
 {
 	bool change = !mc_read_only(op);
-	bool shown = (change && strcmp(op, "batch") != 0) || strcmp(op, "atime") == 0;
+	bool shown = (change && (strcmp(op, "batch") != 0 || batch_adds(req))) ||
+		     strcmp(op, "atime") == 0;
 	uint64_t inos[4] = { 0 };
 	bool any = false;
 	int n = change ? change_targets(op, req, inos, &any) : 0;

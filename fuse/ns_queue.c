@@ -27,9 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME };
+/* NSQ_CALL: a call whose caller waits for its reply (a create riding on
+ * the batch), carrying the op as sent (body). */
+enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL };
 
-static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename" };
+static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename", "call" };
 
 struct nsq_op {
 	struct nsq_op *next;
@@ -38,8 +40,11 @@ struct nsq_op {
 	enum nsq_kind kind;
 	uint64_t newparent;          /* a rename's target */
 	char *newname;
+	json_t *body;                /* NSQ_CALL: the op */
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool done;
+	bool retried;                /* NSQ_CALL: the batch was sent again */
+	json_t *result;              /* NSQ_CALL: its result */
 	int rc;
 };
 
@@ -79,6 +84,8 @@ static void op_free(struct nsq_op *op)
 	if (op) {
 		free(op->name);
 		free(op->newname);
+		json_decref(op->body);
+		json_decref(op->result);
 		free(op);
 	}
 }
@@ -98,6 +105,12 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 					    v >= 0 && v < 4096
 				    ? -(int)v
 				    : -EIO;
+		}
+		if (op->kind == NSQ_CALL) {
+			op->result = json_incref((json_t *)res);
+			op->retried = retried;
+			op->rc = e;
+			continue;
 		}
 		if (e == -ENOENT && retried)
 			e = 0;   /* our own earlier attempt did it */
@@ -128,6 +141,11 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_t *req = ops ? json_pack("{s:o}", "ops", ops) : NULL;
 	int rc = req ? 0 : -ENOMEM;
 	for (struct nsq_op *op = batch; rc == 0 && op; op = op->next) {
+		if (op->body) {
+			if (json_array_append(ops, op->body) < 0)
+				rc = -ENOMEM;
+			continue;
+		}
 		json_t *o = json_pack("{s:s, s:I}", "op", NSQ_KIND_NAMES[op->kind], "parent",
 				      (json_int_t)op->parent);
 		if (o && op->kind == NSQ_RENAME &&
@@ -172,8 +190,11 @@ static void *nsq_sender(void *arg)
 		 * ops and nobody waiting: let more join for a moment (the
 		 * unlinks are answered; one batch costs the master and this
 		 * mount about as much as one op). A lone unlink goes at once. */
-		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop && q->last_n > 1 &&
-		    mcache_now_ms() - q->last_back_ms < NSQ_BURST_MS) {
+		/* A rename waits the same moment for the call that usually
+		 * follows it (rsync's next create), which takes it along. */
+		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
+		    (q->tail->kind == NSQ_RENAME ||
+		     (q->last_n > 1 && mcache_now_ms() - q->last_back_ms < NSQ_BURST_MS))) {
 			struct timespec until = clock_deadline_ms(NSQ_GATHER_MS);
 			while (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
 			       pthread_cond_timedwait(&q->cond, &q->lock, &until) == 0)
@@ -273,7 +294,7 @@ static bool nsq_append(struct nsq *q, struct nsq_op *op)
 static struct nsq_op *op_new(uint64_t parent, const char *name, enum nsq_kind kind, bool wait)
 {
 	struct nsq_op *op = calloc(1, sizeof(*op));
-	if (op && !(op->name = strdup(name))) {
+	if (op && name && !(op->name = strdup(name))) {
 		free(op);
 		return NULL;
 	}
@@ -301,6 +322,46 @@ static int nsq_queue(struct nsq *q, struct nsq_op *op)
 	return 0;
 }
 
+/* Queue op behind everything and wait until its batch is back; false if
+ * the queue is not running (op not queued). */
+static bool nsq_wait_own(struct nsq *q, struct nsq_op *op)
+{
+	pthread_mutex_lock(&q->lock);
+	bool queued = nsq_append(q, op);
+	q->waiters++;
+	pthread_cond_broadcast(&q->cond);
+	while (queued && !op->done)
+		pthread_cond_wait(&q->cond, &q->lock);
+	q->waiters--;
+	pthread_mutex_unlock(&q->lock);
+	return queued;
+}
+
+int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
+	     bool *ret_retried)
+{
+	*ret_result = NULL;
+	if (ret_retried)
+		*ret_retried = false;
+	struct nsq_op *op = op_new(0, NULL, NSQ_CALL, true);
+	if (!op || json_object_set_new(body, "op", json_string(kind)) < 0) {
+		op_free(op);
+		return -ESHUTDOWN;   /* not sent */
+	}
+	op->body = json_incref(body);
+	bool queued = nsq_wait_own(q, op);
+	int rc = -ESHUTDOWN;
+	if (queued) {
+		rc = op->rc;
+		*ret_result = op->result;
+		op->result = NULL;
+		if (ret_retried)
+			*ret_retried = op->retried;
+	}
+	op_free(op);
+	return rc;
+}
+
 int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
 {
 	struct nsq_op *op = op_new(parent, name, dir ? NSQ_RMDIR : NSQ_UNLINK, false);
@@ -326,15 +387,7 @@ int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
 	struct nsq_op *op = op_new(parent, name, NSQ_RMDIR, true);
 	if (!op)
 		return -ENOMEM;
-	pthread_mutex_lock(&q->lock);
-	bool queued = nsq_append(q, op);
-	q->waiters++;
-	pthread_cond_broadcast(&q->cond);
-	while (queued && !op->done)
-		pthread_cond_wait(&q->cond, &q->lock);
-	q->waiters--;
-	pthread_mutex_unlock(&q->lock);
-	int rc = queued ? op->rc : -ESHUTDOWN;
+	int rc = nsq_wait_own(q, op) ? op->rc : -ESHUTDOWN;
 	op_free(op);
 	return rc;
 }
@@ -357,6 +410,8 @@ void nsq_drain(struct nsq *q)
 static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
 {
 	for (; op; op = op->next) {
+		if (op->kind == NSQ_CALL)
+			continue;    /* its caller waits: nothing is answered yet */
 		if (!name && op->kind == NSQ_RENAME && op->newparent == parent)
 			return true;
 		if (op->parent == parent && (!name || (!op->wait && strcmp(op->name, name) == 0)))

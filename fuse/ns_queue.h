@@ -24,7 +24,12 @@
  * (another mount removed it first: logged and counted; neither name
  * exists). Until it has reached the master, the old name is gone here
  * (nsq_pending_name) and a lookup of the new one waits for the queue
- * (nsq_renamed_to).
+ * (nsq_renamed_to). A queued rename waits NSQ_GATHER_MS for company, as
+ * a burst does: rsync's next create usually comes within it.
+ *
+ * A create made while anything is queued rides on the batch that takes
+ * it (nsq_call): behind everything queued, as if it had drained the
+ * queue first, but in one round trip with it (rsync: rename, create).
  *
  * Ordering, as seen by this mount: every other call to the master waits
  * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
@@ -52,6 +57,7 @@
 #ifndef BIGFS_FUSE_NS_QUEUE_H
 #define BIGFS_FUSE_NS_QUEUE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -76,6 +82,15 @@ void nsq_free(struct nsq *q);
  * fuse/dir_count.h) of name in parent, answered now; 0, or -ENOMEM or
  * -ESHUTDOWN (the caller then removes it the usual way). */
 int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
+/* A call that rides on the next batch, behind everything queued (body:
+ * the members of the route `kind`, "create"; a reference is taken and
+ * "op" added); waits for its own result: 0 and *ret_result (the route's
+ * reply), or -errno (-ESHUTDOWN: not sent, the queue is stopped or
+ * memory ran out; the caller removes "op" and calls the route). The
+ * queued unlinks and renames and the call cost one round trip.
+ * *ret_retried: the batch was sent more than once. */
+int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
+	     bool *ret_retried);
 /* Queue the rename of name in parent to newname in newparent, answered
  * now (fs_ops.c queues only renames within a folder to a name known
  * absent, flags 0: the master can only do them, or find the old name

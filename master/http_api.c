@@ -188,8 +188,17 @@ static json_t *touched_json(struct master *m, struct http_request *r, int64_t *w
 
 /* Hold a reply until until (monotonic ms): another mount's folder lease
  * this change revoked has run out (dir_lease.h). */
+/* While a batch runs its ops (inside a transaction group), their lease
+ * waits are gathered here and waited for once the group has committed. */
+static __thread int64_t *batch_until;
+
 static void wait_leases(int64_t until)
 {
+	if (batch_until) {
+		if (until > *batch_until)
+			*batch_until = until;
+		return;
+	}
 	int64_t now = dlease_now_ms();
 	if (until > now) {
 		struct timespec ts = { (until - now) / 1000, ((until - now) % 1000) * 1000000 };
@@ -1154,15 +1163,45 @@ static void h_unlink(struct master *m, struct http_request *r)
 	remove_common(m, r, false);
 }
 
-/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"} or
- * {"op": "rename", "parent", "name", "newparent", "newname"} (flags 0).
- * Checked as its own route would be (the session's subtree, a mapped
- * caller's rights); 0 or -errno, *reason a short word for the log. */
-static int batch_op(struct master *m, struct http_request *r, const json_t *op,
-		    const char **reason)
+static void h_create(struct master *m, struct http_request *r);
+
+/* A batch's "create" op: the route's own handler on a sub-request of r
+ * whose body is op, after the subtree check its route has. 0 or -errno;
+ * *ret_res: the handler's reply (NULL on failure). */
+static int batch_create(struct master *m, struct http_request *r, const json_t *op,
+			json_t **ret_res)
 {
-	static const char *const kinds[] = { "unlink", "rmdir", "rename" };
-	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME };
+	const struct asess_export *e = req_export(r);
+	if (e && (e->maproot || e->mapall))
+		return -EPERM;    /* mapped callers are judged one call at a time */
+	struct http_request *sub = http_subreq_new(r, "/v1/create", (json_t *)op);
+	if (!sub)
+		return -ENOMEM;
+	if (!e || e->whole || inos_within(m, sub, e))
+		h_create(m, sub);
+	int status;
+	json_t *res = http_subreq_end(sub, &status);
+	json_int_t err = json_integer_value(json_object_get(res, "errno"));
+	int rc = status == 200 ? 0 : err > 0 && err < 4096 ? -(int)err : -EIO;
+	if (rc < 0) {
+		json_decref(res);
+		res = NULL;
+	}
+	*ret_res = res;
+	return rc;
+}
+
+/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"},
+ * {"op": "rename", "parent", "name", "newparent", "newname"} (flags 0),
+ * or {"op": "create", ...} with the members of /v1/create. Checked as
+ * its own route would be (the session's subtree, a mapped caller's
+ * rights); 0 or -errno, *reason a short word for the log; *ret_res the
+ * reply of a create. */
+static int batch_op(struct master *m, struct http_request *r, const json_t *op,
+		    const char **reason, json_t **ret_res)
+{
+	static const char *const kinds[] = { "unlink", "rmdir", "rename", "create" };
+	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME, R_CREATE };
 	const struct asess_export *e = req_export(r);
 	const char *kind = json_string_value(json_object_get(op, "op"));
 	uint64_t parent, newparent = 0;
@@ -1171,9 +1210,14 @@ static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 	int rc = -EINVAL;
 
 	*reason = "bad op";
-	while (kind && k < 3 && strcmp(kind, kinds[k]) != 0)
+	*ret_res = NULL;
+	while (kind && k < 4 && strcmp(kind, kinds[k]) != 0)
 		k++;
-	if (!json_is_object(op) || !kind || k == 3 || ju_u64(op, "parent", &parent) < 0 ||
+	if (json_is_object(op) && kind && k == 3) {
+		*reason = kinds[k];
+		return batch_create(m, r, op, ret_res);
+	}
+	if (!json_is_object(op) || !kind || k >= 3 || ju_u64(op, "parent", &parent) < 0 ||
 	    ju_name_get(op, "name", NAME_IN_MAX, &name, &len) < 0)
 		goto out;
 	if (routes[k] == R_RENAME && (ju_u64(op, "newparent", &newparent) < 0 ||
@@ -1223,33 +1267,42 @@ static int batch_group(struct master *m, struct http_request *r, const json_t *o
 		       size_t from, size_t to, json_t *results, int64_t *until)
 {
 	bool grouped = meta_group_begin(m->ms) == 0;
+	batch_until = until;
 	for (size_t i = from; i < to; i++) {
 		const char *reason;
+		json_t *res = NULL;
 		ns_touch_reset();
-		int rc = batch_op(m, r, json_array_get(ops, i), &reason);
-		json_t *res = json_pack("{s:i}", "errno", -rc);
+		int rc = batch_op(m, r, json_array_get(ops, i), &reason, &res);
+		if (!res)
+			res = json_object();
+		if (res && json_object_set_new(res, "errno", json_integer(-rc)) < 0) {
+			json_decref(res);
+			res = NULL;
+		}
 		json_t *dirs = touched_json(m, r, until);
-		if (rc == 0 && res)
+		if (rc == 0 && res && !json_object_get(res, "dirs"))
 			json_object_set_new(res, "dirs", dirs);
 		else
 			json_decref(dirs);
 		if (rc < 0 && rc != -ENOENT)
 			log_debug("batch op %zu (%s): %s", i, reason, strerror(-rc));
 		if (!res || json_array_append_new(results, res) < 0) {
+			batch_until = NULL;
 			if (grouped)
 				meta_group_end(m->ms, -ENOMEM);
 			return -ENOMEM;
 		}
 	}
+	batch_until = NULL;
 	int rc = grouped ? meta_group_end(m->ms, 0) : 0;
 	if (rc == 0)
 		return 0;
 	log_warn("batch: ops %zu-%zu not committed: %s", from, to - 1, strerror(-rc));
 	for (size_t k = from; k < to; k++) {
 		json_t *res = json_array_get(results, k);
+		json_object_clear(res);   /* no "dirs", no create's "attr" or "grant" */
 		if (json_object_set_new(res, "errno", json_integer(-rc)) < 0)
 			return -ENOMEM;
-		json_object_del(res, "dirs");
 	}
 	return 0;
 }

@@ -515,3 +515,78 @@ def test_223g_a_queued_rename_the_master_refuses(cluster, nofeed):
     wait_for(lambda: not os.path.exists(os.path.join(d, "b")), 3, "the name b to go")
     assert not os.path.exists(os.path.join(d, "a"))
     assert _read(os.path.join(d, "kept")) == b"kept"
+
+
+def test_223h_batch_create_input(cluster):
+    """/v1/batch's create op is /v1/create: a good one makes the file
+    (with its attributes, "created", and the first chunk's write grant
+    when asked), an existing name with "excl" is EEXIST, missing or bad
+    members EINVAL, a long name ENAMETOOLONG; each failing op changes
+    nothing, the ops after it still run, and the creates keep their place
+    in the batch's order (an unlink before a create of the same name)."""
+    d = os.path.join(cluster.mounts[0].path, "mvq-223h")
+    os.mkdir(d)
+    _write(os.path.join(d, "old"), b"old")
+    dino = os.stat(d).st_ino
+
+    def create(name, **kw):
+        op = {"op": "create", "parent": dino, "name": name, "mode": 0o100640, "uid": 0,
+              "gid": 0, "umask": 0o022, "excl": True}
+        op.update(kw)
+        return {k: v for k, v in op.items() if v is not None}
+
+    ops = [create("n1"),
+           create("n2", grant=True),
+           create("old"),                            # exists, excl
+           create("n3", mode=None),                  # no mode
+           create("n4", parent="x"),
+           create("../n5"),
+           create("n" * 300),
+           {"op": "unlink", "parent": dino, "name": "old"},
+           create("old", excl=False),                # after the unlink: a new file
+           create("n1", excl=False)]                 # exists: opened, not made
+    st, j, raw = cluster.api("POST", "/v1/batch", {"ops": ops})
+    assert st == 200, raw[:300]
+    res = j["results"]
+    got = [r["errno"] for r in res]
+    assert got == [0, 0, errno.EEXIST, errno.EINVAL, errno.EINVAL, errno.EINVAL,
+                   errno.ENAMETOOLONG, 0, 0, 0], got
+    assert res[0]["created"] is True and res[0]["attr"]["mode"] == 0o100640, res[0]
+    assert "grant" not in res[0] and "attr" not in res[2], (res[0], res[2])
+    assert res[0]["dirs"][0]["attr"]["ino"] == dino, res[0]
+    assert res[9]["created"] is False and res[9]["attr"]["ino"] == res[0]["attr"]["ino"]
+    assert res[8]["created"] is True
+    assert cluster.master.alive()
+    assert _master_ino(cluster, dino, "n1") == res[0]["attr"]["ino"]
+    assert _master_ino(cluster, dino, "old") == res[8]["attr"]["ino"]
+    for name in ("n3", "n4", "n5", "n" * 255):
+        assert _master_ino(cluster, dino, name) is None, name
+    t0 = time.monotonic()
+    while sorted(os.listdir(d)) != ["n1", "n2", "old"]:
+        assert time.monotonic() - t0 < 2.0, os.listdir(d)
+        time.sleep(0.05)
+    assert os.stat(os.path.join(d, "old")).st_size == 0
+
+
+def test_223i_a_create_rides_on_the_queued_rename(cluster):
+    """rsync's pattern: write a temporary file, rename it to its name,
+    create the next. The rename is queued, and the next create goes on
+    the same batch (one round trip for both): few /v1/create calls, no
+    /v1/rename; every file is whole under its final name."""
+    d = os.path.join(cluster.mounts[0].path, "mvq-223i")
+    os.mkdir(d)
+    before = route_counts(cluster)
+    for i in range(100):
+        tmp = os.path.join(d, ".f%03d.tmp" % i)
+        with open(tmp, "xb") as f:
+            f.write(_contents(i))
+        os.rename(tmp, os.path.join(d, "f%03d" % i))
+    fsync_dir(d)
+    dl = delta(before, route_counts(cluster))
+    assert "/v1/rename" not in dl, dl
+    assert dl.get("/v1/create", 0) < 50, dl
+    assert dl.get("/v1/batch", 0) >= 50, dl
+    assert sorted(os.listdir(d)) == ["f%03d" % i for i in range(100)]
+    for i in (0, 57, 99):
+        assert _read(os.path.join(d, "f%03d" % i)) == _contents(i)
+        assert _master_ino(cluster, os.stat(d).st_ino, "f%03d" % i) is not None
