@@ -79,6 +79,8 @@
  * the foreground, with failover and a location refresh. */
 #include "file_handle.h"
 
+#include "hash.h"
+
 #include "json_util.h"
 #include "log.h"
 #include "master_client.h"
@@ -149,6 +151,18 @@ struct ilc_ent {
 	struct wio_replica rep[];
 };
 
+/* A closed file's attributes as the master replied to its last commit
+ * (fh_table_settle), for FH_SETTLED_MS. */
+#define FH_SETTLED 512
+#define FH_SETTLED_MS 1000
+struct fh_settled {
+	uint64_t ino;                /* 0: free */
+	struct stat st;
+	uint64_t gen;                /* the caller's generation (the change feed's) */
+	unsigned long names;         /* names_epoch then */
+	int64_t at_ms;
+};
+
 struct fh_table {
 	struct master_client *mc;
 	struct worker_io *wio;
@@ -166,6 +180,7 @@ struct fh_table {
 	struct fh_inode *hash[FH_HASH_SIZE];
 	uint64_t size_epoch;         /* see fh_table_size_epoch */
 	atomic_ulong names_epoch;    /* unlinks, renames, links here (fh_table_names_changed) */
+	struct fh_settled settled[FH_SETTLED];   /* table lock */
 };
 
 enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
@@ -240,6 +255,10 @@ struct fh_writer {
 	struct stat base;
 	unsigned long base_epoch;    /* names_epoch then: nlink still right while equal */
 	struct fh_setattr pending;
+	/* writer lock: the attributes the master replied to the last commit
+	 * that gave every lease back (a close's), until the next write */
+	bool closed_known;
+	struct stat closed;
 };
 
 struct file_handle {
@@ -283,6 +302,11 @@ struct file_handle {
 	bool reader_started;
 	pthread_t reader;
 };
+
+static struct fh_settled *fh_settled_slot(struct fh_table *t, uint64_t ino)
+{
+	return &t->settled[hash_mix64(ino) % FH_SETTLED];
+}
 
 static int64_t now_ms(void)
 {
@@ -542,6 +566,50 @@ void fh_table_names_changed(struct fh_table *t)
 	atomic_fetch_add(&t->names_epoch, 1);
 }
 
+void fh_table_settle(struct fh_table *t, uint64_t ino, const struct stat *st, uint64_t gen)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_settled *s = fh_settled_slot(t, ino);
+	*s = (struct fh_settled){ .ino = ino, .st = *st, .gen = gen,
+				  .names = atomic_load(&t->names_epoch), .at_ms = now_ms() };
+	pthread_mutex_unlock(&t->lock);
+}
+
+void fh_table_unsettle(struct fh_table *t, uint64_t ino)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_settled *s = fh_settled_slot(t, ino);
+	if (s->ino == ino)
+		s->ino = 0;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool fh_table_settled(struct fh_table *t, uint64_t ino, uint64_t gen, struct stat *st)
+{
+	pthread_mutex_lock(&t->lock);
+	struct fh_settled *s = fh_settled_slot(t, ino);
+	bool ok = s->ino == ino && s->gen == gen && s->names == atomic_load(&t->names_epoch) &&
+		  now_ms() - s->at_ms < FH_SETTLED_MS;
+	struct fh_inode *in = ok ? *fh_inode_slot(t, ino) : NULL;
+	struct fh_writer *w = in ? in->writer : NULL;
+	if (w)
+		w->refs++;
+	if (ok)
+		*st = s->st;
+	pthread_mutex_unlock(&t->lock);
+	if (w) {
+		/* still open for writing here (the close's release has not
+		 * come yet, or another descriptor): only while nothing was
+		 * written since that commit */
+		pthread_mutex_lock(&w->lock);
+		ok = w->closed_known && w->commit_end == 0 && w->ninflight == 0 && w->cur->len == 0 &&
+		     !fh_setattr_json_needed(&w->pending);
+		pthread_mutex_unlock(&w->lock);
+		fh_writer_unref(w);
+	}
+	return ok;
+}
+
 /* Writer lock held: base (what the kernel was told) is still all of the
  * file's attributes but size and times: no name of this mount changed
  * since, so its link count stands. */
@@ -711,6 +779,9 @@ void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)
 			atomic_store(&in->writer->resized, true);
 	}
 	ilc_drop(t, in, ino);
+	struct fh_settled *s = fh_settled_slot(t, ino);
+	if (s->ino == ino)
+		s->ino = 0;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -1076,6 +1147,7 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 	struct fh_table *t = w->t;
 	uint64_t seq = 0;
 	bool keep = release_all && fh_commit_keepable(w);
+	w->closed_known = false;
 	if (keep) {
 		pthread_mutex_lock(&t->lock);
 		struct fh_inode *in = *fh_inode_slot(t, w->ino);
@@ -1084,10 +1156,13 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 		pthread_mutex_unlock(&t->lock);
 	}
 	json_t *resp = NULL;
-	int rc = master_client_call(t->mc, "commit", req, 0, keep ? &resp : NULL, NULL);
+	int rc = master_client_call(t->mc, "commit", req, 0, release_all ? &resp : NULL, NULL);
 	json_decref(req);
 	if (rc == 0 && keep)
 		fh_commit_keep(w, resp, seq);
+	if (rc == 0 && release_all)
+		w->closed_known = master_client_attr_obj(json_object_get(resp, "attr"),
+							 &w->closed) == 0;
 	json_decref(resp);
 	if (rc == 0)
 		memset(&w->pending, 0, sizeof(w->pending));
@@ -1402,6 +1477,7 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *psiz
 	if (!w)
 		return -EBADF;
 	pthread_mutex_lock(&w->lock);
+	w->closed_known = false;     /* the size and times move on */
 	if (w->err_seq != fh->err_seen) {
 		rc = w->err;
 		goto out_unlock;
@@ -1455,7 +1531,7 @@ out_unlock:
 	return rc;
 }
 
-int fh_flush(struct file_handle *fh)
+int fh_flush(struct file_handle *fh, const uint64_t *gen)
 {
 	/* flush is close(): give the leases back in the same commit. A later
 	 * write through a dup'ed descriptor, or through another handle of
@@ -1464,7 +1540,10 @@ int fh_flush(struct file_handle *fh)
 	if (!w)
 		return 0;
 	pthread_mutex_lock(&w->lock);
+	w->closed_known = false;
 	int rc = fh_sync(w, true, fh->err_seen, false);
+	if (rc == 0 && gen && w->closed_known)
+		fh_table_settle(w->t, fh->ino, &w->closed, *gen);
 	/* A close sent what was kept. From now on setattrs go to the master
 	 * at once: the kernel's release comes later, on its own, and one kept
 	 * after its last commit would be lost with the writer. */

@@ -157,8 +157,21 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size
  * that grow a file first check the room left (*size of fh_write may then
  * be cut; EDQUOT when none is left). */
 void fh_quotas_in_use(bool on);
-/* Push buffered data to the workers and commit it. 0 or -errno. */
-int fh_flush(struct file_handle *fh);
+/* Push buffered data to the workers and commit it. 0 or -errno. With gen
+ * (the caller's generation of what others changed, taken before): the
+ * attributes the master replied to a commit made now that gave every
+ * lease back (a close's) are kept (fh_table_settle). */
+int fh_flush(struct file_handle *fh, const uint64_t *gen);
+/* A closed file's attributes st, from the master at generation gen, kept
+ * for a second: a getattr or a queued setattr right after the close
+ * needs no call (rsync's lstat, utimensat and chmod of each file it
+ * wrote). fh_table_settled gives them back while gen is still the
+ * caller's, no link, unlink or rename was made here since, and nothing
+ * was written to it since; fh_table_unsettle forgets them (a setattr
+ * sent to the master, an open for writing, an xattr change). */
+void fh_table_settle(struct fh_table *t, uint64_t ino, const struct stat *st, uint64_t gen);
+bool fh_table_settled(struct fh_table *t, uint64_t ino, uint64_t gen, struct stat *st);
+void fh_table_unsettle(struct fh_table *t, uint64_t ino);
 /* fh_flush plus an fsync, on every replica, of every chunk this mount
  * wrote to the file (through any handle) since the last fsync. */
 int fh_fsync(struct file_handle *fh);

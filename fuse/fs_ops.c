@@ -258,6 +258,20 @@ static int fs_attr(struct fs_ctx *ctx, const json_t *attr_obj, struct stat *st)
 	return 0;
 }
 
+/* The attributes of a file closed here a moment ago (fh_table_settle),
+ * still right at feed generation gen: the feed is live, and no read-atime
+ * report of it was on its way. */
+static bool fs_settled(struct fs_ctx *ctx, fuse_ino_t ino, uint64_t gen, struct stat *st)
+{
+	if (ctx->send_caller || !iw_live(ctx->iw) || !fh_table_settled(ctx->fht, ino, gen, st))
+		return false;
+	if (atime_queue_wait(ctx->atime, ino)) {
+		fh_table_unsettle(ctx->fht, ino);   /* its atime moved at the master */
+		return false;
+	}
+	return true;
+}
+
 /* This mount's own news of a file over attributes st: the size and
  * mtime of writes not committed yet, the setattrs kept for its commit. */
 static void fs_local_attrs(struct fs_ctx *ctx, struct stat *st)
@@ -520,6 +534,8 @@ static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
 	if (r >= 0 && (master_client_changed(ctx->mc, parent, at) ||
 		       (r == 1 && master_client_changed(ctx->mc, e->attr.st_ino, at))))
 		r = -1;
+	if (r == 1 && nsq_pending_ino(ctx->nsq, e->attr.st_ino))
+		r = -1;   /* a setattr of it queued: the master will say */
 	if (r < 0)
 		return 1;
 	if (r == 0)
@@ -669,6 +685,13 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, FS_TIMEOUT);
 		return;
 	}
+	uint64_t gen = iw_snap(ctx->iw);
+	if (fs_settled(ctx, ino, gen, &st)) {
+		/* a file closed here a moment ago (rsync's lstat of it) */
+		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
+		fuse_reply_attr(req, &st, iw_ttl(ctx->iw, gen, 0, NULL, ino));
+		return;
+	}
 	atime_queue_wait(ctx->atime, ino);
 	int rc;
 	uint64_t snap = 0;
@@ -776,6 +799,90 @@ static bool fs_setattr_kept(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
 	return true;
 }
 
+/* The /v1/setattr body of a setattr (*ret_body), or -errno. */
+static int fs_setattr_body(fuse_req_t req, fuse_ino_t ino, const struct stat *attr, int to_set,
+			   json_t **ret_body)
+{
+	struct fs_ctx *ctx = fuse_req_userdata(req);
+	json_t *body = fs_who(ctx, req, json_pack("{s:I}", "ino", (json_int_t)ino));
+	*ret_body = NULL;
+	if (!body)
+		return -ENOMEM;
+	int bad = 0;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		bad |= json_object_set_new(body, "mode", json_integer(attr->st_mode & 07777));
+	if (to_set & FUSE_SET_ATTR_UID)
+		bad |= json_object_set_new(body, "uid", json_integer((json_int_t)attr->st_uid));
+	if (to_set & FUSE_SET_ATTR_GID)
+		bad |= json_object_set_new(body, "gid", json_integer((json_int_t)attr->st_gid));
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0) {
+			json_decref(body);
+			return -EINVAL;
+		}
+		bad |= json_object_set_new(body, "size", json_integer((json_int_t)attr->st_size));
+	}
+	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, "atime",
+			   &attr->st_atim);
+	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, "mtime",
+			   &attr->st_mtim);
+	if (!bad && fuse_req_ctx(req)->uid != 0 &&
+	    ((to_set & FS_SETATTR_KNOWN) == 0 || (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE)))) {
+		int rc = fs_add_groups(req, body);
+		if (rc < 0) {
+			json_decref(body);
+			return rc;
+		}
+	}
+	if (bad) {
+		json_decref(body);
+		return -ENOMEM;
+	}
+	*ret_body = body;
+	return 0;
+}
+
+/* A setattr of a file closed here a moment ago whose attributes this
+ * mount knows (fh_table_settle: rsync's utimensat and chmod of each file
+ * it wrote, tar's of a folder's files): answered with them changed as
+ * the master will, and queued (ns_queue.h). Only what the kernel has
+ * judged already and the master can only do: times, a mode, an owner
+ * set by root, no size, no setuid or setgid bit before or after (the
+ * master may clear those), no caller whose groups the master must see. */
+static bool fs_setattr_queued(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
+			      const struct stat *attr, int to_set, struct stat *st)
+{
+	uint64_t gen = iw_snap(ctx->iw);
+	if (ctx->send_caller || (to_set & FUSE_SET_ATTR_SIZE) || !(to_set & FS_SETATTR_KNOWN) ||
+	    (to_set & ~FS_SETATTR_KNOWN) ||
+	    ((to_set & FUSE_SET_ATTR_MODE) &&
+	     (fuse_req_ctx(req)->uid != 0 || (attr->st_mode & (S_ISUID | S_ISGID)))) ||
+	    !fs_settled(ctx, ino, gen, st) || (st->st_mode & (S_ISUID | S_ISGID)))
+		return false;
+	json_t *body = NULL;
+	if (fs_setattr_body(req, ino, attr, to_set, &body) < 0)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		st->st_mode = (st->st_mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		st->st_uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		st->st_gid = attr->st_gid;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		st->st_atim = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		st->st_mtim = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	st->st_ctim = now;
+	int rc = nsq_setattr(ctx->nsq, ino, body);
+	json_decref(body);
+	if (rc < 0)
+		return false;
+	fh_table_settle(ctx->fht, ino, st, gen);
+	return true;
+}
+
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -791,43 +898,15 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_attr(req, &st, FS_TIMEOUT);
 		return;
 	}
-	json_t *body = fs_who(ctx, req, json_pack("{s:I}", "ino", (json_int_t)ino));
-	if (!body) {
-		rc = -ENOMEM;
+	if (fs_setattr_queued(ctx, req, ino, attr, to_set, &st)) {
+		fuse_reply_attr(req, &st, iw_ttl(ctx->iw, snap, 0, NULL, ino));
+		return;
+	}
+	fh_table_unsettle(ctx->fht, ino);
+	json_t *body = NULL;
+	rc = fs_setattr_body(req, ino, attr, to_set, &body);
+	if (rc < 0)
 		goto out_reply;
-	}
-	int bad = 0;
-	if (to_set & FUSE_SET_ATTR_MODE)
-		bad |= json_object_set_new(body, "mode", json_integer(attr->st_mode & 07777));
-	if (to_set & FUSE_SET_ATTR_UID)
-		bad |= json_object_set_new(body, "uid", json_integer((json_int_t)attr->st_uid));
-	if (to_set & FUSE_SET_ATTR_GID)
-		bad |= json_object_set_new(body, "gid", json_integer((json_int_t)attr->st_gid));
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (attr->st_size < 0) {
-			json_decref(body);
-			rc = -EINVAL;
-			goto out_reply;
-		}
-		bad |= json_object_set_new(body, "size", json_integer((json_int_t)attr->st_size));
-	}
-	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, "atime",
-			   &attr->st_atim);
-	bad |= fs_set_time(body, to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, "mtime",
-			   &attr->st_mtim);
-	if (!bad && fuse_req_ctx(req)->uid != 0 &&
-	    ((to_set & FS_SETATTR_KNOWN) == 0 || (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_SIZE)))) {
-		rc = fs_add_groups(req, body);
-		if (rc < 0) {
-			json_decref(body);
-			goto out_reply;
-		}
-	}
-	if (bad) {
-		json_decref(body);
-		rc = -ENOMEM;
-		goto out_reply;
-	}
 	if (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		/* Buffered data must land before the size changes under it,
 		 * and before an explicit mtime. An explicit mtime is what tar,
@@ -1429,8 +1508,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			rc = fs_entry(ctx, resp, &e);
 		json_decref(resp);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		fh_table_unsettle(ctx->fht, e.ino);
 		rc = fh_open(ctx->fht, e.ino, true, &fh);
+	}
 	if (rc == 0) {
 		/* the master keeps the file while this mount has it open */
 		rc = csess_created(ctx->cs, e.ino, opened);
@@ -1481,6 +1562,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_reply_err(ctx, req, FS_OP_open, rc);
 		return;
 	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		fh_table_unsettle(ctx->fht, ino);
 	rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
 	if (rc == 0) {
 		/* the master keeps the file while this mount has it open; a
@@ -1568,7 +1651,11 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (lrc < 0)
 		log_warn("inode %" PRIu64 ": cannot release the locks of a closed file: %s",
 			 (uint64_t)ino, strerror(-lrc));
-	fs_reply_err(ctx, req, FS_OP_flush, fh_flush(fs_fh(fi)));
+	/* a closed file's attributes from its commit, for its next getattr
+	 * and setattr (fh_table_settle) */
+	uint64_t gen = iw_snap(ctx->iw);
+	fs_reply_err(ctx, req, FS_OP_flush,
+		     fh_flush(fs_fh(fi), !ctx->send_caller && iw_live(ctx->iw) ? &gen : NULL));
 }
 
 /* POST /v1/sync: every metadata change the master made so far is on its
@@ -1655,6 +1742,7 @@ static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	mcache_xattrs_changed(ctx->mcache, ino);
+	fh_table_unsettle(ctx->fht, ino);   /* an ACL changes the mode */
 	int rc = fh_table_has_kept_attrs(ctx->fht, ino)
 			 ? fh_table_flush_inode(ctx->fht, ino, false)   /* kept setattrs first */
 			 : 0;
@@ -1756,6 +1844,7 @@ static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (strcmp(name, FS_XATTR_CAPS) == 0)
 		fh_table_nocaps_set(ctx->fht, ino, false);
 	mcache_xattrs_changed(ctx->mcache, ino);
+	fh_table_unsettle(ctx->fht, ino);   /* an ACL changes the mode */
 	int rc = fh_table_has_kept_attrs(ctx->fht, ino)
 			 ? fh_table_flush_inode(ctx->fht, ino, false)   /* kept setattrs first */
 			 : 0;
@@ -1962,7 +2051,7 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 		rc = fs_zero_range(ctx, ino, fs_fh(fi), start, end);
 	}
 	if (rc == 0)
-		rc = fh_flush(fs_fh(fi));
+		rc = fh_flush(fs_fh(fi), NULL);
 	fh_table_truncated(ctx->fht, ino, size); /* other handles drop cached data */
 out_reply:
 	fs_reply_err(ctx, req, FS_OP_fallocate, rc);

@@ -562,9 +562,9 @@ static int change_targets(const char *op, const json_t *req, uint64_t inos[4], b
 	for (size_t i = 0; i < json_array_size(ops) && !*any; i++) {
 		const json_t *o = json_array_get(ops, i);
 		const char *kind = json_string_value(json_object_get(o, "op"));
-		/* a create changes its folder; removals and renames may
-		 * change others' link counts */
-		*any = !kind || strcmp(kind, "create") != 0 ||
+		/* a create changes its folder, a setattr its inode; removals
+		 * and renames may change others' link counts */
+		*any = !kind || (strcmp(kind, "create") != 0 && strcmp(kind, "setattr") != 0) ||
 		       !target_add(inos, &n, json_object_get(o, "parent")) ||
 		       !target_add(inos, &n, json_object_get(o, "ino"));
 	}
@@ -645,13 +645,13 @@ int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino)
 }
 
 /* Whether a batch carries more than removals and renames (which the
- * caller counts itself): a create. */
+ * caller counts itself): a create, a setattr. */
 static bool batch_adds(const json_t *req)
 {
 	const json_t *ops = json_object_get(req, "ops");
 	for (size_t i = 0; i < json_array_size(ops); i++) {
 		const char *kind = json_string_value(json_object_get(json_array_get(ops, i), "op"));
-		if (kind && strcmp(kind, "create") == 0)
+		if (kind && (strcmp(kind, "create") == 0 || strcmp(kind, "setattr") == 0))
 			return true;
 	}
 	return false;

@@ -77,6 +77,9 @@
 	X(QUEUED_RENAMES, "bigfs_mount_queued_renames_total", "counter",                 \
 	  "Renames within a folder to a name known absent, answered at once and sent "    \
 	  "with the unlinks.")                                                            \
+	X(QUEUED_SETATTRS, "bigfs_mount_queued_setattrs_total", "counter",               \
+	  "Setattrs of a file closed here a moment ago (times, mode, owner), answered "   \
+	  "from its known attributes and sent with the next batch.")                      \
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \

@@ -28,10 +28,11 @@
 #include <string.h>
 
 /* NSQ_CALL: a call whose caller waits for its reply (a create riding on
- * the batch), carrying the op as sent (body). */
-enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL };
+ * the batch); NSQ_SETATTR: a setattr answered already. Both carry the op
+ * as sent (body). */
+enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR };
 
-static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename", "call" };
+static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename", "call", "setattr" };
 
 struct nsq_op {
 	struct nsq_op *next;
@@ -40,7 +41,8 @@ struct nsq_op {
 	enum nsq_kind kind;
 	uint64_t newparent;          /* a rename's target */
 	char *newname;
-	json_t *body;                /* NSQ_CALL: the op */
+	json_t *body;                /* NSQ_CALL, NSQ_SETATTR: the op */
+	uint64_t ino;                /* NSQ_SETATTR: its inode */
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool done;
 	bool retried;                /* NSQ_CALL: the batch was sent again */
@@ -109,6 +111,15 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 		if (op->kind == NSQ_CALL) {
 			op->result = json_incref((json_t *)res);
 			op->retried = retried;
+			op->rc = e;
+			continue;
+		}
+		if (op->kind == NSQ_SETATTR) {
+			if (e < 0 && e != -ENOENT) {
+				mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
+				log_warn("queued setattr of inode %" PRIu64 " failed: %s; its "
+					 "attributes stay as they were", op->ino, strerror(-e));
+			}
 			op->rc = e;
 			continue;
 		}
@@ -306,9 +317,14 @@ static struct nsq_op *op_new(uint64_t parent, const char *name, enum nsq_kind ki
 	return op;
 }
 
-/* Queue op, answered now: 0 or -ESHUTDOWN (op freed). */
+/* Queue op, answered now: 0 or -ESHUTDOWN (op freed). The sender frees
+ * op once its batch is back: nothing of it is read after the append. */
 static int nsq_queue(struct nsq *q, struct nsq_op *op)
 {
+	static const enum mm_counter counters[] = { MM_QUEUED_UNLINKS, MM_QUEUED_RMDIRS,
+						    MM_QUEUED_RENAMES, MM_QUEUED_UNLINKS,
+						    MM_QUEUED_SETATTRS };
+	enum mm_counter counted = counters[op->kind];
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
 	pthread_mutex_unlock(&q->lock);
@@ -316,10 +332,20 @@ static int nsq_queue(struct nsq *q, struct nsq_op *op)
 		op_free(op);
 		return -ESHUTDOWN;
 	}
-	static const enum mm_counter counters[] = { MM_QUEUED_UNLINKS, MM_QUEUED_RMDIRS,
-						    MM_QUEUED_RENAMES };
-	mount_metrics_add(counters[op->kind], 1);
+	mount_metrics_add(counted, 1);
 	return 0;
+}
+
+int nsq_setattr(struct nsq *q, uint64_t ino, json_t *body)
+{
+	struct nsq_op *op = op_new(0, NULL, NSQ_SETATTR, false);
+	if (!op || json_object_set_new(body, "op", json_string("setattr")) < 0) {
+		op_free(op);
+		return -ENOMEM;
+	}
+	op->body = json_incref(body);
+	op->ino = ino;
+	return nsq_queue(q, op);
 }
 
 /* Queue op behind everything and wait until its batch is back; false if
@@ -412,12 +438,33 @@ static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
 	for (; op; op = op->next) {
 		if (op->kind == NSQ_CALL)
 			continue;    /* its caller waits: nothing is answered yet */
+		if (op->kind == NSQ_SETATTR) {
+			if (!name)
+				return true;   /* a file's attributes, in whichever folder lists it */
+			continue;
+		}
 		if (!name && op->kind == NSQ_RENAME && op->newparent == parent)
 			return true;
 		if (op->parent == parent && (!name || (!op->wait && strcmp(op->name, name) == 0)))
 			return true;
 	}
 	return false;
+}
+
+static bool list_sets(const struct nsq_op *op, uint64_t ino)
+{
+	for (; op; op = op->next)
+		if (op->kind == NSQ_SETATTR && op->ino == ino)
+			return true;
+	return false;
+}
+
+bool nsq_pending_ino(struct nsq *q, uint64_t ino)
+{
+	pthread_mutex_lock(&q->lock);
+	bool p = list_sets(q->head, ino) || list_sets(q->inflight, ino);
+	pthread_mutex_unlock(&q->lock);
+	return p;
 }
 
 static bool list_made(const struct nsq_op *op, uint64_t parent, const char *name)

@@ -27,6 +27,12 @@
  * (nsq_renamed_to). A queued rename waits NSQ_GATHER_MS for company, as
  * a burst does: rsync's next create usually comes within it.
  *
+ * A setattr of a file closed here a moment ago, whose attributes the
+ * mount knows (fh_table_settle), is queued too when the master can only
+ * do it (fs_ops.c fs_setattr_queued: times, mode, owner, no setuid or
+ * setgid bit); a readdir waits for it, and so does a lookup answered
+ * from a kept listing that names that inode (nsq_pending_ino).
+ *
  * A create made while anything is queued rides on the batch that takes
  * it (nsq_call): behind everything queued, as if it had drained the
  * queue first, but in one round trip with it (rsync: rename, create).
@@ -91,6 +97,12 @@ int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
  * *ret_retried: the batch was sent more than once. */
 int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
 	     bool *ret_retried);
+/* Queue a setattr of ino (body: the members of /v1/setattr; a reference
+ * is taken and "op" added), answered now (fs_ops.c queues only what the
+ * master can only do). 0, -ENOMEM or -ESHUTDOWN. */
+int nsq_setattr(struct nsq *q, uint64_t ino, json_t *body);
+/* Whether a setattr of ino is queued or on its way. */
+bool nsq_pending_ino(struct nsq *q, uint64_t ino);
 /* Queue the rename of name in parent to newname in newparent, answered
  * now (fs_ops.c queues only renames within a folder to a name known
  * absent, flags 0: the master can only do them, or find the old name

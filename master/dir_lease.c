@@ -147,6 +147,14 @@ bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
 			e->holder[0] = '\0';      /* revoked; the entry lives out its time */
 			*wait_until_ms = e->expiry_ms;
 		}
+	} else if (e && e->holder[0] && session && strcmp(e->holder, session) == 0) {
+		/* its holder's lease ran out while the folder sat idle (rsync
+		 * makes folders long before it fills them) and nobody else
+		 * changed it since (that would have ended the entry): the
+		 * holder holds it again. Whether it still knows every name,
+		 * the count in the reply shows it (fuse/meta_cache.c). */
+		e->expiry_ms = now + DL_TTL_MS;
+		held = true;
 	} else if (e) {
 		e->dir = UINT64_MAX;          /* over */
 	}

@@ -1,7 +1,8 @@
 /* dir_lease — which mount may answer "no such name" in a folder itself.
  *
  * A mount that makes a folder gets a lease on it (DL_TTL_MS), renewed by
- * each reply to its own changes there. While it holds one it knows every
+ * each reply to its own changes there; one that ran out while nobody
+ * else changed the folder is taken again by the holder's next change. While it holds one it knows every
  * name of the folder and answers a lookup of any other with ENOENT
  * without a call (fuse/meta_cache.h), which spares the lookup before each
  * create of tar, cp, git and rsync.
@@ -38,7 +39,8 @@ void dlease_free(struct dir_leases *t);
 /* session made folder dir: it holds the lease. */
 void dlease_grant(struct dir_leases *t, uint64_t dir, const char *session);
 /* Folder dir changed by session (NULL or "": not a mount). Returns true
- * if session holds the lease, renewed now. Otherwise any other holder's
+ * if session holds the lease, renewed now (or taken again: its own lease
+ * ran out and nobody changed the folder since). Otherwise any other holder's
  * lease is revoked and *wait_until_ms (monotonic) is when its last
  * renewal runs out (0: nothing to wait for): the change's reply must not
  * leave before. */

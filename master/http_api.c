@@ -1164,21 +1164,27 @@ static void h_unlink(struct master *m, struct http_request *r)
 }
 
 static void h_create(struct master *m, struct http_request *r);
+static void h_setattr(struct master *m, struct http_request *r);
 
-/* A batch's "create" op: the route's own handler on a sub-request of r
- * whose body is op, after the subtree check its route has. 0 or -errno;
- * *ret_res: the handler's reply (NULL on failure). */
-static int batch_create(struct master *m, struct http_request *r, const json_t *op,
-			json_t **ret_res)
+/* A batch's "create" or "setattr" op: the route's own handler on a
+ * sub-request of r whose body is op, after the subtree check its route
+ * has. 0 or -errno; *ret_res: the handler's reply (NULL on failure). */
+static int batch_route(struct master *m, struct http_request *r, const json_t *op, bool create,
+		       json_t **ret_res)
 {
 	const struct asess_export *e = req_export(r);
 	if (e && (e->maproot || e->mapall))
 		return -EPERM;    /* mapped callers are judged one call at a time */
-	struct http_request *sub = http_subreq_new(r, "/v1/create", (json_t *)op);
+	struct http_request *sub = http_subreq_new(r, create ? "/v1/create" : "/v1/setattr",
+						   (json_t *)op);
 	if (!sub)
 		return -ENOMEM;
-	if (!e || e->whole || inos_within(m, sub, e))
-		h_create(m, sub);
+	if (!e || e->whole || inos_within(m, sub, e)) {
+		if (create)
+			h_create(m, sub);
+		else
+			h_setattr(m, sub);
+	}
 	int status;
 	json_t *res = http_subreq_end(sub, &status);
 	json_int_t err = json_integer_value(json_object_get(res, "errno"));
@@ -1193,15 +1199,15 @@ static int batch_create(struct master *m, struct http_request *r, const json_t *
 
 /* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"},
  * {"op": "rename", "parent", "name", "newparent", "newname"} (flags 0),
- * or {"op": "create", ...} with the members of /v1/create. Checked as
- * its own route would be (the session's subtree, a mapped caller's
- * rights); 0 or -errno, *reason a short word for the log; *ret_res the
- * reply of a create. */
+ * or {"op": "create"|"setattr", ...} with the members of /v1/create or
+ * /v1/setattr. Checked as its own route would be (the session's subtree,
+ * a mapped caller's rights); 0 or -errno, *reason a short word for the
+ * log; *ret_res the reply of a create or setattr. */
 static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 		    const char **reason, json_t **ret_res)
 {
-	static const char *const kinds[] = { "unlink", "rmdir", "rename", "create" };
-	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME, R_CREATE };
+	static const char *const kinds[] = { "unlink", "rmdir", "rename", "create", "setattr" };
+	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME };
 	const struct asess_export *e = req_export(r);
 	const char *kind = json_string_value(json_object_get(op, "op"));
 	uint64_t parent, newparent = 0;
@@ -1211,11 +1217,11 @@ static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 
 	*reason = "bad op";
 	*ret_res = NULL;
-	while (kind && k < 4 && strcmp(kind, kinds[k]) != 0)
+	while (kind && k < 5 && strcmp(kind, kinds[k]) != 0)
 		k++;
-	if (json_is_object(op) && kind && k == 3) {
+	if (json_is_object(op) && kind && (k == 3 || k == 4)) {
 		*reason = kinds[k];
-		return batch_create(m, r, op, ret_res);
+		return batch_route(m, r, op, k == 3, ret_res);
 	}
 	if (!json_is_object(op) || !kind || k >= 3 || ju_u64(op, "parent", &parent) < 0 ||
 	    ju_name_get(op, "name", NAME_IN_MAX, &name, &len) < 0)

@@ -11,9 +11,12 @@ import os
 import stat
 import time
 
-from conftest import errno_of, let_feed_settle
+from conftest import errno_of, let_feed_settle, make_cluster
 from posix_fixtures import second_mount  # noqa: F401  (fixture)
 from test_210_master_calls import delta, route_counts
+from test_224_queued_rmdirs import fsync_dir
+from test_225_queued_unlinks import (kill_mount_and_mount_again, progress_while_master_sleeps,
+                                     start_child, wake_and_finish)
 
 OLD = 1_000_000_000 * 10**9 + 123   # 2001-09-09, with nanoseconds
 
@@ -112,3 +115,125 @@ def test_233_unlink_and_truncate_of_the_open_file(cluster):
     os.close(fd)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o604
     os.unlink(p)
+
+
+def _master_attr(cluster, ino):
+    st, j, raw = cluster.api("POST", "/v1/getattr", {"ino": ino})
+    assert st == 200, raw[:200]
+    return j["attr"]
+
+
+def test_234_setattrs_right_after_close_are_queued(cluster, second_mount):
+    """rsync's pattern for each file: write a temporary file, close it,
+    lstat it, utimensat and chmod it by name, rename it. The file's
+    attributes came back with its commit, so the lstat and the setattrs
+    cost no round trip (the setattrs go with the next batch); the mount
+    sees them at once, the master and every other mount once the folder
+    is fsynced; a file's link count made elsewhere since is not
+    answered from them."""
+    let_feed_settle()
+    d = os.path.join(cluster.mounts[0].path, "ks-234")
+    os.mkdir(d)
+    inos = []
+    before = route_counts(cluster)
+    for i in range(20):
+        tmp = os.path.join(d, ".f%02d.tmp" % i)
+        with open(tmp, "xb") as f:
+            f.write(b"x" * (100 + i))
+        st = os.lstat(tmp)
+        assert st.st_size == 100 + i
+        os.utime(tmp, ns=(OLD + i, OLD + i), follow_symlinks=False)
+        os.chmod(tmp, 0o640)
+        st = os.lstat(tmp)
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size) == (0o640, OLD + i, 100 + i)
+        os.rename(tmp, os.path.join(d, "f%02d" % i))
+        inos.append(st.st_ino)
+    d_ = delta(before, route_counts(cluster))
+    assert "/v1/setattr" not in d_ and "/v1/getattr" not in d_, d_
+    fsync_dir(d)
+    for i, ino in enumerate(inos):
+        a = _master_attr(cluster, ino)
+        assert (a["mode"] & 0o7777, a["size"]) == (0o640, 100 + i), a
+        assert a["mtime_s"] * 10**9 + a["mtime_ns"] == OLD + i, a
+        st = os.stat(os.path.join(second_mount, "ks-234", "f%02d" % i))
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size) == (0o640, OLD + i, 100 + i)
+    # a hard link made since: the link count comes from the master
+    p = os.path.join(d, "g")
+    with open(p, "xb") as f:
+        f.write(b"g")
+    os.link(p, os.path.join(d, "g2"))
+    assert os.stat(p).st_nlink == 2
+    os.chmod(p, 0o600)
+    assert os.stat(os.path.join(d, "g2")).st_mode & 0o7777 == 0o600
+
+
+def test_234b_setattrs_the_master_must_judge_wait_for_it(cluster):
+    """A setuid bit, a size, a file written since its close, or one
+    reopened for writing: the setattr goes to the master as before, and
+    the result is right."""
+    d = os.path.join(cluster.mounts[0].path, "ks-234b")
+    os.mkdir(d)
+    p = os.path.join(d, "f")
+    with open(p, "xb") as f:
+        f.write(b"12345")
+    before = route_counts(cluster)
+    os.chmod(p, 0o4755)
+    assert delta(before, route_counts(cluster)).get("/v1/setattr") == 1
+    assert os.stat(p).st_mode & 0o7777 == 0o4755
+    q = os.path.join(d, "q")
+    with open(q, "xb") as f:
+        f.write(b"12345")
+    os.truncate(q, 2)
+    assert os.stat(q).st_size == 2
+    with open(q, "ab", buffering=0) as f:    # reopened for writing
+        f.write(b"abc")
+        before = route_counts(cluster)
+        os.utime(q, ns=(OLD, OLD))
+        assert delta(before, route_counts(cluster)).get("/v1/setattr", 0) <= 1
+    st = os.stat(q)
+    assert st.st_size == 5 and st.st_mtime_ns == OLD
+    with open(q, "rb") as f:
+        assert f.read() == b"12abc"
+
+
+def test_234c_mount_killed_with_setattrs_queued(tmp_path_factory):
+    """Queued setattrs that had not reached the master when the mount
+    died did not happen: the file keeps the attributes of its close, and
+    its data, whole; those a folder fsync acknowledged stand."""
+    c = make_cluster(tmp_path_factory, "ks234c")
+    try:
+        m1 = c.mounts[0]
+        d = os.path.join(m1.path, "d")
+        os.mkdir(d)
+        for i in range(10):
+            with open(os.path.join(d, "a%d" % i), "xb") as f:
+                f.write(b"a%d" % i)
+            os.chmod(os.path.join(d, "a%d" % i), 0o600)
+        fsync_dir(d)                         # these stand
+        code = ("import os, sys\n"
+                "d = sys.argv[1]\n"
+                "print('ready', flush=True)\n"
+                "sys.stdin.readline()\n"
+                "for i in range(10):\n"
+                "    os.chmod(os.path.join(d, 'b%d' % i), 0o600)\n"
+                "    print(i, flush=True)\n")
+        child = start_child(code, d)
+        for i in range(10):                   # closed a moment before the chmods
+            with open(os.path.join(d, "b%d" % i), "xb") as f:
+                f.write(b"b%d" % i)
+        done = progress_while_master_sleeps(c, child, 9)
+        assert done == 9, "the chmods waited for the sleeping master (%d)" % done
+        m2 = kill_mount_and_mount_again(c, m1, child)
+        d2 = os.path.join(m2.path, "d")
+        assert sorted(os.listdir(d2)) == sorted(["a%d" % i for i in range(10)] +
+                                                ["b%d" % i for i in range(10)])
+        for name in os.listdir(d2):
+            st = os.stat(os.path.join(d2, name))
+            with open(os.path.join(d2, name), "rb") as f:
+                assert f.read() == name.encode(), name
+            if name[0] == "a":
+                assert st.st_mode & 0o7777 == 0o600, name
+            else:
+                assert st.st_mode & 0o7777 in (0o600, 0o644), (name, oct(st.st_mode))
+    finally:
+        wake_and_finish(c)

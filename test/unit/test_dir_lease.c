@@ -2,7 +2,9 @@
  * and each of its own changes renews it; anyone else's change revokes it
  * and says how long to wait (the last renewal's time), after which
  * nothing is left; a revoked lease is not renewed by its old holder; a
- * lease runs out by itself; the table sweeps expired leases when full. */
+ * lease runs out by itself, and its holder's next change takes it again
+ * unless someone else changed the folder meanwhile; the table sweeps
+ * expired leases when full. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -56,14 +58,27 @@ static void test_runs_out(void **state)
 	assert_int_equal(dlease_new(&t), 0);
 	dlease_grant(t, 9, "m");
 	dlease_grant(t, 10, "m");
+	dlease_grant(t, 11, "m");
 	assert_false(dlease_changed(t, 10, "other", &until));
 	usleep((DL_TTL_MS + 50) * 1000);
+	assert_int_equal(dlease_count(t), 0);
+	/* ran out: another's change waits for nothing and ends it */
+	assert_false(dlease_changed(t, 9, "other", &until));
+	assert_int_equal(until, 0);
 	assert_false(dlease_changed(t, 9, "m", &until));
 	assert_int_equal(until, 0);
-	assert_false(dlease_changed(t, 9, "other", &until));
+	/* revoked, then ran out: its old holder does not get it again */
+	assert_false(dlease_changed(t, 10, "m", &until));
 	assert_int_equal(until, 0);
 	assert_false(dlease_changed(t, 10, "other", &until));
 	assert_int_equal(until, 0);
+	/* ran out idle: the holder's next change takes it again, and
+	 * another's change after that waits for it */
+	assert_true(dlease_changed(t, 11, "m", &until));
+	assert_int_equal(dlease_count(t), 1);
+	int64_t before = dlease_now_ms();
+	assert_false(dlease_changed(t, 11, "other", &until));
+	assert_true(until >= before && until <= before + DL_TTL_MS + 5);
 	assert_int_equal(dlease_count(t), 0);
 	/* granted again by a new mkdir */
 	dlease_grant(t, 9, "m");
