@@ -663,7 +663,6 @@ static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_getattr);
 	json_t *resp = NULL;
 	struct stat st;
@@ -686,8 +685,11 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	uint64_t gen = iw_snap(ctx->iw);
-	if (fs_settled(ctx, ino, gen, &st)) {
-		/* a file closed here a moment ago (rsync's lstat of it) */
+	if (!fi && fs_settled(ctx, ino, gen, &st)) {
+		/* a file closed here a moment ago (rsync's lstat of it). Not
+		 * for a getattr through an open file: the kernel asks so before
+		 * a read past the size it knows, where another mount's append
+		 * (whose feed event may still be on its way) must be seen */
 		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
 		fuse_reply_attr(req, &st, iw_ttl(ctx->iw, gen, 0, NULL, ino));
 		return;
@@ -1562,8 +1564,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_reply_err(ctx, req, FS_OP_open, rc);
 		return;
 	}
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
-		fh_table_unsettle(ctx->fht, ino);
+	/* an open is where another mount's writes since must show
+	 * (close-to-open): from now on the master says */
+	fh_table_unsettle(ctx->fht, ino);
 	rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
 	if (rc == 0) {
 		/* the master keeps the file while this mount has it open; a
@@ -1614,8 +1617,14 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got);
 	/* the first read through this open file reports the atime, queued:
 	 * the reader does not wait for the master */
-	if (rc == 0 && !ctx->noatime && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi)))
+	if (rc == 0 && !ctx->noatime && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi))) {
+		/* the report moves the atime at the master: after a queued
+		 * utimes of the file, and past what this mount knew */
+		fh_table_unsettle(ctx->fht, ino);
+		if (nsq_pending_ino(ctx->nsq, ino))
+			nsq_drain(ctx->nsq);
 		atime_queue_add(ctx->atime, ino);
+	}
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_read, rc);
 	else
