@@ -34,6 +34,7 @@
 #include "worker_health.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ struct cs_file {
 };
 
 struct csess {
+	atomic_uint batch_ops;       /* CS_BATCH_*: what the master's /v1/batch takes */
 	struct master_client *mc;
 	char id[129];
 	char host_id[CS_HOST_ID_MAX + 1];
@@ -139,6 +141,18 @@ static int cs_establish(struct csess *cs)
 	if (rc < 0)
 		return rc;
 	json_int_t hb = json_integer_value(json_object_get(resp, "heartbeat_ms"));
+	/* the batch ops this master takes; one without the list takes
+	 * unlinks and rmdirs */
+	unsigned ops = CS_BATCH_UNLINK;
+	size_t k;
+	const json_t *v;
+	json_array_foreach(json_object_get(resp, "batch"), k, v) {
+		const char *s = json_string_value(v);
+		ops |= s && strcmp(s, "rename") == 0 ? CS_BATCH_RENAME
+		       : s && strcmp(s, "create") == 0 ? CS_BATCH_CREATE
+		       : s && strcmp(s, "setattr") == 0 ? CS_BATCH_SETATTR : 0;
+	}
+	atomic_store(&cs->batch_ops, ops);
 	fh_quotas_in_use(json_is_true(json_object_get(resp, "quotas")));
 	json_t *lost = json_object_get(resp, "lost_opens");
 	json_int_t lost_locks = json_integer_value(json_object_get(resp, "lost_locks"));
@@ -512,6 +526,11 @@ static struct cs_file *cs_get_idle(struct csess *cs, uint64_t ino, bool *ret_wai
 			*ret_waited = true;
 		pthread_cond_wait(&cs->cond, &cs->lock);
 	}
+}
+
+bool csess_batches(struct csess *cs, unsigned op)
+{
+	return (atomic_load(&cs->batch_ops) & op) == op;
 }
 
 int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp)

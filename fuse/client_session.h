@@ -66,6 +66,14 @@ int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp)
  * `chunks` chunks too: *ret_resp gets its reply ({"size", "chunks"} as
  * /v1/chunks, or {}) when a call was made, else NULL. */
 int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp);
+/* Which ops the master's /v1/batch takes (its session/open reply says;
+ * an older master: unlinks and rmdirs), so that a mount queues nothing a
+ * master of another version would refuse. */
+#define CS_BATCH_UNLINK 1u       /* and rmdir */
+#define CS_BATCH_RENAME 2u
+#define CS_BATCH_CREATE 4u
+#define CS_BATCH_SETATTR 8u
+bool csess_batches(struct csess *cs, unsigned op);
 /* A create of ino in this mount succeeded; registered tells whether the
  * master registered the open with it ("opened" in the reply). 0 or -errno
  * (then the create must fail). */

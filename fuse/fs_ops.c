@@ -859,7 +859,8 @@ static bool fs_setattr_queued(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino
 	    (to_set & ~FS_SETATTR_KNOWN) ||
 	    ((to_set & FUSE_SET_ATTR_MODE) &&
 	     (fuse_req_ctx(req)->uid != 0 || (attr->st_mode & (S_ISUID | S_ISGID)))) ||
-	    !fs_settled(ctx, ino, gen, st) || (st->st_mode & (S_ISUID | S_ISGID)))
+	    !csess_batches(ctx->cs, CS_BATCH_SETATTR) || !fs_settled(ctx, ino, gen, st) ||
+	    (st->st_mode & (S_ISUID | S_ISGID)))
 		return false;
 	json_t *body = NULL;
 	if (fs_setattr_body(req, ino, attr, to_set, &body) < 0)
@@ -1378,6 +1379,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	 * loop, no other folder's quota or subtree) can only be done, or find
 	 * its old name gone (another mount removed it first). */
 	if (!ctx->send_caller && flags == 0 && parent == newparent &&
+	    csess_batches(ctx->cs, CS_BATCH_RENAME) &&
 	    strlen(newname) <= FS_NAME_MAX && !nsq_renamed_to(ctx->nsq, parent, newname) &&
 	    mcache_absent(ctx->mcache, parent, newname)) {
 		dcnt_reset(ctx->dcnt);
@@ -1474,7 +1476,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	/* Behind what is queued (rsync's rename of the file before, rm's
 	 * unlinks), on the same batch when anything is: one round trip */
 	int rc = -ESHUTDOWN;
-	if (body && !ctx->send_caller && nsq_pending(ctx->nsq))
+	if (body && !ctx->send_caller && csess_batches(ctx->cs, CS_BATCH_CREATE) &&
+	    nsq_pending(ctx->nsq))
 		rc = nsq_call(ctx->nsq, "create", body, &resp, &retried);
 	if (rc == -ESHUTDOWN) {
 		if (body)

@@ -2269,11 +2269,14 @@ static void h_session_open(struct master *m, struct http_request *r)
 		goto out_put;
 	}
 	json_t *arr = ju_u64_array(lost, nlost);
-	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b}", "session", session,
+	/* "batch": the ops /v1/batch takes (a mount queues only those) */
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b, s:[s,s,s,s,s]}",
+					  "session", session,
 					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
 					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
 					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks,
-					  "quotas", ns_quotas_exist(m->ns) > 0));
+					  "quotas", ns_quotas_exist(m->ns) > 0, "batch", "unlink",
+					  "rmdir", "rename", "create", "setattr"));
 out_put:
 	free(lost);
 	free(locks);
