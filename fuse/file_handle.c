@@ -635,21 +635,26 @@ bool fh_table_known_attrs(struct fh_table *t, uint64_t ino, struct stat *st)
 }
 
 /* Writer lock held: pending attributes over st. */
+void fh_setattr_apply(const struct fh_setattr *sa, struct stat *st)
+{
+	if (sa->has_mode)
+		st->st_mode = (st->st_mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->has_uid)
+		st->st_uid = sa->uid;
+	if (sa->has_gid)
+		st->st_gid = sa->gid;
+	if (sa->has_atime)
+		st->st_atim = sa->atime;
+	if (sa->has_mtime)
+		st->st_mtim = sa->mtime;
+}
+
 static void fh_overlay_locked(const struct fh_writer *w, struct stat *st)
 {
 	const struct fh_setattr *p = &w->pending;
 	if (!w->base_known || !fh_setattr_json_needed(p))
 		return;
-	if (p->has_mode)
-		st->st_mode = (st->st_mode & S_IFMT) | (p->mode & 07777);
-	if (p->has_uid)
-		st->st_uid = p->uid;
-	if (p->has_gid)
-		st->st_gid = p->gid;
-	if (p->has_atime)
-		st->st_atim = p->atime;
-	if (p->has_mtime)
-		st->st_mtim = p->mtime;
+	fh_setattr_apply(p, st);
 	st->st_ctim = w->base.st_ctim;
 }
 

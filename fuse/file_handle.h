@@ -111,6 +111,8 @@ struct fh_setattr {
 	struct timespec atime, mtime;
 };
 
+/* st with what sa sets (not ctime). */
+void fh_setattr_apply(const struct fh_setattr *sa, struct stat *st);
 /* fh (writable) was made by this mount's create with attributes st (the
  * master's reply): setattrs of the file while it is open here for
  * writing may be kept until its next commit. */

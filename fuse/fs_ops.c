@@ -766,6 +766,28 @@ static int fs_add_groups(fuse_req_t req, json_t *body)
  * for exports that map callers (the master judges those), and not a mode
  * with setgid from a non-root caller (the master applies the group rule).
  * True if kept, with the attributes to answer in *st. */
+/* What a setattr (attr, to_set) sets but the size, times asked as "now"
+ * taken now (in *ret_now if not NULL). */
+static void fs_setattr_of(const struct stat *attr, int to_set, struct fh_setattr *sa,
+			  struct timespec *ret_now)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(sa, 0, sizeof(*sa));
+	sa->has_mode = (to_set & FUSE_SET_ATTR_MODE) != 0;
+	sa->mode = attr->st_mode & 07777;
+	sa->has_uid = (to_set & FUSE_SET_ATTR_UID) != 0;
+	sa->uid = attr->st_uid;
+	sa->has_gid = (to_set & FUSE_SET_ATTR_GID) != 0;
+	sa->gid = attr->st_gid;
+	sa->has_atime = (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) != 0;
+	sa->atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
+	sa->has_mtime = (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) != 0;
+	sa->mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	if (ret_now)
+		*ret_now = now;
+}
+
 static bool fs_setattr_kept(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
 			    const struct stat *attr, int to_set, struct stat *st)
 {
@@ -775,19 +797,7 @@ static bool fs_setattr_kept(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
 	     fuse_req_ctx(req)->uid != 0))
 		return false;
 	struct fh_setattr sa;
-	struct timespec now;
-	memset(&sa, 0, sizeof(sa));
-	clock_gettime(CLOCK_REALTIME, &now);
-	sa.has_mode = (to_set & FUSE_SET_ATTR_MODE) != 0;
-	sa.mode = attr->st_mode & 07777;
-	sa.has_uid = (to_set & FUSE_SET_ATTR_UID) != 0;
-	sa.uid = attr->st_uid;
-	sa.has_gid = (to_set & FUSE_SET_ATTR_GID) != 0;
-	sa.gid = attr->st_gid;
-	sa.has_atime = (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) != 0;
-	sa.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
-	sa.has_mtime = (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) != 0;
-	sa.mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	fs_setattr_of(attr, to_set, &sa, NULL);
 	if (fh_table_defer_setattr(ctx->fht, ino, &sa, st) < 0)
 		return false;
 	if (sa.has_mtime)
@@ -865,19 +875,9 @@ static bool fs_setattr_queued(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino
 	json_t *body = NULL;
 	if (fs_setattr_body(req, ino, attr, to_set, &body) < 0)
 		return false;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	if (to_set & FUSE_SET_ATTR_MODE)
-		st->st_mode = (st->st_mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & FUSE_SET_ATTR_UID)
-		st->st_uid = attr->st_uid;
-	if (to_set & FUSE_SET_ATTR_GID)
-		st->st_gid = attr->st_gid;
-	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
-		st->st_atim = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
-		st->st_mtim = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
-	st->st_ctim = now;
+	struct fh_setattr sa;
+	fs_setattr_of(attr, to_set, &sa, &st->st_ctim);
+	fh_setattr_apply(&sa, st);
 	int rc = nsq_setattr(ctx->nsq, ino, body);
 	json_decref(body);
 	if (rc < 0)
@@ -1480,8 +1480,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	    nsq_pending(ctx->nsq))
 		rc = nsq_call(ctx->nsq, "create", body, &resp, &retried);
 	if (rc == -ESHUTDOWN) {
-		if (body)
-			json_object_del(body, "op");
 		nsq_drain(ctx->nsq);
 		rc = fs_call_now(ctx, "create", json_incref(body), &resp, &retried);
 	}

@@ -549,9 +549,10 @@ static bool target_add(uint64_t inos[4], int *n, const json_t *v)
 }
 
 /* The inodes whose names or attributes op with req changes: up to 4 in
- * inos (a batch: its ops' folders), their count returned; *any: it may change others too (a removal or rename: the
- * link count of a file's other names; an op that names none; a batch
- * naming more than 4). */
+ * inos (a batch: its ops' folders and inodes), their count returned;
+ * *any: it may change others too (a removal or rename: the link count of
+ * a file's other names; an op that names none; a batch naming more than
+ * 4). */
 static int change_targets(const char *op, const json_t *req, uint64_t inos[4], bool *any)
 {
 	static const char *const keys[] = { "ino", "parent", "newparent", "src_ino" };

@@ -32,7 +32,8 @@
  * as sent (body). */
 enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR };
 
-static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename", "call", "setattr" };
+/* The "op" of the kinds sent by name (the others carry their body). */
+static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename" };
 
 struct nsq_op {
 	struct nsq_op *next;
@@ -317,14 +318,11 @@ static struct nsq_op *op_new(uint64_t parent, const char *name, enum nsq_kind ki
 	return op;
 }
 
-/* Queue op, answered now: 0 or -ESHUTDOWN (op freed). The sender frees
- * op once its batch is back: nothing of it is read after the append. */
-static int nsq_queue(struct nsq *q, struct nsq_op *op)
+/* Queue op, answered now, counted in `counted`: 0 or -ESHUTDOWN (op
+ * freed). The sender frees op once its batch is back: nothing of it is
+ * read after the append. */
+static int nsq_queue(struct nsq *q, struct nsq_op *op, enum mm_counter counted)
 {
-	static const enum mm_counter counters[] = { MM_QUEUED_UNLINKS, MM_QUEUED_RMDIRS,
-						    MM_QUEUED_RENAMES, MM_QUEUED_UNLINKS,
-						    MM_QUEUED_SETATTRS };
-	enum mm_counter counted = counters[op->kind];
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
 	pthread_mutex_unlock(&q->lock);
@@ -336,16 +334,26 @@ static int nsq_queue(struct nsq *q, struct nsq_op *op)
 	return 0;
 }
 
-int nsq_setattr(struct nsq *q, uint64_t ino, json_t *body)
+/* An op sent as body (a reference taken, "op": kind added to a copy). */
+static struct nsq_op *op_of_body(enum nsq_kind kind, const char *op_name, const json_t *body,
+				 bool wait)
 {
-	struct nsq_op *op = op_new(0, NULL, NSQ_SETATTR, false);
-	if (!op || json_object_set_new(body, "op", json_string("setattr")) < 0) {
+	struct nsq_op *op = op_new(0, NULL, kind, wait);
+	if (op && (!(op->body = json_copy((json_t *)body)) ||
+		   json_object_set_new(op->body, "op", json_string(op_name)) < 0)) {
 		op_free(op);
-		return -ENOMEM;
+		op = NULL;
 	}
-	op->body = json_incref(body);
+	return op;
+}
+
+int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body)
+{
+	struct nsq_op *op = op_of_body(NSQ_SETATTR, "setattr", body, false);
+	if (!op)
+		return -ENOMEM;
 	op->ino = ino;
-	return nsq_queue(q, op);
+	return nsq_queue(q, op, MM_QUEUED_SETATTRS);
 }
 
 /* Queue op behind everything and wait until its batch is back; false if
@@ -363,18 +371,15 @@ static bool nsq_wait_own(struct nsq *q, struct nsq_op *op)
 	return queued;
 }
 
-int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
+int nsq_call(struct nsq *q, const char *kind, const json_t *body, json_t **ret_result,
 	     bool *ret_retried)
 {
 	*ret_result = NULL;
 	if (ret_retried)
 		*ret_retried = false;
-	struct nsq_op *op = op_new(0, NULL, NSQ_CALL, true);
-	if (!op || json_object_set_new(body, "op", json_string(kind)) < 0) {
-		op_free(op);
+	struct nsq_op *op = op_of_body(NSQ_CALL, kind, body, true);
+	if (!op)
 		return -ESHUTDOWN;   /* not sent */
-	}
-	op->body = json_incref(body);
 	bool queued = nsq_wait_own(q, op);
 	int rc = -ESHUTDOWN;
 	if (queued) {
@@ -391,7 +396,7 @@ int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
 int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir)
 {
 	struct nsq_op *op = op_new(parent, name, dir ? NSQ_RMDIR : NSQ_UNLINK, false);
-	return op ? nsq_queue(q, op) : -ENOMEM;
+	return op ? nsq_queue(q, op, dir ? MM_QUEUED_RMDIRS : MM_QUEUED_UNLINKS) : -ENOMEM;
 }
 
 int nsq_rename(struct nsq *q, uint64_t parent, const char *name, uint64_t newparent,
@@ -405,7 +410,7 @@ int nsq_rename(struct nsq *q, uint64_t parent, const char *name, uint64_t newpar
 	if (!op)
 		return -ENOMEM;
 	op->newparent = newparent;
-	return nsq_queue(q, op);
+	return nsq_queue(q, op, MM_QUEUED_RENAMES);
 }
 
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name)
@@ -429,67 +434,64 @@ void nsq_drain(struct nsq *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-/* An op in parent (a rename: in either folder); with name, a removal of
- * that name answered already (a rename's old name too; an rmdir someone
- * waits for may still fail, ENOTEMPTY: its name is not gone before the
- * answer). */
-static bool list_has(const struct nsq_op *op, uint64_t parent, const char *name)
+/* What a look through the queue asks of each op (op_matches). */
+struct nsq_key {
+	enum { K_NAME, K_MADE, K_SET } what;
+	uint64_t dir;                /* K_NAME, K_MADE: the folder */
+	const char *name;            /* K_NAME (NULL: any op in dir), K_MADE */
+	uint64_t ino;                /* K_SET */
+};
+
+/* K_NAME: an op in dir (a rename: in either folder; a setattr: in any,
+ * as a file's attributes show in whichever folder lists it); with name, a
+ * removal of that name answered already (a rename's old name too; an
+ * rmdir someone waits for may still fail, ENOTEMPTY: its name is not
+ * gone before the answer). K_MADE: a rename making name in dir. K_SET: a
+ * setattr of ino. A call (its caller waits) matches nothing. */
+static bool op_matches(const struct nsq_op *op, const struct nsq_key *k)
 {
-	for (; op; op = op->next) {
-		if (op->kind == NSQ_CALL)
-			continue;    /* its caller waits: nothing is answered yet */
-		if (op->kind == NSQ_SETATTR) {
-			if (!name)
-				return true;   /* a file's attributes, in whichever folder lists it */
-			continue;
-		}
-		if (!name && op->kind == NSQ_RENAME && op->newparent == parent)
+	switch (k->what) {
+	case K_MADE:
+		return op->kind == NSQ_RENAME && op->newparent == k->dir &&
+		       strcmp(op->newname, k->name) == 0;
+	case K_SET:
+		return op->kind == NSQ_SETATTR && op->ino == k->ino;
+	default:
+		if (op->kind == NSQ_CALL || op->kind == NSQ_SETATTR)
+			return op->kind == NSQ_SETATTR && !k->name;
+		if (!k->name && op->kind == NSQ_RENAME && op->newparent == k->dir)
 			return true;
-		if (op->parent == parent && (!name || (!op->wait && strcmp(op->name, name) == 0)))
-			return true;
+		return op->parent == k->dir &&
+		       (!k->name || (!op->wait && strcmp(op->name, k->name) == 0));
 	}
-	return false;
 }
 
-static bool list_sets(const struct nsq_op *op, uint64_t ino)
+/* Whether an op queued or on its way matches k. */
+static bool nsq_find(struct nsq *q, const struct nsq_key *k)
 {
-	for (; op; op = op->next)
-		if (op->kind == NSQ_SETATTR && op->ino == ino)
-			return true;
-	return false;
+	bool found = false;
+	pthread_mutex_lock(&q->lock);
+	for (int l = 0; l < 2 && !found; l++)
+		for (const struct nsq_op *op = l ? q->inflight : q->head; op && !found;
+		     op = op->next)
+			found = op_matches(op, k);
+	pthread_mutex_unlock(&q->lock);
+	return found;
 }
 
 bool nsq_pending_ino(struct nsq *q, uint64_t ino)
 {
-	pthread_mutex_lock(&q->lock);
-	bool p = list_sets(q->head, ino) || list_sets(q->inflight, ino);
-	pthread_mutex_unlock(&q->lock);
-	return p;
-}
-
-static bool list_made(const struct nsq_op *op, uint64_t parent, const char *name)
-{
-	for (; op; op = op->next)
-		if (op->kind == NSQ_RENAME && op->newparent == parent &&
-		    strcmp(op->newname, name) == 0)
-			return true;
-	return false;
+	return nsq_find(q, &(struct nsq_key){ .what = K_SET, .ino = ino });
 }
 
 bool nsq_renamed_to(struct nsq *q, uint64_t parent, const char *name)
 {
-	pthread_mutex_lock(&q->lock);
-	bool p = list_made(q->head, parent, name) || list_made(q->inflight, parent, name);
-	pthread_mutex_unlock(&q->lock);
-	return p;
+	return nsq_find(q, &(struct nsq_key){ .what = K_MADE, .dir = parent, .name = name });
 }
 
 bool nsq_pending_name(struct nsq *q, uint64_t parent, const char *name)
 {
-	pthread_mutex_lock(&q->lock);
-	bool p = list_has(q->head, parent, name) || list_has(q->inflight, parent, name);
-	pthread_mutex_unlock(&q->lock);
-	return p;
+	return nsq_find(q, &(struct nsq_key){ .what = K_NAME, .dir = parent, .name = name });
 }
 
 bool nsq_pending_dir(struct nsq *q, uint64_t dir)

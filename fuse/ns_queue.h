@@ -89,18 +89,18 @@ void nsq_free(struct nsq *q);
  * -ESHUTDOWN (the caller then removes it the usual way). */
 int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
 /* A call that rides on the next batch, behind everything queued (body:
- * the members of the route `kind`, "create"; a reference is taken and
- * "op" added); waits for its own result: 0 and *ret_result (the route's
- * reply), or -errno (-ESHUTDOWN: not sent, the queue is stopped or
- * memory ran out; the caller removes "op" and calls the route). The
+ * the members of the route `kind`, "create"; copied, with "op" added);
+ * waits for its own result: 0 and *ret_result (the route's reply), or
+ * -errno (-ESHUTDOWN: not sent, the queue is stopped or memory ran out;
+ * the caller calls the route). The
  * queued unlinks and renames and the call cost one round trip.
  * *ret_retried: the batch was sent more than once. */
-int nsq_call(struct nsq *q, const char *kind, json_t *body, json_t **ret_result,
+int nsq_call(struct nsq *q, const char *kind, const json_t *body, json_t **ret_result,
 	     bool *ret_retried);
-/* Queue a setattr of ino (body: the members of /v1/setattr; a reference
- * is taken and "op" added), answered now (fs_ops.c queues only what the
+/* Queue a setattr of ino (body: the members of /v1/setattr; copied, with
+ * "op" added), answered now (fs_ops.c queues only what the
  * master can only do). 0, -ENOMEM or -ESHUTDOWN. */
-int nsq_setattr(struct nsq *q, uint64_t ino, json_t *body);
+int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body);
 /* Whether a setattr of ino is queued or on its way. */
 bool nsq_pending_ino(struct nsq *q, uint64_t ino);
 /* Queue the rename of name in parent to newname in newparent, answered

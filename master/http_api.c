@@ -186,12 +186,12 @@ static json_t *touched_json(struct master *m, struct http_request *r, int64_t *w
 	return dirs;
 }
 
-/* Hold a reply until until (monotonic ms): another mount's folder lease
- * this change revoked has run out (dir_lease.h). */
 /* While a batch runs its ops (inside a transaction group), their lease
  * waits are gathered here and waited for once the group has committed. */
 static __thread int64_t *batch_until;
 
+/* Hold a reply until until (monotonic ms): another mount's folder lease
+ * this change revoked has run out (dir_lease.h). */
 static void wait_leases(int64_t until)
 {
 	if (batch_until) {
