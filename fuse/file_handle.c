@@ -763,6 +763,14 @@ uint64_t fh_table_size_epoch(struct fh_table *t)
 	return e;
 }
 
+bool fh_atime_pending(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	bool due = !fh->atime_done;
+	pthread_mutex_unlock(&fh->lock);
+	return due;
+}
+
 bool fh_atime_due(struct file_handle *fh)
 {
 	pthread_mutex_lock(&fh->lock);
@@ -2110,8 +2118,16 @@ static int fh_read_sync(struct file_handle *fh)
 
 int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len)
 {
+	return fh_read_emit(fh, off, size, buf, ret_len, NULL, NULL, NULL);
+}
+
+int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len,
+		 fh_emit_fn emit, void *arg, bool *emitted)
+{
 	int rc = 0;
 	size_t done = 0;
+	if (emitted)
+		*emitted = false;
 	pthread_mutex_lock(&fh->lock);
 	rc = fh_read_sync(fh);
 	if (rc < 0)
@@ -2143,6 +2159,15 @@ int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t
 	bool seq = off == fh->last_end || (fh->ra_len > 0 && off == fh->ra_off + fh->ra_len);
 	while (done < size) {
 		uint64_t p = off + done;
+		if (emit && done == 0 && fh->ra_len > 0 && off >= fh->ra_off &&
+		    off + size <= fh->ra_off + fh->ra_len) {
+			/* all of it in the read-ahead buffer (there already, or
+			 * just fetched): straight from there */
+			emit(arg, fh->ra + (off - fh->ra_off), size);
+			*emitted = true;
+			done = size;
+			break;
+		}
 		if (fh->ra_len > 0 && p >= fh->ra_off && p < fh->ra_off + fh->ra_len) {
 			size_t n = min_sz((size_t)(fh->ra_off + fh->ra_len - p), size - done);
 			memcpy((char *)buf + done, fh->ra + (p - fh->ra_off), n);

@@ -152,6 +152,17 @@ bool fh_atime_due(struct file_handle *fh);
  * are zeros). *ret_len gets the byte count. 0 or -errno (EIO once every
  * replica failed even after refreshing the locations). */
 int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len);
+/* How fh_read_emit hands over what it read. */
+typedef void (*fh_emit_fn)(void *arg, const void *data, size_t len);
+/* fh_read without a copy where it can: when the whole answer lies in the
+ * handle's read-ahead buffer (most reads of a sequential reader), emit
+ * gets it from there, under the handle's lock (it must not call back into
+ * fh), and *emitted is set; otherwise it is read into buf (size bytes) as
+ * by fh_read and emit is not called. */
+int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len,
+		 fh_emit_fn emit, void *arg, bool *emitted);
+/* Whether fh_atime_due would say true now (it does not change that). */
+bool fh_atime_pending(struct file_handle *fh);
 /* Buffer size bytes at off. 0 or -errno (an earlier background flush
  * failure is reported here, and stays reported). */
 int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size);

@@ -1601,6 +1601,11 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+static void fs_read_emit(void *arg, const void *data, size_t len)
+{
+	fuse_reply_buf(arg, data, len);
+}
+
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -1615,10 +1620,17 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	size_t got = 0;
-	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got);
+	bool emitted = false;
+	bool atime = !ctx->noatime && !(fi->flags & O_NOATIME);
+	/* the reply straight from the handle's read-ahead buffer, except at
+	 * the first read, whose atime report must come before the reply */
+	int rc = atime && fh_atime_pending(fs_fh(fi))
+			 ? fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got)
+			 : fh_read_emit(fs_fh(fi), (uint64_t)off, size, buf, &got, fs_read_emit,
+					req, &emitted);
 	/* the first read through this open file reports the atime, queued:
 	 * the reader does not wait for the master */
-	if (rc == 0 && !ctx->noatime && !(fi->flags & O_NOATIME) && fh_atime_due(fs_fh(fi))) {
+	if (rc == 0 && atime && !emitted && fh_atime_due(fs_fh(fi))) {
 		/* the report moves the atime at the master: after a queued
 		 * utimes of the file, and past what this mount knew */
 		fh_table_unsettle(ctx->fht, ino);
@@ -1628,7 +1640,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_read, rc);
-	else
+	else if (!emitted)
 		fuse_reply_buf(req, buf, got);
 	mount_metrics_add(MM_READ_BYTES, got);
 	free(buf);
