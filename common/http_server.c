@@ -163,6 +163,7 @@ struct http_request {
 	json_t *json;           /* the body parsed once (http_req_json_peek) */
 	bool json_tried;
 	bool sub;               /* http_subreq_new: the reply is kept in `kept` */
+	struct http_request *parent;   /* of a sub-request */
 	json_t *kept;
 };
 
@@ -767,7 +768,13 @@ struct http_request *http_subreq_new(struct http_request *parent, const char *pa
 	r->json = json_incref(body);
 	r->json_tried = true;
 	r->sub = true;
+	r->parent = parent;
 	return r;
+}
+
+struct http_request *http_req_parent(const struct http_request *r)
+{
+	return r->parent;
 }
 
 json_t *http_subreq_end(struct http_request *r, int *ret_status)

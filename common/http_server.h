@@ -117,6 +117,9 @@ int http_req_query_u64(const struct http_request *r, const char *key, uint64_t *
  * NULL if out of memory. */
 struct http_request *http_subreq_new(struct http_request *parent, const char *path,
 				     json_t *body);
+/* The request r was made inside (http_subreq_new), NULL for one that
+ * came over the wire. */
+struct http_request *http_req_parent(const struct http_request *r);
 /* The reply the handler made (a new reference; {"errno": EIO} if it made
  * none) and its HTTP status; frees r. */
 json_t *http_subreq_end(struct http_request *r, int *ret_status);

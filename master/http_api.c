@@ -149,9 +149,14 @@ static void reply_attr(struct http_request *r, const struct ns_attr *a)
  * directory the call changed, its dver before and its attributes after
  * (ns_touch_get), so the mount keeps them without asking again. */
 /* The mount session a call comes from ("session" in its body), or NULL. */
+/* The calling mount's session: the body's "session", or for one op of a
+ * batch without one, the batch's. */
 static const char *req_session(struct http_request *r)
 {
 	const char *s = json_string_value(json_object_get(http_req_json_peek(r), "session"));
+	struct http_request *p = http_req_parent(r);
+	if (!s && p)
+		s = json_string_value(json_object_get(http_req_json_peek(p), "session"));
 	return s && sess_id_valid(s) ? s : NULL;
 }
 
@@ -1165,26 +1170,48 @@ static void h_unlink(struct master *m, struct http_request *r)
 
 static void h_create(struct master *m, struct http_request *r);
 static void h_setattr(struct master *m, struct http_request *r);
+static void h_rmdir(struct master *m, struct http_request *r);
+static void h_rename(struct master *m, struct http_request *r);
 
-/* A batch's "create" or "setattr" op: the route's own handler on a
- * sub-request of r whose body is op, after the subtree check its route
- * has. 0 or -errno; *ret_res: the handler's reply (NULL on failure). */
-static int batch_route(struct master *m, struct http_request *r, const json_t *op, bool create,
-		       json_t **ret_res)
+/* The ops a batch takes: each is its route's own call. */
+static const struct batch_kind {
+	const char *op, *path;
+	int route;
+	void (*fn)(struct master *m, struct http_request *r);
+} BATCH_KINDS[] = {
+	{ "unlink", "/v1/unlink", R_UNLINK, h_unlink },
+	{ "rmdir", "/v1/rmdir", R_RMDIR, h_rmdir },
+	{ "rename", "/v1/rename", R_RENAME, h_rename },
+	{ "create", "/v1/create", R_CREATE, h_create },
+	{ "setattr", "/v1/setattr", R_SETATTR, h_setattr },
+};
+
+/* One op of a batch: {"op": KIND, ...} with the members of /v1/KIND
+ * (BATCH_KINDS). Its route's own handler runs on a sub-request of r whose
+ * body is op, after the checks the route's wrapper makes: the session's
+ * subtree and a mapped caller's rights (squash_check). 0 or -errno;
+ * *reason a short word for the log; *ret_res the handler's reply (NULL
+ * on failure). */
+static int batch_op(struct master *m, struct http_request *r, const json_t *op,
+		    const char **reason, json_t **ret_res)
 {
 	const struct asess_export *e = req_export(r);
-	if (e && (e->maproot || e->mapall))
-		return -EPERM;    /* mapped callers are judged one call at a time */
-	struct http_request *sub = http_subreq_new(r, create ? "/v1/create" : "/v1/setattr",
-						   (json_t *)op);
+	const char *kind = json_string_value(json_object_get(op, "op"));
+	const struct batch_kind *k = NULL;
+
+	*reason = "bad op";
+	*ret_res = NULL;
+	for (size_t i = 0; kind && i < sizeof(BATCH_KINDS) / sizeof(BATCH_KINDS[0]); i++)
+		if (strcmp(kind, BATCH_KINDS[i].op) == 0)
+			k = &BATCH_KINDS[i];
+	if (!json_is_object(op) || !k)
+		return -EINVAL;
+	*reason = k->op;
+	struct http_request *sub = http_subreq_new(r, k->path, (json_t *)op);
 	if (!sub)
 		return -ENOMEM;
-	if (!e || e->whole || inos_within(m, sub, e)) {
-		if (create)
-			h_create(m, sub);
-		else
-			h_setattr(m, sub);
-	}
+	if ((!e || e->whole || inos_within(m, sub, e)) && squash_check(m, sub, k->route))
+		k->fn(m, sub);
 	int status;
 	json_t *res = http_subreq_end(sub, &status);
 	json_int_t err = json_integer_value(json_object_get(res, "errno"));
@@ -1194,73 +1221,6 @@ static int batch_route(struct master *m, struct http_request *r, const json_t *o
 		res = NULL;
 	}
 	*ret_res = res;
-	return rc;
-}
-
-/* One op of a batch: {"op": "unlink"|"rmdir", "parent", "name"},
- * {"op": "rename", "parent", "name", "newparent", "newname"} (flags 0),
- * or {"op": "create"|"setattr", ...} with the members of /v1/create or
- * /v1/setattr. Checked as its own route would be (the session's subtree,
- * a mapped caller's rights); 0 or -errno, *reason a short word for the
- * log; *ret_res the reply of a create or setattr. */
-static int batch_op(struct master *m, struct http_request *r, const json_t *op,
-		    const char **reason, json_t **ret_res)
-{
-	static const char *const kinds[] = { "unlink", "rmdir", "rename", "create", "setattr" };
-	static const int routes[] = { R_UNLINK, R_RMDIR, R_RENAME };
-	const struct asess_export *e = req_export(r);
-	const char *kind = json_string_value(json_object_get(op, "op"));
-	uint64_t parent, newparent = 0;
-	char *name = NULL, *newname = NULL;
-	size_t len, k = 0;
-	int rc = -EINVAL;
-
-	*reason = "bad op";
-	*ret_res = NULL;
-	while (kind && k < 5 && strcmp(kind, kinds[k]) != 0)
-		k++;
-	if (json_is_object(op) && kind && (k == 3 || k == 4)) {
-		*reason = kinds[k];
-		return batch_route(m, r, op, k == 3, ret_res);
-	}
-	if (!json_is_object(op) || !kind || k >= 3 || ju_u64(op, "parent", &parent) < 0 ||
-	    ju_name_get(op, "name", NAME_IN_MAX, &name, &len) < 0)
-		goto out;
-	if (routes[k] == R_RENAME && (ju_u64(op, "newparent", &newparent) < 0 ||
-				      ju_name_get(op, "newname", NAME_IN_MAX, &newname, &len) < 0))
-		goto out;
-	*reason = kinds[k];
-	if (e) {
-		rc = ns_within(m->ns, parent, e->root);
-		if (rc == 1 && newname)
-			rc = ns_within(m->ns, newparent, e->root);
-		if (rc != 1) {
-			rc = rc < 0 ? rc : -EACCES;
-			goto out;
-		}
-		uint64_t caller;
-		bool has_caller = ju_u64(op, "caller", &caller) == 0;
-		const char *what;
-		if ((e->maproot || e->mapall) && !(e->maproot && has_caller && caller != 0)) {
-			rc = squash_route(m, routes[k], op, e->map_uid, e->map_gid, &what);
-			if (rc < 0)
-				goto out;
-		}
-	}
-	switch (routes[k]) {
-	case R_UNLINK:
-		rc = ns_unlink(m->ns, parent, name);
-		break;
-	case R_RMDIR:
-		rc = ns_rmdir(m->ns, parent, name);
-		break;
-	default:
-		rc = ns_rename(m->ns, parent, name, newparent, newname, 0);
-		break;
-	}
-out:
-	free(newname);
-	free(name);
 	return rc;
 }
 

@@ -400,6 +400,48 @@ def test_439b_root_squash_checks_as_the_mapped_user(rules):
     assert open(os.path.join(priv, "pub")).read() == "pmore\n"
 
 
+def test_439c_batch_ops_judged_as_their_routes_under_maproot(rules):
+    """/v1/batch runs each op as a call of its route, with the same checks
+    for a mapped caller: root's ops act as 4321:4322 and are refused where
+    that user may not act; a non-root caller's pass as before."""
+    whole = os.path.join(rules.mounts[0].path, "squash")
+    os.chmod(whole, 0o777)
+    priv = os.path.join(whole, "bpriv")
+    os.mkdir(priv, 0o755)
+    for name in ("a", "b"):
+        with open(os.path.join(priv, name), "w") as f:
+            f.write(name)
+        os.chmod(os.path.join(priv, name), 0o644)
+        os.chown(os.path.join(priv, name), 1000, 1000)
+    os.chown(priv, 1000, 1000)
+    open_ = os.path.join(whole, "bopen")
+    os.mkdir(open_)
+    os.chmod(open_, 0o777)
+    s = ApiSession(rules.url, rules.password, "/squash")
+    st, j, raw = s.login()
+    assert st == 200, raw
+    pi, oi = file_ino(priv), file_ino(open_)
+    ai = file_ino(os.path.join(priv, "a"))
+    ops = [{"op": "unlink", "parent": pi, "name": "a"},
+           {"op": "rename", "parent": pi, "name": "a", "newparent": pi, "newname": "c"},
+           {"op": "create", "parent": pi, "name": "n", "mode": 0o100644, "uid": 0, "gid": 0},
+           {"op": "setattr", "ino": ai, "mode": 0o100666},
+           {"op": "create", "parent": oi, "name": "mine", "mode": 0o100644,
+            "uid": 0, "gid": 0},
+           {"op": "unlink", "parent": pi, "name": "b", "caller": 1000}]
+    st, _, raw = s.call("POST", "/v1/batch", {"ops": ops})
+    assert st == 200, raw
+    res = json.loads(raw)["results"]
+    assert [r["errno"] for r in res] == [errno.EACCES, errno.EACCES, errno.EACCES,
+                                        errno.EPERM, 0, 0], res
+    assert res[4]["attr"]["uid"] == 4321 and res[4]["attr"]["gid"] == 4322, res[4]
+    assert sorted(os.listdir(priv)) == ["a"]
+    assert os.stat(os.path.join(priv, "a")).st_mode & 0o777 == 0o644
+    assert open(os.path.join(priv, "a")).read() == "a"
+    st = os.stat(os.path.join(open_, "mine"))
+    assert (st.st_uid, st.st_gid) == (4321, 4322)
+
+
 def test_440_goal_range(rules):
     m = rules.mount("m-goals", opts="passfile=%s,subdir=/goals" % rules.pass_file)
     d = os.path.join(m.path, "d")
