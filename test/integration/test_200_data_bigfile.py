@@ -218,3 +218,58 @@ def test_208_close_to_open_between_mounts(cluster, mnt):
     os.unlink(p_b)
     # A removed name shows up at the other mount within its entry timeout (1 s).
     wait_for(lambda: not os.path.exists(p_a), 5, "the unlink seen through mount A")
+
+
+def test_209_reads_in_any_pattern_return_the_bytes(bigfile):
+    """Reads through one open file in any order and size — sequential
+    (most answered straight from the mount's read-ahead buffer), backwards,
+    across its 8 MiB windows and the 64 MiB chunk boundary, O_DIRECT, and
+    from two threads at once — return exactly the file's bytes."""
+    import random
+    import threading
+    local, _, dst = bigfile
+    src = open(local, "rb").read()
+    rnd = random.Random(209)
+    drop_caches()
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        off = 0
+        while off < 24 << 20:      # sequential, 1 MiB and odd sizes
+            n = (1 << 20) if off < 12 << 20 else 300007
+            assert os.pread(fd, n, off) == src[off:off + n], off
+            off += n
+        for _ in range(200):       # anywhere, any size, some over the chunk boundary
+            n = rnd.choice([1, 4096, 65536, 1 << 20, 3 << 20])
+            o = rnd.choice([rnd.randrange(0, BIG - n), CHUNK_SIZE - rnd.randrange(1, n + 1),
+                            (8 << 20) * rnd.randrange(1, 20) - rnd.randrange(0, n)])
+            o = max(0, min(o, BIG - n))
+            assert os.pread(fd, n, o) == src[o:o + n], (o, n)
+        for o in range(BIG - (1 << 20), 0, -(37 << 20)):   # backwards
+            assert os.pread(fd, 1 << 20, o) == src[o:o + (1 << 20)], o
+        assert os.pread(fd, 4096, BIG - 100) == src[BIG - 100:]   # past the end: short
+        bad = []
+
+        def reader(seed):
+            r = random.Random(seed)
+            for _ in range(100):
+                n = r.choice([4096, 131072, 1 << 20])
+                o = r.randrange(0, BIG - n)
+                if os.pread(fd, n, o) != src[o:o + n]:
+                    bad.append((seed, o, n))
+        ts = [threading.Thread(target=reader, args=(s,)) for s in (1, 2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert not bad, bad[:5]
+    finally:
+        os.close(fd)
+    dfd = os.open(dst, os.O_RDONLY | os.O_DIRECT)
+    try:
+        import mmap
+        buf = mmap.mmap(-1, 1 << 20)
+        for o in (0, 4096 * 1001, CHUNK_SIZE - 4096, BIG - (1 << 20)):
+            n = os.preadv(dfd, [buf], o)
+            assert n == 1 << 20 and buf[:n] == src[o:o + n], o
+    finally:
+        os.close(dfd)
