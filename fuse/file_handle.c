@@ -634,7 +634,6 @@ bool fh_table_known_attrs(struct fh_table *t, uint64_t ino, struct stat *st)
 	return known;
 }
 
-/* Writer lock held: pending attributes over st. */
 void fh_setattr_apply(const struct fh_setattr *sa, struct stat *st)
 {
 	if (sa->has_mode)
@@ -649,6 +648,7 @@ void fh_setattr_apply(const struct fh_setattr *sa, struct stat *st)
 		st->st_mtim = sa->mtime;
 }
 
+/* Writer lock held: pending attributes over st. */
 static void fh_overlay_locked(const struct fh_writer *w, struct stat *st)
 {
 	const struct fh_setattr *p = &w->pending;
@@ -761,23 +761,6 @@ uint64_t fh_table_size_epoch(struct fh_table *t)
 	uint64_t e = t->size_epoch;
 	pthread_mutex_unlock(&t->lock);
 	return e;
-}
-
-bool fh_atime_pending(struct file_handle *fh)
-{
-	pthread_mutex_lock(&fh->lock);
-	bool due = !fh->atime_done;
-	pthread_mutex_unlock(&fh->lock);
-	return due;
-}
-
-bool fh_atime_due(struct file_handle *fh)
-{
-	pthread_mutex_lock(&fh->lock);
-	bool due = !fh->atime_done;
-	fh->atime_done = true;
-	pthread_mutex_unlock(&fh->lock);
-	return due;
 }
 
 void fh_table_truncated(struct fh_table *t, uint64_t ino, uint64_t size)
@@ -2116,19 +2099,15 @@ static int fh_read_sync(struct file_handle *fh)
 	return rc;
 }
 
-int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len)
-{
-	return fh_read_emit(fh, off, size, buf, ret_len, NULL, NULL, NULL);
-}
-
-int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len,
-		 fh_emit_fn emit, void *arg, bool *emitted)
+int fh_read(struct file_handle *fh, uint64_t off, size_t size, bool atime, fh_emit_fn emit,
+	    void *arg, struct fh_read_out *out)
 {
 	int rc = 0;
 	size_t done = 0;
-	if (emitted)
-		*emitted = false;
+	*out = (struct fh_read_out){ .buf = NULL };
 	pthread_mutex_lock(&fh->lock);
+	if (atime && !fh->atime_done)
+		emit = NULL;     /* the first read's atime report goes before its reply */
 	rc = fh_read_sync(fh);
 	if (rc < 0)
 		goto out_unlock;
@@ -2164,13 +2143,17 @@ int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, s
 			/* all of it in the read-ahead buffer (there already, or
 			 * just fetched): straight from there */
 			emit(arg, fh->ra + (off - fh->ra_off), size);
-			*emitted = true;
+			out->emitted = true;
 			done = size;
 			break;
 		}
 		if (fh->ra_len > 0 && p >= fh->ra_off && p < fh->ra_off + fh->ra_len) {
 			size_t n = min_sz((size_t)(fh->ra_off + fh->ra_len - p), size - done);
-			memcpy((char *)buf + done, fh->ra + (p - fh->ra_off), n);
+			if (!out->buf && !(out->buf = malloc(size))) {
+				rc = -ENOMEM;
+				break;
+			}
+			memcpy(out->buf + done, fh->ra + (p - fh->ra_off), n);
 			done += n;
 			continue;
 		}
@@ -2191,6 +2174,10 @@ int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, s
 	}
 	if (done > 0)
 		rc = 0;
+	if (rc == 0 && atime && !fh->atime_done) {
+		fh->atime_done = true;
+		out->atime_due = true;
+	}
 	fh->last_end = off + done;
 	if (rc == 0 && seq && fh->ra_len > 0 && fh->pf_state != PF_PENDING) {
 		uint64_t next = fh->ra_off + fh->ra_len;
@@ -2203,7 +2190,11 @@ int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, s
 	}
 out_unlock:
 	pthread_mutex_unlock(&fh->lock);
-	if (rc == 0)
-		*ret_len = done;
+	if (rc == 0) {
+		out->len = done;
+	} else {
+		free(out->buf);
+		out->buf = NULL;
+	}
 	return rc;
 }

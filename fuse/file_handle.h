@@ -144,25 +144,25 @@ void fh_table_overlay_attrs(struct fh_table *t, uint64_t ino, struct stat *st);
 /* Open a handle on ino. 0 or -ENOMEM. */
 int fh_open(struct fh_table *t, uint64_t ino, bool writable, struct file_handle **ret);
 
-/* True the first time it is called on fh (its first read: time to tell
- * the master about an access), false afterwards. */
-bool fh_atime_due(struct file_handle *fh);
-
-/* Read up to size bytes at off into buf (clamped to the file size; holes
- * are zeros). *ret_len gets the byte count. 0 or -errno (EIO once every
- * replica failed even after refreshing the locations). */
-int fh_read(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len);
-/* How fh_read_emit hands over what it read. */
+/* How fh_read hands over bytes without a copy. */
 typedef void (*fh_emit_fn)(void *arg, const void *data, size_t len);
-/* fh_read without a copy where it can: when the whole answer lies in the
- * handle's read-ahead buffer (most reads of a sequential reader), emit
- * gets it from there, under the handle's lock (it must not call back into
- * fh), and *emitted is set; otherwise it is read into buf (size bytes) as
- * by fh_read and emit is not called. */
-int fh_read_emit(struct file_handle *fh, uint64_t off, size_t size, void *buf, size_t *ret_len,
-		 fh_emit_fn emit, void *arg, bool *emitted);
-/* Whether fh_atime_due would say true now (it does not change that). */
-bool fh_atime_pending(struct file_handle *fh);
+/* What a read gave (fh_read). */
+struct fh_read_out {
+	char *buf;        /* the bytes copied (malloc'ed, the caller frees; NULL if none) */
+	size_t len;       /* how many bytes were read */
+	bool emitted;     /* handed to emit instead of copied */
+	bool atime_due;   /* the handle's first read with atime: tell the master */
+};
+/* Read up to size bytes at off (clamped to the file size; holes are
+ * zeros). When the whole answer lies in the handle's read-ahead buffer
+ * (most reads of a sequential reader) and emit is given, emit gets it
+ * from there, under the handle's lock (it must not call back into fh);
+ * otherwise the bytes are copied into out->buf. With atime, the handle's
+ * first successful read sets out->atime_due (once) and is copied: its
+ * atime report goes before the reply. 0 or -errno (EIO once every
+ * replica failed even after refreshing the locations). */
+int fh_read(struct file_handle *fh, uint64_t off, size_t size, bool atime, fh_emit_fn emit,
+	    void *arg, struct fh_read_out *out);
 /* Buffer size bytes at off. 0 or -errno (an earlier background flush
  * failure is reported here, and stays reported). */
 int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size);

@@ -759,13 +759,6 @@ static int fs_add_groups(fuse_req_t req, json_t *body)
 	return bad ? -ENOMEM : 0;
 }
 
-/* A setattr of a file this mount made and has open for writing (tar's
- * fchown, fchmod and futimens before close; cp -p; rsync) is kept and
- * goes to the master with the file's commit (fh_table_defer_setattr): no
- * round trip of its own. Not sizes (a truncate must reach the master), not
- * for exports that map callers (the master judges those), and not a mode
- * with setgid from a non-root caller (the master applies the group rule).
- * True if kept, with the attributes to answer in *st. */
 /* What a setattr (attr, to_set) sets but the size, times asked as "now"
  * taken now (in *ret_now if not NULL). */
 static void fs_setattr_of(const struct stat *attr, int to_set, struct fh_setattr *sa,
@@ -788,6 +781,13 @@ static void fs_setattr_of(const struct stat *attr, int to_set, struct fh_setattr
 		*ret_now = now;
 }
 
+/* A setattr of a file this mount made and has open for writing (tar's
+ * fchown, fchmod and futimens before close; cp -p; rsync) is kept and
+ * goes to the master with the file's commit (fh_table_defer_setattr): no
+ * round trip of its own. Not sizes (a truncate must reach the master), not
+ * for exports that map callers (the master judges those), and not a mode
+ * with setgid from a non-root caller (the master applies the group rule).
+ * True if kept, with the attributes to answer in *st. */
 static bool fs_setattr_kept(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
 			    const struct stat *attr, int to_set, struct stat *st)
 {
@@ -1614,23 +1614,12 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_reply_err(ctx, req, FS_OP_read, -EINVAL);
 		return;
 	}
-	char *buf = malloc(size ? size : 1);
-	if (!buf) {
-		fs_reply_err(ctx, req, FS_OP_read, -ENOMEM);
-		return;
-	}
-	size_t got = 0;
-	bool emitted = false;
+	struct fh_read_out out;
 	bool atime = !ctx->noatime && !(fi->flags & O_NOATIME);
-	/* the reply straight from the handle's read-ahead buffer, except at
-	 * the first read, whose atime report must come before the reply */
-	int rc = atime && fh_atime_pending(fs_fh(fi))
-			 ? fh_read(fs_fh(fi), (uint64_t)off, size, buf, &got)
-			 : fh_read_emit(fs_fh(fi), (uint64_t)off, size, buf, &got, fs_read_emit,
-					req, &emitted);
+	int rc = fh_read(fs_fh(fi), (uint64_t)off, size, atime, fs_read_emit, req, &out);
 	/* the first read through this open file reports the atime, queued:
 	 * the reader does not wait for the master */
-	if (rc == 0 && atime && !emitted && fh_atime_due(fs_fh(fi))) {
+	if (rc == 0 && out.atime_due) {
 		/* the report moves the atime at the master: after a queued
 		 * utimes of the file, and past what this mount knew */
 		fh_table_unsettle(ctx->fht, ino);
@@ -1640,10 +1629,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (rc < 0)
 		fs_reply_err(ctx, req, FS_OP_read, rc);
-	else if (!emitted)
-		fuse_reply_buf(req, buf, got);
-	mount_metrics_add(MM_READ_BYTES, got);
-	free(buf);
+	else if (!out.emitted)
+		fuse_reply_buf(req, out.buf, out.len);
+	mount_metrics_add(MM_READ_BYTES, rc == 0 ? out.len : 0);
+	free(out.buf);
 }
 
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

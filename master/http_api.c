@@ -145,12 +145,8 @@ static void reply_attr(struct http_request *r, const struct ns_attr *a)
 	http_reply_json(r, 200, json_pack("{s:o}", "attr", attr_json(a)));
 }
 
-/* The reply o to a call that changed entries, with "dirs": every
- * directory the call changed, its dver before and its attributes after
- * (ns_touch_get), so the mount keeps them without asking again. */
-/* The mount session a call comes from ("session" in its body), or NULL. */
-/* The calling mount's session: the body's "session", or for one op of a
- * batch without one, the batch's. */
+/* The calling mount's session ("session" in the body; for one op of a
+ * batch without one, the batch's), or NULL. */
 static const char *req_session(struct http_request *r)
 {
 	const char *s = json_string_value(json_object_get(http_req_json_peek(r), "session"));
@@ -211,6 +207,9 @@ static void wait_leases(int64_t until)
 	}
 }
 
+/* The reply o to a call that changed entries, with "dirs": every
+ * directory the call changed, its dver before and its attributes after
+ * (ns_touch_get), so the mount keeps them without asking again. */
 static void reply_changed(struct master *m, struct http_request *r, json_t *o)
 {
 	int64_t until = 0;
@@ -1185,6 +1184,16 @@ static const struct batch_kind {
 	{ "create", "/v1/create", R_CREATE, h_create },
 	{ "setattr", "/v1/setattr", R_SETATTR, h_setattr },
 };
+
+/* The ops /v1/batch takes, as session/open names them (a mount queues
+ * only those). */
+static json_t *batch_kinds_json(void)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < sizeof(BATCH_KINDS) / sizeof(BATCH_KINDS[0]); i++)
+		json_array_append_new(a, json_string(BATCH_KINDS[i].op));
+	return a;
+}
 
 /* One op of a batch: {"op": KIND, ...} with the members of /v1/KIND
  * (BATCH_KINDS). Its route's own handler runs on a sub-request of r whose
@@ -2230,13 +2239,13 @@ static void h_session_open(struct master *m, struct http_request *r)
 	}
 	json_t *arr = ju_u64_array(lost, nlost);
 	/* "batch": the ops /v1/batch takes (a mount queues only those) */
-	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b, s:[s,s,s,s,s]}",
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b, s:o}",
 					  "session", session,
 					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
 					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
 					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks,
-					  "quotas", ns_quotas_exist(m->ns) > 0, "batch", "unlink",
-					  "rmdir", "rename", "create", "setattr"));
+					  "quotas", ns_quotas_exist(m->ns) > 0, "batch",
+					  batch_kinds_json()));
 out_put:
 	free(lost);
 	free(locks);
