@@ -8,12 +8,14 @@
 #include "inval_watch.h"
 
 #include "clock.h"
+#include "json_util.h"
 #include "log.h"
 #include "master_client.h"
 #include "meta_cache.h"
 #include "metrics.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -109,10 +111,10 @@ double iw_ttl(struct inval_watch *w, uint64_t snap, uint64_t parent, const char 
 	return (double)w->ttl_s;
 }
 
-static void tell_entry(struct inval_watch *w, uint64_t parent, const char *name)
+static void tell_entry(struct inval_watch *w, uint64_t parent, const char *name, size_t len)
 {
 	/* -ENOENT: the kernel does not have it; nothing to forget */
-	(void)fuse_lowlevel_notify_inval_entry(w->se, (fuse_ino_t)parent, name, strlen(name));
+	(void)fuse_lowlevel_notify_inval_entry(w->se, (fuse_ino_t)parent, name, len);
 	mount_metrics_add(MM_INVALIDATIONS, 1);
 }
 
@@ -147,7 +149,7 @@ static void reset_all(struct inval_watch *w)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (copy[i].parent)
-			tell_entry(w, copy[i].parent, copy[i].name);
+			tell_entry(w, copy[i].parent, copy[i].name, strlen(copy[i].name));
 		tell_inode(w, copy[i].ino);
 	}
 	free(copy);
@@ -163,8 +165,20 @@ static bool apply(struct inval_watch *w, const json_t *resp)
 	const json_t *v;
 	json_array_foreach(e, k, v) {
 		const json_t *p = json_array_get(v, 0), *nm = json_array_get(v, 1);
-		if (json_is_integer(p) && json_is_string(nm))
-			tell_entry(w, (uint64_t)json_integer_value(p), json_string_value(nm));
+		if (!json_is_integer(p))
+			continue;
+		if (json_is_string(nm)) {
+			tell_entry(w, (uint64_t)json_integer_value(p), json_string_value(nm),
+				   json_string_length(nm));
+			continue;
+		}
+		/* a name that is not UTF-8: {"name_b64"} (json_util.h) */
+		char *name;
+		size_t len;
+		if (json_is_object(nm) && ju_name_get(nm, "name", NAME_MAX, &name, &len) == 0) {
+			tell_entry(w, (uint64_t)json_integer_value(p), name, len);
+			free(name);
+		}
 	}
 	json_array_foreach(i, k, v) {
 		if (!json_is_integer(v))
@@ -193,7 +207,7 @@ static void *watcher(void *arg)
 	struct inval_watch *w = arg;
 	char log_id[64] = "";
 	uint64_t since = 0;
-	bool have = false;
+	bool have = false, down = false;
 	while (!stopping(w, 0)) {
 		json_t *body = have ? json_pack("{s:s, s:I, s:i}", "log", log_id, "since",
 						(json_int_t)since, "wait_ms", IW_WAIT_MS)
@@ -211,12 +225,21 @@ static void *watcher(void *arg)
 		const char *lid = json_string_value(json_object_get(resp, "log"));
 		const json_t *jl = json_object_get(resp, "last");
 		if (rc < 0 || !lid || strlen(lid) >= sizeof(log_id) || !json_is_integer(jl)) {
+			/* said once per outage: a feed that stays down leaves
+			 * every kernel cache at 1 s */
+			if (!down)
+				log_warn("change feed: %s; the kernel caches for 1 s until it answers",
+					 rc < 0 ? strerror(-rc) : "malformed answer");
+			down = true;
 			json_decref(resp);
 			atomic_store(&w->last_ok_ms, 0);
 			if (stopping(w, 500))
 				break;
 			continue;
 		}
+		if (down)
+			log_info("change feed: answering again");
+		down = false;
 		bool same = have && strcmp(lid, log_id) == 0;
 		bool reset = json_is_true(json_object_get(resp, "reset")) || (have && !same);
 		size_t nev = json_array_size(json_object_get(resp, "e")) +

@@ -6,6 +6,7 @@
 #include "inval_log.h"
 
 #include "clock.h"
+#include "json_util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -197,6 +198,19 @@ static bool ino_seen(const uint64_t *seen, size_t n, uint64_t ino)
 	return false;
 }
 
+/* [folder, name] of one event, the name as a string when it is UTF-8
+ * and as {"name_b64"} when it is not (any bytes but NUL and '/':
+ * json_util.h). NULL without memory. */
+static json_t *entry_json(uint64_t folder, const char *name)
+{
+	json_t *nm = json_string(name);
+	if (!nm && (nm = json_object()) && ju_set_name(nm, "name", name, strlen(name)) < 0) {
+		json_decref(nm);
+		nm = NULL;
+	}
+	return nm ? json_pack("[I, o]", (json_int_t)folder, nm) : NULL;
+}
+
 /* Under the lock: events since+1..last not from origin, at most max. */
 static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t max,
 		   json_t **ret, uint64_t *ret_last, size_t *ret_n)
@@ -214,8 +228,7 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 		n++;
 		int rc;
 		if (e->name) {
-			rc = json_array_append_new(ents, json_pack("[I, s]", (json_int_t)e->ino,
-								   e->name));
+			rc = json_array_append_new(ents, entry_json(e->ino, e->name));
 		} else {
 			if (ino_seen(seen, nseen, e->ino))
 				continue;

@@ -261,6 +261,35 @@ def test_235b_write_that_grows_shows_at_once(feeds, bigfs_pair):
         first += more
 
 
+def test_235b_names_not_utf8_show_at_once(feeds, bigfs_pair):
+    """Names that are not UTF-8 (any bytes but NUL and '/'): B has them
+    cached; A unlinks one and renames a file over the other. B's cache
+    follows within PROMPT, and the feed goes on for the changes after them
+    (a name the master could not put in a JSON string made every mount's
+    feed fail from there on, the kernels kept what they had)."""
+    d1, d2 = (os.fsencode(d) for d in bigfs_pair)
+    j = os.path.join
+    for n in (b"caf\xe9", b"\xff\xfe-old", b"src", b"plain"):
+        write(j(d1, n), n)
+    seen_within(lambda: sorted(os.listdir(d2)) == sorted([b"caf\xe9", b"\xff\xfe-old", b"src",
+                                                          b"plain"]),
+                "names made", limit=DEADLINE)
+    assert read(j(d2, b"caf\xe9")) == b"caf\xe9" and mode(j(d2, b"plain")) == 0o644
+
+    os.unlink(j(d1, b"caf\xe9"))
+    seen_within(lambda: not exists(j(d2, b"caf\xe9")), "unlink of a name not UTF-8")
+
+    src_ino = os.stat(j(d1, b"src")).st_ino
+    assert read(j(d2, b"\xff\xfe-old")) == b"\xff\xfe-old"
+    os.rename(j(d1, b"src"), j(d1, b"\xff\xfe-old"))
+    seen_within(lambda: os.stat(j(d2, b"\xff\xfe-old")).st_ino == src_ino,
+                "rename over a name not UTF-8")
+    assert read(j(d2, b"\xff\xfe-old")) == b"src"
+
+    os.chmod(j(d1, b"plain"), 0o600)
+    seen_within(lambda: mode(j(d2, b"plain")) == 0o600, "chmod after names not UTF-8")
+
+
 def test_235b_hard_links_show_at_once(feeds, bigfs_pair):
     d1, d2 = bigfs_pair
     f1, f2 = os.path.join(d1, "f"), os.path.join(d2, "f")

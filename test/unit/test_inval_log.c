@@ -92,6 +92,32 @@ static void pub_ent(struct inval_log *l, uint64_t origin, uint64_t folder, const
 	inval_log_publish(l, origin, &n, 1);
 }
 
+/* A name that is not UTF-8 (a Linux name is any bytes but NUL and '/')
+ * travels as {"name_b64"}: a JSON string cannot hold it, and a read that
+ * failed on it failed every later read too (every mount's feed down until
+ * the ring had moved past it). The events around it come through. */
+static void test_name_not_utf8(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	pub_ent(l, OA, 1, "ok");
+	pub_ent(l, OA, 1, "caf\xe9");
+	pub_ino(l, OA, 9);
+	pub_ent(l, OA, 2, "\xff\xfe/x");
+	struct rd r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.e, "[[1,\"ok\"],[1,{\"name_b64\":\"Y2Fm6Q==\"}],"
+				 "[2,{\"name_b64\":\"//4veA==\"}]]");
+	assert_string_equal(r.i, "[9]");
+	assert_int_equal(r.last, 4);
+	assert_false(r.reset);
+	rd_free(&r);
+	/* and from the bad name on, as a mount polls again */
+	r = rd(l, OB, 1, 0, 100);
+	assert_string_equal(r.e, "[[1,{\"name_b64\":\"Y2Fm6Q==\"}],[2,{\"name_b64\":\"//4veA==\"}]]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
 static void test_publish_then_read(void **state)
 {
 	(void)state;
@@ -604,6 +630,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_then_read),
+		cmocka_unit_test(test_name_not_utf8),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_max_and_continue),
