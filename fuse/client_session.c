@@ -562,7 +562,7 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 	struct atq_ride ride = { .n = 0 };
 	if (req && cs->atq && atime_queue_ride_begin(cs->atq, &ride) > 0)
 		json_object_set_new(req, "atime", ju_u64_array(ride.inos, ride.n)); /* NULL: not set */
-	int rc = csess_call(cs, "open", req, chunks > 0 ? ret_resp : NULL);
+	int rc = csess_call(cs, "open", req, ret_resp);
 	if (ride.n)
 		atime_queue_ride_end(cs->atq, &ride);
 

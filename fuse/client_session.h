@@ -62,9 +62,10 @@ int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp)
 
 /* An open of ino in this mount: the first one registers it with the
  * master (/v1/open). 0 or -errno (then the open must fail). With chunks
- * > 0 and ret_resp, the master is asked for the locations of the first
- * `chunks` chunks too: *ret_resp gets its reply ({"size", "chunks"} as
- * /v1/chunks, or {}) when a call was made, else NULL. */
+ * > 0, the master is asked for the locations of the first `chunks`
+ * chunks too. *ret_resp (if not NULL) gets its reply ({"size", "chunks"}
+ * as /v1/chunks, and "feed", docs/api.md) when a call was made, else
+ * NULL. */
 int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp);
 /* Which ops the master's /v1/batch takes (its session/open reply says;
  * an older master: unlinks and rmdirs), so that a mount queues nothing a

@@ -1556,6 +1556,22 @@ static int fs_open_allowed(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino, i
 		       NULL, NULL);
 }
 
+/* Close-to-open: the master's answer to an open names ("feed") the last
+ * change of another client that this mount's change feed will bring.
+ * The open is answered once the kernel has heard of it: another mount's
+ * append closed a moment ago must show in the size the kernel reads up
+ * to, even if its event is still on its way (milliseconds). */
+static void fs_open_caught_up(struct fs_ctx *ctx, const json_t *resp)
+{
+	const json_t *feed = json_object_get(resp, "feed");
+	const char *log = json_string_value(json_object_get(feed, "log"));
+	uint64_t seq;
+	if (!log || ju_u64(feed, "seq", &seq) < 0)
+		return;
+	if (!iw_catch_up(ctx->iw, log, seq, IW_OPEN_WAIT_MS))
+		mount_metrics_add(MM_FEED_LATE_OPENS, 1);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_open);
@@ -1578,11 +1594,13 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * the master answers, kept if the answer confirms them */
 		if ((fi->flags & O_ACCMODE) == O_RDONLY)
 			(void)fh_open_prefetch(fh);
-		rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, reads ? &locs : NULL);
-		if (rc < 0)
+		rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, &locs);
+		if (rc < 0) {
 			fh_release(fh);
-		else
+		} else {
+			fs_open_caught_up(ctx, locs);
 			fh_prefill_locations(fh, locs);
+		}
 	}
 	/* The inode went away between the kernel's lookup and this open
 	 * (another process renamed a file over the name, or unlinked it):

@@ -34,6 +34,9 @@ struct inval_watch {
 	int ttl_s;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t fed;             /* told moved (iw_catch_up) */
+	char log_id[64];                /* the log followed, */
+	uint64_t told;                  /* and its last event the kernel was told */
 	bool started, stop;
 	pthread_t thread;
 	atomic_uint_fast64_t gen;       /* batches received */
@@ -59,6 +62,7 @@ int iw_new(struct master_client *mc, int ttl_s, struct inval_watch **ret)
 	w->ttl_s = ttl_s < 1 ? 1 : ttl_s;
 	pthread_mutex_init(&w->lock, NULL);
 	clock_cond_init(&w->cond);
+	clock_cond_init(&w->fed);
 	*ret = w;
 	return 0;
 }
@@ -70,6 +74,7 @@ void iw_free(struct inval_watch *w)
 	iw_stop(w);
 	free(w->grants);
 	pthread_cond_destroy(&w->cond);
+	pthread_cond_destroy(&w->fed);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
@@ -77,6 +82,25 @@ void iw_free(struct inval_watch *w)
 uint64_t iw_snap(struct inval_watch *w)
 {
 	return atomic_load(&w->gen);
+}
+
+bool iw_catch_up(struct inval_watch *w, const char *log, uint64_t seq, int timeout_ms)
+{
+	if (!w || !log || !iw_live(w))
+		return true;
+	struct timespec until = clock_deadline_ms(timeout_ms);
+	bool ok = true;
+	pthread_mutex_lock(&w->lock);
+	if (w->told < seq)
+		pthread_cond_broadcast(&w->cond);   /* the watcher's gathering pause ends */
+	while (!w->stop && strcmp(w->log_id, log) == 0 && w->told < seq) {
+		if (pthread_cond_timedwait(&w->fed, &w->lock, &until) == ETIMEDOUT) {
+			ok = strcmp(w->log_id, log) != 0 || w->told >= seq;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return ok;
 }
 
 bool iw_live(struct inval_watch *w)
@@ -257,6 +281,12 @@ static void *watcher(void *arg)
 		since = (uint64_t)json_integer_value(jl);
 		have = true;
 		atomic_store(&w->last_ok_ms, mcache_now_ms());
+		/* the kernel has heard of everything up to since */
+		pthread_mutex_lock(&w->lock);
+		snprintf(w->log_id, sizeof(w->log_id), "%s", lid);
+		w->told = since;
+		pthread_cond_broadcast(&w->fed);
+		pthread_mutex_unlock(&w->lock);
 		/* a busy writer elsewhere: let its changes gather for a few
 		 * milliseconds instead of a poll per change. Then tell the
 		 * kernel once more: a lookup answered just before the batch
@@ -296,6 +326,7 @@ void iw_stop(struct inval_watch *w)
 	w->stop = true;
 	w->started = false;
 	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->fed);
 	pthread_mutex_unlock(&w->lock);
 	atomic_store(&w->last_ok_ms, 0);
 	if (started) {

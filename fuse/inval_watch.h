@@ -49,6 +49,7 @@
 #define IW_WAIT_MS 5000           /* one long poll */
 #define IW_LIVE_MS (IW_WAIT_MS + 2000)
 #define IW_GATHER_MS 5            /* after a batch, before the next poll */
+#define IW_OPEN_WAIT_MS 500       /* an open waits this long at most for the feed */
 #define IW_GRANTS 32768
 #define IW_NAME_MAX 47
 
@@ -71,6 +72,11 @@ double iw_ttl(struct inval_watch *w, uint64_t snap, uint64_t parent, const char 
 	      uint64_t ino);
 /* Whether the feed is live now. */
 bool iw_live(struct inval_watch *w);
+/* Wait (up to timeout_ms) until the feed of log has been told to the
+ * kernel up to event seq (an open's "feed": close-to-open). True when it
+ * has, or there is nothing to wait for: the feed is not live, or it
+ * follows another log (a reset tells the kernel everything). */
+bool iw_catch_up(struct inval_watch *w, const char *log, uint64_t seq, int timeout_ms);
 /* fn(arg) whenever the feed brings changes or resets (before the kernel
  * hears of them); set before iw_start. */
 void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg);

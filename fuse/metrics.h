@@ -61,6 +61,9 @@
 	X(KEPT_LISTINGS, "bigfs_mount_kept_listings_total", "counter",                   \
 	  "Folder listings answered with the one read moments before, nothing it shows "  \
 	  "changed since (rm -r reads each folder twice).")                               \
+	X(FEED_LATE_OPENS, "bigfs_mount_feed_late_opens_total", "counter",               \
+	  "Opens answered before the change feed had brought the master's last change "  \
+	  "of another client (waited IW_OPEN_WAIT_MS for it).")                          \
 	X(LOCAL_LOCATES, "bigfs_mount_local_locates_total", "counter",                   \
 	  "Reads of a file this mount made and alone writes, located by its own write "   \
 	  "grant instead of asking the master.")                                          \

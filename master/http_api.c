@@ -42,6 +42,8 @@
 #define TARGET_IN_MAX 65536
 #define RELEASE_MAX 65536
 #define BATCH_MAX 1024            /* ops in one /v1/batch */
+#define COMMIT_TOLD_MAX 16        /* other mounts a commit waits for (commit_told) */
+#define COMMIT_TOLD_MS 200        /* at most this long */
 #define BATCH_GROUP 32            /* of them in one transaction (the mutex
 				     is held throughout: about a ms) */
 #define CHUNKS_COUNT_MAX (1u << 20)
@@ -1706,6 +1708,23 @@ out_put:
 	json_decref(b);
 }
 
+static uint64_t call_origin(const struct http_request *r);
+
+/* Close-to-open with mounts that have ino open too: one whose close of
+ * it is still queued opens it again without asking the master, its
+ * kernel holding the old size until the change feed tells it. So the
+ * writer's commit is answered once their feeds have brought it to their
+ * kernels (at most COMMIT_TOLD_MS). Files open on one mount wait for
+ * nothing. */
+static void commit_told(struct master *m, struct http_request *r, uint64_t ino)
+{
+	uint64_t others[COMMIT_TOLD_MAX];
+	size_t n = sess_open_elsewhere(m->sess, ino, call_origin(r), others, COMMIT_TOLD_MAX);
+	if (n > 0 && !inval_log_wait_told(m->il, others, n, inval_log_last(m->il), COMMIT_TOLD_MS))
+		log_debug("commit %llu: %zu other mounts' change feeds not caught up after %d ms",
+			  (unsigned long long)ino, n, COMMIT_TOLD_MS);
+}
+
 static void h_commit(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1793,6 +1812,7 @@ static void h_commit(struct master *m, struct http_request *r)
 				 strerror(-rc));
 		goto out_put;
 	}
+	commit_told(m, r, ino);
 	/* fsync: the size (and every earlier change) on the master's disk */
 	rc = durable ? meta_sync(m->ms) : 0;
 	if (rc < 0)
@@ -2100,10 +2120,19 @@ static void h_open(struct master *m, struct http_request *r)
 	/* The locations of the first chunks with the open: a reader of a
 	 * small file saves its first /v1/chunks round trip. */
 	json_t *reply = NULL;
-	if (nchunks > 0 && chunks_json(m, ino, 0, nchunks, &reply) == 0)
-		http_reply_json(r, 200, reply);
-	else
-		reply_empty(r);
+	if (nchunks == 0 || chunks_json(m, ino, 0, nchunks, &reply) < 0)
+		reply = json_object();
+	/* Close-to-open: the last change of another client that this
+	 * mount's change feed will bring it. The mount answers the open once
+	 * its feed has brought that far (its kernel then has forgotten what
+	 * those changes made old: another mount's append just closed). */
+	const struct asess_export *exp = req_export(r);
+	if (reply && exp && exp->whole)
+		json_object_set_new(reply, "feed",
+				    json_pack("{s:s, s:I}", "log", inval_log_id(m->il), "seq",
+					      (json_int_t)inval_log_last_other(
+						      m->il, inval_origin(exp->id))));
+	http_reply_json(r, 200, reply);
 out_put:
 	json_decref(b);
 }
@@ -2233,6 +2262,8 @@ static void h_session_open(struct master *m, struct http_request *r)
 	}
 	int rc = sess_open(m->sess, session, host, opens, nopens, locks, nlocks, &lost, &nlost,
 			   &lost_locks);
+	if (rc == 0)
+		sess_set_origin(m->sess, session, call_origin(r));
 	if (rc < 0) {
 		http_reply_error(r, rc, "session open %s: %s", session, strerror(-rc));
 		goto out_put;
@@ -2286,6 +2317,8 @@ static void h_session_heartbeat(struct master *m, struct http_request *r)
 	if (get_session(b, r, &session) < 0 || get_inos(b, r, "close", SESSION_INOS_MAX, &closes, &n) < 0)
 		goto out_put;
 	int rc = sess_heartbeat(m->sess, session, closes, n);
+	if (rc == 0)
+		sess_set_origin(m->sess, session, call_origin(r));
 	if (rc < 0)
 		http_reply_error(r, rc, "session %s: %s", session,
 				 rc == -ESTALE ? "unknown or timed out" : strerror(-rc));

@@ -32,11 +32,24 @@ struct inval_waiter {
 	struct inval_waiter *next;
 };
 
+/* Where a mount's feed stands: a reader asking for the events after
+ * `since` has told its kernel of every one up to it. */
+struct inval_ack {
+	uint64_t origin;      /* 0: free */
+	uint64_t since;
+	int64_t at_ms;        /* monotonic, of that poll */
+};
+#define INVAL_ACKS 64
+
 struct inval_log {
 	pthread_mutex_t lock;
+	pthread_cond_t acked;          /* an ack moved (inval_log_wait_told) */
+	struct inval_ack acks[INVAL_ACKS];
 	struct inval_waiter *waiters;
 	size_t cap;
 	uint64_t last;
+	uint64_t last_origin;          /* of event last, */
+	uint64_t before_run;           /* the last event before its origin's run */
 	bool stopping;
 	uint64_t wakes;                /* inval_log_wake calls, */
 	uint64_t woke[16];             /* the last ones' origins (wakes % 16) */
@@ -60,6 +73,7 @@ int inval_log_new(size_t cap, struct inval_log **ret)
 		r = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)l << 16);
 	snprintf(l->id, sizeof(l->id), "%016" PRIx64, r);
 	pthread_mutex_init(&l->lock, NULL);
+	clock_cond_init(&l->acked);
 	*ret = l;
 	return 0;
 }
@@ -71,6 +85,7 @@ void inval_log_free(struct inval_log *l)
 	for (size_t i = 0; i < l->cap; i++)
 		free(l->ring[i].name);
 	free(l->ring);
+	pthread_cond_destroy(&l->acked);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -92,6 +107,7 @@ void inval_log_stop(struct inval_log *l)
 	pthread_mutex_lock(&l->lock);
 	l->stopping = true;
 	wake(l, 0);
+	pthread_cond_broadcast(&l->acked);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -146,6 +162,10 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 			 * and the readers of it invalidate the whole folder */
 			name = NULL;
 		}
+		if (l->last == 0 || origin != l->last_origin) {
+			l->before_run = l->last;
+			l->last_origin = origin;
+		}
 		struct inval_ev *e = &l->ring[++l->last % l->cap];
 		free(e->name);
 		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name };
@@ -170,6 +190,14 @@ uint64_t inval_log_last(struct inval_log *l)
 {
 	pthread_mutex_lock(&l->lock);
 	uint64_t last = l->last;
+	pthread_mutex_unlock(&l->lock);
+	return last;
+}
+
+uint64_t inval_log_last_other(struct inval_log *l, uint64_t origin)
+{
+	pthread_mutex_lock(&l->lock);
+	uint64_t last = l->last_origin != origin ? l->last : l->before_run;
 	pthread_mutex_unlock(&l->lock);
 	return last;
 }
@@ -250,6 +278,49 @@ fail:
 	return -ENOMEM;
 }
 
+/* Under the lock: origin's reader asks for the events after since. */
+static void note_ack(struct inval_log *l, uint64_t origin, uint64_t since)
+{
+	struct inval_ack *a = &l->acks[0];
+	for (size_t i = 0; i < INVAL_ACKS; i++) {
+		if (l->acks[i].origin == origin) {
+			a = &l->acks[i];
+			break;
+		}
+		if (l->acks[i].at_ms < a->at_ms)
+			a = &l->acks[i];      /* the oldest (or a free one) */
+	}
+	*a = (struct inval_ack){ .origin = origin, .since = since, .at_ms = clock_now_ms() };
+	pthread_cond_broadcast(&l->acked);
+}
+
+bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
+			 int timeout_ms)
+{
+	struct timespec until = clock_deadline_ms(timeout_ms);
+	bool all = false;
+	pthread_mutex_lock(&l->lock);
+	while (!all && !l->stopping) {
+		int64_t now = clock_now_ms();
+		all = true;
+		for (size_t i = 0; i < n && all; i++) {
+			for (size_t k = 0; k < INVAL_ACKS; k++) {
+				const struct inval_ack *a = &l->acks[k];
+				/* a reader that has not polled lately is not
+				 * followed (its mount caches for a second) */
+				if (a->origin == origins[i] &&
+				    now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS &&
+				    a->since < seq)
+					all = false;
+			}
+		}
+		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return all;
+}
+
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
 		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset)
 {
@@ -257,6 +328,8 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		wait_ms = INVAL_WAIT_MAX_MS;
 	struct timespec until = clock_deadline_ms(wait_ms > 0 ? wait_ms : 0);
 	pthread_mutex_lock(&l->lock);
+	if (origin)
+		note_ack(l, origin, since);
 	*ret_reset = false;
 	*ret_events = NULL;
 	int rc = 0;

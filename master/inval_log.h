@@ -70,7 +70,18 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
 		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset);
 
+/* Wait (up to timeout_ms) until each reader of origins (that polls) has
+ * told its kernel of the events up to seq: it asked for the events after
+ * seq or later. A reader that has not polled for INVAL_WAIT_MAX_MS +
+ * INVAL_ACK_SLACK_MS is not waited for. True if none was still behind. */
+bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
+			 int timeout_ms);
+#define INVAL_ACK_SLACK_MS 5000
+
 /* The number of the last event (0: none yet). */
 uint64_t inval_log_last(struct inval_log *l);
+/* The number of the last event not from origin (0: none yet): the last
+ * one origin's reader will be given. */
+uint64_t inval_log_last_other(struct inval_log *l, uint64_t origin);
 
 #endif

@@ -56,6 +56,7 @@ struct session {
 	uint64_t sid;              /* number for locks.c */
 	int64_t last_ms;           /* monotonic time of the last renewal */
 	size_t nopen;
+	uint64_t origin;           /* its mount's in the change feed (inval_log.h), 0: unknown */
 	struct session *next;
 };
 
@@ -329,6 +330,35 @@ static bool hook_is_open(void *arg, uint64_t ino)
 	}
 	pthread_mutex_unlock(&s->lock);
 	return open;
+}
+
+void sess_set_origin(struct sess *s, const char *id, uint64_t origin)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session *x = live_session(s, id);
+	if (x)
+		x->origin = origin;
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
+			   size_t max)
+{
+	int64_t now = mono_ms();
+	size_t n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct oref *r = s->refs[ino_bucket(ino, s->nref_buckets)]; r; r = r->next) {
+		uint64_t o = r->s->origin;
+		if (r->ino != ino || !o || o == self || expired(s, r->s, now))
+			continue;
+		size_t k = 0;
+		while (k < n && origins[k] != o)
+			k++;
+		if (k == n && n < max)
+			origins[n++] = o;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 static void hook_orphaned(void *arg, uint64_t ino)

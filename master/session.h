@@ -85,6 +85,14 @@ bool sess_id_valid(const char *id);
 int sess_open(struct sess *s, const char *id, const char *host_id, const uint64_t *opens,
 	      size_t nopens, const struct sess_decl_lock *locks, size_t nlocks,
 	      uint64_t **ret_lost, size_t *ret_nlost, size_t *ret_lost_locks);
+/* The change-feed origin (inval_origin) of session id's mount, told at
+ * its session/open and heartbeats. */
+void sess_set_origin(struct sess *s, const char *id, uint64_t origin);
+/* The origins (up to max, each once, none 0 or self) of the live sessions
+ * that have ino open: the mounts whose kernels may hold its attributes
+ * and open it again without asking. Returns how many. */
+size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
+			   size_t max);
 /* /v1/session/heartbeat: renew; the session closed the inodes in closes.
  * -ESTALE if the session is unknown or dead. */
 int sess_heartbeat(struct sess *s, const char *id, const uint64_t *closes, size_t nclose);

@@ -79,6 +79,30 @@ def test_590_close_to_open_contents_and_size(bigfs_pair):
     eventually(lambda: os.stat(f2).st_mtime_ns == os.stat(f1).st_mtime_ns, "mtime")
 
 
+def test_590b_append_then_open_on_the_other_mount_many_times(bigfs_pair):
+    """Close-to-open under a race: a file appended and closed on one mount
+    and opened on the other right away, hundreds of times, both ways. The
+    other mount's open waits for its change feed to bring the append (the
+    master names the last change with the open), so its kernel reads up
+    to the new size every time, however late the feed's event would be."""
+    d1, d2 = bigfs_pair
+    f1, f2 = os.path.join(d1, "appended"), os.path.join(d2, "appended")
+    write(f1, b"start\n")
+    eventually(lambda: exists(f2), "new file appended")
+    expect = b"start\n"
+    # the other mount has it cached (size and pages) before the appends
+    assert read(f2) == expect and os.stat(f2).st_size == len(expect)
+    for i in range(300):
+        src, dst = (f1, f2) if i % 2 == 0 else (f2, f1)
+        piece = b"%d\n" % i
+        with open(src, "ab") as f:
+            f.write(piece)
+        expect += piece
+        with open(dst, "rb") as f:
+            got = f.read()
+        assert got == expect, "round %d: %d of %d bytes" % (i, len(got), len(expect))
+
+
 def test_591_names_appear_and_vanish(bigfs_pair):
     d1, d2 = bigfs_pair
     # new file, directory, symlink, hard link on mount 1

@@ -118,6 +118,84 @@ static void test_name_not_utf8(void **state)
 	inval_log_free(l);
 }
 
+/* The last event another origin's reader gets: what an open names for
+ * close-to-open (h_open's "feed"). */
+static void test_last_other(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	assert_int_equal(inval_log_last_other(l, OA), 0);
+	pub_ino(l, OA, 5);                          /* 1: A's */
+	assert_int_equal(inval_log_last_other(l, OA), 0);
+	assert_int_equal(inval_log_last_other(l, OB), 1);
+	pub_ino(l, OB, 6);                          /* 2: B's */
+	pub_ino(l, OA, 7);                          /* 3, 4, 5: A's */
+	pub_ent(l, OA, 1, "x");
+	pub_ino(l, OA, 8);
+	assert_int_equal(inval_log_last_other(l, OA), 2);
+	assert_int_equal(inval_log_last_other(l, OB), 5);
+	assert_int_equal(inval_log_last_other(l, 0), 5);
+	pub_ino(l, 0, 9);                           /* 6: an operator's: everybody's */
+	assert_int_equal(inval_log_last_other(l, OA), 6);
+	assert_int_equal(inval_log_last_other(l, OB), 6);
+	/* what a reader of A is given ends there too */
+	struct rd r = rd(l, OA, 0, 0, 100);
+	assert_string_equal(r.i, "[6,9]");
+	rd_free(&r);
+	inval_log_free(l);
+}
+
+struct told_arg {
+	struct inval_log *l;
+	uint64_t origins[2];
+	uint64_t seq;
+	bool ok;
+};
+
+static void *wait_told_main(void *p)
+{
+	struct told_arg *a = p;
+	a->ok = inval_log_wait_told(a->l, a->origins, 2, a->seq, 5000);
+	return NULL;
+}
+
+/* A commit waits until the readers that poll have asked past its event
+ * (inval_log_wait_told); one that never polled is not waited for; one
+ * that stays behind makes the wait run out. */
+static void test_wait_told(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	uint64_t both[2] = { OA, OB };
+	/* nobody polls yet: nothing to wait for */
+	assert_true(inval_log_wait_told(l, both, 2, 0, 0));
+	pub_ino(l, OA, 5);
+	assert_true(inval_log_wait_told(l, both, 2, 1, 0));
+	/* A and B poll at 0: both behind event 1 */
+	struct rd r = rd(l, OA, 0, 0, 100);
+	rd_free(&r);
+	r = rd(l, OB, 0, 0, 100);
+	rd_free(&r);
+	assert_false(inval_log_wait_told(l, both, 2, 1, 30));
+	/* A asks past it; B still behind */
+	r = rd(l, OA, 1, 0, 100);
+	rd_free(&r);
+	assert_false(inval_log_wait_told(l, both, 2, 1, 30));
+	uint64_t only_a[1] = { OA };
+	assert_true(inval_log_wait_told(l, only_a, 1, 1, 0));
+	/* a waiter is woken by B's next poll */
+	struct told_arg a = { .l = l, .origins = { OA, OB }, .seq = 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_told_main, &a), 0);
+	struct timespec pause = { 0, 50 * 1000000L };
+	nanosleep(&pause, NULL);
+	r = rd(l, OB, 1, 0, 100);
+	rd_free(&r);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(a.ok);
+	inval_log_free(l);
+}
+
 static void test_publish_then_read(void **state)
 {
 	(void)state;
@@ -631,6 +709,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_publish_then_read),
 		cmocka_unit_test(test_name_not_utf8),
+		cmocka_unit_test(test_last_other),
+		cmocka_unit_test(test_wait_told),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_max_and_continue),

@@ -165,6 +165,21 @@ static void test_open_close_accounting(void **state)
 	st = stats(f);
 	assert_int_equal(st.sessions, 2);
 	assert_int_equal(st.open_refs, 4);
+	/* the mounts with a file open, by their change-feed origins: those
+	 * a commit of it waits for (all but the committer's; unknown ones
+	 * and other inodes' are not named) */
+	uint64_t o[4];
+	assert_int_equal(sess_open_elsewhere(f->s, f->f1, 0, o, 4), 0);   /* no origins yet */
+	sess_set_origin(f->s, "m1", 0x11);
+	sess_set_origin(f->s, "m2", 0x22);
+	sess_set_origin(f->s, "nobody", 0x33);
+	assert_int_equal(sess_open_elsewhere(f->s, f->f1, 0x11, o, 4), 1);
+	assert_int_equal(o[0], 0x22);
+	assert_int_equal(sess_open_elsewhere(f->s, f->f1, 0x99, o, 4), 2);
+	assert_int_equal(sess_open_elsewhere(f->s, f->f1, 0x99, o, 1), 1);    /* up to max */
+	assert_int_equal(sess_open_elsewhere(f->s, f->f3, 0x22, o, 4), 1);    /* m1's only */
+	assert_int_equal(o[0], 0x11);
+	assert_int_equal(sess_open_elsewhere(f->s, 424242, 0, o, 4), 0);
 	/* closes come with heartbeats; closing what is not open is fine */
 	uint64_t closes[] = { f->f1, f->f2, 424242 };
 	assert_int_equal(sess_heartbeat(f->s, "m1", closes, 3), 0);
