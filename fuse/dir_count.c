@@ -211,17 +211,31 @@ void dcnt_reset(struct dir_count *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Lock held: whether folder dir is known empty at generation gen. */
+static bool dcnt_empty_locked(struct dir_count *t, uint64_t dir, uint64_t gen)
+{
+	const struct dcnt_rec *r = dir && dcnt_at(t, gen) ? rec_of(t, dir, false) : NULL;
+	return r && r->left == 0;
+}
+
 bool dcnt_empty(struct dir_count *t, uint64_t parent, const char *name, uint64_t gen)
 {
 	if (!t)
 		return false;
 	pthread_mutex_lock(&t->lock);
-	bool empty = false;
-	if (dcnt_at(t, gen)) {
-		const struct dcnt_name *n = name_of(t, parent, hash_name(name), false);
-		const struct dcnt_rec *r = n ? rec_of(t, n->ino, false) : NULL;
-		empty = r && r->left == 0;
-	}
+	const struct dcnt_name *n = dcnt_at(t, gen) ? name_of(t, parent, hash_name(name), false)
+						    : NULL;
+	bool empty = n && dcnt_empty_locked(t, n->ino, gen);
+	pthread_mutex_unlock(&t->lock);
+	return empty;
+}
+
+bool dcnt_dir_empty(struct dir_count *t, uint64_t dir, uint64_t gen)
+{
+	if (!t)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	bool empty = dcnt_empty_locked(t, dir, gen);
 	pthread_mutex_unlock(&t->lock);
 	return empty;
 }

@@ -71,5 +71,9 @@ void dcnt_grew(struct dir_count *t, uint64_t dir);
 void dcnt_reset(struct dir_count *t);
 /* Whether name in parent is a folder known empty at generation gen. */
 bool dcnt_empty(struct dir_count *t, uint64_t parent, const char *name, uint64_t gen);
+/* Whether folder dir is known empty at generation gen: a listing of it
+ * read again (find, then rm -r) is answered by the mount, the same rule
+ * as a queued rmdir's. */
+bool dcnt_dir_empty(struct dir_count *t, uint64_t dir, uint64_t gen);
 
 #endif

@@ -1084,6 +1084,20 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+/* Whether folder name in parent (fs_known_empty), or folder dir
+ * (fs_dir_known_empty), is known empty: its
+ * whole listing was read, every name of it removed since, nothing added
+ * or brought by the live change feed (dir_count.h). */
+static bool fs_known_empty(struct fs_ctx *ctx, uint64_t parent, const char *name)
+{
+	return ctx->dcnt && iw_live(ctx->iw) && dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
+}
+
+static bool fs_dir_known_empty(struct fs_ctx *ctx, uint64_t dir)
+{
+	return ctx->dcnt && iw_live(ctx->iw) && dcnt_dir_empty(ctx->dcnt, dir, iw_snap(ctx->iw));
+}
+
 /* readdir and readdirplus. Offsets: 0 start, 1 after ".", 2 after "..",
  * then cookie + 2 for the master's cookie that continues after an entry. */
 static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1119,8 +1133,11 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	uint64_t cookie = off >= 2 ? (uint64_t)off - 2 : 0;
 	if (dh && off == 0)
 		dh->mark = dcnt_begin(ctx->dcnt, iw_snap(ctx->iw));
-	if (cookie == 0 && mcache_dir_empty(ctx->mcache, ino) && !nsq_pending_dir(ctx->nsq, ino)) {
-		/* a folder this mount made, still empty under its lease */
+	if (cookie == 0 && !nsq_pending_dir(ctx->nsq, ino) &&
+	    (mcache_dir_empty(ctx->mcache, ino) || fs_dir_known_empty(ctx, ino))) {
+		/* a folder this mount made, still empty under its lease; or
+		 * one known empty (find, then rm -r of a tree of folders:
+		 * each empty one was read once already) */
 		if (dh) {
 			dh->eof_known = true;
 			dh->eof_off = 2;
@@ -1300,10 +1317,6 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* Whether name in parent is a folder this mount knows is empty now
  * (dir_count.h): its rmdir may be answered at once. */
-static bool fs_known_empty(struct fs_ctx *ctx, uint64_t parent, const char *name)
-{
-	return ctx->dcnt && iw_live(ctx->iw) && dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
-}
 
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
 		      const char *name)

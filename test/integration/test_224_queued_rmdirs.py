@@ -269,3 +269,57 @@ def test_224f_a_kept_listing_is_not_used_after_a_change(cluster, bigfs_pair):
     open(os.path.join(b, "theirs"), "wb").close()
     let_feed_settle()          # less than the second a listing is kept
     assert "theirs" in os.listdir(a)
+
+
+def test_224g_find_then_rm_r_reads_empty_folders_once(cluster):
+    """find, then rm -r, of a tree of empty folders (workload.sh's
+    rmdir_tree): a folder find read empty is known empty (dir_count.h),
+    and rm's listing of it is answered by the mount — only the folders
+    that held folders are read at the master again."""
+    top = os.path.join(cluster.mounts[0].path, "rmq-224g")
+    for i in range(4):
+        for j in range(4):
+            for k in range(4):
+                os.makedirs(os.path.join(top, "a%d" % i, "b%d" % j, "c%d" % k))
+    time.sleep(1.2)              # the folders' leases (mkdir) have run out
+    let_feed_settle()
+    found = subprocess.run(["find", top, "-mindepth", "1", "-type", "d"], check=True,
+                           capture_output=True).stdout.split()
+    assert len(found) == 4 + 16 + 64
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    d = delta(before, route_counts(cluster))
+    assert errno_of(os.stat, top) == errno.ENOENT
+    fsync_dir(cluster.mounts[0].path)
+    # the 21 folders that held folders (and the mount's root): 85 when
+    # each of the 64 empty ones was read at the master again
+    assert d.get("/v1/readdir", 0) <= 30, d
+    st, j, _ = cluster.api("POST", "/v1/lookup", {"parent": 1, "name": "rmq-224g"})
+    assert st == 404 and j["errno"] == errno.ENOENT, (st, j)
+
+
+def test_224h_a_folder_known_empty_shows_what_is_added(cluster, bigfs_pair):
+    """A folder this mount read empty is listed by the mount itself only
+    while nothing was added: its own create shows at once, another
+    mount's once the change feed told of it."""
+    a, b = bigfs_pair
+    os.mkdir(os.path.join(a, "e"))
+    time.sleep(1.2)              # past the mkdir's lease: dir_count's rule alone
+    let_feed_settle()
+    ea, eb = os.path.join(a, "e"), os.path.join(b, "e")
+    assert os.listdir(ea) == []
+    before = route_counts(cluster)
+    assert os.listdir(ea) == []
+    assert "/v1/readdir" not in delta(before, route_counts(cluster))
+    open(os.path.join(ea, "mine"), "wb").close()
+    assert os.listdir(ea) == ["mine"]
+    os.unlink(os.path.join(ea, "mine"))
+    fsync_dir(ea)
+    assert os.listdir(ea) == []
+    open(os.path.join(eb, "theirs"), "wb").close()
+    let_feed_settle()
+    assert os.listdir(ea) == ["theirs"]
+    # and rm -r of it removes what the other mount made
+    subprocess.run(["rm", "-rf", ea], check=True)
+    assert errno_of(os.stat, ea) == errno.ENOENT
+    wait_for(lambda: not os.path.exists(eb), 5, "the folder gone on the other mount")

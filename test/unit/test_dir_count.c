@@ -44,6 +44,33 @@ static void test_empty_after_its_names_go(void **state)
 	dcnt_free(t);
 }
 
+/* By the folder's own inode (a listing read again): known empty once its
+ * listing's names are all gone; not after a create in it, a newer feed
+ * generation, or a rename anywhere; never for a folder not listed. */
+static void test_dir_empty_by_inode(void **state)
+{
+	(void)state;
+	struct dir_count *t;
+	assert_int_equal(dcnt_new(&t), 0);
+	assert_false(dcnt_dir_empty(t, 10, 5));        /* never listed */
+	listed(t, 1, "d", 10, 2, 5);
+	assert_false(dcnt_dir_empty(t, 10, 5));
+	dcnt_removed(t, 10);
+	dcnt_removed(t, 10);
+	assert_true(dcnt_dir_empty(t, 10, 5));
+	assert_false(dcnt_dir_empty(t, 11, 5));        /* another folder */
+	dcnt_grew(t, 10);                              /* this mount's create in it */
+	assert_false(dcnt_dir_empty(t, 10, 5));
+	listed(t, 1, "d", 10, 0, 5);
+	assert_true(dcnt_dir_empty(t, 10, 5));
+	assert_false(dcnt_dir_empty(t, 10, 6));        /* another mount's change */
+	listed(t, 1, "d", 10, 0, 6);
+	dcnt_reset(t);                                 /* a rename */
+	assert_false(dcnt_dir_empty(t, 10, 6));
+	assert_false(dcnt_dir_empty(NULL, 10, 6));     /* a mount without the feed */
+	dcnt_free(t);
+}
+
 static void test_others_changes_forget_everything(void **state)
 {
 	(void)state;
@@ -127,6 +154,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_after_its_names_go),
+		cmocka_unit_test(test_dir_empty_by_inode),
 		cmocka_unit_test(test_others_changes_forget_everything),
 		cmocka_unit_test(test_own_additions_and_renames),
 		cmocka_unit_test(test_many_folders_wipe_and_relearn),
