@@ -1084,10 +1084,11 @@ static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* Whether folder name in parent (fs_known_empty), or folder dir
- * (fs_dir_known_empty), is known empty: its
- * whole listing was read, every name of it removed since, nothing added
- * or brought by the live change feed (dir_count.h). */
+/* Whether folder name in parent (fs_known_empty: its rmdir may be
+ * queued), or folder dir (fs_dir_known_empty: its listing is "." and
+ * ".."), is known empty now: its whole listing was read, every name of
+ * it removed since, nothing added or brought by the live change feed
+ * (dir_count.h). */
 static bool fs_known_empty(struct fs_ctx *ctx, uint64_t parent, const char *name)
 {
 	return ctx->dcnt && iw_live(ctx->iw) && dcnt_empty(ctx->dcnt, parent, name, iw_snap(ctx->iw));
@@ -1314,9 +1315,6 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(target);
 	json_decref(resp);
 }
-
-/* Whether name in parent is a folder this mount knows is empty now
- * (dir_count.h): its rmdir may be answered at once. */
 
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
 		      const char *name)
