@@ -211,10 +211,10 @@ void dcnt_reset(struct dir_count *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* Lock held: whether folder dir is known empty at generation gen. */
-static bool dcnt_empty_locked(struct dir_count *t, uint64_t dir, uint64_t gen)
+/* Lock held, generation checked: whether folder dir is known empty. */
+static bool dcnt_empty_locked(struct dir_count *t, uint64_t dir)
 {
-	const struct dcnt_rec *r = dir && dcnt_at(t, gen) ? rec_of(t, dir, false) : NULL;
+	const struct dcnt_rec *r = rec_of(t, dir, false);
 	return r && r->left == 0;
 }
 
@@ -223,9 +223,11 @@ bool dcnt_empty(struct dir_count *t, uint64_t parent, const char *name, uint64_t
 	if (!t)
 		return false;
 	pthread_mutex_lock(&t->lock);
-	const struct dcnt_name *n = dcnt_at(t, gen) ? name_of(t, parent, hash_name(name), false)
-						    : NULL;
-	bool empty = n && dcnt_empty_locked(t, n->ino, gen);
+	bool empty = false;
+	if (dcnt_at(t, gen)) {
+		const struct dcnt_name *n = name_of(t, parent, hash_name(name), false);
+		empty = n && dcnt_empty_locked(t, n->ino);
+	}
 	pthread_mutex_unlock(&t->lock);
 	return empty;
 }
@@ -235,7 +237,7 @@ bool dcnt_dir_empty(struct dir_count *t, uint64_t dir, uint64_t gen)
 	if (!t)
 		return false;
 	pthread_mutex_lock(&t->lock);
-	bool empty = dcnt_empty_locked(t, dir, gen);
+	bool empty = dcnt_at(t, gen) && dcnt_empty_locked(t, dir);
 	pthread_mutex_unlock(&t->lock);
 	return empty;
 }

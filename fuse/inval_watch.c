@@ -84,21 +84,26 @@ uint64_t iw_snap(struct inval_watch *w)
 	return atomic_load(&w->gen);
 }
 
+/* Lock held: nothing to wait for (any more) — the kernel was told up to
+ * seq of log, the feed follows another log (a reset tells it all), or
+ * it stops. */
+static bool iw_told(const struct inval_watch *w, const char *log, uint64_t seq)
+{
+	return w->stop || strcmp(w->log_id, log) != 0 || w->told >= seq;
+}
+
 bool iw_catch_up(struct inval_watch *w, const char *log, uint64_t seq, int timeout_ms)
 {
 	if (!w || !log || !iw_live(w))
 		return true;
 	struct timespec until = clock_deadline_ms(timeout_ms);
-	bool ok = true;
 	pthread_mutex_lock(&w->lock);
 	if (w->told < seq)
 		pthread_cond_broadcast(&w->cond);   /* the watcher's gathering pause ends */
-	while (!w->stop && strcmp(w->log_id, log) == 0 && w->told < seq) {
-		if (pthread_cond_timedwait(&w->fed, &w->lock, &until) == ETIMEDOUT) {
-			ok = strcmp(w->log_id, log) != 0 || w->told >= seq;
-			break;
-		}
-	}
+	while (!iw_told(w, log, seq) &&
+	       pthread_cond_timedwait(&w->fed, &w->lock, &until) != ETIMEDOUT)
+		;
+	bool ok = iw_told(w, log, seq);
 	pthread_mutex_unlock(&w->lock);
 	return ok;
 }
