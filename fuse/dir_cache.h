@@ -23,8 +23,17 @@
  * `git checkout`, which makes its index.lock before it stats every file,
  * still finds the other folders listed.
  *
+ * A listing also answers readdir (dc_read: the entries in the master's
+ * order with its cookies, so a listing read partly from the master and
+ * partly from here continues where it left off). Listings come from a
+ * lookup's fetch, from every whole listing this mount read at the master,
+ * and from the listings of the folders below one the master adds to a
+ * readdir answer ("below", api.md): a walk of a tree (du, find, git
+ * status) then asks the master once per few hundred folders, not once per
+ * folder.
+ *
  * Memory: at most DC_ENTRIES entries in all (about 250 bytes each with
- * the name); past that everything is dropped and fetched again.
+ * the name); past that the oldest listings are dropped.
  *
  * Threads: any FUSE thread and the feed's watcher. One mutex, no I/O
  * under it. */
@@ -32,6 +41,7 @@
 #define BIGFS_FUSE_DIR_CACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -62,11 +72,48 @@ bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t quiet_ms, int64_t now_m
  * there was one (look again). */
 bool dc_wait_fetch(struct dir_cache *dc, uint64_t dir, int timeout_ms);
 
+/* Entries of a listing, copied out (dc_read). */
+struct dc_item {
+	const char *name;
+	uint64_t cookie;     /* the master's: the listing continues after it */
+	struct stat st;
+};
+struct dc_page {
+	struct dc_item *v;
+	size_t n;
+	bool eof;            /* v ends the listing */
+	uint64_t epoch;      /* the listing was fetched from this epoch on */
+	bool marked;         /* and, if dc_fill_mark gave them, at these counts */
+	uint64_t changes;
+	unsigned removed;
+	bool has_self;       /* the folder's own attributes, read with it */
+	struct stat self;
+	uint64_t self_dver;
+};
+/* At most max entries of dir's listing after cookie after (0: from the
+ * start): 0 with *page (free it with dc_page_free), or -1 when there is no
+ * listing of dir (or no memory). The caller judges what changed since
+ * page->epoch, as for dc_lookup_at. */
+int dc_read(struct dir_cache *dc, uint64_t dir, uint64_t after, size_t max,
+	    struct dc_page *page);
+void dc_page_free(struct dc_page *page);
+
 /* Building a listing fetched from epoch on. */
 struct dc_fill;
 struct dc_fill *dc_fill_start(struct dir_cache *dc, uint64_t dir, uint64_t epoch);
-/* One entry; false when the folder is too big to list (give up). */
-bool dc_fill_add(struct dc_fill *f, const char *name, const struct stat *st);
+/* Another listing of the same fetch (a folder below, from one answer):
+ * kept under the same conditions as first. */
+struct dc_fill *dc_fill_more(const struct dc_fill *first, uint64_t dir);
+/* The caller's own counts of what changed, kept with the listing for
+ * its readdirs (fs_ops.c: this mount's changes and removals there). */
+void dc_fill_mark(struct dc_fill *f, uint64_t changes, unsigned removed);
+/* The folder's own attributes, read with its listing (its directory
+ * version too: meta_cache.h). */
+void dc_fill_self(struct dc_fill *f, const struct stat *st, uint64_t dver);
+/* One entry, in the master's order (cookies ascending); false when the
+ * folder is too big to list, or the entries are not one listing (a name
+ * twice, cookies out of order): give up. */
+bool dc_fill_add(struct dc_fill *f, const char *name, uint64_t cookie, const struct stat *st);
 /* Installs it if epoch is still the current one (cur), else drops it;
  * frees f either way. */
 void dc_fill_end(struct dir_cache *dc, struct dc_fill *f, uint64_t cur);

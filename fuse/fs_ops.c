@@ -69,22 +69,11 @@
  * each asked again: two round trips per unlink of rm -r). */
 #define FS_PENDING_TTL 0.005
 #define FS_REMOVED_SLOTS 64
-#define FS_LISTINGS 16           /* whole listings kept for their folder's next open, */
-#define FS_LISTING_MS 1000       /* at most this long, */
-#define FS_LISTING_MAX 256       /* of this many entries at most (~1.5 KiB each as JSON) */
-
-/* A folder's whole listing, one master answer, kept for the next open of
- * the folder: rm -r reads each folder twice (whether it is empty, then
- * what to remove), a glob then an ls read the same one. */
-struct fs_listing {
-	uint64_t ino;                /* 0: free */
-	bool plus;
-	json_t *resp;
-	uint64_t snap;               /* the feed (iw_snap), */
-	uint64_t changes;            /* this mount's changes (master_client_changes) */
-	unsigned removed;            /* and removals there (fs_removed) before it was asked */
-	int64_t at_ms;
-};
+/* Entries of the folders a walk visits next that a readdir at the master
+ * asks for with it (dir_cache.h): about 150 KiB of JSON at most (a
+ * bigger answer cost the master and the mount more per entry). */
+#define FS_BELOW 512
+#define FS_WALK_MS 2000          /* a folder read this soon after another's: a walk */
 #define FS_SIZE_TRIES 4          /* getattr asked again at most this often */
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
@@ -126,9 +115,8 @@ struct fs_ctx {
 	struct dir_cache *dc;      /* folder listings under the feed */
 	struct dir_count *dcnt;    /* folders known empty, under the feed */
 	atomic_uint removed[FS_REMOVED_SLOTS]; /* names removed, by folder (fs_removed) */
-	pthread_mutex_t lst_lock;
-	struct fs_listing lst[FS_LISTINGS];
-	unsigned lst_next;         /* the slot a new listing takes */
+	atomic_int_fast64_t walk_ms;   /* the last listing's start (fs_walking), */
+	atomic_uint_fast64_t walk_dir; /* of that folder */
 	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
@@ -153,7 +141,6 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 		free(ctx);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&ctx->lst_lock, NULL);
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	csess_set_atime_queue(ctx->cs, ctx->atime);
 	csess_set_health(ctx->cs, worker_io_health(wio));
@@ -195,9 +182,6 @@ void fs_ctx_free(struct fs_ctx *ctx)
 	iw_free(ctx->iw);
 	dc_free(ctx->dc);
 	dcnt_free(ctx->dcnt);
-	for (int i = 0; i < FS_LISTINGS; i++)
-		json_decref(ctx->lst[i].resp);
-	pthread_mutex_destroy(&ctx->lst_lock);
 	csess_free(ctx->cs);
 	lock_table_free(ctx->locks);
 	atime_queue_free(ctx->atime);
@@ -550,8 +534,88 @@ static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
 	return 0;
 }
 
+/* Whether folder listings go to dir_cache: the live feed keeps them
+ * fresh, and this mount answers for itself, not for each caller. */
+static bool fs_dc_on(struct fs_ctx *ctx)
+{
+	return ctx->dc && !ctx->send_caller && iw_live(ctx->iw);
+}
+
+/* A readdir answer (or one of its "below"), its entries and the
+ * folder's own attributes, into fill f; false if malformed, or not a
+ * listing to keep. */
+static bool fs_dc_add(struct dc_fill *f, const json_t *listing)
+{
+	size_t i;
+	json_t *ent;
+	const json_t *entries = json_object_get(listing, "entries");
+	struct stat self;
+	uint64_t dver;
+	if (!json_is_array(entries))
+		return false;
+	if (mcache_dir_attr_parse(json_object_get(listing, "attr"), &self, &dver))
+		dc_fill_self(f, &self, dver);
+	json_array_foreach(entries, i, ent) {
+		char *name = NULL;
+		size_t len;
+		struct stat st;
+		uint64_t next;
+		bool ok = ju_name_get(ent, "name", FS_NAME_MAX, &name, &len) == 0 &&
+			  ju_u64(ent, "cookie", &next) == 0 &&
+			  master_client_attr_obj(json_object_get(ent, "attr"), &st) == 0 &&
+			  dc_fill_add(f, name, next, &st);
+		free(name);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* The listings of the folders below first's, from the answer resp that
+ * was asked with "below" at epoch. */
+static void fs_dc_below(struct fs_ctx *ctx, const struct dc_fill *first, uint64_t epoch,
+			const json_t *resp)
+{
+	size_t i;
+	json_t *sub;
+	json_array_foreach(json_object_get(resp, "below"), i, sub) {
+		uint64_t dir;
+		struct dc_fill *f = ju_u64(sub, "ino", &dir) == 0 ? dc_fill_more(first, dir) : NULL;
+		if (!f)
+			return;
+		if (fs_dc_add(f, sub))
+			dc_fill_end(ctx->dc, f, epoch);
+		else
+			dc_fill_abort(f);
+	}
+}
+
+/* A listing of dir starts: whether it is part of a walk of a tree (du,
+ * find, ls -R, git status): another folder's listing started shortly
+ * before. */
+static bool fs_walking(struct fs_ctx *ctx, uint64_t dir)
+{
+	int64_t now = mcache_now_ms();
+	int64_t last = atomic_exchange(&ctx->walk_ms, now);
+	uint64_t last_dir = atomic_exchange(&ctx->walk_dir, dir);
+	return now - last < FS_WALK_MS && last_dir != dir;
+}
+
+/* readdir of dir at the master from cookie on; below: with the listings
+ * of the folders a walk of the tree visits next ("below", dir_cache.h). */
+static int fs_readdir_call(struct fs_ctx *ctx, fuse_req_t req, uint64_t dir, uint64_t cookie,
+			   json_int_t limit, bool below, json_t **resp)
+{
+	json_t *body = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)dir, "cookie",
+				 (json_int_t)cookie, "limit", limit);
+	if (body && below && cookie == 0 && fs_dc_on(ctx))
+		json_object_set_new(body, "below", json_integer(FS_BELOW));
+	return fs_call_now(ctx, "readdir", req ? fs_who(ctx, req, body) : body, resp, NULL);
+}
+
 /* Fetch dir's whole listing into the cache (after the lookup that asked
- * was answered). Gives up on a folder bigger than DC_DIR_MAX. */
+ * was answered), with the folders below it. Gives up on a folder bigger
+ * than DC_DIR_MAX. */
 static void fs_dc_fetch(struct fs_ctx *ctx, uint64_t dir)
 {
 	uint64_t epoch = master_client_mutations(ctx->mc);
@@ -561,33 +625,17 @@ static void fs_dc_fetch(struct fs_ctx *ctx, uint64_t dir)
 		dc_too_big(ctx->dc, dir, mcache_now_ms());   /* no memory: ends the fetch */
 		return;
 	}
-	bool eof = false, ok = f != NULL;
+	bool eof = false, ok = true;
 	while (ok && !eof) {
 		json_t *resp = NULL;
-		ok = fs_call_now(ctx, "readdir",
-				 json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)dir, "cookie",
-					   (json_int_t)cookie, "limit", (json_int_t)1000),
-				 &resp, NULL) == 0 &&
+		ok = fs_readdir_call(ctx, NULL, dir, cookie, 1000, true, &resp) == 0 &&
 		     ju_bool_opt(resp, "eof", false, &eof) == 0;
 		json_t *entries = json_object_get(resp, "entries");
-		size_t i;
-		json_t *ent;
-		json_array_foreach(entries, i, ent) {
-			char *name = NULL;
-			size_t len;
-			struct stat st;
-			uint64_t next;
-			if (!ok || ju_name_get(ent, "name", FS_NAME_MAX, &name, &len) < 0 ||
-			    ju_u64(ent, "cookie", &next) < 0 ||
-			    master_client_attr_obj(json_object_get(ent, "attr"), &st) < 0 ||
-			    !dc_fill_add(f, name, &st))
-				ok = false;
-			else
-				cookie = next;
-			free(name);
-		}
-		if (ok && !eof && json_array_size(entries) == 0)
-			ok = false;    /* no progress */
+		size_t n = json_array_size(entries);
+		ok = ok && fs_dc_add(f, resp) &&
+		     (n > 0 ? ju_u64(json_array_get(entries, n - 1), "cookie", &cookie) == 0 : eof);
+		if (ok && eof)
+			fs_dc_below(ctx, f, epoch, resp);
 		json_decref(resp);
 	}
 	if (ok) {
@@ -1011,65 +1059,6 @@ static unsigned fs_removed(struct fs_ctx *ctx, uint64_t dir)
 	return atomic_load(&ctx->removed[hash_mix64(dir) % FS_REMOVED_SLOTS]);
 }
 
-/* Where a listing asked now is: the feed, this mount's changes and its
- * removals in folder ino (taken before the call). */
-static void fs_listing_mark(struct fs_ctx *ctx, uint64_t ino, struct fs_listing *m)
-{
-	m->snap = iw_snap(ctx->iw);
-	m->changes = master_client_changes(ctx->mc);
-	m->removed = fs_removed(ctx, ino);
-}
-
-/* Folder ino's kept listing (a new reference, with *ret_snap the feed
- * generation it was asked at), if nothing it shows changed since: no
- * change of others brought by the feed (live), none of this mount but
- * removals elsewhere, no read atime on its way. Else NULL. */
-static json_t *fs_listing_take(struct fs_ctx *ctx, uint64_t ino, bool plus, uint64_t *ret_snap)
-{
-	if (!ctx->iw || !iw_live(ctx->iw))
-		return NULL;
-	struct fs_listing now;
-	fs_listing_mark(ctx, ino, &now);
-	int64_t now_ms = mcache_now_ms();
-	json_t *r = NULL;
-	pthread_mutex_lock(&ctx->lst_lock);
-	for (int i = 0; i < FS_LISTINGS; i++) {
-		const struct fs_listing *l = &ctx->lst[i];
-		if (l->ino == ino && l->plus == plus && l->snap == now.snap &&
-		    l->changes == now.changes && l->removed == now.removed &&
-		    now_ms - l->at_ms < FS_LISTING_MS) {
-			r = json_incref(l->resp);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&ctx->lst_lock);
-	if (r && (nsq_pending_dir(ctx->nsq, ino) ||
-		  (plus && fs_entries_wait_atime(ctx, json_object_get(r, "entries"))))) {
-		json_decref(r);
-		r = NULL;
-	}
-	*ret_snap = now.snap;
-	return r;
-}
-
-/* Keep resp, folder ino's whole listing asked at mark m. */
-static void fs_listing_keep(struct fs_ctx *ctx, uint64_t ino, bool plus, json_t *resp,
-			    const struct fs_listing *m)
-{
-	pthread_mutex_lock(&ctx->lst_lock);
-	struct fs_listing *l = &ctx->lst[ctx->lst_next++ % FS_LISTINGS];
-	for (int i = 0; i < FS_LISTINGS; i++)
-		if (ctx->lst[i].ino == ino && ctx->lst[i].plus == plus)
-			l = &ctx->lst[i];
-	json_decref(l->resp);
-	*l = *m;
-	l->ino = ino;
-	l->plus = plus;
-	l->resp = json_incref(resp);
-	l->at_ms = mcache_now_ms();
-	pthread_mutex_unlock(&ctx->lst_lock);
-}
-
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -1099,6 +1088,50 @@ static bool fs_dir_known_empty(struct fs_ctx *ctx, uint64_t dir)
 	return ctx->dcnt && iw_live(ctx->iw) && dcnt_dir_empty(ctx->dcnt, dir, iw_snap(ctx->iw));
 }
 
+/* Entry name (cookie: the master's, after it) into the kernel's buffer,
+ * if it fits: *last_off and *handed move on. */
+static bool fs_dirent_add(fuse_req_t req, char *buf, size_t size, size_t *used, bool plus,
+			  const char *name, struct fuse_entry_param *e, off_t *last_off,
+			  uint64_t cookie, uint64_t *handed)
+{
+	if (cookie > (uint64_t)INT64_MAX - 2)
+		return false;
+	off_t noff = (off_t)(cookie + 2);
+	size_t n = plus ? fuse_add_direntry_plus(req, buf + *used, size - *used, name, e, noff)
+			: fuse_add_direntry(req, buf + *used, size - *used, name, &e->attr, noff);
+	if (n > size - *used)
+		return false;
+	*used += n;
+	*last_off = noff;
+	(*handed)++;
+	return true;
+}
+
+/* Folder ino's entries after cookie from this mount's listing of it
+ * (dir_cache.h) into *pg, if nothing they show changed since it was
+ * read. A listing this mount's readdir read holds while this mount
+ * changed nothing but removals elsewhere (rm -r reads each folder twice:
+ * whether it is empty, then what to remove); one fetched otherwise as
+ * long as it would answer a lookup (the folder and each entry). */
+static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool plus,
+		       size_t max, struct dc_page *pg)
+{
+	if (!fs_dc_on(ctx) || nsq_pending_dir(ctx->nsq, ino) ||
+	    dc_read(ctx->dc, ino, cookie, max, pg) < 0)
+		return false;
+	bool ok = pg->marked ? pg->changes == master_client_changes(ctx->mc) &&
+				       pg->removed == fs_removed(ctx, ino)
+			     : !master_client_changed(ctx->mc, ino, pg->epoch);
+	for (size_t i = 0; ok && i < pg->n; i++) {
+		uint64_t e = pg->v[i].st.st_ino;
+		ok = (pg->marked || !master_client_changed(ctx->mc, e, pg->epoch)) &&
+		     !nsq_pending_ino(ctx->nsq, e) && !(plus && atime_queue_wait(ctx->atime, e));
+	}
+	if (!ok)
+		dc_page_free(pg);
+	return ok;
+}
+
 /* readdir and readdirplus. Offsets: 0 start, 1 after ".", 2 after "..",
  * then cookie + 2 for the master's cookie that continues after an entry. */
 static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1110,6 +1143,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		return;
 	}
 	json_t *resp = NULL;
+	struct dc_fill *fill = NULL;   /* the listing read, for dir_cache */
 	int rc = 0;
 	size_t used = 0;
 	char *buf = malloc(size ? size : 1);
@@ -1150,28 +1184,56 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	json_int_t limit = (json_int_t)(size / (plus ? 160 : 32)) + 1;
 	if (limit > 1000)
 		limit = 1000;
+	off_t last_off = off < 2 ? 2 : off;
+	uint64_t handed = 0;
+	/* a walk asks for the folders it visits next, unless this mount
+	 * removed or renamed something lately: its next one would make them
+	 * useless at once (rm -r) */
+	bool eof = false, all = true,
+	     walk = cookie == 0 && fs_walking(ctx, ino) &&
+		    master_client_quiet_any_ms(ctx->mc) >= DC_QUIET_MS;
+	struct dc_page pg;
+	if (fs_dc_page(ctx, ino, cookie, plus, (size_t)limit, &pg)) {
+		/* this mount's listing of the folder (dir_cache.h) */
+		uint64_t snap = iw_snap(ctx->iw);
+		for (size_t i = 0; i < pg.n && all; i++) {
+			struct fuse_entry_param e;
+			memset(&e, 0, sizeof(e));
+			e.attr = pg.v[i].st;
+			fs_local_attrs(ctx, &e.attr);
+			fs_entry_of_attr(&e, FS_TIMEOUT);
+			if (plus)
+				fs_ttl(ctx, &e, snap, ino, pg.v[i].name);
+			all = fs_dirent_add(req, buf, size, &used, plus, pg.v[i].name, &e,
+					    &last_off, pg.v[i].cookie, &handed);
+		}
+		eof = pg.eof;
+		/* the kernel asks for the folder's attributes after each read */
+		if (pg.has_self)
+			mcache_dir_attr(ctx->mcache, &pg.self, pg.self_dver, mcache_feed_gen(ctx->mcache));
+		dc_page_free(&pg);
+		mount_metrics_add(MM_KEPT_LISTINGS, 1);
+		goto out_listed;
+	}
+	if (nsq_pending_dir(ctx->nsq, ino))
+		nsq_drain(ctx->nsq);
 	json_t *entries;
 	size_t i;
 	json_t *ent;
-	uint64_t snap = 0, fgen = 0;
-	struct fs_listing mark;
-	json_t *kept = cookie == 0 ? fs_listing_take(ctx, ino, plus, &snap) : NULL;
-	if (kept) {
-		resp = kept;
-		entries = json_object_get(resp, "entries");
-		mount_metrics_add(MM_KEPT_LISTINGS, 1);
-	} else if (nsq_pending_dir(ctx->nsq, ino)) {
-		nsq_drain(ctx->nsq);
-	}
-	for (int attempt = 0; !kept; attempt++) {
-		fs_listing_mark(ctx, ino, &mark);
-		snap = mark.snap;
+	uint64_t snap = 0, fgen = 0, epoch = 0;
+	for (int attempt = 0;; attempt++) {
+		snap = iw_snap(ctx->iw);
 		fgen = mcache_feed_gen(ctx->mcache);
-		rc = fs_call_now(ctx, "readdir",
-			     fs_who(ctx, req, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)ino,
-							"cookie", (json_int_t)cookie, "limit",
-							limit)),
-			     &resp, NULL);
+		/* a whole listing is kept, with what this mount changed so far */
+		dc_fill_abort(fill);
+		fill = NULL;
+		if (cookie == 0 && fs_dc_on(ctx)) {
+			epoch = master_client_mutations(ctx->mc);
+			fill = dc_fill_start(ctx->dc, ino, epoch);
+			if (fill)
+				dc_fill_mark(fill, master_client_changes(ctx->mc), fs_removed(ctx, ino));
+		}
+		rc = fs_readdir_call(ctx, req, ino, cookie, limit, walk, &resp);
 		if (rc < 0)
 			goto out_reply;
 		entries = json_object_get(resp, "entries");
@@ -1187,11 +1249,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		json_decref(resp);
 		resp = NULL;
 	}
-	if (!kept)
-		mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
-	bool eof = false, all = true;
-	off_t last_off = off < 2 ? 2 : off;
-	uint64_t handed = 0;
+	mcache_dir_listed(ctx->mcache, json_object_get(resp, "attr"), fgen);
 	if (ju_bool_opt(resp, "eof", false, &eof) < 0)
 		eof = false;
 	json_array_foreach(entries, i, ent) {
@@ -1208,29 +1266,30 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			rc = -EIO;
 			goto out_reply;
 		}
-		off_t noff = (off_t)(next + 2);
 		if (plus)
 			fs_ttl(ctx, &e, snap, ino, name);
-		size_t n = plus ? fuse_add_direntry_plus(req, buf + used, size - used, name, &e, noff)
-				: fuse_add_direntry(req, buf + used, size - used, name, &e.attr, noff);
+		all = fs_dirent_add(req, buf, size, &used, plus, name, &e, &last_off, next, &handed);
 		free(name);
-		if (n > size - used) {
-			all = false;
+		if (!all)
 			break;
-		}
-		used += n;
-		last_off = noff;
-		handed++;
 	}
+	if (fill && eof) {
+		if (fs_dc_add(fill, resp)) {
+			fs_dc_below(ctx, fill, epoch, resp);
+			dc_fill_end(ctx->dc, fill, epoch);
+		} else {
+			dc_fill_abort(fill);
+		}
+		fill = NULL;
+	}
+out_listed:
 	if (dh && eof && all) {
 		dh->eof_known = true;
 		dh->eof_off = last_off;
 	}
 	fs_dir_counted(ctx, dh, ino, off, last_off, handed, eof && all);
-	if (!kept && cookie == 0 && eof && all && ctx->iw && iw_live(ctx->iw) &&
-	    json_array_size(entries) <= FS_LISTING_MAX)
-		fs_listing_keep(ctx, ino, plus, resp, &mark);
 out_reply:
+	dc_fill_abort(fill);
 	json_decref(resp);
 	if (rc < 0 && used == 0) {
 		fs_reply_err(ctx, req, FS_OP_readdir, rc);

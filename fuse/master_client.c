@@ -83,6 +83,7 @@ struct master_client {
 	unsigned floor_pending;    /* changes naming no inode on their way, */
 	uint64_t floor_seq;        /* and the mutation count when the last one ended */
 	unsigned inflight;         /* changes on their way, of any kind */
+	int64_t floor_ms;          /* when the last that may change any inode ended */
 	bool wiped;                /* marks were forgotten with changes on their way: all
 				    * count as changed until none is */
 	atomic_uint_fast64_t changes;     /* master_client_changes */
@@ -616,6 +617,7 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 	} else if (any) {
 		mc->floor_pending -= mc->floor_pending > 0;
 		mc->floor_seq = seq;
+		mc->floor_ms = ms;
 	}
 	if (mc->wiped && mc->inflight == 0) {
 		mc->wiped = false;   /* a listing asked from now on is current */
@@ -632,6 +634,16 @@ bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t sinc
 		       (m && (m->pending > 0 || m->seq > since));
 	pthread_mutex_unlock(&mc->mark_lock);
 	return changed;
+}
+
+int64_t master_client_quiet_any_ms(struct master_client *mc)
+{
+	int64_t now = now_ms();
+	pthread_mutex_lock(&mc->mark_lock);
+	int64_t last = mc->floor_ms;
+	bool busy = mc->floor_pending > 0;
+	pthread_mutex_unlock(&mc->mark_lock);
+	return busy ? 0 : last ? now - last : INT64_MAX;
 }
 
 int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino)

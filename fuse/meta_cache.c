@@ -415,8 +415,18 @@ void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen)
 {
 	struct stat st;
 	uint64_t dver;
-	if (!dir_attr_parse(attr, &st, &dver))
-		return;
+	if (dir_attr_parse(attr, &st, &dver))
+		mcache_dir_attr(mc, &st, dver, gen);
+}
+
+bool mcache_dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver)
+{
+	return dir_attr_parse(attr, st, dver);
+}
+
+void mcache_dir_attr(struct meta_cache *mc, const struct stat *stp, uint64_t dver, uint64_t gen)
+{
+	struct stat st = *stp;
 	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = gen == mc->feed_gen ? mc_dir(mc, (uint64_t)st.st_ino, true) : NULL;

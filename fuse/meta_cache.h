@@ -108,6 +108,10 @@ uint64_t mcache_feed_gen(struct meta_cache *mc);
 /* attr: a folder's attributes from a readdir sent when the feed count
  * was gen; kept only if the feed brought nothing since. */
 void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen);
+/* The same, parsed: *st and dver from attr (false if it is not a
+ * folder's), then kept. */
+bool mcache_dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver);
+void mcache_dir_attr(struct meta_cache *mc, const struct stat *st, uint64_t dver, uint64_t gen);
 /* This mount changed an entry of folder dir and the master will learn it
  * later (ns_queue): its known attributes take the change's time now, and
  * its link count moves by nlink_delta (-1: a folder in it removed). */

@@ -59,8 +59,8 @@
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \
 	X(KEPT_LISTINGS, "bigfs_mount_kept_listings_total", "counter",                   \
-	  "Folder listings answered with the one read moments before, nothing it shows "  \
-	  "changed since (rm -r reads each folder twice).")                               \
+	  "Folder reads answered from the mount's listing of the folder (dir_cache.h), "   \
+	  "nothing it shows changed since: a walk of a tree, a folder read again.")       \
 	X(FEED_LATE_OPENS, "bigfs_mount_feed_late_opens_total", "counter",               \
 	  "Opens answered before the change feed had brought the master's last change "  \
 	  "of another client (waited IW_OPEN_WAIT_MS for it).")                          \

@@ -1363,11 +1363,104 @@ out_put:
 	json_decref(b);
 }
 
+/* Entries ents[0..n) as the JSON array of a readdir answer; NULL: no memory. */
+static json_t *dirents_json(const struct ns_dirent *ents, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; arr && i < n; i++) {
+		json_t *e = json_pack("{s:I, s:o}", "cookie", (json_int_t)ents[i].cookie,
+				      "attr", attr_json(&ents[i].attr));
+		if (e && ju_set_name(e, "name", ents[i].name, strlen(ents[i].name)) < 0) {
+			json_decref(e);
+			e = NULL;
+		}
+		if (json_array_append_new(arr, e) < 0) {   /* takes e, or fails on NULL */
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* Push the folders of ents[0..n) on the stack (*sn of BELOW_DIRS), the
+ * first on top. */
+enum { BELOW_DIRS = 1024, BELOW_MISSES = 16 };
+static void below_push(uint64_t *stack, size_t *sn, const struct ns_dirent *ents, size_t n)
+{
+	for (size_t i = n; i-- > 0 && *sn < BELOW_DIRS;)
+		if (S_ISDIR(ents[i].attr.mode))
+			stack[(*sn)++] = ents[i].attr.ino;
+}
+
+/* The whole listings of the folders a walk of the tree visits after
+ * folder dir, whose listing is ents[0..n): depth first, each folder's
+ * entries in listing order (du, find, git status), first the folders
+ * below dir, then those after it in its parent, and so on up to the
+ * export's root (top) - while they hold at most budget entries in all; a
+ * folder too big for what is left is skipped. Such a walk then needs one
+ * call per few hundred folders. NULL: no memory. */
+static json_t *readdir_below(struct master *m, uint64_t dir, uint64_t top,
+			     const struct ns_dirent *ents, size_t n, uint32_t budget)
+{
+	enum { BELOW_CLIMBS = 16 };
+	uint64_t *stack = malloc(BELOW_DIRS * sizeof(*stack));
+	json_t *out = json_array();
+	size_t sn = 0;
+	int misses = 0, climbs = 0;
+	if (!stack || !out)
+		goto fail;
+	below_push(stack, &sn, ents, n);
+	while (budget > 0 && misses < BELOW_MISSES) {
+		struct ns_dirent *sub;
+		size_t subn;
+		bool eof;
+		uint64_t parent, cookie;
+		if (sn == 0) {
+			/* this subtree is done: on to the folders after it */
+			if (dir == top || climbs++ == BELOW_CLIMBS ||
+			    ns_dir_entry(m->ns, dir, &parent, &cookie) < 0 ||
+			    ns_readdir(m->ns, parent, cookie, NS_READDIR_MAX, &sub, &subn, &eof,
+				       NULL) < 0)
+				break;
+			below_push(stack, &sn, sub, subn);
+			free(sub);
+			dir = parent;
+			continue;
+		}
+		uint64_t d = stack[--sn];
+		uint32_t limit = budget < NS_READDIR_MAX ? budget : NS_READDIR_MAX;
+		struct ns_attr da;
+		if (ns_readdir(m->ns, d, 0, limit, &sub, &subn, &eof, &da) < 0) {
+			misses++;      /* gone meanwhile */
+			continue;
+		}
+		if (!eof) {
+			free(sub);
+			misses++;
+			continue;
+		}
+		json_t *arr = dirents_json(sub, subn);
+		below_push(stack, &sn, sub, subn);
+		free(sub);
+		if (!arr || json_array_append_new(out, json_pack("{s:I, s:o, s:o}", "ino",
+								 (json_int_t)d, "entries", arr,
+								 "attr", attr_json(&da))) < 0)
+			goto fail;
+		budget -= (uint32_t)subn;
+	}
+	free(stack);
+	return out;
+fail:
+	free(stack);
+	json_decref(out);
+	return NULL;
+}
+
 static void h_readdir(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
 	uint64_t ino, cookie;
-	uint32_t limit;
+	uint32_t limit, below;
 	struct ns_dirent *ents;
 	struct ns_attr dir;
 	size_t n;
@@ -1384,34 +1477,39 @@ static void h_readdir(struct master *m, struct http_request *r)
 		bad_member(r, "limit");
 		goto out_put;
 	}
+	if (ju_u32_opt(b, "below", 0, &below) < 0) {
+		bad_member(r, "below");
+		goto out_put;
+	}
 	if (limit > NS_READDIR_MAX)
 		limit = NS_READDIR_MAX;
+	if (below > NS_READDIR_MAX)
+		below = NS_READDIR_MAX;
 	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof, &dir);
 	if (rc < 0) {
 		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
 				 strerror(-rc));
 		goto out_put;
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_pack("{s:I, s:o}", "cookie", (json_int_t)ents[i].cookie,
-				      "attr", attr_json(&ents[i].attr));
-		if (e && ju_set_name(e, "name", ents[i].name, strlen(ents[i].name)) < 0) {
-			json_decref(e);
-			e = NULL;
-		}
-		if (json_array_append_new(arr, e) < 0) {   /* takes e, or fails on NULL */
-			json_decref(arr);
-			free(ents);
-			reply_err(r, -ENOMEM, "readdir");
-			goto out_put;
-		}
-	}
+	json_t *arr = dirents_json(ents, n);
+	const struct asess_export *e = req_export(r);
+	json_t *sub = arr && below > 0 && cookie == 0 && eof
+			      ? readdir_below(m, ino, e ? e->root : META_ROOT_INO, ents, n, below)
+			      : NULL;
 	free(ents);
+	if (!arr) {
+		reply_err(r, -ENOMEM, "readdir");
+		goto out_put;
+	}
 	/* the folder's own attributes: the kernel asks for them after every
 	 * read of it (the read may have changed its atime) */
-	http_reply_json(r, 200, json_pack("{s:o, s:b, s:o}", "entries", arr, "eof", eof, "attr",
-					  attr_json(&dir)));
+	json_t *resp = json_pack("{s:o, s:b, s:o}", "entries", arr, "eof", eof, "attr",
+				 attr_json(&dir));
+	if (resp && sub)
+		json_object_set_new(resp, "below", sub);
+	else
+		json_decref(sub);
+	http_reply_json(r, 200, resp);
 out_put:
 	json_decref(b);
 }

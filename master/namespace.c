@@ -117,6 +117,8 @@ static const char *const SQL_DIR_HAS_CHILD =
 	"SELECT 1 FROM dentries WHERE parent = ?1 LIMIT 1";
 static const char *const SQL_PARENT_OF =
 	"SELECT parent FROM dentries WHERE ino = ?1 LIMIT 1";
+static const char *const SQL_ENTRY_OF_DIR =
+	"SELECT parent, id FROM dentries WHERE ino = ?1 LIMIT 1";
 static const char *const SQL_PARENTS_OF =
 	"SELECT parent FROM dentries WHERE ino = ?1 LIMIT 64";
 static const char *const SQL_IS_ORPHAN =
@@ -2066,6 +2068,25 @@ int ns_within(struct ns *ns, uint64_t ino, uint64_t root)
 	int within = rc;
 	rc = meta_txn_end(ns->ms, rc < 0 ? rc : 0);
 	return rc < 0 ? rc : within;
+}
+
+int ns_dir_entry(struct ns *ns, uint64_t dir, uint64_t *ret_parent, uint64_t *ret_cookie)
+{
+	int rc = meta_txn_begin(ns->ms, false);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_ENTRY_OF_DIR);
+	sqlite3_bind_int64(st, 1, (int64_t)dir);
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		*ret_parent = (uint64_t)sqlite3_column_int64(st, 0);
+		*ret_cookie = (uint64_t)sqlite3_column_int64(st, 1);
+		rc = 0;
+	} else {
+		rc = rc < 0 ? rc : -ENOENT;
+	}
+	sqlite3_reset(st);
+	return meta_txn_end(ns->ms, rc);
 }
 
 /* ---- permissions of squashed callers ------------------------------------ */

@@ -227,6 +227,10 @@ int ns_may(struct ns *ns, uint64_t ino, uint32_t uid, uint32_t gid, uint32_t wan
 	   struct ns_attr *ret_attr);
 int ns_may_remove(struct ns *ns, uint64_t parent, const char *name, uint32_t uid, uint32_t gid);
 int ns_within(struct ns *ns, uint64_t ino, uint64_t root);
+/* The entry naming folder dir (a folder has one): its parent, and its
+ * readdir cookie there (a listing of the parent from that cookie on goes
+ * on after it). -ENOENT for the root or no such folder. */
+int ns_dir_entry(struct ns *ns, uint64_t dir, uint64_t *ret_parent, uint64_t *ret_cookie);
 
 /* ---- operations (ns_ops.c; docs/api.md "Operations") ---------------- */
 

@@ -512,6 +512,46 @@ def test_441_subtree_cannot_reach_outside(rules):
         assert st in (400, 404), (path, raw)
 
 
+def test_441b_listings_below_stay_in_the_subtree(rules):
+    """A readdir asked with "below" (the listings a walk of the tree visits
+    next) goes on past its folder's subtree to the folders after it, up
+    to the session's root and never above it."""
+    whole = rules.mounts[0].path
+    os.makedirs(os.path.join(whole, "sub", "in", "deep"), exist_ok=True)
+    open(os.path.join(whole, "sub", "in", "deep", "x"), "w").close()
+    inside = {file_ino(os.path.join(top, d))
+              for top, dirs, _ in os.walk(os.path.join(whole, "sub")) for d in dirs}
+    body = {"ino": file_ino(os.path.join(whole, "sub", "in")), "cookie": 0, "limit": 100,
+            "below": 4096}
+    s = ApiSession(rules.url, rules.password, "/sub")
+    st, _, raw = s.login()
+    assert st == 200, raw
+    st, _, raw = s.call("POST", "/v1/readdir", body)
+    assert st == 200, raw
+    j = json.loads(raw)
+    below = [b["ino"] for b in j["below"]]
+    assert file_ino(os.path.join(whole, "sub", "in", "deep")) in below
+    assert set(below) <= inside, raw
+    deep = [b for b in j["below"] if b["ino"] == file_ino(os.path.join(whole, "sub", "in",
+                                                                          "deep"))][0]
+    assert [e["name"] for e in deep["entries"]] == ["x"]
+    assert deep["attr"]["ino"] == deep["ino"]
+    # the whole tree's session: the walk goes on to the folders after "sub"
+    w = ApiSession(rules.url, rules.password, "/")
+    st, _, raw = w.login()
+    assert st == 200, raw
+    st, _, raw = w.call("POST", "/v1/readdir", body)
+    assert st == 200, raw
+    j = json.loads(raw)
+    assert file_ino(os.path.join(whole, "other")) in [b["ino"] for b in j["below"]]
+    # a page after the first, or no "below": none
+    st, _, raw = w.call("POST", "/v1/readdir", dict(body, cookie=j["entries"][0]["cookie"]))
+    assert st == 200 and "below" not in json.loads(raw), raw
+    for bad in ("many", -1, 1.5, [1]):
+        st, _, raw = w.call("POST", "/v1/readdir", dict(body, below=bad))
+        assert st == 400 and err_of(raw)[0] == errno.EINVAL, (bad, raw)
+
+
 def test_442_sighup_rereads_the_rules(rules):
     m = rules.mount("m-hup", opts="passfile=%s,subdir=/sub" % rules.pass_file)
     with open(os.path.join(m.path, "in", "before"), "w") as f:

@@ -253,6 +253,36 @@ static void test_readdir_cookies(void **state)
 	assert_int_equal(ns_readdir(f->ns, fi, 0, 10, &e, &n, &eof, NULL), -ENOTDIR);
 }
 
+/* A folder's entry in its parent: the parent, and the cookie a listing
+ * of the parent continues from, after it (a walk's next folders). */
+static void test_dir_entry(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct ns_dirent *e;
+	size_t n;
+	bool eof;
+	uint64_t parent, cookie;
+	uint64_t top = mkdir_(f, 1, "top");
+	uint64_t a = mkdir_(f, top, "a");
+	mkfile(f, top, "between");
+	uint64_t b = mkdir_(f, top, "b");
+	assert_int_equal(ns_dir_entry(f->ns, a, &parent, &cookie), 0);
+	assert_int_equal(parent, top);
+	assert_int_equal(ns_readdir(f->ns, top, cookie, 10, &e, &n, &eof, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].name, "between");
+	assert_int_equal(e[1].attr.ino, b);
+	free(e);
+	assert_int_equal(ns_dir_entry(f->ns, top, &parent, &cookie), 0);
+	assert_int_equal(parent, 1);
+	assert_int_equal(ns_dir_entry(f->ns, 1, &parent, &cookie), -ENOENT);
+	assert_int_equal(ns_dir_entry(f->ns, 99999, &parent, &cookie), -ENOENT);
+	/* after a rename: its new place */
+	assert_int_equal(ns_rename(f->ns, top, "a", 1, "a2", 0), 0);
+	assert_int_equal(ns_dir_entry(f->ns, a, &parent, &cookie), 0);
+	assert_int_equal(parent, 1);
+}
+
 static void test_links_symlinks_mknod(void **state)
 {
 	struct ns_fixture *f = *state;
@@ -784,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_cookies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_symlinks_mknod, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atime_flush_in_batches, setup, teardown),
