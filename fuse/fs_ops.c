@@ -73,7 +73,8 @@
  * asks for with it (dir_cache.h): about 150 KiB of JSON at most (a
  * bigger answer cost the master and the mount more per entry). */
 #define FS_BELOW 512
-#define FS_WALK_MS 2000          /* a folder read this soon after another's: a walk */
+#define FS_WALK_MS 2000          /* a folder read this soon after another's: a walk, */
+#define FS_WALK_QUIET_MS 100     /* unless a removal or rename ended this recently */
 #define FS_SIZE_TRIES 4          /* getattr asked again at most this often */
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
@@ -1186,12 +1187,13 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		limit = 1000;
 	off_t last_off = off < 2 ? 2 : off;
 	uint64_t handed = 0;
-	/* a walk asks for the folders it visits next, unless this mount
-	 * removed or renamed something lately: its next one would make them
-	 * useless at once (rm -r) */
+	/* a walk asks for the folders it visits next, unless this mount is
+	 * removing or renaming things: its next one would make them useless
+	 * at once (rm -r; not a git status just after another one, whose
+	 * last act was the unlink of its index.lock) */
 	bool eof = false, all = true,
 	     walk = cookie == 0 && fs_walking(ctx, ino) &&
-		    master_client_quiet_any_ms(ctx->mc) >= DC_QUIET_MS;
+		    master_client_quiet_any_ms(ctx->mc) >= FS_WALK_QUIET_MS;
 	struct dc_page pg;
 	if (fs_dc_page(ctx, ino, cookie, plus, (size_t)limit, &pg)) {
 		/* this mount's listing of the folder (dir_cache.h) */
