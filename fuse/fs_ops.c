@@ -74,7 +74,7 @@
  * bigger answer cost the master and the mount more per entry). */
 #define FS_BELOW 512
 #define FS_WALK_MS 2000          /* a folder read this soon after another's: a walk, */
-#define FS_WALK_QUIET_MS 100     /* unless a removal or rename ended this recently */
+#define FS_WALK_QUIET_MS 100     /* unless a change of this mount ended this recently */
 #define FS_SIZE_TRIES 4          /* getattr asked again at most this often */
 #define FS_XATTR_MAX (64 * 1024)
 #define FS_NAME_MAX 255
@@ -602,14 +602,19 @@ static bool fs_walking(struct fs_ctx *ctx, uint64_t dir)
 	return now - last < FS_WALK_MS && last_dir != dir;
 }
 
-/* readdir of dir at the master from cookie on; below: with the listings
- * of the folders a walk of the tree visits next ("below", dir_cache.h). */
+/* readdir of dir at the master from cookie on; walk: with the listings
+ * of the folders a walk of the tree visits next ("below", dir_cache.h),
+ * unless this mount is changing things: they would not last (rm -r
+ * removes, rsync and tar create in the folders they list; rsync took
+ * twice as long with them). A git status makes its index.lock, then
+ * walks. */
 static int fs_readdir_call(struct fs_ctx *ctx, fuse_req_t req, uint64_t dir, uint64_t cookie,
-			   json_int_t limit, bool below, json_t **resp)
+			   json_int_t limit, bool walk, json_t **resp)
 {
 	json_t *body = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)dir, "cookie",
 				 (json_int_t)cookie, "limit", limit);
-	if (body && below && cookie == 0 && fs_dc_on(ctx))
+	if (body && walk && cookie == 0 && fs_dc_on(ctx) &&
+	    master_client_quiet_ms(ctx->mc) >= FS_WALK_QUIET_MS)
 		json_object_set_new(body, "below", json_integer(FS_BELOW));
 	return fs_call_now(ctx, "readdir", req ? fs_who(ctx, req, body) : body, resp, NULL);
 }
@@ -1187,13 +1192,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 		limit = 1000;
 	off_t last_off = off < 2 ? 2 : off;
 	uint64_t handed = 0;
-	/* a walk asks for the folders it visits next, unless this mount is
-	 * removing or renaming things: its next one would make them useless
-	 * at once (rm -r; not a git status just after another one, whose
-	 * last act was the unlink of its index.lock) */
-	bool eof = false, all = true,
-	     walk = cookie == 0 && fs_walking(ctx, ino) &&
-		    master_client_quiet_any_ms(ctx->mc) >= FS_WALK_QUIET_MS;
+	bool eof = false, all = true, walk = cookie == 0 && fs_walking(ctx, ino);
 	struct dc_page pg;
 	if (fs_dc_page(ctx, ino, cookie, plus, (size_t)limit, &pg)) {
 		/* this mount's listing of the folder (dir_cache.h) */

@@ -83,7 +83,7 @@ struct master_client {
 	unsigned floor_pending;    /* changes naming no inode on their way, */
 	uint64_t floor_seq;        /* and the mutation count when the last one ended */
 	unsigned inflight;         /* changes on their way, of any kind */
-	int64_t floor_ms;          /* when the last that may change any inode ended */
+	int64_t last_ms;           /* when the last of any kind ended */
 	bool wiped;                /* marks were forgotten with changes on their way: all
 				    * count as changed until none is */
 	atomic_uint_fast64_t changes;     /* master_client_changes */
@@ -587,10 +587,12 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 	int64_t ms = now_ms();
 	pthread_mutex_lock(&mc->mark_lock);
 	uint64_t seq = atomic_fetch_add(&mc->mutations, 1) + 1;
-	if (end)
+	if (end) {
 		mc->inflight -= mc->inflight > 0;
-	else
+		mc->last_ms = ms;
+	} else {
 		mc->inflight++;
+	}
 	for (int i = 0; i < n; i++) {
 		struct mc_mark *m = mark_of(mc, inos[i], !end);
 		if (!m && end)
@@ -617,7 +619,6 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 	} else if (any) {
 		mc->floor_pending -= mc->floor_pending > 0;
 		mc->floor_seq = seq;
-		mc->floor_ms = ms;
 	}
 	if (mc->wiped && mc->inflight == 0) {
 		mc->wiped = false;   /* a listing asked from now on is current */
@@ -636,12 +637,12 @@ bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t sinc
 	return changed;
 }
 
-int64_t master_client_quiet_any_ms(struct master_client *mc)
+int64_t master_client_quiet_ms(struct master_client *mc)
 {
 	int64_t now = now_ms();
 	pthread_mutex_lock(&mc->mark_lock);
-	int64_t last = mc->floor_ms;
-	bool busy = mc->floor_pending > 0;
+	int64_t last = mc->last_ms;
+	bool busy = mc->inflight > 0;
 	pthread_mutex_unlock(&mc->mark_lock);
 	return busy ? 0 : last ? now - last : INT64_MAX;
 }

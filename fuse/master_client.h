@@ -123,9 +123,8 @@ bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t sinc
  * that folder; a setattr or commit of that file) last ended (0: one is on
  * its way; INT64_MAX: none lately). */
 int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino);
-/* The same for a change that may change any inode (a removal, a rename:
- * master_client_changed). */
-int64_t master_client_quiet_any_ms(struct master_client *mc);
+/* The same for any change of this mount. */
+int64_t master_client_quiet_ms(struct master_client *mc);
 int master_client_call(struct master_client *mc, const char *op, const json_t *req,
 		       unsigned flags, json_t **ret_resp, bool *ret_retried);
 
