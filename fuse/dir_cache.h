@@ -28,8 +28,9 @@
  * partly from here continues where it left off). Listings come from a
  * lookup's fetch, from every whole listing this mount read at the master,
  * and from the listings of the folders below one the master adds to a
- * readdir answer ("below", api.md): a walk of a tree (du, find, git
- * status) then asks the master once per few hundred folders, not once per
+ * readdir answer ("below", api.md) when this mount walks a tree and
+ * changes nothing meanwhile (fs_ops.c): a walk (du, find, git status)
+ * then asks the master once per few hundred folders, not once per
  * folder.
  *
  * Memory: at most DC_ENTRIES entries in all (about 250 bytes each with
@@ -48,7 +49,8 @@
 #define DC_DIR_MAX 4096        /* a bigger folder is not listed */
 #define DC_ENTRIES 16384       /* about 6 MiB: the mount stays under 150 MiB */
 #define DC_MISS_MS 2000        /* two misses this close fetch a listing */
-#define DC_WAIT_MS 100         /* a lookup waits this long for a fetch on its way */
+#define DC_WAIT_MS 250         /* a lookup waits this long for a fetch on its way (one
+                                * with the folders below takes some 10-50 ms) */
 #define DC_QUIET_MS 500        /* no listing while this mount changed things this recently */
 
 struct dir_cache;

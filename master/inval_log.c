@@ -303,12 +303,12 @@ bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n,
 	while (!all && !l->stopping) {
 		int64_t now = clock_now_ms();
 		all = true;
-		for (size_t i = 0; i < n && all; i++) {
+		for (size_t i = 0; i < (origins ? n : 1) && all; i++) {
 			for (size_t k = 0; k < INVAL_ACKS; k++) {
 				const struct inval_ack *a = &l->acks[k];
 				/* a reader that has not polled lately is not
 				 * followed (its mount caches for a second) */
-				if (a->origin == origins[i] &&
+				if (a->origin != 0 && (!origins || a->origin == origins[i]) &&
 				    now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS &&
 				    a->since < seq)
 					all = false;

@@ -72,7 +72,7 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 
 /* Wait (up to timeout_ms) until each reader of origins (that polls) has
  * told its kernel of the events up to seq: it asked for the events after
- * seq or later. A reader that has not polled for INVAL_WAIT_MAX_MS +
+ * seq or later. origins NULL: every reader. A reader that has not polled for INVAL_WAIT_MAX_MS +
  * INVAL_ACK_SLACK_MS is not waited for. True if none was still behind. */
 bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
 			 int timeout_ms);

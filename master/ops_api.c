@@ -14,7 +14,9 @@
 
 #include "chunk_map.h"
 #include "drain.h"
+#include "inval_log.h"
 #include "kafka_status.h"
+#include "log.h"
 #include "json_util.h"
 #include "master.h"
 #include "namespace.h"
@@ -83,6 +85,18 @@ out_put:
 	json_decref(b);
 }
 
+/* An operator's change of names (a snapshot, a restore from the trash)
+ * is answered once every mount's change feed has brought it to its
+ * kernel and its folder listings (at most OPS_TOLD_MS): a mount then
+ * finds the new name at once, as when it asks the master itself. */
+#define OPS_TOLD_MS 200
+static void ops_told(struct master *m)
+{
+	if (!inval_log_wait_told(m->il, NULL, 0, inval_log_last(m->il), OPS_TOLD_MS))
+		log_debug("operator change: mounts' change feeds not caught up after %d ms",
+			  OPS_TOLD_MS);
+}
+
 void ops_h_trash_restore(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -108,6 +122,8 @@ void ops_h_trash_restore(struct master *m, struct http_request *r)
 	else if (rc < 0)
 		api_reply_err(r, rc, "trash restore");
 	else
+		ops_told(m);
+	if (rc == 0)
 		http_reply_json(r, 200, json_pack("{s:I, s:s}", "ino", (json_int_t)ino,
 						  "path", path));
 	free(path);
@@ -178,6 +194,8 @@ void ops_h_snapshot(struct master *m, struct http_request *r)
 	else if (rc < 0)
 		api_reply_err(r, rc, "snapshot");
 	else
+		ops_told(m);
+	if (rc == 0)
 		http_reply_json(r, 200, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)res.ino,
 						  "inodes", (json_int_t)res.inodes,
 						  "chunks", (json_int_t)res.chunks));
