@@ -246,7 +246,7 @@ static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver,
 }
 
 /* A directory's attributes from the master (attr_json: with "dver"). */
-static bool dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver)
+bool mcache_dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver)
 {
 	return master_client_attr_obj(attr, st) == 0 && S_ISDIR(st->st_mode) &&
 	       ju_u64(attr, "dver", dver) == 0;
@@ -266,7 +266,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		const json_t *attr = json_object_get(rec, "attr");
 		struct stat st;
 		uint64_t prev, dver;
-		if (ju_u64(rec, "prev", &prev) < 0 || !dir_attr_parse(attr, &st, &dver))
+		if (ju_u64(rec, "prev", &prev) < 0 || !mcache_dir_attr_parse(attr, &st, &dver))
 			continue;
 		struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
 		if (!d)
@@ -308,7 +308,7 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 	const json_t *attr = json_object_get(resp, "attr");
 	struct stat st;
 	uint64_t dver;
-	if (!dir_attr_parse(attr, &st, &dver))
+	if (!mcache_dir_attr_parse(attr, &st, &dver))
 		return;
 	bool lease = json_is_true(json_object_get(resp, "lease"));
 	int64_t now = mcache_now_ms();
@@ -415,13 +415,8 @@ void mcache_dir_listed(struct meta_cache *mc, const json_t *attr, uint64_t gen)
 {
 	struct stat st;
 	uint64_t dver;
-	if (dir_attr_parse(attr, &st, &dver))
+	if (mcache_dir_attr_parse(attr, &st, &dver))
 		mcache_dir_attr(mc, &st, dver, gen);
-}
-
-bool mcache_dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver)
-{
-	return dir_attr_parse(attr, st, dver);
 }
 
 void mcache_dir_attr(struct meta_cache *mc, const struct stat *stp, uint64_t dver, uint64_t gen)

@@ -294,6 +294,17 @@ static void note_ack(struct inval_log *l, uint64_t origin, uint64_t since)
 	pthread_cond_broadcast(&l->acked);
 }
 
+/* Whether reader a is one of origins[0..n) (origins NULL: any reader). */
+static bool ack_followed(const struct inval_ack *a, const uint64_t *origins, size_t n)
+{
+	if (a->origin == 0)
+		return false;
+	for (size_t i = 0; origins && i < n; i++)
+		if (a->origin == origins[i])
+			return true;
+	return !origins;
+}
+
 bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
 			 int timeout_ms)
 {
@@ -303,16 +314,13 @@ bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n,
 	while (!all && !l->stopping) {
 		int64_t now = clock_now_ms();
 		all = true;
-		for (size_t i = 0; i < (origins ? n : 1) && all; i++) {
-			for (size_t k = 0; k < INVAL_ACKS; k++) {
-				const struct inval_ack *a = &l->acks[k];
-				/* a reader that has not polled lately is not
-				 * followed (its mount caches for a second) */
-				if (a->origin != 0 && (!origins || a->origin == origins[i]) &&
-				    now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS &&
-				    a->since < seq)
-					all = false;
-			}
+		for (size_t k = 0; k < INVAL_ACKS && all; k++) {
+			const struct inval_ack *a = &l->acks[k];
+			/* a reader that has not polled lately is not followed
+			 * (its mount caches for a second) */
+			if (ack_followed(a, origins, n) &&
+			    now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS && a->since < seq)
+				all = false;
 		}
 		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
 			break;

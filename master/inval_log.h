@@ -70,10 +70,11 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
 		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset);
 
-/* Wait (up to timeout_ms) until each reader of origins (that polls) has
- * told its kernel of the events up to seq: it asked for the events after
- * seq or later. origins NULL: every reader. A reader that has not polled for INVAL_WAIT_MAX_MS +
- * INVAL_ACK_SLACK_MS is not waited for. True if none was still behind. */
+/* Wait (up to timeout_ms) until each reader of origins (that polls;
+ * origins NULL: every reader) has told its kernel of the events up to
+ * seq: it asked for the events after seq or later. A reader that has not
+ * polled for INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS is not waited for.
+ * True if none was still behind. */
 bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
 			 int timeout_ms);
 #define INVAL_ACK_SLACK_MS 5000

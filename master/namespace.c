@@ -1495,7 +1495,11 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
 		return -EINVAL;
 	if (cookie > INT64_MAX)
 		cookie = INT64_MAX;
-	out = malloc(limit * sizeof(*out));
+	/* grown as rows come: an entry is some 370 bytes, and most folders
+	 * hold far fewer than the limit asked (1,000 from a mount, the
+	 * rest of the budget for the folders of a walk) */
+	size_t cap = limit < 16 ? limit : 16;
+	out = malloc(cap * sizeof(*out));
 	if (!out)
 		return -ENOMEM;
 	rc = meta_txn_begin(ns->ms, false);
@@ -1512,6 +1516,15 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
 		if (n == limit) {
 			eof = false;
 			break;
+		}
+		if (n == cap) {
+			cap = cap * 2 < limit ? cap * 2 : limit;
+			struct ns_dirent *more = realloc(out, cap * sizeof(*out));
+			if (!more) {
+				rc = -ENOMEM;
+				break;
+			}
+			out = more;
 		}
 		attr_from_row(ns, st, &out[n].attr);
 		out[n].cookie = (uint64_t)sqlite3_column_int64(st, ATTR_NCOLS);

@@ -121,11 +121,11 @@ void ops_h_trash_restore(struct master *m, struct http_request *r)
 				 " with \"to\")", (unsigned long long)id);
 	else if (rc < 0)
 		api_reply_err(r, rc, "trash restore");
-	else
+	else {
 		ops_told(m);
-	if (rc == 0)
 		http_reply_json(r, 200, json_pack("{s:I, s:s}", "ino", (json_int_t)ino,
 						  "path", path));
+	}
 	free(path);
 out_put:
 	json_decref(b);
@@ -193,12 +193,12 @@ void ops_h_snapshot(struct master *m, struct http_request *r)
 				 " needs a valid name");
 	else if (rc < 0)
 		api_reply_err(r, rc, "snapshot");
-	else
+	else {
 		ops_told(m);
-	if (rc == 0)
 		http_reply_json(r, 200, json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)res.ino,
 						  "inodes", (json_int_t)res.inodes,
 						  "chunks", (json_int_t)res.chunks));
+	}
 out_put:
 	json_decref(b);
 }

@@ -523,26 +523,24 @@ def test_441b_listings_below_stay_in_the_subtree(rules):
               for top, dirs, _ in os.walk(os.path.join(whole, "sub")) for d in dirs}
     body = {"ino": file_ino(os.path.join(whole, "sub", "in")), "cookie": 0, "limit": 100,
             "below": 4096}
-    s = ApiSession(rules.url, rules.password, "/sub")
-    st, _, raw = s.login()
-    assert st == 200, raw
-    st, _, raw = s.call("POST", "/v1/readdir", body)
-    assert st == 200, raw
-    j = json.loads(raw)
+    def readdir_as(path):
+        s = ApiSession(rules.url, rules.password, path)
+        st, _, raw = s.login()
+        assert st == 200, raw
+        st, _, raw = s.call("POST", "/v1/readdir", body)
+        assert st == 200, raw
+        return s, json.loads(raw)
+
+    _, j = readdir_as("/sub")
     below = [b["ino"] for b in j["below"]]
     assert file_ino(os.path.join(whole, "sub", "in", "deep")) in below
-    assert set(below) <= inside, raw
+    assert set(below) <= inside, j
     deep = [b for b in j["below"] if b["ino"] == file_ino(os.path.join(whole, "sub", "in",
                                                                           "deep"))][0]
     assert [e["name"] for e in deep["entries"]] == ["x"]
     assert deep["attr"]["ino"] == deep["ino"]
     # the whole tree's session: the walk goes on to the folders after "sub"
-    w = ApiSession(rules.url, rules.password, "/")
-    st, _, raw = w.login()
-    assert st == 200, raw
-    st, _, raw = w.call("POST", "/v1/readdir", body)
-    assert st == 200, raw
-    j = json.loads(raw)
+    w, j = readdir_as("/")
     assert file_ino(os.path.join(whole, "other")) in [b["ino"] for b in j["below"]]
     # a page after the first, or no "below": none
     st, _, raw = w.call("POST", "/v1/readdir", dict(body, cookie=j["entries"][0]["cookie"]))
