@@ -2,7 +2,8 @@
  *
  * A thread walks all chunks of the store, reading each whole and checking
  * its header and every block's CRC32C (chunk_store_verify), at no more
- * than rate bytes per second. A damaged replica is logged and reported to
+ * than rate bytes per second, a chunk counting as at least
+ * SCRUBBER_CHUNK_COST bytes. A damaged replica is logged and reported to
  * the master (POST /v1/replica_failed; the active one of the list, passing
  * over masters that do not answer or are standbys), which drops it from
  * the chunk's replica set and restores the goal from a good copy; the worker never
@@ -18,6 +19,9 @@
 #include "master_list.h"
 
 #define SCRUBBER_PASS_MIN_S 600
+/* What one chunk costs of the rate at least (opening it, its header):
+ * 16 MiB/s checks at most 64 chunks a second. */
+#define SCRUBBER_CHUNK_COST ((uint64_t)256 << 10)
 
 struct scrubber;
 

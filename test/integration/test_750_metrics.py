@@ -307,3 +307,44 @@ def test_750e_scrubber_progress_and_damage(tmp_path_factory):
             assert f.read() == data
     finally:
         finish_cluster(c)
+
+
+def test_750g_scrubber_paces_small_chunks(tmp_path_factory):
+    """The scrubber counts each chunk as at least 256 KiB of its byte
+    rate: at the default 16 MiB/s a worker full of small files checks
+    some 64 chunks a second (it checked 1,300 a second, a quarter of a
+    core, whatever the byte rate), and still finishes its pass."""
+    c = make_cluster(tmp_path_factory, "m750pace", nworkers=2)
+    try:
+        d = os.path.join(c.mounts[0].path, "pace")
+        os.mkdir(d)
+        for k in range(400):
+            with open(os.path.join(d, "f%d" % k), "wb") as f:
+                f.write(b"x" * 100)
+        c.workers[0].stop()
+        c.worker_args += ["--scrub-first-delay-s", "0", "--scrub-rate", "16m"]
+        c.start_worker(0)
+        addr = c.worker_addr(0)
+
+        def pass_chunks():
+            m, _ = scrape(addr, "bigfs_worker_")
+            return m if get(m, "bigfs_worker_scrub_pass_chunks") >= 400 else None
+
+        wait_for(pass_chunks, 20, "the scrubber's pass to begin", [c.workers[0].watch()])
+        t0 = time.monotonic()
+        time.sleep(2)
+        m, _ = scrape(addr, "bigfs_worker_")
+        checked = get(m, "bigfs_worker_scrub_pass_checked_chunks")
+        elapsed = time.monotonic() - t0 + 1   # the pass began at most ~1 s before t0
+        assert 0 < checked <= 64 * elapsed + 16, (checked, elapsed)
+
+        def done():
+            m, _ = scrape(addr, "bigfs_worker_")
+            return m if get(m, "bigfs_worker_scrub_passes_total") >= 1 else None
+
+        m = wait_for(done, 30, "the scrubber's pass to end", [c.workers[0].watch()])
+        assert get(m, "bigfs_worker_scrub_pass_checked_chunks") == \
+            get(m, "bigfs_worker_scrub_pass_chunks")
+        assert get(m, "bigfs_worker_scrub_corrupt_chunks_total") == 0
+    finally:
+        finish_cluster(c)
