@@ -150,7 +150,8 @@ static int cs_establish(struct csess *cs)
 		const char *s = json_string_value(v);
 		ops |= s && strcmp(s, "rename") == 0 ? CS_BATCH_RENAME
 		       : s && strcmp(s, "create") == 0 ? CS_BATCH_CREATE
-		       : s && strcmp(s, "setattr") == 0 ? CS_BATCH_SETATTR : 0;
+		       : s && strcmp(s, "setattr") == 0 ? CS_BATCH_SETATTR
+		       : s && strcmp(s, "commit") == 0 ? CS_BATCH_COMMIT : 0;
 	}
 	atomic_store(&cs->batch_ops, ops);
 	fh_quotas_in_use(json_is_true(json_object_get(resp, "quotas")));

@@ -74,6 +74,7 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 #define CS_BATCH_RENAME 2u
 #define CS_BATCH_CREATE 4u
 #define CS_BATCH_SETATTR 8u
+#define CS_BATCH_COMMIT 16u
 bool csess_batches(struct csess *cs, unsigned op);
 /* A create of ino in this mount succeeded; registered tells whether the
  * master registered the open with it ("opened" in the reply). 0 or -errno

@@ -85,6 +85,7 @@
 #include "log.h"
 #include "master_client.h"
 #include "metrics.h"
+#include "ns_queue.h"
 #include "worker_health.h"
 #include "worker_io.h"
 
@@ -131,6 +132,8 @@ struct fh_inode {
 	uint64_t gen;
 	uint64_t ilc_seq;            /* moves when ilc_drop forgets this inode */
 	bool nocaps;
+	bool shared;                 /* another mount opened it while it was written here:
+				      * closes commit before they return (fh_behind) */
 	struct fh_writer *writer;    /* while a writable handle is open */
 	struct file_handle *handles;
 	struct fh_inode *next;
@@ -181,6 +184,10 @@ struct fh_table {
 	uint64_t size_epoch;         /* see fh_table_size_epoch */
 	atomic_ulong names_epoch;    /* unlinks, renames, links here (fh_table_names_changed) */
 	struct fh_settled settled[FH_SETTLED];   /* table lock */
+	/* commit behind (fh_table_set_behind): set before any handle opens */
+	struct nsq *nsq;
+	bool (*behind_ok)(void *arg);
+	void *behind_arg;
 };
 
 enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
@@ -201,6 +208,8 @@ struct grant {
 	bool released;               /* lease given back; fsync may still use it */
 	bool needs_fsync;
 	bool from_create;            /* came with the create (fh_prefill_grant) */
+	bool behind;                 /* the master noted the file: its close may
+				      * leave the commit behind (fh_behind) */
 	bool written;                /* a buffer reached its replicas */
 	char rtoken[TOKEN_MAX];      /* read token of the same chunk and version, or "" */
 	bool sole;                   /* leased here without a break since the create
@@ -442,6 +451,43 @@ void fh_table_free(struct fh_table *t)
 	pthread_cond_destroy(&t->spec_cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
+}
+
+static struct fh_inode **fh_inode_slot(struct fh_table *t, uint64_t ino);
+
+void fh_table_set_behind(struct fh_table *t, struct nsq *q, bool (*ok)(void *arg), void *arg)
+{
+	t->nsq = q;
+	t->behind_ok = ok;
+	t->behind_arg = arg;
+}
+
+/* Before a master call about ino that must see this mount's queued
+ * commit of it (a grant, a commit, locations, quota room): send it. */
+static void fh_behind_wait(struct fh_table *t, uint64_t ino)
+{
+	if (t->nsq && nsq_pending_ino(t->nsq, ino))
+		nsq_drain(t->nsq);
+}
+
+void fh_table_shared(struct fh_table *t, uint64_t ino)
+{
+	if (ino == 0) {
+		pthread_mutex_lock(&t->lock);
+		for (int i = 0; i < FH_HASH_SIZE; i++)
+			for (struct fh_inode *in = t->hash[i]; in; in = in->next)
+				in->shared = true;
+		pthread_mutex_unlock(&t->lock);
+		if (t->nsq)
+			nsq_drain(t->nsq);
+		return;
+	}
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, ino);
+	if (in)
+		in->shared = true;
+	pthread_mutex_unlock(&t->lock);
+	fh_behind_wait(t, ino);
 }
 
 const char *fh_table_session(const struct fh_table *t)
@@ -1009,6 +1055,7 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 		return -ENOMEM;
 	}
 	json_t *resp = NULL;
+	fh_behind_wait(w->t, w->ino);
 	int rc = master_client_call(w->t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
 	json_decref(req);
 	if (rc < 0) {
@@ -1106,14 +1153,14 @@ static void fh_commit_keep(struct fh_writer *w, const json_t *resp, uint64_t seq
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* POST /v1/commit: grow the file to size, and give back every lease if
- * release_all; attributes kept here go along. Runs as the owner of
- * `grants`. */
-static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
+/* The body of /v1/commit: grow the file to size, and give back every
+ * lease if release_all; attributes kept here go along. NULL when out of
+ * memory. */
+static json_t *fh_commit_req(const struct fh_writer *w, uint64_t size, bool release_all)
 {
 	json_t *rel = json_array();
 	if (!rel)
-		return -ENOMEM;
+		return NULL;
 	if (release_all)
 		for (size_t i = 0; i < w->ngrants; i++)
 			if (!w->grants[i].released)
@@ -1122,7 +1169,7 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 	json_t *req = json_pack("{s:I, s:I, s:s, s:o}", "ino", (json_int_t)w->ino, "size",
 				(json_int_t)size, "session", w->t->session, "release", rel);
 	if (!req)
-		return -ENOMEM;
+		return NULL;
 	json_t *drop = NULL;
 	for (size_t i = 0; release_all && i < w->ngrants; i++) {
 		const struct grant *g = &w->grants[i];
@@ -1130,7 +1177,7 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 			if (!drop && (!(drop = json_array()) ||
 				      json_object_set_new(req, "drop", drop) < 0)) {
 				json_decref(req);
-				return -ENOMEM;
+				return NULL;
 			}
 			json_array_append_new(drop, json_integer((json_int_t)g->index));
 		}
@@ -1138,8 +1185,17 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 	json_t *sa = fh_setattr_json(&w->pending);
 	if (sa && json_object_set_new(req, "setattr", sa) < 0) {
 		json_decref(req);
-		return -ENOMEM;
+		return NULL;
 	}
+	return req;
+}
+
+/* POST /v1/commit (fh_commit_req). Runs as the owner of `grants`. */
+static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
+{
+	json_t *req = fh_commit_req(w, size, release_all);
+	if (!req)
+		return -ENOMEM;
 	struct fh_table *t = w->t;
 	uint64_t seq = 0;
 	bool keep = release_all && fh_commit_keepable(w);
@@ -1152,6 +1208,7 @@ static int fh_commit(struct fh_writer *w, uint64_t size, bool release_all)
 		pthread_mutex_unlock(&t->lock);
 	}
 	json_t *resp = NULL;
+	fh_behind_wait(t, w->ino);
 	int rc = master_client_call(t->mc, "commit", req, 0, release_all ? &resp : NULL, NULL);
 	json_decref(req);
 	if (rc == 0 && keep)
@@ -1438,6 +1495,7 @@ static int fh_quota_cut(struct fh_writer *w, uint64_t off, size_t *size)
 		json_t *req = json_pack("{s:I}", "ino", (json_int_t)w->ino), *resp = NULL;
 		if (!req)
 			return -ENOMEM;
+		fh_behind_wait(w->t, w->ino);
 		int rc = master_client_call(w->t->mc, "quota/room", req, MC_RETRY_EAGAIN, &resp,
 					    NULL);
 		json_decref(req);
@@ -1527,6 +1585,102 @@ out_unlock:
 	return rc;
 }
 
+/* Whether the close of fh may leave its commit behind (writer lock
+ * held, nothing in flight): see file_handle.h. The file was made by
+ * this handle's create, whose grant the master noted ("behind"), and
+ * written once, in its first chunk, by this mount alone, without an
+ * error; its attributes are known here; no other mount asked for it
+ * meanwhile; no quota can refuse the commit; and the mount can queue it
+ * (fs_ops' behind_ok: the master takes commits in batches and the change
+ * feed is live). */
+static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
+{
+	struct fh_table *t = w->t;
+	if (!t->nsq || !t->behind_ok || atomic_load(&fh_quotas) || w->ngrants != 1 ||
+	    w->commit_end == 0 || w->err_seq != fh->err_seen || atomic_load(&w->resized) ||
+	    !fh_base_current(w))
+		return false;
+	const struct grant *g = &w->grants[0];
+	if (g->index != 0 || !g->from_create || !g->behind || !g->written || g->released ||
+	    !g->sole || g->rtoken[0] == '\0')
+		return false;
+	pthread_mutex_lock(&t->lock);
+	bool ok = w->nhandles == 1 && !fh->inode->shared;
+	pthread_mutex_unlock(&t->lock);
+	return ok && t->behind_ok(t->behind_arg);
+}
+
+struct fh_behind {
+	struct fh_table *t;
+	uint64_t ino;
+};
+
+/* A queued commit is back (ns_queue's sender thread). One the master
+ * refused (the queue logged and counted it) leaves nothing here that
+ * would answer for the file: its kept location and attributes go. */
+static void fh_behind_done(void *arg, int rc, const json_t *res)
+{
+	struct fh_behind *b = arg;
+	(void)res;
+	if (rc < 0 && rc != -ENOENT) {
+		pthread_mutex_lock(&b->t->lock);
+		ilc_drop(b->t, *fh_inode_slot(b->t, b->ino), b->ino);
+		pthread_mutex_unlock(&b->t->lock);
+		fh_table_unsettle(b->t, b->ino);
+	}
+	free(b);
+}
+
+/* Writer lock held, fh_behind_ok: queue the close's commit (release
+ * every lease, the kept attributes along) and take as the closed file's
+ * attributes what the master will make of it: the known ones, the size
+ * committed, mtime and ctime now (the master's clock when the commit
+ * lands; an mtime set while open stays). True if queued. */
+static bool fh_behind(struct fh_writer *w)
+{
+	struct fh_table *t = w->t;
+	struct fh_behind *b = malloc(sizeof(*b));
+	json_t *req = b ? fh_commit_req(w, w->commit_end, true) : NULL;
+	if (!req) {
+		free(b);
+		return false;
+	}
+	*b = (struct fh_behind){ t, w->ino };
+	struct stat st = w->base;
+	fh_overlay_locked(w, &st);
+	if ((uint64_t)st.st_size < w->commit_end)
+		st.st_size = (off_t)w->commit_end;
+	st.st_blocks = (blkcnt_t)(((uint64_t)st.st_size + 511) / 512);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (!w->pending.has_mtime)
+		st.st_mtim = now;
+	st.st_ctim = now;
+	/* where the file is, for the next open's read: as after a commit
+	 * (fh_commit_keep), asked for before it is queued */
+	const struct grant *g = &w->grants[0];
+	pthread_mutex_lock(&t->lock);
+	struct fh_inode *in = *fh_inode_slot(t, w->ino);
+	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX)
+		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
+	pthread_mutex_unlock(&t->lock);
+	int rc = nsq_commit(t->nsq, w->ino, req, fh_behind_done, b);
+	json_decref(req);
+	if (rc < 0) {
+		free(b);
+		pthread_mutex_lock(&t->lock);
+		ilc_drop(t, *fh_inode_slot(t, w->ino), w->ino);
+		pthread_mutex_unlock(&t->lock);
+		return false;
+	}
+	memset(&w->pending, 0, sizeof(w->pending));
+	w->grants[0].released = true;
+	w->commit_end = 0;
+	w->closed = st;
+	w->closed_known = true;
+	return true;
+}
+
 int fh_flush(struct file_handle *fh, const uint64_t *gen)
 {
 	/* flush is close(): give the leases back in the same commit. A later
@@ -1537,7 +1691,8 @@ int fh_flush(struct file_handle *fh, const uint64_t *gen)
 		return 0;
 	pthread_mutex_lock(&w->lock);
 	w->closed_known = false;
-	int rc = fh_sync(w, true, fh->err_seen, false);
+	fh_flush_out(w);
+	int rc = fh_behind_ok(fh, w) && fh_behind(w) ? 0 : fh_sync(w, true, fh->err_seen, false);
 	if (rc == 0 && gen && w->closed_known)
 		fh_table_settle(w->t, fh->ino, &w->closed, *gen);
 	/* A close sent what was kept. From now on setattrs go to the master
@@ -1703,6 +1858,7 @@ static int fh_locate_fetch(struct file_handle *fh, uint64_t index)
 	pthread_mutex_lock(&t->lock);
 	uint64_t seq = fh->inode->ilc_seq;
 	pthread_mutex_unlock(&t->lock);
+	fh_behind_wait(t, fh->ino);
 	int rc = master_client_call(t->mc, "chunks", req, 0, &resp, NULL);
 	json_decref(req);
 	if (rc < 0)
@@ -1749,6 +1905,7 @@ int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 		g->sole = true;
 		g->renew_at_ms = now_ms() + (int64_t)(lease_ms / 2);
 		g->from_create = true;
+		g->behind = json_is_true(json_object_get(grant, "behind"));
 	}
 	pthread_mutex_unlock(&w->gmu);
 	return rc;

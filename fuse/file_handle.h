@@ -42,6 +42,27 @@ int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_tabl
 /* All handles must have been released. */
 void fh_table_free(struct fh_table *t);
 const char *fh_table_session(const struct fh_table *t);
+struct nsq;
+/* Commit behind: a close of a file this mount made (its create) and
+ * wrote once, in its first chunk, alone, is answered once the data is on
+ * the workers; its commit is queued on q (ns_queue.h) and rides on the
+ * next batch, usually the next file's create, instead of a round trip
+ * of its own. ok(arg) says whether the mount may queue it now (the
+ * master takes commits in batches; the change feed is live). Every
+ * later master call of this mount about the file, and the fs_ops calls
+ * that drain the queue, come after it; an fsync or fsyncdir drains.
+ * Only files whose create's grant the master noted ("behind": it keeps
+ * them until their commit comes): another mount's lookup or readdir in
+ * their folder, or open or getattr of one, makes the master name it in
+ * this mount's change feed and wait for the feed (fh_table_shared): what
+ * is queued for the file goes first, and its later closes here commit
+ * before they return. Set before any handle opens. */
+void fh_table_set_behind(struct fh_table *t, struct nsq *q, bool (*ok)(void *arg), void *arg);
+/* The change feed named ino (another client changed it or opened it
+ * while this mount wrote it): its closes here commit before they return
+ * from now on, and its queued commit is sent before this returns. Ino 0
+ * (the feed was reset): so for every inode open here. */
+void fh_table_shared(struct fh_table *t, uint64_t ino);
 
 /* If a handle of ino open in this mount wrote data, the largest end offset
  * written (committed or not) in *ret and true; false otherwise. */
@@ -170,7 +191,8 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size
  * that grow a file first check the room left (*size of fh_write may then
  * be cut; EDQUOT when none is left). */
 void fh_quotas_in_use(bool on);
-/* Push buffered data to the workers and commit it. 0 or -errno. With gen
+/* Push buffered data to the workers and commit it (or queue the commit:
+ * fh_table_set_behind). 0 or -errno. With gen
  * (the caller's generation of what others changed, taken before): the
  * attributes the master replied to a commit made now that gave every
  * lease back (a close's) are kept (fh_table_settle). */

@@ -149,6 +149,24 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	return 0;
 }
 
+/* fh_table_set_behind's ok: a close may leave its commit queued while
+ * the master takes commits in batches (and, the same version, tells a
+ * writer's mount of another's open), the change feed that would bring
+ * that word is live, and the master judges the caller's rights itself
+ * (no mapped callers). */
+static bool fs_behind_ok(void *arg)
+{
+	struct fs_ctx *ctx = arg;
+	return !ctx->send_caller && csess_batches(ctx->cs, CS_BATCH_COMMIT) && ctx->iw &&
+	       iw_live(ctx->iw);
+}
+
+static void fs_feed_inode(void *arg, uint64_t ino)
+{
+	struct fs_ctx *ctx = arg;
+	fh_table_shared(ctx->fht, ino);
+}
+
 /* The change feed brought others' changes: listings and directory
  * attributes learned before may be old. */
 static void fs_feed_changed(void *arg)
@@ -171,6 +189,8 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 		if (dcnt_new(&ctx->dcnt) < 0)
 			ctx->dcnt = NULL; /* every rmdir waits */
 		iw_on_change(ctx->iw, fs_feed_changed, ctx);
+		iw_on_inode(ctx->iw, fs_feed_inode, ctx);
+		fh_table_set_behind(ctx->fht, ctx->nsq, fs_behind_ok, ctx);
 	}
 	return rc;
 }
@@ -401,6 +421,12 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent
 		json_decref(resp);
 		if (rc < 0)
 			break;
+		/* an answer from before this mount's queued commit (or
+		 * setattr) of the file reached the master: send it, ask again */
+		if (attempt < FS_SIZE_TRIES && nsq_pending_ino(ctx->nsq, e->ino)) {
+			nsq_drain(ctx->nsq);
+			continue;
+		}
 		/* an answer from before this mount's atime report reached the
 		 * master, or from before a commit whose local size is gone now:
 		 * ask again */
@@ -1655,6 +1681,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* an open is where another mount's writes since must show
 	 * (close-to-open): from now on the master says */
 	fh_table_unsettle(ctx->fht, ino);
+	if (nsq_pending_ino(ctx->nsq, ino))
+		nsq_drain(ctx->nsq);   /* its commit (or setattr) first: the master's answer must show it */
 	rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
 	if (rc == 0) {
 		/* the master keeps the file while this mount has it open; a

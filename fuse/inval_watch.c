@@ -45,7 +45,15 @@ struct inval_watch {
 	struct iw_grant *grants;        /* IW_GRANTS, allocated when started */
 	void (*on_change)(void *arg);   /* iw_on_change */
 	void *on_change_arg;
+	void (*on_inode)(void *arg, uint64_t ino);   /* iw_on_inode */
+	void *on_inode_arg;
 };
+
+void iw_on_inode(struct inval_watch *w, void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	w->on_inode = fn;
+	w->on_inode_arg = arg;
+}
 
 void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg)
 {
@@ -185,9 +193,9 @@ static void reset_all(struct inval_watch *w)
 	log_info("change feed: reset, %zu cached names and attributes forgotten", n);
 }
 
-/* One answer of /v1/events: tell the kernel. Returns false when the feed
- * must be reset. */
-static bool apply(struct inval_watch *w, const json_t *resp)
+/* One answer of /v1/events: tell the kernel (and, first, with hooks,
+ * iw_on_inode). Returns false when the feed must be reset. */
+static bool apply(struct inval_watch *w, const json_t *resp, bool hooks)
 {
 	const json_t *e = json_object_get(resp, "e"), *i = json_object_get(resp, "i");
 	size_t k;
@@ -214,6 +222,8 @@ static bool apply(struct inval_watch *w, const json_t *resp)
 			continue;
 		if (json_integer_value(v) == 0)
 			return false;        /* too many changes at once to name */
+		if (hooks && w->on_inode)
+			w->on_inode(w->on_inode_arg, (uint64_t)json_integer_value(v));
 		tell_inode(w, (uint64_t)json_integer_value(v));
 	}
 	return true;
@@ -279,9 +289,12 @@ static void *watcher(void *arg)
 				w->on_change(w->on_change_arg);
 		}
 		if (!reset && nev > 0)
-			reset = !apply(w, resp);
-		if (reset && have)
+			reset = !apply(w, resp, true);
+		if (reset && have) {
 			reset_all(w);
+			if (w->on_inode)
+				w->on_inode(w->on_inode_arg, 0);   /* any inode */
+		}
 		snprintf(log_id, sizeof(log_id), "%s", lid);
 		since = (uint64_t)json_integer_value(jl);
 		have = true;
@@ -300,7 +313,7 @@ static void *watcher(void *arg)
 		 * after our reply), and would keep it long. */
 		bool stop = nev > 0 && stopping(w, IW_GATHER_MS);
 		if (!reset && nev > 0 && !stop)
-			(void)apply(w, resp);
+			(void)apply(w, resp, false);
 		json_decref(resp);
 		if (stop)
 			break;

@@ -80,5 +80,10 @@ bool iw_catch_up(struct inval_watch *w, const char *log, uint64_t seq, int timeo
 /* fn(arg) whenever the feed brings changes or resets (before the kernel
  * hears of them); set before iw_start. */
 void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg);
+/* fn(arg, ino) for every inode the feed names, before the feed asks for
+ * what follows (the master counts the event taken then: a mount sends
+ * what it queued for ino first, fh_table_shared); ino 0 after a reset:
+ * any inode. Set before iw_start. */
+void iw_on_inode(struct inval_watch *w, void (*fn)(void *arg, uint64_t ino), void *arg);
 
 #endif

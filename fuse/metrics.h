@@ -83,6 +83,9 @@
 	X(QUEUED_SETATTRS, "bigfs_mount_queued_setattrs_total", "counter",               \
 	  "Setattrs of a file closed here a moment ago (times, mode, owner), answered "   \
 	  "from its known attributes and sent with the next batch.")                      \
+	X(QUEUED_COMMITS, "bigfs_mount_queued_commits_total", "counter",                 \
+	  "Closes of files made here and written once, answered once the data was on "   \
+	  "the workers; their commits sent with the next batch.")                          \
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \

@@ -28,9 +28,10 @@
 #include <string.h>
 
 /* NSQ_CALL: a call whose caller waits for its reply (a create riding on
- * the batch); NSQ_SETATTR: a setattr answered already. Both carry the op
- * as sent (body). */
-enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR };
+ * the batch); NSQ_SETATTR: a setattr answered already; NSQ_COMMIT: the
+ * commit of a close answered already (done is told its result). All
+ * three carry the op as sent (body). */
+enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR, NSQ_COMMIT };
 
 /* The "op" of the kinds sent by name (the others carry their body). */
 static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename" };
@@ -43,7 +44,9 @@ struct nsq_op {
 	uint64_t newparent;          /* a rename's target */
 	char *newname;
 	json_t *body;                /* NSQ_CALL, NSQ_SETATTR: the op */
-	uint64_t ino;                /* NSQ_SETATTR: its inode */
+	uint64_t ino;                /* NSQ_SETATTR, NSQ_COMMIT: its inode */
+	nsq_done_fn done_fn;         /* NSQ_COMMIT: told the result */
+	void *done_arg;
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool done;
 	bool retried;                /* NSQ_CALL: the batch was sent again */
@@ -84,6 +87,8 @@ int nsq_new(struct master_client *mc, struct csess *cs, struct meta_cache *mcach
 
 static void op_free(struct nsq_op *op)
 {
+	if (op && op->done_fn)
+		op->done_fn(op->done_arg, -ESHUTDOWN, NULL);   /* never sent */
 	if (op) {
 		free(op->name);
 		free(op->newname);
@@ -113,6 +118,18 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 			op->result = json_incref((json_t *)res);
 			op->retried = retried;
 			op->rc = e;
+			continue;
+		}
+		if (op->kind == NSQ_COMMIT) {
+			if (e < 0 && e != -ENOENT) {
+				mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
+				log_warn("queued commit of inode %" PRIu64 " failed: %s; what its "
+					 "last close wrote is on the workers, its size not",
+					 op->ino, strerror(-e));
+			}
+			op->rc = e;
+			op->done_fn(op->done_arg, e, e == 0 ? res : NULL);
+			op->done_fn = NULL;
 			continue;
 		}
 		if (op->kind == NSQ_SETATTR) {
@@ -203,9 +220,10 @@ static void *nsq_sender(void *arg)
 		 * unlinks are answered; one batch costs the master and this
 		 * mount about as much as one op). A lone unlink goes at once. */
 		/* A rename waits the same moment for the call that usually
-		 * follows it (rsync's next create), which takes it along. */
+		 * follows it (rsync's next create), which takes it along; so
+		 * does a close's commit (the next file's create). */
 		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
-		    (q->tail->kind == NSQ_RENAME ||
+		    (q->tail->kind == NSQ_RENAME || q->tail->kind == NSQ_COMMIT ||
 		     (q->last_n > 1 && mcache_now_ms() - q->last_back_ms < NSQ_BURST_MS))) {
 			struct timespec until = clock_deadline_ms(NSQ_GATHER_MS);
 			while (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
@@ -347,6 +365,26 @@ static struct nsq_op *op_of_body(enum nsq_kind kind, const char *op_name, const 
 	return op;
 }
 
+int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg)
+{
+	struct nsq_op *op = op_of_body(NSQ_COMMIT, "commit", body, false);
+	if (!op)
+		return -ENOMEM;
+	op->ino = ino;
+	op->done_fn = done;
+	op->done_arg = arg;
+	pthread_mutex_lock(&q->lock);
+	bool queued = nsq_append(q, op);
+	pthread_mutex_unlock(&q->lock);
+	if (!queued) {
+		op->done_fn = NULL;  /* not queued: the caller commits itself */
+		op_free(op);
+		return -ESHUTDOWN;
+	}
+	mount_metrics_add(MM_QUEUED_COMMITS, 1);
+	return 0;
+}
+
 int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body)
 {
 	struct nsq_op *op = op_of_body(NSQ_SETATTR, "setattr", body, false);
@@ -442,12 +480,12 @@ struct nsq_key {
 	uint64_t ino;                /* K_SET */
 };
 
-/* K_NAME: an op in dir (a rename: in either folder; a setattr: in any,
+/* K_NAME: an op in dir (a rename: in either folder; a setattr or commit: in any,
  * as a file's attributes show in whichever folder lists it); with name, a
  * removal of that name answered already (a rename's old name too; an
  * rmdir someone waits for may still fail, ENOTEMPTY: its name is not
  * gone before the answer). K_MADE: a rename making name in dir. K_SET: a
- * setattr of ino. A call (its caller waits) matches nothing. */
+ * setattr or commit of ino. A call (its caller waits) matches nothing. */
 static bool op_matches(const struct nsq_op *op, const struct nsq_key *k)
 {
 	switch (k->what) {
@@ -455,10 +493,10 @@ static bool op_matches(const struct nsq_op *op, const struct nsq_key *k)
 		return op->kind == NSQ_RENAME && op->newparent == k->dir &&
 		       strcmp(op->newname, k->name) == 0;
 	case K_SET:
-		return op->kind == NSQ_SETATTR && op->ino == k->ino;
+		return (op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT) && op->ino == k->ino;
 	default:
-		if (op->kind == NSQ_CALL || op->kind == NSQ_SETATTR)
-			return op->kind == NSQ_SETATTR && !k->name;
+		if (op->kind == NSQ_CALL || op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT)
+			return op->kind != NSQ_CALL && !k->name;
 		if (!k->name && op->kind == NSQ_RENAME && op->newparent == k->dir)
 			return true;
 		return op->parent == k->dir &&

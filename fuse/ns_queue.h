@@ -33,9 +33,18 @@
  * setgid bit); a readdir waits for it, and so does a lookup answered
  * from a kept listing that names that inode (nsq_pending_ino).
  *
+ * The commit of a close of a file this mount made and wrote once is
+ * queued too (nsq_commit; file_handle.h, commit behind): the master can
+ * only do it (no quota), or find the file gone. It waits NSQ_GATHER_MS
+ * for company, as a rename does: the next file's create. Its result
+ * goes to a callback. A lookup whose answer names an inode with a
+ * queued commit or setattr (nsq_pending_ino), an open of it and every
+ * master call of file_handle.c about it wait for the queue first.
+ *
  * A create made while anything is queued rides on the batch that takes
  * it (nsq_call): behind everything queued, as if it had drained the
- * queue first, but in one round trip with it (rsync: rename, create).
+ * queue first, but in one round trip with it (rsync: rename, create;
+ * tar: commit, create).
  *
  * Ordering, as seen by this mount: every other call to the master waits
  * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
@@ -97,11 +106,20 @@ int nsq_remove(struct nsq *q, uint64_t parent, const char *name, bool dir);
  * *ret_retried: the batch was sent more than once. */
 int nsq_call(struct nsq *q, const char *kind, const json_t *body, json_t **ret_result,
 	     bool *ret_retried);
+/* The result of a queued commit: rc, and the commit's reply (NULL when
+ * rc < 0). Called from the sender thread, without the queue's lock; once
+ * per op, -ESHUTDOWN if it was never sent. */
+typedef void (*nsq_done_fn)(void *arg, int rc, const json_t *res);
+/* Queue the commit of a close (body: the members of /v1/commit; copied,
+ * with "op" added), answered already: file_handle.h's commit behind.
+ * done(arg) is told its result. 0, or -ENOMEM / -ESHUTDOWN (not queued,
+ * done not called: the caller commits itself). */
+int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg);
 /* Queue a setattr of ino (body: the members of /v1/setattr; copied, with
  * "op" added), answered now (fs_ops.c queues only what the
  * master can only do). 0, -ENOMEM or -ESHUTDOWN. */
 int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body);
-/* Whether a setattr of ino is queued or on its way. */
+/* Whether a setattr or commit of ino is queued or on its way. */
 bool nsq_pending_ino(struct nsq *q, uint64_t ino);
 /* Queue the rename of name in parent to newname in newparent, answered
  * now (fs_ops.c queues only renames within a folder to a name known

@@ -764,6 +764,10 @@ out_put:
 
 /* ---- namespace -------------------------------------------------------- */
 
+static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
+			 uint64_t ino);
+static uint64_t call_origin(const struct http_request *r);
+
 static void h_lookup(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -775,6 +779,7 @@ static void h_lookup(struct master *m, struct http_request *r)
 		return;
 	GET_U64(b, "parent", parent);
 	GET_NAME(b, "name", NAME_IN_MAX, name);
+	writers_told(m, r, parent, 0);
 	int rc = ns_lookup(m->ns, parent, name, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "lookup '%s' in %llu: %s", SHORT(name),
@@ -795,6 +800,7 @@ static void h_getattr(struct master *m, struct http_request *r)
 	if (!b)
 		return;
 	GET_U64(b, "ino", ino);
+	writers_told(m, r, 0, ino);
 	int rc = ns_getattr(m->ns, ino, &a);
 	if (rc < 0)
 		http_reply_error(r, rc, "getattr %llu: %s", (unsigned long long)ino,
@@ -1013,6 +1019,8 @@ static void h_create(struct master *m, struct http_request *r)
 				 (unsigned long long)parent, strerror(-rc));
 		goto out_put;
 	}
+	if (opened && !created && writers_told(m, r, 0, a.ino))
+		(void)ns_getattr(m->ns, a.ino, &a);   /* an open of a file that was there */
 	json_t *o = json_pack("{s:o, s:b, s:b}", "attr", attr_json(&a), "created", created,
 			      "opened", opened);
 	/* "grant": the write grant of a new file's first chunk comes along,
@@ -1020,8 +1028,13 @@ static void h_create(struct master *m, struct http_request *r)
 	 * with "drop" in its commit */
 	struct cm_chunk c;
 	if (o && want_grant && created && session && S_ISREG(a.mode) &&
-	    cm_grant_fresh(m->cm, a.ino, 0, session, &c) == 0)
-		json_object_set_new(o, "grant", grant_json(m, &c));
+	    cm_grant_fresh(m->cm, a.ino, 0, session, &c) == 0) {
+		json_t *g = grant_json(m, &c);
+		/* its close may leave the commit behind: noted until it comes */
+		if (g && sess_fresh_add(m->sess, session, a.ino, parent))
+			json_object_set_new(g, "behind", json_true());
+		json_object_set_new(o, "grant", g);
+	}
 	reply_changed(m, r, o);
 out_put:
 	free(name);
@@ -1170,6 +1183,7 @@ static void h_unlink(struct master *m, struct http_request *r)
 }
 
 static void h_create(struct master *m, struct http_request *r);
+static void h_commit(struct master *m, struct http_request *r);
 static void h_setattr(struct master *m, struct http_request *r);
 static void h_rmdir(struct master *m, struct http_request *r);
 static void h_rename(struct master *m, struct http_request *r);
@@ -1185,6 +1199,7 @@ static const struct batch_kind {
 	{ "rename", "/v1/rename", R_RENAME, h_rename },
 	{ "create", "/v1/create", R_CREATE, h_create },
 	{ "setattr", "/v1/setattr", R_SETATTR, h_setattr },
+	{ "commit", "/v1/commit", R_COMMIT, h_commit },
 };
 
 /* The ops /v1/batch takes, as session/open names them (a mount queues
@@ -1485,6 +1500,11 @@ static void h_readdir(struct master *m, struct http_request *r)
 		limit = NS_READDIR_MAX;
 	if (below > NS_READDIR_MAX)
 		below = NS_READDIR_MAX;
+	/* files of another mount whose commit may be on its way: here, sent
+	 * first (writers_told); in the folders below, none of them listed */
+	writers_told(m, r, ino, 0);
+	if (below && sess_fresh_any_elsewhere(m->sess, call_origin(r)))
+		below = 0;
 	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof, &dir);
 	if (rc < 0) {
 		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
@@ -1823,6 +1843,36 @@ static void commit_told(struct master *m, struct http_request *r, uint64_t ino)
 			  (unsigned long long)ino, n, COMMIT_TOLD_MS);
 }
 
+/* Close-to-open with a writer whose commit may be on its way: a mount
+ * answers the close of a file it made (with its first chunk's grant) and
+ * wrote once before the commit reaches the master (fuse/file_handle.h,
+ * "commit behind"); the master notes such files (sess_fresh_add) until
+ * their commit comes. A lookup or readdir in their folder, or an open or
+ * getattr of one, by another mount first puts an attribute event of each
+ * in the change feed and waits, at most COMMIT_TOLD_MS, until their
+ * mounts' feeds took it: such a mount sends what it queued for the file
+ * before it asks the feed for more, and commits the file at its closes
+ * from then on. Files written for long cost the call one feed round
+ * trip. dir or ino: 0 for none. True if it waited (the attributes of
+ * what the call reads may have changed). */
+static bool writers_told(struct master *m, struct http_request *r, uint64_t dir, uint64_t ino)
+{
+	uint64_t inos[COMMIT_TOLD_MAX], others[COMMIT_TOLD_MAX];
+	size_t ni = 0;
+	size_t n = sess_fresh_elsewhere(m->sess, dir, ino, call_origin(r), inos, &ni, others,
+					COMMIT_TOLD_MAX);
+	if (n == 0)
+		return false;
+	struct inval_note notes[COMMIT_TOLD_MAX];
+	for (size_t i = 0; i < ni; i++)
+		notes[i] = (struct inval_note){ inos[i], NULL };
+	inval_log_publish(m->il, call_origin(r), notes, ni);
+	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), COMMIT_TOLD_MS))
+		log_debug("%llu: %zu writers' change feeds not caught up after %d ms",
+			  (unsigned long long)(dir ? dir : ino), n, COMMIT_TOLD_MS);
+	return true;
+}
+
 static void h_commit(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1910,6 +1960,15 @@ static void h_commit(struct master *m, struct http_request *r)
 				 strerror(-rc));
 		goto out_put;
 	}
+	/* the create's grant given back (or dropped): no commit on its way */
+	bool first = false;
+	for (size_t i = 0; i < nrel; i++)
+		first = first || rel[i] == 0;
+	json_array_foreach(da, di, dv) {
+		first = first || json_integer_value(dv) == 0;
+	}
+	if (first)
+		sess_fresh_done(m->sess, session, ino);
 	commit_told(m, r, ino);
 	/* fsync: the size (and every earlier change) on the master's disk */
 	rc = durable ? meta_sync(m->ms) : 0;
@@ -2215,6 +2274,7 @@ static void h_open(struct master *m, struct http_request *r)
 				 session, strerror(-rc));
 		goto out_put;
 	}
+	writers_told(m, r, 0, ino);
 	/* The locations of the first chunks with the open: a reader of a
 	 * small file saves its first /v1/chunks round trip. */
 	json_t *reply = NULL;

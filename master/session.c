@@ -57,7 +57,14 @@ struct session {
 	int64_t last_ms;           /* monotonic time of the last renewal */
 	size_t nopen;
 	uint64_t origin;           /* its mount's in the change feed (inval_log.h), 0: unknown */
+	struct fresh *fresh;       /* files it made whose create's grant is not committed */
+	size_t nfresh, fresh_cap;
 	struct session *next;
+};
+
+/* A file a session made with its first chunk's grant (sess_fresh_add). */
+struct fresh {
+	uint64_t ino, parent;
 };
 
 struct oref {
@@ -341,6 +348,76 @@ void sess_set_origin(struct sess *s, const char *id, uint64_t origin)
 	pthread_mutex_unlock(&s->lock);
 }
 
+bool sess_fresh_add(struct sess *s, const char *id, uint64_t ino, uint64_t parent)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session *x = live_session(s, id);
+	bool ok = x && x->origin != 0 && x->nfresh < SESS_FRESH_MAX;
+	if (ok && x->nfresh == x->fresh_cap) {
+		size_t cap = x->fresh_cap ? 2 * x->fresh_cap : 8;
+		struct fresh *f = realloc(x->fresh, cap * sizeof(*f));
+		if (f) {
+			x->fresh = f;
+			x->fresh_cap = cap;
+		}
+		ok = f != NULL;
+	}
+	if (ok)
+		x->fresh[x->nfresh++] = (struct fresh){ ino, parent };
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+void sess_fresh_done(struct sess *s, const char *id, uint64_t ino)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session *x = find_session(s, id);
+	for (size_t i = 0; x && i < x->nfresh; i++) {
+		if (x->fresh[i].ino == ino) {
+			x->fresh[i] = x->fresh[--x->nfresh];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t sess_fresh_elsewhere(struct sess *s, uint64_t dir, uint64_t ino, uint64_t self,
+			    uint64_t *inos, size_t *ret_ninos, uint64_t *origins, size_t max)
+{
+	int64_t now = mono_ms();
+	size_t n = 0, ni = 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct session *x = s->sessions; x; x = x->next) {
+		if (!x->nfresh || x->origin == self || expired(s, x, now))
+			continue;
+		bool any = false;
+		for (size_t i = 0; i < x->nfresh; i++) {
+			const struct fresh *f = &x->fresh[i];
+			if ((dir && f->parent == dir) || (ino && f->ino == ino)) {
+				any = true;
+				if (ni < max)
+					inos[ni++] = f->ino;
+			}
+		}
+		if (any && n < max)
+			origins[n++] = x->origin;
+	}
+	pthread_mutex_unlock(&s->lock);
+	*ret_ninos = ni;
+	return n;
+}
+
+bool sess_fresh_any_elsewhere(struct sess *s, uint64_t self)
+{
+	int64_t now = mono_ms();
+	bool any = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct session *x = s->sessions; x && !any; x = x->next)
+		any = x->nfresh && x->origin != self && !expired(s, x, now);
+	pthread_mutex_unlock(&s->lock);
+	return any;
+}
+
 size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
 			   size_t max)
 {
@@ -406,6 +483,7 @@ static void release_session(struct sess *s, struct session *x, const char *why)
 		log_warn("session %s: cannot release its write leases: %s (they expire)", x->id,
 			 strerror(-rc));
 	log_info("session %s %s: released %zu locks", x->id, why, nl);
+	free(x->fresh);
 	free(x);
 }
 
@@ -592,6 +670,7 @@ void sess_free(struct sess *s)
 	while (s->sessions) {
 		struct session *x = s->sessions;
 		s->sessions = x->next;
+		free(x->fresh);
 		free(x);
 	}
 	free(s->refs);

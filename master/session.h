@@ -93,6 +93,22 @@ void sess_set_origin(struct sess *s, const char *id, uint64_t origin);
  * and open it again without asking. Returns how many. */
 size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
 			   size_t max);
+/* Files a mount made whose close may leave the commit behind
+ * (fuse/file_handle.h): session id made ino in parent and got its first
+ * chunk's grant with the create. False when not noted (no such live
+ * session, its origin unknown, SESS_FRESH_MAX of them): the mount must
+ * then commit at close. sess_fresh_done: its commit gave that grant
+ * back (or dropped it). */
+#define SESS_FRESH_MAX 4096
+bool sess_fresh_add(struct sess *s, const char *id, uint64_t ino, uint64_t parent);
+void sess_fresh_done(struct sess *s, const char *id, uint64_t ino);
+/* The live sessions of other origins than self with such files in
+ * folder dir, or (ino != 0) with ino: their origins (each once, up to
+ * max; the count returned) and the files (*ret_ninos, up to max). */
+size_t sess_fresh_elsewhere(struct sess *s, uint64_t dir, uint64_t ino, uint64_t self,
+			    uint64_t *inos, size_t *ret_ninos, uint64_t *origins, size_t max);
+/* Whether a live session of another origin than self has such files. */
+bool sess_fresh_any_elsewhere(struct sess *s, uint64_t self);
 /* /v1/session/heartbeat: renew; the session closed the inodes in closes.
  * -ESTALE if the session is unknown or dead. */
 int sess_heartbeat(struct sess *s, const char *id, const uint64_t *closes, size_t nclose);

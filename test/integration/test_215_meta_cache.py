@@ -16,7 +16,7 @@ import time
 
 from conftest import drop_caches, errno_of
 from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
-from test_210_master_calls import delta, route_counts
+from test_210_master_calls import commits, delta, route_counts, settled_delta
 
 TTL = 1.0
 
@@ -36,8 +36,12 @@ def test_215_untar_like_creates_ask_no_lookup_or_getattr(cluster):
             os.write(fd, b"%d/%d\n" % (i, k))
             os.close(fd)
         os.symlink("f00", os.path.join(sub, "link"))
-    d_ = delta(before, route_counts(cluster))
-    assert d_.get("/v1/create") == 200 and d_.get("/v1/mkdir") == 21, d_
+    d_ = settled_delta(cluster, before)
+    # a create goes alone or rides on the batch of the commit before it
+    # (fuse/file_handle.h, commit behind); a mkdir or symlink sends what
+    # is queued first
+    assert 200 <= d_.get("/v1/create", 0) + commits(d_) <= 241, d_
+    assert d_.get("/v1/mkdir") == 21, d_
     assert d_.get("/v1/symlink") == 20, d_
     # the lookup of "mc-215" in the root (not made here) is the only one
     assert d_.get("/v1/lookup", 0) <= 2, d_

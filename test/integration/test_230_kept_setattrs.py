@@ -13,7 +13,7 @@ import time
 
 from conftest import errno_of, let_feed_settle, make_cluster
 from posix_fixtures import second_mount  # noqa: F401  (fixture)
-from test_210_master_calls import delta, route_counts
+from test_210_master_calls import commits, delta, route_counts, wait_commits
 from test_224_queued_rmdirs import fsync_dir
 from test_225_queued_unlinks import (kill_mount_and_mount_again, progress_while_master_sleeps,
                                      start_child, wake_and_finish)
@@ -36,8 +36,8 @@ def test_230_tar_like_sequence_costs_create_grant_commit(cluster, second_mount):
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o751, 1234, 5678)
     assert st.st_mtime_ns == OLD and st.st_atime_ns == OLD and st.st_size == 700
     os.close(fd)
-    d_ = delta(before, route_counts(cluster))
-    assert d_.get("/v1/create") == 1 and d_.get("/v1/commit") == 1, d_
+    d_ = wait_commits(cluster, before, 1)
+    assert d_.get("/v1/create") == 1 and commits(d_) == 1, d_
     assert "/v1/setattr" not in d_ and "/v1/getattr" not in d_, d_
     # every mount sees the same after close
     for path in (p, os.path.join(second_mount, "ks-230", "f")):
@@ -199,7 +199,8 @@ def test_234b_setattrs_the_master_must_judge_wait_for_it(cluster):
 def test_234c_mount_killed_with_setattrs_queued(tmp_path_factory):
     """Queued setattrs that had not reached the master when the mount
     died did not happen: the file keeps the attributes of its close, and
-    its data, whole; those a folder fsync acknowledged stand."""
+    its data whole (or, its commit not sent either, none); those a folder
+    fsync acknowledged stand."""
     c = make_cluster(tmp_path_factory, "ks234c")
     try:
         m1 = c.mounts[0]
@@ -230,7 +231,13 @@ def test_234c_mount_killed_with_setattrs_queued(tmp_path_factory):
         for name in os.listdir(d2):
             st = os.stat(os.path.join(d2, name))
             with open(os.path.join(d2, name), "rb") as f:
-                assert f.read() == name.encode(), name
+                got = f.read()
+            if name[0] == "a":
+                assert got == name.encode(), name
+            else:
+                # no fsync: the commit of a close that had not reached
+                # the master either (fuse/file_handle.h, commit behind)
+                assert got in (name.encode(), b""), name
             if name[0] == "a":
                 assert st.st_mode & 0o7777 == 0o600, name
             else:

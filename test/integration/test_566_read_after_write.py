@@ -8,7 +8,7 @@ import os
 import random
 
 from posix_fixtures import bigfs_pair, second_mount  # noqa: F401  (fixtures)
-from test_210_master_calls import delta, route_counts
+from test_210_master_calls import commits, delta, route_counts, wait_commits
 
 
 def test_566_read_modify_write_before_close(cluster):
@@ -38,8 +38,8 @@ def test_566_read_modify_write_before_close(cluster):
         assert d_.get("/v1/chunks", 0) == 0, d_
     finally:
         os.close(fd)
-    d_ = delta(before, route_counts(cluster))
-    assert 1 <= d_.get("/v1/commit", 0) <= 2, d_
+    d_ = wait_commits(cluster, before, 1)
+    assert 1 <= commits(d_) <= 2, d_
     with open(p, "rb") as f:
         assert f.read() == bytes(model)
 
