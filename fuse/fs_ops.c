@@ -936,21 +936,31 @@ static int fs_setattr_body(fuse_req_t req, fuse_ino_t ino, const struct stat *at
 
 /* A setattr of a file closed here a moment ago whose attributes this
  * mount knows (fh_table_settle: rsync's utimensat and chmod of each file
- * it wrote, tar's of a folder's files): answered with them changed as
- * the master will, and queued (ns_queue.h). Only what the kernel has
- * judged already and the master can only do: times, a mode, an owner
- * set by root, no size, no setuid or setgid bit before or after (the
- * master may clear those), no caller whose groups the master must see. */
+ * it wrote, tar's of a folder's files), or of a folder whose attributes
+ * it knows (dir: meta_cache's, from this mount's last change in it or
+ * listing of it; tar's chown, chmod and utimensat of each folder it
+ * filled): answered with them changed as the master will, and queued
+ * (ns_queue.h). Only what the kernel has judged already and the master
+ * can only do: times, a mode, an owner set by root, no size, no setuid
+ * or setgid bit before or after (the master may clear those), no caller
+ * whose groups the master must see. */
 static bool fs_setattr_queued(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t ino,
-			      const struct stat *attr, int to_set, struct stat *st)
+			      const struct stat *attr, int to_set, const struct stat *dir,
+			      struct stat *st)
 {
 	uint64_t gen = iw_snap(ctx->iw);
 	if (ctx->send_caller || (to_set & FUSE_SET_ATTR_SIZE) || !(to_set & FS_SETATTR_KNOWN) ||
 	    (to_set & ~FS_SETATTR_KNOWN) ||
 	    ((to_set & FUSE_SET_ATTR_MODE) &&
 	     (fuse_req_ctx(req)->uid != 0 || (attr->st_mode & (S_ISUID | S_ISGID)))) ||
-	    !csess_batches(ctx->cs, CS_BATCH_SETATTR) || !fs_settled(ctx, ino, gen, st) ||
-	    (st->st_mode & (S_ISUID | S_ISGID)))
+	    !csess_batches(ctx->cs, CS_BATCH_SETATTR))
+		return false;
+	if (!fs_settled(ctx, ino, gen, st)) {
+		if (!dir)
+			return false;
+		*st = *dir;
+	}
+	if (st->st_mode & (S_ISUID | S_ISGID))
 		return false;
 	json_t *body = NULL;
 	if (fs_setattr_body(req, ino, attr, to_set, &body) < 0)
@@ -976,12 +986,15 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int rc;
 	uint64_t snap = iw_snap(ctx->iw);
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
+	struct stat dir;
+	double valid;
+	bool dir_known = mcache_attr(ctx->mcache, ino, &dir, &valid) && S_ISDIR(dir.st_mode);
 	mcache_forget_attr(ctx->mcache, ino);
 	if (fs_setattr_kept(ctx, req, ino, attr, to_set, &st)) {
 		fuse_reply_attr(req, &st, FS_TIMEOUT);
 		return;
 	}
-	if (fs_setattr_queued(ctx, req, ino, attr, to_set, &st)) {
+	if (fs_setattr_queued(ctx, req, ino, attr, to_set, dir_known ? &dir : NULL, &st)) {
 		fuse_reply_attr(req, &st, iw_ttl(ctx->iw, snap, 0, NULL, ino));
 		return;
 	}

@@ -13,7 +13,7 @@ import time
 
 from conftest import errno_of, let_feed_settle, make_cluster
 from posix_fixtures import second_mount  # noqa: F401  (fixture)
-from test_210_master_calls import commits, delta, route_counts, wait_commits
+from test_210_master_calls import commits, delta, route_counts, settled_delta, wait_commits
 from test_224_queued_rmdirs import fsync_dir
 from test_225_queued_unlinks import (kill_mount_and_mount_again, progress_while_master_sleeps,
                                      start_child, wake_and_finish)
@@ -165,6 +165,48 @@ def test_234_setattrs_right_after_close_are_queued(cluster, second_mount):
     assert os.stat(p).st_nlink == 2
     os.chmod(p, 0o600)
     assert os.stat(os.path.join(d, "g2")).st_mode & 0o7777 == 0o600
+
+
+def test_234d_folder_setattrs_after_filling_it_are_queued(cluster, second_mount):
+    """tar's pattern for each folder: make it, fill it, then chown, chmod
+    and utimensat it by name. The mount knows the folder's attributes
+    from its last change there, so the setattrs cost no round trip; the
+    mount sees them at once, the master and the other mount once the
+    folder above is fsynced; a create there afterwards keeps them."""
+    let_feed_settle()
+    top = os.path.join(cluster.mounts[0].path, "ks-234d")
+    os.mkdir(top)
+    before = route_counts(cluster)
+    for i in range(10):
+        d = os.path.join(top, "d%02d" % i)
+        os.mkdir(d)
+        for k in range(3):
+            with open(os.path.join(d, "f%d" % k), "xb") as f:
+                f.write(b"%d" % k)
+        os.chown(d, 1000 + i, 2000 + i)
+        os.chmod(d, 0o750)
+        os.utime(d, ns=(OLD + i, OLD + i))
+        st = os.stat(d)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns) == \
+            (0o750, 1000 + i, 2000 + i, OLD + i), i
+        assert st.st_nlink == 2
+    d_ = settled_delta(cluster, before)
+    assert "/v1/setattr" not in d_ and "/v1/getattr" not in d_, d_
+    fsync_dir(top)
+    for i in range(10):
+        for path in (os.path.join(top, "d%02d" % i),
+                     os.path.join(second_mount, "ks-234d", "d%02d" % i)):
+            st = os.stat(path)
+            assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns) == \
+                (0o750, 1000 + i, 2000 + i, OLD + i), path
+            assert sorted(os.listdir(path)) == ["f0", "f1", "f2"], path
+    # a create in one of them later moves its mtime, keeps the rest
+    d0 = os.path.join(top, "d00")
+    with open(os.path.join(d0, "later"), "xb") as f:
+        f.write(b"later")
+    st = os.stat(d0)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o750, 1000, 2000)
+    assert st.st_mtime_ns != OLD
 
 
 def test_234b_setattrs_the_master_must_judge_wait_for_it(cluster):
