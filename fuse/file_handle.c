@@ -1589,7 +1589,9 @@ out_unlock:
  * held, nothing in flight): see file_handle.h. The file was made by
  * this handle's create, whose grant the master noted ("behind"), and
  * written once, in its first chunk, by this mount alone, without an
- * error; its attributes are known here; no other mount asked for it
+ * error; its attributes are known here and no chmod, chown or utimes of
+ * it waits for the commit (the master would stamp its own ctime on
+ * them); no other mount asked for it
  * meanwhile; no quota can refuse the commit; and the mount can queue it
  * (fs_ops' behind_ok: the master takes commits in batches and the change
  * feed is live). */
@@ -1598,7 +1600,7 @@ static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
 	struct fh_table *t = w->t;
 	if (!t->nsq || !t->behind_ok || atomic_load(&fh_quotas) || w->ngrants != 1 ||
 	    w->commit_end == 0 || w->err_seq != fh->err_seen || atomic_load(&w->resized) ||
-	    !fh_base_current(w))
+	    !fh_base_current(w) || fh_setattr_json_needed(&w->pending))
 		return false;
 	const struct grant *g = &w->grants[0];
 	if (g->index != 0 || !g->from_create || !g->behind || !g->written || g->released ||
@@ -1632,10 +1634,10 @@ static void fh_behind_done(void *arg, int rc, const json_t *res)
 }
 
 /* Writer lock held, fh_behind_ok: queue the close's commit (release
- * every lease, the kept attributes along) and take as the closed file's
- * attributes what the master will make of it: the known ones, the size
- * committed, mtime and ctime now (the master's clock when the commit
- * lands; an mtime set while open stays). True if queued. */
+ * every lease) and take as the closed file's attributes what the master
+ * will make of it: the known ones, the size committed, mtime and ctime
+ * now, which the commit carries ("time_s": the master keeps them). True
+ * if queued. */
 static bool fh_behind(struct fh_writer *w)
 {
 	struct fh_table *t = w->t;
@@ -1647,15 +1649,21 @@ static bool fh_behind(struct fh_writer *w)
 	}
 	*b = (struct fh_behind){ t, w->ino };
 	struct stat st = w->base;
-	fh_overlay_locked(w, &st);
 	if ((uint64_t)st.st_size < w->commit_end)
 		st.st_size = (off_t)w->commit_end;
 	st.st_blocks = (blkcnt_t)(((uint64_t)st.st_size + 511) / 512);
+	/* the time the kernel is told is the one the master will keep (git
+	 * compares what it saw after a checkout with what it sees later) */
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (!w->pending.has_mtime)
-		st.st_mtim = now;
+	st.st_mtim = now;
 	st.st_ctim = now;
+	if (json_object_set_new(req, "time_s", json_integer((json_int_t)now.tv_sec)) < 0 ||
+	    json_object_set_new(req, "time_ns", json_integer(now.tv_nsec)) < 0) {
+		json_decref(req);
+		free(b);
+		return false;
+	}
 	/* where the file is, for the next open's read: as after a commit
 	 * (fh_commit_keep), asked for before it is queued */
 	const struct grant *g = &w->grants[0];

@@ -1891,6 +1891,19 @@ static void h_commit(struct master *m, struct http_request *r)
 		bad_member(r, "durable");
 		goto out_put;
 	}
+	/* "time_s", "time_ns": the mtime and ctime of the data, which a
+	 * mount that answered the close before this commit (commit behind,
+	 * fuse/file_handle.h) told its kernel; without them: now */
+	struct timespec when;
+	bool has_when = ju_has(b, "time_s");
+	uint64_t ts = 0, tns = 0;
+	if (has_when && (ju_u64(b, "time_s", &ts) < 0 || ts > (uint64_t)INT64_MAX ||
+			 ju_u64(b, "time_ns", &tns) < 0 || tns >= 1000000000u)) {
+		bad_member(r, "time_s");
+		goto out_put;
+	}
+	when.tv_sec = (time_t)ts;
+	when.tv_nsec = (long)tns;
 	json_t *ra = json_object_get(b, "release");
 	if (ra && !json_is_null(ra)) {
 		if (!json_is_array(ra) || json_array_size(ra) > RELEASE_MAX) {
@@ -1952,7 +1965,7 @@ static void h_commit(struct master *m, struct http_request *r)
 			rc = cm_drop_unwritten(m->cm, ino, (uint64_t)json_integer_value(dv), session);
 	}
 	if (rc == 0)
-		rc = ns_commit(m->ns, ino, size, session, rel, nrel, &a);
+		rc = ns_commit_at(m->ns, ino, size, session, rel, nrel, has_when ? &when : NULL, &a);
 	if (rc == 0 && so)
 		rc = ns_setattr(m->ns, ino, &sa, &a);
 	if (rc < 0) {

@@ -1552,6 +1552,13 @@ out_free:
 int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 	      const uint64_t *release, size_t nrelease, struct ns_attr *ret)
 {
+	return ns_commit_at(ns, ino, size, session, release, nrelease, NULL, ret);
+}
+
+int ns_commit_at(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
+		 const uint64_t *release, size_t nrelease, const struct timespec *when,
+		 struct ns_attr *ret)
+{
 	struct ns_attr a;
 	int rc;
 
@@ -1573,7 +1580,12 @@ int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 	}
 	if (rc == 0 && size > 0) {
 		/* data landed; size 0 is a commit that only gives leases back */
-		now_ts(&a.mtime_s, &a.mtime_ns);
+		if (when) {
+			a.mtime_s = (int64_t)when->tv_sec;
+			a.mtime_ns = (uint32_t)when->tv_nsec;
+		} else {
+			now_ts(&a.mtime_s, &a.mtime_ns);
+		}
 		a.ctime_s = a.mtime_s;
 		a.ctime_ns = a.mtime_ns;
 		rc = put_attr(ns, &a);

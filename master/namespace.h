@@ -131,6 +131,13 @@ int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,
  * the session's leases on indexes. */
 int ns_commit(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
 	      const uint64_t *release, size_t nrelease, struct ns_attr *ret);
+/* The same with mtime = ctime = *when when data landed (a mount that
+ * answered the close before its commit came told its kernel that time:
+ * fuse/file_handle.h, commit behind); when NULL: now. */
+struct timespec;
+int ns_commit_at(struct ns *ns, uint64_t ino, uint64_t size, const char *session,
+		 const uint64_t *release, size_t nrelease, const struct timespec *when,
+		 struct ns_attr *ret);
 
 /* Open files (session.c). The hooks are called inside namespace
  * transactions, i.e. with meta_store's lock held: they must not call the

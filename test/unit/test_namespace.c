@@ -597,6 +597,14 @@ static void test_grants_and_garbage(void **state)
 	assert_int_equal(c2.version, 2);
 	assert_int_equal(ns_commit(f->ns, fi, 50, "s2", &rel, 1, &a), 0);
 	assert_int_equal(a.size, 100);   /* commit never shrinks */
+	/* a commit that says when its data landed (commit behind): kept */
+	struct timespec when = { 1700000000, 123456789 };
+	assert_int_equal(ns_commit_at(f->ns, fi, 120, "s2", &rel, 1, &when, &a), 0);
+	assert_int_equal(a.size, 120);
+	assert_int_equal(a.mtime_s, 1700000000);
+	assert_int_equal(a.mtime_ns, 123456789);
+	assert_int_equal(a.ctime_s, 1700000000);
+	assert_int_equal(a.ctime_ns, 123456789);
 
 	assert_int_equal(cm_stats(f->cm, &st), 0);
 	assert_int_equal(st.chunks, 1);
