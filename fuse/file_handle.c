@@ -1617,9 +1617,10 @@ struct fh_behind {
 	uint64_t ino;
 };
 
-/* A queued commit is back (ns_queue's sender thread). One the master
- * refused (the queue logged and counted it) leaves nothing here that
- * would answer for the file: its kept location and attributes go. */
+/* A queued commit is back (ns_queue's sender thread), or was never
+ * queued. One the master refused (the queue logged and counted it), or
+ * not sent, leaves nothing here that would answer for the file: its kept
+ * location and attributes go. */
 static void fh_behind_done(void *arg, int rc, const json_t *res)
 {
 	struct fh_behind *b = arg;
@@ -1672,15 +1673,11 @@ static bool fh_behind(struct fh_writer *w)
 	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX)
 		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
 	pthread_mutex_unlock(&t->lock);
+	/* not queued: fh_behind_done forgot that location again */
 	int rc = nsq_commit(t->nsq, w->ino, req, fh_behind_done, b);
 	json_decref(req);
-	if (rc < 0) {
-		free(b);
-		pthread_mutex_lock(&t->lock);
-		ilc_drop(t, *fh_inode_slot(t, w->ino), w->ino);
-		pthread_mutex_unlock(&t->lock);
+	if (rc < 0)
 		return false;
-	}
 	memset(&w->pending, 0, sizeof(w->pending));
 	w->grants[0].released = true;
 	w->commit_end = 0;

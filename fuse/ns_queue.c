@@ -368,21 +368,14 @@ static struct nsq_op *op_of_body(enum nsq_kind kind, const char *op_name, const 
 int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg)
 {
 	struct nsq_op *op = op_of_body(NSQ_COMMIT, "commit", body, false);
-	if (!op)
+	if (!op) {
+		done(arg, -ENOMEM, NULL);
 		return -ENOMEM;
+	}
 	op->ino = ino;
 	op->done_fn = done;
 	op->done_arg = arg;
-	pthread_mutex_lock(&q->lock);
-	bool queued = nsq_append(q, op);
-	pthread_mutex_unlock(&q->lock);
-	if (!queued) {
-		op->done_fn = NULL;  /* not queued: the caller commits itself */
-		op_free(op);
-		return -ESHUTDOWN;
-	}
-	mount_metrics_add(MM_QUEUED_COMMITS, 1);
-	return 0;
+	return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
 }
 
 int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body)

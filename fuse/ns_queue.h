@@ -112,8 +112,9 @@ int nsq_call(struct nsq *q, const char *kind, const json_t *body, json_t **ret_r
 typedef void (*nsq_done_fn)(void *arg, int rc, const json_t *res);
 /* Queue the commit of a close (body: the members of /v1/commit; copied,
  * with "op" added), answered already: file_handle.h's commit behind.
- * done(arg) is told its result. 0, or -ENOMEM / -ESHUTDOWN (not queued,
- * done not called: the caller commits itself). */
+ * done(arg) is told its result, also when it could not be queued: then
+ * this returns -ENOMEM or -ESHUTDOWN too (done was told so already), and
+ * the caller commits itself. */
 int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg);
 /* Queue a setattr of ino (body: the members of /v1/setattr; copied, with
  * "op" added), answered now (fs_ops.c queues only what the

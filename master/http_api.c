@@ -1826,7 +1826,6 @@ out_put:
 	json_decref(b);
 }
 
-static uint64_t call_origin(const struct http_request *r);
 
 /* Close-to-open with mounts that have ino open too: one whose close of
  * it is still queued opens it again without asking the master, its
@@ -1894,16 +1893,18 @@ static void h_commit(struct master *m, struct http_request *r)
 	/* "time_s", "time_ns": the mtime and ctime of the data, which a
 	 * mount that answered the close before this commit (commit behind,
 	 * fuse/file_handle.h) told its kernel; without them: now */
-	struct timespec when;
-	bool has_when = ju_has(b, "time_s");
-	uint64_t ts = 0, tns = 0;
-	if (has_when && (ju_u64(b, "time_s", &ts) < 0 || ts > (uint64_t)INT64_MAX ||
-			 ju_u64(b, "time_ns", &tns) < 0 || tns >= 1000000000u)) {
+	bool has_when;
+	int64_t ts;
+	uint32_t tns = 0;
+	if (opt_i64(b, "time_s", &has_when, &ts) < 0 || (has_when && ts < 0)) {
 		bad_member(r, "time_s");
 		goto out_put;
 	}
-	when.tv_sec = (time_t)ts;
-	when.tv_nsec = (long)tns;
+	if (ju_u32_opt(b, "time_ns", 0, &tns) < 0 || tns > 999999999) {
+		bad_member(r, "time_ns");
+		goto out_put;
+	}
+	struct timespec when = { (time_t)ts, (long)tns };
 	json_t *ra = json_object_get(b, "release");
 	if (ra && !json_is_null(ra)) {
 		if (!json_is_array(ra) || json_array_size(ra) > RELEASE_MAX) {
