@@ -528,6 +528,17 @@ static void fs_destroy(void *userdata)
 	iw_stop(ctx->iw);
 }
 
+/* Whether this mount changed the listed entry st since the mutation
+ * count was at (master_client_changed). A folder has one name, and so
+ * has a file listed with a link count of 1 (a link made here since names
+ * it): removals elsewhere leave those as listed. */
+static bool fs_entry_changed(struct fs_ctx *ctx, const struct stat *st, uint64_t at)
+{
+	return S_ISDIR(st->st_mode) || st->st_nlink == 1
+		       ? master_client_changed_sole(ctx->mc, st->st_ino, at)
+		       : master_client_changed(ctx->mc, st->st_ino, at);
+}
+
 /* A lookup answered from parent's listing (dir_cache.h): 0 with *e,
  * -ENOENT, or 1 when there is no valid listing. */
 static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
@@ -542,8 +553,8 @@ static int fs_dc_answer(struct fs_ctx *ctx, uint64_t parent, const char *name,
 		r = dc_lookup_at(ctx->dc, parent, name, &at, &e->attr);
 	/* this mount changed the folder's names, or the entry, since the
 	 * listing was asked (master_client_changed): the master knows */
-	if (r >= 0 && (master_client_changed(ctx->mc, parent, at) ||
-		       (r == 1 && master_client_changed(ctx->mc, e->attr.st_ino, at))))
+	if (r >= 0 && (master_client_changed_sole(ctx->mc, parent, at) ||
+		       (r == 1 && fs_entry_changed(ctx, &e->attr, at))))
 		r = -1;
 	if (r == 1 && nsq_pending_ino(ctx->nsq, e->attr.st_ino))
 		r = -1;   /* a setattr of it queued: the master will say */
@@ -1166,10 +1177,10 @@ static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool p
 		return false;
 	bool ok = pg->marked ? pg->changes == master_client_changes(ctx->mc) &&
 				       pg->removed == fs_removed(ctx, ino)
-			     : !master_client_changed(ctx->mc, ino, pg->epoch);
+			     : !master_client_changed_sole(ctx->mc, ino, pg->epoch);
 	for (size_t i = 0; ok && i < pg->n; i++) {
 		uint64_t e = pg->v[i].st.st_ino;
-		ok = (pg->marked || !master_client_changed(ctx->mc, e, pg->epoch)) &&
+		ok = (pg->marked || !fs_entry_changed(ctx, &pg->v[i].st, pg->epoch)) &&
 		     !nsq_pending_ino(ctx->nsq, e) && !(plus && atime_queue_wait(ctx->atime, e));
 	}
 	if (!ok)

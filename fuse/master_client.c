@@ -82,6 +82,8 @@ struct master_client {
 	size_t nmarks;
 	unsigned floor_pending;    /* changes naming no inode on their way, */
 	uint64_t floor_seq;        /* and the mutation count when the last one ended */
+	unsigned links_pending;    /* removals on their way (other names' link */
+	uint64_t links_seq;        /* counts), and the count when the last ended */
 	unsigned inflight;         /* changes on their way, of any kind */
 	int64_t last_ms;           /* when the last of any kind ended */
 	bool wiped;                /* marks were forgotten with changes on their way: all
@@ -535,7 +537,7 @@ static struct mc_mark *mark_of(struct master_client *mc, uint64_t ino, bool make
 }
 
 /* Add ino to inos[0..*n) unless there; false if there is no room. */
-static bool target_add(uint64_t inos[4], int *n, const json_t *v)
+static bool target_add(uint64_t inos[MC_TARGETS], int *n, const json_t *v)
 {
 	if (!json_is_integer(v) || json_integer_value(v) <= 0)
 		return true;
@@ -543,46 +545,70 @@ static bool target_add(uint64_t inos[4], int *n, const json_t *v)
 	for (int i = 0; i < *n; i++)
 		if (inos[i] == ino)
 			return true;
-	if (*n == 4)
+	if (*n == MC_TARGETS)
 		return false;
 	inos[(*n)++] = ino;
 	return true;
 }
 
-/* The inodes whose names or attributes op with req changes: up to 4 in
- * inos (a batch: its ops' folders and inodes), their count returned;
- * *any: it may change others too (a removal or rename: the link count of
- * a file's other names; an op that names none; a batch naming more than
- * 4). */
-static int change_targets(const char *op, const json_t *req, uint64_t inos[4], bool *any)
+/* What a change does to the marks (master_client_changed). */
+enum mc_reach {
+	MC_NAMED,   /* changes only the inodes it names */
+	MC_LINKS,   /* and the link count of the removed file's other names */
+	MC_ANY,     /* may change any inode */
+};
+
+/* An op changes its folder ("parent", "newparent") and inode ("ino",
+ * "src_ino"); an unlink or rmdir also the link count (and ctime) of the
+ * removed file's other names, if it had any; a rename may replace a
+ * file, whose other names then lose a link, and moves a folder's "..".
+ * In a batch, an op other than those known to change only what they name
+ * may change anything. */
+static enum mc_reach op_reach(const char *kind, bool batch)
+{
+	static const char *const batched[] = { "create", "setattr", "commit", NULL };
+	if (!kind || strcmp(kind, "rename") == 0)
+		return MC_ANY;
+	if (strcmp(kind, "unlink") == 0 || strcmp(kind, "rmdir") == 0)
+		return MC_LINKS;
+	for (int i = 0; batch && batched[i]; i++)
+		if (strcmp(kind, batched[i]) == 0)
+			return MC_NAMED;
+	return batch ? MC_ANY : MC_NAMED;
+}
+
+/* The inodes whose names or attributes op with req changes: up to
+ * MC_TARGETS in inos (a batch: its ops' folders and inodes), their count
+ * returned; the reach beyond them in *reach (MC_ANY also for an op that
+ * names none, or a batch naming more than MC_TARGETS). */
+static int change_targets(const char *op, const json_t *req, uint64_t inos[MC_TARGETS],
+			  enum mc_reach *reach)
 {
 	static const char *const keys[] = { "ino", "parent", "newparent", "src_ino" };
 	bool batch = strcmp(op, "batch") == 0;
-	*any = strcmp(op, "rename") == 0 || strcmp(op, "unlink") == 0 || strcmp(op, "rmdir") == 0;
 	int n = 0;
 	const json_t *ops = batch ? json_object_get(req, "ops") : NULL;
-	for (size_t i = 0; i < json_array_size(ops) && !*any; i++) {
-		const json_t *o = json_array_get(ops, i);
-		const char *kind = json_string_value(json_object_get(o, "op"));
-		/* a create changes its folder, a setattr its inode; removals
-		 * and renames may change others' link counts */
-		*any = !kind || (strcmp(kind, "create") != 0 && strcmp(kind, "setattr") != 0) ||
-		       !target_add(inos, &n, json_object_get(o, "parent")) ||
-		       !target_add(inos, &n, json_object_get(o, "ino"));
+	size_t nops = batch ? json_array_size(ops) : 1;
+	*reach = MC_NAMED;
+	for (size_t i = 0; i < nops && *reach != MC_ANY; i++) {
+		const json_t *o = batch ? json_array_get(ops, i) : req;
+		enum mc_reach r = batch ? op_reach(json_string_value(json_object_get(o, "op")), true)
+					: op_reach(op, false);
+		if (r > *reach)
+			*reach = r;
+		for (int k = 0; k < 4 && *reach != MC_ANY; k++)
+			if (!target_add(inos, &n, json_object_get(o, keys[k])))
+				*reach = MC_ANY;
 	}
-	for (int k = 0; !batch && k < 4; k++) {
-		const json_t *v = json_object_get(req, keys[k]);
-		if (json_is_integer(v) && json_integer_value(v) > 0)
-			inos[n++] = (uint64_t)json_integer_value(v);
-	}
-	*any |= n == 0;
+	if (n == 0)
+		*reach = MC_ANY;
 	return n;
 }
 
-/* A change naming inos[0..n) (any: and maybe any inode) begins (end
+/* A change naming inos[0..n) (reach: and maybe others) begins (end
  * false) or ended: the mutation count goes up, and the marks follow. */
-static void mark_change(struct master_client *mc, const uint64_t *inos, int n, bool any,
-			bool end)
+static void mark_change(struct master_client *mc, const uint64_t *inos, int n,
+			enum mc_reach reach, bool end)
 {
 	int64_t ms = now_ms();
 	pthread_mutex_lock(&mc->mark_lock);
@@ -614,11 +640,13 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 			m->pending++;
 		}
 	}
-	if (any && !end) {
-		mc->floor_pending++;
-	} else if (any) {
-		mc->floor_pending -= mc->floor_pending > 0;
-		mc->floor_seq = seq;
+	unsigned *pending = reach == MC_ANY ? &mc->floor_pending : &mc->links_pending;
+	uint64_t *last = reach == MC_ANY ? &mc->floor_seq : &mc->links_seq;
+	if (reach != MC_NAMED && !end) {
+		(*pending)++;
+	} else if (reach != MC_NAMED) {
+		*pending -= *pending > 0;
+		*last = seq;
 	}
 	if (mc->wiped && mc->inflight == 0) {
 		mc->wiped = false;   /* a listing asked from now on is current */
@@ -627,14 +655,25 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n, b
 	pthread_mutex_unlock(&mc->mark_lock);
 }
 
-bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t since)
+static bool mc_changed(struct master_client *mc, uint64_t ino, uint64_t since, bool sole)
 {
 	pthread_mutex_lock(&mc->mark_lock);
 	const struct mc_mark *m = mark_of(mc, ino, false);
 	bool changed = mc->wiped || mc->floor_pending > 0 || mc->floor_seq > since ||
+		       (!sole && (mc->links_pending > 0 || mc->links_seq > since)) ||
 		       (m && (m->pending > 0 || m->seq > since));
 	pthread_mutex_unlock(&mc->mark_lock);
 	return changed;
+}
+
+bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t since)
+{
+	return mc_changed(mc, ino, since, false);
+}
+
+bool master_client_changed_sole(struct master_client *mc, uint64_t ino, uint64_t since)
+{
+	return mc_changed(mc, ino, since, true);
 }
 
 int64_t master_client_quiet_ms(struct master_client *mc)
@@ -677,11 +716,11 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	bool change = !mc_read_only(op);
 	bool shown = (change && (strcmp(op, "batch") != 0 || batch_adds(req))) ||
 		     strcmp(op, "atime") == 0;
-	uint64_t inos[4] = { 0 };
-	bool any = false;
-	int n = change ? change_targets(op, req, inos, &any) : 0;
+	uint64_t inos[MC_TARGETS] = { 0 };
+	enum mc_reach reach = MC_ANY;
+	int n = change ? change_targets(op, req, inos, &reach) : 0;
 	if (change)
-		mark_change(mc, inos, n, any, false);
+		mark_change(mc, inos, n, reach, false);
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
 
@@ -689,7 +728,7 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
 	if (change)
-		mark_change(mc, inos, n, any, true);
+		mark_change(mc, inos, n, reach, true);
 	return rc;
 }
 

@@ -34,7 +34,8 @@ struct master_client;
 /* Also retry while the master answers EAGAIN (a write lease held by
  * another session), up to the same deadline; then -EIO. */
 #define MC_RETRY_EAGAIN 1u
-#define MC_MARKS 8192            /* slots for inodes changes named (master_client_changed) */
+#define MC_MARKS 32768           /* slots for inodes changes named (master_client_changed) */
+#define MC_TARGETS 128           /* inodes one change names, at most (more: all changed) */
 
 struct master_list;
 
@@ -116,9 +117,15 @@ uint64_t master_client_changes(struct master_client *mc);
 /* Whether a change of this mount that may have changed inode ino's names
  * (a folder) or attributes was on its way, or ended after the mutation
  * count was since: a listing read from then on may be old for ino. A
- * removal or rename counts for every inode (another name's link count),
- * and so does anything past MC_MARKS / 2 inodes named. */
+ * change names its folders and inodes; a removal also changes the link
+ * count of the removed file's other names, so it counts for every inode
+ * here; a rename (which may replace a file) and anything past MC_MARKS /
+ * 2 inodes named count for every inode. */
 bool master_client_changed(struct master_client *mc, uint64_t ino, uint64_t since);
+/* The same for an inode known to have one name (a folder, or a file with
+ * a link count of 1 when listed: a link made here since names it): a
+ * removal elsewhere does not change it. */
+bool master_client_changed_sole(struct master_client *mc, uint64_t ino, uint64_t since);
 /* Milliseconds since a change naming ino (a create, removal or rename in
  * that folder; a setattr or commit of that file) last ended (0: one is on
  * its way; INT64_MAX: none lately). */

@@ -174,3 +174,38 @@ def test_237d_folder_read_again_from_the_listing(cluster, bigfs_pair):
         assert time.monotonic() - t0 < 3, "another mount's new name not listed"
         time.sleep(0.05)
     assert len(os.listdir(big)) == 901
+
+
+def test_237e_rm_r_after_a_walk_reads_folders_from_the_listings(cluster, bigfs_pair):
+    """rm -r after a walk: this mount's removals change only the folders
+    they name, so each folder rm reads next comes from the walk's listing
+    (the old build read every folder at the master again: a removal
+    counted as a change of every inode). A file with a second name is
+    the exception: a removal elsewhere may be of that name, so its
+    folder's listing is read again and shows the link count the master
+    has."""
+    d1, _ = bigfs_pair
+    top = os.path.join(d1, "t")
+    os.mkdir(top)
+    want = make_tree(top)
+    twin = os.path.join(top, "a3", "b4", "twin")
+    os.link(os.path.join(top, "a0", "b0", "f0"), twin)
+    settle()
+    drop_caches()
+    assert find(top) == want | {"a3/b4/twin"}   # the walk lists every folder
+    os.unlink(os.path.join(top, "a0", "b0", "f0"))
+    out = subprocess.run(["ls", "-l", os.path.join(top, "a3", "b4")], check=True,
+                         capture_output=True, text=True).stdout
+    links = [ln.split()[1] for ln in out.splitlines() if ln.endswith(" twin")]
+    assert links == ["1"], out
+    assert os.stat(twin).st_nlink == 1
+    ndirs = 1 + sum(1 for p in want if not os.path.basename(p).startswith("f"))
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    d_ = delta(before, route_counts(cluster))
+    assert not os.path.exists(top)
+    assert ndirs == 85
+    assert d_.get("/v1/readdir", 0) <= 12, d_
+    settle()
+    drop_caches()
+    assert os.listdir(d1) == []

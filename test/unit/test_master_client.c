@@ -108,8 +108,19 @@ static void h_write(void *ctx, struct http_request *r)
 				  "1700000000.abcd", "lease_ms", (json_int_t)60000));
 }
 
+/* Namespace changes: done (what the marks of master_client_changed
+ * follow does not depend on the answer). */
+static void h_done(void *ctx, struct http_request *r)
+{
+	(void)ctx;
+	http_reply_json(r, 200, json_object());
+}
+
 static const struct http_route routes[] = {
 	{ .method = "GET", .path = "/v1/health", .fn = h_health },
+	{ .method = "POST", .path = "/v1/batch", .max_body = 65536, .fn = h_done },
+	{ .method = "POST", .path = "/v1/unlink", .max_body = 4096, .fn = h_done },
+	{ .method = "POST", .path = "/v1/rename", .max_body = 4096, .fn = h_done },
 	{ .method = "POST", .path = "/v1/getattr", .max_body = 4096, .fn = h_getattr },
 	{ .method = "POST", .path = "/v1/lookup", .max_body = 4096, .fn = h_lookup },
 	{ .method = "POST", .path = "/v1/write", .max_body = 4096, .fn = h_write },
@@ -194,6 +205,88 @@ static void test_getattr_and_attr(void **state)
 	assert_int_equal(st.st_ctim.tv_nsec, 3);
 	json_decref(resp);
 	json_decref(req);
+	master_client_free(mc);
+}
+
+/* Call op with req (a JSON text) at the fake master; the mutation count
+ * before it. */
+static uint64_t change(struct master_client *mc, const char *op, const char *req_text)
+{
+	uint64_t before = master_client_mutations(mc);
+	json_t *req = json_loads(req_text, 0, NULL), *resp = NULL;
+	assert_non_null(req);
+	assert_int_equal(master_client_call(mc, op, req, 0, &resp, NULL), 0);
+	json_decref(resp);
+	json_decref(req);
+	return before;
+}
+
+/* What a change of this mount makes count as changed for a listing read
+ * before it (dir_cache.h): the folders and inodes its ops name; after a
+ * removal also every file that may have had another name (its link
+ * count), but not an inode known to have one name (a folder, a file with
+ * one link: master_client_changed_sole); after a rename, or a batch
+ * naming more inodes than are tracked, everything. */
+static void test_changes_name_what_they_change(void **state)
+{
+	struct env *e = *state;
+	struct master_client *mc;
+	assert_int_equal(master_client_new(e->addr, 1000, &mc), 0);
+
+	/* a create and a commit: their folder and inode only */
+	uint64_t at = change(mc, "batch", "{\"ops\": [{\"op\": \"create\", \"parent\": 5, \"name\": \"a\"},"
+				     " {\"op\": \"commit\", \"ino\": 9, \"size\": 4096}]}");
+	assert_true(master_client_changed(mc, 5, at));
+	assert_true(master_client_changed(mc, 9, at));
+	assert_false(master_client_changed(mc, 7, at));
+	assert_false(master_client_changed_sole(mc, 7, at));
+	assert_false(master_client_changed(mc, 5, master_client_mutations(mc)));
+
+	/* queued unlinks and an rmdir: their folders; files of more names */
+	at = change(mc, "batch", "{\"ops\": [{\"op\": \"unlink\", \"parent\": 11, \"name\": \"a\"},"
+				 " {\"op\": \"unlink\", \"parent\": 11, \"name\": \"b\"},"
+				 " {\"op\": \"rmdir\", \"parent\": 12, \"name\": \"d\"}]}");
+	assert_true(master_client_changed_sole(mc, 11, at));
+	assert_true(master_client_changed_sole(mc, 12, at));
+	assert_false(master_client_changed_sole(mc, 7, at));
+	assert_true(master_client_changed(mc, 7, at));   /* may be another name of a or b */
+	uint64_t later = master_client_mutations(mc);
+	assert_false(master_client_changed(mc, 7, later));
+
+	/* an unlink sent alone: the same */
+	at = change(mc, "unlink", "{\"parent\": 13, \"name\": \"c\"}");
+	assert_true(master_client_changed_sole(mc, 13, at));
+	assert_false(master_client_changed_sole(mc, 7, at));
+	assert_true(master_client_changed(mc, 7, at));
+
+	/* a rename, queued or not: everything */
+	at = change(mc, "batch", "{\"ops\": [{\"op\": \"rename\", \"parent\": 14, \"name\": \"a\","
+				 " \"newparent\": 14, \"newname\": \"b\"}]}");
+	assert_true(master_client_changed_sole(mc, 7, at));
+	at = change(mc, "rename", "{\"parent\": 14, \"name\": \"b\", \"newparent\": 15,"
+				  " \"newname\": \"c\", \"flags\": 0}");
+	assert_true(master_client_changed_sole(mc, 7, at));
+
+	/* a batch naming more folders than are tracked: everything */
+	char big[32768];
+	size_t used = (size_t)snprintf(big, sizeof(big), "{\"ops\": [");
+	for (int i = 0; i <= MC_TARGETS; i++)
+		used += (size_t)snprintf(big + used, sizeof(big) - used,
+					 "%s{\"op\": \"create\", \"parent\": %d, \"name\": \"x\"}",
+					 i ? ", " : "", 100 + i);
+	snprintf(big + used, sizeof(big) - used, "]}");
+	at = change(mc, "batch", big);
+	assert_true(master_client_changed_sole(mc, 7, at));
+	/* one op fewer: only those named */
+	used = (size_t)snprintf(big, sizeof(big), "{\"ops\": [");
+	for (int i = 0; i < MC_TARGETS; i++)
+		used += (size_t)snprintf(big + used, sizeof(big) - used,
+					 "%s{\"op\": \"create\", \"parent\": %d, \"name\": \"x\"}",
+					 i ? ", " : "", 200 + i);
+	snprintf(big + used, sizeof(big) - used, "]}");
+	at = change(mc, "batch", big);
+	assert_false(master_client_changed(mc, 7, at));
+	assert_true(master_client_changed_sole(mc, 200 + MC_TARGETS - 1, at));
 	master_client_free(mc);
 }
 
@@ -524,6 +617,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_health, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_getattr_and_attr, setup, teardown),
 		cmocka_unit_test(test_attr_rejects_malformed),
+		cmocka_unit_test_setup_teardown(test_changes_name_what_they_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errno_passthrough, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eagain_retried_only_when_asked, setup, teardown),
 		cmocka_unit_test(test_unreachable_gives_eio_after_deadline),
