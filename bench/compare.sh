@@ -2,8 +2,9 @@
 # bench/compare.sh — BigFS against MooseFS and the FUSE ceiling, side by side
 # on this machine.
 #
-# Systems (BENCH_SYSTEMS, default "moosefs bigfs ptll local", plus "base"
-# when BASE is set):
+# Systems (BENCH_SYSTEMS, default "moosefs bigfs ptll local", with "base"
+# after bigfs when BASE is set, so that each round the two follow each
+# other and in turn follow a heavy writer):
 #   moosefs  MooseFS 3.0, goal 2, 3 chunkservers (../shared/bench/peers/moosefs-up.sh)
 #   bigfs    this tree's cluster, goal 2, 3 workers (scripts/local-cluster,
 #            binaries from BIGFS_BUILD, default build/, made here first)
@@ -21,7 +22,8 @@
 # noisy) brings up one system at a time, runs the suites (BENCH_SUITES,
 # default "run workload tasks": bench/run.sh, ../shared/bench/workload.sh,
 # bench/tasks.sh; `local` runs tasks only) on its mount and tears it down
-# before the next. The order flips every round. During the BigFS (and base)
+# before the next; between systems a sync and BENCH_SETTLE_S seconds (5)
+# of quiet. The order flips every round. During the BigFS (and base)
 # turns the VmRSS of the master, every worker and the mount is sampled
 # every second.
 #
@@ -56,7 +58,7 @@ PT_SRC=/usr/share/doc/libfuse3-dev/examples
 BUILD=${BIGFS_BUILD:-$REPO/build}
 case $BUILD in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 export MFS_BASE=${MFS_BASE:-/tmp/mfs-bench}
-SYSTEMS=${BENCH_SYSTEMS:-moosefs bigfs ptll local${BASE:+ base}}
+SYSTEMS=${BENCH_SYSTEMS:-moosefs bigfs${BASE:+ base} ptll local}
 
 die() { echo "compare.sh: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "run as root (drop caches, mounts, network namespace)"
@@ -298,6 +300,16 @@ suite_stop() {
 	SUITE=
 }
 
+# settle — the next system starts on a quiet disk: what the last one wrote
+# (gigabytes, deleted or not) is flushed, and the flush has stopped.
+# Without it, in the old order (moosefs bigfs ptll local base) BigFS always
+# followed a system that had just written 2 GiB and base never did, and
+# BigFS's sequential writes came out 0.82-0.89x base, whatever changed.
+settle() {
+	sync
+	sleep "${BENCH_SETTLE_S:-5}"
+}
+
 T0=$SECONDS
 read -r -a order <<< "$SYSTEMS"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -311,6 +323,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		up "$name" "$r"
 		run_suites "$name" "$r" "$MNT"
 		down
+		settle
 	done
 done
 echo "== done in $((SECONDS - T0)) s" >&2
