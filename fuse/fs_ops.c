@@ -1167,8 +1167,10 @@ static bool fs_dirent_add(fuse_req_t req, char *buf, size_t size, size_t *used, 
  * (dir_cache.h) into *pg, if nothing they show changed since it was
  * read. A listing this mount's readdir read holds while this mount
  * changed nothing but removals elsewhere (rm -r reads each folder twice:
- * whether it is empty, then what to remove); one fetched otherwise as
- * long as it would answer a lookup (the folder and each entry). */
+ * whether it is empty, then what to remove), but not for its files of
+ * several links (a removal may have been of another of their names);
+ * one fetched otherwise as long as it would answer a lookup (the folder
+ * and each entry). */
 static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool plus,
 		       size_t max, struct dc_page *pg)
 {
@@ -1179,9 +1181,14 @@ static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool p
 				       pg->removed == fs_removed(ctx, ino)
 			     : !master_client_changed_sole(ctx->mc, ino, pg->epoch);
 	for (size_t i = 0; ok && i < pg->n; i++) {
-		uint64_t e = pg->v[i].st.st_ino;
-		ok = (pg->marked || !fs_entry_changed(ctx, &pg->v[i].st, pg->epoch)) &&
-		     !nsq_pending_ino(ctx->nsq, e) && !(plus && atime_queue_wait(ctx->atime, e));
+		const struct stat *st = &pg->v[i].st;
+		/* a marked listing's files of several links: a removal of
+		 * another of their names changed their link count */
+		bool sole = S_ISDIR(st->st_mode) || st->st_nlink == 1;
+		ok = !(pg->marked ? !sole && master_client_changed(ctx->mc, st->st_ino, pg->epoch)
+				  : fs_entry_changed(ctx, st, pg->epoch)) &&
+		     !nsq_pending_ino(ctx->nsq, st->st_ino) &&
+		     !(plus && atime_queue_wait(ctx->atime, st->st_ino));
 	}
 	if (!ok)
 		dc_page_free(pg);

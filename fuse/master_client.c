@@ -698,13 +698,15 @@ int64_t master_client_quiet_ms_of(struct master_client *mc, uint64_t ino)
 }
 
 /* Whether a batch carries more than removals and renames (which the
- * caller counts itself): a create, a setattr. */
+ * caller counts itself): a create, a setattr, a commit (a listing read
+ * before it shows the file's old size and times). */
 static bool batch_adds(const json_t *req)
 {
 	const json_t *ops = json_object_get(req, "ops");
 	for (size_t i = 0; i < json_array_size(ops); i++) {
 		const char *kind = json_string_value(json_object_get(json_array_get(ops, i), "op"));
-		if (kind && (strcmp(kind, "create") == 0 || strcmp(kind, "setattr") == 0))
+		if (kind && (strcmp(kind, "create") == 0 || strcmp(kind, "setattr") == 0 ||
+			     strcmp(kind, "commit") == 0))
 			return true;
 	}
 	return false;

@@ -209,3 +209,35 @@ def test_237e_rm_r_after_a_walk_reads_folders_from_the_listings(cluster, bigfs_p
     settle()
     drop_caches()
     assert os.listdir(d1) == []
+
+
+def test_237f_folder_read_again_after_own_changes_shows_the_masters_attributes(cluster, bigfs_pair):
+    """A folder this mount listed with its own readdir and reads again:
+    a file of two names whose other name this mount removed shows link
+    count 1; a file this mount wrote and closed since shows its size."""
+    d1, _ = bigfs_pair
+    a = os.path.join(d1, "fa")
+    b = os.path.join(d1, "fb")
+    os.mkdir(a)
+    os.mkdir(b)
+    with open(os.path.join(a, "f"), "w") as f:
+        f.write("two names\n")
+    os.link(os.path.join(a, "f"), os.path.join(b, "g"))
+    fd = os.open(os.path.join(b, "x"), os.O_CREAT | os.O_WRONLY, 0o644)
+    settle()
+
+    def ls_l(d):
+        out = subprocess.run(["ls", "-l", d], check=True, capture_output=True,
+                             text=True).stdout
+        return {ln.split()[-1]: (ln.split()[1], ln.split()[4])
+                for ln in out.splitlines() if not ln.startswith("total")}
+
+    assert ls_l(b) == {"g": ("2", "10"), "x": ("1", "0")}
+    os.unlink(os.path.join(a, "f"))
+    os.write(fd, b"hi")
+    os.close(fd)
+    time.sleep(0.3)       # the queued unlink and commit are on the master
+    drop_caches()         # the kernel takes what the mount answers
+    assert ls_l(b) == {"g": ("1", "10"), "x": ("1", "2")}
+    assert os.stat(os.path.join(b, "g")).st_nlink == 1
+    assert os.stat(os.path.join(b, "x")).st_size == 2
