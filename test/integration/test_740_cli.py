@@ -160,8 +160,14 @@ def test_743_bad_master_exits_1(cc, tmp_path):
 
 
 def test_744_status(cc):
-    st = jrun(cc, "status")
-    workers = cc.list_workers()
+    # a worker's capacity is its disk's, which moves while anything on the
+    # machine writes: read both again until they come from the same reports
+    for _ in range(20):
+        st = jrun(cc, "status")
+        workers = cc.list_workers()
+        if st["capacity"]["total"] == sum(w["capacity"] for w in workers):
+            break
+        time.sleep(0.25)
     assert st["workers"]["total"] == len(workers) == 3, st
     assert st["workers"]["live"] == 3, st
     assert st["masters"] == [{"addr": cc.master_addr, "role": "active"}], st
