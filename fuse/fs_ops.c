@@ -528,15 +528,20 @@ static void fs_destroy(void *userdata)
 	iw_stop(ctx->iw);
 }
 
+/* Whether a listed entry has one name: a folder, or a file listed with a
+ * link count of 1 (a link made here since names it). Removals elsewhere
+ * leave those as listed. */
+static bool fs_one_name(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) || st->st_nlink == 1;
+}
+
 /* Whether this mount changed the listed entry st since the mutation
- * count was at (master_client_changed). A folder has one name, and so
- * has a file listed with a link count of 1 (a link made here since names
- * it): removals elsewhere leave those as listed. */
+ * count was at (master_client_changed). */
 static bool fs_entry_changed(struct fs_ctx *ctx, const struct stat *st, uint64_t at)
 {
-	return S_ISDIR(st->st_mode) || st->st_nlink == 1
-		       ? master_client_changed_sole(ctx->mc, st->st_ino, at)
-		       : master_client_changed(ctx->mc, st->st_ino, at);
+	return fs_one_name(st) ? master_client_changed_sole(ctx->mc, st->st_ino, at)
+			       : master_client_changed(ctx->mc, st->st_ino, at);
 }
 
 /* A lookup answered from parent's listing (dir_cache.h): 0 with *e,
@@ -1184,9 +1189,9 @@ static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool p
 		const struct stat *st = &pg->v[i].st;
 		/* a marked listing's files of several links: a removal of
 		 * another of their names changed their link count */
-		bool sole = S_ISDIR(st->st_mode) || st->st_nlink == 1;
-		ok = !(pg->marked ? !sole && master_client_changed(ctx->mc, st->st_ino, pg->epoch)
-				  : fs_entry_changed(ctx, st, pg->epoch)) &&
+		bool changed = pg->marked ? !fs_one_name(st) && fs_entry_changed(ctx, st, pg->epoch)
+					  : fs_entry_changed(ctx, st, pg->epoch);
+		ok = !changed &&
 		     !nsq_pending_ino(ctx->nsq, st->st_ino) &&
 		     !(plus && atime_queue_wait(ctx->atime, st->st_ino));
 	}

@@ -1826,7 +1826,6 @@ out_put:
 	json_decref(b);
 }
 
-
 /* Close-to-open with mounts that have ino open too: one whose close of
  * it is still queued opens it again without asking the master, its
  * kernel holding the old size until the change feed tells it. So the

@@ -221,6 +221,19 @@ static uint64_t change(struct master_client *mc, const char *op, const char *req
 	return before;
 }
 
+/* A batch of n creates in folders first, first + 1, ... as JSON text in
+ * buf. */
+static const char *creates_in(char *buf, size_t cap, int n, int first)
+{
+	size_t used = (size_t)snprintf(buf, cap, "{\"ops\": [");
+	for (int i = 0; i < n; i++)
+		used += (size_t)snprintf(buf + used, cap - used,
+					 "%s{\"op\": \"create\", \"parent\": %d, \"name\": \"x\"}",
+					 i ? ", " : "", first + i);
+	snprintf(buf + used, cap - used, "]}");
+	return buf;
+}
+
 /* What a change of this mount makes count as changed for a listing read
  * before it (dir_cache.h): the folders and inodes its ops name; after a
  * removal also every file that may have had another name (its link
@@ -269,22 +282,10 @@ static void test_changes_name_what_they_change(void **state)
 
 	/* a batch naming more folders than are tracked: everything */
 	char big[32768];
-	size_t used = (size_t)snprintf(big, sizeof(big), "{\"ops\": [");
-	for (int i = 0; i <= MC_TARGETS; i++)
-		used += (size_t)snprintf(big + used, sizeof(big) - used,
-					 "%s{\"op\": \"create\", \"parent\": %d, \"name\": \"x\"}",
-					 i ? ", " : "", 100 + i);
-	snprintf(big + used, sizeof(big) - used, "]}");
-	at = change(mc, "batch", big);
+	at = change(mc, "batch", creates_in(big, sizeof(big), MC_TARGETS + 1, 100));
 	assert_true(master_client_changed_sole(mc, 7, at));
 	/* one op fewer: only those named */
-	used = (size_t)snprintf(big, sizeof(big), "{\"ops\": [");
-	for (int i = 0; i < MC_TARGETS; i++)
-		used += (size_t)snprintf(big + used, sizeof(big) - used,
-					 "%s{\"op\": \"create\", \"parent\": %d, \"name\": \"x\"}",
-					 i ? ", " : "", 200 + i);
-	snprintf(big + used, sizeof(big) - used, "]}");
-	at = change(mc, "batch", big);
+	at = change(mc, "batch", creates_in(big, sizeof(big), MC_TARGETS, 200));
 	assert_false(master_client_changed(mc, 7, at));
 	assert_true(master_client_changed_sole(mc, 200 + MC_TARGETS - 1, at));
 	master_client_free(mc);
