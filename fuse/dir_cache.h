@@ -14,7 +14,10 @@
  * (inval_watch.h). It is used only while the feed is live; all of them
  * are dropped (dc_clear) when the feed brings any change of another
  * client, or resets, and a listing whose fetch saw that happen is not
- * kept. This mount's own changes are judged at each use (fs_ops.c, by
+ * kept. The master counts on this: another client's change of a
+ * folder's names is answered only once this mount's feed brought it, if
+ * this mount read a listing before it (inval_log_wait_listers), so a
+ * name never lacks here once its maker has been answered. This mount's own changes are judged at each use (fs_ops.c, by
  * master_client_changed and the listing's epoch, the mutation count when
  * its fetch began): a lookup is not answered from a listing if a change
  * of this mount that named the folder (a create, mkdir, link there) or

@@ -158,6 +158,12 @@ static const char *req_session(struct http_request *r)
 	return s && sess_id_valid(s) ? s : NULL;
 }
 
+static uint64_t call_origin(const struct http_request *r);
+
+/* Whether this thread's call changed names in a folder since its last
+ * wait_leases (which then waits for the other mounts' listings). */
+static __thread bool names_changed;
+
 /* The folders the call changed (ns_touch_get), each as {"prev", "attr",
  * "lease"?}: "lease" when the calling mount holds that folder's lease
  * (renewed now, dir_lease.h). Any other holder's lease is revoked and
@@ -171,6 +177,7 @@ static json_t *touched_json(struct master *m, struct http_request *r, int64_t *w
 		return dirs;
 	const char *session = req_session(r);
 
+	names_changed = true;
 	for (size_t i = 0; i < n; i++) {
 		int64_t until;
 		bool held = dlease_changed(m->dl, t[i].attr.ino, session, &until);
@@ -194,8 +201,12 @@ static json_t *touched_json(struct master *m, struct http_request *r, int64_t *w
 static __thread int64_t *batch_until;
 
 /* Hold a reply until until (monotonic ms): another mount's folder lease
- * this change revoked has run out (dir_lease.h). */
-static void wait_leases(int64_t until)
+ * this change revoked has run out (dir_lease.h). And when the call
+ * changed names, until the other mounts that may answer from a folder
+ * listing read before (fuse/dir_cache.h) have had the change from their
+ * feeds (inval_log_wait_listers, at most COMMIT_TOLD_MS): whoever learns
+ * of a new name from its maker finds it on every mount. */
+static void wait_leases(struct master *m, struct http_request *r, int64_t until)
 {
 	if (batch_until) {
 		if (until > *batch_until)
@@ -207,6 +218,12 @@ static void wait_leases(int64_t until)
 		struct timespec ts = { (until - now) / 1000, ((until - now) % 1000) * 1000000 };
 		nanosleep(&ts, NULL);
 	}
+	if (!names_changed)
+		return;
+	names_changed = false;
+	if (!inval_log_wait_listers(m->il, call_origin(r), inval_log_last(m->il), COMMIT_TOLD_MS))
+		log_debug("other mounts' listings: change feeds not caught up after %d ms",
+			  COMMIT_TOLD_MS);
 }
 
 /* The reply o to a call that changed entries, with "dirs": every
@@ -221,7 +238,7 @@ static void reply_changed(struct master *m, struct http_request *r, json_t *o)
 		json_object_set_new(o, "dirs", dirs);
 	else
 		json_decref(dirs);
-	wait_leases(until);
+	wait_leases(m, r, until);
 	http_reply_json(r, 200, o);
 }
 
@@ -766,7 +783,6 @@ out_put:
 
 static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 			 uint64_t ino);
-static uint64_t call_origin(const struct http_request *r);
 
 static void h_lookup(struct master *m, struct http_request *r)
 {
@@ -1334,7 +1350,7 @@ static void h_batch(struct master *m, struct http_request *r)
 			goto out_put;
 		}
 	}
-	wait_leases(until);
+	wait_leases(m, r, until);
 	http_reply_json(r, 200, json_pack("{s:O}", "results", results));
 out_put:
 	json_decref(results);
@@ -1505,6 +1521,8 @@ static void h_readdir(struct master *m, struct http_request *r)
 	writers_told(m, r, ino, 0);
 	if (below && sess_fresh_any_elsewhere(m->sess, call_origin(r)))
 		below = 0;
+	/* before the read: a change after it waits for this mount's feed */
+	inval_log_listed(m->il, call_origin(r));
 	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof, &dir);
 	if (rc < 0) {
 		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
@@ -2239,6 +2257,7 @@ static void h_events(struct master *m, struct http_request *r)
 	    !json_object_get(b, "since")) {
 		reset = log_id != NULL;
 		last = inval_log_last(m->il);
+		inval_log_joined(m->il, inval_origin(exp->id));
 		ev = json_pack("{s:[], s:[]}", "e", "i");
 	} else if (inval_log_read(m->il, inval_origin(exp->id), since, (int)wait_ms,
 				  INVAL_READ_MAX, &ev, &last, &reset) < 0) {
@@ -2736,11 +2755,12 @@ static void h_status(struct master *m, struct http_request *r)
 static void settle_leases(struct master *m, struct http_request *r)
 {
 	const struct ns_touch *t;
-	if (ns_touch_get(&t) == 0)
-		return;          /* most calls change no folder */
 	int64_t until = 0;
-	json_decref(touched_json(m, r, &until));
-	wait_leases(until);
+	if (ns_touch_get(&t) > 0)
+		json_decref(touched_json(m, r, &until));
+	else if (!names_changed)
+		return;          /* most calls change no folder */
+	wait_leases(m, r, until);
 }
 
 /* Whose changes the call makes (inval_log.h): the signing mount's. */

@@ -38,6 +38,15 @@ struct inval_ack {
 	uint64_t origin;      /* 0: free */
 	uint64_t since;
 	int64_t at_ms;        /* monotonic, of that poll */
+	/* Folder listings the mount may hold (inval_log_listed): read after
+	 * events up to listed_min .. listed_max. Its feed dropped every one
+	 * read before event `given` (the last one of another client in the
+	 * reply to its last poll) once it asks for the events after it. */
+	bool holds;
+	bool late;            /* a wait for it ran out: not waited for again
+	                       * until it polls */
+	uint64_t listed_min, listed_max;
+	uint64_t given;       /* 0: none in that reply */
 };
 #define INVAL_ACKS 64
 
@@ -241,7 +250,7 @@ static json_t *entry_json(uint64_t folder, const char *name)
 
 /* Under the lock: events since+1..last not from origin, at most max. */
 static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t max,
-		   json_t **ret, uint64_t *ret_last, size_t *ret_n)
+		   json_t **ret, uint64_t *ret_last, size_t *ret_n, uint64_t *ret_given)
 {
 	json_t *ents = json_array(), *inos = json_array();
 	uint64_t *seen = calloc(max ? max : 1, sizeof(*seen));
@@ -254,6 +263,7 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 		if (origin && e->origin == origin)
 			continue;
 		n++;
+		*ret_given = s;
 		int rc;
 		if (e->name) {
 			rc = json_array_append_new(ents, entry_json(e->ino, e->name));
@@ -278,20 +288,93 @@ fail:
 	return -ENOMEM;
 }
 
+/* Under the lock: origin's reader, or NULL. */
+static struct inval_ack *ack_of(struct inval_log *l, uint64_t origin)
+{
+	for (size_t i = 0; i < INVAL_ACKS; i++)
+		if (l->acks[i].origin == origin)
+			return &l->acks[i];
+	return NULL;
+}
+
 /* Under the lock: origin's reader asks for the events after since. */
 static void note_ack(struct inval_log *l, uint64_t origin, uint64_t since)
 {
-	struct inval_ack *a = &l->acks[0];
-	for (size_t i = 0; i < INVAL_ACKS; i++) {
-		if (l->acks[i].origin == origin) {
-			a = &l->acks[i];
-			break;
-		}
-		if (l->acks[i].at_ms < a->at_ms)
-			a = &l->acks[i];      /* the oldest (or a free one) */
+	struct inval_ack *a = ack_of(l, origin);
+	if (!a) {
+		a = &l->acks[0];
+		for (size_t i = 1; i < INVAL_ACKS; i++)
+			if (l->acks[i].at_ms < a->at_ms)
+				a = &l->acks[i];      /* the oldest (or a free one) */
+		*a = (struct inval_ack){ .origin = origin };
 	}
-	*a = (struct inval_ack){ .origin = origin, .since = since, .at_ms = clock_now_ms() };
+	a->since = since;
+	a->at_ms = clock_now_ms();
+	a->late = false;
+	if (a->given && since >= a->given) {
+		/* it took the reply that carried others' changes up to given:
+		 * the listings read before are gone, those after may be held */
+		if (a->listed_max < a->given)
+			a->holds = false;
+		else if (a->listed_min < a->given)
+			a->listed_min = a->given;
+		a->given = 0;
+	}
 	pthread_cond_broadcast(&l->acked);
+}
+
+void inval_log_joined(struct inval_log *l, uint64_t origin)
+{
+	if (!origin)
+		return;
+	pthread_mutex_lock(&l->lock);
+	note_ack(l, origin, l->last);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void inval_log_listed(struct inval_log *l, uint64_t origin)
+{
+	pthread_mutex_lock(&l->lock);
+	struct inval_ack *a = origin ? ack_of(l, origin) : NULL;
+	if (a) {
+		if (!a->holds)
+			a->listed_min = l->last;
+		a->listed_max = l->last;
+		a->holds = true;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Under the lock: whether reader a may still answer from a listing read
+ * before event seq (and has not been told of it). */
+static bool lister_behind(const struct inval_ack *a, uint64_t origin, uint64_t seq, int64_t now)
+{
+	return a->origin && a->origin != origin && a->holds && !a->late && a->listed_min < seq &&
+	       a->since < seq && now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS;
+}
+
+bool inval_log_wait_listers(struct inval_log *l, uint64_t origin, uint64_t seq,
+			    int timeout_ms)
+{
+	struct timespec until = clock_deadline_ms(timeout_ms);
+	bool all = false;
+	pthread_mutex_lock(&l->lock);
+	while (!all && !l->stopping) {
+		int64_t now = clock_now_ms();
+		all = true;
+		for (size_t k = 0; k < INVAL_ACKS && all; k++)
+			if (lister_behind(&l->acks[k], origin, seq, now))
+				all = false;
+		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
+			break;
+	}
+	/* a mount that does not answer its feed (paused, cut off) costs one
+	 * wait, not one per change of everybody else */
+	for (size_t k = 0; k < INVAL_ACKS && !all; k++)
+		if (lister_behind(&l->acks[k], origin, seq, clock_now_ms()))
+			l->acks[k].late = true;
+	pthread_mutex_unlock(&l->lock);
+	return all;
 }
 
 /* Whether reader a is one of origins[0..n) (origins NULL: any reader). */
@@ -341,18 +424,18 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 	*ret_reset = false;
 	*ret_events = NULL;
 	int rc = 0;
-	uint64_t wakes = l->wakes;
+	uint64_t wakes = l->wakes, given = 0;
 	for (;;) {
 		if (!kept_from(l, since)) {
 			*ret_reset = true;
-			*ret_last = l->last;
+			*ret_last = given = l->last;
 			rc = (*ret_events = json_pack("{s:[], s:[]}", "e", "i")) ? 0 : -ENOMEM;
 			break;
 		}
 		size_t n = 0;
 		json_decref(*ret_events);
 		*ret_events = NULL;
-		rc = collect(l, origin, since, max, ret_events, ret_last, &n);
+		rc = collect(l, origin, since, max, ret_events, ret_last, &n, &given);
 		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin))
 			break;
 		since = *ret_last;    /* only our own: skip them */
@@ -371,10 +454,13 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		pthread_cond_destroy(&me.cond);
 		if (!me.woken) {
 			json_decref(*ret_events);
-			rc = collect(l, origin, since, max, ret_events, ret_last, &n);
+			rc = collect(l, origin, since, max, ret_events, ret_last, &n, &given);
 			break;
 		}
 	}
+	struct inval_ack *a = origin && given ? ack_of(l, origin) : NULL;
+	if (a)
+		a->given = given;   /* the mount drops its listings on this reply */
 	pthread_mutex_unlock(&l->lock);
 	return rc;
 }

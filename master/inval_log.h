@@ -79,6 +79,24 @@ bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n,
 			 int timeout_ms);
 #define INVAL_ACK_SLACK_MS 5000
 
+/* A mount's first poll (it starts from the last event): it is followed
+ * from now on (inval_log_wait_told, inval_log_wait_listers). */
+void inval_log_joined(struct inval_log *l, uint64_t origin);
+
+/* origin's mount read a folder listing, which it may keep to answer
+ * lookups, "no such file" included (fuse/dir_cache.h), until its feed
+ * brings it any change of another client (it then drops them all). Only
+ * a mount whose feed polls is followed. */
+void inval_log_listed(struct inval_log *l, uint64_t origin);
+/* Close-to-open for names: wait (up to timeout_ms) until every mount but
+ * origin that may hold a listing read before event seq has been told of
+ * the events up to seq, so that none of them answers "no such file" for
+ * a name made by a change that ended before. True if none was behind;
+ * one still behind is not waited for again until it polls (a paused or
+ * cut-off mount costs the others one wait per poll of its own). */
+bool inval_log_wait_listers(struct inval_log *l, uint64_t origin, uint64_t seq,
+			    int timeout_ms);
+
 /* The number of the last event (0: none yet). */
 uint64_t inval_log_last(struct inval_log *l);
 /* The number of the last event not from origin (0: none yet): the last

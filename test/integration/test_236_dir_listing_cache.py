@@ -169,3 +169,79 @@ def test_236e_own_changes_elsewhere_keep_the_listing(cluster, bigfs_pair):
         f.write("new")
     drop_caches()
     assert os.stat(os.path.join(x, "new")).st_size == 3
+
+
+def test_236f_names_another_mount_made_show_at_once(cluster, bigfs_pair):
+    """Close-to-open for names: once a create, mkdir, symlink, hard link
+    or rename on mount 1 has returned, mount 2 finds the new name, even
+    while it holds the folder's listing (which answers "no such file" for
+    names it lacks). The master answers mount 1 once mount 2's change
+    feed has brought the change (it dropped its listings)."""
+    d1, d2 = bigfs_pair
+    other = os.path.join(d1, "other")
+    os.mkdir(other)
+    time.sleep(1.2)          # past mount 1's lease on the folder
+    os.stat(d2)
+    before = route_counts(cluster)
+    rounds = 60
+    for i in range(rounds):
+        # mount 2 fetches the listing at its second miss, and answers
+        # the third from it
+        for k in range(3):
+            assert errno_of(os.stat, os.path.join(d2, "nx%d-%d" % (i, k))) == errno.ENOENT
+        kind = i % 5
+        name = "n%03d" % i
+        if kind == 0:
+            with open(os.path.join(d1, name), "w") as f:
+                f.write("made %d\n" % i)
+        elif kind == 1:
+            os.mkdir(os.path.join(d1, name))
+        elif kind == 2:
+            os.symlink("target-%d" % i, os.path.join(d1, name))
+        elif kind == 3:
+            src = os.path.join(other, "s%03d" % i)
+            with open(src, "w") as f:
+                f.write("moved %d\n" % i)
+            os.rename(src, os.path.join(d1, name))
+        else:
+            src = os.path.join(other, "l%03d" % i)
+            with open(src, "w") as f:
+                f.write("linked %d\n" % i)
+            os.link(src, os.path.join(d1, name))
+        p2 = os.path.join(d2, name)
+        assert os.path.lexists(p2), "round %d (%d): %s not found on mount 2" % (i, kind, name)
+        if kind == 0:
+            with open(p2) as f:
+                assert f.read() == "made %d\n" % i
+        elif kind == 2:
+            assert os.readlink(p2) == "target-%d" % i
+    d_ = delta(before, route_counts(cluster))
+    # the listing was held in most rounds: one fetch per round at most
+    assert d_.get("/v1/readdir", 0) >= rounds // 2, d_
+
+
+def test_236g_a_paused_mount_costs_one_wait(cluster, bigfs_pair):
+    """A mount that holds a listing but does not answer its change feed
+    (stopped, cut off) delays another mount's change there once (at most
+    200 ms), not every change; once it runs again it finds the names."""
+    import signal
+    d1, d2 = bigfs_pair
+    time.sleep(1.2)          # past mount 1's lease on the folder
+    for k in range(3):
+        assert errno_of(os.stat, os.path.join(d2, "nx%d" % k)) == errno.ENOENT
+    m2 = next(m for m in cluster.mounts if m.path == os.path.dirname(d2))
+    m2.daemon.send(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        for i in range(20):
+            with open(os.path.join(d1, "p%02d" % i), "w") as f:
+                f.write("%d\n" % i)
+        took = time.monotonic() - t0
+    finally:
+        m2.daemon.send(signal.SIGCONT)
+    # 20 creates and closes; 20 waits of 200 ms would be 4 s
+    assert took < 2.0, took
+    t0 = time.monotonic()
+    while not all(os.path.exists(os.path.join(d2, "p%02d" % i)) for i in range(20)):
+        assert time.monotonic() - t0 < 2.0, "names not seen on the mount that was paused"
+        time.sleep(0.02)

@@ -8,7 +8,8 @@
  * inval_log_stop or at an inval_log_wake of its own origin (not another's,
  * and two wakes in a row both arrive); a reader fallen out of the ring, or
  * asking from beyond the last event, is told to reset; origins and log
- * ids; the namespace hook publishes with this thread's origin. Everything
+ * ids; the namespace hook publishes with this thread's origin; a change
+ * waits for the mounts that may answer from a listing read before it. Everything
  * through the public API (inval_log.h). */
 #include <errno.h>
 #include <pthread.h>
@@ -193,6 +194,104 @@ static void test_wait_told(void **state)
 	rd_free(&r);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_true(a.ok);
+	inval_log_free(l);
+}
+
+struct listers_arg {
+	struct inval_log *l;
+	uint64_t seq;
+	bool ok;
+};
+
+static void *wait_listers_main(void *p)
+{
+	struct listers_arg *a = p;
+	a->ok = inval_log_wait_listers(a->l, OA, a->seq, 5000);
+	return NULL;
+}
+
+/* Close-to-open for names (inval_log_wait_listers): a change of A waits
+ * for B only while B may answer from a listing read before it, and only
+ * until B's feed has brought it; B drops every listing read before
+ * another client's change it was told of, and keeps one read after it.
+ * A's own listings and a mount that never polled are not waited for. */
+static void test_wait_listers(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(64);
+	struct rd r = rd(l, OA, 0, 0, 100);
+	rd_free(&r);
+	inval_log_joined(l, OB);          /* B's first poll: from event 0 */
+	pub_ent(l, OA, 1, "a");           /* 1 */
+	assert_true(inval_log_wait_listers(l, OA, 1, 0));   /* no listings */
+	inval_log_listed(l, OB);          /* B lists after event 1 */
+	inval_log_listed(l, 0xc3);        /* never polled: not followed */
+	assert_true(inval_log_wait_listers(l, OA, 1, 0));   /* it has event 1 */
+	pub_ent(l, OA, 1, "b");           /* 2 */
+	assert_false(inval_log_wait_listers(l, OA, 2, 30));
+	assert_true(inval_log_wait_listers(l, OB, 2, 0));   /* its own change */
+	/* B's feed brings events 1-2 (given 2) and B asks past them: its
+	 * listing (read at 1) is gone */
+	r = rd(l, OB, 0, 0, 100);
+	assert_int_equal(r.last, 2);
+	rd_free(&r);
+	assert_false(inval_log_wait_listers(l, OA, 2, 30));  /* not asked past yet */
+	r = rd(l, OB, 2, 0, 100);
+	rd_free(&r);
+	assert_true(inval_log_wait_listers(l, OA, 2, 0));
+	pub_ent(l, OA, 1, "c");           /* 3: B holds nothing */
+	assert_true(inval_log_wait_listers(l, OA, 3, 0));
+
+	/* B reads a reply carrying event 3, lists again after it, then asks
+	 * past 3: the new listing stays followed */
+	r = rd(l, OB, 2, 0, 100);
+	assert_int_equal(r.last, 3);
+	rd_free(&r);
+	inval_log_listed(l, OB);          /* at 3 */
+	r = rd(l, OB, 3, 0, 100);
+	rd_free(&r);
+	assert_true(inval_log_wait_listers(l, OA, 3, 0));
+	pub_ino(l, OA, 9);                /* 4 */
+	assert_false(inval_log_wait_listers(l, OA, 4, 30));
+	/* B did not answer: not waited for again until it polls */
+	assert_true(inval_log_wait_listers(l, OA, 4, 0));
+	r = rd(l, OB, 3, 0, 100);         /* polls again, told of nothing new */
+	assert_int_equal(r.last, 4);
+	rd_free(&r);
+	assert_false(inval_log_wait_listers(l, OA, 4, 30));
+
+	/* a waiter ends when B asks past the event */
+	struct listers_arg a = { .l = l, .seq = 4 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, wait_listers_main, &a), 0);
+	struct timespec pause = { 0, 50 * 1000000L };
+	nanosleep(&pause, NULL);
+	r = rd(l, OB, 3, 0, 100);
+	assert_int_equal(r.last, 4);
+	rd_free(&r);
+	r = rd(l, OB, 4, 0, 100);
+	rd_free(&r);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(a.ok);
+
+	/* B's own changes do not drop its listings; A's listing waits B */
+	inval_log_listed(l, OB);          /* at 4 */
+	inval_log_listed(l, OA);          /* at 4 */
+	pub_ent(l, OB, 2, "x");           /* 5 */
+	r = rd(l, OB, 4, 0, 100);         /* nothing for B: its own */
+	assert_int_equal(r.last, 5);
+	rd_free(&r);
+	r = rd(l, OB, 5, 0, 100);
+	rd_free(&r);
+	pub_ent(l, OA, 2, "y");           /* 6 */
+	assert_false(inval_log_wait_listers(l, OA, 6, 30));
+	assert_false(inval_log_wait_listers(l, OB, 5, 30));  /* A behind 5 */
+	/* B is told of event 6: nothing left to wait for */
+	r = rd(l, OB, 5, 0, 100);
+	rd_free(&r);
+	r = rd(l, OB, 6, 0, 100);
+	rd_free(&r);
+	assert_true(inval_log_wait_listers(l, OA, 6, 0));
 	inval_log_free(l);
 }
 
@@ -711,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_name_not_utf8),
 		cmocka_unit_test(test_last_other),
 		cmocka_unit_test(test_wait_told),
+		cmocka_unit_test(test_wait_listers),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_max_and_continue),
