@@ -1589,9 +1589,11 @@ out_unlock:
  * held, nothing in flight): see file_handle.h. The file was made by
  * this handle's create, whose grant the master noted ("behind"), and
  * written once, in its first chunk, by this mount alone, without an
- * error; its attributes are known here and no chmod, chown or utimes of
- * it waits for the commit (the master would stamp its own ctime on
- * them); no other mount asked for it
+ * error; its attributes are known here (setattrs kept while it was
+ * open ride on the commit when they set the mtime, as tar's futimens,
+ * fchown and fchmod before close do: the master stamps them with the
+ * commit's time, the ctime the kernel was told at the last of them); no
+ * other mount asked for it
  * meanwhile; no quota can refuse the commit; and the mount can queue it
  * (fs_ops' behind_ok: the master takes commits in batches and the change
  * feed is live). */
@@ -1600,7 +1602,7 @@ static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
 	struct fh_table *t = w->t;
 	if (!t->nsq || !t->behind_ok || atomic_load(&fh_quotas) || w->ngrants != 1 ||
 	    w->commit_end == 0 || w->err_seq != fh->err_seen || atomic_load(&w->resized) ||
-	    !fh_base_current(w) || fh_setattr_json_needed(&w->pending))
+	    !fh_base_current(w) || (fh_setattr_json_needed(&w->pending) && !w->pending.has_mtime))
 		return false;
 	const struct grant *g = &w->grants[0];
 	if (g->index != 0 || !g->from_create || !g->behind || !g->written || g->released ||
@@ -1635,10 +1637,12 @@ static void fh_behind_done(void *arg, int rc, const json_t *res)
 }
 
 /* Writer lock held, fh_behind_ok: queue the close's commit (release
- * every lease) and take as the closed file's attributes what the master
- * will make of it: the known ones, the size committed, mtime and ctime
- * now, which the commit carries ("time_s": the master keeps them). True
- * if queued. */
+ * every lease, and the kept setattrs) and take as the closed file's
+ * attributes what the master will make of it: the known ones (the kept
+ * setattrs' among them), the size committed, mtime and ctime now, which
+ * the commit carries ("time_s": the master keeps them); with kept
+ * setattrs, the mtime they set and the ctime the kernel was told at the
+ * last of them. True if queued. */
 static bool fh_behind(struct fh_writer *w)
 {
 	struct fh_table *t = w->t;
@@ -1657,7 +1661,10 @@ static bool fh_behind(struct fh_writer *w)
 	 * compares what it saw after a checkout with what it sees later) */
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	st.st_mtim = now;
+	if (w->pending.has_mtime)
+		now = w->base.st_ctim;   /* the last kept setattr's answer */
+	else
+		st.st_mtim = now;
 	st.st_ctim = now;
 	if (json_object_set_new(req, "time_s", json_integer((json_int_t)now.tv_sec)) < 0 ||
 	    json_object_set_new(req, "time_ns", json_integer(now.tv_nsec)) < 0) {

@@ -1963,6 +1963,12 @@ static void h_commit(struct master *m, struct http_request *r)
 	}
 	if (so && parse_setattr(so, r, &sa, groups) < 0)
 		goto out_put;
+	if (so && has_when) {
+		/* stamped as the mount that sent it behind told its kernel */
+		sa.has_at = true;
+		sa.at_s = when.tv_sec;
+		sa.at_ns = (uint32_t)when.tv_nsec;
+	}
 	json_t *da = json_object_get(b, "drop");
 	if (da && (!json_is_array(da) || json_array_size(da) > RELEASE_MAX)) {
 		bad_member(r, "drop");

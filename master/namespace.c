@@ -915,6 +915,10 @@ static int setattr_once(struct ns *ns, uint64_t ino, const struct ns_setattr *sa
 	if (rc < 0)
 		goto out_end;
 	now_ts(&now_s, &now_ns);
+	if (sa->has_at) {
+		now_s = sa->at_s;
+		now_ns = sa->at_ns;
+	}
 	if (sa->has_size) {
 		if (S_ISDIR(a.mode)) {
 			rc = -EISDIR;

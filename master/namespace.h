@@ -50,6 +50,12 @@ struct ns_setattr {
 	bool drop_sgid;
 	const uint32_t *groups;
 	size_t ngroups;
+	/* The change's time (its ctime, and the "now" of atime_now and
+	 * mtime_now) when set: a commit's setattr at the time its mount told
+	 * its kernel (fuse/file_handle.h, commit behind). Otherwise now. */
+	bool has_at;
+	int64_t at_s;
+	uint32_t at_ns;
 };
 
 struct ns_dirent {

@@ -50,6 +50,46 @@ def test_238_small_files_commit_on_the_next_batch(cluster):
             assert f.read() == _contents(i), i
 
 
+def test_238f_tar_like_setattrs_ride_on_the_commit(cluster, bigfs_pair):
+    """tar sets each file's mtime, owner and mode on the open descriptor
+    (futimens, fchown, fchmod) before close: those ride on the commit
+    behind, in the next file's batch, with no call of their own. The
+    attributes this mount answers at once are the ones the master keeps:
+    the other mount sees the same mode, owner, size, mtime and ctime."""
+    let_feed_settle()
+    d1, d2 = bigfs_pair
+    mtime = 1600000000.25
+    before = route_counts(cluster)
+    n = 60
+    for i in range(n):
+        fd = os.open(os.path.join(d1, "t%03d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                     0o600)
+        os.write(fd, _contents(i))
+        os.utime(fd, ns=(int(mtime * 1e9) + i, int(mtime * 1e9) + i))
+        os.fchown(fd, 1000 + i, 2000 + i)
+        os.fchmod(fd, 0o640 if i % 2 else 0o755)
+        os.close(fd)
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/commit", 0) <= 5, d_
+    assert d_.get("/v1/setattr", 0) == 0, d_
+    here = [os.stat(os.path.join(d1, "t%03d" % i)) for i in range(n)]
+    there = [os.stat(os.path.join(d2, "t%03d" % i)) for i in range(n)]
+    for i in range(n):
+        a, b = here[i], there[i]
+        assert a.st_size == b.st_size == len(_contents(i)), i
+        assert a.st_mode == b.st_mode and a.st_mode & 0o7777 == (0o640 if i % 2 else 0o755), i
+        assert (a.st_uid, a.st_gid) == (b.st_uid, b.st_gid) == (1000 + i, 2000 + i), i
+        assert a.st_mtime_ns == b.st_mtime_ns == int(mtime * 1e9) + i, i
+        assert a.st_ctime_ns == b.st_ctime_ns, (i, a.st_ctime_ns, b.st_ctime_ns)
+        assert a.st_ctime > mtime, i
+    drop_caches()
+    for i in range(n):
+        with open(os.path.join(d2, "t%03d" % i), "rb") as f:
+            assert f.read() == _contents(i), i
+        st = os.stat(os.path.join(d1, "t%03d" % i))
+        assert st.st_ctime_ns == here[i].st_ctime_ns, i
+
+
 def test_238b_other_mount_sees_each_file_right_after_its_close(bigfs_pair):
     """Close-to-open for new files under a race: each file made and closed
     on one mount is stat'ed and read on the other right away, both ways,

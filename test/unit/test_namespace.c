@@ -330,6 +330,19 @@ static void test_setattr(void **state)
 	assert_int_equal(a.mtime_s, 1000);
 	assert_int_equal(a.mtime_ns, 5);
 	assert_int_equal(ns_setattr(f->ns, 4242, &sa, &a), -ENOENT);
+	/* stamped at a given time (a commit's setattr behind): ctime and
+	 * "now" are that time */
+	sa = (struct ns_setattr){ .has_mode = true, .mode = 0640, .has_atime = true,
+				  .atime_now = true, .has_at = true, .at_s = 2000,
+				  .at_ns = 7 };
+	assert_int_equal(ns_setattr(f->ns, fi, &sa, &a), 0);
+	assert_int_equal(a.mode, S_IFREG | 0640);
+	assert_int_equal(a.ctime_s, 2000);
+	assert_int_equal(a.ctime_ns, 7);
+	assert_int_equal(a.atime_s, 2000);
+	assert_int_equal(a.mtime_s, 1000);
+	assert_int_equal(ns_getattr(f->ns, fi, &a), 0);
+	assert_int_equal(a.ctime_s, 2000);
 }
 
 /* Reads (relatime, one batch): atime moves when not after mtime and
