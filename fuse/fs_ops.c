@@ -1669,16 +1669,6 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	grant = NULL;
 	fs_ttl(ctx, &e, snap, parent, name);
 	fs_open_fi(fi, fh);
-	/* A file this call made, opened only to write (tar, cp, rsync, git
-	 * checkout, a compiler's output): its writes skip the page cache.
-	 * The kernel then asks for no security.capability before each write
-	 * (a direct write has no privileges to drop: the file is new, with no
-	 * xattrs and, here, no setuid or setgid bit) and does not split a
-	 * write at pages. No page of it can be cached yet, and this
-	 * descriptor cannot be mapped. */
-	if (created && (fi->flags & O_ACCMODE) == O_WRONLY && !(fi->flags & O_APPEND) &&
-	    !(e.attr.st_mode & (S_ISUID | S_ISGID)))
-		fi->direct_io = 1;
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		fh_release(fh); /* the opener was interrupted: nobody will release it */
 		csess_close(ctx->cs, e.ino);

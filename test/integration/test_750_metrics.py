@@ -348,38 +348,3 @@ def test_750g_scrubber_paces_small_chunks(tmp_path_factory):
         assert get(m, "bigfs_worker_scrub_corrupt_chunks_total") == 0
     finally:
         finish_cluster(c)
-
-
-def test_750z_a_fresh_write_only_file_skips_the_page_cache(cluster, mmount):
-    """A file a create made, open only to write (tar, cp, rsync, git): its
-    writes bypass the page cache, so the kernel neither asks for
-    security.capability before each write nor splits writes at pages. A
-    reader that has it open on the same mount meanwhile sees every write,
-    overwrites included."""
-    m, addr = mmount
-    p = os.path.join(m.path, "f750z")
-    before, _ = scrape(addr, "bigfs_mount_")
-    w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    chunk = b"x" * 10240
-    for _ in range(40):
-        os.write(w, chunk)
-    after, _ = scrape(addr, "bigfs_mount_")
-
-    def grew(op):
-        return (get(after, "bigfs_mount_fuse_requests_count", op=op) -
-                get(before, "bigfs_mount_fuse_requests_count", op=op))
-
-    assert grew("write") == 40, grew("write")      # 10 KiB each: not split at pages
-    assert grew("getxattr") <= 1, grew("getxattr")  # not one per write
-    r = os.open(p, os.O_RDONLY)
-    assert os.pread(r, 1 << 20, 0) == chunk * 40
-    os.pwrite(w, b"y" * 100, 5000)
-    os.write(w, b"tail")
-    got = os.pread(r, 1 << 20, 0)
-    assert len(got) == 40 * 10240 + 4
-    assert got[4990:5110] == b"x" * 10 + b"y" * 100 + b"x" * 10
-    assert got.endswith(b"xtail")
-    os.close(w)
-    os.close(r)
-    with open(p, "rb") as f:
-        assert f.read() == got
