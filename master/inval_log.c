@@ -345,38 +345,6 @@ void inval_log_listed(struct inval_log *l, uint64_t origin)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Under the lock: whether reader a may still answer from a listing read
- * before event seq (and has not been told of it). */
-static bool lister_behind(const struct inval_ack *a, uint64_t origin, uint64_t seq, int64_t now)
-{
-	return a->origin && a->origin != origin && a->holds && !a->late && a->listed_min < seq &&
-	       a->since < seq && now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS;
-}
-
-bool inval_log_wait_listers(struct inval_log *l, uint64_t origin, uint64_t seq,
-			    int timeout_ms)
-{
-	struct timespec until = clock_deadline_ms(timeout_ms);
-	bool all = false;
-	pthread_mutex_lock(&l->lock);
-	while (!all && !l->stopping) {
-		int64_t now = clock_now_ms();
-		all = true;
-		for (size_t k = 0; k < INVAL_ACKS && all; k++)
-			if (lister_behind(&l->acks[k], origin, seq, now))
-				all = false;
-		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
-			break;
-	}
-	/* a mount that does not answer its feed (paused, cut off) costs one
-	 * wait, not one per change of everybody else */
-	for (size_t k = 0; k < INVAL_ACKS && !all; k++)
-		if (lister_behind(&l->acks[k], origin, seq, clock_now_ms()))
-			l->acks[k].late = true;
-	pthread_mutex_unlock(&l->lock);
-	return all;
-}
-
 /* Whether reader a is one of origins[0..n) (origins NULL: any reader). */
 static bool ack_followed(const struct inval_ack *a, const uint64_t *origins, size_t n)
 {
@@ -388,8 +356,35 @@ static bool ack_followed(const struct inval_ack *a, const uint64_t *origins, siz
 	return !origins;
 }
 
-bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
-			 int timeout_ms)
+/* Whom a wait is for: the readers of origins[0..n) (wait_told), or
+ * (listers) every reader but origin that may answer from a listing read
+ * before event seq (wait_listers). */
+struct ack_query {
+	const uint64_t *origins;
+	size_t n;
+	bool listers;
+	uint64_t origin;
+	uint64_t seq;
+};
+
+/* Under the lock: whether reader a is one q waits for and has not asked
+ * past q->seq yet. A reader that has not polled lately is not followed
+ * (its mount caches for a second). */
+static bool ack_behind(const struct inval_ack *a, const struct ack_query *q, int64_t now)
+{
+	if (a->since >= q->seq || now - a->at_ms >= INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS)
+		return false;
+	if (!q->listers)
+		return ack_followed(a, q->origins, q->n);
+	return a->origin && a->origin != q->origin && a->holds && !a->late &&
+	       a->listed_min < q->seq;
+}
+
+/* Wait (up to timeout_ms) until no reader is behind for q. A lister
+ * still behind then is not waited for again until it polls: a mount that
+ * does not answer its feed (paused, cut off) costs one wait, not one per
+ * change of everybody else. */
+static bool wait_acks(struct inval_log *l, const struct ack_query *q, int timeout_ms)
 {
 	struct timespec until = clock_deadline_ms(timeout_ms);
 	bool all = false;
@@ -397,19 +392,32 @@ bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n,
 	while (!all && !l->stopping) {
 		int64_t now = clock_now_ms();
 		all = true;
-		for (size_t k = 0; k < INVAL_ACKS && all; k++) {
-			const struct inval_ack *a = &l->acks[k];
-			/* a reader that has not polled lately is not followed
-			 * (its mount caches for a second) */
-			if (ack_followed(a, origins, n) &&
-			    now - a->at_ms < INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS && a->since < seq)
+		for (size_t k = 0; k < INVAL_ACKS && all; k++)
+			if (ack_behind(&l->acks[k], q, now))
 				all = false;
-		}
 		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
 			break;
 	}
+	int64_t now = clock_now_ms();
+	for (size_t k = 0; k < INVAL_ACKS && !all && q->listers; k++)
+		if (ack_behind(&l->acks[k], q, now))
+			l->acks[k].late = true;
 	pthread_mutex_unlock(&l->lock);
 	return all;
+}
+
+bool inval_log_wait_listers(struct inval_log *l, uint64_t origin, uint64_t seq,
+			    int timeout_ms)
+{
+	const struct ack_query q = { .listers = true, .origin = origin, .seq = seq };
+	return wait_acks(l, &q, timeout_ms);
+}
+
+bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
+			 int timeout_ms)
+{
+	const struct ack_query q = { .origins = origins, .n = n, .seq = seq };
+	return wait_acks(l, &q, timeout_ms);
 }
 
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
