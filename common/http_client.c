@@ -1,25 +1,29 @@
-/* http_client — libcurl behind a blocking call/batch interface.
+/* http_client — two engines behind a blocking call/batch interface.
  *
- * Owns: one curl multi handle (and so one connection cache, which keeps
- * keep-alive connections to the master and workers open between calls) and
- * a pool of easy handles reused from call to call. Not thread-safe: one
- * client per thread. Never logs; errors go back to the caller.
+ * Owns: one curl multi handle (its connection cache keeps https
+ * connections open between calls) and a pool of easy handles reused from
+ * call to call; the raw engine's pool of kept plain sockets and its call
+ * states (http_raw.h). Not thread-safe: one client per thread. Never
+ * logs; errors go back to the caller.
  *
- * Every batch runs through http_client_run's loop: perform, collect the
- * finished transfers, then decide — hedged batches start the next call
- * when every running one has moved no byte for hedge_ms (progress comes
- * from CURLOPT_XFERINFOFUNCTION, per call) and stop at the first good
- * one; grace batches stop once one call is good and the others have
- * stalled for grace_ms. A transfer cut off is removed from the multi
- * handle, which closes its connection (a stalled peer's socket is never
- * reused). */
+ * Every batch runs through http_client_run's loop: a turn of the batch's
+ * engine (wait for its sockets, move its calls on, finish those done),
+ * then decide — hedged batches start the next call when every running
+ * one has moved no byte for hedge_ms (progress: CURLOPT_XFERINFOFUNCTION,
+ * or the raw call's own clock) and stop at the first good one; grace
+ * batches stop once one call is good and the others have stalled for
+ * grace_ms. A call cut off has its connection closed (a stalled peer's
+ * socket is never reused). A batch goes the raw way when the process is
+ * plain and every URL is http://; else libcurl's. */
 #include "http_client.h"
+#include "http_raw.h"
 #include "json_util.h"
 #include "errors.h"
 #include "transport_config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +37,7 @@
 #define HTTP_RECV_BUFFER_MIN (16L * 1024)    /* libcurl's default */
 #define HTTP_RECV_BUFFER_JSON (32L * 1024)
 #define HTTP_RECV_BUFFER_MAX (512L * 1024)
+#define RAW_XFERS_KEPT 4      /* raw call states kept for reuse */
 
 struct http_client {
 	CURLM *multi;
@@ -49,6 +54,11 @@ struct http_client {
 	 * fresh connection, and a refusal of that one must not read as
 	 * "never sent" (see call_finish). */
 	char warm[WARM_MAX][WARM_ORIGIN_MAX];
+	/* plain http:// goes the raw way (http_raw.h) unless
+	 * BIGFS_HTTP_CURL=1 was set when the client was made */
+	bool raw_enabled;
+	struct raw_pool raw_pool;
+	struct raw_xfer *xf[RAW_XFERS_KEPT];
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -74,6 +84,9 @@ struct http_client *http_client_new(long timeout_ms, long connect_timeout_ms)
 	c->connect_timeout_ms = connect_timeout_ms;
 	c->tls = transport_tls();
 	c->ca_file = transport_ca_file();
+	const char *e = getenv("BIGFS_HTTP_CURL");
+	c->raw_enabled = !(e && strcmp(e, "1") == 0);
+	raw_pool_init(&c->raw_pool);
 	return c;
 }
 
@@ -84,6 +97,9 @@ void http_client_free(struct http_client *c)
 	for (int i = 0; i < c->npool; i++)
 		curl_easy_cleanup(c->pool[i]);
 	curl_multi_cleanup(c->multi);
+	raw_pool_close(&c->raw_pool);
+	for (int i = 0; i < RAW_XFERS_KEPT; i++)
+		free(c->xf[i]);
 	free(c);
 }
 
@@ -98,6 +114,8 @@ struct call_state {
 	int64_t progress_ms;      /* last time bytes moved (or the start) */
 	curl_off_t moved;         /* bytes sent + received so far */
 	char *https_url;          /* call->url upgraded to https (TLS process) */
+	struct raw_xfer *raw;     /* the raw way's state, else NULL */
+	bool seen;                /* its end was counted by http_client_run */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -361,30 +379,138 @@ static bool call_good(const struct http_run_opts *o, const struct http_call *cal
 	return call->err == 0 && call->status >= 200 && call->status < 300;
 }
 
-/* Start call i: the caller's hook, then the transfer. False if it could
- * not start (its err says why). */
+/* Start call i: the caller's hook, then the transfer (raw: plain HTTP of
+ * our own). False if it could not start (its err says why). */
 static bool call_start(struct http_client *c, struct call_state *st, int i,
-		       const struct http_run_opts *o)
+		       const struct http_run_opts *o, bool raw)
 {
-	if (o && o->before_start && o->before_start(st[i].call, i, o->arg) < 0) {
-		st[i].call->err = -ENOMEM;
-		st[i].done = true;
+	struct call_state *s = &st[i];
+	if (o && o->before_start && o->before_start(s->call, i, o->arg) < 0) {
+		s->call->err = -ENOMEM;
+		s->done = s->seen = true;
 		return false;
 	}
-	if (call_setup(c, &st[i], o && (o->hedge_ms > 0 || o->grace_ms > 0)) < 0) {
-		st[i].call->err = -ENOMEM;
-		st[i].done = true;
+	if (raw) {
+		s->raw = i < RAW_XFERS_KEPT ? c->xf[i] : malloc(sizeof(*s->raw));
+		if (!s->raw) {
+			s->call->err = -ENOMEM;
+			s->done = s->seen = true;
+			return false;
+		}
+		raw_start(&c->raw_pool, s->raw, s->call, mono_ms());
+		s->done = s->raw->phase == RAW_DONE;
+		return true;
+	}
+	if (call_setup(c, s, o && (o->hedge_ms > 0 || o->grace_ms > 0)) < 0) {
+		s->call->err = -ENOMEM;
+		s->done = s->seen = true;
 		return false;
 	}
-	curl_multi_add_handle(c->multi, st[i].easy);
+	curl_multi_add_handle(c->multi, s->easy);
 	return true;
+}
+
+static bool call_running(const struct call_state *s)
+{
+	return (s->easy || s->raw) && !s->done;
+}
+
+static int64_t call_progress(const struct call_state *s)
+{
+	return s->raw ? s->raw->progress_ms : s->progress_ms;
 }
 
 /* True when every running call has moved no byte for ms. */
 static bool all_stalled(const struct call_state *st, int started, int64_t now, long ms)
 {
 	for (int i = 0; i < started; i++)
-		if (st[i].easy && !st[i].done && now - st[i].progress_ms < ms)
+		if (call_running(&st[i]) && now - call_progress(&st[i]) < ms)
+			return false;
+	return true;
+}
+
+/* libcurl's turn: wait up to wait ms for its sockets, move its transfers
+ * on, finish those done. < 0: the multi handle failed. */
+static int curl_turn(struct http_client *c, long wait)
+{
+	if (wait > 0)
+		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
+	int still = 0;
+	if (curl_multi_perform(c->multi, &still) != CURLM_OK)
+		return -1;
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(c->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct call_state *s;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		call_finish(c, s, msg);
+	}
+	return 0;
+}
+
+/* The raw calls' turn: wait up to wait ms (less if a call's clock runs
+ * out sooner) for their sockets, move them on. */
+static void raw_turn(struct http_client *c, struct call_state *st, int started, long wait)
+{
+	struct pollfd pfd[8];
+	int idx[8], np = 0;
+	int64_t now = mono_ms();
+	for (int i = 0; i < started && np < 8; i++) {
+		if (!call_running(&st[i]))
+			continue;
+		int64_t end = raw_deadline(st[i].raw, c->timeout_ms, c->connect_timeout_ms);
+		if (end - now < wait)
+			wait = end > now ? (long)(end - now) : 0;
+		pfd[np] = (struct pollfd){ .fd = st[i].raw->fd, .events = raw_events(st[i].raw) };
+		idx[np++] = i;
+	}
+	if (np == 0)
+		return;
+	/* wait 0: calls just started; their answers are not in yet */
+	int r = wait > 0 ? poll(pfd, (nfds_t)np, (int)wait) : 0;
+	now = mono_ms();
+	for (int k = 0; k < np; k++) {
+		struct call_state *s = &st[idx[k]];
+		short rev = r > 0 ? pfd[k].revents : 0;
+		s->done = raw_step(&c->raw_pool, s->raw, rev, now, c->timeout_ms,
+				   c->connect_timeout_ms);
+		if (s->done && s->call->err != 0)
+			snprintf(c->last_error, sizeof(c->last_error), "%s", s->raw->err);
+	}
+	/* past 8 running calls (never in BigFS: replicas are at most 8),
+	 * the rest are moved on the next turn */
+}
+
+/* A call is over: its transfer let go (raw: its socket kept or closed). */
+static void call_end(struct http_client *c, struct call_state *s, int i)
+{
+	if (s->raw) {
+		raw_end(&c->raw_pool, s->raw);
+		if (i >= RAW_XFERS_KEPT)
+			free(s->raw);
+		return;
+	}
+	if (!s->easy)
+		return;
+	curl_multi_remove_handle(c->multi, s->easy);
+	pool_put(c, s->easy);
+	curl_slist_free_all(s->headers);
+	free(s->https_url);
+}
+
+/* Whether the batch goes the raw way: a plain process, every URL one it
+ * takes, and its buffers made. */
+static bool run_raw(struct http_client *c, const struct http_call *calls, int n)
+{
+	if (c->tls || n > 8)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!raw_takes(&calls[i]))
+			return false;
+	for (int i = 0; i < RAW_XFERS_KEPT && i < n; i++)
+		if (!c->xf[i] && !(c->xf[i] = malloc(sizeof(*c->xf[i]))))
 			return false;
 	return true;
 }
@@ -398,6 +524,7 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 		return -ENOMEM;
 	memset(st, 0, sizeof(*st) * (size_t)(n <= 8 ? 8 : n));
 	bool hedge = o && o->hedge_ms > 0;
+	bool raw = c->raw_enabled && run_raw(c, calls, n);
 	long grace = o ? o->grace_ms : 0;
 	int started = 0, running = 0, winner = -1;
 	int64_t deadline = 0; /* grace: stragglers are cut off then */
@@ -411,23 +538,20 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 		calls[i].slow = false;
 	}
 	for (; started < (hedge ? 1 : n) && started < n; started++)
-		running += call_start(c, st, started, o);
+		running += call_start(c, st, started, o, raw);
+	long wait = 0;
 	for (;;) {
-		int still = 0;
-		CURLMcode mc = curl_multi_perform(c->multi, &still);
-		if (mc != CURLM_OK)
+		if (raw)
+			raw_turn(c, st, started, wait);
+		else if (curl_turn(c, wait) < 0)
 			break;
-		CURLMsg *msg;
-		int left;
-		while ((msg = curl_multi_info_read(c->multi, &left))) {
-			if (msg->msg != CURLMSG_DONE)
+		for (int i = 0; i < started; i++) {
+			if (!st[i].done || st[i].seen)
 				continue;
-			struct call_state *s;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-			call_finish(c, s, msg);
+			st[i].seen = true;
 			running--;
-			if (winner < 0 && call_good(o, s->call))
-				winner = (int)(s - st);
+			if (winner < 0 && call_good(o, st[i].call))
+				winner = i;
 		}
 		int64_t now = mono_ms();
 		if (hedge && winner >= 0)
@@ -439,15 +563,16 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 		if (hedge && started < n &&
 		    (running == 0 || all_stalled(st, started, now, o->hedge_ms))) {
 			for (int i = 0; i < started; i++)
-				if (st[i].easy && !st[i].done)
+				if (call_running(&st[i]))
 					calls[i].slow = true;
-			running += call_start(c, st, started, o);
+			running += call_start(c, st, started, o, raw);
 			started++;
+			wait = 0;
 			continue;
 		}
 		if (running <= 0)
 			break;
-		long wait = 1000;
+		wait = 1000;
 		if (hedge)
 			wait = o->hedge_ms / 4 > 0 ? o->hedge_ms / 4 : 1;
 		if (deadline) {
@@ -456,17 +581,13 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 			 * (bytes moving meanwhile wake the poll and push it on) */
 			int64_t at = deadline;
 			for (int i = 0; i < started; i++)
-				if (st[i].easy && !st[i].done && st[i].progress_ms + grace > at)
-					at = st[i].progress_ms + grace;
+				if (call_running(&st[i]) && call_progress(&st[i]) + grace > at)
+					at = call_progress(&st[i]) + grace;
 			wait = at > now ? (long)(at - now) : 1;
 		}
-		curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
 	}
 	for (int i = 0; i < started; i++) {
-		if (!st[i].easy)
-			continue;
-		curl_multi_remove_handle(c->multi, st[i].easy);
-		if (!st[i].done) {
+		if (call_running(&st[i])) {
 			/* cut off: its connection is closed, not reused */
 			calls[i].err = hedge ? -ECANCELED : -ETIMEDOUT;
 			calls[i].slow = true;
@@ -475,11 +596,8 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 			free(calls[i].out_alloc);
 			calls[i].out_alloc = NULL;
 		}
-		pool_put(c, st[i].easy);
-		curl_slist_free_all(st[i].headers);
+		call_end(c, &st[i], i);
 	}
-	for (int i = 0; i < started; i++)
-		free(st[i].https_url);
 	if (st != stack_st)
 		free(st);
 	if (ret_winner)

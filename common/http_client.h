@@ -1,11 +1,17 @@
-/* http_client — libcurl behind a small, blocking interface.
+/* http_client — HTTP calls behind a small, blocking interface.
  *
- * One struct http_client per thread (it is not thread-safe); it owns a curl
- * multi handle whose connection cache keeps connections to the master and
- * workers alive between calls. http_client_parallel runs several requests
- * at once on that cache; http_client_run does too, hedged (replica reads:
- * the next replica when the first stalls) or with a grace (replica
- * writes: a stalled replica is cut off once another has the bytes).
+ * One struct http_client per thread (it is not thread-safe); its
+ * connection cache keeps connections to the master and workers alive
+ * between calls. http_client_parallel runs several requests at once on
+ * that cache; http_client_run does too, hedged (replica reads: the next
+ * replica when the first stalls) or with a grace (replica writes: a
+ * stalled replica is cut off once another has the bytes).
+ *
+ * Two engines under the one interface: plain http:// calls go through
+ * http_raw (HTTP/1.1 of its own over kept sockets: a third less CPU per
+ * call than libcurl), https through libcurl's multi handle. The
+ * environment variable BIGFS_HTTP_CURL=1, set before a client is made,
+ * sends plain calls through libcurl too (a fallback, and the A/B).
  *
  * TLS: a client takes the process's setting (transport_config.h) when it
  * is made. In a TLS process every URL is fetched over https — one written
