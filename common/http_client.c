@@ -592,9 +592,11 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 			calls[i].err = hedge ? -ECANCELED : -ETIMEDOUT;
 			calls[i].slow = true;
 		}
-		if (calls[i].err != 0 && calls[i].out_alloc) {
+		if (calls[i].err != 0) {
 			free(calls[i].out_alloc);
 			calls[i].out_alloc = NULL;
+			free(calls[i].resp_header_value);
+			calls[i].resp_header_value = NULL;
 		}
 		call_end(c, &st[i], i);
 	}

@@ -84,10 +84,10 @@ static void raw_fail(struct raw_xfer *x, int err, const char *what)
 	x->call->err = err;
 	snprintf(x->err, sizeof(x->err), "%s %s: %s", what, x->origin,
 		 err == -ETIMEDOUT ? "timed out" : strerror(-err));
-	if (x->call->out_alloc) {
-		free(x->call->out_alloc);
-		x->call->out_alloc = NULL;
-	}
+	free(x->call->out_alloc);
+	x->call->out_alloc = NULL;
+	free(x->call->resp_header_value); /* set only with a good reply */
+	x->call->resp_header_value = NULL;
 }
 
 /* An idle kept connection to x's origin the server has not closed. */
@@ -433,7 +433,7 @@ static void raw_read_head(struct raw_xfer *x, int64_t now)
 			from = 0;
 			continue;
 		}
-		if (r == 0 && x->clen >= 0 && !x->call->out && x->call->out_alloc == NULL) {
+		if (r == 0 && x->clen > 0 && !x->call->out && x->call->out_alloc == NULL) {
 			/* the whole body's room at once */
 			x->alloc_cap = (size_t)x->clen + 1;
 			x->call->out_alloc = malloc(x->alloc_cap);
@@ -445,7 +445,7 @@ static void raw_read_head(struct raw_xfer *x, int64_t now)
 		size_t extra = x->head_len - used;
 		if (r == 0 && x->clen >= 0 && extra > (size_t)x->clen)
 			r = -EIO; /* bytes past the reply */
-		if (r == 0)
+		if (r == 0 && extra > 0)
 			r = raw_take_body(x, x->head + used, extra);
 		if (r < 0) {
 			raw_fail(x, r, "reply from");
@@ -538,7 +538,9 @@ bool raw_step(struct raw_pool *p, struct raw_xfer *x, short revents, int64_t now
 void raw_end(struct raw_pool *p, struct raw_xfer *x)
 {
 	if (x->fd >= 0) {
-		if (x->phase == RAW_DONE && x->keep && x->call->err == 0)
+		/* not one whose request was cut short by an early answer */
+		if (x->phase == RAW_DONE && x->keep && x->call->err == 0 &&
+		    x->sent == x->req_len + x->call->body_len)
 			raw_pool_put(p, x->origin, x->fd);
 		else
 			close(x->fd);

@@ -3,9 +3,9 @@
  *
  * The cast, on ephemeral 127.0.0.1 ports, new for every test:
  * - an echo server (common/http_server, libmicrohttpd): GET answers the
- *   asked number of pattern bytes with an X-Echo header, PUT and POST
- *   answer the SHA-free digest of their body (length and a sum), an
- *   unknown path 404 with a JSON error;
+ *   asked number of pattern bytes with an X-Echo header; PUT and POST
+ *   answer their body's length, a rolling sum of it, the method and the
+ *   Authorization header; an unknown path 404 with a JSON error;
  * - a scripted server (a thread on a raw socket) that answers as a test
  *   tells it: keeps or closes connections, drops a request unanswered,
  *   speaks chunked, sends a 100 interim head, a body ended by close, a
@@ -17,9 +17,11 @@
  * kept connection the server closed while idle is not used; a request a
  * kept connection dropped is sent once more on a fresh one, and when that
  * one is refused the error is -ECONNRESET (it may have been applied); a
- * refused first connect is -ECONNREFUSED; chunked replies are refused
- * (-EIO); a body ended by close; a 1xx head skipped; -EOVERFLOW; a silent
- * server times out in time; a hedged batch takes the answering replica. */
+ * refused first connect is -ECONNREFUSED; an early answer (413 before
+ * the body went out) is the answer, and its connection is not kept;
+ * chunked replies are refused (-EIO); a body ended by close; a 1xx head
+ * skipped; -EOVERFLOW; a silent server times out in time; a hedged batch
+ * takes the answering replica. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -109,6 +111,7 @@ enum script {
 	S_BIG,           /* a 100-byte body */
 	S_SILENT,        /* read the request, never answer */
 	S_TRICKLE,       /* the reply one byte at a time */
+	S_EARLY,         /* answer 413 after the head, before the body */
 };
 
 struct scripted {
@@ -132,8 +135,9 @@ static bool wait_readable(int fd, const atomic_bool *stop)
 	return false;
 }
 
-/* Read one request head (and its Content-Length body); false at EOF. */
-static bool read_request(int fd, const atomic_bool *stop)
+/* Read one request head (and, unless head_only, its Content-Length
+ * body); false at EOF. */
+static bool read_request(int fd, const atomic_bool *stop, bool head_only)
 {
 	char buf[65536];
 	size_t n = 0;
@@ -149,7 +153,7 @@ static bool read_request(int fd, const atomic_bool *stop)
 		if (!end)
 			continue;
 		const char *cl = strcasestr(buf, "Content-Length:");
-		size_t want = cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+		size_t want = cl && cl < end && !head_only ? strtoul(cl + 15, NULL, 10) : 0;
 		size_t have = n - (size_t)(end + 4 - buf);
 		while (have < want) {
 			r = recv(fd, buf, sizeof(buf), 0);
@@ -179,7 +183,7 @@ static void *scripted_main(void *arg)
 		if (fd < 0)
 			continue;
 		atomic_fetch_add(&s->accepted, 1);
-		for (int k = 0; read_request(fd, &s->stop); k++) {
+		for (int k = 0; read_request(fd, &s->stop, s->script == S_EARLY); k++) {
 			atomic_fetch_add(&s->requests, 1);
 			if (s->script == S_SILENT) {
 				while (!atomic_load(&s->stop))
@@ -205,6 +209,18 @@ static void *scripted_main(void *arg)
 			case S_INTERIM:
 				say(fd, "HTTP/1.1 100 Continue\r\n\r\n" OK5);
 				break;
+			case S_EARLY:
+				/* answer with the body still coming, read none of it
+				 * for a while (the client is stuck sending), then
+				 * drain what it sent until it closes */
+				say(fd, "HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno");
+				usleep(300000);
+				while (wait_readable(fd, &s->stop)) {
+					char junk[65536];
+					if (recv(fd, junk, sizeof(junk), 0) <= 0)
+						break;
+				}
+				break;
 			case S_BIG:
 				say(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
 				break;
@@ -218,7 +234,7 @@ static void *scripted_main(void *arg)
 			default:
 				say(fd, OK5);
 			}
-			if (s->script == S_CLOSE_IDLE || s->script == S_EOF_BODY)
+			if (s->script == S_CLOSE_IDLE || s->script == S_EOF_BODY || s->script == S_EARLY)
 				break;
 		}
 		close(fd);
@@ -468,6 +484,32 @@ static void test_reply_shapes(void **state)
 	http_client_free(c);
 }
 
+/* An answer before the whole body went out (413) is the call's answer;
+ * that connection, its request cut short, is never used again. */
+static void test_early_answer_not_kept(void **state)
+{
+	(void)state;
+	struct scripted s;
+	scripted_start(&s, S_EARLY);
+	struct http_client *c = http_client_new(TIMEOUT_MS, 2000);
+	size_t big = 16u << 20;
+	char *body = calloc(1, big);
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/put", s.port);
+	for (int i = 0; i < 2; i++) {
+		struct http_call call = { .method = "PUT", .url = url, .body = body,
+					  .body_len = big };
+		assert_int_equal(http_client_call(c, &call), 0);
+		assert_int_equal(call.status, 413);
+		assert_int_equal(call.out_len, 2);
+		free(call.out_alloc);
+	}
+	assert_int_equal(atomic_load(&s.accepted), 2);
+	free(body);
+	http_client_free(c);
+	scripted_stop(&s);
+}
+
 /* A server that never answers fails the call at its timeout, not later. */
 static void test_silent_times_out(void **state)
 {
@@ -524,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_dropped_request_sent_again),
 		cmocka_unit_test(test_dropped_then_refused),
 		cmocka_unit_test(test_reply_shapes),
+		cmocka_unit_test(test_early_answer_not_kept),
 		cmocka_unit_test(test_silent_times_out),
 		cmocka_unit_test(test_hedge_overtakes_silent),
 	};
