@@ -37,7 +37,6 @@
 #define HTTP_RECV_BUFFER_MIN (16L * 1024)    /* libcurl's default */
 #define HTTP_RECV_BUFFER_JSON (32L * 1024)
 #define HTTP_RECV_BUFFER_MAX (512L * 1024)
-#define RAW_XFERS_KEPT 4      /* raw call states kept for reuse */
 
 struct http_client {
 	CURLM *multi;
@@ -58,7 +57,7 @@ struct http_client {
 	 * BIGFS_HTTP_CURL=1 was set when the client was made */
 	bool raw_enabled;
 	struct raw_pool raw_pool;
-	struct raw_xfer *xf[RAW_XFERS_KEPT];
+	struct raw_xfer *xf[RAW_BATCH_MAX]; /* call states, made on first use */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -86,7 +85,6 @@ struct http_client *http_client_new(long timeout_ms, long connect_timeout_ms)
 	c->ca_file = transport_ca_file();
 	const char *e = getenv("BIGFS_HTTP_CURL");
 	c->raw_enabled = !(e && strcmp(e, "1") == 0);
-	raw_pool_init(&c->raw_pool);
 	return c;
 }
 
@@ -98,7 +96,7 @@ void http_client_free(struct http_client *c)
 		curl_easy_cleanup(c->pool[i]);
 	curl_multi_cleanup(c->multi);
 	raw_pool_close(&c->raw_pool);
-	for (int i = 0; i < RAW_XFERS_KEPT; i++)
+	for (int i = 0; i < RAW_BATCH_MAX; i++)
 		free(c->xf[i]);
 	free(c);
 }
@@ -143,31 +141,11 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct call_state *st = userdata;
-	struct http_call *call = st->call;
 	size_t n = size * nmemb;
-	if (call->out) {
-		if (n > call->out_cap - call->out_len) {
-			st->overflow = true;
-			return 0;
-		}
-		memcpy((char *)call->out + call->out_len, ptr, n);
-		call->out_len += n;
-		return n;
-	}
-	if (call->out_len + n + 1 > st->alloc_cap) {
-		size_t cap = st->alloc_cap ? st->alloc_cap : 4096;
-		while (cap < call->out_len + n + 1)
-			cap *= 2;
-		char *p = realloc(call->out_alloc, cap);
-		if (!p)
-			return 0;
-		call->out_alloc = p;
-		st->alloc_cap = cap;
-	}
-	memcpy(call->out_alloc + call->out_len, ptr, n);
-	call->out_len += n;
-	call->out_alloc[call->out_len] = '\0';
-	return n;
+	int r = http_call_take_body(st->call, &st->alloc_cap, ptr, n);
+	if (r == -EOVERFLOW)
+		st->overflow = true;
+	return r < 0 ? 0 : n;
 }
 
 static int curl_errno(CURLcode rc)
@@ -391,12 +369,7 @@ static bool call_start(struct http_client *c, struct call_state *st, int i,
 		return false;
 	}
 	if (raw) {
-		s->raw = i < RAW_XFERS_KEPT ? c->xf[i] : malloc(sizeof(*s->raw));
-		if (!s->raw) {
-			s->call->err = -ENOMEM;
-			s->done = s->seen = true;
-			return false;
-		}
+		s->raw = c->xf[i];
 		raw_start(&c->raw_pool, s->raw, s->call, mono_ms());
 		s->done = s->raw->phase == RAW_DONE;
 		return true;
@@ -454,10 +427,10 @@ static int curl_turn(struct http_client *c, long wait)
  * out sooner) for their sockets, move them on. */
 static void raw_turn(struct http_client *c, struct call_state *st, int started, long wait)
 {
-	struct pollfd pfd[8];
-	int idx[8], np = 0;
+	struct pollfd pfd[RAW_BATCH_MAX];
+	int idx[RAW_BATCH_MAX], np = 0;
 	int64_t now = mono_ms();
-	for (int i = 0; i < started && np < 8; i++) {
+	for (int i = 0; i < started; i++) {
 		if (!call_running(&st[i]))
 			continue;
 		int64_t end = raw_deadline(st[i].raw, c->timeout_ms, c->connect_timeout_ms);
@@ -474,22 +447,17 @@ static void raw_turn(struct http_client *c, struct call_state *st, int started, 
 	for (int k = 0; k < np; k++) {
 		struct call_state *s = &st[idx[k]];
 		short rev = r > 0 ? pfd[k].revents : 0;
-		s->done = raw_step(&c->raw_pool, s->raw, rev, now, c->timeout_ms,
-				   c->connect_timeout_ms);
+		s->done = raw_step(s->raw, rev, now, c->timeout_ms, c->connect_timeout_ms);
 		if (s->done && s->call->err != 0)
 			snprintf(c->last_error, sizeof(c->last_error), "%s", s->raw->err);
 	}
-	/* past 8 running calls (never in BigFS: replicas are at most 8),
-	 * the rest are moved on the next turn */
 }
 
 /* A call is over: its transfer let go (raw: its socket kept or closed). */
-static void call_end(struct http_client *c, struct call_state *s, int i)
+static void call_end(struct http_client *c, struct call_state *s)
 {
 	if (s->raw) {
 		raw_end(&c->raw_pool, s->raw);
-		if (i >= RAW_XFERS_KEPT)
-			free(s->raw);
 		return;
 	}
 	if (!s->easy)
@@ -504,12 +472,12 @@ static void call_end(struct http_client *c, struct call_state *s, int i)
  * takes, and its buffers made. */
 static bool run_raw(struct http_client *c, const struct http_call *calls, int n)
 {
-	if (c->tls || n > 8)
+	if (c->tls || n > RAW_BATCH_MAX)
 		return false;
 	for (int i = 0; i < n; i++)
 		if (!raw_takes(&calls[i]))
 			return false;
-	for (int i = 0; i < RAW_XFERS_KEPT && i < n; i++)
+	for (int i = 0; i < n; i++)
 		if (!c->xf[i] && !(c->xf[i] = malloc(sizeof(*c->xf[i]))))
 			return false;
 	return true;
@@ -598,7 +566,7 @@ int http_client_run(struct http_client *c, struct http_call *calls, int n,
 			free(calls[i].resp_header_value);
 			calls[i].resp_header_value = NULL;
 		}
-		call_end(c, &st[i], i);
+		call_end(c, &st[i]);
 	}
 	if (st != stack_st)
 		free(st);

@@ -19,11 +19,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-void raw_pool_init(struct raw_pool *p)
-{
-	p->n = 0;
-}
-
 void raw_pool_close(struct raw_pool *p)
 {
 	for (int i = 0; i < p->n; i++)
@@ -68,10 +63,11 @@ static const char *raw_parse_url(const char *url, struct raw_xfer *x)
 
 bool raw_takes(const struct http_call *call)
 {
-	struct raw_xfer x;
-	const char *path = call->url ? raw_parse_url(call->url, &x) : NULL;
-	return path && path[strcspn(path, " \r\n")] == '\0' && call->method &&
-	       strcspn(call->method, " \r\n") == strlen(call->method);
+	/* a URL raw_start cannot parse fails there, -EHOSTUNREACH, as
+	 * libcurl's malformed URL does */
+	return call->url && strncmp(call->url, "http://", 7) == 0 &&
+	       call->url[strcspn(call->url, " \r\n")] == '\0' && call->method &&
+	       call->method[strcspn(call->method, " \r\n")] == '\0';
 }
 
 static void raw_fail(struct raw_xfer *x, int err, const char *what)
@@ -84,10 +80,8 @@ static void raw_fail(struct raw_xfer *x, int err, const char *what)
 	x->call->err = err;
 	snprintf(x->err, sizeof(x->err), "%s %s: %s", what, x->origin,
 		 err == -ETIMEDOUT ? "timed out" : strerror(-err));
-	free(x->call->out_alloc);
-	x->call->out_alloc = NULL;
-	free(x->call->resp_header_value); /* set only with a good reply */
-	x->call->resp_header_value = NULL;
+	/* out_alloc and resp_header_value: http_client_run frees those of
+	 * every failed call */
 }
 
 /* An idle kept connection to x's origin the server has not closed. */
@@ -299,10 +293,8 @@ static void raw_send_failed(struct raw_xfer *x, int64_t now)
 		raw_fail(x, e == -EPIPE || e == -ECONNRESET ? -EIO : e, "send to");
 }
 
-/* Body bytes into the caller's buffer or the growing one. */
-static int raw_take_body(struct raw_xfer *x, const char *p, size_t n)
+int http_call_take_body(struct http_call *call, size_t *alloc_cap, const void *p, size_t n)
 {
-	struct http_call *call = x->call;
 	if (call->out) {
 		if (n > call->out_cap - call->out_len)
 			return -EOVERFLOW;
@@ -310,15 +302,15 @@ static int raw_take_body(struct raw_xfer *x, const char *p, size_t n)
 		call->out_len += n;
 		return 0;
 	}
-	if (call->out_len + n + 1 > x->alloc_cap) {
-		size_t cap = x->alloc_cap ? x->alloc_cap : 4096;
+	if (call->out_len + n + 1 > *alloc_cap) {
+		size_t cap = *alloc_cap ? *alloc_cap : 4096;
 		while (cap < call->out_len + n + 1)
 			cap *= 2;
 		char *q = realloc(call->out_alloc, cap);
 		if (!q)
 			return -ENOMEM;
 		call->out_alloc = q;
-		x->alloc_cap = cap;
+		*alloc_cap = cap;
 	}
 	memcpy(call->out_alloc + call->out_len, p, n);
 	call->out_len += n;
@@ -446,7 +438,7 @@ static void raw_read_head(struct raw_xfer *x, int64_t now)
 		if (r == 0 && x->clen >= 0 && extra > (size_t)x->clen)
 			r = -EIO; /* bytes past the reply */
 		if (r == 0 && extra > 0)
-			r = raw_take_body(x, x->head + used, extra);
+			r = http_call_take_body(x->call, &x->alloc_cap, x->head + used, extra);
 		if (r < 0) {
 			raw_fail(x, r, "reply from");
 			return;
@@ -456,26 +448,24 @@ static void raw_read_head(struct raw_xfer *x, int64_t now)
 	}
 }
 
-/* Read body bytes straight into their place. */
+/* Read body bytes straight into their place: the caller's buffer, or
+ * the one made as big as Content-Length; only a body that ends at close
+ * goes through a bounce buffer. */
 static void raw_read_body(struct raw_xfer *x, int64_t now)
 {
 	struct http_call *call = x->call;
 	while (!raw_whole(x)) {
 		char tmp[16384];
-		char *dst;
-		size_t want;
-		if (call->out) {
+		char *dst = tmp;
+		size_t want = sizeof(tmp);
+		if (x->clen >= 0) {
+			dst = (call->out ? (char *)call->out : call->out_alloc) + call->out_len;
+			want = (size_t)x->clen - call->out_len;
+		} else if (call->out && call->out_len < call->out_cap) {
 			dst = (char *)call->out + call->out_len;
 			want = call->out_cap - call->out_len;
-			if (x->clen >= 0 && (size_t)x->clen - call->out_len < want)
-				want = (size_t)x->clen - call->out_len;
-			if (want == 0) /* no Content-Length and the buffer full */
-				want = 1, dst = tmp;
-		} else {
-			dst = tmp;
-			want = sizeof(tmp);
-			if (x->clen >= 0 && (size_t)x->clen - call->out_len < want)
-				want = (size_t)x->clen - call->out_len;
+		} else if (call->out) {
+			want = 1; /* the buffer is full: one more byte overflows */
 		}
 		ssize_t n = recv(x->fd, dst, want, 0);
 		if (n < 0 && errno == EINTR)
@@ -491,7 +481,8 @@ static void raw_read_body(struct raw_xfer *x, int64_t now)
 		x->progress_ms = now;
 		int r = 0;
 		if (dst == tmp)
-			r = call->out ? -EOVERFLOW : raw_take_body(x, tmp, (size_t)n);
+			r = call->out ? -EOVERFLOW
+				      : http_call_take_body(call, &x->alloc_cap, tmp, (size_t)n);
 		else
 			call->out_len += (size_t)n;
 		if (r < 0) {
@@ -499,13 +490,14 @@ static void raw_read_body(struct raw_xfer *x, int64_t now)
 			return;
 		}
 	}
+	if (call->out_alloc)
+		call->out_alloc[call->out_len] = '\0';
 	x->phase = RAW_DONE;
 }
 
-bool raw_step(struct raw_pool *p, struct raw_xfer *x, short revents, int64_t now,
-	      long timeout_ms, long connect_timeout_ms)
+bool raw_step(struct raw_xfer *x, short revents, int64_t now, long timeout_ms,
+	      long connect_timeout_ms)
 {
-	(void)p;
 	if (x->phase == RAW_DONE)
 		return true;
 	if (x->phase == RAW_CONNECTING && revents) {

@@ -33,6 +33,7 @@
 #define RAW_ORIGIN_MAX 96
 #define RAW_HEAD_MAX 8192
 #define RAW_REQ_INLINE 1024
+#define RAW_BATCH_MAX 8  /* calls of one batch the raw way (replicas: at most 8) */
 
 /* Idle kept connections, by "host:port". */
 struct raw_pool {
@@ -69,8 +70,13 @@ struct raw_xfer {
 	char err[128];          /* why it failed, for http_client_last_error */
 };
 
-void raw_pool_init(struct raw_pool *p);
+/* A zeroed pool is empty. */
 void raw_pool_close(struct raw_pool *p);
+
+/* n body bytes at p into call: its buffer (-EOVERFLOW past out_cap), or
+ * out_alloc grown as needed (*alloc_cap its size) and NUL-terminated.
+ * Both engines take bodies this way. 0, -EOVERFLOW or -ENOMEM. */
+int http_call_take_body(struct http_call *call, size_t *alloc_cap, const void *p, size_t n);
 
 /* Whether call can go this way: an http:// URL the parser takes. */
 bool raw_takes(const struct http_call *call);
@@ -85,8 +91,8 @@ short raw_events(const struct raw_xfer *x);
 
 /* Move x on after poll said revents (0: only check the clock): returns
  * true once x is done (call's results filled). */
-bool raw_step(struct raw_pool *p, struct raw_xfer *x, short revents, int64_t now,
-	      long timeout_ms, long connect_timeout_ms);
+bool raw_step(struct raw_xfer *x, short revents, int64_t now, long timeout_ms,
+	      long connect_timeout_ms);
 
 /* When x's clock runs out, in mono ms. */
 int64_t raw_deadline(const struct raw_xfer *x, long timeout_ms, long connect_timeout_ms);
