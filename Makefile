@@ -36,9 +36,9 @@ BINS := $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/mount.bigfs $(if $(
 UNIT_SRC  := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 UNIT_DEPS_test_chunk_store := $(BUILD)/worker/chunk_store.o
-UNIT_DEPS_test_master_client := $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
-UNIT_DEPS_test_worker_io := $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/metrics.o
-UNIT_DEPS_test_meta_cache := $(BUILD)/fuse/meta_cache.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
+UNIT_DEPS_test_master_client := $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
+UNIT_DEPS_test_worker_io := $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/metrics.o
+UNIT_DEPS_test_meta_cache := $(BUILD)/fuse/meta_cache.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
 UNIT_DEPS_test_atime_queue := $(BUILD)/fuse/atime_queue.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/metrics.o
 UNIT_DEPS_test_namespace := $(BUILD)/master/namespace.o $(BUILD)/master/ns_ops.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o
 UNIT_DEPS_test_ns_ops := $(BUILD)/master/namespace.o $(BUILD)/master/ns_ops.o $(BUILD)/master/atime_table.o $(BUILD)/master/posix_acl.o $(BUILD)/master/meta_store.o $(BUILD)/master/chunk_map.o $(BUILD)/master/worker_registry.o $(BUILD)/master/placement.o

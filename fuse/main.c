@@ -66,6 +66,7 @@ struct mount_opts {
 	char cafile[4096];         /* -o cafile=FILE, "" for the system's CAs */
 	char metrics[256];         /* -o metrics=ADDR:PORT, "" for none */
 	int cache_ttl_s;           /* -o cache_ttl=S: kernel timeouts with the feed */
+	bool nolocalreads;         /* -o nolocalreads: every read over HTTP */
 };
 
 /* What the metrics endpoint shows besides the counters (metrics_gauges). */
@@ -110,6 +111,9 @@ static void usage(FILE *out)
 		"     cache_ttl=SECONDS       how long the kernel keeps names and attributes\n"
 		"                             while the master's change feed runs (default 10;\n"
 		"                             1: one second, no feed)\n"
+		"     nolocalreads            read replicas on this machine over HTTP too,\n"
+		"                             not straight from their chunk files\n"
+		"                             (localreads: the default)\n"
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
@@ -242,6 +246,10 @@ static int opts_one(struct mount_opts *o, const char *opt)
 	}
 	if (strncmp(opt, "passfile=", 9) == 0)
 		return opts_passfile(o, opt + 9);
+	if (strcmp(opt, "nolocalreads") == 0 || strcmp(opt, "localreads") == 0) {
+		o->nolocalreads = strcmp(opt, "nolocalreads") == 0;
+		return 0;
+	}
 	if (strcmp(opt, "tls") == 0) {
 		o->tls = true;
 		return 0;
@@ -661,6 +669,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
 		goto out_free_modules;
 	}
+	if (o.nolocalreads)
+		worker_io_no_local_reads(wio);
 	fs_ctx_set_noatime(ctx, o.noatime || o.ro);
 	fs_ctx_set_send_caller(ctx, li.maps);
 	gauges = (struct mount_gauges){ .mc = mc, .wio = wio };

@@ -32,6 +32,9 @@
 	  "Read-ahead windows fetched in the background for a sequential reader.")        \
 	X(PREFETCH_USED, "bigfs_mount_prefetch_hits_total", "counter",                   \
 	  "Background read-ahead windows a later read used (read-ahead hits).")           \
+	X(LOCAL_READS, "bigfs_mount_local_chunk_reads_total", "counter",                 \
+	  "Reads served from the chunk file of a replica on this machine (local_read.h), " \
+	  "without a request to its worker.")                                            \
 	X(WORKER_READ_RETRIES, "bigfs_mount_worker_read_retries_total", "counter",       \
 	  "Reads no replica served, tried again with fresh locations from the master.")   \
 	X(WORKER_READ_FAILOVERS, "bigfs_mount_worker_read_failovers_total", "counter",   \

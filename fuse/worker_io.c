@@ -14,6 +14,7 @@
 #include "crc32c.h"
 #include "http_client.h"
 #include "json_util.h"
+#include "local_read.h"
 #include "log.h"
 #include "master_client.h"
 #include "metrics.h"
@@ -41,6 +42,7 @@ struct worker_io {
 	struct master_client *mc;
 	struct thread_http *http;
 	struct whealth *health;
+	struct local_read *local;       /* NULL: local reads off */
 };
 
 int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **ret)
@@ -54,7 +56,10 @@ int worker_io_new(struct master_client *mc, long timeout_ms, struct worker_io **
 		return rc;
 	}
 	rc = whealth_new(&w->health);
+	if (rc == 0)
+		rc = local_read_new(w->health, &w->local);
 	if (rc) {
+		whealth_free(w->health);
 		thread_http_free(w->http);
 		free(w);
 		return rc;
@@ -69,8 +74,20 @@ void worker_io_free(struct worker_io *w)
 	if (!w)
 		return;
 	thread_http_free(w->http);
+	local_read_free(w->local);
 	whealth_free(w->health);
 	free(w);
+}
+
+void worker_io_no_local_reads(struct worker_io *w)
+{
+	local_read_free(w->local);
+	w->local = NULL;
+}
+
+size_t worker_io_local_fds(struct worker_io *w)
+{
+	return w->local ? local_read_fds(w->local) : 0;
 }
 
 struct whealth *worker_io_health(struct worker_io *w)
@@ -321,6 +338,8 @@ static int wio_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off
 	bool retry[WIO_MAX_REPLICAS];
 	if (c->nrep == 0)
 		return -EIO;
+	if (w->local && local_read(w->local, c, off, len, buf) == 0)
+		return 0;
 	if (wio_read_race(w, hc, c, id, off, len, buf, retry, quiet) >= 0)
 		return 0;
 	if (quiet)

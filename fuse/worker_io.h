@@ -50,11 +50,17 @@ void worker_io_free(struct worker_io *w);
 /* This mount's memory of workers to avoid (worker_health.h), owned by w;
  * the session heartbeat feeds it the master's verdict. */
 struct whealth *worker_io_health(struct worker_io *w);
+/* Reads no longer try replicas on this machine first (local_read.h);
+ * before any read only (-o nolocalreads). */
+void worker_io_no_local_reads(struct worker_io *w);
+/* Chunk files of local replicas kept open now. */
+size_t worker_io_local_fds(struct worker_io *w);
 
-/* Read len bytes at off (within the chunk) into buf, from the first
- * replica that serves them: replicas this mount avoids are asked last,
- * and when the replica asked moves no byte for WIO_HEDGE_MS the next one
- * is asked too (hedged read; the first good answer wins, the stalled
+/* Read len bytes at off (within the chunk) into buf: from a replica on
+ * this machine straight from its chunk file when there is one
+ * (local_read.h), else from the first replica that serves them:
+ * replicas this mount avoids are asked last, and when the replica asked
+ * moves no byte for WIO_HEDGE_MS the next one is asked too (hedged read; the first good answer wins, the stalled
  * worker is suspected for a while). A replica that answers 500 EIO
  * (corrupt) is reported to the master. Returns 0, or -EIO when every
  * replica failed (the caller refreshes the locations and tries once

@@ -39,9 +39,9 @@
  * (the index says it is absent: O_CREAT|O_EXCL at once, mkdir only when
  * its folder is missing) and no fsync until one is asked for.
  *
- * The header is written up to the end of its CRC table (CS_CRCS_END), and
+ * The header is written up to the end of its CRC table (CHUNK_FILE_HEADER_USED), and
  * only its first page while the chunk has no block whose CRC entry is in
- * the second (up to CS_PAGE0_BLOCKS blocks, 63.5 MiB); the rest of its
+ * the second (up to CHUNK_FILE_PAGE0_BLOCKS blocks, 63.5 MiB); the rest of its
  * 8 KiB stays zeros (a hole in a new file), so a chunk costs one page of
  * header on disk and in each write-back, not two.
  *
@@ -99,20 +99,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk_file.h"
 #include "crc32c.h"
 #include "ids.h"
 #include "log.h"
 
-#define CS_MAGIC "BIGFSCK1"
-#define CS_MAGIC_LEN 8
-#define CS_OFF_ID 8
-#define CS_OFF_VERSION 16
-#define CS_OFF_LENGTH 20
-#define CS_OFF_HCRC 24
-#define CS_OFF_CRCS 32
-#define CS_CRCS_END (CS_OFF_CRCS + 4 * CHUNK_BLOCKS)
-#define CS_PAGE 4096u
-#define CS_PAGE0_BLOCKS ((CS_PAGE - CS_OFF_CRCS) / 4)   /* CRC entries in the first page */
 #define CS_STRIPES 256
 #define CS_DIR_MAX (PATH_MAX - 128)
 #define CS_DIRECT_ALIGN 4096u
@@ -122,15 +113,6 @@
 #define CS_FD_MAX 8192                  /* at most (half the descriptor limit) */
 #define CS_MISS_RA (128u * 1024)        /* read around a cache miss (cs_pread_cached) */
 #define CS_CRC32C_POLY 0x82f63b78u      /* reflected, x^32 implied */
-
-struct cs_header {
-	uint64_t id;
-	uint32_t version;
-	uint32_t length;
-	uint32_t crc[CHUNK_BLOCKS];
-	bool page1_zero;    /* not on disk: the CRC entries in its second page
-			     * are all 0 there (a new file: a hole) */
-};
 
 struct cs_entry {
 	struct cs_entry *next;
@@ -194,7 +176,7 @@ struct chunk_staging {
 	uint32_t length;
 	bool renamed;       /* tmp_path is now the chunk file */
 	char *tmp_path;
-	struct cs_header hdr;
+	struct chunk_header hdr;
 };
 
 /* Zeros for growing chunks and for the header's tail; read-only. */
@@ -491,102 +473,31 @@ static unsigned char *cs_block_buf(struct chunk_store *cs)
 /* ---- header encoding ---------------------------------------------------- */
 
 /* Whether the CRC entries in the second page of h are all 0. */
-static bool cs_page1_zero(const struct cs_header *h)
-{
-	for (unsigned i = CS_PAGE0_BLOCKS; i < CHUNK_BLOCKS; i++)
-		if (h->crc[i] != 0)
-			return false;
-	return true;
-}
-
-static uint32_t cs_header_crc(const unsigned char *buf)
-{
-	uint32_t crc = crc32c(0, buf, CS_OFF_HCRC);
-
-	return crc32c(crc, buf + CS_OFF_CRCS, CS_CRCS_END - CS_OFF_CRCS);
-}
-
-/* Encode h into buf's first CS_CRCS_END bytes (the rest of the header
- * is zeros on disk and never written again). */
-static void cs_header_encode(const struct cs_header *h, unsigned char *buf)
-{
-	uint64_t v64;
-	uint32_t v32;
-
-	memset(buf, 0, CS_OFF_CRCS);
-	memcpy(buf, CS_MAGIC, CS_MAGIC_LEN);
-	v64 = htole64(h->id);
-	memcpy(buf + CS_OFF_ID, &v64, 8);
-	v32 = htole32(h->version);
-	memcpy(buf + CS_OFF_VERSION, &v32, 4);
-	v32 = htole32(h->length);
-	memcpy(buf + CS_OFF_LENGTH, &v32, 4);
-	for (unsigned i = 0; i < CHUNK_BLOCKS; i++) {
-		v32 = htole32(h->crc[i]);
-		memcpy(buf + CS_OFF_CRCS + 4 * i, &v32, 4);
-	}
-	v32 = htole32(cs_header_crc(buf));
-	memcpy(buf + CS_OFF_HCRC, &v32, 4);
-}
-
 /* Decode and validate a header read from the file of chunk id whose size
  * is fsize. Returns 0 or -EIO with a log line saying what is wrong. */
 static int cs_header_decode(const unsigned char *buf, uint64_t id, uint64_t fsize,
-			    struct cs_header *h)
+			    struct chunk_header *h)
 {
-	char idtxt[CHUNK_ID_STRLEN + 1];
-	uint64_t v64;
-	uint32_t v32;
-	const char *why = NULL;
+	const char *why;
+	int r = chunk_header_decode(buf, id, fsize, h, &why);
 
-	chunk_id_format(id, idtxt);
-	if (memcmp(buf, CS_MAGIC, CS_MAGIC_LEN) != 0) {
-		why = "bad magic";
-		goto out_bad;
-	}
-	memcpy(&v32, buf + CS_OFF_HCRC, 4);
-	if (le32toh(v32) != cs_header_crc(buf)) {
-		why = "header CRC mismatch";
-		goto out_bad;
-	}
-	memcpy(&v64, buf + CS_OFF_ID, 8);
-	h->id = le64toh(v64);
-	if (h->id != id) {
-		why = "id in header differs from file name";
-		goto out_bad;
-	}
-	memcpy(&v32, buf + CS_OFF_VERSION, 4);
-	h->version = le32toh(v32);
-	memcpy(&v32, buf + CS_OFF_LENGTH, 4);
-	h->length = le32toh(v32);
-	if (h->length > CHUNK_SIZE_MAX) {
-		why = "length beyond 64 MiB";
-		goto out_bad;
-	}
-	if (fsize < (uint64_t)CHUNK_HEADER_SIZE + h->length) {
-		why = "file shorter than header + length";
-		goto out_bad;
-	}
-	for (unsigned i = 0; i < CHUNK_BLOCKS; i++) {
-		memcpy(&v32, buf + CS_OFF_CRCS + 4 * i, 4);
-		h->crc[i] = le32toh(v32);
-	}
-	h->page1_zero = cs_page1_zero(h);
-	return 0;
+	if (r < 0) {
+		char idtxt[CHUNK_ID_STRLEN + 1];
 
-out_bad:
-	log_err("chunk %s: damaged chunk file (%s); not served", idtxt, why);
-	return -EIO;
+		chunk_id_format(id, idtxt);
+		log_err("chunk %s: damaged chunk file (%s); not served", idtxt, why);
+	}
+	return r;
 }
 
 /* Read and validate the header of the open file of chunk id (its bytes
- * up to CS_CRCS_END: what follows is never looked at). *ret_fsize gets
+ * up to CHUNK_FILE_HEADER_USED: what follows is never looked at). *ret_fsize gets
  * the file size. With linked, a file that has lost its name (deleted or
  * replaced since it was opened) is -ENOENT, before anything is logged. */
-static int cs_header_load_ex(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize,
+static int cs_header_load_ex(int fd, uint64_t id, struct chunk_header *h, uint64_t *ret_fsize,
 			     bool linked)
 {
-	unsigned char buf[CS_CRCS_END];
+	unsigned char buf[CHUNK_FILE_HEADER_USED];
 	struct stat st;
 	int r;
 
@@ -612,25 +523,25 @@ static int cs_header_load_ex(int fd, uint64_t id, struct cs_header *h, uint64_t 
 	return 0;
 }
 
-static int cs_header_load(int fd, uint64_t id, struct cs_header *h, uint64_t *ret_fsize)
+static int cs_header_load(int fd, uint64_t id, struct chunk_header *h, uint64_t *ret_fsize)
 {
 	return cs_header_load_ex(fd, id, h, ret_fsize, false);
 }
 
-/* Write h: its first CS_CRCS_END bytes, or only its first page when the
+/* Write h: its first CHUNK_FILE_HEADER_USED bytes, or only its first page when the
  * CRC entries in the second are 0 in h and on disk already (entries past
- * the length are 0: every chunk of up to CS_PAGE0_BLOCKS blocks). The
+ * the length are 0: every chunk of up to CHUNK_FILE_PAGE0_BLOCKS blocks). The
  * data, written before, makes the file CHUNK_HEADER_SIZE + length bytes
  * long; a chunk of no data is made that long here (a new file is
  * shorter). */
-static int cs_header_store(int fd, struct cs_header *h)
+static int cs_header_store(int fd, struct chunk_header *h)
 {
-	bool zero = cs_page1_zero(h);
-	unsigned char buf[CS_CRCS_END];
+	bool zero = chunk_header_page1_zero(h);
+	unsigned char buf[CHUNK_FILE_HEADER_USED];
 	int r;
 
-	cs_header_encode(h, buf);
-	r = cs_pwrite_full(fd, buf, zero && h->page1_zero ? CS_PAGE : CS_CRCS_END, 0);
+	chunk_header_encode(h, buf);
+	r = cs_pwrite_full(fd, buf, zero && h->page1_zero ? CHUNK_FILE_PAGE : CHUNK_FILE_HEADER_USED, 0);
 	if (r == 0)
 		h->page1_zero = zero;
 	if (r == 0 && h->length == 0 && ftruncate(fd, CHUNK_HEADER_SIZE) < 0)
@@ -801,7 +712,7 @@ static int cs_fd_init(struct chunk_store *cs)
  * cs_fd_put) or NULL with -errno in *ret_err: -ENOENT for no file, -EIO
  * for a damaged one (logged), another -errno from the file system. */
 static struct cs_fd *cs_fd_load(struct chunk_store *cs, uint64_t id, bool rw,
-				struct cs_header *h, uint64_t *ret_fsize, int *ret_err)
+				struct chunk_header *h, uint64_t *ret_fsize, int *ret_err)
 {
 	char path[PATH_MAX];
 	struct cs_fd *e = cs_fd_lookup(cs, id);
@@ -957,7 +868,7 @@ static int cs_commit_index(struct chunk_store *cs, uint64_t growth, bool ok,
 /* Read the stored bytes of block b (old length old_len) into buf and check
  * them against h->crc[b]. cached: fd is a cached descriptor (read with
  * cs_pread_cached). Returns the number of stored bytes or -errno. */
-static int64_t cs_read_block(int fd, const struct cs_header *h, uint32_t b,
+static int64_t cs_read_block(int fd, const struct chunk_header *h, uint32_t b,
 			     unsigned char *buf, bool cached)
 {
 	uint64_t start = (uint64_t)b * CHUNK_BLOCK_SIZE;
@@ -1067,7 +978,7 @@ static void cs_scan_file(struct chunk_store *cs, const char *dirpath, const char
 			 unsigned xx, unsigned yy)
 {
 	char path[PATH_MAX];
-	struct cs_header *h;
+	struct chunk_header *h;
 	uint64_t id, fsize;
 	int fd, r;
 
@@ -1264,7 +1175,7 @@ void chunk_store_close(struct chunk_store *cs)
  * only a part is asked for is read once into this thread's block buffer,
  * checked, and the part copied out. cached: fd is a cached descriptor
  * (cs_pread_cached); others are read with their own readahead. */
-static int cs_read_range(struct chunk_store *cs, int fd, bool cached, const struct cs_header *h,
+static int cs_read_range(struct chunk_store *cs, int fd, bool cached, const struct chunk_header *h,
 			 uint64_t offset, size_t len, unsigned char *out)
 {
 	uint64_t end = offset + len;
@@ -1347,7 +1258,7 @@ out_free:
  * header into h (*ret_fsize: the file size), checking it is at version.
  * Returns the descriptor or -errno (-ESTALE for another version). */
 static int cs_open_version(struct chunk_store *cs, uint64_t id, uint32_t version,
-			   struct cs_header *h, uint64_t *ret_fsize)
+			   struct chunk_header *h, uint64_t *ret_fsize)
 {
 	char path[PATH_MAX];
 	int fd, r;
@@ -1386,7 +1297,7 @@ static int cs_open_version(struct chunk_store *cs, uint64_t id, uint32_t version
 int chunk_store_read(struct chunk_store *cs, uint64_t id, uint32_t version,
 		     uint64_t offset, size_t len, void *out)
 {
-	struct cs_header *h;
+	struct chunk_header *h;
 	struct cs_fd *e;
 	uint64_t fsize;
 	int r;
@@ -1412,7 +1323,7 @@ int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
 			uint64_t offset, size_t len, int *ret_fd, uint64_t *ret_file_off,
 			uint32_t *crcs, uint32_t *ret_nblocks)
 {
-	struct cs_header *h;
+	struct chunk_header *h;
 	uint64_t fsize, end = offset + len;
 	int fd, r;
 
@@ -1441,11 +1352,29 @@ int chunk_store_read_fd(struct chunk_store *cs, uint64_t id, uint32_t version,
 	return r;
 }
 
+int chunk_store_open_read(struct chunk_store *cs, uint64_t id, uint32_t version, int *ret_fd)
+{
+	struct chunk_header *h = malloc(sizeof(*h));
+	uint64_t fsize;
+	int fd;
+
+	if (!h)
+		return -ENOMEM;
+	pthread_rwlock_rdlock(cs_stripe(cs, id));
+	fd = cs_open_version(cs, id, version, h, &fsize);
+	pthread_rwlock_unlock(cs_stripe(cs, id));
+	free(h);
+	if (fd < 0)
+		return fd;
+	*ret_fd = fd;
+	return 0;
+}
+
 int chunk_store_verify(struct chunk_store *cs, uint64_t id, struct chunk_info *ret)
 {
 	const size_t piece = 16 * CHUNK_BLOCK_SIZE;
 	char path[PATH_MAX];
-	struct cs_header *h;
+	struct chunk_header *h;
 	unsigned char *buf;
 	uint64_t fsize;
 	int fd, r;
@@ -1505,7 +1434,7 @@ static int cs_create_file(struct chunk_store *cs, uint64_t id, const char *path)
  * refuse a newer version (-ESTALE), and cut off any bytes past the stored
  * length (left by an interrupted write) so that growing reads zeros. */
 static int cs_check_for_change(struct chunk_store *cs, struct cs_fd *e, uint32_t version,
-			       const struct cs_header *h, uint64_t fsize)
+			       const struct chunk_header *h, uint64_t fsize)
 {
 	if (h->version > version)
 		return -ESTALE;
@@ -1528,7 +1457,7 @@ static int cs_check_for_change(struct chunk_store *cs, struct cs_fd *e, uint32_t
  * created at once, without an open that fails first; a file there after
  * all (put there from outside) is opened as an existing chunk. */
 static int cs_open_for_change(struct chunk_store *cs, uint64_t id, uint32_t version,
-			      struct cs_header *h, struct cs_fd **ret, bool *ret_created)
+			      struct chunk_header *h, struct cs_fd **ret, bool *ret_created)
 {
 	char path[PATH_MAX];
 	struct cs_fd *e;
@@ -1589,7 +1518,7 @@ int chunk_store_write(struct chunk_store *cs, uint64_t id, uint32_t version,
 {
 	const unsigned char *src = data;
 	unsigned char *scratch = NULL;
-	struct cs_header *h;
+	struct chunk_header *h;
 	uint64_t old_len, new_len, dirty_start, dirty_end, growth = 0;
 	bool created = false;
 	struct cs_fd *e = NULL;
@@ -1696,7 +1625,7 @@ int chunk_store_truncate(struct chunk_store *cs, uint64_t id, uint32_t version,
 			 uint64_t length, uint32_t *ret_length)
 {
 	unsigned char *scratch = NULL;
-	struct cs_header *h;
+	struct chunk_header *h;
 	uint64_t old_len, growth = 0;
 	bool created = false;
 	struct cs_fd *e = NULL;
@@ -1803,7 +1732,7 @@ out_unlock:
 int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version)
 {
 	char path[PATH_MAX];
-	struct cs_header *h;
+	struct chunk_header *h;
 	struct cs_entry *e;
 	uint64_t fsize;
 	bool dir_dirty = false;
@@ -2068,7 +1997,7 @@ static int cs_stage_commit(struct chunk_staging *st, bool clone, uint32_t *ret_l
 {
 	struct chunk_store *cs = st->cs;
 	char path[PATH_MAX];
-	struct cs_header *old = NULL;
+	struct chunk_header *old = NULL;
 	uint64_t growth = 0, fsize;
 	uint32_t old_len = 0;
 	bool existed = false;
@@ -2175,7 +2104,7 @@ int chunk_store_clone(struct chunk_store *cs, uint64_t old_id, uint32_t old_vers
 		      uint64_t new_id, uint32_t new_version, uint32_t *ret_length)
 {
 	struct chunk_staging *st = NULL;
-	struct cs_header *h;
+	struct chunk_header *h;
 	unsigned char *buf;
 	uint64_t fsize;
 	uint32_t length;

@@ -37,10 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHUNK_SIZE_MAX (64u * 1024 * 1024)
-#define CHUNK_BLOCK_SIZE (64u * 1024)
-#define CHUNK_BLOCKS (CHUNK_SIZE_MAX / CHUNK_BLOCK_SIZE)
-#define CHUNK_HEADER_SIZE 8192u
+#include "chunk_file.h"
 
 struct chunk_store;
 struct chunk_staging;
@@ -114,6 +111,13 @@ int chunk_store_fsync(struct chunk_store *cs, uint64_t id, uint32_t version);
 /* How many fsyncs the store has done: of chunk files (chunk_store_fsync)
  * and of folders (for new names: fsync, replication, clone). */
 void chunk_store_fsyncs(struct chunk_store *cs, uint64_t *ret_files, uint64_t *ret_folders);
+
+/* A new read-only descriptor of chunk id's file, whose header says it is
+ * at version (-ESTALE otherwise), for a reader outside the worker (a
+ * local mount, local_reads.h): it reads through chunk_file_read, without
+ * the store's locks. 0 or -errno. */
+int chunk_store_open_read(struct chunk_store *cs, uint64_t id, uint32_t version, int *ret_fd);
+
 
 /* Read and check every block of chunk id (header, length, CRCs) as it is
  * on disk now; for the scrubber. *ret gets its id, version and length

@@ -35,6 +35,7 @@
 #include "chunk_store.h"
 #include "config.h"
 #include "data_api.h"
+#include "local_reads.h"
 #include "ids.h"
 #include "kafka_opts.h"
 #include "load_stats.h"
@@ -69,13 +70,15 @@ struct worker {
 	struct load_stats *stats;
 	struct replicator *replicator;
 	struct data_api *api;
+	struct local_reads *local;
 	struct status_reporter *reporter;
 	struct scrubber *scrubber;
 };
 
 static const char *const known_keys[] = {
 	"master", "data", "listen", "advertise", "secret", "capacity",
-	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "direct-io", "config",
+	"status-interval-ms", "scrub-rate", "scrub-first-delay-s", "direct-io", "local-reads",
+	"config",
 	"log-level", "help", KAFKA_OPTS_KEY, TRANSPORT_CONFIG_KEYS, NULL,
 };
 
@@ -100,6 +103,8 @@ static void usage(FILE *out)
 		"  --direct-io BOOL          long aligned writes bypass the page cache\n"
 		"                            (O_DIRECT; default true, off by itself where\n"
 		"                            the file system refuses it)\n"
+		"  --local-reads BOOL        hand mounts on this machine the descriptors of\n"
+		"                            chunk files they may read (default true)\n"
 		"  --tls-cert FILE --tls-key FILE\n"
 		"                            serve https only (PEM certificate and key);\n"
 		"                            calls to the master and peers use https too\n"
@@ -293,6 +298,17 @@ static int worker_start(struct worker *w)
 	log_info("serving on %s (port %u), advertised as %s", w->listen,
 		 (unsigned)data_api_port(w->api), w->advertise);
 
+	if (config_get_bool(w->cfg, "local-reads", true)) {
+		struct local_reads_config lr_cfg = {
+			.worker_id = w->worker_id, .secret = &w->secret, .store = w->store,
+		};
+
+		r = local_reads_start(&lr_cfg, &w->local);
+		if (r < 0)
+			log_warn("no local reads: cannot listen on the local socket: %s",
+				 strerror(-r));
+	}
+
 	sr_cfg = (struct status_reporter_config){
 		.masters = w->masters,
 		.secret = &w->secret,
@@ -334,6 +350,7 @@ static void worker_stop(struct worker *w)
 {
 	scrubber_stop(w->scrubber);
 	status_reporter_stop(w->reporter);
+	local_reads_stop(w->local);
 	data_api_stop(w->api);
 	if (w->api)
 		worker_identity_remove_addr(w->data_dir);

@@ -1,0 +1,439 @@
+/* local_read — chunk files of local replicas, read in place (see
+ * local_read.h).
+ *
+ * Owns: the kept descriptors (a hash table by chunk id with a use order,
+ * LR_FDS_MAX at most), what it learnt of workers (which have no socket in
+ * this namespace, until when), and each thread's block buffer. One
+ * mutex, mu, guards the table and the workers; it is never held across a
+ * system call on a chunk file or a socket. An entry in use is held by a
+ * reference; one pushed out or dropped while in use is closed by its last
+ * user. */
+#include "local_read.h"
+
+#include "chunk_file.h"
+#include "clock.h"
+#include "ids.h"
+#include "local_sock.h"
+#include "log.h"
+#include "metrics.h"
+#include "worker_health.h"
+#include "worker_io.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LR_FDS_MAX 256          /* chunk files kept open */
+#define LR_BUCKETS 512
+#define LR_WORKERS_MAX 64       /* workers remembered as not local */
+#define LR_ASK_TIMEOUT_MS 500   /* a worker's answer for a descriptor */
+#define LR_NOT_LOCAL_MS 30000   /* a worker with no socket here is asked again after */
+/* A read this long is a sequential reader's window: the disk is asked for
+ * all of it, and for the window after it, before the first byte is read
+ * (what the worker does for the windows it serves). */
+#define LR_WILLNEED_MIN ((size_t)1 << 20)
+
+struct lr_fd {
+	uint64_t chunk_id;
+	uint32_t version;
+	char worker_id[WORKER_ID_STRLEN + 1];
+	int fd;
+	int refs;               /* users, plus one while in the table */
+	bool in_table;
+	struct lr_fd *hnext;
+	struct lr_fd *newer, *older;
+};
+
+struct lr_worker {
+	char id[WORKER_ID_STRLEN + 1];
+	int64_t until_ms;       /* not local until then */
+};
+
+struct local_read {
+	struct whealth *health;
+	pthread_key_t block_key;        /* each thread's CHUNK_BLOCK_SIZE buffer */
+
+	pthread_mutex_t mu;
+	struct lr_fd *buckets[LR_BUCKETS];
+	size_t count;
+	struct lr_fd *newest, *oldest;
+	struct lr_worker remote[LR_WORKERS_MAX];
+	size_t nremote;
+};
+
+int local_read_new(struct whealth *health, struct local_read **ret)
+{
+	struct local_read *lr = calloc(1, sizeof(*lr));
+
+	if (!lr)
+		return -ENOMEM;
+	if (pthread_key_create(&lr->block_key, free) != 0) {
+		free(lr);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&lr->mu, NULL);
+	lr->health = health;
+	*ret = lr;
+	return 0;
+}
+
+static struct lr_fd **lr_chain(struct local_read *lr, uint64_t chunk_id)
+{
+	return &lr->buckets[(chunk_id * 0x9e3779b97f4a7c15ull) >> 55];
+}
+
+/* Under mu: drop one reference; the last closes the file. */
+static void lr_unref_locked(struct lr_fd *e)
+{
+	if (--e->refs > 0)
+		return;
+	close(e->fd);
+	free(e);
+}
+
+/* Under mu: take e out of the table and the use order. */
+static void lr_remove_locked(struct local_read *lr, struct lr_fd *e)
+{
+	struct lr_fd **pp = lr_chain(lr, e->chunk_id);
+
+	if (!e->in_table)
+		return;
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		lr->newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		lr->oldest = e->newer;
+	e->in_table = false;
+	lr->count--;
+	lr_unref_locked(e);
+}
+
+static void lr_push_newest_locked(struct local_read *lr, struct lr_fd *e)
+{
+	e->older = lr->newest;
+	e->newer = NULL;
+	if (lr->newest)
+		lr->newest->newer = e;
+	else
+		lr->oldest = e;
+	lr->newest = e;
+}
+
+static struct lr_fd *lr_find_locked(struct local_read *lr, uint64_t chunk_id)
+{
+	for (struct lr_fd *e = *lr_chain(lr, chunk_id); e; e = e->hnext)
+		if (e->chunk_id == chunk_id)
+			return e;
+	return NULL;
+}
+
+static bool lr_lists(const struct wio_chunk *c, const char *worker_id)
+{
+	for (int i = 0; i < c->nrep; i++)
+		if (strcmp(c->rep[i].worker_id, worker_id) == 0)
+			return true;
+	return false;
+}
+
+/* The kept entry for c, referenced, or NULL. An entry for another
+ * version, or from a worker the master no longer lists, is dropped. */
+static struct lr_fd *lr_lookup(struct local_read *lr, const struct wio_chunk *c)
+{
+	struct lr_fd *e;
+
+	pthread_mutex_lock(&lr->mu);
+	e = lr_find_locked(lr, c->chunk_id);
+	if (e && (e->version != c->version || !lr_lists(c, e->worker_id))) {
+		lr_remove_locked(lr, e);
+		e = NULL;
+	}
+	if (e) {
+		e->refs++;
+		/* to the front of the use order */
+		if (e != lr->newest) {
+			e->newer->older = e->older;
+			if (e->older)
+				e->older->newer = e->newer;
+			else
+				lr->oldest = e->newer;
+			lr_push_newest_locked(lr, e);
+		}
+	}
+	pthread_mutex_unlock(&lr->mu);
+	return e;
+}
+
+/* Keep fd, chunk c's file from worker_id; returns the entry referenced
+ * (another thread's entry, when it got there first: fd is closed). */
+static struct lr_fd *lr_insert(struct local_read *lr, const struct wio_chunk *c,
+			       const char *worker_id, int fd)
+{
+	struct lr_fd *e = calloc(1, sizeof(*e)), *old;
+
+	if (!e) {
+		close(fd);
+		return NULL;
+	}
+	e->chunk_id = c->chunk_id;
+	e->version = c->version;
+	snprintf(e->worker_id, sizeof(e->worker_id), "%s", worker_id);
+	e->fd = fd;
+	e->refs = 2;
+	e->in_table = true;
+	pthread_mutex_lock(&lr->mu);
+	old = lr_find_locked(lr, c->chunk_id);
+	if (old && old->version == c->version) {
+		old->refs++;
+		pthread_mutex_unlock(&lr->mu);
+		close(fd);
+		free(e);
+		return old;
+	}
+	if (old)
+		lr_remove_locked(lr, old);
+	while (lr->count >= LR_FDS_MAX && lr->oldest)
+		lr_remove_locked(lr, lr->oldest);
+	e->hnext = *lr_chain(lr, c->chunk_id);
+	*lr_chain(lr, c->chunk_id) = e;
+	lr_push_newest_locked(lr, e);
+	lr->count++;
+	pthread_mutex_unlock(&lr->mu);
+	return e;
+}
+
+static void lr_release(struct local_read *lr, struct lr_fd *e, bool drop)
+{
+	pthread_mutex_lock(&lr->mu);
+	if (drop)
+		lr_remove_locked(lr, e);
+	lr_unref_locked(e);
+	pthread_mutex_unlock(&lr->mu);
+}
+
+/* Under mu: worker id's slot in remote[], or NULL. */
+static struct lr_worker *lr_remote_locked(struct local_read *lr, const char *id)
+{
+	for (size_t i = 0; i < lr->nremote; i++)
+		if (strcmp(lr->remote[i].id, id) == 0)
+			return &lr->remote[i];
+	return NULL;
+}
+
+static bool lr_not_local(struct local_read *lr, const char *id, int64_t now)
+{
+	struct lr_worker *w;
+	bool r;
+
+	pthread_mutex_lock(&lr->mu);
+	w = lr_remote_locked(lr, id);
+	r = w && w->until_ms > now;
+	pthread_mutex_unlock(&lr->mu);
+	return r;
+}
+
+/* Remember that worker id has no socket this mount may use, for a while;
+ * with the table full, the slot whose time is up soonest is reused. */
+static void lr_mark_not_local(struct local_read *lr, const char *id, int64_t now)
+{
+	struct lr_worker *w;
+
+	pthread_mutex_lock(&lr->mu);
+	w = lr_remote_locked(lr, id);
+	if (!w && lr->nremote < LR_WORKERS_MAX)
+		w = &lr->remote[lr->nremote++];
+	if (!w) {
+		w = &lr->remote[0];
+		for (size_t i = 1; i < LR_WORKERS_MAX; i++)
+			if (lr->remote[i].until_ms < w->until_ms)
+				w = &lr->remote[i];
+	}
+	snprintf(w->id, sizeof(w->id), "%s", id);
+	w->until_ms = now + LR_NOT_LOCAL_MS;
+	pthread_mutex_unlock(&lr->mu);
+}
+
+/* Receive the worker's 4-byte answer and the descriptor it carries. The
+ * descriptor, or -errno: the worker's refusal, -EPROTO for an answer
+ * without one, -EAGAIN on a timeout. */
+static int lr_recv_fd(int s)
+{
+	uint32_t code;
+	struct iovec iov = { .iov_base = &code, .iov_len = sizeof(code) };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *cm;
+	int fd = -1;
+	ssize_t n;
+
+	do
+		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (n != (ssize_t)sizeof(code) || (msg.msg_flags & MSG_CTRUNC)) {
+		if (fd >= 0)
+			close(fd);
+		return -EPROTO;
+	}
+	code = le32toh(code);
+	if (code != 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return code != 0 && code < 4096 ? -(int)code : -EPROTO;
+	}
+	return fd;
+}
+
+/* Ask worker_id, through its local socket, for chunk c's file. The
+ * descriptor, or -errno: -ECONNREFUSED (no such socket in this
+ * namespace), -EPERM (the socket's owner is not to be believed), the
+ * worker's refusal (-ESTALE, -ENOENT, -EACCES), -EAGAIN (no answer in
+ * time). */
+static int lr_ask(const struct wio_chunk *c, const char *worker_id)
+{
+	struct sockaddr_un sa;
+	socklen_t salen;
+	char line[LOCAL_SOCK_REQ_MAX + 1];
+	char id[CHUNK_ID_STRLEN + 1];
+	int s, n, r;
+
+	if (local_sock_addr(worker_id, &sa, &salen) < 0)
+		return -ECONNREFUSED;
+	chunk_id_format(c->chunk_id, id);
+	n = snprintf(line, sizeof(line), "%s %" PRIu32 " %s\n", id, c->version, c->token);
+	if (n < 0 || n > LOCAL_SOCK_REQ_MAX)
+		return -EINVAL;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	local_sock_timeouts(s, LR_ASK_TIMEOUT_MS);
+	if (connect(s, (struct sockaddr *)&sa, salen) < 0) {
+		r = errno == ENOENT ? -ECONNREFUSED : -errno;
+		goto out;
+	}
+	if (!local_sock_peer_trusted(s)) {
+		r = -EPERM;
+		goto out;
+	}
+	if (send(s, line, (size_t)n, MSG_NOSIGNAL) != n) {
+		r = -EAGAIN;
+		goto out;
+	}
+	r = lr_recv_fd(s);
+out:
+	close(s);
+	return r;
+}
+
+/* A descriptor of c's file from one of its local replicas, kept and
+ * referenced, or NULL. */
+static struct lr_fd *lr_obtain(struct local_read *lr, const struct wio_chunk *c)
+{
+	int64_t now = clock_now_ms();
+
+	for (int i = 0; i < c->nrep; i++) {
+		const char *wid = c->rep[i].worker_id;
+		int fd;
+
+		if (lr_not_local(lr, wid, now) || whealth_bad(lr->health, wid))
+			continue;
+		fd = lr_ask(c, wid);
+		if (fd >= 0)
+			return lr_insert(lr, c, wid, fd);
+		if (fd == -EPERM)
+			log_warn("local reads: the local socket of worker %s belongs to "
+				 "another user; not used", wid);
+		if (fd == -ECONNREFUSED || fd == -EPERM || fd == -EINVAL)
+			lr_mark_not_local(lr, wid, now);
+		else if (fd == -EAGAIN)
+			whealth_suspect(lr->health, wid);
+	}
+	return NULL;
+}
+
+static unsigned char *lr_block(struct local_read *lr)
+{
+	unsigned char *b = pthread_getspecific(lr->block_key);
+
+	if (b)
+		return b;
+	b = malloc(CHUNK_BLOCK_SIZE);
+	if (b && pthread_setspecific(lr->block_key, b) != 0) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+int local_read(struct local_read *lr, const struct wio_chunk *c, uint64_t off, size_t len,
+	       void *buf)
+{
+	unsigned char *block = lr_block(lr);
+	struct lr_fd *e;
+	int r;
+
+	if (!block)
+		return -EAGAIN;
+	e = lr_lookup(lr, c);
+	if (!e)
+		e = lr_obtain(lr, c);
+	if (!e)
+		return -EAGAIN;
+	if (len >= LR_WILLNEED_MIN)
+		posix_fadvise(e->fd, (off_t)(CHUNK_HEADER_SIZE + off), (off_t)(2 * len),
+			      POSIX_FADV_WILLNEED);
+	r = chunk_file_read(e->fd, c->chunk_id, c->version, off, len, buf, block);
+	/* a block that does not check may be a write racing the read: the
+	 * file stays kept; one replaced, deleted or moved on is let go */
+	lr_release(lr, e, r < 0 && r != -EIO);
+	if (r < 0)
+		return -EAGAIN;
+	mount_metrics_add(MM_LOCAL_READS, 1);
+	return 0;
+}
+
+size_t local_read_fds(struct local_read *lr)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lr->mu);
+	n = lr->count;
+	pthread_mutex_unlock(&lr->mu);
+	return n;
+}
+
+void local_read_free(struct local_read *lr)
+{
+	if (!lr)
+		return;
+	pthread_mutex_lock(&lr->mu);
+	while (lr->oldest)
+		lr_remove_locked(lr, lr->oldest);
+	pthread_mutex_unlock(&lr->mu);
+	pthread_mutex_destroy(&lr->mu);
+	pthread_key_delete(lr->block_key);
+	free(lr);
+}
