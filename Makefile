@@ -36,6 +36,7 @@ BINS := $(BUILD)/bigfs-master $(BUILD)/bigfs-worker $(BUILD)/mount.bigfs $(if $(
 UNIT_SRC  := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 UNIT_DEPS_test_chunk_store := $(BUILD)/worker/chunk_store.o
+UNIT_DEPS_test_chunk_file := $(BUILD)/worker/chunk_store.o
 UNIT_DEPS_test_master_client := $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
 UNIT_DEPS_test_worker_io := $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/metrics.o
 UNIT_DEPS_test_meta_cache := $(BUILD)/fuse/meta_cache.o $(BUILD)/fuse/master_client.o $(BUILD)/fuse/thread_http.o $(BUILD)/fuse/worker_io.o $(BUILD)/fuse/local_read.o $(BUILD)/fuse/worker_health.o $(BUILD)/fuse/metrics.o
