@@ -3,24 +3,11 @@
  * A chunk is up to CHUNK_SIZE_MAX bytes of one file, identified by a 64-bit
  * id and a 32-bit version. On disk each chunk is one file
  * DATA/chunks/XX/YY/ID (XX, YY = the id's last two bytes in hex, ID = 16
- * lowercase hex digits) made of an 8 KiB header and then the data:
- *
- *   offset  size  field
- *        0     8  magic "BIGFSCK1"
- *        8     8  chunk id            (little endian)
- *       16     4  version             (little endian)
- *       20     4  data length         (little endian, <= 64 MiB)
- *       24     4  header CRC32C       (over bytes 0..23 and 32..4127)
- *       28     4  reserved, 0
- *       32  4096  1024 x CRC32C, one per 64 KiB block of data, over the
- *                 block's stored bytes (the last block may be short);
- *                 entries past the data length are 0
- *     4128  4064  zeros
- *     8192     -  data
- *
- * The header CRC is an addition to docs/api.md's list of header fields: it
- * keeps a damaged header (a flipped bit in the length or version) from
- * being taken for a good one.
+ * lowercase hex digits): an 8 KiB header (magic, id, version, length, a
+ * CRC32C of the header itself, one CRC32C per 64 KiB block), then the
+ * data; common/chunk_file.h has the byte layout. The header CRC keeps a
+ * damaged header (a flipped bit in the length or version) from being
+ * taken for a good one.
  *
  * Every function is thread-safe. Calls on different chunks run in
  * parallel; reads of one chunk run in parallel; writes, truncates, deletes
@@ -117,7 +104,6 @@ void chunk_store_fsyncs(struct chunk_store *cs, uint64_t *ret_files, uint64_t *r
  * local mount, local_reads.h): it reads through chunk_file_read, without
  * the store's locks. 0 or -errno. */
 int chunk_store_open_read(struct chunk_store *cs, uint64_t id, uint32_t version, int *ret_fd);
-
 
 /* Read and check every block of chunk id (header, length, CRCs) as it is
  * on disk now; for the scrubber. *ret gets its id, version and length
