@@ -7,7 +7,8 @@
  * mutex, mu, guards the table and the workers; it is never held across a
  * system call on a chunk file or a socket. An entry in use is held by a
  * reference; one pushed out or dropped while in use is closed by its last
- * user. */
+ * user. A sweeper thread closes the files deleted or replaced since they
+ * were handed over, and those left unread (LR_SWEEP_MS, LR_IDLE_MS). */
 #include "local_read.h"
 
 #include "chunk_file.h"
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LR_FDS_MAX 256          /* chunk files kept open */
@@ -39,6 +41,11 @@
  * all of it, and for the window after it, before the first byte is read
  * (what the worker does for the windows it serves). */
 #define LR_WILLNEED_MIN ((size_t)1 << 20)
+/* Every LR_SWEEP_MS the kept files are looked at: one that lost its name
+ * (the chunk was deleted or replaced: its disk space stays taken while a
+ * descriptor holds it) or was not read for LR_IDLE_MS is closed. */
+#define LR_SWEEP_MS 1000
+#define LR_IDLE_MS 120000
 
 struct lr_fd {
 	uint64_t chunk_id;
@@ -47,6 +54,7 @@ struct lr_fd {
 	int fd;
 	int refs;               /* users, plus one while in the table */
 	bool in_table;
+	int64_t used_ms;        /* last read */
 	struct lr_fd *hnext;
 	struct lr_fd *newer, *older;
 };
@@ -66,7 +74,14 @@ struct local_read {
 	struct lr_fd *newest, *oldest;
 	struct lr_worker remote[LR_WORKERS_MAX];
 	size_t nremote;
+	bool stop;
+	pthread_cond_t stop_cond;       /* wakes the sweeper to stop */
+	pthread_t sweeper;
+	bool sweeping;          /* the sweeper runs: started with the first
+				 * kept file (after the mount daemonized) */
 };
+
+static void *lr_sweeper(void *arg);
 
 int local_read_new(struct whealth *health, struct local_read **ret)
 {
@@ -79,6 +94,7 @@ int local_read_new(struct whealth *health, struct local_read **ret)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&lr->mu, NULL);
+	clock_cond_init(&lr->stop_cond);
 	lr->health = health;
 	*ret = lr;
 	return 0;
@@ -162,6 +178,7 @@ static struct lr_fd *lr_lookup(struct local_read *lr, const struct wio_chunk *c)
 	}
 	if (e) {
 		e->refs++;
+		e->used_ms = clock_now_ms();
 		/* to the front of the use order */
 		if (e != lr->newest) {
 			e->newer->older = e->older;
@@ -193,6 +210,7 @@ static struct lr_fd *lr_insert(struct local_read *lr, const struct wio_chunk *c,
 	e->fd = fd;
 	e->refs = 2;
 	e->in_table = true;
+	e->used_ms = clock_now_ms();
 	pthread_mutex_lock(&lr->mu);
 	old = lr_find_locked(lr, c->chunk_id);
 	if (old && old->version == c->version) {
@@ -202,6 +220,13 @@ static struct lr_fd *lr_insert(struct local_read *lr, const struct wio_chunk *c,
 		free(e);
 		return old;
 	}
+	if (!lr->sweeping && pthread_create(&lr->sweeper, NULL, lr_sweeper, lr) != 0) {
+		pthread_mutex_unlock(&lr->mu);
+		close(fd);
+		free(e);
+		return NULL;    /* no file is kept that nobody would close */
+	}
+	lr->sweeping = true;
 	if (old)
 		lr_remove_locked(lr, old);
 	while (lr->count >= LR_FDS_MAX && lr->oldest)
@@ -415,6 +440,54 @@ int local_read(struct local_read *lr, const struct wio_chunk *c, uint64_t off, s
 	return 0;
 }
 
+/* Close the kept files that lost their name or were left unread. The
+ * fstats run without mu, on entries referenced for the while. */
+static void lr_sweep(struct local_read *lr)
+{
+	struct lr_fd *all[LR_FDS_MAX];
+	bool drop[LR_FDS_MAX];
+	int64_t idle_before = clock_now_ms() - LR_IDLE_MS;
+	size_t n = 0;
+
+	pthread_mutex_lock(&lr->mu);
+	for (struct lr_fd *e = lr->newest; e && n < LR_FDS_MAX; e = e->older) {
+		e->refs++;
+		all[n++] = e;
+	}
+	pthread_mutex_unlock(&lr->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		drop[i] = all[i]->used_ms < idle_before ||
+			  (fstat(all[i]->fd, &st) == 0 && st.st_nlink == 0);
+	}
+	pthread_mutex_lock(&lr->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (drop[i])
+			lr_remove_locked(lr, all[i]);
+		lr_unref_locked(all[i]);
+	}
+	pthread_mutex_unlock(&lr->mu);
+}
+
+static void *lr_sweeper(void *arg)
+{
+	struct local_read *lr = arg;
+
+	pthread_mutex_lock(&lr->mu);
+	while (!lr->stop) {
+		struct timespec at = clock_deadline_ms(LR_SWEEP_MS);
+
+		if (pthread_cond_timedwait(&lr->stop_cond, &lr->mu, &at) == 0 || lr->stop)
+			continue;
+		pthread_mutex_unlock(&lr->mu);
+		lr_sweep(lr);
+		pthread_mutex_lock(&lr->mu);
+	}
+	pthread_mutex_unlock(&lr->mu);
+	return NULL;
+}
+
 size_t local_read_fds(struct local_read *lr)
 {
 	size_t n;
@@ -430,10 +503,17 @@ void local_read_free(struct local_read *lr)
 	if (!lr)
 		return;
 	pthread_mutex_lock(&lr->mu);
+	lr->stop = true;
+	pthread_cond_signal(&lr->stop_cond);
+	pthread_mutex_unlock(&lr->mu);
+	if (lr->sweeping)
+		pthread_join(lr->sweeper, NULL);
+	pthread_mutex_lock(&lr->mu);
 	while (lr->oldest)
 		lr_remove_locked(lr, lr->oldest);
 	pthread_mutex_unlock(&lr->mu);
 	pthread_mutex_destroy(&lr->mu);
+	pthread_cond_destroy(&lr->stop_cond);
 	pthread_key_delete(lr->block_key);
 	free(lr);
 }
