@@ -117,8 +117,10 @@ def mount_metrics_addr(cluster, m):
 
 @pytest.fixture(scope="module")
 def mmount(cluster):
-    """A second mount of the shared cluster, with metrics on a free port."""
-    m = cluster.mount(name="mnt750", opts="metrics=127.0.0.1:0")
+    """A second mount of the shared cluster, with metrics on a free port.
+    Its reads go to the workers over HTTP (nolocalreads), so that the
+    workers' read counters move; test_568 counts local reads."""
+    m = cluster.mount(name="mnt750", opts="metrics=127.0.0.1:0,nolocalreads")
     return m, mount_metrics_addr(cluster, m)
 
 
