@@ -416,17 +416,19 @@ static unsigned char *lr_block(struct local_read *lr)
 int local_read(struct local_read *lr, const struct wio_chunk *c, uint64_t off, size_t len,
 	       void *buf)
 {
-	unsigned char *block = lr_block(lr);
-	struct lr_fd *e;
+	unsigned char *block;
+	struct lr_fd *e = lr_lookup(lr, c);
 	int r;
 
-	if (!block)
-		return -EAGAIN;
-	e = lr_lookup(lr, c);
 	if (!e)
 		e = lr_obtain(lr, c);
 	if (!e)
 		return -EAGAIN;
+	block = lr_block(lr);
+	if (!block) {
+		lr_release(lr, e, false);
+		return -EAGAIN;
+	}
 	if (len >= LR_WILLNEED_MIN)
 		posix_fadvise(e->fd, (off_t)(CHUNK_HEADER_SIZE + off), (off_t)(2 * len),
 			      POSIX_FADV_WILLNEED);
@@ -514,6 +516,8 @@ void local_read_free(struct local_read *lr)
 	pthread_mutex_unlock(&lr->mu);
 	pthread_mutex_destroy(&lr->mu);
 	pthread_cond_destroy(&lr->stop_cond);
+	/* the calling thread's buffer: deleting the key runs no destructor */
+	free(pthread_getspecific(lr->block_key));
 	pthread_key_delete(lr->block_key);
 	free(lr);
 }
