@@ -2153,6 +2153,14 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 		struct timespec pause = { 0, FH_NO_COPY_RETRY_MS * 1000000L };
 		nanosleep(&pause, NULL);
 	}
+	if (rc < 0) {
+		/* fh->ra holds whatever the last try left there (a worker's
+		 * error body): never hand it out */
+		fh->loc.valid = false;
+		log_err("inode %" PRIu64 ": reading %zu bytes at %" PRIu64 " failed on every replica",
+			fh->ino, len, off);
+		return -EIO;
+	}
 	fh->ra_off = off;
 	fh->ra_len = len;
 	return 0;
