@@ -2107,7 +2107,9 @@ static int fh_locate(struct file_handle *fh, uint64_t index, bool force,
 /* Handle lock held. Fill the read-ahead window with len bytes at off
  * (within one chunk), failing over between replicas, then refreshing the
  * locations, and while no copy answers, asking again every
- * FH_NO_COPY_RETRY_MS for up to FH_NO_COPY_WAIT_MS (-EIO after that). */
+ * FH_NO_COPY_RETRY_MS for up to FH_NO_COPY_WAIT_MS (-EIO after that).
+ * When every copy the fresh locations name says it is damaged, -EIO at
+ * once: waiting would not mend them. */
 static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 {
 	if (len > fh->ra_cap) {
@@ -2135,6 +2137,8 @@ static int fh_fetch(struct file_handle *fh, uint64_t off, size_t len)
 		rc = c->nrep > 0 ? worker_io_read(fh->t->wio, c, in_chunk, len, fh->ra) : -EIO;
 		if (rc == 0)
 			break;
+		if (rc == -EBADMSG && attempt > 0)
+			break;  /* the fresh locations' copies are damaged too */
 		if (attempt == 0) {
 			mount_metrics_add(MM_WORKER_READ_RETRIES, 1);
 			log_info("inode %" PRIu64 " chunk %" PRIu64 ": no replica served the read, "

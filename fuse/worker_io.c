@@ -253,14 +253,14 @@ static void wio_note(struct worker_io *w, const struct wio_replica *rep,
 /* The hedged read: the replicas in wio_order, the next one asked when the
  * ones asked have stalled for WIO_HEDGE_MS (or failed), the first good
  * answer taken. Returns the index (into c->rep) of the replica whose bytes
- * are in buf, or -1; tried[] marks replicas that answered something other
- * than good bytes (500, short reply, CRC mismatch) and may be worth a
- * verified read. quiet: a guess (worker_io_read_try) — what the replicas
+ * are in buf, or -1; retry[] marks replicas that answered bytes that were
+ * not good (a short reply, a CRC mismatch) and may be worth a verified
+ * read, corrupt[] those that said their copy is damaged (500 EIO). quiet: a guess (worker_io_read_try) — what the replicas
  * answer says nothing of their health, and is neither logged nor
  * reported. */
 static int wio_read_race(struct worker_io *w, struct http_client *hc, const struct wio_chunk *c,
 			 const char *id, uint64_t off, size_t len, void *buf, bool retry[],
-			 bool quiet)
+			 bool corrupt[], bool quiet)
 {
 	int order[WIO_MAX_REPLICAS];
 	char urls[WIO_MAX_REPLICAS][WIO_URL_MAX];
@@ -290,6 +290,7 @@ static int wio_read_race(struct worker_io *w, struct http_client *hc, const stru
 		int i = order[k];
 		const struct http_call *call = &calls[k];
 		retry[i] = false;
+		corrupt[i] = call->err == 0 && call->status == 500;
 		if (call->err == -ECANCELED && !call->slow)
 			continue; /* never asked, or hedged over while fine */
 		if (quiet)
@@ -335,12 +336,12 @@ static int wio_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off
 		return -ENOMEM;
 	char id[CHUNK_ID_STRLEN + 1];
 	chunk_id_format(c->chunk_id, id);
-	bool retry[WIO_MAX_REPLICAS];
+	bool retry[WIO_MAX_REPLICAS], corrupt[WIO_MAX_REPLICAS] = { false };
 	if (c->nrep == 0)
 		return -EIO;
 	if (w->local && local_read(w->local, c, off, len, buf) == 0)
 		return 0;
-	if (wio_read_race(w, hc, c, id, off, len, buf, retry, quiet) >= 0)
+	if (wio_read_race(w, hc, c, id, off, len, buf, retry, corrupt, quiet) >= 0)
 		return 0;
 	if (quiet)
 		return -EIO;
@@ -355,10 +356,14 @@ static int wio_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off
 		wio_get_verified(hc, c, i, id, off, len, buf, &call);
 		if (call.err == 0 && call.status == 200 && call.out_len == len)
 			return 0;
-		if (call.err == 0 && call.status == 500 && c->nrep > 1)
+		corrupt[i] = call.err == 0 && call.status == 500;
+		if (corrupt[i] && c->nrep > 1)
 			wio_report_failed(w, c, i, "corrupt data (500 EIO)");
 	}
-	return -EIO;
+	for (int i = 0; i < c->nrep; i++)
+		if (!corrupt[i])
+			return -EIO;
+	return -EBADMSG;    /* every copy is damaged: asking again will not help */
 }
 
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,

@@ -62,9 +62,10 @@ size_t worker_io_local_fds(struct worker_io *w);
  * replicas this mount avoids are asked last, and when the replica asked
  * moves no byte for WIO_HEDGE_MS the next one is asked too (hedged read; the first good answer wins, the stalled
  * worker is suspected for a while). A replica that answers 500 EIO
- * (corrupt) is reported to the master. Returns 0, or -EIO when every
- * replica failed (the caller refreshes the locations and tries once
- * more). */
+ * (corrupt) is reported to the master. Returns 0; -EBADMSG when every
+ * replica answered that its copy is damaged (500 EIO, a verified read
+ * included: asking again will not help); -EIO when every replica failed
+ * otherwise (the caller refreshes the locations and tries again). */
 int worker_io_read(struct worker_io *w, const struct wio_chunk *c, uint64_t off, size_t len,
 		   void *buf);
 /* A read of c that may be stale (locations kept from earlier, not yet

@@ -455,7 +455,8 @@ static void test_read_all_silent_fails_in_time(void **state)
 
 /* Bytes that do not match their CRCs are read again verified by the
  * worker (one replica), or lose to the next replica (two); a 500 EIO
- * (corrupt copy) is reported to the master when another replica served. */
+ * (corrupt copy) is reported to the master when another replica served;
+ * with every copy corrupt the read says so (-EBADMSG, not -EIO). */
 static void test_read_crc_mismatch_and_corrupt(void **state)
 {
 	struct env *e = *state;
@@ -485,6 +486,14 @@ static void test_read_crc_mismatch_and_corrupt(void **state)
 	assert_string_equal(id, e->refusing.id);
 	/* it answered: corrupt, not sick */
 	assert_false(whealth_bad(worker_io_health(e->w), e->refusing.id));
+
+	/* every copy damaged: EBADMSG, which the caller does not wait out */
+	struct wio_chunk damaged = chunk_on(e->refusing.id, e->refusing.addr, NULL);
+	timed_read(e->w, &damaged, -EBADMSG);
+	/* damaged and unreachable: EIO, a copy may come back */
+	struct wio_chunk mixed = chunk_on(e->refusing.id, e->refusing.addr, e->b.id,
+					  "127.0.0.1:1", NULL);
+	timed_read(e->w, &mixed, -EIO);
 }
 
 /* ---- writes ------------------------------------------------------------------ */
