@@ -5,8 +5,11 @@
 #include "ids.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -25,6 +28,22 @@ int local_sock_addr(const char *worker_id, struct sockaddr_un *sa, socklen_t *le
 	return 0;
 }
 
+static pthread_once_t ls_once = PTHREAD_ONCE_INIT;
+static uid_t ls_service_uid = (uid_t)-1;    /* the user "bigfs", if any */
+
+static void ls_find_service_user(void)
+{
+	struct passwd pw, *found = NULL;
+	char buf[1024];
+
+	const char *name = getenv("BIGFS_SERVICE_USER");
+
+	if (!name || !*name)
+		name = LOCAL_SOCK_SERVICE_USER;
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &found) == 0 && found)
+		ls_service_uid = found->pw_uid;
+}
+
 bool local_sock_peer_trusted(int fd)
 {
 	struct ucred cred;
@@ -32,7 +51,10 @@ bool local_sock_peer_trusted(int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) < 0 || n != sizeof(cred))
 		return false;
-	return cred.uid == 0 || cred.uid == geteuid();
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return true;
+	pthread_once(&ls_once, ls_find_service_user);
+	return cred.uid == ls_service_uid;
 }
 
 void local_sock_timeouts(int fd, long ms)
