@@ -43,6 +43,7 @@ struct load_stats {
 	ls_counter clone_ok, clone_err, clone_bytes;
 	ls_counter repl_ok, repl_err, repl_bytes;
 	ls_counter corrupt_reads;
+	ls_counter local_ok, local_err;
 	ls_counter scrub_passes, scrub_chunks, scrub_bytes, scrub_damaged;
 	ls_counter scrub_pass_total, scrub_pass_done;      /* gauges of the current pass */
 	ls_counter scrub_last_end;                          /* Unix time, 0: none yet */
@@ -125,6 +126,11 @@ void load_stats_replicated(struct load_stats *ls, bool ok, uint64_t bytes)
 void load_stats_corrupt_read(struct load_stats *ls)
 {
 	ls_inc(&ls->corrupt_reads, 1);
+}
+
+void load_stats_local_open(struct load_stats *ls, bool ok)
+{
+	ls_inc(ok ? &ls->local_ok : &ls->local_err, 1);
 }
 
 void load_stats_scrub_begin(struct load_stats *ls, uint64_t nchunks)
@@ -226,6 +232,9 @@ int load_stats_render(struct load_stats *ls, FILE *f)
 	ls_one(f, "bigfs_worker_corrupt_reads_total", "counter",
 	       "Reads and clones refused because a block did not match its CRC.",
 	       ls_get(&ls->corrupt_reads));
+	ls_results(f, "bigfs_worker_local_opens_total",
+		   "Chunk file descriptors asked for by mounts on this machine (local reads), "
+		   "by result.", ls_get(&ls->local_ok), ls_get(&ls->local_err));
 	ls_one(f, "bigfs_worker_scrub_passes_total", "counter",
 	       "Scrubber passes completed over every chunk.", ls_get(&ls->scrub_passes));
 	ls_one(f, "bigfs_worker_scrub_chunks_checked_total", "counter",

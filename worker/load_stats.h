@@ -3,7 +3,8 @@
  *
  * The data API counts requests (in flight, and done by route and status
  * class), bytes received and sent, chunk fsyncs and their latency, clones
- * and reads refused for a bad block; the replicator counts the chunks and
+ * and reads refused for a bad block; local_reads the descriptors it hands
+ * to local mounts; the replicator counts the chunks and
  * bytes it pulls; the scrubber its passes, the chunks and bytes it checked
  * and the damaged chunks it found. The status reporter reads the byte
  * totals and turns them into rates; load_stats_render writes all of it as
@@ -67,6 +68,10 @@ void load_stats_clone(struct load_stats *ls, bool ok, uint64_t bytes);
 void load_stats_replicated(struct load_stats *ls, bool ok, uint64_t bytes);
 /* A read or clone refused because a block did not match its CRC. */
 void load_stats_corrupt_read(struct load_stats *ls);
+
+/* A local mount asked for a chunk file's descriptor (local_reads.h): ok
+ * when it got one. */
+void load_stats_local_open(struct load_stats *ls, bool ok);
 
 /* The scrubber: a pass over nchunks starts; one chunk of bytes was
  * checked (damaged: it was not good); the pass ended. */

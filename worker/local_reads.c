@@ -8,6 +8,7 @@
 
 #include "chunk_store.h"
 #include "ids.h"
+#include "load_stats.h"
 #include "local_sock.h"
 #include "log.h"
 
@@ -118,6 +119,7 @@ static void lr_serve(struct local_reads *lr, int conn)
 
 	if (!local_sock_peer_trusted(conn)) {
 		lr_answer(conn, EACCES, -1);
+		load_stats_local_open(lr->cfg.stats, false);
 		return;
 	}
 	local_sock_timeouts(conn, LR_IO_TIMEOUT_MS);
@@ -127,6 +129,7 @@ static void lr_serve(struct local_reads *lr, int conn)
 	if (r == 0)
 		r = chunk_store_open_read(lr->cfg.store, id, version, &fd);
 	lr_answer(conn, -r, fd);
+	load_stats_local_open(lr->cfg.stats, r == 0);
 	if (fd >= 0)
 		close(fd);
 }

@@ -21,6 +21,7 @@ struct local_reads_config {
 	const char *worker_id;
 	const struct secret *secret;
 	struct chunk_store *store;
+	struct load_stats *stats;       /* counts the answers */
 };
 
 /* Listen and start the thread. 0, or -errno with nothing running

@@ -301,6 +301,7 @@ static int worker_start(struct worker *w)
 	if (config_get_bool(w->cfg, "local-reads", true)) {
 		struct local_reads_config lr_cfg = {
 			.worker_id = w->worker_id, .secret = &w->secret, .store = w->store,
+			.stats = w->stats,
 		};
 
 		r = local_reads_start(&lr_cfg, &w->local);

@@ -112,6 +112,12 @@ def workers_sent(c):
                    "bigfs_worker_sent_bytes_total") for i in range(c.nworkers))
 
 
+def workers_local_opens(c, result="ok"):
+    return sum(get(scrape(c.worker_addr(i), "bigfs_worker_")[0],
+                   "bigfs_worker_local_opens_total", result=result)
+               for i in range(c.nworkers))
+
+
 def pread_offsets(size):
     """4 KiB read offsets: the start, inside a block, across 64 KiB block
     boundaries, into the short last block, the tail; and random ones."""
@@ -182,10 +188,13 @@ def test_568a_reads_are_local_and_right(lc, files):
     a = c.mounts[0].path
     drop_caches()
     local, sent = mount_counter(ma, LOCAL), workers_sent(c)
+    opens = workers_local_opens(c)
     read_all(a, files)
     grew = mount_counter(ma, LOCAL) - local
     # at least one local read per file with data in a chunk
     assert grew >= len(files), grew
+    # the workers handed out the descriptors (counted on their side)
+    assert workers_local_opens(c) > opens
     # the bytes did not come over HTTP
     assert workers_sent(c) - sent < total(files) // 20, (workers_sent(c) - sent, total(files))
 
@@ -547,6 +556,7 @@ def test_568g_socket_protocol(lc):
             for fd in fds:
                 os.close(fd)
 
+    errors = workers_local_opens(c, "error")
     good()
 
     def refused(line, want):
@@ -593,3 +603,5 @@ def test_568g_socket_protocol(lc):
     assert j == {"uid": NOBODY, "msg": struct.pack("<i", errno.EACCES).hex(), "nfds": 0}, j
     good()
     assert all(w.alive() for w in c.workers)
+    # every refusal above was counted by the worker
+    assert workers_local_opens(c, "error") - errors >= 12
