@@ -87,87 +87,72 @@ int chunk_header_decode(const unsigned char *buf, uint64_t id, uint64_t fsize,
 	return 0;
 }
 
-/* pread all of len bytes at off: a short file is -EIO. */
-static int cf_pread_full(int fd, void *buf, size_t len, uint64_t off)
+int chunk_file_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	size_t done = 0;
+	unsigned char *p = buf;
 
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
+			return -EIO;    /* the file is shorter than its header says */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
 	}
 	return 0;
 }
 
-int chunk_file_read(int fd, uint64_t id, uint32_t version, uint64_t off, size_t len,
-		    void *out, unsigned char *block)
+int chunk_file_read_range(int fd, const struct chunk_header *h, uint64_t off, size_t len,
+			  void *out, unsigned char *block, chunk_pread_fn rd,
+			  struct chunk_bad_block *bad)
 {
-	struct chunk_header h;
-	struct stat st;
-	const char *why;
 	unsigned char *dst = out;
-	uint64_t end = off + len, pos = off, stored_end;
+	uint64_t end = off + len, pos = off;
+	uint64_t stored_end = end < h->length ? end : h->length;
 	int r;
 
-	if (off > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - off)
-		return -EINVAL;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_nlink == 0)
-		return -ENOENT;
-	if ((uint64_t)st.st_size < CHUNK_HEADER_SIZE)
-		return -EIO;
-	r = cf_pread_full(fd, block, CHUNK_FILE_HEADER_USED, 0);
-	if (r < 0)
-		return r;
-	r = chunk_header_decode(block, id, (uint64_t)st.st_size, &h, &why);
-	if (r < 0)
-		return r;
-	if (h.version != version)
-		return -ESTALE;
-	stored_end = end < h.length ? end : h.length;
 	while (pos < stored_end) {
 		uint32_t b = (uint32_t)(pos / CHUNK_BLOCK_SIZE);
 		uint64_t bstart = (uint64_t)b * CHUNK_BLOCK_SIZE;
-		uint64_t bend = bstart + CHUNK_BLOCK_SIZE < h.length ? bstart + CHUNK_BLOCK_SIZE
-								      : h.length;
+		uint64_t bend = bstart + CHUNK_BLOCK_SIZE < h->length ? bstart + CHUNK_BLOCK_SIZE
+								       : h->length;
+		/* a run of whole blocks goes straight into out, one read; part
+		 * of a block is read whole into block, checked, and copied */
+		bool whole = pos == bstart && bend <= stored_end;
+		uint64_t run_end = bend;
+		unsigned char *into = whole ? dst + (pos - off) : block;
 
-		if (pos == bstart && bend <= stored_end) {
-			/* a run of whole blocks straight into out, one pread */
-			uint64_t run_end = bend;
+		while (whole && run_end < stored_end) {
+			uint64_t next = run_end + CHUNK_BLOCK_SIZE < h->length
+						? run_end + CHUNK_BLOCK_SIZE : h->length;
 
-			while (run_end < stored_end && run_end + CHUNK_BLOCK_SIZE <= stored_end)
-				run_end += CHUNK_BLOCK_SIZE;
-			if (run_end < stored_end && stored_end == h.length)
-				run_end = stored_end;       /* the short last block */
-			r = cf_pread_full(fd, dst + (pos - off), run_end - pos,
-					  CHUNK_HEADER_SIZE + pos);
-			if (r < 0)
-				return r;
-			for (uint64_t s = pos; s < run_end; s += CHUNK_BLOCK_SIZE, b++) {
-				uint64_t n = run_end - s < CHUNK_BLOCK_SIZE ? run_end - s
-									    : CHUNK_BLOCK_SIZE;
+			if (next > stored_end)
+				break;
+			run_end = next;
+		}
+		r = rd(fd, into, run_end - bstart, CHUNK_HEADER_SIZE + bstart);
+		if (r < 0)
+			return r;
+		for (uint64_t s = bstart; s < run_end; s += CHUNK_BLOCK_SIZE, b++) {
+			uint64_t n = run_end - s < CHUNK_BLOCK_SIZE ? run_end - s : CHUNK_BLOCK_SIZE;
+			uint32_t crc = crc32c(0, into + (s - bstart), n);
 
-				if (crc32c(0, dst + (s - off), n) != h.crc[b])
-					return -EIO;
+			if (crc != h->crc[b]) {
+				if (bad)
+					*bad = (struct chunk_bad_block){ b, h->crc[b], crc };
+				return -EIO;
 			}
+		}
+		if (whole) {
 			pos = run_end;
 		} else {
-			/* part of a block: the whole block checked, its part copied */
 			uint64_t upto = bend < stored_end ? bend : stored_end;
 
-			r = cf_pread_full(fd, block, bend - bstart, CHUNK_HEADER_SIZE + bstart);
-			if (r < 0)
-				return r;
-			if (crc32c(0, block, bend - bstart) != h.crc[b])
-				return -EIO;
 			memcpy(dst + (pos - off), block + (pos - bstart), upto - pos);
 			pos = upto;
 		}
@@ -178,4 +163,31 @@ int chunk_file_read(int fd, uint64_t id, uint32_t version, uint64_t off, size_t 
 		memset(dst + (z - off), 0, end - z);
 	}
 	return 0;
+}
+
+int chunk_file_read(int fd, uint64_t id, uint32_t version, uint64_t off, size_t len,
+		    void *out, unsigned char *block)
+{
+	struct chunk_header h;
+	struct stat st;
+	const char *why;
+	int r;
+
+	if (off > CHUNK_SIZE_MAX || len > CHUNK_SIZE_MAX - off)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink == 0)
+		return -ENOENT;
+	if ((uint64_t)st.st_size < CHUNK_HEADER_SIZE)
+		return -EIO;
+	r = chunk_file_pread_full(fd, block, CHUNK_FILE_HEADER_USED, 0);
+	if (r < 0)
+		return r;
+	r = chunk_header_decode(block, id, (uint64_t)st.st_size, &h, &why);
+	if (r < 0)
+		return r;
+	if (h.version != version)
+		return -ESTALE;
+	return chunk_file_read_range(fd, &h, off, len, out, block, chunk_file_pread_full, NULL);
 }

@@ -71,6 +71,33 @@ void chunk_header_encode(const struct chunk_header *h, unsigned char *buf);
 int chunk_header_decode(const unsigned char *buf, uint64_t id, uint64_t fsize,
 			struct chunk_header *h, const char **why);
 
+/* pread all of len bytes at off: 0, -errno, or -EIO when the file ends
+ * first (it is shorter than its header says). */
+int chunk_file_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* How chunk_file_read_range reads bytes: chunk_file_pread_full, or a
+ * caller's variant with the same contract (the worker's read-around on
+ * cached descriptors). */
+typedef int (*chunk_pread_fn)(int fd, void *buf, size_t len, uint64_t off);
+
+/* Which block did not check, for the caller's log line. */
+struct chunk_bad_block {
+	uint32_t block;
+	uint32_t stored, computed;
+};
+
+/* Read [off, off + len) of the data of the chunk file fd, whose header h
+ * the caller loaded and checked, into out, every byte checked against its
+ * block's CRC: runs of whole blocks straight into out in one read, part
+ * of a block read whole into block (CHUNK_BLOCK_SIZE bytes) and copied.
+ * Bytes past the stored length read as zeros. 0, -errno from rd, or -EIO
+ * for a block that does not check (*bad, if not NULL, says which). off +
+ * len must be within CHUNK_SIZE_MAX. On failure out's contents are
+ * undefined. */
+int chunk_file_read_range(int fd, const struct chunk_header *h, uint64_t off, size_t len,
+			  void *out, unsigned char *block, chunk_pread_fn rd,
+			  struct chunk_bad_block *bad);
+
 /* Read [off, off + len) of the data of chunk id at version from fd, an
  * open chunk file, into out, every byte checked against its block's CRC
  * (bytes past the stored length read as zeros, as a worker serves them).

@@ -114,6 +114,19 @@ static void lr_unref_locked(struct lr_fd *e)
 	free(e);
 }
 
+/* Under mu: take e out of the use order. */
+static void lr_unlink_use_locked(struct local_read *lr, struct lr_fd *e)
+{
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		lr->newest = e->older;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		lr->oldest = e->newer;
+}
+
 /* Under mu: take e out of the table and the use order. */
 static void lr_remove_locked(struct local_read *lr, struct lr_fd *e)
 {
@@ -124,14 +137,7 @@ static void lr_remove_locked(struct local_read *lr, struct lr_fd *e)
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		lr->newest = e->older;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		lr->oldest = e->newer;
+	lr_unlink_use_locked(lr, e);
 	e->in_table = false;
 	lr->count--;
 	lr_unref_locked(e);
@@ -179,15 +185,8 @@ static struct lr_fd *lr_lookup(struct local_read *lr, const struct wio_chunk *c)
 	if (e) {
 		e->refs++;
 		e->used_ms = clock_now_ms();
-		/* to the front of the use order */
-		if (e != lr->newest) {
-			e->newer->older = e->older;
-			if (e->older)
-				e->older->newer = e->newer;
-			else
-				lr->oldest = e->newer;
-			lr_push_newest_locked(lr, e);
-		}
+		lr_unlink_use_locked(lr, e);    /* to the front of the use order */
+		lr_push_newest_locked(lr, e);
 	}
 	pthread_mutex_unlock(&lr->mu);
 	return e;
@@ -488,16 +487,6 @@ static void *lr_sweeper(void *arg)
 	}
 	pthread_mutex_unlock(&lr->mu);
 	return NULL;
-}
-
-size_t local_read_fds(struct local_read *lr)
-{
-	size_t n;
-
-	pthread_mutex_lock(&lr->mu);
-	n = lr->count;
-	pthread_mutex_unlock(&lr->mu);
-	return n;
 }
 
 void local_read_free(struct local_read *lr)

@@ -31,7 +31,4 @@ void local_read_free(struct local_read *lr);
 int local_read(struct local_read *lr, const struct wio_chunk *c, uint64_t off, size_t len,
 	       void *buf);
 
-/* Descriptors kept now. */
-size_t local_read_fds(struct local_read *lr);
-
 #endif

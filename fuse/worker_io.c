@@ -85,11 +85,6 @@ void worker_io_no_local_reads(struct worker_io *w)
 	w->local = NULL;
 }
 
-size_t worker_io_local_fds(struct worker_io *w)
-{
-	return w->local ? local_read_fds(w->local) : 0;
-}
-
 struct whealth *worker_io_health(struct worker_io *w)
 {
 	return w->health;

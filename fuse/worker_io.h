@@ -53,8 +53,6 @@ struct whealth *worker_io_health(struct worker_io *w);
 /* Reads no longer try replicas on this machine first (local_read.h);
  * before any read only (-o nolocalreads). */
 void worker_io_no_local_reads(struct worker_io *w);
-/* Chunk files of local replicas kept open now. */
-size_t worker_io_local_fds(struct worker_io *w);
 
 /* Read len bytes at off (within the chunk) into buf: from a replica on
  * this machine straight from its chunk file when there is one

@@ -231,27 +231,6 @@ static void cs_file_path(const struct chunk_store *cs, uint64_t id, char *out, s
 		 (unsigned)(id & 0xff), idtxt);
 }
 
-static int cs_pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	unsigned char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;    /* the file is shorter than its header says */
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int cs_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const unsigned char *p = buf;
@@ -291,7 +270,7 @@ static int cs_pread_cached(int fd, void *buf, size_t len, uint64_t off)
 	start = off - (off - CHUNK_HEADER_SIZE) % CHUNK_BLOCK_SIZE;
 	(void)posix_fadvise(fd, (off_t)start, (off_t)(len > CS_MISS_RA ? len : CS_MISS_RA),
 			    POSIX_FADV_WILLNEED);
-	return cs_pread_full(fd, buf, len, off);
+	return chunk_file_pread_full(fd, buf, len, off);
 }
 
 /* Write len bytes at off. A long, page-aligned run (the 8 MiB pieces of a
@@ -513,7 +492,7 @@ static int cs_header_load_ex(int fd, uint64_t id, struct chunk_header *h, uint64
 			idtxt);
 		return -EIO;
 	}
-	r = cs_pread_full(fd, buf, sizeof(buf), 0);
+	r = chunk_file_pread_full(fd, buf, sizeof(buf), 0);
 	if (r < 0)
 		return r;
 	r = cs_header_decode(buf, id, (uint64_t)st.st_size, h);
@@ -868,31 +847,39 @@ static int cs_commit_index(struct chunk_store *cs, uint64_t growth, bool ok,
 /* Read the stored bytes of block b (old length old_len) into buf and check
  * them against h->crc[b]. cached: fd is a cached descriptor (read with
  * cs_pread_cached). Returns the number of stored bytes or -errno. */
+/* chunk_file_read_range, the bytes read through the cached descriptor's
+ * read-around (cached) or plainly; a block that does not check is logged. */
+static int cs_read_checked(int fd, const struct chunk_header *h, uint64_t off, size_t len,
+			   unsigned char *out, unsigned char *scratch, bool cached)
+{
+	struct chunk_bad_block bad;
+	int r = chunk_file_read_range(fd, h, off, len, out, scratch,
+				      cached ? cs_pread_cached : chunk_file_pread_full, &bad);
+
+	if (r == -EIO) {
+		char idtxt[CHUNK_ID_STRLEN + 1];
+
+		chunk_id_format(h->id, idtxt);
+		log_err("chunk %s v%" PRIu32 ": CRC mismatch in block %" PRIu32
+			" (stored %08" PRIx32 ", computed %08" PRIx32 "); block not served",
+			idtxt, h->version, bad.block, bad.stored, bad.computed);
+	}
+	return r;
+}
+
 static int64_t cs_read_block(int fd, const struct chunk_header *h, uint32_t b,
 			     unsigned char *buf, bool cached)
 {
 	uint64_t start = (uint64_t)b * CHUNK_BLOCK_SIZE;
-	uint64_t n, crc;
+	uint64_t n;
 	int r;
 
 	if (start >= h->length)
 		return 0;
 	n = cs_min(CHUNK_BLOCK_SIZE, h->length - start);
-	r = cached ? cs_pread_cached(fd, buf, n, CHUNK_HEADER_SIZE + start)
-		   : cs_pread_full(fd, buf, n, CHUNK_HEADER_SIZE + start);
-	if (r < 0)
-		return r;
-	crc = crc32c(0, buf, n);
-	if (crc != h->crc[b]) {
-		char idtxt[CHUNK_ID_STRLEN + 1];
-
-		chunk_id_format(h->id, idtxt);
-		log_err("chunk %s v%" PRIu32 ": CRC mismatch in block %" PRIu32
-			" (stored %08" PRIx32 ", computed %08" PRIx64 "); block not served",
-			idtxt, h->version, b, h->crc[b], crc);
-		return -EIO;
-	}
-	return (int64_t)n;
+	/* one whole block: read straight into buf, no scratch needed */
+	r = cs_read_checked(fd, h, start, n, buf, NULL, cached);
+	return r < 0 ? r : (int64_t)n;
 }
 
 /* a * b modulo the CRC32C polynomial, bit-reflected (zlib's multmodp). */
@@ -1178,77 +1165,9 @@ void chunk_store_close(struct chunk_store *cs)
 static int cs_read_range(struct chunk_store *cs, int fd, bool cached, const struct chunk_header *h,
 			 uint64_t offset, size_t len, unsigned char *out)
 {
-	uint64_t end = offset + len;
-	uint64_t stored_end = cs_min(end, h->length);
-	uint64_t pos = offset;
-	unsigned char *scratch = NULL;
-	int r = 0;
+	unsigned char *scratch = cs_block_buf(cs);
+	int r = scratch ? cs_read_checked(fd, h, offset, len, out, scratch, cached) : -ENOMEM;
 
-	while (pos < stored_end) {
-		uint32_t b = (uint32_t)(pos / CHUNK_BLOCK_SIZE);
-		uint64_t bstart = (uint64_t)b * CHUNK_BLOCK_SIZE;
-		uint64_t bend = cs_min(bstart + CHUNK_BLOCK_SIZE, h->length);
-
-		if (pos == bstart && stored_end >= bend) {
-			/* a run of whole blocks straight into out */
-			uint64_t run_end = bend;
-			uint32_t nb = 1;
-
-			while (run_end < stored_end &&
-			       cs_min(run_end + CHUNK_BLOCK_SIZE, h->length) <= stored_end) {
-				run_end = cs_min(run_end + CHUNK_BLOCK_SIZE, h->length);
-				nb++;
-			}
-			r = cached ? cs_pread_cached(fd, out + (bstart - offset), run_end - bstart,
-						     CHUNK_HEADER_SIZE + bstart)
-				   : cs_pread_full(fd, out + (bstart - offset), run_end - bstart,
-						   CHUNK_HEADER_SIZE + bstart);
-			if (r < 0)
-				goto out_free;
-			for (uint32_t i = 0; i < nb; i++) {
-				uint64_t s = bstart + (uint64_t)i * CHUNK_BLOCK_SIZE;
-				uint64_t n = cs_min(CHUNK_BLOCK_SIZE, h->length - s);
-				uint32_t crc = crc32c(0, out + (s - offset), n);
-
-				if (crc != h->crc[b + i]) {
-					char idtxt[CHUNK_ID_STRLEN + 1];
-
-					chunk_id_format(h->id, idtxt);
-					log_err("chunk %s v%" PRIu32 ": CRC mismatch in block %" PRIu32
-						" (stored %08" PRIx32 ", computed %08" PRIx32
-						"); block not served",
-						idtxt, h->version, b + i, h->crc[b + i], crc);
-					r = -EIO;
-					goto out_free;
-				}
-			}
-			pos = run_end;
-		} else {
-			int64_t n;
-			uint64_t upto = cs_min(bend, stored_end);
-
-			if (!scratch) {
-				scratch = cs_block_buf(cs);
-				if (!scratch) {
-					r = -ENOMEM;
-					goto out_free;
-				}
-			}
-			n = cs_read_block(fd, h, b, scratch, cached);
-			if (n < 0) {
-				r = (int)n;
-				goto out_free;
-			}
-			memcpy(out + (pos - offset), scratch + (pos - bstart), upto - pos);
-			pos = upto;
-		}
-	}
-	if (end > stored_end) {
-		uint64_t zstart = offset > stored_end ? offset : stored_end;
-
-		memset(out + (zstart - offset), 0, end - zstart);
-	}
-out_free:
 	if (r < 0)
 		memset(out, 0, len);    /* never hand out part of a bad read */
 	return r;
