@@ -120,6 +120,10 @@
 #define ILC_MAX 16384               /* entries before the cache starts over */
 #define ILC_MAX_AGE_MS 120000       /* well inside a read token's life */
 #define FH_SPEC_THREADS 2
+#define FH_BEHIND_THREADS 2
+#define FH_BEHIND_FILE_MAX ((size_t)1 << 20)     /* data behind: files up to this, */
+#define FH_BEHIND_BYTES_MAX ((size_t)32 << 20)   /* this much on its way at most */
+#define FH_BEHIND_TRIES 3                        /* grants a failed one tries */
 #define SESSION_LEN 32
 
 struct fh_inode {
@@ -188,6 +192,16 @@ struct fh_table {
 	struct nsq *nsq;
 	bool (*behind_ok)(void *arg);
 	void *behind_arg;
+	/* data behind (fh_data_behind): closes' writes on their way, table lock */
+	struct fh_bjob *bj_head, *bj_tail;
+	pthread_cond_t bj_cond;
+	bool bj_stop;
+	int nbj;
+	pthread_t bj[FH_BEHIND_THREADS];
+	atomic_size_t bj_bytes;      /* their data */
+	atomic_int bj_err;           /* one failed: the next fsync says so */
+	void (*lost_fn)(void *arg, uint64_t ino);   /* fh_table_on_lost */
+	void *lost_arg;
 };
 
 enum wb_state { WB_FREE, WB_QUEUED, WB_RUNNING };
@@ -431,6 +445,7 @@ int fh_table_new(struct master_client *mc, struct worker_io *wio, struct fh_tabl
 	t->wio = wio;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->spec_cond, NULL);
+	pthread_cond_init(&t->bj_cond, NULL);
 	*ret = t;
 	return 0;
 }
@@ -442,12 +457,17 @@ void fh_table_free(struct fh_table *t)
 	pthread_mutex_lock(&t->lock);
 	t->spec_stop = true;     /* the queue is empty: every handle was released */
 	pthread_cond_broadcast(&t->spec_cond);
+	t->bj_stop = true;       /* the data behind still queued goes first */
+	pthread_cond_broadcast(&t->bj_cond);
 	pthread_mutex_unlock(&t->lock);
 	for (int i = 0; i < t->nspec; i++)
 		pthread_join(t->spec[i], NULL);
+	for (int i = 0; i < t->nbj; i++)
+		pthread_join(t->bj[i], NULL);
 	for (int i = 0; i < FH_HASH_SIZE; i++)
 		bigfs_assert(t->hash[i] == NULL);
 	ilc_clear(t);
+	pthread_cond_destroy(&t->bj_cond);
 	pthread_cond_destroy(&t->spec_cond);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -1008,10 +1028,10 @@ static void fh_table_bump(struct fh_table *t, uint64_t ino)
 
 /* Add "avoid": the workers this mount would leave out of a write now
  * (worker_health), so a chunk placed by this grant goes elsewhere. */
-static int fh_grant_avoid(struct fh_writer *w, json_t *req)
+static int fh_grant_avoid(struct fh_table *t, json_t *req)
 {
 	char ids[FH_AVOID_MAX][WORKER_ID_STRLEN + 1];
-	size_t n = whealth_list_bad(worker_io_health(w->t->wio), ids, FH_AVOID_MAX);
+	size_t n = whealth_list_bad(worker_io_health(t->wio), ids, FH_AVOID_MAX);
 	if (n == 0)
 		return 0;
 	json_t *a = json_array();
@@ -1050,7 +1070,7 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 	}
 	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)w->ino, "index",
 				(json_int_t)index, "session", w->t->session);
-	if (!req || fh_grant_avoid(w, req) < 0) {
+	if (!req || fh_grant_avoid(w->t, req) < 0) {
 		json_decref(req);
 		return -ENOMEM;
 	}
@@ -1585,34 +1605,68 @@ out_unlock:
 	return rc;
 }
 
-/* Whether the close of fh may leave its commit behind (writer lock
- * held, nothing in flight): see file_handle.h. The file was made by
- * this handle's create, whose grant the master noted ("behind"), and
- * written once, in its first chunk, by this mount alone, without an
- * error; its attributes are known here (setattrs kept while it was
- * open ride on the commit when they set the mtime, as tar's futimens,
- * fchown and fchmod before close do: the master stamps them with the
- * commit's time, the ctime the kernel was told at the last of them); no
- * other mount asked for it
- * meanwhile; no quota can refuse the commit; and the mount can queue it
- * (fs_ops' behind_ok: the master takes commits in batches and the change
- * feed is live). */
-static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
+/* What the two ways of leaving a close's commit behind ask alike (writer
+ * lock held): see file_handle.h. The file was made by this handle's
+ * create, whose grant the master noted ("behind"), and is written only
+ * in its first chunk, by this mount alone (the lease held since the
+ * create), without an error; its attributes are known here (setattrs
+ * kept while it was open ride on the commit when they set the mtime, as
+ * tar's futimens, fchown and fchmod before close do: the master stamps
+ * them with the commit's time, the ctime the kernel was told at the last
+ * of them); no other mount asked for it meanwhile, and no other handle
+ * of this mount writes it (readers: with no_readers, none at all); no
+ * quota can refuse the commit; and the mount can queue it (fs_ops'
+ * behind_ok: the master takes commits in batches and the change feed is
+ * live). */
+static bool fh_behind_common(struct file_handle *fh, struct fh_writer *w, bool no_readers)
 {
 	struct fh_table *t = w->t;
 	if (!t->nsq || !t->behind_ok || atomic_load(&fh_quotas) || w->ngrants != 1 ||
-	    w->commit_end == 0 || w->err_seq != fh->err_seen || atomic_load(&w->resized) ||
-	    !fh_base_current(w) || (fh_setattr_json_needed(&w->pending) && !w->pending.has_mtime))
+	    w->err_seq != fh->err_seen || atomic_load(&w->resized) || !fh_base_current(w) ||
+	    (fh_setattr_json_needed(&w->pending) && !w->pending.has_mtime))
 		return false;
 	const struct grant *g = &w->grants[0];
-	if (g->index != 0 || !g->from_create || !g->behind || !g->written || g->released ||
-	    !g->sole || g->rtoken[0] == '\0')
+	if (g->index != 0 || !g->from_create || !g->behind || g->released || !g->sole ||
+	    g->rtoken[0] == '\0')
 		return false;
 	pthread_mutex_lock(&t->lock);
-	bool ok = w->nhandles == 1 && !fh->inode->shared;
+	bool ok = w->nhandles == 1 && !fh->inode->shared && (!no_readers || fh->inode->nopen == 1);
 	pthread_mutex_unlock(&t->lock);
 	return ok && t->behind_ok(t->behind_arg);
 }
+
+/* Commit behind: the data is on the workers (nothing in flight). */
+static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
+{
+	return w->commit_end != 0 && w->grants && w->grants[0].written &&
+	       fh_behind_common(fh, w, false);
+}
+
+/* Data behind: nothing went to the workers yet, and the whole file is in
+ * the buffer being filled, small enough, with room in the table's budget
+ * of data on its way. */
+static bool fh_data_behind_ok(struct file_handle *fh, struct fh_writer *w)
+{
+	const struct wbuf *b = w->cur;
+	return w->commit_end == 0 && w->ninflight == 0 && b->len > 0 &&
+	       b->len <= FH_BEHIND_FILE_MAX && b->off + b->len <= FH_CHUNK_SIZE && w->grants &&
+	       !w->grants[0].written &&
+	       atomic_load(&w->t->bj_bytes) + b->len <= FH_BEHIND_BYTES_MAX &&
+	       fh_behind_common(fh, w, true);
+}
+
+/* A close's data on its way to the workers (fh_data_behind): it owns the
+ * bytes and the held commit that waits for them. */
+struct fh_bjob {
+	struct fh_bjob *next;
+	struct fh_table *t;
+	uint64_t ino;
+	struct wio_chunk c;          /* the create's grant, then any later one */
+	uint64_t off;                /* in the first chunk */
+	char *data;
+	size_t len;
+	struct nsq_op *op;           /* the held commit */
+};
 
 struct fh_behind {
 	struct fh_table *t;
@@ -1643,7 +1697,7 @@ static void fh_behind_done(void *arg, int rc, const json_t *res)
  * the commit carries ("time_s": the master keeps them); with kept
  * setattrs, the mtime they set and the ctime the kernel was told at the
  * last of them. True if queued. */
-static bool fh_behind(struct fh_writer *w)
+static bool fh_behind(struct fh_writer *w, struct fh_bjob *job)
 {
 	struct fh_table *t = w->t;
 	struct fh_behind *b = malloc(sizeof(*b));
@@ -1681,7 +1735,8 @@ static bool fh_behind(struct fh_writer *w)
 		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
 	pthread_mutex_unlock(&t->lock);
 	/* not queued: fh_behind_done forgot that location again */
-	int rc = nsq_commit(t->nsq, w->ino, req, fh_behind_done, b);
+	int rc = job ? nsq_commit_held(t->nsq, w->ino, req, fh_behind_done, b, &job->op)
+		     : nsq_commit(t->nsq, w->ino, req, fh_behind_done, b);
 	json_decref(req);
 	if (rc < 0)
 		return false;
@@ -1691,6 +1746,162 @@ static bool fh_behind(struct fh_writer *w)
 	w->closed = st;
 	w->closed_known = true;
 	return true;
+}
+
+/* A new grant for a job whose replicas all failed its write (the
+ * master's /v1/write, avoiding the workers this mount finds sick). */
+static int fh_behind_regrant(struct fh_bjob *j)
+{
+	struct fh_table *t = j->t;
+	json_t *req = json_pack("{s:I, s:I, s:s}", "ino", (json_int_t)j->ino, "index", 0,
+				"session", t->session);
+	if (!req || fh_grant_avoid(t, req) < 0) {
+		json_decref(req);
+		return -ENOMEM;
+	}
+	json_t *resp = NULL;
+	int rc = master_client_call(t->mc, "write", req, MC_RETRY_EAGAIN, &resp, NULL);
+	json_decref(req);
+	if (rc == 0 && worker_io_parse_chunk(resp, &j->c) < 0)
+		rc = -EIO;
+	json_decref(resp);
+	return rc;
+}
+
+/* Put a job's bytes on the workers (with new grants if every replica
+ * failed), then let its commit go: with the size written, or, when the
+ * data could not be put anywhere, with size 0 (the file stays empty,
+ * never partly written), logged, counted and told to the next fsync. */
+static void fh_behind_run(struct fh_bjob *j)
+{
+	struct fh_table *t = j->t;
+	int rc = worker_io_write(t->wio, &j->c, j->off, j->data, j->len);
+	bool moved = false;
+	for (int i = 0; rc < 0 && i < FH_BEHIND_TRIES; i++) {
+		log_info("inode %" PRIu64 ": the write its close left behind failed (%s); "
+			 "asking for another grant", j->ino, strerror(-rc));
+		moved = true;
+		rc = fh_behind_regrant(j);
+		if (rc == 0)
+			rc = worker_io_write(t->wio, &j->c, j->off, j->data, j->len);
+	}
+	if (rc < 0) {
+		log_err("inode %" PRIu64 ": the %zu bytes its close left to write failed on every "
+			"replica (%s): the file stays empty", j->ino, j->len, strerror(-rc));
+		mount_metrics_add(MM_BEHIND_WRITE_ERRORS, 1);
+		atomic_store(&t->bj_err, rc == -ENOSPC ? -ENOSPC : -EIO);
+	}
+	if (moved || rc < 0) {
+		/* the location kept for the next open is not where the bytes are */
+		pthread_mutex_lock(&t->lock);
+		ilc_drop(t, *fh_inode_slot(t, j->ino), j->ino);
+		pthread_mutex_unlock(&t->lock);
+	}
+	if (rc < 0)
+		fh_table_unsettle(t, j->ino);
+	if (nsq_release(t->nsq, j->op, rc == 0 ? UINT64_MAX : 0) < 0 && rc < 0)
+		log_err("inode %" PRIu64 ": out of memory: its commit claims bytes it lacks", j->ino);
+	atomic_fetch_sub(&t->bj_bytes, j->len);
+	/* after the release: a kernel call waiting on the queue may hold
+	 * what the kernel's invalidation needs */
+	if (rc < 0 && t->lost_fn)
+		t->lost_fn(t->lost_arg, j->ino);
+	free(j->data);
+	free(j);
+}
+
+static void *fh_behind_main(void *arg)
+{
+	struct fh_table *t = arg;
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		while (!t->bj_head && !t->bj_stop)
+			pthread_cond_wait(&t->bj_cond, &t->lock);
+		struct fh_bjob *j = t->bj_head;
+		if (!j)
+			break;
+		t->bj_head = j->next;
+		if (!t->bj_head)
+			t->bj_tail = NULL;
+		pthread_mutex_unlock(&t->lock);
+		fh_behind_run(j);
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+/* Table lock held. Start the data-behind threads (lazily: the mount
+ * forks into the background after the table is made); false if none
+ * runs. */
+static bool fh_behind_threads(struct fh_table *t)
+{
+	while (t->nbj < FH_BEHIND_THREADS && !t->bj_stop) {
+		if (pthread_create(&t->bj[t->nbj], NULL, fh_behind_main, t) != 0)
+			break;
+		t->nbj++;
+	}
+	return t->nbj > 0;
+}
+
+/* Writer lock held, fh_data_behind_ok: the close's buffer goes to the
+ * workers on a data-behind thread, and its commit is queued held until
+ * it is there (nsq_commit_held); the close returns now. The writer is
+ * left as after a commit behind. True if so. */
+static bool fh_data_behind(struct fh_writer *w)
+{
+	struct fh_table *t = w->t;
+	struct wbuf *b = w->cur;
+	struct grant *g = &w->grants[0];
+	struct fh_bjob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	bool threads = fh_behind_threads(t);
+	pthread_mutex_unlock(&t->lock);
+	if (!threads) {
+		free(j);
+		return false;
+	}
+	*j = (struct fh_bjob){ .t = t, .ino = w->ino, .c = g->c, .off = b->off, .len = b->len };
+	/* the commit and the writer as if b were on the workers */
+	g->written = true;
+	g->needs_fsync = true;
+	w->commit_end = b->off + b->len;
+	if (!fh_behind(w, j)) {
+		g->written = false;
+		g->needs_fsync = false;
+		w->commit_end = 0;
+		free(j);
+		return false;
+	}
+	j->data = b->data;
+	b->data = NULL;
+	b->cap = 0;
+	b->len = 0;
+	atomic_fetch_add(&t->bj_bytes, j->len);
+	mount_metrics_add(MM_BEHIND_WRITES, 1);
+	fh_table_bump(t, w->ino);
+	pthread_mutex_lock(&t->lock);
+	if (t->bj_tail)
+		t->bj_tail->next = j;
+	else
+		t->bj_head = j;
+	t->bj_tail = j;
+	pthread_cond_signal(&t->bj_cond);
+	pthread_mutex_unlock(&t->lock);
+	return true;
+}
+
+void fh_table_on_lost(struct fh_table *t, void (*fn)(void *arg, uint64_t ino), void *arg)
+{
+	t->lost_fn = fn;
+	t->lost_arg = arg;
+}
+
+int fh_table_behind_error(struct fh_table *t)
+{
+	return atomic_exchange(&t->bj_err, 0);
 }
 
 int fh_flush(struct file_handle *fh, const uint64_t *gen)
@@ -1703,8 +1914,12 @@ int fh_flush(struct file_handle *fh, const uint64_t *gen)
 		return 0;
 	pthread_mutex_lock(&w->lock);
 	w->closed_known = false;
-	fh_flush_out(w);
-	int rc = fh_behind_ok(fh, w) && fh_behind(w) ? 0 : fh_sync(w, true, fh->err_seen, false);
+	int rc = 0;
+	if (!(fh_data_behind_ok(fh, w) && fh_data_behind(w))) {
+		fh_flush_out(w);
+		rc = fh_behind_ok(fh, w) && fh_behind(w, NULL) ? 0
+							       : fh_sync(w, true, fh->err_seen, false);
+	}
 	if (rc == 0 && gen && w->closed_known)
 		fh_table_settle(w->t, fh->ino, &w->closed, *gen);
 	/* A close sent what was kept. From now on setattrs go to the master
@@ -1765,6 +1980,7 @@ int fh_fsync(struct file_handle *fh)
 	/* fsync is of the file, not of the descriptor: a read-only handle
 	 * syncs what this mount's writers of the inode wrote. */
 	bool borrowed;
+	fh_behind_wait(fh->t, fh->ino);   /* a close's data behind first */
 	struct fh_writer *w = fh_writer_of(fh, &borrowed);
 	if (!w)
 		return 0;
@@ -2258,6 +2474,9 @@ static int fh_read_sync(struct file_handle *fh)
 	struct fh_writer *w = fh_writer_of(fh, &borrowed);
 	if (!w)
 		return 0;
+	/* a close through a dup of this handle may have left its bytes
+	 * behind (fh_data_behind): they reach the workers first */
+	fh_behind_wait(fh->t, fh->ino);
 	/* The reader finds the bytes on the workers; the size it reads up to
 	 * is this mount's own (fh_table_local_size), so the master need not
 	 * hear of them before the next flush, fsync or close: as's and ld's

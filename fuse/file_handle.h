@@ -56,7 +56,22 @@ struct nsq;
  * their folder, or open or getattr of one, makes the master name it in
  * this mount's change feed and wait for the feed (fh_table_shared): what
  * is queued for the file goes first, and its later closes here commit
- * before they return. Set before any handle opens. */
+ * before they return. Set before any handle opens.
+ *
+ * Data behind: when such a file was not written to the workers at all
+ * before its close (it fits its write buffer: up to 1 MiB), no other
+ * handle of this mount has it open, and less than 32 MiB of such data is
+ * on its way, the close does not wait for the workers either. The
+ * buffer goes to a data-behind thread, which puts it on the replicas
+ * (asking for new grants if they all fail) while the mount goes on with
+ * the next file's create; the commit is queued at once, held in its
+ * place until the data is there (nsq_commit_held), so everything that
+ * waits for the queue or for the file's queued commit (its reopen,
+ * fsync, a read through a dup, another mount's open) waits for the data
+ * too. Data that no replica takes after all is committed as an empty
+ * file, logged and counted; the next fsync or fsyncdir of the mount
+ * fails with that error (fh_table_behind_error), as a local disk's
+ * writeback errors show at the next fsync. */
 void fh_table_set_behind(struct fh_table *t, struct nsq *q, bool (*ok)(void *arg), void *arg);
 /* The change feed named ino (another client changed it or opened it
  * while this mount wrote it): its closes here commit before they return
@@ -197,6 +212,13 @@ void fh_quotas_in_use(bool on);
  * attributes the master replied to a commit made now that gave every
  * lease back (a close's) are kept (fh_table_settle). */
 int fh_flush(struct file_handle *fh, const uint64_t *gen);
+/* A close's data behind that no replica took since the last call:
+ * -EIO or -ENOSPC (once), else 0. */
+int fh_table_behind_error(struct fh_table *t);
+/* fn(arg, ino) hears of each such file, after its empty commit was let
+ * go (fs_ops tells the kernel to forget the size it was told). Set
+ * before any handle opens. */
+void fh_table_on_lost(struct fh_table *t, void (*fn)(void *arg, uint64_t ino), void *arg);
 /* A closed file's attributes st, from the master at generation gen, kept
  * for a second: a getattr or a queued setattr right after the close
  * needs no call (rsync's lstat, utimensat and chmod of each file it

@@ -167,6 +167,15 @@ static void fs_feed_inode(void *arg, uint64_t ino)
 	fh_table_shared(ctx->fht, ino);
 }
 
+/* A close's data behind that no replica took: the file is empty at the
+ * master now, not the size the kernel was told at the close. */
+static void fs_lost_inode(void *arg, uint64_t ino)
+{
+	struct fs_ctx *ctx = arg;
+	if (ctx->se)
+		(void)fuse_lowlevel_notify_inval_inode(ctx->se, (fuse_ino_t)ino, -1, 0);
+}
+
 /* The change feed brought others' changes: listings and directory
  * attributes learned before may be old. */
 static void fs_feed_changed(void *arg)
@@ -191,6 +200,7 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 		iw_on_change(ctx->iw, fs_feed_changed, ctx);
 		iw_on_inode(ctx->iw, fs_feed_inode, ctx);
 		fh_table_set_behind(ctx->fht, ctx->nsq, fs_behind_ok, ctx);
+		fh_table_on_lost(ctx->fht, fs_lost_inode, ctx);
 	}
 	return rc;
 }
@@ -1839,6 +1849,8 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc = fh_fsync(fs_fh(fi));
 	if (rc == 0)
 		rc = fs_meta_sync(ctx, ino);
+	if (rc == 0)
+		rc = fh_table_behind_error(ctx->fht);   /* a close's data lost since */
 	fs_reply_err(ctx, req, FS_OP_fsync, rc);
 }
 
@@ -1849,7 +1861,10 @@ static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)datasync;
 	(void)fi;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fsync);
-	fs_reply_err(ctx, req, FS_OP_fsync, fs_meta_sync(ctx, ino));
+	int rc = fs_meta_sync(ctx, ino);
+	if (rc == 0)
+		rc = fh_table_behind_error(ctx->fht);   /* a close's data lost since */
+	fs_reply_err(ctx, req, FS_OP_fsync, rc);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -88,7 +88,14 @@
 	  "from its known attributes and sent with the next batch.")                      \
 	X(QUEUED_COMMITS, "bigfs_mount_queued_commits_total", "counter",                 \
 	  "Closes of files made here and written once, answered once the data was on "   \
-	  "the workers; their commits sent with the next batch.")                          \
+	  "the workers (or, data behind, at once); their commits sent with a later "      \
+	  "batch.")                                                                       \
+	X(BEHIND_WRITES, "bigfs_mount_behind_writes_total", "counter",                   \
+	  "Closes answered before their data reached the workers (data behind: small "    \
+	  "files made here and written once); their commits wait for it.")                \
+	X(BEHIND_WRITE_ERRORS, "bigfs_mount_behind_write_errors_total", "counter",       \
+	  "Data-behind writes that no replica took even with new grants: the file was "   \
+	  "committed empty, logged, and the next fsync on the mount fails with EIO.")     \
 	X(BATCHES, "bigfs_mount_batches_total", "counter",                               \
 	  "Batches of queued namespace changes sent to the master.")                      \
 	X(QUEUED_OP_ERRORS, "bigfs_mount_queued_op_errors_total", "counter",             \

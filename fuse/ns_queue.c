@@ -48,6 +48,8 @@ struct nsq_op {
 	nsq_done_fn done_fn;         /* NSQ_COMMIT: told the result */
 	void *done_arg;
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
+	bool held;                   /* NSQ_COMMIT: its data is still on its way to the
+				      * workers (nsq_commit_held); not sent until released */
 	bool done;
 	bool retried;                /* NSQ_CALL: the batch was sent again */
 	json_t *result;              /* NSQ_CALL: its result */
@@ -62,6 +64,7 @@ struct nsq {
 	pthread_cond_t cond;
 	struct nsq_op *head, *tail;
 	size_t nqueued;
+	size_t nheld;                /* queued ops held */
 	struct nsq_op *inflight;
 	unsigned waiters;            /* callers waiting on the queue: send at once */
 	int64_t last_back_ms;        /* when the last batch came back, */
@@ -206,12 +209,65 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_decref(resp);
 }
 
+/* Lock held. Take the next batch out of the queue: ops in order, up to
+ * NSQ_BATCH_MAX. A held commit stays where it is, and the only ops that
+ * pass it are calls (the next files' creates: they name new names, and
+ * the kernel calls no create for a name whose file it knows); the batch
+ * ends at the first other op behind a held one. *ret_n: its ops; NULL
+ * when nothing can go now. */
+static struct nsq_op *nsq_take(struct nsq *q, size_t *ret_n)
+{
+	struct nsq_op *batch = NULL, **bt = &batch, *prev = NULL;
+	bool passed = false;
+	size_t n = 0;
+	for (struct nsq_op *op = q->head, *next; op && n < NSQ_BATCH_MAX; op = next) {
+		next = op->next;
+		if (op->held) {
+			passed = true;
+			prev = op;
+			continue;
+		}
+		if (passed && op->kind != NSQ_CALL)
+			break;
+		if (prev)
+			prev->next = next;
+		else
+			q->head = next;
+		if (q->tail == op)
+			q->tail = prev;
+		op->next = NULL;
+		*bt = op;
+		bt = &op->next;
+		n++;
+	}
+	q->nqueued -= n;
+	*ret_n = n;
+	return batch;
+}
+
+/* Lock held. Whether nsq_take would take anything now. */
+static bool nsq_sendable(const struct nsq *q)
+{
+	if (q->nheld == 0)
+		return q->head != NULL;
+	bool passed = false;
+	for (const struct nsq_op *op = q->head; op; op = op->next) {
+		if (op->held)
+			passed = true;
+		else
+			return !passed || op->kind == NSQ_CALL;
+	}
+	return false;
+}
+
 static void *nsq_sender(void *arg)
 {
 	struct nsq *q = arg;
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (!q->head && !q->stop)
+		/* stopping: what is queued goes first, held commits too once
+		 * their data is out (file_handle.c releases every one) */
+		while (!nsq_sendable(q) && !(q->stop && !q->head))
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (!q->head)
 			break;
@@ -230,17 +286,10 @@ static void *nsq_sender(void *arg)
 			       pthread_cond_timedwait(&q->cond, &q->lock, &until) == 0)
 				;
 		}
-		struct nsq_op *batch = q->head, *last = batch;
-		size_t n = 1;
-		while (last->next && n < NSQ_BATCH_MAX) {
-			last = last->next;
-			n++;
-		}
-		q->head = last->next;
-		if (!q->head)
-			q->tail = NULL;
-		last->next = NULL;
-		q->nqueued -= n;
+		size_t n;
+		struct nsq_op *batch = nsq_take(q, &n);
+		if (!batch)
+			continue;
 		q->inflight = batch;
 		pthread_cond_broadcast(&q->cond);   /* room in the queue */
 		pthread_mutex_unlock(&q->lock);
@@ -367,6 +416,12 @@ static struct nsq_op *op_of_body(enum nsq_kind kind, const char *op_name, const 
 
 int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg)
 {
+	return nsq_commit_held(q, ino, body, done, arg, NULL);
+}
+
+int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done,
+		    void *arg, struct nsq_op **ret_held)
+{
 	struct nsq_op *op = op_of_body(NSQ_COMMIT, "commit", body, false);
 	if (!op) {
 		done(arg, -ENOMEM, NULL);
@@ -375,7 +430,35 @@ int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done
 	op->ino = ino;
 	op->done_fn = done;
 	op->done_arg = arg;
-	return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
+	if (!ret_held)
+		return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
+	op->held = true;
+	pthread_mutex_lock(&q->lock);
+	bool queued = nsq_append(q, op);
+	if (queued)
+		q->nheld++;
+	pthread_mutex_unlock(&q->lock);
+	if (!queued) {
+		op_free(op);
+		return -ESHUTDOWN;
+	}
+	mount_metrics_add(MM_QUEUED_COMMITS, 1);
+	*ret_held = op;
+	return 0;
+}
+
+int nsq_release(struct nsq *q, struct nsq_op *held, uint64_t size)
+{
+	int rc = 0;
+	pthread_mutex_lock(&q->lock);
+	if (size != UINT64_MAX &&
+	    json_object_set_new(held->body, "size", json_integer((json_int_t)size)) < 0)
+		rc = -ENOMEM;
+	held->held = false;
+	q->nheld--;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	return rc;
 }
 
 int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body)

@@ -116,6 +116,19 @@ typedef void (*nsq_done_fn)(void *arg, int rc, const json_t *res);
  * this returns -ENOMEM or -ESHUTDOWN too (done was told so already), and
  * the caller commits itself. */
 int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg);
+/* The same, held (file_handle.h, data behind): the close's data is still
+ * on its way to the workers, so the commit keeps its place in the queue
+ * but is not sent until nsq_release. Only calls (creates) pass it; every
+ * other op queued behind it waits, as nsq_drain and nsq_pending_ino(ino)
+ * do. 0 and *ret_held, or as nsq_commit. */
+struct nsq_op;
+int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done,
+		    void *arg, struct nsq_op **ret_held);
+/* Let a held commit go, with "size" set to size first unless UINT64_MAX
+ * (a commit whose data did not reach the workers grows the file by
+ * nothing). held is not to be touched after. 0 or -ENOMEM (sent as it
+ * was). Every held commit must be released: nsq_stop waits for them. */
+int nsq_release(struct nsq *q, struct nsq_op *held, uint64_t size);
 /* Queue a setattr of ino (body: the members of /v1/setattr; copied, with
  * "op" added), answered now (fs_ops.c queues only what the
  * master can only do). 0, -ENOMEM or -ESHUTDOWN. */

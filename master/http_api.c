@@ -984,6 +984,22 @@ out_put:
 
 static json_t *grant_json(struct master *m, const struct cm_chunk *c);
 
+/* A close behind may be answered before its data is on the workers
+ * (fuse/file_handle.h, data behind), where a full disk would then show
+ * as an empty file instead of ENOSPC at the close: a fresh file's grant
+ * is noted "behind" only while each of its workers has BEHIND_ROOM free. */
+#define BEHIND_ROOM ((uint64_t)256 << 20)
+static bool grant_roomy(struct master *m, const struct cm_chunk *c)
+{
+	for (int i = 0; i < c->nrep; i++) {
+		struct wreg_info w;
+		if (wreg_get(m->reg, c->reps[i].worker_id, &w) < 0 || w.capacity < w.used ||
+		    w.capacity - w.used < BEHIND_ROOM)
+			return false;
+	}
+	return c->nrep > 0;
+}
+
 static void h_create(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -1047,7 +1063,7 @@ static void h_create(struct master *m, struct http_request *r)
 	    cm_grant_fresh(m->cm, a.ino, 0, session, &c) == 0) {
 		json_t *g = grant_json(m, &c);
 		/* its close may leave the commit behind: noted until it comes */
-		if (g && sess_fresh_add(m->sess, session, a.ino, parent))
+		if (g && grant_roomy(m, &c) && sess_fresh_add(m->sess, session, a.ino, parent))
 			json_object_set_new(g, "behind", json_true());
 		json_object_set_new(o, "grant", g);
 	}

@@ -1,0 +1,188 @@
+"""Data behind (fuse/file_handle.h): the close of a small file the mount
+made and wrote once does not wait for the workers; its bytes go to the
+replicas on a background thread while the program makes its next file,
+and its commit waits in the queue, held in its place, until they are
+there. What a user relies on stays: every file reads back whole, on this
+mount and on another one right after the close; a descriptor kept open
+through a dup sees and extends what the close left behind; an fsync
+waits for it; and bytes no replica would take are never half there —
+the file is committed empty and the mount's next fsync fails with EIO.
+"""
+
+import errno
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import drop_caches, finish_cluster, let_feed_settle, make_cluster, wait_for
+from test_750_metrics import get, metered_pair, mount_metrics_addr, scrape
+
+BEHIND = "bigfs_mount_behind_writes_total"
+ERRORS = "bigfs_mount_behind_write_errors_total"
+
+
+def counter(addr, name):
+    return get(scrape(addr, "bigfs_mount_")[0], name)
+
+
+def contents(i):
+    return (b"behind %06d\n" % i) * (1 + i % 700)
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(cluster, mount A's metrics address, mount B's): two mounts of one
+    cluster of three workers."""
+    c, a, b = metered_pair(tmp_path_factory, "behind239", nworkers=3)
+    yield c, a, b
+    finish_cluster(c)
+
+
+def test_239a_small_files_read_back_whole_everywhere(pair):
+    """A loop of create, write, close on mount A: the closes leave their
+    data behind (A's counter), and every file reads back whole at once on
+    mount B, then on A with the page cache dropped."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "a")
+    db = os.path.join(c.mounts[1].path, "a")
+    os.mkdir(da)
+    before = counter(a, BEHIND)
+    n = 200
+    for i in range(n):
+        write(os.path.join(da, "f%04d" % i), contents(i))
+    assert counter(a, BEHIND) - before >= n - 5
+    for i in range(n):
+        assert read(os.path.join(db, "f%04d" % i)) == contents(i), i
+    drop_caches()
+    for i in range(n):
+        assert read(os.path.join(da, "f%04d" % i)) == contents(i), i
+    assert counter(a, ERRORS) == 0
+
+
+def test_239b_closes_do_not_wait_for_stopped_workers(pair):
+    """With every worker stopped (SIGSTOP), the closes of new small files
+    still return at once; an fsync waits until the workers are back, and
+    then every file is whole on the other mount."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "b")
+    db = os.path.join(c.mounts[1].path, "b")
+    os.mkdir(da)
+    write(os.path.join(da, "warm"), b"x")       # the folder's lease, the grant path
+    n = 5
+    for w in c.workers:
+        w.send(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        for i in range(n):
+            write(os.path.join(da, "f%d" % i), contents(i))
+        took = time.monotonic() - t0
+    finally:
+        time.sleep(0.5)
+        for w in c.workers:
+            w.send(signal.SIGCONT)
+    assert took < 0.5, "%d closes took %.2f s with the workers stopped" % (n, took)
+    fd = os.open(os.path.join(da, "f%d" % (n - 1)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for i in range(n):
+        assert read(os.path.join(db, "f%d" % i)) == contents(i), i
+    assert counter(a, ERRORS) == 0
+
+
+def test_239c_a_dup_kept_open_reads_and_extends_what_the_close_left(pair):
+    """close() of one of two descriptors of a new file (a flush: the data
+    goes behind), then a read and more writes through the other one: the
+    read sees the bytes (not page-aligned, so the kernel asks the mount),
+    and after its own close the file holds both parts, on both mounts."""
+    c, a, b = pair
+    pa = os.path.join(c.mounts[0].path, "dup")
+    pb = os.path.join(c.mounts[1].path, "dup")
+    first, more = os.urandom(3001), os.urandom(777)
+    fd = os.open(pa, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, first)
+        os.close(os.dup(fd))
+        assert os.pread(fd, 10000, 0) == first
+        os.write(fd, more)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert read(pa) == first + more
+    assert read(pb) == first + more
+
+
+def test_239d_bytes_no_replica_takes_leave_an_empty_file_and_fail_fsync(tmp_path_factory):
+    """Every worker killed between a file's create and its close: the
+    close still returns 0 (its data is behind), but no replica takes the
+    bytes, even with new grants. The file is committed empty, never
+    partly written; the counter says so; the next fsync of the folder
+    fails with EIO, once; another mount sees an empty file."""
+    c = make_cluster(tmp_path_factory, "behind239d", nworkers=2,
+                     mount_opts="metrics=127.0.0.1:0")
+    try:
+        addr = mount_metrics_addr(c, c.mounts[0])
+        d = os.path.join(c.mounts[0].path, "d")
+        os.mkdir(d)
+        write(os.path.join(d, "before"), b"safe" * 100)
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+            fd = os.open(os.path.join(d, "lost"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, b"gone" * 1000)
+            for i in range(c.nworkers):
+                c.kill_worker(i)
+            os.close(fd)                          # returns: the data is behind
+            wait_for(lambda: counter(addr, ERRORS) >= 1, 120,
+                     "the data-behind write to fail on every replica", [c.master.watch()])
+            with pytest.raises(OSError) as e:
+                os.fsync(dfd)
+            assert e.value.errno == errno.EIO
+            os.fsync(dfd)                         # told once
+        finally:
+            os.close(dfd)
+        assert counter(addr, BEHIND) >= 1
+        m2 = c.mount("mnt-after")
+        assert os.stat(os.path.join(m2.path, "d", "lost")).st_size == 0
+        assert read(os.path.join(m2.path, "d", "lost")) == b""
+        subprocess.run(["fusermount3", "-u", m2.path], check=False)
+    finally:
+        finish_cluster(c)
+
+
+def test_239e_no_data_behind_on_workers_short_of_room(tmp_path_factory):
+    """Workers with less than 256 MiB free: the master does not let closes
+    leave anything behind (a full disk must show as ENOSPC at the close,
+    not as an empty file later), so the closes wait for the workers; the
+    files are whole."""
+    c = make_cluster(tmp_path_factory, "behind239e", nworkers=2,
+                     mount_opts="metrics=127.0.0.1:0", worker_args=["--capacity", "200m"])
+    try:
+        addr = mount_metrics_addr(c, c.mounts[0])
+        c.wait_live()
+        time.sleep(2)                             # the workers' first reports with their room
+        d = os.path.join(c.mounts[0].path, "e")
+        os.mkdir(d)
+        for i in range(20):
+            write(os.path.join(d, "f%d" % i), contents(i))
+        assert counter(addr, BEHIND) == 0
+        for i in range(20):
+            assert read(os.path.join(d, "f%d" % i)) == contents(i), i
+    finally:
+        finish_cluster(c)
