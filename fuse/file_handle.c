@@ -1864,7 +1864,9 @@ static bool fh_data_behind(struct fh_writer *w)
 		return false;
 	}
 	*j = (struct fh_bjob){ .t = t, .ino = w->ino, .c = g->c, .off = b->off, .len = b->len };
-	/* the commit and the writer as if b were on the workers */
+	/* the commit and the writer as if b were on the workers (the bump
+	 * first: it forgets the location fh_behind keeps for the next open) */
+	fh_table_bump(t, w->ino);
 	g->written = true;
 	g->needs_fsync = true;
 	w->commit_end = b->off + b->len;
@@ -1881,7 +1883,6 @@ static bool fh_data_behind(struct fh_writer *w)
 	b->len = 0;
 	atomic_fetch_add(&t->bj_bytes, j->len);
 	mount_metrics_add(MM_BEHIND_WRITES, 1);
-	fh_table_bump(t, w->ino);
 	pthread_mutex_lock(&t->lock);
 	if (t->bj_tail)
 		t->bj_tail->next = j;

@@ -50,6 +50,7 @@ struct nsq_op {
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool held;                   /* NSQ_COMMIT: its data is still on its way to the
 				      * workers (nsq_commit_held); not sent until released */
+	bool was_held;
 	bool done;
 	bool retried;                /* NSQ_CALL: the batch was sent again */
 	json_t *result;              /* NSQ_CALL: its result */
@@ -278,10 +279,16 @@ static void *nsq_sender(void *arg)
 		/* A rename waits the same moment for the call that usually
 		 * follows it (rsync's next create), which takes it along; so
 		 * does a close's commit (the next file's create). */
+		/* A commit let go by its data-behind thread may wait longer:
+		 * the close was answered long ago, anyone who needs it now
+		 * waits on the queue (and is not kept waiting), and the next
+		 * file's create may come after a write and a close. */
 		if (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
 		    (q->tail->kind == NSQ_RENAME || q->tail->kind == NSQ_COMMIT ||
 		     (q->last_n > 1 && mcache_now_ms() - q->last_back_ms < NSQ_BURST_MS))) {
-			struct timespec until = clock_deadline_ms(NSQ_GATHER_MS);
+			struct timespec until = clock_deadline_ms(
+				q->tail->kind == NSQ_COMMIT && q->tail->was_held ? NSQ_COMMIT_GATHER_MS
+										 : NSQ_GATHER_MS);
 			while (q->nqueued < NSQ_BATCH_MAX && !q->waiters && !q->stop &&
 			       pthread_cond_timedwait(&q->cond, &q->lock, &until) == 0)
 				;
@@ -305,6 +312,7 @@ static void *nsq_sender(void *arg)
 			next = op->next;
 			if (op->wait) {
 				op->done = true;     /* its caller frees it */
+				q->waiters--;
 			} else {
 				op->next = gone;
 				gone = op;
@@ -433,6 +441,7 @@ int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn
 	if (!ret_held)
 		return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
 	op->held = true;
+	op->was_held = true;
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
 	if (queued)
@@ -476,11 +485,14 @@ static bool nsq_wait_own(struct nsq *q, struct nsq_op *op)
 {
 	pthread_mutex_lock(&q->lock);
 	bool queued = nsq_append(q, op);
-	q->waiters++;
-	pthread_cond_broadcast(&q->cond);
-	while (queued && !op->done)
-		pthread_cond_wait(&q->cond, &q->lock);
-	q->waiters--;
+	if (queued) {
+		/* the sender counts it off as it answers: a waiter not yet
+		 * scheduled again must not make the next batch go alone */
+		q->waiters++;
+		pthread_cond_broadcast(&q->cond);
+		while (!op->done)
+			pthread_cond_wait(&q->cond, &q->lock);
+	}
 	pthread_mutex_unlock(&q->lock);
 	return queued;
 }

@@ -80,6 +80,7 @@
 #define NSQ_QUEUE_MAX 4096       /* queued ops before an unlink waits for room */
 #define NSQ_GATHER_MS 2          /* a batch waits this long for more, if nobody waits, */
 #define NSQ_BURST_MS 20          /* when the last one came back less than this ago */
+#define NSQ_COMMIT_GATHER_MS 10  /* a held commit let go waits this long for company */
 
 struct master_client;
 struct csess;
