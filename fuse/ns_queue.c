@@ -210,26 +210,63 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_decref(resp);
 }
 
-/* Lock held. Take the next batch out of the queue: ops in order, up to
- * NSQ_BATCH_MAX. A held commit stays where it is, and the only ops that
- * pass it are calls (the next files' creates: they name new names, and
- * the kernel calls no create for a name whose file it knows); the batch
- * ends at the first other op behind a held one. *ret_n: its ops; NULL
- * when nothing can go now. */
-static struct nsq_op *nsq_take(struct nsq *q, size_t *ret_n)
+/* Whether call (a create of call->name in call->parent) may be sent
+ * before the op left behind in the queue: not if that op names the same
+ * name (an unlink, rmdir or rename of it, or a rename to it: the master
+ * must see them in order), sets the folder's attributes (its mode may be
+ * what lets the caller create there), or is another call of the same
+ * name. A call whose name is not plain text (name_b64) passes nothing
+ * but held commits. Commits name no name: a create makes a new one. */
+static bool op_conflicts(const struct nsq_op *call, const struct nsq_op *left)
+{
+	if (!call->name)
+		return !left->held;
+	switch (left->kind) {
+	case NSQ_COMMIT:
+		return false;
+	case NSQ_SETATTR:
+		return left->ino == call->parent;
+	case NSQ_RENAME:
+		if (left->newparent == call->parent && strcmp(left->newname, call->name) == 0)
+			return true;
+		return left->parent == call->parent && strcmp(left->name, call->name) == 0;
+	default:
+		return !left->name ||
+		       (left->parent == call->parent && strcmp(left->name, call->name) == 0);
+	}
+}
+
+/* Lock held. The next batch, taken out of the queue (take) or only
+ * counted (!take): ops in order, up to NSQ_BATCH_MAX. A held commit
+ * stays where it is, and from then on the only ops that pass the ones
+ * left behind are calls (the next files' creates) that conflict with
+ * none of them (op_conflicts); every other op keeps its place behind
+ * them. So the kernel's order holds for every name: a create the kernel
+ * calls only for a name it knows is absent, which nothing left behind
+ * names. Returns the batch (NULL when nothing can go now; with !take,
+ * non-NULL means something can) and its size in *ret_n. */
+#define NSQ_LEFT_MAX 64          /* ops left behind before the look stops */
+static struct nsq_op *nsq_take(struct nsq *q, bool take, size_t *ret_n)
 {
 	struct nsq_op *batch = NULL, **bt = &batch, *prev = NULL;
-	bool passed = false;
-	size_t n = 0;
+	const struct nsq_op *left[NSQ_LEFT_MAX];
+	size_t n = 0, nleft = 0;
 	for (struct nsq_op *op = q->head, *next; op && n < NSQ_BATCH_MAX; op = next) {
 		next = op->next;
-		if (op->held) {
-			passed = true;
+		bool go = !op->held && (nleft == 0 || op->kind == NSQ_CALL);
+		for (size_t i = 0; go && nleft && i < nleft; i++)
+			go = !op_conflicts(op, left[i]);
+		if (!go) {
+			if (nleft == NSQ_LEFT_MAX)
+				break;
+			left[nleft++] = op;
 			prev = op;
 			continue;
 		}
-		if (passed && op->kind != NSQ_CALL)
-			break;
+		if (!take) {
+			*ret_n = 1;
+			return op;
+		}
 		if (prev)
 			prev->next = next;
 		else
@@ -247,18 +284,12 @@ static struct nsq_op *nsq_take(struct nsq *q, size_t *ret_n)
 }
 
 /* Lock held. Whether nsq_take would take anything now. */
-static bool nsq_sendable(const struct nsq *q)
+static bool nsq_sendable(struct nsq *q)
 {
+	size_t n;
 	if (q->nheld == 0)
 		return q->head != NULL;
-	bool passed = false;
-	for (const struct nsq_op *op = q->head; op; op = op->next) {
-		if (op->held)
-			passed = true;
-		else
-			return !passed || op->kind == NSQ_CALL;
-	}
-	return false;
+	return nsq_take(q, false, &n) != NULL;
 }
 
 static void *nsq_sender(void *arg)
@@ -294,7 +325,7 @@ static void *nsq_sender(void *arg)
 				;
 		}
 		size_t n;
-		struct nsq_op *batch = nsq_take(q, &n);
+		struct nsq_op *batch = nsq_take(q, true, &n);
 		if (!batch)
 			continue;
 		q->inflight = batch;
@@ -506,6 +537,11 @@ int nsq_call(struct nsq *q, const char *kind, const json_t *body, json_t **ret_r
 	struct nsq_op *op = op_of_body(NSQ_CALL, kind, body, true);
 	if (!op)
 		return -ESHUTDOWN;   /* not sent */
+	/* what it makes, for the ops it may pass (op_conflicts) */
+	const char *name = json_string_value(json_object_get(body, "name"));
+	json_int_t parent = json_integer_value(json_object_get(body, "parent"));
+	if (name && parent > 0 && (op->name = strdup(name)))
+		op->parent = (uint64_t)parent;
 	bool queued = nsq_wait_own(q, op);
 	int rc = -ESHUTDOWN;
 	if (queued) {

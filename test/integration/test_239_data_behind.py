@@ -186,3 +186,45 @@ def test_239e_no_data_behind_on_workers_short_of_room(tmp_path_factory):
             assert read(os.path.join(d, "f%d" % i)) == contents(i), i
     finally:
         finish_cluster(c)
+
+
+def test_239f_creates_pass_only_what_names_other_names(pair):
+    """rsync's loop (write a temporary file, close, set its times, rename
+    it to its name) with the next create passing the queued rename; and
+    names used again at once: a file renamed away, or removed, and a new
+    file made under the old name right after, before any of it reached
+    the master. The other mount sees exactly the files and contents the
+    writer made, and nothing of the temporary names."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "f")
+    db = os.path.join(c.mounts[1].path, "f")
+    os.mkdir(da)
+    want = {}
+    for i in range(100):
+        tmp = os.path.join(da, ".f%03d.tmp" % i)
+        write(tmp, contents(i))
+        os.utime(tmp, (1000000 + i, 1000000 + i))
+        os.rename(tmp, os.path.join(da, "f%03d" % i))
+        want["f%03d" % i] = (contents(i), 1000000 + i)
+    for i in range(30):
+        old, new = "r%02d" % i, "s%02d" % i
+        write(os.path.join(da, old), b"first %d" % i)
+        os.rename(os.path.join(da, old), os.path.join(da, new))
+        write(os.path.join(da, old), b"second %d" % i)       # the old name again
+        write(os.path.join(da, "u%02d" % i), b"gone %d" % i)
+        os.unlink(os.path.join(da, "u%02d" % i))
+        write(os.path.join(da, "u%02d" % i), b"back %d" % i)  # a removed name again
+        want[new] = (b"first %d" % i, None)
+        want[old] = (b"second %d" % i, None)
+        want["u%02d" % i] = (b"back %d" % i, None)
+    assert sorted(os.listdir(db)) == sorted(want)
+    for name, (data, mtime) in want.items():
+        p = os.path.join(db, name)
+        assert read(p) == data, name
+        if mtime is not None:
+            assert os.stat(p).st_mtime == mtime, name
+    drop_caches()
+    assert sorted(os.listdir(da)) == sorted(want)
+    for name, (data, _) in want.items():
+        assert read(os.path.join(da, name)) == data, name
