@@ -44,7 +44,14 @@
  * A create made while anything is queued rides on the batch that takes
  * it (nsq_call): behind everything queued, as if it had drained the
  * queue first, but in one round trip with it (rsync: rename, create;
- * tar: commit, create).
+ * tar: commit, create). The one exception: a commit held until its
+ * close's data is on the workers (nsq_commit_held, file_handle.h's data
+ * behind) keeps its place, and so does every op behind it, but a create
+ * that no op left behind names (an unlink, rmdir or rename of its name
+ * or to it, a setattr of its folder) goes at once, in front of them —
+ * the next file's create does not wait for the last file's data. The
+ * kernel asks for a create only of a name it knows is absent, so the
+ * master sees every name's ops in the kernel's order.
  *
  * Ordering, as seen by this mount: every other call to the master waits
  * until the queue is empty (nsq_drain; fs_ops.c calls it), except a
