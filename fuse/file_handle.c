@@ -457,13 +457,10 @@ void fh_table_free(struct fh_table *t)
 	pthread_mutex_lock(&t->lock);
 	t->spec_stop = true;     /* the queue is empty: every handle was released */
 	pthread_cond_broadcast(&t->spec_cond);
-	t->bj_stop = true;       /* the data behind still queued goes first */
-	pthread_cond_broadcast(&t->bj_cond);
 	pthread_mutex_unlock(&t->lock);
 	for (int i = 0; i < t->nspec; i++)
 		pthread_join(t->spec[i], NULL);
-	for (int i = 0; i < t->nbj; i++)
-		pthread_join(t->bj[i], NULL);
+	fh_table_behind_stop(t);
 	for (int i = 0; i < FH_HASH_SIZE; i++)
 		bigfs_assert(t->hash[i] == NULL);
 	ilc_clear(t);
@@ -1892,6 +1889,17 @@ static bool fh_data_behind(struct fh_writer *w)
 	pthread_cond_signal(&t->bj_cond);
 	pthread_mutex_unlock(&t->lock);
 	return true;
+}
+
+void fh_table_behind_stop(struct fh_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->bj_stop = true;       /* the data behind still queued goes first */
+	pthread_cond_broadcast(&t->bj_cond);
+	pthread_mutex_unlock(&t->lock);
+	for (int i = 0; i < t->nbj; i++)
+		pthread_join(t->bj[i], NULL);
+	t->nbj = 0;
 }
 
 void fh_table_on_lost(struct fh_table *t, void (*fn)(void *arg, uint64_t ino), void *arg)

@@ -212,6 +212,11 @@ void fh_quotas_in_use(bool on);
  * attributes the master replied to a commit made now that gave every
  * lease back (a close's) are kept (fh_table_settle). */
 int fh_flush(struct file_handle *fh, const uint64_t *gen);
+/* Let the data-behind threads finish what is queued, and end them;
+ * later closes wait for the workers. Before the queue stops (the held
+ * commits need releasing) and before whatever fh_table_on_lost's fn
+ * reads goes. */
+void fh_table_behind_stop(struct fh_table *t);
 /* A close's data behind that no replica took since the last call:
  * -EIO or -ENOSPC (once), else 0. */
 int fh_table_behind_error(struct fh_table *t);

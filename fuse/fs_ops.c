@@ -531,6 +531,7 @@ static void fs_init_session(struct fs_ctx *ctx, struct fuse_conn_info *conn)
 static void fs_destroy(void *userdata)
 {
 	struct fs_ctx *ctx = userdata;
+	fh_table_behind_stop(ctx->fht);   /* closes' data behind, its commits let go */
 	nsq_stop(ctx->nsq);   /* what is queued goes first */
 	atime_queue_stop(ctx->atime);
 	lock_table_stop(ctx->locks);
