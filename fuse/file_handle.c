@@ -1641,7 +1641,9 @@ static bool fh_behind_ok(struct file_handle *fh, struct fh_writer *w)
 
 /* Data behind: nothing went to the workers yet, and the whole file is in
  * the buffer being filled, small enough, with room in the table's budget
- * of data on its way. */
+ * of data on its way; and no worker is sick here (a write that meets a
+ * stalled replica takes the 2 s grace, which another mount's open of the
+ * file would wait for). */
 static bool fh_data_behind_ok(struct file_handle *fh, struct fh_writer *w)
 {
 	const struct wbuf *b = w->cur;
@@ -1649,6 +1651,7 @@ static bool fh_data_behind_ok(struct file_handle *fh, struct fh_writer *w)
 	       b->len <= FH_BEHIND_FILE_MAX && b->off + b->len <= FH_CHUNK_SIZE && w->grants &&
 	       !w->grants[0].written &&
 	       atomic_load(&w->t->bj_bytes) + b->len <= FH_BEHIND_BYTES_MAX &&
+	       whealth_count_bad(worker_io_health(w->t->wio)) == 0 &&
 	       fh_behind_common(fh, w, true);
 }
 

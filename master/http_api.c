@@ -44,6 +44,10 @@
 #define BATCH_MAX 1024            /* ops in one /v1/batch */
 #define COMMIT_TOLD_MAX 16        /* other mounts a commit waits for (commit_told) */
 #define COMMIT_TOLD_MS 200        /* at most this long */
+/* A writer's mount sends what it queued for a file once told, after the
+ * close's data behind reached the workers (fuse/file_handle.h): that may
+ * meet a stalled replica, cut off after the mounts' write grace (2 s). */
+#define WRITERS_TOLD_MS 2500
 #define BATCH_GROUP 32            /* of them in one transaction (the mutex
 				     is held throughout: about a ms) */
 #define CHUNKS_COUNT_MAX (1u << 20)
@@ -1881,7 +1885,7 @@ static void commit_told(struct master *m, struct http_request *r, uint64_t ino)
  * "commit behind"); the master notes such files (sess_fresh_add) until
  * their commit comes. A lookup or readdir in their folder, or an open or
  * getattr of one, by another mount first puts an attribute event of each
- * in the change feed and waits, at most COMMIT_TOLD_MS, until their
+ * in the change feed and waits, at most WRITERS_TOLD_MS, until their
  * mounts' feeds took it: such a mount sends what it queued for the file
  * before it asks the feed for more, and commits the file at its closes
  * from then on. Files written for long cost the call one feed round
@@ -1899,9 +1903,9 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 	for (size_t i = 0; i < ni; i++)
 		notes[i] = (struct inval_note){ inos[i], NULL };
 	inval_log_publish(m->il, call_origin(r), notes, ni);
-	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), COMMIT_TOLD_MS))
+	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: %zu writers' change feeds not caught up after %d ms",
-			  (unsigned long long)(dir ? dir : ino), n, COMMIT_TOLD_MS);
+			  (unsigned long long)(dir ? dir : ino), n, WRITERS_TOLD_MS);
 	return true;
 }
 

@@ -374,13 +374,15 @@ static bool ack_behind(const struct inval_ack *a, const struct ack_query *q, int
 {
 	if (a->since >= q->seq || now - a->at_ms >= INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS)
 		return false;
+	if (a->late)
+		return false;
 	if (!q->listers)
 		return ack_followed(a, q->origins, q->n);
-	return a->origin && a->origin != q->origin && a->holds && !a->late &&
+	return a->origin && a->origin != q->origin && a->holds &&
 	       a->listed_min < q->seq;
 }
 
-/* Wait (up to timeout_ms) until no reader is behind for q. A lister
+/* Wait (up to timeout_ms) until no reader is behind for q. A reader
  * still behind then is not waited for again until it polls: a mount that
  * does not answer its feed (paused, cut off) costs one wait, not one per
  * change of everybody else. */
@@ -399,7 +401,7 @@ static bool wait_acks(struct inval_log *l, const struct ack_query *q, int timeou
 			break;
 	}
 	int64_t now = clock_now_ms();
-	for (size_t k = 0; k < INVAL_ACKS && !all && q->listers; k++)
+	for (size_t k = 0; k < INVAL_ACKS && !all; k++)
 		if (ack_behind(&l->acks[k], q, now))
 			l->acks[k].late = true;
 	pthread_mutex_unlock(&l->lock);

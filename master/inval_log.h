@@ -73,7 +73,9 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 /* Wait (up to timeout_ms) until each reader of origins (that polls;
  * origins NULL: every reader) has told its kernel of the events up to
  * seq: it asked for the events after seq or later. A reader that has not
- * polled for INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS is not waited for.
+ * polled for INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS is not waited for,
+ * nor is one that a wait (of either kind) ran out on, until it polls
+ * again: a mount that does not answer (paused, cut off) costs one wait.
  * True if none was still behind. */
 bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n, uint64_t seq,
 			 int timeout_ms);

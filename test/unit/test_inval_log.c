@@ -162,7 +162,8 @@ static void *wait_told_main(void *p)
 
 /* A commit waits until the readers that poll have asked past its event
  * (inval_log_wait_told); one that never polled is not waited for; one
- * that stays behind makes the wait run out. */
+ * that stays behind makes the wait run out, and is then not waited for
+ * again until it polls. */
 static void test_wait_told(void **state)
 {
 	(void)state;
@@ -178,12 +179,18 @@ static void test_wait_told(void **state)
 	r = rd(l, OB, 0, 0, 100);
 	rd_free(&r);
 	assert_false(inval_log_wait_told(l, both, 2, 1, 30));
-	/* A asks past it; B still behind */
+	/* both ran late: not waited for again until they poll */
+	assert_true(inval_log_wait_told(l, both, 2, 1, 5000));
+	/* A asks past it; B polls again, still behind: waited for again */
 	r = rd(l, OA, 1, 0, 100);
+	rd_free(&r);
+	r = rd(l, OB, 0, 0, 100);
 	rd_free(&r);
 	assert_false(inval_log_wait_told(l, both, 2, 1, 30));
 	uint64_t only_a[1] = { OA };
 	assert_true(inval_log_wait_told(l, only_a, 1, 1, 0));
+	r = rd(l, OB, 0, 0, 100);     /* B polls: followed again */
+	rd_free(&r);
 	/* a waiter is woken by B's next poll */
 	struct told_arg a = { .l = l, .origins = { OA, OB }, .seq = 1 };
 	pthread_t t;
