@@ -1607,10 +1607,11 @@ out_unlock:
  * create, whose grant the master noted ("behind"), and is written only
  * in its first chunk, by this mount alone (the lease held since the
  * create), without an error; its attributes are known here (setattrs
- * kept while it was open ride on the commit when they set the mtime, as
- * tar's futimens, fchown and fchmod before close do: the master stamps
- * them with the commit's time, the ctime the kernel was told at the last
- * of them); no other mount asked for it meanwhile, and no other handle
+ * kept while it was open ride on the commit, as tar's futimens, fchown
+ * and fchmod before close or rsync's fchmod before its writes: the
+ * master stamps them with the commit's time, which is the ctime the
+ * kernel is told: the last kept setattr's when it set the mtime, the
+ * close's otherwise); no other mount asked for it meanwhile, and no other handle
  * of this mount writes it (readers: with no_readers, none at all); no
  * quota can refuse the commit; and the mount can queue it (fs_ops'
  * behind_ok: the master takes commits in batches and the change feed is
@@ -1619,8 +1620,7 @@ static bool fh_behind_common(struct file_handle *fh, struct fh_writer *w, bool n
 {
 	struct fh_table *t = w->t;
 	if (!t->nsq || !t->behind_ok || atomic_load(&fh_quotas) || w->ngrants != 1 ||
-	    w->err_seq != fh->err_seen || atomic_load(&w->resized) || !fh_base_current(w) ||
-	    (fh_setattr_json_needed(&w->pending) && !w->pending.has_mtime))
+	    w->err_seq != fh->err_seen || atomic_load(&w->resized) || !fh_base_current(w))
 		return false;
 	const struct grant *g = &w->grants[0];
 	if (g->index != 0 || !g->from_create || !g->behind || g->released || !g->sole ||

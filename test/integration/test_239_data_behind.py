@@ -228,3 +228,42 @@ def test_239f_creates_pass_only_what_names_other_names(pair):
     assert sorted(os.listdir(da)) == sorted(want)
     for name, (data, _) in want.items():
         assert read(os.path.join(da, name)) == data, name
+
+
+def test_239g_a_mode_set_before_the_writes_rides_too(pair):
+    """rsync's temporary file: fchmod (and fchown) on the new descriptor
+    before its writes, no time set. The close still leaves its data and
+    commit behind, and what the writer's mount answers at once (mode,
+    owner, size, mtime, ctime) is what the master keeps: the other mount
+    sees the same, after the caches are dropped too."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "g")
+    db = os.path.join(c.mounts[1].path, "g")
+    os.mkdir(da)
+    before = counter(a, BEHIND)
+    n = 40
+    for i in range(n):
+        fd = os.open(os.path.join(da, "g%02d" % i), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600 if i % 2 else 0o640)
+        if i % 3 == 0:
+            os.fchown(fd, 3000 + i, 4000 + i)
+        os.write(fd, contents(i))
+        os.close(fd)
+    assert counter(a, BEHIND) - before >= n - 3
+    here = [os.stat(os.path.join(da, "g%02d" % i)) for i in range(n)]
+    there = [os.stat(os.path.join(db, "g%02d" % i)) for i in range(n)]
+    for i in range(n):
+        x, y = here[i], there[i]
+        assert x.st_size == y.st_size == len(contents(i)), i
+        assert x.st_mode == y.st_mode and x.st_mode & 0o7777 == (0o600 if i % 2 else 0o640), i
+        assert (x.st_uid, x.st_gid) == (y.st_uid, y.st_gid), i
+        if i % 3 == 0:
+            assert (x.st_uid, x.st_gid) == (3000 + i, 4000 + i), i
+        assert x.st_mtime_ns == y.st_mtime_ns, (i, x.st_mtime_ns, y.st_mtime_ns)
+        assert x.st_ctime_ns == y.st_ctime_ns, (i, x.st_ctime_ns, y.st_ctime_ns)
+    drop_caches()
+    for i in range(n):
+        st = os.stat(os.path.join(da, "g%02d" % i))
+        assert (st.st_mtime_ns, st.st_ctime_ns) == (here[i].st_mtime_ns, here[i].st_ctime_ns), i
+        assert read(os.path.join(db, "g%02d" % i)) == contents(i), i
