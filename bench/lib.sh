@@ -16,6 +16,12 @@ cluster_up() { cluster_try_up "$@" || cluster_try_up "$@"; }
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
+# Stopwatch for the A/B scripts: now; secs START END (seconds, 3
+# decimals); rate N START END (N per second).
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN {printf "%d", n / (b - a)}'; }
+
 # master_calls ADDR — "route count" lines of the master's request counters.
 master_calls() {
 	curl -s "http://$1/metrics" | grep '^bigfs_http_requests_total' |

@@ -17,9 +17,6 @@ TAR=${WL_CACHE:-/tmp/wl-cache}/tree.tar
 [ -f "$TAR" ] || { echo "no $TAR: run workload.sh (or bench/compare.sh) once"; exit 2; }
 PAD=$(head -c 3000 /dev/zero | tr '\0' 'x')$(head -c 1085 /dev/zero | tr '\0' 'y')
 export PAD
-now() { date +%s.%N; }
-rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN {printf "%d", n / (b - a)}'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
 D=/tmp/smallfiles-ab
 trap 'cluster_down "$A" $D; cluster_down "$B" $D' EXIT
 for r in $(seq "$N"); do

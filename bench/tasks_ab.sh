@@ -18,8 +18,6 @@ REPO=${TASKS_CACHE:-$CACHE}/tasks-repo-3000-300.v1
 DOC=${TASKS_DOC:-/usr/share/doc}
 [ -f "$TAR" ] || { echo "no $TAR: run workload.sh (or bench/compare.sh) once"; exit 2; }
 [ -d "$REPO/src" ] || { echo "no $REPO: run bench/tasks.sh once"; exit 2; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
 D=/tmp/tasks-ab
 trap 'cluster_down "$A" $D; cluster_down "$B" $D' EXIT
 for r in $(seq "$N"); do

@@ -16,7 +16,6 @@ SRC=${TASKS_CACHE:-/tmp/wl-cache}/tasks-repo-3000-300.v1/src
 ROUNDS=${ROUNDS:-3}
 [ -f "$TAR" ] || { echo "no tarball at $TAR: run workload.sh (bench/compare.sh) once"; exit 2; }
 [ -d "$SRC" ] || { echo "no repository at $SRC: run bench/tasks.sh once"; exit 2; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
 drop() { drop_caches; }
 calls() {   # readdir and lookup calls the master answered so far
 	master_calls "$MASTER" | awk '$1 == "/v1/readdir" || $1 == "/v1/lookup" {n += $2}

@@ -1834,10 +1834,14 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* POST /v1/sync: every metadata change the master made so far is on its
- * disk (group committed with other callers) before this returns. */
+ * disk (group committed with other callers) before this returns; then
+ * fh_table_behind_error. */
 static int fs_meta_sync(struct fs_ctx *ctx, fuse_ino_t ino)
 {
-	return fs_call(ctx, "sync", json_pack("{s:I}", "ino", (json_int_t)ino), NULL, NULL);
+	int rc = fs_call(ctx, "sync", json_pack("{s:I}", "ino", (json_int_t)ino), NULL, NULL);
+	/* and, as a local disk's failed writeback, a close's data behind
+	 * that no replica took since the last fsync */
+	return rc == 0 ? fh_table_behind_error(ctx->fht) : rc;
 }
 
 /* fsync and fdatasync alike: the data on every replica's disk
@@ -1850,8 +1854,6 @@ static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 	int rc = fh_fsync(fs_fh(fi));
 	if (rc == 0)
 		rc = fs_meta_sync(ctx, ino);
-	if (rc == 0)
-		rc = fh_table_behind_error(ctx->fht);   /* a close's data lost since */
 	fs_reply_err(ctx, req, FS_OP_fsync, rc);
 }
 
@@ -1862,10 +1864,7 @@ static void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	(void)datasync;
 	(void)fi;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fsync);
-	int rc = fs_meta_sync(ctx, ino);
-	if (rc == 0)
-		rc = fh_table_behind_error(ctx->fht);   /* a close's data lost since */
-	fs_reply_err(ctx, req, FS_OP_fsync, rc);
+	fs_reply_err(ctx, req, FS_OP_fsync, fs_meta_sync(ctx, ino));
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -405,6 +405,7 @@ static bool nsq_append(struct nsq *q, struct nsq_op *op)
 		q->head = op;
 	q->tail = op;
 	q->nqueued++;
+	q->nheld += op->held;
 	pthread_cond_broadcast(&q->cond);
 	return true;
 }
@@ -469,22 +470,10 @@ int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn
 	op->ino = ino;
 	op->done_fn = done;
 	op->done_arg = arg;
-	if (!ret_held)
-		return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
-	op->held = true;
-	op->was_held = true;
-	pthread_mutex_lock(&q->lock);
-	bool queued = nsq_append(q, op);
-	if (queued)
-		q->nheld++;
-	pthread_mutex_unlock(&q->lock);
-	if (!queued) {
-		op_free(op);
-		return -ESHUTDOWN;
-	}
-	mount_metrics_add(MM_QUEUED_COMMITS, 1);
-	*ret_held = op;
-	return 0;
+	op->held = op->was_held = ret_held != NULL;
+	if (ret_held)
+		*ret_held = op;   /* read by its owner only after the queue took it */
+	return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
 }
 
 int nsq_release(struct nsq *q, struct nsq_op *held, uint64_t size)

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import drop_caches, finish_cluster, let_feed_settle, make_cluster, wait_for
+from test_235_push_invalidation import read, write
 from test_750_metrics import get, metered_pair, mount_metrics_addr, scrape
 
 BEHIND = "bigfs_mount_behind_writes_total"
@@ -30,16 +31,6 @@ def counter(addr, name):
 
 def contents(i):
     return (b"behind %06d\n" % i) * (1 + i % 700)
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 @pytest.fixture(scope="module")
