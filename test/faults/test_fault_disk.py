@@ -190,7 +190,13 @@ def test_fault_one_worker_disk_fills_during_writes(disk_cluster):
     wl.start()
     try:
         assert wl.wait_acked(150 * MiB, 120), "the workload acknowledged too little"
+        # placement weighs workers by free space: the small disk gets few
+        # copies, so give the workload up to a minute more to put one there
         before = copies_on(files_of(wl), wid)
+        deadline = time.monotonic() + 60
+        while before == 0 and time.monotonic() < deadline:
+            time.sleep(1)
+            before = copies_on(files_of(wl), wid)
         # Something else fills the worker's disk (a shared disk, a log
         # gone wild): a write there now fails with ENOSPC, even mid-chunk.
         disk.fill()
