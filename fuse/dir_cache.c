@@ -28,6 +28,7 @@ struct dc_ent {
 struct dc_list {
 	uint64_t dir;
 	uint64_t epoch;
+	int64_t fetched_ms;  /* when its fetch ended (dc_want) */
 	bool has_self;       /* dc_fill_self */
 	struct stat self;
 	uint64_t self_dver;
@@ -261,6 +262,13 @@ bool dc_want(struct dir_cache *dc, uint64_t dir, int64_t quiet_ms, int64_t now_m
 		want = now_ms - m->last_ms < DC_MISS_MS;
 		m->last_ms = now_ms;
 	}
+	/* listed a moment ago, and a change of this mount's own spoiled it
+	 * for this name since (a lookup a valid listing answers does not
+	 * come here): rsync's renames spoil its top folder's listing, of
+	 * over a thousand folders, every few lookups */
+	const struct dc_list *l = find(dc, dir);
+	if (l && now_ms - l->fetched_ms < DC_REFETCH_MS)
+		want = false;
 	/* this mount is changing things: its next change would drop a
 	 * listing at once (rsync, tar, make), so fetch none then */
 	if (quiet_ms < DC_QUIET_MS)
@@ -389,7 +397,7 @@ void dc_fill_abort(struct dc_fill *f)
 	free(f);
 }
 
-void dc_fill_end(struct dir_cache *dc, struct dc_fill *f, uint64_t cur)
+void dc_fill_end(struct dir_cache *dc, struct dc_fill *f, uint64_t cur, int64_t now_ms)
 {
 	if (!f)
 		return;
@@ -408,6 +416,7 @@ void dc_fill_end(struct dir_cache *dc, struct dc_fill *f, uint64_t cur)
 		while (dc->oldest && dc->entries + f->l->n > DC_ENTRIES)
 			drop_locked(dc, dc->oldest);   /* full: the oldest go */
 		struct dc_list *l = f->l;
+		l->fetched_ms = now_ms;
 		size_t b = bucket(l->dir);
 		l->next = dc->b[b];
 		dc->b[b] = l;

@@ -419,11 +419,26 @@ static int fs_lookup_entry(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent
 		json_t *resp = NULL;
 		uint64_t epoch = fh_table_size_epoch(ctx->fht);
 		uint64_t snap = iw_snap(ctx->iw);
-		rc = fs_call_now(ctx, "lookup",
-				 fs_who(ctx, req, fs_name(json_pack("{s:I}", "parent",
-								    (json_int_t)parent),
-							  "name", name)),
-				 &resp, NULL);
+		json_t *body = fs_name(json_pack("{s:I}", "parent", (json_int_t)parent), "name",
+				       name);
+		/* a folder whose every name this mount knew when its lease ran
+		 * out: the master renews it if nothing changed there since */
+		uint64_t known;
+		bool renew = attempt == 0 && mcache_names_ver(ctx->mcache, parent, &known);
+		if (renew && body &&
+		    json_object_set_new(body, "known", json_integer((json_int_t)known)) < 0) {
+			json_decref(body);
+			body = NULL;
+		}
+		if (renew)
+			body = fs_sess(ctx, body);
+		int64_t sent = mcache_now_ms();
+		rc = fs_call_now(ctx, "lookup", fs_who(ctx, req, body), &resp, NULL);
+		if (rc == 0 && renew)
+			mcache_lease_again(ctx->mcache, parent, json_object_get(resp, "dir"), known,
+					   sent);
+		if (rc == 0 && json_is_true(json_object_get(resp, "absent")))
+			rc = -ENOENT;
 		if (rc == 0)
 			rc = fs_entry(ctx, resp, e);
 		if (rc == 0)
@@ -638,7 +653,7 @@ static void fs_dc_below(struct fs_ctx *ctx, const struct dc_fill *first, uint64_
 		if (!f)
 			return;
 		if (fs_dc_add(f, sub))
-			dc_fill_end(ctx->dc, f, epoch);
+			dc_fill_end(ctx->dc, f, epoch, mcache_now_ms());
 		else
 			dc_fill_abort(f);
 	}
@@ -698,7 +713,7 @@ static void fs_dc_fetch(struct fs_ctx *ctx, uint64_t dir)
 		json_decref(resp);
 	}
 	if (ok) {
-		dc_fill_end(ctx->dc, f, epoch);   /* what changed since is judged at each use */
+		dc_fill_end(ctx->dc, f, epoch, mcache_now_ms());   /* what changed since is judged at each use */
 	} else {
 		dc_fill_abort(f);
 		dc_too_big(ctx->dc, dir, mcache_now_ms());
@@ -1350,7 +1365,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	if (fill && eof) {
 		if (fs_dc_add(fill, resp)) {
 			fs_dc_below(ctx, fill, epoch, resp);
-			dc_fill_end(ctx->dc, fill, epoch);
+			dc_fill_end(ctx->dc, fill, epoch, mcache_now_ms());
 		} else {
 			dc_fill_abort(fill);
 		}

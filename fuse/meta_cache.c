@@ -333,6 +333,38 @@ static struct mc_dir *dir_known(struct meta_cache *mc, uint64_t dir)
 	return d && d->complete && mcache_now_ms() - d->confirm_ms < MC_LEASE_MS ? d : NULL;
 }
 
+bool mcache_names_ver(struct meta_cache *mc, uint64_t dir, uint64_t *ver)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	bool complete = d && d->complete;
+	if (complete)
+		*ver = d->ver;
+	pthread_mutex_unlock(&mc->lock);
+	return complete;
+}
+
+void mcache_lease_again(struct meta_cache *mc, uint64_t dir, const json_t *attr, uint64_t known,
+			int64_t sent_ms)
+{
+	struct stat st;
+	uint64_t dver;
+	if (!attr || !mcache_dir_attr_parse(attr, &st, &dver) || (uint64_t)st.st_ino != dir)
+		return;
+	int64_t now = mcache_now_ms();
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	if (d) {
+		dir_set_attr(d, &st, dver, now, mc->feed_gen);
+		/* still the count the names are exact at: nothing changed since
+		 * (a change of this mount's own whose reply came back meanwhile
+		 * moved d->ver on, and its names with it) */
+		if (d->complete && d->ver == known && dver == known && sent_ms > d->confirm_ms)
+			d->confirm_ms = sent_ms;
+	}
+	pthread_mutex_unlock(&mc->lock);
+}
+
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name)
 {
 	uint64_t h = hash_name(name);

@@ -17,7 +17,10 @@
  *   a name not in it is answered ENOENT without the master — the lookup
  *   before every create, mkdir and symlink of tar, cp, git and rsync —
  *   until MC_LEASE_MS after this mount sent the call that renewed the
- *   lease. Anyone else's change of the folder revokes the lease, and the
+ *   lease. After that the next lookup there that reaches the master
+ *   asks it to renew the lease, if the folder is still at the count this
+ *   mount knows its names at (mcache_names_ver, mcache_lease_again).
+ *   Anyone else's change of the folder revokes the lease, and the
  *   master holds that change's reply until the lease (counted from its own
  *   later reply, DL_TTL_MS) has run out: no one who learned of the change
  *   finds this mount still answering for the folder. Such a folder with
@@ -82,6 +85,17 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
  * new directory is complete and empty. */
 void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms);
 int64_t mcache_now_ms(void);
+/* Whether this mount knew every name of directory dir when its lease
+ * last ran (it may have run out since): then *ver is the change count
+ * they are exact at, for a lookup to ask the master to renew the lease
+ * ("known" in /v1/lookup). */
+bool mcache_names_ver(struct meta_cache *mc, uint64_t dir, uint64_t *ver);
+/* The reply to that lookup, sent at sent_ms with count known, said (dir:
+ * its "dir", the folder's attributes, or NULL: not renewed) the folder is
+ * still at that count and the lease is this mount's again: its names are
+ * known as before. */
+void mcache_lease_again(struct meta_cache *mc, uint64_t dir, const json_t *attr, uint64_t known,
+			int64_t sent_ms);
 /* Whether name is known absent from directory dir now. */
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
 /* A folder this mount made, named name in dir, where dir is as

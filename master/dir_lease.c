@@ -162,6 +162,21 @@ bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
 	return held;
 }
 
+bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session)
+{
+	if (!session || !*session)
+		return false;
+	int64_t now = dlease_now_ms();
+	pthread_mutex_lock(&t->lock);
+	struct dl_entry *e = dl_find(t, dir);
+	/* a revoked entry has holder "", an ended one is gone (dir changed) */
+	bool held = e && e->holder[0] && strcmp(e->holder, session) == 0;
+	if (held)
+		e->expiry_ms = now + DL_TTL_MS;
+	pthread_mutex_unlock(&t->lock);
+	return held;
+}
+
 uint64_t dlease_count(struct dir_leases *t)
 {
 	int64_t now = dlease_now_ms();

@@ -2,7 +2,10 @@
  *
  * A mount that makes a folder gets a lease on it (DL_TTL_MS), renewed by
  * each reply to its own changes there; one that ran out while nobody
- * else changed the folder is taken again by the holder's next change. While it holds one it knows every
+ * else changed the folder is taken again by the holder's next change,
+ * or by its next lookup there that shows it still knows every name
+ * (/v1/lookup "known": rsync makes its folders long before it looks up
+ * their names, one round trip each). While it holds one it knows every
  * name of the folder and answers a lookup of any other with ENOENT
  * without a call (fuse/meta_cache.h), which spares the lookup before each
  * create of tar, cp, git and rsync.
@@ -46,6 +49,11 @@ void dlease_grant(struct dir_leases *t, uint64_t dir, const char *session);
  * leave before. */
 bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
 		    int64_t *wait_until_ms);
+/* A lookup in folder dir by session, which still knows every name of it
+ * (fuse/meta_cache.h): true if session holds the lease, renewed now, or
+ * held it and nobody else changed the folder since it ran out (taken
+ * again, as dlease_changed does). Anyone else's lease is left alone. */
+bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session);
 /* How many leases are held now (for /metrics). */
 uint64_t dlease_count(struct dir_leases *t);
 int64_t dlease_now_ms(void);

@@ -788,6 +788,8 @@ out_put:
 static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 			 uint64_t ino);
 
+static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret);
+
 static void h_lookup(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -799,13 +801,32 @@ static void h_lookup(struct master *m, struct http_request *r)
 		return;
 	GET_U64(b, "parent", parent);
 	GET_NAME(b, "name", NAME_IN_MAX, name);
+	bool has_known;
+	uint64_t known;
+	if (opt_u64(b, "known", &has_known, &known) < 0) {
+		bad_member(r, "known");
+		goto out_put;
+	}
 	writers_told(m, r, parent, 0);
 	int rc = ns_lookup(m->ns, parent, name, &a);
-	if (rc < 0)
-		http_reply_error(r, rc, "lookup '%s' in %llu: %s", SHORT(name),
-				 (unsigned long long)parent, strerror(-rc));
-	else
-		reply_attr(r, &a);
+	if (!has_known || (rc < 0 && rc != -ENOENT)) {
+		if (rc < 0)
+			http_reply_error(r, rc, "lookup '%s' in %llu: %s", SHORT(name),
+					 (unsigned long long)parent, strerror(-rc));
+		else
+			reply_attr(r, &a);
+		goto out_put;
+	}
+	/* the mount still knows every name of parent as of change count
+	 * "known": if that is still the count and its lease can be renewed,
+	 * it answers for the folder again (dir_lease.h) */
+	json_t *o = rc == 0 ? json_pack("{s:o}", "attr", attr_json(&a))
+			    : json_pack("{s:b}", "absent", true);
+	struct ns_attr pa;
+	if (o && ns_getattr(m->ns, parent, &pa) == 0 && S_ISDIR(pa.mode) && pa.dver == known &&
+	    dlease_renew(m->dl, parent, req_session(r)))
+		json_object_set_new(o, "dir", attr_json(&pa));
+	http_reply_json(r, 200, o);
 out_put:
 	free(name);
 	json_decref(b);

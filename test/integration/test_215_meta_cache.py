@@ -380,3 +380,49 @@ def test_219b_others_changes_wait_for_the_lease(cluster):
     while os.path.exists(os.path.join(d, "api0")):
         assert time.monotonic() - t0 < TTL + 1.0
         time.sleep(0.05)
+
+
+def test_219e_a_lookup_renews_a_lease_that_ran_out(cluster):
+    """rsync makes its folders long before it fills them: by the time it
+    looks up the names of a folder, this mount's lease on it has run out.
+    The first lookup there tells the master the change count this mount
+    knows every name at; the master, if that is still the count and nobody
+    else changed the folder, renews the lease, and the later lookups of
+    absent names are answered here again. The renewed lease binds as one
+    from a mkdir does: another client's change waits for it to run out,
+    and is then seen at once; after that change the count differs and no
+    lookup renews it."""
+    d = os.path.join(cluster.mounts[0].path, "mc-219e")
+    os.mkdir(d)
+    dino = os.stat(d).st_ino
+    for i in range(5):
+        open(os.path.join(d, "own%d" % i), "wb").close()
+    time.sleep(TTL + 0.5)                     # the lease ran out
+    before = route_counts(cluster)
+    for i in range(30):
+        assert not os.path.exists(os.path.join(d, "absent%d" % i))
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/lookup", 0) <= 2, d_   # the first renewed it
+    assert d_.get("/v1/readdir", 0) == 0, d_  # no listing needed either
+    # the master holds the lease for this mount again: another client's
+    # change waits for it, and is seen the moment that change returns
+    t0 = time.monotonic()
+    st, _, raw = cluster.api("POST", "/v1/mknod", {
+        "parent": dino, "name": "api", "mode": stat.S_IFREG | 0o644, "rdev": 0,
+        "uid": 0, "gid": 0})
+    took = time.monotonic() - t0
+    assert st == 200, raw
+    assert os.path.exists(os.path.join(d, "api"))
+    assert 0.2 < took < 1.5, took
+    # the count moved past what this mount knew: no lookup renews it now,
+    # and names others make are found by each lookup
+    time.sleep(TTL + 0.5)
+    for i in range(3):
+        assert not os.path.exists(os.path.join(d, "again%d" % i))
+        st, _, raw = cluster.api("POST", "/v1/mknod", {
+            "parent": dino, "name": "again%d" % i, "mode": stat.S_IFREG | 0o644, "rdev": 0,
+            "uid": 0, "gid": 0})
+        assert st == 200, raw
+        assert os.path.exists(os.path.join(d, "again%d" % i)), i
+    assert sorted(os.listdir(d)) == sorted(["own%d" % i for i in range(5)] + ["api"] +
+                                           ["again%d" % i for i in range(3)])

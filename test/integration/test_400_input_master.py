@@ -59,6 +59,8 @@ def test_401_malformed_json(cluster, sentinel, body):
     ("/v1/lookup", {"parent": [1], "name": "x"}),
     ("/v1/lookup", {"name": "x"}),
     ("/v1/lookup", {"parent": 1}),
+    ("/v1/lookup", {"parent": 1, "name": "x", "known": "3"}),
+    ("/v1/lookup", {"parent": 1, "name": "x", "known": -1}),
     ("/v1/getattr", {"ino": -1}),
     ("/v1/getattr", {"ino": "1"}),
     ("/v1/getattr", {}),

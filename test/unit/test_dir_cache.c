@@ -36,7 +36,7 @@ static void fill(struct dir_cache *dc, uint64_t dir, uint64_t epoch, int n)
 		struct stat st = st_of((ino_t)(1000 + i), i);
 		assert_true(dc_fill_add(f, name, (uint64_t)(10 + 3 * i), &st));
 	}
-	dc_fill_end(dc, f, epoch);
+	dc_fill_end(dc, f, epoch, 0);
 }
 
 static void test_answers_found_and_absent(void **state)
@@ -84,12 +84,12 @@ static void test_clear_and_stale_fetches(void **state)
 	struct stat s1 = st_of(1, 1);
 	assert_true(dc_fill_add(f, "a", 5, &s1));
 	dc_clear(dc);
-	dc_fill_end(dc, f, 1);
+	dc_fill_end(dc, f, 1, 0);
 	assert_int_equal(dc_lookup(dc, 7, "a", 1, &st), -1);
 	/* a change of this mount overlapped the fetch: not kept */
 	f = dc_fill_start(dc, 7, 1);
 	assert_true(dc_fill_add(f, "a", 5, &s1));
-	dc_fill_end(dc, f, 2);
+	dc_fill_end(dc, f, 2, 0);
 	assert_int_equal(dc_lookup(dc, 7, "a", 2, &st), -1);
 	assert_int_equal(dc_lookup(dc, 7, "a", 1, &st), -1);
 	dc_free(dc);
@@ -126,6 +126,17 @@ static void test_too_big_and_want(void **state)
 	/* misses far apart ask for nothing */
 	assert_false(dc_want(dc, 5, 100000, 1000));
 	assert_false(dc_want(dc, 5, 100000, 4000));
+	/* a folder listed less than DC_REFETCH_MS ago is not fetched again
+	 * (the lookups that miss its listing are of names this mount's own
+	 * changes spoiled there) */
+	assert_false(dc_want(dc, 7, 100000, 30000));
+	assert_true(dc_want(dc, 7, 100000, 30100));
+	struct dc_fill *g = dc_fill_start(dc, 7, 3);
+	assert_non_null(g);
+	dc_fill_end(dc, g, 3, 30200);
+	assert_false(dc_want(dc, 7, 100000, 30300));
+	assert_false(dc_want(dc, 7, 100000, 30200 + DC_REFETCH_MS - 1));
+	assert_true(dc_want(dc, 7, 100000, 30200 + DC_REFETCH_MS + 1));
 	dc_free(dc);
 }
 
@@ -218,7 +229,7 @@ static void test_read_in_order_from_a_cookie(void **state)
 	struct stat s1 = st_of(1, 1);
 	dc_fill_mark(f, 77, 3);
 	assert_true(dc_fill_add(f, "a", 5, &s1));
-	dc_fill_end(dc, f, 4);
+	dc_fill_end(dc, f, 4, 0);
 	assert_int_equal(dc_read(dc, 8, 0, 10, &pg), 0);
 	assert_true(pg.marked);
 	assert_int_equal(pg.changes, 77);
@@ -238,12 +249,12 @@ static void test_not_one_listing(void **state)
 	struct dc_fill *f = dc_fill_start(dc, 7, 1);
 	assert_true(dc_fill_add(f, "a", 5, &st));
 	assert_false(dc_fill_add(f, "a", 6, &st));
-	dc_fill_end(dc, f, 1);
+	dc_fill_end(dc, f, 1, 0);
 	assert_int_equal(dc_read(dc, 7, 0, 10, &pg), -1);
 	f = dc_fill_start(dc, 7, 1);
 	assert_true(dc_fill_add(f, "a", 5, &st));
 	assert_false(dc_fill_add(f, "b", 5, &st));
-	dc_fill_end(dc, f, 1);
+	dc_fill_end(dc, f, 1, 0);
 	assert_int_equal(dc_lookup(dc, 7, "a", 1, &st), -1);
 	dc_free(dc);
 }
@@ -259,16 +270,16 @@ static void test_fill_more(void **state)
 	struct dc_fill *f = dc_fill_start(dc, 7, 2);
 	struct dc_fill *g = dc_fill_more(f, 8);
 	assert_true(dc_fill_add(g, "below", 1, &st));
-	dc_fill_end(dc, g, 2);
-	dc_fill_end(dc, f, 2);
+	dc_fill_end(dc, g, 2, 0);
+	dc_fill_end(dc, f, 2, 0);
 	assert_int_equal(dc_lookup(dc, 8, "below", 2, &got), 1);
 	assert_int_equal(dc_lookup(dc, 7, "below", 2, &got), 0);
 	f = dc_fill_start(dc, 9, 2);
 	dc_clear(dc);
 	g = dc_fill_more(f, 10);
 	assert_true(dc_fill_add(g, "below", 1, &st));
-	dc_fill_end(dc, g, 2);
-	dc_fill_end(dc, f, 2);
+	dc_fill_end(dc, g, 2, 0);
+	dc_fill_end(dc, f, 2, 0);
 	assert_int_equal(dc_lookup(dc, 10, "below", 2, &got), -1);
 	assert_int_equal(dc_lookup(dc, 9, "below", 2, &got), -1);
 	dc_free(dc);
