@@ -578,6 +578,19 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 	return rc;
 }
 
+bool csess_reopen(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = *cs_slot(cs, ino);
+	bool open = f && !f->registering && !f->closing && (f->count > 0 || f->pending_close);
+	if (open) {
+		f->pending_close = false;
+		f->count++;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return open;
+}
+
 int csess_created(struct csess *cs, uint64_t ino, bool registered)
 {
 	pthread_mutex_lock(&cs->lock);

@@ -67,6 +67,11 @@ int csess_call(struct csess *cs, const char *op, json_t *req, json_t **ret_resp)
  * as /v1/chunks, and "feed", docs/api.md) when a call was made, else
  * NULL. */
 int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_resp);
+/* An open of ino that needs no call: the master has it open for this
+ * mount already (another descriptor, or a close still queued, which is
+ * then cancelled). true, counted as csess_open's; false: call
+ * csess_open. */
+bool csess_reopen(struct csess *cs, uint64_t ino);
 /* Which ops the master's /v1/batch takes (its session/open reply says;
  * an older master: unlinks and rmdirs), so that a mount queues nothing a
  * master of another version would refuse. */
@@ -84,7 +89,9 @@ int csess_created(struct csess *cs, uint64_t ino, bool registered);
  * csess_created). The last one queues the close for the next heartbeat. */
 void csess_close(struct csess *cs, uint64_t ino);
 
-/* Closes queued here, sent along with an unlink or rename so that the
+/* Closes queued here, sent along with an unlink or rename (and a queued
+ * batch that holds an unlink; not the others, so that a file reopened
+ * right after its close finds it still open there) so that the
  * master applies them first: a file closed just before its unlink is then
  * deleted at once instead of kept as an orphan until the next heartbeat.
  * csess_attach_closes sets "session" and "close" in req when closes are

@@ -304,6 +304,8 @@ struct file_handle {
 	uint64_t cache_gen;
 	uint64_t open_seq;           /* the inode's ilc_seq at the open */
 	bool pf_unconfirmed;         /* an open prefetch the master has not confirmed */
+	bool queue_first;            /* opened while its close's commit was queued
+				      * (fh_open_queued): the first read sends it */
 	struct file_handle *spec_next;  /* table lock: in the prefetch queue */
 	struct loc_cache loc;
 	char *ra;
@@ -2114,6 +2116,13 @@ uint64_t fh_open_chunks(void)
 	return LOC_BATCH;
 }
 
+void fh_open_queued(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	fh->queue_first = true;
+	pthread_mutex_unlock(&fh->lock);
+}
+
 int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 {
 	struct fh_writer *w = fh->w;
@@ -2322,6 +2331,12 @@ static int fh_locate(struct file_handle *fh, uint64_t index, bool force,
 		     const struct wio_chunk **ret)
 {
 	struct loc_cache *l = &fh->loc;
+	if (fh->queue_first) {
+		/* the bytes of the close before this open may still be on
+		 * their way to the workers (data behind): there first */
+		fh->queue_first = false;
+		fh_behind_wait(fh->t, fh->ino);
+	}
 	if (force || !l->valid || index < l->first || index >= l->first + LOC_BATCH ||
 	    now_ms() - l->fetched_ms > LOC_MAX_AGE_MS) {
 		int rc = !force && fh_loc_from_grant(fh, index) ? 0 : fh_locate_fetch(fh, index);

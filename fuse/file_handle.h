@@ -108,6 +108,10 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp);
  * and size: the master answered after the open began, so close-to-open
  * holds exactly as without it. True if a prefetch started. */
 bool fh_open_prefetch(struct file_handle *fh);
+/* fh (read-only) was opened without the master while the commit of the
+ * close before was still queued here (fs_ops.c fs_open): its first read
+ * waits for the queue (the close's data behind) before it locates. */
+void fh_open_queued(struct file_handle *fh);
 /* The write grant of chunk 0 that came with the create (fh writable, just
  * made): the first flush needs no /v1/write. Unwritten, it goes back with
  * "drop" in the commit at close. 0, or -errno (then it asks as usual). */

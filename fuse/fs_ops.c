@@ -1740,6 +1740,33 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_reply_err(ctx, req, FS_OP_open, rc);
 		return;
 	}
+	/* A read-only reopen of a file this mount closed a moment ago whose
+	 * commit is still queued here, not sent (rsync opens each file it
+	 * wrote again to chmod it): no other client can have changed it
+	 * since (one that opens it makes the master ask for that commit
+	 * first), the master has it open for this mount still (the close is
+	 * queued for the heartbeat: csess_reopen), and the attributes kept
+	 * at the close stay right. Answered without a call; the first read
+	 * waits for the queue (fh_open_queued). */
+	struct stat kept;
+	if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC) &&
+	    nsq_commit_unsent(ctx->nsq, ino) && fs_settled(ctx, ino, iw_snap(ctx->iw), &kept) &&
+	    csess_reopen(ctx->cs, ino)) {
+		rc = fh_open(ctx->fht, ino, false, &fh);
+		if (rc < 0) {
+			csess_close(ctx->cs, ino);
+			fs_reply_err(ctx, req, FS_OP_open, rc);
+			return;
+		}
+		fh_open_queued(fh);
+		mount_metrics_add(MM_LOCAL_OPENS, 1);
+		fs_open_fi(fi, fh);
+		if (fuse_reply_open(req, fi) != 0) {
+			fh_release(fh);
+			csess_close(ctx->cs, ino);
+		}
+		return;
+	}
 	/* an open is where another mount's writes since must show
 	 * (close-to-open): from now on the master says */
 	fh_table_unsettle(ctx->fht, ino);

@@ -58,6 +58,9 @@
 	  "this mount knows, meta_cache).")                                               \
 	X(LOCAL_GETATTRS, "bigfs_mount_local_getattrs_total", "counter",                 \
 	  "Directory getattrs answered from the reply to this mount's change in it.")     \
+	X(LOCAL_OPENS, "bigfs_mount_local_opens_total", "counter",                       \
+	  "Read-only opens answered without the master: a file this mount closed a "      \
+	  "moment ago, its commit still queued (rsync's chmod of each file it wrote).")   \
 	X(LOCAL_READDIRS, "bigfs_mount_local_readdirs_total", "counter",                 \
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \

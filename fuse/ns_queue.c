@@ -173,7 +173,9 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_t *ops = json_array();
 	json_t *req = ops ? json_pack("{s:o}", "ops", ops) : NULL;
 	int rc = req ? 0 : -ENOMEM;
+	bool unlinks = false;
 	for (struct nsq_op *op = batch; rc == 0 && op; op = op->next) {
+		unlinks = unlinks || op->kind == NSQ_UNLINK;
 		if (op->body) {
 			if (json_array_append(ops, op->body) < 0)
 				rc = -ENOMEM;
@@ -200,7 +202,12 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	if (rc == 0 && json_object_set_new(req, "session", json_string(csess_id(q->cs))) < 0)
 		rc = -ENOMEM;
 	if (rc == 0) {
-		csess_attach_closes(q->cs, req, &closes); /* just-closed files go at once */
+		/* just-closed files go at once with an unlink (it may be of one
+		 * of them: then the master deletes it now instead of keeping it
+		 * until the heartbeat); not with the rest, so a file reopened
+		 * right after its close (rsync's chmod) is still open there */
+		if (unlinks)
+			csess_attach_closes(q->cs, req, &closes);
 		mount_metrics_add(MM_BATCHES, 1);
 		rc = master_client_call(q->mc, "batch", req, 0, &resp, &retried);
 		csess_closes_sent(q->cs, &closes, rc);
@@ -633,6 +640,16 @@ static bool nsq_find(struct nsq *q, const struct nsq_key *k)
 bool nsq_pending_ino(struct nsq *q, uint64_t ino)
 {
 	return nsq_find(q, &(struct nsq_key){ .what = K_SET, .ino = ino });
+}
+
+bool nsq_commit_unsent(struct nsq *q, uint64_t ino)
+{
+	bool found = false;
+	pthread_mutex_lock(&q->lock);
+	for (const struct nsq_op *op = q->head; op && !found; op = op->next)
+		found = op->kind == NSQ_COMMIT && op->ino == ino;
+	pthread_mutex_unlock(&q->lock);
+	return found;
 }
 
 bool nsq_renamed_to(struct nsq *q, uint64_t parent, const char *name)

@@ -143,6 +143,9 @@ int nsq_release(struct nsq *q, struct nsq_op *held, uint64_t size);
 int nsq_setattr(struct nsq *q, uint64_t ino, const json_t *body);
 /* Whether a setattr or commit of ino is queued or on its way. */
 bool nsq_pending_ino(struct nsq *q, uint64_t ino);
+/* Whether a commit of ino is queued and not on its way yet (held, or
+ * waiting its turn): the master has not seen the close it commits. */
+bool nsq_commit_unsent(struct nsq *q, uint64_t ino);
 /* Queue the rename of name in parent to newname in newparent, answered
  * now (fs_ops.c queues only renames within a folder to a name known
  * absent, flags 0: the master can only do them, or find the old name

@@ -10,14 +10,17 @@ the file is committed empty and the mount's next fsync fails with EIO.
 """
 
 import errno
+import mmap
 import os
 import signal
+import stat
 import subprocess
 import time
 
 import pytest
 
 from conftest import drop_caches, finish_cluster, let_feed_settle, make_cluster, wait_for
+from test_210_master_calls import delta, route_counts
 from test_235_push_invalidation import read, write
 from test_750_metrics import get, metered_pair, mount_metrics_addr, scrape
 
@@ -258,3 +261,96 @@ def test_239g_a_mode_set_before_the_writes_rides_too(pair):
         st = os.stat(os.path.join(da, "g%02d" % i))
         assert (st.st_mtime_ns, st.st_ctime_ns) == (here[i].st_mtime_ns, here[i].st_ctime_ns), i
         assert read(os.path.join(db, "g%02d" % i)) == contents(i), i
+
+
+LOCAL_OPENS = "bigfs_mount_local_opens_total"
+
+
+def direct_read(path, fd=None):
+    """The file's bytes read with O_DIRECT (an aligned buffer): the mount
+    answers, not the page cache the writes filled."""
+    own = fd is None
+    if own:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 2 << 20)
+    try:
+        n = os.preadv(fd, [buf], 0)
+        return bytes(buf[:n])
+    finally:
+        buf.close()
+        if own:
+            os.close(fd)
+
+
+def test_239h_a_reopen_right_after_the_close_asks_the_master_nothing(pair):
+    """rsync writes each file, opens it again read-only to chmod it, then
+    renames it. While the close's commit is still queued the mount answers
+    that open itself and queues the chmod: no /v1/open or /v1/setattr per
+    file. A read through such a descriptor (O_DIRECT, so the mount
+    answers) gets what was written: it waits for the close's bytes to
+    reach the workers. Both mounts then see every file whole, with its
+    mode."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "h")
+    db = os.path.join(c.mounts[1].path, "h")
+    os.mkdir(da)
+    write(os.path.join(da, "warm"), b"x")
+    before_opens = counter(a, LOCAL_OPENS)
+    before = route_counts(c)
+    n = 60
+    for i in range(n):
+        tmp = os.path.join(da, ".f%03d.XXXX" % i)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, contents(i))
+        os.close(fd)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | (os.O_DIRECT if i % 4 == 0 else 0)
+        fd = os.open(tmp, flags)
+        try:
+            os.fchmod(fd, 0o644)
+            if i % 4 == 0:
+                assert direct_read(tmp, fd) == contents(i), i
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(da, "f%03d" % i))
+    d_ = delta(before, route_counts(c))
+    assert counter(a, LOCAL_OPENS) - before_opens >= n - 6, d_
+    assert d_.get("/v1/open", 0) <= 6, d_
+    assert d_.get("/v1/setattr", 0) <= 6, d_
+    for d in (da, db):
+        for i in range(n):
+            p = os.path.join(d, "f%03d" % i)
+            assert direct_read(p) == contents(i), (d, i)
+            assert stat.S_IMODE(os.stat(p).st_mode) == 0o644, (d, i)
+    assert sorted(os.listdir(db)) == sorted(["warm"] + ["f%03d" % i for i in range(n)])
+
+
+def test_239i_a_file_reopened_here_and_unlinked_elsewhere_stays_readable(pair):
+    """The reopen answered here counts as an open at the master (the
+    close it follows was not sent): another mount's unlink of the file
+    leaves it open here, readable whole until the descriptor closes, as
+    on a local disk; then it is gone on both mounts."""
+    c, a, b = pair
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, "i")
+    db = os.path.join(c.mounts[1].path, "i")
+    os.mkdir(da)
+    write(os.path.join(da, "warm"), b"x")
+    for i in range(5):
+        data = os.urandom(5000 + 1000 * i)
+        p = os.path.join(da, "kept%d" % i)
+        fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+        before_opens = counter(a, LOCAL_OPENS)
+        fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+        try:
+            assert counter(a, LOCAL_OPENS) - before_opens == 1
+            os.unlink(os.path.join(db, "kept%d" % i))
+            assert direct_read(p, fd) == data, i
+            assert os.fstat(fd).st_size == len(data)
+        finally:
+            os.close(fd)
+        assert not os.path.exists(os.path.join(db, "kept%d" % i))
+        wait_for(lambda: not os.path.exists(p), 2.0, "the unlinked name gone on mount A")
+    assert sorted(os.listdir(db)) == ["warm"]
