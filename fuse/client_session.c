@@ -228,7 +228,18 @@ static bool cs_wait(struct csess *cs, long ms)
 
 /* Take the queued closes: they are in flight until cs_closes_done.
  * Returns a new JSON array of them (maybe empty), NULL if out of memory. */
-static json_t *cs_closes_take(struct csess *cs, struct csess_closes *b)
+static bool ino_in(uint64_t ino, const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == ino)
+			return true;
+	return false;
+}
+
+/* The queued closes into a new array (b: which), but those of keep[0..nkeep),
+ * which stay queued. */
+static json_t *cs_closes_take(struct csess *cs, struct csess_closes *b, const uint64_t *keep,
+			      size_t nkeep)
 {
 	json_t *closes = json_array();
 	b->inos = NULL;
@@ -238,17 +249,22 @@ static json_t *cs_closes_take(struct csess *cs, struct csess_closes *b)
 	pthread_mutex_lock(&cs->lock);
 	if (cs->npending) {
 		b->inos = malloc(cs->npending * sizeof(*b->inos));
+		size_t left = 0;
 		for (size_t i = 0; b->inos && i < cs->npending; i++) {
 			struct cs_file *f = *cs_slot(cs, cs->pending[i]);
 			if (!f || !f->pending_close || f->count > 0)
 				continue;
+			if (ino_in(f->ino, keep, nkeep)) {
+				cs->pending[left++] = f->ino;
+				continue;
+			}
 			f->pending_close = false;
 			f->closing = true;
 			b->inos[b->n++] = f->ino;
 			json_array_append_new(closes, json_integer((json_int_t)f->ino));
 		}
 		if (b->inos)
-			cs->npending = 0;
+			cs->npending = left;
 	}
 	pthread_mutex_unlock(&cs->lock);
 	return closes;
@@ -280,6 +296,12 @@ static void cs_closes_done(struct csess *cs, struct csess_closes *b, bool delive
 
 void csess_attach_closes(struct csess *cs, json_t *req, struct csess_closes *b)
 {
+	csess_attach_closes_but(cs, req, b, NULL, 0);
+}
+
+void csess_attach_closes_but(struct csess *cs, json_t *req, struct csess_closes *b,
+			     const uint64_t *keep, size_t nkeep)
+{
 	b->inos = NULL;
 	b->n = 0;
 	pthread_mutex_lock(&cs->lock);
@@ -287,7 +309,7 @@ void csess_attach_closes(struct csess *cs, json_t *req, struct csess_closes *b)
 	pthread_mutex_unlock(&cs->lock);
 	if (!req || !any)
 		return;
-	json_t *closes = cs_closes_take(cs, b);
+	json_t *closes = cs_closes_take(cs, b, keep, nkeep);
 	if (!closes || json_object_set_new(req, "session", json_string(cs->id)) < 0 ||
 	    json_object_set_new(req, "close", closes) < 0) {
 		cs_closes_done(cs, b, false);
@@ -333,7 +355,7 @@ static void cs_note_down(struct csess *cs, const json_t *resp)
 static void cs_heartbeat(struct csess *cs)
 {
 	struct csess_closes b;
-	json_t *closes = cs_closes_take(cs, &b);
+	json_t *closes = cs_closes_take(cs, &b, NULL, 0);
 	if (!closes)
 		return;
 	uint64_t seen = cs_gen(cs);

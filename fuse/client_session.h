@@ -89,10 +89,8 @@ int csess_created(struct csess *cs, uint64_t ino, bool registered);
  * csess_created). The last one queues the close for the next heartbeat. */
 void csess_close(struct csess *cs, uint64_t ino);
 
-/* Closes queued here, sent along with an unlink or rename (and a queued
- * batch that holds an unlink; not the others, so that a file reopened
- * right after its close finds it still open there) so that the
- * master applies them first: a file closed just before its unlink is then
+/* Closes queued here, sent along with an unlink, a rename or a queued
+ * batch so that the master applies them first: a file closed just before its unlink is then
  * deleted at once instead of kept as an orphan until the next heartbeat.
  * csess_attach_closes sets "session" and "close" in req when closes are
  * queued; csess_closes_sent gets the call's result. */
@@ -101,6 +99,11 @@ struct csess_closes {
 	size_t n;
 };
 void csess_attach_closes(struct csess *cs, json_t *req, struct csess_closes *b);
+/* The same but for the closes of keep[0..nkeep), which stay queued (a
+ * file whose commit is still queued here: reopened at once, rsync's
+ * chmod, it is still open at the master, csess_reopen). */
+void csess_attach_closes_but(struct csess *cs, json_t *req, struct csess_closes *b,
+			     const uint64_t *keep, size_t nkeep);
 void csess_closes_sent(struct csess *cs, struct csess_closes *b, int rc);
 
 #endif

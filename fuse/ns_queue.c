@@ -31,6 +31,8 @@
  * the batch); NSQ_SETATTR: a setattr answered already; NSQ_COMMIT: the
  * commit of a close answered already (done is told its result). All
  * three carry the op as sent (body). */
+#define NSQ_KEEP_OPEN 64          /* unsent commits whose files' closes wait */
+
 enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR, NSQ_COMMIT };
 
 /* The "op" of the kinds sent by name (the others carry their body). */
@@ -173,9 +175,7 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	json_t *ops = json_array();
 	json_t *req = ops ? json_pack("{s:o}", "ops", ops) : NULL;
 	int rc = req ? 0 : -ENOMEM;
-	bool unlinks = false;
 	for (struct nsq_op *op = batch; rc == 0 && op; op = op->next) {
-		unlinks = unlinks || op->kind == NSQ_UNLINK;
 		if (op->body) {
 			if (json_array_append(ops, op->body) < 0)
 				rc = -ENOMEM;
@@ -202,12 +202,18 @@ static void nsq_send(struct nsq *q, struct nsq_op *batch)
 	if (rc == 0 && json_object_set_new(req, "session", json_string(csess_id(q->cs))) < 0)
 		rc = -ENOMEM;
 	if (rc == 0) {
-		/* just-closed files go at once with an unlink (it may be of one
-		 * of them: then the master deletes it now instead of keeping it
-		 * until the heartbeat); not with the rest, so a file reopened
-		 * right after its close (rsync's chmod) is still open there */
-		if (unlinks)
-			csess_attach_closes(q->cs, req, &closes);
+		/* just-closed files go at once (an unlink of one deletes it
+		 * then, not at the heartbeat), but those whose commits are
+		 * still queued: a reopen right after the close (rsync's chmod)
+		 * finds them still open at the master (fs_ops.c fs_open) */
+		uint64_t keep[NSQ_KEEP_OPEN];
+		size_t nkeep = 0;
+		pthread_mutex_lock(&q->lock);
+		for (const struct nsq_op *op = q->head; op && nkeep < NSQ_KEEP_OPEN; op = op->next)
+			if (op->kind == NSQ_COMMIT)
+				keep[nkeep++] = op->ino;
+		pthread_mutex_unlock(&q->lock);
+		csess_attach_closes_but(q->cs, req, &closes, keep, nkeep);
 		mount_metrics_add(MM_BATCHES, 1);
 		rc = master_client_call(q->mc, "batch", req, 0, &resp, &retried);
 		csess_closes_sent(q->cs, &closes, rc);

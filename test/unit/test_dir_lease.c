@@ -3,7 +3,8 @@
  * and says how long to wait (the last renewal's time), after which
  * nothing is left; a revoked lease is not renewed by its old holder; a
  * lease runs out by itself, and its holder's next change takes it again
- * unless someone else changed the folder meanwhile; the table sweeps
+ * unless someone else changed the folder meanwhile, as does its next
+ * lookup there (dlease_renew); the table sweeps
  * expired leases when full. */
 #include <errno.h>
 #include <setjmp.h>
@@ -86,6 +87,41 @@ static void test_runs_out(void **state)
 	dlease_free(t);
 }
 
+/* A lookup of the holder renews its lease, also once it ran out; not a
+ * revoked one, not one someone else's change ended, not another's. */
+static void test_lookup_renews(void **state)
+{
+	(void)state;
+	struct dir_leases *t;
+	int64_t until;
+	assert_int_equal(dlease_new(&t), 0);
+	assert_false(dlease_renew(t, 20, "m"));           /* none */
+	dlease_grant(t, 20, "m");
+	dlease_grant(t, 21, "m");
+	dlease_grant(t, 22, "m");
+	assert_true(dlease_renew(t, 20, "m"));
+	assert_false(dlease_renew(t, 20, "other"));
+	assert_false(dlease_renew(t, 20, NULL));
+	assert_false(dlease_renew(t, 20, ""));
+	assert_false(dlease_changed(t, 21, "other", &until));   /* revoked */
+	assert_false(dlease_renew(t, 21, "m"));
+	usleep((DL_TTL_MS + 50) * 1000);
+	assert_int_equal(dlease_count(t), 0);
+	/* ran out idle: the holder's lookup takes it again, and another's
+	 * change then waits for it */
+	assert_true(dlease_renew(t, 20, "m"));
+	assert_int_equal(dlease_count(t), 1);
+	int64_t before = dlease_now_ms();
+	assert_false(dlease_changed(t, 20, "other", &until));
+	assert_true(until >= before && until <= before + DL_TTL_MS + 5);
+	/* ran out, then another's change ended it: no renewal */
+	assert_false(dlease_changed(t, 22, "other", &until));
+	assert_int_equal(until, 0);
+	assert_false(dlease_renew(t, 22, "m"));
+	assert_false(dlease_renew(t, 21, "m"));
+	dlease_free(t);
+}
+
 static void test_full_table_sweeps(void **state)
 {
 	(void)state;
@@ -109,6 +145,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_holder_renews_others_revoke),
 		cmocka_unit_test(test_runs_out),
+		cmocka_unit_test(test_lookup_renews),
 		cmocka_unit_test(test_full_table_sweeps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,6 +204,71 @@ static void test_someone_elses_change_ends_it(void **state)
 	mcache_free(mc);
 }
 
+/* A folder whose lease ran out still knows its names at its count
+ * (mcache_names_ver); a lookup's reply that the master renewed the lease
+ * at that count makes them answer again, counted from the send; not a
+ * reply at another count, nor one about another folder, nor one that
+ * came after this mount's own change moved the count on. */
+static void test_lease_renewed_by_a_lookup(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	uint64_t ver = 99;
+	assert_int_equal(mcache_new(&mc), 0);
+	assert_false(mcache_names_ver(mc, 30, &ver));     /* unknown folder */
+	json_t *r = json_pack("{s:o, s:b}", "attr", dir_attr(30, 0, 2), "lease", 1);
+	mcache_dir_made(mc, r, mcache_now_ms() - MC_LEASE_MS);   /* ran out */
+	json_decref(r);
+	json_t *a = json_pack("{s:o, s:b}", "attr", dir_attr(31, 0, 2), "lease", 1);
+	mcache_dir_made(mc, a, mcache_now_ms() - MC_LEASE_MS);
+	json_decref(a);
+	assert_false(mcache_absent(mc, 30, "q"));
+	assert_true(mcache_names_ver(mc, 30, &ver));
+	assert_int_equal(ver, 0);
+	/* renewed at another count (someone changed it): nothing */
+	json_t *d = dir_attr(30, 1, 2);
+	mcache_lease_again(mc, 30, d, 0, mcache_now_ms());
+	json_decref(d);
+	assert_false(mcache_absent(mc, 30, "q"));
+	/* the attributes of another folder than asked: nothing */
+	d = dir_attr(31, 0, 2);
+	mcache_lease_again(mc, 30, d, 0, mcache_now_ms());
+	assert_false(mcache_absent(mc, 30, "q"));
+	assert_false(mcache_absent(mc, 31, "q"));
+	/* not renewed (no "dir" in the reply): nothing */
+	mcache_lease_again(mc, 31, NULL, 0, mcache_now_ms());
+	assert_false(mcache_absent(mc, 31, "q"));
+	/* renewed at the count known: answers again, until MC_LEASE_MS after
+	 * the send */
+	mcache_lease_again(mc, 31, d, 0, mcache_now_ms() - MC_LEASE_MS);
+	assert_false(mcache_absent(mc, 31, "q"));
+	mcache_lease_again(mc, 31, d, 0, mcache_now_ms());
+	json_decref(d);
+	assert_true(mcache_absent(mc, 31, "q"));
+	/* this mount's own change moved the count on while the lookup was on
+	 * its way: its reply at the old count renews nothing */
+	r = json_pack("{s:o, s:b}", "attr", dir_attr(32, 0, 2), "lease", 1);
+	mcache_dir_made(mc, r, mcache_now_ms() - MC_LEASE_MS);
+	json_decref(r);
+	assert_true(mcache_names_ver(mc, 32, &ver));
+	json_t *c = reply1(32, 0, 1);
+	struct mc_change ch = { 32, "n", 1, 0 };
+	mcache_changed(mc, c, &ch, 1, mcache_now_ms() - MC_LEASE_MS);
+	json_decref(c);
+	d = dir_attr(32, 0, 2);
+	mcache_lease_again(mc, 32, d, ver, mcache_now_ms());
+	json_decref(d);
+	assert_false(mcache_absent(mc, 32, "q"));
+	assert_true(mcache_names_ver(mc, 32, &ver));   /* at the new count */
+	assert_int_equal(ver, 1);
+	d = dir_attr(32, 1, 2);
+	mcache_lease_again(mc, 32, d, ver, mcache_now_ms());
+	json_decref(d);
+	assert_true(mcache_absent(mc, 32, "q"));
+	assert_false(mcache_absent(mc, 32, "n"));
+	mcache_free(mc);
+}
+
 static void test_rename_two_dirs_and_exchange(void **state)
 {
 	(void)state;
@@ -336,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_someone_elses_change_ends_it),
 		cmocka_unit_test(test_made_child_folders_known),
 		cmocka_unit_test(test_rename_two_dirs_and_exchange),
+		cmocka_unit_test(test_lease_renewed_by_a_lookup),
 		cmocka_unit_test(test_attrs_ttl_and_order),
 		cmocka_unit_test(test_xattrs),
 		cmocka_unit_test(test_full_tables_reset),
