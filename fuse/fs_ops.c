@@ -1731,6 +1731,37 @@ static void fs_open_caught_up(struct fs_ctx *ctx, const json_t *resp)
 		mount_metrics_add(MM_FEED_LATE_OPENS, 1);
 }
 
+/* An open the master answers (and registers, the first of ino here). */
+static int fs_open_master(struct fs_ctx *ctx, fuse_ino_t ino, int flags, struct file_handle **ret)
+{
+	/* an open is where another mount's writes since must show
+	 * (close-to-open): from now on the master says */
+	fh_table_unsettle(ctx->fht, ino);
+	if (nsq_pending_ino(ctx->nsq, ino))
+		nsq_drain(ctx->nsq);   /* its commit (or setattr) first: the master's answer must show it */
+	struct file_handle *fh;
+	int rc = fh_open(ctx->fht, ino, (flags & O_ACCMODE) != O_RDONLY, &fh);
+	if (rc < 0)
+		return rc;
+	/* the master keeps the file while this mount has it open; a reader
+	 * gets the first chunks' locations with the open */
+	json_t *locs = NULL;
+	bool reads = (flags & O_ACCMODE) != O_WRONLY;
+	/* a small file whose locations are known here is read while the
+	 * master answers, kept if the answer confirms them */
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		(void)fh_open_prefetch(fh);
+	rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, &locs);
+	if (rc < 0) {
+		fh_release(fh);
+		return rc;
+	}
+	fs_open_caught_up(ctx, locs);
+	fh_prefill_locations(fh, locs);
+	*ret = fh;
+	return 0;
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_open);
@@ -1755,40 +1786,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = fh_open(ctx->fht, ino, false, &fh);
 		if (rc < 0) {
 			csess_close(ctx->cs, ino);
-			fs_reply_err(ctx, req, FS_OP_open, rc);
-			return;
-		}
-		fh_open_queued(fh);
-		mount_metrics_add(MM_LOCAL_OPENS, 1);
-		fs_open_fi(fi, fh);
-		if (fuse_reply_open(req, fi) != 0) {
-			fh_release(fh);
-			csess_close(ctx->cs, ino);
-		}
-		return;
-	}
-	/* an open is where another mount's writes since must show
-	 * (close-to-open): from now on the master says */
-	fh_table_unsettle(ctx->fht, ino);
-	if (nsq_pending_ino(ctx->nsq, ino))
-		nsq_drain(ctx->nsq);   /* its commit (or setattr) first: the master's answer must show it */
-	rc = fh_open(ctx->fht, ino, (fi->flags & O_ACCMODE) != O_RDONLY, &fh);
-	if (rc == 0) {
-		/* the master keeps the file while this mount has it open; a
-		 * reader gets the first chunks' locations with the open */
-		json_t *locs = NULL;
-		bool reads = (fi->flags & O_ACCMODE) != O_WRONLY;
-		/* a small file whose locations are known here is read while
-		 * the master answers, kept if the answer confirms them */
-		if ((fi->flags & O_ACCMODE) == O_RDONLY)
-			(void)fh_open_prefetch(fh);
-		rc = csess_open(ctx->cs, ino, reads ? fh_open_chunks() : 0, &locs);
-		if (rc < 0) {
-			fh_release(fh);
 		} else {
-			fs_open_caught_up(ctx, locs);
-			fh_prefill_locations(fh, locs);
+			fh_open_queued(fh);
+			mount_metrics_add(MM_LOCAL_OPENS, 1);
 		}
+	} else {
+		rc = fs_open_master(ctx, ino, fi->flags, &fh);
 	}
 	/* The inode went away between the kernel's lookup and this open
 	 * (another process renamed a file over the name, or unlinked it):

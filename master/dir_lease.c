@@ -131,31 +131,33 @@ void dlease_grant(struct dir_leases *t, uint64_t dir, const char *session)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* Lock held. Renew e if session holds it: also one that ran out while
+ * the folder sat idle, as nobody else changed it since (that would have
+ * revoked it, holder "", or ended it, gone from the table). */
+static bool dl_renew_locked(struct dl_entry *e, const char *session, int64_t now)
+{
+	if (!e || !e->holder[0] || !session || strcmp(e->holder, session) != 0)
+		return false;
+	e->expiry_ms = now + DL_TTL_MS;
+	return true;
+}
+
 bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
 		    int64_t *wait_until_ms)
 {
 	int64_t now = dlease_now_ms();
-	bool held = false;
 	*wait_until_ms = 0;
 	pthread_mutex_lock(&t->lock);
 	struct dl_entry *e = dl_find(t, dir);
-	if (e && e->expiry_ms > now) {
-		if (e->holder[0] && session && strcmp(e->holder, session) == 0) {
-			e->expiry_ms = now + DL_TTL_MS;
-			held = true;
-		} else {
-			e->holder[0] = '\0';      /* revoked; the entry lives out its time */
-			*wait_until_ms = e->expiry_ms;
-		}
-	} else if (e && e->holder[0] && session && strcmp(e->holder, session) == 0) {
-		/* its holder's lease ran out while the folder sat idle (rsync
-		 * makes folders long before it fills them) and nobody else
-		 * changed it since (that would have ended the entry): the
-		 * holder holds it again. Whether it still knows every name,
-		 * the count in the reply shows it (fuse/meta_cache.c). */
-		e->expiry_ms = now + DL_TTL_MS;
-		held = true;
-	} else if (e) {
+	/* its holder's change renews it, also after it ran out idle (rsync
+	 * makes folders long before it fills them): whether the holder
+	 * still knows every name, the count in the reply shows it
+	 * (fuse/meta_cache.c) */
+	bool held = dl_renew_locked(e, session, now);
+	if (!held && e && e->expiry_ms > now) {
+		e->holder[0] = '\0';      /* revoked; the entry lives out its time */
+		*wait_until_ms = e->expiry_ms;
+	} else if (!held && e) {
 		e->dir = UINT64_MAX;          /* over */
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -164,15 +166,9 @@ bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
 
 bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session)
 {
-	if (!session || !*session)
-		return false;
 	int64_t now = dlease_now_ms();
 	pthread_mutex_lock(&t->lock);
-	struct dl_entry *e = dl_find(t, dir);
-	/* a revoked entry has holder "", an ended one is gone (dir changed) */
-	bool held = e && e->holder[0] && strcmp(e->holder, session) == 0;
-	if (held)
-		e->expiry_ms = now + DL_TTL_MS;
+	bool held = dl_renew_locked(dl_find(t, dir), session, now);
 	pthread_mutex_unlock(&t->lock);
 	return held;
 }

@@ -36,6 +36,19 @@ def contents(i):
     return (b"behind %06d\n" % i) * (1 + i % 700)
 
 
+def views(c, name, warm=False):
+    """A new folder name seen from mount A (made there) and from mount B,
+    once the change feeds are quiet; warm: with a first file in it (the
+    folder's lease and the grant path taken)."""
+    let_feed_settle()
+    da = os.path.join(c.mounts[0].path, name)
+    db = os.path.join(c.mounts[1].path, name)
+    os.mkdir(da)
+    if warm:
+        write(os.path.join(da, "warm"), b"x")
+    return da, db
+
+
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(cluster, mount A's metrics address, mount B's): two mounts of one
@@ -50,10 +63,7 @@ def test_239a_small_files_read_back_whole_everywhere(pair):
     data behind (A's counter), and every file reads back whole at once on
     mount B, then on A with the page cache dropped."""
     c, a, b = pair
-    let_feed_settle()
-    da = os.path.join(c.mounts[0].path, "a")
-    db = os.path.join(c.mounts[1].path, "a")
-    os.mkdir(da)
+    da, db = views(c, "a")
     before = counter(a, BEHIND)
     n = 200
     for i in range(n):
@@ -72,11 +82,7 @@ def test_239b_closes_do_not_wait_for_stopped_workers(pair):
     still return at once; an fsync waits until the workers are back, and
     then every file is whole on the other mount."""
     c, a, b = pair
-    let_feed_settle()
-    da = os.path.join(c.mounts[0].path, "b")
-    db = os.path.join(c.mounts[1].path, "b")
-    os.mkdir(da)
-    write(os.path.join(da, "warm"), b"x")       # the folder's lease, the grant path
+    da, db = views(c, "b", warm=True)
     n = 5
     for w in c.workers:
         w.send(signal.SIGSTOP)
@@ -231,10 +237,7 @@ def test_239g_a_mode_set_before_the_writes_rides_too(pair):
     owner, size, mtime, ctime) is what the master keeps: the other mount
     sees the same, after the caches are dropped too."""
     c, a, b = pair
-    let_feed_settle()
-    da = os.path.join(c.mounts[0].path, "g")
-    db = os.path.join(c.mounts[1].path, "g")
-    os.mkdir(da)
+    da, db = views(c, "g")
     before = counter(a, BEHIND)
     n = 40
     for i in range(n):
@@ -291,16 +294,13 @@ def test_239h_a_reopen_right_after_the_close_asks_the_master_nothing(pair):
     reach the workers. Both mounts then see every file whole, with its
     mode."""
     c, a, b = pair
-    let_feed_settle()
-    da = os.path.join(c.mounts[0].path, "h")
-    db = os.path.join(c.mounts[1].path, "h")
-    os.mkdir(da)
-    write(os.path.join(da, "warm"), b"x")
+    da, db = views(c, "h", warm=True)
     before_opens = counter(a, LOCAL_OPENS)
     before = route_counts(c)
     n = 60
     for i in range(n):
-        tmp = os.path.join(da, ".f%03d.XXXX" % i)
+        # rsync's temporary name: its own, a dot before, mkstemp's suffix
+        tmp = os.path.join(da, ".f%03d.%s" % (i, "aB3xQ9" if i % 2 else "Zk7pL2"))
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, contents(i))
         os.close(fd)
@@ -331,11 +331,7 @@ def test_239i_a_file_reopened_here_and_unlinked_elsewhere_stays_readable(pair):
     leaves it open here, readable whole until the descriptor closes, as
     on a local disk; then it is gone on both mounts."""
     c, a, b = pair
-    let_feed_settle()
-    da = os.path.join(c.mounts[0].path, "i")
-    db = os.path.join(c.mounts[1].path, "i")
-    os.mkdir(da)
-    write(os.path.join(da, "warm"), b"x")
+    da, db = views(c, "i", warm=True)
     for i in range(5):
         data = os.urandom(5000 + 1000 * i)
         p = os.path.join(da, "kept%d" % i)
