@@ -278,6 +278,11 @@ struct fh_writer {
 	struct stat base;
 	unsigned long base_epoch;    /* names_epoch then: nlink still right while equal */
 	struct fh_setattr pending;
+	/* a close that found nothing to send came since the last write
+	 * (bash's "> file" closes a descriptor before it writes through its
+	 * dup): base stays known, but setattrs go to the master at once
+	 * until the next write, which only an open descriptor makes */
+	bool flushed;
 	/* writer lock: the attributes the master replied to the last commit
 	 * that gave every lease back (a close's), until the next write */
 	bool closed_known;
@@ -731,7 +736,7 @@ int fh_table_defer_setattr(struct fh_table *t, uint64_t ino, const struct fh_set
 		return -EAGAIN;
 	pthread_mutex_lock(&w->lock);
 	int rc = -EAGAIN;
-	if (fh_base_current(w)) {
+	if (fh_base_current(w) && !w->flushed) {
 		struct fh_setattr *p = &w->pending;
 		if (sa->has_mode) {
 			p->has_mode = true;
@@ -1551,6 +1556,7 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *psiz
 		return -EBADF;
 	pthread_mutex_lock(&w->lock);
 	w->closed_known = false;     /* the size and times move on */
+	w->flushed = false;
 	if (w->err_seq != fh->err_seen) {
 		rc = w->err;
 		goto out_unlock;
@@ -1928,6 +1934,11 @@ int fh_flush(struct file_handle *fh, const uint64_t *gen)
 		return 0;
 	pthread_mutex_lock(&w->lock);
 	w->closed_known = false;
+	/* nothing written, kept or granted beyond the create's grant yet */
+	bool empty = w->commit_end == 0 && w->ninflight == 0 && w->cur->len == 0 &&
+		     !fh_setattr_json_needed(&w->pending) &&
+		     (w->ngrants == 0 || (w->ngrants == 1 && w->grants[0].from_create &&
+					  !w->grants[0].written && !w->grants[0].released));
 	int rc = 0;
 	if (!(fh_data_behind_ok(fh, w) && fh_data_behind(w))) {
 		fh_flush_out(w);
@@ -1938,8 +1949,12 @@ int fh_flush(struct file_handle *fh, const uint64_t *gen)
 		fh_table_settle(w->t, fh->ino, &w->closed, *gen);
 	/* A close sent what was kept. From now on setattrs go to the master
 	 * at once: the kernel's release comes later, on its own, and one kept
-	 * after its last commit would be lost with the writer. */
-	w->base_known = false;
+	 * after its last commit would be lost with the writer. A close that
+	 * sent nothing keeps what is known for the next one (flushed). */
+	if (empty && rc == 0)
+		w->flushed = true;
+	else
+		w->base_known = false;
 	pthread_mutex_unlock(&w->lock);
 	return rc;
 }

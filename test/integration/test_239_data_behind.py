@@ -350,3 +350,40 @@ def test_239i_a_file_reopened_here_and_unlinked_elsewhere_stays_readable(pair):
         assert not os.path.exists(os.path.join(db, "kept%d" % i))
         wait_for(lambda: not os.path.exists(p), 2.0, "the unlinked name gone on mount A")
     assert sorted(os.listdir(db)) == ["warm"]
+
+
+def test_239j_a_shell_redirect_leaves_its_data_behind(pair):
+    """bash's `printf ... > file` opens the file, dups it to stdout and
+    closes the first descriptor (a close with nothing written) before it
+    writes. That empty close leaves the file as it was: the real close
+    after the writes still goes behind. A chmod by path between the
+    empty close and the writes goes to the master at once, and one
+    between the writes and the close rides on the commit; on both
+    mounts every file is whole, with its mode."""
+    c, a, b = pair
+    da, db = views(c, "j", warm=True)
+    before = counter(a, BEHIND)
+    n = 40
+    script = 'cd "$1"; for ((i = 0; i < %d; i++)); do printf "redirect %%04d\\n%%s" "$i" "$2" > "r$i"; done' % n
+    pad = "p" * 3000
+    subprocess.run(["bash", "-c", script, "bash", da, pad], check=True)
+    assert counter(a, BEHIND) - before >= n - 4
+    # chmod after the empty close, before any write; and after the writes
+    for k, (early, late) in enumerate(((0o600, None), (None, 0o640), (0o604, 0o606))):
+        steps = ['exec 3>"$1"', 'exec 4>&3', 'exec 3>&-']
+        if early is not None:
+            steps.append('chmod %o "$1"' % early)
+        steps.append('printf "mode %d\\n" >&4' % k)
+        if late is not None:
+            steps.append('chmod %o "$1"' % late)
+        steps.append('exec 4>&-')
+        subprocess.run(["bash", "-c", "; ".join(steps), "bash", os.path.join(da, "m%d" % k)],
+                       check=True)
+    for d in (da, db):
+        for i in range(n):
+            assert read(os.path.join(d, "r%d" % i)) == b"redirect %04d\n%s" % (i, pad.encode()), (d, i)
+        for k, mode in enumerate((0o600, 0o640, 0o606)):
+            p = os.path.join(d, "m%d" % k)
+            assert read(p) == b"mode %d\n" % k, (d, k)
+            assert stat.S_IMODE(os.stat(p).st_mode) == mode, (d, k, oct(os.stat(p).st_mode))
+    assert counter(a, ERRORS) == 0
