@@ -24,13 +24,14 @@
  * master_client_changed and the listing's epoch, the mutation count when
  * its fetch began): a lookup is not answered from a listing if a change
  * of this mount that named the folder (a create, mkdir, link there) or
- * the entry (setattr, commit, xattrs) was on its way or ended since, or
- * any rename was; a removal elsewhere rules out only entries of files
- * listed with more than one link (their other names' link counts; a
- * folder or a file of one link stays as listed): so `git checkout`, which
- * makes its index.lock before it stats every file, still finds the other
- * folders listed, and `rm -r` after a walk reads each folder from its
- * listing.
+ * the entry (setattr, commit, xattrs) was on its way or ended since; a
+ * removal or a rename elsewhere rules out only entries of files listed
+ * with more than one link (their other names' link counts; a folder or a
+ * file of one link stays as listed), and a rename also the inodes the
+ * master's reply names (moved, replaced; all, if it names none): so `git
+ * checkout`, which makes its index.lock before it stats every file and
+ * renames it over the index when done, still finds the other folders
+ * listed, and `rm -r` after a walk reads each folder from its listing.
  *
  * A listing also answers readdir (dc_read: the entries in the master's
  * order with its cookies, so a listing read partly from the master and

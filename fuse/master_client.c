@@ -448,7 +448,8 @@ static int mc_sign(void *arg, const char *method, const char *url, const void *b
 
 /* ---- inode numbers of a mounted subfolder -------------------------------- */
 
-static const char *const MC_INO_KEYS[] = { "ino", "parent", "newparent", "src_ino", NULL };
+static const char *const MC_INO_KEYS[] = { "ino", "parent", "newparent", "src_ino", "replaced",
+					    NULL };
 static const char *const MC_INO_ARRAYS[] = { "inos", "atime", "opens", "close", "lost_opens",
 					      NULL };
 
@@ -561,20 +562,76 @@ enum mc_reach {
 /* An op changes its folder ("parent", "newparent") and inode ("ino",
  * "src_ino"); an unlink or rmdir also the link count (and ctime) of the
  * removed file's other names, if it had any; a rename may replace a
- * file, whose other names then lose a link, and moves a folder's "..".
- * In a batch, an op other than those known to change only what they name
- * may change anything. */
+ * file, whose other names then lose a link, and changes the inode it
+ * moves (its ctime, a folder's ".."), which its request does not name:
+ * the master's reply does (renamed_inos). In a batch, an op other than
+ * those known to change only what they name may change anything. */
 static enum mc_reach op_reach(const char *kind, bool batch)
 {
 	static const char *const batched[] = { "create", "setattr", "commit", NULL };
-	if (!kind || strcmp(kind, "rename") == 0)
+	if (!kind)
 		return MC_ANY;
-	if (strcmp(kind, "unlink") == 0 || strcmp(kind, "rmdir") == 0)
+	if (strcmp(kind, "unlink") == 0 || strcmp(kind, "rmdir") == 0 ||
+	    strcmp(kind, "rename") == 0)
 		return MC_LINKS;
 	for (int i = 0; batch && batched[i]; i++)
 		if (strcmp(kind, batched[i]) == 0)
 			return MC_NAMED;
 	return batch ? MC_ANY : MC_NAMED;
+}
+
+/* Whether op with req holds a rename (its reply then names what it
+ * changed). */
+static bool has_rename(const char *op, const json_t *req)
+{
+	if (strcmp(op, "rename") == 0)
+		return true;
+	if (strcmp(op, "batch") != 0)
+		return false;
+	const json_t *ops = json_object_get(req, "ops");
+	for (size_t i = 0; i < json_array_size(ops); i++) {
+		const char *kind = json_string_value(json_object_get(json_array_get(ops, i), "op"));
+		if (kind && strcmp(kind, "rename") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* One rename's reply (or batch result) res: the inodes it names into
+ * inos[0..*n); false when it names none (an error, which an earlier
+ * attempt that reached the master may hide; an older master): the
+ * rename may then have changed any inode. */
+static bool rename_reply_inos(const json_t *res, uint64_t inos[MC_TARGETS], int *n)
+{
+	const json_t *ino = json_object_get(res, "ino");
+	const json_t *replaced = json_object_get(res, "replaced");
+	json_t *err = json_object_get(res, "errno");
+	if (!json_is_integer(ino) || !json_is_integer(replaced) ||
+	    (err && json_integer_value(err) != 0))
+		return false;
+	return target_add(inos, n, ino) && target_add(inos, n, replaced);
+}
+
+/* The inodes the renames of op (req, answered rc and resp) changed
+ * beyond what their requests name, into inos; their count, or -1 when
+ * some rename's are not known. */
+static int renamed_inos(const char *op, const json_t *req, int rc, const json_t *resp,
+			uint64_t inos[MC_TARGETS])
+{
+	int n = 0;
+	if (rc < 0 || !resp)
+		return -1;
+	if (strcmp(op, "rename") == 0)
+		return rename_reply_inos(resp, inos, &n) ? n : -1;
+	const json_t *ops = json_object_get(req, "ops");
+	const json_t *results = json_object_get(resp, "results");
+	for (size_t i = 0; i < json_array_size(ops); i++) {
+		const char *kind = json_string_value(json_object_get(json_array_get(ops, i), "op"));
+		if (kind && strcmp(kind, "rename") == 0 &&
+		    !rename_reply_inos(json_array_get(results, i), inos, &n))
+			return -1;
+	}
+	return n;
 }
 
 /* The inodes whose names or attributes op with req changes: up to
@@ -606,9 +663,11 @@ static int change_targets(const char *op, const json_t *req, uint64_t inos[MC_TA
 }
 
 /* A change naming inos[0..n) (reach: and maybe others) begins (end
- * false) or ended: the mutation count goes up, and the marks follow. */
+ * false) or ended: the mutation count goes up, and the marks follow.
+ * At the end, late[0..nlate) are the inodes its reply named (renamed_inos;
+ * nlate < 0: not known, so every inode counts as changed). */
 static void mark_change(struct master_client *mc, const uint64_t *inos, int n,
-			enum mc_reach reach, bool end)
+			enum mc_reach reach, bool end, const uint64_t *late, int nlate)
 {
 	int64_t ms = now_ms();
 	pthread_mutex_lock(&mc->mark_lock);
@@ -619,9 +678,11 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n,
 	} else {
 		mc->inflight++;
 	}
-	for (int i = 0; i < n; i++) {
-		struct mc_mark *m = mark_of(mc, inos[i], !end);
-		if (!m && end)
+	for (int i = 0; i < n + (nlate > 0 ? nlate : 0); i++) {
+		bool named = i < n;
+		uint64_t ino = named ? inos[i] : late[i - n];
+		struct mc_mark *m = mark_of(mc, ino, !end || !named);
+		if (!m && end && named)
 			continue;    /* wiped meanwhile: mc->wiped covers it */
 		if (!m) {
 			/* half full: forget them all; the changes on their way
@@ -633,7 +694,7 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n,
 			break;
 		}
 		if (end) {
-			m->pending -= m->pending > 0;
+			m->pending -= named && m->pending > 0;
 			m->seq = seq;
 			m->ms = ms;
 		} else {
@@ -648,6 +709,8 @@ static void mark_change(struct master_client *mc, const uint64_t *inos, int n,
 		*pending -= *pending > 0;
 		*last = seq;
 	}
+	if (end && nlate < 0)
+		mc->floor_seq = seq;
 	if (mc->wiped && mc->inflight == 0) {
 		mc->wiped = false;   /* a listing asked from now on is current */
 		mc->floor_seq = seq;
@@ -722,15 +785,24 @@ int master_client_call(struct master_client *mc, const char *op, const json_t *r
 	enum mc_reach reach = MC_ANY;
 	int n = change ? change_targets(op, req, inos, &reach) : 0;
 	if (change)
-		mark_change(mc, inos, n, reach, false);
+		mark_change(mc, inos, n, reach, false, NULL, 0);
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
 
-	int rc = mc_call(mc, op, req, flags, ret_resp, ret_retried);
+	/* a rename's reply names the inodes it changed: read it here too */
+	bool renames = change && has_rename(op, req);
+	json_t *resp = NULL;
+	int rc = mc_call(mc, op, req, flags, renames || ret_resp ? &resp : NULL, ret_retried);
 	if (shown)
 		atomic_fetch_add(&mc->changes, 1);
+	uint64_t late[MC_TARGETS];
+	int nlate = renames ? renamed_inos(op, req, rc, resp, late) : 0;
 	if (change)
-		mark_change(mc, inos, n, reach, true);
+		mark_change(mc, inos, n, reach, true, late, nlate);
+	if (ret_resp && rc == 0)
+		*ret_resp = resp;
+	else
+		json_decref(resp);
 	return rc;
 }
 

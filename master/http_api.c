@@ -1422,13 +1422,16 @@ static void h_rename(struct master *m, struct http_request *r)
 	}
 	if (apply_closes(m, b, r) < 0)
 		goto out_put;
-	int rc = ns_rename(m->ns, parent, name, newparent, newname, flags);
+	uint64_t ino, replaced;
+	int rc = ns_rename_inos(m->ns, parent, name, newparent, newname, flags, &ino, &replaced);
 	if (rc < 0)
 		http_reply_error(r, rc, "rename '%s' in %llu to '%s' in %llu: %s",
 				 SHORT(name), (unsigned long long)parent, SHORT(newname),
 				 (unsigned long long)newparent, strerror(-rc));
-	else
-		reply_changed(m, r, json_object());
+	else   /* the inodes it changed besides the folders: a mount's kept
+		* listings of other folders stay good (api.md) */
+		reply_changed(m, r, json_pack("{s:I, s:I}", "ino", (json_int_t)ino, "replaced",
+					      (json_int_t)replaced));
 out_put:
 	free(newname);
 	free(name);

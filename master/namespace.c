@@ -1387,10 +1387,19 @@ static int rename_exchange(struct ns *ns, uint64_t parent, uint64_t newparent,
 int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, uint32_t flags)
 {
+	uint64_t ino, replaced;
+	return ns_rename_inos(ns, parent, name, newparent, newname, flags, &ino, &replaced);
+}
+
+int ns_rename_inos(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		   const char *newname, uint32_t flags, uint64_t *ret_ino, uint64_t *ret_replaced)
+{
 	struct ns_attr p, np, src, dst;
 	int64_t src_id, dst_id;
 	bool have_dst;
 	int rc;
+
+	*ret_ino = *ret_replaced = 0;
 
 	if (flags & ~(uint32_t)(NS_RENAME_NOREPLACE | NS_RENAME_EXCHANGE) ||
 	    flags == (NS_RENAME_NOREPLACE | NS_RENAME_EXCHANGE))
@@ -1421,6 +1430,10 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 			rc = -ENOENT;
 		else if (dst.ino != src.ino)
 			rc = rename_exchange(ns, parent, newparent, &src, src_id, &dst, dst_id);
+		if (rc == 0 && dst.ino != src.ino) {
+			*ret_ino = src.ino;
+			*ret_replaced = dst.ino;
+		}
 		if (rc == 0) {
 			nsi_note_entry(ns, parent, name);
 			nsi_note_entry(ns, newparent, newname);
@@ -1482,8 +1495,15 @@ int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newpare
 			rc = put_attr(ns, &fresh);
 		}
 	}
+	if (rc == 0) {
+		*ret_ino = src.ino;
+		*ret_replaced = have_dst ? dst.ino : 0;
+	}
 out_end:
-	return meta_txn_end(ns->ms, rc);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc < 0)
+		*ret_ino = *ret_replaced = 0;
+	return rc;
 }
 
 int ns_readdir(struct ns *ns, uint64_t ino, uint64_t cookie, uint32_t limit,

@@ -126,6 +126,11 @@ int ns_rmdir(struct ns *ns, uint64_t parent, const char *name);
 #define NS_RENAME_EXCHANGE 2
 int ns_rename(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 	      const char *newname, uint32_t flags);
+/* The same, telling which inodes it changed: *ret_ino the one renamed
+ * (its ctime; a folder's ".."), *ret_replaced the one it replaced or
+ * exchanged with (0: none). Both 0 when it changed nothing (same file). */
+int ns_rename_inos(struct ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		   const char *newname, uint32_t flags, uint64_t *ret_ino, uint64_t *ret_replaced);
 
 /* Entries after cookie, at most limit (1..NS_READDIR_MAX); *ret
  * malloc'ed (caller frees, may be NULL when *ret_n == 0). ret_dir (may

@@ -4,8 +4,8 @@ that misses in a folder fetches the folder's whole listing, and the next
 lookups there (found or not) cost no round trip. Any change of another
 mount or an operator drops the listings at once; one of this mount's own
 stops what it touched (the folder whose names, the file whose attributes
-it changed; any listing after a removal or rename), so the answers stay
-right.
+it changed; after a removal or rename, files of more than one link, and
+what the rename's reply names), so the answers stay right.
 """
 
 import errno
@@ -245,3 +245,55 @@ def test_236g_a_paused_mount_costs_one_wait(cluster, bigfs_pair):
     while not all(os.path.exists(os.path.join(d2, "p%02d" % i)) for i in range(20)):
         assert time.monotonic() - t0 < 2.0, "names not seen on the mount that was paused"
         time.sleep(0.02)
+
+
+def test_236h_own_renames_elsewhere_keep_the_listing(cluster, bigfs_pair):
+    """A rename names what it changes besides its folders (the master's
+    reply: the inode moved, the one replaced), so it drops only those:
+    git's rename of index.lock over index, then a stat of every file of
+    the work tree, is answered from the listings. What the rename did
+    change shows: the other name of a file it replaced loses a link, and
+    a folder moved elsewhere shows its new ctime."""
+    d1, _ = bigfs_pair
+    x, y = os.path.join(d1, "x"), os.path.join(d1, "y")
+    os.mkdir(x)
+    os.mkdir(y)
+    fill(x, 60)
+    os.link(os.path.join(x, "f010"), os.path.join(y, "h010"))
+    os.mkdir(os.path.join(x, "sub"))
+    with open(os.path.join(y, "index"), "w") as f:
+        f.write("old index\n")
+    time.sleep(0.6)
+    drop_caches()
+    for i in range(3):       # x's listing
+        os.stat(os.path.join(x, "f%03d" % i))
+    sub_ctime = os.stat(os.path.join(x, "sub")).st_ctime_ns
+    assert os.stat(os.path.join(x, "f010")).st_nlink == 2
+    # index.lock written, then renamed over index (a replacing rename)
+    with open(os.path.join(y, "index.lock"), "w") as f:
+        f.write("new index\n")
+    os.rename(os.path.join(y, "index.lock"), os.path.join(y, "index"))
+    time.sleep(0.6)
+    drop_caches()
+    os.stat(d1)
+    os.stat(x)
+    before = route_counts(cluster)
+    for i in range(0, 60, 3):
+        assert os.stat(os.path.join(x, "f%03d" % i)).st_size == len("%d\n" % i)
+    d_ = delta(before, route_counts(cluster))
+    assert d_.get("/v1/lookup", 0) <= 1 and "/v1/readdir" not in d_, d_
+    with open(os.path.join(y, "index")) as f:
+        assert f.read() == "new index\n"
+    # a rename over x/f010's other name: f010 keeps one link
+    with open(os.path.join(y, "other"), "w") as f:
+        f.write("other\n")
+    os.rename(os.path.join(y, "other"), os.path.join(y, "h010"))
+    time.sleep(0.6)
+    drop_caches()
+    assert os.stat(os.path.join(x, "f010")).st_nlink == 1
+    # a folder of x moved into y: its ctime moves on, wherever it is read
+    time.sleep(0.01)
+    os.rename(os.path.join(x, "sub"), os.path.join(y, "sub"))
+    drop_caches()
+    assert os.stat(os.path.join(y, "sub")).st_ctime_ns > sub_ctime
+    assert errno_of(os.stat, os.path.join(x, "sub")) == errno.ENOENT

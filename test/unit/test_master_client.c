@@ -116,11 +116,44 @@ static void h_done(void *ctx, struct http_request *r)
 	http_reply_json(r, 200, json_object());
 }
 
+/* A rename to the name "named" is answered as the master does: with
+ * the inodes it changed (21 moved, 22 replaced; in a batch, per op);
+ * any other as an older master did, with nothing. */
+static void h_renamed(void *ctx, struct http_request *r)
+{
+	(void)ctx;
+	json_t *b = http_req_json(r);
+	if (!b)
+		return;
+	const json_t *ops = json_object_get(b, "ops");
+	json_t *o = NULL;
+	if (ops) {
+		json_t *results = json_array();
+		for (size_t i = 0; i < json_array_size(ops); i++) {
+			const char *nn = json_string_value(
+				json_object_get(json_array_get(ops, i), "newname"));
+			json_array_append_new(results,
+					      nn && strcmp(nn, "named") == 0
+						      ? json_pack("{s:i, s:i, s:i}", "errno", 0, "ino",
+								  21, "replaced", 22)
+						      : json_pack("{s:i}", "errno", 0));
+		}
+		o = json_pack("{s:o}", "results", results);
+	} else {
+		const char *nn = json_string_value(json_object_get(b, "newname"));
+		o = nn && strcmp(nn, "named") == 0
+			    ? json_pack("{s:i, s:i}", "ino", 21, "replaced", 22)
+			    : json_object();
+	}
+	json_decref(b);
+	http_reply_json(r, 200, o);
+}
+
 static const struct http_route routes[] = {
 	{ .method = "GET", .path = "/v1/health", .fn = h_health },
-	{ .method = "POST", .path = "/v1/batch", .max_body = 65536, .fn = h_done },
+	{ .method = "POST", .path = "/v1/batch", .max_body = 65536, .fn = h_renamed },
 	{ .method = "POST", .path = "/v1/unlink", .max_body = 4096, .fn = h_done },
-	{ .method = "POST", .path = "/v1/rename", .max_body = 4096, .fn = h_done },
+	{ .method = "POST", .path = "/v1/rename", .max_body = 4096, .fn = h_renamed },
 	{ .method = "POST", .path = "/v1/getattr", .max_body = 4096, .fn = h_getattr },
 	{ .method = "POST", .path = "/v1/lookup", .max_body = 4096, .fn = h_lookup },
 	{ .method = "POST", .path = "/v1/write", .max_body = 4096, .fn = h_write },
@@ -238,8 +271,10 @@ static const char *creates_in(char *buf, size_t cap, int n, int first)
  * before it (dir_cache.h): the folders and inodes its ops name; after a
  * removal also every file that may have had another name (its link
  * count), but not an inode known to have one name (a folder, a file with
- * one link: master_client_changed_sole); after a rename, or a batch
- * naming more inodes than are tracked, everything. */
+ * one link: master_client_changed_sole); after a rename, also the
+ * inodes its reply names (moved, replaced), and everything when it names
+ * none (an older master); after a batch naming more inodes than are
+ * tracked, everything. */
 static void test_changes_name_what_they_change(void **state)
 {
 	struct env *e = *state;
@@ -272,12 +307,35 @@ static void test_changes_name_what_they_change(void **state)
 	assert_false(master_client_changed_sole(mc, 7, at));
 	assert_true(master_client_changed(mc, 7, at));
 
-	/* a rename, queued or not: everything */
+	/* a rename whose reply names nothing, queued or not: everything */
 	at = change(mc, "batch", "{\"ops\": [{\"op\": \"rename\", \"parent\": 14, \"name\": \"a\","
 				 " \"newparent\": 14, \"newname\": \"b\"}]}");
 	assert_true(master_client_changed_sole(mc, 7, at));
 	at = change(mc, "rename", "{\"parent\": 14, \"name\": \"b\", \"newparent\": 15,"
 				  " \"newname\": \"c\", \"flags\": 0}");
+	assert_true(master_client_changed_sole(mc, 7, at));
+
+	/* one whose reply names them: its folders, the inodes moved and
+	 * replaced, and files of more names (the replaced one's) */
+	at = change(mc, "rename", "{\"parent\": 16, \"name\": \"b\", \"newparent\": 17,"
+				  " \"newname\": \"named\", \"flags\": 0}");
+	assert_true(master_client_changed_sole(mc, 16, at));
+	assert_true(master_client_changed_sole(mc, 17, at));
+	assert_true(master_client_changed_sole(mc, 21, at));
+	assert_true(master_client_changed_sole(mc, 22, at));
+	assert_false(master_client_changed_sole(mc, 7, at));
+	assert_true(master_client_changed(mc, 7, at));
+	assert_false(master_client_changed(mc, 21, master_client_mutations(mc)));
+	at = change(mc, "batch", "{\"ops\": [{\"op\": \"rename\", \"parent\": 18, \"name\": \"a\","
+				 " \"newparent\": 18, \"newname\": \"named\"}]}");
+	assert_true(master_client_changed_sole(mc, 18, at));
+	assert_true(master_client_changed_sole(mc, 21, at));
+	assert_false(master_client_changed_sole(mc, 7, at));
+	/* a batch with one rename that names nothing: everything */
+	at = change(mc, "batch", "{\"ops\": [{\"op\": \"rename\", \"parent\": 18, \"name\": \"a\","
+				 " \"newparent\": 18, \"newname\": \"named\"},"
+				 " {\"op\": \"rename\", \"parent\": 18, \"name\": \"c\","
+				 " \"newparent\": 18, \"newname\": \"d\"}]}");
 	assert_true(master_client_changed_sole(mc, 7, at));
 
 	/* a batch naming more folders than are tracked: everything */

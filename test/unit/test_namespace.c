@@ -198,6 +198,40 @@ static void test_rename(void **state)
 	assert_int_equal(ns_rename(f->ns, 1, "missing", 1, "x", 0), -ENOENT);
 }
 
+/* ns_rename_inos names the inodes a rename changed besides its folders
+ * (a mount keeps its listings of other folders by them). */
+static void test_rename_inos(void **state)
+{
+	struct ns_fixture *f = *state;
+	uint64_t ino = 99, replaced = 99;
+	uint64_t d = mkdir_(f, 1, "d");
+	uint64_t g1 = mkfile(f, 1, "g1");
+	uint64_t g2 = mkfile(f, d, "g2");
+	/* to a free name: the one moved */
+	assert_int_equal(ns_rename_inos(f->ns, 1, "g1", 1, "h1", 0, &ino, &replaced), 0);
+	assert_int_equal(ino, g1);
+	assert_int_equal(replaced, 0);
+	/* over another file: and the one replaced */
+	assert_int_equal(ns_rename_inos(f->ns, 1, "h1", d, "g2", 0, &ino, &replaced), 0);
+	assert_int_equal(ino, g1);
+	assert_int_equal(replaced, g2);
+	/* an exchange: both */
+	uint64_t g3 = mkfile(f, 1, "g3");
+	assert_int_equal(ns_rename_inos(f->ns, 1, "g3", d, "g2", NS_RENAME_EXCHANGE, &ino,
+					&replaced), 0);
+	assert_int_equal(ino, g3);
+	assert_int_equal(replaced, g1);
+	/* nothing changed (the same file), or an error: none */
+	struct ns_attr la;
+	assert_int_equal(ns_link(f->ns, g1, 1, "g1b", &la), 0);
+	assert_int_equal(ns_rename_inos(f->ns, 1, "g3", 1, "g1b", 0, &ino, &replaced), 0);
+	assert_int_equal(ino, 0);
+	assert_int_equal(replaced, 0);
+	assert_int_equal(ns_rename_inos(f->ns, 1, "nope", 1, "x", 0, &ino, &replaced), -ENOENT);
+	assert_int_equal(ino, 0);
+	assert_int_equal(replaced, 0);
+}
+
 static void test_readdir_cookies(void **state)
 {
 	struct ns_fixture *f = *state;
@@ -833,6 +867,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_setattr_drops_sgid_of_non_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_inos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_cookies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_entry, setup, teardown),
