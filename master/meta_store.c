@@ -64,6 +64,7 @@
  * can promise anything until the master restarts (and SQLite recovers
  * from what is on disk); every call returns -EIO, logged once. */
 #include "meta_store.h"
+#include "wal_buffer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -339,6 +340,26 @@ static int log_prepare(struct meta_store *ms, bool *logged, uint64_t *ticket)
 	return rc;
 }
 
+/* Lock held, after a commit: its WAL frames are in the kernel (the WAL
+ * buffer wrote them with the commit frame; wal_buffer.h). Anything still
+ * gathered means SQLite wrote its frames otherwise than it does: written
+ * now, and if that fails the store is as after a failed fsync. */
+static void wal_written(struct meta_store *ms)
+{
+	int left = wal_buffer_flush(ms->db);
+	if (left == 0)
+		return;
+	if (left > 0) {
+		log_warn("meta: a commit's WAL frames were still gathered after it; written now");
+		return;
+	}
+	pthread_mutex_lock(&ms->sync_lock);
+	ms->sync_failed = true;
+	pthread_mutex_unlock(&ms->sync_lock);
+	log_err("meta: a commit's WAL frames could not be written; fsync and changes fail "
+		"from now on");
+}
+
 int meta_txn_end(struct meta_store *ms, int rc)
 {
 	bool logged = false;
@@ -357,8 +378,10 @@ int meta_txn_end(struct meta_store *ms, int rc)
 			rc = exec_cached(ms, SQL_COMMIT);
 		if (rc < 0)
 			exec_cached(ms, SQL_ROLLBACK);
-		else if (wrote)
+		else if (wrote) {
+			wal_written(ms);
 			atomic_fetch_add_explicit(&ms->commit_seq, 1, memory_order_release);
+		}
 		if (logged)
 			ms->log.finish(ms->log.arg, ticket, rc == 0);
 	} else if (!sqlite3_get_autocommit(ms->db)) {
@@ -768,10 +791,12 @@ int meta_open(const char *path, uint32_t default_goal, struct meta_store **ret)
 	pthread_mutex_init(&ms->sync_lock, NULL);
 	pthread_cond_init(&ms->sync_done, NULL);
 	ms->wal_fd = -1;
+	/* each commit's WAL frames in one write (wal_buffer.h) */
+	const char *vfs = wal_buffer_register() == 0 ? WAL_BUFFER_VFS : NULL;
 	if (sqlite3_open_v2(path, &ms->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				    SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+			    vfs) != SQLITE_OK) {
 		log_err("meta: cannot open %s: %s", path,
 			ms->db ? sqlite3_errmsg(ms->db) : "out of memory");
 		rc = -EIO;
