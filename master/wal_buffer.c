@@ -67,8 +67,9 @@ static int wb_write(sqlite3_file *p, const void *data, int amt, sqlite3_int64 of
 {
 	struct wb_file *f = (struct wb_file *)p;
 	int rc = SQLITE_OK;
-	if (f->len > 0 && (off != f->off + f->len || f->len + amt > WAL_BUFFER_CAP))
-		rc = wb_flush(f);   /* not the next bytes, or no room */
+	if (f->len > 0 && (off != f->off + f->len || f->len + amt > WAL_BUFFER_CAP ||
+			   amt > WB_PIECE))
+		rc = wb_flush(f);   /* not the next bytes, no room, or going straight out */
 	if (rc != SQLITE_OK)
 		return rc;
 	bool ends = f->commit_next;
