@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include "tmp_tree.h"
+
 #include "../../worker/chunk_store.h"
 #include "chunk_file.h"
 #include "crc32c.h"
@@ -36,14 +38,6 @@ struct fixture {
 	unsigned char *block;   /* chunk_file_read's scratch */
 	unsigned char *out;
 };
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void chunk_path(const struct fixture *f, uint64_t id, char *out, size_t cap)
 {
@@ -79,7 +73,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	chunk_store_close(f->cs);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->dir);
 	free(f->data);
 	free(f->block);
 	free(f->out);

@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "tmp_tree.h"
+
 #include "../../worker/chunk_store.h"
 #include "crc32c.h"
 #include "log.h"
@@ -38,14 +40,6 @@ struct fixture {
 	char dir[64];
 	struct chunk_store *cs;
 };
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -64,7 +58,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	chunk_store_close(f->cs);
-	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->dir);
 	free(f);
 	return 0;
 }

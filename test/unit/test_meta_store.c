@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "tmp_tree.h"
+
 #include "../../master/meta_store.h"
 
 #define NTHREADS 16
@@ -55,20 +57,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	meta_close(f->ms);
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->dir);
 	free(f);
 	return 0;
 }

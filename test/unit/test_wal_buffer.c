@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tmp_tree.h"
 #include <sqlite3.h>
 
 #include "../../master/wal_buffer.h"
@@ -55,18 +57,10 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+	tmp_tree_remove(f->dir);
 	free(f);
 	return 0;
 }
