@@ -60,6 +60,11 @@ def listed(c, wid):
 
 
 def test_446_unsigned_forged_and_replayed_status_is_dropped(c):
+    # the master consumes from the latest offset once it is attached:
+    # produce only once it took a real worker's status (on a loaded
+    # machine the attach came after kcat's messages, which it never saw)
+    wait_for(lambda: metric(c, "bigfs_status_messages_total") > 0, 30,
+             "the master to take a worker's status from Kafka", [c.master.watch()])
     bad0 = metric(c, "bigfs_status_messages_bad_total")
     secret = c.secret()
     # no header, a wrong MAC, a MAC made with another secret
