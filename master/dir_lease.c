@@ -173,6 +173,20 @@ bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session)
 	return held;
 }
 
+bool dlease_held_by_other(struct dir_leases *t, uint64_t dir, const char *session,
+			  int64_t grace_ms, char holder[])
+{
+	int64_t now = dlease_now_ms();
+	pthread_mutex_lock(&t->lock);
+	struct dl_entry *e = dl_find(t, dir);
+	bool other = e && e->holder[0] && (!session || strcmp(e->holder, session) != 0) &&
+		     e->expiry_ms + grace_ms > now;
+	if (other)
+		strcpy(holder, e->holder);
+	pthread_mutex_unlock(&t->lock);
+	return other;
+}
+
 uint64_t dlease_count(struct dir_leases *t)
 {
 	int64_t now = dlease_now_ms();

@@ -54,6 +54,12 @@ bool dlease_changed(struct dir_leases *t, uint64_t dir, const char *session,
  * held it and nobody else changed the folder since it ran out (taken
  * again, as dlease_changed does). Anyone else's lease is left alone. */
 bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session);
+/* Whether another session than session (NULL: anyone's) holds the lease
+ * on dir, or held it until less than grace_ms ago and nobody else
+ * changed the folder since: its holder (*holder) may have answered
+ * creates there that are still on their way (fuse/ns_queue.h). */
+bool dlease_held_by_other(struct dir_leases *t, uint64_t dir, const char *session,
+			  int64_t grace_ms, char holder[]);
 /* How many leases are held now (for /metrics). */
 uint64_t dlease_count(struct dir_leases *t);
 int64_t dlease_now_ms(void);

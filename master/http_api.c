@@ -48,6 +48,9 @@
  * close's data behind reached the workers (fuse/file_handle.h): that may
  * meet a stalled replica, cut off after the mounts' write grace (2 s). */
 #define WRITERS_TOLD_MS 2500
+/* A folder's lease holder may still be sending creates it answered up
+ * to this long after its lease ran out (writers_told). */
+#define CREATES_TOLD_GRACE_MS 10000
 #define BATCH_GROUP 32            /* of them in one transaction (the mutex
 				     is held throughout: about a ms) */
 #define CHUNKS_COUNT_MAX (1u << 20)
@@ -75,6 +78,7 @@
 	X(RMDIR, "POST", "/v1/rmdir", BODY_SMALL, A_WRITE, h_rmdir)                 \
 	X(RENAME, "POST", "/v1/rename", BODY_SMALL, A_WRITE, h_rename)              \
 	X(BATCH, "POST", "/v1/batch", BODY_SMALL, A_WRITE, h_batch)                 \
+	X(INOS, "POST", "/v1/inos", BODY_SMALL, A_WRITE, h_inos)                    \
 	X(EVENTS, "POST", "/v1/events", BODY_SMALL, A_CLIENT, h_events)              \
 	X(READDIR, "POST", "/v1/readdir", BODY_SMALL, A_CLIENT, h_readdir)           \
 	X(STATFS, "POST", "/v1/statfs", BODY_SMALL, A_CLIENT, h_statfs)              \
@@ -1057,9 +1061,24 @@ static void h_create(struct master *m, struct http_request *r)
 		bad_member(r, "grant");
 		goto out_put;
 	}
+	/* "ino": a number reserved for the session (/v1/inos): a create the
+	 * mount answered itself (fuse/ns_queue.h), always exclusive */
+	bool has_ino;
+	uint64_t want_ino = 0;
+	if (opt_u64(b, "ino", &has_ino, &want_ino) < 0 || (has_ino && !session)) {
+		bad_member(r, "ino");
+		goto out_put;
+	}
 	int rc;
 	for (int attempt = 0;; attempt++) {
-		rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a, &created);
+		if (has_ino) {
+			rc = ns_create_ino(m->ns, parent, name, mode, uid, gid, umask, want_ino,
+					   session, &a);
+			created = rc == 0;
+		} else {
+			rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a,
+				       &created);
+		}
 		if (rc < 0 || !session)
 			break;
 		/* with "session": the file is open by that session from now on */
@@ -1095,6 +1114,37 @@ static void h_create(struct master *m, struct http_request *r)
 	reply_changed(m, r, o);
 out_put:
 	free(name);
+	json_decref(b);
+}
+
+static int get_session(json_t *b, struct http_request *r, const char **ret);
+
+/* Inode numbers for the creates a mount answers itself: {"session",
+ * "count"} -> {"lo", "hi"} (namespace.h ns_reserve_inos). */
+static void h_inos(struct master *m, struct http_request *r)
+{
+	json_t *b = http_req_json(r);
+	const char *session;
+	uint32_t count;
+	uint64_t lo, hi;
+
+	if (!b)
+		return;
+	if (get_session(b, r, &session) < 0)
+		goto out_put;
+	GET_U32(b, "count", count);
+	if (count == 0 || count > NS_INO_RANGE_MAX) {
+		bad_member(r, "count");
+		goto out_put;
+	}
+	int rc = ns_reserve_inos(m->ns, session, count, &lo, &hi);
+	if (rc < 0) {
+		http_reply_error(r, rc, "inode numbers for %s: %s", session, strerror(-rc));
+		goto out_put;
+	}
+	sess_names_own(m->sess, session);
+	http_reply_json(r, 200, json_pack("{s:I, s:I}", "lo", (json_int_t)lo, "hi", (json_int_t)hi));
+out_put:
 	json_decref(b);
 }
 
@@ -1917,16 +1967,31 @@ static void commit_told(struct master *m, struct http_request *r, uint64_t ino)
  * what the call reads may have changed). */
 static bool writers_told(struct master *m, struct http_request *r, uint64_t dir, uint64_t ino)
 {
-	uint64_t inos[COMMIT_TOLD_MAX], others[COMMIT_TOLD_MAX];
+	uint64_t inos[COMMIT_TOLD_MAX + 1], others[COMMIT_TOLD_MAX + 1];
 	size_t ni = 0;
-	size_t n = sess_fresh_elsewhere(m->sess, dir, ino, call_origin(r), inos, &ni, others,
+	uint64_t self = call_origin(r);
+	size_t n = sess_fresh_elsewhere(m->sess, dir, ino, self, inos, &ni, others,
 					COMMIT_TOLD_MAX);
+	/* creates answered by the mount that holds the folder's lease may be
+	 * on their way (fuse/ns_queue.h): its feed brings it an event of the
+	 * folder, and it sends what it queued there before it asks for more */
+	char holder[SESS_ID_MAX + 1];
+	uint64_t o;
+	if (dir && dlease_held_by_other(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) &&
+	    (o = sess_creates_behind_origin(m->sess, holder)) != 0 && o != self) {
+		inos[ni++] = dir;
+		size_t k = 0;
+		while (k < n && others[k] != o)
+			k++;
+		if (k == n)
+			others[n++] = o;
+	}
 	if (n == 0)
 		return false;
-	struct inval_note notes[COMMIT_TOLD_MAX];
+	struct inval_note notes[COMMIT_TOLD_MAX + 1];
 	for (size_t i = 0; i < ni; i++)
 		notes[i] = (struct inval_note){ inos[i], NULL };
-	inval_log_publish(m->il, call_origin(r), notes, ni);
+	inval_log_publish(m->il, self, notes, ni);
 	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: %zu writers' change feeds not caught up after %d ms",
 			  (unsigned long long)(dir ? dir : ino), n, WRITERS_TOLD_MS);
@@ -2579,6 +2644,8 @@ static void h_session_close(struct master *m, struct http_request *r)
 	if (get_session(b, r, &session) < 0)
 		goto out_put;
 	int rc = sess_close(m->sess, session);
+	if (rc == 0 && (rc = ns_release_inos(m->ns, session)) < 0)
+		rc = 0;   /* the ranges stay: numbers skipped, nothing more */
 	if (rc < 0)
 		http_reply_error(r, rc, "session close %s: %s", session, strerror(-rc));
 	else

@@ -163,6 +163,10 @@ static const char *const schema_sql =
 	" UNIQUE(chunk_id, worker_id));"
 	"CREATE TABLE IF NOT EXISTS counters("
 	" name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	/* inode numbers given to a mount to name the files it creates
+	 * before the master has seen them (namespace.h ns_reserve_inos) */
+	"CREATE TABLE IF NOT EXISTS ino_ranges("
+	" lo INTEGER PRIMARY KEY, hi INTEGER NOT NULL, session TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS settings("
 	" name TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	/* where this database stands in the metadata log (master/metalog.c);

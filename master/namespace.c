@@ -97,6 +97,32 @@ static const char *const SQL_INODE_INSERT =
 	" atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, target, trashtime)"
 	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, ?8, ?9, ?10,"
 	" (SELECT trashtime FROM inodes WHERE ino = ?11))";
+/* the same, with the inode number a mount chose (ns_create_ino) */
+static const char *const SQL_INODE_INSERT_INO =
+	"INSERT INTO inodes(mode, nlink, uid, gid, size, rdev, goal,"
+	" atime_s, atime_ns, mtime_s, mtime_ns, ctime_s, ctime_ns, target, trashtime, ino)"
+	" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?9, ?8, ?9, ?10,"
+	" (SELECT trashtime FROM inodes WHERE ino = ?11), ?12)";
+/* Reserved inode numbers (ns_reserve_inos): above every number used or
+ * reserved; AUTOINCREMENT's counter is moved past them, so the master's
+ * own creates never take one. */
+static const char *const SQL_INO_TOP =
+	"SELECT MAX(IFNULL((SELECT seq FROM sqlite_sequence WHERE name = 'inodes'), 0),"
+	" IFNULL((SELECT MAX(ino) FROM inodes), 0), IFNULL((SELECT MAX(hi) FROM ino_ranges), 0))";
+static const char *const SQL_INO_SEQ_SET =
+	"UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'inodes' AND seq < ?1";
+static const char *const SQL_INO_RANGE_ADD =
+	"INSERT INTO ino_ranges(lo, hi, session) VALUES(?1, ?2, ?3)";
+/* a session keeps its last range (creates from it may still be on their
+ * way) and the new one */
+static const char *const SQL_INO_RANGE_TRIM =
+	"DELETE FROM ino_ranges WHERE session = ?1 AND lo <"
+	" (SELECT MAX(lo) FROM ino_ranges WHERE session = ?1)";
+static const char *const SQL_INO_RANGE_OF =
+	"SELECT session FROM ino_ranges WHERE lo = (SELECT MAX(lo) FROM ino_ranges"
+	" WHERE lo <= ?1) AND hi >= ?1";
+static const char *const SQL_INO_RANGE_DROP = "DELETE FROM ino_ranges WHERE session = ?1";
+static int ino_seq_past_ranges(struct ns *ns);
 static const char *const SQL_INODE_UPDATE =
 	"UPDATE inodes SET mode = ?2, nlink = ?3, uid = ?4, gid = ?5, size = ?6,"
 	" goal = ?7, atime_s = ?8, atime_ns = ?9, mtime_s = ?10, mtime_ns = ?11,"
@@ -153,6 +179,10 @@ int ns_new(struct meta_store *ms, struct chunk_map *cm, struct ns **ret)
 		rc = meta_exec_stmt(ms, meta_stmt(ms, SQL_ORPHANS_TABLE));
 		if (rc == 0)
 			rc = nso_init_locked(ns);
+		/* a standby's counter never saw the ranges the last active
+		 * master reserved (sqlite_sequence is not in the log) */
+		if (rc == 0)
+			rc = ino_seq_past_ranges(ns);
 		rc = meta_txn_end(ms, rc);
 	}
 	if (rc < 0) {
@@ -595,6 +625,8 @@ static int node_init_owner(struct ns *ns, const struct ns_attr *p, uint32_t *mod
 }
 
 /* make_node, after the owner rules: insert the inode, its ACLs, its entry. */
+static _Thread_local uint64_t tl_want_ino;
+
 static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 			 uint64_t rdev, uint32_t uid, uint32_t gid, const char *target,
 			 const struct ns_attr *pp, const void *acl, const void *dacl,
@@ -606,7 +638,7 @@ static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint3
 	int rc;
 
 	now_ts(&now_s, &now_ns);
-	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INODE_INSERT);
+	sqlite3_stmt *st = meta_stmt(ns->ms, tl_want_ino ? SQL_INODE_INSERT_INO : SQL_INODE_INSERT);
 	sqlite3_bind_int64(st, 1, mode);
 	sqlite3_bind_int64(st, 2, S_ISDIR(mode) ? 2 : 1);
 	sqlite3_bind_int64(st, 3, uid);
@@ -621,13 +653,15 @@ static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint3
 	else
 		sqlite3_bind_null(st, 10);
 	sqlite3_bind_int64(st, 11, (int64_t)parent);
+	if (tl_want_ino)
+		sqlite3_bind_int64(st, 12, (int64_t)tl_want_ino);
 	rc = nsq_charge_locked(ns, parent, 0, 1, true);
 	if (rc < 0)
 		return rc;
 	rc = meta_exec_stmt(ns->ms, st);
 	if (rc < 0)
 		return rc == -EEXIST ? -EIO : rc;
-	uint64_t ino = (uint64_t)meta_last_rowid(ns->ms);
+	uint64_t ino = tl_want_ino ? tl_want_ino : (uint64_t)meta_last_rowid(ns->ms);
 	if (acl)
 		rc = xattr_put_raw(ns, ino, PACL_ACCESS, acl, acl_len);
 	if (rc == 0 && dacl)
@@ -649,7 +683,7 @@ static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint3
 }
 
 /* Create an inode and its entry. umask applies unless the parent has a
- * default ACL. */
+ * default ACL. The inode's number is tl_want_ino when set (ns_create_ino). */
 static int make_node(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 		     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask,
 		     const char *target, struct ns_attr *ret)
@@ -985,6 +1019,131 @@ int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 		return rc;
 	rc = make_node(ns, parent, name, S_IFDIR | (mode & 07777), 0, uid, gid, umask, NULL,
 		       &a);
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0)
+		*ret = a;
+	return rc;
+}
+
+/* Transaction open: AUTOINCREMENT's counter past every reserved number. */
+static int ino_seq_past_ranges(struct ns *ns)
+{
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_TOP);
+	int64_t top = 0;
+	int rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW)
+		top = sqlite3_column_int64(st, 0);
+	rc = rc < 0 ? rc : 0;
+	sqlite3_reset(st);
+	if (rc < 0)
+		return rc;
+	st = meta_stmt(ns->ms, SQL_INO_SEQ_SET);
+	sqlite3_bind_int64(st, 1, top);
+	return meta_exec_stmt(ns->ms, st);
+}
+
+int ns_reserve_inos(struct ns *ns, const char *session, uint32_t count, uint64_t *ret_lo,
+		    uint64_t *ret_hi)
+{
+	if (count == 0 || count > NS_INO_RANGE_MAX)
+		return -EINVAL;
+	int rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_TOP);
+	int64_t top = 0;
+	rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW)
+		top = sqlite3_column_int64(st, 0);
+	rc = rc < 0 ? rc : 0;
+	sqlite3_reset(st);
+	if (rc == 0 && (top < 0 || (uint64_t)top > NS_INO_LAST - count))
+		rc = -ENOSPC;
+	uint64_t lo = (uint64_t)top + 1, hi = (uint64_t)top + count;
+	if (rc == 0) {
+		st = meta_stmt(ns->ms, SQL_INO_RANGE_TRIM);
+		sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+		rc = meta_exec_stmt(ns->ms, st);
+	}
+	if (rc == 0) {
+		st = meta_stmt(ns->ms, SQL_INO_RANGE_ADD);
+		sqlite3_bind_int64(st, 1, (int64_t)lo);
+		sqlite3_bind_int64(st, 2, (int64_t)hi);
+		sqlite3_bind_text(st, 3, session, -1, SQLITE_STATIC);
+		rc = meta_exec_stmt(ns->ms, st);
+	}
+	if (rc == 0) {
+		st = meta_stmt(ns->ms, SQL_INO_SEQ_SET);
+		sqlite3_bind_int64(st, 1, (int64_t)hi);
+		rc = meta_exec_stmt(ns->ms, st);
+	}
+	rc = meta_txn_end(ns->ms, rc);
+	if (rc == 0) {
+		*ret_lo = lo;
+		*ret_hi = hi;
+	}
+	return rc;
+}
+
+int ns_release_inos(struct ns *ns, const char *session)
+{
+	int rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_RANGE_DROP);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	rc = meta_exec_stmt(ns->ms, st);
+	return meta_txn_end(ns->ms, rc);
+}
+
+/* Transaction open: ino is in a range reserved for session and names no
+ * inode yet. */
+static int ino_reserved_for(struct ns *ns, uint64_t ino, const char *session)
+{
+	if (ino == 0 || ino > NS_INO_LAST)
+		return -EINVAL;
+	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_RANGE_OF);
+	sqlite3_bind_int64(st, 1, (int64_t)ino);
+	int rc = meta_step(ns->ms, st);
+	if (rc == SQLITE_ROW) {
+		const char *who = (const char *)sqlite3_column_text(st, 0);
+		rc = who && strcmp(who, session) == 0 ? 0 : -EPERM;
+	} else if (rc == SQLITE_DONE) {
+		rc = -EPERM;
+	}
+	sqlite3_reset(st);
+	if (rc < 0)
+		return rc;
+	struct ns_attr a;
+	rc = get_attr(ns, ino, &a);
+	return rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
+}
+
+int ns_create_ino(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+		  uint32_t uid, uint32_t gid, uint32_t umask, uint64_t ino, const char *session,
+		  struct ns_attr *ret)
+{
+	struct ns_attr a, p;
+	int rc = ns_check_name(name);
+
+	if (rc < 0)
+		return rc;
+	rc = meta_txn_begin(ns->ms, true);
+	if (rc < 0)
+		return rc;
+	rc = get_dir(ns, parent, &p);
+	if (rc == 0) {
+		rc = get_entry(ns, parent, name, &a, NULL);
+		rc = rc == 0 ? -EEXIST : rc == -ENOENT ? 0 : rc;
+	}
+	if (rc == 0)
+		rc = ino_reserved_for(ns, ino, session);
+	if (rc == 0) {
+		tl_want_ino = ino;
+		rc = make_node(ns, parent, name, S_IFREG | (mode & 07777), 0, uid, gid, umask,
+			       NULL, &a);
+		tl_want_ino = 0;
+	}
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)
 		*ret = a;

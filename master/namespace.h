@@ -111,6 +111,23 @@ int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 int ns_create(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	      uint32_t uid, uint32_t gid, uint32_t umask, bool excl, struct ns_attr *ret,
 	      bool *ret_created);
+/* Inode numbers a mount names its own creates with (fuse/ns_queue.h,
+ * creates answered by the mount): count (1..NS_INO_RANGE_MAX) numbers
+ * lo..hi above every number in use or reserved, kept for session in the
+ * database (so a standby that takes over knows them), with the session's
+ * last range before them; older ones are dropped. 0 or -errno. */
+#define NS_INO_RANGE_MAX 65536
+#define NS_INO_LAST ((uint64_t)INT64_MAX)
+int ns_reserve_inos(struct ns *ns, const char *session, uint32_t count, uint64_t *ret_lo,
+		    uint64_t *ret_hi);
+/* The session ended: its ranges go. */
+int ns_release_inos(struct ns *ns, const char *session);
+/* Create a regular file as O_EXCL does, as inode ino, which must be in a
+ * range reserved for session and unused: -EPERM if it is not reserved
+ * for session, -EEXIST if the name or the inode exists. */
+int ns_create_ino(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
+		  uint32_t uid, uint32_t gid, uint32_t umask, uint64_t ino, const char *session,
+		  struct ns_attr *ret);
 int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret);
 int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *target,

@@ -57,6 +57,7 @@ struct session {
 	int64_t last_ms;           /* monotonic time of the last renewal */
 	size_t nopen;
 	uint64_t origin;           /* its mount's in the change feed (inval_log.h), 0: unknown */
+	bool names_own;            /* it reserved inode numbers (sess_names_own) */
 	struct fresh *fresh;       /* files it made whose create's grant is not committed */
 	size_t nfresh, fresh_cap;
 	struct session *next;
@@ -346,6 +347,24 @@ void sess_set_origin(struct sess *s, const char *id, uint64_t origin)
 	if (x)
 		x->origin = origin;
 	pthread_mutex_unlock(&s->lock);
+}
+
+void sess_names_own(struct sess *s, const char *id)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session *x = live_session(s, id);
+	if (x)
+		x->names_own = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t sess_creates_behind_origin(struct sess *s, const char *id)
+{
+	pthread_mutex_lock(&s->lock);
+	struct session *x = live_session(s, id);
+	uint64_t o = x && x->names_own ? x->origin : 0;
+	pthread_mutex_unlock(&s->lock);
+	return o;
 }
 
 bool sess_fresh_add(struct sess *s, const char *id, uint64_t ino, uint64_t parent)

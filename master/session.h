@@ -93,6 +93,12 @@ void sess_set_origin(struct sess *s, const char *id, uint64_t origin);
  * and open it again without asking. Returns how many. */
 size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
 			   size_t max);
+/* Session id reserved inode numbers (namespace.h ns_reserve_inos): its
+ * mount may answer creates before the master sees them. */
+void sess_names_own(struct sess *s, const char *id);
+/* The feed origin of live session id if it reserved inode numbers and
+ * its origin is known; 0 otherwise. */
+uint64_t sess_creates_behind_origin(struct sess *s, const char *id);
 /* Files a mount made whose close may leave the commit behind
  * (fuse/file_handle.h): session id made ino in parent and got its first
  * chunk's grant with the create. False when not noted (no such live

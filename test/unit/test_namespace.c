@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "log.h"
 #include "ns_fixture.h"
@@ -692,6 +693,64 @@ static void test_persistence(void **state)
 	assert_true(mkfile(f, d, "again") > fi);
 }
 
+/* Inode numbers reserved for a mount's own creates: above everything,
+ * never taken by the master's creates (also after a restart whose
+ * AUTOINCREMENT counter knew nothing of them, as a standby's), usable
+ * only by their session, once; a session keeps its last two ranges. */
+static void test_reserved_inos(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct ns_attr a;
+	uint64_t lo, hi, lo2, hi2, lo3, hi3;
+
+	uint64_t d = mkdir_(f, 1, "d");
+	uint64_t before = mkfile(f, d, "before");
+	assert_int_equal(ns_reserve_inos(f->ns, "s1", 100, &lo, &hi), 0);
+	assert_true(lo > before);
+	assert_int_equal(hi - lo, 99);
+	assert_true(mkfile(f, d, "after") > hi);
+	assert_int_equal(ns_reserve_inos(f->ns, "s1", 0, &lo2, &hi2), -EINVAL);
+	assert_int_equal(ns_reserve_inos(f->ns, "s1", NS_INO_RANGE_MAX + 1, &lo2, &hi2), -EINVAL);
+
+	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 022, lo + 7, "s1", &a), 0);
+	assert_int_equal(a.ino, lo + 7);
+	assert_int_equal(a.mode, S_IFREG | 0640);
+	assert_int_equal(a.uid, 5);
+	assert_int_equal(ns_lookup(f->ns, d, "mine", &a), 0);
+	assert_int_equal(a.ino, lo + 7);
+	/* the number once, the name once, only by its session, only reserved */
+	assert_int_equal(ns_create_ino(f->ns, d, "other", 0640, 5, 6, 0, lo + 7, "s1", &a), -EEXIST);
+	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 0, lo + 8, "s1", &a), -EEXIST);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, lo + 8, "s2", &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, hi + 1, "s1", &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, before, "s1", &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, 0, "s1", &a), -EINVAL);
+	assert_int_equal(ns_lookup(f->ns, d, "x", &a), -ENOENT);
+
+	/* a restart whose counter lags (the log does not carry it) */
+	assert_int_equal(ns_reserve_inos(f->ns, "s2", 50, &lo2, &hi2), 0);
+	nsf_close(f);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE sqlite_sequence SET seq = 2 WHERE name = 'inodes'",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(nsf_open(f), 0);
+	assert_true(mkfile(f, d, "restarted") > hi2);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0600, 0, 0, 0, lo2, "s2", &a), 0);
+
+	/* s1's third range drops its first */
+	assert_int_equal(ns_reserve_inos(f->ns, "s1", 10, &lo2, &hi2), 0);
+	assert_int_equal(ns_reserve_inos(f->ns, "s1", 10, &lo3, &hi3), 0);
+	assert_true(lo3 > hi2);
+	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo + 9, "s1", &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo2, "s1", &a), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "z", 0600, 0, 0, 0, hi3, "s1", &a), 0);
+	/* a session that ended has none */
+	assert_int_equal(ns_release_inos(f->ns, "s1"), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "w", 0600, 0, 0, 0, lo3, "s1", &a), -EPERM);
+}
+
 /* setattr with the caller's groups: a regular file's setgid bit goes when
  * its group is not among them, stays when it is; directories keep it. */
 static void test_setattr_drops_sgid_of_non_members(void **state)
@@ -863,6 +922,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_inos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_avoiding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr_drops_sgid_of_non_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
