@@ -57,6 +57,7 @@ struct cs_file {
 
 struct csess {
 	atomic_uint batch_ops;       /* CS_BATCH_*: what the master's /v1/batch takes */
+	bool local_creates;          /* csess_set_local_creates */
 	struct master_client *mc;
 	char id[129];
 	char host_id[CS_HOST_ID_MAX + 1];
@@ -131,8 +132,9 @@ static int cs_establish(struct csess *cs)
 				json_array_append_new(opens, json_integer((json_int_t)f->ino));
 	pthread_mutex_unlock(&cs->lock);
 	json_t *locks = cs->locks_fn ? cs->locks_fn(cs->locks_arg) : NULL;
-	json_t *req = json_pack("{s:s, s:s, s:o, s:o}", "session", cs->id, "host_id", cs->host_id,
-				"opens", opens, "locks", locks ? locks : json_array());
+	json_t *req = json_pack("{s:s, s:s, s:o, s:o, s:b}", "session", cs->id, "host_id",
+				cs->host_id, "opens", opens, "locks", locks ? locks : json_array(),
+				"creates", cs->local_creates);
 	if (!req)
 		return -ENOMEM;
 	json_t *resp = NULL;
@@ -153,6 +155,9 @@ static int cs_establish(struct csess *cs)
 		       : s && strcmp(s, "setattr") == 0 ? CS_BATCH_SETATTR
 		       : s && strcmp(s, "commit") == 0 ? CS_BATCH_COMMIT : 0;
 	}
+	/* and a create may name the inode, from numbers it reserved (/v1/inos) */
+	if (json_is_true(json_object_get(resp, "inos")))
+		ops |= CS_BATCH_INOS;
 	atomic_store(&cs->batch_ops, ops);
 	fh_quotas_in_use(json_is_true(json_object_get(resp, "quotas")));
 	json_t *lost = json_object_get(resp, "lost_opens");
@@ -359,7 +364,8 @@ static void cs_heartbeat(struct csess *cs)
 	if (!closes)
 		return;
 	uint64_t seen = cs_gen(cs);
-	json_t *req = json_pack("{s:s, s:o}", "session", cs->id, "close", closes);
+	json_t *req = json_pack("{s:s, s:o, s:b}", "session", cs->id, "close", closes, "creates",
+				cs->local_creates);
 	json_t *resp = NULL;
 	int rc = req ? master_client_call(cs->mc, "session/heartbeat", req, 0, &resp, NULL)
 		     : -ENOMEM;
@@ -443,6 +449,11 @@ void csess_set_health(struct csess *cs, struct whealth *h)
 void csess_set_atime_queue(struct csess *cs, struct atime_queue *q)
 {
 	cs->atq = q;
+}
+
+void csess_set_local_creates(struct csess *cs, bool on)
+{
+	cs->local_creates = on;
 }
 
 const char *csess_id(const struct csess *cs)

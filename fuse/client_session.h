@@ -54,6 +54,10 @@ void csess_start(struct csess *cs);
 void csess_stop(struct csess *cs);
 
 const char *csess_id(const struct csess *cs);
+/* Set before csess_start: this mount answers creates itself (fs_ops.c
+ * fs_create_local); its session open and heartbeats say so ("creates"),
+ * so the master asks it for them before others read its folders. */
+void csess_set_local_creates(struct csess *cs, bool on);
 
 /* POST op with req (reference stolen; NULL means out of memory) after
  * setting its "session" member; on ESTALE open the session again and
@@ -80,6 +84,7 @@ bool csess_reopen(struct csess *cs, uint64_t ino);
 #define CS_BATCH_CREATE 4u
 #define CS_BATCH_SETATTR 8u
 #define CS_BATCH_COMMIT 16u
+#define CS_BATCH_INOS 32u        /* creates of inodes this mount names (/v1/inos) */
 bool csess_batches(struct csess *cs, unsigned op);
 /* A create of ino in this mount succeeded; registered tells whether the
  * master registered the open with it ("opened" in the reply). 0 or -errno

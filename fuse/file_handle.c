@@ -228,7 +228,59 @@ struct grant {
 	char rtoken[TOKEN_MAX];      /* read token of the same chunk and version, or "" */
 	bool sole;                   /* leased here without a break since the create
 				      * made the file: only this mount wrote it */
+	struct fh_acreate *ac;       /* a create this mount answered, still on its way:
+				      * c and rtoken come with its reply (fh_grant_ready) */
 };
+
+/* A create this mount answered itself (fh_prefill_pending): its reply
+ * brings the first chunk's grant. Shared by the grant and a data-behind
+ * job; freed by the last reference. */
+struct fh_acreate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int refs;
+	bool done;
+	int rc;                      /* the create's; -ENOENT: no grant came with it */
+	struct wio_chunk c;
+	char rtoken[TOKEN_MAX];
+	uint64_t lease_ms;
+	bool behind;
+};
+
+static struct fh_acreate *ac_ref(struct fh_acreate *ac)
+{
+	if (ac) {
+		pthread_mutex_lock(&ac->lock);
+		ac->refs++;
+		pthread_mutex_unlock(&ac->lock);
+	}
+	return ac;
+}
+
+static void ac_unref(struct fh_acreate *ac)
+{
+	if (!ac)
+		return;
+	pthread_mutex_lock(&ac->lock);
+	bool last = --ac->refs == 0;
+	pthread_mutex_unlock(&ac->lock);
+	if (last) {
+		pthread_cond_destroy(&ac->cond);
+		pthread_mutex_destroy(&ac->lock);
+		free(ac);
+	}
+}
+
+/* Wait for the create's reply: 0 with its grant, or -errno. */
+static int ac_wait(struct fh_acreate *ac)
+{
+	pthread_mutex_lock(&ac->lock);
+	while (!ac->done)
+		pthread_cond_wait(&ac->cond, &ac->lock);
+	int rc = ac->rc;
+	pthread_mutex_unlock(&ac->lock);
+	return rc;
+}
 
 struct loc_cache {
 	bool valid;
@@ -879,6 +931,8 @@ static void fh_writer_free(struct fh_writer *w)
 		pthread_join(w->flushers[i], NULL);
 	for (int i = 0; i < FH_NBUF; i++)
 		free(w->bufs[i].data);
+	for (size_t i = 0; i < w->ngrants; i++)
+		ac_unref(w->grants[i].ac);
 	free(w->grants);
 	pthread_cond_destroy(&w->cond);
 	pthread_cond_destroy(&w->work);
@@ -1055,6 +1109,32 @@ static void fh_grant_rtoken(const json_t *grant, char out[TOKEN_MAX])
 		memcpy(out, s, strlen(s) + 1);
 }
 
+/* The grant of a create still on its way (g->ac): wait for its reply and
+ * take the grant it brought. Owner of `grants`. 0, or -errno: the create
+ * failed, or brought no grant (-ENODATA); the grant then names no replica
+ * and is due for renewal: its next use asks the master (fh_grant). */
+static int fh_grant_ready(struct grant *g)
+{
+	struct fh_acreate *ac = g->ac;
+	if (!ac)
+		return 0;
+	int rc = ac_wait(ac);
+	if (rc == 0) {
+		g->c = ac->c;
+		memcpy(g->rtoken, ac->rtoken, sizeof(g->rtoken));
+		g->renew_at_ms = now_ms() + (int64_t)(ac->lease_ms / 2);
+		g->behind = ac->behind;
+	} else {
+		g->c.nrep = 0;       /* asked for again at its next use */
+		g->rtoken[0] = '\0';
+		g->renew_at_ms = 0;
+		g->from_create = false;
+	}
+	g->ac = NULL;
+	ac_unref(ac);
+	return rc;
+}
+
 /* Get a usable grant for chunk index (renewing it when due, or always if
  * force). Runs as the owner of `grants` (see the head comment). The
  * pointer is good until `grants` is next changed. */
@@ -1067,6 +1147,8 @@ static int fh_grant(struct fh_writer *w, uint64_t index, bool force, struct gran
 			break;
 		}
 	}
+	if (g && g->ac)
+		(void)fh_grant_ready(g);   /* failed: released, asked for below */
 	int64_t now = now_ms();
 	if (g && !force && !g->released && now < g->renew_at_ms) {
 		*ret = g;
@@ -1157,6 +1239,8 @@ static bool fh_commit_keepable(const struct fh_writer *w)
 	if (w->ngrants != 1 || w->grants[0].index != 0)
 		return false;
 	const struct grant *g = &w->grants[0];
+	if (g->ac)
+		return false;   /* where it is, the create's reply will say */
 	return g->written ? g->rtoken[0] != '\0' : g->from_create && !g->released;
 }
 
@@ -1497,6 +1581,11 @@ static int fh_wbuf_reserve(struct wbuf *b, size_t need)
  * every session reply, client_session.c). One mount per process. */
 static atomic_bool fh_quotas;
 
+bool fh_quotas_on(void)
+{
+	return atomic_load(&fh_quotas);
+}
+
 void fh_quotas_in_use(bool on)
 {
 	atomic_store(&fh_quotas, on);
@@ -1632,7 +1721,7 @@ static bool fh_behind_common(struct file_handle *fh, struct fh_writer *w, bool n
 		return false;
 	const struct grant *g = &w->grants[0];
 	if (g->index != 0 || !g->from_create || !g->behind || g->released || !g->sole ||
-	    g->rtoken[0] == '\0')
+	    (g->rtoken[0] == '\0' && !g->ac))
 		return false;
 	pthread_mutex_lock(&t->lock);
 	bool ok = w->nhandles == 1 && !fh->inode->shared && (!no_readers || fh->inode->nopen == 1);
@@ -1674,6 +1763,7 @@ struct fh_bjob {
 	char *data;
 	size_t len;
 	struct nsq_op *op;           /* the held commit */
+	struct fh_acreate *ac;       /* c comes with this create's reply */
 };
 
 struct fh_behind {
@@ -1739,7 +1829,7 @@ static bool fh_behind(struct fh_writer *w, struct fh_bjob *job)
 	const struct grant *g = &w->grants[0];
 	pthread_mutex_lock(&t->lock);
 	struct fh_inode *in = *fh_inode_slot(t, w->ino);
-	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX)
+	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && !g->ac)
 		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
 	pthread_mutex_unlock(&t->lock);
 	/* not queued: fh_behind_done forgot that location again */
@@ -1783,9 +1873,22 @@ static int fh_behind_regrant(struct fh_bjob *j)
 static void fh_behind_run(struct fh_bjob *j)
 {
 	struct fh_table *t = j->t;
-	int rc = worker_io_write(t->wio, &j->c, j->off, j->data, j->len);
+	int rc = 0, tries = FH_BEHIND_TRIES;
 	bool moved = false;
-	for (int i = 0; rc < 0 && i < FH_BEHIND_TRIES; i++) {
+	if (j->ac) {
+		/* the create this mount answered: its reply brings the grant */
+		rc = ac_wait(j->ac);
+		if (rc == 0)
+			j->c = j->ac->c;
+		else if (rc == -ENODATA)
+			rc = fh_behind_regrant(j);   /* made, but no grant came with it */
+		else
+			tries = 0;                   /* not made: nowhere to write */
+		moved = rc < 0;
+	}
+	if (rc == 0)
+		rc = worker_io_write(t->wio, &j->c, j->off, j->data, j->len);
+	for (int i = 0; rc < 0 && i < tries; i++) {
 		log_info("inode %" PRIu64 ": the write its close left behind failed (%s); "
 			 "asking for another grant", j->ino, strerror(-rc));
 		moved = true;
@@ -1814,6 +1917,7 @@ static void fh_behind_run(struct fh_bjob *j)
 	 * what the kernel's invalidation needs */
 	if (rc < 0 && t->lost_fn)
 		t->lost_fn(t->lost_arg, j->ino);
+	ac_unref(j->ac);
 	free(j->data);
 	free(j);
 }
@@ -1871,7 +1975,8 @@ static bool fh_data_behind(struct fh_writer *w)
 		free(j);
 		return false;
 	}
-	*j = (struct fh_bjob){ .t = t, .ino = w->ino, .c = g->c, .off = b->off, .len = b->len };
+	*j = (struct fh_bjob){ .t = t, .ino = w->ino, .c = g->c, .off = b->off, .len = b->len,
+			       .ac = ac_ref(g->ac) };
 	/* the commit and the writer as if b were on the workers (the bump
 	 * first: it forgets the location fh_behind keeps for the next open) */
 	fh_table_bump(t, w->ino);
@@ -1882,6 +1987,7 @@ static bool fh_data_behind(struct fh_writer *w)
 		g->written = false;
 		g->needs_fsync = false;
 		w->commit_end = 0;
+		ac_unref(j->ac);
 		free(j);
 		return false;
 	}
@@ -1968,8 +2074,16 @@ static int fh_fsync_grants(struct fh_writer *w)
 		struct grant *g = &w->grants[i];
 		if (!g->needs_fsync)
 			continue;
-		rc = worker_io_fsync(w->t->wio, &g->c);
-		if (rc == -ESTALE && g->released) {
+		int r = g->ac ? fh_grant_ready(g) : 0;
+		if (r < 0 && r != -ENODATA) {
+			rc = -EIO;   /* the create failed: its data is nowhere */
+			fh_writer_fail(w, rc);
+			break;
+		}
+		/* one the create did not bring is asked for (its data behind
+		 * went where that grant said) */
+		rc = r == 0 ? worker_io_fsync(w->t->wio, &g->c) : -ESTALE;
+		if (rc == -ESTALE && g->released && r == 0) {
 			/* Another writer moved the chunk on after this mount gave
 			 * its lease back: that version is no longer ours to sync. */
 			log_info("inode %" PRIu64 " chunk %" PRIu64 ": changed by another "
@@ -2175,6 +2289,57 @@ int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 	return rc;
 }
 
+struct fh_acreate *fh_prefill_pending(struct file_handle *fh)
+{
+	struct fh_writer *w = fh->w;
+	struct fh_acreate *ac = w ? calloc(1, sizeof(*ac)) : NULL;
+	if (!ac)
+		return NULL;
+	pthread_mutex_init(&ac->lock, NULL);
+	pthread_cond_init(&ac->cond, NULL);
+	ac->refs = 2;   /* the grant's, the caller's (fh_acreate_done) */
+	pthread_mutex_lock(&w->gmu);
+	bool ok = w->ngrants == 0 &&
+		  (w->grants_cap > 0 || (w->grants = calloc(4, sizeof(*w->grants))));
+	if (ok) {
+		if (w->grants_cap == 0)
+			w->grants_cap = 4;
+		struct grant *g = &w->grants[w->ngrants++];
+		memset(g, 0, sizeof(*g));
+		g->index = 0;
+		g->sole = true;
+		g->from_create = true;
+		g->behind = true;    /* asked for so: the reply may still say otherwise */
+		g->renew_at_ms = INT64_MAX;
+		g->ac = ac;
+	}
+	pthread_mutex_unlock(&w->gmu);
+	if (!ok) {
+		pthread_cond_destroy(&ac->cond);
+		pthread_mutex_destroy(&ac->lock);
+		free(ac);
+		return NULL;
+	}
+	return ac;
+}
+
+void fh_acreate_done(struct fh_acreate *ac, int rc, const json_t *grant)
+{
+	pthread_mutex_lock(&ac->lock);
+	if (rc == 0 && (!grant || worker_io_parse_chunk(grant, &ac->c) < 0 ||
+			ju_u64_opt(grant, "lease_ms", 60000, &ac->lease_ms) < 0))
+		rc = -ENODATA;
+	if (rc == 0) {
+		fh_grant_rtoken(grant, ac->rtoken);
+		ac->behind = json_is_true(json_object_get(grant, "behind"));
+	}
+	ac->rc = rc;
+	ac->done = true;
+	pthread_cond_broadcast(&ac->cond);
+	pthread_mutex_unlock(&ac->lock);
+	ac_unref(ac);
+}
+
 void fh_prefill_locations(struct file_handle *fh, json_t *resp)
 {
 	if (!resp || !json_object_get(resp, "chunks")) {
@@ -2318,7 +2483,7 @@ static bool fh_loc_from_grant(struct file_handle *fh, uint64_t index)
 	if (!atomic_load(&w->resized)) {
 		pthread_mutex_lock(&w->gmu);
 		const struct grant *g = fh_grant_find(w, 0);
-		ok = w->ngrants == 1 && g && g->sole && g->written && !g->released &&
+		ok = w->ngrants == 1 && g && !g->ac && g->sole && g->written && !g->released &&
 		     g->rtoken[0] != '\0' && now_ms() < g->renew_at_ms;   /* tokens fresh */
 		if (ok) {
 			struct loc_cache *l = &fh->loc;

@@ -116,6 +116,17 @@ void fh_open_queued(struct file_handle *fh);
  * made): the first flush needs no /v1/write. Unwritten, it goes back with
  * "drop" in the commit at close. 0, or -errno (then it asks as usual). */
 int fh_prefill_grant(struct file_handle *fh, const json_t *grant);
+/* The same for a create this mount answered itself and queued
+ * (fs_ops.c, fuse/ns_queue.h): the grant is held as pending; whoever
+ * needs it (a flush, a close's data behind, fsync) waits for the
+ * create's reply. Returns the create's handle for fh_acreate_done, or
+ * NULL (out of memory, or fh already has a grant: create the usual way). */
+struct fh_acreate;
+struct fh_acreate *fh_prefill_pending(struct file_handle *fh);
+/* The queued create's reply: rc, and the grant that came with it (NULL:
+ * none). Called once per fh_prefill_pending, from any thread holding no
+ * file_handle lock. */
+void fh_acreate_done(struct fh_acreate *ac, int rc, const json_t *grant);
 /* The time of the last write() through this mount to an inode open here,
  * until an explicit mtime is set (fh_table_mtime_set): getattr reports it
  * when the master's mtime (set when the data is committed) is older, so
@@ -209,6 +220,7 @@ int fh_write(struct file_handle *fh, uint64_t off, const void *buf, size_t *size
 /* Quotas exist in the cluster (from the master's session replies): writes
  * that grow a file first check the room left (*size of fh_write may then
  * be cut; EDQUOT when none is left). */
+bool fh_quotas_on(void);
 void fh_quotas_in_use(bool on);
 /* Push buffered data to the workers and commit it (or queue the commit:
  * fh_table_set_behind). 0 or -errno. With gen

@@ -121,6 +121,14 @@ struct fs_ctx {
 	struct fuse_session *se;   /* fs_ctx_set_feed */
 	bool noatime;              /* the mount's noatime / ro: no reports */
 	bool send_caller;          /* fs_ctx_set_send_caller */
+	/* creates answered here (fs_create_local): inode numbers the master
+	 * reserved for this mount, next..hi, ino_lock */
+	pthread_mutex_t ino_lock;
+	uint64_t ino_next, ino_hi;
+	int64_t ino_retry_ms;      /* the last ask failed: not before then */
+	atomic_bool roomy;         /* the last create's grant was "behind" */
+	pthread_rwlock_t made_lock; /* a create answered here (read) vs a recall (write) */
+	bool local_creates;        /* fs_ctx_set_local_creates */
 };
 
 int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
@@ -142,6 +150,9 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 		free(ctx);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&ctx->ino_lock, NULL);
+	pthread_rwlock_init(&ctx->made_lock, NULL);
+	fs_ctx_set_local_creates(ctx, true);
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	csess_set_atime_queue(ctx->cs, ctx->atime);
 	csess_set_health(ctx->cs, worker_io_health(wio));
@@ -165,6 +176,21 @@ static void fs_feed_inode(void *arg, uint64_t ino)
 {
 	struct fs_ctx *ctx = arg;
 	fh_table_shared(ctx->fht, ino);
+}
+
+/* Another client reads folder dir, where creates answered here may still
+ * be queued: they reach the master before this feed asks for more
+ * (master writers_told, listing_told). */
+static void fs_feed_recall(void *arg, uint64_t dir)
+{
+	struct fs_ctx *ctx = arg;
+	/* no create answered here in dir from now (one past its checks is
+	 * queued before this lock is had), until one went to the master */
+	pthread_rwlock_wrlock(&ctx->made_lock);
+	mcache_recall(ctx->mcache, dir);
+	pthread_rwlock_unlock(&ctx->made_lock);
+	if (nsq_pending_dir(ctx->nsq, dir))
+		nsq_drain(ctx->nsq);
 }
 
 /* A close's data behind that no replica took: the file is empty at the
@@ -199,6 +225,7 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 			ctx->dcnt = NULL; /* every rmdir waits */
 		iw_on_change(ctx->iw, fs_feed_changed, ctx);
 		iw_on_inode(ctx->iw, fs_feed_inode, ctx);
+		iw_on_recall(ctx->iw, fs_feed_recall, ctx);
 		fh_table_set_behind(ctx->fht, ctx->nsq, fs_behind_ok, ctx);
 		fh_table_on_lost(ctx->fht, fs_lost_inode, ctx);
 	}
@@ -1601,6 +1628,179 @@ static void fs_open_fi(struct fuse_file_info *fi, struct file_handle *fh)
 	fi->direct_io = (fi->flags & O_DIRECT) != 0; /* O_DIRECT: no page cache */
 }
 
+/* ---- creates answered here ---------------------------------------------
+ *
+ * In a folder this mount made and alone changes (it holds the master's
+ * lease, meta_cache.h: it knows every name there), a create of a new
+ * file to be written can only succeed at the master: the name is absent,
+ * the kernel checked the caller's rights, and nothing else can refuse it
+ * (no quota, no caller mapping). So the mount answers it at once, as an
+ * inode number the master reserved for it (/v1/inos), with the
+ * attributes the master will give it (the caller's owner, the folder's
+ * group if it is setgid, the mode less the umask: folders with any
+ * extended attribute, which may be a default ACL, are left out), and
+ * queues it (ns_queue.h nsq_create); its first chunk's grant comes with
+ * the reply, which the close's data behind waits for. tar, cp -r, git
+ * checkout, rsync and make then cost no round trip per file.
+ *
+ * Other mounts see the file once the create reached the master: the
+ * master asks this mount through its feed to send what it queued in the
+ * folder before it answers their lookup or listing of the folder
+ * (writers_told). A mount killed before its queue went leaves no trace
+ * of those files, as a local disk that loses unsynced creates in a
+ * crash; fsync of the file or the folder waits for them. */
+#define FS_INOS_ASK 1024           /* inode numbers asked for at once */
+#define FS_INOS_RETRY_MS 10000     /* after a failed ask */
+
+void fs_ctx_set_local_creates(struct fs_ctx *ctx, bool on)
+{
+	ctx->local_creates = on;
+	csess_set_local_creates(ctx->cs, on);
+}
+
+/* An inode number for a create answered here, or 0. */
+static uint64_t fs_ino_take(struct fs_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->ino_lock);
+	if (ctx->ino_next == 0 || ctx->ino_next > ctx->ino_hi) {
+		int64_t now = mcache_now_ms();
+		json_t *resp = NULL;
+		uint64_t lo = 0, hi = 0;
+		int rc = now < ctx->ino_retry_ms ? -EAGAIN
+						 : fs_call_now(ctx, "inos",
+							       fs_sess(ctx, json_pack("{s:i}", "count",
+										      FS_INOS_ASK)),
+							       &resp, NULL);
+		if (rc == 0 && (ju_u64(resp, "lo", &lo) < 0 || ju_u64(resp, "hi", &hi) < 0 ||
+				lo == 0 || hi < lo))
+			rc = -EIO;
+		json_decref(resp);
+		if (rc == 0) {
+			ctx->ino_next = lo;
+			ctx->ino_hi = hi;
+		} else if (rc != -EAGAIN) {
+			log_info("no inode numbers for creates answered here (%s): they go to "
+				 "the master for %d s", strerror(-rc), FS_INOS_RETRY_MS / 1000);
+			ctx->ino_retry_ms = now + FS_INOS_RETRY_MS;
+		}
+	}
+	uint64_t ino = ctx->ino_next && ctx->ino_next <= ctx->ino_hi ? ctx->ino_next++ : 0;
+	pthread_mutex_unlock(&ctx->ino_lock);
+	return ino;
+}
+
+/* One create answered here, until its reply (fs_made_done). */
+struct fs_made {
+	struct fs_ctx *ctx;
+	uint64_t parent, ino;
+	int64_t at_ms;               /* when it was answered: the lease counts from then */
+	struct fh_acreate *ac;
+	char name[];
+};
+
+static void fs_made_done(void *arg, int rc, const json_t *res)
+{
+	struct fs_made *m = arg;
+	struct mc_change ch = { m->parent, m->name, 1, m->ino };
+	/* a failed one drops the folder's names (no "dirs"): it is asked again */
+	mcache_changed(m->ctx->mcache, rc == 0 ? res : NULL, &ch, 1, m->at_ms);
+	const json_t *grant = rc == 0 ? json_object_get(res, "grant") : NULL;
+	if (grant)
+		atomic_store(&m->ctx->roomy, json_is_true(json_object_get(grant, "behind")));
+	if (m->ac)
+		fh_acreate_done(m->ac, rc, grant);
+	free(m);
+}
+
+static bool fs_create_local_locked(struct fs_ctx *ctx, fuse_req_t req, const struct fuse_ctx *c,
+				   fuse_ino_t parent, const char *name, mode_t mode,
+				   struct fuse_file_info *fi, json_t *body, uint64_t snap);
+
+/* Answer the create of name in parent here (see above): true if the
+ * kernel was answered. */
+static bool fs_create_local(struct fs_ctx *ctx, fuse_req_t req, fuse_ino_t parent,
+			    const char *name, mode_t mode, struct fuse_file_info *fi,
+			    json_t *body, uint64_t snap)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	if (!ctx->local_creates)
+		return false;
+	pthread_rwlock_rdlock(&ctx->made_lock);
+	bool answered = fs_create_local_locked(ctx, req, c, parent, name, mode, fi, body, snap);
+	pthread_rwlock_unlock(&ctx->made_lock);
+	return answered;
+}
+
+static bool fs_create_local_locked(struct fs_ctx *ctx, fuse_req_t req, const struct fuse_ctx *c,
+				   fuse_ino_t parent, const char *name, mode_t mode,
+				   struct fuse_file_info *fi, json_t *body, uint64_t snap)
+{
+	struct stat pst;
+	double valid;
+	if (!body || !json_is_string(json_object_get(body, "name")) ||
+	    !atomic_load(&ctx->roomy) || !fs_behind_ok(ctx) || fh_quotas_on() ||
+	    !csess_batches(ctx->cs, CS_BATCH_INOS) || !csess_batches(ctx->cs, CS_BATCH_CREATE) ||
+	    (mode & (S_ISUID | S_ISGID)) || !mcache_absent(ctx->mcache, parent, name) ||
+	    nsq_renamed_to(ctx->nsq, parent, name) ||
+	    !mcache_attr(ctx->mcache, parent, &pst, &valid) ||
+	    !mcache_no_xattrs(ctx->mcache, parent))
+		return false;
+	uint64_t ino = fs_ino_take(ctx);
+	size_t len = strlen(name);
+	struct fs_made *m = ino ? malloc(sizeof(*m) + len + 1) : NULL;
+	if (!m)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino = (ino_t)ino;
+	e.attr.st_mode = S_IFREG | (mode & 07777 & ~(c->umask & 0777));
+	e.attr.st_nlink = 1;
+	e.attr.st_uid = c->uid;
+	e.attr.st_gid = (pst.st_mode & S_ISGID) ? pst.st_gid : c->gid;
+	e.attr.st_blksize = 1 << 20;
+	e.attr.st_atim = e.attr.st_mtim = e.attr.st_ctim = now;
+	*m = (struct fs_made){ ctx, parent, ino, mcache_now_ms(), NULL };
+	memcpy(m->name, name, len + 1);
+	struct file_handle *fh = NULL;
+	if (json_object_set_new(body, "ino", json_integer((json_int_t)ino)) < 0 ||
+	    json_object_set_new(body, "time_s", json_integer((json_int_t)now.tv_sec)) < 0 ||
+	    json_object_set_new(body, "time_ns", json_integer(now.tv_nsec)) < 0 ||
+	    json_object_set_new(body, "excl", json_true()) < 0 ||
+	    !mcache_add_made(ctx->mcache, parent, name, ino)) {
+		free(m);
+		return false;
+	}
+	if (fh_open(ctx->fht, ino, true, &fh) < 0 || !(m->ac = fh_prefill_pending(fh)) ||
+	    csess_created(ctx->cs, ino, true) < 0) {
+		if (m->ac)
+			fh_acreate_done(m->ac, -ECANCELED, NULL);
+		if (fh)
+			fh_release(fh);
+		mcache_changed(ctx->mcache, NULL, &(struct mc_change){ parent, name, 1, ino }, 1, 0);
+		free(m);
+		return false;
+	}
+	fh_table_nocaps_set(ctx->fht, ino, true);   /* a new file has no xattrs */
+	fh_created_attrs(fh, &e.attr);
+	if (nsq_create(ctx->nsq, ino, body, fs_made_done, m) < 0) {
+		/* fs_made_done was told: the grant failed, the names dropped */
+		fh_release(fh);
+		csess_close(ctx->cs, ino);
+		return false;
+	}
+	mcache_dir_predict(ctx->mcache, parent, 0);
+	fs_entry_of_attr(&e, FS_TIMEOUT);
+	fs_ttl(ctx, &e, snap, parent, name);
+	fs_open_fi(fi, fh);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		fh_release(fh); /* the opener was interrupted: nobody will release it */
+		csess_close(ctx->cs, ino);
+	}
+	return true;
+}
+
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
@@ -1632,6 +1832,16 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 					   (json_int_t)(c->umask & 0777), "excl", excl, "grant",
 					   want_grant),
 				 "name", name)));
+	if (want_grant && fs_create_local(ctx, req, parent, name, mode, fi, body, snap)) {
+		json_decref(body);
+		return;
+	}
+	uint64_t recalls = mcache_recalls(ctx->mcache);   /* before the send */
+	json_object_del(body, "ino");   /* what fs_create_local may have added */
+	json_object_del(body, "time_s");
+	json_object_del(body, "time_ns");
+	if (body)
+		json_object_set_new(body, "excl", json_boolean(excl));
 	/* Behind what is queued (rsync's rename of the file before, rm's
 	 * unlinks), on the same batch when anything is: one round trip */
 	int rc = -ESHUTDOWN;
@@ -1645,6 +1855,8 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	json_decref(body);
 	if (rc == 0) {
 		grant = json_incref(json_object_get(resp, "grant"));
+		if (grant)
+			atomic_store(&ctx->roomy, json_is_true(json_object_get(grant, "behind")));
 		rc = fs_entry(ctx, resp, &e);
 		if (ju_bool_opt(resp, "created", true, &created) < 0)
 			created = true;
@@ -1653,6 +1865,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		struct mc_change ch = { parent, name, 1, 0 };
 		if (rc == 0 && created)
 			mcache_changed(ctx->mcache, resp, &ch, 1, sent);
+		/* its reply came once other mounts' listings had it: creates
+		 * here may be answered here again (fs_feed_recall) */
+		if (rc == 0 && created)
+			mcache_recall_over(ctx->mcache, parent, recalls);
 		else if (rc == 0)
 			mcache_seen(ctx->mcache, parent, name);
 	} else if (rc == -EEXIST && retried) {

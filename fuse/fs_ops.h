@@ -37,4 +37,8 @@ void fs_ctx_set_send_caller(struct fs_ctx *ctx, bool on);
 struct fuse_session;
 int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s);
 
+/* Whether creates may be answered by the mount (fs_ops.c
+ * fs_create_local; -o local_creates=0 turns them off). Default on. */
+void fs_ctx_set_local_creates(struct fs_ctx *ctx, bool on);
+
 #endif

@@ -67,6 +67,7 @@ struct mount_opts {
 	char metrics[256];         /* -o metrics=ADDR:PORT, "" for none */
 	int cache_ttl_s;           /* -o cache_ttl=S: kernel timeouts with the feed */
 	bool nolocalreads;         /* -o nolocalreads: every read over HTTP */
+	bool nolocalcreates;       /* -o nolocalcreates: every create asks the master */
 };
 
 /* What the metrics endpoint shows besides the counters (metrics_gauges). */
@@ -114,6 +115,9 @@ static void usage(FILE *out)
 		"     nolocalreads            read replicas on this machine over HTTP too,\n"
 		"                             not straight from their chunk files\n"
 		"                             (localreads: the default)\n"
+		"     nolocalcreates          every create waits for the master, also in\n"
+		"                             folders this mount alone fills (localcreates:\n"
+		"                             the default; docs/posix.md)\n"
 		"     debug                   verbose logging\n"
 		"     noallow_other           only the mounting user may use the mount\n"
 		"                             (allow_other is the default when run as root)\n"
@@ -246,6 +250,10 @@ static int opts_one(struct mount_opts *o, const char *opt)
 	}
 	if (strncmp(opt, "passfile=", 9) == 0)
 		return opts_passfile(o, opt + 9);
+	if (strcmp(opt, "nolocalcreates") == 0 || strcmp(opt, "localcreates") == 0) {
+		o->nolocalcreates = strcmp(opt, "nolocalcreates") == 0;
+		return 0;
+	}
 	if (strcmp(opt, "nolocalreads") == 0 || strcmp(opt, "localreads") == 0) {
 		o->nolocalreads = strcmp(opt, "nolocalreads") == 0;
 		return 0;
@@ -692,6 +700,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot create the FUSE session (options: %s)\n", opts);
 		goto out_free_modules;
 	}
+	fs_ctx_set_local_creates(ctx, !o.nolocalcreates);
 	if (fs_ctx_set_feed(ctx, se, o.cache_ttl_s) < 0) {
 		fprintf(stderr, PROG ": cannot set up the client (out of memory)\n");
 		goto out_destroy_session;

@@ -43,6 +43,8 @@ struct mc_dir {
 	struct mc_slot *names;
 	size_t cap, used;            /* used: slots with h != 0 */
 	size_t live;                 /* distinct names present (n > 0) */
+	bool recalled;               /* mcache_recall */
+	uint64_t recall_seq;         /* recalls (the mount's count) when it came */
 };
 
 struct mc_ino {
@@ -57,6 +59,7 @@ struct meta_cache {
 	size_t cap, used;
 	size_t names;                /* slots of every complete directory */
 	uint64_t feed_gen;           /* changes of others the feed brought */
+	uint64_t recalls;            /* mcache_recall calls */
 };
 
 #define MC_TAB_CAP (MC_INOS * 2)
@@ -252,6 +255,58 @@ bool mcache_dir_attr_parse(const json_t *attr, struct stat *st, uint64_t *dver)
 	       ju_u64(attr, "dver", dver) == 0;
 }
 
+static struct mc_dir *dir_known(struct meta_cache *mc, uint64_t dir);
+
+/* Lock held: attr ("xa") says whether ino has extended attributes. */
+static void note_xa_locked(struct meta_cache *mc, const json_t *attr, uint64_t ino, int64_t now)
+{
+	const json_t *xa = json_object_get(attr, "xa");
+	if (!json_is_integer(xa))
+		return;
+	bool none = json_integer_value(xa) == 0;
+	struct mc_ino *e = mc_find(mc, ino, none);
+	if (e)
+		e->noxa_ms = none ? now : 0;
+}
+
+bool mcache_add_made(struct meta_cache *mc, uint64_t dir, const char *name, uint64_t ino)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = dir_known(mc, dir);
+	bool ok = d && !d->recalled && names_apply(mc, d, name, 1, ino);
+	pthread_mutex_unlock(&mc->lock);
+	return ok;
+}
+
+void mcache_recall(struct meta_cache *mc, uint64_t dir)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, true);
+	mc->recalls++;
+	if (d) {
+		d->recalled = true;
+		d->recall_seq = mc->recalls;
+	}
+	pthread_mutex_unlock(&mc->lock);
+}
+
+uint64_t mcache_recalls(struct meta_cache *mc)
+{
+	pthread_mutex_lock(&mc->lock);
+	uint64_t n = mc->recalls;
+	pthread_mutex_unlock(&mc->lock);
+	return n;
+}
+
+void mcache_recall_over(struct meta_cache *mc, uint64_t dir, uint64_t recalls_at_send)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_dir *d = mc_dir(mc, dir, false);
+	if (d && d->recalled && d->recall_seq <= recalls_at_send)
+		d->recalled = false;
+	pthread_mutex_unlock(&mc->lock);
+}
+
 void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_change *ch,
 		    size_t n, int64_t sent_ms)
 {
@@ -272,6 +327,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		if (!d)
 			continue;
 		dir_set_attr(d, &st, dver, now, mc->feed_gen);
+		note_xa_locked(mc, attr, (uint64_t)st.st_ino, now);
 		bool ok = d->complete && d->ver == prev &&
 			  json_is_true(json_object_get(rec, "lease"));
 		for (size_t k = 0; k < n; k++) {
@@ -491,15 +547,11 @@ void mcache_forget_attr(struct meta_cache *mc, uint64_t ino)
 void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr)
 {
 	uint64_t ino;
-	const json_t *xa = json_object_get(attr, "xa");
-	if (!json_is_integer(xa) || ju_u64(attr, "ino", &ino) < 0)
+	if (ju_u64(attr, "ino", &ino) < 0)
 		return;
-	bool none = json_integer_value(xa) == 0;
 	int64_t now = mcache_now_ms();
 	pthread_mutex_lock(&mc->lock);
-	struct mc_ino *e = mc_find(mc, ino, none);
-	if (e)
-		e->noxa_ms = none ? now : 0;
+	note_xa_locked(mc, attr, ino, now);
 	pthread_mutex_unlock(&mc->lock);
 }
 

@@ -98,6 +98,19 @@ void mcache_lease_again(struct meta_cache *mc, uint64_t dir, const json_t *attr,
 			int64_t sent_ms);
 /* Whether name is known absent from directory dir now. */
 bool mcache_absent(struct meta_cache *mc, uint64_t dir, const char *name);
+/* This mount made name (inode ino) in dir itself and the master will
+ * learn it later (fuse/ns_queue.h nsq_create): dir's names hold it from
+ * now. False if they are not known (no lease) or have no room: then the
+ * create must go to the master first. */
+bool mcache_add_made(struct meta_cache *mc, uint64_t dir, const char *name, uint64_t ino);
+/* The master recalled this mount's creates in dir (another client lists
+ * it, master/http_api.c listing_told): mcache_add_made refuses dir until
+ * a create there sent after the recall came back (the master held its
+ * reply until the lister's feed had it, so the lister keeps no listing
+ * without it): mcache_recall_over with mcache_recalls() as of its send. */
+void mcache_recall(struct meta_cache *mc, uint64_t dir);
+uint64_t mcache_recalls(struct meta_cache *mc);
+void mcache_recall_over(struct meta_cache *mc, uint64_t dir, uint64_t recalls_at_send);
 /* A folder this mount made, named name in dir, where dir is as
  * mcache_absent knows it: its attributes (as mcache_attr has them) in *st
  * and true, so a lookup needs no call (the kernel asks again for a name

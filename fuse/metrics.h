@@ -93,6 +93,9 @@
 	  "Closes of files made here and written once, answered once the data was on "   \
 	  "the workers (or, data behind, at once); their commits sent with a later "      \
 	  "batch.")                                                                       \
+	X(QUEUED_CREATES, "bigfs_mount_queued_creates_total", "counter",                 \
+	  "Creates answered by the mount, as an inode number the master reserved for "    \
+	  "it, in a folder it holds the lease of; sent with the next batch.")             \
 	X(BEHIND_WRITES, "bigfs_mount_behind_writes_total", "counter",                   \
 	  "Closes answered before their data reached the workers (data behind: small "    \
 	  "files made here and written once); their commits wait for it.")                \

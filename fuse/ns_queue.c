@@ -29,11 +29,13 @@
 
 /* NSQ_CALL: a call whose caller waits for its reply (a create riding on
  * the batch); NSQ_SETATTR: a setattr answered already; NSQ_COMMIT: the
- * commit of a close answered already (done is told its result). All
- * three carry the op as sent (body). */
+ * commit of a close answered already (done is told its result);
+ * NSQ_CREATE: a create answered already, as the inode this mount chose
+ * (done is told its result). All four carry the op as sent (body). */
 #define NSQ_KEEP_OPEN 64          /* unsent commits whose files' closes wait */
 
-enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR, NSQ_COMMIT };
+enum nsq_kind { NSQ_UNLINK, NSQ_RMDIR, NSQ_RENAME, NSQ_CALL, NSQ_SETATTR, NSQ_COMMIT,
+		NSQ_CREATE };
 
 /* The "op" of the kinds sent by name (the others carry their body). */
 static const char *const NSQ_KIND_NAMES[] = { "unlink", "rmdir", "rename" };
@@ -46,8 +48,8 @@ struct nsq_op {
 	uint64_t newparent;          /* a rename's target */
 	char *newname;
 	json_t *body;                /* NSQ_CALL, NSQ_SETATTR: the op */
-	uint64_t ino;                /* NSQ_SETATTR, NSQ_COMMIT: its inode */
-	nsq_done_fn done_fn;         /* NSQ_COMMIT: told the result */
+	uint64_t ino;                /* NSQ_SETATTR, NSQ_COMMIT, NSQ_CREATE: its inode */
+	nsq_done_fn done_fn;         /* NSQ_COMMIT, NSQ_CREATE: told the result */
 	void *done_arg;
 	bool wait;                   /* someone waits for its answer (an rmdir not known to succeed) */
 	bool held;                   /* NSQ_COMMIT: its data is still on its way to the
@@ -132,6 +134,22 @@ static void nsq_results(struct nsq *q, struct nsq_op *batch, int rc, bool retrie
 				log_warn("queued commit of inode %" PRIu64 " failed: %s; what its "
 					 "last close wrote is on the workers, its size not",
 					 op->ino, strerror(-e));
+			}
+			op->rc = e;
+			op->done_fn(op->done_arg, e, e == 0 ? res : NULL);
+			op->done_fn = NULL;
+			continue;
+		}
+		if (op->kind == NSQ_CREATE) {
+			if (e == -EEXIST && retried) {
+				e = 0;        /* our own earlier attempt made it */
+				res = NULL;
+			}
+			if (e < 0) {
+				mount_metrics_add(MM_QUEUED_OP_ERRORS, 1);
+				log_warn("queued create of '%s' in folder %" PRIu64 " as inode %" PRIu64
+					 " failed: %s; the file was never made",
+					 op->name ? op->name : "?", op->parent, op->ino, strerror(-e));
 			}
 			op->rc = e;
 			op->done_fn(op->done_arg, e, e == 0 ? res : NULL);
@@ -266,7 +284,8 @@ static struct nsq_op *nsq_take(struct nsq *q, bool take, size_t *ret_n)
 	size_t n = 0, nleft = 0;
 	for (struct nsq_op *op = q->head, *next; op && n < NSQ_BATCH_MAX; op = next) {
 		next = op->next;
-		bool go = !op->held && (nleft == 0 || op->kind == NSQ_CALL);
+		bool go = !op->held &&
+			  (nleft == 0 || op->kind == NSQ_CALL || op->kind == NSQ_CREATE);
 		for (size_t i = 0; go && nleft && i < nleft; i++)
 			go = !op_conflicts(op, left[i]);
 		if (!go) {
@@ -489,6 +508,26 @@ int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn
 	return nsq_queue(q, op, MM_QUEUED_COMMITS);   /* not queued: done hears -ESHUTDOWN */
 }
 
+int nsq_create(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg)
+{
+	struct nsq_op *op = op_of_body(NSQ_CREATE, "create", body, false);
+	const char *name = json_string_value(json_object_get(body, "name"));
+	json_int_t parent = json_integer_value(json_object_get(body, "parent"));
+	if (op && (!name || parent <= 0 || !(op->name = strdup(name)))) {
+		op_free(op);
+		op = NULL;
+	}
+	if (!op) {
+		done(arg, -ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	op->parent = (uint64_t)parent;
+	op->ino = ino;
+	op->done_fn = done;
+	op->done_arg = arg;
+	return nsq_queue(q, op, MM_QUEUED_CREATES);   /* not queued: done hears -ESHUTDOWN */
+}
+
 int nsq_release(struct nsq *q, struct nsq_op *held, uint64_t size)
 {
 	int rc = 0;
@@ -616,11 +655,17 @@ static bool op_matches(const struct nsq_op *op, const struct nsq_key *k)
 {
 	switch (k->what) {
 	case K_MADE:
+		if (op->kind == NSQ_CREATE)
+			return op->parent == k->dir && op->name && strcmp(op->name, k->name) == 0;
 		return op->kind == NSQ_RENAME && op->newparent == k->dir &&
 		       strcmp(op->newname, k->name) == 0;
 	case K_SET:
-		return (op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT) && op->ino == k->ino;
+		return (op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT ||
+			op->kind == NSQ_CREATE) &&
+		       op->ino == k->ino;
 	default:
+		if (op->kind == NSQ_CREATE)
+			return !k->name && op->parent == k->dir;
 		if (op->kind == NSQ_CALL || op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT)
 			return op->kind != NSQ_CALL && !k->name;
 		if (!k->name && op->kind == NSQ_RENAME && op->newparent == k->dir)

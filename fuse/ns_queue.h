@@ -132,6 +132,16 @@ int nsq_commit(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done
 struct nsq_op;
 int nsq_commit_held(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done,
 		    void *arg, struct nsq_op **ret_held);
+/* Queue a create this mount answered itself, as inode ino from a range
+ * the master reserved for it (body: the members of /v1/create with "ino",
+ * "parent" and a plain "name"; copied, with "op" added). It goes like a
+ * create riding on a batch (it passes held commits that do not name its
+ * name), but nobody waits for it: done(arg) is told its result (the
+ * create's reply), also when it could not be queued (then this returns
+ * -ENOMEM or -ESHUTDOWN too). Until it is back, nsq_pending_ino(ino) and
+ * nsq_pending_dir(parent) are true, and nsq_renamed_to(parent, name)
+ * (the name is made by what is queued). */
+int nsq_create(struct nsq *q, uint64_t ino, const json_t *body, nsq_done_fn done, void *arg);
 /* Let a held commit go, with "size" set to size first unless UINT64_MAX
  * (a commit whose data did not reach the workers grows the file by
  * nothing). held is not to be touched after. 0 or -ENOMEM (sent as it
@@ -152,7 +162,7 @@ bool nsq_commit_unsent(struct nsq *q, uint64_t ino);
  * gone). 0, -ENOMEM or -ESHUTDOWN. */
 int nsq_rename(struct nsq *q, uint64_t parent, const char *name, uint64_t newparent,
 	       const char *newname);
-/* Whether a queued rename (or one on its way) makes name in parent. */
+/* Whether a queued rename or create (or one on its way) makes name in parent. */
 bool nsq_renamed_to(struct nsq *q, uint64_t parent, const char *name);
 /* rmdir behind everything queued; waits for its own answer: 0 or -errno. */
 int nsq_rmdir(struct nsq *q, uint64_t parent, const char *name);

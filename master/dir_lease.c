@@ -187,6 +187,25 @@ bool dlease_held_by_other(struct dir_leases *t, uint64_t dir, const char *sessio
 	return other;
 }
 
+int dlease_listed(struct dir_leases *t, uint64_t dir, const char *session, int64_t grace_ms,
+		  char holder[])
+{
+	int64_t now = dlease_now_ms();
+	int held = 0;
+	pthread_mutex_lock(&t->lock);
+	struct dl_entry *e = dl_find(t, dir);
+	if (e && e->holder[0] && (!session || strcmp(e->holder, session) != 0)) {
+		if (e->expiry_ms + grace_ms > now) {
+			strcpy(holder, e->holder);
+			held = 1;
+		} else {
+			e->dir = UINT64_MAX;   /* over: not to be taken again */
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return held;
+}
+
 uint64_t dlease_count(struct dir_leases *t)
 {
 	int64_t now = dlease_now_ms();

@@ -60,6 +60,12 @@ bool dlease_renew(struct dir_leases *t, uint64_t dir, const char *session);
  * creates there that are still on their way (fuse/ns_queue.h). */
 bool dlease_held_by_other(struct dir_leases *t, uint64_t dir, const char *session,
 			  int64_t grace_ms, char holder[]);
+/* A listing of dir by session (NULL: not a mount): 1 and *holder as
+ * dlease_held_by_other. A lease of another session that ran out longer
+ * ago ends instead (0): its holder's next lookup does not take it again,
+ * as the listing's reader may answer from it (fuse/dir_cache.h). */
+int dlease_listed(struct dir_leases *t, uint64_t dir, const char *session, int64_t grace_ms,
+		  char holder[]);
 /* How many leases are held now (for /metrics). */
 uint64_t dlease_count(struct dir_leases *t);
 int64_t dlease_now_ms(void);

@@ -791,6 +791,7 @@ out_put:
 
 static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 			 uint64_t ino);
+static void listing_told(struct master *m, struct http_request *r, uint64_t dir);
 
 static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret);
 
@@ -1069,11 +1070,27 @@ static void h_create(struct master *m, struct http_request *r)
 		bad_member(r, "ino");
 		goto out_put;
 	}
+	/* with it, "time_s", "time_ns": when the mount made it, the times it
+	 * told its kernel */
+	bool has_when = false;
+	int64_t ts = 0;
+	uint32_t tns = 0;
+	if (has_ino && (opt_i64(b, "time_s", &has_when, &ts) < 0 || ts < 0)) {
+		bad_member(r, "time_s");
+		goto out_put;
+	}
+	if (has_ino && (ju_u32_opt(b, "time_ns", 0, &tns) < 0 || tns > 999999999)) {
+		bad_member(r, "time_ns");
+		goto out_put;
+	}
+	if (has_ino)
+		sess_names_own(m->sess, session);
 	int rc;
 	for (int attempt = 0;; attempt++) {
 		if (has_ino) {
+			struct timespec when = { (time_t)ts, (long)tns };
 			rc = ns_create_ino(m->ns, parent, name, mode, uid, gid, umask, want_ino,
-					   session, &a);
+					   session, has_when ? &when : NULL, &a);
 			created = rc == 0;
 		} else {
 			rc = ns_create(m->ns, parent, name, mode, uid, gid, umask, excl, &a,
@@ -1612,11 +1629,13 @@ static void h_readdir(struct master *m, struct http_request *r)
 		below = NS_READDIR_MAX;
 	/* files of another mount whose commit may be on its way: here, sent
 	 * first (writers_told); in the folders below, none of them listed */
+	/* before the read: a change after it waits for this mount's feed
+	 * (also a create of the lease holder that listing_told recalls) */
+	inval_log_listed(m->il, call_origin(r));
+	listing_told(m, r, ino);
 	writers_told(m, r, ino, 0);
 	if (below && sess_fresh_any_elsewhere(m->sess, call_origin(r)))
 		below = 0;
-	/* before the read: a change after it waits for this mount's feed */
-	inval_log_listed(m->il, call_origin(r));
 	int rc = ns_readdir(m->ns, ino, cookie, limit, &ents, &n, &eof, &dir);
 	if (rc < 0) {
 		http_reply_error(r, rc, "readdir %llu: %s", (unsigned long long)ino,
@@ -1977,9 +1996,10 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 	 * folder, and it sends what it queued there before it asks for more */
 	char holder[SESS_ID_MAX + 1];
 	uint64_t o;
+	bool recall = false;
 	if (dir && dlease_held_by_other(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) &&
 	    (o = sess_creates_behind_origin(m->sess, holder)) != 0 && o != self) {
-		inos[ni++] = dir;
+		recall = true;
 		size_t k = 0;
 		while (k < n && others[k] != o)
 			k++;
@@ -1990,12 +2010,38 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 		return false;
 	struct inval_note notes[COMMIT_TOLD_MAX + 1];
 	for (size_t i = 0; i < ni; i++)
-		notes[i] = (struct inval_note){ inos[i], NULL };
+		notes[i] = (struct inval_note){ inos[i], NULL, false };
+	if (recall)
+		notes[ni++] = (struct inval_note){ dir, NULL, true };
 	inval_log_publish(m->il, self, notes, ni);
 	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: %zu writers' change feeds not caught up after %d ms",
 			  (unsigned long long)(dir ? dir : ino), n, WRITERS_TOLD_MS);
 	return true;
+}
+
+/* A listing of folder dir by another mount than the one whose lease
+ * lets it answer creates there itself (fuse/ns_queue.h): that mount may
+ * keep the listing and answer "no such file" from it (fuse/dir_cache.h),
+ * which no later create of the holder would correct, as none reaches the
+ * master before it returns. So the holder is recalled: told through its
+ * feed, it sends what it queued there and answers no more creates there
+ * itself until one of its own creates there has reached the master
+ * (whose reply waits for this mount's feed: wait_leases); the listing is
+ * read once the holder's feed has taken the word. A lease that ran out
+ * long ago ends instead: it is not taken again. */
+static void listing_told(struct master *m, struct http_request *r, uint64_t dir)
+{
+	char holder[SESS_ID_MAX + 1];
+	uint64_t o, self = call_origin(r);
+	if (!dlease_listed(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) ||
+	    (o = sess_creates_behind_origin(m->sess, holder)) == 0 || o == self)
+		return;
+	struct inval_note note = { dir, NULL, true };
+	inval_log_publish(m->il, self, &note, 1);
+	if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
+		log_debug("%llu: the lease holder's change feed not caught up after %d ms",
+			  (unsigned long long)dir, WRITERS_TOLD_MS);
 }
 
 static void h_commit(struct master *m, struct http_request *r)
@@ -2569,19 +2615,23 @@ static void h_session_open(struct master *m, struct http_request *r)
 			   &lost_locks);
 	if (rc == 0)
 		sess_set_origin(m->sess, session, call_origin(r));
+	/* "creates": its mount answers creates itself (fuse/ns_queue.h) */
+	if (rc == 0 && json_is_true(json_object_get(b, "creates")))
+		sess_names_own(m->sess, session);
 	if (rc < 0) {
 		http_reply_error(r, rc, "session open %s: %s", session, strerror(-rc));
 		goto out_put;
 	}
 	json_t *arr = ju_u64_array(lost, nlost);
 	/* "batch": the ops /v1/batch takes (a mount queues only those) */
-	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b, s:o}",
+	/* "inos": creates may name their inode (/v1/inos, fuse/ns_queue.h) */
+	http_reply_json(r, 200, json_pack("{s:s, s:I, s:I, s:o, s:I, s:b, s:o, s:b}",
 					  "session", session,
 					  "timeout_ms", (json_int_t)sess_timeout_ms(m->sess),
 					  "heartbeat_ms", (json_int_t)sess_heartbeat_ms(m->sess),
 					  "lost_opens", arr, "lost_locks", (json_int_t)lost_locks,
 					  "quotas", ns_quotas_exist(m->ns) > 0, "batch",
-					  batch_kinds_json()));
+					  batch_kinds_json(), "inos", 1));
 out_put:
 	free(lost);
 	free(locks);
@@ -2624,6 +2674,9 @@ static void h_session_heartbeat(struct master *m, struct http_request *r)
 	int rc = sess_heartbeat(m->sess, session, closes, n);
 	if (rc == 0)
 		sess_set_origin(m->sess, session, call_origin(r));
+	/* "creates": its mount answers creates itself (fuse/ns_queue.h) */
+	if (rc == 0 && json_is_true(json_object_get(b, "creates")))
+		sess_names_own(m->sess, session);
 	if (rc < 0)
 		http_reply_error(r, rc, "session %s: %s", session,
 				 rc == -ESTALE ? "unknown or timed out" : strerror(-rc));

@@ -21,6 +21,7 @@ struct inval_ev {
 	uint64_t origin;
 	uint64_t ino;
 	char *name;           /* NULL: the inode's attributes */
+	bool recall;          /* not a change: inval_note.recall */
 };
 
 /* A reader waiting for events, on its own stack: a change wakes only the
@@ -150,7 +151,8 @@ uint64_t inval_origin(const char *id)
 
 static bool same_note(const struct inval_ev *e, uint64_t origin, const struct inval_note *n)
 {
-	if (e->origin != origin || e->ino != n->ino || !e->name != !n->name)
+	if (e->origin != origin || e->ino != n->ino || !e->name != !n->name ||
+	    e->recall != n->recall)
 		return false;
 	return !n->name || strcmp(e->name, n->name) == 0;
 }
@@ -166,7 +168,7 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 		if (i > 0 && same_note(&l->ring[l->last % l->cap], origin, &notes[i]))
 			continue;
 		char *name = NULL;
-		if (notes[i].name && !(name = strdup(notes[i].name))) {
+		if (notes[i].name && !notes[i].recall && !(name = strdup(notes[i].name))) {
 			/* no copy of the name: the folder's attributes stand in,
 			 * and the readers of it invalidate the whole folder */
 			name = NULL;
@@ -177,7 +179,8 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 		}
 		struct inval_ev *e = &l->ring[++l->last % l->cap];
 		free(e->name);
-		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name };
+		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name,
+					.recall = notes[i].recall };
 	}
 	wake(l, origin);
 	pthread_mutex_unlock(&l->lock);
@@ -252,11 +255,11 @@ static json_t *entry_json(uint64_t folder, const char *name)
 static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t max,
 		   json_t **ret, uint64_t *ret_last, size_t *ret_n, uint64_t *ret_given)
 {
-	json_t *ents = json_array(), *inos = json_array();
+	json_t *ents = json_array(), *inos = json_array(), *recalls = json_array();
 	uint64_t *seen = calloc(max ? max : 1, sizeof(*seen));
 	size_t n = 0, nseen = 0;
 	uint64_t s = since;
-	if (!ents || !inos || !seen)
+	if (!ents || !inos || !recalls || !seen)
 		goto fail;
 	while (s < l->last && n < max) {
 		const struct inval_ev *e = &l->ring[++s % l->cap];
@@ -265,7 +268,9 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 		n++;
 		*ret_given = s;
 		int rc;
-		if (e->name) {
+		if (e->recall) {
+			rc = json_array_append_new(recalls, json_integer((json_int_t)e->ino));
+		} else if (e->name) {
 			rc = json_array_append_new(ents, entry_json(e->ino, e->name));
 		} else {
 			if (ino_seen(seen, nseen, e->ino))
@@ -277,7 +282,7 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 			goto fail;
 	}
 	free(seen);
-	*ret = json_pack("{s:o, s:o}", "e", ents, "i", inos);
+	*ret = json_pack("{s:o, s:o, s:o}", "e", ents, "i", inos, "r", recalls);
 	*ret_last = s;
 	*ret_n = n;
 	return *ret ? 0 : -ENOMEM;
@@ -285,6 +290,7 @@ fail:
 	free(seen);
 	json_decref(ents);
 	json_decref(inos);
+	json_decref(recalls);
 	return -ENOMEM;
 }
 
@@ -439,7 +445,7 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		if (!kept_from(l, since)) {
 			*ret_reset = true;
 			*ret_last = given = l->last;
-			rc = (*ret_events = json_pack("{s:[], s:[]}", "e", "i")) ? 0 : -ENOMEM;
+			rc = (*ret_events = json_pack("{s:[], s:[], s:[]}", "e", "i", "r")) ? 0 : -ENOMEM;
 			break;
 		}
 		size_t n = 0;

@@ -23,10 +23,14 @@
 struct inval_log;
 
 /* One change: the entry `name` in folder `ino`, or (name NULL) the
- * attributes of inode `ino`. */
+ * attributes of inode `ino`. Or, recall (name NULL), no change: a word to
+ * the mount that holds folder `ino`'s lease to send the creates it
+ * answered there itself before it asks the feed for more (fuse/ns_queue.h);
+ * readers get those as "r": [ino, ...], and nobody forgets anything. */
 struct inval_note {
 	uint64_t ino;
 	const char *name;
+	bool recall;
 };
 
 #define INVAL_LOG_CAP_DEFAULT 32768

@@ -255,7 +255,7 @@ static void ns_txn_ended(void *arg, bool committed)
 {
 	struct ns *ns = arg;
 	if (committed && ns->changed && (notes.n || notes.overflow)) {
-		static const struct inval_note all = { 0, NULL };
+		static const struct inval_note all = { 0, NULL, false };
 		if (notes.overflow)
 			ns->changed(ns->changed_arg, &all, 1);
 		else
@@ -626,6 +626,7 @@ static int node_init_owner(struct ns *ns, const struct ns_attr *p, uint32_t *mod
 
 /* make_node, after the owner rules: insert the inode, its ACLs, its entry. */
 static _Thread_local uint64_t tl_want_ino;
+static _Thread_local const struct timespec *tl_want_time;
 
 static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 			 uint64_t rdev, uint32_t uid, uint32_t gid, const char *target,
@@ -638,6 +639,10 @@ static int make_node_acl(struct ns *ns, uint64_t parent, const char *name, uint3
 	int rc;
 
 	now_ts(&now_s, &now_ns);
+	if (tl_want_time) {
+		now_s = (int64_t)tl_want_time->tv_sec;
+		now_ns = (uint32_t)tl_want_time->tv_nsec;
+	}
 	sqlite3_stmt *st = meta_stmt(ns->ms, tl_want_ino ? SQL_INODE_INSERT_INO : SQL_INODE_INSERT);
 	sqlite3_bind_int64(st, 1, mode);
 	sqlite3_bind_int64(st, 2, S_ISDIR(mode) ? 2 : 1);
@@ -1121,7 +1126,7 @@ static int ino_reserved_for(struct ns *ns, uint64_t ino, const char *session)
 
 int ns_create_ino(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 		  uint32_t uid, uint32_t gid, uint32_t umask, uint64_t ino, const char *session,
-		  struct ns_attr *ret)
+		  const struct timespec *when, struct ns_attr *ret)
 {
 	struct ns_attr a, p;
 	int rc = ns_check_name(name);
@@ -1140,9 +1145,11 @@ int ns_create_ino(struct ns *ns, uint64_t parent, const char *name, uint32_t mod
 		rc = ino_reserved_for(ns, ino, session);
 	if (rc == 0) {
 		tl_want_ino = ino;
+		tl_want_time = when;
 		rc = make_node(ns, parent, name, S_IFREG | (mode & 07777), 0, uid, gid, umask,
 			       NULL, &a);
 		tl_want_ino = 0;
+		tl_want_time = NULL;
 	}
 	rc = meta_txn_end(ns->ms, rc);
 	if (rc == 0)

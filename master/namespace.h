@@ -124,10 +124,12 @@ int ns_reserve_inos(struct ns *ns, const char *session, uint32_t count, uint64_t
 int ns_release_inos(struct ns *ns, const char *session);
 /* Create a regular file as O_EXCL does, as inode ino, which must be in a
  * range reserved for session and unused: -EPERM if it is not reserved
- * for session, -EEXIST if the name or the inode exists. */
+ * for session, -EEXIST if the name or the inode exists. when (NULL: now)
+ * is its atime, mtime and ctime: the mount's, which made it. */
+struct timespec;
 int ns_create_ino(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 		  uint32_t uid, uint32_t gid, uint32_t umask, uint64_t ino, const char *session,
-		  struct ns_attr *ret);
+		  const struct timespec *when, struct ns_attr *ret);
 int ns_mknod(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	     uint64_t rdev, uint32_t uid, uint32_t gid, uint32_t umask, struct ns_attr *ret);
 int ns_symlink(struct ns *ns, uint64_t parent, const char *name, const char *target,

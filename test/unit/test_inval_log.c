@@ -34,7 +34,7 @@
 
 /* One read's answer. */
 struct rd {
-	char *e, *i;          /* the arrays, compact JSON */
+	char *e, *i, *r;      /* the arrays, compact JSON */
 	uint64_t last;
 	bool reset;
 	int64_t ms;           /* how long inval_log_read took */
@@ -44,6 +44,7 @@ static void rd_free(struct rd *r)
 {
 	free(r->e);
 	free(r->i);
+	free(r->r);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -61,14 +62,18 @@ static struct rd rd(struct inval_log *l, uint64_t origin, uint64_t since, int wa
 	r.ms = clock_now_ms() - t0;
 	assert_non_null(ev);
 	assert_true(json_is_object(ev));
-	assert_int_equal(json_object_size(ev), 2);
-	json_t *e = json_object_get(ev, "e"), *i = json_object_get(ev, "i");
+	assert_int_equal(json_object_size(ev), 3);
+	json_t *e = json_object_get(ev, "e"), *i = json_object_get(ev, "i"),
+	       *rc = json_object_get(ev, "r");
 	assert_true(json_is_array(e));
 	assert_true(json_is_array(i));
+	assert_true(json_is_array(rc));
 	r.e = json_dumps(e, JSON_COMPACT);
 	r.i = json_dumps(i, JSON_COMPACT);
+	r.r = json_dumps(rc, JSON_COMPACT);
 	assert_non_null(r.e);
 	assert_non_null(r.i);
+	assert_non_null(r.r);
 	json_decref(ev);
 	return r;
 }
@@ -83,13 +88,13 @@ static struct inval_log *mklog(size_t cap)
 
 static void pub_ino(struct inval_log *l, uint64_t origin, uint64_t ino)
 {
-	struct inval_note n = { .ino = ino, .name = NULL };
+	struct inval_note n = { .ino = ino, .name = NULL, .recall = false };
 	inval_log_publish(l, origin, &n, 1);
 }
 
 static void pub_ent(struct inval_log *l, uint64_t origin, uint64_t folder, const char *name)
 {
-	struct inval_note n = { .ino = folder, .name = name };
+	struct inval_note n = { .ino = folder, .name = name, .recall = false };
 	inval_log_publish(l, origin, &n, 1);
 }
 
@@ -164,6 +169,38 @@ static void *wait_told_main(void *p)
  * (inval_log_wait_told); one that never polled is not waited for; one
  * that stays behind makes the wait run out, and is then not waited for
  * again until it polls. */
+/* A recall names a folder in "r" only: no change (not in "e" or "i"),
+ * not merged with an attribute event of the same folder, still one event
+ * a reader's poll past it acknowledges (inval_log_wait_told). */
+static void test_recall(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	const struct inval_note notes[] = {
+		{ 9, NULL, true }, { 9, NULL, false }, { 9, NULL, true }, { 4, "x", false },
+	};
+	struct rd r = rd(l, OB, 0, 0, 100);   /* B follows the feed from 0 */
+	rd_free(&r);
+	inval_log_publish(l, OA, notes, 4);
+	assert_int_equal(inval_log_last(l), 4);
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.r, "[9,9]");
+	assert_string_equal(r.i, "[9]");
+	assert_string_equal(r.e, "[[4,\"x\"]]");
+	assert_int_equal(r.last, 4);
+	rd_free(&r);
+	/* its maker does not get it; a wait for B ends at B's next poll */
+	r = rd(l, OA, 0, 0, 100);
+	assert_string_equal(r.r, "[]");
+	rd_free(&r);
+	uint64_t only_b[1] = { OB };
+	assert_false(inval_log_wait_told(l, only_b, 1, 4, 30));
+	r = rd(l, OB, 4, 0, 0);
+	rd_free(&r);
+	assert_true(inval_log_wait_told(l, only_b, 1, 4, 0));
+	inval_log_free(l);
+}
+
 static void test_wait_told(void **state)
 {
 	(void)state;
@@ -316,7 +353,7 @@ static void test_publish_then_read(void **state)
 
 	char name[] = "a";
 	const struct inval_note notes[] = {
-		{ 1, name }, { 5, NULL }, { 2, "b" }, { 7, NULL },
+		{ 1, name, false }, { 5, NULL, false }, { 2, "b", false }, { 7, NULL, false },
 	};
 	inval_log_publish(l, OA, notes, 4);
 	name[0] = 'z';            /* the log keeps its own copy of names */
@@ -389,7 +426,7 @@ static void test_duplicates(void **state)
 	(void)state;
 	struct inval_log *l = mklog(64);
 	const struct inval_note dup[] = {
-		{ 3, "n" }, { 3, "n" }, { 4, NULL }, { 4, NULL },
+		{ 3, "n", false }, { 3, "n", false }, { 4, NULL, false }, { 4, NULL, false },
 	};
 	inval_log_publish(l, OA, dup, 4);
 	assert_int_equal(inval_log_last(l), 2);
@@ -408,7 +445,7 @@ static void test_duplicates(void **state)
 	rd_free(&r);
 	/* not the same: another name, another folder, entry vs inode */
 	const struct inval_note differ[] = {
-		{ 4, "n" }, { 4, "m" }, { 5, "m" }, { 5, NULL },
+		{ 4, "n", false }, { 4, "m", false }, { 5, "m", false }, { 5, NULL, false },
 	};
 	inval_log_publish(l, OA, differ, 4);
 	assert_int_equal(inval_log_last(l), 7);
@@ -775,7 +812,7 @@ struct hook_arg {
 static void *hook_thread(void *arg)
 {
 	struct hook_arg *h = arg;
-	static const struct inval_note n = { 77, NULL };
+	static const struct inval_note n = { 77, NULL, false };
 	inval_set_origin(h->origin);
 	inval_log_ns_hook(h->l, &n, 1);
 	inval_set_origin(0);
@@ -793,10 +830,10 @@ static void test_hook_uses_thread_origin(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, hook_thread, &h), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	static const struct inval_note n = { 88, "b" };
+	static const struct inval_note n = { 88, "b", false };
 	inval_log_ns_hook(l, &n, 1);              /* this thread: OB */
 	inval_set_origin(0);
-	static const struct inval_note o = { 99, NULL };
+	static const struct inval_note o = { 99, NULL, false };
 	inval_log_ns_hook(l, &o, 1);              /* nobody's */
 	assert_int_equal(inval_log_last(l), 3);
 	struct rd r = rd(l, OA, 0, 0, 100);
@@ -817,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_name_not_utf8),
 		cmocka_unit_test(test_last_other),
 		cmocka_unit_test(test_wait_told),
+		cmocka_unit_test(test_recall),
 		cmocka_unit_test(test_wait_listers),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),

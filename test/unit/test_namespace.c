@@ -712,19 +712,19 @@ static void test_reserved_inos(void **state)
 	assert_int_equal(ns_reserve_inos(f->ns, "s1", 0, &lo2, &hi2), -EINVAL);
 	assert_int_equal(ns_reserve_inos(f->ns, "s1", NS_INO_RANGE_MAX + 1, &lo2, &hi2), -EINVAL);
 
-	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 022, lo + 7, "s1", &a), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 022, lo + 7, "s1", NULL, &a), 0);
 	assert_int_equal(a.ino, lo + 7);
 	assert_int_equal(a.mode, S_IFREG | 0640);
 	assert_int_equal(a.uid, 5);
 	assert_int_equal(ns_lookup(f->ns, d, "mine", &a), 0);
 	assert_int_equal(a.ino, lo + 7);
 	/* the number once, the name once, only by its session, only reserved */
-	assert_int_equal(ns_create_ino(f->ns, d, "other", 0640, 5, 6, 0, lo + 7, "s1", &a), -EEXIST);
-	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 0, lo + 8, "s1", &a), -EEXIST);
-	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, lo + 8, "s2", &a), -EPERM);
-	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, hi + 1, "s1", &a), -EPERM);
-	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, before, "s1", &a), -EPERM);
-	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, 0, "s1", &a), -EINVAL);
+	assert_int_equal(ns_create_ino(f->ns, d, "other", 0640, 5, 6, 0, lo + 7, "s1", NULL, &a), -EEXIST);
+	assert_int_equal(ns_create_ino(f->ns, d, "mine", 0640, 5, 6, 0, lo + 8, "s1", NULL, &a), -EEXIST);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, lo + 8, "s2", NULL, &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, hi + 1, "s1", NULL, &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, before, "s1", NULL, &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0640, 5, 6, 0, 0, "s1", NULL, &a), -EINVAL);
 	assert_int_equal(ns_lookup(f->ns, d, "x", &a), -ENOENT);
 
 	/* a restart whose counter lags (the log does not carry it) */
@@ -737,18 +737,18 @@ static void test_reserved_inos(void **state)
 	sqlite3_close(db);
 	assert_int_equal(nsf_open(f), 0);
 	assert_true(mkfile(f, d, "restarted") > hi2);
-	assert_int_equal(ns_create_ino(f->ns, d, "x", 0600, 0, 0, 0, lo2, "s2", &a), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "x", 0600, 0, 0, 0, lo2, "s2", NULL, &a), 0);
 
 	/* s1's third range drops its first */
 	assert_int_equal(ns_reserve_inos(f->ns, "s1", 10, &lo2, &hi2), 0);
 	assert_int_equal(ns_reserve_inos(f->ns, "s1", 10, &lo3, &hi3), 0);
 	assert_true(lo3 > hi2);
-	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo + 9, "s1", &a), -EPERM);
-	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo2, "s1", &a), 0);
-	assert_int_equal(ns_create_ino(f->ns, d, "z", 0600, 0, 0, 0, hi3, "s1", &a), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo + 9, "s1", NULL, &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "y", 0600, 0, 0, 0, lo2, "s1", NULL, &a), 0);
+	assert_int_equal(ns_create_ino(f->ns, d, "z", 0600, 0, 0, 0, hi3, "s1", NULL, &a), 0);
 	/* a session that ended has none */
 	assert_int_equal(ns_release_inos(f->ns, "s1"), 0);
-	assert_int_equal(ns_create_ino(f->ns, d, "w", 0600, 0, 0, 0, lo3, "s1", &a), -EPERM);
+	assert_int_equal(ns_create_ino(f->ns, d, "w", 0600, 0, 0, 0, lo3, "s1", NULL, &a), -EPERM);
 }
 
 /* setattr with the caller's groups: a regular file's setgid bit goes when
