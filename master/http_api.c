@@ -126,6 +126,7 @@ static const char *const route_names[R_COUNT] = {
 struct http_api {
 	struct http_server *srv;
 	atomic_ullong counts[R_COUNT];
+	atomic_ullong batch_counts[R_COUNT];   /* ops of /v1/batch, by their route */
 };
 
 /* ---- reply helpers ---------------------------------------------------- */
@@ -1357,6 +1358,8 @@ static int batch_op(struct master *m, struct http_request *r, const json_t *op,
 	if (!json_is_object(op) || !k)
 		return -EINVAL;
 	*reason = k->op;
+	if (m->api)
+		atomic_fetch_add(&m->api->batch_counts[k->route], 1);
 	struct http_request *sub = http_subreq_new(r, k->path, (json_t *)op);
 	if (!sub)
 		return -ENOMEM;
@@ -3009,4 +3012,11 @@ void http_api_foreach_count(const struct http_api *api,
 {
 	for (int i = 0; i < R_COUNT; i++)
 		fn(route_names[i], atomic_load(&api->counts[i]), arg);
+}
+
+void http_api_foreach_batch_count(const struct http_api *api,
+				  void (*fn)(const char *op, uint64_t count, void *arg), void *arg)
+{
+	for (size_t i = 0; i < sizeof(BATCH_KINDS) / sizeof(BATCH_KINDS[0]); i++)
+		fn(BATCH_KINDS[i].op, atomic_load(&api->batch_counts[BATCH_KINDS[i].route]), arg);
 }

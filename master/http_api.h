@@ -21,5 +21,9 @@ void http_api_stop(struct http_api *api);
 void http_api_foreach_count(const struct http_api *api,
 			    void (*fn)(const char *route, uint64_t count, void *arg),
 			    void *arg);
+/* Call fn(op, count, arg) for each kind of op /v1/batch takes: how many
+ * it ran (bigfs_batch_ops_total). */
+void http_api_foreach_batch_count(const struct http_api *api,
+				  void (*fn)(const char *op, uint64_t count, void *arg), void *arg);
 
 #endif

@@ -286,6 +286,11 @@ static void route_count_line(const char *route, uint64_t count, void *arg)
 		(unsigned long long)count);
 }
 
+static void batch_count_line(const char *op, uint64_t count, void *arg)
+{
+	fprintf(arg, "bigfs_batch_ops_total{op=\"%s\"} %llu\n", op, (unsigned long long)count);
+}
+
 /* A label value as the Prometheus text format wants it. */
 static void label_escape(FILE *f, const char *v)
 {
@@ -386,6 +391,9 @@ int status_page_metrics(struct master *m, char **ret, size_t *ret_len)
 	fputs("# HELP bigfs_http_requests_total HTTP requests by route.\n"
 	      "# TYPE bigfs_http_requests_total counter\n", f);
 	http_api_foreach_count(m->api, route_count_line, f);
+	fputs("# HELP bigfs_batch_ops_total Ops run in /v1/batch calls, by kind.\n"
+	      "# TYPE bigfs_batch_ops_total counter\n", f);
+	http_api_foreach_batch_count(m->api, batch_count_line, f);
 	fputs("# HELP bigfs_worker_up Whether a worker is live.\n"
 	      "# TYPE bigfs_worker_up gauge\n", f);
 	for (size_t i = 0; i < s.n; i++)
