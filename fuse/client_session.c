@@ -52,6 +52,7 @@ struct cs_file {
 	uint64_t ino;
 	int count;                 /* opens in this mount */
 	bool registering, pending_close, closing;
+	bool unborn;               /* made here, its create not at the master yet */
 	struct cs_file *next;
 };
 
@@ -259,7 +260,7 @@ static json_t *cs_closes_take(struct csess *cs, struct csess_closes *b, const ui
 			struct cs_file *f = *cs_slot(cs, cs->pending[i]);
 			if (!f || !f->pending_close || f->count > 0)
 				continue;
-			if (ino_in(f->ino, keep, nkeep)) {
+			if (f->unborn || ino_in(f->ino, keep, nkeep)) {
 				cs->pending[left++] = f->ino;
 				continue;
 			}
@@ -643,6 +644,29 @@ int csess_created(struct csess *cs, uint64_t ino, bool registered)
 	}
 	pthread_mutex_unlock(&cs->lock);
 	return csess_open(cs, ino, 0, NULL);
+}
+
+int csess_created_here(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	bool was_busy = false;
+	struct cs_file *f = cs_get_idle(cs, ino, &was_busy);
+	if (f) {
+		f->pending_close = false;
+		f->count++;
+		f->unborn = true;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return f ? 0 : -ENOMEM;
+}
+
+void csess_born(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = *cs_slot(cs, ino);
+	if (f)
+		f->unborn = false;
+	pthread_mutex_unlock(&cs->lock);
 }
 
 void csess_close(struct csess *cs, uint64_t ino)

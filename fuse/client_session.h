@@ -90,8 +90,15 @@ bool csess_batches(struct csess *cs, unsigned op);
  * master registered the open with it ("opened" in the reply). 0 or -errno
  * (then the create must fail). */
 int csess_created(struct csess *cs, uint64_t ino, bool registered);
+/* A create of ino this mount answered itself and queued (fs_ops.c
+ * fs_create_local), whose create will register the open at the master:
+ * its close is not sent before csess_born (the create's reply came: a
+ * close must not reach the master before the create). 0 or -ENOMEM. */
+int csess_created_here(struct csess *cs, uint64_t ino);
+void csess_born(struct csess *cs, uint64_t ino);
 /* A release of ino in this mount (one per successful csess_open /
- * csess_created). The last one queues the close for the next heartbeat. */
+ * csess_created / csess_created_here). The last one queues the close for
+ * the next heartbeat. */
 void csess_close(struct csess *cs, uint64_t ino);
 
 /* Closes queued here, sent along with an unlink, a rename or a queued

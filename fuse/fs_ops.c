@@ -176,19 +176,27 @@ static void fs_feed_inode(void *arg, uint64_t ino)
 {
 	struct fs_ctx *ctx = arg;
 	fh_table_shared(ctx->fht, ino);
+	/* what creates here go by (fs_create_local: mcache_dir_owner) */
+	if (ino == 0)
+		mcache_feed_reset(ctx->mcache);
+	else
+		mcache_forget_attr(ctx->mcache, ino);
 }
 
 /* Another client reads folder dir, where creates answered here may still
  * be queued: they reach the master before this feed asks for more
  * (master writers_told, listing_told). */
-static void fs_feed_recall(void *arg, uint64_t dir)
+static void fs_feed_recall(void *arg, uint64_t dir, bool listing)
 {
 	struct fs_ctx *ctx = arg;
-	/* no create answered here in dir from now (one past its checks is
-	 * queued before this lock is had), until one went to the master */
-	pthread_rwlock_wrlock(&ctx->made_lock);
-	mcache_recall(ctx->mcache, dir);
-	pthread_rwlock_unlock(&ctx->made_lock);
+	/* it lists dir (and may keep the listing): no create answered here
+	 * in dir from now (one past its checks is queued before this lock is
+	 * had), until one went to the master */
+	if (listing) {
+		pthread_rwlock_wrlock(&ctx->made_lock);
+		mcache_recall(ctx->mcache, dir);
+		pthread_rwlock_unlock(&ctx->made_lock);
+	}
 	if (nsq_pending_dir(ctx->nsq, dir))
 		nsq_drain(ctx->nsq);
 }
@@ -1709,6 +1717,7 @@ static void fs_made_done(void *arg, int rc, const json_t *res)
 		atomic_store(&m->ctx->roomy, json_is_true(json_object_get(grant, "behind")));
 	if (m->ac)
 		fh_acreate_done(m->ac, rc, grant);
+	csess_born(m->ctx->cs, m->ino);   /* its close may go now */
 	free(m);
 }
 
@@ -1736,14 +1745,11 @@ static bool fs_create_local_locked(struct fs_ctx *ctx, fuse_req_t req, const str
 				   struct fuse_file_info *fi, json_t *body, uint64_t snap)
 {
 	struct stat pst;
-	double valid;
 	if (!body || !json_is_string(json_object_get(body, "name")) ||
 	    !atomic_load(&ctx->roomy) || !fs_behind_ok(ctx) || fh_quotas_on() ||
 	    !csess_batches(ctx->cs, CS_BATCH_INOS) || !csess_batches(ctx->cs, CS_BATCH_CREATE) ||
 	    (mode & (S_ISUID | S_ISGID)) || !mcache_absent(ctx->mcache, parent, name) ||
-	    nsq_renamed_to(ctx->nsq, parent, name) ||
-	    !mcache_attr(ctx->mcache, parent, &pst, &valid) ||
-	    !mcache_no_xattrs(ctx->mcache, parent))
+	    nsq_renamed_to(ctx->nsq, parent, name) || !mcache_dir_owner(ctx->mcache, parent, &pst))
 		return false;
 	uint64_t ino = fs_ino_take(ctx);
 	size_t len = strlen(name);
@@ -1773,7 +1779,7 @@ static bool fs_create_local_locked(struct fs_ctx *ctx, fuse_req_t req, const str
 		return false;
 	}
 	if (fh_open(ctx->fht, ino, true, &fh) < 0 || !(m->ac = fh_prefill_pending(fh)) ||
-	    csess_created(ctx->cs, ino, true) < 0) {
+	    csess_created_here(ctx->cs, ino) < 0) {
 		if (m->ac)
 			fh_acreate_done(m->ac, -ECANCELED, NULL);
 		if (fh)

@@ -47,11 +47,12 @@ struct inval_watch {
 	void *on_change_arg;
 	void (*on_inode)(void *arg, uint64_t ino);   /* iw_on_inode */
 	void *on_inode_arg;
-	void (*on_recall)(void *arg, uint64_t dir);  /* iw_on_recall */
+	void (*on_recall)(void *arg, uint64_t dir, bool listing);  /* iw_on_recall */
 	void *on_recall_arg;
 };
 
-void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir), void *arg)
+void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir, bool listing),
+		  void *arg)
 {
 	w->on_recall = fn;
 	w->on_recall_arg = arg;
@@ -229,7 +230,10 @@ static bool apply(struct inval_watch *w, const json_t *resp, bool hooks)
 	 * folders go to the master before it asks for more */
 	json_array_foreach(json_object_get(resp, "r"), k, v)
 		if (hooks && w->on_recall && json_is_integer(v))
-			w->on_recall(w->on_recall_arg, (uint64_t)json_integer_value(v));
+			w->on_recall(w->on_recall_arg, (uint64_t)json_integer_value(v), false);
+	json_array_foreach(json_object_get(resp, "rl"), k, v)
+		if (hooks && w->on_recall && json_is_integer(v))
+			w->on_recall(w->on_recall_arg, (uint64_t)json_integer_value(v), true);
 	json_array_foreach(i, k, v) {
 		if (!json_is_integer(v))
 			continue;
@@ -301,7 +305,8 @@ static void *watcher(void *arg)
 			if (w->on_change)
 				w->on_change(w->on_change_arg);
 		}
-		if (!reset && (nev > 0 || json_array_size(json_object_get(resp, "r")) > 0))
+		if (!reset && (nev > 0 || json_array_size(json_object_get(resp, "r")) > 0 ||
+			       json_array_size(json_object_get(resp, "rl")) > 0))
 			reset = !apply(w, resp, true);
 		if (reset && have) {
 			reset_all(w);

@@ -85,10 +85,12 @@ void iw_on_change(struct inval_watch *w, void (*fn)(void *arg), void *arg);
  * what it queued for ino first, fh_table_shared); ino 0 after a reset:
  * any inode. Set before iw_start. */
 void iw_on_inode(struct inval_watch *w, void (*fn)(void *arg, uint64_t ino), void *arg);
-/* fn(arg, dir) for every folder the master recalls (another client reads
- * it, where this mount may hold creates it answered: fs_ops.c
- * fs_create_local), before the feed asks for what follows. Not a change:
- * nothing is forgotten. Set before iw_start. */
-void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir), void *arg);
+/* fn(arg, dir, listing) for every folder the master recalls (another
+ * client looks a name up there, or lists it: listing), where this mount
+ * may hold creates it answered (fs_ops.c fs_create_local), before the
+ * feed asks for what follows. Not a change: nothing is forgotten. Set
+ * before iw_start. */
+void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir, bool listing),
+		  void *arg);
 
 #endif

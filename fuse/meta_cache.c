@@ -43,6 +43,8 @@ struct mc_dir {
 	struct mc_slot *names;
 	size_t cap, used;            /* used: slots with h != 0 */
 	size_t live;                 /* distinct names present (n > 0) */
+	bool owner_ok;               /* st learned with no change of others meanwhile */
+	uint64_t owner_resets;       /* resets of the feed then (mcache_dir_owner) */
 	bool recalled;               /* mcache_recall */
 	uint64_t recall_seq;         /* recalls (the mount's count) when it came */
 };
@@ -60,6 +62,7 @@ struct meta_cache {
 	size_t names;                /* slots of every complete directory */
 	uint64_t feed_gen;           /* changes of others the feed brought */
 	uint64_t recalls;            /* mcache_recall calls */
+	uint64_t resets;             /* mcache_feed_reset calls */
 };
 
 #define MC_TAB_CAP (MC_INOS * 2)
@@ -236,8 +239,8 @@ static bool names_apply(struct meta_cache *mc, struct mc_dir *d, const char *nam
 	return true;
 }
 
-static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver, int64_t now,
-			 uint64_t gen)
+static void dir_set_attr(struct meta_cache *mc, struct mc_dir *d, const struct stat *st,
+			 uint64_t dver, int64_t now, uint64_t gen)
 {
 	if (d->has_attr && d->gen == gen && dver < d->dver)
 		return;   /* an older reply overtaken by a newer one */
@@ -246,6 +249,8 @@ static void dir_set_attr(struct mc_dir *d, const struct stat *st, uint64_t dver,
 	d->dver = dver;
 	d->attr_ms = now;
 	d->gen = gen;
+	d->owner_ok = gen == mc->feed_gen;
+	d->owner_resets = mc->resets;
 }
 
 /* A directory's attributes from the master (attr_json: with "dver"). */
@@ -326,7 +331,7 @@ void mcache_changed(struct meta_cache *mc, const json_t *resp, const struct mc_c
 		struct mc_dir *d = mc_dir(mc, (uint64_t)st.st_ino, true);
 		if (!d)
 			continue;
-		dir_set_attr(d, &st, dver, now, mc->feed_gen);
+		dir_set_attr(mc, d, &st, dver, now, mc->feed_gen);
 		note_xa_locked(mc, attr, (uint64_t)st.st_ino, now);
 		bool ok = d->complete && d->ver == prev &&
 			  json_is_true(json_object_get(rec, "lease"));
@@ -373,7 +378,7 @@ void mcache_dir_made(struct meta_cache *mc, const json_t *resp, int64_t sent_ms)
 	if (d) {
 		if (d->complete)
 			dir_drop_names(mc, d);
-		dir_set_attr(d, &st, dver, now, mc->feed_gen);
+		dir_set_attr(mc, d, &st, dver, now, mc->feed_gen);
 		d->complete = lease;
 		d->ver = dver;
 		d->confirm_ms = sent_ms;
@@ -411,7 +416,7 @@ void mcache_lease_again(struct meta_cache *mc, uint64_t dir, const json_t *attr,
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, dir, false);
 	if (d) {
-		dir_set_attr(d, &st, dver, now, mc->feed_gen);
+		dir_set_attr(mc, d, &st, dver, now, mc->feed_gen);
 		/* still the count the names are exact at: nothing changed since
 		 * (a change of this mount's own whose reply came back meanwhile
 		 * moved d->ver on, and its names with it) */
@@ -514,7 +519,7 @@ void mcache_dir_attr(struct meta_cache *mc, const struct stat *stp, uint64_t dve
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = gen == mc->feed_gen ? mc_dir(mc, (uint64_t)st.st_ino, true) : NULL;
 	if (d)
-		dir_set_attr(d, &st, dver, now, gen);
+		dir_set_attr(mc, d, &st, dver, now, gen);
 	pthread_mutex_unlock(&mc->lock);
 }
 
@@ -538,10 +543,33 @@ void mcache_dir_predict(struct meta_cache *mc, uint64_t dir, int nlink_delta)
 void mcache_forget_attr(struct meta_cache *mc, uint64_t ino)
 {
 	pthread_mutex_lock(&mc->lock);
-	struct mc_dir *d = mc_dir(mc, ino, false);
-	if (d)
-		d->has_attr = false;
+	struct mc_ino *e = mc_find(mc, ino, false);
+	if (e) {
+		e->noxa_ms = 0;
+		if (e->dir)
+			e->dir->has_attr = false;
+	}
 	pthread_mutex_unlock(&mc->lock);
+}
+
+void mcache_feed_reset(struct meta_cache *mc)
+{
+	pthread_mutex_lock(&mc->lock);
+	mc->resets++;
+	pthread_mutex_unlock(&mc->lock);
+}
+
+bool mcache_dir_owner(struct meta_cache *mc, uint64_t dir, struct stat *st)
+{
+	pthread_mutex_lock(&mc->lock);
+	struct mc_ino *e = mc_find(mc, dir, false);
+	struct mc_dir *d = e ? e->dir : NULL;
+	bool ok = d && d->has_attr && d->owner_ok && d->owner_resets == mc->resets &&
+		  e->noxa_ms != 0;
+	if (ok)
+		*st = d->st;
+	pthread_mutex_unlock(&mc->lock);
+	return ok;
 }
 
 void mcache_note_xattrs(struct meta_cache *mc, const json_t *attr)

@@ -146,6 +146,14 @@ void mcache_dir_predict(struct meta_cache *mc, uint64_t dir, int nlink_delta);
 /* ino's attributes may have changed in a way no reply said (setattr,
  * xattrs, ACLs): forget them. */
 void mcache_forget_attr(struct meta_cache *mc, uint64_t ino);
+/* The feed was reset (what others changed meanwhile is not known). */
+void mcache_feed_reset(struct meta_cache *mc);
+/* Folder dir's attributes as far as a create there depends on them
+ * (mode's setgid bit, group) and that it has no extended attributes (no
+ * default ACL): known from a reply that no change of another client
+ * overtook, and the feed named no change of dir since (fs_ops.c forgets
+ * what it names: mcache_forget_attr). False if not known so. */
+bool mcache_dir_owner(struct meta_cache *mc, uint64_t dir, struct stat *st);
 
 /* attr is an inode's attributes from the master: note whether it has
  * extended attributes ("xa"; absent says nothing). */

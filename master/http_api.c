@@ -2013,9 +2013,9 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 		return false;
 	struct inval_note notes[COMMIT_TOLD_MAX + 1];
 	for (size_t i = 0; i < ni; i++)
-		notes[i] = (struct inval_note){ inos[i], NULL, false };
+		notes[i] = (struct inval_note){ inos[i], NULL, INVAL_CHANGE };
 	if (recall)
-		notes[ni++] = (struct inval_note){ dir, NULL, true };
+		notes[ni++] = (struct inval_note){ dir, NULL, INVAL_RECALL };
 	inval_log_publish(m->il, self, notes, ni);
 	if (!inval_log_wait_told(m->il, others, n, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: %zu writers' change feeds not caught up after %d ms",
@@ -2040,7 +2040,7 @@ static void listing_told(struct master *m, struct http_request *r, uint64_t dir)
 	if (!dlease_listed(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) ||
 	    (o = sess_creates_behind_origin(m->sess, holder)) == 0 || o == self)
 		return;
-	struct inval_note note = { dir, NULL, true };
+	struct inval_note note = { dir, NULL, INVAL_RECALL_LISTING };
 	inval_log_publish(m->il, self, &note, 1);
 	if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: the lease holder's change feed not caught up after %d ms",

@@ -21,7 +21,7 @@ struct inval_ev {
 	uint64_t origin;
 	uint64_t ino;
 	char *name;           /* NULL: the inode's attributes */
-	bool recall;          /* not a change: inval_note.recall */
+	int recall;           /* not a change: inval_note.recall */
 };
 
 /* A reader waiting for events, on its own stack: a change wakes only the
@@ -255,11 +255,12 @@ static json_t *entry_json(uint64_t folder, const char *name)
 static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t max,
 		   json_t **ret, uint64_t *ret_last, size_t *ret_n, uint64_t *ret_given)
 {
-	json_t *ents = json_array(), *inos = json_array(), *recalls = json_array();
+	json_t *ents = json_array(), *inos = json_array(), *recalls = json_array(),
+	       *listings = json_array();
 	uint64_t *seen = calloc(max ? max : 1, sizeof(*seen));
 	size_t n = 0, nseen = 0;
 	uint64_t s = since;
-	if (!ents || !inos || !recalls || !seen)
+	if (!ents || !inos || !recalls || !listings || !seen)
 		goto fail;
 	while (s < l->last && n < max) {
 		const struct inval_ev *e = &l->ring[++s % l->cap];
@@ -269,7 +270,8 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 		*ret_given = s;
 		int rc;
 		if (e->recall) {
-			rc = json_array_append_new(recalls, json_integer((json_int_t)e->ino));
+			rc = json_array_append_new(e->recall == INVAL_RECALL ? recalls : listings,
+						   json_integer((json_int_t)e->ino));
 		} else if (e->name) {
 			rc = json_array_append_new(ents, entry_json(e->ino, e->name));
 		} else {
@@ -282,7 +284,7 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 			goto fail;
 	}
 	free(seen);
-	*ret = json_pack("{s:o, s:o, s:o}", "e", ents, "i", inos, "r", recalls);
+	*ret = json_pack("{s:o, s:o, s:o, s:o}", "e", ents, "i", inos, "r", recalls, "rl", listings);
 	*ret_last = s;
 	*ret_n = n;
 	return *ret ? 0 : -ENOMEM;
@@ -291,6 +293,7 @@ fail:
 	json_decref(ents);
 	json_decref(inos);
 	json_decref(recalls);
+	json_decref(listings);
 	return -ENOMEM;
 }
 
@@ -445,7 +448,8 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		if (!kept_from(l, since)) {
 			*ret_reset = true;
 			*ret_last = given = l->last;
-			rc = (*ret_events = json_pack("{s:[], s:[], s:[]}", "e", "i", "r")) ? 0 : -ENOMEM;
+			rc = (*ret_events = json_pack("{s:[], s:[], s:[], s:[]}", "e", "i", "r", "rl")) ? 0
+										    : -ENOMEM;
 			break;
 		}
 		size_t n = 0;

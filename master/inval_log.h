@@ -26,11 +26,16 @@ struct inval_log;
  * attributes of inode `ino`. Or, recall (name NULL), no change: a word to
  * the mount that holds folder `ino`'s lease to send the creates it
  * answered there itself before it asks the feed for more (fuse/ns_queue.h);
- * readers get those as "r": [ino, ...], and nobody forgets anything. */
+ * readers get those as "r": [ino, ...] (INVAL_RECALL: another client looks
+ * a name up there) or "rl" (INVAL_RECALL_LISTING: another client lists
+ * the folder, and may keep the listing: the holder answers no creates
+ * there itself until one of its own went to the master and came back),
+ * and nobody forgets anything. */
+enum { INVAL_CHANGE, INVAL_RECALL, INVAL_RECALL_LISTING };
 struct inval_note {
 	uint64_t ino;
 	const char *name;
-	bool recall;
+	int recall;
 };
 
 #define INVAL_LOG_CAP_DEFAULT 32768

@@ -255,7 +255,7 @@ static void ns_txn_ended(void *arg, bool committed)
 {
 	struct ns *ns = arg;
 	if (committed && ns->changed && (notes.n || notes.overflow)) {
-		static const struct inval_note all = { 0, NULL, false };
+		static const struct inval_note all = { 0, NULL, INVAL_CHANGE };
 		if (notes.overflow)
 			ns->changed(ns->changed_arg, &all, 1);
 		else

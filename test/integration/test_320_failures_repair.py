@@ -14,6 +14,7 @@ import pytest
 
 from conftest import drop_caches, finish_cluster, http, make_cluster, read_locations, \
     sha256_file, wait_for, write_random_file
+from test_224_queued_rmdirs import fsync_dir
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,7 @@ def test_320_deletions_pace_under_busy_clients_then_drain(rcluster):
     for i in range(nfiles):
         with open(os.path.join(d, "f%03d" % i), "wb") as f:
             f.write(os.urandom(3000))
+    fsync_dir(d)           # the closes' data behind is on the workers
     assert chunk_files(rcluster) == on_disk + 2 * nfiles
     done0 = metric(rcluster, "bigfs_deletes_done_total")
 

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import MOUNT_BIN, finish_cluster, http, make_cluster, make_token, \
     read_locations, wait_for
+from test_224_queued_rmdirs import fsync_dir
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
@@ -323,6 +324,7 @@ def test_750g_scrubber_paces_small_chunks(tmp_path_factory):
         for k in range(400):
             with open(os.path.join(d, "f%d" % k), "wb") as f:
                 f.write(b"x" * 100)
+        fsync_dir(d)       # the closes' data behind is on the workers
         c.workers[0].stop()
         c.worker_args += ["--scrub-first-delay-s", "0", "--scrub-rate", "16m"]
         c.start_worker(0)

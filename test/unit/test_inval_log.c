@@ -34,7 +34,7 @@
 
 /* One read's answer. */
 struct rd {
-	char *e, *i, *r;      /* the arrays, compact JSON */
+	char *e, *i, *r, *rl; /* the arrays, compact JSON */
 	uint64_t last;
 	bool reset;
 	int64_t ms;           /* how long inval_log_read took */
@@ -45,6 +45,7 @@ static void rd_free(struct rd *r)
 	free(r->e);
 	free(r->i);
 	free(r->r);
+	free(r->rl);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -62,9 +63,12 @@ static struct rd rd(struct inval_log *l, uint64_t origin, uint64_t since, int wa
 	r.ms = clock_now_ms() - t0;
 	assert_non_null(ev);
 	assert_true(json_is_object(ev));
-	assert_int_equal(json_object_size(ev), 3);
+	assert_int_equal(json_object_size(ev), 4);
 	json_t *e = json_object_get(ev, "e"), *i = json_object_get(ev, "i"),
-	       *rc = json_object_get(ev, "r");
+	       *rc = json_object_get(ev, "r"), *rl = json_object_get(ev, "rl");
+	assert_true(json_is_array(rl));
+	r.rl = json_dumps(rl, JSON_COMPACT);
+	assert_non_null(r.rl);
 	assert_true(json_is_array(e));
 	assert_true(json_is_array(i));
 	assert_true(json_is_array(rc));
@@ -88,13 +92,13 @@ static struct inval_log *mklog(size_t cap)
 
 static void pub_ino(struct inval_log *l, uint64_t origin, uint64_t ino)
 {
-	struct inval_note n = { .ino = ino, .name = NULL, .recall = false };
+	struct inval_note n = { .ino = ino, .name = NULL, .recall = INVAL_CHANGE };
 	inval_log_publish(l, origin, &n, 1);
 }
 
 static void pub_ent(struct inval_log *l, uint64_t origin, uint64_t folder, const char *name)
 {
-	struct inval_note n = { .ino = folder, .name = name, .recall = false };
+	struct inval_note n = { .ino = folder, .name = name, .recall = INVAL_CHANGE };
 	inval_log_publish(l, origin, &n, 1);
 }
 
@@ -177,27 +181,30 @@ static void test_recall(void **state)
 	(void)state;
 	struct inval_log *l = mklog(16);
 	const struct inval_note notes[] = {
-		{ 9, NULL, true }, { 9, NULL, false }, { 9, NULL, true }, { 4, "x", false },
+		{ 9, NULL, INVAL_RECALL }, { 9, NULL, INVAL_CHANGE }, { 9, NULL, INVAL_RECALL },
+		{ 4, "x", INVAL_CHANGE }, { 9, NULL, INVAL_RECALL_LISTING },
 	};
 	struct rd r = rd(l, OB, 0, 0, 100);   /* B follows the feed from 0 */
 	rd_free(&r);
-	inval_log_publish(l, OA, notes, 4);
-	assert_int_equal(inval_log_last(l), 4);
+	inval_log_publish(l, OA, notes, 5);
+	assert_int_equal(inval_log_last(l), 5);
 	r = rd(l, OB, 0, 0, 100);
 	assert_string_equal(r.r, "[9,9]");
+	assert_string_equal(r.rl, "[9]");
 	assert_string_equal(r.i, "[9]");
 	assert_string_equal(r.e, "[[4,\"x\"]]");
-	assert_int_equal(r.last, 4);
+	assert_int_equal(r.last, 5);
 	rd_free(&r);
 	/* its maker does not get it; a wait for B ends at B's next poll */
 	r = rd(l, OA, 0, 0, 100);
 	assert_string_equal(r.r, "[]");
+	assert_string_equal(r.rl, "[]");
 	rd_free(&r);
 	uint64_t only_b[1] = { OB };
-	assert_false(inval_log_wait_told(l, only_b, 1, 4, 30));
-	r = rd(l, OB, 4, 0, 0);
+	assert_false(inval_log_wait_told(l, only_b, 1, 5, 30));
+	r = rd(l, OB, 5, 0, 0);
 	rd_free(&r);
-	assert_true(inval_log_wait_told(l, only_b, 1, 4, 0));
+	assert_true(inval_log_wait_told(l, only_b, 1, 5, 0));
 	inval_log_free(l);
 }
 
@@ -353,7 +360,7 @@ static void test_publish_then_read(void **state)
 
 	char name[] = "a";
 	const struct inval_note notes[] = {
-		{ 1, name, false }, { 5, NULL, false }, { 2, "b", false }, { 7, NULL, false },
+		{ 1, name, INVAL_CHANGE }, { 5, NULL, INVAL_CHANGE }, { 2, "b", INVAL_CHANGE }, { 7, NULL, INVAL_CHANGE },
 	};
 	inval_log_publish(l, OA, notes, 4);
 	name[0] = 'z';            /* the log keeps its own copy of names */
@@ -426,7 +433,7 @@ static void test_duplicates(void **state)
 	(void)state;
 	struct inval_log *l = mklog(64);
 	const struct inval_note dup[] = {
-		{ 3, "n", false }, { 3, "n", false }, { 4, NULL, false }, { 4, NULL, false },
+		{ 3, "n", INVAL_CHANGE }, { 3, "n", INVAL_CHANGE }, { 4, NULL, INVAL_CHANGE }, { 4, NULL, INVAL_CHANGE },
 	};
 	inval_log_publish(l, OA, dup, 4);
 	assert_int_equal(inval_log_last(l), 2);
@@ -445,7 +452,7 @@ static void test_duplicates(void **state)
 	rd_free(&r);
 	/* not the same: another name, another folder, entry vs inode */
 	const struct inval_note differ[] = {
-		{ 4, "n", false }, { 4, "m", false }, { 5, "m", false }, { 5, NULL, false },
+		{ 4, "n", INVAL_CHANGE }, { 4, "m", INVAL_CHANGE }, { 5, "m", INVAL_CHANGE }, { 5, NULL, INVAL_CHANGE },
 	};
 	inval_log_publish(l, OA, differ, 4);
 	assert_int_equal(inval_log_last(l), 7);
@@ -812,7 +819,7 @@ struct hook_arg {
 static void *hook_thread(void *arg)
 {
 	struct hook_arg *h = arg;
-	static const struct inval_note n = { 77, NULL, false };
+	static const struct inval_note n = { 77, NULL, INVAL_CHANGE };
 	inval_set_origin(h->origin);
 	inval_log_ns_hook(h->l, &n, 1);
 	inval_set_origin(0);
@@ -830,10 +837,10 @@ static void test_hook_uses_thread_origin(void **state)
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, hook_thread, &h), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	static const struct inval_note n = { 88, "b", false };
+	static const struct inval_note n = { 88, "b", INVAL_CHANGE };
 	inval_log_ns_hook(l, &n, 1);              /* this thread: OB */
 	inval_set_origin(0);
-	static const struct inval_note o = { 99, NULL, false };
+	static const struct inval_note o = { 99, NULL, INVAL_CHANGE };
 	inval_log_ns_hook(l, &o, 1);              /* nobody's */
 	assert_int_equal(inval_log_last(l), 3);
 	struct rd r = rd(l, OA, 0, 0, 100);
