@@ -1030,21 +1030,28 @@ int ns_mkdir(struct ns *ns, uint64_t parent, const char *name, uint32_t mode,
 	return rc;
 }
 
-/* Transaction open: AUTOINCREMENT's counter past every reserved number. */
-static int ino_seq_past_ranges(struct ns *ns)
+/* Transaction open: the highest inode number used or reserved, and
+ * AUTOINCREMENT's counter set to it (past every reserved number). */
+static int ino_top(struct ns *ns, int64_t *ret)
 {
 	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_TOP);
 	int64_t top = 0;
 	int rc = meta_step(ns->ms, st);
 	if (rc == SQLITE_ROW)
 		top = sqlite3_column_int64(st, 0);
-	rc = rc < 0 ? rc : 0;
 	sqlite3_reset(st);
 	if (rc < 0)
 		return rc;
+	*ret = top;
 	st = meta_stmt(ns->ms, SQL_INO_SEQ_SET);
 	sqlite3_bind_int64(st, 1, top);
 	return meta_exec_stmt(ns->ms, st);
+}
+
+static int ino_seq_past_ranges(struct ns *ns)
+{
+	int64_t top;
+	return ino_top(ns, &top);
 }
 
 int ns_reserve_inos(struct ns *ns, const char *session, uint32_t count, uint64_t *ret_lo,
@@ -1055,13 +1062,9 @@ int ns_reserve_inos(struct ns *ns, const char *session, uint32_t count, uint64_t
 	int rc = meta_txn_begin(ns->ms, true);
 	if (rc < 0)
 		return rc;
-	sqlite3_stmt *st = meta_stmt(ns->ms, SQL_INO_TOP);
 	int64_t top = 0;
-	rc = meta_step(ns->ms, st);
-	if (rc == SQLITE_ROW)
-		top = sqlite3_column_int64(st, 0);
-	rc = rc < 0 ? rc : 0;
-	sqlite3_reset(st);
+	sqlite3_stmt *st;
+	rc = ino_top(ns, &top);
 	if (rc == 0 && (top < 0 || (uint64_t)top > NS_INO_LAST - count))
 		rc = -ENOSPC;
 	uint64_t lo = (uint64_t)top + 1, hi = (uint64_t)top + count;
