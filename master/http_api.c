@@ -1544,8 +1544,12 @@ static void below_push(uint64_t *stack, size_t *sn, const struct ns_dirent *ents
  * export's root (top) - while they hold at most budget entries in all; a
  * folder too big for what is left is skipped. Such a walk then needs one
  * call per few hundred folders. NULL: no memory. */
-static json_t *readdir_below(struct master *m, uint64_t dir, uint64_t top,
-			     const struct ns_dirent *ents, size_t n, uint32_t budget)
+static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
+			     bool listing);
+
+static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t dir,
+			     uint64_t top, const struct ns_dirent *ents, size_t n,
+			     uint32_t budget)
 {
 	enum { BELOW_CLIMBS = 16 };
 	uint64_t *stack = malloc(BELOW_DIRS * sizeof(*stack));
@@ -1573,6 +1577,10 @@ static json_t *readdir_below(struct master *m, uint64_t dir, uint64_t top,
 			continue;
 		}
 		uint64_t d = stack[--sn];
+		/* a folder another mount fills with creates it answers itself
+		 * is listed only through listing_told */
+		if (lease_of_creator(m, r, d, true))
+			continue;
 		uint32_t limit = budget < NS_READDIR_MAX ? budget : NS_READDIR_MAX;
 		struct ns_attr da;
 		if (ns_readdir(m->ns, d, 0, limit, &sub, &subn, &eof, &da) < 0) {
@@ -1648,7 +1656,7 @@ static void h_readdir(struct master *m, struct http_request *r)
 	json_t *arr = dirents_json(ents, n);
 	const struct asess_export *e = req_export(r);
 	json_t *sub = arr && below > 0 && cookie == 0 && eof
-			      ? readdir_below(m, ino, e ? e->root : META_ROOT_INO, ents, n, below)
+			      ? readdir_below(m, r, ino, e ? e->root : META_ROOT_INO, ents, n, below)
 			      : NULL;
 	free(ents);
 	if (!arr) {
@@ -2045,6 +2053,22 @@ static void listing_told(struct master *m, struct http_request *r, uint64_t dir)
 	if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
 		log_debug("%llu: the lease holder's change feed not caught up after %d ms",
 			  (unsigned long long)dir, WRITERS_TOLD_MS);
+}
+
+/* Whether another mount than the caller's holds dir's lease (or did until
+ * CREATES_TOLD_GRACE_MS ago) and answers creates itself. listing: the
+ * caller lists dir, and one that ran out longer ago ends (dlease_listed). */
+static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
+			     bool listing)
+{
+	char holder[SESS_ID_MAX + 1];
+	uint64_t o;
+	bool held = listing ? dlease_listed(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS,
+					    holder) == 1
+			    : dlease_held_by_other(m->dl, dir, req_session(r),
+						   CREATES_TOLD_GRACE_MS, holder);
+	return held && (o = sess_creates_behind_origin(m->sess, holder)) != 0 &&
+	       o != call_origin(r);
 }
 
 static void h_commit(struct master *m, struct http_request *r)

@@ -5,7 +5,8 @@
  * lease runs out by itself, and its holder's next change takes it again
  * unless someone else changed the folder meanwhile, as does its next
  * lookup there (dlease_renew); the table sweeps
- * expired leases when full. */
+ * expired leases when full; who holds one for another client's recall
+ * (dlease_held_by_other, dlease_listed). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +123,49 @@ static void test_lookup_renews(void **state)
 	dlease_free(t);
 }
 
+/* Who may have creates of its own on their way in a folder
+ * (dlease_held_by_other), and a listing by another client
+ * (dlease_listed): the holder is named while its lease runs or ran out
+ * less than grace ago; a lease that ran out longer ago ends at another's
+ * listing (its holder does not take it again), and stays at a lookup. */
+static void test_holder_for_recalls(void **state)
+{
+	(void)state;
+	struct dir_leases *t;
+	int64_t until;
+	char holder[130];
+	assert_int_equal(dlease_new(&t), 0);
+	assert_false(dlease_held_by_other(t, 30, "b", 0, holder));
+	assert_int_equal(dlease_listed(t, 30, "b", 0, holder), 0);
+	dlease_grant(t, 30, "a");
+	dlease_grant(t, 31, "a");
+	holder[0] = '\0';
+	assert_true(dlease_held_by_other(t, 30, "b", 0, holder));
+	assert_string_equal(holder, "a");
+	assert_true(dlease_held_by_other(t, 30, NULL, 0, holder));   /* an operator */
+	assert_false(dlease_held_by_other(t, 30, "a", 0, holder));   /* its own */
+	assert_int_equal(dlease_listed(t, 30, "b", 0, holder), 1);
+	assert_int_equal(dlease_listed(t, 30, "a", 0, holder), 0);
+	/* neither a lookup nor a listing revokes it */
+	assert_true(dlease_changed(t, 30, "a", &until));
+	/* a revoked one names nobody */
+	assert_false(dlease_changed(t, 31, "b", &until));
+	assert_false(dlease_held_by_other(t, 31, "c", 60000, holder));
+	usleep((DL_TTL_MS + 50) * 1000);
+	/* ran out: named within the grace, not past it */
+	assert_true(dlease_held_by_other(t, 30, "b", 60000, holder));
+	assert_false(dlease_held_by_other(t, 30, "b", 0, holder));
+	assert_int_equal(dlease_listed(t, 30, "b", 60000, holder), 1);
+	assert_true(dlease_renew(t, 30, "a"));     /* still the holder's */
+	usleep((DL_TTL_MS + 50) * 1000);
+	/* past the grace, a listing ends it: its holder's lookup and change
+	 * do not take it again */
+	assert_int_equal(dlease_listed(t, 30, "b", 0, holder), 0);
+	assert_false(dlease_renew(t, 30, "a"));
+	assert_false(dlease_changed(t, 30, "a", &until));
+	dlease_free(t);
+}
+
 static void test_full_table_sweeps(void **state)
 {
 	(void)state;
@@ -147,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_runs_out),
 		cmocka_unit_test(test_lookup_renews),
 		cmocka_unit_test(test_full_table_sweeps),
+		cmocka_unit_test(test_holder_for_recalls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -362,6 +362,56 @@ static void test_xattrs(void **state)
 	mcache_free(mc);
 }
 
+/* Creates this mount answers itself (fs_ops.c fs_create_local): the name
+ * is known at once; the folder's owner attributes are known from a reply,
+ * until the feed names the folder or is reset; a listing recall stops
+ * them until a create sent after it came back; a failed one drops what
+ * is known of the folder. */
+static void test_made_here(void **state)
+{
+	(void)state;
+	struct meta_cache *mc;
+	struct stat st;
+	assert_int_equal(mcache_new(&mc), 0);
+	assert_false(mcache_add_made(mc, 40, "x", 500));     /* no lease */
+	made(mc, 40, 0);
+	assert_false(mcache_dir_owner(mc, 40, &st));         /* xattrs not known */
+	json_t *a = dir_attr(40, 0, 2);
+	mcache_note_xattrs(mc, a);
+	json_decref(a);
+	assert_true(mcache_dir_owner(mc, 40, &st));
+	assert_true(S_ISDIR(st.st_mode));
+	assert_true(mcache_add_made(mc, 40, "x", 500));
+	assert_false(mcache_absent(mc, 40, "x"));
+	assert_true(mcache_absent(mc, 40, "y"));
+	change_ino(mc, 40, 0, 1, "x", 1, 500);                /* its reply */
+	assert_false(mcache_absent(mc, 40, "x"));
+	assert_true(mcache_absent(mc, 40, "y"));
+	/* the feed named the folder, or was reset: a reply tells again */
+	mcache_forget_attr(mc, 40);
+	assert_false(mcache_dir_owner(mc, 40, &st));
+	change(mc, 40, 1, 2, "y", 1);
+	assert_true(mcache_dir_owner(mc, 40, &st));
+	mcache_feed_reset(mc);
+	assert_false(mcache_dir_owner(mc, 40, &st));
+	change(mc, 40, 2, 3, "z", 1);
+	assert_true(mcache_dir_owner(mc, 40, &st));
+	/* a listing recall: none until a create sent after it came back */
+	uint64_t before = mcache_recalls(mc);
+	mcache_recall(mc, 40);
+	assert_false(mcache_add_made(mc, 40, "w", 501));
+	mcache_recall_over(mc, 40, before);
+	assert_false(mcache_add_made(mc, 40, "w", 501));
+	mcache_recall_over(mc, 40, mcache_recalls(mc));
+	assert_true(mcache_add_made(mc, 40, "w", 501));
+	/* one the master refused: the folder's names are asked again */
+	struct mc_change ch = { 40, "w", 1, 501 };
+	mcache_changed(mc, NULL, &ch, 1, 0);
+	assert_false(mcache_absent(mc, 40, "v"));
+	assert_false(mcache_add_made(mc, 40, "v", 502));
+	mcache_free(mc);
+}
+
 static void test_full_tables_reset(void **state)
 {
 	(void)state;
@@ -405,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_attrs_ttl_and_order),
 		cmocka_unit_test(test_xattrs),
 		cmocka_unit_test(test_full_tables_reset),
+		cmocka_unit_test(test_made_here),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -180,6 +180,14 @@ static void test_open_close_accounting(void **state)
 	assert_int_equal(sess_open_elsewhere(f->s, f->f3, 0x22, o, 4), 1);    /* m1's only */
 	assert_int_equal(o[0], 0x11);
 	assert_int_equal(sess_open_elsewhere(f->s, 424242, 0, o, 4), 0);
+	/* a mount that answers creates itself is named by its origin once it
+	 * said so; others, unknown ones and closed ones are not */
+	assert_int_equal(sess_creates_behind_origin(f->s, "m1"), 0);
+	sess_names_own(f->s, "m1");
+	sess_names_own(f->s, "nobody");
+	assert_int_equal(sess_creates_behind_origin(f->s, "m1"), 0x11);
+	assert_int_equal(sess_creates_behind_origin(f->s, "m2"), 0);
+	assert_int_equal(sess_creates_behind_origin(f->s, "nobody"), 0);
 	/* closes come with heartbeats; closing what is not open is fine */
 	uint64_t closes[] = { f->f1, f->f2, 424242 };
 	assert_int_equal(sess_heartbeat(f->s, "m1", closes, 3), 0);
@@ -191,6 +199,7 @@ static void test_open_close_accounting(void **state)
 	st = stats(f);
 	assert_int_equal(st.sessions, 1);
 	assert_int_equal(st.open_refs, 1);
+	assert_int_equal(sess_creates_behind_origin(f->s, "m1"), 0);
 	assert_int_equal(sess_close(f->s, "m1"), 0);        /* unknown: not an error */
 	assert_int_equal(sess_close(f->s, "m2"), 0);
 	st = stats(f);
