@@ -1556,6 +1556,7 @@ static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t 
 	json_t *out = json_array();
 	size_t sn = 0;
 	int misses = 0, climbs = 0;
+	bool follower = inval_log_follows(m->il, call_origin(r));
 	if (!stack || !out)
 		goto fail;
 	below_push(stack, &sn, ents, n);
@@ -1578,8 +1579,9 @@ static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t 
 		}
 		uint64_t d = stack[--sn];
 		/* a folder another mount fills with creates it answers itself
-		 * is listed only through listing_told */
-		if (lease_of_creator(m, r, d, true))
+		 * is listed only through listing_told, for a mount that may
+		 * keep the listing */
+		if (follower && lease_of_creator(m, r, d, true))
 			continue;
 		uint32_t limit = budget < NS_READDIR_MAX ? budget : NS_READDIR_MAX;
 		struct ns_attr da;

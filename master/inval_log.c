@@ -306,6 +306,14 @@ static struct inval_ack *ack_of(struct inval_log *l, uint64_t origin)
 	return NULL;
 }
 
+bool inval_log_follows(struct inval_log *l, uint64_t origin)
+{
+	pthread_mutex_lock(&l->lock);
+	bool f = origin && ack_of(l, origin) != NULL;
+	pthread_mutex_unlock(&l->lock);
+	return f;
+}
+
 /* Under the lock: origin's reader asks for the events after since. */
 static void note_ack(struct inval_log *l, uint64_t origin, uint64_t since)
 {

@@ -99,6 +99,9 @@ void inval_log_joined(struct inval_log *l, uint64_t origin);
  * brings it any change of another client (it then drops them all). Only
  * a mount whose feed polls is followed. */
 void inval_log_listed(struct inval_log *l, uint64_t origin);
+/* Whether origin's mount polls the feed (only such a mount keeps
+ * listings, fuse/dir_cache.h). */
+bool inval_log_follows(struct inval_log *l, uint64_t origin);
 /* Close-to-open for names: wait (up to timeout_ms) until every mount but
  * origin that may hold a listing read before event seq has been told of
  * the events up to seq, so that none of them answers "no such file" for
