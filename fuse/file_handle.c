@@ -1764,6 +1764,9 @@ struct fh_bjob {
 	size_t len;
 	struct nsq_op *op;           /* the held commit */
 	struct fh_acreate *ac;       /* c comes with this create's reply */
+	bool ilc_later;              /* then where the file is goes to the inode
+				      * location cache, as fh_behind does */
+	uint64_t ilc_size, ilc_seq;  /* its size, and the inode's ilc_seq then */
 };
 
 struct fh_behind {
@@ -1831,6 +1834,11 @@ static bool fh_behind(struct fh_writer *w, struct fh_bjob *job)
 	struct fh_inode *in = *fh_inode_slot(t, w->ino);
 	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && !g->ac)
 		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
+	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && g->ac && job) {
+		job->ilc_later = true;   /* once the create's reply says where */
+		job->ilc_size = (uint64_t)st.st_size;
+		job->ilc_seq = in->ilc_seq;
+	}
 	pthread_mutex_unlock(&t->lock);
 	/* not queued: fh_behind_done forgot that location again */
 	int rc = job ? nsq_commit_held(t->nsq, w->ino, req, fh_behind_done, b, &job->op)
@@ -1901,6 +1909,14 @@ static void fh_behind_run(struct fh_bjob *j)
 			"replica (%s): the file stays empty", j->ino, j->len, strerror(-rc));
 		mount_metrics_add(MM_BEHIND_WRITE_ERRORS, 1);
 		atomic_store(&t->bj_err, rc == -ENOSPC ? -ENOSPC : -EIO);
+	}
+	if (rc == 0 && !moved && j->ilc_later) {
+		/* where the file is, for the next open's read (fh_behind) */
+		pthread_mutex_lock(&t->lock);
+		struct fh_inode *in = *fh_inode_slot(t, j->ino);
+		if (!in || in->ilc_seq == j->ilc_seq)
+			ilc_put(t, j->ino, j->ilc_size, &j->c, j->ac->rtoken);
+		pthread_mutex_unlock(&t->lock);
 	}
 	if (moved || rc < 0) {
 		/* the location kept for the next open is not where the bytes are */
