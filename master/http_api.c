@@ -792,6 +792,7 @@ out_put:
 
 static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 			 uint64_t ino);
+static void creator_told(struct master *m, struct http_request *r, const json_t *b);
 static void listing_told(struct master *m, struct http_request *r, uint64_t dir);
 
 static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret);
@@ -1447,6 +1448,12 @@ static void h_batch(struct master *m, struct http_request *r)
 	}
 	if (apply_closes(m, b, r) < 0)
 		goto out_put;
+	/* creates another mount answered in these folders go first (outside
+	 * the groups' transactions: the holder's own batch must get in) */
+	size_t k;
+	const json_t *op;
+	json_array_foreach(ops, k, op)
+		creator_told(m, r, op);
 	results = json_array();
 	if (!results) {
 		reply_err(r, -ENOMEM, "batch");
@@ -1546,6 +1553,7 @@ static void below_push(uint64_t *stack, size_t *sn, const struct ns_dirent *ents
  * call per few hundred folders. NULL: no memory. */
 static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
 			     bool listing);
+static uint64_t creator_of(struct master *m, struct http_request *r, uint64_t dir, bool listing);
 
 static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t dir,
 			     uint64_t top, const struct ns_dirent *ents, size_t n,
@@ -2063,6 +2071,11 @@ static void listing_told(struct master *m, struct http_request *r, uint64_t dir)
 static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
 			     bool listing)
 {
+	return creator_of(m, r, dir, listing) != 0;
+}
+
+static uint64_t creator_of(struct master *m, struct http_request *r, uint64_t dir, bool listing)
+{
 	char holder[SESS_ID_MAX + 1];
 	uint64_t o;
 	bool held = listing ? dlease_listed(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS,
@@ -2070,7 +2083,29 @@ static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t 
 			    : dlease_held_by_other(m->dl, dir, req_session(r),
 						   CREATES_TOLD_GRACE_MS, holder);
 	return held && (o = sess_creates_behind_origin(m->sess, holder)) != 0 &&
-	       o != call_origin(r);
+			       o != call_origin(r)
+		       ? o
+		       : 0;
+}
+
+/* Another client changes names in dir (by name, as the API lets it
+ * without a lookup first): the creates the folder's lease holder
+ * answered there itself go first (a recall, as writers_told's). */
+static void creator_told(struct master *m, struct http_request *r, const json_t *b)
+{
+	static const char *const keys[] = { "parent", "newparent" };
+	for (size_t i = 0; i < 2; i++) {
+		const json_t *v = json_object_get(b, keys[i]);
+		uint64_t o;
+		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+		    (o = creator_of(m, r, (uint64_t)json_integer_value(v), false)) == 0)
+			continue;
+		struct inval_note note = { (uint64_t)json_integer_value(v), NULL, INVAL_RECALL };
+		inval_log_publish(m->il, call_origin(r), &note, 1);
+		if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
+			log_debug("the lease holder's change feed not caught up after %d ms",
+				  WRITERS_TOLD_MS);
+	}
 }
 
 static void h_commit(struct master *m, struct http_request *r)
@@ -2986,6 +3021,8 @@ static uint64_t call_origin(const struct http_request *r)
 		repair_note_client_call(m->rep);                       \
 		ns_touch_reset();                                      \
 		inval_set_origin(call_origin(r));                      \
+		if (auth == A_WRITE)                                   \
+			creator_told(m, r, http_req_json_peek(r));     \
 		fn(m, r);                                              \
 		inval_set_origin(0);                                   \
 		settle_leases(m, r);                                   \
