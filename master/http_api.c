@@ -794,6 +794,7 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 			 uint64_t ino);
 static void creator_told(struct master *m, struct http_request *r, const json_t *b);
 static void listing_told(struct master *m, struct http_request *r, uint64_t dir);
+static void recall_creator(struct master *m, struct http_request *r, uint64_t dir, bool listing);
 
 static int opt_u64(const json_t *b, const char *key, bool *has, uint64_t *ret);
 
@@ -1551,8 +1552,6 @@ static void below_push(uint64_t *stack, size_t *sn, const struct ns_dirent *ents
  * export's root (top) - while they hold at most budget entries in all; a
  * folder too big for what is left is skipped. Such a walk then needs one
  * call per few hundred folders. NULL: no memory. */
-static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
-			     bool listing);
 static uint64_t creator_of(struct master *m, struct http_request *r, uint64_t dir, bool listing);
 
 static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t dir,
@@ -1589,7 +1588,7 @@ static json_t *readdir_below(struct master *m, struct http_request *r, uint64_t 
 		/* a folder another mount fills with creates it answers itself
 		 * is listed only through listing_told, for a mount that may
 		 * keep the listing */
-		if (follower && lease_of_creator(m, r, d, true))
+		if (follower && creator_of(m, r, d, true))
 			continue;
 		uint32_t limit = budget < NS_READDIR_MAX ? budget : NS_READDIR_MAX;
 		struct ns_attr da;
@@ -2015,12 +2014,9 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 	/* creates answered by the mount that holds the folder's lease may be
 	 * on their way (fuse/ns_queue.h): its feed brings it an event of the
 	 * folder, and it sends what it queued there before it asks for more */
-	char holder[SESS_ID_MAX + 1];
-	uint64_t o;
-	bool recall = false;
-	if (dir && dlease_held_by_other(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) &&
-	    (o = sess_creates_behind_origin(m->sess, holder)) != 0 && o != self) {
-		recall = true;
+	uint64_t o = dir ? creator_of(m, r, dir, false) : 0;
+	bool recall = o != 0;
+	if (recall) {
 		size_t k = 0;
 		while (k < n && others[k] != o)
 			k++;
@@ -2053,27 +2049,12 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
  * long ago ends instead: it is not taken again. */
 static void listing_told(struct master *m, struct http_request *r, uint64_t dir)
 {
-	char holder[SESS_ID_MAX + 1];
-	uint64_t o, self = call_origin(r);
-	if (!dlease_listed(m->dl, dir, req_session(r), CREATES_TOLD_GRACE_MS, holder) ||
-	    (o = sess_creates_behind_origin(m->sess, holder)) == 0 || o == self)
-		return;
-	struct inval_note note = { dir, NULL, INVAL_RECALL_LISTING };
-	inval_log_publish(m->il, self, &note, 1);
-	if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
-		log_debug("%llu: the lease holder's change feed not caught up after %d ms",
-			  (unsigned long long)dir, WRITERS_TOLD_MS);
+	recall_creator(m, r, dir, true);
 }
 
 /* Whether another mount than the caller's holds dir's lease (or did until
  * CREATES_TOLD_GRACE_MS ago) and answers creates itself. listing: the
  * caller lists dir, and one that ran out longer ago ends (dlease_listed). */
-static bool lease_of_creator(struct master *m, struct http_request *r, uint64_t dir,
-			     bool listing)
-{
-	return creator_of(m, r, dir, listing) != 0;
-}
-
 static uint64_t creator_of(struct master *m, struct http_request *r, uint64_t dir, bool listing)
 {
 	char holder[SESS_ID_MAX + 1];
@@ -2088,23 +2069,31 @@ static uint64_t creator_of(struct master *m, struct http_request *r, uint64_t di
 		       : 0;
 }
 
+/* The creates that creator_of(dir, listing) names answered in dir go
+ * to the master first: a recall in the feed (INVAL_RECALL_LISTING for a
+ * listing), waited for until the holder's feed took it. */
+static void recall_creator(struct master *m, struct http_request *r, uint64_t dir, bool listing)
+{
+	uint64_t o = creator_of(m, r, dir, listing);
+	if (o == 0)
+		return;
+	struct inval_note note = { dir, NULL, listing ? INVAL_RECALL_LISTING : INVAL_RECALL };
+	inval_log_publish(m->il, call_origin(r), &note, 1);
+	if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
+		log_debug("%llu: the lease holder's change feed not caught up after %d ms",
+			  (unsigned long long)dir, WRITERS_TOLD_MS);
+}
+
 /* Another client changes names in dir (by name, as the API lets it
  * without a lookup first): the creates the folder's lease holder
- * answered there itself go first (a recall, as writers_told's). */
+ * answered there itself go first. */
 static void creator_told(struct master *m, struct http_request *r, const json_t *b)
 {
 	static const char *const keys[] = { "parent", "newparent" };
 	for (size_t i = 0; i < 2; i++) {
 		const json_t *v = json_object_get(b, keys[i]);
-		uint64_t o;
-		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-		    (o = creator_of(m, r, (uint64_t)json_integer_value(v), false)) == 0)
-			continue;
-		struct inval_note note = { (uint64_t)json_integer_value(v), NULL, INVAL_RECALL };
-		inval_log_publish(m->il, call_origin(r), &note, 1);
-		if (!inval_log_wait_told(m->il, &o, 1, inval_log_last(m->il), WRITERS_TOLD_MS))
-			log_debug("the lease holder's change feed not caught up after %d ms",
-				  WRITERS_TOLD_MS);
+		if (json_is_integer(v) && json_integer_value(v) > 0)
+			recall_creator(m, r, (uint64_t)json_integer_value(v), false);
 	}
 }
 
