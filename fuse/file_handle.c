@@ -2268,6 +2268,22 @@ void fh_open_queued(struct file_handle *fh)
 	pthread_mutex_unlock(&fh->lock);
 }
 
+/* gmu held, no grant of chunk 0 yet: a new one for it, as the create
+ * made the file (sole, from_create), the rest zero; NULL without memory. */
+static struct grant *fh_grant_add_created(struct fh_writer *w)
+{
+	if (w->ngrants == w->grants_cap &&
+	    !(w->grants_cap == 0 && (w->grants = calloc(4, sizeof(*w->grants)))))
+		return NULL;
+	if (w->grants_cap == 0)
+		w->grants_cap = 4;
+	struct grant *g = &w->grants[w->ngrants++];
+	memset(g, 0, sizeof(*g));
+	g->sole = true;
+	g->from_create = true;
+	return g;
+}
+
 int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 {
 	struct fh_writer *w = fh->w;
@@ -2283,22 +2299,15 @@ int fh_prefill_grant(struct file_handle *fh, const json_t *grant)
 	}
 	pthread_mutex_lock(&w->gmu);
 	int rc = 0;
-	if (fh_grant_find(w, 0)) {
+	struct grant *g = NULL;
+	if (fh_grant_find(w, 0))
 		rc = 0;     /* another handle got one first: keep it */
-	} else if (w->ngrants == w->grants_cap &&
-		   !(w->grants_cap == 0 && (w->grants = calloc(4, sizeof(*w->grants))))) {
+	else if (!(g = fh_grant_add_created(w)))
 		rc = -ENOMEM;
-	} else {
-		if (w->grants_cap == 0)
-			w->grants_cap = 4;
-		struct grant *g = &w->grants[w->ngrants++];
-		memset(g, 0, sizeof(*g));
-		g->index = 0;
+	if (g) {
 		g->c = c;
 		fh_grant_rtoken(grant, g->rtoken);
-		g->sole = true;
 		g->renew_at_ms = now_ms() + (int64_t)(lease_ms / 2);
-		g->from_create = true;
 		g->behind = json_is_true(json_object_get(grant, "behind"));
 	}
 	pthread_mutex_unlock(&w->gmu);
@@ -2315,16 +2324,9 @@ struct fh_acreate *fh_prefill_pending(struct file_handle *fh)
 	pthread_cond_init(&ac->cond, NULL);
 	ac->refs = 2;   /* the grant's, the caller's (fh_acreate_done) */
 	pthread_mutex_lock(&w->gmu);
-	bool ok = w->ngrants == 0 &&
-		  (w->grants_cap > 0 || (w->grants = calloc(4, sizeof(*w->grants))));
+	struct grant *g = w->ngrants == 0 ? fh_grant_add_created(w) : NULL;
+	bool ok = g != NULL;
 	if (ok) {
-		if (w->grants_cap == 0)
-			w->grants_cap = 4;
-		struct grant *g = &w->grants[w->ngrants++];
-		memset(g, 0, sizeof(*g));
-		g->index = 0;
-		g->sole = true;
-		g->from_create = true;
 		g->behind = true;    /* asked for so: the reply may still say otherwise */
 		g->renew_at_ms = INT64_MAX;
 		g->ac = ac;
