@@ -384,19 +384,36 @@ struct ack_query {
 	uint64_t seq;
 };
 
+#define INVAL_OWN_SCAN_MAX 8192    /* events looked at, at most */
+
+/* Under the lock: whether every event after since up to seq is origin's
+ * own, which its feed is never sent (nor woken for): a reader that asked
+ * past every other one has told its kernel all it will be told. */
+static bool only_own_until(const struct inval_log *l, uint64_t origin, uint64_t since,
+			   uint64_t seq)
+{
+	if (seq > l->last || !kept_from(l, since) || seq - since > INVAL_OWN_SCAN_MAX)
+		return false;
+	for (uint64_t s = since + 1; s <= seq; s++)
+		if (l->ring[s % l->cap].origin != origin)
+			return false;
+	return true;
+}
+
 /* Under the lock: whether reader a is one q waits for and has not asked
- * past q->seq yet. A reader that has not polled lately is not followed
- * (its mount caches for a second). */
-static bool ack_behind(const struct inval_ack *a, const struct ack_query *q, int64_t now)
+ * past q->seq yet (its own changes left aside). A reader that has not
+ * polled lately is not followed (its mount caches for a second). */
+static bool ack_behind(const struct inval_log *l, const struct inval_ack *a,
+		       const struct ack_query *q, int64_t now)
 {
 	if (a->since >= q->seq || now - a->at_ms >= INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS)
 		return false;
 	if (a->late)
 		return false;
-	if (!q->listers)
-		return ack_followed(a, q->origins, q->n);
-	return a->origin && a->origin != q->origin && a->holds &&
-	       a->listed_min < q->seq;
+	bool waited = !q->listers ? ack_followed(a, q->origins, q->n)
+				  : a->origin && a->origin != q->origin && a->holds &&
+					    a->listed_min < q->seq;
+	return waited && !only_own_until(l, a->origin, a->since, q->seq);
 }
 
 /* Wait (up to timeout_ms) until no reader is behind for q. A reader
@@ -412,14 +429,14 @@ static bool wait_acks(struct inval_log *l, const struct ack_query *q, int timeou
 		int64_t now = clock_now_ms();
 		all = true;
 		for (size_t k = 0; k < INVAL_ACKS && all; k++)
-			if (ack_behind(&l->acks[k], q, now))
+			if (ack_behind(l, &l->acks[k], q, now))
 				all = false;
 		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
 			break;
 	}
 	int64_t now = clock_now_ms();
 	for (size_t k = 0; k < INVAL_ACKS && !all; k++)
-		if (ack_behind(&l->acks[k], q, now))
+		if (ack_behind(l, &l->acks[k], q, now))
 			l->acks[k].late = true;
 	pthread_mutex_unlock(&l->lock);
 	return all;
@@ -467,6 +484,8 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin))
 			break;
 		since = *ret_last;    /* only our own: skip them */
+		if (origin)
+			note_ack(l, origin, since);
 		struct inval_waiter me = { .origin = origin, .next = l->waiters };
 		clock_cond_init(&me.cond);
 		l->waiters = &me;

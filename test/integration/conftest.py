@@ -43,8 +43,11 @@ SANITIZER_RE = re.compile(
     r"(AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBehaviorSanitizer"
     r"|runtime error:|MemorySanitizer)")
 
-# Every live Cluster, so hooks can show logs and check for sanitizer reports.
+# Every live Cluster, so hooks can show logs and check for sanitizer reports;
+# and those the running test stopped itself (its own cluster, finished in its
+# finally before the report is made), whose logs a failure shows too.
 _ACTIVE = []
+_STOPPED = []
 _ACTIVE_LOCK = threading.Lock()
 
 
@@ -646,6 +649,7 @@ class Cluster:
         with _ACTIVE_LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
+                _STOPPED.append(self)
 
 
 # --------------------------------------------------------------------------
@@ -708,6 +712,8 @@ def mnt(cluster, request):
 @pytest.fixture(autouse=True)
 def _sanitizer_check():
     """Fail the test during which a sanitizer report appeared in a log."""
+    with _ACTIVE_LOCK:
+        del _STOPPED[:]
     yield
     with _ACTIVE_LOCK:
         clusters = list(_ACTIVE)
@@ -724,7 +730,7 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         with _ACTIVE_LOCK:
-            clusters = list(_ACTIVE)
+            clusters = list(_ACTIVE) + list(_STOPPED)
         for c in clusters:
             for log in c.logs():
                 rep.sections.append(("log " + log, tail(log, 30)))

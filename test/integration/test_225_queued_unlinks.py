@@ -219,6 +219,10 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         # an event after the names are refreshed below would make the kernel
         # forget names, and an unlink need a lookup at the sleeping master
         # (seen once in ~25 runs: EIO after master_timeout)
+        # the creates and closes answered here (queued, some behind the
+        # listing of the other mount) are at the master first: none of
+        # their events comes later
+        os.fsync(dfd)
         let_feed_settle()
         os.listdir(d)          # fresh names in the kernel: no lookup needs the master
         c.master.send(signal.SIGSTOP)

@@ -155,7 +155,8 @@ def test_241d_other_mount_finds_each_name_at_once(cluster, bigfs_pair):
         with open(p1, "wb") as f:
             f.write(_body(i))
         with open(os.path.join(sub2, "l%03d" % i), "rb") as f:
-            assert f.read() == _body(i), i
+            got = f.read()
+            assert got == _body(i), "file %d: %d bytes read of %d" % (i, len(got), len(_body(i)))
     d_ = settled_delta(cluster, before)
     assert creates(d_) == 60, d_
     # now mount 2 keeps a listing (it fetches one at its second miss)

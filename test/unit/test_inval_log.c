@@ -248,6 +248,42 @@ static void test_wait_told(void **state)
 	inval_log_free(l);
 }
 
+/* A mount's own changes are never sent to its feed, nor wake its poll:
+ * a wait for its feed is over once every event after its last poll is
+ * its own (a recall answered, then its own commit published before the
+ * wait began, kept the recall's caller waiting the whole 2.5 s), and a
+ * poll that finds only its own events acknowledges them. */
+static void test_own_changes_need_no_ack(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	uint64_t only_a[1] = { OA };
+	struct rd r = rd(l, OA, 0, 0, 100);   /* A follows from 0 */
+	rd_free(&r);
+	pub_ino(l, OA, 5);
+	pub_ent(l, OA, 1, "x");
+	assert_true(inval_log_wait_told(l, only_a, 1, 2, 30));
+	/* another's change after them: A is behind until it asks past it */
+	pub_ino(l, OB, 6);
+	pub_ino(l, OA, 7);
+	assert_false(inval_log_wait_told(l, only_a, 1, 4, 30));
+	r = rd(l, OA, 0, 0, 100);
+	assert_string_equal(r.i, "[6]");
+	assert_int_equal(r.last, 4);   /* its own 4 skipped */
+	rd_free(&r);
+	r = rd(l, OA, 3, 0, 100);      /* asked past B's only: its own 4 left */
+	assert_string_equal(r.i, "[]");
+	rd_free(&r);
+	assert_true(inval_log_wait_told(l, only_a, 1, 4, 0));
+	/* a poll that skips its own events acknowledges them: B waits for
+	 * nothing though A's poll asked from before them */
+	pub_ino(l, OA, 8);
+	r = rd(l, OA, 4, 20, 100);
+	rd_free(&r);
+	assert_true(inval_log_wait_told(l, only_a, 1, 5, 0));
+	inval_log_free(l);
+}
+
 struct listers_arg {
 	struct inval_log *l;
 	uint64_t seq;
@@ -862,6 +898,7 @@ int main(void)
 		cmocka_unit_test(test_last_other),
 		cmocka_unit_test(test_wait_told),
 		cmocka_unit_test(test_recall),
+		cmocka_unit_test(test_own_changes_need_no_ack),
 		cmocka_unit_test(test_wait_listers),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),
