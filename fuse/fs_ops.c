@@ -184,11 +184,14 @@ static void fs_feed_inode(void *arg, uint64_t ino)
 }
 
 /* Another client reads folder dir, where creates answered here may still
- * be queued: they reach the master before this feed asks for more
- * (master writers_told, listing_told). */
+ * be queued, or opens file dir, whose close's commit may be: they reach
+ * the master before this feed asks for more, and the file's next closes
+ * commit at once (master writers_told, listing_told). */
 static void fs_feed_recall(void *arg, uint64_t dir, bool listing)
 {
 	struct fs_ctx *ctx = arg;
+	if (!listing)
+		fh_table_shared(ctx->fht, dir);
 	/* it lists dir (and may keep the listing): no create answered here
 	 * in dir from now (one past its checks is queued before this lock is
 	 * had), until one went to the master */

@@ -227,7 +227,8 @@ static bool apply(struct inval_watch *w, const json_t *resp, bool hooks)
 		}
 	}
 	/* recalls: no change, but the creates this mount answered in those
-	 * folders go to the master before it asks for more */
+	 * folders, or the commits behind of those files, go to the master
+	 * before it asks for more */
 	json_array_foreach(json_object_get(resp, "r"), k, v)
 		if (hooks && w->on_recall && json_is_integer(v))
 			w->on_recall(w->on_recall_arg, (uint64_t)json_integer_value(v), false);

@@ -1997,8 +1997,10 @@ static void commit_told(struct master *m, struct http_request *r, uint64_t ino)
  * wrote once before the commit reaches the master (fuse/file_handle.h,
  * "commit behind"); the master notes such files (sess_fresh_add) until
  * their commit comes. A lookup or readdir in their folder, or an open or
- * getattr of one, by another mount first puts an attribute event of each
- * in the change feed and waits, at most WRITERS_TOLD_MS, until their
+ * getattr of one, by another mount first puts a recall of each in the
+ * change feed (a word to its writer: no other mount forgets anything, as
+ * an attribute event made every mount drop its listings) and waits, at
+ * most WRITERS_TOLD_MS, until their
  * mounts' feeds took it: such a mount sends what it queued for the file
  * before it asks the feed for more, and commits the file at its closes
  * from then on. Files written for long cost the call one feed round
@@ -2026,8 +2028,9 @@ static bool writers_told(struct master *m, struct http_request *r, uint64_t dir,
 	if (n == 0)
 		return false;
 	struct inval_note notes[COMMIT_TOLD_MAX + 1];
+	/* words to the writers, not changes: no other mount forgets anything */
 	for (size_t i = 0; i < ni; i++)
-		notes[i] = (struct inval_note){ inos[i], NULL, INVAL_CHANGE };
+		notes[i] = (struct inval_note){ inos[i], NULL, INVAL_RECALL };
 	if (recall)
 		notes[ni++] = (struct inval_note){ dir, NULL, INVAL_RECALL };
 	inval_log_publish(m->il, self, notes, ni);

@@ -267,7 +267,8 @@ static int collect(struct inval_log *l, uint64_t origin, uint64_t since, size_t 
 		if (origin && e->origin == origin)
 			continue;
 		n++;
-		*ret_given = s;
+		if (!e->recall)
+			*ret_given = s;   /* a change: the reader drops its listings */
 		int rc;
 		if (e->recall) {
 			rc = json_array_append_new(e->recall == INVAL_RECALL ? recalls : listings,

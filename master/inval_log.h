@@ -25,12 +25,15 @@ struct inval_log;
 /* One change: the entry `name` in folder `ino`, or (name NULL) the
  * attributes of inode `ino`. Or, recall (name NULL), no change: a word to
  * the mount that holds folder `ino`'s lease to send the creates it
- * answered there itself before it asks the feed for more (fuse/ns_queue.h);
- * readers get those as "r": [ino, ...] (INVAL_RECALL: another client looks
- * a name up there) or "rl" (INVAL_RECALL_LISTING: another client lists
- * the folder, and may keep the listing: the holder answers no creates
- * there itself until one of its own went to the master and came back),
- * and nobody forgets anything. */
+ * answered there itself before it asks the feed for more (fuse/ns_queue.h),
+ * or to the mount that made file `ino` to send the commit its close left
+ * behind (fuse/file_handle.h); readers get those as "r": [ino, ...]
+ * (INVAL_RECALL: another client looks a name up there, or opens the file)
+ * or "rl" (INVAL_RECALL_LISTING: another client lists the folder, and may
+ * keep the listing: the holder answers no creates there itself until one
+ * of its own went to the master and came back), and nobody forgets
+ * anything (nor drops a listing: a reply of recalls only is not one that
+ * makes a mount drop them, inval_log_wait_listers). */
 enum { INVAL_CHANGE, INVAL_RECALL, INVAL_RECALL_LISTING };
 struct inval_note {
 	uint64_t ino;

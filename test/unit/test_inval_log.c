@@ -284,6 +284,36 @@ static void test_own_changes_need_no_ack(void **state)
 	inval_log_free(l);
 }
 
+/* A reply of recalls only (a word to one mount, no change) makes no
+ * mount drop its listings: one that listed before it and took it is
+ * still waited for by a later change of a name (inval_log_wait_listers). */
+static void test_recalls_keep_listings(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	struct rd r = rd(l, OA, 0, 0, 100);
+	rd_free(&r);
+	inval_log_joined(l, OB);
+	inval_log_listed(l, OB);                          /* B lists at 0 */
+	const struct inval_note rc = { 7, NULL, INVAL_RECALL };
+	inval_log_publish(l, OA, &rc, 1);                 /* 1 */
+	r = rd(l, OB, 0, 0, 100);
+	assert_string_equal(r.r, "[7]");
+	rd_free(&r);
+	r = rd(l, OB, 1, 0, 100);                          /* B asks past it */
+	rd_free(&r);
+	pub_ent(l, OA, 7, "n");                            /* 2 */
+	assert_false(inval_log_wait_listers(l, OA, 2, 30));
+	/* a change in the reply: B's listing goes once it asks past it */
+	r = rd(l, OB, 1, 0, 100);
+	rd_free(&r);
+	r = rd(l, OB, 2, 0, 100);
+	rd_free(&r);
+	pub_ent(l, OA, 7, "o");                            /* 3 */
+	assert_true(inval_log_wait_listers(l, OA, 3, 0));
+	inval_log_free(l);
+}
+
 struct listers_arg {
 	struct inval_log *l;
 	uint64_t seq;
@@ -899,6 +929,7 @@ int main(void)
 		cmocka_unit_test(test_wait_told),
 		cmocka_unit_test(test_recall),
 		cmocka_unit_test(test_own_changes_need_no_ack),
+		cmocka_unit_test(test_recalls_keep_listings),
 		cmocka_unit_test(test_wait_listers),
 		cmocka_unit_test(test_own_origin_skipped),
 		cmocka_unit_test(test_duplicates),
