@@ -4,17 +4,23 @@
 # each tree's own build (scripts/local-cluster, goal 2, 3 workers), A and
 # B alternated (the order flipping each round), N rounds. One line per
 # cluster: "TREE rK create_4k files/s small_create files/s ls_l s stat
-# ops/s read files/s delete files/s untar s" — python creating 5,000
+# ops/s read files/s delete files/s untar s du_s s diff_r s rename
+# ops/s" — python creating 5,000
 # files of 4 KiB (run.sh's create_4k_files), then workload.sh's 5,000
-# printf files, `ls -l`, `stat` of each, `cat` of all, `rm -f`, and
-# `tar -x` of WL_CACHE's tree.tar, every cache dropped before each step
-# but the delete. Compare medians; the machine's speed swings.
+# printf files, `ls -l`, `stat` of each, `cat` of all, `rm -f`, `tar -x`
+# of WL_CACHE's tree.tar, `du -s` and `diff -r` against WL_CACHE's ref of
+# what it made (after a `sync -f`), and 1,000 renames by perl of files
+# `: >` made just before (its rename_1000), every cache dropped before
+# each step but the delete and the renames. Compare medians; the
+# machine's speed swings.
 set -u
 N=${1:?usage: bench/smallfiles_ab.sh N TREE_A TREE_B}; A=$(cd "$2" && pwd); B=$(cd "$3" && pwd)
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 . "$HERE/bench/lib.sh"
 TAR=${WL_CACHE:-/tmp/wl-cache}/tree.tar
-[ -f "$TAR" ] || { echo "no $TAR: run workload.sh (or bench/compare.sh) once"; exit 2; }
+REF=${WL_CACHE:-/tmp/wl-cache}/ref
+[ -f "$TAR" ] && [ -d "$REF" ] || { echo "no $TAR or $REF: run workload.sh (or bench/compare.sh) once"; exit 2; }
+read -r TAR_TOP _ < "$TAR.info"
 PAD=$(head -c 3000 /dev/zero | tr '\0' 'x')$(head -c 1085 /dev/zero | tr '\0' 'y')
 export PAD
 D=/tmp/smallfiles-ab
@@ -52,6 +58,18 @@ PY
 		line="$line delete $(rate 5000 "$s" "$e")"
 		mkdir "$M/tar"; drop_caches; s=$(now); tar -xf "$TAR" -C "$M/tar"; e=$(now)
 		line="$line untar $(secs "$s" "$e")"
+		sync -f "$M/tar"; drop_caches; s=$(now); du -s "$M/tar" > /dev/null; e=$(now)
+		line="$line du_s $(secs "$s" "$e")"
+		drop_caches; s=$(now)
+		diff -r --no-dereference "$REF/$TAR_TOP" "$M/tar/$TAR_TOP" > /dev/null 2>&1 ||
+			echo "$T: diff -r found differences"
+		e=$(now); line="$line diff_r $(secs "$s" "$e")"
+		mkdir "$M/ren"
+		(cd "$M/ren" && for ((i = 1; i <= 1000; i++)); do : > "a$i"; done)
+		s=$(now)
+		(cd "$M/ren" && perl -e 'for (1..1000) { rename("a$_", "b$_") or exit 1 }') ||
+			echo "$T: rename failed"
+		e=$(now); line="$line rename $(rate 1000 "$s" "$e")"
 		echo "$line"
 		cluster_down "$T" $D
 	done
