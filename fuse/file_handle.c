@@ -1832,9 +1832,9 @@ static bool fh_behind(struct fh_writer *w, struct fh_bjob *job)
 	const struct grant *g = &w->grants[0];
 	pthread_mutex_lock(&t->lock);
 	struct fh_inode *in = *fh_inode_slot(t, w->ino);
-	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && !g->ac)
+	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && !g->ac) {
 		ilc_put(t, w->ino, (uint64_t)st.st_size, &g->c, g->rtoken);
-	if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && g->ac && job) {
+	} else if (in && (uint64_t)st.st_size <= FH_SPEC_MAX && job) {
 		job->ilc_later = true;   /* once the create's reply says where */
 		job->ilc_size = (uint64_t)st.st_size;
 		job->ilc_seq = in->ilc_seq;

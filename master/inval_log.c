@@ -157,12 +157,18 @@ static bool same_note(const struct inval_ev *e, uint64_t origin, const struct in
 	return !n->name || strcmp(e->name, n->name) == 0;
 }
 
+static struct inval_ack *ack_of(struct inval_log *l, uint64_t origin);
+
 void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_note *notes,
 		       size_t n)
 {
 	if (n == 0)
 		return;
 	pthread_mutex_lock(&l->lock);
+	/* its own changes are never sent to origin's feed, nor wake it: a
+	 * reader of it that had asked past every event stays caught up */
+	struct inval_ack *own = origin ? ack_of(l, origin) : NULL;
+	bool caught_up = own && own->since == l->last;
 	for (size_t i = 0; i < n; i++) {
 		/* within this call only: a reader may have seen the one before */
 		if (i > 0 && same_note(&l->ring[l->last % l->cap], origin, &notes[i]))
@@ -181,6 +187,10 @@ void inval_log_publish(struct inval_log *l, uint64_t origin, const struct inval_
 		free(e->name);
 		*e = (struct inval_ev){ .origin = origin, .ino = notes[i].ino, .name = name,
 					.recall = notes[i].recall };
+	}
+	if (caught_up) {
+		own->since = l->last;
+		pthread_cond_broadcast(&l->acked);
 	}
 	wake(l, origin);
 	pthread_mutex_unlock(&l->lock);
@@ -385,36 +395,19 @@ struct ack_query {
 	uint64_t seq;
 };
 
-#define INVAL_OWN_SCAN_MAX 8192    /* events looked at, at most */
-
-/* Under the lock: whether every event after since up to seq is origin's
- * own, which its feed is never sent (nor woken for): a reader that asked
- * past every other one has told its kernel all it will be told. */
-static bool only_own_until(const struct inval_log *l, uint64_t origin, uint64_t since,
-			   uint64_t seq)
-{
-	if (seq > l->last || !kept_from(l, since) || seq - since > INVAL_OWN_SCAN_MAX)
-		return false;
-	for (uint64_t s = since + 1; s <= seq; s++)
-		if (l->ring[s % l->cap].origin != origin)
-			return false;
-	return true;
-}
-
 /* Under the lock: whether reader a is one q waits for and has not asked
- * past q->seq yet (its own changes left aside). A reader that has not
- * polled lately is not followed (its mount caches for a second). */
-static bool ack_behind(const struct inval_log *l, const struct inval_ack *a,
-		       const struct ack_query *q, int64_t now)
+ * past q->seq yet. A reader that has not polled lately is not followed
+ * (its mount caches for a second). */
+static bool ack_behind(const struct inval_ack *a, const struct ack_query *q, int64_t now)
 {
 	if (a->since >= q->seq || now - a->at_ms >= INVAL_WAIT_MAX_MS + INVAL_ACK_SLACK_MS)
 		return false;
 	if (a->late)
 		return false;
-	bool waited = !q->listers ? ack_followed(a, q->origins, q->n)
-				  : a->origin && a->origin != q->origin && a->holds &&
-					    a->listed_min < q->seq;
-	return waited && !only_own_until(l, a->origin, a->since, q->seq);
+	if (!q->listers)
+		return ack_followed(a, q->origins, q->n);
+	return a->origin && a->origin != q->origin && a->holds &&
+	       a->listed_min < q->seq;
 }
 
 /* Wait (up to timeout_ms) until no reader is behind for q. A reader
@@ -430,14 +423,14 @@ static bool wait_acks(struct inval_log *l, const struct ack_query *q, int timeou
 		int64_t now = clock_now_ms();
 		all = true;
 		for (size_t k = 0; k < INVAL_ACKS && all; k++)
-			if (ack_behind(l, &l->acks[k], q, now))
+			if (ack_behind(&l->acks[k], q, now))
 				all = false;
 		if (!all && pthread_cond_timedwait(&l->acked, &l->lock, &until) == ETIMEDOUT)
 			break;
 	}
 	int64_t now = clock_now_ms();
 	for (size_t k = 0; k < INVAL_ACKS && !all; k++)
-		if (ack_behind(l, &l->acks[k], q, now))
+		if (ack_behind(&l->acks[k], q, now))
 			l->acks[k].late = true;
 	pthread_mutex_unlock(&l->lock);
 	return all;
@@ -482,11 +475,11 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		json_decref(*ret_events);
 		*ret_events = NULL;
 		rc = collect(l, origin, since, max, ret_events, ret_last, &n, &given);
+		if (rc == 0 && n == 0 && origin)
+			note_ack(l, origin, *ret_last);   /* only its own: nothing to tell */
 		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin))
 			break;
 		since = *ret_last;    /* only our own: skip them */
-		if (origin)
-			note_ack(l, origin, since);
 		struct inval_waiter me = { .origin = origin, .next = l->waiters };
 		clock_cond_init(&me.cond);
 		l->waiters = &me;
