@@ -1,39 +1,39 @@
 #!/bin/bash
-# bench/gitstatus_ab.sh N TREE... — tasks.sh's git_clone then git_status
-# on a fresh local cluster of each tree's own build, the trees in turn,
-# the order reversed every other round, N rounds. One line per cluster:
-# "TREE rK clone s status1 s openat N read N status2 s": the first
-# `git status --porcelain` after the clone under `strace -f -c` (its
-# openat and read calls count the files git read again: those "racily
-# clean", written in the same second as the index), then a second one.
-# Every cache dropped before each status. Needs tasks.sh's repository in
-# TASKS_CACHE (run tasks.sh or compare.sh once).
+# bench/gitstatus_ab.sh BUILD... — tasks.sh's repository (generated into
+# TASKS_CACHE by a tasks.sh run; default /tmp/wl-cache/tasks-repo-3000-300.v1)
+# cloned onto a local cluster of each build (a build folder with
+# bigfs-master, bigfs-worker, mount.bigfs), then `git status` three times
+# and `git checkout` of the second branch, each after dropping every
+# cache. Give builds several times, alternated (A B A B), and compare
+# medians. COUNT=1 runs the first status under `strace -f -c` and prints
+# its openat and read calls: the files git reads again because they are
+# "racily clean" (written in the same second as the index), which a
+# faster clone leaves more of.
 set -u
-N=${1:?usage: bench/gitstatus_ab.sh N TREE...}; shift
-[ $# -ge 1 ] || { echo "usage: bench/gitstatus_ab.sh N TREE..."; exit 2; }
-TREES=()
-for t in "$@"; do TREES+=("$(cd "$t" && pwd)"); done
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-. "$HERE/bench/lib.sh"
-REPO=$(ls -d "${TASKS_CACHE:-${WL_CACHE:-/tmp/wl-cache}}"/tasks-repo-*/src 2>/dev/null | head -1)
-[ -n "$REPO" ] || { echo "no tasks.sh repository: run bench/tasks.sh once"; exit 2; }
 D=/tmp/gitstatus-ab
-ST=$(mktemp)
-trap 'for t in "${TREES[@]}"; do cluster_down "$t" $D; done; rm -f "$ST"' EXIT
-for r in $(seq "$N"); do
-	order=("${TREES[@]}")
-	if [ $((r % 2)) = 0 ]; then
-		order=(); for ((i = ${#TREES[@]} - 1; i >= 0; i--)); do order+=("${TREES[$i]}"); done
-	fi
-	for T in "${order[@]}"; do
-		cluster_up "$T" $D || { echo "$T: cluster did not start"; continue; }
-		s=$(now); git clone -q --no-local "$REPO" "$D/mnt/clone"; e=$(now); c=$(secs "$s" "$e")
-		drop_caches
-		s=$(now); strace -f -c -o "$ST" git -C "$D/mnt/clone" status --porcelain > /dev/null; e=$(now)
-		o=$(awk '$NF == "openat" {print $4}' "$ST"); rd=$(awk '$NF == "read" {print $4}' "$ST")
-		drop_caches
-		s2=$(now); git -C "$D/mnt/clone" status --porcelain > /dev/null; e2=$(now)
-		echo "$T r$r clone $c status1 $(secs "$s" "$e") openat $o read $rd status2 $(secs "$s2" "$e2")"
-		cluster_down "$T" $D
+SRC=${TASKS_CACHE:-/tmp/wl-cache}/tasks-repo-3000-300.v1/src
+[ -d "$SRC" ] || { echo "no repository at $SRC: run bench/tasks.sh once"; exit 2; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+for B in "$@"; do
+	B=$(cd "$B" && pwd)
+	"$HERE/scripts/local-cluster" down --dir $D --purge >/dev/null 2>&1; rm -rf $D
+	BIGFS_BUILD=$B "$HERE/scripts/local-cluster" up --dir $D > $D.log 2>&1 ||
+		{ echo "$B: cluster did not start (see $D.log)"; continue; }
+	a=$EPOCHREALTIME; git clone -q --no-local "$SRC" $D/mnt/clone; b=$EPOCHREALTIME
+	cl=$(secs "$a" "$b")
+	st="" reread=""
+	for k in 1 2 3; do
+		sync; echo 3 > /proc/sys/vm/drop_caches
+		trace=()
+		[ "${COUNT:-0}" = 1 ] && [ $k = 1 ] && trace=(strace -f -c -o $D.strace)
+		a=$EPOCHREALTIME; "${trace[@]}" git -C $D/mnt/clone status --porcelain > /dev/null; b=$EPOCHREALTIME
+		st="$st $(secs "$a" "$b")"
 	done
+	[ "${COUNT:-0}" = 1 ] && reread=" (first: $(awk '$NF == "openat" {o = $4} $NF == "read" {r = $4}
+		END {print o + 0 " openat, " r + 0 " read"}' $D.strace))"
+	sync; echo 3 > /proc/sys/vm/drop_caches
+	a=$EPOCHREALTIME; git -C $D/mnt/clone checkout -q -b other origin/other; b=$EPOCHREALTIME
+	echo "$B: clone $cl s, git status$st s$reread, checkout $(secs "$a" "$b") s"
 done
+"$HERE/scripts/local-cluster" down --dir $D --purge >/dev/null 2>&1
