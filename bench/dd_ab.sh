@@ -5,12 +5,14 @@
 # read of it back. Give builds several times, alternated (A B A B), and
 # compare medians. The source file is workload.sh's cached one, or
 # BIG_SRC. FIO=1 writes with run.sh's seq_write_1g instead (fio, 1 GiB in
-# 1 MiB psync writes, fsync at the end).
+# 1 MiB psync writes, fsync at the end). DD_DIR puts the cluster elsewhere
+# (default /tmp/dd-ab); a folder on tmpfs (/dev/shm/dd-ab) takes the disk
+# out of the figures and leaves the software path.
 set -u
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-D=/tmp/dd-ab
+D=${DD_DIR:-/tmp/dd-ab}
 SRC=${BIG_SRC:-/tmp/wl-cache/big.src}
-[ -f "$SRC" ] || { echo "no source file $SRC (run bench/compare.sh once, or set BIG_SRC)"; exit 2; }
+[ "${FIO:-0}" = 1 ] || [ -f "$SRC" ] || { echo "no source file $SRC (run bench/compare.sh once, or set BIG_SRC)"; exit 2; }
 rate() { tail -1 | awk '{print $(NF-1), $NF}'; }
 for B in "$@"; do
 	B=$(cd "$B" && pwd)

@@ -53,6 +53,8 @@ struct cs_file {
 	int count;                 /* opens in this mount */
 	bool registering, pending_close, closing;
 	bool unborn;               /* made here, its create not at the master yet */
+	bool unregistered;         /* opened under sole use: the master does not
+				    * know (csess_open_sole) */
 	struct cs_file *next;
 };
 
@@ -76,12 +78,16 @@ struct csess {
 	uint64_t gen;              /* bumped by each session (re-)open */
 	long heartbeat_ms;
 	pthread_t thread;
+	bool sole;                 /* csess_sole */
+	size_t nunreg;             /* entries unregistered */
 	struct cs_file *hash[CS_HASH_SIZE];
 	uint64_t *pending;         /* inodes whose close is queued */
 	size_t npending, pending_cap;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
+
+static void cs_queue_close(struct csess *cs, struct cs_file *f);
 
 static struct cs_file **cs_slot(struct csess *cs, uint64_t ino)
 {
@@ -128,9 +134,14 @@ static int cs_establish(struct csess *cs)
 		return -ENOMEM;
 	pthread_mutex_lock(&cs->lock);
 	for (size_t b = 0; b < CS_HASH_SIZE; b++)
-		for (struct cs_file *f = cs->hash[b]; f; f = f->next)
-			if (f->count > 0)
+		for (struct cs_file *f = cs->hash[b]; f; f = f->next) {
+			if (f->count > 0 && !f->registering)
 				json_array_append_new(opens, json_integer((json_int_t)f->ino));
+			if (f->unregistered && f->count > 0 && !f->registering) {
+				f->unregistered = false;   /* declared now */
+				cs->nunreg--;
+			}
+		}
 	pthread_mutex_unlock(&cs->lock);
 	json_t *locks = cs->locks_fn ? cs->locks_fn(cs->locks_arg) : NULL;
 	json_t *req = json_pack("{s:s, s:s, s:o, s:o, s:b}", "session", cs->id, "host_id",
@@ -578,7 +589,7 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 		pthread_mutex_unlock(&cs->lock);
 		return -ENOMEM;
 	}
-	if (f->count > 0 || f->pending_close) {
+	if ((f->count > 0 || f->pending_close) && !f->unregistered) {
 		/* open on the master already (a queued close is cancelled) */
 		f->pending_close = false;
 		f->count++;
@@ -603,10 +614,15 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 
 	pthread_mutex_lock(&cs->lock);
 	f->registering = false;
-	if (rc == 0)
+	if (rc == 0) {
 		f->count++;
-	else
+		if (f->unregistered) {
+			f->unregistered = false;
+			cs->nunreg--;
+		}
+	} else {
 		cs_forget_if_idle(cs, f);
+	}
 	pthread_cond_broadcast(&cs->cond);
 	pthread_mutex_unlock(&cs->lock);
 	return rc;
@@ -679,28 +695,125 @@ void csess_close(struct csess *cs, uint64_t ino)
 			(unsigned long long)ino);
 		return;
 	}
-	if (--f->count == 0) {
-		if (cs->npending == cs->pending_cap) {
-			size_t cap = cs->pending_cap ? cs->pending_cap * 2 : 256;
-			uint64_t *v = realloc(cs->pending, cap * sizeof(*v));
-			if (v) {
-				cs->pending = v;
-				cs->pending_cap = cap;
-			}
-		}
-		if (cs->npending < cs->pending_cap) {
-			f->pending_close = true;
-			cs->pending[cs->npending++] = ino;
-			if (cs->npending >= CS_CLOSE_BATCH_WAKE)
-				pthread_cond_signal(&cs->hb_cond);
-		} else {
-			/* Out of memory: the master keeps the inode counted as
-			 * open here until the session ends. */
-			log_warn("session %s: cannot queue the close of inode %llu",
-				 cs->id, (unsigned long long)ino);
-			f->count = 0;
-			cs_forget_if_idle(cs, f);
-		}
+	if (--f->count == 0 && f->unregistered) {
+		/* the master never knew: nothing to tell it */
+		f->unregistered = false;
+		cs->nunreg--;
+		cs_forget_if_idle(cs, f);
+	} else if (f->count == 0 && f->registering) {
+		/* csess_sole's registration queues the close when it ends */
+	} else if (f->count == 0) {
+		cs_queue_close(cs, f);
 	}
 	pthread_mutex_unlock(&cs->lock);
+}
+
+/* Lock held: f's last close here goes to the master with the next
+ * heartbeat. */
+static void cs_queue_close(struct csess *cs, struct cs_file *f)
+{
+	if (cs->npending == cs->pending_cap) {
+		size_t cap = cs->pending_cap ? cs->pending_cap * 2 : 256;
+		uint64_t *v = realloc(cs->pending, cap * sizeof(*v));
+		if (v) {
+			cs->pending = v;
+			cs->pending_cap = cap;
+		}
+	}
+	if (cs->npending < cs->pending_cap) {
+		f->pending_close = true;
+		cs->pending[cs->npending++] = f->ino;
+		if (cs->npending >= CS_CLOSE_BATCH_WAKE)
+			pthread_cond_signal(&cs->hb_cond);
+	} else {
+		/* Out of memory: the master keeps the inode counted as open
+		 * here until the session ends. */
+		log_warn("session %s: cannot queue the close of inode %llu", cs->id,
+			 (unsigned long long)f->ino);
+		f->count = 0;
+		cs_forget_if_idle(cs, f);
+	}
+}
+
+bool csess_open_sole(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	bool ok = cs->sole;
+	struct cs_file **p = cs_slot(cs, ino), *f = *p;
+	if (ok && f) {
+		ok = !f->registering && !f->closing && !f->unborn;
+		if (ok) {
+			f->pending_close = false;   /* a queued close is taken back */
+			f->count++;
+		}
+	} else if (ok && (f = calloc(1, sizeof(*f)))) {
+		f->ino = ino;
+		f->count = 1;
+		f->unregistered = true;
+		cs->nunreg++;
+		*p = f;
+	} else {
+		ok = false;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return ok;
+}
+
+void csess_sole(struct csess *cs, bool on)
+{
+	pthread_mutex_lock(&cs->lock);
+	cs->sole = on;
+	pthread_mutex_unlock(&cs->lock);
+	if (!on)
+		csess_register_all(cs);
+}
+
+void csess_register_all(struct csess *cs)
+{
+	for (;;) {
+		pthread_mutex_lock(&cs->lock);
+		struct cs_file *f = NULL;
+		for (size_t b = 0; b < CS_HASH_SIZE && cs->nunreg && !f; b++)
+			for (f = cs->hash[b]; f && !(f->unregistered && !f->registering); f = f->next)
+				;
+		if (!f) {
+			pthread_mutex_unlock(&cs->lock);
+			return;
+		}
+		uint64_t ino = f->ino;
+		f->registering = true;
+		f->unregistered = false;
+		cs->nunreg--;
+		pthread_mutex_unlock(&cs->lock);
+		int rc = csess_call(cs, "open", json_pack("{s:I}", "ino", (json_int_t)ino), NULL);
+		pthread_mutex_lock(&cs->lock);
+		f->registering = false;
+		if (rc < 0 && rc != -ENOENT) {
+			/* the master did not take it: it is unknown there as before */
+			log_warn("session %s: cannot declare inode %llu open: %s", cs->id,
+				 (unsigned long long)ino, strerror(-rc));
+			if (f->count > 0) {
+				f->unregistered = true;
+				cs->nunreg++;
+			}
+			cs_forget_if_idle(cs, f);
+			pthread_cond_broadcast(&cs->cond);
+			pthread_mutex_unlock(&cs->lock);
+			return;   /* no answer: the next end of sole use tries again */
+		}
+		if (rc == 0 && f->count == 0)
+			cs_queue_close(cs, f);   /* closed meanwhile */
+		else
+			cs_forget_if_idle(cs, f);
+		pthread_cond_broadcast(&cs->cond);
+		pthread_mutex_unlock(&cs->lock);
+	}
+}
+
+bool csess_unregistered(struct csess *cs)
+{
+	pthread_mutex_lock(&cs->lock);
+	bool any = cs->nunreg > 0;
+	pthread_mutex_unlock(&cs->lock);
+	return any;
 }

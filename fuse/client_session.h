@@ -76,6 +76,22 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
  * then cancelled). true, counted as csess_open's; false: call
  * csess_open. */
 bool csess_reopen(struct csess *cs, uint64_t ino);
+/* Sole use (master/inval_log.h): while on, an open of ino may skip the
+ * master altogether. true, counted as csess_open's (the master is not
+ * told: an inode open only so needs no close either); false: call
+ * csess_open. */
+bool csess_open_sole(struct csess *cs, uint64_t ino);
+/* The feed says whether sole use holds. When it ends, every inode open
+ * here that the master was not told of is declared (/v1/open) before
+ * this returns: the feed asks for more (which tells the master sole use
+ * ended here) only after. */
+void csess_sole(struct csess *cs, bool on);
+/* Declare every inode opened under sole use now (before a change of this
+ * mount that may drop a name: the master keeps an unlinked file only
+ * while it knows it is open). */
+void csess_register_all(struct csess *cs);
+/* Whether an inode opened under sole use is still undeclared. */
+bool csess_unregistered(struct csess *cs);
 /* Which ops the master's /v1/batch takes (its session/open reply says;
  * an older master: unlinks and rmdirs), so that a mount queues nothing a
  * master of another version would refuse. */

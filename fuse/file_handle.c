@@ -2481,6 +2481,24 @@ bool fh_open_prefetch(struct file_handle *fh)
 	return true;
 }
 
+void fh_open_trust(struct file_handle *fh)
+{
+	pthread_mutex_lock(&fh->lock);
+	if (fh->pf_state != PF_IDLE && fh->pf_unconfirmed) {
+		fh->pf_unconfirmed = false;
+		/* and the locations as an open's reply would give them */
+		struct loc_cache *l = &fh->loc;
+		memset(l->present, 0, sizeof(l->present));
+		l->c[0] = fh->pf_chunk;
+		l->present[0] = true;
+		l->size = fh->pf_len;
+		l->first = 0;
+		l->fetched_ms = now_ms();
+		l->valid = true;
+	}
+	pthread_mutex_unlock(&fh->lock);
+}
+
 /* Handle lock held. A file this mount made and has written alone since
  * (its one chunk leased here without a break since the create, never
  * truncated, punched or cloned into here) is where its grant says, as

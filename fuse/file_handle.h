@@ -108,6 +108,10 @@ void fh_prefill_locations(struct file_handle *fh, json_t *resp);
  * and size: the master answered after the open began, so close-to-open
  * holds exactly as without it. True if a prefetch started. */
 bool fh_open_prefetch(struct file_handle *fh);
+/* fh was opened without the master while nobody else could change the
+ * file (sole use, fs_ops.c fs_open): what the cache says counts as a
+ * reply would, and the prefetch needs no confirming. */
+void fh_open_trust(struct file_handle *fh);
 /* fh (read-only) was opened without the master while the commit of the
  * close before was still queued here (fs_ops.c fs_open): its first read
  * waits for the queue (the close's data behind) before it locates. */

@@ -213,6 +213,14 @@ static void fs_lost_inode(void *arg, uint64_t ino)
 		(void)fuse_lowlevel_notify_inval_inode(ctx->se, (fuse_ino_t)ino, -1, 0);
 }
 
+/* Sole use begins or ends (inval_watch.h): at its end, what was opened
+ * without the master is declared before the feed polls again. */
+static void fs_feed_sole(void *arg, bool on)
+{
+	struct fs_ctx *ctx = arg;
+	csess_sole(ctx->cs, on);
+}
+
 /* The change feed brought others' changes: listings and directory
  * attributes learned before may be old. */
 static void fs_feed_changed(void *arg)
@@ -237,6 +245,7 @@ int fs_ctx_set_feed(struct fs_ctx *ctx, struct fuse_session *se, int ttl_s)
 		iw_on_change(ctx->iw, fs_feed_changed, ctx);
 		iw_on_inode(ctx->iw, fs_feed_inode, ctx);
 		iw_on_recall(ctx->iw, fs_feed_recall, ctx);
+		iw_on_sole(ctx->iw, fs_feed_sole, ctx);
 		fh_table_set_behind(ctx->fht, ctx->nsq, fs_behind_ok, ctx);
 		fh_table_on_lost(ctx->fht, fs_lost_inode, ctx);
 	}
@@ -1502,12 +1511,22 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	json_decref(resp);
 }
 
+/* Before a change that may drop a name: the files opened without the
+ * master (sole use) are declared, so that it keeps one whose last name
+ * goes while it is open here. */
+static void fs_declare_opens(struct fs_ctx *ctx)
+{
+	if (csess_unregistered(ctx->cs))
+		csess_register_all(ctx->cs);
+}
+
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
 		      const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
 	fh_table_names_changed(ctx->fht);   /* a link count here may drop */
+	fs_declare_opens(ctx);
 	atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
@@ -1571,6 +1590,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	bool retried = false;
 	struct csess_closes closes;
 	fh_table_names_changed(ctx->fht);   /* a file renamed over loses a link */
+	fs_declare_opens(ctx);
 	/* Queued (ns_queue.h): a plain rename within a folder to a name known
 	 * absent (nothing to replace, so no ENOTEMPTY, EISDIR or ENOTDIR; no
 	 * loop, no other folder's quota or subtree) can only be done, or find
@@ -2005,9 +2025,24 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * at the close stay right. Answered without a call; the first read
 	 * waits for the queue (fh_open_queued). */
 	struct stat kept;
-	if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC) &&
-	    nsq_commit_unsent(ctx->nsq, ino) && fs_settled(ctx, ino, iw_snap(ctx->iw), &kept) &&
-	    csess_reopen(ctx->cs, ino)) {
+	bool rdonly = (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
+	if (rdonly && !ctx->send_caller && iw_sole(ctx->iw) && !nsq_pending_ino(ctx->nsq, ino) &&
+	    csess_open_sole(ctx->cs, ino)) {
+		/* This mount is the master's only client (sole use, master/
+		 * inval_log.h): nobody else can have changed the file since
+		 * this mount last knew it, so close-to-open needs no word from
+		 * the master, nor does keeping the file (the open is declared
+		 * if sole use ends or before this mount drops a name). */
+		rc = fh_open(ctx->fht, ino, false, &fh);
+		if (rc < 0) {
+			csess_close(ctx->cs, ino);
+		} else {
+			if (fh_open_prefetch(fh))
+				fh_open_trust(fh);
+			mount_metrics_add(MM_SOLE_OPENS, 1);
+		}
+	} else if (rdonly && nsq_commit_unsent(ctx->nsq, ino) &&
+		   fs_settled(ctx, ino, iw_snap(ctx->iw), &kept) && csess_reopen(ctx->cs, ino)) {
 		rc = fh_open(ctx->fht, ino, false, &fh);
 		if (rc < 0) {
 			csess_close(ctx->cs, ino);

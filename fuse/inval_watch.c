@@ -41,6 +41,7 @@ struct inval_watch {
 	pthread_t thread;
 	atomic_uint_fast64_t gen;       /* batches received */
 	atomic_int_fast64_t last_ok_ms; /* 0: not live */
+	atomic_int_fast64_t sole_until_ms; /* sole use trusted until (0: not) */
 	size_t next;
 	struct iw_grant *grants;        /* IW_GRANTS, allocated when started */
 	void (*on_change)(void *arg);   /* iw_on_change */
@@ -49,7 +50,20 @@ struct inval_watch {
 	void *on_inode_arg;
 	void (*on_recall)(void *arg, uint64_t dir, bool listing);  /* iw_on_recall */
 	void *on_recall_arg;
+	void (*on_sole)(void *arg, bool on);   /* iw_on_sole */
+	void *on_sole_arg;
 };
+
+void iw_on_sole(struct inval_watch *w, void (*fn)(void *arg, bool on), void *arg)
+{
+	w->on_sole = fn;
+	w->on_sole_arg = arg;
+}
+
+bool iw_sole(struct inval_watch *w)
+{
+	return w && atomic_load(&w->sole_until_ms) > mcache_now_ms();
+}
 
 void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir, bool listing),
 		  void *arg)
@@ -264,11 +278,15 @@ static void *watcher(void *arg)
 	struct inval_watch *w = arg;
 	char log_id[64] = "";
 	uint64_t since = 0;
-	bool have = false, down = false;
+	bool have = false, down = false, sole = false;
 	while (!stopping(w, 0)) {
+		/* sole use is trusted from the poll's send, so its replies must
+		 * come more often than the trust lasts */
 		json_t *body = have ? json_pack("{s:s, s:I, s:i}", "log", log_id, "since",
-						(json_int_t)since, "wait_ms", IW_WAIT_MS)
+						(json_int_t)since, "wait_ms",
+						sole ? IW_SOLE_WAIT_MS : IW_WAIT_MS)
 				    : json_pack("{s:i}", "wait_ms", 0);
+		int64_t sent = mcache_now_ms();
 		json_t *resp = NULL;
 		int rc = body ? master_client_call(w->mc, "events", body, 0, &resp, NULL) : -ENOMEM;
 		json_decref(body);
@@ -290,6 +308,7 @@ static void *watcher(void *arg)
 			down = true;
 			json_decref(resp);
 			atomic_store(&w->last_ok_ms, 0);
+			atomic_store(&w->sole_until_ms, 0);
 			if (stopping(w, 500))
 				break;
 			continue;
@@ -314,6 +333,22 @@ static void *watcher(void *arg)
 			if (w->on_inode)
 				w->on_inode(w->on_inode_arg, 0);   /* any inode */
 		}
+		/* sole use: after the changes above are told; its end before
+		 * the next poll, which tells the master it was heard */
+		bool now_sole = json_is_true(json_object_get(resp, "sole")) && w->on_sole;
+		if (now_sole != sole)
+			log_info("change feed: %s", now_sole ? "this mount is the master's only client"
+						       : "other clients: opens go to the master");
+		if (now_sole) {
+			if (!sole)
+				w->on_sole(w->on_sole_arg, true);
+			atomic_store(&w->sole_until_ms, sent + IW_SOLE_TRUST_MS);
+		} else {
+			atomic_store(&w->sole_until_ms, 0);
+			if (sole)
+				w->on_sole(w->on_sole_arg, false);
+		}
+		sole = now_sole;
 		snprintf(log_id, sizeof(log_id), "%s", lid);
 		since = (uint64_t)json_integer_value(jl);
 		have = true;
@@ -366,6 +401,7 @@ void iw_stop(struct inval_watch *w)
 	pthread_cond_broadcast(&w->fed);
 	pthread_mutex_unlock(&w->lock);
 	atomic_store(&w->last_ok_ms, 0);
+	atomic_store(&w->sole_until_ms, 0);
 	if (started) {
 		/* no more retries (the mount is going away; main stops the
 		 * client before the FUSE session's destroy anyway), and the

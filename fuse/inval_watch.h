@@ -50,6 +50,11 @@
 #define IW_LIVE_MS (IW_WAIT_MS + 2000)
 #define IW_GATHER_MS 5            /* after a batch, before the next poll */
 #define IW_OPEN_WAIT_MS 500       /* an open waits this long at most for the feed */
+/* Sole use (master/inval_log.h): trusted this long from the send of the
+ * poll whose reply granted it (the master keeps it INVAL_SOLE_TTL_MS
+ * from that reply), and polled this often while it holds. */
+#define IW_SOLE_TRUST_MS 2500
+#define IW_SOLE_WAIT_MS 800
 #define IW_GRANTS 32768
 #define IW_NAME_MAX 47
 
@@ -92,5 +97,13 @@ void iw_on_inode(struct inval_watch *w, void (*fn)(void *arg, uint64_t ino), voi
  * before iw_start. */
 void iw_on_recall(struct inval_watch *w, void (*fn)(void *arg, uint64_t dir, bool listing),
 		  void *arg);
+
+/* Whether this mount is the master's only client now (master/
+ * inval_log.h sole use): nobody else can have changed a file since this
+ * mount last knew it. */
+bool iw_sole(struct inval_watch *w);
+/* fn(arg, on) when sole use begins or ends (the feed then asks for more
+ * only after fn returns). Set before iw_start. */
+void iw_on_sole(struct inval_watch *w, void (*fn)(void *arg, bool on), void *arg);
 
 #endif

@@ -61,6 +61,9 @@
 	X(LOCAL_OPENS, "bigfs_mount_local_opens_total", "counter",                       \
 	  "Read-only opens answered without the master: a file this mount closed a "      \
 	  "moment ago, its commit still queued (rsync's chmod of each file it wrote).")   \
+	X(SOLE_OPENS, "bigfs_mount_sole_opens_total", "counter",                         \
+	  "Read-only opens answered without the master while this mount is its only "    \
+	  "client (sole use, master/inval_log.h).")                                       \
 	X(LOCAL_READDIRS, "bigfs_mount_local_readdirs_total", "counter",                 \
 	  "Listings answered empty without the master (a folder this mount made, "        \
 	  "still empty under its lease).")                                                \

@@ -48,6 +48,9 @@
  * close's data behind reached the workers (fuse/file_handle.h): that may
  * meet a stalled replica, cut off after the mounts' write grace (2 s). */
 #define WRITERS_TOLD_MS 2500
+/* A call of another client waits this long at most for a mount's sole
+ * use to end (inval_log.h): past the grant's own time, which bounds it. */
+#define SOLE_END_MS (INVAL_SOLE_TTL_MS + 500)
 /* A folder's lease holder may still be sending creates it answered up
  * to this long after its lease ran out (writers_told). */
 #define CREATES_TOLD_GRACE_MS 10000
@@ -2431,6 +2434,13 @@ out_put:
  * with where the log stands (a reset when a log was named). Entry names
  * are only for mounts of the whole namespace: a mount of a subfolder
  * gets EPERM and keeps short kernel timeouts. */
+/* inval_sole_fn: the one live session is origin's (an export of the
+ * whole namespace: h_events answers only those). */
+static bool sole_eligible(void *arg, uint64_t origin)
+{
+	return sess_only_origin(arg, origin);
+}
+
 static void h_events(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);
@@ -2467,7 +2477,7 @@ static void h_events(struct master *m, struct http_request *r)
 		reply_empty(r);
 		goto out_put;
 	}
-	bool reset = false;
+	bool reset = false, sole = false;
 	json_t *ev = NULL;
 	uint64_t last;
 	if (!log_id || strcmp(log_id, inval_log_id(m->il)) != 0 ||
@@ -2476,9 +2486,11 @@ static void h_events(struct master *m, struct http_request *r)
 		last = inval_log_last(m->il);
 		inval_log_joined(m->il, inval_origin(exp->id));
 		ev = json_pack("{s:[], s:[]}", "e", "i");
-	} else if (inval_log_read(m->il, inval_origin(exp->id), since, (int)wait_ms,
-				  INVAL_READ_MAX, &ev, &last, &reset) < 0) {
-		ev = NULL;
+	} else {
+		uint64_t origin = inval_origin(exp->id);
+		if (inval_log_read_sole(m->il, origin, since, (int)wait_ms, INVAL_READ_MAX,
+					sole_eligible, m->sess, &ev, &last, &reset, &sole) < 0)
+			ev = NULL;
 	}
 	if (!ev) {
 		reply_err(r, -ENOMEM, "events");
@@ -2487,6 +2499,8 @@ static void h_events(struct master *m, struct http_request *r)
 	json_object_set_new(ev, "log", json_string(inval_log_id(m->il)));
 	json_object_set_new(ev, "last", json_integer((json_int_t)last));
 	json_object_set_new(ev, "reset", json_boolean(reset));
+	if (sole)
+		json_object_set_new(ev, "sole", json_true());
 	http_reply_json(r, 200, ev);
 out_put:
 	json_decref(b);
@@ -2989,6 +3003,28 @@ static void settle_leases(struct master *m, struct http_request *r)
 	wait_leases(m, r, until);
 }
 
+/* A mount that is the only client opens files without asking
+ * (inval_log.h sole use): a call that may change what it would read,
+ * from anyone else, waits until it no longer does. Calls that change
+ * nothing pass: reads of the namespace, the feed itself, locks, a
+ * session's heartbeat or close. Returns whether inval_log_sole_leave is
+ * due after the call. */
+static bool sole_enter(struct master *m, const struct http_request *r, enum route_id id,
+		       enum route_auth auth)
+{
+	/* an operator's POSTs may change files (trash, snapshots, drains);
+	 * a worker's registration and a checkpoint do not */
+	bool op = auth == A_CLUSTER && strcmp(http_req_method(r), "GET") != 0 &&
+		  id != R_REGISTER && id != R_META_CKPT;
+	bool changes = auth == A_WRITE || op || id == R_OPEN || id == R_SESSION_OPEN;
+	if (!changes || !m->il)
+		return false;
+	uint64_t origin = call_origin(r);
+	/* a mount's session opened since this master started: it waited */
+	bool floor = id == R_SESSION_OPEN || !sess_origin_live(m->sess, origin);
+	return inval_log_sole_enter(m->il, origin, floor, SOLE_END_MS);
+}
+
 /* Whose changes the call makes (inval_log.h): the signing mount's. */
 static uint64_t call_origin(const struct http_request *r)
 {
@@ -3013,9 +3049,12 @@ static uint64_t call_origin(const struct http_request *r)
 		repair_note_client_call(m->rep);                       \
 		ns_touch_reset();                                      \
 		inval_set_origin(call_origin(r));                      \
+		bool sole_held = sole_enter(m, r, R_##id, auth);       \
 		if (auth == A_WRITE)                                   \
 			creator_told(m, r, http_req_json_peek(r));     \
 		fn(m, r);                                              \
+		if (sole_held)                                         \
+			inval_log_sole_leave(m->il);                   \
 		inval_set_origin(0);                                   \
 		settle_leases(m, r);                                   \
 	}

@@ -48,6 +48,12 @@ struct inval_ack {
 	                       * until it polls */
 	uint64_t listed_min, listed_max;
 	uint64_t given;       /* 0: none in that reply */
+	/* Sole use (inval_log_sole_enter): its mount may trust that it is
+	 * the only client until sole_until_ms (monotonic; 0: never told).
+	 * polls counts its polls; told_not is the poll that got a reply
+	 * saying it is not (0: none since the last wait began). */
+	int64_t sole_until_ms;
+	uint64_t polls, told_not;
 };
 #define INVAL_ACKS 64
 
@@ -61,6 +67,9 @@ struct inval_log {
 	uint64_t last_origin;          /* of event last, */
 	uint64_t before_run;           /* the last event before its origin's run */
 	bool stopping;
+	int sole_blocks;               /* inval_log_sole_enter calls in progress */
+	int64_t sole_floor_ms;         /* a restarted master's: grants of the
+	                                * one before may run until then */
 	uint64_t wakes;                /* inval_log_wake calls, */
 	uint64_t woke[16];             /* the last ones' origins (wakes % 16) */
 	char id[24];
@@ -84,6 +93,7 @@ int inval_log_new(size_t cap, struct inval_log **ret)
 	snprintf(l->id, sizeof(l->id), "%016" PRIx64, r);
 	pthread_mutex_init(&l->lock, NULL);
 	clock_cond_init(&l->acked);
+	l->sole_floor_ms = clock_now_ms() + INVAL_SOLE_TTL_MS;
 	*ret = l;
 	return 0;
 }
@@ -450,15 +460,29 @@ bool inval_log_wait_told(struct inval_log *l, const uint64_t *origins, size_t n,
 	return wait_acks(l, &q, timeout_ms);
 }
 
+static bool sole_told(struct inval_log *l, uint64_t origin, inval_sole_fn eligible, void *arg);
+static bool sole_ending(struct inval_log *l, uint64_t origin);
+static bool sole_trusted(const struct inval_ack *a, int64_t now);
+
 int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
 		   size_t max, json_t **ret_events, uint64_t *ret_last, bool *ret_reset)
+{
+	return inval_log_read_sole(l, origin, since, wait_ms, max, NULL, NULL, ret_events,
+				   ret_last, ret_reset, NULL);
+}
+
+int inval_log_read_sole(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+			size_t max, inval_sole_fn eligible, void *arg, json_t **ret_events,
+			uint64_t *ret_last, bool *ret_reset, bool *ret_sole)
 {
 	if (wait_ms > INVAL_WAIT_MAX_MS)
 		wait_ms = INVAL_WAIT_MAX_MS;
 	struct timespec until = clock_deadline_ms(wait_ms > 0 ? wait_ms : 0);
 	pthread_mutex_lock(&l->lock);
-	if (origin)
+	if (origin) {
 		note_ack(l, origin, since);
+		ack_of(l, origin)->polls++;
+	}
 	*ret_reset = false;
 	*ret_events = NULL;
 	int rc = 0;
@@ -477,14 +501,15 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 		rc = collect(l, origin, since, max, ret_events, ret_last, &n, &given);
 		if (rc == 0 && n == 0 && origin)
 			note_ack(l, origin, *ret_last);   /* only its own: nothing to tell */
-		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin))
+		if (rc < 0 || n > 0 || wait_ms <= 0 || l->stopping || woken_since(l, wakes, origin) ||
+		    sole_ending(l, origin))
 			break;
 		since = *ret_last;    /* only our own: skip them */
 		struct inval_waiter me = { .origin = origin, .next = l->waiters };
 		clock_cond_init(&me.cond);
 		l->waiters = &me;
 		int wrc = 0;
-		while (!me.woken && wrc != ETIMEDOUT)
+		while (!me.woken && wrc != ETIMEDOUT && !sole_ending(l, origin))
 			wrc = pthread_cond_timedwait(&me.cond, &l->lock, &until);
 		for (struct inval_waiter **p = &l->waiters; *p; p = &(*p)->next) {
 			if (*p == &me) {
@@ -502,6 +527,99 @@ int inval_log_read(struct inval_log *l, uint64_t origin, uint64_t since, int wai
 	struct inval_ack *a = origin && given ? ack_of(l, origin) : NULL;
 	if (a)
 		a->given = given;   /* the mount drops its listings on this reply */
+	if (ret_sole)
+		*ret_sole = rc == 0 && sole_told(l, origin, eligible, arg);
 	pthread_mutex_unlock(&l->lock);
 	return rc;
+}
+
+/* Under the lock: what a reply to origin's poll says of sole use, and
+ * noted so (inval_log_sole_enter waits for what it grants). Judged now,
+ * at the reply, under the lock: a change that entered (a session opened)
+ * has left by then, or blocks the grant. */
+static bool sole_told(struct inval_log *l, uint64_t origin, inval_sole_fn eligible, void *arg)
+{
+	struct inval_ack *a = origin ? ack_of(l, origin) : NULL;
+	if (!a)
+		return false;
+	if (l->sole_blocks > 0 || l->stopping || !eligible || !eligible(arg, origin)) {
+		a->told_not = a->polls;
+		return false;
+	}
+	a->sole_until_ms = clock_now_ms() + INVAL_SOLE_TTL_MS;
+	a->told_not = 0;
+	return true;
+}
+
+/* Under the lock: whether reader a may still trust a grant: its time has
+ * not run out and it has not polled again since a reply saying no. */
+static bool sole_trusted(const struct inval_ack *a, int64_t now)
+{
+	return a->origin && a->sole_until_ms > now && !(a->told_not && a->polls > a->told_not);
+}
+
+bool inval_log_sole_enter(struct inval_log *l, uint64_t origin, bool floor, int timeout_ms)
+{
+	pthread_mutex_lock(&l->lock);
+	int64_t now = clock_now_ms();
+	struct inval_ack *own = origin ? ack_of(l, origin) : NULL;
+	if (own && sole_trusted(own, now)) {
+		/* the holder's own change: nobody else to tell */
+		pthread_mutex_unlock(&l->lock);
+		return false;
+	}
+	l->sole_blocks++;
+	/* every other holder is told now (its poll returns, saying no),
+	 * and waited for until it polls again or its grant runs out */
+	for (size_t k = 0; k < INVAL_ACKS; k++) {
+		struct inval_ack *a = &l->acks[k];
+		if (a != own && sole_trusted(a, now)) {
+			a->told_not = 0;
+			l->woke[++l->wakes % 16] = a->origin;
+			for (struct inval_waiter *w = l->waiters; w; w = w->next) {
+				if (w->origin == a->origin) {
+					w->woken = true;
+					pthread_cond_signal(&w->cond);
+				}
+			}
+		}
+	}
+	int64_t deadline = now + timeout_ms;
+	for (;;) {
+		now = clock_now_ms();
+		int64_t wait_until = floor && l->sole_floor_ms > now ? l->sole_floor_ms : 0;
+		for (size_t k = 0; k < INVAL_ACKS; k++) {
+			struct inval_ack *a = &l->acks[k];
+			if (a != own && sole_trusted(a, now) && a->sole_until_ms > wait_until)
+				wait_until = a->sole_until_ms;
+		}
+		if (!wait_until || now >= deadline || l->stopping)
+			break;
+		struct timespec t = clock_deadline_ms((wait_until < deadline ? wait_until : deadline) - now);
+		pthread_cond_timedwait(&l->acked, &l->lock, &t);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return true;
+}
+
+/* Under the lock: whether origin's reader holds a grant that a
+ * sole_enter waits to end: its poll answers now. */
+static bool sole_ending(struct inval_log *l, uint64_t origin)
+{
+	struct inval_ack *a = origin && l->sole_blocks > 0 ? ack_of(l, origin) : NULL;
+	return a && sole_trusted(a, clock_now_ms());
+}
+
+void inval_log_sole_leave(struct inval_log *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->sole_blocks--;
+	pthread_mutex_unlock(&l->lock);
+}
+
+void inval_log_sole_restarted(struct inval_log *l, bool restarted)
+{
+	pthread_mutex_lock(&l->lock);
+	l->sole_floor_ms = restarted ? clock_now_ms() + INVAL_SOLE_TTL_MS : 0;
+	pthread_mutex_unlock(&l->lock);
 }

@@ -114,6 +114,36 @@ bool inval_log_follows(struct inval_log *l, uint64_t origin);
 bool inval_log_wait_listers(struct inval_log *l, uint64_t origin, uint64_t seq,
 			    int timeout_ms);
 
+/* Sole use. A mount that is the master's only client may open files
+ * without asking (nobody else can have changed them since it last
+ * knew), as long as the master says so in the replies to its feed: a
+ * reply tells it "sole" while eligible(arg, origin) (the caller judges:
+ * one live session, this reader's; called under the log's lock as the
+ * reply is made, so it must not call back in) and no inval_log_sole_enter
+ * runs. The master keeps such a grant for
+ * INVAL_SOLE_TTL_MS from the reply; the mount trusts it for less,
+ * counted from when it sent the poll (fuse/inval_watch.h IW_SOLE_*), and
+ * takes the next reply in full (what it opened without asking is then
+ * declared) before it polls again. */
+#define INVAL_SOLE_TTL_MS 3000
+typedef bool (*inval_sole_fn)(void *arg, uint64_t origin);
+int inval_log_read_sole(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+			size_t max, inval_sole_fn eligible, void *arg, json_t **ret_events,
+			uint64_t *ret_last, bool *ret_reset, bool *ret_sole);
+/* Before a change of anyone but a holder (another mount's session
+ * opening, an operator's call): no grant is made until
+ * inval_log_sole_leave, and every holder but origin's is answered now
+ * (its poll returns, saying no) and waited for until it polls again or
+ * its grant runs out (up to timeout_ms). floor: also until a restarted
+ * master's INVAL_SOLE_TTL_MS have passed (the one before may have
+ * granted; inval_log_sole_restarted). Returns false, doing nothing, when
+ * origin holds a grant itself (its own change); true otherwise: call
+ * inval_log_sole_leave after the change. */
+bool inval_log_sole_enter(struct inval_log *l, uint64_t origin, bool floor, int timeout_ms);
+void inval_log_sole_leave(struct inval_log *l);
+/* Whether a master ran before on this store (the floor above). */
+void inval_log_sole_restarted(struct inval_log *l, bool restarted);
+
 /* The number of the last event (0: none yet). */
 uint64_t inval_log_last(struct inval_log *l);
 /* The number of the last event not from origin (0: none yet): the last

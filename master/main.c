@@ -393,6 +393,7 @@ static int start_modules(struct master *m, const struct options *o, bool restart
 		log_err("cannot set up the change log: %s", strerror(-rc));
 		return rc;
 	}
+	inval_log_sole_restarted(m->il, restart);
 	ns_set_change_hook(m->ns, inval_log_ns_hook, m->il);
 	if ((rc = locks_new(&m->locks)) < 0 ||
 	    (rc = sess_new(m->ns, m->cm, m->locks, o->session_timeout_s * 1000, &m->sess)) < 0) {

@@ -358,6 +358,33 @@ void sess_names_own(struct sess *s, const char *id)
 	pthread_mutex_unlock(&s->lock);
 }
 
+bool sess_only_origin(struct sess *s, uint64_t origin)
+{
+	int64_t now = mono_ms();
+	size_t n = 0;
+	bool own = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct session *x = s->sessions; x && n < 2; x = x->next) {
+		if (expired(s, x, now))
+			continue;
+		n++;
+		own = origin && x->origin == origin;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n == 1 && own;
+}
+
+bool sess_origin_live(struct sess *s, uint64_t origin)
+{
+	int64_t now = mono_ms();
+	bool live = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct session *x = s->sessions; x && !live; x = x->next)
+		live = origin && x->origin == origin && !expired(s, x, now);
+	pthread_mutex_unlock(&s->lock);
+	return live;
+}
+
 uint64_t sess_creates_behind_origin(struct sess *s, const char *id)
 {
 	pthread_mutex_lock(&s->lock);

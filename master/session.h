@@ -93,6 +93,10 @@ void sess_set_origin(struct sess *s, const char *id, uint64_t origin);
  * and open it again without asking. Returns how many. */
 size_t sess_open_elsewhere(struct sess *s, uint64_t ino, uint64_t self, uint64_t *origins,
 			   size_t max);
+/* Whether the one live session is origin's (inval_log.h sole use). */
+bool sess_only_origin(struct sess *s, uint64_t origin);
+/* Whether a live session is origin's. */
+bool sess_origin_live(struct sess *s, uint64_t origin);
 /* Session id reserved inode numbers (namespace.h ns_reserve_inos): its
  * mount may answer creates before the master sees them. */
 void sess_names_own(struct sess *s, const char *id);

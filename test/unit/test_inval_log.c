@@ -920,6 +920,208 @@ static void test_hook_uses_thread_origin(void **state)
 	inval_log_free(l);
 }
 
+/* ---- sole use ------------------------------------------------------------ */
+
+static bool yes(void *arg, uint64_t origin)
+{
+	(void)arg;
+	(void)origin;
+	return true;
+}
+
+static bool no(void *arg, uint64_t origin)
+{
+	(void)arg;
+	(void)origin;
+	return false;
+}
+
+/* One poll of origin with sole use eligible: whether its reply says sole,
+ * and how long it took. */
+static bool sole_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
+		      bool eligible, int64_t *ms)
+{
+	json_t *ev = NULL;
+	uint64_t last;
+	bool reset, sole = !eligible;   /* must be set by the call */
+	int64_t t0 = clock_now_ms();
+	assert_int_equal(inval_log_read_sole(l, origin, since, wait_ms, 100, eligible ? yes : no,
+					     NULL, &ev, &last, &reset, &sole),
+			 0);
+	if (ms)
+		*ms = clock_now_ms() - t0;
+	json_decref(ev);
+	return sole;
+}
+
+struct sole_reader {
+	struct inval_log *l;
+	uint64_t origin;
+	int wait_ms;
+	bool sole;
+	int64_t ms;
+};
+
+static void *sole_reader_main(void *arg)
+{
+	struct sole_reader *sr = arg;
+	sr->sole = sole_read(sr->l, sr->origin, 0, sr->wait_ms, true, &sr->ms);
+	return NULL;
+}
+
+struct sole_enterer {
+	struct inval_log *l;
+	uint64_t origin;
+	bool floor, held;
+	int64_t ms;
+};
+
+static void *sole_enter_main(void *arg)
+{
+	struct sole_enterer *se = arg;
+	int64_t t0 = clock_now_ms();
+	se->held = inval_log_sole_enter(se->l, se->origin, se->floor, 10000);
+	se->ms = clock_now_ms() - t0;
+	return NULL;
+}
+
+/* A grant is given only while eligible and nobody is entering; the
+ * holder's own change passes without waiting, anyone else's ends the
+ * holder's long poll at once (saying no) and waits until the holder
+ * polls again — not for the grant's whole time. */
+static void test_sole_grant_and_end(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	inval_log_sole_restarted(l, false);
+	assert_false(sole_read(l, OA, 0, 0, false, NULL));
+	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	/* its own change: nothing to wait for, nothing to leave */
+	int64_t t0 = clock_now_ms();
+	assert_false(inval_log_sole_enter(l, OA, true, 10000));
+	assert_true(clock_now_ms() - t0 < 100);
+
+	/* the holder waits in its poll; B's change comes */
+	struct sole_reader ra = { .l = l, .origin = OA, .wait_ms = 5000 };
+	pthread_t ta, tb;
+	assert_int_equal(pthread_create(&ta, NULL, sole_reader_main, &ra), 0);
+	usleep(150 * 1000);
+	struct sole_enterer eb = { .l = l, .origin = OB };
+	assert_int_equal(pthread_create(&tb, NULL, sole_enter_main, &eb), 0);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_false(ra.sole);                  /* told: no more */
+	assert_true(ra.ms < 1500);              /* at once, not after 5 s */
+	usleep(300 * 1000);
+	/* B still waits: A has not polled since it was told */
+	assert_int_equal(pthread_tryjoin_np(tb, NULL), EBUSY);
+	/* A polls again (it heard): B goes on; A gets no grant meanwhile */
+	struct sole_reader ra2 = { .l = l, .origin = OA, .wait_ms = 400 };
+	assert_int_equal(pthread_create(&ta, NULL, sole_reader_main, &ra2), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_true(eb.held);
+	assert_true(eb.ms < INVAL_SOLE_TTL_MS - 500);   /* not the grant's time */
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_false(ra2.sole);                 /* B's change still running */
+	inval_log_sole_leave(l);
+	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	inval_log_free(l);
+}
+
+static bool flag_set(void *arg, uint64_t origin)
+{
+	(void)origin;
+	return *(volatile bool *)arg;
+}
+
+struct judged_reader {
+	struct inval_log *l;
+	bool *eligible;
+	bool sole;
+};
+
+static void *judged_reader_main(void *arg)
+{
+	struct judged_reader *jr = arg;
+	json_t *ev = NULL;
+	uint64_t last;
+	bool reset;
+	jr->sole = true;
+	assert_int_equal(inval_log_read_sole(jr->l, OA, 0, 500, 100, flag_set, jr->eligible, &ev,
+					     &last, &reset, &jr->sole),
+			 0);
+	json_decref(ev);
+	return NULL;
+}
+
+/* Whether a poll's reply grants is judged as the reply is made, not when
+ * the poll came: a session that opened while it waited counts. */
+static void test_sole_judged_at_reply(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	inval_log_sole_restarted(l, false);
+	bool eligible = true;
+	struct judged_reader jr = { .l = l, .eligible = &eligible };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, judged_reader_main, &jr), 0);
+	usleep(150 * 1000);
+	eligible = false;      /* another session came meanwhile */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_false(jr.sole);
+	inval_log_free(l);
+}
+
+/* A holder that does not poll again (paused, cut off) is waited for
+ * until its grant runs out, counted from the reply that granted it. */
+static void test_sole_runs_out(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);
+	inval_log_sole_restarted(l, false);
+	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	int64_t granted = clock_now_ms();
+	struct sole_enterer eb = { .l = l, .origin = OB };
+	sole_enter_main(&eb);
+	int64_t waited = clock_now_ms() - granted;
+	assert_true(eb.held);
+	assert_true(waited >= INVAL_SOLE_TTL_MS - 50);
+	assert_true(waited < INVAL_SOLE_TTL_MS + 1000);
+	inval_log_sole_leave(l);
+	/* an origin that never held one, nor anyone: no wait */
+	int64_t t0 = clock_now_ms();
+	assert_true(inval_log_sole_enter(l, OB, false, 10000));
+	inval_log_sole_leave(l);
+	assert_true(clock_now_ms() - t0 < 100);
+	inval_log_free(l);
+}
+
+/* A restarted master does not know what the one before granted: a
+ * change that asks for the floor waits until INVAL_SOLE_TTL_MS after the
+ * start; one that does not, and a fresh cluster's, pass at once. */
+static void test_sole_floor(void **state)
+{
+	(void)state;
+	struct inval_log *l = mklog(16);   /* restarted unless told otherwise */
+	int64_t t0 = clock_now_ms();
+	assert_true(inval_log_sole_enter(l, OB, false, 10000));
+	inval_log_sole_leave(l);
+	assert_true(clock_now_ms() - t0 < 100);
+	assert_true(inval_log_sole_enter(l, OB, true, 10000));
+	inval_log_sole_leave(l);
+	int64_t waited = clock_now_ms() - t0;
+	assert_true(waited >= INVAL_SOLE_TTL_MS - 100);
+	assert_true(waited < INVAL_SOLE_TTL_MS + 1000);
+	inval_log_free(l);
+
+	l = mklog(16);
+	inval_log_sole_restarted(l, false);
+	t0 = clock_now_ms();
+	assert_true(inval_log_sole_enter(l, OB, true, 10000));
+	inval_log_sole_leave(l);
+	assert_true(clock_now_ms() - t0 < 100);
+	inval_log_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -944,6 +1146,10 @@ int main(void)
 		cmocka_unit_test(test_since_beyond_last_resets),
 		cmocka_unit_test(test_origin_and_id),
 		cmocka_unit_test(test_hook_uses_thread_origin),
+		cmocka_unit_test(test_sole_grant_and_end),
+		cmocka_unit_test(test_sole_runs_out),
+		cmocka_unit_test(test_sole_judged_at_reply),
+		cmocka_unit_test(test_sole_floor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
