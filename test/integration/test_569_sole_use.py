@@ -29,6 +29,7 @@ from test_750_metrics import mount_metrics_addr
 
 SOLE = "bigfs_mount_sole_opens_total"
 GRACE_S = 5 + 2        # the master's unlink grace (session.h) and its reaper
+BIG = 3 << 20          # past the open prefetch (FH_SPEC_MAX): reads go to the workers
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_569a_alone_opens_need_no_master(sc):
 def test_569c_own_unlink_of_a_file_open_alone(sc):
     c, addr = sc
     p = os.path.join(c.mounts[0].path, "kept-by-a")
-    data = os.urandom(4000)
+    data = os.urandom(BIG)
     write(p, data)
     sole_again(addr, p)
     n = mount_counter(addr, SOLE)
@@ -92,7 +93,7 @@ def test_569bcd_another_client_ends_sole_use(sc):
     pa = os.path.join(a, "shared")
     write(pa, b"one" * 1000)
     kept_b = os.path.join(a, "kept-unlinked-by-b")
-    kept_data = os.urandom(4000)
+    kept_data = os.urandom(BIG)
     write(kept_b, kept_data)
     sole_again(addr, pa)
     # opened under sole use, held open across everything below
