@@ -101,6 +101,8 @@ static const char *const fs_op_names[FS_OP_COUNT] = {
 #undef FS_OP_NAME
 };
 
+#define FS_KEPT_SLOTS 4096
+
 struct fs_ctx {
 	struct master_client *mc;
 	struct worker_io *wio;
@@ -129,6 +131,14 @@ struct fs_ctx {
 	atomic_bool roomy;         /* the last create's grant was "behind" */
 	pthread_rwlock_t made_lock; /* a create answered here (read) vs a recall (write) */
 	bool local_creates;        /* fs_ctx_set_local_creates */
+	/* Sole use (fs_open): its periods are numbered (sole_period, odd
+	 * while one runs); kept[] notes, per inode (direct-mapped), the
+	 * period in which an open of it dropped the kernel's page cache:
+	 * later opens in that period keep it (nobody else can have changed
+	 * the file, and this mount's own writes go through that cache). */
+	atomic_uint_fast64_t sole_period;
+	pthread_mutex_t kept_lock;
+	struct { uint64_t ino, period; } kept[FS_KEPT_SLOTS];
 };
 
 int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table *fht,
@@ -152,6 +162,7 @@ int fs_ctx_new(struct master_client *mc, struct worker_io *wio, struct fh_table 
 	}
 	pthread_mutex_init(&ctx->ino_lock, NULL);
 	pthread_rwlock_init(&ctx->made_lock, NULL);
+	pthread_mutex_init(&ctx->kept_lock, NULL);
 	fs_ctx_set_local_creates(ctx, true);
 	csess_set_lock_provider(ctx->cs, lock_table_declare, ctx->locks);
 	csess_set_atime_queue(ctx->cs, ctx->atime);
@@ -206,9 +217,12 @@ static void fs_feed_recall(void *arg, uint64_t dir, bool listing)
 
 /* A close's data behind that no replica took: the file is empty at the
  * master now, not the size the kernel was told at the close. */
+static void fs_kept_forget(struct fs_ctx *ctx, uint64_t ino);
+
 static void fs_lost_inode(void *arg, uint64_t ino)
 {
 	struct fs_ctx *ctx = arg;
+	fs_kept_forget(ctx, ino);
 	if (ctx->se)
 		(void)fuse_lowlevel_notify_inval_inode(ctx->se, (fuse_ino_t)ino, -1, 0);
 }
@@ -218,7 +232,35 @@ static void fs_lost_inode(void *arg, uint64_t ino)
 static void fs_feed_sole(void *arg, bool on)
 {
 	struct fs_ctx *ctx = arg;
+	atomic_fetch_add(&ctx->sole_period, 1);   /* odd: on */
 	csess_sole(ctx->cs, on);
+}
+
+/* An open of ino under sole use: whether the kernel may keep its page
+ * cache of the file (an open of it in this period dropped it already). */
+static bool fs_keep_cache(struct fs_ctx *ctx, uint64_t ino)
+{
+	uint64_t period = atomic_load(&ctx->sole_period);
+	if (!(period & 1))
+		return false;
+	pthread_mutex_lock(&ctx->kept_lock);
+	size_t k = (size_t)(hash_mix64(ino) % FS_KEPT_SLOTS);
+	bool keep = ctx->kept[k].ino == ino && ctx->kept[k].period == period;
+	ctx->kept[k].ino = ino;
+	ctx->kept[k].period = period;
+	pthread_mutex_unlock(&ctx->kept_lock);
+	return keep;
+}
+
+/* The page cache of ino may not be kept at its next open (its data is
+ * not what the kernel was shown). */
+static void fs_kept_forget(struct fs_ctx *ctx, uint64_t ino)
+{
+	pthread_mutex_lock(&ctx->kept_lock);
+	size_t k = (size_t)(hash_mix64(ino) % FS_KEPT_SLOTS);
+	if (ctx->kept[k].ino == ino)
+		ctx->kept[k].ino = 0;
+	pthread_mutex_unlock(&ctx->kept_lock);
 }
 
 /* The change feed brought others' changes: listings and directory
@@ -2026,8 +2068,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * waits for the queue (fh_open_queued). */
 	struct stat kept;
 	bool rdonly = (fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
+	bool keep = false;
 	if (rdonly && !ctx->send_caller && iw_sole(ctx->iw) && !nsq_pending_ino(ctx->nsq, ino) &&
 	    csess_open_sole(ctx->cs, ino)) {
+		keep = fs_keep_cache(ctx, ino);
 		/* This mount is the master's only client (sole use, master/
 		 * inval_log.h): nobody else can have changed the file since
 		 * this mount last knew it, so close-to-open needs no word from
@@ -2064,6 +2108,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fs_open_fi(fi, fh);
+	fi->keep_cache = keep;
 	if (fuse_reply_open(req, fi) != 0) {
 		fh_release(fh);
 		csess_close(ctx->cs, ino);

@@ -13,11 +13,16 @@ unlinked-but-open files behave as before.
   through the open descriptor after the unlink grace period (the open was
   declared before the unlink, or when sole use ended);
 - d: once the second mount is gone, the first is alone again and opens
-  without the master again.
+  without the master again;
+- e: a mount that holds sole use and stops answering (SIGSTOP: no poll)
+  delays another mount's arrival only until its grant runs out (3 s), and
+  once it runs again, its opens go to the master: it shows the file the
+  other mount rewrote meanwhile.
 
 Own cluster: one mount with metrics, then a second; the trash is off."""
 
 import os
+import signal
 import time
 
 import pytest
@@ -123,3 +128,29 @@ def test_569bcd_another_client_ends_sole_use(sc):
     m = c.mounts.pop()
     m.unmount()
     assert sole_again(addr, pa) == b"TWO" + b"one" * 999
+
+
+def test_569e_a_paused_holder_delays_others_until_its_grant_runs_out(sc):
+    c, addr = sc
+    a = c.mounts[0].path
+    pa = os.path.join(a, "paused")
+    write(pa, b"old" * 1000)
+    sole_again(addr, pa)
+    ma = c.mounts[0]
+    ma.daemon.send(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        c.mount("mnte")
+        with open(os.path.join(c.mounts[1].path, "paused"), "r+b") as f:
+            f.write(b"NEW")
+        joined = time.monotonic() - t0
+    finally:
+        ma.daemon.send(signal.SIGCONT)
+    # the grant was good for 3 s from its last reply (its poll came every
+    # 0.8 s): the new mount waited for that, and no longer
+    assert 1.5 <= joined < 3.5 + 5, joined
+    n = mount_counter(addr, SOLE)
+    assert read(pa) == b"NEW" + b"old" * 999
+    assert mount_counter(addr, SOLE) == n
+    m = c.mounts.pop()
+    m.unmount()
