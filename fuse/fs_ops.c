@@ -245,21 +245,26 @@ static bool fs_keep_cache(struct fs_ctx *ctx, uint64_t ino)
 		return false;
 	pthread_mutex_lock(&ctx->kept_lock);
 	size_t k = (size_t)(hash_mix64(ino) % FS_KEPT_SLOTS);
-	bool keep = ctx->kept[k].ino == ino && ctx->kept[k].period == period;
-	ctx->kept[k].ino = ino;
+	bool keep = __atomic_load_n(&ctx->kept[k].ino, __ATOMIC_RELAXED) == ino &&
+		    ctx->kept[k].period == period;
+	__atomic_store_n(&ctx->kept[k].ino, ino, __ATOMIC_RELAXED);
 	ctx->kept[k].period = period;
 	pthread_mutex_unlock(&ctx->kept_lock);
 	return keep;
 }
 
-/* The page cache of ino may not be kept at its next open (its data is
- * not what the kernel was shown). */
+/* The page cache of ino may not be kept at its next open: its data is
+ * not what the kernel was shown, or this mount wrote it or changed its
+ * times (the next open drops the cache, so a read reaches the mount and
+ * reports its atime: relatime after a write). */
 static void fs_kept_forget(struct fs_ctx *ctx, uint64_t ino)
 {
-	pthread_mutex_lock(&ctx->kept_lock);
 	size_t k = (size_t)(hash_mix64(ino) % FS_KEPT_SLOTS);
+	if (__atomic_load_n(&ctx->kept[k].ino, __ATOMIC_RELAXED) != ino)
+		return;
+	pthread_mutex_lock(&ctx->kept_lock);
 	if (ctx->kept[k].ino == ino)
-		ctx->kept[k].ino = 0;
+		__atomic_store_n(&ctx->kept[k].ino, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ctx->kept_lock);
 }
 
@@ -1113,6 +1118,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	(void)fi;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_setattr);
 	json_t *resp = NULL;
+	fs_kept_forget(ctx, ino);
 	struct stat st;
 	int rc;
 	uint64_t snap = iw_snap(ctx->iw);
@@ -2152,8 +2158,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_write);
+	fs_kept_forget(ctx, ino);
 	int rc = off < 0 ? -EINVAL : 0;
 	if (rc == 0 && (uint64_t)off + size > ((uint64_t)1 << 50))
 		rc = -EFBIG;
@@ -2519,6 +2525,7 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_fallocate);
 	const uint64_t csize = FH_CHUNK_SIZE;
 	json_t *resp = NULL;
+	fs_kept_forget(ctx, ino);
 	struct stat st;
 	int rc = 0;
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) ||
@@ -2601,6 +2608,7 @@ static void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct fs_ctx *ctx = fs_ctx(req, FS_OP_write);
 	const uint64_t csize = FH_CHUNK_SIZE;
 	json_t *resp = NULL;
+	fs_kept_forget(ctx, ino_out);
 	struct stat src, dst;
 	int rc = 0;
 

@@ -4,7 +4,9 @@ them. Another client's arrival ends that first, and close-to-open and
 unlinked-but-open files behave as before.
 
 - a: alone, a read-only open of a file the mount wrote costs no master
-  call (no /v1/open, no /v1/chunks), and reads the right bytes;
+  call (no /v1/open, no /v1/chunks), and reads the right bytes; a second
+  open keeps the kernel's page cache (no read reaches the mount), and
+  still shows what the mount itself wrote in between;
 - b: a second mount comes: its session waits until the first mount heard
   that sole use ended, so its rewrite of a file shows in the first
   mount's next open at once (close-to-open), through the master;
@@ -49,14 +51,14 @@ def sc(tmp_path_factory):
     finish_cluster(c)
 
 
-def sole_again(addr, path):
+def sole_again(addr, path, timeout=15):
     """Wait until the mount opens path without the master (its feed said
     sole use holds); returns the bytes read."""
     def opened_alone():
         n = mount_counter(addr, SOLE)
         data = read(path)
         return data if mount_counter(addr, SOLE) > n else None
-    return wait_for(opened_alone, 15, "an open answered under sole use")
+    return wait_for(opened_alone, timeout, "an open answered under sole use")
 
 
 def test_569a_alone_opens_need_no_master(sc):
@@ -124,10 +126,11 @@ def test_569bcd_another_client_ends_sole_use(sc):
         assert time.monotonic() - t0 < 60
     finally:
         fb.close()
-    # d: B goes; A is alone again
+    # d: B goes; A is alone again (at the latest once B's session timed
+    # out, 15 s, should its close not have reached the master)
     m = c.mounts.pop()
     m.unmount()
-    assert sole_again(addr, pa) == b"TWO" + b"one" * 999
+    assert sole_again(addr, pa, 30) == b"TWO" + b"one" * 999
 
 
 def test_569e_a_paused_holder_delays_others_until_its_grant_runs_out(sc):
@@ -154,3 +157,20 @@ def test_569e_a_paused_holder_delays_others_until_its_grant_runs_out(sc):
     assert mount_counter(addr, SOLE) == n
     m = c.mounts.pop()
     m.unmount()
+
+
+def test_569a2_page_cache_kept_between_opens(sc):
+    c, addr = sc
+    p = os.path.join(c.mounts[0].path, "kept-cache")
+    data = os.urandom(200 << 10)
+    write(p, data)
+    sole_again(addr, p)        # this period's first open: cache dropped
+    got = mount_counter(addr, "bigfs_mount_read_bytes_total")
+    assert read(p) == data
+    assert read(p) == data
+    assert mount_counter(addr, "bigfs_mount_read_bytes_total") == got
+    # the mount's own write goes through that cache
+    with open(p, "r+b") as f:
+        f.seek(4096)
+        f.write(b"own write")
+    assert read(p) == data[:4096] + b"own write" + data[4096 + 9:]
