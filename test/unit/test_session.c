@@ -361,6 +361,35 @@ static void test_expired_is_gone_before_reaping(void **state)
 	assert_int_equal(lock(f, "m2", f->f1, 1, LK_WRLCK, 150, 150), -EAGAIN);
 }
 
+/* Sole use (inval_log.h) is for the one live session: sess_only_origin
+ * is true only while origin's is the only one, an expired one does not
+ * count, and sess_origin_live names live origins only. */
+static void test_only_origin(void **state)
+{
+	struct fixture *f = *state;
+	assert_false(sess_only_origin(f->s, 0x11));
+	assert_int_equal(open_sess(f, "m1", NULL, NULL, 0, NULL, 0, NULL, NULL), 0);
+	assert_false(sess_only_origin(f->s, 0x11));      /* origin not told yet */
+	sess_set_origin(f->s, "m1", 0x11);
+	assert_true(sess_only_origin(f->s, 0x11));
+	assert_false(sess_only_origin(f->s, 0x22));
+	assert_false(sess_only_origin(f->s, 0));
+	assert_true(sess_origin_live(f->s, 0x11));
+	assert_false(sess_origin_live(f->s, 0x22));
+	assert_int_equal(open_sess(f, "m2", NULL, NULL, 0, NULL, 0, NULL, NULL), 0);
+	sess_set_origin(f->s, "m2", 0x22);
+	assert_false(sess_only_origin(f->s, 0x11));
+	assert_false(sess_only_origin(f->s, 0x22));
+	assert_int_equal(sess_close(f->s, "m2"), 0);
+	assert_true(sess_only_origin(f->s, 0x11));
+	/* expired: gone for both questions */
+	int64_t t0 = clock_now_ms();
+	while (clock_now_ms() - t0 <= TIMEOUT_MS + 20)
+		sleep_ms(TIMEOUT_MS / 4);
+	assert_false(sess_only_origin(f->s, 0x11));
+	assert_false(sess_origin_live(f->s, 0x11));
+}
+
 static void test_declared_locks_and_grace(void **state)
 {
 	struct fixture *f = *state;
@@ -404,6 +433,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_only_origin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_close_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_locks_between_sessions, setup, teardown),
