@@ -308,7 +308,14 @@ static void *watcher(void *arg)
 			down = true;
 			json_decref(resp);
 			atomic_store(&w->last_ok_ms, 0);
+			/* what the master says from now on, once it answers, may
+			 * not follow what it granted: sole use ends here */
 			atomic_store(&w->sole_until_ms, 0);
+			if (sole) {
+				sole = false;
+				log_info("change feed: sole use ends (no answer)");
+				w->on_sole(w->on_sole_arg, false);
+			}
 			if (stopping(w, 500))
 				break;
 			continue;
@@ -336,6 +343,13 @@ static void *watcher(void *arg)
 		/* sole use: after the changes above are told; its end before
 		 * the next poll, which tells the master it was heard */
 		bool now_sole = json_is_true(json_object_get(resp, "sole")) && w->on_sole;
+		if (sole && reset) {
+			/* another log (a new master) or events lost: a grant now
+			 * starts a new period, as after an end */
+			atomic_store(&w->sole_until_ms, 0);
+			w->on_sole(w->on_sole_arg, false);
+			sole = false;
+		}
 		if (now_sole != sole)
 			log_info("change feed: %s", now_sole ? "this mount is the master's only client"
 						       : "other clients: opens go to the master");
