@@ -628,15 +628,24 @@ int csess_open(struct csess *cs, uint64_t ino, uint64_t chunks, json_t **ret_res
 	return rc;
 }
 
-bool csess_reopen(struct csess *cs, uint64_t ino)
+/* Lock held: one more open of f if the master has it open for this
+ * mount already (a queued close is taken back), or (alone: sole use)
+ * need not know. */
+static bool cs_reopen(struct cs_file *f)
 {
-	pthread_mutex_lock(&cs->lock);
-	struct cs_file *f = *cs_slot(cs, ino);
-	bool open = f && !f->registering && !f->closing && (f->count > 0 || f->pending_close);
+	bool open = !f->registering && !f->closing && (f->count > 0 || f->pending_close);
 	if (open) {
 		f->pending_close = false;
 		f->count++;
 	}
+	return open;
+}
+
+bool csess_reopen(struct csess *cs, uint64_t ino)
+{
+	pthread_mutex_lock(&cs->lock);
+	struct cs_file *f = *cs_slot(cs, ino);
+	bool open = f && cs_reopen(f);
 	pthread_mutex_unlock(&cs->lock);
 	return open;
 }
@@ -741,11 +750,7 @@ bool csess_open_sole(struct csess *cs, uint64_t ino)
 	bool ok = cs->sole;
 	struct cs_file **p = cs_slot(cs, ino), *f = *p;
 	if (ok && f) {
-		ok = !f->registering && !f->closing && !f->unborn;
-		if (ok) {
-			f->pending_close = false;   /* a queued close is taken back */
-			f->count++;
-		}
+		ok = !f->unborn && cs_reopen(f);
 	} else if (ok && (f = calloc(1, sizeof(*f)))) {
 		f->ino = ino;
 		f->count = 1;
@@ -770,50 +775,47 @@ void csess_sole(struct csess *cs, bool on)
 
 void csess_register_all(struct csess *cs)
 {
-	for (;;) {
-		pthread_mutex_lock(&cs->lock);
-		struct cs_file *f = NULL;
-		for (size_t b = 0; b < CS_HASH_SIZE && cs->nunreg && !f; b++)
-			for (f = cs->hash[b]; f && !(f->unregistered && !f->registering); f = f->next)
-				;
-		if (!f) {
-			pthread_mutex_unlock(&cs->lock);
-			return;
-		}
-		uint64_t ino = f->ino;
-		f->registering = true;
-		f->unregistered = false;
-		cs->nunreg--;
-		pthread_mutex_unlock(&cs->lock);
-		int rc = csess_call(cs, "open", json_pack("{s:I}", "ino", (json_int_t)ino), NULL);
+	/* taken in one pass (registering: csess_close leaves their last
+	 * close to us), then told one /v1/open each */
+	pthread_mutex_lock(&cs->lock);
+	size_t n = 0, cap = cs->nunreg;
+	struct cs_file **todo = cap ? malloc(cap * sizeof(*todo)) : NULL;
+	for (size_t b = 0; b < CS_HASH_SIZE && n < cap && todo; b++)
+		for (struct cs_file *f = cs->hash[b]; f && n < cap; f = f->next)
+			if (f->unregistered && !f->registering) {
+				f->registering = true;
+				f->unregistered = false;
+				cs->nunreg--;
+				todo[n++] = f;
+			}
+	pthread_mutex_unlock(&cs->lock);
+	bool answered = true;
+	for (size_t i = 0; i < n; i++) {
+		struct cs_file *f = todo[i];
+		int rc = answered ? csess_call(cs, "open",
+					       json_pack("{s:I}", "ino", (json_int_t)f->ino), NULL)
+				  : -EAGAIN;
+		if (rc < 0 && rc != -ENOENT && rc != -EAGAIN)
+			log_warn("session %s: cannot declare inode %llu open: %s", cs->id,
+				 (unsigned long long)f->ino, strerror(-rc));
 		pthread_mutex_lock(&cs->lock);
 		f->registering = false;
 		if (rc < 0 && rc != -ENOENT) {
-			/* the master did not take it: it is unknown there as before */
-			log_warn("session %s: cannot declare inode %llu open: %s", cs->id,
-				 (unsigned long long)ino, strerror(-rc));
+			/* not taken: unknown there as before; the next end of
+			 * sole use (or a session re-open) tries again */
+			answered = false;
 			if (f->count > 0) {
 				f->unregistered = true;
 				cs->nunreg++;
 			}
 			cs_forget_if_idle(cs, f);
-			pthread_cond_broadcast(&cs->cond);
-			pthread_mutex_unlock(&cs->lock);
-			return;   /* no answer: the next end of sole use tries again */
-		}
-		if (rc == 0 && f->count == 0)
+		} else if (rc == 0 && f->count == 0) {
 			cs_queue_close(cs, f);   /* closed meanwhile */
-		else
+		} else {
 			cs_forget_if_idle(cs, f);
+		}
 		pthread_cond_broadcast(&cs->cond);
 		pthread_mutex_unlock(&cs->lock);
 	}
-}
-
-bool csess_unregistered(struct csess *cs)
-{
-	pthread_mutex_lock(&cs->lock);
-	bool any = cs->nunreg > 0;
-	pthread_mutex_unlock(&cs->lock);
-	return any;
+	free(todo);
 }

@@ -88,10 +88,8 @@ bool csess_open_sole(struct csess *cs, uint64_t ino);
 void csess_sole(struct csess *cs, bool on);
 /* Declare every inode opened under sole use now (before a change of this
  * mount that may drop a name: the master keeps an unlinked file only
- * while it knows it is open). */
+ * while it knows it is open). Costs nothing when there is none. */
 void csess_register_all(struct csess *cs);
-/* Whether an inode opened under sole use is still undeclared. */
-bool csess_unregistered(struct csess *cs);
 /* Which ops the master's /v1/batch takes (its session/open reply says;
  * an older master: unlinks and rmdirs), so that a mount queues nothing a
  * master of another version would refuse. */

@@ -2481,20 +2481,26 @@ bool fh_open_prefetch(struct file_handle *fh)
 	return true;
 }
 
+/* Handle lock held: loc is one chunk, c, of a file of size bytes. */
+static void fh_loc_one(struct file_handle *fh, const struct wio_chunk *c, uint64_t size)
+{
+	struct loc_cache *l = &fh->loc;
+	memset(l->present, 0, sizeof(l->present));
+	l->c[0] = *c;
+	l->present[0] = true;
+	l->first = 0;
+	l->size = size;
+	l->fetched_ms = now_ms();
+	l->valid = true;
+}
+
 void fh_open_trust(struct file_handle *fh)
 {
 	pthread_mutex_lock(&fh->lock);
 	if (fh->pf_state != PF_IDLE && fh->pf_unconfirmed) {
 		fh->pf_unconfirmed = false;
 		/* and the locations as an open's reply would give them */
-		struct loc_cache *l = &fh->loc;
-		memset(l->present, 0, sizeof(l->present));
-		l->c[0] = fh->pf_chunk;
-		l->present[0] = true;
-		l->size = fh->pf_len;
-		l->first = 0;
-		l->fetched_ms = now_ms();
-		l->valid = true;
+		fh_loc_one(fh, &fh->pf_chunk, fh->pf_len);
 	}
 	pthread_mutex_unlock(&fh->lock);
 }
@@ -2522,15 +2528,8 @@ static bool fh_loc_from_grant(struct file_handle *fh, uint64_t index)
 		ok = w->ngrants == 1 && g && !g->ac && g->sole && g->written && !g->released &&
 		     g->rtoken[0] != '\0' && now_ms() < g->renew_at_ms;   /* tokens fresh */
 		if (ok) {
-			struct loc_cache *l = &fh->loc;
-			memset(l->present, 0, sizeof(l->present));
-			l->c[0] = g->c;
-			memcpy(l->c[0].token, g->rtoken, sizeof(g->rtoken));
-			l->present[0] = true;
-			l->first = 0;
-			l->size = size;
-			l->fetched_ms = now_ms();
-			l->valid = true;
+			fh_loc_one(fh, &g->c, size);
+			memcpy(fh->loc.c[0].token, g->rtoken, sizeof(g->rtoken));
 		}
 		pthread_mutex_unlock(&w->gmu);
 	}

@@ -1559,22 +1559,15 @@ static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	json_decref(resp);
 }
 
-/* Before a change that may drop a name: the files opened without the
- * master (sole use) are declared, so that it keeps one whose last name
- * goes while it is open here. */
-static void fs_declare_opens(struct fs_ctx *ctx)
-{
-	if (csess_unregistered(ctx->cs))
-		csess_register_all(ctx->cs);
-}
-
 static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t parent,
 		      const char *name)
 {
 	struct fs_ctx *ctx = fs_ctx(req, fop);
 	bool retried = false;
 	fh_table_names_changed(ctx->fht);   /* a link count here may drop */
-	fs_declare_opens(ctx);
+	/* the files opened without the master (sole use) are declared, so
+	 * that it keeps one whose last name goes while it is open here */
+	csess_register_all(ctx->cs);
 	atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
@@ -1638,7 +1631,7 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	bool retried = false;
 	struct csess_closes closes;
 	fh_table_names_changed(ctx->fht);   /* a file renamed over loses a link */
-	fs_declare_opens(ctx);
+	csess_register_all(ctx->cs);        /* as fs_remove */
 	/* Queued (ns_queue.h): a plain rename within a folder to a name known
 	 * absent (nothing to replace, so no ENOTEMPTY, EISDIR or ENOTDIR; no
 	 * loop, no other folder's quota or subtree) can only be done, or find

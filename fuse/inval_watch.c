@@ -273,6 +273,23 @@ static bool stopping(struct inval_watch *w, long wait_ms)
 	return stop;
 }
 
+/* Sole use holds now (trusted until until_ms) or not; *sole is the
+ * watcher's word of it, and on_sole hears each change of it (an end
+ * before the feed polls again, which tells the master it was heard). */
+static void sole_set(struct inval_watch *w, bool *sole, bool on, int64_t until_ms)
+{
+	if (!on)
+		atomic_store(&w->sole_until_ms, 0);
+	if (on != *sole) {
+		log_info("change feed: %s", on ? "this mount is the master's only client"
+					       : "other clients, or no answer: opens go to the master");
+		*sole = on;
+		w->on_sole(w->on_sole_arg, on);
+	}
+	if (on)
+		atomic_store(&w->sole_until_ms, until_ms);
+}
+
 static void *watcher(void *arg)
 {
 	struct inval_watch *w = arg;
@@ -310,12 +327,7 @@ static void *watcher(void *arg)
 			atomic_store(&w->last_ok_ms, 0);
 			/* what the master says from now on, once it answers, may
 			 * not follow what it granted: sole use ends here */
-			atomic_store(&w->sole_until_ms, 0);
-			if (sole) {
-				sole = false;
-				log_info("change feed: sole use ends (no answer)");
-				w->on_sole(w->on_sole_arg, false);
-			}
+			sole_set(w, &sole, false, 0);
 			if (stopping(w, 500))
 				break;
 			continue;
@@ -342,27 +354,11 @@ static void *watcher(void *arg)
 		}
 		/* sole use: after the changes above are told; its end before
 		 * the next poll, which tells the master it was heard */
-		bool now_sole = json_is_true(json_object_get(resp, "sole")) && w->on_sole;
-		if (sole && reset) {
-			/* another log (a new master) or events lost: a grant now
-			 * starts a new period, as after an end */
-			atomic_store(&w->sole_until_ms, 0);
-			w->on_sole(w->on_sole_arg, false);
-			sole = false;
-		}
-		if (now_sole != sole)
-			log_info("change feed: %s", now_sole ? "this mount is the master's only client"
-						       : "other clients: opens go to the master");
-		if (now_sole) {
-			if (!sole)
-				w->on_sole(w->on_sole_arg, true);
-			atomic_store(&w->sole_until_ms, sent + IW_SOLE_TRUST_MS);
-		} else {
-			atomic_store(&w->sole_until_ms, 0);
-			if (sole)
-				w->on_sole(w->on_sole_arg, false);
-		}
-		sole = now_sole;
+		if (reset)   /* another log (a new master) or events lost: a
+			      * grant now starts a new period, as after an end */
+			sole_set(w, &sole, false, 0);
+		sole_set(w, &sole, json_is_true(json_object_get(resp, "sole")) && w->on_sole,
+			 sent + IW_SOLE_TRUST_MS);
 		snprintf(log_id, sizeof(log_id), "%s", lid);
 		since = (uint64_t)json_integer_value(jl);
 		have = true;

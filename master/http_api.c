@@ -2428,12 +2428,6 @@ out_put:
 	json_decref(b);
 }
 
-/* Long poll for what others changed (inval_log.h): {"log", "since",
- * "wait_ms"} -> {"log", "last", "reset", "e": [[folder, name]], "i":
- * [ino]}. {"wake": true} ends the caller's own poll at once. Without "since", or with another log's id, it answers at once
- * with where the log stands (a reset when a log was named). Entry names
- * are only for mounts of the whole namespace: a mount of a subfolder
- * gets EPERM and keeps short kernel timeouts. */
 /* inval_sole_fn: the one live session is origin's (an export of the
  * whole namespace: h_events answers only those). */
 static bool sole_eligible(void *arg, uint64_t origin)
@@ -2441,6 +2435,12 @@ static bool sole_eligible(void *arg, uint64_t origin)
 	return sess_only_origin(arg, origin);
 }
 
+/* Long poll for what others changed (inval_log.h): {"log", "since",
+ * "wait_ms"} -> {"log", "last", "reset", "e": [[folder, name]], "i":
+ * [ino]}. {"wake": true} ends the caller's own poll at once. Without "since", or with another log's id, it answers at once
+ * with where the log stands (a reset when a log was named). Entry names
+ * are only for mounts of the whole namespace: a mount of a subfolder
+ * gets EPERM and keeps short kernel timeouts. */
 static void h_events(struct master *m, struct http_request *r)
 {
 	json_t *b = http_req_json(r);

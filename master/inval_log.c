@@ -131,9 +131,10 @@ void inval_log_stop(struct inval_log *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
-void inval_log_wake(struct inval_log *l, uint64_t origin)
+/* Under the lock: origin's waiting readers return now (remembered for
+ * one that is about to wait: woken_since). */
+static void wake_origin(struct inval_log *l, uint64_t origin)
 {
-	pthread_mutex_lock(&l->lock);
 	l->woke[++l->wakes % 16] = origin;
 	for (struct inval_waiter *w = l->waiters; w; w = w->next) {
 		if (w->origin == origin) {
@@ -141,6 +142,12 @@ void inval_log_wake(struct inval_log *l, uint64_t origin)
 			pthread_cond_signal(&w->cond);
 		}
 	}
+}
+
+void inval_log_wake(struct inval_log *l, uint64_t origin)
+{
+	pthread_mutex_lock(&l->lock);
+	wake_origin(l, origin);
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -575,13 +582,7 @@ bool inval_log_sole_enter(struct inval_log *l, uint64_t origin, bool floor, int 
 		struct inval_ack *a = &l->acks[k];
 		if (a != own && sole_trusted(a, now)) {
 			a->told_not = 0;
-			l->woke[++l->wakes % 16] = a->origin;
-			for (struct inval_waiter *w = l->waiters; w; w = w->next) {
-				if (w->origin == a->origin) {
-					w->woken = true;
-					pthread_cond_signal(&w->cond);
-				}
-			}
+			wake_origin(l, a->origin);
 		}
 	}
 	int64_t deadline = now + timeout_ms;

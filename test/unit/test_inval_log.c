@@ -922,31 +922,24 @@ static void test_hook_uses_thread_origin(void **state)
 
 /* ---- sole use ------------------------------------------------------------ */
 
-static bool yes(void *arg, uint64_t origin)
+/* inval_sole_fn: what *arg says (a session came or went meanwhile). */
+static bool flag_set(void *arg, uint64_t origin)
 {
-	(void)arg;
 	(void)origin;
-	return true;
+	return *(volatile bool *)arg;
 }
 
-static bool no(void *arg, uint64_t origin)
-{
-	(void)arg;
-	(void)origin;
-	return false;
-}
-
-/* One poll of origin with sole use eligible: whether its reply says sole,
- * and how long it took. */
-static bool sole_read(struct inval_log *l, uint64_t origin, uint64_t since, int wait_ms,
-		      bool eligible, int64_t *ms)
+/* One poll of origin, eligible while *eligible: whether its reply says
+ * sole, and how long it took. */
+static bool sole_poll(struct inval_log *l, uint64_t origin, int wait_ms, bool *eligible,
+		      int64_t *ms)
 {
 	json_t *ev = NULL;
 	uint64_t last;
-	bool reset, sole = !eligible;   /* must be set by the call */
+	bool reset, sole = !*eligible;   /* must be set by the call */
 	int64_t t0 = clock_now_ms();
-	assert_int_equal(inval_log_read_sole(l, origin, since, wait_ms, 100, eligible ? yes : no,
-					     NULL, &ev, &last, &reset, &sole),
+	assert_int_equal(inval_log_read_sole(l, origin, 0, wait_ms, 100, flag_set, eligible, &ev,
+					     &last, &reset, &sole),
 			 0);
 	if (ms)
 		*ms = clock_now_ms() - t0;
@@ -954,10 +947,17 @@ static bool sole_read(struct inval_log *l, uint64_t origin, uint64_t since, int 
 	return sole;
 }
 
+static bool sole_read(struct inval_log *l, uint64_t origin, bool eligible)
+{
+	return sole_poll(l, origin, 0, &eligible, NULL);
+}
+
+/* A poll on a thread of its own. */
 struct sole_reader {
 	struct inval_log *l;
 	uint64_t origin;
 	int wait_ms;
+	bool eligible;
 	bool sole;
 	int64_t ms;
 };
@@ -965,7 +965,7 @@ struct sole_reader {
 static void *sole_reader_main(void *arg)
 {
 	struct sole_reader *sr = arg;
-	sr->sole = sole_read(sr->l, sr->origin, 0, sr->wait_ms, true, &sr->ms);
+	sr->sole = sole_poll(sr->l, sr->origin, sr->wait_ms, &sr->eligible, &sr->ms);
 	return NULL;
 }
 
@@ -994,15 +994,15 @@ static void test_sole_grant_and_end(void **state)
 	(void)state;
 	struct inval_log *l = mklog(16);
 	inval_log_sole_restarted(l, false);
-	assert_false(sole_read(l, OA, 0, 0, false, NULL));
-	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	assert_false(sole_read(l, OA, false));
+	assert_true(sole_read(l, OA, true));
 	/* its own change: nothing to wait for, nothing to leave */
 	int64_t t0 = clock_now_ms();
 	assert_false(inval_log_sole_enter(l, OA, true, 10000));
 	assert_true(clock_now_ms() - t0 < 100);
 
 	/* the holder waits in its poll; B's change comes */
-	struct sole_reader ra = { .l = l, .origin = OA, .wait_ms = 5000 };
+	struct sole_reader ra = { .l = l, .origin = OA, .wait_ms = 5000, .eligible = true };
 	pthread_t ta, tb;
 	assert_int_equal(pthread_create(&ta, NULL, sole_reader_main, &ra), 0);
 	usleep(150 * 1000);
@@ -1015,7 +1015,7 @@ static void test_sole_grant_and_end(void **state)
 	/* B still waits: A has not polled since it was told */
 	assert_int_equal(pthread_tryjoin_np(tb, NULL), EBUSY);
 	/* A polls again (it heard): B goes on; A gets no grant meanwhile */
-	struct sole_reader ra2 = { .l = l, .origin = OA, .wait_ms = 400 };
+	struct sole_reader ra2 = { .l = l, .origin = OA, .wait_ms = 400, .eligible = true };
 	assert_int_equal(pthread_create(&ta, NULL, sole_reader_main, &ra2), 0);
 	assert_int_equal(pthread_join(tb, NULL), 0);
 	assert_true(eb.held);
@@ -1023,34 +1023,8 @@ static void test_sole_grant_and_end(void **state)
 	assert_int_equal(pthread_join(ta, NULL), 0);
 	assert_false(ra2.sole);                 /* B's change still running */
 	inval_log_sole_leave(l);
-	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	assert_true(sole_read(l, OA, true));
 	inval_log_free(l);
-}
-
-static bool flag_set(void *arg, uint64_t origin)
-{
-	(void)origin;
-	return *(volatile bool *)arg;
-}
-
-struct judged_reader {
-	struct inval_log *l;
-	bool *eligible;
-	bool sole;
-};
-
-static void *judged_reader_main(void *arg)
-{
-	struct judged_reader *jr = arg;
-	json_t *ev = NULL;
-	uint64_t last;
-	bool reset;
-	jr->sole = true;
-	assert_int_equal(inval_log_read_sole(jr->l, OA, 0, 500, 100, flag_set, jr->eligible, &ev,
-					     &last, &reset, &jr->sole),
-			 0);
-	json_decref(ev);
-	return NULL;
 }
 
 /* Whether a poll's reply grants is judged as the reply is made, not when
@@ -1060,12 +1034,11 @@ static void test_sole_judged_at_reply(void **state)
 	(void)state;
 	struct inval_log *l = mklog(16);
 	inval_log_sole_restarted(l, false);
-	bool eligible = true;
-	struct judged_reader jr = { .l = l, .eligible = &eligible };
+	struct sole_reader jr = { .l = l, .origin = OA, .wait_ms = 500, .eligible = true };
 	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, judged_reader_main, &jr), 0);
+	assert_int_equal(pthread_create(&t, NULL, sole_reader_main, &jr), 0);
 	usleep(150 * 1000);
-	eligible = false;      /* another session came meanwhile */
+	*(volatile bool *)&jr.eligible = false;   /* another session came meanwhile */
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_false(jr.sole);
 	inval_log_free(l);
@@ -1078,7 +1051,7 @@ static void test_sole_runs_out(void **state)
 	(void)state;
 	struct inval_log *l = mklog(16);
 	inval_log_sole_restarted(l, false);
-	assert_true(sole_read(l, OA, 0, 0, true, NULL));
+	assert_true(sole_read(l, OA, true));
 	int64_t granted = clock_now_ms();
 	struct sole_enterer eb = { .l = l, .origin = OB };
 	sole_enter_main(&eb);
