@@ -883,13 +883,25 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	json_t *resp = NULL;
 	struct stat st;
 	double valid;
-	if (mcache_attr(ctx->mcache, ino, &st, &valid)) {
+	bool exact;
+	uint64_t gen = iw_snap(ctx->iw);   /* before: the feed counts it first */
+	if (mcache_attr(ctx->mcache, ino, &st, &valid, &exact)) {
 		/* a directory this mount just changed: the change's reply said
 		 * (with the time of its queued unlinks: not kept by the kernel
 		 * until the master has them). Else (below) after the queued
-		 * unlinks: an open file's nlink. */
+		 * unlinks: an open file's nlink. What the master said is kept
+		 * by the kernel as its own reply would be (the feed's time): a
+		 * path walk through the folder (the search bit) then needs no
+		 * call, nor a live master, for that long */
+		double ttl = valid;
+		if (nsq_pending_dir(ctx->nsq, ino))
+			ttl = FS_PENDING_TTL;
+		else if (exact) {
+			double fed = iw_ttl(ctx->iw, gen, 0, NULL, ino);
+			ttl = fed > valid ? fed : valid;
+		}
 		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
-		fuse_reply_attr(req, &st, nsq_pending_dir(ctx->nsq, ino) ? FS_PENDING_TTL : valid);
+		fuse_reply_attr(req, &st, ttl);
 		return;
 	}
 	if (fh_table_known_attrs(ctx->fht, ino, &st)) {
@@ -900,7 +912,7 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, FS_TIMEOUT);
 		return;
 	}
-	uint64_t gen = iw_snap(ctx->iw);
+	gen = iw_snap(ctx->iw);
 	if (!fi && fs_settled(ctx, ino, gen, &st)) {
 		/* a file closed here a moment ago (rsync's lstat of it). Not
 		 * for a getattr through an open file: the kernel asks so before
@@ -1125,7 +1137,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	atime_queue_wait(ctx->atime, ino); /* keep the order: a utimens after a read */
 	struct stat dir;
 	double valid;
-	bool dir_known = mcache_attr(ctx->mcache, ino, &dir, &valid) && S_ISDIR(dir.st_mode);
+	bool dir_known = mcache_attr(ctx->mcache, ino, &dir, &valid, NULL) && S_ISDIR(dir.st_mode);
 	mcache_forget_attr(ctx->mcache, ino);
 	if (fs_setattr_kept(ctx, req, ino, attr, to_set, &st)) {
 		fuse_reply_attr(req, &st, FS_TIMEOUT);

@@ -340,9 +340,12 @@ static void *watcher(void *arg)
 		size_t nev = json_array_size(json_object_get(resp, "e")) +
 			     json_array_size(json_object_get(resp, "i"));
 		if (reset || nev > 0) {
-			atomic_fetch_add(&w->gen, 1);   /* before the kernel hears */
+			/* both before the kernel hears; the hook's first, so one
+			 * who read the generation (iw_snap) and then found the
+			 * hook's caches current has the generation they are of */
 			if (w->on_change)
 				w->on_change(w->on_change_arg);
+			atomic_fetch_add(&w->gen, 1);
 		}
 		if (!reset && (nev > 0 || json_array_size(json_object_get(resp, "r")) > 0 ||
 			       json_array_size(json_object_get(resp, "rl")) > 0))

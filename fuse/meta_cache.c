@@ -43,6 +43,7 @@ struct mc_dir {
 	struct mc_slot *names;
 	size_t cap, used;            /* used: slots with h != 0 */
 	size_t live;                 /* distinct names present (n > 0) */
+	bool predicted;              /* st as this mount's queued changes left it */
 	bool owner_ok;               /* st learned with no change of others meanwhile */
 	uint64_t owner_resets;       /* resets of the feed then (mcache_dir_owner) */
 	bool recalled;               /* mcache_recall */
@@ -245,6 +246,7 @@ static void dir_set_attr(struct meta_cache *mc, struct mc_dir *d, const struct s
 	if (d->has_attr && d->gen == gen && dver < d->dver)
 		return;   /* an older reply overtaken by a newer one */
 	d->has_attr = true;
+	d->predicted = false;
 	d->st = *st;
 	d->dver = dver;
 	d->attr_ms = now;
@@ -474,7 +476,8 @@ void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name)
 	pthread_mutex_unlock(&mc->lock);
 }
 
-bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s)
+bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s,
+		 bool *ret_exact)
 {
 	int64_t now = mcache_now_ms();
 	bool fresh = false;
@@ -483,6 +486,8 @@ bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *r
 	if (d && d->has_attr && d->gen == mc->feed_gen && now - d->attr_ms < MC_TTL_MS) {
 		*st = d->st;
 		*ret_valid_s = (double)(MC_TTL_MS - (now - d->attr_ms)) / 1000.0;
+		if (ret_exact)
+			*ret_exact = !d->predicted;
 		fresh = true;
 	}
 	pthread_mutex_unlock(&mc->lock);
@@ -530,6 +535,7 @@ void mcache_dir_predict(struct meta_cache *mc, uint64_t dir, int nlink_delta)
 	pthread_mutex_lock(&mc->lock);
 	struct mc_dir *d = mc_dir(mc, dir, false);
 	if (d && d->has_attr) {
+		d->predicted = true;
 		d->st.st_mtim = now;
 		d->st.st_ctim = now;
 		if (nlink_delta < 0 && d->st.st_nlink > 2)

@@ -125,8 +125,11 @@ bool mcache_dir_empty(struct meta_cache *mc, uint64_t dir);
  * is not complete here. */
 void mcache_seen(struct meta_cache *mc, uint64_t dir, const char *name);
 /* Attributes of ino fresh enough to answer a getattr: *st and how many
- * seconds more they may be cached (> 0). */
-bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s);
+ * seconds more they may be cached (> 0); *ret_exact (if not NULL): as the
+ * master said them, not as this mount's queued changes would leave them
+ * (mcache_dir_predict). */
+bool mcache_attr(struct meta_cache *mc, uint64_t ino, struct stat *st, double *ret_valid_s,
+		 bool *ret_exact);
 /* The change feed brought changes of others: directory attributes known
  * so far may be old. mcache_feed_gen: how many times so far (take it
  * before a call whose reply goes to mcache_dir_listed). */

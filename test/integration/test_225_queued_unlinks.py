@@ -270,6 +270,43 @@ def test_228_mount_killed_with_unlinks_on_their_way(tmp_path_factory):
         wake_and_finish(c)
 
 
+def test_228b_path_walks_go_on_while_the_master_sleeps(tmp_path_factory):
+    """The attributes of a folder the mount changed, as the reply to its
+    change said them, are kept by the kernel as long as the master's own
+    answer would be (the change feed's time), not one second: a path walk
+    through the folder (its search bit) needs no call, so a stat of what the
+    mount already knows answers while the master sleeps."""
+    c = make_cluster(tmp_path_factory, "nsq228b")
+    try:
+        m = c.mounts[0]
+        e = os.path.join(m.path, "top", "d", "e")
+        os.makedirs(e)
+        with open(os.path.join(e, "f"), "wb") as f:
+            f.write(b"x" * 100)
+        os.fsync(os.open(os.path.dirname(e), os.O_RDONLY | os.O_DIRECTORY))
+        want = os.stat(os.path.join(e, "f"))
+        time.sleep(1.5)       # past the mount's own second (MC_TTL_MS)
+        c.master.send(signal.SIGSTOP)
+        got = {}
+
+        def walk():
+            try:
+                got["st"] = os.stat(os.path.join(e, "f"))
+            except OSError as ex:
+                got["err"] = ex
+        t = threading.Thread(target=walk, daemon=True)
+        t0 = time.monotonic()
+        t.start()
+        t.join(2.0)
+        took = time.monotonic() - t0
+        c.master.send(signal.SIGCONT)
+        t.join(60)
+        assert took < 2.0 and "st" in got, (took, got)
+        assert got["st"].st_ino == want.st_ino and got["st"].st_size == 100
+    finally:
+        wake_and_finish(c)
+
+
 def test_229_batch_input(cluster):
     """Bad batches get EINVAL and change nothing; a bad op inside a good
     batch gets its own errno and the others still run, also across the

@@ -178,7 +178,7 @@ static void test_someone_elses_change_ends_it(void **state)
 	assert_false(mcache_absent(mc, 22, "q"));
 	struct stat st;
 	double valid;
-	assert_false(mcache_attr(mc, 22, &st, &valid));
+	assert_false(mcache_attr(mc, 22, &st, &valid, NULL));
 	/* the master no longer renews the lease (someone else changed it) */
 	made(mc, 23, 0);
 	r = json_pack("{s:[{s:i, s:o}]}", "dirs", "prev", 0, "attr", dir_attr(23, 1, 2));
@@ -192,7 +192,7 @@ static void test_someone_elses_change_ends_it(void **state)
 	mcache_dir_made(mc, r, mcache_now_ms());
 	json_decref(r);
 	assert_false(mcache_absent(mc, 24, "q"));
-	assert_true(mcache_attr(mc, 24, &st, &valid));
+	assert_true(mcache_attr(mc, 24, &st, &valid, NULL));
 	/* the lease runs from when the call was sent, not from its reply */
 	r = json_pack("{s:o, s:b}", "attr", dir_attr(25, 0, 2), "lease", 1);
 	mcache_dir_made(mc, r, mcache_now_ms() - MC_LEASE_MS);
@@ -305,26 +305,39 @@ static void test_attrs_ttl_and_order(void **state)
 	struct stat st;
 	double valid;
 	assert_int_equal(mcache_new(&mc), 0);
-	assert_false(mcache_attr(mc, 40, &st, &valid));
+	assert_false(mcache_attr(mc, 40, &st, &valid, NULL));
 	/* attributes of a directory the mount did not make still come along */
 	change(mc, 40, 5, 6, "a", 1);
-	assert_true(mcache_attr(mc, 40, &st, &valid));
+	assert_true(mcache_attr(mc, 40, &st, &valid, NULL));
 	assert_int_equal(st.st_ino, 40);
 	assert_int_equal(st.st_mtim.tv_sec, 106);
 	assert_true(valid > 0.5 && valid <= 1.0);
 	assert_false(mcache_absent(mc, 40, "zz"));   /* not made here: unknown */
 	/* an older reply arriving late does not replace newer attributes */
 	change(mc, 40, 4, 5, "b", 1);
-	assert_true(mcache_attr(mc, 40, &st, &valid));
+	assert_true(mcache_attr(mc, 40, &st, &valid, NULL));
 	assert_int_equal(st.st_mtim.tv_sec, 106);
 	mcache_forget_attr(mc, 40);
-	assert_false(mcache_attr(mc, 40, &st, &valid));
+	assert_false(mcache_attr(mc, 40, &st, &valid, NULL));
 	/* both the attributes and the absent names end after MC_TTL_MS */
 	made(mc, 41, 0);
-	assert_true(mcache_attr(mc, 41, &st, &valid));
+	bool exact = false;
+	assert_true(mcache_attr(mc, 41, &st, &valid, &exact));
+	assert_true(exact);
 	assert_true(mcache_absent(mc, 41, "x"));
+	/* a queued change of it: its times are this mount's guess, until a
+	 * reply says them again */
+	mcache_dir_predict(mc, 40, 0);   /* forgotten above: nothing */
+	assert_false(mcache_attr(mc, 40, &st, &valid, &exact));
+	made(mc, 42, 0);
+	mcache_dir_predict(mc, 42, 0);
+	assert_true(mcache_attr(mc, 42, &st, &valid, &exact));
+	assert_false(exact);
+	change(mc, 42, 0, 1, "p", 1);
+	assert_true(mcache_attr(mc, 42, &st, &valid, &exact));
+	assert_true(exact);
 	usleep((MC_TTL_MS + 100) * 1000);   /* > MC_LEASE_MS too */
-	assert_false(mcache_attr(mc, 41, &st, &valid));
+	assert_false(mcache_attr(mc, 41, &st, &valid, NULL));
 	assert_false(mcache_absent(mc, 41, "x"));
 	/* a confirmation later (nothing changed meanwhile) brings it back */
 	change(mc, 41, 0, 1, "y", 1);
