@@ -34,6 +34,7 @@
 #include <malloc.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,6 +468,13 @@ static void raise_read_ahead(const char *mountpoint)
 	}
 }
 
+static void shutdown_ignore_signals(void)
+{
+	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		(void)signal(sigs[i], SIG_IGN);
+}
+
 static int run_loop(struct fuse_session *se, const struct mount_opts *o)
 {
 	if (o->single_thread)
@@ -727,13 +735,20 @@ int main(int argc, char **argv)
 	log_info("mounted %s:%s on %s (session %s%s)", masters, o.subdir, o.mountpoint,
 		 fh_table_session(fht), li.ro ? ", read-only export" : "");
 	rc = run_loop(se, &o);
-	status = rc == 0 ? 0 : 1;
+	/* the loop ends at the unmount, or at a signal (libfuse's handler
+	 * reports its number): both a clean stop */
+	status = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 	log_info("unmounting %s", o.mountpoint);
 	master_client_stop(mc);
 out_unmount:
 	fuse_session_unmount(se);
 out_remove_signals:
 	fuse_remove_signal_handlers(se);
+	/* what is queued and the session's close still go to the master
+	 * (fs_destroy): a SIGTERM now (fusermount -u, then kill, as a
+	 * service manager does) must not end the process before. SIGKILL
+	 * still does. */
+	shutdown_ignore_signals();
 out_destroy_session:
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);

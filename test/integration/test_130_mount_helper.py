@@ -4,12 +4,14 @@ MASTER DIR` and an fstab line work, options that mount(8) and fstab pass
 fails loudly with a plain message instead of leaving a dead mount."""
 
 import os
+import re
+import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import MOUNT_BIN, is_mounted
+from conftest import MOUNT_BIN, is_mounted, let_feed_settle, wait_for
 
 HELPER = "/sbin/mount.bigfs"
 
@@ -130,3 +132,38 @@ def test_135_noatime_and_ro_mounts_leave_atime(cluster, opts):
     assert os.stat(p).st_atime_ns > old + 10**9
     assert master_atime_ns(cluster, ino) > old + 10**9
     os.unlink(p)
+
+
+def test_136_sigterm_after_unmount_loses_nothing(cluster):
+    """`fusermount -u` and then SIGTERM, as a service manager stops a mount:
+    what the mount had answered but not yet sent (queued creates and
+    unlinks, closes' data behind) still reaches the master, the session is
+    closed rather than left to time out, and the process exits 0."""
+    d = os.path.join(cluster.mounts[0].path, "term-136")
+    os.mkdir(d)
+    for i in range(100):
+        with open(os.path.join(d, "old%03d" % i), "wb") as f:
+            f.write(b"old")
+    m = cluster.mount("m-term-136")
+    try:
+        d2 = os.path.join(m.path, "term-136")
+        for i in range(100):
+            os.unlink(os.path.join(d2, "old%03d" % i))
+        for i in range(200):
+            with open(os.path.join(d2, "new%03d" % i), "wb") as f:
+                f.write(b"new %d\n" % i * 50)
+        subprocess.run(["fusermount3", "-u", "-z", m.path], check=True)
+        m.daemon.proc.send_signal(signal.SIGTERM)
+        assert m.daemon.proc.wait(timeout=30) == 0
+    finally:
+        m.unmount()
+        cluster.mounts.remove(m)
+    log = open(cluster.log_path("mount-m-term-136")).read()
+    sess = re.search(r"\(session ([0-9a-f]+)", log).group(1)
+    wait_for(lambda: ("session %s closed" % sess) in open(cluster.log_path("master")).read(),
+             10, "the session's close at the master")
+    let_feed_settle()
+    assert sorted(os.listdir(d)) == ["new%03d" % i for i in range(200)]
+    for i in range(200):
+        with open(os.path.join(d, "new%03d" % i), "rb") as f:
+            assert f.read() == b"new %d\n" % i * 50
