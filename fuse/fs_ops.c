@@ -118,6 +118,7 @@ struct fs_ctx {
 	struct dir_cache *dc;      /* folder listings under the feed */
 	struct dir_count *dcnt;    /* folders known empty, under the feed */
 	atomic_uint removed[FS_REMOVED_SLOTS]; /* names removed, by folder (fs_removed) */
+	atomic_int_fast64_t made_ms;   /* the last op that made or changed (fs_op_makes) */
 	atomic_int_fast64_t walk_ms;   /* the last listing's start (fs_walking), */
 	atomic_uint_fast64_t walk_dir; /* of that folder */
 	struct fuse_session *se;   /* fs_ctx_set_feed */
@@ -330,10 +331,20 @@ void fs_ctx_set_noatime(struct fs_ctx *ctx, bool noatime)
 	ctx->noatime = noatime;
 }
 
+/* The ops that make or change names or data, unlike reads and removals
+ * (fs_walk_lasts). */
+static const bool fs_op_makes[FS_OP_COUNT] = {
+	[FS_OP_setattr] = true, [FS_OP_mkdir] = true,   [FS_OP_create] = true,
+	[FS_OP_mknod] = true,   [FS_OP_symlink] = true, [FS_OP_link] = true,
+	[FS_OP_rename] = true,  [FS_OP_write] = true,   [FS_OP_fallocate] = true,
+};
+
 static struct fs_ctx *fs_ctx(fuse_req_t req, enum fs_op op)
 {
 	struct fs_ctx *ctx = fuse_req_userdata(req);
 	atomic_fetch_add_explicit(&ctx->calls[op], 1, memory_order_relaxed);
+	if (fs_op_makes[op])
+		atomic_store_explicit(&ctx->made_ms, mcache_now_ms(), memory_order_relaxed);
 	return ctx;
 }
 
@@ -764,19 +775,28 @@ static bool fs_walking(struct fs_ctx *ctx, uint64_t dir)
 	return now - last < FS_WALK_MS && last_dir != dir;
 }
 
+/* Whether the listings of the folders below would last the walk: not
+ * while this mount makes things (rsync and tar create in the folders they
+ * list: rsync took twice as long with them), but through removals (a
+ * listing holds through removals elsewhere, dir_cache.h: rm -r and find
+ * -delete read each folder from one). A git status makes its index.lock,
+ * then walks. */
+static bool fs_walk_lasts(struct fs_ctx *ctx)
+{
+	return master_client_quiet_ms(ctx->mc) >= FS_WALK_QUIET_MS ||
+	       mcache_now_ms() - atomic_load_explicit(&ctx->made_ms, memory_order_relaxed) >=
+		       FS_WALK_QUIET_MS;
+}
+
 /* readdir of dir at the master from cookie on; walk: with the listings
  * of the folders a walk of the tree visits next ("below", dir_cache.h),
- * unless this mount is changing things: they would not last (rm -r
- * removes, rsync and tar create in the folders they list; rsync took
- * twice as long with them). A git status makes its index.lock, then
- * walks. */
+ * if they would last (fs_walk_lasts). */
 static int fs_readdir_call(struct fs_ctx *ctx, fuse_req_t req, uint64_t dir, uint64_t cookie,
 			   json_int_t limit, bool walk, json_t **resp)
 {
 	json_t *body = json_pack("{s:I, s:I, s:I}", "ino", (json_int_t)dir, "cookie",
 				 (json_int_t)cookie, "limit", limit);
-	if (body && walk && cookie == 0 && fs_dc_on(ctx) &&
-	    master_client_quiet_ms(ctx->mc) >= FS_WALK_QUIET_MS)
+	if (body && walk && cookie == 0 && fs_dc_on(ctx) && fs_walk_lasts(ctx))
 		json_object_set_new(body, "below", json_integer(FS_BELOW));
 	return fs_call_now(ctx, "readdir", req ? fs_who(ctx, req, body) : body, resp, NULL);
 }

@@ -211,6 +211,32 @@ def test_237e_rm_r_after_a_walk_reads_folders_from_the_listings(cluster, bigfs_p
     assert os.listdir(d1) == []
 
 
+def test_237g_rm_r_of_a_cold_tree_reads_folders_below(cluster, bigfs_pair):
+    """rm -r with nothing listed before (the kernel's caches dropped): its
+    own removals do not stop the walk from asking for the folders below,
+    as a create would (a listing holds through removals elsewhere), so it
+    reads a few hundred folders per master call, not one each; and the
+    tree is gone, for the other mount too."""
+    d1, d2 = bigfs_pair
+    top = os.path.join(d1, "t")
+    os.mkdir(top)
+    # more folders than one answer lists below (FS_BELOW, 512)
+    want = make_tree(top, fan=(9, 8, 8), files=1)
+    ndirs = 1 + sum(1 for p in want if not os.path.basename(p).startswith("f"))
+    settle()
+    drop_caches()
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    d_ = delta(before, route_counts(cluster))
+    assert not os.path.exists(top)
+    assert ndirs == 658
+    assert d_.get("/v1/readdir", 0) <= 12, d_
+    settle()
+    assert os.listdir(d2) == []
+    drop_caches()
+    assert os.listdir(d1) == []
+
+
 def test_237f_folder_read_again_after_own_changes_shows_the_masters_attributes(cluster, bigfs_pair):
     """A folder this mount listed with its own readdir and reads again:
     a file of two names whose other name this mount removed shows link
