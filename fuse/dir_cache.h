@@ -39,9 +39,9 @@
  * lookup's fetch, from every whole listing this mount read at the master,
  * and from the listings of the folders below one the master adds to a
  * readdir answer ("below", api.md) when this mount walks a tree and
- * changes nothing meanwhile (fs_ops.c): a walk (du, find, git status)
- * then asks the master once per few hundred folders, not once per
- * folder.
+ * makes or changes nothing meanwhile, removals aside (fs_walk_lasts): a
+ * walk (du, find, git status, rm -r) then asks the master once per few
+ * hundred folders, not once per folder.
  *
  * Memory: at most DC_ENTRIES entries in all (about 250 bytes each with
  * the name); past that the oldest listings are dropped.

@@ -2,7 +2,11 @@
  * answers itself for a short while (MC_TTL_MS), instead of a round trip.
  *
  * Three things, each exactly as fresh as the kernel's own entry and
- * attribute caches (FS_TIMEOUT, one second) would keep them:
+ * attribute caches (FS_TIMEOUT, one second) would keep them. What the
+ * master said of a directory (not what this mount's queued changes
+ * predicted of it) the kernel may then keep as long as it keeps the
+ * master's own answer: the change feed's time (fs_getattr, iw_ttl), so a
+ * path walk through it needs no call while the feed runs:
  *
  * - A directory's attributes after a change this mount made in it. The
  *   kernel drops a directory's cached attributes at every create, unlink,
