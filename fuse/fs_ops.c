@@ -917,8 +917,11 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (nsq_pending_dir(ctx->nsq, ino))
 			ttl = FS_PENDING_TTL;
 		else if (exact) {
+			/* a grant (not the feed down, nor its ring full: those
+			 * give IW_SHORT_TTL, longer than what is left here) */
 			double fed = iw_ttl(ctx->iw, gen, 0, NULL, ino);
-			ttl = fed > valid ? fed : valid;
+			if (fed > IW_SHORT_TTL)
+				ttl = fed;
 		}
 		mount_metrics_add(MM_LOCAL_GETATTRS, 1);
 		fuse_reply_attr(req, &st, ttl);
