@@ -776,22 +776,23 @@ void csess_sole(struct csess *cs, bool on)
 void csess_register_all(struct csess *cs)
 {
 	/* taken in one pass (registering: csess_close leaves their last
-	 * close to us), then told one /v1/open each */
+	 * close to us), then told one /v1/open each; without memory for
+	 * the list none is taken, and the next end of sole use tries again */
 	pthread_mutex_lock(&cs->lock);
 	size_t n = 0, cap = cs->nunreg;
-	struct cs_file **todo = cap ? malloc(cap * sizeof(*todo)) : NULL;
-	for (size_t b = 0; b < CS_HASH_SIZE && n < cap && todo; b++)
+	struct cs_file **undeclared = cap ? malloc(cap * sizeof(*undeclared)) : NULL;
+	for (size_t b = 0; b < CS_HASH_SIZE && n < cap && undeclared; b++)
 		for (struct cs_file *f = cs->hash[b]; f && n < cap; f = f->next)
 			if (f->unregistered && !f->registering) {
 				f->registering = true;
 				f->unregistered = false;
 				cs->nunreg--;
-				todo[n++] = f;
+				undeclared[n++] = f;
 			}
 	pthread_mutex_unlock(&cs->lock);
 	bool answered = true;
 	for (size_t i = 0; i < n; i++) {
-		struct cs_file *f = todo[i];
+		struct cs_file *f = undeclared[i];
 		int rc = answered ? csess_call(cs, "open",
 					       json_pack("{s:I}", "ino", (json_int_t)f->ino), NULL)
 				  : -EAGAIN;
@@ -817,5 +818,5 @@ void csess_register_all(struct csess *cs)
 		pthread_cond_broadcast(&cs->cond);
 		pthread_mutex_unlock(&cs->lock);
 	}
-	free(todo);
+	free(undeclared);
 }
