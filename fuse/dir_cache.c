@@ -34,7 +34,6 @@ struct dc_list {
 	uint64_t self_dver;
 	bool marked;         /* dc_fill_mark */
 	uint64_t changes;
-	unsigned removed;
 	size_t n, vcap;      /* v: the entries in the master's order */
 	struct dc_ent *v;
 	size_t cap;          /* idx: 1 + an index into v, 0 empty; a power of two, at least 2n */
@@ -232,7 +231,7 @@ int dc_read(struct dir_cache *dc, uint64_t dir, uint64_t after, size_t max,
 			}
 			*page = (struct dc_page){ .v = v, .n = n, .eof = lo + n == l->n,
 						  .epoch = l->epoch, .marked = l->marked,
-						  .changes = l->changes, .removed = l->removed,
+						  .changes = l->changes,
 						  .has_self = l->has_self, .self = l->self,
 						  .self_dver = l->self_dver };
 			dc->hits++;
@@ -319,11 +318,10 @@ struct dc_fill *dc_fill_more(const struct dc_fill *first, uint64_t dir)
 	return fill_new(first->clears, dir, first->l->epoch);
 }
 
-void dc_fill_mark(struct dc_fill *f, uint64_t changes, unsigned removed)
+void dc_fill_mark(struct dc_fill *f, uint64_t changes)
 {
 	f->l->marked = true;
 	f->l->changes = changes;
-	f->l->removed = removed;
 }
 
 void dc_fill_self(struct dc_fill *f, const struct stat *st, uint64_t dver)

@@ -97,9 +97,8 @@ struct dc_page {
 	size_t n;
 	bool eof;            /* v ends the listing */
 	uint64_t epoch;      /* the listing was fetched from this epoch on */
-	bool marked;         /* and, if dc_fill_mark gave them, at these counts */
+	bool marked;         /* and, if dc_fill_mark gave it, at this count */
 	uint64_t changes;
-	unsigned removed;
 	bool has_self;       /* the folder's own attributes, read with it */
 	struct stat self;
 	uint64_t self_dver;
@@ -118,9 +117,10 @@ struct dc_fill *dc_fill_start(struct dir_cache *dc, uint64_t dir, uint64_t epoch
 /* Another listing of the same fetch (a folder below, from one answer):
  * kept under the same conditions as first. */
 struct dc_fill *dc_fill_more(const struct dc_fill *first, uint64_t dir);
-/* The caller's own counts of what changed, kept with the listing for
- * its readdirs (fs_ops.c: this mount's changes and removals there). */
-void dc_fill_mark(struct dc_fill *f, uint64_t changes, unsigned removed);
+/* The caller's own count of what changed, kept with the listing for its
+ * readdirs (fs_ops.c: this mount's changes but removals and renames,
+ * which it judges by folder). */
+void dc_fill_mark(struct dc_fill *f, uint64_t changes);
 /* The folder's own attributes, read with its listing (its directory
  * version too: meta_cache.h). */
 void dc_fill_self(struct dc_fill *f, const struct stat *st, uint64_t dver);

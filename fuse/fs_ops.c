@@ -68,7 +68,6 @@
  * (the path walk's search, then may_delete's write and search; with 0,
  * each asked again: two round trips per unlink of rm -r). */
 #define FS_PENDING_TTL 0.005
-#define FS_REMOVED_SLOTS 64
 /* Entries of the folders a walk visits next that a readdir at the master
  * asks for with it (dir_cache.h): about 150 KiB of JSON at most (a
  * bigger answer cost the master and the mount more per entry). */
@@ -117,7 +116,6 @@ struct fs_ctx {
 	struct inval_watch *iw;    /* the change feed: long kernel timeouts */
 	struct dir_cache *dc;      /* folder listings under the feed */
 	struct dir_count *dcnt;    /* folders known empty, under the feed */
-	atomic_uint removed[FS_REMOVED_SLOTS]; /* names removed, by folder (fs_removed) */
 	atomic_int_fast64_t made_ms;   /* the last op that made or changed (fs_op_makes) */
 	atomic_int_fast64_t walk_ms;   /* the last listing's start (fs_walking), */
 	atomic_uint_fast64_t walk_dir; /* of that folder */
@@ -1269,13 +1267,6 @@ static void fs_dir_counted(struct fs_ctx *ctx, struct fs_dir *dh, uint64_t ino, 
 	}
 }
 
-/* How many names this mount removed from folder dir (or from a folder
- * sharing its slot): a listing read before is old once it moves. */
-static unsigned fs_removed(struct fs_ctx *ctx, uint64_t dir)
-{
-	return atomic_load(&ctx->removed[hash_mix64(dir) % FS_REMOVED_SLOTS]);
-}
-
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -1327,20 +1318,22 @@ static bool fs_dirent_add(fuse_req_t req, char *buf, size_t size, size_t *used, 
 /* Folder ino's entries after cookie from this mount's listing of it
  * (dir_cache.h) into *pg, if nothing they show changed since it was
  * read. A listing this mount's readdir read holds while this mount
- * changed nothing but removals elsewhere (rm -r reads each folder twice:
- * whether it is empty, then what to remove), but not for its files of
- * several links (a removal may have been of another of their names);
- * one fetched otherwise as long as it would answer a lookup (the folder
- * and each entry). */
+ * changed nothing but removals and renames in other folders (rm -r reads
+ * each folder twice: whether it is empty, then what to remove; after a
+ * find, it reads every folder from the listings kept then), but
+ * not for its files of several links (a removal may have been of another
+ * of their names); one fetched otherwise as long as it would answer a
+ * lookup (the folder and each entry). Removals in the folder itself are
+ * judged by folder, exactly (master_client_changed_sole, and the queue
+ * for those not sent yet), never by a shared count. */
 static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool plus,
 		       size_t max, struct dc_page *pg)
 {
 	if (!fs_dc_on(ctx) || nsq_pending_dir(ctx->nsq, ino) ||
 	    dc_read(ctx->dc, ino, cookie, max, pg) < 0)
 		return false;
-	bool ok = pg->marked ? pg->changes == master_client_changes(ctx->mc) &&
-				       pg->removed == fs_removed(ctx, ino)
-			     : !master_client_changed_sole(ctx->mc, ino, pg->epoch);
+	bool ok = (!pg->marked || pg->changes == master_client_changes(ctx->mc)) &&
+		  !master_client_changed_sole(ctx->mc, ino, pg->epoch);
 	for (size_t i = 0; ok && i < pg->n; i++) {
 		const struct stat *st = &pg->v[i].st;
 		/* a marked listing's files of several links: a removal of
@@ -1450,7 +1443,7 @@ static void fs_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			epoch = master_client_mutations(ctx->mc);
 			fill = dc_fill_start(ctx->dc, ino, epoch);
 			if (fill)
-				dc_fill_mark(fill, master_client_changes(ctx->mc), fs_removed(ctx, ino));
+				dc_fill_mark(fill, master_client_changes(ctx->mc));
 		}
 		rc = fs_readdir_call(ctx, req, ino, cookie, limit, walk, &resp);
 		if (rc < 0)
@@ -1603,7 +1596,6 @@ static void fs_remove(fuse_req_t req, enum fs_op fop, const char *op, fuse_ino_t
 	/* the files opened without the master (sole use) are declared, so
 	 * that it keeps one whose last name goes while it is open here */
 	csess_register_all(ctx->cs);
-	atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
 	/* Queued (ns_queue.h), unless the master must judge a mapped caller.
 	 * An rmdir waits behind the unlinks of what the folder held. */
 	if (!ctx->send_caller && (fop == FS_OP_unlink || fs_known_empty(ctx, parent, name))) {
@@ -1676,7 +1668,6 @@ static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	    strlen(newname) <= FS_NAME_MAX && !nsq_renamed_to(ctx->nsq, parent, newname) &&
 	    mcache_absent(ctx->mcache, parent, newname)) {
 		dcnt_reset(ctx->dcnt);
-		atomic_fetch_add(&ctx->removed[hash_mix64(parent) % FS_REMOVED_SLOTS], 1);
 		mcache_dir_predict(ctx->mcache, parent, 0);
 		if (nsq_rename(ctx->nsq, parent, name, newparent, newname) == 0) {
 			fs_reply_err(ctx, req, FS_OP_rename, 0);

@@ -237,6 +237,30 @@ def test_237g_rm_r_of_a_cold_tree_reads_folders_below(cluster, bigfs_pair):
     assert os.listdir(d1) == []
 
 
+def test_237h_rm_r_after_a_find_reads_no_folder_at_the_master(cluster, bigfs_pair):
+    """rm -r right after a find of a tree of many folders (tar's job in
+    the benchmark): every folder comes from the listings the walk kept,
+    those the walk read itself too. Removals in one folder do not age
+    the listing of another (they were counted in 64 shared slots, so
+    once rm had removed in a few dozen folders, the listings the walk
+    had read at the master were all old, and each such folder was read
+    again with a few hundred folders below it)."""
+    d1, d2 = bigfs_pair
+    top = os.path.join(d1, "t")
+    os.mkdir(top)
+    want = make_tree(top, fan=(9, 8, 8), files=4)
+    settle()
+    drop_caches()
+    assert find(top) == want
+    before = route_counts(cluster)
+    subprocess.run(["rm", "-rf", top], check=True)
+    d_ = delta(before, route_counts(cluster))
+    assert not os.path.exists(top)
+    assert d_.get("/v1/readdir", 0) <= 1, d_
+    settle()
+    assert os.listdir(d2) == []
+
+
 def test_237f_folder_read_again_after_own_changes_shows_the_masters_attributes(cluster, bigfs_pair):
     """A folder this mount listed with its own readdir and reads again:
     a file of two names whose other name this mount removed shows link
