@@ -97,6 +97,73 @@ static void test_create_lookup(void **state)
 	assert_int_equal(ns_getattr(f->ns, UINT64_MAX, &a), -ENOENT);
 }
 
+/* write(2)-like calls this process made so far (/proc/self/io syscw). */
+static uint64_t write_calls(void)
+{
+	FILE *fp = fopen("/proc/self/io", "r");
+	char line[128];
+	unsigned long long n = 0;
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "syscw: %llu", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
+/* A mount's queued unlinks arrive as a batch, applied as groups of ops
+ * (meta_group_begin), each op in a savepoint whose first change of a page
+ * copies the page to a sub-journal. That journal stays in memory, also
+ * after an op of many changes: a group costs a few write calls (its WAL
+ * frames in one, wal_buffer.h), not two per page copied to a temporary
+ * file (SQLite spills past 64 KiB by default, and keeps the file while
+ * the database is locked exclusively: 16 per unlink, a third of the
+ * master's time in an rm -r). */
+static void test_group_of_unlinks_journals_in_memory(void **state)
+{
+	struct ns_fixture *f = *state;
+	enum { DIRS = 20, FILES = 40, GROUP = 32 };
+	uint64_t dir[DIRS];
+	char name[32];
+
+	for (int d = 0; d < DIRS; d++) {
+		snprintf(name, sizeof(name), "d%d", d);
+		dir[d] = mkdir_(f, 1, name);
+		for (int i = 0; i < FILES; i++) {
+			snprintf(name, sizeof(name), "file-with-a-longer-name-%d", i);
+			mkfile(f, dir[d], name);
+		}
+	}
+	/* one op of many changes first (its journal passes 64 KiB: with
+	 * locking_mode=EXCLUSIVE SQLite then keeps that file for good) */
+	assert_int_equal(meta_group_begin(f->ms), 0);
+	assert_int_equal(meta_txn_begin(f->ms, true), 0);
+	for (int i = 0; i < FILES; i++) {
+		snprintf(name, sizeof(name), "file-with-a-longer-name-%d", i);
+		assert_int_equal(ns_unlink(f->ns, dir[DIRS - 1], name), 0);
+	}
+	assert_int_equal(meta_txn_end(f->ms, 0), 0);
+	assert_int_equal(meta_group_end(f->ms, 0), 0);
+	uint64_t before = write_calls();
+	int unlinked = 0;
+	for (int g = 0; g < 4; g++) {
+		assert_int_equal(meta_group_begin(f->ms), 0);
+		for (int k = 0; k < GROUP; k++, unlinked++) {
+			snprintf(name, sizeof(name), "file-with-a-longer-name-%d",
+				 unlinked / (DIRS - 1));
+			assert_int_equal(ns_unlink(f->ns, dir[unlinked % (DIRS - 1)], name), 0);
+		}
+		assert_int_equal(meta_group_end(f->ms, 0), 0);
+	}
+	uint64_t writes = write_calls() - before;
+	print_message("4 groups of %d unlinks: %llu write calls\n", GROUP,
+		      (unsigned long long)writes);
+	assert_true(writes < 4 * 8);
+	struct ns_attr a;
+	assert_int_equal(ns_lookup(f->ns, dir[0], "file-with-a-longer-name-0", &a), -ENOENT);
+	assert_int_equal(ns_lookup(f->ns, dir[0], "file-with-a-longer-name-7", &a), 0);
+}
+
 static void test_name_rules(void **state)
 {
 	struct ns_fixture *f = *state;
@@ -926,6 +993,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_avoiding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setattr_drops_sgid_of_non_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_of_unlinks_journals_in_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_nlink_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_inos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
