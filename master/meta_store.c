@@ -790,10 +790,13 @@ out_end:
  * file, and with locking_mode=EXCLUSIVE SQLite keeps the file until the
  * database closes: after one big op, two write(2) per page copied, 16
  * per queued unlink, 147,000 for an rm -r of 9,000 entries, a third of
- * the master's time. Kept in memory up to this much instead (emptied and
- * freed when the op's savepoint is released); an op bigger than that
- * still goes to a file. */
-#define META_SUBJOURNAL_SPILL (64 << 20)
+ * the master's time. Kept in memory up to this much instead (emptied when
+ * the op's savepoint is released); an op bigger than that still goes to
+ * a file. SQLite allocates such a journal as one block of this size, so
+ * it must stay under glibc's largest mmap threshold (32 MiB): at 64 MiB
+ * every op mapped and unmapped 64 MiB, and rm -r ran twice as long as
+ * with the file. At 8 MiB the block is reused from the heap. */
+#define META_SUBJOURNAL_SPILL (8 << 20)
 
 static void sqlite_config_once(void)
 {
