@@ -70,6 +70,8 @@ struct nsq {
 	struct nsq_op *head, *tail;
 	size_t nqueued;
 	size_t nheld;                /* queued ops held */
+	size_t nset;                 /* queued or on their way that name an inode
+	                              * (op_sets: nsq_pending_ino looks only then) */
 	struct nsq_op *inflight;
 	unsigned waiters;            /* callers waiting on the queue: send at once */
 	int64_t last_back_ms;        /* when the last batch came back, */
@@ -368,6 +370,8 @@ static void *nsq_sender(void *arg)
 
 		pthread_mutex_lock(&q->lock);
 		q->inflight = NULL;
+		for (const struct nsq_op *op = batch; op; op = op->next)
+			q->nset -= op_sets(op);
 		q->last_back_ms = mcache_now_ms();
 		q->last_n = n;
 		struct nsq_op *gone = NULL;
@@ -424,6 +428,12 @@ void nsq_free(struct nsq *q)
 	free(q);
 }
 
+/* Whether op names an inode whose attributes it sets (nsq_pending_ino). */
+static bool op_sets(const struct nsq_op *op)
+{
+	return op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT || op->kind == NSQ_CREATE;
+}
+
 /* Append op (lock held); false if the queue is not running. */
 static bool nsq_append(struct nsq *q, struct nsq_op *op)
 {
@@ -438,6 +448,7 @@ static bool nsq_append(struct nsq *q, struct nsq_op *op)
 	q->tail = op;
 	q->nqueued++;
 	q->nheld += op->held;
+	q->nset += op_sets(op);
 	pthread_cond_broadcast(&q->cond);
 	return true;
 }
@@ -660,9 +671,7 @@ static bool op_matches(const struct nsq_op *op, const struct nsq_key *k)
 		return op->kind == NSQ_RENAME && op->newparent == k->dir &&
 		       strcmp(op->newname, k->name) == 0;
 	case K_SET:
-		return (op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT ||
-			op->kind == NSQ_CREATE) &&
-		       op->ino == k->ino;
+		return op_sets(op) && op->ino == k->ino;
 	default:
 		if (op->kind == NSQ_CREATE)
 			return !k->name && op->parent == k->dir;
@@ -680,6 +689,12 @@ static bool nsq_find(struct nsq *q, const struct nsq_key *k)
 {
 	bool found = false;
 	pthread_mutex_lock(&q->lock);
+	/* none to look for (rm -r: a readdir asks of every entry it lists,
+	 * with hundreds of unlinks queued) */
+	if (k->what == K_SET && q->nset == 0) {
+		pthread_mutex_unlock(&q->lock);
+		return false;
+	}
 	for (int l = 0; l < 2 && !found; l++)
 		for (const struct nsq_op *op = l ? q->inflight : q->head; op && !found;
 		     op = op->next)
