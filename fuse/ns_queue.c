@@ -95,6 +95,12 @@ int nsq_new(struct master_client *mc, struct csess *cs, struct meta_cache *mcach
 	return 0;
 }
 
+/* Whether op names an inode whose attributes it sets (nsq_pending_ino). */
+static bool op_sets(const struct nsq_op *op)
+{
+	return op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT || op->kind == NSQ_CREATE;
+}
+
 static void op_free(struct nsq_op *op)
 {
 	if (op && op->done_fn)
@@ -426,12 +432,6 @@ void nsq_free(struct nsq *q)
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->cond);
 	free(q);
-}
-
-/* Whether op names an inode whose attributes it sets (nsq_pending_ino). */
-static bool op_sets(const struct nsq_op *op)
-{
-	return op->kind == NSQ_SETATTR || op->kind == NSQ_COMMIT || op->kind == NSQ_CREATE;
 }
 
 /* Append op (lock held); false if the queue is not running. */
