@@ -1323,9 +1323,9 @@ static bool fs_dirent_add(fuse_req_t req, char *buf, size_t size, size_t *used, 
  * find, it reads every folder from the listings kept then), but
  * not for its files of several links (a removal may have been of another
  * of their names); one fetched otherwise as long as it would answer a
- * lookup (the folder and each entry). Removals in the folder itself are
- * judged by folder, exactly (master_client_changed_sole, and the queue
- * for those not sent yet), never by a shared count. */
+ * lookup (the folder and each entry). Either way this mount's changes
+ * of the folder itself count (master_client_changed_sole, and the queue
+ * for those not sent yet). */
 static bool fs_dc_page(struct fs_ctx *ctx, uint64_t ino, uint64_t cookie, bool plus,
 		       size_t max, struct dc_page *pg)
 {

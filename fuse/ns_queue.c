@@ -376,13 +376,12 @@ static void *nsq_sender(void *arg)
 
 		pthread_mutex_lock(&q->lock);
 		q->inflight = NULL;
-		for (const struct nsq_op *op = batch; op; op = op->next)
-			q->nset -= op_sets(op);
 		q->last_back_ms = mcache_now_ms();
 		q->last_n = n;
 		struct nsq_op *gone = NULL;
 		for (struct nsq_op *op = batch, *next; op; op = next) {
 			next = op->next;
+			q->nset -= op_sets(op);
 			if (op->wait) {
 				op->done = true;     /* its caller frees it */
 				q->waiters--;
